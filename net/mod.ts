@@ -1,0 +1,7 @@
+/**
+ * Sockets as events: `Listener`, `connect`, `Connection` and the `server` helper, on
+ * `Deno.listen` and `Deno.connect`.
+ *
+ * @module
+ */
+export {};

@@ -1,0 +1,37 @@
+// A FIFO of threads on a growable circular buffer: O(1) push and shift with no per-item
+// allocation, which an `Array#shift` (O(n) once arrays get large) cannot promise.
+export class RingQueue<T> {
+  #items: (T | undefined)[] = new Array(64);
+  #head = 0;
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  push(item: T): void {
+    const capacity = this.#items.length;
+    if (this.#size === capacity) this.#grow();
+    this.#items[(this.#head + this.#size) & (this.#items.length - 1)] = item;
+    this.#size++;
+  }
+
+  shift(): T | undefined {
+    if (this.#size === 0) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head] = undefined;
+    this.#head = (this.#head + 1) & (this.#items.length - 1);
+    this.#size--;
+    return item;
+  }
+
+  #grow(): void {
+    const old = this.#items;
+    const items: (T | undefined)[] = new Array(old.length * 2);
+    for (let i = 0; i < this.#size; i++) {
+      items[i] = old[(this.#head + i) & (old.length - 1)];
+    }
+    this.#items = items;
+    this.#head = 0;
+  }
+}

@@ -1,0 +1,43 @@
+import type { Coroutine } from "./coroutine.ts";
+import {
+  type Operation,
+  type OperationResult,
+  supervise,
+} from "./_supervise.ts";
+
+/**
+ * Runs coroutines (or events) concurrently and gives all their results, in order. If one
+ * fails, the others are killed (their `finally` blocks run) and its error is thrown. If
+ * the caller is killed, so are they.
+ *
+ * @typeParam T The operations, as a tuple, so each result keeps its type.
+ * @param operations Generator objects or events to run concurrently.
+ * @returns A coroutine that gives the results in the order of `operations`.
+ *
+ * @example Waiting for several sleepers
+ * ```ts
+ * import { all, run, sleep } from "@bluelet/bluelet";
+ *
+ * function* after(ms: number, value: string) {
+ *   yield* sleep(ms);
+ *   return value;
+ * }
+ * const [a, b] = await run(all([after(20, "a"), after(10, "b")]));
+ * console.log(a, b); // a b
+ * ```
+ */
+export function* all<const T extends readonly Operation<unknown>[]>(
+  operations: T,
+): Coroutine<{ -readonly [K in keyof T]: OperationResult<T[K]> }> {
+  const { outcomes, decisive } = yield* supervise(
+    operations,
+    (outcome) => !outcome.ok,
+  );
+  if (decisive >= 0) {
+    const failure = outcomes[decisive]!;
+    throw (failure as { error: unknown }).error;
+  }
+  return outcomes.map((outcome) => (outcome as { value: unknown }).value) as {
+    -readonly [K in keyof T]: OperationResult<T[K]>;
+  };
+}

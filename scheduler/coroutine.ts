@@ -1,0 +1,22 @@
+/**
+ * A coroutine: a generator that yields events to the kernel and returns `T`.
+ *
+ * The value of a bare `yield` expression is typed `any` on purpose: that is what makes
+ * Bluelet-style code such as `const data = yield conn.recv(1024)` compile under strict
+ * mode. Use `yield*` where you want the result typed.
+ *
+ * @typeParam T The coroutine's return value.
+ *
+ * @example Annotating a Bluelet-style coroutine
+ * ```ts
+ * import { type Coroutine, run, sleep } from "@bluelet/bluelet";
+ *
+ * function* waiter(ms: number): Coroutine<number> {
+ *   yield sleep(ms);
+ *   return ms;
+ * }
+ * console.log(await run(waiter(1)));
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export type Coroutine<T = unknown> = Generator<unknown, T, any>;

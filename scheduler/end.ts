@@ -1,0 +1,31 @@
+import { EndEffect } from "./_effects.ts";
+import type { Effect } from "./effect.ts";
+
+/**
+ * Finishes the current coroutine with `value`, as Bluelet's `end` does: its `finally`
+ * blocks run and its caller gets `value`. A plain `return value` does the same.
+ *
+ * "The current coroutine" is the innermost one started by `call`, by yielding a generator
+ * or by `spawn`. Code reached through `yield*` delegation is part of its delegating
+ * coroutine, so `end` there finishes that one.
+ *
+ * @typeParam T The value to finish with.
+ * @param value The value the caller receives.
+ * @returns An event that never resumes the coroutine.
+ *
+ * @example Ending early, Bluelet style
+ * ```ts
+ * import { end, run, type Coroutine } from "@bluelet/bluelet";
+ *
+ * function* find(xs: number[]): Coroutine<number> {
+ *   for (const x of xs) if (x > 2) yield end(x);
+ *   return -1;
+ * }
+ * console.log(await run(function* (): Coroutine<number> {
+ *   return yield find([1, 2, 3, 4]);
+ * }())); // 3
+ * ```
+ */
+export function end<T = undefined>(value?: T): Effect<never> {
+  return new EndEffect(value);
+}

@@ -1,0 +1,37 @@
+import { KillEffect } from "./_effects.ts";
+import type { Coroutine } from "./coroutine.ts";
+import type { Effect } from "./effect.ts";
+import type { Task } from "./task.ts";
+
+/**
+ * Stops a thread and waits until it is gone. The target's whole call stack is returned
+ * from, innermost coroutine first, so every `finally` block runs; a `finally` that itself
+ * yields (say, to send a goodbye) runs to its end before the kill completes.
+ *
+ * Killing a finished thread does nothing. Threads that join a killed thread get a
+ * {@linkcode KilledError}. If a `finally` of the target throws, the kill throws that error
+ * at the yield point (and the target's joiners get it too). A thread may kill itself.
+ *
+ * @param target The {@linkcode Task} to stop, or the generator object that was spawned.
+ * @returns An event that resumes once the target has finished unwinding.
+ *
+ * @example Killing a sleeper runs its finally block
+ * ```ts
+ * import { kill, run, sleep, spawn } from "@bluelet/bluelet";
+ *
+ * await run(function* () {
+ *   const sleeper = yield* spawn(function* () {
+ *     try {
+ *       yield* sleep(60_000);
+ *     } finally {
+ *       console.log("cleaned up");
+ *     }
+ *   }());
+ *   yield* sleep(1);
+ *   yield* kill(sleeper);
+ * }());
+ * ```
+ */
+export function kill(target: Task<unknown> | Coroutine<unknown>): Effect<void> {
+  return new KillEffect(target);
+}

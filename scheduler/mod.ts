@@ -1,0 +1,42 @@
+/**
+ * The coroutine kernel: write concurrent programs as generator functions that yield
+ * events (`sleep`, `spawn`, `join`, promises, socket operations) to a small scheduler.
+ *
+ * Every event works Bluelet-style (`const x = yield ev`, untyped) and typed
+ * (`const x = yield* ev`).
+ *
+ * @example Two threads and a join
+ * ```ts
+ * import { join, run, sleep, spawn } from "@bluelet/bluelet/scheduler";
+ *
+ * const result = await run(function* () {
+ *   const child = yield* spawn(function* () {
+ *     yield* sleep(10);
+ *     return 21;
+ *   }());
+ *   return (yield* join(child)) * 2;
+ * }());
+ * console.log(result); // 42
+ * ```
+ *
+ * @module
+ */
+export { all } from "./all.ts";
+export { call } from "./call.ts";
+export type { Coroutine } from "./coroutine.ts";
+export { Effect } from "./effect.ts";
+export { end } from "./end.ts";
+export { DeadlockError, KilledError, TimeoutError } from "./errors.ts";
+export { join } from "./join.ts";
+export { kill } from "./kill.ts";
+export { race } from "./race.ts";
+export { run, type RunOptions } from "./run.ts";
+export { sleep } from "./sleep.ts";
+export { spawn } from "./spawn.ts";
+export type { Task } from "./task.ts";
+export { until } from "./until.ts";
+export { useAbortSignal } from "./use_abort_signal.ts";
+export { VirtualClock } from "./virtual_clock.ts";
+export { withTimeout } from "./with_timeout.ts";
+export { yieldNow, yieldNow as null } from "./yield_now.ts";
+export type { Operation, OperationResult } from "./_supervise.ts";

@@ -1,0 +1,39 @@
+import type { Coroutine } from "./coroutine.ts";
+import {
+  type Operation,
+  type OperationResult,
+  supervise,
+} from "./_supervise.ts";
+
+/**
+ * Runs coroutines (or events) concurrently and gives the result of the first to finish;
+ * if the first to finish failed, its error is thrown. Either way the others are killed
+ * (their `finally` blocks run) before `race` returns.
+ *
+ * @typeParam T The operations, as a tuple.
+ * @param operations Generator objects or events to race; at least one.
+ * @returns A coroutine that gives the winner's result.
+ * @throws {RangeError} If `operations` is empty.
+ *
+ * @example The faster of two sleepers
+ * ```ts
+ * import { race, run, sleep } from "@bluelet/bluelet";
+ *
+ * function* after(ms: number, value: string) {
+ *   yield* sleep(ms);
+ *   return value;
+ * }
+ * console.log(await run(race([after(20, "slow"), after(10, "fast")]))); // fast
+ * ```
+ */
+export function* race<const T extends readonly Operation<unknown>[]>(
+  operations: T,
+): Coroutine<OperationResult<T[number]>> {
+  if (operations.length === 0) {
+    throw new RangeError("Cannot race: no operations were given");
+  }
+  const { outcomes, decisive } = yield* supervise(operations, () => true);
+  const winner = outcomes[decisive]!;
+  if (!winner.ok) throw winner.error;
+  return winner.value as OperationResult<T[number]>;
+}

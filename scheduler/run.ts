@@ -1,0 +1,57 @@
+import type { Coroutine } from "./coroutine.ts";
+import { Kernel } from "./kernel.ts";
+import type { VirtualClock } from "./virtual_clock.ts";
+
+/** Options for {@linkcode run}. */
+export interface RunOptions {
+  /**
+   * Aborting it kills every thread of the run (their `finally` blocks run), after which
+   * the run rejects with the signal's reason.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * The clock that `sleep` and timeouts use. Pass a {@linkcode VirtualClock} to make time
+   * virtual in tests.
+   *
+   * @default {undefined} (real time)
+   */
+  clock?: VirtualClock;
+}
+
+/**
+ * Runs a coroutine and every thread it spawns.
+ *
+ * Resolves with the root coroutine's return value once every thread has finished (as
+ * Bluelet does, the run waits for all of them). Rejects with the error that ended the run:
+ * an error that escaped a thread nobody was joining, the abort reason of `options.signal`,
+ * or a {@linkcode DeadlockError}; by then every other thread was killed and its `finally`
+ * blocks ran. Rejects with a `TypeError` if `coroutine` is not a generator.
+ *
+ * @typeParam T The root coroutine's return value.
+ * @param coroutine The generator object to run, e.g. `main()`.
+ * @param options How to run it.
+ * @returns A promise of the root coroutine's return value.
+ *
+ * @example Run a coroutine from async code
+ * ```ts
+ * import { run, sleep } from "@bluelet/bluelet";
+ *
+ * const answer = await run(function* () {
+ *   yield* sleep(10);
+ *   return 42;
+ * }());
+ * console.log(answer); // 42
+ * ```
+ */
+export function run<T>(
+  coroutine: Coroutine<T>,
+  options: RunOptions = {},
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    new Kernel(options, resolve as (value: unknown) => void, reject).start(
+      coroutine,
+    );
+  });
+}

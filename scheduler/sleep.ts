@@ -1,0 +1,32 @@
+import { SleepEffect } from "./_effects.ts";
+import type { Effect } from "./effect.ts";
+
+/**
+ * Suspends the current thread for `ms` milliseconds (Bluelet's `sleep` took seconds; this
+ * follows the Deno convention). Under a {@linkcode VirtualClock} the time is virtual.
+ * `sleep(0)` (or a negative duration) is no timer at all: it just lets other threads run,
+ * like `null()`.
+ *
+ * @param ms How long to sleep, in milliseconds.
+ * @returns An event that resumes once the time has passed.
+ * @throws {RangeError} If `ms` is not a finite number.
+ *
+ * @example Sleeping
+ * ```ts
+ * import { run, sleep } from "@bluelet/bluelet";
+ *
+ * await run(function* () {
+ *   yield* sleep(10);
+ * }());
+ * ```
+ */
+export function sleep(ms: number): Effect<void> {
+  if (typeof ms !== "number" || !Number.isFinite(ms)) {
+    throw new RangeError(
+      `Cannot sleep: duration must be a finite number of milliseconds, got ${
+        String(ms)
+      }`,
+    );
+  }
+  return new SleepEffect(ms);
+}

@@ -1,0 +1,31 @@
+import type { Effect } from "./effect.ts";
+
+/**
+ * A handle on a thread started with {@linkcode spawn}. Pass it to {@linkcode join} or
+ * {@linkcode kill}; `yield* task` joins it with a typed result.
+ *
+ * @typeParam T The thread's return value.
+ *
+ * @example Joining through the handle
+ * ```ts
+ * import { run, spawn } from "@bluelet/bluelet";
+ *
+ * const sum = await run(function* () {
+ *   const task = yield* spawn(function* () { return 40; }());
+ *   return (yield* task) + 2;
+ * }());
+ * console.log(sum); // 42
+ * ```
+ */
+export interface Task<T> {
+  /** A number unique within the run, in spawn order (the root thread is 0). */
+  readonly id: number;
+  /** Whether the thread has finished: returned, failed or was killed. */
+  readonly done: boolean;
+  /**
+   * Joins the thread: `yield* task` waits for it and returns its value.
+   *
+   * @returns A generator that yields the join event.
+   */
+  [Symbol.iterator](): Generator<Effect<T>, T, unknown>;
+}
