@@ -29,7 +29,7 @@ export class CallEffect<T> extends Effect<T> {
 export class SpawnEffect<T> extends Effect<Task<T>> {
   readonly kind = Kind.Spawn;
   readonly description = "spawn";
-  constructor(readonly coroutine: Coroutine<T>) {
+  constructor(readonly coroutine: Coroutine<T> | Effect<T>) {
     super();
   }
 }

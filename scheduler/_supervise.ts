@@ -2,20 +2,20 @@
 // thread, collect how each ended, stop waiting when the combinator has its answer, and kill
 // the children still running. Children catch their own errors and hand them over, so a
 // failing child can never end the run before the combinator collects it.
+//
+// Why every combinator is an Effect (a `call`) and never a generator users `yield*` into:
+// when a thread is killed, `return()` on a generator that is inside `yield*` is forwarded
+// to the delegate; if the delegate's `finally` yields (as ours does, to kill children), the
+// delegating generator is later resumed with `next()`, so once the delegate finishes, the
+// `yield*` expression completes normally and the code after it runs as if nothing was
+// killed. A separate kernel frame per generator is unwound one by one and cannot resurrect.
 import { CallEffect, type Outcome, SuspendEffect } from "./_effects.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { kill } from "./kill.ts";
+import { asCoroutine, type Operation } from "./operation.ts";
 import { spawn } from "./spawn.ts";
 import type { Task } from "./task.ts";
-
-/** What a combinator accepts: a coroutine or a single event. */
-export type Operation<T> = Coroutine<T> | Effect<T>;
-
-/** The value an {@linkcode Operation} gives. */
-export type OperationResult<O> = O extends Coroutine<infer R> ? R
-  : O extends Effect<infer R> ? R
-  : never;
 
 class Gathering {
   readonly outcomes: (Outcome<unknown> | undefined)[];
@@ -64,14 +64,11 @@ function* child(
   gathering.settle(index, outcome);
 }
 
-function* asCoroutine<T>(operation: Operation<T>): Coroutine<T> {
-  return (yield operation) as T;
-}
 
 /**
  * Runs `operations` concurrently until one outcome is decisive or all have ended, kills the
  * rest (waiting for their cleanup), and gives the outcomes with the decisive index (-1 if
- * none was).
+ * none was). Callers must `call` it (see the top of this file).
  */
 export function* supervise(
   operations: readonly Operation<unknown>[],

@@ -1,9 +1,8 @@
+import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
-import {
-  type Operation,
-  type OperationResult,
-  supervise,
-} from "./_supervise.ts";
+import type { Effect } from "./effect.ts";
+import { supervise } from "./_supervise.ts";
+import type { Operation, OperationResult } from "./operation.ts";
 
 /**
  * Runs coroutines (or events) concurrently and gives all their results, in order. If one
@@ -12,7 +11,7 @@ import {
  *
  * @typeParam T The operations, as a tuple, so each result keeps its type.
  * @param operations Generator objects or events to run concurrently.
- * @returns A coroutine that gives the results in the order of `operations`.
+ * @returns An event that resumes with the results in the order of `operations`.
  *
  * @example Waiting for several sleepers
  * ```ts
@@ -26,13 +25,16 @@ import {
  * console.log(a, b); // a b
  * ```
  */
-export function* all<const T extends readonly Operation<unknown>[]>(
+export function all<const T extends readonly Operation<unknown>[]>(
+  operations: T,
+): Effect<{ -readonly [K in keyof T]: OperationResult<T[K]> }> {
+  return call(allOf(operations));
+}
+
+function* allOf<const T extends readonly Operation<unknown>[]>(
   operations: T,
 ): Coroutine<{ -readonly [K in keyof T]: OperationResult<T[K]> }> {
-  const { outcomes, decisive } = yield* supervise(
-    operations,
-    (outcome) => !outcome.ok,
-  );
+  const { outcomes, decisive } = yield* call(supervise(operations, (outcome) => !outcome.ok));
   if (decisive >= 0) {
     const failure = outcomes[decisive]!;
     throw (failure as { error: unknown }).error;

@@ -6,7 +6,8 @@ import type { Task } from "./task.ts";
 /**
  * Waits for a thread to finish and gives its return value. If the thread failed, its error
  * is thrown at the yield point; if it was killed, a {@linkcode KilledError} is thrown.
- * Joining a finished thread answers at once.
+ * Joining a finished thread answers at once. When a thread ends, its joiners resume in the
+ * order they joined, before the threads that were killing it.
  *
  * `target` is the {@linkcode Task} that `spawn` gave, or (Bluelet style) the generator
  * object that was spawned. A `TypeError` is thrown for anything else, for a thread of

@@ -1,9 +1,8 @@
+import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
-import {
-  type Operation,
-  type OperationResult,
-  supervise,
-} from "./_supervise.ts";
+import type { Effect } from "./effect.ts";
+import { supervise } from "./_supervise.ts";
+import type { Operation, OperationResult } from "./operation.ts";
 
 /**
  * Runs coroutines (or events) concurrently and gives the result of the first to finish;
@@ -12,7 +11,7 @@ import {
  *
  * @typeParam T The operations, as a tuple.
  * @param operations Generator objects or events to race; at least one.
- * @returns A coroutine that gives the winner's result.
+ * @returns An event that resumes with the winner's result.
  * @throws {RangeError} If `operations` is empty.
  *
  * @example The faster of two sleepers
@@ -26,13 +25,19 @@ import {
  * console.log(await run(race([after(20, "slow"), after(10, "fast")]))); // fast
  * ```
  */
-export function* race<const T extends readonly Operation<unknown>[]>(
+export function race<const T extends readonly Operation<unknown>[]>(
   operations: T,
-): Coroutine<OperationResult<T[number]>> {
+): Effect<OperationResult<T[number]>> {
   if (operations.length === 0) {
     throw new RangeError("Cannot race: no operations were given");
   }
-  const { outcomes, decisive } = yield* supervise(operations, () => true);
+  return call(firstOf(operations));
+}
+
+function* firstOf<const T extends readonly Operation<unknown>[]>(
+  operations: T,
+): Coroutine<OperationResult<T[number]>> {
+  const { outcomes, decisive } = yield* call(supervise(operations, () => true));
   const winner = outcomes[decisive]!;
   if (!winner.ok) throw winner.error;
   return winner.value as OperationResult<T[number]>;

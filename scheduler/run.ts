@@ -1,5 +1,5 @@
-import type { Coroutine } from "./coroutine.ts";
 import { Kernel } from "./kernel.ts";
+import type { Operation } from "./operation.ts";
 import type { VirtualClock } from "./virtual_clock.ts";
 
 /** Options for {@linkcode run}. */
@@ -27,10 +27,11 @@ export interface RunOptions {
  * Bluelet does, the run waits for all of them). Rejects with the error that ended the run:
  * an error that escaped a thread nobody was joining, the abort reason of `options.signal`,
  * or a {@linkcode DeadlockError}; by then every other thread was killed and its `finally`
- * blocks ran. Rejects with a `TypeError` if `coroutine` is not a generator.
+ * blocks ran. Rejects with a `TypeError` if `operation` is neither a generator nor an
+ * event.
  *
  * @typeParam T The root coroutine's return value.
- * @param coroutine The generator object to run, e.g. `main()`.
+ * @param operation The generator object to run, e.g. `main()`, or a single event.
  * @param options How to run it.
  * @returns A promise of the root coroutine's return value.
  *
@@ -46,12 +47,12 @@ export interface RunOptions {
  * ```
  */
 export function run<T>(
-  coroutine: Coroutine<T>,
+  operation: Operation<T>,
   options: RunOptions = {},
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     new Kernel(options, resolve as (value: unknown) => void, reject).start(
-      coroutine,
+      operation,
     );
   });
 }

@@ -1,18 +1,19 @@
 import { SpawnEffect } from "./_effects.ts";
-import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
+import type { Operation } from "./operation.ts";
 import type { Task } from "./task.ts";
 
 /**
- * Starts a coroutine as a new concurrent thread and gives a handle on it. The new thread
- * runs once the current one waits or yields; the caller goes on right away.
+ * Starts a coroutine (or a single event) as a new concurrent thread and gives a handle on
+ * it. The new thread runs once the current one waits or yields; the caller goes on right
+ * away. Bluelet-style `join(gen)` and `kill(gen)` work for a spawned generator object.
  *
  * An error that escapes the thread goes to the threads joining it; if none is at that
  * moment, the whole run ends with it. A `TypeError` is thrown at the yield point if
- * `coroutine` is not a generator or was already spawned.
+ * `operation` is neither a generator nor an event, or is a generator already spawned.
  *
  * @typeParam T The thread's return value.
- * @param coroutine The generator object to run in its own thread.
+ * @param operation The generator object (or event) to run in its own thread.
  * @returns An event that resumes with the thread's {@linkcode Task}.
  *
  * @example Two threads
@@ -28,6 +29,6 @@ import type { Task } from "./task.ts";
  * }());
  * ```
  */
-export function spawn<T>(coroutine: Coroutine<T>): Effect<Task<T>> {
-  return new SpawnEffect(coroutine) as Effect<Task<T>>;
+export function spawn<T>(operation: Operation<T>): Effect<Task<T>> {
+  return new SpawnEffect(operation) as Effect<Task<T>>;
 }

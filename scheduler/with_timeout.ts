@@ -1,7 +1,10 @@
+import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
+import type { Effect } from "./effect.ts";
 import { TimeoutError } from "./errors.ts";
 import { sleep } from "./sleep.ts";
-import { type Operation, supervise } from "./_supervise.ts";
+import { supervise } from "./_supervise.ts";
+import type { Operation } from "./operation.ts";
 
 /**
  * Runs a coroutine (or event) with a time limit. If it is not done within `ms`, it is
@@ -11,7 +14,7 @@ import { type Operation, supervise } from "./_supervise.ts";
  * @typeParam T The coroutine's return value.
  * @param ms The time limit in milliseconds.
  * @param operation The generator object (or event) to run.
- * @returns A coroutine that gives the operation's result.
+ * @returns An event that resumes with the operation's result.
  * @throws {RangeError} If `ms` is not a finite number.
  *
  * @example A slow operation times out
@@ -27,15 +30,19 @@ import { type Operation, supervise } from "./_supervise.ts";
  * }());
  * ```
  */
-export function* withTimeout<T>(
+export function withTimeout<T>(
   ms: number,
   operation: Operation<T>,
+): Effect<T> {
+  return call(limited(ms, operation, sleep(ms)));
+}
+
+function* limited<T>(
+  ms: number,
+  operation: Operation<T>,
+  timer: Effect<void>,
 ): Coroutine<T> {
-  const timer = sleep(ms);
-  const { outcomes, decisive } = yield* supervise(
-    [operation, timer],
-    () => true,
-  );
+  const { outcomes, decisive } = yield* call(supervise([operation, timer], () => true));
   if (decisive === 1) {
     throw new TimeoutError(`Operation timed out after ${ms} ms`);
   }

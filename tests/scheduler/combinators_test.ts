@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import {
+  all,
+  type Coroutine,
+  kill,
+  race,
+  run,
+  sleep,
+  spawn,
+  TimeoutError,
+  until,
+  VirtualClock,
+  withTimeout,
+} from "../../mod.ts";
+
+function* after<T>(ms: number, value: T, record?: string[]): Coroutine<T> {
+  try {
+    yield* sleep(ms);
+    record?.push(`${String(value)} done`);
+    return value;
+  } finally {
+    record?.push(`${String(value)} finally`);
+  }
+}
+
+function* failAfter(ms: number, message: string): Coroutine<never> {
+  yield* sleep(ms);
+  throw new Error(message);
+}
+
+Deno.test("withTimeout() gives the result when the coroutine finishes in time", async () => {
+  const clock = new VirtualClock();
+  const value = await run(withTimeout(100, after(10, "in time")), { clock });
+  assert.equal(value, "in time");
+  assert.equal(clock.now(), 10, "the timer did not hold the run");
+});
+
+Deno.test("withTimeout() kills a late coroutine, runs its finally blocks, then throws TimeoutError", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  await run(function* () {
+    try {
+      yield* withTimeout(50, function* () {
+        try {
+          yield* sleep(1_000);
+        } finally {
+          record.push(`cleanup at ${clock.now()}`);
+          yield* sleep(5); // a cleanup that itself waits
+          record.push(`cleanup finished at ${clock.now()}`);
+        }
+      }());
+    } catch (error) {
+      assert.ok(error instanceof TimeoutError);
+      record.push(`${error.name}: ${error.message} at ${clock.now()}`);
+    }
+  }(), { clock });
+  assert.deepEqual(record, [
+    "cleanup at 50",
+    "cleanup finished at 55",
+    "TimeoutError: Operation timed out after 50 ms at 55",
+  ]);
+});
+
+Deno.test("withTimeout() passes the coroutine's own error through", async () => {
+  await assert.rejects(
+    run(withTimeout(100, failAfter(10, "own error")), { clock: new VirtualClock() }),
+    new Error("own error"),
+  );
+});
+
+Deno.test("withTimeout() accepts a single event, such as a promise wait", async () => {
+  const value = await run(withTimeout(1_000, until(Promise.resolve("from a promise"))));
+  assert.equal(value, "from a promise");
+});
+
+Deno.test("withTimeout() refuses a duration that is not a finite number", () => {
+  assert.throws(() => withTimeout(NaN, after(1, "x")), RangeError);
+});
+
+Deno.test("all() gives every result in order, whatever order they finish in", async () => {
+  const clock = new VirtualClock();
+  const [a, b, c] = await run(all([after(30, "a"), after(10, 2), after(20, true)]), { clock });
+  const typed: [string, number, boolean] = [a, b, c];
+  assert.deepEqual(typed, ["a", 2, true]);
+  assert.equal(clock.now(), 30);
+});
+
+Deno.test("all() of nothing gives an empty list", async () => {
+  assert.deepEqual(await run(all([])), []);
+});
+
+Deno.test("all() throws the first failure after killing the others and running their finally blocks", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  await run(function* () {
+    try {
+      yield* all([after(100, "slow", record), failAfter(10, "fast failure"), after(5, "quick", record)]);
+    } catch (error) {
+      record.push(`caught ${(error as Error).message} at ${clock.now()}`);
+    }
+  }(), { clock });
+  assert.deepEqual(record, [
+    "quick done",
+    "quick finally",
+    "slow finally",
+    "caught fast failure at 10",
+  ]);
+});
+
+Deno.test("all() whose child fails at once does not end the run before all() collects the error", async () => {
+  const value = await run(function* () {
+    try {
+      yield* all([failAfter(0, "instant"), after(10, "other")]);
+      return "no error";
+    } catch (error) {
+      return (error as Error).message;
+    }
+  }(), { clock: new VirtualClock() });
+  assert.equal(value, "instant");
+});
+
+Deno.test("race() gives the first result and kills the losers, whose finally blocks run first", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  const winner = await run(function* () {
+    const value = yield* race([after(30, "slow", record), after(10, "fast", record)]);
+    record.push(`race returned ${value}`);
+    return value;
+  }(), { clock });
+  assert.equal(winner, "fast");
+  assert.deepEqual(record, ["fast done", "fast finally", "slow finally", "race returned fast"]);
+});
+
+Deno.test("race() throws when the first to finish failed", async () => {
+  await assert.rejects(
+    run(race([after(30, "slow"), failAfter(10, "first failure")]), { clock: new VirtualClock() }),
+    new Error("first failure"),
+  );
+});
+
+Deno.test("race() refuses an empty list with a RangeError", () => {
+  assert.throws(() => race([]), new RangeError("Cannot race: no operations were given"));
+});
+
+Deno.test("a thread killed inside yield* withTimeout() does not resume after it (no resurrection)", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    const task = yield* spawn(function* () {
+      try {
+        yield* withTimeout(1_000, after(500, "inner", record));
+        record.push("resurrected after withTimeout");
+      } catch (error) {
+        record.push(`resurrected into catch: ${(error as Error).message}`);
+      }
+    }());
+    yield* sleep(10);
+    yield* kill(task);
+    record.push("killed");
+  }(), { clock: new VirtualClock() });
+  assert.deepEqual(record, ["inner finally", "killed"]);
+});
+
+Deno.test("killing a thread inside all() kills all() 's children too, running their finally blocks", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    const task = yield* spawn(all([after(100, "x", record), after(200, "y", record)]));
+    yield* sleep(10);
+    yield* kill(task);
+    record.push("killed");
+  }(), { clock: new VirtualClock() });
+  assert.deepEqual(record, ["x finally", "y finally", "killed"]);
+});
+
+Deno.test("TimeoutError is an Error with its own name and keeps its cause", () => {
+  const cause = new Error("why");
+  const error = new TimeoutError("Connect timed out", { cause });
+  assert.ok(error instanceof Error);
+  assert.equal(error.name, "TimeoutError");
+  assert.equal(error.cause, cause);
+});

@@ -1,0 +1,271 @@
+import assert from "node:assert/strict";
+import {
+  type Coroutine,
+  join,
+  kill,
+  KilledError,
+  run,
+  sleep,
+  spawn,
+  until,
+  VirtualClock,
+  yieldNow,
+} from "../../mod.ts";
+
+Deno.test("kill() during a call unwinds the whole stack, innermost finally first", async () => {
+  const record: string[] = [];
+  function* level(n: number): Coroutine<void> {
+    try {
+      if (n === 3) yield* sleep(60_000);
+      else yield level(n + 1);
+      record.push(`level ${n} body finished`);
+    } finally {
+      record.push(`level ${n} finally`);
+    }
+  }
+  const clock = new VirtualClock();
+  await run(function* () {
+    const task = yield* spawn(level(1));
+    yield* sleep(10);
+    yield* kill(task);
+    record.push("kill returned");
+  }(), { clock });
+  assert.deepEqual(record, ["level 3 finally", "level 2 finally", "level 1 finally", "kill returned"]);
+  assert.equal(clock.now(), 10, "the killed sleep's timer no longer holds the run");
+});
+
+Deno.test("kill() waits for a finally that yields (say, a goodbye) to run to its end", async () => {
+  const record: string[] = [];
+  function* sendGoodbye(): Coroutine<string> {
+    yield* sleep(5);
+    record.push("goodbye sent");
+    return "bye";
+  }
+  await run(function* () {
+    const task = yield* spawn(function* () {
+      try {
+        yield* sleep(60_000);
+      } finally {
+        record.push("cleanup starts");
+        const word: string = yield sendGoodbye(); // a call made from inside the dying finally
+        record.push(`cleanup got ${word}`);
+      }
+    }());
+    yield* sleep(1);
+    yield* kill(task);
+    record.push("kill returned");
+  }(), { clock: new VirtualClock() });
+  assert.deepEqual(record, ["cleanup starts", "goodbye sent", "cleanup got bye", "kill returned"]);
+});
+
+Deno.test("kill() lets a finally catch an error from its own yields and go on unwinding", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    const task = yield* spawn(function* () {
+      try {
+        try {
+          yield* sleep(60_000);
+        } finally {
+          try {
+            yield* until(Promise.reject(new Error("goodbye failed")));
+          } catch (error) {
+            record.push(`inner finally caught: ${(error as Error).message}`);
+          }
+        }
+      } finally {
+        record.push("outer finally");
+      }
+    }());
+    yield* sleep(1);
+    yield* kill(task);
+    record.push("kill returned");
+  }(), { clock: new VirtualClock() });
+  assert.deepEqual(record, ["inner finally caught: goodbye failed", "outer finally", "kill returned"]);
+});
+
+Deno.test("kill() throws the error a finally threw, and the target's joiners get it too", async () => {
+  const record: string[] = [];
+  const cleanupFailure = new Error("cleanup failed");
+  await run(function* () {
+    const task = yield* spawn(function* () {
+      try {
+        try {
+          yield* sleep(60_000);
+        } finally {
+          throw cleanupFailure;
+        }
+      } finally {
+        record.push("outer finally still runs");
+      }
+    }());
+    const joiner = yield* spawn(function* () {
+      try {
+        yield* join(task);
+      } catch (error) {
+        record.push(`joiner got cleanup error: ${error === cleanupFailure}`);
+      }
+    }());
+    yield* sleep(1);
+    try {
+      yield* kill(task);
+    } catch (error) {
+      record.push(`killer got cleanup error: ${error === cleanupFailure}`);
+    }
+    yield* join(joiner);
+  }(), { clock: new VirtualClock() });
+  assert.deepEqual(record, [
+    "outer finally still runs",
+    "joiner got cleanup error: true",
+    "killer got cleanup error: true",
+  ]);
+});
+
+Deno.test("kill() of a finished thread does nothing", async () => {
+  const value = await run(function* () {
+    const task = yield* spawn(function* () {
+      return "finished";
+    }());
+    yield* yieldNow();
+    yield* kill(task);
+    yield* kill(task);
+    return yield* join(task);
+  }());
+  assert.equal(value, "finished");
+});
+
+Deno.test("kill() of a thread that never ran skips its body", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    const task = yield* spawn(function* () {
+      record.push("body ran");
+      yield* yieldNow();
+    }());
+    yield* kill(task);
+    record.push(`killed, done=${task.done}`);
+  }());
+  assert.deepEqual(record, ["killed, done=true"]);
+});
+
+Deno.test("kill() of a thread waiting on a promise ignores the promise's later outcome", async () => {
+  const record: string[] = [];
+  let resolveLater!: (value: string) => void;
+  const later = new Promise<string>((resolve) => resolveLater = resolve);
+  await run(function* () {
+    const task = yield* spawn(function* () {
+      try {
+        record.push(`resumed with ${yield* until(later)}`);
+      } finally {
+        record.push("waiter finally");
+      }
+    }());
+    yield* yieldNow();
+    yield* kill(task);
+    resolveLater("too late");
+    yield* until(later);
+    yield* yieldNow();
+  }());
+  assert.deepEqual(record, ["waiter finally"]);
+});
+
+Deno.test("kill() of a joiner takes it off the joined thread, whose later error then ends the run", async () => {
+  const record: string[] = [];
+  const failure = new Error("nobody joins me anymore");
+  await assert.rejects(
+    run(function* () {
+      const failing = yield* spawn(function* (): Coroutine<void> {
+        yield* sleep(10);
+        throw failure;
+      }());
+      const joiner = yield* spawn(function* () {
+        try {
+          yield* join(failing);
+        } finally {
+          record.push("joiner killed");
+        }
+      }());
+      yield* sleep(1);
+      yield* kill(joiner);
+      yield* sleep(100);
+      record.push("unreachable");
+    }(), { clock: new VirtualClock() }),
+    (error) => error === failure,
+  );
+  assert.deepEqual(record, ["joiner killed"]);
+});
+
+Deno.test("kill() of itself unwinds the calling thread at once", async () => {
+  const record: string[] = [];
+  function* selfKiller(): Coroutine<void> {
+    try {
+      yield kill(me);
+      record.push("unreachable");
+    } finally {
+      record.push("self finally");
+    }
+  }
+  const me = selfKiller();
+  await run(function* () {
+    yield spawn(me);
+    try {
+      yield join(me);
+    } catch (error) {
+      record.push((error as Error).name);
+    }
+  }());
+  assert.deepEqual(record, ["self finally", "KilledError"]);
+});
+
+Deno.test("kill() while the target is already dying waits for the same unwinding", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    const task = yield* spawn(function* () {
+      try {
+        yield* sleep(60_000);
+      } finally {
+        yield* sleep(10);
+        record.push("cleanup done");
+      }
+    }());
+    yield* sleep(1);
+    const first = yield* spawn(function* () {
+      yield* kill(task);
+      record.push("first killer resumed");
+    }());
+    const second = yield* spawn(function* () {
+      yield* yieldNow();
+      yield* kill(task);
+      record.push("second killer resumed");
+    }());
+    yield* join(first);
+    yield* join(second);
+  }(), { clock: new VirtualClock() });
+  assert.deepEqual(record, ["cleanup done", "first killer resumed", "second killer resumed"]);
+});
+
+Deno.test("a thread killed while joining gets no stale wake-up when the joined thread ends", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    const slow = yield* spawn(function* () {
+      yield* sleep(10);
+      return "slow done";
+    }());
+    const joiner = yield* spawn(function* () {
+      try {
+        yield* join(slow);
+      } finally {
+        yield* sleep(20); // still dying when `slow` ends
+        record.push("joiner cleanup done");
+      }
+    }());
+    yield* sleep(1);
+    yield* kill(joiner);
+    record.push(yield* join(slow));
+  }(), { clock: new VirtualClock() });
+  assert.deepEqual(record, ["joiner cleanup done", "slow done"]);
+});
+
+Deno.test("KilledError keeps its cause", () => {
+  const cause = new Error("root cause");
+  const error = new KilledError("Thread 3 was killed", { cause });
+  assert.equal(error.cause, cause);
+});

@@ -1,0 +1,175 @@
+import assert from "node:assert/strict";
+import {
+  type Coroutine,
+  DeadlockError,
+  join,
+  kill,
+  KilledError,
+  run,
+  sleep,
+  spawn,
+  type Task,
+  VirtualClock,
+  yieldNow,
+} from "../../mod.ts";
+
+Deno.test("run() resolves with the root's value only after every thread has finished", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  const value = await run(
+    function* () {
+      yield* spawn(function* () {
+        yield* sleep(100);
+        record.push("child done");
+      }());
+      record.push("root returns");
+      return "root value";
+    }(),
+    { clock },
+  );
+  assert.equal(value, "root value");
+  assert.deepEqual(record, ["root returns", "child done"]);
+  assert.equal(clock.now(), 100);
+});
+
+Deno.test("run() rejects with a TypeError when given something other than a generator", async () => {
+  await assert.rejects(
+    // @ts-expect-error: a function, not a generator object
+    run(function* () {}),
+    new TypeError("Cannot run coroutine: function (anonymous) is not a generator"),
+  );
+  await assert.rejects(
+    // @ts-expect-error: not a generator at all
+    run(42),
+    new TypeError("Cannot run coroutine: number 42 is not a generator"),
+  );
+});
+
+Deno.test("run() ends with an error no thread joins, after killing the others and running their finally blocks", async () => {
+  const record: string[] = [];
+  const boom = new Error("boom");
+  await assert.rejects(
+    run(function* () {
+      yield* spawn(function* () {
+        try {
+          yield* sleep(1000);
+        } finally {
+          record.push("sleeper cleanup starts");
+          yield* sleep(10);
+          record.push("sleeper cleanup ends");
+        }
+      }());
+      yield* spawn(function* () {
+        yield* sleep(5);
+        record.push("failing thread throws");
+        throw boom;
+      }());
+      try {
+        yield* sleep(1000);
+      } finally {
+        record.push("root cleanup");
+      }
+    }(), { clock: new VirtualClock() }),
+    (error) => error === boom,
+  );
+  assert.deepEqual(record, [
+    "failing thread throws",
+    "sleeper cleanup starts",
+    "root cleanup",
+    "sleeper cleanup ends",
+  ]);
+});
+
+Deno.test("run() with an already aborted signal rejects with its reason without starting", async () => {
+  const record: string[] = [];
+  const controller = new AbortController();
+  const reason = new Error("stop before start");
+  controller.abort(reason);
+  await assert.rejects(
+    run(function* () {
+      record.push("started");
+      yield* yieldNow();
+    }(), { signal: controller.signal }),
+    (error) => error === reason,
+  );
+  assert.deepEqual(record, []);
+});
+
+Deno.test("run() kills every thread when its signal aborts, runs their finally blocks, then rejects with the reason", async () => {
+  const record: string[] = [];
+  const controller = new AbortController();
+  const reason = new Error("shutdown");
+  let settled = false;
+  const pending = run(function* () {
+    yield* spawn(function* () {
+      try {
+        yield* sleep(60_000);
+      } finally {
+        record.push("child finally");
+        yield* yieldNow();
+        record.push("child finally after a yield");
+      }
+    }());
+    try {
+      yield* sleep(60_000);
+    } finally {
+      record.push("root finally");
+    }
+  }(), { signal: controller.signal }).finally(() => settled = true);
+  await Promise.resolve();
+  assert.equal(settled, false);
+  controller.abort(reason);
+  await assert.rejects(pending, (error) => error === reason);
+  assert.deepEqual(record, ["child finally", "root finally", "child finally after a yield"]);
+});
+
+Deno.test("run() reports a deadlock instead of hanging when threads join each other", async () => {
+  const record: string[] = [];
+  await assert.rejects(
+    run(function* () {
+      const tasks: Task<void>[] = [];
+      tasks.push(
+        yield* spawn(function* () {
+          yield* yieldNow();
+          try {
+            yield* join(tasks[1]);
+          } finally {
+            record.push("first cleaned up");
+          }
+        }()),
+      );
+      tasks.push(yield* spawn(function* () {
+        yield* join(tasks[0]);
+      }()));
+      yield* join(tasks[0]);
+    }()),
+    (error) => {
+      assert.ok(error instanceof DeadlockError);
+      assert.match(error.message, /^Cannot continue run: every thread is blocked forever \(threads /);
+      return true;
+    },
+  );
+  assert.deepEqual(record, ["first cleaned up"]);
+});
+
+Deno.test("run() rejects with KilledError when another thread kills the root", async () => {
+  const record: string[] = [];
+  function* main(): Coroutine<string> {
+    yield* spawn(function* () {
+      yield* kill(root); // Bluelet style: the root generator names its thread
+      record.push("root killed");
+    }());
+    try {
+      yield* sleep(60_000);
+    } finally {
+      record.push("root finally");
+    }
+    return "unreachable";
+  }
+  const root = main();
+  await assert.rejects(
+    run(root, { clock: new VirtualClock() }),
+    new KilledError("Cannot finish run: its root coroutine was killed"),
+  );
+  assert.deepEqual(record, ["root finally", "root killed"]);
+});

@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { run, sleep, spawn, until, VirtualClock } from "../../mod.ts";
+
+Deno.test("sleep() wakes threads in deadline order, and equal deadlines in the order they were set", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  await run(function* () {
+    for (const [name, ms] of [["c", 30], ["a", 10], ["b1", 20], ["b2", 20]] as const) {
+      yield* spawn(function* () {
+        yield* sleep(ms);
+        record.push(`${name}@${clock.now()}`);
+      }());
+    }
+  }(), { clock });
+  assert.deepEqual(record, ["a@10", "b1@20", "b2@20", "c@30"]);
+});
+
+Deno.test("VirtualClock jumps over an hour of sleeps instantly and lands exactly on each deadline", async () => {
+  const clock = new VirtualClock(1_000);
+  const seen: number[] = [];
+  await run(function* () {
+    for (let i = 0; i < 3; i++) {
+      yield* sleep(60 * 60 * 1000);
+      seen.push(clock.now());
+    }
+  }(), { clock });
+  assert.deepEqual(seen, [3_601_000, 7_201_000, 10_801_000]);
+});
+
+Deno.test("VirtualClock does not jump while a promise is pending", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  let resolveOutside!: () => void;
+  const outside = new Promise<void>((resolve) => resolveOutside = resolve);
+  const running = run(function* () {
+    yield* spawn(function* () {
+      yield* sleep(1_000);
+      record.push(`sleeper woke at ${clock.now()}`);
+    }());
+    yield* until(outside);
+    record.push(`promise settled at ${clock.now()}`);
+  }(), { clock });
+  // Let the event loop turn a few times: the clock must stay put meanwhile.
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(clock.now(), 0);
+  resolveOutside();
+  await running;
+  assert.deepEqual(record, ["promise settled at 0", "sleeper woke at 1000"]);
+});
+
+Deno.test("sleep() with real time waits at least the duration", async () => {
+  const started = performance.now();
+  await run(function* () {
+    yield* sleep(15);
+  }());
+  assert.ok(performance.now() - started >= 14, "a real sleep does not return early");
+});
+
+Deno.test("sleep() refuses a duration that is not a finite number", () => {
+  for (const bad of [NaN, Infinity, -Infinity, "10" as unknown as number]) {
+    assert.throws(() => sleep(bad), RangeError);
+  }
+  assert.throws(
+    () => sleep(NaN),
+    new RangeError("Cannot sleep: duration must be a finite number of milliseconds, got NaN"),
+  );
+});
+
+Deno.test("sleep(0) and negative durations only let other threads run", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  await run(function* () {
+    yield* spawn(function* () {
+      record.push("other");
+    }());
+    yield* sleep(0);
+    record.push("after sleep(0)");
+    yield* sleep(-5);
+    record.push(`after sleep(-5) at ${clock.now()}`);
+  }(), { clock });
+  assert.deepEqual(record, ["other", "after sleep(0)", "after sleep(-5) at 0"]);
+});
+
+Deno.test("VirtualClock refuses a start that is not finite", () => {
+  assert.throws(
+    () => new VirtualClock(NaN),
+    new RangeError("Cannot create virtual clock: start must be a finite number, got NaN"),
+  );
+});

@@ -1,0 +1,211 @@
+import assert from "node:assert/strict";
+import {
+  type Coroutine,
+  join,
+  kill,
+  KilledError,
+  run,
+  sleep,
+  spawn,
+  type Task,
+  VirtualClock,
+  yieldNow,
+} from "../../mod.ts";
+
+Deno.test("spawn() starts the thread once the spawner yields, and the spawner goes on first", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    const task = yield* spawn(function* () {
+      record.push("child runs");
+      yield* yieldNow();
+      record.push("child resumes");
+    }());
+    record.push(`spawned thread ${task.id}`);
+    yield* yieldNow();
+    record.push("parent resumes");
+    yield* join(task);
+    record.push("joined");
+  }());
+  assert.deepEqual(record, ["spawned thread 1", "child runs", "parent resumes", "child resumes", "joined"]);
+});
+
+Deno.test("join() accepts the task or the spawned generator, and yield* task joins too", async () => {
+  const result = await run(function* (): Coroutine<number[]> {
+    function* child(n: number): Coroutine<number> {
+      yield* sleep(n);
+      return n;
+    }
+    const byGenerator = child(3);
+    yield spawn(byGenerator);
+    const task = yield* spawn(child(2));
+    const third = yield* spawn(child(1));
+    const a: number = yield join(byGenerator);
+    const b: number = yield* join(task);
+    const c: number = yield* third;
+    return [a, b, c];
+  }(), { clock: new VirtualClock() });
+  assert.deepEqual(result, [3, 2, 1]);
+});
+
+Deno.test("join() of a finished thread answers at once with its value", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    const task = yield* spawn(function* () {
+      return "early";
+    }());
+    yield* sleep(10);
+    record.push(`done=${task.done}`);
+    record.push(yield* join(task));
+    record.push(yield* join(task));
+  }(), { clock: new VirtualClock() });
+  assert.deepEqual(record, ["done=true", "early", "early"]);
+});
+
+Deno.test("join() rethrows the thread's error to every joiner, and the run goes on", async () => {
+  const record: string[] = [];
+  const failure = new Error("child failed");
+  await run(function* () {
+    const task = yield* spawn(function* (): Coroutine<void> {
+      yield* sleep(10);
+      throw failure;
+    }());
+    const other = yield* spawn(function* () {
+      try {
+        yield* join(task);
+      } catch (error) {
+        record.push(`other joiner caught: ${error === failure}`);
+      }
+    }());
+    try {
+      yield* join(task);
+    } catch (error) {
+      record.push(`root caught: ${error === failure}`);
+    }
+    yield* join(other);
+  }(), { clock: new VirtualClock() });
+  // Joiners wake in the order they joined: the root joined before `other` first ran.
+  assert.deepEqual(record, ["root caught: true", "other joiner caught: true"]);
+});
+
+Deno.test("join() of a killed thread throws KilledError", async () => {
+  const message = await run(function* () {
+    const task = yield* spawn(function* () {
+      yield* sleep(1000);
+    }());
+    yield* kill(task);
+    try {
+      yield* join(task);
+      return "no error";
+    } catch (error) {
+      assert.ok(error instanceof KilledError);
+      return error.message;
+    }
+  }(), { clock: new VirtualClock() });
+  assert.equal(message, "Thread 1 was killed");
+});
+
+Deno.test("join() of a thread killed while being joined throws KilledError to the joiner", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    const sleeper = yield* spawn(function* () {
+      yield* sleep(1000);
+    }());
+    const joiner = yield* spawn(function* () {
+      try {
+        yield* join(sleeper);
+      } catch (error) {
+        record.push(`${(error as Error).name}: ${(error as Error).message}`);
+      }
+    }());
+    yield* sleep(1);
+    yield* kill(sleeper);
+    record.push("killed");
+    yield* join(joiner);
+  }(), { clock: new VirtualClock() });
+  // A finished thread wakes its joiners before its killers.
+  assert.deepEqual(record, ["KilledError: Thread 1 was killed", "killed"]);
+});
+
+Deno.test("spawn() refuses a non-generator or an already spawned generator with a TypeError", async () => {
+  const messages = await run(function* (): Coroutine<string[]> {
+    const out: string[] = [];
+    const child = function* () {}();
+    yield spawn(child);
+    for (const bad of [() => 1, child]) {
+      try {
+        yield spawn(bad as Coroutine<unknown>);
+      } catch (error) {
+        assert.ok(error instanceof TypeError);
+        out.push(error.message);
+      }
+    }
+    return out;
+  }());
+  assert.deepEqual(messages, [
+    "Cannot spawn coroutine: function (anonymous) is not a generator",
+    "Cannot spawn coroutine: it was already spawned",
+  ]);
+});
+
+Deno.test("join() refuses itself, a never-spawned generator, a non-task and a thread of another run", async () => {
+  let foreign: Task<void> | undefined;
+  await run(function* () {
+    foreign = yield* spawn(function* () {}());
+  }());
+  function* main(): Coroutine<string[]> {
+    const out: string[] = [];
+    for (const bad of [me, function* () {}(), 7, foreign]) {
+      try {
+        yield join(bad as Task<unknown>);
+      } catch (error) {
+        assert.ok(error instanceof TypeError);
+        out.push(error.message);
+      }
+    }
+    return out;
+  }
+  const me = main();
+  assert.deepEqual(await run(me), [
+    "Cannot join thread 0: a thread cannot join itself",
+    "Cannot join coroutine: it was never spawned",
+    "Cannot join thread: number 7 is not a task or a spawned generator",
+    "Cannot join thread 1: it belongs to another run",
+  ]);
+});
+
+Deno.test("run() handles 100,000 spawned threads", async () => {
+  let finished = 0;
+  const total = await run(function* () {
+    const tasks: Task<number>[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      tasks.push(
+        yield* spawn(function* () {
+          yield* yieldNow();
+          finished++;
+          return 1;
+        }()),
+      );
+    }
+    let sum = 0;
+    for (const task of tasks) sum += yield* join(task);
+    return sum;
+  }());
+  assert.equal(total, 100_000);
+  assert.equal(finished, 100_000);
+});
+
+Deno.test("task ids count up in spawn order from the root's 0", async () => {
+  const ids = await run(function* () {
+    const a = yield* spawn(function* () {}());
+    const b = yield* spawn(function* () {}());
+    return [a.id, b.id];
+  }());
+  assert.deepEqual(ids, [1, 2]);
+});
+
+Deno.test("KilledError is an Error with its own name", () => {
+  const error = new KilledError();
+  assert.ok(error instanceof Error);
+  assert.equal(error.name, "KilledError");
+  assert.equal(error.message, "Thread was killed");
+});
