@@ -117,3 +117,6 @@ export type AnyEffect =
   | UntilEffect<unknown>
   | SuspendEffect<unknown>
   | SelfEffect;
+
+/** The one `null()` event: the kernel recognizes it by identity, before any dispatch. */
+export const YIELD_NOW: YieldNowEffect = new YieldNowEffect();

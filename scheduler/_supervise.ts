@@ -64,7 +64,6 @@ function* child(
   gathering.settle(index, outcome);
 }
 
-
 /**
  * Runs `operations` concurrently until one outcome is decisive or all have ended, kills the
  * rest (waiting for their cleanup), and gives the outcomes with the decisive index (-1 if

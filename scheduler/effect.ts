@@ -26,9 +26,48 @@ export abstract class Effect<T> {
    * Yields this effect to the kernel and returns the value it resumes with, so that
    * `yield* effect` is typed.
    *
-   * @returns A generator that yields the effect once.
+   * @returns An iterator that yields the effect once.
    */
-  *[Symbol.iterator](): Generator<Effect<T>, T, unknown> {
-    return (yield this) as T;
+  [Symbol.iterator](): Iterator<Effect<T>, T, unknown> {
+    return new EffectIterator<T>(this);
+  }
+}
+
+/**
+ * What `yield* effect` runs: a plain object, since a generator object per event would cost
+ * a generator allocation on every step. It has no `finally`, so a kill passes straight
+ * through it (see scheduler/_supervise.ts on why that matters).
+ */
+class EffectIterator<T> implements Iterator<Effect<T>, T, unknown> {
+  #effect: Effect<T> | null;
+  #done = false;
+
+  constructor(effect: Effect<T>) {
+    this.#effect = effect;
+  }
+
+  next(value?: unknown): IteratorResult<Effect<T>, T> {
+    const effect = this.#effect;
+    // Results are built with `value` first, as the engine builds its own: the kernel's
+    // loads of `done` and `value` then stay fast whatever iterator made the result.
+    if (effect !== null) {
+      this.#effect = null;
+      return { value: effect, done: false };
+    }
+    if (this.#done) return { value: undefined as T, done: true };
+    this.#done = true;
+    return { value: value as T, done: true };
+  }
+
+  return(value: T): IteratorResult<Effect<T>, T> {
+    this.#effect = null;
+    this.#done = true;
+    return { value, done: true };
+  }
+
+  throw(error: unknown): IteratorResult<Effect<T>, T> {
+    this.#effect = null;
+    this.#done = true;
+    throw error;
   }
 }

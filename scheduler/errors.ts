@@ -64,12 +64,19 @@ export class TimeoutError extends Error {
  * Thrown by {@linkcode run} when every remaining thread waits on something that can never
  * happen: no thread is ready, no timer is set and no promise is pending.
  *
- * @example A thread joining itself through a cycle
+ * @example Two threads waiting for each other
  * ```ts
- * import { DeadlockError, run, suspendForever } from "@bluelet/bluelet";
+ * import { DeadlockError, join, run, spawn, type Task, yieldNow } from "@bluelet/bluelet";
  *
  * try {
- *   await run(suspendForever());
+ *   await run(function* () {
+ *     const tasks: Task<void>[] = [];
+ *     tasks.push(yield* spawn(function* () {
+ *       yield* yieldNow();
+ *       yield* join(tasks[1]);
+ *     }()));
+ *     tasks.push(yield* spawn(join(tasks[0])));
+ *   }());
  * } catch (error) {
  *   console.log(error instanceof DeadlockError); // true
  * }

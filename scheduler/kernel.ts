@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { type AnyEffect, JoinEffect, Kind, type Outcome } from "./_effects.ts";
+import { type AnyEffect, JoinEffect, Kind, type Outcome, YIELD_NOW } from "./_effects.ts";
 import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
 import { asCoroutine, type Operation } from "./operation.ts";
@@ -116,8 +116,8 @@ export class Thread implements Task<unknown> {
     return this.abortController.signal;
   }
 
-  *[Symbol.iterator](): Generator<Effect<unknown>, unknown, unknown> {
-    return yield new JoinEffect(this);
+  [Symbol.iterator](): Iterator<Effect<unknown>, unknown, unknown> {
+    return new JoinEffect(this)[Symbol.iterator]();
   }
 }
 
@@ -282,8 +282,9 @@ export class Kernel {
   /** Lets the event loop in while threads are still ready; see rule 5. */
   #hop(): void {
     if (this.#immediateHandle !== undefined || this.#hopTimerHandle !== undefined) return;
-    if (++this.#busyHops % HOPS_PER_IO_POLL === 0) this.#hopTimerHandle = setTimeout(this.#onHopTimer, 0);
-    else this.#immediateHandle = setImmediate(this.#onImmediate);
+    if (++this.#busyHops % HOPS_PER_IO_POLL === 0) {
+      this.#hopTimerHandle = setTimeout(this.#onHopTimer, 0);
+    } else this.#immediateHandle = setImmediate(this.#onImmediate);
   }
 
   /** Moves every due timer's thread to the ready queue; says whether any was due. */
@@ -320,9 +321,9 @@ export class Kernel {
       if (!t.killing) allKilling = false;
     }
     const error = new DeadlockError(
-      `Cannot continue run: every thread is blocked forever (threads ${
-        stuck.join(", ")
-      }${this.#live > stuck.length ? ", ..." : ""})`,
+      `Cannot continue run: every thread is blocked forever (threads ${stuck.join(", ")}${
+        this.#live > stuck.length ? ", ..." : ""
+      })`,
     );
     if (!this.#failed) {
       this.#fail(error);
@@ -364,6 +365,9 @@ export class Kernel {
     thread.state = RUNNING;
     const stack = thread.stack;
     for (;;) {
+      // Charge every resumption, also one that ends in a wait or a requeue: otherwise
+      // threads taking turns on `null()` never use up the budget and starve timers and I/O.
+      this.#budget--;
       const generator = stack[stack.length - 1];
       const mode = thread.mode;
       const input = thread.input;
@@ -382,10 +386,16 @@ export class Kernel {
       }
       if (result.done) {
         if (!this.#frameEnded(thread, true, result.value)) return;
+      } else if (result.value === YIELD_NOW) {
+        // The commonest event, before any dispatch: alone in the queue, the thread goes on.
+        if (this.#queue.size !== 0) {
+          this.#enqueue(thread);
+          return;
+        }
       } else if (!this.#handle(thread, result.value)) {
         return;
       }
-      if (--this.#budget <= 0) {
+      if (this.#budget <= 0) {
         this.#enqueue(thread);
         return;
       }
@@ -446,9 +456,7 @@ export class Kernel {
           if (!isGenerator(coroutine)) {
             return this.#throwInto(
               thread,
-              `Cannot spawn coroutine: ${
-                describe(coroutine)
-              } is not a generator`,
+              `Cannot spawn coroutine: ${describe(coroutine)} is not a generator`,
             );
           }
           if ((coroutine as Spawned)[THREAD] !== undefined) {
@@ -501,9 +509,7 @@ export class Kernel {
     }
     return this.#throwInto(
       thread,
-      `Cannot handle yielded value: ${
-        describe(yielded)
-      } is not an event, a generator or a promise`,
+      `Cannot handle yielded value: ${describe(yielded)} is not an event, a generator or a promise`,
     );
   }
 
@@ -541,9 +547,7 @@ export class Kernel {
         return new TypeError(`Cannot ${verb} coroutine: it was never spawned`);
       }
     } else {return new TypeError(
-        `Cannot ${verb} thread: ${
-          describe(target)
-        } is not a task or a spawned generator`,
+        `Cannot ${verb} thread: ${describe(target)} is not a task or a spawned generator`,
       );}
     if (thread.kernel !== this) {
       return new TypeError(
@@ -779,9 +783,7 @@ export function describe(value: unknown): string {
     return `an object (${value.constructor?.name ?? "no prototype"})`;
   }
   if (typeof value === "string") {
-    return `the string ${
-      JSON.stringify(value.length > 20 ? value.slice(0, 20) + "..." : value)
-    }`;
+    return `the string ${JSON.stringify(value.length > 20 ? value.slice(0, 20) + "..." : value)}`;
   }
   return `${typeof value} ${String(value)}`;
 }

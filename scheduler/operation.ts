@@ -29,7 +29,9 @@ export type Operation<T> = Coroutine<T> | Effect<T>;
  * const n: OperationResult<Effect<number>> = 1;
  * ```
  */
-export type OperationResult<O> = O extends Coroutine<infer R> ? R : O extends Effect<infer R> ? R : never;
+export type OperationResult<O> = O extends Coroutine<infer R> ? R
+  : O extends Effect<infer R> ? R
+  : never;
 
 /** Makes a generator of an operation, so that an event can be spawned or run. */
 export function* asCoroutine<T>(operation: Operation<T>): Coroutine<T> {

@@ -1,4 +1,4 @@
-import { SleepEffect } from "./_effects.ts";
+import { SleepEffect, YIELD_NOW } from "./_effects.ts";
 import type { Effect } from "./effect.ts";
 
 /**
@@ -23,10 +23,10 @@ import type { Effect } from "./effect.ts";
 export function sleep(ms: number): Effect<void> {
   if (typeof ms !== "number" || !Number.isFinite(ms)) {
     throw new RangeError(
-      `Cannot sleep: duration must be a finite number of milliseconds, got ${
-        String(ms)
-      }`,
+      `Cannot sleep: duration must be a finite number of milliseconds, got ${String(ms)}`,
     );
   }
+  // No timer at all: the same event as `null()`, with no allocation.
+  if (ms <= 0) return YIELD_NOW;
   return new SleepEffect(ms);
 }

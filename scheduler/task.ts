@@ -25,7 +25,7 @@ export interface Task<T> {
   /**
    * Joins the thread: `yield* task` waits for it and returns its value.
    *
-   * @returns A generator that yields the join event.
+   * @returns An iterator that yields the join event once.
    */
-  [Symbol.iterator](): Generator<Effect<T>, T, unknown>;
+  [Symbol.iterator](): Iterator<Effect<T>, T, unknown>;
 }

@@ -1,7 +1,5 @@
-import { YieldNowEffect } from "./_effects.ts";
+import { YIELD_NOW } from "./_effects.ts";
 import type { Effect } from "./effect.ts";
-
-const YIELD_NOW = new YieldNowEffect();
 
 /**
  * Lets every other ready thread run, then resumes: Bluelet's `null()` event. It is also

@@ -62,12 +62,15 @@ Deno.test("Bluelet's exception demo: a child's exception reaches the parent's tr
     yield sleep(1);
     throw new Error("child exploded");
   }
-  await run(function* (): Coroutine<void> {
-    try {
-      yield exceptionChild();
-    } catch (error) {
-      lines.push(`Parent caught: ${(error as Error).message}`);
-    }
-  }(), { clock: new VirtualClock() });
+  await run(
+    function* (): Coroutine<void> {
+      try {
+        yield exceptionChild();
+      } catch (error) {
+        lines.push(`Parent caught: ${(error as Error).message}`);
+      }
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.deepEqual(lines, ["Parent caught: child exploded"]);
 });

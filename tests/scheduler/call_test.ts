@@ -7,18 +7,24 @@ function* double(x: number): Coroutine<number> {
 }
 
 Deno.test("call() gives the sub-coroutine's return value, typed through yield*", async () => {
-  const result = await run(function* () {
-    const typed: number = yield* call(double(20));
-    return typed + 2;
-  }(), { clock: new VirtualClock() });
+  const result = await run(
+    function* () {
+      const typed: number = yield* call(double(20));
+      return typed + 2;
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.equal(result, 42);
 });
 
 Deno.test("yielding a generator object directly is a call (Bluelet style)", async () => {
-  const result = await run(function* (): Coroutine<number> {
-    const x = yield double(21);
-    return x;
-  }(), { clock: new VirtualClock() });
+  const result = await run(
+    function* (): Coroutine<number> {
+      const x = yield double(21);
+      return x;
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.equal(result, 42);
 });
 
@@ -39,13 +45,16 @@ Deno.test("call() propagates an exception through three levels to a try/catch at
     yield level2();
     record.push("unreachable");
   }
-  await run(function* (): Coroutine<void> {
-    try {
-      yield call(level1());
-    } catch (error) {
-      record.push(`caught ${(error as Error).name}: ${(error as Error).message}`);
-    }
-  }(), { clock: new VirtualClock() });
+  await run(
+    function* (): Coroutine<void> {
+      try {
+        yield call(level1());
+      } catch (error) {
+        record.push(`caught ${(error as Error).name}: ${(error as Error).message}`);
+      }
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.deepEqual(record, ["level2 finally", "caught RangeError: deep failure"]);
 });
 
@@ -60,15 +69,18 @@ Deno.test("an error escaping three levels of calls in a spawned thread reaches i
   function* outer(): Coroutine<void> {
     yield middle();
   }
-  const message = await run(function* () {
-    const task = yield* spawn(outer());
-    try {
-      yield* join(task);
-      return "no error";
-    } catch (error) {
-      return (error as Error).message;
-    }
-  }(), { clock: new VirtualClock() });
+  const message = await run(
+    function* () {
+      const task = yield* spawn(outer());
+      try {
+        yield* join(task);
+        return "no error";
+      } catch (error) {
+        return (error as Error).message;
+      }
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.equal(message, "from the third level");
 });
 

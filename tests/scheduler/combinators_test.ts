@@ -38,22 +38,28 @@ Deno.test("withTimeout() gives the result when the coroutine finishes in time", 
 Deno.test("withTimeout() kills a late coroutine, runs its finally blocks, then throws TimeoutError", async () => {
   const record: string[] = [];
   const clock = new VirtualClock();
-  await run(function* () {
-    try {
-      yield* withTimeout(50, function* () {
-        try {
-          yield* sleep(1_000);
-        } finally {
-          record.push(`cleanup at ${clock.now()}`);
-          yield* sleep(5); // a cleanup that itself waits
-          record.push(`cleanup finished at ${clock.now()}`);
-        }
-      }());
-    } catch (error) {
-      assert.ok(error instanceof TimeoutError);
-      record.push(`${error.name}: ${error.message} at ${clock.now()}`);
-    }
-  }(), { clock });
+  await run(
+    function* () {
+      try {
+        yield* withTimeout(
+          50,
+          function* () {
+            try {
+              yield* sleep(1_000);
+            } finally {
+              record.push(`cleanup at ${clock.now()}`);
+              yield* sleep(5); // a cleanup that itself waits
+              record.push(`cleanup finished at ${clock.now()}`);
+            }
+          }(),
+        );
+      } catch (error) {
+        assert.ok(error instanceof TimeoutError);
+        record.push(`${error.name}: ${error.message} at ${clock.now()}`);
+      }
+    }(),
+    { clock },
+  );
   assert.deepEqual(record, [
     "cleanup at 50",
     "cleanup finished at 55",
@@ -92,13 +98,20 @@ Deno.test("all() of nothing gives an empty list", async () => {
 Deno.test("all() throws the first failure after killing the others and running their finally blocks", async () => {
   const record: string[] = [];
   const clock = new VirtualClock();
-  await run(function* () {
-    try {
-      yield* all([after(100, "slow", record), failAfter(10, "fast failure"), after(5, "quick", record)]);
-    } catch (error) {
-      record.push(`caught ${(error as Error).message} at ${clock.now()}`);
-    }
-  }(), { clock });
+  await run(
+    function* () {
+      try {
+        yield* all([
+          after(100, "slow", record),
+          failAfter(10, "fast failure"),
+          after(5, "quick", record),
+        ]);
+      } catch (error) {
+        record.push(`caught ${(error as Error).message} at ${clock.now()}`);
+      }
+    }(),
+    { clock },
+  );
   assert.deepEqual(record, [
     "quick done",
     "quick finally",
@@ -108,25 +121,31 @@ Deno.test("all() throws the first failure after killing the others and running t
 });
 
 Deno.test("all() whose child fails at once does not end the run before all() collects the error", async () => {
-  const value = await run(function* () {
-    try {
-      yield* all([failAfter(0, "instant"), after(10, "other")]);
-      return "no error";
-    } catch (error) {
-      return (error as Error).message;
-    }
-  }(), { clock: new VirtualClock() });
+  const value = await run(
+    function* () {
+      try {
+        yield* all([failAfter(0, "instant"), after(10, "other")]);
+        return "no error";
+      } catch (error) {
+        return (error as Error).message;
+      }
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.equal(value, "instant");
 });
 
 Deno.test("race() gives the first result and kills the losers, whose finally blocks run first", async () => {
   const record: string[] = [];
   const clock = new VirtualClock();
-  const winner = await run(function* () {
-    const value = yield* race([after(30, "slow", record), after(10, "fast", record)]);
-    record.push(`race returned ${value}`);
-    return value;
-  }(), { clock });
+  const winner = await run(
+    function* () {
+      const value = yield* race([after(30, "slow", record), after(10, "fast", record)]);
+      record.push(`race returned ${value}`);
+      return value;
+    }(),
+    { clock },
+  );
   assert.equal(winner, "fast");
   assert.deepEqual(record, ["fast done", "fast finally", "slow finally", "race returned fast"]);
 });
@@ -144,30 +163,36 @@ Deno.test("race() refuses an empty list with a RangeError", () => {
 
 Deno.test("a thread killed inside yield* withTimeout() does not resume after it (no resurrection)", async () => {
   const record: string[] = [];
-  await run(function* () {
-    const task = yield* spawn(function* () {
-      try {
-        yield* withTimeout(1_000, after(500, "inner", record));
-        record.push("resurrected after withTimeout");
-      } catch (error) {
-        record.push(`resurrected into catch: ${(error as Error).message}`);
-      }
-    }());
-    yield* sleep(10);
-    yield* kill(task);
-    record.push("killed");
-  }(), { clock: new VirtualClock() });
+  await run(
+    function* () {
+      const task = yield* spawn(function* () {
+        try {
+          yield* withTimeout(1_000, after(500, "inner", record));
+          record.push("resurrected after withTimeout");
+        } catch (error) {
+          record.push(`resurrected into catch: ${(error as Error).message}`);
+        }
+      }());
+      yield* sleep(10);
+      yield* kill(task);
+      record.push("killed");
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.deepEqual(record, ["inner finally", "killed"]);
 });
 
 Deno.test("killing a thread inside all() kills all() 's children too, running their finally blocks", async () => {
   const record: string[] = [];
-  await run(function* () {
-    const task = yield* spawn(all([after(100, "x", record), after(200, "y", record)]));
-    yield* sleep(10);
-    yield* kill(task);
-    record.push("killed");
-  }(), { clock: new VirtualClock() });
+  await run(
+    function* () {
+      const task = yield* spawn(all([after(100, "x", record), after(200, "y", record)]));
+      yield* sleep(10);
+      yield* kill(task);
+      record.push("killed");
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.deepEqual(record, ["x finally", "y finally", "killed"]);
 });
 

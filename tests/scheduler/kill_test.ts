@@ -24,13 +24,21 @@ Deno.test("kill() during a call unwinds the whole stack, innermost finally first
     }
   }
   const clock = new VirtualClock();
-  await run(function* () {
-    const task = yield* spawn(level(1));
-    yield* sleep(10);
-    yield* kill(task);
-    record.push("kill returned");
-  }(), { clock });
-  assert.deepEqual(record, ["level 3 finally", "level 2 finally", "level 1 finally", "kill returned"]);
+  await run(
+    function* () {
+      const task = yield* spawn(level(1));
+      yield* sleep(10);
+      yield* kill(task);
+      record.push("kill returned");
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    "level 3 finally",
+    "level 2 finally",
+    "level 1 finally",
+    "kill returned",
+  ]);
   assert.equal(clock.now(), 10, "the killed sleep's timer no longer holds the run");
 });
 
@@ -41,78 +49,91 @@ Deno.test("kill() waits for a finally that yields (say, a goodbye) to run to its
     record.push("goodbye sent");
     return "bye";
   }
-  await run(function* () {
-    const task = yield* spawn(function* () {
-      try {
-        yield* sleep(60_000);
-      } finally {
-        record.push("cleanup starts");
-        const word: string = yield sendGoodbye(); // a call made from inside the dying finally
-        record.push(`cleanup got ${word}`);
-      }
-    }());
-    yield* sleep(1);
-    yield* kill(task);
-    record.push("kill returned");
-  }(), { clock: new VirtualClock() });
+  await run(
+    function* () {
+      const task = yield* spawn(function* () {
+        try {
+          yield* sleep(60_000);
+        } finally {
+          record.push("cleanup starts");
+          const word: string = yield sendGoodbye(); // a call made from inside the dying finally
+          record.push(`cleanup got ${word}`);
+        }
+      }());
+      yield* sleep(1);
+      yield* kill(task);
+      record.push("kill returned");
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.deepEqual(record, ["cleanup starts", "goodbye sent", "cleanup got bye", "kill returned"]);
 });
 
 Deno.test("kill() lets a finally catch an error from its own yields and go on unwinding", async () => {
   const record: string[] = [];
-  await run(function* () {
-    const task = yield* spawn(function* () {
-      try {
+  await run(
+    function* () {
+      const task = yield* spawn(function* () {
         try {
-          yield* sleep(60_000);
-        } finally {
           try {
-            yield* until(Promise.reject(new Error("goodbye failed")));
-          } catch (error) {
-            record.push(`inner finally caught: ${(error as Error).message}`);
+            yield* sleep(60_000);
+          } finally {
+            try {
+              yield* until(Promise.reject(new Error("goodbye failed")));
+            } catch (error) {
+              record.push(`inner finally caught: ${(error as Error).message}`);
+            }
           }
+        } finally {
+          record.push("outer finally");
         }
-      } finally {
-        record.push("outer finally");
-      }
-    }());
-    yield* sleep(1);
-    yield* kill(task);
-    record.push("kill returned");
-  }(), { clock: new VirtualClock() });
-  assert.deepEqual(record, ["inner finally caught: goodbye failed", "outer finally", "kill returned"]);
+      }());
+      yield* sleep(1);
+      yield* kill(task);
+      record.push("kill returned");
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, [
+    "inner finally caught: goodbye failed",
+    "outer finally",
+    "kill returned",
+  ]);
 });
 
 Deno.test("kill() throws the error a finally threw, and the target's joiners get it too", async () => {
   const record: string[] = [];
   const cleanupFailure = new Error("cleanup failed");
-  await run(function* () {
-    const task = yield* spawn(function* () {
-      try {
+  await run(
+    function* () {
+      const task = yield* spawn(function* () {
         try {
-          yield* sleep(60_000);
+          try {
+            yield* sleep(60_000);
+          } finally {
+            throw cleanupFailure;
+          }
         } finally {
-          throw cleanupFailure;
+          record.push("outer finally still runs");
         }
-      } finally {
-        record.push("outer finally still runs");
-      }
-    }());
-    const joiner = yield* spawn(function* () {
+      }());
+      const joiner = yield* spawn(function* () {
+        try {
+          yield* join(task);
+        } catch (error) {
+          record.push(`joiner got cleanup error: ${error === cleanupFailure}`);
+        }
+      }());
+      yield* sleep(1);
       try {
-        yield* join(task);
+        yield* kill(task);
       } catch (error) {
-        record.push(`joiner got cleanup error: ${error === cleanupFailure}`);
+        record.push(`killer got cleanup error: ${error === cleanupFailure}`);
       }
-    }());
-    yield* sleep(1);
-    try {
-      yield* kill(task);
-    } catch (error) {
-      record.push(`killer got cleanup error: ${error === cleanupFailure}`);
-    }
-    yield* join(joiner);
-  }(), { clock: new VirtualClock() });
+      yield* join(joiner);
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.deepEqual(record, [
     "outer finally still runs",
     "joiner got cleanup error: true",
@@ -171,23 +192,26 @@ Deno.test("kill() of a joiner takes it off the joined thread, whose later error 
   const record: string[] = [];
   const failure = new Error("nobody joins me anymore");
   await assert.rejects(
-    run(function* () {
-      const failing = yield* spawn(function* (): Coroutine<void> {
-        yield* sleep(10);
-        throw failure;
-      }());
-      const joiner = yield* spawn(function* () {
-        try {
-          yield* join(failing);
-        } finally {
-          record.push("joiner killed");
-        }
-      }());
-      yield* sleep(1);
-      yield* kill(joiner);
-      yield* sleep(100);
-      record.push("unreachable");
-    }(), { clock: new VirtualClock() }),
+    run(
+      function* () {
+        const failing = yield* spawn(function* (): Coroutine<void> {
+          yield* sleep(10);
+          throw failure;
+        }());
+        const joiner = yield* spawn(function* () {
+          try {
+            yield* join(failing);
+          } finally {
+            record.push("joiner killed");
+          }
+        }());
+        yield* sleep(1);
+        yield* kill(joiner);
+        yield* sleep(100);
+        record.push("unreachable");
+      }(),
+      { clock: new VirtualClock() },
+    ),
     (error) => error === failure,
   );
   assert.deepEqual(record, ["joiner killed"]);
@@ -217,50 +241,56 @@ Deno.test("kill() of itself unwinds the calling thread at once", async () => {
 
 Deno.test("kill() while the target is already dying waits for the same unwinding", async () => {
   const record: string[] = [];
-  await run(function* () {
-    const task = yield* spawn(function* () {
-      try {
-        yield* sleep(60_000);
-      } finally {
-        yield* sleep(10);
-        record.push("cleanup done");
-      }
-    }());
-    yield* sleep(1);
-    const first = yield* spawn(function* () {
-      yield* kill(task);
-      record.push("first killer resumed");
-    }());
-    const second = yield* spawn(function* () {
-      yield* yieldNow();
-      yield* kill(task);
-      record.push("second killer resumed");
-    }());
-    yield* join(first);
-    yield* join(second);
-  }(), { clock: new VirtualClock() });
+  await run(
+    function* () {
+      const task = yield* spawn(function* () {
+        try {
+          yield* sleep(60_000);
+        } finally {
+          yield* sleep(10);
+          record.push("cleanup done");
+        }
+      }());
+      yield* sleep(1);
+      const first = yield* spawn(function* () {
+        yield* kill(task);
+        record.push("first killer resumed");
+      }());
+      const second = yield* spawn(function* () {
+        yield* yieldNow();
+        yield* kill(task);
+        record.push("second killer resumed");
+      }());
+      yield* join(first);
+      yield* join(second);
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.deepEqual(record, ["cleanup done", "first killer resumed", "second killer resumed"]);
 });
 
 Deno.test("a thread killed while joining gets no stale wake-up when the joined thread ends", async () => {
   const record: string[] = [];
-  await run(function* () {
-    const slow = yield* spawn(function* () {
-      yield* sleep(10);
-      return "slow done";
-    }());
-    const joiner = yield* spawn(function* () {
-      try {
-        yield* join(slow);
-      } finally {
-        yield* sleep(20); // still dying when `slow` ends
-        record.push("joiner cleanup done");
-      }
-    }());
-    yield* sleep(1);
-    yield* kill(joiner);
-    record.push(yield* join(slow));
-  }(), { clock: new VirtualClock() });
+  await run(
+    function* () {
+      const slow = yield* spawn(function* () {
+        yield* sleep(10);
+        return "slow done";
+      }());
+      const joiner = yield* spawn(function* () {
+        try {
+          yield* join(slow);
+        } finally {
+          yield* sleep(20); // still dying when `slow` ends
+          record.push("joiner cleanup done");
+        }
+      }());
+      yield* sleep(1);
+      yield* kill(joiner);
+      record.push(yield* join(slow));
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.deepEqual(record, ["joiner cleanup done", "slow done"]);
 });
 

@@ -49,27 +49,30 @@ Deno.test("run() ends with an error no thread joins, after killing the others an
   const record: string[] = [];
   const boom = new Error("boom");
   await assert.rejects(
-    run(function* () {
-      yield* spawn(function* () {
+    run(
+      function* () {
+        yield* spawn(function* () {
+          try {
+            yield* sleep(1000);
+          } finally {
+            record.push("sleeper cleanup starts");
+            yield* sleep(10);
+            record.push("sleeper cleanup ends");
+          }
+        }());
+        yield* spawn(function* () {
+          yield* sleep(5);
+          record.push("failing thread throws");
+          throw boom;
+        }());
         try {
           yield* sleep(1000);
         } finally {
-          record.push("sleeper cleanup starts");
-          yield* sleep(10);
-          record.push("sleeper cleanup ends");
+          record.push("root cleanup");
         }
-      }());
-      yield* spawn(function* () {
-        yield* sleep(5);
-        record.push("failing thread throws");
-        throw boom;
-      }());
-      try {
-        yield* sleep(1000);
-      } finally {
-        record.push("root cleanup");
-      }
-    }(), { clock: new VirtualClock() }),
+      }(),
+      { clock: new VirtualClock() },
+    ),
     (error) => error === boom,
   );
   assert.deepEqual(record, [
@@ -86,10 +89,13 @@ Deno.test("run() with an already aborted signal rejects with its reason without 
   const reason = new Error("stop before start");
   controller.abort(reason);
   await assert.rejects(
-    run(function* () {
-      record.push("started");
-      yield* yieldNow();
-    }(), { signal: controller.signal }),
+    run(
+      function* () {
+        record.push("started");
+        yield* yieldNow();
+      }(),
+      { signal: controller.signal },
+    ),
     (error) => error === reason,
   );
   assert.deepEqual(record, []);
@@ -100,22 +106,25 @@ Deno.test("run() kills every thread when its signal aborts, runs their finally b
   const controller = new AbortController();
   const reason = new Error("shutdown");
   let settled = false;
-  const pending = run(function* () {
-    yield* spawn(function* () {
+  const pending = run(
+    function* () {
+      yield* spawn(function* () {
+        try {
+          yield* sleep(60_000);
+        } finally {
+          record.push("child finally");
+          yield* yieldNow();
+          record.push("child finally after a yield");
+        }
+      }());
       try {
         yield* sleep(60_000);
       } finally {
-        record.push("child finally");
-        yield* yieldNow();
-        record.push("child finally after a yield");
+        record.push("root finally");
       }
-    }());
-    try {
-      yield* sleep(60_000);
-    } finally {
-      record.push("root finally");
-    }
-  }(), { signal: controller.signal }).finally(() => settled = true);
+    }(),
+    { signal: controller.signal },
+  ).finally(() => settled = true);
   await Promise.resolve();
   assert.equal(settled, false);
   controller.abort(reason);
@@ -138,14 +147,19 @@ Deno.test("run() reports a deadlock instead of hanging when threads join each ot
           }
         }()),
       );
-      tasks.push(yield* spawn(function* () {
-        yield* join(tasks[0]);
-      }()));
+      tasks.push(
+        yield* spawn(function* () {
+          yield* join(tasks[0]);
+        }()),
+      );
       yield* join(tasks[0]);
     }()),
     (error) => {
       assert.ok(error instanceof DeadlockError);
-      assert.match(error.message, /^Cannot continue run: every thread is blocked forever \(threads /);
+      assert.match(
+        error.message,
+        /^Cannot continue run: every thread is blocked forever \(threads /,
+      );
       return true;
     },
   );

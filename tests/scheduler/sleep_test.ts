@@ -4,26 +4,32 @@ import { run, sleep, spawn, until, VirtualClock } from "../../mod.ts";
 Deno.test("sleep() wakes threads in deadline order, and equal deadlines in the order they were set", async () => {
   const record: string[] = [];
   const clock = new VirtualClock();
-  await run(function* () {
-    for (const [name, ms] of [["c", 30], ["a", 10], ["b1", 20], ["b2", 20]] as const) {
-      yield* spawn(function* () {
-        yield* sleep(ms);
-        record.push(`${name}@${clock.now()}`);
-      }());
-    }
-  }(), { clock });
+  await run(
+    function* () {
+      for (const [name, ms] of [["c", 30], ["a", 10], ["b1", 20], ["b2", 20]] as const) {
+        yield* spawn(function* () {
+          yield* sleep(ms);
+          record.push(`${name}@${clock.now()}`);
+        }());
+      }
+    }(),
+    { clock },
+  );
   assert.deepEqual(record, ["a@10", "b1@20", "b2@20", "c@30"]);
 });
 
 Deno.test("VirtualClock jumps over an hour of sleeps instantly and lands exactly on each deadline", async () => {
   const clock = new VirtualClock(1_000);
   const seen: number[] = [];
-  await run(function* () {
-    for (let i = 0; i < 3; i++) {
-      yield* sleep(60 * 60 * 1000);
-      seen.push(clock.now());
-    }
-  }(), { clock });
+  await run(
+    function* () {
+      for (let i = 0; i < 3; i++) {
+        yield* sleep(60 * 60 * 1000);
+        seen.push(clock.now());
+      }
+    }(),
+    { clock },
+  );
   assert.deepEqual(seen, [3_601_000, 7_201_000, 10_801_000]);
 });
 
@@ -32,14 +38,17 @@ Deno.test("VirtualClock does not jump while a promise is pending", async () => {
   const clock = new VirtualClock();
   let resolveOutside!: () => void;
   const outside = new Promise<void>((resolve) => resolveOutside = resolve);
-  const running = run(function* () {
-    yield* spawn(function* () {
-      yield* sleep(1_000);
-      record.push(`sleeper woke at ${clock.now()}`);
-    }());
-    yield* until(outside);
-    record.push(`promise settled at ${clock.now()}`);
-  }(), { clock });
+  const running = run(
+    function* () {
+      yield* spawn(function* () {
+        yield* sleep(1_000);
+        record.push(`sleeper woke at ${clock.now()}`);
+      }());
+      yield* until(outside);
+      record.push(`promise settled at ${clock.now()}`);
+    }(),
+    { clock },
+  );
   // Let the event loop turn a few times: the clock must stay put meanwhile.
   for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 0));
   assert.equal(clock.now(), 0);
@@ -69,15 +78,18 @@ Deno.test("sleep() refuses a duration that is not a finite number", () => {
 Deno.test("sleep(0) and negative durations only let other threads run", async () => {
   const record: string[] = [];
   const clock = new VirtualClock();
-  await run(function* () {
-    yield* spawn(function* () {
-      record.push("other");
-    }());
-    yield* sleep(0);
-    record.push("after sleep(0)");
-    yield* sleep(-5);
-    record.push(`after sleep(-5) at ${clock.now()}`);
-  }(), { clock });
+  await run(
+    function* () {
+      yield* spawn(function* () {
+        record.push("other");
+      }());
+      yield* sleep(0);
+      record.push("after sleep(0)");
+      yield* sleep(-5);
+      record.push(`after sleep(-5) at ${clock.now()}`);
+    }(),
+    { clock },
+  );
   assert.deepEqual(record, ["other", "after sleep(0)", "after sleep(-5) at 0"]);
 });
 

@@ -26,102 +26,123 @@ Deno.test("spawn() starts the thread once the spawner yields, and the spawner go
     yield* join(task);
     record.push("joined");
   }());
-  assert.deepEqual(record, ["spawned thread 1", "child runs", "parent resumes", "child resumes", "joined"]);
+  assert.deepEqual(record, [
+    "spawned thread 1",
+    "child runs",
+    "parent resumes",
+    "child resumes",
+    "joined",
+  ]);
 });
 
 Deno.test("join() accepts the task or the spawned generator, and yield* task joins too", async () => {
-  const result = await run(function* (): Coroutine<number[]> {
-    function* child(n: number): Coroutine<number> {
-      yield* sleep(n);
-      return n;
-    }
-    const byGenerator = child(3);
-    yield spawn(byGenerator);
-    const task = yield* spawn(child(2));
-    const third = yield* spawn(child(1));
-    const a: number = yield join(byGenerator);
-    const b: number = yield* join(task);
-    const c: number = yield* third;
-    return [a, b, c];
-  }(), { clock: new VirtualClock() });
+  const result = await run(
+    function* (): Coroutine<number[]> {
+      function* child(n: number): Coroutine<number> {
+        yield* sleep(n);
+        return n;
+      }
+      const byGenerator = child(3);
+      yield spawn(byGenerator);
+      const task = yield* spawn(child(2));
+      const third = yield* spawn(child(1));
+      const a: number = yield join(byGenerator);
+      const b: number = yield* join(task);
+      const c: number = yield* third;
+      return [a, b, c];
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.deepEqual(result, [3, 2, 1]);
 });
 
 Deno.test("join() of a finished thread answers at once with its value", async () => {
   const record: string[] = [];
-  await run(function* () {
-    const task = yield* spawn(function* () {
-      return "early";
-    }());
-    yield* sleep(10);
-    record.push(`done=${task.done}`);
-    record.push(yield* join(task));
-    record.push(yield* join(task));
-  }(), { clock: new VirtualClock() });
+  await run(
+    function* () {
+      const task = yield* spawn(function* () {
+        return "early";
+      }());
+      yield* sleep(10);
+      record.push(`done=${task.done}`);
+      record.push(yield* join(task));
+      record.push(yield* join(task));
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.deepEqual(record, ["done=true", "early", "early"]);
 });
 
 Deno.test("join() rethrows the thread's error to every joiner, and the run goes on", async () => {
   const record: string[] = [];
   const failure = new Error("child failed");
-  await run(function* () {
-    const task = yield* spawn(function* (): Coroutine<void> {
-      yield* sleep(10);
-      throw failure;
-    }());
-    const other = yield* spawn(function* () {
+  await run(
+    function* () {
+      const task = yield* spawn(function* (): Coroutine<void> {
+        yield* sleep(10);
+        throw failure;
+      }());
+      const other = yield* spawn(function* () {
+        try {
+          yield* join(task);
+        } catch (error) {
+          record.push(`other joiner caught: ${error === failure}`);
+        }
+      }());
       try {
         yield* join(task);
       } catch (error) {
-        record.push(`other joiner caught: ${error === failure}`);
+        record.push(`root caught: ${error === failure}`);
       }
-    }());
-    try {
-      yield* join(task);
-    } catch (error) {
-      record.push(`root caught: ${error === failure}`);
-    }
-    yield* join(other);
-  }(), { clock: new VirtualClock() });
+      yield* join(other);
+    }(),
+    { clock: new VirtualClock() },
+  );
   // Joiners wake in the order they joined: the root joined before `other` first ran.
   assert.deepEqual(record, ["root caught: true", "other joiner caught: true"]);
 });
 
 Deno.test("join() of a killed thread throws KilledError", async () => {
-  const message = await run(function* () {
-    const task = yield* spawn(function* () {
-      yield* sleep(1000);
-    }());
-    yield* kill(task);
-    try {
-      yield* join(task);
-      return "no error";
-    } catch (error) {
-      assert.ok(error instanceof KilledError);
-      return error.message;
-    }
-  }(), { clock: new VirtualClock() });
+  const message = await run(
+    function* () {
+      const task = yield* spawn(function* () {
+        yield* sleep(1000);
+      }());
+      yield* kill(task);
+      try {
+        yield* join(task);
+        return "no error";
+      } catch (error) {
+        assert.ok(error instanceof KilledError);
+        return error.message;
+      }
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.equal(message, "Thread 1 was killed");
 });
 
 Deno.test("join() of a thread killed while being joined throws KilledError to the joiner", async () => {
   const record: string[] = [];
-  await run(function* () {
-    const sleeper = yield* spawn(function* () {
-      yield* sleep(1000);
-    }());
-    const joiner = yield* spawn(function* () {
-      try {
-        yield* join(sleeper);
-      } catch (error) {
-        record.push(`${(error as Error).name}: ${(error as Error).message}`);
-      }
-    }());
-    yield* sleep(1);
-    yield* kill(sleeper);
-    record.push("killed");
-    yield* join(joiner);
-  }(), { clock: new VirtualClock() });
+  await run(
+    function* () {
+      const sleeper = yield* spawn(function* () {
+        yield* sleep(1000);
+      }());
+      const joiner = yield* spawn(function* () {
+        try {
+          yield* join(sleeper);
+        } catch (error) {
+          record.push(`${(error as Error).name}: ${(error as Error).message}`);
+        }
+      }());
+      yield* sleep(1);
+      yield* kill(sleeper);
+      record.push("killed");
+      yield* join(joiner);
+    }(),
+    { clock: new VirtualClock() },
+  );
   // A finished thread wakes its joiners before its killers.
   assert.deepEqual(record, ["KilledError: Thread 1 was killed", "killed"]);
 });

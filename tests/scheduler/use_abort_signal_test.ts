@@ -10,9 +10,11 @@ Deno.test("useAbortSignal() aborts when the thread is killed, so promise-based w
         record.push(`aborted: ${(signal.reason as Error).name}`);
       });
       record.push(`aborted before kill: ${signal.aborted}`);
-      yield* until(new Promise<void>((_resolve, reject) => {
-        signal.addEventListener("abort", () => reject(signal.reason));
-      }));
+      yield* until(
+        new Promise<void>((_resolve, reject) => {
+          signal.addEventListener("abort", () => reject(signal.reason));
+        }),
+      );
     }());
     yield* yieldNow(); // the child reaches its promise wait
     yield* kill(task);

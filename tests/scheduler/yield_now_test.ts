@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as bluelet from "../../mod.ts";
-import { run, spawn, yieldNow } from "../../mod.ts";
+import { run, sleep, spawn, yieldNow } from "../../mod.ts";
 
 Deno.test("null() makes two threads alternate step by step", async () => {
   const record: string[] = [];
@@ -58,4 +58,26 @@ Deno.test("a thread spinning on null() does not starve I/O", async () => {
   accepted!.close();
   assert.ok(wasAccepted, "the connection was accepted while the thread spun");
   listener.close();
+});
+
+Deno.test("threads taking turns on null() do not starve a sleeping thread", async () => {
+  const record: string[] = [];
+  let stop = false;
+  await run(function* () {
+    yield* spawn(function* () {
+      yield* sleep(5); // real time: only the event loop's timers can wake it
+      record.push("sleeper woke");
+      stop = true;
+    }());
+    for (const name of ["a", "b"]) {
+      yield* spawn(function* () {
+        // Bounded: if the sleeper never wakes, the loop ends and the assertion fails.
+        for (let i = 0; i < 20_000_000 && !stop; i++) yield* yieldNow();
+        record.push(`${name} stopped`);
+      }());
+    }
+  }());
+  // Which spinner sees the flag first depends on where in their rotation the timer fired.
+  assert.equal(record[0], "sleeper woke");
+  assert.deepEqual(record.slice(1).sort(), ["a stopped", "b stopped"]);
 });
