@@ -2,6 +2,45 @@
  * Sockets as events: `Listener`, `connect`, `Connection` and the `server` helper, on
  * `Deno.listen` and `Deno.connect`.
  *
+ * Every I/O call is an event: yield it Bluelet-style (`const data = yield conn.recv(1024)`)
+ * or delegate to it for a typed result (`const data = yield* conn.recv(1024)`). TCP (IPv4
+ * and IPv6), Unix sockets and TLS are supported; failures throw typed errors that extend
+ * {@linkcode NetError}.
+ *
+ * @example The echo server
+ * ```ts ignore
+ * import { type Connection, type Coroutine, run, server } from "@bluelet/bluelet";
+ *
+ * function* echoer(conn: Connection): Coroutine<void> {
+ *   while (true) {
+ *     const data = yield conn.recv(1024);
+ *     if (data.length === 0) break;
+ *     yield conn.sendall(data);
+ *   }
+ * }
+ *
+ * await run(server("127.0.0.1", 0, echoer, {
+ *   onListen: (addr) => console.log("Listening on", addr),
+ * }));
+ * ```
+ *
  * @module
  */
-export {};
+// Re-exported because every event here is typed with it.
+export type { Coroutine } from "../scheduler/mod.ts";
+export { connect, type ConnectOptions } from "./connect.ts";
+export { Connection, type ReadlineOptions } from "./connection.ts";
+export {
+  AddressInUseError,
+  BrokenPipeError,
+  ConnectError,
+  ConnectionRefusedError,
+  ConnectionResetError,
+  ConnectTimeoutError,
+  LineTooLongError,
+  NetError,
+  SocketClosedError,
+  UnexpectedEofError,
+} from "./errors.ts";
+export { Listener, type ListenerOptions } from "./listener.ts";
+export { server, type ServerOptions } from "./server.ts";

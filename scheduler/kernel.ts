@@ -76,7 +76,7 @@ export class Thread implements Task<unknown> {
   state: number = READY;
   mode: number = NEXT;
   input: unknown = undefined;
-  /** Bumped whenever a wait ends, so late promise or suspend callbacks are ignored. */
+  /** Bumped whenever a suspension ends, so late resume callbacks are ignored. */
   waitId = 0;
   waitingOn: Thread | null = null;
   timer: TimerEntry<Thread> | null = null;
@@ -90,6 +90,7 @@ export class Thread implements Task<unknown> {
   outcome = 0;
   result: unknown = undefined;
   abortController: AbortController | null = null;
+  waiter: PromiseWaiter | null = null;
   prev: Thread | null = null;
   next: Thread | null = null;
 
@@ -119,6 +120,11 @@ export class Thread implements Task<unknown> {
   [Symbol.iterator](): Iterator<Effect<unknown>, unknown, unknown> {
     return new JoinEffect(this)[Symbol.iterator]();
   }
+}
+
+interface PromiseWaiter {
+  fulfilled: (value: unknown) => void;
+  rejected: (error: unknown) => void;
 }
 
 /** The options the kernel needs from {@linkcode run}. */
@@ -243,7 +249,9 @@ export class Kernel {
 
   #loop(): void {
     const queue = this.#queue;
-    let sliceEnd = performance.now() + SLICE_MS;
+    // The slice starts at the first look at the time, not here: most drives are one
+    // thread woken by I/O, and reading the clock costs more than stepping it.
+    let sliceEnd = 0;
     this.#budget = STEPS_PER_CHECK;
     for (;;) {
       // Phase 1 and 2: run ready threads, looking at timers and the time now and then.
@@ -253,7 +261,9 @@ export class Kernel {
         if (this.#budget <= 0) {
           this.#budget = STEPS_PER_CHECK;
           this.#fireDueTimers();
-          if (performance.now() >= sliceEnd && queue.size > 0) {
+          const now = performance.now();
+          if (sliceEnd === 0) sliceEnd = now + SLICE_MS;
+          else if (now >= sliceEnd && queue.size > 0) {
             this.#hop();
             return;
           }
@@ -275,7 +285,7 @@ export class Kernel {
       }
       if (this.#externalWaits > 0) return;
       if (!this.#deadlock()) return;
-      sliceEnd = performance.now() + SLICE_MS;
+      sliceEnd = 0;
     }
   }
 
@@ -289,6 +299,7 @@ export class Kernel {
 
   /** Moves every due timer's thread to the ready queue; says whether any was due. */
   #fireDueTimers(): boolean {
+    if (this.#timers.peek() === undefined) return false;
     const now = this.now();
     let fired = false;
     let entry: TimerEntry<Thread> | undefined;
@@ -597,23 +608,32 @@ export class Kernel {
   }
 
   #await(thread: Thread, promise: PromiseLike<unknown>): void {
-    const waitId = ++thread.waitId;
     thread.state = AWAITING;
     this.#externalWaits++;
-    promise.then(
-      (value) => this.#settle(thread, waitId, NEXT, value),
-      (error) => this.#settle(thread, waitId, THROW, error),
-    );
+    const waiter = thread.waiter ?? (thread.waiter = this.#promiseWaiter(thread));
+    promise.then(waiter.fulfilled, waiter.rejected);
   }
 
-  #settle(thread: Thread, waitId: number, mode: number, value: unknown): void {
-    if (thread.waitId !== waitId || thread.state !== AWAITING) return;
-    thread.waitId++;
-    this.#externalWaits--;
-    thread.mode = mode;
-    thread.input = value;
-    this.#enqueue(thread);
-    this.#drive();
+  /**
+   * The callbacks a thread hands to the promises it waits on, made once per thread rather
+   * than per wait. A thread waits on one promise at a time and leaves the wait only when it
+   * settles, or when it is killed, which retires the waiter: so a callback whose waiter is
+   * no longer the thread's belongs to a wait that ended and is ignored.
+   */
+  #promiseWaiter(thread: Thread): PromiseWaiter {
+    const settle = (mode: number, value: unknown): void => {
+      if (thread.waiter !== waiter || thread.state !== AWAITING) return;
+      this.#externalWaits--;
+      thread.mode = mode;
+      thread.input = value;
+      this.#enqueue(thread);
+      this.#drive();
+    };
+    const waiter: PromiseWaiter = {
+      fulfilled: (value) => settle(NEXT, value),
+      rejected: (error) => settle(THROW, error),
+    };
+    return waiter;
   }
 
   #suspend(
@@ -669,7 +689,7 @@ export class Kernel {
         thread.timer = null;
         break;
       case AWAITING:
-        thread.waitId++;
+        thread.waiter = null;
         this.#externalWaits--;
         break;
       case JOINING:

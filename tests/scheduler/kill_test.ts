@@ -111,6 +111,7 @@ Deno.test("kill() throws the error a finally threw, and the target's joiners get
           try {
             yield* sleep(60_000);
           } finally {
+            // deno-lint-ignore no-unsafe-finally -- the point of this test is a finally that throws
             throw cleanupFailure;
           }
         } finally {

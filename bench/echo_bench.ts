@@ -1,0 +1,174 @@
+// Echo round trips per second: a server written with bluelet's `server` helper against the
+// same server written with plain `Deno.listen` async/await (the baseline), driven by the
+// same async/await client in the same run, at 1 and 100 concurrent connections. A third
+// entry, the kernel driving raw `Deno.Conn`s, splits the gap between the two into the
+// kernel's share and the `net/` layer's.
+//
+// Run: deno bench --allow-all bench/echo_bench.ts
+//
+// The servers run in one worker thread and the client on the main thread, so the servers'
+// CPU is not shared with the client's. Every iteration does a fixed number of round trips
+// of a 64-byte message; `deno bench` reports the time per iteration, so the ratio of two
+// servers' times is the inverse ratio of their round trips per second.
+import { type Connection, type Coroutine, run, server, spawn } from "../mod.ts";
+
+const MESSAGE_SIZE = 64;
+/** Round trips per connection per iteration, by concurrency. */
+const ROUND_TRIPS: Record<number, number> = { 1: 200, 100: 10 };
+const CONCURRENCY = [1, 100];
+const ITERATIONS = { warmup: 20, n: 150 };
+
+interface Ports {
+  plain: number;
+  bluelet: number;
+  kernelOnly: number;
+}
+
+/** The bluelet echo server, as a user would write it. */
+function* echoer(conn: Connection): Coroutine<void> {
+  while (true) {
+    const data = yield conn.recv(16 * 1024);
+    if (data.length === 0) break;
+    yield conn.sendall(data);
+  }
+}
+
+/** The same server with plain Deno async/await. */
+function plainServer(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      (async () => {
+        const buffer = new Uint8Array(16 * 1024);
+        try {
+          while (true) {
+            const n = await conn.read(buffer);
+            if (n === null) break;
+            let sent = 0;
+            while (sent < n) sent += await conn.write(buffer.subarray(sent, n));
+          }
+        } catch {
+          // The client went away.
+        } finally {
+          conn.close();
+        }
+      })();
+    }
+  })();
+  return listener.addr.port;
+}
+
+/**
+ * For diagnosis, not a product: the kernel alone, driving raw `Deno.Conn` reads and writes
+ * from generator threads, with one reused buffer and no copies.
+ */
+function kernelOnlyServer(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  function* handle(conn: Deno.TcpConn): Coroutine<void> {
+    const buffer = new Uint8Array(16 * 1024);
+    try {
+      while (true) {
+        const n: number | null = yield conn.read(buffer);
+        if (n === null) break;
+        let sent = 0;
+        while (sent < n) sent += yield conn.write(buffer.subarray(sent, n));
+      }
+    } finally {
+      conn.close();
+    }
+  }
+  run(function* () {
+    while (true) {
+      const conn: Deno.TcpConn = yield listener.accept();
+      conn.setNoDelay(true);
+      yield spawn(handle(conn));
+    }
+  }());
+  return listener.addr.port;
+}
+
+/** Starts the servers in this (worker) thread and posts their ports. */
+function startServers(): void {
+  const plain = plainServer();
+  const kernelOnly = kernelOnlyServer();
+  run(server("127.0.0.1", 0, echoer, {
+    onListen: (addr) => {
+      const ports: Ports = {
+        plain,
+        kernelOnly,
+        bluelet: (addr as Deno.NetAddr).port,
+      };
+      (self as unknown as Worker).postMessage(ports);
+    },
+  }));
+}
+
+/** A client connection that does round trips: write a message, read it back whole. */
+class Client {
+  readonly #conn: Deno.TcpConn;
+  readonly #message = new Uint8Array(MESSAGE_SIZE).fill(42);
+  readonly #reply = new Uint8Array(MESSAGE_SIZE);
+
+  constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+    conn.setNoDelay(true);
+  }
+
+  async roundTrips(count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      await this.#conn.write(this.#message);
+      let got = 0;
+      while (got < MESSAGE_SIZE) {
+        const n = await this.#conn.read(this.#reply.subarray(got));
+        if (n === null) throw new Error("Cannot echo: the server closed");
+        got += n;
+      }
+    }
+  }
+}
+
+async function clients(port: number, count: number): Promise<Client[]> {
+  const conns = await Promise.all(
+    Array.from(
+      { length: count },
+      () => Deno.connect({ hostname: "127.0.0.1", port }),
+    ),
+  );
+  return conns.map((conn) => new Client(conn));
+}
+
+if (new URL(import.meta.url).searchParams.has("servers")) {
+  startServers();
+} else {
+  const worker = new Worker(
+    new URL("?servers", import.meta.url).href,
+    { type: "module" },
+  );
+  const ports = await new Promise<Ports>(
+    (resolve) => worker.onmessage = (event) => resolve(event.data),
+  );
+  const servers = [
+    ["plain Deno", ports.plain],
+    ["bluelet server", ports.bluelet],
+    ["kernel + raw Deno.Conn (diagnostic)", ports.kernelOnly],
+  ] as const;
+  for (const concurrency of CONCURRENCY) {
+    const roundTrips = ROUND_TRIPS[concurrency];
+    const group = `echo, c=${concurrency}, ${concurrency * roundTrips} round trips per iteration`;
+    for (const [name, port] of servers) {
+      const pool = await clients(port, concurrency);
+      Deno.bench({
+        name: `${name} (c=${concurrency})`,
+        group,
+        baseline: name === "plain Deno",
+        ...ITERATIONS,
+        async fn() {
+          await Promise.all(
+            pool.map((client) => client.roundTrips(roundTrips)),
+          );
+        },
+      });
+    }
+  }
+}

@@ -1,0 +1,82 @@
+// deno run --allow-net examples/echo.ts --port 4915 [--host 127.0.0.1]
+//
+// Bluelet's echo server: `bluelet.server` accepts connections forever and runs one
+// `echoer` coroutine per client, which sends back whatever it reads and logs connects and
+// disconnects. Try it with `nc 127.0.0.1 4915`. `--port 0` picks a free port; the
+// `listening on HOST:PORT` line says which. Ctrl-C (or SIGTERM) stops it cleanly: every
+// echoer's `finally` runs before "Exiting.".
+//
+// Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
+import * as bluelet from "../mod.ts";
+
+/** Bluelet's port for its echo demo. */
+export const DEFAULT_PORT = 4915;
+
+function describe(addr: Deno.Addr): string {
+  return "hostname" in addr ? `${addr.hostname}:${addr.port}` : addr.transport;
+}
+
+function preview(data: Uint8Array): string {
+  const text = JSON.stringify(new TextDecoder().decode(data.subarray(0, 60)));
+  return data.length > 60 ? `${text}... (${data.length} bytes)` : text;
+}
+
+/**
+ * Echoes everything a client sends until it closes its side, logging as it goes.
+ *
+ * @param conn The client's connection.
+ * @param log Where log lines go.
+ */
+export function* echoer(
+  conn: bluelet.Connection,
+  log: (line: string) => void = console.log,
+): bluelet.Coroutine<void> {
+  const peer = describe(conn.addr);
+  log(`Connected: ${peer}`);
+  try {
+    while (true) {
+      const data = yield conn.recv(1024);
+      if (data.length === 0) break;
+      log(`Read from ${peer}: ${preview(data)}`);
+      yield conn.sendall(data);
+    }
+  } finally {
+    log(`Disconnected: ${peer}`);
+    conn.close();
+  }
+}
+
+/**
+ * Runs the echo server until SIGINT or SIGTERM.
+ *
+ * @param args `--port N` (default 4915) and `--host H` (default 127.0.0.1).
+ */
+export async function main(args: readonly string[]): Promise<void> {
+  let port = DEFAULT_PORT;
+  let host = "127.0.0.1";
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--port") port = Number(args[++i]);
+    else if (args[i] === "--host") host = args[++i] ?? "";
+    else throw new TypeError(`Unknown argument: ${args[i]}`);
+  }
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    await bluelet.run(
+      bluelet.server(host, port, echoer, {
+        onListen: (addr) => console.log(`listening on ${describe(addr)}`),
+      }),
+      { signal: stop.signal },
+    );
+  } catch (error) {
+    if (!stop.signal.aborted) throw error;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+    console.log("Exiting.");
+  }
+}
+
+if (import.meta.main) await main(Deno.args);

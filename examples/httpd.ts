@@ -1,0 +1,97 @@
+// deno run --allow-net --allow-read examples/httpd.ts [ROOT] [--port 8000] [--host H]
+//
+// Bluelet's web server: files from ROOT (default "."), GET/HEAD, index.html, listings,
+// keep-alive; one coroutine per connection, so a slow client never stalls the others. A
+// request's real path (symlinks followed) must lie inside the real root, or it is a 404.
+// Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
+import * as bluelet from "../mod.ts";
+
+type Reply = { status: string; type: string; body: Uint8Array<ArrayBuffer> };
+const CONTENT_TYPES = Object.fromEntries(
+  ("html:text/html;charset=utf-8 txt:text/plain;charset=utf-8 css:text/css js:text/javascript " +
+    "json:application/json svg:image/svg+xml png:image/png").split(" ").map((e) => e.split(":")),
+);
+const esc = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
+const reply = (status: string, body = status + "\n", type = CONTENT_TYPES.txt) =>
+  ({ status, type, body: new TextEncoder().encode(body) }) satisfies Reply;
+
+/** The real path of `path` under `root` (a real path ending in /), if it stays inside. */
+function* resolve(root: string, path: string): bluelet.Coroutine<string | null> {
+  const real = yield* bluelet.until(Deno.realPath(root + path).catch(() => ""));
+  return real && (real + "/").startsWith(root) ? real : null;
+}
+
+/** Answers a GET or HEAD for `target` from `root`, a real path ending in /. */
+export function* respond(root: string, target: string): bluelet.Coroutine<Reply> {
+  const raw = target.split("?")[0];
+  let path = "\0"; // Stays so, and is refused, if an escape is malformed.
+  try {
+    path = decodeURIComponent(raw);
+  } catch { /* refused below */ }
+  if (raw[0] !== "/" || path.includes("\0")) return reply("400 Bad Request");
+  const real = yield* resolve(root, path);
+  if (real === null) return reply("404 Not Found");
+  const isDir = (yield* bluelet.until(Deno.stat(real))).isDirectory;
+  const file = isDir ? yield* resolve(root, path.replace(/\/?$/, "/index.html")) : real;
+  if (file === null) { // A directory without an index.html: list it.
+    const entries = yield* bluelet.until(Array.fromAsync(Deno.readDir(real)));
+    const items = entries.map(({ name, isDirectory }) => {
+      const s = isDirectory ? "/" : "";
+      const href = raw.replace(/\/?$/, "/") + encodeURIComponent(name) + s;
+      return `<li><a href="${esc(href)}">${esc(name + s)}</a></li>\n`;
+    });
+    const title = `<title>${esc(path)}</title><h1>${esc(path)}</h1>\n`;
+    return reply("200 OK", title + items.sort().join(""), CONTENT_TYPES.html);
+  }
+  const type = CONTENT_TYPES[file.split(".").at(-1)!] ?? "application/octet-stream";
+  return { status: "200 OK", type, body: yield* bluelet.until(Deno.readFile(file)) };
+}
+
+/** Gives the handler for one connection, serving `root` (a real path ending in /). */
+export function handler(root: string, log = console.log) {
+  return function* webrequest(conn: bluelet.Connection): bluelet.Coroutine<void> {
+    for (let keepAlive = true; keepAlive;) {
+      let request = "\0"; // Stays so (a 400) if the head is too long.
+      try {
+        request = new TextDecoder().decode(yield* conn.readline("\r\n\r\n", { maxLength: 16384 }));
+      } catch (error) {
+        if (!(error instanceof bluelet.LineTooLongError)) throw error;
+      }
+      if (request === "") return; // The client closed between requests.
+      const [line, ...rest] = request.slice(0, -4).split("\r\n");
+      const [method, target, version] = line.split(" ");
+      const has = (field: string) => new RegExp(`^${field}`, "im").test(rest.join("\n"));
+      const valid = request.endsWith("\r\n\r\n") && /^[A-Z]+ \S+ HTTP\/1\.[01]$/.test(line) &&
+        rest.every((field) => /^[^\s:]+:/.test(field));
+      const { status, type, body } = valid && ["GET", "HEAD"].includes(method)
+        ? yield* respond(root, target)
+        : reply(valid ? "405 Method Not Allowed" : "400 Bad Request");
+      log(`${valid ? `${method} ${target}` : "(malformed request)"} ${status}`);
+      // HTTP/1.1 persists by default, 1.0 if asked; an error or an unread request body ends it.
+      keepAlive = status[0] === "2" && (version === "HTTP/1.1" || has("connection: *keep-alive")) &&
+        !has("(connection: *close|content-length:|transfer-encoding:)");
+      const allow = status.startsWith("405") ? "Allow: GET, HEAD\r\n" : "";
+      const head = `HTTP/1.1 ${status}\r\nContent-Length: ${body.length}\r\n${allow}` +
+        `Content-Type: ${type}\r\nConnection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n`;
+      // One write for head and body, so no Nagle stall between them.
+      const out = new Blob([head, method === "HEAD" ? "" : body]).bytes();
+      yield* conn.sendall(yield* bluelet.until(out));
+    }
+  };
+}
+
+/** Serves `[ROOT] [--port N] [--host H]` until the process is stopped. */
+export async function main(args: readonly string[]): Promise<void> {
+  let [root, port, host] = [".", 8000, "127.0.0.1"];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--port") port = Number(args[++i]);
+    else if (args[i] === "--host") host = args[++i];
+    else root = args[i];
+  }
+  const real = (await Deno.realPath(root)).replace(/\/?$/, "/");
+  const onListen = (a: Deno.Addr) =>
+    a.transport === "tcp" && console.log(`listening on ${a.hostname}:${a.port}`);
+  await bluelet.run(bluelet.server(host, port, handler(real), { onListen }));
+}
+
+if (import.meta.main) await main(Deno.args);

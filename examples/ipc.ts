@@ -1,0 +1,167 @@
+// deno run --allow-net=127.0.0.1 --allow-read examples/ipc.ts
+//
+// Bluelet's IPC demo: two coroutines exchange framed messages over a connected pair of
+// sockets. First both run in one scheduler (one `run`, taking turns); then each runs in
+// its own Deno Worker with its own scheduler, truly in parallel, talking over loopback.
+//
+// Deno has no socketpair, so the pair is a loopback TCP connection on a free port (port
+// 0). A frame is a 4-byte big-endian length and that many bytes of JSON (Bluelet pickled
+// objects and ended each with a random sentinel; a length prefix cannot clash with the
+// payload). `--allow-read` is for loading the Worker's module.
+//
+// Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
+import * as bluelet from "../mod.ts";
+
+type Print = (line: string) => void;
+
+/** One end of the channel: sends and receives whole JSON messages. */
+export class Endpoint {
+  /** The connection this end owns. */
+  readonly conn: bluelet.Connection;
+
+  /** Wraps a connected socket. */
+  constructor(conn: bluelet.Connection) {
+    this.conn = conn;
+  }
+
+  /** Sends `value` as one frame. */
+  *put(value: unknown): bluelet.Coroutine<void> {
+    const payload = new TextEncoder().encode(JSON.stringify(value));
+    const frame = new Uint8Array(4 + payload.length);
+    new DataView(frame.buffer).setUint32(0, payload.length);
+    frame.set(payload, 4);
+    yield this.conn.sendall(frame);
+  }
+
+  /** Receives one frame and gives its value. */
+  *get(): bluelet.Coroutine<unknown> {
+    const header: Uint8Array = yield this.conn.recvExactly(4);
+    const length = new DataView(header.buffer, header.byteOffset).getUint32(0);
+    const payload: Uint8Array = yield this.conn.recvExactly(length);
+    return JSON.parse(new TextDecoder().decode(payload));
+  }
+}
+
+/** Sends three messages, then prints the one reply. */
+export function* thread1(
+  ep: Endpoint,
+  print: Print = console.log,
+): bluelet.Coroutine<void> {
+  yield ep.put("hello!");
+  yield ep.put(123);
+  yield ep.put({ foo: "bar" });
+  print(`thread1 got ${Deno.inspect(yield ep.get())}`);
+}
+
+/** Prints three messages, then replies. */
+export function* thread2(
+  ep: Endpoint,
+  print: Print = console.log,
+): bluelet.Coroutine<void> {
+  print(`thread2 got ${Deno.inspect(yield ep.get())}`);
+  print(`thread2 got ${Deno.inspect(yield ep.get())}`);
+  print(`thread2 got ${Deno.inspect(yield ep.get())}`);
+  yield ep.put(["test", 1234, "foo"]);
+}
+
+/** Makes a connected pair of endpoints in one scheduler: accept and connect at once. */
+export function* channel(): bluelet.Coroutine<[Endpoint, Endpoint]> {
+  using listener = new bluelet.Listener("127.0.0.1", 0);
+  const accepting: bluelet.Task<bluelet.Connection> = yield bluelet.spawn(
+    listener.accept(),
+  );
+  const port = (listener.addr as Deno.NetAddr).port;
+  const client: bluelet.Connection = yield bluelet.connect("127.0.0.1", port);
+  const server: bluelet.Connection = yield bluelet.join(accepting);
+  return [new Endpoint(server), new Endpoint(client)];
+}
+
+/** Part one: both threads in one scheduler. */
+export function* inOneScheduler(
+  print: Print = console.log,
+): bluelet.Coroutine<void> {
+  const [ep1, ep2] = yield* channel();
+  try {
+    const a = yield* bluelet.spawn(thread1(ep1, print));
+    const b = yield* bluelet.spawn(thread2(ep2, print));
+    yield* bluelet.join(a);
+    yield* bluelet.join(b);
+  } finally {
+    ep1.conn.close();
+    ep2.conn.close();
+  }
+}
+
+// Part two. A Worker is told its role; the listening one answers with its port first.
+type Command = { role: "thread2" } | { role: "thread1"; port: number };
+type Report = { listening: number } | { done: true } | { error: string };
+
+function* workerMain(
+  command: Command,
+  report: (r: Report) => void,
+): bluelet.Coroutine<void> {
+  let conn: bluelet.Connection;
+  if (command.role === "thread2") {
+    using listener = new bluelet.Listener("127.0.0.1", 0);
+    report({ listening: (listener.addr as Deno.NetAddr).port });
+    conn = yield* listener.accept();
+  } else {
+    conn = yield* bluelet.connect("127.0.0.1", command.port);
+  }
+  using _ = conn;
+  const ep = new Endpoint(conn);
+  yield command.role === "thread1" ? thread1(ep) : thread2(ep);
+}
+
+function startWorker(
+  command: Command,
+  onListening?: (port: number) => void,
+): Promise<void> {
+  const worker = new Worker(import.meta.url, {
+    type: "module",
+    name: command.role,
+  });
+  return new Promise<void>((resolve, reject) => {
+    worker.onmessage = ({ data }: MessageEvent<Report>) => {
+      if ("listening" in data) onListening?.(data.listening);
+      else if ("done" in data) resolve();
+      else reject(new Error(`Worker ${command.role} failed: ${data.error}`));
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      reject(new Error(`Worker ${command.role} failed: ${event.message}`));
+    };
+    worker.postMessage(command);
+  }).finally(() => worker.terminate());
+}
+
+/** Part two: each thread in its own Worker, each Worker with its own scheduler. */
+export async function inTwoWorkers(): Promise<void> {
+  const listening = Promise.withResolvers<number>();
+  const first = startWorker({ role: "thread2" }, listening.resolve);
+  const second = listening.promise.then((port) => startWorker({ role: "thread1", port }));
+  await Promise.all([first, second]);
+}
+
+/** Runs both parts, one after the other. */
+export async function main(): Promise<void> {
+  console.log("In one scheduler:");
+  await bluelet.run(inOneScheduler());
+  console.log("In two workers:");
+  await inTwoWorkers();
+}
+
+if ("WorkerGlobalScope" in globalThis) {
+  // In a Worker (where `import.meta.main` is true too): wait for the role.
+  const scope = globalThis as unknown as {
+    onmessage: ((event: MessageEvent<Command>) => void) | null;
+    postMessage(report: Report): void;
+  };
+  scope.onmessage = ({ data }) => {
+    scope.onmessage = null;
+    bluelet.run(workerMain(data, (r) => scope.postMessage(r))).then(
+      () => scope.postMessage({ done: true }),
+      (error) => scope.postMessage({ error: String(error) }),
+    );
+  };
+} else if (import.meta.main) await main();

@@ -1,0 +1,90 @@
+// Turns the errors Deno's socket ops throw into this module's typed errors, with the
+// original as `cause` and a message that says what was attempted on which address.
+import {
+  AddressInUseError,
+  BrokenPipeError,
+  ConnectError,
+  ConnectionRefusedError,
+  ConnectionResetError,
+  ConnectTimeoutError,
+  NetError,
+  SocketClosedError,
+} from "./errors.ts";
+
+/**
+ * Maps `error`, thrown while doing `action` (e.g. `"Cannot recv from 127.0.0.1:80"`), to a
+ * typed error. `closed` says the socket was closed by this side, which is why a pending
+ * op was interrupted. Errors that are not about the network (permissions, bugs) pass
+ * through untouched.
+ */
+export function mapError(
+  error: unknown,
+  action: string,
+  closed = false,
+): unknown {
+  if (closed) return closedError(action, error);
+  if (error instanceof NetError || !(error instanceof Error)) return error;
+  const options = { cause: error };
+  const errors = Deno.errors;
+  if (
+    error instanceof errors.ConnectionReset ||
+    error instanceof errors.ConnectionAborted
+  ) {
+    return new ConnectionResetError(
+      `${action}: connection reset by peer`,
+      options,
+    );
+  }
+  if (error instanceof errors.BrokenPipe) {
+    return new BrokenPipeError(`${action}: broken pipe`, options);
+  }
+  if (
+    error instanceof errors.BadResource || error instanceof errors.Interrupted
+  ) {
+    return closedError(action, error);
+  }
+  if (error instanceof errors.ConnectionRefused) {
+    return new ConnectionRefusedError(`${action}: connection refused`, options);
+  }
+  if (error instanceof errors.TimedOut) {
+    return new ConnectTimeoutError(`${action}: timed out`, options);
+  }
+  if (error instanceof errors.AddrInUse) {
+    return new AddressInUseError(`${action}: address already in use`, options);
+  }
+  if (
+    error instanceof TypeError || error instanceof RangeError ||
+    error instanceof errors.NotCapable ||
+    error instanceof errors.PermissionDenied
+  ) {
+    return error;
+  }
+  return new NetError(`${action}: ${describeError(error)}`, options);
+}
+
+/** Like {@linkcode mapError}, for `connect`: failures are all `ConnectError`s. */
+export function mapConnectError(error: unknown, action: string): unknown {
+  const mapped = mapError(error, action);
+  if (mapped instanceof ConnectError || !(mapped instanceof NetError)) {
+    return mapped;
+  }
+  return new ConnectError(mapped.message, { cause: error });
+}
+
+/** The error for an operation on a socket this side closed. */
+export function closedError(
+  action: string,
+  cause?: unknown,
+): SocketClosedError {
+  return new SocketClosedError(
+    `${action}: the socket is closed`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** Deno's message in sentence-case-free form: `"Broken pipe (os error 32)"` -> `"broken pipe"`. */
+function describeError(error: Error): string {
+  const text = error.message.replace(/\s*\(os error \d+\)$/, "");
+  if (text === "") return error.name;
+  return text[0].toLowerCase() + text.slice(1);
+}

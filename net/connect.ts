@@ -1,0 +1,174 @@
+import { call, type Coroutine, type Effect, useAbortSignal } from "../scheduler/mod.ts";
+import { checkPort, formatHostPort } from "./_addr.ts";
+import { awaitOwned } from "./_await_owned.ts";
+import { mapConnectError } from "./_map_error.ts";
+import { Connection } from "./connection.ts";
+import { ConnectTimeoutError } from "./errors.ts";
+
+/** Options for {@linkcode connect}. */
+export interface ConnectOptions {
+  /**
+   * The transport: TCP (IPv4 or IPv6, after `host`) or a Unix socket at `path`, in which
+   * case `host` and `port` are ignored.
+   *
+   * @default {"tcp"}
+   */
+  transport?: "tcp" | "unix";
+  /**
+   * The Unix socket's file path; required with `transport: "unix"`.
+   *
+   * @default {undefined}
+   */
+  path?: string;
+  /**
+   * Speak TLS, trusting these CA certificates (PEM) besides the system's. The
+   * certificate must be valid for `host`. TCP only.
+   *
+   * @default {undefined} (plain TCP)
+   */
+  tls?: { caCerts?: string[] };
+  /**
+   * Give up after this many milliseconds (the TLS handshake included) with a
+   * {@linkcode ConnectTimeoutError}.
+   *
+   * @default {undefined} (no limit of this module's own)
+   */
+  timeout?: number;
+}
+
+/**
+ * Connects to `host`:`port` without blocking other threads (Bluelet's connect blocked the
+ * whole process), and gives the {@linkcode Connection}. With TLS, the handshake is done
+ * before it resumes, so a bad certificate fails here.
+ *
+ * Killing the connecting thread (or a timeout) cancels the attempt; nothing is left open.
+ *
+ * @param host The host name or address, e.g. `"localhost"`, `"127.0.0.1"` or `"::1"`.
+ * @param port The port.
+ * @param options The transport, TLS trust, and time limit.
+ * @returns An event that resumes with the connection.
+ * @throws {ConnectionRefusedError} If nothing listens there.
+ * @throws {ConnectTimeoutError} If `options.timeout` passed first.
+ * @throws {ConnectError} If connecting fails otherwise (name lookup, TLS handshake).
+ * @throws {RangeError} If `port` or `options.timeout` is out of range.
+ * @throws {TypeError} If the options do not fit together.
+ *
+ * @example A client
+ * ```ts ignore
+ * import { connect, run } from "@bluelet/bluelet";
+ *
+ * await run(function* () {
+ *   using conn = yield* connect("127.0.0.1", 8000, { timeout: 5_000 });
+ *   yield* conn.sendall("hello\n");
+ *   console.log(new TextDecoder().decode(yield* conn.readline()));
+ * }());
+ * ```
+ */
+export function* connect(
+  host: string,
+  port: number,
+  options: ConnectOptions = {},
+): Coroutine<Connection> {
+  const transport = options.transport ?? "tcp";
+  let where: string;
+  if (transport === "unix") {
+    if (typeof options.path !== "string" || options.path === "") {
+      throw new TypeError(
+        "Cannot connect to a Unix socket: options.path must be a non-empty string",
+      );
+    }
+    where = options.path;
+    if (options.tls !== undefined) {
+      throw new TypeError(
+        `Cannot connect to ${where}: TLS is only supported over TCP`,
+      );
+    }
+  } else if (transport === "tcp") {
+    where = formatHostPort(host, port);
+    checkPort(port, `Cannot connect to ${where}`);
+  } else {
+    throw new TypeError(
+      `Cannot connect: unknown transport ${JSON.stringify(transport)}`,
+    );
+  }
+  const timeout = options.timeout;
+  if (
+    timeout !== undefined && (!(timeout > 0) || !Number.isFinite(timeout))
+  ) {
+    throw new RangeError(
+      `Cannot connect to ${where}: timeout must be a positive finite number of milliseconds, got ${timeout}`,
+    );
+  }
+
+  // One controller cancels the attempt, whichever comes first: the time limit, or the
+  // thread being killed. (Not `withTimeout`: a kill must not leave the attempt behind,
+  // and the op must be cancelled, not merely ignored.)
+  const threadSignal = yield* useAbortSignal();
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const onKill = (): void => controller.abort(threadSignal.reason);
+  threadSignal.addEventListener("abort", onKill);
+  const timer = timeout === undefined ? undefined : setTimeout(() => {
+    controller.abort(
+      new ConnectTimeoutError(
+        `Cannot connect to ${where}: timed out after ${timeout} ms`,
+      ),
+    );
+  }, timeout);
+  let conn: Deno.Conn | undefined;
+  // A connection in its TLS handshake is cancelled by closing it.
+  const onAbort = (): void => {
+    if (conn !== undefined) close(conn);
+  };
+  signal.addEventListener("abort", onAbort);
+  try {
+    if (transport === "unix") {
+      // Unix connects cannot be cancelled, but they do not hang either.
+      conn = yield* owned(
+        Deno.connect({ transport: "unix", path: options.path! }),
+      );
+    } else {
+      const tcp = yield* owned(Deno.connect({ hostname: host, port, signal }));
+      conn = tcp;
+      tcp.setNoDelay(true);
+      if (options.tls !== undefined) {
+        signal.throwIfAborted();
+        const tls = yield* owned(
+          Deno.startTls(tcp, { hostname: host, caCerts: options.tls.caCerts }),
+        );
+        conn = tls;
+        signal.throwIfAborted();
+        yield* call(awaitOwned(tls.handshake(), () => {}));
+      }
+    }
+    signal.throwIfAborted();
+    const connection = new Connection(conn);
+    conn = undefined;
+    return connection;
+  } catch (error) {
+    if (signal.reason instanceof ConnectTimeoutError) throw signal.reason;
+    throw mapConnectError(error, `Cannot connect to ${where}`);
+  } finally {
+    clearTimeout(timer);
+    threadSignal.removeEventListener("abort", onKill);
+    signal.removeEventListener("abort", onAbort);
+    if (conn !== undefined) close(conn);
+  }
+}
+
+/**
+ * Waits for an op that gives a connection, in a kernel frame of its own: its `finally`
+ * yields, which is only safe in a frame the kernel unwinds by itself (not through
+ * `yield*`).
+ */
+function owned<T extends Deno.Conn>(promise: Promise<T>): Effect<T> {
+  return call(awaitOwned(promise, close));
+}
+
+function close(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed: what we wanted.
+  }
+}

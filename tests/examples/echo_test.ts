@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { ExampleProcess } from "./_process.ts";
+
+/** Writes all of `data`, then reads until as many bytes came back (bounded by size). */
+async function roundTrip(
+  conn: Deno.Conn,
+  data: Uint8Array,
+): Promise<Uint8Array> {
+  for (let written = 0; written < data.length;) {
+    written += await conn.write(data.subarray(written));
+  }
+  const back = new Uint8Array(data.length);
+  let received = 0;
+  const buffer = new Uint8Array(4096);
+  while (received < data.length) {
+    const n = await conn.read(buffer);
+    if (n === null) throw new Error(`Echo closed after ${received} bytes`);
+    back.set(buffer.subarray(0, n), received);
+    received += n;
+  }
+  return back;
+}
+
+Deno.test("echo.ts sends every byte back unchanged, to several clients at once, and logs them", async () => {
+  await using server = new ExampleProcess(
+    "echo.ts",
+    ["--allow-net=127.0.0.1"],
+    [
+      "--port",
+      "0",
+    ],
+  );
+  const { hostname, port } = await server.listening();
+  assert.equal(hostname, "127.0.0.1");
+
+  const a = await Deno.connect({ hostname, port });
+  const b = await Deno.connect({ hostname, port });
+  const peerA = `127.0.0.1:${a.localAddr.port}`;
+  const peerB = `127.0.0.1:${b.localAddr.port}`;
+  try {
+    const hello = new TextEncoder().encode("hello\n");
+    const binary = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const big = Uint8Array.from({ length: 20_000 }, (_, i) => (i * 7) % 251);
+    assert.deepEqual(await roundTrip(a, hello), hello);
+    assert.deepEqual(await roundTrip(b, binary), binary);
+    assert.deepEqual(await roundTrip(a, big), big);
+    assert.deepEqual(await roundTrip(b, hello), hello);
+  } finally {
+    a.close();
+    b.close();
+  }
+  for (const peer of [peerA, peerB]) {
+    await server.waitForLine(new RegExp(`^Disconnected: ${peer}$`));
+  }
+  const { code, stdout } = await server.stop();
+  assert.equal(code, 0);
+  const lines = stdout.split("\n");
+  for (const peer of [peerA, peerB]) {
+    const mine = lines.filter((line) => line.includes(peer));
+    assert.equal(mine[0], `Connected: ${peer}`);
+    assert.ok(mine.includes(`Read from ${peer}: "hello\\n"`), stdout);
+    assert.equal(mine.at(-1), `Disconnected: ${peer}`);
+  }
+  assert.ok(
+    lines.some((l) => l.startsWith(`Read from ${peerA}: "`) && l.endsWith("... (1024 bytes)")),
+  );
+  assert.equal(lines.at(-1), "Exiting.");
+});
+
+Deno.test("echo.ts closes its clients' connections when stopped", async () => {
+  const server = new ExampleProcess("echo.ts", ["--allow-net=127.0.0.1"], [
+    "--port",
+    "0",
+  ]);
+  try {
+    const { hostname, port } = await server.listening();
+    const conn = await Deno.connect({ hostname, port });
+    try {
+      assert.deepEqual(
+        await roundTrip(conn, new Uint8Array([1, 2, 3])),
+        new Uint8Array([1, 2, 3]),
+      );
+      await server.waitForLine(/^Read from /);
+      const { code, stdout } = await server.stop();
+      assert.equal(code, 0);
+      assert.match(stdout, /Disconnected: 127\.0\.0\.1:\d+\nExiting\.$/);
+      assert.equal(await conn.read(new Uint8Array(8)), null);
+    } finally {
+      conn.close();
+    }
+  } finally {
+    await server.stop();
+  }
+});

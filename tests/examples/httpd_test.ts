@@ -1,0 +1,332 @@
+import assert from "node:assert/strict";
+import { ExampleProcess } from "./_process.ts";
+
+const SECRET = "TOP SECRET, outside the root";
+
+interface RawResponse {
+  status: number;
+  head: string;
+  body: string;
+}
+
+/** A raw HTTP client over one TCP connection: requests are sent byte for byte. */
+class RawClient implements Disposable {
+  readonly #conn: Deno.Conn;
+  #buffered = new Uint8Array(0);
+
+  private constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  static async open(port: number): Promise<RawClient> {
+    return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port }));
+  }
+
+  async send(text: string): Promise<void> {
+    const data = new TextEncoder().encode(text);
+    for (let n = 0; n < data.length;) {
+      n += await this.#conn.write(data.subarray(n));
+    }
+  }
+
+  /** Reads more bytes; false at EOF. */
+  async #fill(): Promise<boolean> {
+    const chunk = new Uint8Array(16384);
+    const n = await this.#conn.read(chunk);
+    if (n === null) return false;
+    const merged = new Uint8Array(this.#buffered.length + n);
+    merged.set(this.#buffered);
+    merged.set(chunk.subarray(0, n), this.#buffered.length);
+    this.#buffered = merged;
+    return true;
+  }
+
+  /** Reads one response (by its Content-Length; none for HEAD). */
+  async response(head = false): Promise<RawResponse> {
+    let end = -1;
+    for (let i = 0; i < 1000 && end < 0; i++) {
+      end = new TextDecoder().decode(this.#buffered).indexOf("\r\n\r\n");
+      if (end < 0 && !(await this.#fill())) {
+        throw new Error("Connection closed before a response head");
+      }
+    }
+    const headText = new TextDecoder().decode(this.#buffered.subarray(0, end));
+    const length = head ? 0 : Number(/\r\ncontent-length: (\d+)/i.exec(headText)?.[1]);
+    for (let i = 0; i < 1000 && this.#buffered.length < end + 4 + length; i++) {
+      if (!(await this.#fill())) throw new Error("Connection closed in a body");
+    }
+    const body = new TextDecoder().decode(
+      this.#buffered.subarray(end + 4, end + 4 + length),
+    );
+    this.#buffered = this.#buffered.slice(end + 4 + length);
+    return { status: Number(headText.split(" ")[1]), head: headText, body };
+  }
+
+  /** True if the server closed the connection (after what was read). */
+  async closedByServer(): Promise<boolean> {
+    return this.#buffered.length === 0 && !(await this.#fill());
+  }
+
+  [Symbol.dispose](): void {
+    this.#conn.close();
+  }
+}
+
+/** Sends one raw request on a fresh connection and reads the response. */
+async function request(port: number, raw: string): Promise<RawResponse> {
+  using client = await RawClient.open(port);
+  await client.send(raw);
+  return await client.response(raw.startsWith("HEAD"));
+}
+
+/** Fails instead of hanging if `promise` takes longer than 10 s (a guard, not a timing test). */
+async function withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} was stalled`)), 10_000);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const get = (port: number, target: string) =>
+  request(
+    port,
+    `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+  );
+
+Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and serves others while a client stalls", async (t) => {
+  const tmp = await Deno.realPath(await Deno.makeTempDir());
+  const www = `${tmp}/www`;
+  try {
+    await Deno.mkdir(`${www}/sub/deeper dir`, { recursive: true });
+    await Deno.mkdir(`${www}/site`);
+    await Deno.mkdir(`${tmp}/www2`);
+    await Deno.writeTextFile(`${www}/hello.txt`, "Hello, world!\n");
+    await Deno.writeTextFile(`${www}/sub/data.json`, '{"a":1}');
+    await Deno.writeTextFile(`${www}/site/index.html`, "<h1>Site</h1>");
+    await Deno.writeTextFile(`${tmp}/secret.txt`, SECRET);
+    await Deno.writeTextFile(`${tmp}/www2/secret.txt`, SECRET);
+    await Deno.symlink("../secret.txt", `${www}/escape.txt`);
+    await Deno.symlink("..", `${www}/up`);
+    await Deno.symlink(`${tmp}/www2`, `${www}/sibling`);
+    await Deno.symlink("hello.txt", `${www}/alias.txt`);
+
+    await using server = new ExampleProcess("httpd.ts", [
+      "--allow-net=127.0.0.1",
+      `--allow-read=${tmp}`,
+    ], [www, "--port", "0"]);
+    const { port } = await server.listening();
+
+    await t.step("GET a file", async () => {
+      const r = await get(port, "/hello.txt");
+      assert.equal(r.status, 200);
+      assert.equal(r.body, "Hello, world!\n");
+      assert.match(r.head, /\r\nContent-Type: text\/plain;charset=utf-8\r\n/);
+      assert.match(r.head, /\r\nContent-Length: 14\r\n/);
+      assert.match(r.head, /\r\nConnection: close(\r\n|$)/);
+    });
+
+    await t.step("HEAD a file: headers only", async () => {
+      using client = await RawClient.open(port);
+      await client.send(
+        "HEAD /sub/data.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      );
+      const r = await client.response(true);
+      assert.equal(r.status, 200);
+      assert.match(r.head, /\r\nContent-Type: application\/json\r\n/);
+      assert.match(r.head, /\r\nContent-Length: 7\r\n/);
+      assert.ok(await client.closedByServer(), "no body after a HEAD response");
+    });
+
+    await t.step("a directory listing, with links that work", async () => {
+      const r = await get(port, "/sub/");
+      assert.equal(r.status, 200);
+      assert.match(r.head, /Content-Type: text\/html/);
+      assert.ok(
+        r.body.includes('<a href="/sub/data.json">data.json</a>'),
+        r.body,
+      );
+      assert.ok(
+        r.body.includes('<a href="/sub/deeper%20dir/">deeper dir/</a>'),
+        r.body,
+      );
+      const root = await get(port, "/");
+      assert.ok(
+        root.body.includes('<a href="/hello.txt">hello.txt</a>'),
+        root.body,
+      );
+      const noSlash = await get(port, "/sub");
+      assert.ok(
+        noSlash.body.includes('<a href="/sub/data.json">'),
+        noSlash.body,
+      );
+      assert.equal((await get(port, "/sub/deeper%20dir/")).status, 200);
+    });
+
+    await t.step("a directory with an index.html serves it", async () => {
+      for (const target of ["/site/", "/site"]) {
+        const r = await get(port, target);
+        assert.equal(r.status, 200);
+        assert.equal(r.body, "<h1>Site</h1>");
+      }
+    });
+
+    await t.step("a symlink inside the root is followed", async () => {
+      assert.equal((await get(port, "/alias.txt")).body, "Hello, world!\n");
+    });
+
+    await t.step("404 for a missing file", async () => {
+      assert.equal((await get(port, "/nope.txt")).status, 404);
+    });
+
+    await t.step("405 for other methods, with Allow", async () => {
+      for (const method of ["POST", "PUT", "DELETE", "OPTIONS"]) {
+        const r = await request(
+          port,
+          `${method} /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`,
+        );
+        assert.equal(r.status, 405);
+        assert.match(r.head, /\r\nAllow: GET, HEAD(\r\n|$)/);
+      }
+    });
+
+    await t.step(
+      "400 for malformed requests, and the server lives on",
+      async () => {
+        for (
+          const raw of [
+            "GARBAGE\r\n\r\n",
+            "GET /hello.txt\r\n\r\n",
+            "GET /hello.txt HTTP/9.9\r\n\r\n",
+            "GET  /hello.txt HTTP/1.1\r\n\r\n",
+            "GET /hello.txt HTTP/1.1\r\nno colon here\r\n\r\n",
+            "GET /%zz HTTP/1.1\r\n\r\n",
+            "GET /hello.txt%00.png HTTP/1.1\r\n\r\n",
+            "GET hello.txt HTTP/1.1\r\n\r\n",
+            // Too long: sent without more, so the server reads it all (no reset on close).
+            `GET /${"a".repeat(16_400)}`,
+          ]
+        ) {
+          const r = await request(port, raw);
+          assert.equal(r.status, 400, raw.slice(0, 40));
+          assert.match(r.head, /\r\nConnection: close(\r\n|$)/);
+        }
+        assert.equal((await get(port, "/hello.txt")).status, 200);
+      },
+    );
+
+    await t.step("every traversal attempt is refused", async () => {
+      const vectors = [
+        "/../secret.txt",
+        "/sub/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/..%2fsecret.txt",
+        "/sub/%2e%2e/%2e%2e/secret.txt",
+        "/%252e%252e/secret.txt",
+        "/..%5csecret.txt",
+        `/${tmp}/secret.txt`,
+        `/${tmp.slice(1)}/secret.txt`,
+        `/../www2/secret.txt`,
+        "/escape.txt",
+        "/up/secret.txt",
+        "/up/",
+        "/sibling/secret.txt",
+        "/sibling/",
+        "//../secret.txt",
+        "/./../secret.txt",
+        "/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc/passwd",
+        "/../../../../../../etc/passwd",
+        `http://127.0.0.1/../secret.txt`,
+        "*",
+      ];
+      for (const target of vectors) {
+        const r = await request(
+          port,
+          `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`,
+        );
+        assert.ok(
+          r.status === 400 || r.status === 404,
+          `${target}: ${r.status}`,
+        );
+        assert.ok(!r.body.includes(SECRET), target);
+        assert.ok(!r.body.includes("root:"), target);
+      }
+    });
+
+    await t.step(
+      "keep-alive: HTTP/1.1 persists until Connection: close; HTTP/1.0 closes",
+      async () => {
+        using client = await RawClient.open(port);
+        await client.send(
+          "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\nHEAD /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        const first = await client.response();
+        assert.equal(first.body, "Hello, world!\n");
+        assert.match(first.head, /\r\nConnection: keep-alive(\r\n|$)/);
+        const second = await client.response(true);
+        assert.equal(second.status, 200);
+        assert.match(second.head, /\r\nContent-Length: 14\r\n/);
+        await client.send(
+          "GET /sub/data.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert.equal((await client.response()).body, '{"a":1}');
+        assert.ok(await client.closedByServer());
+
+        using old = await RawClient.open(port);
+        await old.send("GET /hello.txt HTTP/1.0\r\n\r\n");
+        assert.match(
+          (await old.response()).head,
+          /\r\nConnection: close(\r\n|$)/,
+        );
+        assert.ok(await old.closedByServer());
+
+        using oldKeep = await RawClient.open(port);
+        await oldKeep.send(
+          "GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        );
+        assert.match(
+          (await oldKeep.response()).head,
+          /\r\nConnection: keep-alive(\r\n|$)/,
+        );
+        await oldKeep.send("GET /hello.txt HTTP/1.0\r\n\r\n");
+        assert.equal((await oldKeep.response()).body, "Hello, world!\n");
+        assert.ok(await oldKeep.closedByServer());
+      },
+    );
+
+    await t.step(
+      "a client stalled mid-request does not stall the others",
+      async () => {
+        using slow = await RawClient.open(port);
+        await slow.send("GET /hel");
+        for (let i = 0; i < 3; i++) {
+          const r = await withDeadline(
+            get(port, "/hello.txt"),
+            "a fast client",
+          );
+          assert.equal(r.status, 200);
+        }
+        await slow.send(
+          "lo.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert.equal((await slow.response()).body, "Hello, world!\n");
+      },
+    );
+
+    const { stdout } = await server.stop();
+    const log = stdout.split("\n");
+    assert.ok(log.includes("GET /hello.txt 200 OK"), stdout);
+    assert.ok(log.includes("HEAD /sub/data.json 200 OK"), stdout);
+    assert.ok(log.includes("GET /nope.txt 404 Not Found"), stdout);
+    assert.ok(log.includes("POST /hello.txt 405 Method Not Allowed"), stdout);
+    assert.ok(log.includes("(malformed request) 400 Bad Request"), stdout);
+    assert.ok(!stdout.includes(SECRET));
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

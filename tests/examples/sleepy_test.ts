@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import * as bluelet from "../../mod.ts";
+import { sleepy } from "../../examples/sleepy.ts";
+import { runExample } from "./_process.ts";
+
+const EXPECTED = [
+  "Going to sleep for 0 seconds...",
+  "Going to sleep for 1 seconds...",
+  "Going to sleep for 3 seconds...",
+  "Going to sleep for 5 seconds...",
+  "...woke up after 0 seconds.",
+  "...woke up after 1 seconds.",
+  "...woke up after 3 seconds.",
+  "...woke up after 5 seconds.",
+];
+
+Deno.test("sleepy.ts prints Bluelet's lines, wake-ups in time order", async () => {
+  const { code, stdout, stderr } = await runExample("sleepy.ts", [], [
+    "--scale",
+    "20",
+  ]);
+  assert.equal(stderr, "");
+  assert.equal(code, 0);
+  assert.deepEqual(stdout.trimEnd().split("\n"), EXPECTED);
+});
+
+Deno.test("sleepy() wakes sleepers in time order under a virtual clock", async () => {
+  const lines: string[] = [];
+  const clock = new bluelet.VirtualClock();
+  await bluelet.run(sleepy(1000, (line) => lines.push(line)), { clock });
+  assert.deepEqual(lines, EXPECTED);
+});
+
+Deno.test("sleepy.ts rejects an unknown flag", async () => {
+  const { code, stderr } = await runExample("sleepy.ts", [], ["--fast"]);
+  assert.notEqual(code, 0);
+  assert.match(stderr, /Unknown argument: --fast/);
+});

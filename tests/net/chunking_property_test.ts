@@ -1,0 +1,160 @@
+// Property: what `readline` and `recvExactly` give does not depend on how the stream was
+// cut into packets. The peer is a scripted `Deno.Conn` whose reads return exactly the
+// chunks the property chose, something loopback TCP cannot promise.
+import { deepEqual } from "node:assert/strict";
+import fc from "fast-check";
+import {
+  Connection,
+  type Coroutine,
+  LineTooLongError,
+  run,
+  UnexpectedEofError,
+} from "../../mod.ts";
+
+/** A connection that receives `chunks`, one per read, then the end of the stream. */
+function scripted(chunks: Uint8Array[]): Deno.Conn {
+  const queue = chunks.map((chunk) => chunk.slice());
+  const addr: Deno.NetAddr = {
+    transport: "tcp",
+    hostname: "127.0.0.1",
+    port: 1,
+  };
+  const conn = {
+    localAddr: addr,
+    remoteAddr: addr,
+    read(buffer: Uint8Array): Promise<number | null> {
+      const chunk = queue[0];
+      if (chunk === undefined) return Promise.resolve(null);
+      const n = Math.min(buffer.length, chunk.length);
+      buffer.set(chunk.subarray(0, n));
+      if (n === chunk.length) queue.shift();
+      else queue[0] = chunk.subarray(n);
+      return Promise.resolve(n);
+    },
+    write: (data: Uint8Array) => Promise.resolve(data.length),
+    closeWrite: () => Promise.resolve(),
+    close: () => {},
+  };
+  return conn as unknown as Deno.Conn;
+}
+
+/** Cuts `stream` at `cuts` (positions, in any order, duplicates allowed). */
+function cut(stream: Uint8Array, cuts: number[]): Uint8Array[] {
+  const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))]
+    .sort((a, b) => a - b);
+  const chunks: Uint8Array[] = [];
+  let start = 0;
+  for (const point of [...points, stream.length]) {
+    if (point > start) chunks.push(stream.subarray(start, point));
+    start = point;
+  }
+  return chunks;
+}
+
+type Op =
+  | { kind: "readline"; delim: Uint8Array; maxLength: number }
+  | { kind: "recvExactly"; n: number };
+
+/** Runs `ops`, then reads the rest with `recv`; records every outcome. */
+function* play(conn: Connection, ops: Op[]): Coroutine<string[]> {
+  const outcomes: string[] = [];
+  for (const op of ops) {
+    try {
+      const bytes = op.kind === "readline"
+        ? yield* conn.readline(op.delim, { maxLength: op.maxLength })
+        : yield* conn.recvExactly(op.n);
+      outcomes.push(`${op.kind} [${bytes}]`);
+    } catch (error) {
+      if (
+        error instanceof LineTooLongError || error instanceof UnexpectedEofError
+      ) {
+        outcomes.push(`${op.kind} ${error.name}`);
+      } else throw error;
+    }
+  }
+  const rest: number[] = [];
+  while (true) {
+    const bytes = yield* conn.recv(3);
+    if (bytes.length === 0) break;
+    rest.push(...bytes);
+  }
+  outcomes.push(`rest [${rest}]`);
+  return outcomes;
+}
+
+// A three-letter alphabet makes delimiters common and lets them overlap ("aa" in "aaa").
+const byte = fc.integer({ min: 0, max: 2 });
+const bytes = (max: number) => fc.array(byte, { maxLength: max }).map((a) => Uint8Array.from(a));
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({
+    kind: fc.constant("readline" as const),
+    delim: fc.array(byte, { minLength: 1, maxLength: 3 }).map((a) => Uint8Array.from(a)),
+    maxLength: fc.integer({ min: 1, max: 40 }),
+  }),
+  fc.record({
+    kind: fc.constant("recvExactly" as const),
+    n: fc.integer({ min: 0, max: 12 }),
+  }),
+);
+
+Deno.test("Connection.readline() and recvExactly() give the same bytes whatever the chunk boundaries", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      bytes(200),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      fc.array(op, { maxLength: 25 }),
+      async (stream, cuts, ops) => {
+        const whole = await run(play(new Connection(scripted([stream])), ops));
+        const chunked = await run(
+          play(new Connection(scripted(cut(stream, cuts))), ops),
+        );
+        deepEqual(chunked, whole);
+        // And nothing is lost or duplicated: the outcomes add up to the stream.
+        const given = whole.flatMap((outcome) => {
+          const list = outcome.match(/\[(.*)\]/)?.[1];
+          return list ? list.split(",").map(Number) : [];
+        });
+        deepEqual(given, [...stream]);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("Connection.readline() gives lines that end at the first delimiter, up to maxLength", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      bytes(120),
+      fc.array(fc.nat(), { maxLength: 30 }),
+      fc.array(byte, { minLength: 1, maxLength: 3 }).map((a) => Uint8Array.from(a)),
+      fc.integer({ min: 1, max: 50 }),
+      async (stream, cuts, delim, maxLength) => {
+        const conn = new Connection(scripted(cut(stream, cuts)));
+        const expected = firstLine(stream, delim);
+        const outcome = await run(function* (): Coroutine<string> {
+          try {
+            return `[${yield* conn.readline(delim, { maxLength })}]`;
+          } catch (error) {
+            if (error instanceof LineTooLongError) return "too long";
+            throw error;
+          }
+        }());
+        deepEqual(
+          outcome,
+          expected.length > maxLength ? "too long" : `[${expected}]`,
+        );
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+/** The reference: the stream up to and including the first `delim`, or all of it. */
+function firstLine(stream: Uint8Array, delim: Uint8Array): Uint8Array {
+  for (let i = 0; i + delim.length <= stream.length; i++) {
+    if (delim.every((b, j) => stream[i + j] === b)) {
+      return stream.subarray(0, i + delim.length);
+    }
+  }
+  return stream;
+}

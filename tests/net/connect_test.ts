@@ -1,0 +1,229 @@
+import { deepEqual, equal, ok } from "node:assert/strict";
+import {
+  connect,
+  ConnectError,
+  ConnectionRefusedError,
+  ConnectTimeoutError,
+  type Coroutine,
+  kill,
+  Listener,
+  NetError,
+  run,
+  spawn,
+  yieldNow,
+} from "../../mod.ts";
+import { echoer, makeCertificate, portOf, text, thrown, withServer } from "./_helpers.ts";
+
+/** A port nothing listens on (it was free a moment ago). */
+function closedPort(): number {
+  using listener = new Listener("127.0.0.1", 0);
+  return portOf(listener.addr);
+}
+
+/**
+ * A listener whose accept queue is full, so that connecting to it hangs: with a backlog
+ * of 0 the kernel queues one connection and drops the SYNs of any more.
+ */
+async function fullListener(): Promise<AsyncDisposable & { port: number }> {
+  const listener = Deno.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    tcpBacklog: 0,
+  });
+  const port = listener.addr.port;
+  const filler = await Deno.connect({ hostname: "127.0.0.1", port });
+  return {
+    port,
+    [Symbol.asyncDispose]: async () => {
+      filler.close();
+      listener.close();
+      await Promise.resolve();
+    },
+  };
+}
+
+Deno.test("connect() to a closed port throws ConnectionRefusedError naming host and port", async () => {
+  const port = closedPort();
+  await run(function* () {
+    const error = yield* thrown(connect("127.0.0.1", port));
+    ok(error instanceof ConnectionRefusedError, String(error));
+    ok(error instanceof ConnectError);
+    ok(error instanceof NetError);
+    ok(error.cause instanceof Deno.errors.ConnectionRefused);
+    equal(
+      error.message,
+      `Cannot connect to 127.0.0.1:${port}: connection refused`,
+    );
+    const error6 = yield* thrown(connect("::1", port));
+    ok(error6 instanceof ConnectionRefusedError, String(error6));
+    equal(
+      error6.message,
+      `Cannot connect to [::1]:${port}: connection refused`,
+    );
+  }());
+});
+
+Deno.test("connect() with a timeout throws ConnectTimeoutError naming host and port and leaves nothing open", async () => {
+  await using full = await fullListener();
+  await run(function* () {
+    const error = yield* thrown(
+      connect("127.0.0.1", full.port, { timeout: 50 }),
+    );
+    ok(error instanceof ConnectTimeoutError, String(error));
+    ok(error instanceof ConnectError);
+    equal(
+      error.message,
+      `Cannot connect to 127.0.0.1:${full.port}: timed out after 50 ms`,
+    );
+  }());
+  // The op sanitizer checks that the cancelled Deno.connect finished.
+});
+
+Deno.test("Killing a thread in connect() cancels the attempt and runs its finally", async () => {
+  const record: string[] = [];
+  await using full = await fullListener();
+  await run(function* () {
+    const connector = yield* spawn(function* (): Coroutine<void> {
+      try {
+        record.push("connecting");
+        yield* connect("127.0.0.1", full.port);
+        record.push("connected (wrong)");
+      } finally {
+        record.push("connector finally");
+      }
+    }());
+    yield* yieldNow();
+    yield* kill(connector);
+    record.push("killed");
+  }());
+  deepEqual(record, ["connecting", "connector finally", "killed"]);
+});
+
+Deno.test("connect() checks its arguments", async () => {
+  await run(function* () {
+    for (
+      const [operation, type] of [
+        [connect("127.0.0.1", 70000), RangeError],
+        [connect("127.0.0.1", 80, { timeout: 0 }), RangeError],
+        [connect("127.0.0.1", 80, { timeout: NaN }), RangeError],
+        [connect("", 0, { transport: "unix" }), TypeError],
+      ] as const
+    ) {
+      const error = yield* thrown(operation);
+      ok(error instanceof type, String(error));
+    }
+  }());
+});
+
+Deno.test("connect() to a name that does not resolve throws ConnectError naming it", async () => {
+  await run(function* () {
+    const error = yield* thrown(connect("nonexistent.invalid", 80));
+    ok(error instanceof ConnectError, String(error));
+    ok(
+      error.message.startsWith("Cannot connect to nonexistent.invalid:80: "),
+      error.message,
+    );
+  }());
+});
+
+Deno.test("connect() speaks TLS to a TLS listener and verifies its certificate", async (t) => {
+  const { cert, key } = await makeCertificate();
+
+  await t.step("with the certificate trusted, bytes go both ways", async () => {
+    await run(withServer(echoer, { tls: { cert, key } }, function* (addr) {
+      for (const host of ["localhost", "127.0.0.1"]) {
+        using conn = yield* connect(host, portOf(addr), {
+          tls: { caCerts: [cert] },
+        });
+        yield* conn.sendall("secret");
+        equal(text(yield* conn.recvExactly(6)), "secret");
+      }
+    }));
+  });
+
+  await t.step(
+    "without it, connect throws ConnectError and the server serves on",
+    async () => {
+      await run(withServer(echoer, {
+        tls: { cert, key },
+        onError: () => {}, // the server side of the failed handshake
+      }, function* (addr) {
+        const error = yield* thrown(
+          connect("localhost", portOf(addr), { tls: {} }),
+        );
+        ok(error instanceof ConnectError, String(error));
+        ok(
+          error.message.startsWith(
+            `Cannot connect to localhost:${portOf(addr)}:`,
+          ),
+          error.message,
+        );
+        using conn = yield* connect("localhost", portOf(addr), {
+          tls: { caCerts: [cert] },
+        });
+        yield* conn.sendall("still here");
+        equal(text(yield* conn.recvExactly(10)), "still here");
+      }));
+    },
+  );
+
+  await t.step(
+    "a TLS connect whose thread is killed mid-handshake leaves nothing open",
+    async () => {
+      // A plain TCP listener that never answers the handshake.
+      using listener = new Listener("127.0.0.1", 0);
+      await run(function* () {
+        const connector = yield* spawn(
+          connect("127.0.0.1", portOf(listener.addr), {
+            tls: { caCerts: [cert] },
+          }),
+        );
+        using peer = yield* listener.accept(); // the TCP part is done
+        yield* yieldNow();
+        yield* kill(connector);
+        equal((yield* peer.recv(4096)).length > 0, true); // the ClientHello came
+      }());
+    },
+  );
+
+  await t.step("a TLS connect times out when the handshake hangs", async () => {
+    using listener = new Listener("127.0.0.1", 0);
+    await run(function* () {
+      const error = yield* thrown(
+        connect("127.0.0.1", portOf(listener.addr), {
+          tls: { caCerts: [cert] },
+          timeout: 50,
+        }),
+      );
+      ok(error instanceof ConnectTimeoutError, String(error));
+      equal(
+        error.message,
+        `Cannot connect to 127.0.0.1:${portOf(listener.addr)}: timed out after 50 ms`,
+      );
+      // (Deno releases the socket of a handshake cancelled this way only once the peer
+      // sends or closes, so the peer cannot wait here for the end of the stream.)
+      using peer = yield* listener.accept();
+      ok((yield* peer.recv(4096)).length > 0); // the ClientHello came
+    }());
+  });
+});
+
+Deno.test("Killing a thread in connect() with a timeout cancels the attempt", async () => {
+  const record: string[] = [];
+  await using full = await fullListener();
+  await run(function* () {
+    const connector = yield* spawn(function* (): Coroutine<void> {
+      try {
+        record.push("connecting");
+        yield* connect("127.0.0.1", full.port, { timeout: 60_000 });
+        record.push("connected (wrong)");
+      } finally {
+        record.push("connector finally");
+      }
+    }());
+    yield* yieldNow();
+    yield* kill(connector);
+    record.push("killed");
+  }());
+  deepEqual(record, ["connecting", "connector finally", "killed"]);
+});
