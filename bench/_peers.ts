@@ -3,6 +3,9 @@
 // job honestly (a real queue, a real stack, real join bookkeeping) and nothing more: no
 // error routing, no kill, no timers, no fairness slices. Private to the benchmarks.
 
+// The same queue the kernel uses, so the comparison measures everything but the queue.
+import { RingQueue } from "../scheduler/_ring_queue.ts";
+
 /** The marker a trampolined generator yields to give way to the other ready ones. */
 export const PASS: unique symbol = Symbol("pass");
 
@@ -10,43 +13,13 @@ export const PASS: unique symbol = Symbol("pass");
 export type Bare<T = unknown> = Generator<unknown, T, unknown>;
 
 /** A minimal growable FIFO on a power-of-two circular buffer. */
-class Fifo<T> {
-  #items: (T | undefined)[] = new Array(16);
-  #head = 0;
-  #size = 0;
-
-  push(item: T): void {
-    if (this.#size === this.#items.length) this.#grow();
-    this.#items[(this.#head + this.#size) & (this.#items.length - 1)] = item;
-    this.#size++;
-  }
-
-  shift(): T | undefined {
-    if (this.#size === 0) return undefined;
-    const item = this.#items[this.#head];
-    this.#items[this.#head] = undefined;
-    this.#head = (this.#head + 1) & (this.#items.length - 1);
-    this.#size--;
-    return item;
-  }
-
-  #grow(): void {
-    const old = this.#items;
-    const items: (T | undefined)[] = new Array(old.length * 2);
-    for (let i = 0; i < this.#size; i++) {
-      items[i] = old[(this.#head + i) & (old.length - 1)];
-    }
-    this.#items = items;
-    this.#head = 0;
-  }
-}
 
 /**
  * Round-robin over `threads`: each `yield PASS` puts the generator back at the end of the
  * queue (always: there is no "alone in the queue" shortcut), a return drops it.
  */
 export function trampoline(threads: readonly Bare[]): void {
-  const queue = new Fifo<Bare>();
+  const queue = new RingQueue<Bare>();
   for (const thread of threads) queue.push(thread);
   let thread: Bare | undefined;
   while ((thread = queue.shift()) !== undefined) {
@@ -108,7 +81,7 @@ export class JoinRequest {
  * passes, blocks on a join, or returns (which wakes its joiners). No stacks, no errors.
  */
 export function trampolineThreads<T>(root: Bare<T>): T {
-  const queue = new Fifo<BareThread>();
+  const queue = new RingQueue<BareThread>();
   const main = new BareThread(root);
   queue.push(main);
   let thread: BareThread | undefined;

@@ -1,8 +1,9 @@
 // Echo round trips per second: a server written with bluelet's `server` helper against the
 // same server written with plain `Deno.listen` async/await (the baseline), driven by the
-// same async/await client in the same run, at 1 and 100 concurrent connections. A third
-// entry, the kernel driving raw `Deno.Conn`s, splits the gap between the two into the
-// kernel's share and the `net/` layer's.
+// same async/await client in the same run, at 1 and 100 concurrent connections, with the
+// echoer written Bluelet style (`yield conn.recv()`) and typed (`yield* conn.recv()`). A
+// last entry, the kernel driving raw `Deno.Conn`s, splits the gap between bluelet and plain
+// Deno into the kernel's share and the `net/` layer's.
 //
 // Run: deno bench --allow-all bench/echo_bench.ts
 //
@@ -21,6 +22,7 @@ const ITERATIONS = { warmup: 20, n: 150 };
 interface Ports {
   plain: number;
   bluelet: number;
+  typed: number;
   kernelOnly: number;
 }
 
@@ -30,6 +32,15 @@ function* echoer(conn: Connection): Coroutine<void> {
     const data = yield conn.recv(16 * 1024);
     if (data.length === 0) break;
     yield conn.sendall(data);
+  }
+}
+
+/** The same, typed style: `yield*` runs each socket event in the echoer's own frame. */
+function* typedEchoer(conn: Connection): Coroutine<void> {
+  while (true) {
+    const data = yield* conn.recv(16 * 1024);
+    if (data.length === 0) break;
+    yield* conn.sendall(data);
   }
 }
 
@@ -92,12 +103,17 @@ function kernelOnlyServer(): number {
 function startServers(): void {
   const plain = plainServer();
   const kernelOnly = kernelOnlyServer();
+  const ready = Promise.withResolvers<number>();
+  run(server("127.0.0.1", 0, typedEchoer, {
+    onListen: (addr) => ready.resolve((addr as Deno.NetAddr).port),
+  }));
   run(server("127.0.0.1", 0, echoer, {
-    onListen: (addr) => {
+    onListen: async (addr) => {
       const ports: Ports = {
         plain,
         kernelOnly,
         bluelet: (addr as Deno.NetAddr).port,
+        typed: await ready.promise,
       };
       (self as unknown as Worker).postMessage(ports);
     },
@@ -151,6 +167,7 @@ if (new URL(import.meta.url).searchParams.has("servers")) {
   const servers = [
     ["plain Deno", ports.plain],
     ["bluelet server", ports.bluelet],
+    ["bluelet server, typed yield*", ports.typed],
     ["kernel + raw Deno.Conn (diagnostic)", ports.kernelOnly],
   ] as const;
   for (const concurrency of CONCURRENCY) {

@@ -187,9 +187,9 @@ function report(
 }
 
 function logError(error: unknown, conn?: Connection): void {
-  if (conn === undefined) console.error("server: accept failed:", error);
-  else {console.error(
-      `server: handler for ${formatAddr(conn.addr)} failed:`,
-      error,
-    );}
+  if (conn === undefined) {
+    console.error("server: accept failed:", error);
+  } else {
+    console.error(`server: handler for ${formatAddr(conn.addr)} failed:`, error);
+  }
 }

@@ -513,7 +513,10 @@ export class Kernel {
           return true;
       }
     }
-    if (isGenerator(yielded)) return this.#call(thread, yielded);
+    if (isGenerator(yielded)) {
+      thread.stack.push(yielded);
+      return true;
+    }
     if (isThenable(yielded)) {
       this.#await(thread, yielded);
       return false;
@@ -548,33 +551,31 @@ export class Kernel {
     return true;
   }
 
-  /** Finds the thread a `join`/`kill` target names, or explains why it cannot. */
-  #target(target: unknown, verb: string): Thread | TypeError {
-    let thread: Thread | undefined;
-    if (target instanceof Thread) thread = target;
+  /**
+   * Finds the thread a `join`/`kill` target names. If it names none, sets `thread` up to
+   * receive a `TypeError` that says why, and gives null.
+   */
+  #target(thread: Thread, target: unknown, verb: string): Thread | null {
+    let found: Thread | undefined;
+    let problem: string | undefined;
+    if (target instanceof Thread) found = target;
     else if (isGenerator(target)) {
-      thread = (target as Spawned)[THREAD];
-      if (thread === undefined) {
-        return new TypeError(`Cannot ${verb} coroutine: it was never spawned`);
-      }
-    } else {return new TypeError(
-        `Cannot ${verb} thread: ${describe(target)} is not a task or a spawned generator`,
-      );}
-    if (thread.kernel !== this) {
-      return new TypeError(
-        `Cannot ${verb} thread ${thread.id}: it belongs to another run`,
-      );
+      found = (target as Spawned)[THREAD];
+      if (found === undefined) problem = `Cannot ${verb} coroutine: it was never spawned`;
+    } else {
+      problem = `Cannot ${verb} thread: ${describe(target)} is not a task or a spawned generator`;
     }
-    return thread;
+    if (found !== undefined && found.kernel !== this) {
+      problem = `Cannot ${verb} thread ${found.id}: it belongs to another run`;
+    }
+    if (problem === undefined) return found!;
+    this.#throwInto(thread, problem);
+    return null;
   }
 
   #join(thread: Thread, target: unknown): boolean {
-    const found = this.#target(target, "join");
-    if (found instanceof TypeError) {
-      thread.mode = THROW;
-      thread.input = found;
-      return true;
-    }
+    const found = this.#target(thread, target, "join");
+    if (found === null) return true;
     if (found === thread) {
       return this.#throwInto(
         thread,
@@ -592,12 +593,8 @@ export class Kernel {
   }
 
   #kill(thread: Thread, target: unknown): boolean {
-    const found = this.#target(target, "kill");
-    if (found instanceof TypeError) {
-      thread.mode = THROW;
-      thread.input = found;
-      return true;
-    }
+    const found = this.#target(thread, target, "kill");
+    if (found === null) return true;
     if (found.state === DONE) return true;
     this.#startKill(found);
     if (found === thread) return true;
