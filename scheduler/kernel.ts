@@ -233,6 +233,13 @@ export class Kernel {
   };
 
   readonly #onAbort = (): void => {
+    // Aborted from inside a step of this run (a coroutine calling `abort()`): killing the
+    // running thread in the middle of handling its event would lose the kill, so wait
+    // until the step is over.
+    if (this.#running) {
+      queueMicrotask(this.#onAbort);
+      return;
+    }
     this.#fail(this.#signal!.reason);
     this.#drive();
   };

@@ -9,6 +9,7 @@ import {
   sleep,
   spawn,
   type Task,
+  until,
   VirtualClock,
   yieldNow,
 } from "../../mod.ts";
@@ -186,4 +187,56 @@ Deno.test("run() rejects with KilledError when another thread kills the root", a
     new KilledError("Cannot finish run: its root coroutine was killed"),
   );
   assert.deepEqual(record, ["root finally", "root killed"]);
+});
+
+Deno.test("run() whose own coroutine aborts its signal unwinds every thread and rejects with the reason", async () => {
+  const record: string[] = [];
+  const controller = new AbortController();
+  const reason = new Error("shutdown requested by a handler");
+  await assert.rejects(
+    run(
+      function* () {
+        yield* spawn(function* () {
+          try {
+            yield* sleep(60_000);
+          } finally {
+            record.push("sleeper finally");
+          }
+        }());
+        try {
+          controller.abort(reason); // from inside a step of this very run
+          yield* until(Promise.resolve("after abort"));
+          record.push("resumed after abort");
+        } finally {
+          record.push("root finally");
+        }
+      }(),
+      { signal: controller.signal },
+    ),
+    (error) => error === reason,
+  );
+  assert.deepEqual(record, ["sleeper finally", "root finally"]);
+});
+
+Deno.test("run() chains an error thrown by a finally during teardown as a SuppressedError", async () => {
+  const first = new Error("first failure");
+  const cleanup = new Error("cleanup failure");
+  const error = await run(
+    function* () {
+      yield* spawn(function* () {
+        try {
+          yield* sleep(60_000);
+        } finally {
+          // deno-lint-ignore no-unsafe-finally -- the point of this test is a finally that throws
+          throw cleanup;
+        }
+      }());
+      yield* sleep(1);
+      throw first;
+    }(),
+    { clock: new VirtualClock() },
+  ).catch((e) => e);
+  assert.ok(error instanceof SuppressedError);
+  assert.equal(error.error, cleanup);
+  assert.equal(error.suppressed, first);
 });
