@@ -233,14 +233,20 @@ export class Kernel {
   };
 
   readonly #onAbort = (): void => {
-    // Aborted from inside a step of this run (a coroutine calling `abort()`): killing the
-    // running thread in the middle of handling its event would lose the kill, so wait
-    // until the step is over.
+    // Aborted from inside a step of this run (a coroutine calling `abort()`, or a thread's
+    // abort listener during a kill): killing the running thread in the middle of handling
+    // its event would lose the kill, so wait until the kernel is between steps.
     if (this.#running) {
       queueMicrotask(this.#onAbort);
       return;
     }
-    this.#fail(this.#signal!.reason);
+    // Killing runs threads' own abort listeners, which must not re-enter the loop.
+    this.#running = true;
+    try {
+      this.#fail(this.#signal!.reason);
+    } finally {
+      this.#running = false;
+    }
     this.#drive();
   };
 
