@@ -9,6 +9,10 @@ import type { Effect } from "./effect.ts";
  * or by `spawn`. Code reached through `yield*` delegation is part of its delegating
  * coroutine, so `end` there finishes that one.
  *
+ * TypeScript cannot see that `yield end(v)` never resumes, so in a coroutine typed
+ * `Coroutine<T>` whose last statement it is, write `return yield end(v)` (or just
+ * `return v`).
+ *
  * @typeParam T The value to finish with.
  * @param value The value the caller receives.
  * @returns An event that never resumes the coroutine.

@@ -460,7 +460,17 @@ export class Kernel {
 
   /** Acts on a yielded value; says whether the thread goes on running right away. */
   #handle(thread: Thread, yielded: unknown): boolean {
-    if (yielded instanceof Effect) {
+    // A generator (a Bluelet-style call) first: `instanceof Effect` would walk its whole
+    // prototype chain to fail, and socket calls yielded this way are the I/O hot path.
+    if (
+      typeof yielded === "object" && yielded !== null &&
+      typeof (yielded as Coroutine<unknown>).next === "function"
+    ) {
+      if (isGenerator(yielded)) {
+        thread.stack.push(yielded);
+        return true;
+      }
+    } else if (yielded instanceof Effect) {
       const effect = yielded as AnyEffect;
       switch (effect.kind) {
         case Kind.YieldNow:
@@ -525,10 +535,6 @@ export class Kernel {
           thread.input = thread;
           return true;
       }
-    }
-    if (isGenerator(yielded)) {
-      thread.stack.push(yielded);
-      return true;
     }
     if (isThenable(yielded)) {
       this.#await(thread, yielded);
