@@ -9,11 +9,11 @@
 // delegating generator is later resumed with `next()`, so once the delegate finishes, the
 // `yield*` expression completes normally and the code after it runs as if nothing was
 // killed. A separate kernel frame per generator is unwound one by one and cannot resurrect.
-import { CallEffect, type Outcome, SuspendEffect } from "./_effects.ts";
+import { type Outcome, SuspendEffect } from "./_effects.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { kill } from "./kill.ts";
-import { asCoroutine, type Operation } from "./operation.ts";
+import type { Operation } from "./operation.ts";
 import { spawn } from "./spawn.ts";
 import type { Task } from "./task.ts";
 
@@ -57,7 +57,8 @@ function* child(
 ): Coroutine<void> {
   let outcome: Outcome<unknown>;
   try {
-    outcome = { ok: true, value: yield new CallEffect(asCoroutine(operation)) };
+    // A generator is called in a frame of its own; an event is handled directly.
+    outcome = { ok: true, value: yield operation };
   } catch (error) {
     outcome = { ok: false, error };
   }

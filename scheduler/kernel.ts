@@ -171,7 +171,7 @@ export class Kernel {
 
   /** Starts the root thread and runs until it has to wait. */
   start(operation: Operation<unknown>): void {
-    const coroutine = operation instanceof Effect ? asCoroutine(operation) : operation;
+    const coroutine = asCoroutine(operation);
     if (!isGenerator(coroutine)) {
       this.#finished = true;
       this.#reject(
@@ -476,9 +476,8 @@ export class Kernel {
         case Kind.YieldNow:
           return this.#yieldNow(thread);
         case Kind.Sleep: {
-          const ms = effect.ms;
-          if (!(ms > 0)) return this.#yieldNow(thread);
-          thread.timer = this.#timers.push(this.now() + ms, thread);
+          // `sleep()` gives the `null()` event for `ms <= 0`, so a timer is always due later.
+          thread.timer = this.#timers.push(this.now() + effect.ms, thread);
           thread.state = SLEEPING;
           return false;
         }
@@ -486,7 +485,7 @@ export class Kernel {
           return this.#call(thread, effect.coroutine);
         case Kind.Spawn: {
           const operation = effect.coroutine;
-          const coroutine = operation instanceof Effect ? asCoroutine(operation) : operation;
+          const coroutine = asCoroutine(operation);
           if (!isGenerator(coroutine)) {
             return this.#throwInto(
               thread,

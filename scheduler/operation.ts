@@ -1,5 +1,5 @@
 import type { Coroutine } from "./coroutine.ts";
-import type { Effect } from "./effect.ts";
+import { Effect } from "./effect.ts";
 
 /**
  * Anything a thread can run: a coroutine (generator object) or a single event. `run`,
@@ -33,7 +33,14 @@ export type OperationResult<O> = O extends Coroutine<infer R> ? R
   : O extends Effect<infer R> ? R
   : never;
 
-/** Makes a generator of an operation, so that an event can be spawned or run. */
-export function* asCoroutine<T>(operation: Operation<T>): Coroutine<T> {
-  return (yield operation) as T;
+/**
+ * Makes a generator of an operation, so that an event can be run or spawned as a thread:
+ * an event is wrapped, anything else is given back as it is (the kernel checks it).
+ */
+export function asCoroutine<T>(operation: Operation<T>): Coroutine<T> {
+  return operation instanceof Effect ? awaitEffect(operation) : operation;
+}
+
+function* awaitEffect<T>(effect: Effect<T>): Coroutine<T> {
+  return (yield effect) as T;
 }
