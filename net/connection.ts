@@ -1,8 +1,7 @@
-import type { Coroutine } from "../scheduler/mod.ts";
-import { formatAddr } from "./_addr.ts";
-import { closedError, mapError } from "./_map_error.ts";
-import { ReadBuffer } from "./_read_buffer.ts";
-import { LineTooLongError, UnexpectedEofError } from "./errors.ts";
+import type { Effect } from "../scheduler/mod.ts";
+import { ReadLine, Recv, RecvExactly } from "./_reads.ts";
+import { Socket } from "./_socket.ts";
+import { CloseWrite, Send, SendAll } from "./_writes.ts";
 
 /** Options for {@linkcode Connection.readline}. */
 export interface ReadlineOptions {
@@ -16,8 +15,6 @@ export interface ReadlineOptions {
 }
 
 const DEFAULT_MAX_LINE = 64 * 1024;
-const encoder = new TextEncoder();
-const NEWLINE = encoder.encode("\n");
 
 /**
  * One end of a stream connection (TCP, TLS or Unix socket), with Bluelet's socket methods
@@ -30,6 +27,12 @@ const NEWLINE = encoder.encode("\n");
  * the second throws a `TypeError` at once, and the first goes on unharmed. Reads are
  * buffered per connection, so an operation that was killed or timed out loses no bytes:
  * whatever arrives is kept for the next read.
+ *
+ * The arrays reads give are never written to again, but small ones (up to 1 KiB) are views
+ * into a block shared with the same connection's other small results, as Node's pooled
+ * `Buffer`s are: a fresh typed array costs most of a microsecond in Deno, more than the
+ * rest of a `recv`. Use `byteOffset` and `byteLength` along with `.buffer`, and `slice()`
+ * a result before transferring its buffer, or to keep a few bytes of it for long.
  *
  * Failures throw typed errors at the yield point: {@linkcode ConnectionResetError},
  * {@linkcode BrokenPipeError}, and {@linkcode SocketClosedError} for any operation on a
@@ -53,21 +56,7 @@ export class Connection implements Disposable {
   readonly addr: Deno.NetAddr | Deno.UnixAddr;
   /** This end's address. */
   readonly localAddr: Deno.NetAddr | Deno.UnixAddr;
-  readonly #conn: Deno.Conn;
-  readonly #buffer = new ReadBuffer();
-  /** The OS read the current reader waits on. */
-  #inflight: Promise<number | null> | null = null;
-  /**
-   * An OS read whose reader was killed while it was in flight: it still lands in the
-   * buffer, and the next reader waits for it instead of reading, so no byte is lost.
-   */
-  #orphan: Promise<unknown> | null = null;
-  #eof = false;
-  /** The read (or write) operation in progress, to reject overlapping ones. */
-  #reader: string | null = null;
-  #writer: string | null = null;
-  #writeClosed = false;
-  #closed = false;
+  readonly #socket: Socket;
 
   /**
    * Wraps a Deno connection. Turns Nagle's algorithm off on TCP connections, since
@@ -84,8 +73,8 @@ export class Connection implements Disposable {
    * ```
    */
   constructor(conn: Deno.Conn) {
-    this.#conn = conn;
-    this.addr = conn.remoteAddr as Deno.NetAddr | Deno.UnixAddr;
+    this.#socket = new Socket(conn);
+    this.addr = this.#socket.addr;
     this.localAddr = conn.localAddr as Deno.NetAddr | Deno.UnixAddr;
     const tcp = conn as Partial<Deno.TcpConn>;
     if (typeof tcp.setNoDelay === "function") tcp.setNoDelay(true);
@@ -93,7 +82,7 @@ export class Connection implements Disposable {
 
   /** Whether {@linkcode Connection.close} was called. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#socket.closed;
   }
 
   /**
@@ -121,31 +110,8 @@ export class Connection implements Disposable {
    * }
    * ```
    */
-  *recv(bufsize: number): Coroutine<Uint8Array> {
-    if (!Number.isInteger(bufsize) || bufsize < 1) {
-      throw new RangeError(
-        `Cannot recv from ${this.#peer()}: bufsize must be a positive integer, got ${bufsize}`,
-      );
-    }
-    this.#startRead("recv from");
-    try {
-      const buffer = this.#buffer;
-      while (buffer.size === 0) {
-        if (this.#eof) return new Uint8Array(0);
-        let result: unknown;
-        try {
-          result = yield this.#orphan ?? this.#read();
-        } catch (error) {
-          this.#inflight = null;
-          throw this.#mapError(error, "recv from");
-        }
-        this.#landed(result, "recv from");
-      }
-      return buffer.take(bufsize);
-    } finally {
-      if (this.#inflight !== null) this.#orphanRead();
-      this.#reader = null;
-    }
+  recv(bufsize: number): Effect<Uint8Array> {
+    return new Recv(this.#socket, bufsize);
   }
 
   /**
@@ -171,35 +137,8 @@ export class Connection implements Disposable {
    * }
    * ```
    */
-  *recvExactly(n: number): Coroutine<Uint8Array> {
-    if (!Number.isInteger(n) || n < 0) {
-      throw new RangeError(
-        `Cannot receive exactly ${n} bytes from ${this.#peer()}: the count must be a non-negative integer`,
-      );
-    }
-    this.#startRead("recv from");
-    try {
-      const buffer = this.#buffer;
-      while (buffer.size < n) {
-        if (this.#eof) {
-          throw new UnexpectedEofError(
-            `Cannot receive exactly ${n} bytes from ${this.#peer()}: the stream ended after ${buffer.size}`,
-          );
-        }
-        let result: unknown;
-        try {
-          result = yield this.#orphan ?? this.#read();
-        } catch (error) {
-          this.#inflight = null;
-          throw this.#mapError(error, "recv from");
-        }
-        this.#landed(result, "recv from");
-      }
-      return buffer.take(n);
-    } finally {
-      if (this.#inflight !== null) this.#orphanRead();
-      this.#reader = null;
-    }
+  recvExactly(n: number): Effect<Uint8Array> {
+    return new RecvExactly(this.#socket, n);
   }
 
   /**
@@ -230,56 +169,11 @@ export class Connection implements Disposable {
    * }
    * ```
    */
-  *readline(
+  readline(
     delim: string | Uint8Array = "\n",
     options: ReadlineOptions = {},
-  ): Coroutine<Uint8Array> {
-    const bytes = delim === "\n"
-      ? NEWLINE
-      : typeof delim === "string"
-      ? encoder.encode(delim)
-      : delim;
-    if (!(bytes instanceof Uint8Array) || bytes.length === 0) {
-      throw new TypeError(
-        `Cannot read line from ${this.#peer()}: the delimiter must be a non-empty string or Uint8Array`,
-      );
-    }
-    const maxLength = options.maxLength ?? DEFAULT_MAX_LINE;
-    if (!Number.isInteger(maxLength) || maxLength < 1) {
-      throw new RangeError(
-        `Cannot read line from ${this.#peer()}: maxLength must be a positive integer, got ${maxLength}`,
-      );
-    }
-    this.#startRead("read line from");
-    try {
-      const buffer = this.#buffer;
-      let from = 0;
-      for (;;) {
-        const at = buffer.indexOf(bytes, from);
-        // Without a delimiter the line is at least what is buffered (exactly that at the
-        // end of the stream): a line of exactly maxLength bytes is still accepted.
-        const length = at >= 0 ? at + bytes.length : buffer.size;
-        if (length > maxLength) {
-          throw new LineTooLongError(
-            `Cannot read line from ${this.#peer()}: no delimiter within ${maxLength} bytes`,
-          );
-        }
-        if (at >= 0) return buffer.take(length);
-        if (this.#eof) return buffer.take(buffer.size);
-        from = Math.max(0, buffer.size - bytes.length + 1);
-        let result: unknown;
-        try {
-          result = yield this.#orphan ?? this.#read();
-        } catch (error) {
-          this.#inflight = null;
-          throw this.#mapError(error, "read line from");
-        }
-        this.#landed(result, "read line from");
-      }
-    } finally {
-      if (this.#inflight !== null) this.#orphanRead();
-      this.#reader = null;
-    }
+  ): Effect<Uint8Array> {
+    return new ReadLine(this.#socket, delim, options.maxLength ?? DEFAULT_MAX_LINE);
   }
 
   /**
@@ -302,16 +196,8 @@ export class Connection implements Disposable {
    * }
    * ```
    */
-  *send(data: Uint8Array | string): Coroutine<number> {
-    const bytes = this.#toBytes(data, "send to");
-    this.#startWrite("send to");
-    try {
-      return (yield this.#conn.write(bytes)) as number;
-    } catch (error) {
-      throw this.#mapError(error, "send to");
-    } finally {
-      this.#writer = null;
-    }
+  send(data: Uint8Array | string): Effect<number> {
+    return new Send(this.#socket, data);
   }
 
   /**
@@ -333,22 +219,8 @@ export class Connection implements Disposable {
    * }
    * ```
    */
-  *sendall(data: Uint8Array | string): Coroutine<void> {
-    const bytes = this.#toBytes(data, "send to");
-    this.#startWrite("send to");
-    try {
-      const conn = this.#conn;
-      let sent = 0;
-      while (sent < bytes.length) {
-        sent += (yield conn.write(
-          sent === 0 ? bytes : bytes.subarray(sent),
-        )) as number;
-      }
-    } catch (error) {
-      throw this.#mapError(error, "send to");
-    } finally {
-      this.#writer = null;
-    }
+  sendall(data: Uint8Array | string): Effect<void> {
+    return new SendAll(this.#socket, data);
   }
 
   /**
@@ -371,18 +243,8 @@ export class Connection implements Disposable {
    * }());
    * ```
    */
-  *closeWrite(): Coroutine<void> {
-    this.#startWrite("shut down writing to");
-    try {
-      if (!this.#writeClosed) {
-        this.#writeClosed = true;
-        yield this.#conn.closeWrite();
-      }
-    } catch (error) {
-      throw this.#mapError(error, "shut down writing to");
-    } finally {
-      this.#writer = null;
-    }
+  closeWrite(): Effect<void> {
+    return new CloseWrite(this.#socket);
   }
 
   /**
@@ -404,13 +266,7 @@ export class Connection implements Disposable {
    * ```
    */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      this.#conn.close();
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) throw error;
-    }
+    this.#socket.close();
   }
 
   /**
@@ -428,77 +284,5 @@ export class Connection implements Disposable {
    */
   [Symbol.dispose](): void {
     this.close();
-  }
-
-  // ---------------------------------------------------------------------------------------
-  // Private
-
-  /** Starts an OS read into the buffer's free tail. */
-  #read(): Promise<number | null> {
-    const read = this.#conn.read(this.#buffer.tail());
-    this.#inflight = read;
-    return read;
-  }
-
-  /** Takes in what a read gave: a count, the end of the stream, or an orphan's outcome. */
-  #landed(result: unknown, action: string): void {
-    this.#inflight = null;
-    if (this.#closed) throw this.#mapError(undefined, action);
-    if (typeof result === "number") this.#buffer.commit(result);
-    else if (result === null) this.#eof = true;
-    else if (result !== undefined) throw this.#mapError(result, action);
-  }
-
-  /** Lets the read in flight land in the buffer without its (killed) reader. */
-  #orphanRead(): void {
-    const read = this.#inflight!;
-    this.#inflight = null;
-    // Resolves with `undefined` once landed, or with the read's error: never rejects,
-    // since nobody may be there to handle it.
-    this.#orphan = read.then((n) => {
-      this.#orphan = null;
-      if (n === null) this.#eof = true;
-      else this.#buffer.commit(n);
-      return undefined;
-    }, (error) => {
-      this.#orphan = null;
-      return error;
-    });
-  }
-
-  #startRead(action: string): void {
-    if (this.#closed) throw closedError(`Cannot ${action} ${this.#peer()}`);
-    if (this.#reader !== null) {
-      throw new TypeError(
-        `Cannot ${action} ${this.#peer()}: another thread is already reading from this connection (${this.#reader}); reads on one connection must not overlap`,
-      );
-    }
-    this.#reader = action;
-  }
-
-  #startWrite(action: string): void {
-    if (this.#closed) throw closedError(`Cannot ${action} ${this.#peer()}`);
-    if (this.#writer !== null) {
-      throw new TypeError(
-        `Cannot ${action} ${this.#peer()}: another thread is already writing to this connection (${this.#writer}); writes on one connection must not overlap`,
-      );
-    }
-    this.#writer = action;
-  }
-
-  #toBytes(data: Uint8Array | string, action: string): Uint8Array {
-    if (typeof data === "string") return encoder.encode(data);
-    if (data instanceof Uint8Array) return data;
-    throw new TypeError(
-      `Cannot ${action} ${this.#peer()}: data must be a Uint8Array or a string, got ${typeof data}`,
-    );
-  }
-
-  #mapError(error: unknown, action: string): unknown {
-    return mapError(error, `Cannot ${action} ${this.#peer()}`, this.#closed);
-  }
-
-  #peer(): string {
-    return formatAddr(this.addr);
   }
 }

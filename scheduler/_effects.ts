@@ -2,6 +2,7 @@
 // `kind` through one switch, and nothing here touches a generator.
 import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
+import type { Primitive } from "./_primitive.ts";
 import type { Task } from "./task.ts";
 
 /** The kernel's dispatch tags, one per effect class. */
@@ -16,6 +17,7 @@ export const enum Kind {
   Until,
   Suspend,
   Self,
+  Primitive,
 }
 
 export class CallEffect<T> extends Effect<T> {
@@ -116,7 +118,8 @@ export type AnyEffect =
   | YieldNowEffect
   | UntilEffect<unknown>
   | SuspendEffect<unknown>
-  | SelfEffect;
+  | SelfEffect
+  | Primitive<unknown>;
 
 /** The one `null()` event: the kernel recognizes it by identity, before any dispatch. */
 export const YIELD_NOW: YieldNowEffect = new YieldNowEffect();

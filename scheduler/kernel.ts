@@ -4,8 +4,11 @@
  * Rules this file keeps:
  *
  * 1. Effects are the only way in. Coroutines yield events; only the kernel calls a
- *    generator's `next`, `throw` or `return`. Features (timeouts, `all`, `race`, sockets)
- *    live outside, built from the public effects.
+ *    generator's `next`, `throw` or `return`. Features (timeouts, `all`, `race`, `server`)
+ *    live outside, built from the public effects. Leaf operations that wait on the
+ *    outside world (the socket events) are primitives (scheduler/_primitive.ts): small
+ *    state machines the kernel starts, settles, finishes or cancels, each at a fixed
+ *    point, which is what lets a killed reader lose no bytes.
  * 2. One step is O(1) and allocation-light: a FIFO ready queue, a timer heap, and an
  *    explicit per-thread stack of generators for `call`, so neither deep call chains nor
  *    many threads touch the JS stack or scan every thread.
@@ -27,6 +30,7 @@
  * @module
  */
 import { type AnyEffect, JoinEffect, Kind, type Outcome, YIELD_NOW } from "./_effects.ts";
+import type { Primitive } from "./_primitive.ts";
 import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
 import { asCoroutine, type Operation } from "./operation.ts";
@@ -91,6 +95,8 @@ export class Thread implements Task<unknown> {
   result: unknown = undefined;
   abortController: AbortController | null = null;
   waiter: PromiseWaiter | null = null;
+  /** The primitive the thread waits on, from its start until it is finished or cancelled. */
+  primitive: Primitive<unknown> | null = null;
   prev: Thread | null = null;
   next: Thread | null = null;
 
@@ -387,6 +393,8 @@ export class Kernel {
   /** Runs `thread` until it waits, ends, or the step budget runs out. */
   #step(thread: Thread): void {
     thread.state = RUNNING;
+    const primitive = thread.primitive;
+    if (primitive !== null) this.#finishPrimitive(thread, primitive);
     const stack = thread.stack;
     for (;;) {
       // Charge every resumption, also one that ends in a wait or a requeue: otherwise
@@ -533,6 +541,8 @@ export class Kernel {
         case Kind.Self:
           thread.input = thread;
           return true;
+        case Kind.Primitive:
+          return this.#startPrimitive(thread, effect);
       }
     }
     if (isThenable(yielded)) {
@@ -561,6 +571,35 @@ export class Kernel {
     }
     thread.stack.push(coroutine);
     return true;
+  }
+
+  #startPrimitive(thread: Thread, primitive: Primitive<unknown>): boolean {
+    let wait: PromiseLike<unknown> | null;
+    try {
+      wait = primitive.start();
+    } catch (error) {
+      thread.mode = THROW;
+      thread.input = error;
+      return true;
+    }
+    if (wait === null) {
+      this.#finishPrimitive(thread, primitive);
+      return true;
+    }
+    thread.primitive = primitive;
+    this.#await(thread, wait);
+    return false;
+  }
+
+  /** Sets `thread` up to resume with what its primitive gives. */
+  #finishPrimitive(thread: Thread, primitive: Primitive<unknown>): void {
+    thread.primitive = null;
+    try {
+      thread.input = primitive.finish();
+    } catch (error) {
+      thread.mode = THROW;
+      thread.input = error;
+    }
   }
 
   #throwInto(thread: Thread, message: string): boolean {
@@ -638,9 +677,29 @@ export class Kernel {
   #promiseWaiter(thread: Thread): PromiseWaiter {
     const settle = (mode: number, value: unknown): void => {
       if (thread.waiter !== waiter || thread.state !== AWAITING) return;
+      const primitive = thread.primitive;
+      if (primitive === null) {
+        thread.mode = mode;
+        thread.input = value;
+      } else {
+        // The primitive takes the outcome in now, not when the thread runs: a kill in
+        // between then finds it taken in, and nothing is lost.
+        let next: PromiseLike<unknown> | null;
+        try {
+          next = primitive.settled(mode === NEXT, value);
+        } catch (error) {
+          // A broken primitive: its error goes to the thread rather than nowhere.
+          thread.primitive = null;
+          thread.mode = THROW;
+          thread.input = error;
+          next = null;
+        }
+        if (next !== null) {
+          next.then(waiter.fulfilled, waiter.rejected);
+          return;
+        }
+      }
       this.#externalWaits--;
-      thread.mode = mode;
-      thread.input = value;
       this.#enqueue(thread);
       this.#drive();
     };
@@ -684,6 +743,16 @@ export class Kernel {
     if (target.state === DONE || target.killing) return;
     target.killing = true;
     target.unwindDepth = target.stack.length;
+    const primitive = target.primitive;
+    if (primitive !== null) {
+      target.primitive = null;
+      try {
+        primitive.cancel();
+      } catch (error) {
+        target.cleanupFailed = true;
+        target.cleanupError = error;
+      }
+    }
     target.abortController?.abort(
       new KilledError(`Thread ${target.id} was killed`),
     );

@@ -8,6 +8,7 @@ import {
   kill,
   Listener,
   type ListenerOptions,
+  type Operation,
   server,
   type ServerOptions,
   spawn,
@@ -28,7 +29,7 @@ export function portOf(addr: Deno.Addr): number {
 }
 
 /** Runs `op` and gives what it threw; fails if it did not throw. */
-export function* thrown(op: Coroutine<unknown>): Coroutine<unknown> {
+export function* thrown(op: Operation<unknown>): Coroutine<unknown> {
   try {
     yield* op;
   } catch (error) {

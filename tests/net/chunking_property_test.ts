@@ -177,7 +177,7 @@ Deno.test("Connection.recv() results keep their bytes whatever is read after the
             const data = yield* conn.recv(sizes[i % sizes.length]);
             if (data.length === 0) return kept;
             // A caller may take a result's buffer away (which also takes the earlier results
-            // that share it, see `Connection.recv`); later reads must not mind.
+            // that share it, see `Connection`); later reads must not mind.
             if (i === transferAt) {
               kept.length = 0;
               const own = new Uint8Array(

@@ -1,13 +1,14 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import {
   BrokenPipeError,
-  type Connection,
+  Connection,
   ConnectionResetError,
   type Coroutine,
   join,
   kill,
   LineTooLongError,
   NetError,
+  type Operation,
   run,
   SocketClosedError,
   spawn,
@@ -150,7 +151,7 @@ Deno.test("Connection operations on a closed connection throw SocketClosedError"
     pair.client.close();
     pair.client.close(); // idempotent
     ok(pair.client.closed);
-    const operations: [string, Coroutine<unknown>][] = [
+    const operations: [string, Operation<unknown>][] = [
       ["recv", pair.client.recv(1)],
       ["recvExactly", pair.client.recvExactly(1)],
       ["readline", pair.client.readline()],
@@ -284,6 +285,51 @@ Deno.test("Connection.recv() killed while waiting loses no bytes", async () => {
     yield* pair.client.sendall("hello");
     yield* pair.client.closeWrite();
     record.push(`next reader got ${yield* readAll(pair.peer)}`);
+  }());
+  deepEqual(record, ["reader waits", "reader killed", "next reader got hello"]);
+});
+
+Deno.test("Connection.recv() killed after its read landed, before it resumed, loses no bytes", async () => {
+  // A connection whose first read settles when the test says, synchronously: the bytes
+  // land while the kernel runs the killer, so the reader is queued, not yet resumed, when
+  // it is killed. Later reads give the end of the stream.
+  let deliver!: () => void;
+  const addr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 1 };
+  let reads = 0;
+  const conn = new Connection({
+    localAddr: addr,
+    remoteAddr: addr,
+    read(buffer: Uint8Array): PromiseLike<number | null> {
+      if (reads++ > 0) return Promise.resolve(null);
+      const landing: PromiseLike<number> = {
+        then(onFulfilled) {
+          deliver = () => {
+            buffer.set(encoder.encode("hello"));
+            onFulfilled?.(5);
+          };
+          return landing as PromiseLike<never>;
+        },
+      };
+      return landing;
+    },
+    close() {},
+  } as unknown as Deno.Conn);
+  const record: string[] = [];
+  await run(function* () {
+    const reader = yield* spawn(function* () {
+      try {
+        record.push("reader waits");
+        yield conn.recv(10);
+        record.push("reader resumed (wrong)");
+      } finally {
+        record.push("reader killed");
+      }
+    }());
+    yield* yieldNow();
+    deliver();
+    yield* kill(reader);
+    record.push(`next reader got ${yield* readAll(conn)}`);
+    conn.close();
   }());
   deepEqual(record, ["reader waits", "reader killed", "next reader got hello"]);
 });

@@ -1,0 +1,217 @@
+// The read events of a connection: `recv`, `recvExactly` and `readline` differ only in
+// when the buffered bytes answer them and what they take, so they share one state machine.
+// The OS read lands in the connection's buffer in the kernel's promise reaction, and bytes
+// leave the buffer only in `finish`, when the reader runs again: a reader killed at any
+// point in between loses nothing, since the bytes stay for the next read.
+import { Primitive } from "../scheduler/_primitive.ts";
+import type { Socket } from "./_socket.ts";
+import { LineTooLongError, UnexpectedEofError } from "./errors.ts";
+
+const encoder = new TextEncoder();
+const NEWLINE = encoder.encode("\n");
+
+/** A read: waits until the buffered bytes answer it, then takes its answer from them. */
+abstract class Read extends Primitive<Uint8Array> {
+  protected readonly socket: Socket;
+  #failed = false;
+  #error: unknown = undefined;
+
+  constructor(socket: Socket) {
+    super();
+    this.socket = socket;
+  }
+
+  /** The verb for messages, also what an overlapping read is told is in progress. */
+  protected abstract get action(): string;
+  /** Throws if the arguments are wrong. */
+  protected abstract check(): void;
+  /** Whether the buffered bytes (and the end of the stream, if reached) answer the read. */
+  protected abstract answered(): boolean;
+  /** Takes the answer out of the buffer; throws if the answer is an error. */
+  protected abstract answer(): Uint8Array;
+
+  start(): PromiseLike<unknown> | null {
+    this.check();
+    const socket = this.socket;
+    socket.startRead(this.action);
+    try {
+      return this.answered() ? null : socket.readMore();
+    } catch (error) {
+      socket.reader = null;
+      throw socket.mapError(error, this.action);
+    }
+  }
+
+  settled(ok: boolean, value: unknown): PromiseLike<unknown> | null {
+    const socket = this.socket;
+    let error = socket.landed(ok, value, this.action);
+    if (error === undefined) {
+      try {
+        return this.answered() ? null : socket.readMore();
+      } catch (thrown) {
+        error = socket.mapError(thrown, this.action);
+      }
+    }
+    this.#failed = true;
+    this.#error = error;
+    return null;
+  }
+
+  finish(): Uint8Array {
+    this.socket.reader = null;
+    if (this.#failed) throw this.#error;
+    return this.answer();
+  }
+
+  cancel(): void {
+    this.socket.abandonRead();
+  }
+}
+
+/** `recv(bufsize)`: whatever is buffered, up to `bufsize`; empty at the end of the stream. */
+export class Recv extends Read {
+  readonly #bufsize: number;
+
+  constructor(socket: Socket, bufsize: number) {
+    super(socket);
+    this.#bufsize = bufsize;
+  }
+
+  get description(): string {
+    return `recv(${this.#bufsize})`;
+  }
+
+  protected get action(): string {
+    return "recv from";
+  }
+
+  protected check(): void {
+    const bufsize = this.#bufsize;
+    if (!Number.isInteger(bufsize) || bufsize < 1) {
+      throw new RangeError(
+        `Cannot recv from ${this.socket.peer()}: bufsize must be a positive integer, got ${bufsize}`,
+      );
+    }
+  }
+
+  protected answered(): boolean {
+    return this.socket.buffer.size > 0 || this.socket.eof;
+  }
+
+  protected answer(): Uint8Array {
+    return this.socket.buffer.take(this.#bufsize);
+  }
+}
+
+/** `recvExactly(n)`: exactly `n` bytes, or `UnexpectedEofError`. */
+export class RecvExactly extends Read {
+  readonly #count: number;
+
+  constructor(socket: Socket, count: number) {
+    super(socket);
+    this.#count = count;
+  }
+
+  get description(): string {
+    return `recvExactly(${this.#count})`;
+  }
+
+  protected get action(): string {
+    return "recv from";
+  }
+
+  protected check(): void {
+    const n = this.#count;
+    if (!Number.isInteger(n) || n < 0) {
+      throw new RangeError(
+        `Cannot receive exactly ${n} bytes from ${this.socket.peer()}: the count must be a non-negative integer`,
+      );
+    }
+  }
+
+  protected answered(): boolean {
+    return this.socket.buffer.size >= this.#count || this.socket.eof;
+  }
+
+  protected answer(): Uint8Array {
+    const buffer = this.socket.buffer;
+    if (buffer.size < this.#count) {
+      // Only at the end of the stream: what came stays buffered for `recv`.
+      throw new UnexpectedEofError(
+        `Cannot receive exactly ${this.#count} bytes from ${this.socket.peer()}: the stream ended after ${buffer.size}`,
+      );
+    }
+    return buffer.take(this.#count);
+  }
+}
+
+/** `readline(delim, { maxLength })`: up to and including the delimiter. */
+export class ReadLine extends Read {
+  readonly #delim: string | Uint8Array;
+  readonly #maxLength: number;
+  #bytes: Uint8Array = NEWLINE;
+  /** Where the delimiter starts in the buffered bytes, or -1 if not found yet. */
+  #at = -1;
+  /** How far the buffered bytes were searched without finding the delimiter. */
+  #from = 0;
+
+  constructor(socket: Socket, delim: string | Uint8Array, maxLength: number) {
+    super(socket);
+    this.#delim = delim;
+    this.#maxLength = maxLength;
+  }
+
+  get description(): string {
+    return "readline";
+  }
+
+  protected get action(): string {
+    return "read line from";
+  }
+
+  protected check(): void {
+    const delim = this.#delim;
+    const bytes = delim === "\n"
+      ? NEWLINE
+      : typeof delim === "string"
+      ? encoder.encode(delim)
+      : delim;
+    if (!(bytes instanceof Uint8Array) || bytes.length === 0) {
+      throw new TypeError(
+        `Cannot read line from ${this.socket.peer()}: the delimiter must be a non-empty string or Uint8Array`,
+      );
+    }
+    this.#bytes = bytes;
+    const maxLength = this.#maxLength;
+    if (!Number.isInteger(maxLength) || maxLength < 1) {
+      throw new RangeError(
+        `Cannot read line from ${this.socket.peer()}: maxLength must be a positive integer, got ${maxLength}`,
+      );
+    }
+  }
+
+  protected answered(): boolean {
+    const buffer = this.socket.buffer;
+    const bytes = this.#bytes;
+    this.#at = buffer.indexOf(bytes, this.#from);
+    if (this.#at >= 0 || this.socket.eof || buffer.size > this.#maxLength) return true;
+    // The delimiter may straddle what is buffered and what comes next.
+    this.#from = Math.max(0, buffer.size - bytes.length + 1);
+    return false;
+  }
+
+  protected answer(): Uint8Array {
+    const buffer = this.socket.buffer;
+    const at = this.#at;
+    // Without a delimiter the line is at least what is buffered (exactly that at the end
+    // of the stream): a line of exactly maxLength bytes is still accepted.
+    const length = at >= 0 ? at + this.#bytes.length : buffer.size;
+    if (length > this.#maxLength) {
+      // Nothing is taken: the caller can catch this and read the long line with `recv`.
+      throw new LineTooLongError(
+        `Cannot read line from ${this.socket.peer()}: no delimiter within ${this.#maxLength} bytes`,
+      );
+    }
+    return buffer.take(length);
+  }
+}

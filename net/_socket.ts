@@ -1,0 +1,117 @@
+// The state one connection's operations share: the Deno connection, the receive buffer,
+// the OS read in flight, and who is reading or writing. The socket events (net/_reads.ts,
+// net/_writes.ts) are kernel primitives that work on it; `Connection` is their public face.
+import { formatAddr } from "./_addr.ts";
+import { closedError, mapError } from "./_map_error.ts";
+import { ReadBuffer } from "./_read_buffer.ts";
+
+/** A connection's shared state; fields are open to the socket events, not to users. */
+export class Socket {
+  readonly conn: Deno.Conn;
+  readonly addr: Deno.NetAddr | Deno.UnixAddr;
+  readonly buffer: ReadBuffer = new ReadBuffer();
+  /** The OS read the current reader waits on. */
+  inflight: Promise<number | null> | null = null;
+  /**
+   * An OS read whose reader was killed while it was in flight: it still lands in the
+   * buffer, and the next reader waits for it instead of reading, so no byte is lost.
+   */
+  orphan: Promise<unknown> | null = null;
+  eof = false;
+  /** The read (or write) operation in progress, to reject overlapping ones. */
+  reader: string | null = null;
+  writer: string | null = null;
+  writeClosed = false;
+  closed = false;
+
+  constructor(conn: Deno.Conn) {
+    this.conn = conn;
+    this.addr = conn.remoteAddr as Deno.NetAddr | Deno.UnixAddr;
+  }
+
+  /** Claims the read side for `action`, or throws why it cannot. */
+  startRead(action: string): void {
+    if (this.closed) throw closedError(`Cannot ${action} ${this.peer()}`);
+    if (this.reader !== null) {
+      throw new TypeError(
+        `Cannot ${action} ${this.peer()}: another thread is already reading from this connection (${this.reader}); reads on one connection must not overlap`,
+      );
+    }
+    this.reader = action;
+  }
+
+  /** Claims the write side for `action`, or throws why it cannot. */
+  startWrite(action: string): void {
+    if (this.closed) throw closedError(`Cannot ${action} ${this.peer()}`);
+    if (this.writer !== null) {
+      throw new TypeError(
+        `Cannot ${action} ${this.peer()}: another thread is already writing to this connection (${this.writer}); writes on one connection must not overlap`,
+      );
+    }
+    this.writer = action;
+  }
+
+  /** What the reader waits on for more bytes: an orphaned read, or a new OS read. */
+  readMore(): Promise<unknown> {
+    const orphan = this.orphan;
+    if (orphan !== null) return orphan;
+    const read = this.conn.read(this.buffer.tail());
+    this.inflight = read;
+    return read;
+  }
+
+  /**
+   * Takes in how a read ended: a count, the end of the stream, an orphan's outcome, or a
+   * rejection. Gives the error to throw at the reader's yield point, or undefined.
+   */
+  landed(ok: boolean, result: unknown, action: string): unknown {
+    this.inflight = null;
+    if (!ok) return this.mapError(result, action);
+    if (this.closed) return this.mapError(undefined, action);
+    if (typeof result === "number") this.buffer.commit(result);
+    else if (result === null) this.eof = true;
+    else if (result !== undefined) return this.mapError(result, action);
+    return undefined;
+  }
+
+  /** Releases the read side from a reader that was killed or timed out. */
+  abandonRead(): void {
+    if (this.inflight !== null) this.#orphanRead();
+    this.reader = null;
+  }
+
+  /** Lets the read in flight land in the buffer without its reader. */
+  #orphanRead(): void {
+    const read = this.inflight!;
+    this.inflight = null;
+    // Resolves with `undefined` once landed, or with the read's error: never rejects,
+    // since nobody may be there to handle it.
+    this.orphan = read.then((n) => {
+      this.orphan = null;
+      if (n === null) this.eof = true;
+      else this.buffer.commit(n);
+      return undefined;
+    }, (error) => {
+      this.orphan = null;
+      return error;
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.conn.close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) throw error;
+    }
+  }
+
+  mapError(error: unknown, action: string): unknown {
+    return mapError(error, `Cannot ${action} ${this.peer()}`, this.closed);
+  }
+
+  peer(): string {
+    return formatAddr(this.addr);
+  }
+}

@@ -1,0 +1,231 @@
+// The kernel's primitive protocol (scheduler/_primitive.ts), which the socket events are
+// built on: start, settle in the promise's reaction, finish when the thread runs again,
+// and cancel instead of finish when the thread is killed.
+import assert from "node:assert/strict";
+import { type Coroutine, join, kill, run, spawn, yieldNow } from "../../mod.ts";
+import { Primitive } from "../../scheduler/_primitive.ts";
+
+interface Script {
+  start?: () => PromiseLike<unknown> | null;
+  settled?: (ok: boolean, value: unknown) => PromiseLike<unknown> | null;
+  finish?: () => unknown;
+  cancel?: () => void;
+}
+
+/** A primitive that records each call of the protocol and does what `script` says. */
+class Probe extends Primitive<unknown> {
+  readonly description = "probe";
+  constructor(readonly record: string[], readonly script: Script) {
+    super();
+  }
+  start(): PromiseLike<unknown> | null {
+    this.record.push("start");
+    return this.script.start?.() ?? null;
+  }
+  settled(ok: boolean, value: unknown): PromiseLike<unknown> | null {
+    this.record.push(`settled ${ok} ${value}`);
+    return this.script.settled?.(ok, value) ?? null;
+  }
+  finish(): unknown {
+    this.record.push("finish");
+    return this.script.finish?.();
+  }
+  cancel(): void {
+    this.record.push("cancel");
+    this.script.cancel?.();
+  }
+}
+
+Deno.test("a primitive that is done at start is finished at once", async () => {
+  const record: string[] = [];
+  const value = await run(function* () {
+    return yield* new Probe(record, { finish: () => 42 });
+  }());
+  assert.equal(value, 42);
+  assert.deepEqual(record, ["start", "finish"]);
+});
+
+Deno.test("a primitive waits on each promise settled gives, then finishes", async () => {
+  const record: string[] = [];
+  let rounds = 0;
+  const value = await run(function* () {
+    const got = yield new Probe(record, {
+      start: () => Promise.resolve(1),
+      settled: (_ok, value) => ++rounds < 3 ? Promise.resolve((value as number) + 1) : null,
+      finish: () => "done",
+    });
+    record.push(`resumed with ${got}`);
+    return got;
+  }());
+  assert.equal(value, "done");
+  assert.deepEqual(record, [
+    "start",
+    "settled true 1",
+    "settled true 2",
+    "settled true 3",
+    "finish",
+    "resumed with done",
+  ]);
+});
+
+Deno.test("a primitive's errors are thrown at the yield point", async (t) => {
+  await t.step("from start", async () => {
+    const failure = new Error("start failed");
+    const record: string[] = [];
+    const caught = await run(function* () {
+      try {
+        yield* new Probe(record, {
+          start: () => {
+            throw failure;
+          },
+        });
+      } catch (error) {
+        return error;
+      }
+      return "no error";
+    }());
+    assert.equal(caught, failure);
+    assert.deepEqual(record, ["start"]);
+  });
+  await t.step("from a rejection, as finish reports it", async () => {
+    const record: string[] = [];
+    let reason: unknown;
+    const caught = await run(function* () {
+      try {
+        yield* new Probe(record, {
+          start: () => Promise.reject(new Error("read failed")),
+          settled: (_ok, value) => {
+            reason = value;
+            return null;
+          },
+          finish: () => {
+            throw reason;
+          },
+        });
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "no error";
+    }());
+    assert.equal(caught, "read failed");
+    assert.deepEqual(record, ["start", "settled false Error: read failed", "finish"]);
+  });
+  await t.step("from a settled that breaks its contract by throwing", async () => {
+    const record: string[] = [];
+    const caught = await run(function* () {
+      try {
+        yield* new Probe(record, {
+          start: () => Promise.resolve(1),
+          settled: () => {
+            throw new Error("broken primitive");
+          },
+        });
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "no error";
+    }());
+    assert.equal(caught, "broken primitive");
+    // The thread was handed the error: finish is not called, nor cancel.
+    assert.deepEqual(record, ["start", "settled true 1"]);
+  });
+});
+
+Deno.test("killing a thread waiting on a primitive cancels it instead of finishing it", async () => {
+  const record: string[] = [];
+  const never = new Promise<never>(() => {});
+  await run(function* () {
+    const waiter = yield* spawn(function* () {
+      try {
+        yield new Probe(record, { start: () => never });
+        record.push("resumed (wrong)");
+      } finally {
+        record.push("waiter finally");
+      }
+    }());
+    yield* yieldNow();
+    yield* kill(waiter);
+    record.push("killed");
+  }());
+  assert.deepEqual(record, ["start", "cancel", "waiter finally", "killed"]);
+});
+
+Deno.test("a primitive settled but not yet finished is cancelled by a kill, not finished", async () => {
+  // A thenable that settles when the test says, synchronously: the primitive settles while
+  // the kernel runs the killer, so its thread is queued, not yet resumed, when it is killed.
+  let deliver!: (value: unknown) => void;
+  const thenable: PromiseLike<unknown> = {
+    then(onFulfilled) {
+      deliver = (value) => onFulfilled?.(value);
+      return thenable as PromiseLike<never>;
+    },
+  };
+  const record: string[] = [];
+  await run(function* () {
+    const waiter = yield* spawn(function* () {
+      try {
+        yield new Probe(record, { start: () => thenable });
+        record.push("resumed (wrong)");
+      } finally {
+        record.push("waiter finally");
+      }
+    }());
+    yield* yieldNow();
+    deliver("landed");
+    yield* kill(waiter);
+    record.push("killed");
+  }());
+  assert.deepEqual(record, ["start", "settled true landed", "cancel", "waiter finally", "killed"]);
+});
+
+Deno.test("an error from cancel goes to the killer", async () => {
+  const record: string[] = [];
+  const caught = await run(function* (): Coroutine<unknown> {
+    const waiter = yield* spawn(
+      new Probe(record, {
+        start: () => new Promise(() => {}),
+        cancel: () => {
+          throw new Error("cancel failed");
+        },
+      }),
+    );
+    yield* yieldNow();
+    try {
+      yield* kill(waiter);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return "no error";
+  }());
+  assert.equal(caught, "cancel failed");
+  assert.deepEqual(record, ["start", "cancel"]);
+});
+
+Deno.test("a run that ends with an error cancels the primitives its threads wait on", async () => {
+  const record: string[] = [];
+  const failure = new Error("root failed");
+  await assert.rejects(
+    run(function* () {
+      yield* spawn(new Probe(record, { start: () => new Promise(() => {}) }));
+      yield* yieldNow();
+      throw failure;
+    }()),
+    (error) => error === failure,
+  );
+  assert.deepEqual(record, ["start", "cancel"]);
+});
+
+Deno.test("a primitive's value reaches a joiner of a thread that runs it alone", async () => {
+  const record: string[] = [];
+  const value = await run(function* () {
+    const task = yield* spawn(
+      new Probe(record, {
+        start: () => Promise.resolve("x"),
+        finish: () => "joined",
+      }),
+    );
+    return yield* join(task);
+  }());
+  assert.equal(value, "joined");
+  assert.deepEqual(record, ["start", "settled true x", "finish"]);
+});
