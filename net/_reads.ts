@@ -31,6 +31,9 @@ abstract class Read extends Primitive<Uint8Array> {
   protected abstract answer(): Uint8Array;
 
   start(): PromiseLike<unknown> | null {
+    // An event may be yielded again once it is done: each start is a fresh read.
+    this.#failed = false;
+    this.#error = undefined;
     this.check();
     const socket = this.socket;
     socket.startRead(this.action);
@@ -182,6 +185,8 @@ export class ReadLine extends Read {
       );
     }
     this.#bytes = bytes;
+    this.#at = -1;
+    this.#from = 0;
     const maxLength = this.#maxLength;
     if (!Number.isInteger(maxLength) || maxLength < 1) {
       throw new RangeError(

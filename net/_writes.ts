@@ -27,6 +27,9 @@ abstract class Write<T> extends Primitive<T> {
   protected abstract result(): T;
 
   start(): PromiseLike<unknown> | null {
+    // An event may be yielded again once it is done: each start is a fresh write.
+    this.#failed = false;
+    this.#error = undefined;
     const socket = this.socket;
     socket.startWrite(this.action);
     try {
@@ -131,6 +134,7 @@ export class SendAll extends Write<void> {
 
   override start(): PromiseLike<unknown> | null {
     this.#bytes = this.toBytes(this.#data);
+    this.#sent = 0;
     return super.start();
   }
 

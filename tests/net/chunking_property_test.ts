@@ -6,6 +6,7 @@ import fc from "fast-check";
 import {
   Connection,
   type Coroutine,
+  type Effect,
   LineTooLongError,
   run,
   UnexpectedEofError,
@@ -55,14 +56,23 @@ type Op =
   | { kind: "readline"; delim: Uint8Array; maxLength: number }
   | { kind: "recvExactly"; n: number };
 
-/** Runs `ops`, then reads the rest with `recv`; records every outcome. */
-function* play(conn: Connection, ops: Op[]): Coroutine<string[]> {
+/**
+ * Runs `ops`, then reads the rest with `recv`; records every outcome. With `reuse`, an op
+ * met again yields the very event it yielded before, instead of a new one.
+ */
+function* play(conn: Connection, ops: Op[], reuse = false): Coroutine<string[]> {
   const outcomes: string[] = [];
+  const events = new Map<Op, Effect<Uint8Array>>();
   for (const op of ops) {
+    let event = reuse ? events.get(op) : undefined;
+    if (event === undefined) {
+      event = op.kind === "readline"
+        ? conn.readline(op.delim, { maxLength: op.maxLength })
+        : conn.recvExactly(op.n);
+      events.set(op, event);
+    }
     try {
-      const bytes = op.kind === "readline"
-        ? yield* conn.readline(op.delim, { maxLength: op.maxLength })
-        : yield* conn.recvExactly(op.n);
+      const bytes = yield* event;
       outcomes.push(`${op.kind} [${bytes}]`);
     } catch (error) {
       if (
@@ -115,6 +125,25 @@ Deno.test("Connection.readline() and recvExactly() give the same bytes whatever 
           return list ? list.split(",").map(Number) : [];
         });
         deepEqual(given, [...stream]);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("Connection read events yielded again give what new ones would", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      bytes(200),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      op,
+      fc.integer({ min: 2, max: 8 }),
+      async (stream, cuts, op, times) => {
+        const ops = Array.from({ length: times }, () => op);
+        const chunks = cut(stream, cuts);
+        const fresh = await run(play(new Connection(scripted(chunks)), ops));
+        const reused = await run(play(new Connection(scripted(chunks)), ops, true));
+        deepEqual(reused, fresh);
       },
     ),
     { numRuns: 300 },

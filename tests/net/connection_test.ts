@@ -334,6 +334,19 @@ Deno.test("Connection.recv() killed after its read landed, before it resumed, lo
   deepEqual(record, ["reader waits", "reader killed", "next reader got hello"]);
 });
 
+Deno.test("Connection events can be yielded again, each time a new operation", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const send = pair.client.sendall("ab\n");
+    yield send;
+    yield send;
+    yield* pair.client.closeWrite();
+    const line = pair.peer.readline();
+    const lines = [text(yield* line), text(yield* line), text(yield* line)];
+    deepEqual(lines, ["ab\n", "ab\n", ""]);
+  }());
+});
+
 Deno.test("Connection maps a Unix socket reset by the peer to ConnectionResetError", async () => {
   await using dir = await tempDir();
   await run(function* () {
