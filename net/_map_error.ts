@@ -22,7 +22,9 @@ export function mapError(
   action: string,
   closed = false,
 ): unknown {
-  if (closed) return closedError(action, error);
+  if (closed) {
+    return error instanceof SocketClosedError ? error : closedError(action, error);
+  }
   if (error instanceof NetError || !(error instanceof Error)) return error;
   const options = { cause: error };
   const errors = Deno.errors;

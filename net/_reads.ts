@@ -3,70 +3,39 @@
 // The OS read lands in the connection's buffer in the kernel's promise reaction, and bytes
 // leave the buffer only in `finish`, when the reader runs again: a reader killed at any
 // point in between loses nothing, since the bytes stay for the next read.
-import { Primitive } from "../scheduler/_primitive.ts";
 import type { Socket } from "./_socket.ts";
+import { SocketEvent } from "./_socket_event.ts";
 import { LineTooLongError, UnexpectedEofError } from "./errors.ts";
 
 const encoder = new TextEncoder();
 const NEWLINE = encoder.encode("\n");
 
 /** A read: waits until the buffered bytes answer it, then takes its answer from them. */
-abstract class Read extends Primitive<Uint8Array> {
-  protected readonly socket: Socket;
-  #failed = false;
-  #error: unknown = undefined;
-
-  constructor(socket: Socket) {
-    super();
-    this.socket = socket;
-  }
-
-  /** The verb for messages, also what an overlapping read is told is in progress. */
-  protected abstract get action(): string;
+abstract class Read extends SocketEvent<Uint8Array> {
   /** Throws if the arguments are wrong. */
   protected abstract check(): void;
   /** Whether the buffered bytes (and the end of the stream, if reached) answer the read. */
   protected abstract answered(): boolean;
-  /** Takes the answer out of the buffer; throws if the answer is an error. */
-  protected abstract answer(): Uint8Array;
 
-  start(): PromiseLike<unknown> | null {
-    // An event may be yielded again once it is done: each start is a fresh read.
-    this.#failed = false;
-    this.#error = undefined;
+  protected claim(): void {
     this.check();
-    const socket = this.socket;
-    socket.startRead(this.action);
-    try {
-      return this.answered() ? null : socket.readMore();
-    } catch (error) {
-      socket.reader = null;
-      throw socket.mapError(error, this.action);
-    }
+    this.socket.startRead(this.action);
   }
 
-  settled(ok: boolean, value: unknown): PromiseLike<unknown> | null {
-    const socket = this.socket;
-    let error = socket.landed(ok, value, this.action);
-    if (error === undefined) {
-      try {
-        return this.answered() ? null : socket.readMore();
-      } catch (thrown) {
-        error = socket.mapError(thrown, this.action);
-      }
-    }
-    this.#failed = true;
-    this.#error = error;
-    return null;
-  }
-
-  finish(): Uint8Array {
+  protected release(): void {
     this.socket.reader = null;
-    if (this.#failed) throw this.#error;
-    return this.answer();
   }
 
-  cancel(): void {
+  protected begin(): PromiseLike<unknown> | null {
+    return this.answered() ? null : this.socket.readMore();
+  }
+
+  protected step(ok: boolean, value: unknown): PromiseLike<unknown> | null {
+    this.socket.landed(ok, value, this.action);
+    return this.begin();
+  }
+
+  override cancel(): void {
     this.socket.abandonRead();
   }
 }
@@ -101,7 +70,7 @@ export class Recv extends Read {
     return this.socket.buffer.size > 0 || this.socket.eof;
   }
 
-  protected answer(): Uint8Array {
+  protected result(): Uint8Array {
     return this.socket.buffer.take(this.#bufsize);
   }
 }
@@ -136,7 +105,7 @@ export class RecvExactly extends Read {
     return this.socket.buffer.size >= this.#count || this.socket.eof;
   }
 
-  protected answer(): Uint8Array {
+  protected result(): Uint8Array {
     const buffer = this.socket.buffer;
     if (buffer.size < this.#count) {
       // Only at the end of the stream: what came stays buffered for `recv`.
@@ -184,15 +153,15 @@ export class ReadLine extends Read {
         `Cannot read line from ${this.socket.peer()}: the delimiter must be a non-empty string or Uint8Array`,
       );
     }
-    this.#bytes = bytes;
-    this.#at = -1;
-    this.#from = 0;
     const maxLength = this.#maxLength;
     if (!Number.isInteger(maxLength) || maxLength < 1) {
       throw new RangeError(
         `Cannot read line from ${this.socket.peer()}: maxLength must be a positive integer, got ${maxLength}`,
       );
     }
+    this.#bytes = bytes;
+    this.#at = -1;
+    this.#from = 0;
   }
 
   protected answered(): boolean {
@@ -205,7 +174,7 @@ export class ReadLine extends Read {
     return false;
   }
 
-  protected answer(): Uint8Array {
+  protected result(): Uint8Array {
     const buffer = this.socket.buffer;
     const at = this.#at;
     // Without a delimiter the line is at least what is buffered (exactly that at the end

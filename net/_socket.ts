@@ -31,24 +31,23 @@ export class Socket {
 
   /** Claims the read side for `action`, or throws why it cannot. */
   startRead(action: string): void {
-    if (this.closed) throw closedError(`Cannot ${action} ${this.peer()}`);
-    if (this.reader !== null) {
-      throw new TypeError(
-        `Cannot ${action} ${this.peer()}: another thread is already reading from this connection (${this.reader}); reads on one connection must not overlap`,
-      );
-    }
+    this.#checkFree(this.reader, action, "reading from", "reads");
     this.reader = action;
   }
 
   /** Claims the write side for `action`, or throws why it cannot. */
   startWrite(action: string): void {
+    this.#checkFree(this.writer, action, "writing to", "writes");
+    this.writer = action;
+  }
+
+  #checkFree(holder: string | null, action: string, doing: string, kind: string): void {
     if (this.closed) throw closedError(`Cannot ${action} ${this.peer()}`);
-    if (this.writer !== null) {
+    if (holder !== null) {
       throw new TypeError(
-        `Cannot ${action} ${this.peer()}: another thread is already writing to this connection (${this.writer}); writes on one connection must not overlap`,
+        `Cannot ${action} ${this.peer()}: another thread is already ${doing} this connection (${holder}); ${kind} on one connection must not overlap`,
       );
     }
-    this.writer = action;
   }
 
   /** What the reader waits on for more bytes: an orphaned read, or a new OS read. */
@@ -61,17 +60,16 @@ export class Socket {
   }
 
   /**
-   * Takes in how a read ended: a count, the end of the stream, an orphan's outcome, or a
-   * rejection. Gives the error to throw at the reader's yield point, or undefined.
+   * Takes in how an OS read (or an orphan's landing) ended; throws the error it ended
+   * with, or the closed error if this side closed meanwhile.
    */
-  landed(ok: boolean, result: unknown, action: string): unknown {
+  landed(ok: boolean, result: unknown, action: string): void {
     this.inflight = null;
-    if (!ok) return this.mapError(result, action);
-    if (this.closed) return this.mapError(undefined, action);
+    if (!ok) throw result;
+    if (this.closed) throw closedError(`Cannot ${action} ${this.peer()}`);
     if (typeof result === "number") this.buffer.commit(result);
     else if (result === null) this.eof = true;
-    else if (result !== undefined) return this.mapError(result, action);
-    return undefined;
+    else if (result !== undefined) throw result;
   }
 
   /** Releases the read side from a reader that was killed or timed out. */

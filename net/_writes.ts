@@ -1,165 +1,84 @@
 // The write events of a connection: `send` (one write), `sendall` (as many writes as it
-// takes) and `closeWrite`. Each claims the write side when it starts and releases it when
-// its thread resumes, or at once if its thread is killed.
-import { Primitive } from "../scheduler/_primitive.ts";
+// takes) and `closeWrite`.
 import type { Socket } from "./_socket.ts";
+import { SocketEvent } from "./_socket_event.ts";
 
 const encoder = new TextEncoder();
+/** A placeholder until `claim`: a fresh typed array costs most of a microsecond in Deno. */
+const NOTHING = new Uint8Array(0);
 
-/** A write: one or more OS writes, then a result. */
-abstract class Write<T> extends Primitive<T> {
-  protected readonly socket: Socket;
-  #failed = false;
-  #error: unknown = undefined;
-
-  constructor(socket: Socket) {
-    super();
-    this.socket = socket;
-  }
-
-  /** The verb for messages. */
-  protected abstract get action(): string;
-  /** Begins the work (the write side is claimed): a promise to wait on, or null if done. */
-  protected abstract begin(): PromiseLike<unknown> | null;
-  /** Takes in a write's count: the next promise to wait on, or null if done. */
-  protected abstract wrote(value: unknown): PromiseLike<unknown> | null;
-  /** The result once done. */
-  protected abstract result(): T;
-
-  start(): PromiseLike<unknown> | null {
-    // An event may be yielded again once it is done: each start is a fresh write.
-    this.#failed = false;
-    this.#error = undefined;
-    const socket = this.socket;
-    socket.startWrite(this.action);
-    try {
-      return this.begin();
-    } catch (error) {
-      socket.writer = null;
-      throw socket.mapError(error, this.action);
-    }
-  }
-
-  settled(ok: boolean, value: unknown): PromiseLike<unknown> | null {
-    let error = value;
-    if (ok) {
-      try {
-        return this.wrote(value);
-      } catch (thrown) {
-        error = thrown;
-      }
-    }
-    this.#failed = true;
-    this.#error = this.socket.mapError(error, this.action);
-    return null;
-  }
-
-  finish(): T {
-    this.socket.writer = null;
-    if (this.#failed) throw this.#error;
-    return this.result();
-  }
-
-  cancel(): void {
-    this.socket.writer = null;
-  }
-
-  /** `data` as bytes; throws a `TypeError` naming what it got otherwise. */
-  protected toBytes(data: Uint8Array | string): Uint8Array {
-    if (typeof data === "string") return encoder.encode(data);
-    if (data instanceof Uint8Array) return data;
-    throw new TypeError(
-      `Cannot ${this.action} ${this.socket.peer()}: data must be a Uint8Array or a string, got ${typeof data}`,
-    );
-  }
-}
-
-/** `send(data)`: one write; gives how many bytes went out. */
-export class Send extends Write<number> {
+/** `send(data)` and, with `all`, `sendall(data)`: gives the count written (`send` only). */
+export class Send<T extends number | void> extends SocketEvent<T> {
   readonly #data: Uint8Array | string;
-  #bytes: Uint8Array | null = null;
+  readonly #all: boolean;
+  #bytes: Uint8Array = NOTHING;
   #sent = 0;
 
-  constructor(socket: Socket, data: Uint8Array | string) {
+  constructor(socket: Socket, data: Uint8Array | string, all: boolean) {
     super(socket);
     this.#data = data;
+    this.#all = all;
   }
 
   get description(): string {
-    return "send";
+    return this.#all ? "sendall" : "send";
   }
 
   protected get action(): string {
     return "send to";
   }
 
-  override start(): PromiseLike<unknown> | null {
-    // A wrong type is a TypeError before the write side is claimed.
-    this.#bytes = this.toBytes(this.#data);
-    return super.start();
-  }
-
-  protected begin(): PromiseLike<unknown> {
-    return this.socket.conn.write(this.#bytes!);
-  }
-
-  protected wrote(value: unknown): null {
-    this.#sent = value as number;
-    return null;
-  }
-
-  protected result(): number {
-    return this.#sent;
-  }
-}
-
-/** `sendall(data)`: writes until every byte went out. */
-export class SendAll extends Write<void> {
-  readonly #data: Uint8Array | string;
-  #bytes: Uint8Array | null = null;
-  #sent = 0;
-
-  constructor(socket: Socket, data: Uint8Array | string) {
-    super(socket);
-    this.#data = data;
-  }
-
-  get description(): string {
-    return "sendall";
-  }
-
-  protected get action(): string {
-    return "send to";
-  }
-
-  override start(): PromiseLike<unknown> | null {
-    this.#bytes = this.toBytes(this.#data);
+  protected claim(): void {
+    const data = this.#data;
+    if (typeof data === "string") this.#bytes = encoder.encode(data);
+    else if (data instanceof Uint8Array) this.#bytes = data;
+    else {
+      throw new TypeError(
+        `Cannot send to ${this.socket.peer()}: data must be a Uint8Array or a string, got ${typeof data}`,
+      );
+    }
     this.#sent = 0;
-    return super.start();
+    this.socket.startWrite(this.action);
+  }
+
+  protected release(): void {
+    this.socket.writer = null;
   }
 
   protected begin(): PromiseLike<unknown> | null {
-    const bytes = this.#bytes!;
-    return bytes.length === 0 ? null : this.socket.conn.write(bytes);
+    const bytes = this.#bytes;
+    // Nothing to send: `sendall` is done; `send` still makes its one (empty) write.
+    return this.#all && bytes.length === 0 ? null : this.socket.conn.write(bytes);
   }
 
-  protected wrote(value: unknown): PromiseLike<unknown> | null {
-    const bytes = this.#bytes!;
+  protected step(ok: boolean, value: unknown): PromiseLike<unknown> | null {
+    if (!ok) throw value;
+    const bytes = this.#bytes;
     const sent = this.#sent += value as number;
-    return sent < bytes.length ? this.socket.conn.write(bytes.subarray(sent)) : null;
+    return this.#all && sent < bytes.length ? this.socket.conn.write(bytes.subarray(sent)) : null;
   }
 
-  protected result(): void {}
+  protected result(): T {
+    return (this.#all ? undefined : this.#sent) as T;
+  }
 }
 
 /** `closeWrite()`: shuts down the sending side, once. */
-export class CloseWrite extends Write<void> {
+export class CloseWrite extends SocketEvent<void> {
   get description(): string {
     return "closeWrite";
   }
 
   protected get action(): string {
     return "shut down writing to";
+  }
+
+  protected claim(): void {
+    this.socket.startWrite(this.action);
+  }
+
+  protected release(): void {
+    this.socket.writer = null;
   }
 
   protected begin(): PromiseLike<unknown> | null {
@@ -169,7 +88,8 @@ export class CloseWrite extends Write<void> {
     return socket.conn.closeWrite();
   }
 
-  protected wrote(): null {
+  protected step(ok: boolean, value: unknown): null {
+    if (!ok) throw value;
     return null;
   }
 

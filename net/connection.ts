@@ -1,7 +1,7 @@
 import type { Effect } from "../scheduler/mod.ts";
 import { ReadLine, Recv, RecvExactly } from "./_reads.ts";
 import { Socket } from "./_socket.ts";
-import { CloseWrite, Send, SendAll } from "./_writes.ts";
+import { CloseWrite, Send } from "./_writes.ts";
 
 /** Options for {@linkcode Connection.readline}. */
 export interface ReadlineOptions {
@@ -197,7 +197,7 @@ export class Connection implements Disposable {
    * ```
    */
   send(data: Uint8Array | string): Effect<number> {
-    return new Send(this.#socket, data);
+    return new Send<number>(this.#socket, data, false);
   }
 
   /**
@@ -220,7 +220,7 @@ export class Connection implements Disposable {
    * ```
    */
   sendall(data: Uint8Array | string): Effect<void> {
-    return new SendAll(this.#socket, data);
+    return new Send<void>(this.#socket, data, true);
   }
 
   /**

@@ -1,0 +1,64 @@
+// What every socket event shares: claim a side of the connection (reading or writing),
+// begin the OS work, take in each outcome as it settles, and release the side when the
+// thread resumes (or at once, if it is killed). Errors from any step are mapped once, here,
+// to the module's typed errors, and thrown at the thread's yield point.
+import { Primitive } from "../scheduler/_primitive.ts";
+import type { Socket } from "./_socket.ts";
+
+/** A kernel primitive working on one connection's {@linkcode Socket}. */
+export abstract class SocketEvent<T> extends Primitive<T> {
+  protected readonly socket: Socket;
+  #failed = false;
+  #error: unknown = undefined;
+
+  constructor(socket: Socket) {
+    super();
+    this.socket = socket;
+  }
+
+  /** The verb for messages, e.g. `"recv from"`. */
+  protected abstract get action(): string;
+  /** Checks the arguments and claims the side this event uses, or throws why it cannot. */
+  protected abstract claim(): void;
+  /** Gives the side back. */
+  protected abstract release(): void;
+  /** Begins the work: a promise to wait on, or null if the result is already there. */
+  protected abstract begin(): PromiseLike<unknown> | null;
+  /** Takes in how the last wait ended: the next promise to wait on, or null if done. */
+  protected abstract step(ok: boolean, value: unknown): PromiseLike<unknown> | null;
+  /** The result, once done; throws if the result is an error. */
+  protected abstract result(): T;
+
+  start(): PromiseLike<unknown> | null {
+    // An event may be yielded again once it is done: each start is a fresh operation.
+    this.#failed = false;
+    this.#error = undefined;
+    this.claim();
+    try {
+      return this.begin();
+    } catch (error) {
+      this.release();
+      throw this.socket.mapError(error, this.action);
+    }
+  }
+
+  settled(ok: boolean, value: unknown): PromiseLike<unknown> | null {
+    try {
+      return this.step(ok, value);
+    } catch (error) {
+      this.#failed = true;
+      this.#error = this.socket.mapError(error, this.action);
+      return null;
+    }
+  }
+
+  finish(): T {
+    this.release();
+    if (this.#failed) throw this.#error;
+    return this.result();
+  }
+
+  cancel(): void {
+    this.release();
+  }
+}
