@@ -5,13 +5,17 @@
 // last entry, the kernel driving raw `Deno.Conn`s, splits the gap between bluelet and plain
 // Deno into the kernel's share and the `net/` layer's.
 //
+// A third group runs the same echoers on an in-memory connection whose reads and writes
+// settle at once: no OS, no second thread, so it shows the CPU each layer adds per round
+// trip, with far less noise than loopback sockets.
+//
 // Run: deno bench --allow-all bench/echo_bench.ts
 //
 // The servers run in one worker thread and the client on the main thread, so the servers'
 // CPU is not shared with the client's. Every iteration does a fixed number of round trips
 // of a 64-byte message; `deno bench` reports the time per iteration, so the ratio of two
 // servers' times is the inverse ratio of their round trips per second.
-import { type Connection, type Coroutine, run, server, spawn } from "../mod.ts";
+import { Connection, type Coroutine, run, server, spawn } from "../mod.ts";
 
 const MESSAGE_SIZE = 64;
 /** Round trips per connection per iteration, by concurrency. */
@@ -154,6 +158,92 @@ async function clients(port: number, count: number): Promise<Client[]> {
   return conns.map((conn) => new Client(conn));
 }
 
+/** Round trips per iteration on the in-memory connection. */
+const MEMORY_ROUND_TRIPS = 10_000;
+
+/**
+ * A `Deno.Conn` stand-in whose reads give a 64-byte message at once, `rounds` times, then
+ * the end of the stream; writes take everything at once.
+ */
+class MemoryConn {
+  readonly remoteAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 1 };
+  readonly localAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 2 };
+  #left: number;
+
+  constructor(rounds: number) {
+    this.#left = rounds;
+  }
+
+  read(buffer: Uint8Array): Promise<number | null> {
+    if (this.#left-- <= 0) return Promise.resolve(null);
+    buffer.fill(42, 0, MESSAGE_SIZE);
+    return Promise.resolve(MESSAGE_SIZE);
+  }
+
+  write(data: Uint8Array): Promise<number> {
+    return Promise.resolve(data.length);
+  }
+
+  close(): void {}
+}
+
+function* rawEchoer(conn: MemoryConn): Coroutine<void> {
+  const buffer = new Uint8Array(16 * 1024);
+  while (true) {
+    const n: number | null = yield conn.read(buffer);
+    if (n === null) break;
+    let sent = 0;
+    while (sent < n) sent += yield conn.write(buffer.subarray(sent, n));
+  }
+}
+
+async function plainEchoer(conn: MemoryConn): Promise<void> {
+  const buffer = new Uint8Array(16 * 1024);
+  while (true) {
+    const n = await conn.read(buffer);
+    if (n === null) break;
+    let sent = 0;
+    while (sent < n) sent += await conn.write(buffer.subarray(sent, n));
+  }
+}
+
+function memoryBenches(): void {
+  // Each `fn` is an `async function`: `deno bench` times a plain function that returns a
+  // promise as a synchronous one, without awaiting it (measured: it never finishes).
+  const group = `echo on an in-memory connection, ${MEMORY_ROUND_TRIPS} round trips per iteration`;
+  const conn = () => new MemoryConn(MEMORY_ROUND_TRIPS);
+  const asConn = (memory: MemoryConn) => new Connection(memory as unknown as Deno.Conn);
+  Deno.bench({
+    name: "plain async/await (memory)",
+    group,
+    baseline: true,
+    async fn() {
+      await plainEchoer(conn());
+    },
+  });
+  Deno.bench({
+    name: "bluelet Connection (memory)",
+    group,
+    async fn() {
+      await run(echoer(asConn(conn())));
+    },
+  });
+  Deno.bench({
+    name: "bluelet Connection, typed yield* (memory)",
+    group,
+    async fn() {
+      await run(typedEchoer(asConn(conn())));
+    },
+  });
+  Deno.bench({
+    name: "kernel + raw conn (memory, diagnostic)",
+    group,
+    async fn() {
+      await run(rawEchoer(conn()));
+    },
+  });
+}
+
 if (new URL(import.meta.url).searchParams.has("servers")) {
   startServers();
 } else {
@@ -188,4 +278,5 @@ if (new URL(import.meta.url).searchParams.has("servers")) {
       });
     }
   }
+  memoryBenches();
 }

@@ -21,7 +21,8 @@ import { Effect } from "./effect.ts";
  *
  * If the thread is killed (or its run ends) after `start` and before `finish`, the kernel
  * calls `cancel()` instead of `finish()`; it must leave things so that no result is lost.
- * Exactly one of `finish` and `cancel` is called once `start` gave a promise or `null`.
+ * Exactly one of `finish` and `cancel` is called once `start` gave a promise or `null`
+ * (neither if `settled` breaks its contract and throws: that error goes to the thread).
  */
 export abstract class Primitive<T> extends Effect<T> {
   readonly kind = Kind.Primitive;
