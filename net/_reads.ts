@@ -17,9 +17,13 @@ abstract class Read extends SocketEvent<Uint8Array> {
   /** Whether the buffered bytes (and the end of the stream, if reached) answer the read. */
   protected abstract answered(): boolean;
 
+  /** Resets the event's own state for a new read. */
+  protected reset(): void {}
+
   protected claim(): void {
     this.check();
     this.socket.startRead(this.action);
+    this.reset();
   }
 
   protected release(): void {
@@ -119,9 +123,9 @@ export class RecvExactly extends Read {
 
 /** `readline(delim, { maxLength })`: up to and including the delimiter. */
 export class ReadLine extends Read {
-  readonly #delim: string | Uint8Array;
+  /** The delimiter's bytes; anything else is rejected by `check`. */
+  readonly #bytes: Uint8Array;
   readonly #maxLength: number;
-  #bytes: Uint8Array = NEWLINE;
   /** Where the delimiter starts in the buffered bytes, or -1 if not found yet. */
   #at = -1;
   /** How far the buffered bytes were searched without finding the delimiter. */
@@ -129,7 +133,11 @@ export class ReadLine extends Read {
 
   constructor(socket: Socket, delim: string | Uint8Array, maxLength: number) {
     super(socket);
-    this.#delim = delim;
+    this.#bytes = delim === "\n"
+      ? NEWLINE
+      : typeof delim === "string"
+      ? encoder.encode(delim)
+      : delim;
     this.#maxLength = maxLength;
   }
 
@@ -142,12 +150,7 @@ export class ReadLine extends Read {
   }
 
   protected check(): void {
-    const delim = this.#delim;
-    const bytes = delim === "\n"
-      ? NEWLINE
-      : typeof delim === "string"
-      ? encoder.encode(delim)
-      : delim;
+    const bytes: unknown = this.#bytes;
     if (!(bytes instanceof Uint8Array) || bytes.length === 0) {
       throw new TypeError(
         `Cannot read line from ${this.socket.peer()}: the delimiter must be a non-empty string or Uint8Array`,
@@ -159,7 +162,9 @@ export class ReadLine extends Read {
         `Cannot read line from ${this.socket.peer()}: maxLength must be a positive integer, got ${maxLength}`,
       );
     }
-    this.#bytes = bytes;
+  }
+
+  protected override reset(): void {
     this.#at = -1;
     this.#from = 0;
   }

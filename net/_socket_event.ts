@@ -18,7 +18,10 @@ export abstract class SocketEvent<T> extends Primitive<T> {
 
   /** The verb for messages, e.g. `"recv from"`. */
   protected abstract get action(): string;
-  /** Checks the arguments and claims the side this event uses, or throws why it cannot. */
+  /**
+   * Checks the arguments and claims the side this event uses, or throws why it cannot;
+   * only once the side is claimed may it reset the event's own state.
+   */
   protected abstract claim(): void;
   /** Gives the side back. */
   protected abstract release(): void;
@@ -30,10 +33,12 @@ export abstract class SocketEvent<T> extends Primitive<T> {
   protected abstract result(): T;
 
   start(): PromiseLike<unknown> | null {
+    this.claim();
     // An event may be yielded again once it is done: each start is a fresh operation.
+    // Only now, once the side is claimed: yielded again while still in progress (by
+    // another thread), it is rejected and must not touch the operation's state.
     this.#failed = false;
     this.#error = undefined;
-    this.claim();
     try {
       return this.begin();
     } catch (error) {

@@ -30,15 +30,17 @@ export class Send<T extends number | void> extends SocketEvent<T> {
 
   protected claim(): void {
     const data = this.#data;
-    if (typeof data === "string") this.#bytes = encoder.encode(data);
-    else if (data instanceof Uint8Array) this.#bytes = data;
+    let bytes: Uint8Array;
+    if (typeof data === "string") bytes = encoder.encode(data);
+    else if (data instanceof Uint8Array) bytes = data;
     else {
       throw new TypeError(
         `Cannot send to ${this.socket.peer()}: data must be a Uint8Array or a string, got ${typeof data}`,
       );
     }
-    this.#sent = 0;
     this.socket.startWrite(this.action);
+    this.#bytes = bytes;
+    this.#sent = 0;
   }
 
   protected release(): void {

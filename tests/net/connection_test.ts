@@ -224,6 +224,28 @@ Deno.test("Connection rejects a second concurrent read with TypeError and the fi
   ]);
 });
 
+Deno.test("Connection rejects one event yielded by a second thread while in progress", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    using pair = yield* socketPair();
+    const line = pair.peer.readline();
+    const first = yield* spawn(function* () {
+      record.push("first waits");
+      record.push(`first got ${text(yield* line)}`);
+    }());
+    yield* yieldNow();
+    // Part of the line, so the first reader has searched some bytes already.
+    yield* pair.client.sendall("ab");
+    yield* yieldNow();
+    const error = yield* thrown(line);
+    ok(error instanceof TypeError, String(error));
+    record.push("second rejected");
+    yield* pair.client.sendall("c\nrest");
+    yield* join(first);
+  }());
+  deepEqual(record, ["first waits", "second rejected", "first got abc\n"]);
+});
+
 Deno.test("Connection lets one thread recv() while another sendall()s", async () => {
   const record: string[] = [];
   await run(function* () {
