@@ -2,7 +2,7 @@
 // begin the OS work, take in each outcome as it settles, and release the side when the
 // thread resumes (or at once, if it is killed). Errors from any step are mapped once, here,
 // to the module's typed errors, and thrown at the thread's yield point.
-import { Primitive } from "../scheduler/_primitive.ts";
+import { Primitive } from "../scheduler/lowlevel.ts";
 import type { Socket } from "./_socket.ts";
 
 /** A kernel primitive working on one connection's {@linkcode Socket}. */
@@ -47,7 +47,7 @@ export abstract class SocketEvent<T> extends Primitive<T> {
     }
   }
 
-  settled(ok: boolean, value: unknown): PromiseLike<unknown> | null {
+  override settled(ok: boolean, value: unknown): PromiseLike<unknown> | null {
     try {
       return this.step(ok, value);
     } catch (error) {

@@ -119,7 +119,8 @@ export type AnyEffect =
   | UntilEffect<unknown>
   | SuspendEffect<unknown>
   | SelfEffect
-  | Primitive<unknown>;
+  // A primitive's public `kind` is a plain number; this narrows it for the kernel's switch.
+  | (Primitive<unknown> & { readonly kind: Kind.Primitive });
 
 /** The one `null()` event: the kernel recognizes it by identity, before any dispatch. */
 export const YIELD_NOW: YieldNowEffect = new YieldNowEffect();

@@ -30,7 +30,14 @@
  * @module
  */
 import { type AnyEffect, JoinEffect, Kind, type Outcome, YIELD_NOW } from "./_effects.ts";
-import type { Primitive } from "./_primitive.ts";
+import {
+  bindPrimitive,
+  type Primitive,
+  type PrimitiveWaiter,
+  SUSPEND,
+  SUSPEND_EXTERNAL,
+  type Wait,
+} from "./_primitive.ts";
 import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
 import { asCoroutine, type Operation } from "./operation.ts";
@@ -73,7 +80,7 @@ const THREAD: unique symbol = Symbol("bluelet.thread");
 type Spawned = Coroutine<unknown> & { [THREAD]?: Thread };
 
 /** One thread of the run. It is the {@linkcode Task} handle users hold. */
-export class Thread implements Task<unknown> {
+export class Thread implements Task<unknown>, PrimitiveWaiter {
   readonly id: number;
   readonly kernel: Kernel;
   readonly stack: Coroutine<unknown>[];
@@ -97,6 +104,8 @@ export class Thread implements Task<unknown> {
   waiter: PromiseWaiter | null = null;
   /** The primitive the thread waits on, from its start until it is finished or cancelled. */
   primitive: Primitive<unknown> | null = null;
+  /** Whether the primitive's suspension waits on the outside world. */
+  externalSuspend = false;
   prev: Thread | null = null;
   next: Thread | null = null;
 
@@ -125,6 +134,10 @@ export class Thread implements Task<unknown> {
 
   [Symbol.iterator](): Iterator<Effect<unknown>, unknown, unknown> {
     return new JoinEffect(this)[Symbol.iterator]();
+  }
+
+  wake(primitive: Primitive<unknown>): void {
+    this.kernel.wakePrimitive(this, primitive);
   }
 }
 
@@ -574,26 +587,66 @@ export class Kernel {
   }
 
   #startPrimitive(thread: Thread, primitive: Primitive<unknown>): boolean {
-    let wait: PromiseLike<unknown> | null;
+    if (primitive.busy) {
+      return this.#throwInto(
+        thread,
+        `Cannot start ${primitive.description}: it is already in progress in another thread`,
+      );
+    }
+    bindPrimitive(primitive, thread);
+    thread.primitive = primitive;
+    let wait: Wait;
     try {
       wait = primitive.start();
     } catch (error) {
+      thread.primitive = null;
+      bindPrimitive(primitive, null);
       thread.mode = THROW;
       thread.input = error;
       return true;
     }
+    const wokenDuringStart = thread.state !== RUNNING;
+    thread.state = RUNNING;
     if (wait === null) {
       this.#finishPrimitive(thread, primitive);
       return true;
     }
-    thread.primitive = primitive;
+    if (wait === SUSPEND || wait === SUSPEND_EXTERNAL) {
+      if (wokenDuringStart) {
+        // Woken during start: the result is there already.
+        this.#finishPrimitive(thread, primitive);
+        return true;
+      }
+      thread.state = SUSPENDED;
+      thread.externalSuspend = wait === SUSPEND_EXTERNAL;
+      if (thread.externalSuspend) this.#externalWaits++;
+      return false;
+    }
     this.#await(thread, wait);
     return false;
+  }
+
+  /** Ends a primitive's suspension; see {@linkcode Primitive.wake}. */
+  wakePrimitive(thread: Thread, primitive: Primitive<unknown>): void {
+    if (thread.primitive !== primitive) return;
+    if (thread.state === RUNNING) {
+      // Woken from inside its own start: mark it, so the suspension ends at once.
+      thread.state = READY;
+      return;
+    }
+    if (thread.state !== SUSPENDED) return;
+    if (thread.externalSuspend) {
+      thread.externalSuspend = false;
+      this.#externalWaits--;
+    }
+    this.#enqueue(thread);
+    this.#drive();
   }
 
   /** Sets `thread` up to resume with what its primitive gives. */
   #finishPrimitive(thread: Thread, primitive: Primitive<unknown>): void {
     thread.primitive = null;
+    bindPrimitive(primitive, null);
     try {
       thread.input = primitive.finish();
     } catch (error) {
@@ -690,6 +743,7 @@ export class Kernel {
         } catch (error) {
           // A broken primitive: its error goes to the thread rather than nowhere.
           thread.primitive = null;
+          bindPrimitive(primitive, null);
           thread.mode = THROW;
           thread.input = error;
           next = null;
@@ -746,6 +800,7 @@ export class Kernel {
     const primitive = target.primitive;
     if (primitive !== null) {
       target.primitive = null;
+      bindPrimitive(primitive, null);
       try {
         primitive.cancel();
       } catch (error) {
@@ -784,6 +839,10 @@ export class Kernel {
         break;
       case SUSPENDED:
         thread.waitId++;
+        if (thread.externalSuspend) {
+          thread.externalSuspend = false;
+          this.#externalWaits--;
+        }
         break;
     }
     thread.waitingOn = null;

@@ -3,7 +3,7 @@
 // and cancel instead of finish when the thread is killed.
 import assert from "node:assert/strict";
 import { type Coroutine, join, kill, run, spawn, yieldNow } from "../../mod.ts";
-import { Primitive } from "../../scheduler/_primitive.ts";
+import { Primitive } from "../../scheduler/lowlevel.ts";
 
 interface Script {
   start?: () => PromiseLike<unknown> | null;
@@ -22,7 +22,7 @@ class Probe extends Primitive<unknown> {
     this.record.push("start");
     return this.script.start?.() ?? null;
   }
-  settled(ok: boolean, value: unknown): PromiseLike<unknown> | null {
+  override settled(ok: boolean, value: unknown): PromiseLike<unknown> | null {
     this.record.push(`settled ${ok} ${value}`);
     return this.script.settled?.(ok, value) ?? null;
   }
