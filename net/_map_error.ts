@@ -6,6 +6,7 @@ import {
   ConnectError,
   ConnectionRefusedError,
   ConnectionResetError,
+  ConnectionTimedOutError,
   ConnectTimeoutError,
   NetError,
   SocketClosedError,
@@ -49,7 +50,8 @@ export function mapError(
     return new ConnectionRefusedError(`${action}: connection refused`, options);
   }
   if (error instanceof errors.TimedOut) {
-    return new ConnectTimeoutError(`${action}: timed out`, options);
+    // On an established connection: the peer stopped answering. `connect` maps it anew.
+    return new ConnectionTimedOutError(`${action}: connection timed out`, options);
   }
   if (error instanceof errors.AddrInUse) {
     return new AddressInUseError(`${action}: address already in use`, options);
@@ -66,6 +68,9 @@ export function mapError(
 
 /** Like {@linkcode mapError}, for `connect`: failures are all `ConnectError`s. */
 export function mapConnectError(error: unknown, action: string): unknown {
+  if (error instanceof Deno.errors.TimedOut) {
+    return new ConnectTimeoutError(`${action}: timed out`, { cause: error });
+  }
   const mapped = mapError(error, action);
   if (mapped instanceof ConnectError || !(mapped instanceof NetError)) {
     return mapped;

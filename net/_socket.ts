@@ -17,6 +17,8 @@ export class Socket {
    * buffer, and the next reader waits for it instead of reading, so no byte is lost.
    */
   orphan: Promise<unknown> | null = null;
+  /** The error an orphaned read ended with after it landed: the next reader throws it. */
+  failure: unknown = undefined;
   eof = false;
   /** The read (or write) operation in progress, to reject overlapping ones. */
   reader: string | null = null;
@@ -54,6 +56,11 @@ export class Socket {
   readMore(): Promise<unknown> {
     const orphan = this.orphan;
     if (orphan !== null) return orphan;
+    const failure = this.failure;
+    if (failure !== undefined) {
+      this.failure = undefined;
+      return Promise.resolve(failure);
+    }
     const read = this.conn.read(this.buffer.tail());
     this.inflight = read;
     return read;
@@ -69,7 +76,10 @@ export class Socket {
     if (this.closed) throw closedError(`Cannot ${action} ${this.peer()}`);
     if (typeof result === "number") this.buffer.commit(result);
     else if (result === null) this.eof = true;
-    else if (result !== undefined) throw result;
+    else if (result !== undefined) {
+      this.failure = undefined; // an orphan's error, taken by the reader that waited on it
+      throw result;
+    }
   }
 
   /** Releases the read side from a reader that was killed or timed out. */
@@ -90,7 +100,10 @@ export class Socket {
       else this.buffer.commit(n);
       return undefined;
     }, (error) => {
+      // Kept for the next reader if none waits on this promise yet: dropping it would
+      // turn a reset into a clean end of stream.
       this.orphan = null;
+      this.failure = error;
       return error;
     });
   }

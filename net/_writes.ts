@@ -2,6 +2,7 @@
 // takes) and `closeWrite`.
 import type { Socket } from "./_socket.ts";
 import { SocketEvent } from "./_socket_event.ts";
+import { SocketClosedError } from "./errors.ts";
 
 const encoder = new TextEncoder();
 /** A placeholder until `claim`: a fresh typed array costs most of a microsecond in Deno. */
@@ -38,7 +39,14 @@ export class Send<T extends number | void> extends SocketEvent<T> {
         `Cannot send to ${this.socket.peer()}: data must be a Uint8Array or a string, got ${typeof data}`,
       );
     }
-    this.socket.startWrite(this.action);
+    const socket = this.socket;
+    if (socket.writeClosed && !socket.closed) {
+      // Not a broken pipe: the peer is fine, this side said it was done writing.
+      throw new SocketClosedError(
+        `Cannot send to ${socket.peer()}: the write side was shut down here by closeWrite()`,
+      );
+    }
+    socket.startWrite(this.action);
     this.#bytes = bytes;
     this.#sent = 0;
   }

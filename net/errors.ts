@@ -132,6 +132,35 @@ export class BrokenPipeError extends NetError {
 }
 
 /**
+ * Thrown when an established connection timed out: the peer stopped acknowledging what
+ * was sent (or answering keepalive probes) and the system gave up on it. Unlike
+ * {@linkcode ConnectTimeoutError}, it is not about `connect`. The `server` helper ends a
+ * handler that throws it quietly, like a reset.
+ *
+ * @example Telling a dead peer from a bug
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ConnectionTimedOutError, NetError } from "@bluelet/bluelet";
+ *
+ * const error = new ConnectionTimedOutError("Cannot recv from 192.0.2.1:80: connection timed out");
+ * assert.ok(error instanceof NetError);
+ * assert.equal(error.name, "ConnectionTimedOutError");
+ * ```
+ */
+export class ConnectionTimedOutError extends NetError {
+  /**
+   * Creates a {@linkcode ConnectionTimedOutError}.
+   *
+   * @param message Which operation met the timeout.
+   * @param options The standard error options (`cause`).
+   */
+  constructor(message = "Connection timed out", options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConnectionTimedOutError";
+  }
+}
+
+/**
  * Thrown by `connect` when no connection could be made; its message names the host and
  * port. Subclasses tell a refusal and a timeout apart.
  *

@@ -36,6 +36,7 @@ export {
   ConnectError,
   ConnectionRefusedError,
   ConnectionResetError,
+  ConnectionTimedOutError,
   ConnectTimeoutError,
   LineTooLongError,
   NetError,

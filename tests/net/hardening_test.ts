@@ -1,0 +1,123 @@
+// Faults found by trying the net layer as an attacker and a new user would (issue 10):
+// each test here failed before its fix.
+import { deepEqual, equal, ok, throws } from "node:assert/strict";
+import {
+  ConnectError,
+  ConnectionResetError,
+  ConnectionTimedOutError,
+  ConnectTimeoutError,
+  join,
+  Listener,
+  NetError,
+  run,
+  sleep,
+  SocketClosedError,
+  spawn,
+  TimeoutError,
+  withTimeout,
+  yieldNow,
+} from "../../mod.ts";
+import { mapConnectError, mapError } from "../../net/_map_error.ts";
+import { portOf, socketPair, tempDir, text, thrown } from "./_helpers.ts";
+
+Deno.test("Connection.recv() throws the reset that hit a read left running by a timed-out recv()", async () => {
+  await using dir = await tempDir();
+  await run(function* () {
+    using pair = yield* socketPair({ transport: "unix", path: `${dir.path}/orphan.sock` });
+    // The timed-out recv leaves its OS read running, to keep whatever it brings.
+    const timedOut = yield* thrown(withTimeout(1, pair.peer.recv(10)));
+    ok(timedOut instanceof TimeoutError, String(timedOut));
+    yield* pair.peer.sendall("unread"); // the client never reads it
+    pair.client.close(); // with unread bytes: the orphaned read fails with a reset
+    yield* sleep(50); // the orphaned read lands while nobody reads
+    const error = yield* thrown(pair.peer.recv(10));
+    ok(error instanceof ConnectionResetError, String(error));
+    ok(error.cause instanceof Deno.errors.ConnectionReset);
+  }());
+});
+
+Deno.test("Connection.sendall() after this side's closeWrite() throws SocketClosedError saying so", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    yield* pair.peer.closeWrite();
+    const error = yield* thrown(pair.peer.sendall("late"));
+    ok(error instanceof SocketClosedError, String(error));
+    const where = `127.0.0.1:${portOf(pair.client.localAddr)}`;
+    equal(
+      (error as Error).message,
+      `Cannot send to ${where}: the write side was shut down here by closeWrite()`,
+    );
+    // The read side still works, and the peer saw a clean end of stream.
+    equal((yield* pair.client.recv(10)).length, 0);
+    yield* pair.client.sendall("still");
+    equal(text(yield* pair.peer.recvExactly(5)), "still");
+  }());
+});
+
+Deno.test("mapError() maps ETIMEDOUT on a connection to ConnectionTimedOutError, not a connect error", () => {
+  const cause = new Deno.errors.TimedOut("Connection timed out (os error 110)");
+  const error = mapError(cause, "Cannot recv from 192.0.2.1:80");
+  ok(error instanceof ConnectionTimedOutError, String(error));
+  ok(!(error instanceof ConnectError));
+  equal((error as Error).message, "Cannot recv from 192.0.2.1:80: connection timed out");
+  equal((error as Error).cause, cause);
+  // From connect() it still is a connect timeout.
+  const connecting = mapConnectError(cause, "Cannot connect to 192.0.2.1:80");
+  ok(connecting instanceof ConnectTimeoutError, String(connecting));
+});
+
+Deno.test("mapError() maps ConnectionAborted to ConnectionResetError", () => {
+  const cause = new Deno.errors.ConnectionAborted("Software caused connection abort");
+  const error = mapError(cause, "Cannot recv from 127.0.0.1:80");
+  ok(error instanceof ConnectionResetError, String(error));
+  equal((error as Error).message, "Cannot recv from 127.0.0.1:80: connection reset by peer");
+  ok(error instanceof NetError);
+});
+
+Deno.test("A sendall() yielded again by a second thread while in progress leaves 8 MiB intact", async () => {
+  const SIZE = 8 * 1024 * 1024;
+  const data = Uint8Array.from({ length: SIZE }, (_, i) => (i * 31 + (i >> 13)) & 0xff);
+  const record: string[] = [];
+  await run(function* () {
+    using pair = yield* socketPair();
+    const sending = pair.peer.sendall(data);
+    const writer = yield* spawn(function* () {
+      yield* sending;
+      record.push("first sendall done");
+    }());
+    let received = 0;
+    let intact = true;
+    for (let chunks = 0; received < SIZE && chunks < 100_000; chunks++) {
+      if (received >= 1024 * 1024 && record.length === 0) {
+        // The first sendall is part way through (the reader is slow): yield it again.
+        const error = yield* thrown(sending);
+        ok(error instanceof TypeError, String(error));
+        record.push("second rejected");
+      }
+      const chunk = yield* pair.client.recv(65536);
+      if (chunk.length === 0) break;
+      for (let j = 0; j < chunk.length; j++) {
+        const i = received + j;
+        if (chunk[j] !== ((i * 31 + (i >> 13)) & 0xff)) intact = false;
+      }
+      received += chunk.length;
+      if (chunks % 16 === 0) yield* yieldNow(); // a slow reader
+    }
+    yield* join(writer);
+    equal(received, SIZE);
+    ok(intact, "the bytes arrived changed");
+  }());
+  deepEqual(record, ["second rejected", "first sendall done"]);
+});
+
+Deno.test("new Listener() with port 65536 throws a RangeError naming the address", () => {
+  throws(() => new Listener("127.0.0.1", 65536), (error: unknown) => {
+    ok(error instanceof RangeError, String(error));
+    equal(
+      error.message,
+      "Cannot listen on 127.0.0.1:65536: port must be an integer from 0 to 65535, got 65536",
+    );
+    return true;
+  });
+  throws(() => new Listener("::1", 65536), /Cannot listen on \[::1\]:65536: /);
+});
