@@ -6,6 +6,7 @@
  * @example A thread that sleeps while another works
  * ```ts
  * import * as bluelet from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * const record: string[] = [];
  * await bluelet.run(function* () {
@@ -16,7 +17,7 @@
  *   record.push("parent working");
  *   yield* bluelet.join(child);
  * }());
- * console.log(record); // ["parent working", "child woke"]
+ * assert.deepEqual(record, ["parent working", "child woke"]);
  * ```
  *
  * @module

@@ -16,13 +16,14 @@ import type { Operation, OperationResult } from "./operation.ts";
  * @example Waiting for several sleepers
  * ```ts
  * import { all, run, sleep } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * function* after(ms: number, value: string) {
  *   yield* sleep(ms);
  *   return value;
  * }
  * const [a, b] = await run(all([after(20, "a"), after(10, "b")]));
- * console.log(a, b); // a b
+ * assert.deepEqual([a, b], ["a", "b"]);
  * ```
  */
 export function all<const T extends readonly Operation<unknown>[]>(

@@ -18,14 +18,16 @@ import type { Effect } from "./effect.ts";
  * @example Calling a sub-coroutine
  * ```ts
  * import { call, run, sleep } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * function* double(x: number) {
  *   yield* sleep(1);
  *   return x * 2;
  * }
- * console.log(await run(function* () {
+ * const result = await run(function* () {
  *   return yield* call(double(21));
- * }())); // 42
+ * }());
+ * assert.equal(result, 42);
  * ```
  */
 export function call<T>(coroutine: Coroutine<T>): Effect<T> {

@@ -10,12 +10,13 @@
  * @example Annotating a Bluelet-style coroutine
  * ```ts
  * import { type Coroutine, run, sleep } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * function* waiter(ms: number): Coroutine<number> {
  *   yield sleep(ms);
  *   return ms;
  * }
- * console.log(await run(waiter(1)));
+ * assert.equal(await run(waiter(1)), 1);
  * ```
  */
 // deno-lint-ignore no-explicit-any

@@ -20,14 +20,16 @@ import type { Effect } from "./effect.ts";
  * @example Ending early, Bluelet style
  * ```ts
  * import { end, run, type Coroutine } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * function* find(xs: number[]): Coroutine<number> {
  *   for (const x of xs) if (x > 2) yield end(x);
  *   return -1;
  * }
- * console.log(await run(function* (): Coroutine<number> {
+ * const found = await run(function* (): Coroutine<number> {
  *   return yield find([1, 2, 3, 4]);
- * }())); // 3
+ * }());
+ * assert.equal(found, 3);
  * ```
  */
 export function end<T = undefined>(value?: T): Effect<never> {

@@ -5,16 +5,19 @@
  * @example Joining a killed thread
  * ```ts
  * import { join, kill, KilledError, run, sleep, spawn } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
+ * let caught: unknown;
  * await run(function* () {
  *   const task = yield* spawn(function* () { yield* sleep(1000); }());
  *   yield* kill(task);
  *   try {
  *     yield* join(task);
  *   } catch (error) {
- *     console.log(error instanceof KilledError); // true
+ *     caught = error;
  *   }
  * }());
+ * assert.ok(caught instanceof KilledError);
  * ```
  */
 export class KilledError extends Error {
@@ -37,14 +40,17 @@ export class KilledError extends Error {
  * @example Catching a timeout
  * ```ts
  * import { run, sleep, TimeoutError, withTimeout } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
+ * let caught: unknown;
  * await run(function* () {
  *   try {
  *     yield* withTimeout(10, function* () { yield* sleep(1000); }());
  *   } catch (error) {
- *     console.log(error instanceof TimeoutError); // true
+ *     caught = error;
  *   }
  * }());
+ * assert.ok(caught instanceof TimeoutError);
  * ```
  */
 export class TimeoutError extends Error {
@@ -67,19 +73,17 @@ export class TimeoutError extends Error {
  * @example Two threads waiting for each other
  * ```ts
  * import { DeadlockError, join, run, spawn, type Task, yieldNow } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
- * try {
- *   await run(function* () {
- *     const tasks: Task<void>[] = [];
- *     tasks.push(yield* spawn(function* () {
- *       yield* yieldNow();
- *       yield* join(tasks[1]);
- *     }()));
- *     tasks.push(yield* spawn(join(tasks[0])));
- *   }());
- * } catch (error) {
- *   console.log(error instanceof DeadlockError); // true
- * }
+ * const deadlocked = run(function* () {
+ *   const tasks: Task<void>[] = [];
+ *   tasks.push(yield* spawn(function* () {
+ *     yield* yieldNow();
+ *     yield* join(tasks[1]);
+ *   }()));
+ *   tasks.push(yield* spawn(join(tasks[0])));
+ * }());
+ * await assert.rejects(deadlocked, DeadlockError);
  * ```
  */
 export class DeadlockError extends Error {

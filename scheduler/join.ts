@@ -20,6 +20,7 @@ import type { Task } from "./task.ts";
  * @example Bluelet-style join by generator
  * ```ts
  * import { join, run, spawn, type Coroutine } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * function* child(): Coroutine<string> {
  *   return "hi";
@@ -27,7 +28,7 @@ import type { Task } from "./task.ts";
  * await run(function* (): Coroutine<void> {
  *   const c = child();
  *   yield spawn(c);
- *   console.log(yield join(c)); // "hi"
+ *   assert.equal(yield join(c), "hi");
  * }());
  * ```
  */

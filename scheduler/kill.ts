@@ -18,18 +18,22 @@ import type { Task } from "./task.ts";
  * @example Killing a sleeper runs its finally block
  * ```ts
  * import { kill, run, sleep, spawn } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
+ * const record: string[] = [];
  * await run(function* () {
  *   const sleeper = yield* spawn(function* () {
  *     try {
  *       yield* sleep(60_000);
  *     } finally {
- *       console.log("cleaned up");
+ *       record.push("cleaned up");
  *     }
  *   }());
  *   yield* sleep(1);
  *   yield* kill(sleeper);
+ *   record.push("killed");
  * }());
+ * assert.deepEqual(record, ["cleaned up", "killed"]);
  * ```
  */
 export function kill(target: Task<unknown> | Coroutine<unknown>): Effect<void> {

@@ -8,6 +8,7 @@
  * @example Two threads and a join
  * ```ts
  * import { join, run, sleep, spawn } from "@bluelet/bluelet/scheduler";
+ * import assert from "node:assert/strict";
  *
  * const result = await run(function* () {
  *   const child = yield* spawn(function* () {
@@ -16,7 +17,7 @@
  *   }());
  *   return (yield* join(child)) * 2;
  * }());
- * console.log(result); // 42
+ * assert.equal(result, 42);
  * ```
  *
  * @module

@@ -17,12 +17,13 @@ import type { Operation, OperationResult } from "./operation.ts";
  * @example The faster of two sleepers
  * ```ts
  * import { race, run, sleep } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * function* after(ms: number, value: string) {
  *   yield* sleep(ms);
  *   return value;
  * }
- * console.log(await run(race([after(20, "slow"), after(10, "fast")]))); // fast
+ * assert.equal(await run(race([after(20, "slow"), after(10, "fast")])), "fast");
  * ```
  */
 export function race<const T extends readonly Operation<unknown>[]>(

@@ -38,12 +38,13 @@ export interface RunOptions {
  * @example Run a coroutine from async code
  * ```ts
  * import { run, sleep } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * const answer = await run(function* () {
  *   yield* sleep(10);
  *   return 42;
  * }());
- * console.log(answer); // 42
+ * assert.equal(answer, 42);
  * ```
  */
 export function run<T>(

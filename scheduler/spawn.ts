@@ -19,13 +19,14 @@ import type { Task } from "./task.ts";
  * @example Two threads
  * ```ts
  * import { join, run, sleep, spawn } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * await run(function* () {
  *   const worker = yield* spawn(function* () {
  *     yield* sleep(10);
  *     return "done";
  *   }());
- *   console.log(yield* join(worker)); // "done"
+ *   assert.equal(yield* join(worker), "done");
  * }());
  * ```
  */

@@ -9,12 +9,13 @@ import type { Effect } from "./effect.ts";
  * @example Joining through the handle
  * ```ts
  * import { run, spawn } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * const sum = await run(function* () {
  *   const task = yield* spawn(function* () { return 40; }());
  *   return (yield* task) + 2;
  * }());
- * console.log(sum); // 42
+ * assert.equal(sum, 42);
  * ```
  */
 export interface Task<T> {

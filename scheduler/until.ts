@@ -19,10 +19,11 @@ import type { Effect } from "./effect.ts";
  * @example Awaiting a promise in a coroutine
  * ```ts
  * import { run, until } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * await run(function* () {
  *   const text = yield* until(Promise.resolve("hello"));
- *   console.log(text.toUpperCase());
+ *   assert.equal(text, "hello");
  * }());
  * ```
  */

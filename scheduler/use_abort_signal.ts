@@ -8,15 +8,23 @@ import type { Thread } from "./kernel.ts";
  *
  * @returns A coroutine that gives the current thread's signal.
  *
- * @example Cancelling a fetch with its thread
- * ```ts ignore
- * import { run, until, useAbortSignal } from "@bluelet/bluelet";
+ * @example Cancelling a promise-based timer with its thread
+ * ```ts
+ * import { run, TimeoutError, until, useAbortSignal, withTimeout } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
- * await run(function* () {
+ * function delay(ms: number, signal: AbortSignal): Promise<void> {
+ *   return new Promise((resolve) => {
+ *     const id = setTimeout(resolve, ms);
+ *     signal.addEventListener("abort", () => clearTimeout(id)); // no timer leaks
+ *   });
+ * }
+ *
+ * const slow = run(withTimeout(10, function* () {
  *   const signal = yield* useAbortSignal();
- *   const response = yield* until(fetch("https://example.com", { signal }));
- *   yield* until(response.body?.cancel() ?? Promise.resolve());
- * }());
+ *   yield* until(delay(60_000, signal));
+ * }()));
+ * await assert.rejects(slow, TimeoutError);
  * ```
  */
 export function* useAbortSignal(): Coroutine<AbortSignal> {

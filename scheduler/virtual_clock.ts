@@ -10,12 +10,13 @@ export let advanceClock: (clock: VirtualClock, to: number) => void;
  * @example An hour of sleeping, instantly
  * ```ts
  * import { run, sleep, VirtualClock } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * const clock = new VirtualClock();
  * await run(function* () {
  *   yield* sleep(60 * 60 * 1000);
  * }(), { clock });
- * console.log(clock.now()); // 3600000
+ * assert.equal(clock.now(), 3600000);
  * ```
  */
 export class VirtualClock {

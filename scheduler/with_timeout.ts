@@ -20,14 +20,17 @@ import type { Operation } from "./operation.ts";
  * @example A slow operation times out
  * ```ts
  * import { run, sleep, TimeoutError, withTimeout } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
+ * let caught: unknown;
  * await run(function* () {
  *   try {
  *     yield* withTimeout(10, sleep(1000));
  *   } catch (error) {
- *     console.log(error instanceof TimeoutError); // true
+ *     caught = error;
  *   }
  * }());
+ * assert.ok(caught instanceof TimeoutError);
  * ```
  */
 export function withTimeout<T>(

@@ -13,6 +13,7 @@ import type { Effect } from "./effect.ts";
  * @example Two threads taking turns
  * ```ts
  * import { run, spawn, yieldNow } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * const record: string[] = [];
  * await run(function* () {
@@ -21,7 +22,7 @@ import type { Effect } from "./effect.ts";
  *   }());
  *   for (const x of ["a1", "a2"]) { record.push(x); yield* yieldNow(); }
  * }());
- * console.log(record); // ["a1", "b1", "a2", "b2"]
+ * assert.deepEqual(record, ["a1", "b1", "a2", "b2"]);
  * ```
  */
 export function yieldNow(): Effect<void> {
