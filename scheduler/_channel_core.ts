@@ -1,0 +1,268 @@
+// The state machine behind Channel (and each Broadcast subscription): a buffer, a FIFO of
+// waiting receivers and one of waiting senders, and the operations that wait on them.
+//
+// Cancellation safety comes from one rule: an item leaves the buffer only when a receive
+// *finishes* (gives the item to its thread). A waiting receiver that an item arrives for
+// is only *reserved* one: the count of reserved items grows, the item stays at its place
+// in the buffer, and the receiver is woken. If it is killed before it runs, the kernel
+// cancels it and the reservation passes to the next waiter; the item never moved. Every
+// taker takes the buffer's head, so items leave in the order they came, whichever
+// receiver ends up with them. Reserved items do not count towards the capacity (they are
+// handed out), so a sender never waits on a receiver that is about to run.
+//
+// A waiting sender holds its own item until there is room (or a receiver waits, for a
+// rendezvous): then the item moves into the buffer and the sender is woken, its send done.
+// Killed before that, it leaves the queue and the item is not delivered; after, it was.
+import { Primitive, SUSPEND } from "./lowlevel.ts";
+import { ClosedError } from "./closed_error.ts";
+import { Deque } from "./_deque.ts";
+import { type Link, WaitList } from "./_wait_list.ts";
+
+/** A receive waiting in a channel's queue (a plain receive, or a case of a `select`). */
+export interface ReceiveWaiter extends Link {
+  /** An item is reserved for it (the channel counted it). */
+  reserved(): void;
+  /** The channel closed while it waited. */
+  closed(): void;
+}
+
+/** A send waiting in a channel's queue. */
+export interface SendWaiter extends Link {
+  readonly value: unknown;
+  /** Its item moved into the channel: the send is done. */
+  delivered(): void;
+  /** The channel closed while it waited: its item was not delivered. */
+  failed(): void;
+}
+
+/** What a finished receive gives at the end of a closed, drained channel. */
+export const DONE: IteratorReturnResult<undefined> = Object.freeze({
+  value: undefined,
+  done: true,
+});
+
+export class ChannelCore<T> {
+  readonly buffer: Deque<T> = new Deque<T>();
+  readonly receivers: WaitList<ReceiveWaiter> = new WaitList<ReceiveWaiter>();
+  readonly senders: WaitList<SendWaiter> = new WaitList<SendWaiter>();
+  /** Items in the buffer promised to woken receivers that have not run yet. */
+  reserved = 0;
+  peak = 0;
+  closed = false;
+  /** Makes the error a drained closed channel throws; null ends it without one. */
+  reason: (() => unknown) | null = null;
+  /** Called whenever a receive takes an item (a subscription frees room for a publisher). */
+  onTake: (() => void) | null = null;
+
+  /**
+   * @param capacity How many items the buffer holds before a send waits.
+   * @param label What descriptions call it: `Channel`, `Channel "jobs"`.
+   * @param noun What error messages call it: `channel`, `channel "jobs"`.
+   */
+  constructor(readonly capacity: number, readonly label: string, readonly noun: string) {}
+
+  /** Whether an item can be taken now, moving a waiting sender's in first if need be. */
+  readyToTake(): boolean {
+    if (this.buffer.size > this.reserved) return true;
+    const sender = this.senders.shift();
+    if (sender === null) return false;
+    this.accept(sender.value as T);
+    sender.delivered();
+    return true;
+  }
+
+  /** Whether a new item can be put in now (the caller checks `closed` first). */
+  hasRoom(): boolean {
+    return this.receivers.size > 0 || this.buffer.size - this.reserved < this.capacity;
+  }
+
+  /** Takes the head item, for a receive that finishes now. */
+  take(): IteratorYieldResult<T> {
+    const value = this.buffer.shift();
+    this.pump();
+    this.onTake?.();
+    return { value, done: false };
+  }
+
+  /** What a receive gives once the channel is closed: an item left, the end, or the error. */
+  takeAfterClose(): IteratorResult<T, undefined> {
+    if (this.buffer.size > this.reserved) return this.take();
+    if (this.reason !== null) throw this.reason();
+    return DONE;
+  }
+
+  /** Puts an item in and serves a waiting receiver with it. */
+  put(value: T): void {
+    this.accept(value);
+    if (this.receivers.size > 0) this.pump();
+  }
+
+  accept(value: T): void {
+    this.buffer.push(value);
+    if (this.buffer.size > this.peak) this.peak = this.buffer.size;
+  }
+
+  /** A woken receiver was cancelled: its item goes to the next one. */
+  unreserve(): void {
+    this.reserved--;
+    this.pump();
+  }
+
+  /** Restores the invariants after a change: no receiver waits while an item is free, no
+   * sender waits while there is room. */
+  pump(): void {
+    const receivers = this.receivers;
+    while (receivers.size > 0) {
+      if (this.buffer.size > this.reserved) {
+        this.reserved++;
+        receivers.shift()!.reserved();
+      } else if (this.senders.size > 0) {
+        const sender = this.senders.shift()!;
+        this.accept(sender.value as T);
+        sender.delivered();
+      } else if (this.closed) {
+        receivers.shift()!.closed();
+      } else return;
+    }
+    while (this.senders.size > 0 && this.buffer.size - this.reserved < this.capacity) {
+      const sender = this.senders.shift()!;
+      this.accept(sender.value as T);
+      sender.delivered();
+    }
+  }
+
+  close(reason: (() => unknown) | null): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.reason = reason;
+    let sender;
+    while ((sender = this.senders.shift()) !== null) sender.failed();
+    this.pump();
+  }
+
+  /** Drops every item not promised to a woken receiver (a subscription that was closed). */
+  discard(): void {
+    while (this.buffer.size > this.reserved) this.buffer.pop();
+  }
+
+  closedError(): ClosedError {
+    return new ClosedError(`Cannot send on ${this.noun}: it is closed`);
+  }
+}
+
+// Receive states.
+const IDLE = 0;
+const QUEUED = 1;
+const READY = 2;
+const RESERVED = 3;
+const CLOSED = 4;
+
+/** `channel.receive()`: one receive, a new object per call. */
+export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
+  implements ReceiveWaiter {
+  prevLink: Link | null = null;
+  nextLink: Link | null = null;
+  inList: WaitList<Link> | null = null;
+  #state = IDLE;
+
+  constructor(readonly core: ChannelCore<T>) {
+    super();
+  }
+
+  get description(): string {
+    return `receive(${this.core.label})`;
+  }
+
+  start(): typeof SUSPEND | null {
+    const core = this.core;
+    if (core.readyToTake()) this.#state = READY;
+    else if (core.closed) this.#state = CLOSED;
+    else {
+      this.#state = QUEUED;
+      core.receivers.push(this);
+      return SUSPEND;
+    }
+    return null;
+  }
+
+  reserved(): void {
+    this.#state = RESERVED;
+    this.wake();
+  }
+
+  closed(): void {
+    this.#state = CLOSED;
+    this.wake();
+  }
+
+  finish(): IteratorResult<T, undefined> {
+    const state = this.#state;
+    this.#state = IDLE;
+    if (state === RESERVED) {
+      this.core.reserved--;
+      return this.core.take();
+    }
+    if (state === READY) return this.core.take();
+    return this.core.takeAfterClose();
+  }
+
+  cancel(): void {
+    const state = this.#state;
+    this.#state = IDLE;
+    if (state === QUEUED) this.core.receivers.remove(this);
+    else if (state === RESERVED) this.core.unreserve();
+  }
+}
+
+// Send states (IDLE and QUEUED as above).
+const DELIVERED = 2;
+const FAILED = 3;
+
+/** `channel.send(value)`: one send, a new object per call. */
+export class SendOperation<T> extends Primitive<void> implements SendWaiter {
+  prevLink: Link | null = null;
+  nextLink: Link | null = null;
+  inList: WaitList<Link> | null = null;
+  #state = IDLE;
+
+  constructor(readonly core: ChannelCore<T>, readonly value: T) {
+    super();
+  }
+
+  get description(): string {
+    return `send(${this.core.label})`;
+  }
+
+  start(): typeof SUSPEND | null {
+    const core = this.core;
+    if (core.closed) throw core.closedError();
+    if (core.hasRoom()) {
+      core.put(this.value);
+      return null;
+    }
+    this.#state = QUEUED;
+    core.senders.push(this);
+    return SUSPEND;
+  }
+
+  delivered(): void {
+    this.#state = DELIVERED;
+    this.wake();
+  }
+
+  failed(): void {
+    this.#state = FAILED;
+    this.wake();
+  }
+
+  finish(): void {
+    const state = this.#state;
+    this.#state = IDLE;
+    if (state === FAILED) throw this.core.closedError();
+  }
+
+  cancel(): void {
+    if (this.#state === QUEUED) this.core.senders.remove(this);
+    this.#state = IDLE;
+  }
+}
