@@ -3,6 +3,7 @@
 import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
 import type { Primitive } from "./_primitive.ts";
+import type { Operation } from "./operation.ts";
 import type { Task } from "./task.ts";
 
 /** The kernel's dispatch tags, one per effect class. */
@@ -15,8 +16,8 @@ export const enum Kind {
   Sleep,
   YieldNow,
   Until,
-  Suspend,
   Self,
+  Shield,
   Primitive,
 }
 
@@ -31,24 +32,31 @@ export class CallEffect<T> extends Effect<T> {
 export class SpawnEffect<T> extends Effect<Task<T>> {
   readonly kind = Kind.Spawn;
   readonly description = "spawn";
-  constructor(readonly coroutine: Coroutine<T> | Effect<T>) {
+  constructor(readonly coroutine: Operation<T>) {
     super();
   }
 }
 
 export class JoinEffect<T> extends Effect<T> {
   readonly kind = Kind.Join;
-  readonly description = "join";
   constructor(readonly target: Task<T> | Coroutine<T>) {
     super();
+  }
+  get description(): string {
+    return `join(${describeTarget(this.target)})`;
   }
 }
 
 export class KillEffect extends Effect<void> {
   readonly kind = Kind.Kill;
-  readonly description = "kill";
-  constructor(readonly target: Task<unknown> | Coroutine<unknown>) {
+  constructor(
+    readonly target: Task<unknown> | Coroutine<unknown>,
+    readonly reason: unknown,
+  ) {
     super();
+  }
+  get description(): string {
+    return `kill(${describeTarget(this.target)})`;
   }
 }
 
@@ -62,10 +70,11 @@ export class EndEffect<T> extends Effect<never> {
 
 export class SleepEffect extends Effect<void> {
   readonly kind = Kind.Sleep;
-  readonly description: string;
   constructor(readonly ms: number) {
     super();
-    this.description = `sleep(${ms})`;
+  }
+  get description(): string {
+    return `sleep(${this.ms})`;
   }
 }
 
@@ -84,25 +93,19 @@ export class UntilEffect<T> extends Effect<T> {
   }
 }
 
-/**
- * Parks the thread until `register`'s resume callback is called by another thread of the
- * same run. Internal: the kernel counts such a wait as resumable only from inside the run,
- * which is what lets the virtual clock jump and deadlocks be detected.
- */
-export class SuspendEffect<T> extends Effect<T> {
-  readonly kind = Kind.Suspend;
-  constructor(
-    readonly register: (resume: (outcome: Outcome<T>) => void) => void,
-    readonly description: string,
-  ) {
-    super();
-  }
-}
-
-/** Gives the current thread's own {@linkcode Task}. */
-export class SelfEffect extends Effect<Task<unknown>> {
+/** Gives the current thread (the kernel's own object; see scheduler/_thread.ts). */
+export class SelfEffect extends Effect<unknown> {
   readonly kind = Kind.Self;
   readonly description = "self";
+}
+
+/** Runs an operation in a frame that a kill waits for instead of interrupting. */
+export class ShieldEffect<T> extends Effect<T> {
+  readonly kind = Kind.Shield;
+  readonly description = "shield";
+  constructor(readonly operation: Operation<T>) {
+    super();
+  }
 }
 
 /** How something ended: with a value or with an error. */
@@ -117,10 +120,15 @@ export type AnyEffect =
   | SleepEffect
   | YieldNowEffect
   | UntilEffect<unknown>
-  | SuspendEffect<unknown>
   | SelfEffect
+  | ShieldEffect<unknown>
   // A primitive's public `kind` is a plain number; this narrows it for the kernel's switch.
   | (Primitive<unknown> & { readonly kind: Kind.Primitive });
 
 /** The one `null()` event: the kernel recognizes it by identity, before any dispatch. */
 export const YIELD_NOW: YieldNowEffect = new YieldNowEffect();
+
+function describeTarget(target: unknown): string {
+  const id = (target as { id?: unknown }).id;
+  return typeof id === "number" ? `thread ${id}` : "a coroutine";
+}

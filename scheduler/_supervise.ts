@@ -9,25 +9,28 @@
 // delegating generator is later resumed with `next()`, so once the delegate finishes, the
 // `yield*` expression completes normally and the code after it runs as if nothing was
 // killed. A separate kernel frame per generator is unwound one by one and cannot resurrect.
-import { type Outcome, SuspendEffect } from "./_effects.ts";
+import type { Outcome } from "./_effects.ts";
+import { Primitive, SUSPEND } from "./_primitive.ts";
 import type { Coroutine } from "./coroutine.ts";
-import type { Effect } from "./effect.ts";
 import { kill } from "./kill.ts";
 import type { Operation } from "./operation.ts";
+import { shield } from "./shield.ts";
 import { spawn } from "./spawn.ts";
 import type { Task } from "./task.ts";
 
-class Gathering {
+/** Collects the children's outcomes; waiting on it ends once the answer is known. */
+class Gathering extends Primitive<void> {
   readonly outcomes: (Outcome<unknown> | undefined)[];
   pending: number;
   /** Index of the outcome that settled the gathering, once one did. */
   decisive = -1;
-  #resume: ((outcome: Outcome<number>) => void) | null = null;
 
   constructor(
     size: number,
     readonly isDecisive: (outcome: Outcome<unknown>) => boolean,
+    readonly description: string,
   ) {
+    super();
     this.outcomes = new Array(size);
     this.pending = size;
   }
@@ -37,17 +40,20 @@ class Gathering {
     this.pending--;
     if (this.decisive >= 0) return;
     if (this.isDecisive(outcome)) this.decisive = index;
-    else if (this.pending > 0) return;
-    this.#resume?.({ ok: true, value: this.decisive });
+    if (this.#answered()) this.wake();
   }
 
-  wait(): Effect<number> {
-    return new SuspendEffect<number>((resume) => {
-      if (this.decisive >= 0 || this.pending === 0) {
-        resume({ ok: true, value: this.decisive });
-      } else this.#resume = resume;
-    }, "gather");
+  #answered(): boolean {
+    return this.decisive >= 0 || this.pending === 0;
   }
+
+  start(): typeof SUSPEND | null {
+    return this.#answered() ? null : SUSPEND;
+  }
+
+  finish(): void {}
+
+  cancel(): void {}
 }
 
 function* child(
@@ -65,24 +71,81 @@ function* child(
   gathering.settle(index, outcome);
 }
 
+/** What {@linkcode supervise} found. */
+export interface Supervised {
+  outcomes: (Outcome<unknown> | undefined)[];
+  /** The index of the decisive outcome, or -1 if none was. */
+  decisive: number;
+  /** What the killed children's `finally` blocks threw, chained; null if nothing. */
+  cleanupFailure: { error: unknown } | null;
+}
+
 /**
- * Runs `operations` concurrently until one outcome is decisive or all have ended, kills the
- * rest (waiting for their cleanup), and gives the outcomes with the decisive index (-1 if
- * none was). Callers must `call` it (see the top of this file).
+ * Runs `operations` concurrently until one outcome is decisive or all have ended, then
+ * kills the rest, waiting for their cleanup. Callers must `call` it (see the top of this
+ * file).
  */
 export function* supervise(
   operations: readonly Operation<unknown>[],
   isDecisive: (outcome: Outcome<unknown>) => boolean,
-): Coroutine<{ outcomes: (Outcome<unknown> | undefined)[]; decisive: number }> {
-  const gathering = new Gathering(operations.length, isDecisive);
+  name: string,
+): Coroutine<Supervised> {
+  const gathering = new Gathering(operations.length, isDecisive, name);
   const tasks: Task<void>[] = [];
+  let answered = false;
   try {
     for (let i = 0; i < operations.length; i++) {
       tasks.push(yield* spawn(child(operations[i], i, gathering)));
     }
-    const decisive = yield* gathering.wait();
-    return { outcomes: gathering.outcomes, decisive };
+    yield* gathering;
+    answered = true;
   } finally {
-    for (const task of tasks) if (!task.done) yield* kill(task);
+    // Killed before the answer: the children go too, and what their cleanup throws goes
+    // to whoever killed us.
+    if (!answered) yield* shield(killAll(tasks));
   }
+  let cleanupFailure: { error: unknown } | null = null;
+  try {
+    // Shielded: a kill that arrives now waits until every loser has finished its cleanup.
+    yield* shield(killAll(tasks));
+  } catch (error) {
+    cleanupFailure = { error };
+  }
+  return { outcomes: gathering.outcomes, decisive: gathering.decisive, cleanupFailure };
+}
+
+/** Kills every task still running, one after the other; throws their cleanup errors. */
+function* killAll(tasks: readonly Task<void>[]): Coroutine<void> {
+  let failure: { error: unknown } | null = null;
+  for (const task of tasks) {
+    if (task.done) continue;
+    try {
+      yield* kill(task);
+    } catch (error) {
+      failure = { error: failure === null ? error : chain(error, failure.error) };
+    }
+  }
+  if (failure !== null) throw failure.error;
+}
+
+/**
+ * The error a combinator throws: `outcome`'s, or the cleanup failure chained to it as a
+ * `SuppressedError` (newest outermost, as `using` does), so neither is lost.
+ */
+export function settle<T>(outcome: Outcome<T>, supervised: Supervised): T {
+  const failure = supervised.cleanupFailure;
+  if (failure === null) {
+    if (outcome.ok) return outcome.value;
+    throw outcome.error;
+  }
+  if (outcome.ok) throw failure.error;
+  throw chain(failure.error, outcome.error);
+}
+
+function chain(newer: unknown, older: unknown): SuppressedError {
+  return new SuppressedError(
+    newer,
+    older,
+    "An operation's cleanup failed after another error",
+  );
 }

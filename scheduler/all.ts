@@ -1,7 +1,7 @@
 import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
-import { supervise } from "./_supervise.ts";
+import { settle, supervise } from "./_supervise.ts";
 import type { Operation, OperationResult } from "./operation.ts";
 
 /**
@@ -35,11 +35,11 @@ export function all<const T extends readonly Operation<unknown>[]>(
 function* allOf<const T extends readonly Operation<unknown>[]>(
   operations: T,
 ): Coroutine<{ -readonly [K in keyof T]: OperationResult<T[K]> }> {
-  const { outcomes, decisive } = yield* call(supervise(operations, (outcome) => !outcome.ok));
-  if (decisive >= 0) {
-    const failure = outcomes[decisive]!;
-    throw (failure as { error: unknown }).error;
-  }
+  const supervised = yield* call(
+    supervise(operations, (outcome) => !outcome.ok, `all of ${operations.length}`),
+  );
+  const { outcomes, decisive } = supervised;
+  if (decisive >= 0) return settle(outcomes[decisive]!, supervised) as never;
   return outcomes.map((outcome) => (outcome as { value: unknown }).value) as {
     -readonly [K in keyof T]: OperationResult<T[K]>;
   };

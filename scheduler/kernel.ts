@@ -4,147 +4,83 @@
  * Rules this file keeps:
  *
  * 1. Effects are the only way in. Coroutines yield events; only the kernel calls a
- *    generator's `next`, `throw` or `return`. Features (timeouts, `all`, `race`, `server`)
- *    live outside, built from the public effects. Leaf operations that wait on the
- *    outside world (the socket events) are primitives (scheduler/_primitive.ts): small
- *    state machines the kernel starts, settles, finishes or cancels, each at a fixed
- *    point, which is what lets a killed reader lose no bytes.
+ *    generator's `next`, `throw` or `return`, and each kind of event has one handler
+ *    (`#onSleep`, `#onSpawn`, ...), listed in `#dispatch`. Features (timeouts, `all`,
+ *    `race`, channels, `server`) live outside, built from the public effects and the
+ *    low-level primitive protocol (scheduler/lowlevel.ts): small state machines the kernel
+ *    starts, finishes or cancels, each at a fixed point, which is what lets a killed reader
+ *    lose no bytes and a killed receiver lose no item.
  * 2. One step is O(1) and allocation-light: a FIFO ready queue, a timer heap, and an
  *    explicit per-thread stack of generators for `call`, so neither deep call chains nor
  *    many threads touch the JS stack or scan every thread.
  * 3. Kill unwinds the whole stack of its target, innermost frame first, with `return()`.
  *    A `finally` that yields is run to its end as ordinary steps of the dying thread before
- *    the kill completes; frames called from inside such a `finally` run normally.
+ *    the kill completes; frames called from inside such a `finally` run normally. A kill
+ *    waits for shielded frames (`shield`) to end before it takes effect.
  * 4. Nothing is swallowed: an error that escapes a thread goes to the threads joining (or
  *    killing) it; with none, the run ends with it after every other thread was killed and
- *    its `finally` blocks ran. Later errors during that teardown are chained as
- *    `SuppressedError`s.
- * 5. The loop has three phases: due timers, ready threads, then waiting. Ready threads run
- *    in slices; between slices the kernel returns to the JS event loop, so a thread
- *    spinning on `null()` cannot starve timers or I/O. The hop is `setImmediate` (a few
- *    µs; timers run), but Deno polls sockets only about every 60th such hop, so every
- *    `HOPS_PER_IO_POLL`th hop in a row is a `setTimeout(0)` (about 2 ms), which does poll
- *    them: measured, this bounds the accept latency under a spinning thread to about 35 ms
- *    instead of 240 ms.
+ *    its `finally` blocks ran. Later errors (a second failing `finally`, another thread's
+ *    error during that teardown) are chained as `SuppressedError`s, newest outermost, as
+ *    JavaScript's `using` does.
+ * 5. The loop has three phases: ready threads, due timers, then waiting. Whatever keeps it
+ *    busy (ready threads, due timers, virtual-clock jumps), the kernel returns to the JS
+ *    event loop once a slice of a few milliseconds is used up, so nothing can starve timers
+ *    or I/O. The hop is `setImmediate` (a few µs; timers run), but Deno polls sockets only
+ *    about every 60th such hop, so every `HOPS_PER_IO_POLL`th hop in a row is a
+ *    `setTimeout(0)` (about 2 ms), which does poll them.
  *
  * @module
  */
-import { type AnyEffect, JoinEffect, Kind, type Outcome, YIELD_NOW } from "./_effects.ts";
+import {
+  type AnyEffect,
+  type CallEffect,
+  type EndEffect,
+  type JoinEffect,
+  type KillEffect,
+  Kind,
+  type ShieldEffect,
+  type SleepEffect,
+  type SpawnEffect,
+  type UntilEffect,
+  YIELD_NOW,
+} from "./_effects.ts";
 import {
   bindPrimitive,
   type Primitive,
-  type PrimitiveWaiter,
   SUSPEND,
   SUSPEND_EXTERNAL,
   type Wait,
 } from "./_primitive.ts";
+import { RingQueue } from "./_ring_queue.ts";
+import {
+  Ending,
+  type PromiseWaiter,
+  ResumeMode,
+  type Spawned,
+  TaskHandle,
+  THREAD,
+  Thread,
+  type ThreadHost,
+  threadOf,
+  ThreadState,
+} from "./_thread.ts";
+import { TimerHeap } from "./_timer_heap.ts";
 import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
-import { asCoroutine, type Operation } from "./operation.ts";
 import { DeadlockError, KilledError } from "./errors.ts";
-import { RingQueue } from "./_ring_queue.ts";
-import { type TimerEntry, TimerHeap } from "./_timer_heap.ts";
-import type { Task } from "./task.ts";
+import { asCoroutine, type Operation } from "./operation.ts";
 import { advanceClock, type VirtualClock } from "./virtual_clock.ts";
 
-/** How long the kernel runs ready threads before it lets the event loop in. */
+export { Thread } from "./_thread.ts";
+
+/** How long the kernel runs before it lets the event loop in. */
 const SLICE_MS = 4;
 /** How many generator steps pass between two looks at the time. */
 const STEPS_PER_CHECK = 1024;
 /** Every this many back-to-back slice hops, one is a timer hop, which lets Deno poll I/O. */
 const HOPS_PER_IO_POLL = 8;
-
-// How a thread is resumed next.
-const NEXT = 0;
-const THROW = 1;
-const RETURN = 2;
-
-// What a thread is doing.
-const READY = 0;
-const RUNNING = 1;
-const SLEEPING = 2;
-const AWAITING = 3;
-const JOINING = 4;
-const KILL_WAITING = 5;
-const SUSPENDED = 6;
-const DONE = 7;
-
-// How a finished thread ended.
-const RETURNED = 1;
-const FAILED = 2;
-const KILLED = 3;
-
-/** Marks a spawned generator with its thread, for Bluelet-style `join(gen)`/`kill(gen)`. */
-const THREAD: unique symbol = Symbol("bluelet.thread");
-
-type Spawned = Coroutine<unknown> & { [THREAD]?: Thread };
-
-/** One thread of the run. It is the {@linkcode Task} handle users hold. */
-export class Thread implements Task<unknown>, PrimitiveWaiter {
-  readonly id: number;
-  readonly kernel: Kernel;
-  readonly stack: Coroutine<unknown>[];
-  state: number = READY;
-  mode: number = NEXT;
-  input: unknown = undefined;
-  /** Bumped whenever a suspension ends, so late resume callbacks are ignored. */
-  waitId = 0;
-  waitingOn: Thread | null = null;
-  timer: TimerEntry<Thread> | null = null;
-  joiners: Thread[] | null = null;
-  killers: Thread[] | null = null;
-  killing = false;
-  /** While killing: frames below this index are being unwound. */
-  unwindDepth = 0;
-  cleanupFailed = false;
-  cleanupError: unknown = undefined;
-  outcome = 0;
-  result: unknown = undefined;
-  abortController: AbortController | null = null;
-  waiter: PromiseWaiter | null = null;
-  /** The primitive the thread waits on, from its start until it is finished or cancelled. */
-  primitive: Primitive<unknown> | null = null;
-  /** Whether the primitive's suspension waits on the outside world. */
-  externalSuspend = false;
-  prev: Thread | null = null;
-  next: Thread | null = null;
-
-  constructor(kernel: Kernel, id: number, coroutine: Coroutine<unknown>) {
-    this.kernel = kernel;
-    this.id = id;
-    this.stack = [coroutine];
-  }
-
-  get done(): boolean {
-    return this.state === DONE;
-  }
-
-  /** Aborted when the thread is killed or ends; created on first use. */
-  get signal(): AbortSignal {
-    if (this.abortController === null) {
-      this.abortController = new AbortController();
-      if (this.state === DONE || this.killing) {
-        this.abortController.abort(
-          new KilledError(`Thread ${this.id} has ended`),
-        );
-      }
-    }
-    return this.abortController.signal;
-  }
-
-  [Symbol.iterator](): Iterator<Effect<unknown>, unknown, unknown> {
-    return new JoinEffect(this)[Symbol.iterator]();
-  }
-
-  wake(primitive: Primitive<unknown>): void {
-    this.kernel.wakePrimitive(this, primitive);
-  }
-}
-
-interface PromiseWaiter {
-  fulfilled: (value: unknown) => void;
-  rejected: (error: unknown) => void;
-}
+/** How many stuck threads a `DeadlockError` names. */
+const DEADLOCK_REPORT_LIMIT = 10;
 
 /** The options the kernel needs from {@linkcode run}. */
 export interface KernelOptions {
@@ -153,7 +89,7 @@ export interface KernelOptions {
 }
 
 /** Runs one coroutine and every thread it spawns, to completion. */
-export class Kernel {
+export class Kernel implements ThreadHost {
   readonly #queue = new RingQueue<Thread>();
   readonly #timers = new TimerHeap<Thread>();
   readonly #clock: VirtualClock | undefined;
@@ -162,19 +98,24 @@ export class Kernel {
   readonly #reject: (error: unknown) => void;
   #root!: Thread;
   #nextId = 0;
-  #live = 0;
+  /** The live threads, as a linked list, and how many there are. */
   #first: Thread | null = null;
+  #live = 0;
+  /** Promises and outside wake-ups pending: while any is, the virtual clock holds still. */
   #externalWaits = 0;
   #running = false;
   #finished = false;
+  /** The run is ending with `#error`: its threads are being killed. */
   #failed = false;
   #error: unknown = undefined;
+  /** The run's signal was aborted during a step: acted on between steps. */
+  #abortPending = false;
   #budget = STEPS_PER_CHECK;
   #wakeHandle: ReturnType<typeof setTimeout> | undefined = undefined;
   #wakeAt = 0;
   #immediateHandle: ReturnType<typeof setImmediate> | undefined = undefined;
   #hopTimerHandle: ReturnType<typeof setTimeout> | undefined = undefined;
-  /** Slice hops since the kernel last ran out of ready threads. */
+  /** Slice hops since the kernel last went idle. */
   #busyHops = 0;
 
   constructor(
@@ -191,13 +132,10 @@ export class Kernel {
   /** Starts the root thread and runs until it has to wait. */
   start(operation: Operation<unknown>): void {
     const coroutine = asCoroutine(operation);
-    if (!isGenerator(coroutine)) {
+    const problem = coroutineProblem(coroutine, "run");
+    if (problem !== null) {
       this.#finished = true;
-      this.#reject(
-        new TypeError(
-          `Cannot run coroutine: ${describe(coroutine)} is not a generator`,
-        ),
-      );
+      this.#reject(new TypeError(problem));
       return;
     }
     const signal = this.#signal;
@@ -208,7 +146,7 @@ export class Kernel {
       return;
     }
     signal?.addEventListener("abort", this.#onAbort);
-    this.#root = this.spawn(coroutine);
+    this.#root = this.#spawn(coroutine, null);
     this.#drive();
   }
 
@@ -217,8 +155,8 @@ export class Kernel {
     return this.#clock === undefined ? performance.now() : this.#clock.now();
   }
 
-  spawn(coroutine: Coroutine<unknown>): Thread {
-    const thread = new Thread(this, this.#nextId++, coroutine);
+  #spawn(coroutine: Coroutine<unknown>, parent: Thread | null): Thread {
+    const thread = new Thread(this, this.#nextId++, coroutine, parent);
     (coroutine as Spawned)[THREAD] = thread;
     const first = this.#first;
     if (first !== null) {
@@ -228,8 +166,9 @@ export class Kernel {
     this.#first = thread;
     this.#live++;
     this.#enqueue(thread);
-    // A run that is ending kills what its `finally` blocks spawn, so that it can end.
-    if (this.#failed) this.#startKill(thread);
+    // A run that is ending lets what its `finally` blocks spawn run (a cleanup may use
+    // `withTimeout`), but no longer than the thread that spawned it.
+    if (this.#failed && parent !== null) parent.withExtras().teardownChildren.push(thread);
     return thread;
   }
 
@@ -252,11 +191,12 @@ export class Kernel {
   };
 
   readonly #onAbort = (): void => {
-    // Aborted from inside a step of this run (a coroutine calling `abort()`, or a thread's
-    // abort listener during a kill): killing the running thread in the middle of handling
-    // its event would lose the kill, so wait until the kernel is between steps.
     if (this.#running) {
-      queueMicrotask(this.#onAbort);
+      // Aborted from inside a step (a coroutine calling `abort()`, or a thread's abort
+      // listener during a kill): act once that step is over. A zero budget ends the
+      // running thread's turn at its next yield.
+      this.#abortPending = true;
+      this.#budget = 0;
       return;
     }
     // Killing runs threads' own abort listeners, which must not re-enter the loop.
@@ -286,42 +226,57 @@ export class Kernel {
     let sliceEnd = 0;
     this.#budget = STEPS_PER_CHECK;
     for (;;) {
-      // Phase 1 and 2: run ready threads, looking at timers and the time now and then.
+      // Phase 1: run the ready threads, looking at the time now and then.
       let thread: Thread | undefined;
       while ((thread = queue.shift()) !== undefined) {
         this.#step(thread);
         if (this.#budget <= 0) {
           this.#budget = STEPS_PER_CHECK;
+          if (this.#abortPending) this.#takeAbort();
           this.#fireDueTimers();
           const now = performance.now();
           if (sliceEnd === 0) sliceEnd = now + SLICE_MS;
-          else if (now >= sliceEnd && queue.size > 0) {
-            this.#hop();
-            return;
-          }
+          else if (now >= sliceEnd && queue.size > 0) return this.#hop();
         }
       }
-      this.#busyHops = 0;
+      if (this.#abortPending) {
+        this.#takeAbort();
+        continue;
+      }
       if (this.#live === 0) return this.#complete();
-      if (this.#fireDueTimers()) continue;
+
+      // Phase 2: timers that are due, or, on a virtual clock with nothing else pending,
+      // the next one, which is the same thing.
+      let woke = this.#fireDueTimers();
+      const nextTimer = this.#timers.peek();
+      if (
+        !woke && nextTimer !== undefined && this.#clock !== undefined && this.#externalWaits === 0
+      ) {
+        advanceClock(this.#clock, nextTimer.deadline);
+        woke = this.#fireDueTimers();
+      }
+      if (woke) {
+        // Timers keep the kernel busy as much as ready threads do.
+        const now = performance.now();
+        if (sliceEnd === 0) sliceEnd = now + SLICE_MS;
+        else if (now >= sliceEnd) return this.#hop();
+        continue;
+      }
 
       // Phase 3: nothing is ready; wait for a timer, a promise, or report a deadlock.
-      const nextTimer = this.#timers.peek();
-      if (nextTimer !== undefined) {
-        if (this.#clock !== undefined && this.#externalWaits === 0) {
-          advanceClock(this.#clock, nextTimer.deadline);
-          continue;
-        }
-        this.#armWake(nextTimer.deadline);
-        return;
-      }
+      this.#busyHops = 0;
+      if (nextTimer !== undefined) return this.#armWake(nextTimer.deadline);
       if (this.#externalWaits > 0) return;
       if (!this.#deadlock()) return;
-      sliceEnd = 0;
     }
   }
 
-  /** Lets the event loop in while threads are still ready; see rule 5. */
+  #takeAbort(): void {
+    this.#abortPending = false;
+    this.#fail(this.#signal!.reason);
+  }
+
+  /** Lets the event loop in while the kernel is still busy; see rule 5. */
   #hop(): void {
     if (this.#immediateHandle !== undefined || this.#hopTimerHandle !== undefined) return;
     if (++this.#busyHops % HOPS_PER_IO_POLL === 0) {
@@ -334,7 +289,7 @@ export class Kernel {
     if (this.#timers.peek() === undefined) return false;
     const now = this.now();
     let fired = false;
-    let entry: TimerEntry<Thread> | undefined;
+    let entry;
     while ((entry = this.#timers.popDue(now)) !== undefined) {
       const thread = entry.owner!;
       thread.timer = null;
@@ -357,47 +312,59 @@ export class Kernel {
 
   /** Handles a run where nothing can ever wake up again; says whether to keep looping. */
   #deadlock(): boolean {
-    const stuck: number[] = [];
-    let allKilling = true;
-    for (let t = this.#first; t !== null; t = t.next) {
-      if (stuck.length < 10) stuck.push(t.id);
-      if (!t.killing) allKilling = false;
-    }
     const error = new DeadlockError(
-      `Cannot continue run: every thread is blocked forever (threads ${stuck.join(", ")}${
-        this.#live > stuck.length ? ", ..." : ""
-      })`,
+      `Cannot continue run: every thread is blocked forever (${this.#describeStuck()})`,
     );
     if (!this.#failed) {
       this.#fail(error);
       return true;
     }
-    if (!allKilling) {
-      for (let t = this.#first; t !== null; t = t.next) this.#startKill(t);
-      return true;
+    // Threads spawned during the teardown, stuck: kill them too.
+    let killed = false;
+    for (let t = this.#first; t !== null; t = t.next) {
+      if (t.killing || t.extras?.killDeferred) continue;
+      this.#startKill(t, undefined);
+      killed = true;
     }
+    if (killed) return true;
     // Teardown itself is stuck: give up on those threads rather than hang.
     this.#fail(error);
     this.#complete();
     return false;
   }
 
+  /** Says what each stuck thread waits on, e.g. `thread 1 waits on join(thread 2)`. */
+  #describeStuck(): string {
+    const lines: string[] = [];
+    for (let t = this.#first; t !== null; t = t.next) {
+      if (lines.length === DEADLOCK_REPORT_LIMIT) {
+        lines.push(`${this.#live - DEADLOCK_REPORT_LIMIT} more`);
+        break;
+      }
+      lines.push(`thread ${t.id} waits on ${describeWait(t)}`);
+    }
+    return lines.reverse().join("; ");
+  }
+
   #complete(): void {
     if (this.#finished) return;
     this.#finished = true;
     if (this.#wakeHandle !== undefined) clearTimeout(this.#wakeHandle);
-    if (this.#immediateHandle !== undefined) {
-      clearImmediate(this.#immediateHandle);
-    }
-    this.#wakeHandle = this.#immediateHandle = undefined;
+    if (this.#immediateHandle !== undefined) clearImmediate(this.#immediateHandle);
+    if (this.#hopTimerHandle !== undefined) clearTimeout(this.#hopTimerHandle);
+    this.#wakeHandle = this.#immediateHandle = this.#hopTimerHandle = undefined;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     const root = this.#root;
     if (this.#failed) this.#reject(this.#error);
-    else if (root.outcome === RETURNED) this.#resolve(root.result);
-    else if (root.outcome === FAILED) this.#reject(root.result);
-    else {this.#reject(
-        new KilledError("Cannot finish run: its root coroutine was killed"),
-      );}
+    else if (root.ending === Ending.Returned) this.#resolve(root.result);
+    else if (root.ending === Ending.Failed) this.#reject(root.result);
+    else {
+      this.#reject(
+        new KilledError("Cannot finish run: its root coroutine was killed", {
+          cause: root.extras?.killReason,
+        }),
+      );
+    }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -405,7 +372,7 @@ export class Kernel {
 
   /** Runs `thread` until it waits, ends, or the step budget runs out. */
   #step(thread: Thread): void {
-    thread.state = RUNNING;
+    thread.state = ThreadState.Running;
     const primitive = thread.primitive;
     if (primitive !== null) this.#finishPrimitive(thread, primitive);
     const stack = thread.stack;
@@ -414,17 +381,17 @@ export class Kernel {
       // threads taking turns on `null()` never use up the budget and starve timers and I/O.
       this.#budget--;
       const generator = stack[stack.length - 1];
-      const mode = thread.mode;
-      const input = thread.input;
-      thread.mode = NEXT;
-      thread.input = undefined;
+      const mode = thread.resumeMode;
+      const value = thread.resumeValue;
+      thread.resumeMode = ResumeMode.Next;
+      thread.resumeValue = undefined;
       let result: IteratorResult<unknown, unknown>;
       try {
-        result = mode === NEXT
-          ? generator.next(input)
-          : mode === THROW
-          ? generator.throw(input)
-          : generator.return(input);
+        result = mode === ResumeMode.Next
+          ? generator.next(value)
+          : mode === ResumeMode.Throw
+          ? generator.throw(value)
+          : generator.return(value);
       } catch (error) {
         if (!this.#frameEnded(thread, false, error)) return;
         continue;
@@ -432,11 +399,8 @@ export class Kernel {
       if (result.done) {
         if (!this.#frameEnded(thread, true, result.value)) return;
       } else if (result.value === YIELD_NOW) {
-        // The commonest event, before any dispatch: alone in the queue, the thread goes on.
-        if (this.#queue.size !== 0) {
-          this.#enqueue(thread);
-          return;
-        }
+        // The commonest event, recognized before any dispatch.
+        if (!this.#onYieldNow(thread)) return;
       } else if (!this.#handle(thread, result.value)) {
         return;
       }
@@ -452,31 +416,56 @@ export class Kernel {
     const stack = thread.stack;
     const depth = stack.length - 1;
     stack.pop();
-    if (thread.killing && depth < thread.unwindDepth) {
-      // A frame that was being unwound by a kill: go on unwinding the one below it.
-      thread.unwindDepth = depth;
-      if (!ok && !thread.cleanupFailed) {
-        thread.cleanupFailed = true;
-        thread.cleanupError = value;
+    const extras = thread.extras;
+    if (extras !== null) {
+      const shields = extras.shields;
+      if (shields.length > 0 && shields[shields.length - 1] === depth) {
+        shields.pop();
+        if (shields.length === 0 && extras.killDeferred) {
+          // The kill that waited for the shielded frame takes effect now, on the frame
+          // that called it. An error the shielded operation threw is a cleanup error.
+          extras.killDeferred = false;
+          if (!ok) this.#cleanupFailed(thread, value);
+          this.#beginUnwinding(thread);
+          return true;
+        }
       }
-      if (depth === 0) {
-        this.#finish(
-          thread,
-          thread.cleanupFailed ? FAILED : KILLED,
-          thread.cleanupError,
-        );
-        return false;
+      if (thread.killing && depth < extras.unwindDepth) {
+        // A frame that was being unwound by a kill: go on unwinding the one below it.
+        extras.unwindDepth = depth;
+        if (!ok) this.#cleanupFailed(thread, value);
+        if (depth === 0) {
+          this.#finish(
+            thread,
+            extras.cleanupFailed ? Ending.Failed : Ending.Killed,
+            extras.cleanupError,
+          );
+          return false;
+        }
+        thread.resumeMode = ResumeMode.Return;
+        return true;
       }
-      thread.mode = RETURN;
-      return true;
     }
     if (depth === 0) {
-      this.#finish(thread, ok ? RETURNED : FAILED, value);
+      this.#finish(thread, ok ? Ending.Returned : Ending.Failed, value);
       return false;
     }
-    thread.mode = ok ? NEXT : THROW;
-    thread.input = value;
+    thread.resumeMode = ok ? ResumeMode.Next : ResumeMode.Throw;
+    thread.resumeValue = value;
     return true;
+  }
+
+  /** Records an error thrown while `thread` was being killed, chaining it to earlier ones. */
+  #cleanupFailed(thread: Thread, error: unknown): void {
+    const extras = thread.withExtras();
+    extras.cleanupError = extras.cleanupFailed
+      ? new SuppressedError(
+        error,
+        extras.cleanupError,
+        `Another error occurred while thread ${thread.id} was being killed`,
+      )
+      : error;
+    extras.cleanupFailed = true;
   }
 
   /** Acts on a yielded value; says whether the thread goes on running right away. */
@@ -487,106 +476,144 @@ export class Kernel {
       typeof yielded === "object" && yielded !== null &&
       typeof (yielded as Coroutine<unknown>).next === "function"
     ) {
-      if (isGenerator(yielded)) {
-        thread.stack.push(yielded);
-        return true;
-      }
+      if (isGenerator(yielded)) return this.#pushFrame(thread, yielded, "call");
     } else if (yielded instanceof Effect) {
-      const effect = yielded as AnyEffect;
-      switch (effect.kind) {
-        case Kind.YieldNow:
-          return this.#yieldNow(thread);
-        case Kind.Sleep: {
-          // `sleep()` gives the `null()` event for `ms <= 0`, so a timer is always due later.
-          thread.timer = this.#timers.push(this.now() + effect.ms, thread);
-          thread.state = SLEEPING;
-          return false;
-        }
-        case Kind.Call:
-          return this.#call(thread, effect.coroutine);
-        case Kind.Spawn: {
-          const operation = effect.coroutine;
-          const coroutine = asCoroutine(operation);
-          if (!isGenerator(coroutine)) {
-            return this.#throwInto(
-              thread,
-              `Cannot spawn coroutine: ${describe(coroutine)} is not a generator`,
-            );
-          }
-          if ((coroutine as Spawned)[THREAD] !== undefined) {
-            return this.#throwInto(
-              thread,
-              "Cannot spawn coroutine: it was already spawned",
-            );
-          }
-          thread.input = this.spawn(coroutine);
-          return true;
-        }
-        case Kind.Join:
-          return this.#join(thread, effect.target);
-        case Kind.Kill:
-          return this.#kill(thread, effect.target);
-        case Kind.End:
-          thread.mode = RETURN;
-          thread.input = effect.value;
-          return true;
-        case Kind.Until: {
-          const source = effect.source;
-          let awaited: unknown = source;
-          if (typeof source === "function") {
-            try {
-              awaited = source();
-            } catch (error) {
-              thread.mode = THROW;
-              thread.input = error;
-              return true;
-            }
-          }
-          if (!isThenable(awaited)) {
-            thread.input = awaited;
-            return true;
-          }
-          this.#await(thread, awaited);
-          return false;
-        }
-        case Kind.Suspend:
-          return this.#suspend(thread, effect.register);
-        case Kind.Self:
-          thread.input = thread;
-          return true;
-        case Kind.Primitive:
-          return this.#startPrimitive(thread, effect);
-      }
+      return this.#dispatch(thread, yielded as AnyEffect);
     }
-    if (isThenable(yielded)) {
-      this.#await(thread, yielded);
-      return false;
-    }
+    if (isThenable(yielded)) return this.#await(thread, yielded);
     return this.#throwInto(
       thread,
       `Cannot handle yielded value: ${describe(yielded)} is not an event, a generator or a promise`,
     );
   }
 
-  #yieldNow(thread: Thread): boolean {
+  /** The kernel's instruction list: one handler per kind of event. */
+  #dispatch(thread: Thread, effect: AnyEffect): boolean {
+    switch (effect.kind) {
+      case Kind.Call:
+        return this.#onCall(thread, effect);
+      case Kind.Spawn:
+        return this.#onSpawn(thread, effect);
+      case Kind.Join:
+        return this.#onJoin(thread, effect);
+      case Kind.Kill:
+        return this.#onKill(thread, effect);
+      case Kind.End:
+        return this.#onEnd(thread, effect);
+      case Kind.Sleep:
+        return this.#onSleep(thread, effect);
+      case Kind.YieldNow:
+        return this.#onYieldNow(thread);
+      case Kind.Until:
+        return this.#onUntil(thread, effect);
+      case Kind.Self:
+        return this.#onSelf(thread);
+      case Kind.Shield:
+        return this.#onShield(thread, effect);
+      case Kind.Primitive:
+        return this.#onPrimitive(thread, effect);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The handlers. Each says whether the thread goes on running right away.
+
+  #onCall(thread: Thread, effect: CallEffect<unknown>): boolean {
+    return this.#pushFrame(thread, effect.coroutine, "call");
+  }
+
+  #onSpawn(thread: Thread, effect: SpawnEffect<unknown>): boolean {
+    const coroutine = asCoroutine(effect.coroutine);
+    const problem = coroutineProblem(coroutine, "spawn");
+    if (problem !== null) return this.#throwInto(thread, problem);
+    thread.resumeValue = this.#spawn(coroutine, thread).task;
+    return true;
+  }
+
+  #onJoin(thread: Thread, effect: JoinEffect<unknown>): boolean {
+    const target = this.#target(thread, effect.target, "join");
+    if (target === null) return true;
+    if (target === thread) {
+      return this.#throwInto(
+        thread,
+        `Cannot join thread ${thread.id}: a thread cannot join itself`,
+      );
+    }
+    if (target.state === ThreadState.Done) {
+      this.#deliverEnding(thread, target);
+      return true;
+    }
+    target.withExtras().joiners.push(thread);
+    thread.waitingOn = target;
+    thread.state = ThreadState.Joining;
+    return false;
+  }
+
+  #onKill(thread: Thread, effect: KillEffect): boolean {
+    const target = this.#target(thread, effect.target, "kill");
+    if (target === null) return true;
+    if (target.state === ThreadState.Done) return true;
+    this.#startKill(target, effect.reason);
+    if (target === thread) return true;
+    target.withExtras().killers.push(thread);
+    thread.waitingOn = target;
+    thread.state = ThreadState.KillWaiting;
+    return false;
+  }
+
+  #onEnd(thread: Thread, effect: EndEffect<unknown>): boolean {
+    thread.resumeMode = ResumeMode.Return;
+    thread.resumeValue = effect.value;
+    return true;
+  }
+
+  #onSleep(thread: Thread, effect: SleepEffect): boolean {
+    // `sleep()` gives the `null()` event for `ms <= 0`, so a timer is always due later.
+    thread.timer = this.#timers.push(this.now() + effect.ms, thread);
+    thread.state = ThreadState.Sleeping;
+    return false;
+  }
+
+  #onYieldNow(thread: Thread): boolean {
     // Alone in the queue, the thread simply goes on: no queue round trip.
     if (this.#queue.size === 0) return true;
     this.#enqueue(thread);
     return false;
   }
 
-  #call(thread: Thread, coroutine: unknown): boolean {
-    if (!isGenerator(coroutine)) {
-      return this.#throwInto(
-        thread,
-        `Cannot call coroutine: ${describe(coroutine)} is not a generator`,
-      );
+  #onUntil(thread: Thread, effect: UntilEffect<unknown>): boolean {
+    const source = effect.source;
+    let awaited: unknown = source;
+    if (typeof source === "function") {
+      try {
+        awaited = source();
+      } catch (error) {
+        thread.resumeMode = ResumeMode.Throw;
+        thread.resumeValue = error;
+        return true;
+      }
     }
-    thread.stack.push(coroutine);
+    if (!isThenable(awaited)) {
+      thread.resumeValue = awaited;
+      return true;
+    }
+    return this.#await(thread, awaited);
+  }
+
+  #onSelf(thread: Thread): boolean {
+    thread.resumeValue = thread;
     return true;
   }
 
-  #startPrimitive(thread: Thread, primitive: Primitive<unknown>): boolean {
+  #onShield(thread: Thread, effect: ShieldEffect<unknown>): boolean {
+    const coroutine = asCoroutine(effect.operation);
+    const depth = thread.stack.length;
+    if (!this.#pushFrame(thread, coroutine, "shield")) return true;
+    if (thread.stack.length > depth) thread.withExtras().shields.push(depth);
+    return true;
+  }
+
+  #onPrimitive(thread: Thread, primitive: Primitive<unknown>): boolean {
     if (primitive.busy) {
       return this.#throwInto(
         thread,
@@ -601,63 +628,42 @@ export class Kernel {
     } catch (error) {
       thread.primitive = null;
       bindPrimitive(primitive, null);
-      thread.mode = THROW;
-      thread.input = error;
+      thread.resumeMode = ResumeMode.Throw;
+      thread.resumeValue = error;
       return true;
     }
-    const wokenDuringStart = thread.state !== RUNNING;
-    thread.state = RUNNING;
-    if (wait === null) {
+    // A `wake()` from inside `start` marks the thread ready: the result is there already.
+    const wokenDuringStart = thread.state === ThreadState.Ready;
+    thread.state = ThreadState.Running;
+    if (wait === null || (wokenDuringStart && (wait === SUSPEND || wait === SUSPEND_EXTERNAL))) {
       this.#finishPrimitive(thread, primitive);
       return true;
     }
     if (wait === SUSPEND || wait === SUSPEND_EXTERNAL) {
-      if (wokenDuringStart) {
-        // Woken during start: the result is there already.
-        this.#finishPrimitive(thread, primitive);
-        return true;
+      thread.state = ThreadState.Suspended;
+      if (wait === SUSPEND_EXTERNAL) {
+        thread.externalSuspend = true;
+        this.#externalWaits++;
       }
-      thread.state = SUSPENDED;
-      thread.externalSuspend = wait === SUSPEND_EXTERNAL;
-      if (thread.externalSuspend) this.#externalWaits++;
       return false;
     }
-    this.#await(thread, wait);
-    return false;
+    return this.#await(thread, wait);
   }
 
-  /** Ends a primitive's suspension; see {@linkcode Primitive.wake}. */
-  wakePrimitive(thread: Thread, primitive: Primitive<unknown>): void {
-    if (thread.primitive !== primitive) return;
-    if (thread.state === RUNNING) {
-      // Woken from inside its own start: mark it, so the suspension ends at once.
-      thread.state = READY;
-      return;
-    }
-    if (thread.state !== SUSPENDED) return;
-    if (thread.externalSuspend) {
-      thread.externalSuspend = false;
-      this.#externalWaits--;
-    }
-    this.#enqueue(thread);
-    this.#drive();
-  }
+  // ---------------------------------------------------------------------------------------
+  // Helpers of the handlers
 
-  /** Sets `thread` up to resume with what its primitive gives. */
-  #finishPrimitive(thread: Thread, primitive: Primitive<unknown>): void {
-    thread.primitive = null;
-    bindPrimitive(primitive, null);
-    try {
-      thread.input = primitive.finish();
-    } catch (error) {
-      thread.mode = THROW;
-      thread.input = error;
-    }
+  /** Pushes `coroutine` as a new frame, or throws into `thread` why it cannot. */
+  #pushFrame(thread: Thread, coroutine: unknown, verb: string): boolean {
+    const problem = coroutineProblem(coroutine, verb);
+    if (problem !== null) return this.#throwInto(thread, problem);
+    thread.stack.push(coroutine as Coroutine<unknown>);
+    return true;
   }
 
   #throwInto(thread: Thread, message: string): boolean {
-    thread.mode = THROW;
-    thread.input = new TypeError(message);
+    thread.resumeMode = ResumeMode.Throw;
+    thread.resumeValue = new TypeError(message);
     return true;
   }
 
@@ -668,14 +674,14 @@ export class Kernel {
   #target(thread: Thread, target: unknown, verb: string): Thread | null {
     let found: Thread | undefined;
     let problem: string | undefined;
-    if (target instanceof Thread) found = target;
+    if (target instanceof TaskHandle) found = threadOf(target);
     else if (isGenerator(target)) {
       found = (target as Spawned)[THREAD];
       if (found === undefined) problem = `Cannot ${verb} coroutine: it was never spawned`;
     } else {
       problem = `Cannot ${verb} thread: ${describe(target)} is not a task or a spawned generator`;
     }
-    if (found !== undefined && found.kernel !== this) {
+    if (found !== undefined && found.host !== this) {
       problem = `Cannot ${verb} thread ${found.id}: it belongs to another run`;
     }
     if (problem === undefined) return found!;
@@ -683,42 +689,21 @@ export class Kernel {
     return null;
   }
 
-  #join(thread: Thread, target: unknown): boolean {
-    const found = this.#target(thread, target, "join");
-    if (found === null) return true;
-    if (found === thread) {
-      return this.#throwInto(
-        thread,
-        `Cannot join thread ${thread.id}: a thread cannot join itself`,
-      );
-    }
-    if (found.state === DONE) {
-      this.#deliverOutcome(thread, found);
+  /** Waits on `promise`; says whether the thread goes on (only if `then` threw). */
+  #await(thread: Thread, promise: PromiseLike<unknown>): boolean {
+    const waiter = thread.waiter ??= this.#promiseWaiter(thread);
+    try {
+      promise.then(waiter.fulfilled, waiter.rejected);
+    } catch (error) {
+      // A thenable whose `then` throws: the error belongs at the yield point.
+      this.#cancelPrimitive(thread);
+      thread.resumeMode = ResumeMode.Throw;
+      thread.resumeValue = error;
       return true;
     }
-    (found.joiners ??= []).push(thread);
-    thread.waitingOn = found;
-    thread.state = JOINING;
-    return false;
-  }
-
-  #kill(thread: Thread, target: unknown): boolean {
-    const found = this.#target(thread, target, "kill");
-    if (found === null) return true;
-    if (found.state === DONE) return true;
-    this.#startKill(found);
-    if (found === thread) return true;
-    (found.killers ??= []).push(thread);
-    thread.waitingOn = found;
-    thread.state = KILL_WAITING;
-    return false;
-  }
-
-  #await(thread: Thread, promise: PromiseLike<unknown>): void {
-    thread.state = AWAITING;
+    thread.state = ThreadState.Awaiting;
     this.#externalWaits++;
-    const waiter = thread.waiter ?? (thread.waiter = this.#promiseWaiter(thread));
-    promise.then(waiter.fulfilled, waiter.rejected);
+    return false;
   }
 
   /**
@@ -728,117 +713,149 @@ export class Kernel {
    * no longer the thread's belongs to a wait that ended and is ignored.
    */
   #promiseWaiter(thread: Thread): PromiseWaiter {
-    const settle = (mode: number, value: unknown): void => {
-      if (thread.waiter !== waiter || thread.state !== AWAITING) return;
+    const settle = (ok: boolean, value: unknown): void => {
+      if (thread.waiter !== waiter || thread.state !== ThreadState.Awaiting) return;
       const primitive = thread.primitive;
       if (primitive === null) {
-        thread.mode = mode;
-        thread.input = value;
-      } else {
-        // The primitive takes the outcome in now, not when the thread runs: a kill in
-        // between then finds it taken in, and nothing is lost.
-        let next: PromiseLike<unknown> | null;
-        try {
-          next = primitive.settled(mode === NEXT, value);
-        } catch (error) {
-          // A broken primitive: its error goes to the thread rather than nowhere.
-          thread.primitive = null;
-          bindPrimitive(primitive, null);
-          thread.mode = THROW;
-          thread.input = error;
-          next = null;
-        }
-        if (next !== null) {
-          next.then(waiter.fulfilled, waiter.rejected);
-          return;
-        }
+        thread.resumeMode = ok ? ResumeMode.Next : ResumeMode.Throw;
+        thread.resumeValue = value;
+      } else if (this.#primitiveSettled(thread, primitive, ok, value)) {
+        return; // waiting on the primitive's next promise
       }
       this.#externalWaits--;
       this.#enqueue(thread);
       this.#drive();
     };
     const waiter: PromiseWaiter = {
-      fulfilled: (value) => settle(NEXT, value),
-      rejected: (error) => settle(THROW, error),
+      fulfilled: (value) => settle(true, value),
+      rejected: (error) => settle(false, error),
     };
     return waiter;
   }
 
-  #suspend(
+  /**
+   * Hands a settled promise's outcome to the primitive now, not when the thread runs: a
+   * kill in between then finds it taken in, and nothing is lost. Says whether the
+   * primitive waits on another promise.
+   */
+  #primitiveSettled(
     thread: Thread,
-    register: (resume: (outcome: Outcome<unknown>) => void) => void,
+    primitive: Primitive<unknown>,
+    ok: boolean,
+    value: unknown,
   ): boolean {
-    const waitId = ++thread.waitId;
-    thread.state = SUSPENDED;
-    register((outcome) => {
-      if (thread.waitId !== waitId || thread.state !== SUSPENDED) return;
-      thread.waitId++;
-      if (outcome.ok) thread.input = outcome.value;
-      else {
-        thread.mode = THROW;
-        thread.input = outcome.error;
-      }
-      this.#enqueue(thread);
-      this.#drive();
-    });
-    return false;
+    try {
+      const next = primitive.settled(ok, value);
+      if (next === null) return false;
+      next.then(thread.waiter!.fulfilled, thread.waiter!.rejected);
+      return true;
+    } catch (error) {
+      // A primitive that broke its contract (or a thenable that did): its error goes to
+      // the thread rather than nowhere. It is not asked to cancel, being broken.
+      bindPrimitive(primitive, null);
+      thread.primitive = null;
+      thread.resumeMode = ResumeMode.Throw;
+      thread.resumeValue = error;
+      return false;
+    }
+  }
+
+  /** Ends a primitive's suspension; see {@linkcode Primitive.wake}. */
+  wakePrimitive(thread: Thread, primitive: Primitive<unknown>): void {
+    if (thread.primitive !== primitive) return;
+    if (thread.state === ThreadState.Running) {
+      // Woken from inside its own `start`: marked, so the suspension ends at once.
+      thread.state = ThreadState.Ready;
+      return;
+    }
+    if (thread.state !== ThreadState.Suspended) return;
+    this.#stopWaiting(thread);
+    this.#enqueue(thread);
+    this.#drive();
+  }
+
+  /** Sets `thread` up to resume with what its primitive gives. */
+  #finishPrimitive(thread: Thread, primitive: Primitive<unknown>): void {
+    thread.primitive = null;
+    bindPrimitive(primitive, null);
+    try {
+      thread.resumeValue = primitive.finish();
+    } catch (error) {
+      thread.resumeMode = ResumeMode.Throw;
+      thread.resumeValue = error;
+    }
+  }
+
+  /** Detaches the thread's primitive, calling its `cancel`; gives what that threw. */
+  #cancelPrimitive(thread: Thread): { error: unknown } | null {
+    const primitive = thread.primitive;
+    if (primitive === null) return null;
+    thread.primitive = null;
+    bindPrimitive(primitive, null);
+    try {
+      primitive.cancel();
+      return null;
+    } catch (error) {
+      return { error };
+    }
   }
 
   #enqueue(thread: Thread): void {
-    thread.state = READY;
+    thread.state = ThreadState.Ready;
     this.#queue.push(thread);
   }
 
   // ---------------------------------------------------------------------------------------
   // Kill, finish, fail
 
-  /** Makes `target` unwind its stack from wherever it waits. */
-  #startKill(target: Thread): void {
-    if (target.state === DONE || target.killing) return;
-    target.killing = true;
-    target.unwindDepth = target.stack.length;
-    const primitive = target.primitive;
-    if (primitive !== null) {
-      target.primitive = null;
-      bindPrimitive(primitive, null);
-      try {
-        primitive.cancel();
-      } catch (error) {
-        target.cleanupFailed = true;
-        target.cleanupError = error;
+  /** Makes `target` unwind its stack from wherever it waits, once no shield holds it. */
+  #startKill(target: Thread, reason: unknown): void {
+    if (target.state === ThreadState.Done || target.killing) return;
+    if (reason !== undefined || target.extras !== null) {
+      const extras = target.withExtras();
+      if (extras.killReason === undefined) extras.killReason = reason;
+      if (extras.shields.length > 0) {
+        extras.killDeferred = true;
+        return;
       }
     }
-    target.abortController?.abort(
-      new KilledError(`Thread ${target.id} was killed`),
-    );
+    this.#beginUnwinding(target);
+  }
+
+  #beginUnwinding(target: Thread): void {
+    const extras = target.withExtras();
+    target.killing = true;
+    extras.unwindDepth = target.stack.length;
+    const failure = this.#cancelPrimitive(target);
+    if (failure !== null) this.#cleanupFailed(target, failure.error);
+    target.abortSignal();
     const state = target.state;
-    target.mode = RETURN;
-    target.input = undefined;
+    target.resumeMode = ResumeMode.Return;
+    target.resumeValue = undefined;
     // A ready thread is already queued and a running one is the caller killing itself:
     // both just carry on in unwinding mode.
-    if (state === READY || state === RUNNING) return;
-    this.#stopWaiting(target, state);
+    if (state === ThreadState.Ready || state === ThreadState.Running) return;
+    this.#stopWaiting(target);
     this.#enqueue(target);
   }
 
-  #stopWaiting(thread: Thread, state: number): void {
-    switch (state) {
-      case SLEEPING:
+  #stopWaiting(thread: Thread): void {
+    switch (thread.state) {
+      case ThreadState.Sleeping:
         this.#timers.cancel(thread.timer!);
         thread.timer = null;
         break;
-      case AWAITING:
+      case ThreadState.Awaiting:
         thread.waiter = null;
         this.#externalWaits--;
         break;
-      case JOINING:
-        remove(thread.waitingOn!.joiners!, thread);
+      case ThreadState.Joining:
+        remove(thread.waitingOn!.withExtras().joiners, thread);
         break;
-      case KILL_WAITING:
-        remove(thread.waitingOn!.killers!, thread);
+      case ThreadState.KillWaiting:
+        remove(thread.waitingOn!.withExtras().killers, thread);
         break;
-      case SUSPENDED:
-        thread.waitId++;
+      case ThreadState.Suspended:
         if (thread.externalSuspend) {
           thread.externalSuspend = false;
           this.#externalWaits--;
@@ -848,9 +865,9 @@ export class Kernel {
     thread.waitingOn = null;
   }
 
-  #finish(thread: Thread, outcome: number, result: unknown): void {
-    thread.state = DONE;
-    thread.outcome = outcome;
+  #finish(thread: Thread, ending: Ending, result: unknown): void {
+    thread.state = ThreadState.Done;
+    thread.ending = ending;
     thread.result = result;
     // Unlink from the live list.
     if (thread.prev !== null) thread.prev.next = thread.next;
@@ -858,46 +875,44 @@ export class Kernel {
     if (thread.next !== null) thread.next.prev = thread.prev;
     thread.prev = thread.next = null;
     this.#live--;
-    const controller = thread.abortController;
-    if (controller !== null && !controller.signal.aborted) {
-      controller.abort(new KilledError(`Thread ${thread.id} has ended`));
+    const extras = thread.extras;
+    if (extras === null) {
+      if (ending === Ending.Failed) this.#fail(result);
+      return;
     }
-
-    const joiners = thread.joiners;
-    const killers = thread.killers;
-    thread.joiners = thread.killers = null;
-    if (joiners !== null) {
-      for (const joiner of joiners) {
-        joiner.waitingOn = null;
-        this.#deliverOutcome(joiner, thread);
-        this.#enqueue(joiner);
+    thread.abortSignal();
+    const { joiners, killers } = extras;
+    for (const joiner of joiners) {
+      joiner.waitingOn = null;
+      this.#deliverEnding(joiner, thread);
+      this.#enqueue(joiner);
+    }
+    for (const killer of killers) {
+      killer.waitingOn = null;
+      if (ending === Ending.Failed) {
+        killer.resumeMode = ResumeMode.Throw;
+        killer.resumeValue = result;
       }
+      this.#enqueue(killer);
     }
-    if (killers !== null) {
-      for (const killer of killers) {
-        killer.waitingOn = null;
-        if (outcome === FAILED) {
-          killer.mode = THROW;
-          killer.input = result;
-        }
-        this.#enqueue(killer);
-      }
-    }
-    const handled = (joiners !== null && joiners.length > 0) ||
-      (killers !== null && killers.length > 0);
-    if (outcome === FAILED && !handled) this.#fail(result);
+    const handled = joiners.length > 0 || killers.length > 0;
+    extras.joiners = extras.killers = [];
+    for (const child of extras.teardownChildren) this.#startKill(child, undefined);
+    if (ending === Ending.Failed && !handled) this.#fail(result);
   }
 
   /** Sets up `joiner` to receive how `target` ended. */
-  #deliverOutcome(joiner: Thread, target: Thread): void {
-    if (target.outcome === RETURNED) {
-      joiner.input = target.result;
-    } else {
-      joiner.mode = THROW;
-      joiner.input = target.outcome === FAILED
-        ? target.result
-        : new KilledError(`Thread ${target.id} was killed`);
+  #deliverEnding(joiner: Thread, target: Thread): void {
+    if (target.ending === Ending.Returned) {
+      joiner.resumeValue = target.result;
+      return;
     }
+    joiner.resumeMode = ResumeMode.Throw;
+    joiner.resumeValue = target.ending === Ending.Failed
+      ? target.result
+      : new KilledError(`Thread ${target.id} was killed`, {
+        cause: target.extras?.killReason,
+      });
   }
 
   /** Ends the run with `error`: kills every thread, then rejects once they are gone. */
@@ -913,13 +928,39 @@ export class Kernel {
     }
     this.#failed = true;
     this.#error = error;
-    for (let t = this.#first; t !== null; t = t.next) this.#startKill(t);
+    for (let t = this.#first; t !== null; t = t.next) this.#startKill(t, undefined);
   }
 }
 
 function remove(list: Thread[], thread: Thread): void {
   const index = list.indexOf(thread);
   if (index >= 0) list.splice(index, 1);
+}
+
+/** Says what a stuck thread waits on, for a `DeadlockError`. */
+function describeWait(thread: Thread): string {
+  switch (thread.state) {
+    case ThreadState.Joining:
+      return `join(thread ${thread.waitingOn!.id})`;
+    case ThreadState.KillWaiting:
+      return `kill(thread ${thread.waitingOn!.id})`;
+    case ThreadState.Suspended:
+      return thread.primitive?.description ?? "a suspension";
+    default:
+      return "nothing (ready)";
+  }
+}
+
+/** Why `value` cannot be run as a coroutine, or null if it can. */
+function coroutineProblem(value: unknown, verb: string): string | null {
+  if (!isGenerator(value)) {
+    return `Cannot ${verb} coroutine: ${describe(value)} is not a generator`;
+  }
+  const thread = (value as Spawned)[THREAD];
+  if (thread === undefined) return null;
+  return thread.state === ThreadState.Done
+    ? `Cannot ${verb} coroutine: it already ran as thread ${thread.id}`
+    : `Cannot ${verb} coroutine: it is already running as thread ${thread.id}`;
 }
 
 /** Whether `value` is a generator object (what `function*` returns). */

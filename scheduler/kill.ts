@@ -9,10 +9,14 @@ import type { Task } from "./task.ts";
  * yields (say, to send a goodbye) runs to its end before the kill completes.
  *
  * Killing a finished thread does nothing. Threads that join a killed thread get a
- * {@linkcode KilledError}. If a `finally` of the target throws, the kill throws that error
- * at the yield point (and the target's joiners get it too). A thread may kill itself.
+ * {@linkcode KilledError}, whose `cause` is `reason`. If a `finally` of the target throws,
+ * the kill throws that error at the yield point (and the target's joiners get it too);
+ * several are chained as `SuppressedError`s. A thread may kill itself. A thread inside
+ * {@linkcode shield} is killed once the shielded operation ends.
  *
  * @param target The {@linkcode Task} to stop, or the generator object that was spawned.
+ * @param reason Why: the `cause` of the joiners' `KilledError`, and the reason of the
+ * target's abort signal (see {@linkcode useAbortSignal}).
  * @returns An event that resumes once the target has finished unwinding.
  *
  * @example Killing a sleeper runs its finally block
@@ -36,6 +40,9 @@ import type { Task } from "./task.ts";
  * assert.deepEqual(record, ["cleaned up", "killed"]);
  * ```
  */
-export function kill(target: Task<unknown> | Coroutine<unknown>): Effect<void> {
-  return new KillEffect(target);
+export function kill(
+  target: Task<unknown> | Coroutine<unknown>,
+  reason?: unknown,
+): Effect<void> {
+  return new KillEffect(target, reason);
 }

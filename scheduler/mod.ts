@@ -33,6 +33,7 @@ export { kill } from "./kill.ts";
 export type { Operation, OperationResult } from "./operation.ts";
 export { race } from "./race.ts";
 export { run, type RunOptions } from "./run.ts";
+export { shield } from "./shield.ts";
 export { sleep } from "./sleep.ts";
 export { spawn } from "./spawn.ts";
 export type { Task } from "./task.ts";

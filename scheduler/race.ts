@@ -1,7 +1,7 @@
 import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
-import { supervise } from "./_supervise.ts";
+import { settle, supervise } from "./_supervise.ts";
 import type { Operation, OperationResult } from "./operation.ts";
 
 /**
@@ -38,8 +38,10 @@ export function race<const T extends readonly Operation<unknown>[]>(
 function* firstOf<const T extends readonly Operation<unknown>[]>(
   operations: T,
 ): Coroutine<OperationResult<T[number]>> {
-  const { outcomes, decisive } = yield* call(supervise(operations, () => true));
-  const winner = outcomes[decisive]!;
-  if (!winner.ok) throw winner.error;
-  return winner.value as OperationResult<T[number]>;
+  const supervised = yield* call(
+    supervise(operations, () => true, `race of ${operations.length}`),
+  );
+  return settle(supervised.outcomes[supervised.decisive]!, supervised) as OperationResult<
+    T[number]
+  >;
 }

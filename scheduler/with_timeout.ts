@@ -3,7 +3,7 @@ import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { TimeoutError } from "./errors.ts";
 import { sleep } from "./sleep.ts";
-import { supervise } from "./_supervise.ts";
+import { settle, supervise } from "./_supervise.ts";
 import type { Operation } from "./operation.ts";
 
 /**
@@ -45,11 +45,9 @@ function* limited<T>(
   operation: Operation<T>,
   timer: Effect<void>,
 ): Coroutine<T> {
-  const { outcomes, decisive } = yield* call(supervise([operation, timer], () => true));
-  if (decisive === 1) {
-    throw new TimeoutError(`Operation timed out after ${ms} ms`);
-  }
-  const outcome = outcomes[0]!;
-  if (!outcome.ok) throw outcome.error;
-  return outcome.value as T;
+  const supervised = yield* call(supervise([operation, timer], () => true, `timeout(${ms})`));
+  const outcome = supervised.decisive === 1
+    ? { ok: false as const, error: new TimeoutError(`Operation timed out after ${ms} ms`) }
+    : supervised.outcomes[0]!;
+  return settle(outcome, supervised) as T;
 }

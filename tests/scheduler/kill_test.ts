@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import {
   type Coroutine,
+  DeadlockError,
   join,
   kill,
   KilledError,
   run,
   sleep,
   spawn,
+  type Task,
   until,
   VirtualClock,
   yieldNow,
@@ -299,4 +301,60 @@ Deno.test("KilledError keeps its cause", () => {
   const cause = new Error("root cause");
   const error = new KilledError("Thread 3 was killed", { cause });
   assert.equal(error.cause, cause);
+});
+
+Deno.test("kill() reports every failing finally block, chained innermost first", async () => {
+  const inner = new Error("inner cleanup failed");
+  const outer = new Error("outer cleanup failed");
+  function* level(n: number): Coroutine<void> {
+    try {
+      if (n === 2) yield* sleep(60_000);
+      else yield level(n + 1);
+    } finally {
+      // deno-lint-ignore no-unsafe-finally -- the point: cleanups that fail
+      throw n === 2 ? inner : outer;
+    }
+  }
+  const caught = await run(
+    function* () {
+      const task = yield* spawn(level(1));
+      yield* sleep(1);
+      try {
+        yield* kill(task);
+      } catch (error) {
+        return error;
+      }
+      return "no error";
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.ok(caught instanceof SuppressedError, `got ${caught}`);
+  assert.equal(caught.error, outer);
+  assert.equal(caught.suppressed, inner);
+});
+
+Deno.test("killing a thread that waits on a promise keeps the kernel's count of pending promises right", async () => {
+  const clock = new VirtualClock();
+  await assert.rejects(
+    run(
+      function* () {
+        const waiter = yield* spawn(until(new Promise(() => {})));
+        yield* yieldNow();
+        yield* kill(waiter);
+        yield* sleep(1000); // the clock jumps: no promise is pending any more
+        const pair: Task<void>[] = [];
+        pair.push(
+          yield* spawn(function* () {
+            yield* yieldNow();
+            yield* join(pair[1]);
+          }()),
+        );
+        pair.push(yield* spawn(join(pair[0])));
+        yield* join(pair[0]);
+      }(),
+      { clock },
+    ),
+    DeadlockError,
+  );
+  assert.equal(clock.now(), 1000);
 });

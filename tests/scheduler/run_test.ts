@@ -157,9 +157,10 @@ Deno.test("run() reports a deadlock instead of hanging when threads join each ot
     }()),
     (error) => {
       assert.ok(error instanceof DeadlockError);
-      assert.match(
+      assert.equal(
         error.message,
-        /^Cannot continue run: every thread is blocked forever \(threads /,
+        "Cannot continue run: every thread is blocked forever (thread 0 waits on join(thread 1); " +
+          "thread 1 waits on join(thread 2); thread 2 waits on join(thread 1))",
       );
       return true;
     },
@@ -203,6 +204,7 @@ Deno.test("run() whose own coroutine aborts its signal unwinds every thread and 
             record.push("sleeper finally");
           }
         }());
+        yield* yieldNow(); // the sleeper is now inside its try
         try {
           controller.abort(reason); // from inside a step of this very run
           yield* until(Promise.resolve("after abort"));
@@ -239,4 +241,10 @@ Deno.test("run() chains an error thrown by a finally during teardown as a Suppre
   assert.ok(error instanceof SuppressedError);
   assert.equal(error.error, cleanup);
   assert.equal(error.suppressed, first);
+});
+
+Deno.test("VirtualClock refuses a start that is not a finite number", () => {
+  for (const start of [NaN, Infinity, -Infinity]) {
+    assert.throws(() => new VirtualClock(start), RangeError);
+  }
 });

@@ -164,7 +164,7 @@ Deno.test("spawn() refuses a non-generator or an already spawned generator with 
   }());
   assert.deepEqual(messages, [
     "Cannot spawn coroutine: function (anonymous) is not a generator",
-    "Cannot spawn coroutine: it was already spawned",
+    "Cannot spawn coroutine: it is already running as thread 1",
   ]);
 });
 

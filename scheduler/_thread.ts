@@ -1,0 +1,193 @@
+// A thread of a run, as the kernel sees it, and the handle users hold. The kernel owns every
+// field here; users only ever see a `Task`, which exposes none of them.
+import { JoinEffect } from "./_effects.ts";
+import type { Primitive, PrimitiveWaiter } from "./_primitive.ts";
+import type { TimerEntry } from "./_timer_heap.ts";
+import type { Coroutine } from "./coroutine.ts";
+import type { Effect } from "./effect.ts";
+import { KilledError } from "./errors.ts";
+import type { Task } from "./task.ts";
+
+/** What a thread is doing. */
+export const enum ThreadState {
+  /** In the ready queue. */
+  Ready,
+  /** Being stepped by the kernel right now. */
+  Running,
+  /** Waiting on a timer. */
+  Sleeping,
+  /** Waiting on a promise (or a primitive's promise). */
+  Awaiting,
+  /** Waiting for another thread to end (`join`). */
+  Joining,
+  /** Waiting for a thread it killed to finish unwinding (`kill`). */
+  KillWaiting,
+  /** Waiting for a primitive's `wake()`. */
+  Suspended,
+  /** Finished; `ending` says how. */
+  Done,
+}
+
+/** How the kernel resumes a thread's top frame next. */
+export const enum ResumeMode {
+  Next,
+  Throw,
+  Return,
+}
+
+/** How a finished thread ended. */
+export const enum Ending {
+  None,
+  Returned,
+  Failed,
+  Killed,
+}
+
+/** Marks a spawned generator with its thread, for Bluelet-style `join(gen)`/`kill(gen)`. */
+export const THREAD: unique symbol = Symbol("bluelet.thread");
+
+/** A generator that may have been spawned. */
+export type Spawned = Coroutine<unknown> & { [THREAD]?: Thread };
+
+/** What the kernel does for a thread; the kernel implements it. */
+export interface ThreadHost {
+  wakePrimitive(thread: Thread, primitive: Primitive<unknown>): void;
+}
+
+/**
+ * The fields only some threads need (those joined before they end, killed, shielded, or
+ * given an abort signal), kept apart so that a plain sleeping thread stays small.
+ */
+export class ThreadExtras {
+  joiners: Thread[] = [];
+  killers: Thread[] = [];
+  abortController: AbortController | null = null;
+  /** While killing: frames below this index are being unwound. */
+  unwindDepth = 0;
+  /** The errors thrown by `finally` blocks during a kill, chained. */
+  cleanupError: unknown = undefined;
+  cleanupFailed = false;
+  /** The reason given to `kill`, if any. */
+  killReason: unknown = undefined;
+  /** The stack depths of the shielded frames, innermost last. */
+  shields: number[] = [];
+  /** A kill that waits for the shielded frames to end. */
+  killDeferred = false;
+  /** Threads spawned by this one while the run was ending: killed when it ends. */
+  teardownChildren: Thread[] = [];
+}
+
+/** One thread of a run. */
+export class Thread implements PrimitiveWaiter {
+  readonly id: number;
+  readonly host: ThreadHost;
+  /** The generators of the thread's call stack, innermost last. */
+  readonly stack: Coroutine<unknown>[];
+  /** The thread that spawned it; null for a run's root thread. */
+  readonly parent: Thread | null;
+  state: ThreadState = ThreadState.Ready;
+  resumeMode: ResumeMode = ResumeMode.Next;
+  resumeValue: unknown = undefined;
+  /** Set once the thread is killed: its stack is being unwound. */
+  killing = false;
+  ending: Ending = Ending.None;
+  /** What it returned, or what it failed with, once done. */
+  result: unknown = undefined;
+  /** The thread waited on by a join or a kill. */
+  waitingOn: Thread | null = null;
+  timer: TimerEntry<Thread> | null = null;
+  /** The primitive the thread runs, from its start until it is finished or cancelled. */
+  primitive: Primitive<unknown> | null = null;
+  /** Whether the thread's suspension waits on the outside world. */
+  externalSuspend = false;
+  /** The callbacks handed to promises, made on the first wait; null once retired. */
+  waiter: PromiseWaiter | null = null;
+  extras: ThreadExtras | null = null;
+  /** The run's list of live threads. */
+  prev: Thread | null = null;
+  next: Thread | null = null;
+  #task: TaskHandle | null = null;
+
+  constructor(host: ThreadHost, id: number, coroutine: Coroutine<unknown>, parent: Thread | null) {
+    this.host = host;
+    this.id = id;
+    this.stack = [coroutine];
+    this.parent = parent;
+  }
+
+  /** The thread's extras, made on first use. */
+  withExtras(): ThreadExtras {
+    return this.extras ??= new ThreadExtras();
+  }
+
+  /** The handle users hold. */
+  get task(): TaskHandle {
+    return this.#task ??= new TaskHandle(this);
+  }
+
+  /** Aborted when the thread is killed or ends; created on first use. */
+  get signal(): AbortSignal {
+    const extras = this.withExtras();
+    if (extras.abortController === null) {
+      extras.abortController = new AbortController();
+      if (this.state === ThreadState.Done || this.killing) {
+        extras.abortController.abort(this.abortReason());
+      }
+    }
+    return extras.abortController.signal;
+  }
+
+  /** Aborts the thread's signal, if anyone asked for it. */
+  abortSignal(): void {
+    const controller = this.extras?.abortController;
+    if (controller != null && !controller.signal.aborted) controller.abort(this.abortReason());
+  }
+
+  abortReason(): unknown {
+    const extras = this.extras;
+    if (extras !== null && extras.killReason !== undefined) return extras.killReason;
+    return new KilledError(
+      this.state === ThreadState.Done && !this.killing
+        ? `Thread ${this.id} has ended`
+        : `Thread ${this.id} was killed`,
+    );
+  }
+
+  wake(primitive: Primitive<unknown>): void {
+    this.host.wakePrimitive(this, primitive);
+  }
+}
+
+/** The callbacks a thread hands to the promises it waits on. */
+export interface PromiseWaiter {
+  fulfilled: (value: unknown) => void;
+  rejected: (error: unknown) => void;
+}
+
+/** Gives the thread behind a task handle; only the kernel calls this. */
+export let threadOf: (task: TaskHandle) => Thread;
+
+/** The {@linkcode Task} users hold: a window on a thread that exposes nothing mutable. */
+export class TaskHandle implements Task<unknown> {
+  readonly #thread: Thread;
+
+  constructor(thread: Thread) {
+    this.#thread = thread;
+  }
+
+  get id(): number {
+    return this.#thread.id;
+  }
+
+  get done(): boolean {
+    return this.#thread.state === ThreadState.Done;
+  }
+
+  [Symbol.iterator](): Iterator<Effect<unknown>, unknown, unknown> {
+    return new JoinEffect(this)[Symbol.iterator]();
+  }
+
+  static {
+    threadOf = (task) => task.#thread;
+  }
+}

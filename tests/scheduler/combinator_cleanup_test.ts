@@ -1,0 +1,135 @@
+// `all`, `race` and `withTimeout` kill their losers and wait for them; that cleanup must
+// reach every loser, lose no error, and not be cut short when the caller is killed.
+import assert from "node:assert/strict";
+import {
+  all,
+  type Coroutine,
+  race,
+  run,
+  sleep,
+  TimeoutError,
+  VirtualClock,
+  withTimeout,
+} from "../../mod.ts";
+
+function* after<T>(ms: number, value: T): Coroutine<T> {
+  yield* sleep(ms);
+  return value;
+}
+
+function* failingAfter(ms: number, error: Error): Coroutine<never> {
+  yield* sleep(ms);
+  throw error;
+}
+
+/** Sleeps long; its finally records, then throws `cleanupError` if given. */
+function* loser(record: string[], name: string, cleanupError?: Error): Coroutine<string> {
+  try {
+    yield* sleep(1_000_000);
+    record.push(`${name} ran to completion (wrong)`);
+    return name;
+  } finally {
+    record.push(`${name} finally`);
+    // deno-lint-ignore no-unsafe-finally -- the point: a cleanup that fails
+    if (cleanupError !== undefined) throw cleanupError;
+  }
+}
+
+Deno.test("race() kills every loser even when one loser's finally throws", async () => {
+  const record: string[] = [];
+  const cleanup = new Error("cleanup failed");
+  const clock = new VirtualClock();
+  const error = await run(
+    function* () {
+      let caught: unknown;
+      try {
+        yield* race([after(1, "winner"), loser(record, "first", cleanup), loser(record, "second")]);
+      } catch (error) {
+        caught = error;
+        record.push("race threw");
+      }
+      yield* sleep(2_000_000); // a loser left running would finish meanwhile
+      return caught;
+    }(),
+    { clock },
+  );
+  assert.equal(error, cleanup, "the winner succeeded, so the cleanup error is the error");
+  assert.deepEqual(record, ["first finally", "second finally", "race threw"]);
+  assert.equal(clock.now(), 2_000_001);
+});
+
+Deno.test("all() gives the real error with the cleanup error chained to it", async () => {
+  const record: string[] = [];
+  const real = new Error("child failed");
+  const cleanup = new Error("cleanup failed");
+  const error = await run(
+    all([failingAfter(1, real), loser(record, "first", cleanup), loser(record, "second")]),
+    { clock: new VirtualClock() },
+  ).catch((e) => e);
+  assert.ok(error instanceof SuppressedError, `got ${error}`);
+  assert.equal(error.suppressed, real, "the real error is kept");
+  assert.equal(error.error, cleanup, "the cleanup error is chained, newest outermost");
+  assert.deepEqual(record, ["first finally", "second finally"]);
+});
+
+Deno.test("all() chains several cleanup errors, none dropped", async () => {
+  const record: string[] = [];
+  const real = new Error("child failed");
+  const first = new Error("first cleanup failed");
+  const second = new Error("second cleanup failed");
+  const error = await run(
+    all([failingAfter(1, real), loser(record, "a", first), loser(record, "b", second)]),
+    { clock: new VirtualClock() },
+  ).catch((e) => e);
+  assert.ok(error instanceof SuppressedError);
+  assert.equal(error.suppressed, real);
+  const cleanups = error.error;
+  assert.ok(cleanups instanceof SuppressedError);
+  assert.deepEqual([cleanups.error, cleanups.suppressed], [second, first]);
+});
+
+Deno.test("withTimeout() around race() waits for the losers' slow cleanup before it throws", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  function* slowLoser(): Coroutine<string> {
+    try {
+      yield* sleep(1_000_000);
+      return "slow loser";
+    } finally {
+      record.push(`slow loser finally starts at ${clock.now()}`);
+      yield* sleep(100);
+      record.push(`slow loser finally ends at ${clock.now()}`);
+    }
+  }
+  const error = await run(
+    function* () {
+      try {
+        yield* withTimeout(50, race([after(10, "winner"), slowLoser(), loser(record, "other")]));
+      } catch (error) {
+        record.push(`caught ${(error as Error).name} at ${clock.now()}`);
+        return error;
+      }
+      return "no error";
+    }(),
+    { clock },
+  );
+  assert.ok(error instanceof TimeoutError);
+  assert.deepEqual(record, [
+    "slow loser finally starts at 10",
+    "slow loser finally ends at 110",
+    "other finally",
+    "caught TimeoutError at 110",
+  ]);
+});
+
+Deno.test("withTimeout() chains a cleanup error to its TimeoutError", async () => {
+  const record: string[] = [];
+  const cleanup = new Error("cleanup failed");
+  const error = await run(withTimeout(5, loser(record, "slow", cleanup)), {
+    clock: new VirtualClock(),
+  }).catch((e) => e);
+  assert.ok(error instanceof SuppressedError);
+  assert.equal(error.error, cleanup);
+  assert.ok(error.suppressed instanceof TimeoutError);
+  assert.deepEqual(record, ["slow finally"]);
+});

@@ -1,0 +1,89 @@
+// Rule 5 of the kernel: whatever keeps it busy (ready threads, due timers, virtual-clock
+// jumps), it returns to Deno's event loop every few milliseconds.
+import assert from "node:assert/strict";
+import { type Coroutine, run, sleep, spawn, VirtualClock, yieldNow } from "../../mod.ts";
+
+function busy(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* work */ }
+}
+
+Deno.test("threads taking turns through timers let an outside timer fire", async () => {
+  let outsideFired = false;
+  let rounds = 0;
+  const timer = setTimeout(() => outsideFired = true, 0);
+  function* worker(): Coroutine<void> {
+    // Bounded: without the fix this runs all 400 rounds (about 0.6 s) before the timer fires.
+    while (!outsideFired && rounds < 400) {
+      rounds++;
+      busy(0.5);
+      yield* sleep(1);
+    }
+  }
+  await run(function* () {
+    const tasks = [yield* spawn(worker()), yield* spawn(worker()), yield* spawn(worker())];
+    for (const task of tasks) yield* task;
+  }());
+  clearTimeout(timer);
+  assert.ok(outsideFired, "the outside timer fired while the threads were busy");
+  assert.ok(rounds < 400, `the threads saw it and stopped (after ${rounds} rounds)`);
+});
+
+Deno.test("a run that only sleeps on a virtual clock still lets its signal's timer fire", async () => {
+  let beats = 0;
+  const signal = AbortSignal.timeout(10);
+  await assert.rejects(
+    run(
+      function* () {
+        // Bounded: without the fix this loop runs to its end without a single hop.
+        while (beats < 20_000_000) {
+          beats++;
+          yield* sleep(1000);
+        }
+      }(),
+      { clock: new VirtualClock(), signal },
+    ),
+    (error) => error instanceof DOMException && error.name === "TimeoutError",
+  );
+  assert.ok(beats < 20_000_000, `aborted after ${beats} beats`);
+});
+
+Deno.test("ready threads run in FIFO order, past the ready queue's first growth", async () => {
+  const record: number[] = [];
+  await run(function* () {
+    for (let i = 0; i < 100; i++) {
+      yield* spawn(function* () {
+        record.push(i);
+        yield* yieldNow();
+        record.push(100 + i);
+      }());
+    }
+  }());
+  assert.deepEqual(record, Array.from({ length: 200 }, (_, i) => i));
+});
+
+Deno.test("a sleep(0) loop alternates with a yieldNow() loop", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    yield* spawn(function* () {
+      for (let i = 0; i < 3; i++) {
+        record.push(`sleep(0) ${i}`);
+        yield* sleep(0);
+      }
+    }());
+    yield* spawn(function* () {
+      for (let i = 0; i < 3; i++) {
+        record.push(`yieldNow ${i}`);
+        yield* yieldNow();
+      }
+    }());
+  }());
+  assert.deepEqual(record, [
+    "sleep(0) 0",
+    "yieldNow 0",
+    "sleep(0) 1",
+    "yieldNow 1",
+    "sleep(0) 2",
+    "yieldNow 2",
+  ]);
+});

@@ -1,0 +1,191 @@
+// `shield(op)`: a kill that arrives while `op` runs waits for it to end, then takes effect.
+import assert from "node:assert/strict";
+import {
+  type Coroutine,
+  join,
+  kill,
+  KilledError,
+  run,
+  shield,
+  sleep,
+  spawn,
+  useAbortSignal,
+  VirtualClock,
+} from "../../mod.ts";
+
+function* step(record: string[], clock: VirtualClock, name: string, ms: number): Coroutine<string> {
+  yield* sleep(ms);
+  record.push(`${name} at ${clock.now()}`);
+  return name;
+}
+
+Deno.test("shield() makes a kill wait for the shielded operation, then take effect", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  await run(
+    function* () {
+      const worker = yield* spawn(function* () {
+        try {
+          const got = yield* shield(step(record, clock, "shielded work", 50));
+          record.push(`after the shield with ${got} (wrong)`);
+        } finally {
+          record.push(`worker finally at ${clock.now()}`);
+        }
+      }());
+      yield* sleep(10);
+      record.push("kill starts at 10");
+      yield* kill(worker);
+      record.push(`kill done at ${clock.now()}`);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    "kill starts at 10",
+    "shielded work at 50",
+    "worker finally at 50",
+    "kill done at 50",
+  ]);
+});
+
+Deno.test("shield() serves two killers at once, and nested shields wait for the outermost", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  await run(
+    function* () {
+      const worker = yield* spawn(function* () {
+        try {
+          yield* shield(function* () {
+            yield* shield(step(record, clock, "inner", 20));
+            yield* step(record, clock, "outer", 20);
+          }());
+        } finally {
+          record.push(`worker finally at ${clock.now()}`);
+        }
+      }());
+      const killers = [];
+      for (const name of ["first", "second"]) {
+        killers.push(
+          yield* spawn(function* () {
+            yield* sleep(name === "first" ? 5 : 25);
+            yield* kill(worker);
+            record.push(`${name} killer done at ${clock.now()}`);
+          }()),
+        );
+      }
+      for (const killer of killers) yield* join(killer);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    "inner at 20",
+    "outer at 40",
+    "worker finally at 40",
+    "first killer done at 40",
+    "second killer done at 40",
+  ]);
+});
+
+Deno.test("shield() in the finally of a thread already being killed runs to its end", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  await run(
+    function* () {
+      const worker = yield* spawn(function* () {
+        try {
+          yield* sleep(1_000_000);
+        } finally {
+          record.push(`cleanup starts at ${clock.now()}`);
+          yield* shield(step(record, clock, "goodbye", 30));
+          record.push("cleanup ends");
+        }
+      }());
+      yield* sleep(10);
+      yield* kill(worker);
+      record.push(`killed at ${clock.now()}`);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    "cleanup starts at 10",
+    "goodbye at 40",
+    "cleanup ends",
+    "killed at 40",
+  ]);
+});
+
+Deno.test("shield() that throws: the error reaches the caller, or the killer if a kill waited", async (t) => {
+  const failure = new Error("shielded work failed");
+  function* failing(): Coroutine<never> {
+    yield* sleep(20);
+    throw failure;
+  }
+  await t.step("with no kill, the caller catches it", async () => {
+    const caught = await run(
+      function* () {
+        try {
+          yield* shield(failing());
+        } catch (error) {
+          return error;
+        }
+        return "no error";
+      }(),
+      { clock: new VirtualClock() },
+    );
+    assert.equal(caught, failure);
+  });
+  await t.step("with a kill waiting, the killer gets it", async () => {
+    const record: string[] = [];
+    const caught = await run(
+      function* () {
+        const worker = yield* spawn(function* () {
+          try {
+            yield* shield(failing());
+          } catch {
+            record.push("worker caught it (wrong: it is being killed)");
+          } finally {
+            record.push("worker finally");
+          }
+        }());
+        yield* sleep(5);
+        try {
+          yield* kill(worker);
+        } catch (error) {
+          return error;
+        }
+        return "no error";
+      }(),
+      { clock: new VirtualClock() },
+    );
+    assert.equal(caught, failure);
+    assert.deepEqual(record, ["worker finally"]);
+  });
+});
+
+Deno.test("kill() with a reason: joiners get it as the KilledError's cause, and the thread's signal as its reason", async () => {
+  const reason = new Error("client went away");
+  let signalReason: unknown;
+  const caught = await run(
+    function* () {
+      const worker = yield* spawn(function* () {
+        const signal = yield* useAbortSignal();
+        signal.addEventListener("abort", () => signalReason = signal.reason);
+        yield* sleep(1_000_000);
+      }());
+      const joiner = yield* spawn(function* () {
+        try {
+          yield* join(worker);
+        } catch (error) {
+          return error;
+        }
+        return "no error";
+      }());
+      yield* sleep(1);
+      yield* kill(worker, reason);
+      return yield* join(joiner);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.ok(caught instanceof KilledError);
+  assert.equal(caught.cause, reason);
+  assert.equal(signalReason, reason);
+});
