@@ -54,13 +54,18 @@ export interface ConnectOptions {
  * @throws {TypeError} If the options do not fit together.
  *
  * @example A client
- * ```ts ignore
- * import { connect, run } from "@bluelet/bluelet";
+ * ```ts
+ * import { connect, Listener, run } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * await run(function* () {
- *   using conn = yield* connect("127.0.0.1", 8000, { timeout: 5_000 });
+ *   using listener = new Listener("127.0.0.1", 0);
+ *   const { port } = listener.addr as Deno.NetAddr;
+ *   using conn = yield* connect("127.0.0.1", port, { timeout: 5_000 });
+ *   using peer = yield* listener.accept();
  *   yield* conn.sendall("hello\n");
- *   console.log(new TextDecoder().decode(yield* conn.readline()));
+ *   yield* peer.sendall(yield* peer.readline()); // the peer echoes the line
+ *   assert.equal(new TextDecoder().decode(yield* conn.readline()), "hello\n");
  * }());
  * ```
  */

@@ -10,17 +10,24 @@
  * `cause`.
  *
  * @example Catching any socket error
- * ```ts ignore
- * import { connect, NetError, run } from "@bluelet/bluelet";
+ * ```ts
+ * import { connect, Listener, NetError, run } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
- * await run(function* () {
+ * const listener = new Listener("127.0.0.1", 0);
+ * const { port } = listener.addr as Deno.NetAddr;
+ * listener.close(); // nothing listens on that port now
+ *
+ * const message = await run(function* () {
  *   try {
- *     yield* connect("127.0.0.1", 1);
+ *     yield* connect("127.0.0.1", port);
+ *     return "connected";
  *   } catch (error) {
- *     if (error instanceof NetError) console.log(error.message);
- *     else throw error;
+ *     if (error instanceof NetError) return error.message;
+ *     throw error;
  *   }
  * }());
+ * assert.equal(message, `Cannot connect to 127.0.0.1:${port}: connection refused`);
  * ```
  */
 export class NetError extends Error {
@@ -41,18 +48,22 @@ export class NetError extends Error {
  * operation that was waiting when another thread closed it (Bluelet's name).
  *
  * @example Receiving from a closed connection
- * ```ts ignore
- * import { connect, run, SocketClosedError } from "@bluelet/bluelet";
+ * ```ts
+ * import { connect, Listener, run, SocketClosedError } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
+ * let caught: unknown;
  * await run(function* () {
- *   const conn = yield* connect("127.0.0.1", 8000);
+ *   using listener = new Listener("127.0.0.1", 0);
+ *   const conn = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
  *   conn.close();
  *   try {
  *     yield* conn.recv(1024);
  *   } catch (error) {
- *     console.log(error instanceof SocketClosedError); // true
+ *     caught = error;
  *   }
  * }());
+ * assert.ok(caught instanceof SocketClosedError);
  * ```
  */
 export class SocketClosedError extends NetError {
@@ -73,16 +84,33 @@ export class SocketClosedError extends NetError {
  * sent, or crashed). The `server` helper ends a handler that throws it quietly.
  *
  * @example Telling a reset from other failures
- * ```ts ignore
- * import { type Connection, ConnectionResetError } from "@bluelet/bluelet";
+ * ```ts
+ * import { connect, type Connection, ConnectionResetError, Listener, run } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * function* handler(conn: Connection) {
  *   try {
  *     yield* conn.recv(1024);
+ *     return "read";
  *   } catch (error) {
  *     if (!(error instanceof ConnectionResetError)) throw error;
+ *     return "reset by the peer";
  *   }
  * }
+ *
+ * // A Unix socket: over TCP, a reset usually reads as the end of the stream.
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/reset.sock`;
+ * const outcome = await run(function* () {
+ *   using listener = new Listener("", 0, { transport: "unix", path });
+ *   using client = yield* connect("", 0, { transport: "unix", path });
+ *   using conn = yield* listener.accept();
+ *   yield* conn.sendall("unread");
+ *   client.close(); // with unread bytes: the peer is reset
+ *   return yield* handler(conn);
+ * }());
+ * await Deno.remove(dir, { recursive: true });
+ * assert.equal(outcome, "reset by the peer");
  * ```
  */
 export class ConnectionResetError extends NetError {
@@ -106,16 +134,30 @@ export class ConnectionResetError extends NetError {
  * connection). The `server` helper ends a handler that throws it quietly.
  *
  * @example Writing to a peer that left
- * ```ts ignore
- * import { BrokenPipeError, type Connection } from "@bluelet/bluelet";
+ * ```ts
+ * import { BrokenPipeError, connect, type Connection, Listener, run } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * function* handler(conn: Connection) {
  *   try {
  *     yield* conn.sendall("bye\n");
+ *     return "sent";
  *   } catch (error) {
  *     if (!(error instanceof BrokenPipeError)) throw error;
+ *     return "the peer is gone";
  *   }
  * }
+ *
+ * const outcome = await run(function* () {
+ *   using listener = new Listener("127.0.0.1", 0);
+ *   using client = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
+ *   using conn = yield* listener.accept();
+ *   yield* conn.sendall("unread");
+ *   client.close(); // with unread bytes: the peer is reset
+ *   yield* conn.recv(16); // over TCP, the reset reads as the end of the stream
+ *   return yield* handler(conn);
+ * }());
+ * assert.equal(outcome, "the peer is gone");
  * ```
  */
 export class BrokenPipeError extends NetError {
@@ -165,16 +207,16 @@ export class ConnectionTimedOutError extends NetError {
  * port. Subclasses tell a refusal and a timeout apart.
  *
  * @example Handling any connect failure
- * ```ts ignore
- * import { connect, ConnectError, run } from "@bluelet/bluelet";
+ * ```ts
+ * import { connect, ConnectError, Listener, run } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
- * await run(function* () {
- *   try {
- *     yield* connect("localhost", 1);
- *   } catch (error) {
- *     if (error instanceof ConnectError) console.log(error.message);
- *   }
- * }());
+ * const listener = new Listener("127.0.0.1", 0);
+ * const { port } = listener.addr as Deno.NetAddr;
+ * listener.close(); // nothing listens on that port now
+ *
+ * // Refused, timed out or not resolved: all of them are a ConnectError.
+ * await assert.rejects(run(connect("127.0.0.1", port)), ConnectError);
  * ```
  */
 export class ConnectError extends NetError {
@@ -194,17 +236,24 @@ export class ConnectError extends NetError {
  * Thrown by `connect` when nothing listens at the address.
  *
  * @example A refused connect
- * ```ts ignore
- * import { connect, ConnectionRefusedError, run } from "@bluelet/bluelet";
+ * ```ts
+ * import { connect, ConnectionRefusedError, Listener, run } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
+ * const listener = new Listener("127.0.0.1", 0);
+ * const { port } = listener.addr as Deno.NetAddr;
+ * listener.close(); // nothing listens on that port now
+ *
+ * let caught: unknown;
  * await run(function* () {
  *   try {
- *     yield* connect("127.0.0.1", 1);
+ *     yield* connect("127.0.0.1", port);
  *   } catch (error) {
- *     // "Cannot connect to 127.0.0.1:1: connection refused"
- *     if (error instanceof ConnectionRefusedError) console.log(error.message);
+ *     caught = error;
  *   }
  * }());
+ * assert.ok(caught instanceof ConnectionRefusedError);
+ * assert.equal(caught.message, `Cannot connect to 127.0.0.1:${port}: connection refused`);
  * ```
  */
 export class ConnectionRefusedError extends ConnectError {
@@ -225,16 +274,17 @@ export class ConnectionRefusedError extends ConnectError {
  * milliseconds (or the system gave up). The attempt has been cancelled by then.
  *
  * @example A connect with a time limit
- * ```ts ignore
- * import { connect, ConnectTimeoutError, run } from "@bluelet/bluelet";
+ * ```ts
+ * import { connect, ConnectTimeoutError, Listener, run } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
- * await run(function* () {
- *   try {
- *     yield* connect("192.0.2.1", 80, { timeout: 500 });
- *   } catch (error) {
- *     if (error instanceof ConnectTimeoutError) console.log(error.message);
- *   }
- * }());
+ * // TCP connects to it, but no answer to the TLS handshake ever comes.
+ * using silent = new Listener("127.0.0.1", 0);
+ * const { port } = silent.addr as Deno.NetAddr;
+ * await assert.rejects(
+ *   run(connect("127.0.0.1", port, { tls: {}, timeout: 50 })),
+ *   ConnectTimeoutError,
+ * );
  * ```
  */
 export class ConnectTimeoutError extends ConnectError {
@@ -254,15 +304,13 @@ export class ConnectTimeoutError extends ConnectError {
  * Thrown by `new Listener` (and so by `server`) when the address is already in use.
  *
  * @example A port taken twice
- * ```ts ignore
+ * ```ts
  * import { AddressInUseError, Listener } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * using first = new Listener("127.0.0.1", 0);
- * try {
- *   new Listener("127.0.0.1", first.addr.port);
- * } catch (error) {
- *   console.log(error instanceof AddressInUseError); // true
- * }
+ * const { port } = first.addr as Deno.NetAddr;
+ * assert.throws(() => new Listener("127.0.0.1", port), AddressInUseError);
  * ```
  */
 export class AddressInUseError extends NetError {
@@ -284,18 +332,26 @@ export class AddressInUseError extends NetError {
  * it can go on with `recv`.
  *
  * @example Reading on after an overlong line
- * ```ts ignore
- * import { type Connection, LineTooLongError } from "@bluelet/bluelet";
+ * ```ts
+ * import { connect, type Connection, LineTooLongError, Listener, run } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
- * function* handler(conn: Connection) {
+ * function* firstLine(conn: Connection) {
  *   try {
- *     yield* conn.readline("\n", { maxLength: 80 });
+ *     return yield* conn.readline("\n", { maxLength: 80 });
  *   } catch (error) {
  *     if (!(error instanceof LineTooLongError)) throw error;
- *     const start = yield* conn.recv(80); // the first 80 bytes of the long line
- *     console.log(start.length);
+ *     return yield* conn.recv(80); // the first 80 bytes of the long line
  *   }
  * }
+ *
+ * await run(function* () {
+ *   using listener = new Listener("127.0.0.1", 0);
+ *   using client = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
+ *   using conn = yield* listener.accept();
+ *   yield* client.sendall("x".repeat(100) + "\n");
+ *   assert.equal((yield* firstLine(conn)).length, 80);
+ * }());
  * ```
  */
 export class LineTooLongError extends NetError {
@@ -316,18 +372,27 @@ export class LineTooLongError extends NetError {
  * bytes that did come stay buffered: `recv` gives them.
  *
  * @example A short message
- * ```ts ignore
- * import { type Connection, UnexpectedEofError } from "@bluelet/bluelet";
+ * ```ts
+ * import { connect, type Connection, Listener, run, UnexpectedEofError } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
- * function* handler(conn: Connection) {
+ * function* header(conn: Connection) {
  *   try {
- *     yield* conn.recvExactly(4);
+ *     return yield* conn.recvExactly(4);
  *   } catch (error) {
  *     if (!(error instanceof UnexpectedEofError)) throw error;
- *     const rest = yield* conn.recv(4); // the fewer than 4 bytes that came
- *     console.log(rest.length);
+ *     return yield* conn.recv(4); // the fewer than 4 bytes that came
  *   }
  * }
+ *
+ * await run(function* () {
+ *   using listener = new Listener("127.0.0.1", 0);
+ *   using client = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
+ *   using conn = yield* listener.accept();
+ *   yield* client.sendall("ab");
+ *   yield* client.closeWrite();
+ *   assert.equal((yield* header(conn)).length, 2);
+ * }());
  * ```
  */
 export class UnexpectedEofError extends NetError {

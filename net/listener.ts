@@ -35,13 +35,16 @@ export interface ListenerOptions {
  * closed with the listener.
  *
  * @example Accepting one connection
- * ```ts ignore
- * import { Listener, run } from "@bluelet/bluelet";
+ * ```ts
+ * import { connect, Listener, run } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * await run(function* () {
- *   using listener = new Listener("127.0.0.1", 8000);
+ *   using listener = new Listener("127.0.0.1", 0);
+ *   using client = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
  *   using conn = yield* listener.accept();
  *   yield* conn.sendall("hello\n");
+ *   assert.equal(new TextDecoder().decode(yield* client.readline()), "hello\n");
  * }());
  * ```
  */
@@ -68,11 +71,14 @@ export class Listener implements Disposable {
    * @throws {NetError} If listening fails otherwise.
    *
    * @example Listening on a free port
-   * ```ts ignore
+   * ```ts
    * import { Listener } from "@bluelet/bluelet";
+   * import assert from "node:assert/strict";
    *
    * using listener = new Listener("127.0.0.1", 0);
-   * console.log(listener.addr); // { transport: "tcp", hostname: "127.0.0.1", port: 43215 }
+   * const addr = listener.addr as Deno.NetAddr;
+   * assert.equal(addr.hostname, "127.0.0.1");
+   * assert.ok(addr.port > 0); // the port the system picked
    * ```
    */
   constructor(host: string, port: number, options: ListenerOptions = {}) {
@@ -131,15 +137,23 @@ export class Listener implements Disposable {
    * @throws {NetError} If accepting fails otherwise (say, too many open files).
    *
    * @example Serving connections one at a time
-   * ```ts ignore
-   * import { Listener, run } from "@bluelet/bluelet";
+   * ```ts
+   * import { connect, kill, Listener, run, spawn } from "@bluelet/bluelet";
+   * import assert from "node:assert/strict";
    *
    * await run(function* () {
-   *   using listener = new Listener("127.0.0.1", 8000);
-   *   while (true) {
-   *     using conn = yield* listener.accept();
-   *     yield* conn.sendall("hello\n");
+   *   using listener = new Listener("127.0.0.1", 0);
+   *   const greeter = yield* spawn(function* () {
+   *     while (true) {
+   *       using conn = yield* listener.accept();
+   *       yield* conn.sendall("hello\n");
+   *     }
+   *   }());
+   *   for (let i = 0; i < 2; i++) {
+   *     using client = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
+   *     assert.equal(new TextDecoder().decode(yield* client.readline()), "hello\n");
    *   }
+   *   yield* kill(greeter);
    * }());
    * ```
    */
@@ -177,11 +191,14 @@ export class Listener implements Disposable {
    * Connections already accepted stay open. Closing again does nothing.
    *
    * @example Closing a listener
-   * ```ts ignore
-   * import { Listener } from "@bluelet/bluelet";
+   * ```ts
+   * import { Listener, run, SocketClosedError } from "@bluelet/bluelet";
+   * import assert from "node:assert/strict";
    *
    * const listener = new Listener("127.0.0.1", 0);
    * listener.close();
+   * assert.equal(listener.closed, true);
+   * await assert.rejects(run(listener.accept()), SocketClosedError);
    * ```
    */
   close(): void {
@@ -200,13 +217,16 @@ export class Listener implements Disposable {
    * Closes the listener, for `using`.
    *
    * @example Closing with `using`
-   * ```ts ignore
+   * ```ts
    * import { Listener } from "@bluelet/bluelet";
+   * import assert from "node:assert/strict";
    *
+   * let listener: Listener;
    * {
-   *   using listener = new Listener("127.0.0.1", 0);
-   *   console.log(listener.addr);
+   *   using scoped = new Listener("127.0.0.1", 0);
+   *   listener = scoped;
    * } // closed here
+   * assert.equal(listener.closed, true);
    * ```
    */
   [Symbol.dispose](): void {

@@ -8,8 +8,10 @@
  * {@linkcode NetError}.
  *
  * @example The echo server
- * ```ts ignore
+ * ```ts
  * import { type Connection, type Coroutine, run, server } from "@bluelet/bluelet";
+ * import { connect, kill, spawn, until } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * function* echoer(conn: Connection): Coroutine<void> {
  *   while (true) {
@@ -19,9 +21,15 @@
  *   }
  * }
  *
- * await run(server("127.0.0.1", 0, echoer, {
- *   onListen: (addr) => console.log("Listening on", addr),
- * }));
+ * await run(function* () {
+ *   const listening = Promise.withResolvers<Deno.NetAddr | Deno.UnixAddr>();
+ *   const echo = yield* spawn(server("127.0.0.1", 0, echoer, { onListen: listening.resolve }));
+ *   const { port } = (yield* until(listening.promise)) as Deno.NetAddr;
+ *   using conn = yield* connect("127.0.0.1", port);
+ *   yield* conn.sendall("hello");
+ *   assert.equal(new TextDecoder().decode(yield* conn.recvExactly(5)), "hello");
+ *   yield* kill(echo); // closes the listener and every connection
+ * }());
  * ```
  *
  * @module
