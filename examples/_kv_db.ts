@@ -1,0 +1,1158 @@
+// The command layer of examples/kv.ts: the keyspace, expiry, blocking list pops and
+// publish/subscribe, with no sockets in sight. A `Client` executes one request at a time
+// and appends its reply, byte for byte as Redis 7 gives it, to its `out` buffer; the socket
+// layer writes that buffer. Time comes from the clock passed in, and expiry runs on the
+// scheduler's timers, so tests drive all of it under a VirtualClock.
+import { type Coroutine, kill, sleep, type Task } from "../scheduler/mod.ts";
+import { Deque } from "./_kv_deque.ts";
+import { globMatch } from "./_kv_glob.ts";
+import { ReplyBuffer } from "./_kv_resp.ts";
+import { FOREVER, Wakeup } from "./_kv_wakeup.ts";
+
+/** A source of time in milliseconds: `performance`, or a `VirtualClock`. */
+export interface Clock {
+  /** The current time in milliseconds. */
+  now(): number;
+}
+
+/** Options for {@linkcode Database}. */
+export interface DatabaseOptions {
+  /**
+   * Where time comes from; pass the run's `VirtualClock` in tests.
+   *
+   * @default {performance}
+   */
+  clock?: Clock;
+  /**
+   * The most bytes a subscriber may have waiting to be sent (it is not reading); past it
+   * the subscriber is disconnected, as Redis's `client-output-buffer-limit pubsub` does.
+   * Publishers never wait for subscribers.
+   *
+   * @default {33554432} (32 MiB, Redis's hard limit)
+   */
+  pubsubLimit?: number;
+  /**
+   * Close clients idle for this many milliseconds (Redis's `timeout`); 0 never does.
+   * Blocked clients and subscribers are exempt, as in Redis.
+   *
+   * @default {0}
+   */
+  idleTimeout?: number;
+}
+
+const WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value";
+const NOT_INTEGER = "ERR value is not an integer or out of range";
+const SYNTAX = "ERR syntax error";
+const OVERFLOW = "ERR increment or decrement would overflow";
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const BULK_MAX = 512 * 1024 * 1024;
+/** How often the expiry sweep runs (Redis's `hz` 10), and how much it may look at. */
+const SWEEP_INTERVAL = 100;
+const SWEEP_BUDGET = 1000;
+
+/** One key's value: a string, or a list. */
+class Entry {
+  value: string;
+  list: Deque | null;
+  /** When the key expires on the database's clock; 0 for never. */
+  expiresAt = 0;
+
+  constructor(value: string, list: Deque | null) {
+    this.value = value;
+    this.list = list;
+  }
+}
+
+/** A client waiting in BLPOP/BRPOP. */
+interface Blocked {
+  client: Client;
+  keys: string[];
+  left: boolean;
+  /** What it was given, until the socket layer confirms it was sent. */
+  served: { key: string; value: string } | null;
+}
+
+/** Parses a 64-bit integer as Redis's `string2ll` does: strict, or `null`. */
+function parseInt64(text: string): bigint | null {
+  if (!/^(0|-?[1-9][0-9]{0,18})$/.test(text)) return null;
+  const value = BigInt(text);
+  return value < INT64_MIN || value > INT64_MAX ? null : value;
+}
+
+/** A small non-negative integer argument, or `null`. */
+function parseCount(text: string): number | null {
+  const value = parseInt64(text);
+  return value === null ? null : Number(value);
+}
+
+/**
+ * BLPOP's timeout in milliseconds (0 for none), parsed as Redis parses it (`strtold`,
+ * then `* 1000` rounded up), or the error to reply.
+ */
+function parseTimeout(text: string): number | string {
+  let seconds: number;
+  if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text)) {
+    seconds = Number(text);
+  } else if (/^[+-]?0x[0-9a-f]+$/i.test(text)) {
+    seconds = (text[0] === "-" ? -1 : 1) * parseInt(text.replace(/^[+-]?0x/i, ""), 16);
+  } else if (/^[+-]?inf(inity)?$/i.test(text)) {
+    seconds = Infinity;
+  } else {
+    return "ERR timeout is not a float or out of range";
+  }
+  const ms = Math.ceil(seconds * 1000);
+  // Out of a 64-bit integer's range, Redis's conversion gives its most negative value.
+  if (!Number.isFinite(ms) || ms < 0 || ms >= 2 ** 63) return "ERR timeout is negative";
+  return ms;
+}
+
+/**
+ * The shared state of a kv server: keys, values, expiry, blocked clients and
+ * subscriptions. Clients made by {@linkcode Database.connect} execute commands on it.
+ *
+ * @example Commands and their replies
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database } from "./_kv_db.ts";
+ *
+ * const db = new Database();
+ * const client = db.connect();
+ * client.execute(["SET", "greeting", "hello"]);
+ * client.execute(["GET", "greeting"]);
+ * client.execute(["INCR", "greeting"]);
+ * assert.equal(
+ *   new TextDecoder().decode(client.out.bytes()),
+ *   "+OK\r\n$5\r\nhello\r\n-ERR value is not an integer or out of range\r\n",
+ * );
+ * ```
+ */
+export class Database {
+  /** The clock that expiry and timeouts use. */
+  readonly clock: Clock;
+  readonly #pubsubLimit: number;
+  readonly #idleTimeout: number;
+  readonly #keys = new Map<string, Entry>();
+  /** The keys with a time to live, for the sweep. */
+  readonly #volatile = new Map<string, Entry>();
+  #sweep: Iterator<[string, Entry]> | null = null;
+  /** Per key, the clients blocked on it, first come first served. */
+  readonly #blocked = new Map<string, Blocked[]>();
+  readonly #channels = new Map<string, Set<Client>>();
+  readonly #patterns = new Map<string, Set<Client>>();
+  readonly #clients = new Set<Client>();
+  /** Sleepers to kill so that the threads they hold wake up; see `deliverWakes`. */
+  #wakes: Task<void>[] = [];
+
+  /**
+   * Creates an empty database.
+   *
+   * @param options The clock, and limits.
+   */
+  constructor(options: DatabaseOptions = {}) {
+    this.clock = options.clock ?? performance;
+    this.#pubsubLimit = options.pubsubLimit ?? 32 * 1024 * 1024;
+    this.#idleTimeout = options.idleTimeout ?? 0;
+  }
+
+  /**
+   * A new client session.
+   *
+   * @returns The client.
+   */
+  connect(): Client {
+    const client = new Client(this);
+    this.#clients.add(client);
+    return client;
+  }
+
+  /**
+   * Ends a client's session: its subscriptions go, and if it was blocked, it leaves the
+   * queue; a value it was handed but never sent goes back to its list, for the next in
+   * line. Run {@linkcode Database.deliverWakes} after.
+   *
+   * @param client The client.
+   */
+  disconnect(client: Client): void {
+    this.#clients.delete(client);
+    this.#unsubscribeAll(client, false);
+    this.#unsubscribeAll(client, true);
+    const blocked = client.blocked;
+    if (blocked === null) return;
+    client.blocked = null;
+    this.#unblock(blocked);
+    if (blocked.served !== null) {
+      const { key, value } = blocked.served;
+      let entry = this.#lookup(key);
+      if (entry === undefined) {
+        entry = new Entry("", new Deque());
+        this.#keys.set(key, entry);
+      }
+      if (entry.list === null) return; // the key became a string meanwhile
+      if (blocked.left) entry.list.unshift(value);
+      else entry.list.push(value);
+      this.#serveBlocked(key);
+    }
+  }
+
+  /** Whether some thread must be woken (see {@linkcode Database.deliverWakes}). */
+  get hasWakes(): boolean {
+    return this.#wakes.length > 0;
+  }
+
+  /**
+   * Wakes the threads that the last commands made ready (blocked clients that were
+   * served, subscribers' writers): a coroutine, since waking is an event.
+   */
+  *deliverWakes(): Coroutine<void> {
+    while (this.#wakes.length > 0) {
+      const wakes = this.#wakes;
+      this.#wakes = [];
+      for (const sleeper of wakes) yield* killQuietly(sleeper);
+    }
+  }
+
+  /** Queues a wake-up for `wakeup`'s thread. */
+  wake(wakeup: Wakeup): void {
+    const sleeper = wakeup.notify();
+    if (sleeper !== null) this.#wakes.push(sleeper);
+  }
+
+  /**
+   * The expiry sweep: every 100 ms, looks at up to 1,000 keys with a time to live and
+   * deletes those past it, and closes idle clients. Runs until killed.
+   */
+  *expireCycle(): Coroutine<void> {
+    for (;;) {
+      yield* sleep(SWEEP_INTERVAL);
+      this.sweep();
+    }
+  }
+
+  /** One round of the sweep (see {@linkcode Database.expireCycle}). */
+  sweep(): void {
+    const now = this.clock.now();
+    for (let budget = SWEEP_BUDGET; budget > 0 && this.#volatile.size > 0; budget--) {
+      this.#sweep ??= this.#volatile.entries();
+      const step = this.#sweep.next();
+      if (step.done) {
+        this.#sweep = null;
+        break;
+      }
+      const [key, entry] = step.value;
+      if (entry.expiresAt <= now) this.#delete(key);
+    }
+    if (this.#idleTimeout > 0) {
+      for (const client of this.#clients) {
+        if (
+          client.blocked === null && !client.subscribed &&
+          now - client.lastActive > this.#idleTimeout
+        ) {
+          client.kill();
+        }
+      }
+    }
+  }
+
+  // The keyspace.
+
+  #lookup(key: string): Entry | undefined {
+    const entry = this.#keys.get(key);
+    if (entry !== undefined && entry.expiresAt !== 0 && entry.expiresAt <= this.clock.now()) {
+      this.#delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  #delete(key: string): boolean {
+    const entry = this.#keys.get(key);
+    if (entry === undefined) return false;
+    this.#keys.delete(key);
+    if (entry.expiresAt !== 0) this.#volatile.delete(key);
+    return true;
+  }
+
+  #setExpiry(key: string, entry: Entry, at: number): void {
+    entry.expiresAt = at;
+    if (at === 0) this.#volatile.delete(key);
+    else this.#volatile.set(key, entry);
+  }
+
+  #setString(key: string, value: string, keepTtl: boolean): Entry {
+    let entry = this.#keys.get(key);
+    if (entry === undefined) {
+      entry = new Entry(value, null);
+      this.#keys.set(key, entry);
+      return entry;
+    }
+    entry.value = value;
+    entry.list = null;
+    if (!keepTtl && entry.expiresAt !== 0) this.#setExpiry(key, entry, 0);
+    return entry;
+  }
+
+  // Commands. Each appends its reply to `client.out`.
+
+  /** @internal */
+  get(client: Client, key: string): void {
+    const entry = this.#lookup(key);
+    if (entry === undefined) client.out.nullBulk();
+    else if (entry.list !== null) client.out.error(WRONGTYPE);
+    else client.out.bulk(entry.value);
+  }
+
+  /** @internal */
+  set(client: Client, args: string[]): void {
+    const out = client.out;
+    if (args.length === 3) {
+      this.#setString(args[1], args[2], false);
+      out.ok();
+      return;
+    }
+    let condition = "";
+    let expiry = "";
+    let amount = "";
+    let get = false;
+    for (let i = 3; i < args.length; i++) {
+      const option = args[i].toUpperCase();
+      if ((option === "NX" || option === "XX") && condition === "") {
+        condition = option;
+      } else if (option === "GET") {
+        get = true;
+      } else if (option === "KEEPTTL" && expiry === "") {
+        expiry = option;
+      } else if ((option === "EX" || option === "PX") && expiry === "" && i + 1 < args.length) {
+        expiry = option;
+        amount = args[++i];
+      } else {
+        out.error(SYNTAX);
+        return;
+      }
+    }
+    let expiresAt = 0;
+    if (expiry === "EX" || expiry === "PX") {
+      const at = this.#deadline(amount, expiry === "EX", true);
+      if (typeof at === "string") {
+        out.error(at === "invalid" ? "ERR invalid expire time in 'set' command" : at);
+        return;
+      }
+      expiresAt = at;
+    }
+    const entry = this.#lookup(args[1]);
+    if (get && entry?.list) {
+      out.error(WRONGTYPE);
+      return;
+    }
+    const old = entry?.value;
+    if ((condition === "NX" && entry) || (condition === "XX" && !entry)) {
+      if (get && old !== undefined) out.bulk(old);
+      else out.nullBulk();
+      return;
+    }
+    const stored = this.#setString(args[1], args[2], expiry === "KEEPTTL");
+    if (expiresAt !== 0) this.#setExpiry(args[1], stored, expiresAt);
+    if (!get) out.ok();
+    else if (old === undefined) out.nullBulk();
+    else out.bulk(old);
+  }
+
+  /**
+   * When a time to live of `text` seconds (or milliseconds) from now ends, on our clock;
+   * or `"invalid"` (Redis's "invalid expire time"), or another error to reply.
+   */
+  #deadline(text: string, seconds: boolean, mustBePositive: boolean): number | string {
+    const amount = parseInt64(text);
+    if (amount === null) return NOT_INTEGER;
+    if (mustBePositive && amount <= 0n) return "invalid";
+    const limit = INT64_MAX / 1000n;
+    if (seconds && (amount > limit || amount < -limit)) return "invalid";
+    const ms = seconds ? amount * 1000n : amount;
+    // Redis adds the Unix time in milliseconds and refuses what overflows 64 bits.
+    if (ms > INT64_MAX - BigInt(Date.now())) return "invalid";
+    return this.clock.now() + Number(ms);
+  }
+
+  /** @internal */
+  mget(client: Client, args: string[]): void {
+    client.out.array(args.length - 1);
+    for (let i = 1; i < args.length; i++) {
+      const entry = this.#lookup(args[i]);
+      if (entry === undefined || entry.list !== null) client.out.nullBulk();
+      else client.out.bulk(entry.value);
+    }
+  }
+
+  /** @internal */
+  mset(client: Client, args: string[]): void {
+    if (args.length % 2 === 0) {
+      client.out.error("ERR wrong number of arguments for 'mset' command");
+      return;
+    }
+    for (let i = 1; i < args.length; i += 2) this.#setString(args[i], args[i + 1], false);
+    client.out.ok();
+  }
+
+  /** @internal */
+  incrBy(client: Client, key: string, by: bigint | null): void {
+    if (by === null) {
+      client.out.error(NOT_INTEGER);
+      return;
+    }
+    const entry = this.#lookup(key);
+    if (entry?.list) {
+      client.out.error(WRONGTYPE);
+      return;
+    }
+    const current = entry === undefined ? 0n : parseInt64(entry.value);
+    if (current === null) {
+      client.out.error(NOT_INTEGER);
+      return;
+    }
+    const result = current + by;
+    if (result < INT64_MIN || result > INT64_MAX) {
+      client.out.error(OVERFLOW);
+      return;
+    }
+    this.#setString(key, String(result), true);
+    client.out.integer(result);
+  }
+
+  /** @internal */
+  append(client: Client, key: string, suffix: string): void {
+    const entry = this.#lookup(key);
+    if (entry?.list) {
+      client.out.error(WRONGTYPE);
+      return;
+    }
+    const value = (entry?.value ?? "") + suffix;
+    if (value.length > BULK_MAX) {
+      client.out.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+      return;
+    }
+    this.#setString(key, value, true);
+    client.out.integer(value.length);
+  }
+
+  /** @internal */
+  strlen(client: Client, key: string): void {
+    const entry = this.#lookup(key);
+    if (entry?.list) client.out.error(WRONGTYPE);
+    else client.out.integer(entry?.value.length ?? 0);
+  }
+
+  /** @internal */
+  exists(client: Client, args: string[]): void {
+    let count = 0;
+    for (let i = 1; i < args.length; i++) if (this.#lookup(args[i]) !== undefined) count++;
+    client.out.integer(count);
+  }
+
+  /** @internal */
+  del(client: Client, args: string[]): void {
+    let count = 0;
+    for (let i = 1; i < args.length; i++) {
+      if (this.#lookup(args[i]) !== undefined && this.#delete(args[i])) count++;
+    }
+    client.out.integer(count);
+  }
+
+  /** @internal */
+  type(client: Client, key: string): void {
+    const entry = this.#lookup(key);
+    client.out.simple(entry === undefined ? "none" : entry.list ? "list" : "string");
+  }
+
+  /** @internal */
+  keys(client: Client, pattern: string): void {
+    const matched: string[] = [];
+    const now = this.clock.now();
+    for (const [key, entry] of this.#keys) {
+      if (entry.expiresAt !== 0 && entry.expiresAt <= now) continue;
+      if (pattern === "*" || globMatch(pattern, key)) matched.push(key);
+    }
+    client.out.array(matched.length);
+    for (const key of matched) client.out.bulk(key);
+  }
+
+  /**
+   * INFO, the sections that mean something here (Redis's has many more fields).
+   *
+   * @internal
+   */
+  info(client: Client, args: string[]): void {
+    const wanted = args.length === 1 ? ["server", "clients", "keyspace"] : args.slice(1)
+      .map((section) => section.toLowerCase());
+    const all = wanted.includes("all") || wanted.includes("everything") ||
+      wanted.includes("default");
+    const sections: string[] = [];
+    if (all || wanted.includes("server")) {
+      sections.push("# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n");
+    }
+    if (all || wanted.includes("clients")) {
+      let blocked = 0;
+      for (const c of this.#clients) if (c.blocked !== null && c.blocked.served === null) blocked++;
+      sections.push(
+        `# Clients\r\nconnected_clients:${this.#clients.size}\r\n` +
+          `blocked_clients:${blocked}\r\n`,
+      );
+    }
+    if (all || wanted.includes("keyspace")) {
+      const keys = this.#keys.size;
+      const line = keys > 0 ? `db0:keys=${keys},expires=${this.#volatile.size},avg_ttl=0\r\n` : "";
+      sections.push(`# Keyspace\r\n${line}`);
+    }
+    client.out.bulk(sections.join("\r\n"));
+  }
+
+  /** @internal */
+  dbsize(client: Client): void {
+    client.out.integer(this.#keys.size);
+  }
+
+  /** @internal */
+  flush(client: Client, args: string[]): void {
+    const mode = args[1]?.toUpperCase();
+    if (args.length > 2 || (mode !== undefined && mode !== "ASYNC" && mode !== "SYNC")) {
+      client.out.error(SYNTAX);
+      return;
+    }
+    this.#keys.clear();
+    this.#volatile.clear();
+    this.#sweep = null;
+    client.out.ok();
+  }
+
+  /** @internal */
+  expire(client: Client, args: string[], seconds: boolean): void {
+    const name = args[0].toLowerCase() === "expire" ? "expire" : "pexpire";
+    let nx = false, xx = false, gt = false, lt = false;
+    for (let i = 3; i < args.length; i++) {
+      const option = args[i].toUpperCase();
+      if (option === "NX") nx = true;
+      else if (option === "XX") xx = true;
+      else if (option === "GT") gt = true;
+      else if (option === "LT") lt = true;
+      else {
+        client.out.error(`ERR Unsupported option ${args[i]}`);
+        return;
+      }
+    }
+    if (nx && (xx || gt || lt)) {
+      client.out.error("ERR NX and XX, GT or LT options at the same time are not compatible");
+      return;
+    }
+    if (gt && lt) {
+      client.out.error("ERR GT and LT options at the same time are not compatible");
+      return;
+    }
+    const at = this.#deadline(args[2], seconds, false);
+    if (typeof at === "string") {
+      client.out.error(at === "invalid" ? `ERR invalid expire time in '${name}' command` : at);
+      return;
+    }
+    const entry = this.#lookup(args[1]);
+    if (entry === undefined) {
+      client.out.integer(0);
+      return;
+    }
+    const current = entry.expiresAt === 0 ? Infinity : entry.expiresAt;
+    if (
+      (nx && entry.expiresAt !== 0) || (xx && entry.expiresAt === 0) ||
+      (gt && !(at > current)) || (lt && !(at < current))
+    ) {
+      client.out.integer(0);
+      return;
+    }
+    if (at <= this.clock.now()) this.#delete(args[1]);
+    else this.#setExpiry(args[1], entry, at);
+    client.out.integer(1);
+  }
+
+  /** @internal */
+  ttl(client: Client, key: string, seconds: boolean): void {
+    const entry = this.#lookup(key);
+    if (entry === undefined) client.out.integer(-2);
+    else if (entry.expiresAt === 0) client.out.integer(-1);
+    else {
+      const ms = Math.max(0, Math.floor(entry.expiresAt - this.clock.now()));
+      client.out.integer(seconds ? Math.floor((ms + 500) / 1000) : ms);
+    }
+  }
+
+  /** @internal */
+  persist(client: Client, key: string): void {
+    const entry = this.#lookup(key);
+    if (entry === undefined || entry.expiresAt === 0) client.out.integer(0);
+    else {
+      this.#setExpiry(key, entry, 0);
+      client.out.integer(1);
+    }
+  }
+
+  // Lists.
+
+  /** @internal */
+  push(client: Client, args: string[], left: boolean): void {
+    const key = args[1];
+    let entry = this.#lookup(key);
+    if (entry === undefined) {
+      entry = new Entry("", new Deque());
+      this.#keys.set(key, entry);
+    } else if (entry.list === null) {
+      client.out.error(WRONGTYPE);
+      return;
+    }
+    const list = entry.list!;
+    for (let i = 2; i < args.length; i++) {
+      if (left) list.unshift(args[i]);
+      else list.push(args[i]);
+    }
+    client.out.integer(list.length);
+    if (this.#blocked.has(key)) this.#serveBlocked(key);
+  }
+
+  /** @internal */
+  pop(client: Client, args: string[], left: boolean): void {
+    let count = -1;
+    if (args.length > 3) {
+      client.out.error(`ERR wrong number of arguments for '${left ? "lpop" : "rpop"}' command`);
+      return;
+    }
+    if (args.length === 3) {
+      count = parseCount(args[2]) ?? -1;
+      if (count < 0) {
+        client.out.error("ERR value is out of range, must be positive");
+        return;
+      }
+    }
+    const entry = this.#lookup(args[1]);
+    if (entry === undefined) {
+      if (count < 0) client.out.nullBulk();
+      else client.out.nullArray();
+      return;
+    }
+    const list = entry.list;
+    if (list === null) {
+      client.out.error(WRONGTYPE);
+      return;
+    }
+    if (count < 0) {
+      client.out.bulk((left ? list.shift() : list.pop())!);
+    } else {
+      const n = Math.min(count, list.length);
+      client.out.array(n);
+      for (let i = 0; i < n; i++) client.out.bulk((left ? list.shift() : list.pop())!);
+    }
+    if (list.length === 0) this.#delete(args[1]);
+  }
+
+  /** @internal */
+  llen(client: Client, key: string): void {
+    const entry = this.#lookup(key);
+    if (entry?.list === null) client.out.error(WRONGTYPE);
+    else client.out.integer(entry?.list?.length ?? 0);
+  }
+
+  /** @internal */
+  lrange(client: Client, args: string[]): void {
+    const from = parseCount(args[2]);
+    const to = parseCount(args[3]);
+    if (from === null || to === null) {
+      client.out.error(NOT_INTEGER);
+      return;
+    }
+    const entry = this.#lookup(args[1]);
+    if (entry?.list === null) {
+      client.out.error(WRONGTYPE);
+      return;
+    }
+    const list = entry?.list;
+    const length = list?.length ?? 0;
+    const start = Math.max(0, from < 0 ? length + from : from);
+    const end = Math.min(length - 1, to < 0 ? length + to : to);
+    if (list === undefined || start > end) {
+      client.out.array(0);
+      return;
+    }
+    client.out.array(end - start + 1);
+    for (let i = start; i <= end; i++) client.out.bulk(list.at(i));
+  }
+
+  /**
+   * BLPOP/BRPOP: serves at once from the first non-empty list, or queues the client.
+   *
+   * @returns The timeout to block for (FOREVER for none), or -1 if it was answered.
+   * @internal
+   */
+  bpop(client: Client, args: string[], left: boolean): number {
+    const timeout = parseTimeout(args[args.length - 1]);
+    if (typeof timeout === "string") {
+      client.out.error(timeout);
+      return -1;
+    }
+    const keys = args.slice(1, -1);
+    for (const key of keys) {
+      const entry = this.#lookup(key);
+      if (entry === undefined) continue;
+      if (entry.list === null) {
+        client.out.error(WRONGTYPE);
+        return -1;
+      }
+      const value = (left ? entry.list.shift() : entry.list.pop())!;
+      if (entry.list.length === 0) this.#delete(key);
+      client.out.array(2);
+      client.out.bulk(key);
+      client.out.bulk(value);
+      return -1;
+    }
+    const blocked: Blocked = { client, keys: [...new Set(keys)], left, served: null };
+    for (const key of blocked.keys) {
+      let queue = this.#blocked.get(key);
+      if (queue === undefined) this.#blocked.set(key, queue = []);
+      queue.push(blocked);
+    }
+    client.blocked = blocked;
+    return timeout === 0 ? FOREVER : Math.min(timeout, FOREVER);
+  }
+
+  /** Takes a client out of every queue it waits in. */
+  #unblock(blocked: Blocked): void {
+    for (const key of blocked.keys) {
+      const queue = this.#blocked.get(key);
+      if (queue === undefined) continue;
+      const at = queue.indexOf(blocked);
+      if (at >= 0) queue.splice(at, 1);
+      if (queue.length === 0) this.#blocked.delete(key);
+    }
+  }
+
+  /** Gives items of the list at `key` to the clients blocked on it, in arrival order. */
+  #serveBlocked(key: string): void {
+    const queue = this.#blocked.get(key);
+    const entry = this.#keys.get(key);
+    while (queue !== undefined && queue.length > 0 && entry?.list && entry.list.length > 0) {
+      const blocked = queue[0];
+      this.#unblock(blocked);
+      const value = (blocked.left ? entry.list.shift() : entry.list.pop())!;
+      blocked.served = { key, value };
+      const out = blocked.client.out;
+      out.array(2);
+      out.bulk(key);
+      out.bulk(value);
+      this.wake(blocked.client.wakeup);
+    }
+    if (entry?.list?.length === 0) this.#delete(key);
+  }
+
+  /**
+   * Ends a client's wait: served, it keeps its reply; timed out (or gone), it leaves the
+   * queues and, if `reply`, gets the null reply.
+   *
+   * @internal
+   */
+  endBlock(client: Client, reply: boolean): void {
+    const blocked = client.blocked;
+    if (blocked === null || blocked.served !== null) return;
+    client.blocked = null;
+    this.#unblock(blocked);
+    if (reply) client.out.nullArray();
+  }
+
+  // Publish/subscribe.
+
+  /** @internal */
+  subscribe(client: Client, args: string[], patterns: boolean): void {
+    const kind = patterns ? "psubscribe" : "subscribe";
+    const mine = patterns ? client.patterns : client.channels;
+    const registry = patterns ? this.#patterns : this.#channels;
+    for (let i = 1; i < args.length; i++) {
+      const name = args[i];
+      if (!mine.has(name)) {
+        mine.add(name);
+        let members = registry.get(name);
+        if (members === undefined) registry.set(name, members = new Set());
+        members.add(client);
+      }
+      client.out.array(3);
+      client.out.bulk(kind);
+      client.out.bulk(name);
+      client.out.integer(client.channels.size + client.patterns.size);
+    }
+  }
+
+  /** @internal */
+  unsubscribe(client: Client, args: string[], patterns: boolean): void {
+    if (args.length === 1) {
+      this.#unsubscribeAll(client, patterns, true);
+      return;
+    }
+    for (let i = 1; i < args.length; i++) this.#unsubscribeOne(client, args[i], patterns, true);
+  }
+
+  #unsubscribeAll(client: Client, patterns: boolean, reply = false): void {
+    const mine = patterns ? client.patterns : client.channels;
+    if (mine.size === 0 && reply) {
+      client.out.array(3);
+      client.out.bulk(patterns ? "punsubscribe" : "unsubscribe");
+      client.out.nullBulk();
+      client.out.integer(client.channels.size + client.patterns.size);
+    }
+    for (const name of [...mine]) this.#unsubscribeOne(client, name, patterns, reply);
+  }
+
+  #unsubscribeOne(client: Client, name: string, patterns: boolean, reply: boolean): void {
+    const mine = patterns ? client.patterns : client.channels;
+    const registry = patterns ? this.#patterns : this.#channels;
+    if (mine.delete(name)) {
+      const members = registry.get(name)!;
+      members.delete(client);
+      if (members.size === 0) registry.delete(name);
+    }
+    if (!reply) return;
+    client.out.array(3);
+    client.out.bulk(patterns ? "punsubscribe" : "unsubscribe");
+    client.out.bulk(name);
+    client.out.integer(client.channels.size + client.patterns.size);
+  }
+
+  /** @internal */
+  publish(client: Client, channel: string, message: string): void {
+    let receivers = 0;
+    for (const subscriber of this.#channels.get(channel) ?? []) {
+      subscriber.out.array(3);
+      subscriber.out.bulk("message");
+      subscriber.out.bulk(channel);
+      subscriber.out.bulk(message);
+      this.#pushed(subscriber);
+      receivers++;
+    }
+    for (const [pattern, subscribers] of this.#patterns) {
+      if (!globMatch(pattern, channel)) continue;
+      for (const subscriber of subscribers) {
+        subscriber.out.array(4);
+        subscriber.out.bulk("pmessage");
+        subscriber.out.bulk(pattern);
+        subscriber.out.bulk(channel);
+        subscriber.out.bulk(message);
+        this.#pushed(subscriber);
+        receivers++;
+      }
+    }
+    client.out.integer(receivers);
+  }
+
+  /** A subscriber got a message: wake its writer, or drop it if it stopped reading. */
+  #pushed(subscriber: Client): void {
+    if (subscriber.out.length > this.#pubsubLimit) subscriber.kill();
+    else this.wake(subscriber.writerWakeup);
+  }
+}
+
+/** Kills a sleeper; it has no `finally`, so this never throws. */
+function* killQuietly(sleeper: Task<void>): Coroutine<void> {
+  yield kill(sleeper);
+}
+
+/**
+ * One client's session: it executes requests on its {@linkcode Database} and appends the
+ * replies to `out`, which the socket layer writes.
+ *
+ * @example Expiry under a virtual clock
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { run, sleep, VirtualClock } from "../scheduler/mod.ts";
+ * import { Database } from "./_kv_db.ts";
+ *
+ * const clock = new VirtualClock();
+ * const db = new Database({ clock });
+ * const client = db.connect();
+ * await run(function* () {
+ *   client.execute(["SET", "k", "v", "PX", "100"]);
+ *   yield* sleep(99);
+ *   client.execute(["GET", "k"]);
+ *   yield* sleep(1);
+ *   client.execute(["GET", "k"]);
+ * }(), { clock });
+ * assert.equal(new TextDecoder().decode(client.out.bytes()), "+OK\r\n$1\r\nv\r\n$-1\r\n");
+ * ```
+ */
+export class Client {
+  /** The database it works on. */
+  readonly db: Database;
+  /** Replies waiting to be written. */
+  out: ReplyBuffer = new ReplyBuffer();
+  /** A subscriber's second buffer: the one being written while `out` fills. */
+  spare: ReplyBuffer = new ReplyBuffer();
+  /** The channels it subscribed to. */
+  readonly channels: Set<string> = new Set();
+  /** The patterns it subscribed to. */
+  readonly patterns: Set<string> = new Set();
+  /** Its BLPOP/BRPOP, while it waits and until what it was given is sent. */
+  blocked: Blocked | null = null;
+  /** Wakes the client's thread when a blocking pop serves it. */
+  readonly wakeup: Wakeup = new Wakeup();
+  /** Wakes a subscriber's writer thread when messages wait in `out`. */
+  readonly writerWakeup: Wakeup = new Wakeup();
+  /** Once it subscribed, its replies go out through a writer thread. */
+  pushMode = false;
+  /** Set by QUIT: write the replies, then close. */
+  closeAfterReply = false;
+  /** When it last sent something, on the database's clock. */
+  lastActive: number;
+  /** What {@linkcode Client.kill} calls: the socket layer closes the connection. */
+  onKill: (() => void) | null = null;
+  #killed = false;
+
+  /**
+   * A session; use {@linkcode Database.connect}.
+   *
+   * @param db The database.
+   */
+  constructor(db: Database) {
+    this.db = db;
+    this.lastActive = db.clock.now();
+  }
+
+  /** Whether it is subscribed to a channel or pattern (RESP2's subscribed mode). */
+  get subscribed(): boolean {
+    return this.channels.size + this.patterns.size > 0;
+  }
+
+  /** Whether the server dropped it (a slow subscriber, an idle client). */
+  get killed(): boolean {
+    return this.#killed;
+  }
+
+  /** Drops the client: its connection is closed. */
+  kill(): void {
+    if (this.#killed) return;
+    this.#killed = true;
+    this.onKill?.();
+  }
+
+  /**
+   * Executes one request, appending the reply to `out`.
+   *
+   * @param args The command and its arguments, binary strings.
+   * @returns -1, or for a blocking pop that must wait, the timeout to pass to
+   * {@linkcode Client.block}.
+   */
+  execute(args: string[]): number {
+    const command = COMMANDS.get(args[0]) ?? COMMANDS.get(args[0].toLowerCase());
+    if (command === undefined) {
+      this.out.error(unknownCommand(args));
+      return -1;
+    }
+    const arity = command.arity;
+    if (arity > 0 ? args.length !== arity : args.length < -arity) {
+      this.out.error(`ERR wrong number of arguments for '${command.name}' command`);
+      return -1;
+    }
+    if (!command.pubsub && this.subscribed) {
+      this.out.error(
+        `ERR Can't execute '${command.name}': only (P|S)SUBSCRIBE / ` +
+          "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+      );
+      return -1;
+    }
+    return command.run(this.db, this, args) ?? -1;
+  }
+
+  /**
+   * Waits, after `execute` queued this client in a blocking pop, until it is served or
+   * `ms` pass (then the null reply is appended). Run `Database.deliverWakes` after a push.
+   *
+   * @param ms The timeout from `execute`.
+   */
+  *block(ms: number): Coroutine<void> {
+    try {
+      yield* this.wakeup.wait(ms);
+    } finally {
+      this.db.endBlock(this, true);
+    }
+  }
+
+  /** Confirms that what a blocking pop gave this client was sent. */
+  delivered(): void {
+    this.blocked = null;
+  }
+}
+
+/** A command: its name, Redis's arity (negative: at least), and what it does. */
+interface Command {
+  name: string;
+  arity: number;
+  /** Allowed while subscribed. */
+  pubsub?: boolean;
+  run(db: Database, client: Client, args: string[]): number | void;
+}
+
+/** The start of Redis's error for an unknown command (as C's `%.128s` prints it). */
+function unknownCommand(args: string[]): string {
+  const cString = (text: string) => text.split("\0")[0];
+  let listed = "";
+  for (let i = 1; i < args.length && listed.length < 128; i++) {
+    listed += `'${cString(args[i]).slice(0, 128 - listed.length)}' `;
+  }
+  return `ERR unknown command '${
+    cString(args[0]).slice(0, 128)
+  }', with args beginning with: ${listed}`;
+}
+
+/** What `CONFIG GET` answers: what redis-benchmark and redis-cli ask for, and a few more. */
+const CONFIG: ReadonlyMap<string, string> = new Map([
+  ["save", ""],
+  ["appendonly", "no"],
+  ["databases", "1"],
+  ["maxmemory", "0"],
+  ["proto-max-bulk-len", String(BULK_MAX)],
+]);
+
+function configGet(client: Client, args: string[]): void {
+  const found = new Map<string, [string, string]>();
+  for (let i = 2; i < args.length; i++) {
+    const pattern = args[i];
+    if (!/[*?[]/.test(pattern)) {
+      const value = CONFIG.get(pattern.toLowerCase());
+      if (value !== undefined && !found.has(pattern.toLowerCase())) {
+        found.set(pattern.toLowerCase(), [pattern, value]);
+      }
+      continue;
+    }
+    for (const [name, value] of CONFIG) {
+      if (!found.has(name) && globMatch(pattern.toLowerCase(), name)) {
+        found.set(name, [name, value]);
+      }
+    }
+  }
+  client.out.array(found.size * 2);
+  for (const [name, value] of found.values()) {
+    client.out.bulk(name);
+    client.out.bulk(value);
+  }
+}
+
+function config(_db: Database, client: Client, args: string[]): void {
+  const sub = args[1].toLowerCase();
+  if (sub === "get") {
+    if (args.length < 3) {
+      client.out.error("ERR wrong number of arguments for 'config|get' command");
+    } else configGet(client, args);
+  } else if (sub === "set") {
+    if (args.length < 4 || args.length % 2 !== 0) {
+      client.out.error("ERR wrong number of arguments for 'config|set' command");
+    } else {
+      client.out.error(`ERR Unknown option or number of arguments for CONFIG SET - '${args[2]}'`);
+    }
+  } else {
+    client.out.error(`ERR unknown subcommand '${args[1].slice(0, 128)}'. Try CONFIG HELP.`);
+  }
+}
+
+function ping(_db: Database, client: Client, args: string[]): void {
+  if (args.length > 2) {
+    client.out.error("ERR wrong number of arguments for 'ping' command");
+  } else if (client.subscribed) {
+    client.out.array(2);
+    client.out.bulk("pong");
+    client.out.bulk(args[1] ?? "");
+  } else if (args.length === 2) client.out.bulk(args[1]);
+  else client.out.simple("PONG");
+}
+
+function select(_db: Database, client: Client, args: string[]): void {
+  const index = parseCount(args[1]);
+  if (index === null) client.out.error(NOT_INTEGER);
+  // One database, as a Redis started with `--databases 1` has.
+  else if (index !== 0) client.out.error("ERR DB index is out of range");
+  else client.out.ok();
+}
+
+const TABLE: Command[] = [
+  { name: "get", arity: 2, run: (db, c, a) => db.get(c, a[1]) },
+  { name: "set", arity: -3, run: (db, c, a) => db.set(c, a) },
+  { name: "ping", arity: -1, pubsub: true, run: ping },
+  { name: "echo", arity: 2, run: (_db, c, a) => c.out.bulk(a[1]) },
+  {
+    name: "quit",
+    arity: -1,
+    pubsub: true,
+    run: (_db, c) => {
+      c.out.ok();
+      c.closeAfterReply = true;
+    },
+  },
+  { name: "select", arity: 2, run: select },
+  { name: "dbsize", arity: 1, run: (db, c) => db.dbsize(c) },
+  { name: "flushall", arity: -1, run: (db, c, a) => db.flush(c, a) },
+  { name: "flushdb", arity: -1, run: (db, c, a) => db.flush(c, a) },
+  { name: "keys", arity: 2, run: (db, c, a) => db.keys(c, a[1]) },
+  { name: "exists", arity: -2, run: (db, c, a) => db.exists(c, a) },
+  { name: "del", arity: -2, run: (db, c, a) => db.del(c, a) },
+  { name: "type", arity: 2, run: (db, c, a) => db.type(c, a[1]) },
+  { name: "mget", arity: -2, run: (db, c, a) => db.mget(c, a) },
+  { name: "mset", arity: -3, run: (db, c, a) => db.mset(c, a) },
+  { name: "incr", arity: 2, run: (db, c, a) => db.incrBy(c, a[1], 1n) },
+  { name: "decr", arity: 2, run: (db, c, a) => db.incrBy(c, a[1], -1n) },
+  { name: "incrby", arity: 3, run: (db, c, a) => db.incrBy(c, a[1], parseInt64(a[2])) },
+  { name: "append", arity: 3, run: (db, c, a) => db.append(c, a[1], a[2]) },
+  { name: "strlen", arity: 2, run: (db, c, a) => db.strlen(c, a[1]) },
+  { name: "expire", arity: -3, run: (db, c, a) => db.expire(c, a, true) },
+  { name: "pexpire", arity: -3, run: (db, c, a) => db.expire(c, a, false) },
+  { name: "ttl", arity: 2, run: (db, c, a) => db.ttl(c, a[1], true) },
+  { name: "pttl", arity: 2, run: (db, c, a) => db.ttl(c, a[1], false) },
+  { name: "persist", arity: 2, run: (db, c, a) => db.persist(c, a[1]) },
+  { name: "lpush", arity: -3, run: (db, c, a) => db.push(c, a, true) },
+  { name: "rpush", arity: -3, run: (db, c, a) => db.push(c, a, false) },
+  { name: "lpop", arity: -2, run: (db, c, a) => db.pop(c, a, true) },
+  { name: "rpop", arity: -2, run: (db, c, a) => db.pop(c, a, false) },
+  { name: "llen", arity: 2, run: (db, c, a) => db.llen(c, a[1]) },
+  { name: "lrange", arity: 4, run: (db, c, a) => db.lrange(c, a) },
+  { name: "blpop", arity: -3, run: (db, c, a) => db.bpop(c, a, true) },
+  { name: "brpop", arity: -3, run: (db, c, a) => db.bpop(c, a, false) },
+  { name: "publish", arity: 3, run: (db, c, a) => db.publish(c, a[1], a[2]) },
+  {
+    name: "subscribe",
+    arity: -2,
+    pubsub: true,
+    run: (db, c, a) => {
+      c.pushMode = true;
+      db.subscribe(c, a, false);
+    },
+  },
+  {
+    name: "psubscribe",
+    arity: -2,
+    pubsub: true,
+    run: (db, c, a) => {
+      c.pushMode = true;
+      db.subscribe(c, a, true);
+    },
+  },
+  { name: "unsubscribe", arity: -1, pubsub: true, run: (db, c, a) => db.unsubscribe(c, a, false) },
+  { name: "punsubscribe", arity: -1, pubsub: true, run: (db, c, a) => db.unsubscribe(c, a, true) },
+  {
+    name: "reset",
+    arity: 1,
+    pubsub: true,
+    run: (db, c) => {
+      const out = c.out;
+      c.out = new ReplyBuffer(); // the unsubscribe replies are not sent
+      db.unsubscribe(c, ["unsubscribe"], false);
+      db.unsubscribe(c, ["punsubscribe"], true);
+      c.out = out;
+      out.simple("RESET");
+    },
+  },
+  { name: "config", arity: -2, run: config },
+  { name: "info", arity: -1, run: (db, c, a) => db.info(c, a) },
+];
+
+/** Commands by name, in lower and upper case (the usual spellings skip a toLowerCase). */
+const COMMANDS: ReadonlyMap<string, Command> = new Map(
+  TABLE.flatMap((command) => [
+    [command.name, command],
+    [command.name.toUpperCase(), command],
+  ]),
+);

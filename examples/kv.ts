@@ -1,0 +1,245 @@
+// deno run --allow-net examples/kv.ts [--port 6380] [--host 127.0.0.1] [--idle-timeout SECONDS]
+//                                      [--pubsub-limit BYTES] [--max-clients N]
+//
+// A Redis-compatible key-value server that real clients talk to unmodified:
+// `redis-cli -p 6380`, `redis-benchmark -p 6380`. It speaks RESP2 (arrays, and inline
+// commands typed into `nc`), answers pipelines in one write, and covers strings, keys,
+// expiry, lists with blocking pops, and publish/subscribe, with Redis 7's replies byte for
+// byte. One coroutine per client reads requests and executes them; the commands themselves
+// (examples/_kv_db.ts) know nothing of sockets.
+//
+// A subscriber that stops reading never slows a publisher: messages queue in memory, and
+// past `--pubsub-limit` bytes (32 MiB, Redis's hard limit) the subscriber is disconnected.
+// `--port 0` picks a free port; the `listening on HOST:PORT` line says which. Ctrl-C (or
+// SIGTERM) closes every connection and exits.
+//
+// Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
+import * as bluelet from "../mod.ts";
+import { type Client, Database } from "./_kv_db.ts";
+import { ProtocolError, RequestParser } from "./_kv_resp.ts";
+import { FOREVER } from "./_kv_wakeup.ts";
+
+/** The port `deno task kv` listens on (Redis's is 6379). */
+export const DEFAULT_PORT = 6380;
+
+/** Redis reads 16 KiB at a time too. */
+const RECV_SIZE = 16 * 1024;
+
+/**
+ * Writes what `client` has to say; a subscriber's writer thread does it for a client that
+ * has subscribed (so that two writes never overlap).
+ */
+function* flush(
+  conn: bluelet.Connection,
+  client: Client,
+  writer: bluelet.Task<void> | null,
+): bluelet.Coroutine<void> {
+  if (writer !== null) {
+    yield* client.writerWakeup.wake();
+    return;
+  }
+  while (client.out.length > 0) {
+    const n = client.out.length;
+    yield* conn.sendall(client.out.bytes());
+    client.out.consume(n); // a blocking pop may have been served meanwhile
+  }
+}
+
+/**
+ * A subscriber's writer: publishers only append to the subscriber's buffer and wake this
+ * thread, so a subscriber that does not read holds up nobody.
+ */
+function* writeForSubscriber(
+  conn: bluelet.Connection,
+  client: Client,
+): bluelet.Coroutine<void> {
+  try {
+    for (;;) {
+      if (client.out.length === 0) {
+        if (client.closeAfterReply) return;
+        yield* client.writerWakeup.wait(FOREVER);
+        continue;
+      }
+      const sending = client.out;
+      client.out = client.spare;
+      client.spare = sending;
+      yield* conn.sendall(sending.bytes());
+      sending.clear();
+    }
+  } catch {
+    client.kill(); // the peer is gone; the reader ends too
+  }
+}
+
+/**
+ * While a client waits in BLPOP, reads on its behalf: what it sends waits for its turn,
+ * and if it hangs up, it leaves the queue at once, so a value is never handed to it.
+ */
+function* watchBlocked(
+  conn: bluelet.Connection,
+  client: Client,
+  parser: RequestParser,
+): bluelet.Coroutine<void> {
+  try {
+    for (;;) {
+      const data = yield* conn.recv(RECV_SIZE);
+      if (data.length === 0) break;
+      parser.feed(data);
+    }
+  } catch {
+    // Reset, or too much sent while blocked: the same as hanging up.
+  }
+  client.db.endBlock(client, false);
+  client.kill();
+  yield* client.wakeup.wake();
+}
+
+/** Runs one blocking pop that `execute` queued, then sends its reply. */
+function* blockClient(
+  conn: bluelet.Connection,
+  client: Client,
+  parser: RequestParser,
+  timeout: number,
+  writer: bluelet.Task<void> | null,
+): bluelet.Coroutine<void> {
+  yield* flush(conn, client, writer); // earlier replies of the pipeline go first
+  const watcher = yield* bluelet.spawn(watchBlocked(conn, client, parser));
+  try {
+    yield* client.block(timeout);
+  } finally {
+    if (!watcher.done) yield bluelet.kill(watcher); // a killed read loses no bytes
+  }
+  yield* flush(conn, client, writer);
+  client.delivered();
+}
+
+/**
+ * Makes the handler that serves one client of `db`.
+ *
+ * @param db The database every client shares.
+ * @returns The handler, for `bluelet.server`.
+ *
+ * @example A client's pipeline, over a real socket
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as bluelet from "../mod.ts";
+ * import { Database } from "./_kv_db.ts";
+ * import { kvHandler } from "./kv.ts";
+ *
+ * const db = new Database();
+ * const reply = await bluelet.run(function* () {
+ *   let port = 0;
+ *   const server = yield* bluelet.spawn(bluelet.server("127.0.0.1", 0, kvHandler(db), {
+ *     onListen: (addr) => port = (addr as Deno.NetAddr).port,
+ *   }));
+ *   yield* bluelet.sleep(1);
+ *   const conn = yield* bluelet.connect("127.0.0.1", port);
+ *   yield* conn.sendall("SET greeting hello\r\nGET greeting\r\n");
+ *   const reply = yield* conn.recvExactly(16);
+ *   conn.close();
+ *   yield* bluelet.kill(server);
+ *   return new TextDecoder().decode(reply);
+ * }());
+ * assert.equal(reply, "+OK\r\n$5\r\nhello\r\n");
+ * ```
+ */
+export function kvHandler(
+  db: Database,
+): (conn: bluelet.Connection) => bluelet.Coroutine<void> {
+  return function* kvClient(conn) {
+    const client = db.connect();
+    client.onKill = () => conn.close();
+    const parser = new RequestParser();
+    let writer: bluelet.Task<void> | null = null;
+    try {
+      while (!client.closeAfterReply) {
+        const data = yield* conn.recv(RECV_SIZE);
+        if (data.length === 0) return;
+        client.lastActive = db.clock.now();
+        parser.feed(data);
+        for (;;) {
+          let args: string[] | null;
+          try {
+            args = parser.next();
+          } catch (error) {
+            if (!(error instanceof ProtocolError)) throw error;
+            client.out.error(`ERR ${error.message}`);
+            client.closeAfterReply = true;
+            break;
+          }
+          if (args === null) break;
+          const timeout = client.execute(args);
+          if (db.hasWakes) yield* db.deliverWakes();
+          if (timeout >= 0) {
+            yield* bluelet.call(blockClient(conn, client, parser, timeout, writer));
+          }
+          if (client.closeAfterReply) break;
+        }
+        if (client.pushMode && writer === null) {
+          writer = yield* bluelet.spawn(writeForSubscriber(conn, client));
+        }
+        yield* flush(conn, client, writer);
+      }
+      if (writer !== null) yield* bluelet.join(writer); // it writes the last replies
+    } catch (error) {
+      // Closed by the server itself (a slow subscriber, an idle client): not a failure.
+      if (!(client.killed && error instanceof bluelet.SocketClosedError)) throw error;
+    } finally {
+      if (writer !== null && !writer.done) yield bluelet.kill(writer);
+      db.disconnect(client);
+      if (db.hasWakes) yield* db.deliverWakes();
+    }
+  };
+}
+
+/**
+ * Runs the server until SIGINT or SIGTERM.
+ *
+ * @param args `--port N` (default 6380), `--host H` (default 127.0.0.1),
+ * `--idle-timeout SECONDS` (default 0: never), `--pubsub-limit BYTES`,
+ * `--max-clients N` (default 10000).
+ */
+export async function main(args: readonly string[]): Promise<void> {
+  let port = DEFAULT_PORT;
+  let host = "127.0.0.1";
+  let idleTimeout = 0;
+  let pubsubLimit: number | undefined;
+  let maxConnections = 10_000;
+  for (let i = 0; i < args.length; i++) {
+    const value = args[i + 1];
+    if (args[i] === "--port") port = Number(value);
+    else if (args[i] === "--host") host = value ?? "";
+    else if (args[i] === "--idle-timeout") idleTimeout = Number(value) * 1000;
+    else if (args[i] === "--pubsub-limit") pubsubLimit = Number(value);
+    else if (args[i] === "--max-clients") maxConnections = Number(value);
+    else throw new TypeError(`Unknown argument: ${args[i]}`);
+    i++;
+  }
+  const db = new Database({ idleTimeout, pubsubLimit });
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    await bluelet.run(
+      function* () {
+        yield* bluelet.spawn(db.expireCycle());
+        yield* bluelet.server(host, port, kvHandler(db), {
+          maxConnections,
+          onListen: (addr) => {
+            if (addr.transport === "tcp") console.log(`listening on ${addr.hostname}:${addr.port}`);
+          },
+        });
+      }(),
+      { signal: stop.signal },
+    );
+  } catch (error) {
+    if (!stop.signal.aborted) throw error;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+    console.log("Exiting.");
+  }
+}
+
+if (import.meta.main) await main(Deno.args);
