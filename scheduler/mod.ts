@@ -44,3 +44,5 @@ export { withTimeout } from "./with_timeout.ts";
 export { yieldNow, yieldNow as null } from "./yield_now.ts";
 export { Channel, type ChannelOptions, type ChannelStatistics } from "./channel.ts";
 export { ClosedError } from "./closed_error.ts";
+export { select, type SelectResult } from "./select.ts";
+export { moveOnAfter, type MoveOnResult } from "./move_on_after.ts";

@@ -1,0 +1,145 @@
+import { call } from "./call.ts";
+import type { Coroutine } from "./coroutine.ts";
+import type { Effect } from "./effect.ts";
+import { Primitive, SUSPEND } from "./lowlevel.ts";
+import type { Operation } from "./operation.ts";
+import { sleep } from "./sleep.ts";
+import { spawn } from "./spawn.ts";
+import { select } from "./select.ts";
+import { ReceiveOperation, SendOperation } from "./_channel_core.ts";
+import { killAll } from "./_kill_all.ts";
+
+/**
+ * What {@linkcode moveOnAfter} gives: the operation's value, or that time ran out.
+ *
+ * @typeParam T The operation's value.
+ */
+export type MoveOnResult<T> =
+  | { timedOut: false; value: T }
+  | { timedOut: true; value: undefined };
+
+/**
+ * Runs an operation with a deadline that is not an error: if it is not done within `ms`,
+ * it is killed (its `finally` blocks run) and `moveOnAfter` returns `{ timedOut: true }`;
+ * whatever the operation produced before that (items it collected, lines it wrote) stays.
+ * This is Trio's `move_on_after`; {@linkcode withTimeout} is the form that throws.
+ *
+ * An operation that finishes at the very moment time runs out counts as done: its value is
+ * returned, never dropped. So a channel `receive()` limited this way loses no item.
+ *
+ * @typeParam T The operation's value.
+ * @param ms The time limit in milliseconds.
+ * @param operation The generator object (or event) to run.
+ * @returns An event that resumes with `{ timedOut: false, value }` or
+ * `{ timedOut: true, value: undefined }`. The operation's own error passes through.
+ * @throws {RangeError} If `ms` is not a finite number.
+ *
+ * @example Collect what arrives within 100 ms
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { moveOnAfter, run, sleep, VirtualClock } from "@bluelet/bluelet";
+ *
+ * const collected: number[] = [];
+ * const result = await run(
+ *   moveOnAfter(100, function* () {
+ *     for (let i = 0;; i++) {
+ *       yield* sleep(30);
+ *       collected.push(i);
+ *     }
+ *   }()),
+ *   { clock: new VirtualClock() },
+ * );
+ * assert.equal(result.timedOut, true);
+ * assert.deepEqual(collected, [0, 1, 2]);
+ * ```
+ */
+export function moveOnAfter<T>(ms: number, operation: Operation<T>): Effect<MoveOnResult<T>> {
+  if (typeof ms !== "number" || !Number.isFinite(ms)) {
+    throw new RangeError(
+      `Cannot move on after a deadline: duration must be a finite number of milliseconds, got ${
+        String(ms)
+      }`,
+    );
+  }
+  // A bare channel operation goes through `select`, which takes effect in this thread and
+  // so can give an item back if the thread is killed the moment it arrives.
+  if (operation instanceof ReceiveOperation || operation instanceof SendOperation) {
+    return call(selectOrSleep(ms, operation as unknown as Effect<T>));
+  }
+  return call(moveOn(ms, operation));
+}
+
+function* selectOrSleep<T>(ms: number, operation: Effect<T>): Coroutine<MoveOnResult<T>> {
+  const result = yield* select([operation, sleep(ms)]);
+  return result.index === 0
+    ? { timedOut: false, value: result.value as T }
+    : { timedOut: true, value: undefined };
+}
+
+/** What the caller waits on: the operation's outcome or the timer, whichever comes first. */
+class Deadline<T> extends Primitive<void> {
+  readonly description: string;
+  ok = false;
+  value: unknown = undefined;
+  ended = false;
+  expired = false;
+
+  constructor(ms: number) {
+    super();
+    this.description = `moveOnAfter(${ms})`;
+  }
+
+  settle(ok: boolean, value: T | unknown): void {
+    this.ended = true;
+    this.ok = ok;
+    this.value = value;
+    this.wake();
+  }
+
+  expire(): void {
+    this.expired = true;
+    this.wake();
+  }
+
+  start(): typeof SUSPEND | null {
+    return this.ended || this.expired ? null : SUSPEND;
+  }
+
+  finish(): void {}
+
+  cancel(): void {}
+}
+
+function* moveOn<T>(ms: number, operation: Operation<T>): Coroutine<MoveOnResult<T>> {
+  const deadline = new Deadline<T>(ms);
+  const tasks = [
+    yield* spawn(attempt(operation, deadline)),
+    yield* spawn(timer(ms, deadline)),
+  ];
+  try {
+    yield* deadline;
+  } finally {
+    // A worker that was woken but had not run yet is cancelled here, which gives back what
+    // it had been handed; one that finished in the meantime has settled.
+    yield* killAll(tasks);
+  }
+  if (!deadline.ended) return { timedOut: true, value: undefined };
+  if (!deadline.ok) throw deadline.value;
+  return { timedOut: false, value: deadline.value as T };
+}
+
+function* attempt<T>(operation: Operation<T>, deadline: Deadline<T>): Coroutine<void> {
+  let value: unknown;
+  try {
+    value = yield operation;
+  } catch (error) {
+    deadline.settle(false, error);
+    return;
+  }
+  deadline.settle(true, value);
+}
+
+function* timer(ms: number, deadline: Deadline<unknown>): Coroutine<void> {
+  yield* sleep(ms);
+  deadline.expire();
+}

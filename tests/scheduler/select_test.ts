@@ -1,0 +1,178 @@
+import assert from "node:assert/strict";
+import {
+  Channel,
+  ClosedError,
+  type Coroutine,
+  kill,
+  run,
+  select,
+  sleep,
+  spawn,
+  VirtualClock,
+  yieldNow,
+} from "../../mod.ts";
+
+Deno.test("select() lets exactly one ready case take effect: the first in the array", async () => {
+  const a = new Channel<string>(1);
+  const b = new Channel<string>(1);
+  a.trySend("a");
+  b.trySend("b");
+  const result = await run(select([a.receive(), b.receive()]));
+  assert.deepEqual(result, { index: 0, value: { value: "a", done: false } });
+  assert.equal(b.statistics().buffered, 1, "b's item was left alone");
+});
+
+Deno.test("select() waits for the first case that can take effect and withdraws the others", async () => {
+  const record: string[] = [];
+  const a = new Channel<string>();
+  const b = new Channel<string>();
+  await run(
+    function* () {
+      yield* spawn(function* () {
+        yield* sleep(10);
+        record.push(`b waiters ${b.statistics().waitingReceivers}`);
+        yield* b.send("from b");
+        record.push(`a waiters ${a.statistics().waitingReceivers}`);
+      }());
+      const result = yield* select([a.receive(), b.receive()]);
+      record.push(`case ${result.index}: ${JSON.stringify(result.value)}`);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, [
+    "b waiters 1",
+    "a waiters 0",
+    'case 1: {"value":"from b","done":false}',
+  ]);
+});
+
+Deno.test("select() with a send case: a send that loses never happens", async () => {
+  const record: string[] = [];
+  const out = new Channel<string>(0);
+  const control = new Channel<string>(1);
+  await run(function* () {
+    yield* spawn(function* () {
+      yield* yieldNow();
+      control.trySend("stop");
+    }());
+    const result = yield* select([out.send("never"), control.receive()]);
+    record.push(`case ${result.index}`);
+    record.push(`out has ${JSON.stringify(out.tryReceive())}`);
+    // And a send case that wins: a receiver is waiting.
+    yield* spawn(function* () {
+      record.push(`receiver got ${(yield* out.receive()).value}`);
+    }());
+    yield* yieldNow();
+    const second = yield* select([out.send("sent"), control.receive()]);
+    record.push(`case ${second.index}`);
+  }());
+  assert.deepEqual(record, ["case 1", "out has undefined", "case 0", "receiver got sent"]);
+});
+
+Deno.test("select() with a sleep times out without taking anything", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  const jobs = new Channel<string>();
+  await run(
+    function* () {
+      yield* spawn(function* () {
+        yield* sleep(50);
+        yield* jobs.send("late job");
+        record.push(`sent at ${clock.now()}`);
+      }());
+      const first = yield* select([jobs.receive(), sleep(20)]);
+      record.push(`case ${first.index} at ${clock.now()}`);
+      const second = yield* select([jobs.receive(), sleep(100)]);
+      record.push(`case ${second.index}: ${second.value?.value} at ${clock.now()}`);
+    }(),
+    { clock },
+  );
+  // The send is taken at once; the select returns once its timer thread is gone.
+  assert.deepEqual(record, ["case 1 at 20", "sent at 50", "case 0: late job at 50"]);
+});
+
+Deno.test("select() killed while it waits leaves every channel as it was", async () => {
+  const a = new Channel<string>();
+  const b = new Channel<string>();
+  await run(
+    function* () {
+      const selecting = yield* spawn(select([a.receive(), b.send("x"), sleep(1000)]));
+      yield* yieldNow();
+      assert.equal(a.statistics().waitingReceivers, 1);
+      assert.equal(b.statistics().waitingSenders, 1);
+      yield* kill(selecting);
+      assert.equal(a.statistics().waitingReceivers, 0);
+      assert.equal(b.statistics().waitingSenders, 0);
+    }(),
+    { clock: new VirtualClock() },
+  );
+});
+
+Deno.test("select() killed after its item arrived, before it ran, gives the item to the next receiver", async () => {
+  const record: string[] = [];
+  const channel = new Channel<string>();
+  const other = new Channel<string>();
+  await run(function* () {
+    const selecting = yield* spawn(select([channel.receive(), other.receive()]));
+    yield* spawn(function* () {
+      record.push(`next got ${(yield* channel.receive()).value}`);
+    }());
+    yield* yieldNow();
+    channel.trySend("item"); // the select is woken for it
+    yield* kill(selecting);
+    record.push("killed");
+  }());
+  // The kill cancels the select at once, which passes the item on; the kill returns once
+  // the select's thread has unwound.
+  assert.deepEqual(record, ["next got item", "killed"]);
+});
+
+Deno.test("select() killed while its timer thread is being cleaned up gives the item back", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  const channel = new Channel<string>(1);
+  function* slowTimer(): Coroutine<void> {
+    try {
+      yield* sleep(1000);
+    } finally {
+      yield* sleep(10); // the select waits for this after its receive has won
+    }
+  }
+  await run(
+    function* () {
+      const selecting = yield* spawn(function* () {
+        const result = yield* select([channel.receive(), slowTimer()]);
+        record.push(`select returned ${result.index}`);
+      }());
+      yield* sleep(1);
+      channel.trySend("item"); // the receive wins; the timer's cleanup takes 10 ms
+      yield* sleep(5);
+      yield* kill(selecting);
+      record.push(`killed at ${clock.now()}`);
+      record.push(`then ${JSON.stringify(channel.tryReceive())}`);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, ["killed at 11", 'then {"value":"item","done":false}']);
+});
+
+Deno.test("select() on a closed channel gives its end; a send case on one throws ClosedError", async () => {
+  const closed = new Channel<number>();
+  closed.close();
+  const open = new Channel<number>();
+  assert.deepEqual(await run(select([open.receive(), closed.receive()])), {
+    index: 1,
+    value: { value: undefined, done: true },
+  });
+  await assert.rejects(run(select([open.receive(), closed.send(1)])), ClosedError);
+  assert.equal(open.statistics().waitingReceivers, 0);
+});
+
+Deno.test("select() rejects no cases, and a send and a receive on one channel", () => {
+  assert.throws(() => select([]), RangeError);
+  const channel = new Channel<number>();
+  assert.throws(() => select([channel.receive(), channel.send(1)]), {
+    name: "TypeError",
+    message: "Cannot select: case sends on and receives from the same channel",
+  });
+});
