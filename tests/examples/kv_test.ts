@@ -271,3 +271,213 @@ Deno.test("kv.ts answers every command with Redis's bytes", async () => {
   assert.equal(await client.command("QUIT"), "+OK\r\n");
   assert.ok(await client.closedByServer());
 });
+
+Deno.test("kv.ts answers 1,000 pipelined commands sent in one write, in order", async () => {
+  await using server = await startServer();
+  using client = await RespClient.open(server.port);
+  assert.equal(await client.command("DEL", "counter"), await client.command("DEL", "counter"));
+  let pipeline = "";
+  let expected = "";
+  for (let i = 1; i <= 1000; i++) {
+    pipeline += i % 2 === 0 ? encode("INCR", "counter") : "INCR counter\r\n";
+    expected += `:${i}\r\n`;
+  }
+  await client.send(pipeline);
+  assert.equal(await client.replies(1000), expected);
+  assert.equal(await client.command("GET", "counter"), "$4\r\n1000\r\n");
+});
+
+Deno.test("kv.ts takes inline commands as a person types them", async () => {
+  await using server = await startServer();
+  using client = await RespClient.open(server.port);
+  await client.send("SET greeting hello\r\nGET greeting\nPING\r\n\r\n   \r\n");
+  assert.equal(await client.replies(3), "+OK\r\n$5\r\nhello\r\n+PONG\r\n");
+  await client.send(`SET  q  "a\\x41\\n b"  \r\nGET q\r\nECHO 'it\\'s'\r\n`);
+  assert.equal(await client.replies(3), "+OK\r\n$5\r\naA\n b\r\n$4\r\nit's\r\n");
+  await client.send("FOO a\rb c\r\n");
+  assert.equal(
+    await client.reply(),
+    "-ERR unknown command 'FOO', with args beginning with: 'a' 'b' 'c' \r\n",
+  );
+  // A request split in the middle of every part still parses.
+  for (const piece of ["*2\r", "\n$3\r\nGE", "T\r\n$", "1\r\nq", "\r", "\n"]) {
+    await client.send(piece);
+  }
+  assert.equal(await client.reply(), "$5\r\naA\n b\r\n");
+});
+
+/** Malformed requests and Redis's reply to each; every one closes its connection. */
+const MALFORMED: [string, string][] = [
+  ["*x\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
+  ["*\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
+  ["*+1\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
+  ["*01\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
+  ["*-0\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
+  ["*1 \r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
+  ["*1\n$4\nping\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
+  ["*3000000000\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
+  ["*1\r\nx\r\n", "-ERR Protocol error: expected '$', got 'x'\r\n"],
+  ["*1\r\n\r\n", "-ERR Protocol error: expected '$', got ' '\r\n"],
+  ["*1\r\n$x\r\n", "-ERR Protocol error: invalid bulk length\r\n"],
+  ["*1\r\n$-1\r\n", "-ERR Protocol error: invalid bulk length\r\n"],
+  ["*1\r\n$04\r\nping\r\n", "-ERR Protocol error: invalid bulk length\r\n"],
+  ["*1\r\n$536870913\r\n", "-ERR Protocol error: invalid bulk length\r\n"],
+  ["PING\r\n*1\r\n$x\r\n", "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"],
+  ['SET a "unbalanced\r\n', "-ERR Protocol error: unbalanced quotes in request\r\n"],
+  ['PING "a"b\r\n', "-ERR Protocol error: unbalanced quotes in request\r\n"],
+  ["x".repeat(70_000), "-ERR Protocol error: too big inline request\r\n"],
+  ["*" + "1".repeat(70_000), "-ERR Protocol error: too big mbulk count string\r\n"],
+  ["*1\r\n$" + "1".repeat(70_000), "-ERR Protocol error: too big bulk count string\r\n"],
+  // An unterminated array: what came is answered when the malformed part arrives.
+  ["*3\r\n$3\r\nSET\r\n$1\r\nk\r\n*1\r\n", "-ERR Protocol error: expected '$', got '*'\r\n"],
+];
+
+Deno.test("kv.ts answers a malformed request with Redis's protocol error and closes only that connection", async () => {
+  await using server = await startServer();
+  using bystander = await RespClient.open(server.port);
+  assert.equal(await bystander.command("SET", "safe", "yes"), "+OK\r\n");
+  for (const [request, expected] of MALFORMED) {
+    using client = await RespClient.open(server.port);
+    await client.send(request);
+    assert.equal(await client.rest(), expected, JSON.stringify(request.slice(0, 40)));
+    assert.equal(await bystander.command("GET", "safe"), "$3\r\nyes\r\n");
+  }
+  // Like Redis, the two bytes after a bulk string's data are skipped unchecked.
+  using lenient = await RespClient.open(server.port);
+  await lenient.send("*1\r\n$4\r\nPINGxx*1\r\n$4\r\nPING\r\n");
+  assert.equal(await lenient.replies(2), "+PONG\r\n+PONG\r\n");
+});
+
+Deno.test("kv.ts reserves no memory for lengths a client merely claims", async () => {
+  await using server = await startServer();
+  // 64 clients claiming 512 MB each (32 GB) and one claiming a million arguments.
+  const liars: RespClient[] = [];
+  try {
+    for (let i = 0; i < 64; i++) {
+      const liar = await RespClient.open(server.port);
+      liars.push(liar);
+      await liar.send("*1\r\n$536870912\r\nabc");
+    }
+    const many = await RespClient.open(server.port);
+    liars.push(many);
+    await many.send("*1048576\r\n$4\r\nPING\r\n");
+    using honest = await RespClient.open(server.port);
+    assert.equal(await honest.command("PING"), "+PONG\r\n");
+    assert.equal(await honest.command("ECHO", "x".repeat(100_000)), `$100000\r\n${"x".repeat(100_000)}\r\n`);
+  } finally {
+    for (const liar of liars) liar.close();
+  }
+});
+
+/** Waits until the server counts `n` blocked clients (a bounded poll of INFO). */
+async function blockedClients(client: RespClient, n: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const info = await client.command("INFO", "clients");
+    if (info.includes(`\r\nblocked_clients:${n}\r\n`)) return;
+    await new Promise((wake) => setTimeout(wake, 10));
+  }
+  throw new Error(`The server never had ${n} blocked clients`);
+}
+
+Deno.test("kv.ts BLPOP: woken by another client's push, first come first served, or timing out", async (t) => {
+  await using server = await startServer();
+  using control = await RespClient.open(server.port);
+  await control.command("DEL", "jobs", "other");
+
+  await t.step("a push wakes the blocked client", async () => {
+    using waiter = await RespClient.open(server.port);
+    await waiter.send(encode("BLPOP", "other", "jobs", "0"));
+    await blockedClients(control, 1);
+    assert.equal(await control.command("RPUSH", "jobs", "first"), ":1\r\n");
+    assert.equal(await waiter.reply(), "*2\r\n$4\r\njobs\r\n$5\r\nfirst\r\n");
+    assert.equal(await control.command("LLEN", "jobs"), ":0\r\n");
+  });
+
+  await t.step("blocked clients are served in the order they came", async () => {
+    const record: string[] = [];
+    const waiters = [];
+    for (const name of ["A", "B", "C"]) {
+      const waiter = await RespClient.open(server.port);
+      waiters.push({ name, waiter });
+      await waiter.send(encode(name === "B" ? "BRPOP" : "BLPOP", "jobs", "0"));
+      await blockedClients(control, waiters.length);
+    }
+    // One push of three values: the push's reply counts them all, then A, B, C are served.
+    assert.equal(await control.command("RPUSH", "jobs", "x", "y", "z"), ":3\r\n");
+    for (const { name, waiter } of waiters) {
+      record.push(`${name} ${JSON.stringify(await waiter.reply())}`);
+      waiter.close();
+    }
+    assert.deepEqual(record, [
+      'A "*2\\r\\n$4\\r\\njobs\\r\\n$1\\r\\nx\\r\\n"',
+      'B "*2\\r\\n$4\\r\\njobs\\r\\n$1\\r\\nz\\r\\n"',
+      'C "*2\\r\\n$4\\r\\njobs\\r\\n$1\\r\\ny\\r\\n"',
+    ]);
+  });
+
+  await t.step("a blocked client times out with a null array, then serves its pipeline", async () => {
+    using waiter = await RespClient.open(server.port);
+    await waiter.send(encode("BLPOP", "jobs", "0.05") + encode("PING"));
+    assert.equal(await waiter.replies(2), "*-1\r\n+PONG\r\n");
+  });
+
+  await t.step("a client that hangs up while blocked loses nothing", async () => {
+    const gone = await RespClient.open(server.port);
+    await gone.send(encode("BLPOP", "jobs", "0"));
+    using next = await RespClient.open(server.port);
+    await next.send(encode("BLPOP", "jobs", "0"));
+    await blockedClients(control, 2);
+    gone.close();
+    await blockedClients(control, 1);
+    assert.equal(await control.command("LPUSH", "jobs", "precious"), ":1\r\n");
+    assert.equal(await next.reply(), "*2\r\n$4\r\njobs\r\n$8\r\nprecious\r\n");
+  });
+});
+
+Deno.test("kv.ts publish/subscribe: messages, patterns, and the subscribed mode", async () => {
+  await using server = await startServer();
+  using subscriber = await RespClient.open(server.port);
+  using publisher = await RespClient.open(server.port);
+  await subscriber.send(encode("SUBSCRIBE", "news", "sport", "news"));
+  assert.equal(
+    await subscriber.replies(3),
+    "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n" +
+      "*3\r\n$9\r\nsubscribe\r\n$5\r\nsport\r\n:2\r\n" +
+      "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:2\r\n",
+  );
+  assert.equal(
+    await subscriber.command("PSUBSCRIBE", "n*"),
+    "*3\r\n$10\r\npsubscribe\r\n$2\r\nn*\r\n:3\r\n",
+  );
+  assert.equal(await subscriber.command("PING"), "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+  assert.equal(await subscriber.command("PING", "x"), "*2\r\n$4\r\npong\r\n$1\r\nx\r\n");
+  assert.equal(
+    await subscriber.command("GET", "k"),
+    "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET" +
+      " are allowed in this context\r\n",
+  );
+  assert.equal(await publisher.command("PUBLISH", "news", "hi"), ":2\r\n");
+  assert.equal(await publisher.command("PUBLISH", "sport", "goal"), ":1\r\n");
+  assert.equal(await publisher.command("PUBLISH", "nothing", "x"), ":1\r\n");
+  assert.equal(await publisher.command("PUBLISH", "weather", "x"), ":0\r\n");
+  assert.equal(
+    await subscriber.replies(4),
+    "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n" +
+      "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n" +
+      "*3\r\n$7\r\nmessage\r\n$5\r\nsport\r\n$4\r\ngoal\r\n" +
+      "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$7\r\nnothing\r\n$1\r\nx\r\n",
+  );
+  // (With several channels left, Redis unsubscribes them in hash order: one at a time here.)
+  await subscriber.send(
+    encode("UNSUBSCRIBE", "news") + encode("UNSUBSCRIBE") + encode("PUNSUBSCRIBE") + encode("PING"),
+  );
+  assert.equal(
+    await subscriber.replies(4),
+    "*3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:2\r\n" +
+      "*3\r\n$11\r\nunsubscribe\r\n$5\r\nsport\r\n:1\r\n" +
+      "*3\r\n$12\r\npunsubscribe\r\n$2\r\nn*\r\n:0\r\n" +
+      "+PONG\r\n",
+  );
+  assert.equal(await publisher.command("PUBLISH", "news", "hi"), ":0\r\n");
+  assert.equal(await subscriber.command("SET", "k", "v"), "+OK\r\n");
+});
