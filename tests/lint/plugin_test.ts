@@ -230,3 +230,47 @@ for await (const _ of fetcher()) break;`;
     "Cannot run an async generator as a coroutine: the scheduler drives only function*",
   );
 });
+
+Deno.test("deno lint loads the plugin from deno.json, honours ignore comments and fixes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const pluginUrl = new URL("../../lint/plugin.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      `${dir}/deno.json`,
+      JSON.stringify({ lint: { plugins: [pluginUrl] } }),
+    );
+    await Deno.writeTextFile(
+      `${dir}/handler.ts`,
+      `import { type Connection, sleep } from "./bluelet.ts";
+export function* handler(conn: Connection) {
+  conn.sendall("x");
+  // deno-lint-ignore bluelet/unyielded-event
+  sleep(5);
+}
+`,
+    );
+    const lint = (...args: string[]) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["lint", ...args, "handler.ts"],
+        cwd: dir,
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const { stdout } = await lint("--json");
+    const report = JSON.parse(new TextDecoder().decode(stdout));
+    const ours = report.diagnostics
+      .filter((d: { code: string }) => d.code.startsWith("bluelet/"))
+      .map((d: { code: string; range: { start: { line: number } } }) => [
+        d.code,
+        d.range.start.line,
+      ]);
+    assert.deepEqual(ours, [["bluelet/unyielded-event", 3]]);
+    await lint("--fix");
+    const fixed = await Deno.readTextFile(`${dir}/handler.ts`);
+    assert.match(fixed, /^ {2}yield\* conn\.sendall\("x"\);$/m);
+    assert.match(fixed, /^ {2}sleep\(5\);$/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
