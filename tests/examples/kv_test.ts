@@ -363,7 +363,10 @@ Deno.test("kv.ts reserves no memory for lengths a client merely claims", async (
     await many.send("*1048576\r\n$4\r\nPING\r\n");
     using honest = await RespClient.open(server.port);
     assert.equal(await honest.command("PING"), "+PONG\r\n");
-    assert.equal(await honest.command("ECHO", "x".repeat(100_000)), `$100000\r\n${"x".repeat(100_000)}\r\n`);
+    assert.equal(
+      await honest.command("ECHO", "x".repeat(100_000)),
+      `$100000\r\n${"x".repeat(100_000)}\r\n`,
+    );
   } finally {
     for (const liar of liars) liar.close();
   }
@@ -415,11 +418,14 @@ Deno.test("kv.ts BLPOP: woken by another client's push, first come first served,
     ]);
   });
 
-  await t.step("a blocked client times out with a null array, then serves its pipeline", async () => {
-    using waiter = await RespClient.open(server.port);
-    await waiter.send(encode("BLPOP", "jobs", "0.05") + encode("PING"));
-    assert.equal(await waiter.replies(2), "*-1\r\n+PONG\r\n");
-  });
+  await t.step(
+    "a blocked client times out with a null array, then serves its pipeline",
+    async () => {
+      using waiter = await RespClient.open(server.port);
+      await waiter.send(encode("BLPOP", "jobs", "0.05") + encode("PING"));
+      assert.equal(await waiter.replies(2), "*-1\r\n+PONG\r\n");
+    },
+  );
 
   await t.step("a client that hangs up while blocked loses nothing", async () => {
     const gone = await RespClient.open(server.port);
@@ -480,4 +486,136 @@ Deno.test("kv.ts publish/subscribe: messages, patterns, and the subscribed mode"
   );
   assert.equal(await publisher.command("PUBLISH", "news", "hi"), ":0\r\n");
   assert.equal(await subscriber.command("SET", "k", "v"), "+OK\r\n");
+});
+
+const KV_ONLY = { ignore: REDIS_PORT !== undefined };
+
+Deno.test({
+  name: "kv.ts drops a subscriber that never reads, and nobody else waits for it",
+  ...KV_ONLY,
+  async fn() {
+    await using server = await startServer(["--pubsub-limit", "1048576"]);
+    using sleeper = await RespClient.open(server.port);
+    using reader = await RespClient.open(server.port);
+    using publisher = await RespClient.open(server.port);
+    assert.equal(
+      await sleeper.command("SUBSCRIBE", "feed"),
+      "*3\r\n$9\r\nsubscribe\r\n$4\r\nfeed\r\n:1\r\n",
+    );
+    assert.equal(
+      await reader.command("SUBSCRIBE", "feed"),
+      "*3\r\n$9\r\nsubscribe\r\n$4\r\nfeed\r\n:1\r\n",
+    );
+    const message = "m".repeat(64 * 1024);
+    const delivered: string[] = [];
+    let receivers = "";
+    // 400 messages of 64 KiB (25 MiB): far more than the sleeper's socket buffers hold.
+    for (let i = 0; i < 400; i++) {
+      receivers += (await publisher.command("PUBLISH", "feed", message)).trim();
+      const got = await reader.reply();
+      assert.equal(got, `*3\r\n$7\r\nmessage\r\n$4\r\nfeed\r\n$65536\r\n${message}\r\n`);
+      delivered.push(String(i));
+    }
+    assert.equal(delivered.length, 400);
+    // Every publish answered; the count falls from 2 to 1 once the sleeper was dropped.
+    assert.match(receivers, /^(:2)+(:1)+$/);
+    // The sleeper gets what its socket buffers held, then the end of the stream.
+    const rest = await sleeper.rest(32 * 1024 * 1024);
+    assert.ok(rest.length < 400 * message.length);
+    assert.ok(await sleeper.closedByServer());
+    assert.equal(await publisher.command("PUBLISH", "feed", "x"), ":1\r\n");
+  },
+});
+
+Deno.test({
+  name: "kv.ts closes clients idle for longer than --idle-timeout, but not blocked ones",
+  ...KV_ONLY,
+  async fn() {
+    await using server = await startServer(["--idle-timeout", "0.2"]);
+    using idle = await RespClient.open(server.port);
+    using blocked = await RespClient.open(server.port);
+    assert.equal(await idle.command("PING"), "+PONG\r\n");
+    await blocked.send(encode("BLPOP", "never", "0.6"));
+    assert.ok(await idle.closedByServer()); // waits for the server to close it
+    assert.equal(await blocked.reply(), "*-1\r\n");
+  },
+});
+
+Deno.test({
+  name: "kv.ts shuts down on SIGTERM with clients blocked and subscribed",
+  ...KV_ONLY,
+  async fn() {
+    const process = new ExampleProcess("kv.ts", ["--allow-net=127.0.0.1"], ["--port", "0"]);
+    const { port } = await process.listening();
+    using blocked = await RespClient.open(port);
+    using subscriber = await RespClient.open(port);
+    using control = await RespClient.open(port);
+    await blocked.send(encode("BLPOP", "q", "0"));
+    assert.equal(
+      await subscriber.command("SUBSCRIBE", "c"),
+      "*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n",
+    );
+    await blockedClients(control, 1);
+    const { code, stdout, stderr } = await process.stop();
+    assert.equal(code, 0);
+    assert.equal(stderr, "");
+    assert.match(stdout, /Exiting\.$/);
+    assert.ok(await blocked.closedByServer());
+    assert.ok(await subscriber.closedByServer());
+  },
+});
+
+async function hasRedisCli(): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command("redis-cli", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    })
+      .output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+const REDIS_CLI = await hasRedisCli();
+if (!REDIS_CLI) console.log("redis-cli is not installed: the redis-cli test is skipped");
+
+Deno.test({
+  name: "kv.ts works with redis-cli, unmodified",
+  ignore: !REDIS_CLI,
+  async fn() {
+    await using server = await startServer();
+    const cli = async (...args: string[]) => {
+      const { stdout, stderr } = await new Deno.Command("redis-cli", {
+        args: ["-p", String(server.port), ...args],
+        stdin: "null",
+      }).output();
+      return new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+    };
+    assert.equal(await cli("FLUSHALL"), "OK\n");
+    assert.equal(await cli("PING"), "PONG\n");
+    assert.equal(await cli("SET", "greeting", "hello world", "EX", "100"), "OK\n");
+    assert.equal(await cli("GET", "greeting"), "hello world\n");
+    assert.equal(await cli("TTL", "greeting"), "100\n");
+    assert.equal(await cli("INCR", "greeting"), "ERR value is not an integer or out of range\n\n");
+    assert.equal(await cli("RPUSH", "list", "a", "b", "c"), "3\n");
+    assert.equal(await cli("LRANGE", "list", "0", "-1"), "a\nb\nc\n");
+    assert.equal(await cli("BLPOP", "list", "0"), "list\na\n");
+    assert.equal(await cli("BLPOP", "empty", "0.01"), "\n");
+    assert.equal(await cli("KEYS", "g*"), "greeting\n");
+    assert.equal(await cli("DBSIZE"), "2\n");
+    assert.equal(await cli("CONFIG", "GET", "save"), "save\n\n");
+    assert.equal(await cli("FOO"), "ERR unknown command 'FOO', with args beginning with: \n\n");
+    // redis-cli's pipe mode sends a stream of requests and counts the replies.
+    const { stdout } = await new Deno.Command("bash", {
+      args: [
+        "-c",
+        `printf 'SET a 1\\r\\nINCR a\\r\\nGET a\\r\\n' | redis-cli -p ${server.port} --pipe`,
+      ],
+    }).output();
+    assert.match(new TextDecoder().decode(stdout), /errors: 0, replies: 3/);
+    assert.equal(await cli("GET", "a"), "2\n");
+  },
 });
