@@ -12,8 +12,9 @@
  *
  * A name counts as this library's when it is imported from a module whose specifier
  * contains `bluelet` or is relative (`./`, `../`), which covers re-exports of the library
- * inside a project. Connection and listener methods (`recv`, `recvExactly`, `readline`,
- * `send`, `sendall`, `closeWrite`, `accept`) count on any object, inside a generator only.
+ * inside a project. In a file that imports anything from such a module (types included),
+ * connection and listener methods (`recv`, `recvExactly`, `readline`, `send`, `sendall`,
+ * `closeWrite`, `accept`) count on any object; rules only look inside generators.
  *
  * @example Checking a coroutine with the plugin
  * ```ts
@@ -84,6 +85,12 @@ const COROUTINE_TAKERS = new Set([
 interface Imports {
   names: Map<string, string>;
   namespaces: Set<string>;
+  /** Whether anything (types included) comes from the library: a file that uses it. */
+  used: boolean;
+}
+
+function noImports(): Imports {
+  return { names: new Map(), namespaces: new Set(), used: false };
 }
 
 function isLibrarySource(specifier: string): boolean {
@@ -92,11 +99,12 @@ function isLibrarySource(specifier: string): boolean {
 }
 
 function collectImports(program: Deno.lint.Program): Imports {
-  const imports: Imports = { names: new Map(), namespaces: new Set() };
+  const imports = noImports();
   for (const statement of program.body) {
     if (statement.type !== "ImportDeclaration") continue;
-    if (statement.importKind === "type") continue;
     if (!isLibrarySource(statement.source.value)) continue;
+    imports.used = true;
+    if (statement.importKind === "type") continue;
     for (const specifier of statement.specifiers) {
       if (specifier.type === "ImportNamespaceSpecifier") {
         imports.namespaces.add(specifier.local.name);
@@ -124,11 +132,14 @@ function exportName(callee: Node, imports: Imports): string | undefined {
   return undefined;
 }
 
-/** Whether a callee makes an event: an event export, or a connection/listener method. */
+/**
+ * Whether a callee makes an event: an event export, or a connection/listener method in a
+ * file that uses the library (a generator elsewhere may well call `ws.send(x)`).
+ */
 function makesEvent(callee: Node, imports: Imports): boolean {
   const name = exportName(callee, imports);
   if (name !== undefined) return EVENT_FUNCTIONS.has(name);
-  return callee.type === "MemberExpression" && !callee.computed &&
+  return imports.used && callee.type === "MemberExpression" && !callee.computed &&
     callee.property.type === "Identifier" && EVENT_METHODS.has(callee.property.name);
 }
 
@@ -184,7 +195,7 @@ function calleeText(ctx: Deno.lint.RuleContext, call: Deno.lint.CallExpression):
 
 const unyieldedEvent: Deno.lint.Rule = {
   create(ctx) {
-    let imports: Imports = { names: new Map(), namespaces: new Set() };
+    let imports = noImports();
     return {
       Program(node) {
         imports = collectImports(node);
@@ -207,7 +218,7 @@ const unyieldedEvent: Deno.lint.Rule = {
 
 const uncalledEvent: Deno.lint.Rule = {
   create(ctx) {
-    let imports: Imports = { names: new Map(), namespaces: new Set() };
+    let imports = noImports();
     return {
       Program(node) {
         imports = collectImports(node);
@@ -290,7 +301,7 @@ const yieldStarFinally: Deno.lint.Rule = {
 
 const asyncCoroutine: Deno.lint.Rule = {
   create(ctx) {
-    let imports: Imports = { names: new Map(), namespaces: new Set() };
+    let imports = noImports();
     const asyncGenerators = new Set<string>();
     const candidates: Deno.lint.CallExpression[] = [];
     const isAsyncGenerator = (node: Node): boolean =>
@@ -316,7 +327,8 @@ const asyncCoroutine: Deno.lint.Rule = {
         }
       },
       YieldExpression(node) {
-        if (inCoroutine(node)) consider(node.argument);
+        // A generator of async iterators is fine in a file that does not use the library.
+        if (imports.used && inCoroutine(node)) consider(node.argument);
       },
       CallExpression(node) {
         const name = exportName(node.callee, imports);

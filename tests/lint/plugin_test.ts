@@ -274,3 +274,22 @@ export function* handler(conn: Connection) {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("rules leave method calls and yields alone in a file that does not use the library", () => {
+  const source = `
+async function* fetcher() {}
+export function* frames(ws: WebSocket) {
+  ws.send("hello");
+  yield 1;
+}
+export function* streams() {
+  yield fetcher();
+}`;
+  assert.deepEqual(lint(source), []);
+  // The same code in a file that uses the library, even for types only, is checked.
+  const checked = `import type { Connection } from "jsr:@bluelet/bluelet";\n${source}`;
+  assert.deepEqual(lint(checked), [
+    ["unyielded-event", 'ws.send("hello")'],
+    ["async-coroutine", "fetcher()"],
+  ]);
+});
