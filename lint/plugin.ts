@@ -13,8 +13,9 @@
  * A name counts as this library's when it is imported from a module whose specifier
  * contains `bluelet` or is relative (`./`, `../`), which covers re-exports of the library
  * inside a project. In a file that imports anything from such a module (types included),
- * connection and listener methods (`recv`, `recvExactly`, `readline`, `send`, `sendall`,
- * `closeWrite`, `accept`) count on any object; rules only look inside generators.
+ * the event-making methods of connections, listeners, channels and locks (`recv`,
+ * `recvExactly`, `readline`, `send`, `sendall`, `closeWrite`, `accept`, `receive`, `wait`,
+ * `acquire`) count on any object; rules only look inside generators.
  *
  * @example Checking a coroutine with the plugin
  * ```ts
@@ -47,9 +48,12 @@ const EVENT_FUNCTIONS = new Set([
   "end",
   "join",
   "kill",
+  "moveOnAfter",
   "null",
   "race",
+  "select",
   "server",
+  "shield",
   "sleep",
   "spawn",
   "until",
@@ -58,15 +62,18 @@ const EVENT_FUNCTIONS = new Set([
   "yieldNow",
 ]);
 
-/** Methods of `Connection` and `Listener` whose call makes an event. */
+/** Methods whose call makes an event: `Connection`, `Listener`, `Channel`, `Lock`, ... */
 const EVENT_METHODS = new Set([
   "accept",
+  "acquire",
   "closeWrite",
   "readline",
+  "receive",
   "recv",
   "recvExactly",
   "send",
   "sendall",
+  "wait",
 ]);
 
 /** Exports that take a coroutine to run (directly, or in an array for `all`/`race`). */
@@ -75,8 +82,11 @@ const COROUTINE_TAKERS = new Set([
   "call",
   "join",
   "kill",
+  "moveOnAfter",
   "race",
   "run",
+  "select",
+  "shield",
   "spawn",
   "withTimeout",
 ]);

@@ -12,14 +12,15 @@ function lint(source: string): [string, string][] {
 const IMPORTS = `
 import * as bluelet from "jsr:@bluelet/bluelet";
 import {
-  all, call, join, kill, race, run, sleep, sleep as nap, spawn, until, withTimeout, yieldNow,
+  all, call, join, kill, moveOnAfter, race, run, select, shield, sleep, sleep as nap, spawn, until,
+  withTimeout, yieldNow,
 } from "@bluelet/bluelet";
-import type { Connection, Task } from "@bluelet/bluelet";
+import type { Channel, Connection, Event, Lock, Task } from "@bluelet/bluelet";
 `;
 
 Deno.test("unyielded-event flags every kind of event dropped in a coroutine", () => {
   const source = IMPORTS + `
-function* handler(conn: Connection, task: Task<void>) {
+function* handler(conn: Connection, task: Task<void>, channel: Channel<number>, lock: Lock, event: Event) {
   sleep(5);
   nap(5);
   bluelet.null();
@@ -38,6 +39,13 @@ function* handler(conn: Connection, task: Task<void>) {
   conn.send("x");
   conn.sendall("x");
   conn.closeWrite();
+  select([sleep(1), sleep(2)]);
+  moveOnAfter(10, sleep(1));
+  shield(sleep(1));
+  channel.send(1);
+  channel.receive();
+  lock.acquire();
+  event.wait();
 }`;
   assert.deepEqual(lint(source), [
     ["unyielded-event", "sleep(5)"],
@@ -58,6 +66,13 @@ function* handler(conn: Connection, task: Task<void>) {
     ["unyielded-event", 'conn.send("x")'],
     ["unyielded-event", 'conn.sendall("x")'],
     ["unyielded-event", "conn.closeWrite()"],
+    ["unyielded-event", "select([sleep(1), sleep(2)])"],
+    ["unyielded-event", "moveOnAfter(10, sleep(1))"],
+    ["unyielded-event", "shield(sleep(1))"],
+    ["unyielded-event", "channel.send(1)"],
+    ["unyielded-event", "channel.receive()"],
+    ["unyielded-event", "lock.acquire()"],
+    ["unyielded-event", "event.wait()"],
   ]);
 });
 
