@@ -820,6 +820,7 @@ export class Database {
   publish(client: Client, channel: string, message: string): void {
     let receivers = 0;
     for (const subscriber of this.#channels.get(channel) ?? []) {
+      if (subscriber.killed) continue; // dropped, and about to leave
       subscriber.out.array(3);
       subscriber.out.bulk("message");
       subscriber.out.bulk(channel);
@@ -830,6 +831,7 @@ export class Database {
     for (const [pattern, subscribers] of this.#patterns) {
       if (!globMatch(pattern, channel)) continue;
       for (const subscriber of subscribers) {
+        if (subscriber.killed) continue;
         subscriber.out.array(4);
         subscriber.out.bulk("pmessage");
         subscriber.out.bulk(pattern);

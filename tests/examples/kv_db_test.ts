@@ -1,0 +1,214 @@
+// The command layer of examples/kv.ts, without sockets: expiry, blocking pops and the
+// subscriber policy under a VirtualClock, so every time here is exact and virtual.
+import assert from "node:assert/strict";
+import {
+  call,
+  type Coroutine,
+  kill,
+  run,
+  sleep,
+  spawn,
+  VirtualClock,
+} from "../../scheduler/mod.ts";
+import { type Client, Database } from "../../examples/_kv_db.ts";
+
+/** What a client has to send, as text; the buffer is then empty. */
+function sent(client: Client): string {
+  const text = String.fromCharCode(...client.out.bytes());
+  client.out.clear();
+  return text;
+}
+
+/** What the socket layer does for one request: execute, wake, block if told to. */
+function* request(client: Client, ...args: string[]): Coroutine<string> {
+  const timeout = client.execute(args);
+  if (client.db.hasWakes) yield* client.db.deliverWakes();
+  if (timeout >= 0) {
+    yield* call(client.block(timeout));
+    client.delivered();
+  }
+  return sent(client);
+}
+
+Deno.test("expiry: a key lives exactly its time to live, then reads as missing", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock });
+  const client = db.connect();
+  const record: string[] = [];
+  await run(function* () {
+    record.push(yield* request(client, "SET", "k", "v", "PX", "100"));
+    yield* sleep(99);
+    record.push(yield* request(client, "GET", "k"));
+    record.push(yield* request(client, "PTTL", "k"));
+    yield* sleep(1);
+    record.push(yield* request(client, "GET", "k"));
+    record.push(yield* request(client, "TTL", "k"));
+    record.push(yield* request(client, "SET", "s", "v", "EX", "10"));
+    yield* sleep(4400);
+    record.push(yield* request(client, "TTL", "s"), yield* request(client, "PTTL", "s"));
+    record.push(yield* request(client, "PERSIST", "s"));
+    yield* sleep(10_000);
+    record.push(yield* request(client, "GET", "s"));
+  }(), { clock });
+  assert.deepEqual(record, [
+    "+OK\r\n",
+    "$1\r\nv\r\n",
+    ":1\r\n",
+    "$-1\r\n",
+    ":-2\r\n",
+    "+OK\r\n",
+    ":6\r\n",
+    ":5600\r\n",
+    ":1\r\n",
+    "$1\r\nv\r\n",
+  ]);
+});
+
+Deno.test("expiry: the sweep on the scheduler's timers deletes keys nobody reads", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock });
+  const client = db.connect();
+  const record: string[] = [];
+  await run(function* () {
+    const sweeper = yield* spawn(db.expireCycle());
+    yield* request(client, "SET", "a", "1", "PX", "150");
+    yield* request(client, "SET", "b", "2", "PX", "450");
+    yield* request(client, "SET", "c", "3");
+    // Sampled between the sweep's rounds (every 100 ms), so no two timers tie.
+    for (const at of [120, 220, 320, 420, 520]) {
+      yield* sleep(at - clock.now());
+      // DBSIZE counts keys held, expired or not (as Redis's does): only the sweep lowers it.
+      record.push(`${at}: ${(yield* request(client, "DBSIZE")).trim()}`);
+    }
+    yield* kill(sweeper);
+  }(), { clock });
+  assert.deepEqual(record, ["120: :3", "220: :2", "320: :2", "420: :2", "520: :1"]);
+});
+
+Deno.test("BLPOP: blocked clients are served first come first served, others time out", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock });
+  const record: string[] = [];
+  await run(function* () {
+    const waiter = (name: string, command: string, timeout: string) =>
+      spawn(function* () {
+        const client = db.connect();
+        const reply = yield* request(client, command, "q", timeout);
+        record.push(`${clock.now()} ${name} ${JSON.stringify(reply)}`);
+      }());
+    yield* waiter("A", "BLPOP", "0");
+    yield* sleep(1);
+    yield* waiter("B", "BRPOP", "0");
+    yield* sleep(1);
+    yield* waiter("C", "BLPOP", "1.5");
+    yield* sleep(1);
+    yield* waiter("D", "BLPOP", "0.0001"); // rounds up to 1 ms
+    yield* sleep(100);
+    const pusher = db.connect();
+    record.push(`${clock.now()} push ${JSON.stringify(yield* request(pusher, "RPUSH", "q", "x", "y"))}`);
+    yield* sleep(2000);
+    record.push(`${clock.now()} left ${JSON.stringify(yield* request(pusher, "LLEN", "q"))}`);
+  }(), { clock });
+  assert.deepEqual(record, [
+    '4 D "*-1\\r\\n"',
+    // Waking a thread runs it before the waker goes on.
+    '103 A "*2\\r\\n$1\\r\\nq\\r\\n$1\\r\\nx\\r\\n"',
+    '103 B "*2\\r\\n$1\\r\\nq\\r\\n$1\\r\\ny\\r\\n"',
+    '103 push ":2\\r\\n"',
+    '1502 C "*-1\\r\\n"',
+    '2103 left ":0\\r\\n"',
+  ]);
+});
+
+Deno.test("BLPOP: a client killed after it was served, before its reply went out, loses nothing", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock });
+  const record: string[] = [];
+  await run(function* () {
+    const first = db.connect();
+    const doomed = yield* spawn(function* () {
+      try {
+        first.execute(["BLPOP", "q", "0"]);
+        yield* call(first.block(2 ** 31 - 1));
+        yield* sleep(50); // a slow write of the reply, killed half way
+        record.push("never sent");
+        first.delivered();
+      } finally {
+        db.disconnect(first);
+        yield* db.deliverWakes();
+      }
+    }());
+    const second = db.connect();
+    const patient = yield* spawn(function* () {
+      yield* sleep(1);
+      record.push(`second got ${JSON.stringify(yield* request(second, "BLPOP", "q", "0"))}`);
+    }());
+    yield* sleep(10);
+    const pusher = db.connect();
+    record.push(`push ${JSON.stringify(yield* request(pusher, "LPUSH", "q", "precious"))}`);
+    yield* sleep(10);
+    yield* kill(doomed);
+    yield* patient;
+    record.push(`left ${JSON.stringify(yield* request(pusher, "LLEN", "q"))}`);
+  }(), { clock });
+  assert.deepEqual(record, [
+    'push ":1\\r\\n"',
+    'second got "*2\\r\\n$1\\r\\nq\\r\\n$8\\r\\nprecious\\r\\n"',
+    'left ":0\\r\\n"',
+  ]);
+});
+
+Deno.test("pub/sub: a subscriber past its output limit is dropped; the publisher never waits", () => {
+  const db = new Database({ pubsubLimit: 100 });
+  const record: string[] = [];
+  const slow = db.connect();
+  slow.onKill = () => record.push("slow dropped");
+  const fast = db.connect();
+  fast.onKill = () => record.push("fast dropped");
+  const publisher = db.connect();
+  slow.execute(["SUBSCRIBE", "c"]);
+  fast.execute(["SUBSCRIBE", "c"]);
+  sent(slow);
+  for (let i = 0; i < 5; i++) {
+    sent(fast); // the fast subscriber's writer keeps up
+    publisher.execute(["PUBLISH", "c", "0123456789"]);
+    record.push(`${i}: ${sent(publisher).trim()} ${slow.out.length}`);
+  }
+  assert.deepEqual(record, [
+    "0: :2 41",
+    "1: :2 82",
+    "slow dropped",
+    "2: :2 123",
+    "3: :1 123",
+    "4: :1 123",
+  ]);
+  assert.ok(slow.killed && !fast.killed);
+});
+
+Deno.test("idle limit: idle clients are closed by the sweep, blocked ones and subscribers kept", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock, idleTimeout: 1000 });
+  const record: string[] = [];
+  const idle = db.connect();
+  idle.onKill = () => record.push(`${clock.now()} idle closed`);
+  const busy = db.connect();
+  busy.onKill = () => record.push(`${clock.now()} busy closed`);
+  const subscriber = db.connect();
+  subscriber.onKill = () => record.push("subscriber closed");
+  subscriber.execute(["SUBSCRIBE", "c"]);
+  await run(function* () {
+    const sweeper = yield* spawn(db.expireCycle());
+    const blocked = yield* spawn(function* () {
+      const client = db.connect();
+      client.onKill = () => record.push("blocked closed");
+      yield* request(client, "BLPOP", "q", "3");
+    }());
+    for (let i = 0; i < 10; i++) {
+      yield* sleep(250);
+      busy.lastActive = clock.now(); // what the socket layer does on every read
+    }
+    yield* kill(sweeper);
+    yield* kill(blocked);
+  }(), { clock });
+  assert.deepEqual(record, ["1100 idle closed"]);
+});
