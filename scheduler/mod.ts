@@ -46,3 +46,6 @@ export { Channel, type ChannelOptions, type ChannelStatistics } from "./channel.
 export { ClosedError } from "./closed_error.ts";
 export { select, type SelectResult } from "./select.ts";
 export { moveOnAfter, type MoveOnResult } from "./move_on_after.ts";
+export { Semaphore, type SemaphoreOptions } from "./semaphore.ts";
+export { Lock, type LockOptions } from "./lock.ts";
+export { Event, type EventOptions } from "./event.ts";

@@ -1,0 +1,223 @@
+import assert from "node:assert/strict";
+import {
+  type Coroutine,
+  DeadlockError,
+  Event,
+  kill,
+  Lock,
+  run,
+  Semaphore,
+  sleep,
+  spawn,
+  type Task,
+  VirtualClock,
+  yieldNow,
+} from "../../mod.ts";
+
+function* worker(lock: Lock, name: string, record: string[], ms = 10): Coroutine<void> {
+  yield* lock.withLock(function* () {
+    record.push(`${name} holds`);
+    yield* sleep(ms);
+    record.push(`${name} releases`);
+  }());
+}
+
+Deno.test("Lock hands itself to waiters first come, first served", async () => {
+  const record: string[] = [];
+  const lock = new Lock();
+  await run(
+    function* () {
+      for (const name of ["a", "b", "c"]) yield* spawn(worker(lock, name, record));
+      yield* yieldNow();
+      assert.equal(lock.tryAcquire(), false, "a later thread cannot barge in");
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, [
+    "a holds",
+    "a releases",
+    "b holds",
+    "b releases",
+    "c holds",
+    "c releases",
+  ]);
+  assert.equal(lock.locked, false);
+});
+
+Deno.test("Lock: a thread killed while it waits leaves the queue", async () => {
+  const record: string[] = [];
+  const lock = new Lock();
+  await run(
+    function* () {
+      yield* spawn(worker(lock, "a", record));
+      const b = yield* spawn(worker(lock, "b", record));
+      yield* spawn(worker(lock, "c", record));
+      yield* sleep(5);
+      yield* kill(b);
+      record.push("b killed");
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, ["a holds", "b killed", "a releases", "c holds", "c releases"]);
+});
+
+Deno.test("Lock: a thread killed while it holds the lock releases it", async () => {
+  const record: string[] = [];
+  const lock = new Lock();
+  await run(
+    function* () {
+      const a = yield* spawn(worker(lock, "a", record, 1000));
+      yield* spawn(worker(lock, "b", record));
+      yield* sleep(5);
+      yield* kill(a);
+      record.push("a killed");
+    }(),
+    { clock: new VirtualClock() },
+  );
+  // a's unwinding releases the lock and hands it to b before the kill returns.
+  assert.deepEqual(record, ["a holds", "b holds", "a killed", "b releases"]);
+});
+
+Deno.test("Lock: a thread killed after the lock was handed to it, before it ran, passes it on", async () => {
+  const record: string[] = [];
+  const lock = new Lock();
+  await run(function* () {
+    lock.tryAcquire();
+    const b = yield* spawn(worker(lock, "b", record, 0));
+    yield* spawn(worker(lock, "c", record, 0));
+    yield* yieldNow();
+    lock.release(); // b is woken holding the lock
+    yield* kill(b);
+    record.push("b killed");
+  }());
+  assert.deepEqual(record, ["c holds", "b killed", "c releases"]);
+  assert.equal(lock.locked, false);
+});
+
+Deno.test("Lock: two threads that each wait for the other's lock end the run with a DeadlockError", async () => {
+  const first = new Lock({ name: "first" });
+  const second = new Lock({ name: "second" });
+  function* take(a: Lock, b: Lock): Coroutine<void> {
+    yield* a.withLock(function* () {
+      yield* sleep(1);
+      yield* b.withLock(sleep(1));
+    }());
+  }
+  await assert.rejects(
+    run(
+      function* () {
+        yield* spawn(take(first, second));
+        yield* take(second, first);
+      }(),
+      { clock: new VirtualClock() },
+    ),
+    DeadlockError,
+  );
+});
+
+Deno.test("Semaphore lets at most n threads in, in arrival order", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  const semaphore = new Semaphore(2);
+  await run(
+    function* () {
+      const tasks: Task<void>[] = [];
+      for (const name of ["a", "b", "c", "d"]) {
+        tasks.push(
+          yield* spawn(semaphore.withPermit(function* () {
+            record.push(`${name} in at ${clock.now()}`);
+            yield* sleep(10);
+          }())),
+        );
+      }
+      for (const task of tasks) yield* task;
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, ["a in at 0", "b in at 0", "c in at 10", "d in at 10"]);
+  assert.equal(semaphore.available, 2);
+});
+
+Deno.test("Semaphore.withPermit() releases on a throw and on a kill; a killed waiter leaves the queue", async () => {
+  const semaphore = new Semaphore(1);
+  const record: string[] = [];
+  await run(
+    function* () {
+      try {
+        yield* semaphore.withPermit(function* () {
+          yield* sleep(1);
+          throw new Error("boom");
+        }());
+      } catch (error) {
+        record.push(`caught ${(error as Error).message}, available ${semaphore.available}`);
+      }
+      const holder = yield* spawn(semaphore.withPermit(sleep(1000)));
+      const waiter = yield* spawn(semaphore.withPermit(sleep(1000)));
+      yield* sleep(1);
+      record.push(`waiting ${semaphore.waiting}`);
+      yield* kill(waiter);
+      record.push(`waiting ${semaphore.waiting}`);
+      yield* kill(holder);
+      record.push(`available ${semaphore.available}`);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, [
+    "caught boom, available 1",
+    "waiting 1",
+    "waiting 0",
+    "available 1",
+  ]);
+});
+
+Deno.test("Semaphore rejects a bad count and a release beyond it", () => {
+  assert.throws(() => new Semaphore(-1), RangeError);
+  assert.throws(() => new Semaphore(1.5), RangeError);
+  assert.throws(() => new Semaphore(1).release(), {
+    name: "RangeError",
+    message: "Cannot release semaphore: every permit is already free",
+  });
+});
+
+Deno.test("Event wakes every waiter in order once set; a killed waiter leaves", async () => {
+  const record: string[] = [];
+  const event = new Event();
+  await run(
+    function* () {
+      const tasks: Task<void>[] = [];
+      for (const name of ["a", "b", "c"]) {
+        tasks.push(
+          yield* spawn(function* () {
+            try {
+              yield* event.wait();
+              record.push(`${name} woke`);
+            } finally {
+              record.push(`${name} finally`);
+            }
+          }()),
+        );
+      }
+      yield* sleep(10);
+      yield* kill(tasks[1]);
+      record.push(`set: ${event.isSet}`);
+      event.set();
+      event.set();
+      yield* event.wait();
+      record.push("waiting on a set event does not wait");
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, [
+    "b finally",
+    "set: false",
+    "waiting on a set event does not wait",
+    "a woke",
+    "a finally",
+    "c woke",
+    "c finally",
+  ]);
+});
+
+Deno.test("Event: waiting on one nobody sets ends the run with a DeadlockError", async () => {
+  await assert.rejects(run(new Event().wait()), DeadlockError);
+});
