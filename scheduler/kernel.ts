@@ -472,11 +472,21 @@ export class Kernel implements ThreadHost {
   #handle(thread: Thread, yielded: unknown): boolean {
     // A generator (a Bluelet-style call) first: `instanceof Effect` would walk its whole
     // prototype chain to fail, and socket calls yielded this way are the I/O hot path.
+    // Each property is read once: on generators of many functions, every read is slow.
     if (
       typeof yielded === "object" && yielded !== null &&
       typeof (yielded as Coroutine<unknown>).next === "function"
     ) {
-      if (isGenerator(yielded)) return this.#pushFrame(thread, yielded, "call");
+      if (
+        typeof (yielded as Coroutine<unknown>).throw === "function" &&
+        typeof (yielded as Coroutine<unknown>).return === "function"
+      ) {
+        if ((yielded as Spawned)[THREAD] !== undefined) {
+          return this.#throwInto(thread, coroutineProblem(yielded, "call")!);
+        }
+        thread.stack.push(yielded as Coroutine<unknown>);
+        return true;
+      }
     } else if (yielded instanceof Effect) {
       return this.#dispatch(thread, yielded as AnyEffect);
     }
