@@ -11,13 +11,17 @@ import type { Effect } from "./effect.ts";
  * @returns An event that resumes once the time has passed.
  * @throws {RangeError} If `ms` is not a finite number.
  *
- * @example Sleeping
+ * @example Sleeping, on a virtual clock
  * ```ts
- * import { run, sleep } from "@bluelet/bluelet";
+ * import { run, sleep, VirtualClock } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
+ * const clock = new VirtualClock();
  * await run(function* () {
  *   yield* sleep(10);
- * }());
+ *   yield* sleep(5);
+ * }(), { clock });
+ * assert.equal(clock.now(), 15);
  * ```
  */
 export function sleep(ms: number): Effect<void> {
