@@ -32,7 +32,7 @@ export class CallEffect<T> extends Effect<T> {
 export class SpawnEffect<T> extends Effect<Task<T>> {
   readonly kind = Kind.Spawn;
   readonly description = "spawn";
-  constructor(readonly coroutine: Operation<T>) {
+  constructor(readonly coroutine: Operation<T>, readonly scope: boolean) {
     super();
   }
 }

@@ -24,6 +24,8 @@ export const enum ThreadState {
   KillWaiting,
   /** Waiting for a primitive's `wake()`. */
   Suspended,
+  /** A scope whose code has ended, waiting for the threads it owns to end. */
+  Closing,
   /** Finished; `ending` says how. */
   Done,
 }
@@ -75,6 +77,14 @@ export class ThreadExtras {
   killDeferred = false;
   /** Threads spawned by this one while the run was ending: killed when it ends. */
   teardownChildren: Thread[] = [];
+  /** For a scope (`spawn(op, { scope: true })`): the live threads it owns. */
+  members: Set<Thread> | null = null;
+  /** For a closing scope: how it ended, told to its joiners once its threads are gone. */
+  closingEnding: Ending = Ending.None;
+  closingResult: unknown = undefined;
+  /** An error from an owned thread, waiting for the shielded frames to end. */
+  interruptPending = false;
+  interruptError: unknown = undefined;
 }
 
 /** One thread of a run. */
@@ -85,6 +95,8 @@ export class Thread implements PrimitiveWaiter {
   readonly stack: Coroutine<unknown>[];
   /** The thread that spawned it; null for a run's root thread. */
   readonly parent: Thread | null;
+  /** The scope thread that owns it, or null when it belongs to the run. */
+  readonly scope: Thread | null;
   state: ThreadState = ThreadState.Ready;
   resumeMode: ResumeMode = ResumeMode.Next;
   resumeValue: unknown = undefined;
@@ -108,11 +120,18 @@ export class Thread implements PrimitiveWaiter {
   next: Thread | null = null;
   #task: TaskHandle | null = null;
 
-  constructor(host: ThreadHost, id: number, coroutine: Coroutine<unknown>, parent: Thread | null) {
+  constructor(
+    host: ThreadHost,
+    id: number,
+    coroutine: Coroutine<unknown>,
+    parent: Thread | null,
+    scope: Thread | null,
+  ) {
     this.host = host;
     this.id = id;
     this.stack = [coroutine];
     this.parent = parent;
+    this.scope = scope;
   }
 
   /** The thread's extras, made on first use. */

@@ -146,7 +146,7 @@ export class Kernel implements ThreadHost {
       return;
     }
     signal?.addEventListener("abort", this.#onAbort);
-    this.#root = this.#spawn(coroutine, null);
+    this.#root = this.#spawn(coroutine, null, false);
     this.#drive();
   }
 
@@ -155,8 +155,12 @@ export class Kernel implements ThreadHost {
     return this.#clock === undefined ? performance.now() : this.#clock.now();
   }
 
-  #spawn(coroutine: Coroutine<unknown>, parent: Thread | null): Thread {
-    const thread = new Thread(this, this.#nextId++, coroutine, parent);
+  #spawn(coroutine: Coroutine<unknown>, parent: Thread | null, isScope: boolean): Thread {
+    // A thread belongs to the scope its spawner is, or belongs to.
+    const scope = parent === null ? null : parent.extras?.members != null ? parent : parent.scope;
+    const thread = new Thread(this, this.#nextId++, coroutine, parent, scope);
+    scope?.extras!.members!.add(thread);
+    if (isScope) thread.withExtras().members = new Set();
     (coroutine as Spawned)[THREAD] = thread;
     const first = this.#first;
     if (first !== null) {
@@ -322,7 +326,7 @@ export class Kernel implements ThreadHost {
     // Threads spawned during the teardown, stuck: kill them too.
     let killed = false;
     for (let t = this.#first; t !== null; t = t.next) {
-      if (t.killing || t.extras?.killDeferred) continue;
+      if (t.killing || t.extras?.killDeferred || t.state === ThreadState.Closing) continue;
       this.#startKill(t, undefined);
       killed = true;
     }
@@ -421,6 +425,13 @@ export class Kernel implements ThreadHost {
       const shields = extras.shields;
       if (shields.length > 0 && shields[shields.length - 1] === depth) {
         shields.pop();
+        if (shields.length === 0 && extras.interruptPending && !extras.killDeferred) {
+          // An owned thread failed while the shield ran: its error arrives now.
+          extras.interruptPending = false;
+          thread.resumeMode = ResumeMode.Throw;
+          thread.resumeValue = ok ? extras.interruptError : chain(value, extras.interruptError);
+          return true;
+        }
         if (shields.length === 0 && extras.killDeferred) {
           // The kill that waited for the shielded frame takes effect now, on the frame
           // that called it. An error the shielded operation threw is a cleanup error.
@@ -536,7 +547,7 @@ export class Kernel implements ThreadHost {
     const coroutine = asCoroutine(effect.coroutine);
     const problem = coroutineProblem(coroutine, "spawn");
     if (problem !== null) return this.#throwInto(thread, problem);
-    thread.resumeValue = this.#spawn(coroutine, thread).task;
+    thread.resumeValue = this.#spawn(coroutine, thread, effect.scope).task;
     return true;
   }
 
@@ -820,7 +831,8 @@ export class Kernel implements ThreadHost {
 
   /** Makes `target` unwind its stack from wherever it waits, once no shield holds it. */
   #startKill(target: Thread, reason: unknown): void {
-    if (target.state === ThreadState.Done || target.killing) return;
+    const state = target.state;
+    if (state === ThreadState.Done || state === ThreadState.Closing || target.killing) return;
     if (reason !== undefined || target.extras !== null) {
       const extras = target.withExtras();
       if (extras.killReason === undefined) extras.killReason = reason;
@@ -876,6 +888,16 @@ export class Kernel implements ThreadHost {
   }
 
   #finish(thread: Thread, ending: Ending, result: unknown): void {
+    const members = thread.extras?.members;
+    if (members != null && members.size > 0) {
+      // A scope ends once the threads it owns have: kill them, and wait.
+      const extras = thread.extras!;
+      thread.state = ThreadState.Closing;
+      extras.closingEnding = ending;
+      extras.closingResult = result;
+      for (const member of members) this.#startKill(member, undefined);
+      return;
+    }
     thread.state = ThreadState.Done;
     thread.ending = ending;
     thread.result = result;
@@ -885,9 +907,17 @@ export class Kernel implements ThreadHost {
     if (thread.next !== null) thread.next.prev = thread.prev;
     thread.prev = thread.next = null;
     this.#live--;
+    const scope = thread.scope;
+    if (scope !== null) {
+      const scopeExtras = scope.extras!;
+      scopeExtras.members!.delete(thread);
+      if (scope.state === ThreadState.Closing && scopeExtras.members!.size === 0) {
+        this.#finish(scope, scopeExtras.closingEnding, scopeExtras.closingResult);
+      }
+    }
     const extras = thread.extras;
     if (extras === null) {
-      if (ending === Ending.Failed) this.#fail(result);
+      if (ending === Ending.Failed) this.#unhandled(thread, result);
       return;
     }
     thread.abortSignal();
@@ -908,7 +938,41 @@ export class Kernel implements ThreadHost {
     const handled = joiners.length > 0 || killers.length > 0;
     extras.joiners = extras.killers = [];
     for (const child of extras.teardownChildren) this.#startKill(child, undefined);
-    if (ending === Ending.Failed && !handled) this.#fail(result);
+    if (ending === Ending.Failed && !handled) this.#unhandled(thread, result);
+  }
+
+  /**
+   * An error escaped a thread nobody joins: it goes to the scope that owns the thread,
+   * thrown at that scope's yield point, or, with no scope, it ends the run.
+   */
+  #unhandled(thread: Thread, error: unknown): void {
+    let scope = thread.scope;
+    while (scope !== null && scope.state === ThreadState.Done) scope = scope.scope;
+    if (scope === null) return this.#fail(error);
+    const extras = scope.extras!;
+    if (scope.state === ThreadState.Closing) {
+      extras.closingResult = extras.closingEnding === Ending.Failed
+        ? chain(error, extras.closingResult)
+        : error;
+      extras.closingEnding = Ending.Failed;
+      return;
+    }
+    if (scope.killing) return this.#cleanupFailed(scope, error);
+    if (extras.shields.length > 0) {
+      // A shield is not interrupted: the error waits for it to end.
+      extras.interruptError = extras.interruptPending ? chain(error, extras.interruptError) : error;
+      extras.interruptPending = true;
+      return;
+    }
+    // Interrupt whatever the scope waits on, and throw the error there.
+    const failure = this.#cancelPrimitive(scope);
+    if (failure !== null) error = chain(failure.error, error);
+    const state = scope.state;
+    scope.resumeMode = ResumeMode.Throw;
+    scope.resumeValue = error;
+    if (state === ThreadState.Ready || state === ThreadState.Running) return;
+    this.#stopWaiting(scope);
+    this.#enqueue(scope);
   }
 
   /** Sets up `joiner` to receive how `target` ended. */
@@ -947,6 +1011,10 @@ function remove(list: Thread[], thread: Thread): void {
   if (index >= 0) list.splice(index, 1);
 }
 
+function chain(newer: unknown, older: unknown): SuppressedError {
+  return new SuppressedError(newer, older, "Another error occurred after the first");
+}
+
 /** Says what a stuck thread waits on, for a `DeadlockError`. */
 function describeWait(thread: Thread): string {
   switch (thread.state) {
@@ -956,6 +1024,8 @@ function describeWait(thread: Thread): string {
       return `kill(thread ${thread.waitingOn!.id})`;
     case ThreadState.Suspended:
       return thread.primitive?.description ?? "a suspension";
+    case ThreadState.Closing:
+      return "the threads of its scope";
     default:
       return "nothing (ready)";
   }

@@ -35,7 +35,7 @@ export { race } from "./race.ts";
 export { run, type RunOptions } from "./run.ts";
 export { shield } from "./shield.ts";
 export { sleep } from "./sleep.ts";
-export { spawn } from "./spawn.ts";
+export { spawn, type SpawnOptions } from "./spawn.ts";
 export type { Task } from "./task.ts";
 export { until } from "./until.ts";
 export { useAbortSignal } from "./use_abort_signal.ts";

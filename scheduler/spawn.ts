@@ -3,17 +3,34 @@ import type { Effect } from "./effect.ts";
 import type { Operation } from "./operation.ts";
 import type { Task } from "./task.ts";
 
+/** Options for {@linkcode spawn}. */
+export interface SpawnOptions {
+  /**
+   * Makes the new thread a scope: the threads spawned inside it (and those they spawn)
+   * belong to it. An error that escapes one of them with nobody joining it is thrown into
+   * the scope thread where it waits, instead of ending the whole run; and when the scope
+   * thread ends, the threads it owns that still run are killed, and it waits for them
+   * (their `finally` blocks run) before its joiners see it end. `server` runs each
+   * connection's handler in a scope.
+   *
+   * @default {false}
+   */
+  scope?: boolean;
+}
+
 /**
  * Starts a coroutine (or a single event) as a new concurrent thread and gives a handle on
  * it. The new thread runs once the current one waits or yields; the caller goes on right
  * away. Bluelet-style `join(gen)` and `kill(gen)` work for a spawned generator object.
  *
  * An error that escapes the thread goes to the threads joining it; if none is at that
- * moment, the whole run ends with it. A `TypeError` is thrown at the yield point if
+ * moment, it goes to the scope the thread belongs to (see {@linkcode SpawnOptions.scope}),
+ * and with no scope the whole run ends with it. A `TypeError` is thrown at the yield point if
  * `operation` is neither a generator nor an event, or is a generator already spawned.
  *
  * @typeParam T The thread's return value.
  * @param operation The generator object (or event) to run in its own thread.
+ * @param options Whether the thread is a scope.
  * @returns An event that resumes with the thread's {@linkcode Task}.
  *
  * @example Two threads
@@ -29,7 +46,42 @@ import type { Task } from "./task.ts";
  *   assert.equal(yield* join(worker), "done");
  * }());
  * ```
+ *
+ * @example A scope: a helper's error reaches its scope, and the helper ends with it
+ * ```ts
+ * import { run, sleep, spawn, VirtualClock } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
+ *
+ * const record: string[] = [];
+ * await run(function* () {
+ *   const scope = yield* spawn(function* () {
+ *     yield* spawn(function* () { // belongs to the scope
+ *       try {
+ *         yield* sleep(60_000);
+ *       } finally {
+ *         record.push("helper killed with its scope");
+ *       }
+ *     }());
+ *     yield* spawn(function* () {
+ *       yield* sleep(10);
+ *       throw new Error("helper failed");
+ *     }());
+ *     try {
+ *       yield* sleep(60_000);
+ *     } catch (error) {
+ *       record.push(`scope caught: ${(error as Error).message}`);
+ *     }
+ *   }(), { scope: true });
+ *   yield* scope;
+ *   record.push("scope ended; the run goes on");
+ * }(), { clock: new VirtualClock() });
+ * assert.deepEqual(record, [
+ *   "scope caught: helper failed",
+ *   "helper killed with its scope",
+ *   "scope ended; the run goes on",
+ * ]);
+ * ```
  */
-export function spawn<T>(operation: Operation<T>): Effect<Task<T>> {
-  return new SpawnEffect(operation) as Effect<Task<T>>;
+export function spawn<T>(operation: Operation<T>, options?: SpawnOptions): Effect<Task<T>> {
+  return new SpawnEffect(operation, options?.scope === true) as Effect<Task<T>>;
 }

@@ -145,6 +145,7 @@ Deno.test("a run whose last thread aborts its signal and ends rejects with the r
   const reason = new Error("stop");
   await assert.rejects(
     run(
+      // deno-lint-ignore require-yield -- the point: a thread that ends without waiting
       function* () {
         controller.abort(reason);
         return "finished";
