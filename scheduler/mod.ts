@@ -49,3 +49,11 @@ export { moveOnAfter, type MoveOnResult } from "./move_on_after.ts";
 export { Semaphore, type SemaphoreOptions } from "./semaphore.ts";
 export { Lock, type LockOptions } from "./lock.ts";
 export { Event, type EventOptions } from "./event.ts";
+export {
+  Broadcast,
+  type BroadcastOptions,
+  type BroadcastOverflow,
+  type BroadcastStatistics,
+} from "./broadcast.ts";
+export { Subscription, type SubscriptionStatistics } from "./subscription.ts";
+export { LaggedError } from "./lagged_error.ts";

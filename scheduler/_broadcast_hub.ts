@@ -1,0 +1,161 @@
+// What a Broadcast and its Subscriptions share: the set of subscribers, the waiting
+// publishers, and how an item reaches each subscriber under the overflow policy. Each
+// subscription's buffer is a ChannelCore, so a receive from it is as cancellation-safe as
+// a channel's (and `select` accepts it).
+import { Primitive, SUSPEND } from "./lowlevel.ts";
+import { ClosedError } from "./closed_error.ts";
+import { LaggedError } from "./lagged_error.ts";
+import { ChannelCore } from "./_channel_core.ts";
+import { type Link, WaitList } from "./_wait_list.ts";
+
+export type Overflow = "wait" | "dropOldest" | "end";
+
+export class Member<T> {
+  readonly core: ChannelCore<T>;
+  dropped = 0;
+  missed = 0;
+  lagged = false;
+  closed = false;
+  constructor(readonly hub: Hub<T>) {
+    this.core = new ChannelCore<T>(hub.capacity, `Subscription of ${hub.label}`, "subscription");
+    if (hub.overflow === "wait") this.core.onTake = hub.onTake;
+  }
+
+  /** Puts an item in, applying the overflow policy if there is no room. */
+  deliver(value: T): void {
+    if (this.lagged) {
+      this.missed++;
+      return;
+    }
+    const core = this.core;
+    if (core.hasRoom()) return core.put(value);
+    if (this.hub.overflow === "dropOldest") {
+      core.accept(value);
+      core.buffer.removeAt(core.reserved);
+      this.dropped++;
+      return;
+    }
+    this.lagged = true;
+    this.missed = 1;
+    core.close(() => new LaggedError(this.missed));
+  }
+}
+
+export class Hub<T> {
+  readonly members: Set<Member<T>> = new Set();
+  readonly publishers: WaitList<Publish<T>> = new WaitList<Publish<T>>();
+  closed = false;
+
+  constructor(
+    readonly capacity: number,
+    readonly overflow: Overflow,
+    readonly label: string,
+    readonly noun: string,
+  ) {}
+
+  readonly onTake = (): void => {
+    if (this.publishers.size > 0) this.pumpPublishers();
+  };
+
+  /** Whether an item can go out now without waiting. */
+  canPublish(): boolean {
+    if (this.overflow !== "wait") return true;
+    if (this.publishers.size > 0) return false;
+    return this.#allHaveRoom();
+  }
+
+  #allHaveRoom(): boolean {
+    for (const member of this.members) if (!member.core.hasRoom()) return false;
+    return true;
+  }
+
+  deliver(value: T): void {
+    for (const member of this.members) member.deliver(value);
+  }
+
+  pumpPublishers(): void {
+    while (this.publishers.size > 0 && this.#allHaveRoom()) {
+      const publisher = this.publishers.shift()!;
+      this.deliver(publisher.value);
+      publisher.delivered();
+    }
+  }
+
+  remove(member: Member<T>): void {
+    if (member.closed) return;
+    member.closed = true;
+    this.members.delete(member);
+    member.core.discard();
+    member.core.close(null);
+    if (this.publishers.size > 0) this.pumpPublishers();
+  }
+
+  close(reason: (() => unknown) | null): void {
+    if (this.closed) return;
+    this.closed = true;
+    let publisher;
+    while ((publisher = this.publishers.shift()) !== null) publisher.failed();
+    for (const member of this.members) {
+      if (!member.lagged) member.core.close(reason);
+    }
+    this.members.clear();
+  }
+
+  closedError(): ClosedError {
+    return new ClosedError(`Cannot publish on ${this.noun}: it is closed`);
+  }
+}
+
+const IDLE = 0;
+const QUEUED = 1;
+const DELIVERED = 2;
+const FAILED = 3;
+
+/** `broadcast.publish(value)`: one publish, a new object per call. */
+export class Publish<T> extends Primitive<void> implements Link {
+  prevLink: Link | null = null;
+  nextLink: Link | null = null;
+  inList: WaitList<Link> | null = null;
+  #state = IDLE;
+
+  constructor(readonly hub: Hub<T>, readonly value: T) {
+    super();
+  }
+
+  get description(): string {
+    return `publish(${this.hub.label})`;
+  }
+
+  start(): typeof SUSPEND | null {
+    const hub = this.hub;
+    if (hub.closed) throw hub.closedError();
+    if (hub.canPublish()) {
+      hub.deliver(this.value);
+      return null;
+    }
+    this.#state = QUEUED;
+    hub.publishers.push(this);
+    return SUSPEND;
+  }
+
+  delivered(): void {
+    this.#state = DELIVERED;
+    this.wake();
+  }
+
+  failed(): void {
+    this.#state = FAILED;
+    this.wake();
+  }
+
+  finish(): void {
+    const state = this.#state;
+    this.#state = IDLE;
+    if (state === FAILED) throw this.hub.closedError();
+  }
+
+  cancel(): void {
+    if (this.#state === QUEUED) this.hub.publishers.remove(this);
+    this.#state = IDLE;
+  }
+}

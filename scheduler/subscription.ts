@@ -1,0 +1,168 @@
+import type { Effect } from "./effect.ts";
+import { ReceiveOperation } from "./_channel_core.ts";
+import type { Member } from "./_broadcast_hub.ts";
+
+/** What {@linkcode Subscription.statistics} gives. */
+export interface SubscriptionStatistics {
+  /** Items waiting to be received. */
+  buffered: number;
+  /** The most items buffered at once so far; never more than the capacity. */
+  peakBuffered: number;
+  /** Items dropped to make room (the `"dropOldest"` policy). */
+  dropped: number;
+  /** Items missed after the subscription was ended for falling behind (`"end"`). */
+  missed: number;
+  /** Whether the subscription has ended: closed, or its broadcast closed, or it lagged. */
+  closed: boolean;
+}
+
+/**
+ * One subscriber's view of a {@linkcode Broadcast}: every item published after it was
+ * made, in order, through a buffer of the broadcast's capacity. Made by
+ * `yield* broadcast.subscribe()`, it belongs to the thread that made it and ends with it
+ * (killed or finished), or earlier with {@linkcode Subscription.close} (or `using`).
+ *
+ * @typeParam T The type of the items.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Broadcast, run } from "@bluelet/bluelet";
+ *
+ * const news = new Broadcast<string>();
+ * await run(function* () {
+ *   using subscription = yield* news.subscribe();
+ *   news.tryPublish("hello");
+ *   assert.deepEqual(yield* subscription.receive(), { value: "hello", done: false });
+ * }());
+ * assert.equal(news.statistics().subscribers, 0);
+ * ```
+ */
+export class Subscription<T> {
+  readonly #member: Member<T>;
+  readonly #signal: AbortSignal;
+
+  /**
+   * Not for direct use: subscribe with `yield* broadcast.subscribe()`.
+   *
+   * @param member The broadcast's record of this subscriber.
+   * @param signal The subscribing thread's abort signal.
+   */
+  constructor(member: Member<T>, signal: AbortSignal) {
+    this.#member = member;
+    this.#signal = signal;
+    signal.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  readonly #onAbort = (): void => {
+    this.#member.hub.remove(this.#member);
+  };
+
+  /**
+   * Receives the next item, waiting while there is none. `select` accepts it too.
+   *
+   * @returns An event that resumes with `{ value, done: false }`, or
+   * `{ value: undefined, done: true }` once the subscription or the broadcast is closed
+   * and drained. It throws a {@linkcode LaggedError} if the subscription was ended for
+   * falling behind, or the error the broadcast was closed with.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Broadcast, run } from "@bluelet/bluelet";
+   *
+   * const news = new Broadcast<number>();
+   * await run(function* () {
+   *   const subscription = yield* news.subscribe();
+   *   news.close();
+   *   assert.equal((yield* subscription.receive()).done, true);
+   * }());
+   * ```
+   */
+  receive(): Effect<IteratorResult<T, undefined>> {
+    return new ReceiveOperation(this.#member.core);
+  }
+
+  /**
+   * Receives an item if one is buffered.
+   *
+   * @returns `{ value, done: false }`; `{ value: undefined, done: true }` if ended and
+   * drained; `undefined` if receiving would have to wait.
+   * @throws {LaggedError} If the subscription was ended for falling behind and is drained.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Broadcast, run } from "@bluelet/bluelet";
+   *
+   * const news = new Broadcast<number>();
+   * await run(function* () {
+   *   const subscription = yield* news.subscribe();
+   *   assert.equal(subscription.tryReceive(), undefined);
+   * }());
+   * ```
+   */
+  tryReceive(): IteratorResult<T, undefined> | undefined {
+    const core = this.#member.core;
+    if (core.readyToTake()) return core.take();
+    return core.closed ? core.takeAfterClose() : undefined;
+  }
+
+  /**
+   * Ends the subscription: it gets no more items, drops the ones buffered, and waiting
+   * receives get the end. Closing again does nothing.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Broadcast, run } from "@bluelet/bluelet";
+   *
+   * const news = new Broadcast<number>();
+   * await run(function* () {
+   *   const subscription = yield* news.subscribe();
+   *   subscription.close();
+   *   assert.equal(news.statistics().subscribers, 0);
+   * }());
+   * ```
+   */
+  close(): void {
+    this.#signal.removeEventListener("abort", this.#onAbort);
+    this.#member.hub.remove(this.#member);
+  }
+
+  /** Closes the subscription, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * Reports the subscription's state.
+   *
+   * @returns The numbers, taken now.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Broadcast, run } from "@bluelet/bluelet";
+   *
+   * const news = new Broadcast<number>({ capacity: 2, overflow: "dropOldest" });
+   * await run(function* () {
+   *   const subscription = yield* news.subscribe();
+   *   for (let i = 0; i < 5; i++) news.tryPublish(i);
+   *   const stats = subscription.statistics();
+   *   assert.equal(stats.buffered, 2);
+   *   assert.equal(stats.dropped, 3);
+   * }());
+   * ```
+   */
+  statistics(): SubscriptionStatistics {
+    const member = this.#member;
+    return {
+      buffered: member.core.buffer.size,
+      peakBuffered: member.core.peak,
+      dropped: member.dropped,
+      missed: member.missed,
+      closed: member.core.closed,
+    };
+  }
+}

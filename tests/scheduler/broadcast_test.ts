@@ -1,0 +1,229 @@
+import assert from "node:assert/strict";
+import {
+  Broadcast,
+  ClosedError,
+  type Coroutine,
+  kill,
+  LaggedError,
+  run,
+  sleep,
+  spawn,
+  type Task,
+  VirtualClock,
+  yieldNow,
+} from "../../mod.ts";
+
+/** Subscribes, then records every item it receives (pausing `ms` after each) and the end. */
+function* listener(
+  broadcast: Broadcast<string>,
+  name: string,
+  record: string[],
+  ms = 0,
+): Coroutine<void> {
+  const subscription = yield* broadcast.subscribe();
+  try {
+    for (let item; !(item = yield* subscription.receive()).done;) {
+      record.push(`${name} got ${item.value}`);
+      if (ms > 0) yield* sleep(ms);
+    }
+    record.push(`${name} end`);
+  } catch (error) {
+    record.push(`${name} ${(error as Error).name}: ${(error as Error).message}`);
+  }
+}
+
+Deno.test("Broadcast gives every subscriber every item published after it subscribed, in order", async () => {
+  const record: string[] = [];
+  const broadcast = new Broadcast<string>();
+  await run(function* () {
+    yield* spawn(listener(broadcast, "a", record));
+    yield* yieldNow();
+    broadcast.tryPublish("1");
+    yield* spawn(listener(broadcast, "b", record));
+    yield* yieldNow();
+    broadcast.tryPublish("2");
+    broadcast.close();
+  }());
+  assert.deepEqual(record, ["a got 1", "a got 2", "a end", "b got 2", "b end"]);
+});
+
+Deno.test('Broadcast "wait": the publisher waits for the slowest subscriber; nothing is lost', async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  const broadcast = new Broadcast<string>({ capacity: 1, overflow: "wait" });
+  await run(
+    function* () {
+      yield* spawn(listener(broadcast, "fast", record));
+      yield* spawn(listener(broadcast, "slow", record, 10));
+      yield* yieldNow();
+      for (const item of ["1", "2", "3", "4"]) {
+        yield* broadcast.publish(item);
+        record.push(`published ${item} at ${clock.now()}`);
+      }
+      broadcast.close();
+    }(),
+    { clock },
+  );
+  const slow = record.filter((line) => line.startsWith("slow"));
+  const fast = record.filter((line) => line.startsWith("fast"));
+  assert.deepEqual(slow, ["slow got 1", "slow got 2", "slow got 3", "slow got 4", "slow end"]);
+  assert.deepEqual(fast, ["fast got 1", "fast got 2", "fast got 3", "fast got 4", "fast end"]);
+  assert.deepEqual(record.filter((line) => line.startsWith("published")), [
+    "published 1 at 0",
+    "published 2 at 0",
+    "published 3 at 10",
+    "published 4 at 20",
+  ]);
+});
+
+Deno.test('Broadcast "wait": a publisher killed while it waits reaches no one', async () => {
+  const record: string[] = [];
+  const broadcast = new Broadcast<string>({ capacity: 1 });
+  await run(function* () {
+    const subscription = yield* broadcast.subscribe();
+    broadcast.tryPublish("1");
+    const blocked = yield* spawn(broadcast.publish("never"));
+    yield* spawn(broadcast.publish("3"));
+    yield* yieldNow();
+    assert.equal(broadcast.statistics().waitingPublishers, 2);
+    yield* kill(blocked);
+    for (let i = 0; i < 2; i++) record.push(`${(yield* subscription.receive()).value}`);
+  }());
+  assert.deepEqual(record, ["1", "3"]);
+});
+
+Deno.test('Broadcast "dropOldest": a slow subscriber keeps the newest items, the others lose nothing', async () => {
+  const broadcast = new Broadcast<number>({ capacity: 2, overflow: "dropOldest" });
+  const got: number[] = [];
+  await run(function* () {
+    const slow = yield* broadcast.subscribe();
+    const fast = yield* broadcast.subscribe();
+    for (let i = 1; i <= 5; i++) {
+      yield* broadcast.publish(i);
+      got.push(fast.tryReceive()!.value!);
+    }
+    assert.deepEqual(slow.statistics(), {
+      buffered: 2,
+      peakBuffered: 3,
+      dropped: 3,
+      missed: 0,
+      closed: false,
+    });
+    got.push(slow.tryReceive()!.value!, slow.tryReceive()!.value!);
+  }());
+  assert.deepEqual(got, [1, 2, 3, 4, 5, 4, 5]);
+});
+
+Deno.test('Broadcast "end": a subscriber that falls behind gets its buffer, then LaggedError', async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  const broadcast = new Broadcast<string>({ capacity: 2, overflow: "end" });
+  await run(
+    function* () {
+      yield* spawn(listener(broadcast, "fast", record));
+      yield* spawn(listener(broadcast, "slow", record, 100));
+      yield* yieldNow();
+      for (const item of ["1", "2", "3", "4", "5"]) {
+        yield* broadcast.publish(item);
+        yield* sleep(1);
+      }
+      broadcast.close();
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record.filter((line) => line.startsWith("slow")), [
+    "slow got 1",
+    "slow got 2",
+    "slow got 3",
+    "slow LaggedError: Cannot receive from subscription: it fell behind and was ended, missing 2 items",
+  ]);
+  assert.deepEqual(record.filter((line) => line.startsWith("fast")), [
+    "fast got 1",
+    "fast got 2",
+    "fast got 3",
+    "fast got 4",
+    "fast got 5",
+    "fast end",
+  ]);
+  const error = new LaggedError(1);
+  assert.equal(error.missed, 1);
+});
+
+Deno.test("Broadcast: killing a subscriber's thread unsubscribes it and unblocks a waiting publisher", async () => {
+  const record: string[] = [];
+  const broadcast = new Broadcast<string>({ capacity: 1 });
+  await run(
+    function* () {
+      const stuck: Task<void> = yield* spawn(function* () {
+        yield* broadcast.subscribe();
+        yield* sleep(1_000_000); // never reads
+      }());
+      yield* yieldNow();
+      broadcast.tryPublish("1");
+      const publisher = yield* spawn(function* () {
+        yield* broadcast.publish("2");
+        record.push("published 2");
+      }());
+      yield* yieldNow();
+      record.push(`subscribers ${broadcast.statistics().subscribers}`);
+      yield* kill(stuck);
+      record.push(`subscribers ${broadcast.statistics().subscribers}`);
+      yield* publisher;
+      record.push(`buffered ${broadcast.statistics().buffered}`);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  // The kill unsubscribes at once, which lets the publisher run before the kill returns.
+  assert.deepEqual(record, ["subscribers 1", "published 2", "subscribers 0", "buffered 0"]);
+});
+
+Deno.test("Subscription.close() drops its buffer and ends its waiting receive", async () => {
+  const record: string[] = [];
+  const broadcast = new Broadcast<string>();
+  await run(function* () {
+    const subscription = yield* broadcast.subscribe();
+    broadcast.tryPublish("dropped");
+    subscription.close();
+    subscription.close();
+    record.push(JSON.stringify(yield* subscription.receive()));
+    record.push(`subscribers ${broadcast.statistics().subscribers}`);
+  }());
+  assert.deepEqual(record, ['{"done":true}', "subscribers 0"]);
+});
+
+Deno.test("Broadcast.close(error) gives subscribers their buffer, then the error; publishing throws", async () => {
+  const broadcast = new Broadcast<string>();
+  const failure = new Error("feed broke");
+  const record: string[] = [];
+  await run(function* () {
+    const subscription = yield* broadcast.subscribe();
+    broadcast.tryPublish("last");
+    broadcast.close(failure);
+    record.push((yield* subscription.receive()).value!);
+    try {
+      yield* subscription.receive();
+    } catch (error) {
+      record.push(`threw ${error === failure}`);
+    }
+    try {
+      yield* broadcast.publish("late");
+    } catch (error) {
+      assert.ok(error instanceof ClosedError);
+      record.push(`${error.name}: ${error.message}`);
+    }
+    const late = yield* broadcast.subscribe();
+    record.push(JSON.stringify(late.tryReceive()));
+  }());
+  assert.deepEqual(record, [
+    "last",
+    "threw true",
+    "ClosedError: Cannot publish on broadcast: it is closed",
+    '{"done":true}',
+  ]);
+});
+
+Deno.test("Broadcast rejects bad options", () => {
+  assert.throws(() => new Broadcast({ capacity: 0 }), RangeError);
+  // @ts-expect-error: not a policy
+  assert.throws(() => new Broadcast({ overflow: "drop" }), RangeError);
+});
