@@ -136,6 +136,7 @@ export class Database {
   /** The keys with a time to live, for the sweep. */
   readonly #volatile = new Map<string, Entry>();
   #sweep: Iterator<[string, Entry]> | null = null;
+  #sweeping = false;
   /** Per key, the clients blocked on it, first come first served. */
   readonly #blocked = new Map<string, Blocked[]>();
   readonly #channels = new Map<string, Set<Client>>();
@@ -219,13 +220,28 @@ export class Database {
   }
 
   /**
+   * Whether {@linkcode Database.expireCycle} should be started: keys have a time to live,
+   * or an idle limit is set, and no sweep runs. (While there is nothing to sweep, no timer
+   * is pending at all, which spares the kernel a look at the clock per I/O wake-up.)
+   */
+  get needsSweep(): boolean {
+    return !this.#sweeping && (this.#volatile.size > 0 || this.#idleTimeout > 0);
+  }
+
+  /**
    * The expiry sweep: every 100 ms, looks at up to 1,000 keys with a time to live and
-   * deletes those past it, and closes idle clients. Runs until killed.
+   * deletes those past it, and closes idle clients. Ends when there is nothing left to
+   * sweep (see {@linkcode Database.needsSweep}).
    */
   *expireCycle(): Coroutine<void> {
-    for (;;) {
-      yield* sleep(SWEEP_INTERVAL);
-      this.sweep();
+    this.#sweeping = true;
+    try {
+      while (this.#volatile.size > 0 || this.#idleTimeout > 0) {
+        yield* sleep(SWEEP_INTERVAL);
+        this.sweep();
+      }
+    } finally {
+      this.#sweeping = false;
     }
   }
 
@@ -244,7 +260,12 @@ export class Database {
     }
     if (this.#idleTimeout > 0) {
       for (const client of this.#clients) {
-        if (
+        // The socket layer only raises a flag on each read (reading the clock there
+        // would cost more than the rest of a GET); the sweep turns it into a time.
+        if (client.active) {
+          client.active = false;
+          client.lastActive = now;
+        } else if (
           client.blocked === null && !client.subscribed &&
           now - client.lastActive > this.#idleTimeout
         ) {
@@ -900,7 +921,9 @@ export class Client {
   pushMode = false;
   /** Set by QUIT: write the replies, then close. */
   closeAfterReply = false;
-  /** When it last sent something, on the database's clock. */
+  /** Set by the socket layer whenever the client sends something. */
+  active = false;
+  /** When the sweep last saw it active, on the database's clock. */
   lastActive: number;
   /** What {@linkcode Client.kill} calls: the socket layer closes the connection. */
   onKill: (() => void) | null = null;

@@ -15,6 +15,7 @@ const BULK_MAX = 512 * 1024 * 1024;
 const QUERY_BUFFER_MAX = 1024 * 1024 * 1024;
 const INT_MAX = 2 ** 31 - 1;
 
+const EMPTY = new Uint8Array(0);
 const CR = 13;
 const LF = 10;
 
@@ -49,7 +50,9 @@ export class ProtocolError extends Error {
  * ```
  */
 export class RequestParser {
-  #buf: Uint8Array = new Uint8Array(0);
+  #buf: Uint8Array = EMPTY;
+  /** Whether `#buf` is a chunk the caller gave, which must not be written to. */
+  #borrowed = false;
   #start = 0;
   #end = 0;
   /** Bulk strings still to read in the array being parsed; 0 between requests. */
@@ -64,25 +67,37 @@ export class RequestParser {
   }
 
   /**
-   * Adds received bytes (they are copied; the caller may reuse `chunk`).
+   * Adds received bytes. Unless `copy` is set, the parser may keep `chunk` until it was
+   * parsed, so the caller must not write to it again (a `Connection`'s reads never are).
    *
    * @param chunk The bytes.
+   * @param copy Whether to copy `chunk` (for a caller that reuses its read buffer).
    * @throws {RangeError} If more than 1 GiB would be left unparsed (Redis closes such a
    * client too).
    */
-  feed(chunk: Uint8Array): void {
+  feed(chunk: Uint8Array, copy = false): void {
     const n = chunk.length;
-    if (this.#end + n > this.#buf.length) {
+    if (!copy && this.#start === this.#end && n > 0) {
+      // Nothing is pending (the usual case): parse the chunk where it is, and copy only
+      // what is left of it when the next chunk comes. It is never written to.
+      this.#buf = chunk;
+      this.#borrowed = true;
+      this.#start = 0;
+      this.#end = n;
+      return;
+    }
+    if (this.#borrowed || this.#end + n > this.#buf.length) {
       const live = this.#end - this.#start;
       if (live + n > QUERY_BUFFER_MAX) {
         throw new RangeError("Cannot buffer request: query buffer limit reached");
       }
-      if (live + n <= this.#buf.length && this.#start > 0) {
+      if (!this.#borrowed && live + n <= this.#buf.length && this.#start > 0) {
         this.#buf.copyWithin(0, this.#start, this.#end);
       } else {
         const grown = new Uint8Array(Math.max(16 * 1024, 2 * (live + n)));
         grown.set(this.#buf.subarray(this.#start, this.#end));
         this.#buf = grown;
+        this.#borrowed = false;
       }
       this.#start = 0;
       this.#end = live;
@@ -104,7 +119,10 @@ export class RequestParser {
         if (this.#start === this.#end) {
           // Nothing left: start again at the front, and give back a big buffer.
           this.#start = this.#end = 0;
-          if (this.#buf.length > 64 * 1024) this.#buf = new Uint8Array(0);
+          if (this.#borrowed || this.#buf.length > 64 * 1024) {
+            this.#buf = EMPTY;
+            this.#borrowed = false;
+          }
           return null;
         }
         if (this.#buf[this.#start] !== 42 /* * */) {

@@ -155,7 +155,7 @@ export function kvHandler(
       while (!client.closeAfterReply) {
         const data = yield* conn.recv(RECV_SIZE);
         if (data.length === 0) return;
-        client.lastActive = db.clock.now();
+        client.active = true;
         parser.feed(data);
         for (;;) {
           let args: string[] | null;
@@ -175,6 +175,7 @@ export function kvHandler(
           }
           if (client.closeAfterReply) break;
         }
+        if (db.needsSweep) yield* bluelet.spawn(db.expireCycle());
         if (client.pushMode && writer === null) {
           writer = yield* bluelet.spawn(writeForSubscriber(conn, client));
         }
@@ -223,7 +224,6 @@ export async function main(args: readonly string[]): Promise<void> {
   try {
     await bluelet.run(
       function* () {
-        yield* bluelet.spawn(db.expireCycle());
         yield* bluelet.server(host, port, kvHandler(db), {
           maxConnections,
           onListen: (addr) => {

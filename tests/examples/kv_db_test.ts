@@ -35,21 +35,24 @@ Deno.test("expiry: a key lives exactly its time to live, then reads as missing",
   const db = new Database({ clock });
   const client = db.connect();
   const record: string[] = [];
-  await run(function* () {
-    record.push(yield* request(client, "SET", "k", "v", "PX", "100"));
-    yield* sleep(99);
-    record.push(yield* request(client, "GET", "k"));
-    record.push(yield* request(client, "PTTL", "k"));
-    yield* sleep(1);
-    record.push(yield* request(client, "GET", "k"));
-    record.push(yield* request(client, "TTL", "k"));
-    record.push(yield* request(client, "SET", "s", "v", "EX", "10"));
-    yield* sleep(4400);
-    record.push(yield* request(client, "TTL", "s"), yield* request(client, "PTTL", "s"));
-    record.push(yield* request(client, "PERSIST", "s"));
-    yield* sleep(10_000);
-    record.push(yield* request(client, "GET", "s"));
-  }(), { clock });
+  await run(
+    function* () {
+      record.push(yield* request(client, "SET", "k", "v", "PX", "100"));
+      yield* sleep(99);
+      record.push(yield* request(client, "GET", "k"));
+      record.push(yield* request(client, "PTTL", "k"));
+      yield* sleep(1);
+      record.push(yield* request(client, "GET", "k"));
+      record.push(yield* request(client, "TTL", "k"));
+      record.push(yield* request(client, "SET", "s", "v", "EX", "10"));
+      yield* sleep(4400);
+      record.push(yield* request(client, "TTL", "s"), yield* request(client, "PTTL", "s"));
+      record.push(yield* request(client, "PERSIST", "s"));
+      yield* sleep(10_000);
+      record.push(yield* request(client, "GET", "s"));
+    }(),
+    { clock },
+  );
   assert.deepEqual(record, [
     "+OK\r\n",
     "$1\r\nv\r\n",
@@ -69,19 +72,22 @@ Deno.test("expiry: the sweep on the scheduler's timers deletes keys nobody reads
   const db = new Database({ clock });
   const client = db.connect();
   const record: string[] = [];
-  await run(function* () {
-    const sweeper = yield* spawn(db.expireCycle());
-    yield* request(client, "SET", "a", "1", "PX", "150");
-    yield* request(client, "SET", "b", "2", "PX", "450");
-    yield* request(client, "SET", "c", "3");
-    // Sampled between the sweep's rounds (every 100 ms), so no two timers tie.
-    for (const at of [120, 220, 320, 420, 520]) {
-      yield* sleep(at - clock.now());
-      // DBSIZE counts keys held, expired or not (as Redis's does): only the sweep lowers it.
-      record.push(`${at}: ${(yield* request(client, "DBSIZE")).trim()}`);
-    }
-    yield* kill(sweeper);
-  }(), { clock });
+  await run(
+    function* () {
+      const sweeper = yield* spawn(db.expireCycle());
+      yield* request(client, "SET", "a", "1", "PX", "150");
+      yield* request(client, "SET", "b", "2", "PX", "450");
+      yield* request(client, "SET", "c", "3");
+      // Sampled between the sweep's rounds (every 100 ms), so no two timers tie.
+      for (const at of [120, 220, 320, 420, 520]) {
+        yield* sleep(at - clock.now());
+        // DBSIZE counts keys held, expired or not (as Redis's does): only the sweep lowers it.
+        record.push(`${at}: ${(yield* request(client, "DBSIZE")).trim()}`);
+      }
+      yield* kill(sweeper);
+    }(),
+    { clock },
+  );
   assert.deepEqual(record, ["120: :3", "220: :2", "320: :2", "420: :2", "520: :1"]);
 });
 
@@ -89,26 +95,31 @@ Deno.test("BLPOP: blocked clients are served first come first served, others tim
   const clock = new VirtualClock();
   const db = new Database({ clock });
   const record: string[] = [];
-  await run(function* () {
-    const waiter = (name: string, command: string, timeout: string) =>
-      spawn(function* () {
-        const client = db.connect();
-        const reply = yield* request(client, command, "q", timeout);
-        record.push(`${clock.now()} ${name} ${JSON.stringify(reply)}`);
-      }());
-    yield* waiter("A", "BLPOP", "0");
-    yield* sleep(1);
-    yield* waiter("B", "BRPOP", "0");
-    yield* sleep(1);
-    yield* waiter("C", "BLPOP", "1.5");
-    yield* sleep(1);
-    yield* waiter("D", "BLPOP", "0.0001"); // rounds up to 1 ms
-    yield* sleep(100);
-    const pusher = db.connect();
-    record.push(`${clock.now()} push ${JSON.stringify(yield* request(pusher, "RPUSH", "q", "x", "y"))}`);
-    yield* sleep(2000);
-    record.push(`${clock.now()} left ${JSON.stringify(yield* request(pusher, "LLEN", "q"))}`);
-  }(), { clock });
+  await run(
+    function* () {
+      const waiter = (name: string, command: string, timeout: string) =>
+        spawn(function* () {
+          const client = db.connect();
+          const reply = yield* request(client, command, "q", timeout);
+          record.push(`${clock.now()} ${name} ${JSON.stringify(reply)}`);
+        }());
+      yield* waiter("A", "BLPOP", "0");
+      yield* sleep(1);
+      yield* waiter("B", "BRPOP", "0");
+      yield* sleep(1);
+      yield* waiter("C", "BLPOP", "1.5");
+      yield* sleep(1);
+      yield* waiter("D", "BLPOP", "0.0001"); // rounds up to 1 ms
+      yield* sleep(100);
+      const pusher = db.connect();
+      record.push(
+        `${clock.now()} push ${JSON.stringify(yield* request(pusher, "RPUSH", "q", "x", "y"))}`,
+      );
+      yield* sleep(2000);
+      record.push(`${clock.now()} left ${JSON.stringify(yield* request(pusher, "LLEN", "q"))}`);
+    }(),
+    { clock },
+  );
   assert.deepEqual(record, [
     '4 D "*-1\\r\\n"',
     // Waking a thread runs it before the waker goes on.
@@ -124,33 +135,36 @@ Deno.test("BLPOP: a client killed after it was served, before its reply went out
   const clock = new VirtualClock();
   const db = new Database({ clock });
   const record: string[] = [];
-  await run(function* () {
-    const first = db.connect();
-    const doomed = yield* spawn(function* () {
-      try {
-        first.execute(["BLPOP", "q", "0"]);
-        yield* call(first.block(2 ** 31 - 1));
-        yield* sleep(50); // a slow write of the reply, killed half way
-        record.push("never sent");
-        first.delivered();
-      } finally {
-        db.disconnect(first);
-        yield* db.deliverWakes();
-      }
-    }());
-    const second = db.connect();
-    const patient = yield* spawn(function* () {
-      yield* sleep(1);
-      record.push(`second got ${JSON.stringify(yield* request(second, "BLPOP", "q", "0"))}`);
-    }());
-    yield* sleep(10);
-    const pusher = db.connect();
-    record.push(`push ${JSON.stringify(yield* request(pusher, "LPUSH", "q", "precious"))}`);
-    yield* sleep(10);
-    yield* kill(doomed);
-    yield* patient;
-    record.push(`left ${JSON.stringify(yield* request(pusher, "LLEN", "q"))}`);
-  }(), { clock });
+  await run(
+    function* () {
+      const first = db.connect();
+      const doomed = yield* spawn(function* () {
+        try {
+          first.execute(["BLPOP", "q", "0"]);
+          yield* call(first.block(2 ** 31 - 1));
+          yield* sleep(50); // a slow write of the reply, killed half way
+          record.push("never sent");
+          first.delivered();
+        } finally {
+          db.disconnect(first);
+          yield* db.deliverWakes();
+        }
+      }());
+      const second = db.connect();
+      const patient = yield* spawn(function* () {
+        yield* sleep(1);
+        record.push(`second got ${JSON.stringify(yield* request(second, "BLPOP", "q", "0"))}`);
+      }());
+      yield* sleep(10);
+      const pusher = db.connect();
+      record.push(`push ${JSON.stringify(yield* request(pusher, "LPUSH", "q", "precious"))}`);
+      yield* sleep(10);
+      yield* kill(doomed);
+      yield* patient;
+      record.push(`left ${JSON.stringify(yield* request(pusher, "LLEN", "q"))}`);
+    }(),
+    { clock },
+  );
   assert.deepEqual(record, [
     'push ":1\\r\\n"',
     'second got "*2\\r\\n$1\\r\\nq\\r\\n$8\\r\\nprecious\\r\\n"',
@@ -196,19 +210,22 @@ Deno.test("idle limit: idle clients are closed by the sweep, blocked ones and su
   const subscriber = db.connect();
   subscriber.onKill = () => record.push("subscriber closed");
   subscriber.execute(["SUBSCRIBE", "c"]);
-  await run(function* () {
-    const sweeper = yield* spawn(db.expireCycle());
-    const blocked = yield* spawn(function* () {
-      const client = db.connect();
-      client.onKill = () => record.push("blocked closed");
-      yield* request(client, "BLPOP", "q", "3");
-    }());
-    for (let i = 0; i < 10; i++) {
-      yield* sleep(250);
-      busy.lastActive = clock.now(); // what the socket layer does on every read
-    }
-    yield* kill(sweeper);
-    yield* kill(blocked);
-  }(), { clock });
+  await run(
+    function* () {
+      const sweeper = yield* spawn(db.expireCycle());
+      const blocked = yield* spawn(function* () {
+        const client = db.connect();
+        client.onKill = () => record.push("blocked closed");
+        yield* request(client, "BLPOP", "q", "3");
+      }());
+      for (let i = 0; i < 10; i++) {
+        yield* sleep(250);
+        busy.active = true; // what the socket layer does on every read
+      }
+      yield* kill(sweeper);
+      yield* kill(blocked);
+    }(),
+    { clock },
+  );
   assert.deepEqual(record, ["1100 idle closed"]);
 });

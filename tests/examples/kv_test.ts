@@ -4,7 +4,7 @@
 // checked against Redis itself. Nothing here needs Redis otherwise.
 import assert from "node:assert/strict";
 import { ExampleProcess } from "./_process.ts";
-import { bytesOf, encode, RespClient } from "./_resp_client.ts";
+import { encode, RespClient } from "./_resp_client.ts";
 
 const REDIS_PORT = Deno.env.get("KV_TEST_REDIS_PORT");
 
