@@ -57,3 +57,4 @@ export {
 } from "./broadcast.ts";
 export { Subscription, type SubscriptionStatistics } from "./subscription.ts";
 export { LaggedError } from "./lagged_error.ts";
+export { TaskGroup, taskGroup } from "./task_group.ts";
