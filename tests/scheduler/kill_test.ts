@@ -335,6 +335,9 @@ Deno.test("kill() reports every failing finally block, chained innermost first",
 
 Deno.test("killing a thread that waits on a promise keeps the kernel's count of pending promises right", async () => {
   const clock = new VirtualClock();
+  // Bounded: with a wrong count the clock never jumps again and the run would hang.
+  const limit = new AbortController();
+  const timer = setTimeout(() => limit.abort(new Error("the run hung")), 5000);
   await assert.rejects(
     run(
       function* () {
@@ -352,9 +355,9 @@ Deno.test("killing a thread that waits on a promise keeps the kernel's count of 
         pair.push(yield* spawn(join(pair[0])));
         yield* join(pair[0]);
       }(),
-      { clock },
+      { clock, signal: limit.signal },
     ),
     DeadlockError,
-  );
+  ).finally(() => clearTimeout(timer));
   assert.equal(clock.now(), 1000);
 });
