@@ -3,7 +3,7 @@
 // and appends its reply, byte for byte as Redis 7 gives it, to its `out` buffer; the socket
 // layer writes that buffer. Time comes from the clock passed in, and expiry runs on the
 // scheduler's timers, so tests drive all of it under a VirtualClock.
-import { type Coroutine, kill, sleep, type Task } from "../scheduler/mod.ts";
+import { type Coroutine, sleep } from "../scheduler/mod.ts";
 import { Deque } from "./_kv_deque.ts";
 import { globMatch } from "./_kv_glob.ts";
 import { ReplyBuffer } from "./_kv_resp.ts";
@@ -142,8 +142,6 @@ export class Database {
   readonly #channels = new Map<string, Set<Client>>();
   readonly #patterns = new Map<string, Set<Client>>();
   readonly #clients = new Set<Client>();
-  /** Sleepers to kill so that the threads they hold wake up; see `deliverWakes`. */
-  #wakes: Task<void>[] = [];
 
   /**
    * Creates an empty database.
@@ -170,7 +168,7 @@ export class Database {
   /**
    * Ends a client's session: its subscriptions go, and if it was blocked, it leaves the
    * queue; a value it was handed but never sent goes back to its list, for the next in
-   * line. Run {@linkcode Database.deliverWakes} after.
+   * line.
    *
    * @param client The client.
    */
@@ -194,29 +192,6 @@ export class Database {
       else entry.list.push(value);
       this.#serveBlocked(key);
     }
-  }
-
-  /** Whether some thread must be woken (see {@linkcode Database.deliverWakes}). */
-  get hasWakes(): boolean {
-    return this.#wakes.length > 0;
-  }
-
-  /**
-   * Wakes the threads that the last commands made ready (blocked clients that were
-   * served, subscribers' writers): a coroutine, since waking is an event.
-   */
-  *deliverWakes(): Coroutine<void> {
-    while (this.#wakes.length > 0) {
-      const wakes = this.#wakes;
-      this.#wakes = [];
-      for (const sleeper of wakes) yield* killQuietly(sleeper);
-    }
-  }
-
-  /** Queues a wake-up for `wakeup`'s thread. */
-  wake(wakeup: Wakeup): void {
-    const sleeper = wakeup.notify();
-    if (sleeper !== null) this.#wakes.push(sleeper);
   }
 
   /**
@@ -734,7 +709,7 @@ export class Database {
       queue.push(blocked);
     }
     client.blocked = blocked;
-    return timeout === 0 ? FOREVER : Math.min(timeout, FOREVER);
+    return timeout === 0 ? FOREVER : timeout;
   }
 
   /** Takes a client out of every queue it waits in. */
@@ -761,7 +736,7 @@ export class Database {
       out.array(2);
       out.bulk(key);
       out.bulk(value);
-      this.wake(blocked.client.wakeup);
+      blocked.client.wakeup.wake();
     }
     if (entry?.list?.length === 0) this.#delete(key);
   }
@@ -868,13 +843,8 @@ export class Database {
   /** A subscriber got a message: wake its writer, or drop it if it stopped reading. */
   #pushed(subscriber: Client): void {
     if (subscriber.out.length > this.#pubsubLimit) subscriber.kill();
-    else this.wake(subscriber.writerWakeup);
+    else subscriber.writerWakeup.wake();
   }
-}
-
-/** Kills a sleeper; it has no `finally`, so this never throws. */
-function* killQuietly(sleeper: Task<void>): Coroutine<void> {
-  yield kill(sleeper);
 }
 
 /**
@@ -986,7 +956,7 @@ export class Client {
 
   /**
    * Waits, after `execute` queued this client in a blocking pop, until it is served or
-   * `ms` pass (then the null reply is appended). Run `Database.deliverWakes` after a push.
+   * `ms` pass (then the null reply is appended).
    *
    * @param ms The timeout from `execute`.
    */

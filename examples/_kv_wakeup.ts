@@ -1,23 +1,11 @@
-// A one-thread wake-up call built on the scheduler's public events only, so that it works
-// under a VirtualClock (a thread waiting on a promise would stop the clock from jumping).
-// The waiting thread joins a sleeper thread; a wake kills the sleeper, and the join ends.
-//
-// This stands in for the cooperation primitives of issue 9 (Event, Channel), which were not
-// exported when the kv example was written.
-import {
-  call,
-  type Coroutine,
-  type Effect,
-  join,
-  kill,
-  KilledError,
-  sleep,
-  spawn,
-  type Task,
-} from "../scheduler/mod.ts";
+// A reusable wake-up call for one waiting thread, on the scheduler's `Event` (a fresh one
+// per wait, since an Event is set once) and `moveOnAfter` for the timeout. Both wait inside
+// the run, so a VirtualClock jumps over them, and waking is a plain call: the command layer
+// wakes blocked clients and subscribers' writers without yielding.
+import { call, type Coroutine, type Effect, Event, moveOnAfter } from "../scheduler/mod.ts";
 
-/** The longest a timer may be (setTimeout's limit): "forever" for our purposes. */
-export const FOREVER = 2 ** 31 - 1;
+/** No timeout. */
+export const FOREVER = Infinity;
 
 /**
  * Lets one thread wait until another wakes it, or until a timeout. A wake that comes while
@@ -34,7 +22,7 @@ export const FOREVER = 2 ** 31 - 1;
  * const woken = await run(function* () {
  *   yield* spawn(function* () {
  *     yield* sleep(50);
- *     yield* wakeup.wake();
+ *     wakeup.wake();
  *   }());
  *   return yield* wakeup.wait(1000);
  * }(), { clock });
@@ -43,13 +31,8 @@ export const FOREVER = 2 ** 31 - 1;
  * ```
  */
 export class Wakeup {
-  #sleeper: Task<void> | null = null;
+  #event: Event | null = null;
   #woken = false;
-
-  /** Whether a wake is waiting to be taken by `wait`. */
-  get woken(): boolean {
-    return this.#woken;
-  }
 
   /**
    * Waits for a wake, at most `ms` milliseconds.
@@ -58,22 +41,17 @@ export class Wakeup {
    * @returns An event that resumes with `true` if woken, `false` on timeout.
    */
   wait(ms: number): Effect<boolean> {
-    // A frame of its own: its finally yields, which a caller's `yield*` would not survive.
     return call(this.#wait(ms));
   }
 
   *#wait(ms: number): Coroutine<boolean> {
     if (!this.#woken) {
-      const sleeper = yield* spawn(sleep(ms));
-      this.#sleeper = sleeper;
+      const event = this.#event = new Event({ name: "kv wake-up" });
       try {
-        yield* join(sleeper);
-      } catch (error) {
-        if (!(error instanceof KilledError)) throw error;
+        if (ms === FOREVER) yield* event.wait();
+        else yield* moveOnAfter(ms, event.wait());
       } finally {
-        this.#sleeper = null;
-        // Killed while waiting: take the sleeper along rather than leave its timer.
-        if (!sleeper.done) yield kill(sleeper);
+        this.#event = null;
       }
     }
     const woken = this.#woken;
@@ -81,23 +59,9 @@ export class Wakeup {
     return woken;
   }
 
-  /**
-   * Wakes the waiting thread, or the next `wait` if none is waiting. Synchronous callers
-   * may call {@linkcode Wakeup.notify} instead and kill the task it gives themselves.
-   */
-  *wake(): Coroutine<void> {
-    const sleeper = this.notify();
-    if (sleeper !== null) yield kill(sleeper);
-  }
-
-  /**
-   * Marks the wake and gives the sleeper to kill to deliver it now (`null` if no thread
-   * is waiting).
-   *
-   * @returns The task to kill, or `null`.
-   */
-  notify(): Task<void> | null {
+  /** Wakes the waiting thread, or the next `wait` if none is waiting. */
+  wake(): void {
     this.#woken = true;
-    return this.#sleeper;
+    this.#event?.set();
   }
 }

@@ -35,7 +35,7 @@ function* flush(
   writer: bluelet.Task<void> | null,
 ): bluelet.Coroutine<void> {
   if (writer !== null) {
-    yield* client.writerWakeup.wake();
+    client.writerWakeup.wake();
     return;
   }
   while (client.out.length > 0) {
@@ -91,7 +91,7 @@ function* watchBlocked(
   }
   client.db.endBlock(client, false);
   client.kill();
-  yield* client.wakeup.wake();
+  client.wakeup.wake();
 }
 
 /** Runs one blocking pop that `execute` queued, then sends its reply. */
@@ -169,7 +169,6 @@ export function kvHandler(
           }
           if (args === null) break;
           const timeout = client.execute(args);
-          if (db.hasWakes) yield* db.deliverWakes();
           if (timeout >= 0) {
             yield* bluelet.call(blockClient(conn, client, parser, timeout, writer));
           }
@@ -188,7 +187,6 @@ export function kvHandler(
     } finally {
       if (writer !== null && !writer.done) yield bluelet.kill(writer);
       db.disconnect(client);
-      if (db.hasWakes) yield* db.deliverWakes();
     }
   };
 }
