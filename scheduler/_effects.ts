@@ -5,6 +5,7 @@ import { Effect } from "./effect.ts";
 import type { Primitive } from "./_primitive.ts";
 import type { Operation } from "./operation.ts";
 import type { Task } from "./task.ts";
+import type { TaskHandle } from "./_thread.ts";
 
 /** The kernel's dispatch tags, one per effect class. */
 export const enum Kind {
@@ -115,6 +116,7 @@ export type AnyEffect =
   | CallEffect<unknown>
   | SpawnEffect<unknown>
   | JoinEffect<unknown>
+  | TaskHandle
   | KillEffect
   | EndEffect<unknown>
   | SleepEffect

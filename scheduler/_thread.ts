@@ -1,10 +1,10 @@
 // A thread of a run, as the kernel sees it, and the handle users hold. The kernel owns every
 // field here; users only ever see a `Task`, which exposes none of them.
-import { JoinEffect } from "./_effects.ts";
+import { Kind } from "./_effects.ts";
 import type { Primitive, PrimitiveWaiter } from "./_primitive.ts";
 import type { TimerEntry } from "./_timer_heap.ts";
 import type { Coroutine } from "./coroutine.ts";
-import type { Effect } from "./effect.ts";
+import { Effect } from "./effect.ts";
 import { KilledError } from "./errors.ts";
 import type { Task } from "./task.ts";
 
@@ -22,8 +22,10 @@ export const enum ThreadState {
   Joining,
   /** Waiting for a thread it killed to finish unwinding (`kill`). */
   KillWaiting,
-  /** Waiting for a primitive's `wake()`. */
+  /** Waiting for a primitive's `wake()` from another thread of the run. */
   Suspended,
+  /** Waiting for a primitive's `wake()` from outside the run. */
+  SuspendedExternal,
   /** A scope whose code has ended, waiting for the threads it owns to end. */
   Closing,
   /** Finished; `ending` says how. */
@@ -69,6 +71,8 @@ export class ThreadExtras {
   /** The errors thrown by `finally` blocks during a kill, chained. */
   cleanupError: unknown = undefined;
   cleanupFailed = false;
+  /** The thread waited on by a join or a kill. */
+  waitingOn: Thread | null = null;
   /** The reason given to `kill`, if any. */
   killReason: unknown = undefined;
   /** The stack depths of the shielded frames, innermost last. */
@@ -91,8 +95,10 @@ export class ThreadExtras {
 export class Thread implements PrimitiveWaiter {
   readonly id: number;
   readonly host: ThreadHost;
-  /** The generators of the thread's call stack, innermost last. */
-  readonly stack: Coroutine<unknown>[];
+  /** The innermost frame of the thread's call stack: the generator it runs now. */
+  frame: Coroutine<unknown>;
+  /** The frames below `frame`, innermost last; null until the thread first calls. */
+  callers: Coroutine<unknown>[] | null = null;
   /** The thread that spawned it; null for a run's root thread. */
   readonly parent: Thread | null;
   /** The scope thread that owns it, or null when it belongs to the run. */
@@ -105,13 +111,9 @@ export class Thread implements PrimitiveWaiter {
   ending: Ending = Ending.None;
   /** What it returned, or what it failed with, once done. */
   result: unknown = undefined;
-  /** The thread waited on by a join or a kill. */
-  waitingOn: Thread | null = null;
   timer: TimerEntry<Thread> | null = null;
   /** The primitive the thread runs, from its start until it is finished or cancelled. */
   primitive: Primitive<unknown> | null = null;
-  /** Whether the thread's suspension waits on the outside world. */
-  externalSuspend = false;
   /** The callbacks handed to promises, made on the first wait; null once retired. */
   waiter: PromiseWaiter | null = null;
   extras: ThreadExtras | null = null;
@@ -129,9 +131,29 @@ export class Thread implements PrimitiveWaiter {
   ) {
     this.host = host;
     this.id = id;
-    this.stack = [coroutine];
+    this.frame = coroutine;
     this.parent = parent;
     this.scope = scope;
+  }
+
+  /** How many frames the thread's call stack holds. */
+  get depth(): number {
+    return this.callers === null ? 1 : this.callers.length + 1;
+  }
+
+  /** Calls `coroutine`: it becomes the innermost frame. */
+  pushFrame(coroutine: Coroutine<unknown>): void {
+    (this.callers ??= []).push(this.frame);
+    this.frame = coroutine;
+  }
+
+  /** Drops the innermost frame; gives its index (0 for the thread's own coroutine). */
+  popFrame(): number {
+    const callers = this.callers;
+    if (callers === null || callers.length === 0) return 0;
+    const index = callers.length;
+    this.frame = callers.pop()!;
+    return index;
   }
 
   /** The thread's extras, made on first use. */
@@ -186,11 +208,17 @@ export interface PromiseWaiter {
 /** Gives the thread behind a task handle; only the kernel calls this. */
 export let threadOf: (task: TaskHandle) => Thread;
 
-/** The {@linkcode Task} users hold: a window on a thread that exposes nothing mutable. */
-export class TaskHandle implements Task<unknown> {
+/**
+ * The {@linkcode Task} users hold: a window on a thread that exposes nothing mutable. It
+ * is also the thread's join event, so `yield* task` and Bluelet-style `yield task` join it
+ * without making another event.
+ */
+export class TaskHandle extends Effect<unknown> implements Task<unknown> {
+  readonly kind = Kind.Join;
   readonly #thread: Thread;
 
   constructor(thread: Thread) {
+    super();
     this.#thread = thread;
   }
 
@@ -202,8 +230,13 @@ export class TaskHandle implements Task<unknown> {
     return this.#thread.state === ThreadState.Done;
   }
 
-  [Symbol.iterator](): Iterator<Effect<unknown>, unknown, unknown> {
-    return new JoinEffect(this)[Symbol.iterator]();
+  /** The join event's target: this task. */
+  get target(): TaskHandle {
+    return this;
+  }
+
+  get description(): string {
+    return `join(thread ${this.#thread.id})`;
   }
 
   static {

@@ -379,12 +379,11 @@ export class Kernel implements ThreadHost {
     thread.state = ThreadState.Running;
     const primitive = thread.primitive;
     if (primitive !== null) this.#finishPrimitive(thread, primitive);
-    const stack = thread.stack;
     for (;;) {
       // Charge every resumption, also one that ends in a wait or a requeue: otherwise
       // threads taking turns on `null()` never use up the budget and starve timers and I/O.
       this.#budget--;
-      const generator = stack[stack.length - 1];
+      const generator = thread.frame;
       const mode = thread.resumeMode;
       const value = thread.resumeValue;
       thread.resumeMode = ResumeMode.Next;
@@ -417,9 +416,7 @@ export class Kernel implements ThreadHost {
 
   /** Pops the finished top frame; says whether the thread goes on running. */
   #frameEnded(thread: Thread, ok: boolean, value: unknown): boolean {
-    const stack = thread.stack;
-    const depth = stack.length - 1;
-    stack.pop();
+    const depth = thread.popFrame();
     const extras = thread.extras;
     if (extras !== null) {
       const shields = extras.shields;
@@ -495,7 +492,7 @@ export class Kernel implements ThreadHost {
         if ((yielded as Spawned)[THREAD] !== undefined) {
           return this.#throwInto(thread, coroutineProblem(yielded, "call")!);
         }
-        thread.stack.push(yielded as Coroutine<unknown>);
+        thread.pushFrame(yielded as Coroutine<unknown>);
         return true;
       }
     } else if (yielded instanceof Effect) {
@@ -544,14 +541,26 @@ export class Kernel implements ThreadHost {
   }
 
   #onSpawn(thread: Thread, effect: SpawnEffect<unknown>): boolean {
-    const coroutine = asCoroutine(effect.coroutine);
-    const problem = coroutineProblem(coroutine, "spawn");
-    if (problem !== null) return this.#throwInto(thread, problem);
-    thread.resumeValue = this.#spawn(coroutine, thread, effect.scope).task;
+    // Each property of the generator is read once: on generators of many functions every
+    // read is slow, and spawn is on the hot path of a server.
+    let coroutine: unknown = effect.coroutine;
+    if (!isGenerator(coroutine)) {
+      if (!(coroutine instanceof Effect)) {
+        return this.#throwInto(
+          thread,
+          `Cannot spawn coroutine: ${describe(coroutine)} is not a generator`,
+        );
+      }
+      coroutine = asCoroutine(coroutine);
+    } else if ((coroutine as Spawned)[THREAD] !== undefined) {
+      return this.#throwInto(thread, coroutineProblem(coroutine, "spawn")!);
+    }
+    const spawned = this.#spawn(coroutine as Coroutine<unknown>, thread, effect.scope);
+    thread.resumeValue = spawned.task;
     return true;
   }
 
-  #onJoin(thread: Thread, effect: JoinEffect<unknown>): boolean {
+  #onJoin(thread: Thread, effect: JoinEffect<unknown> | TaskHandle): boolean {
     const target = this.#target(thread, effect.target, "join");
     if (target === null) return true;
     if (target === thread) {
@@ -565,7 +574,7 @@ export class Kernel implements ThreadHost {
       return true;
     }
     target.withExtras().joiners.push(thread);
-    thread.waitingOn = target;
+    thread.withExtras().waitingOn = target;
     thread.state = ThreadState.Joining;
     return false;
   }
@@ -577,7 +586,7 @@ export class Kernel implements ThreadHost {
     this.#startKill(target, effect.reason);
     if (target === thread) return true;
     target.withExtras().killers.push(thread);
-    thread.waitingOn = target;
+    thread.withExtras().waitingOn = target;
     thread.state = ThreadState.KillWaiting;
     return false;
   }
@@ -628,9 +637,9 @@ export class Kernel implements ThreadHost {
 
   #onShield(thread: Thread, effect: ShieldEffect<unknown>): boolean {
     const coroutine = asCoroutine(effect.operation);
-    const depth = thread.stack.length;
+    const depth = thread.depth;
     if (!this.#pushFrame(thread, coroutine, "shield")) return true;
-    if (thread.stack.length > depth) thread.withExtras().shields.push(depth);
+    if (thread.depth > depth) thread.withExtras().shields.push(depth);
     return true;
   }
 
@@ -660,12 +669,13 @@ export class Kernel implements ThreadHost {
       this.#finishPrimitive(thread, primitive);
       return true;
     }
-    if (wait === SUSPEND || wait === SUSPEND_EXTERNAL) {
+    if (wait === SUSPEND) {
       thread.state = ThreadState.Suspended;
-      if (wait === SUSPEND_EXTERNAL) {
-        thread.externalSuspend = true;
-        this.#externalWaits++;
-      }
+      return false;
+    }
+    if (wait === SUSPEND_EXTERNAL) {
+      thread.state = ThreadState.SuspendedExternal;
+      this.#externalWaits++;
       return false;
     }
     return this.#await(thread, wait);
@@ -678,7 +688,7 @@ export class Kernel implements ThreadHost {
   #pushFrame(thread: Thread, coroutine: unknown, verb: string): boolean {
     const problem = coroutineProblem(coroutine, verb);
     if (problem !== null) return this.#throwInto(thread, problem);
-    thread.stack.push(coroutine as Coroutine<unknown>);
+    thread.pushFrame(coroutine as Coroutine<unknown>);
     return true;
   }
 
@@ -789,7 +799,8 @@ export class Kernel implements ThreadHost {
       thread.state = ThreadState.Ready;
       return;
     }
-    if (thread.state !== ThreadState.Suspended) return;
+    const state = thread.state;
+    if (state !== ThreadState.Suspended && state !== ThreadState.SuspendedExternal) return;
     this.#stopWaiting(thread);
     this.#enqueue(thread);
     this.#drive();
@@ -847,7 +858,7 @@ export class Kernel implements ThreadHost {
   #beginUnwinding(target: Thread): void {
     const extras = target.withExtras();
     target.killing = true;
-    extras.unwindDepth = target.stack.length;
+    extras.unwindDepth = target.depth;
     const failure = this.#cancelPrimitive(target);
     if (failure !== null) this.#cleanupFailed(target, failure.error);
     target.abortSignal();
@@ -872,19 +883,17 @@ export class Kernel implements ThreadHost {
         this.#externalWaits--;
         break;
       case ThreadState.Joining:
-        remove(thread.waitingOn!.withExtras().joiners, thread);
+        remove(thread.extras!.waitingOn!.extras!.joiners, thread);
+        thread.extras!.waitingOn = null;
         break;
       case ThreadState.KillWaiting:
-        remove(thread.waitingOn!.withExtras().killers, thread);
+        remove(thread.extras!.waitingOn!.extras!.killers, thread);
+        thread.extras!.waitingOn = null;
         break;
-      case ThreadState.Suspended:
-        if (thread.externalSuspend) {
-          thread.externalSuspend = false;
-          this.#externalWaits--;
-        }
+      case ThreadState.SuspendedExternal:
+        this.#externalWaits--;
         break;
     }
-    thread.waitingOn = null;
   }
 
   #finish(thread: Thread, ending: Ending, result: unknown): void {
@@ -923,12 +932,12 @@ export class Kernel implements ThreadHost {
     thread.abortSignal();
     const { joiners, killers } = extras;
     for (const joiner of joiners) {
-      joiner.waitingOn = null;
+      joiner.extras!.waitingOn = null;
       this.#deliverEnding(joiner, thread);
       this.#enqueue(joiner);
     }
     for (const killer of killers) {
-      killer.waitingOn = null;
+      killer.extras!.waitingOn = null;
       if (ending === Ending.Failed) {
         killer.resumeMode = ResumeMode.Throw;
         killer.resumeValue = result;
@@ -1019,9 +1028,9 @@ function chain(newer: unknown, older: unknown): SuppressedError {
 function describeWait(thread: Thread): string {
   switch (thread.state) {
     case ThreadState.Joining:
-      return `join(thread ${thread.waitingOn!.id})`;
+      return `join(thread ${thread.extras!.waitingOn!.id})`;
     case ThreadState.KillWaiting:
-      return `kill(thread ${thread.waitingOn!.id})`;
+      return `kill(thread ${thread.extras!.waitingOn!.id})`;
     case ThreadState.Suspended:
       return thread.primitive?.description ?? "a suspension";
     case ThreadState.Closing:
