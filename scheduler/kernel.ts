@@ -159,7 +159,7 @@ export class Kernel implements ThreadHost {
     // A thread belongs to the scope its spawner is, or belongs to.
     const scope = parent === null ? null : parent.extras?.members != null ? parent : parent.scope;
     const thread = new Thread(this, this.#nextId++, coroutine, parent, scope);
-    scope?.extras!.members!.add(thread);
+    if (scope !== null) scope.extras!.members!.add(thread);
     if (isScope) thread.withExtras().members = new Set();
     (coroutine as Spawned)[THREAD] = thread;
     const first = this.#first;
