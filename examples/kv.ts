@@ -40,7 +40,7 @@ function* flush(
   }
   while (client.out.length > 0) {
     const n = client.out.length;
-    yield* conn.sendall(client.out.bytes());
+    yield conn.sendall(client.out.bytes());
     client.out.consume(n); // a blocking pop may have been served meanwhile
   }
 }
@@ -150,10 +150,13 @@ export function kvHandler(
     const client = db.connect();
     client.onKill = () => conn.close();
     const parser = new RequestParser();
+    // One read event for the whole connection: an event yielded again starts afresh, and
+    // Bluelet-style `yield` skips the iterator that `yield*` makes. It is the hot path.
+    const read = conn.recv(RECV_SIZE);
     let writer: bluelet.Task<void> | null = null;
     try {
       while (!client.closeAfterReply) {
-        const data = yield* conn.recv(RECV_SIZE);
+        const data: Uint8Array = yield read;
         if (data.length === 0) return;
         client.active = true;
         parser.feed(data);
