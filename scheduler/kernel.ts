@@ -114,6 +114,8 @@ export class Kernel implements ThreadHost {
   #wakeHandle: ReturnType<typeof setTimeout> | undefined = undefined;
   #wakeAt = 0;
   #immediateHandle: ReturnType<typeof setImmediate> | undefined = undefined;
+  /** Jumps a virtual clock after a quiet spell; see `VirtualClockOptions`. */
+  #autojumpHandle: ReturnType<typeof setTimeout> | undefined = undefined;
   #hopTimerHandle: ReturnType<typeof setTimeout> | undefined = undefined;
   /** Slice hops since the kernel last went idle. */
   #busyHops = 0;
@@ -213,8 +215,20 @@ export class Kernel implements ThreadHost {
     this.#drive();
   };
 
+  readonly #onAutojump = (): void => {
+    this.#autojumpHandle = undefined;
+    const next = this.#timers.peek();
+    if (next !== undefined) advanceClock(this.#clock!, next.deadline);
+    this.#drive();
+  };
+
   #drive(): void {
     if (this.#running || this.#finished) return;
+    if (this.#autojumpHandle !== undefined) {
+      // Something happened: the quiet spell starts again when the kernel next waits.
+      clearTimeout(this.#autojumpHandle);
+      this.#autojumpHandle = undefined;
+    }
     this.#running = true;
     try {
       this.#loop();
@@ -269,7 +283,16 @@ export class Kernel implements ThreadHost {
 
       // Phase 3: nothing is ready; wait for a timer, a promise, or report a deadlock.
       this.#busyHops = 0;
-      if (nextTimer !== undefined) return this.#armWake(nextTimer.deadline);
+      if (nextTimer !== undefined) {
+        // A virtual timer cannot fire in real time: with something outside pending, the
+        // clock holds still, or jumps after the threshold's quiet spell.
+        if (this.#clock === undefined) return this.#armWake(nextTimer.deadline);
+        const threshold = this.#clock.autojumpThreshold;
+        if (threshold !== Infinity) {
+          this.#autojumpHandle = setTimeout(this.#onAutojump, threshold);
+        }
+        return;
+      }
       if (this.#externalWaits > 0) return;
       if (!this.#deadlock()) return;
     }
@@ -356,7 +379,9 @@ export class Kernel implements ThreadHost {
     if (this.#wakeHandle !== undefined) clearTimeout(this.#wakeHandle);
     if (this.#immediateHandle !== undefined) clearImmediate(this.#immediateHandle);
     if (this.#hopTimerHandle !== undefined) clearTimeout(this.#hopTimerHandle);
+    if (this.#autojumpHandle !== undefined) clearTimeout(this.#autojumpHandle);
     this.#wakeHandle = this.#immediateHandle = this.#hopTimerHandle = undefined;
+    this.#autojumpHandle = undefined;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     const root = this.#root;
     if (this.#failed) this.#reject(this.#error);

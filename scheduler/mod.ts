@@ -39,7 +39,7 @@ export { spawn, type SpawnOptions } from "./spawn.ts";
 export type { Task } from "./task.ts";
 export { until } from "./until.ts";
 export { useAbortSignal } from "./use_abort_signal.ts";
-export { VirtualClock } from "./virtual_clock.ts";
+export { VirtualClock, type VirtualClockOptions } from "./virtual_clock.ts";
 export { withTimeout } from "./with_timeout.ts";
 export { yieldNow, yieldNow as null } from "./yield_now.ts";
 export { Channel, type ChannelOptions, type ChannelStatistics } from "./channel.ts";

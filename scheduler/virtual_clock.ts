@@ -1,11 +1,29 @@
 /** Moves a virtual clock forward to `to` (never backwards). Only the kernel calls this. */
 export let advanceClock: (clock: VirtualClock, to: number) => void;
 
+/** Options for {@linkcode VirtualClock}. */
+export interface VirtualClockOptions {
+  /**
+   * How long, in real milliseconds, the run may sit with nothing happening while a promise
+   * (or another wait on the outside world) is pending, before the clock jumps to the next
+   * timer anyway (Trio's `MockClock.autojump_threshold`). A promise the run waits on may
+   * be settled by one of its own threads after a virtual sleep; without a threshold, the
+   * clock never jumps while it is pending, and the run stops with no error. A threshold
+   * makes such a run finish, but how far it gets before each jump depends on real time:
+   * for signalling between threads, prefer the scheduler's own `Event`, `Channel` or
+   * `join`, which the clock jumps over at once and deterministically.
+   *
+   * @default {Infinity} (never jump while something outside the run is pending)
+   */
+  autojumpThreshold?: number;
+}
+
 /**
  * A clock for tests: pass it to {@linkcode run} as `options.clock` and time becomes virtual.
  * Whenever every thread is waiting on timers only (nothing is ready and no promise is
  * pending), the kernel jumps the clock to the next deadline, so an hour of sleeps runs in
- * milliseconds and always in the same order. Use one clock per run.
+ * milliseconds and always in the same order. Use one clock per run. While a promise is
+ * pending the clock holds still, unless `options.autojumpThreshold` is set.
  *
  * @example An hour of sleeping, instantly
  * ```ts
@@ -18,22 +36,50 @@ export let advanceClock: (clock: VirtualClock, to: number) => void;
  * }(), { clock });
  * assert.equal(clock.now(), 3600000);
  * ```
+ *
+ * @example A promise between two threads, with an autojump threshold
+ * ```ts
+ * import { run, sleep, spawn, until, VirtualClock } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
+ *
+ * const clock = new VirtualClock(0, { autojumpThreshold: 5 });
+ * const { promise, resolve } = Promise.withResolvers<string>();
+ * const got = await run(function* () {
+ *   yield* spawn(function* () {
+ *     yield* sleep(1000); // jumped over after 5 real ms of quiet
+ *     resolve("ready");
+ *   }());
+ *   return yield* until(promise);
+ * }(), { clock });
+ * assert.equal(got, "ready");
+ * assert.equal(clock.now(), 1000);
+ * ```
  */
 export class VirtualClock {
   #now: number;
+  /** See {@linkcode VirtualClockOptions.autojumpThreshold}. */
+  readonly autojumpThreshold: number;
 
   /**
    * Creates a virtual clock.
    *
    * @param start The clock's initial time in milliseconds.
+   * @param options When to jump while a promise is pending.
    */
-  constructor(start = 0) {
+  constructor(start = 0, options: VirtualClockOptions = {}) {
     if (!Number.isFinite(start)) {
       throw new RangeError(
         `Cannot create virtual clock: start must be a finite number, got ${start}`,
       );
     }
+    const threshold = options.autojumpThreshold ?? Infinity;
+    if (!(threshold >= 0)) {
+      throw new RangeError(
+        `Cannot create virtual clock: autojumpThreshold must be a number of milliseconds, got ${threshold}`,
+      );
+    }
     this.#now = start;
+    this.autojumpThreshold = threshold;
   }
 
   /**

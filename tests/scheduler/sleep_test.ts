@@ -105,3 +105,28 @@ Deno.test("VirtualClock refuses a start that is not finite", () => {
     new RangeError("Cannot create virtual clock: start must be a finite number, got NaN"),
   );
 });
+
+Deno.test("VirtualClock with an autojump threshold jumps while a promise between threads is pending", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock(0, { autojumpThreshold: 1 });
+  const { promise, resolve } = Promise.withResolvers<string>();
+  const got = await run(
+    function* () {
+      yield* spawn(function* () {
+        yield* sleep(1000);
+        record.push(`resolving at ${clock.now()}`);
+        resolve("ready");
+      }());
+      const value = yield* until(promise);
+      record.push(`got ${value} at ${clock.now()}`);
+      return value;
+    }(),
+    { clock },
+  );
+  assert.equal(got, "ready");
+  assert.deepEqual(record, ["resolving at 1000", "got ready at 1000"]);
+});
+
+Deno.test("VirtualClock refuses a negative autojump threshold", () => {
+  assert.throws(() => new VirtualClock(0, { autojumpThreshold: -1 }), RangeError);
+});
