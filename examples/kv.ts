@@ -181,7 +181,13 @@ export function kvHandler(
         if (client.pushMode && writer === null) {
           writer = yield* bluelet.spawn(writeForSubscriber(conn, client));
         }
-        yield* flush(conn, client, writer);
+        if (writer === null && client.out.length > 0) {
+          // flush(), inlined on the hot path: one generator less per batch.
+          const n = client.out.length;
+          yield conn.sendall(client.out.bytes());
+          client.out.consume(n);
+        }
+        if (writer !== null || client.out.length > 0) yield* flush(conn, client, writer);
       }
       if (writer !== null) yield* bluelet.join(writer); // it writes the last replies
     } catch (error) {
