@@ -2,14 +2,17 @@
 // `kind` through one switch, and nothing here touches a generator.
 import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
+import type { ThreadSnapshot } from "./snapshot.ts";
 import type { Primitive } from "./_primitive.ts";
 import type { Operation } from "./operation.ts";
 import type { Task } from "./task.ts";
 import type { TaskHandle } from "./_thread.ts";
+import { captureSite, tracing } from "./_story.ts";
 
 /** The kernel's dispatch tags, one per effect class. */
 export const enum Kind {
   Call,
+  Inspect,
   Spawn,
   Join,
   Kill,
@@ -25,16 +28,26 @@ export const enum Kind {
 export class CallEffect<T> extends Effect<T> {
   readonly kind = Kind.Call;
   readonly description = "call";
+  /** Where the call was made, in `trace` mode (see `siteOf`). */
+  readonly site: Error | undefined;
   constructor(readonly coroutine: Coroutine<T>) {
     super();
+    this.site = tracing.on ? captureSite() : undefined;
   }
 }
 
 export class SpawnEffect<T> extends Effect<Task<T>> {
   readonly kind = Kind.Spawn;
   readonly description = "spawn";
-  constructor(readonly coroutine: Operation<T>, readonly scope: boolean) {
+  /** Where the thread was spawned, in `trace` mode (see `siteOf`). */
+  readonly site: Error | undefined;
+  constructor(
+    readonly coroutine: Operation<T>,
+    readonly scope: boolean,
+    readonly name: string | undefined,
+  ) {
     super();
+    this.site = tracing.on ? captureSite() : undefined;
   }
 }
 
@@ -100,6 +113,12 @@ export class SelfEffect extends Effect<unknown> {
   readonly description = "self";
 }
 
+/** Gives a snapshot of every live thread of the run. */
+export class InspectEffect extends Effect<ThreadSnapshot[]> {
+  readonly kind = Kind.Inspect;
+  readonly description = "snapshot";
+}
+
 /** Runs an operation in a frame that a kill waits for instead of interrupting. */
 export class ShieldEffect<T> extends Effect<T> {
   readonly kind = Kind.Shield;
@@ -123,6 +142,7 @@ export type AnyEffect =
   | YieldNowEffect
   | UntilEffect<unknown>
   | SelfEffect
+  | InspectEffect
   | ShieldEffect<unknown>
   // A primitive's public `kind` is a plain number; this narrows it for the kernel's switch.
   | (Primitive<unknown> & { readonly kind: Kind.Primitive });

@@ -73,6 +73,10 @@ export class ThreadExtras {
   cleanupFailed = false;
   /** The thread waited on by a join or a kill. */
   waitingOn: Thread | null = null;
+  /** The name given to `spawn`, if any. */
+  name: string | undefined = undefined;
+  /** In `trace` mode: where each frame was called (index 0: where the thread was spawned). */
+  frameSites: (Error | undefined)[] | null = null;
   /** The reason given to `kill`, if any. */
   killReason: unknown = undefined;
   /** The stack depths of the shielded frames, innermost last. */

@@ -1,3 +1,5 @@
+import { addToStory, waitingFrames } from "./_story.ts";
+
 /**
  * The base of every event a coroutine yields to the kernel.
  *
@@ -68,6 +70,8 @@ class EffectIterator<T> implements Iterator<Effect<T>, T, unknown> {
   throw(error: unknown): IteratorResult<Effect<T>, T> {
     this.#effect = null;
     this.#done = true;
+    // Runs inside the frame that waited on this event: the one moment its place is known.
+    addToStory(error, waitingFrames);
     throw error;
   }
 }

@@ -70,6 +70,8 @@ import { Effect } from "./effect.ts";
 import { DeadlockError, KilledError } from "./errors.ts";
 import { asCoroutine, type Operation } from "./operation.ts";
 import { advanceClock, type VirtualClock } from "./virtual_clock.ts";
+import { addToStory, siteOf, tracing } from "./_story.ts";
+import type { ThreadSnapshot, ThreadStateName } from "./snapshot.ts";
 
 export { Thread } from "./_thread.ts";
 
@@ -86,6 +88,8 @@ const DEADLOCK_REPORT_LIMIT = 10;
 export interface KernelOptions {
   clock?: VirtualClock;
   signal?: AbortSignal;
+  trace?: boolean;
+  name?: string;
 }
 
 /** Runs one coroutine and every thread it spawns, to completion. */
@@ -94,6 +98,8 @@ export class Kernel implements ThreadHost {
   readonly #timers = new TimerHeap<Thread>();
   readonly #clock: VirtualClock | undefined;
   readonly #signal: AbortSignal | undefined;
+  readonly #trace: boolean;
+  readonly #rootName: string | undefined;
   readonly #resolve: (value: unknown) => void;
   readonly #reject: (error: unknown) => void;
   #root!: Thread;
@@ -127,6 +133,8 @@ export class Kernel implements ThreadHost {
   ) {
     this.#clock = options.clock;
     this.#signal = options.signal;
+    this.#trace = options.trace === true;
+    this.#rootName = options.name;
     this.#resolve = resolve;
     this.#reject = reject;
   }
@@ -149,6 +157,7 @@ export class Kernel implements ThreadHost {
     }
     signal?.addEventListener("abort", this.#onAbort);
     this.#root = this.#spawn(coroutine, null, false);
+    if (this.#rootName !== undefined) this.#root.withExtras().name = this.#rootName;
     this.#drive();
   }
 
@@ -230,9 +239,13 @@ export class Kernel implements ThreadHost {
       this.#autojumpHandle = undefined;
     }
     this.#running = true;
+    // Events record where they are made only while a tracing run steps its threads.
+    const tracingBefore = tracing.on;
+    tracing.on = this.#trace;
     try {
       this.#loop();
     } finally {
+      tracing.on = tracingBefore;
       this.#running = false;
     }
   }
@@ -368,7 +381,7 @@ export class Kernel implements ThreadHost {
         lines.push(`${this.#live - DEADLOCK_REPORT_LIMIT} more`);
         break;
       }
-      lines.push(`thread ${t.id} waits on ${describeWait(t)}`);
+      lines.push(`${label(t)} waits on ${describeWait(t)}`);
     }
     return lines.reverse().join("; ");
   }
@@ -517,6 +530,7 @@ export class Kernel implements ThreadHost {
         if ((yielded as Spawned)[THREAD] !== undefined) {
           return this.#throwInto(thread, coroutineProblem(yielded, "call")!);
         }
+        if (this.#trace) this.#recordSite(thread, undefined);
         thread.pushFrame(yielded as Coroutine<unknown>);
         return true;
       }
@@ -551,6 +565,8 @@ export class Kernel implements ThreadHost {
         return this.#onUntil(thread, effect);
       case Kind.Self:
         return this.#onSelf(thread);
+      case Kind.Inspect:
+        return this.#onInspect(thread);
       case Kind.Shield:
         return this.#onShield(thread, effect);
       case Kind.Primitive:
@@ -562,7 +578,14 @@ export class Kernel implements ThreadHost {
   // The handlers. Each says whether the thread goes on running right away.
 
   #onCall(thread: Thread, effect: CallEffect<unknown>): boolean {
+    if (this.#trace) this.#recordSite(thread, effect.site);
     return this.#pushFrame(thread, effect.coroutine, "call");
+  }
+
+  /** In `trace` mode: where the frame about to be pushed was called from. */
+  #recordSite(thread: Thread, site: Error | undefined): void {
+    const extras = thread.withExtras();
+    (extras.frameSites ??= [])[thread.depth] = site;
   }
 
   #onSpawn(thread: Thread, effect: SpawnEffect<unknown>): boolean {
@@ -581,6 +604,8 @@ export class Kernel implements ThreadHost {
       return this.#throwInto(thread, coroutineProblem(coroutine, "spawn")!);
     }
     const spawned = this.#spawn(coroutine as Coroutine<unknown>, thread, effect.scope);
+    if (effect.name !== undefined) spawned.withExtras().name = effect.name;
+    if (effect.site !== undefined) spawned.withExtras().frameSites = [effect.site];
     thread.resumeValue = spawned.task;
     return true;
   }
@@ -657,6 +682,13 @@ export class Kernel implements ThreadHost {
 
   #onSelf(thread: Thread): boolean {
     thread.resumeValue = thread;
+    return true;
+  }
+
+  #onInspect(thread: Thread): boolean {
+    const snapshots: ThreadSnapshot[] = [];
+    for (let t = this.#first; t !== null; t = t.next) snapshots.push(snapshotOf(t));
+    thread.resumeValue = snapshots.reverse();
     return true;
   }
 
@@ -922,6 +954,7 @@ export class Kernel implements ThreadHost {
   }
 
   #finish(thread: Thread, ending: Ending, result: unknown): void {
+    if (ending === Ending.Failed) addToStory(result, [`in ${describeLineage(thread)}`]);
     const members = thread.extras?.members;
     if (members != null && members.size > 0) {
       // A scope ends once the threads it owns have: kill them, and wait.
@@ -1049,6 +1082,76 @@ function chain(newer: unknown, older: unknown): SuppressedError {
   return new SuppressedError(newer, older, "Another error occurred after the first");
 }
 
+/** Names a thread for people: `thread 3 "fetcher"`. */
+function label(thread: Thread): string {
+  const name = thread.extras?.name;
+  return name === undefined ? `thread ${thread.id}` : `thread ${thread.id} ${JSON.stringify(name)}`;
+}
+
+/** A thread and those that spawned it, e.g. `thread 2, spawned by thread 1 (at x.ts:5:3)`. */
+function describeLineage(thread: Thread): string {
+  const parts: string[] = [];
+  for (let t: Thread | null = thread; t !== null; t = t.parent) {
+    const site = siteOf(t.extras?.frameSites?.[0]);
+    parts.push(site === undefined ? label(t) : `${label(t)} (spawned at ${site})`);
+  }
+  return parts.join(", spawned by ");
+}
+
+function snapshotOf(thread: Thread): ThreadSnapshot {
+  const state = stateName(thread);
+  const waitsOn = state === "ready" || state === "running" ? "" : describeWait(thread);
+  const sites = thread.extras?.frameSites ?? [];
+  const stack: string[] = [];
+  for (let depth = thread.depth - 1; depth >= 0; depth--) {
+    if (sites.length === 0) break;
+    const site = siteOf(sites[depth]);
+    stack.push(
+      site ??
+        (depth > 0
+          ? "(a Bluelet-style call: yield gen)"
+          : thread.parent === null
+          ? "(the root of the run)"
+          : "(spawned before tracing)"),
+    );
+  }
+  return {
+    id: thread.id,
+    name: thread.extras?.name,
+    state,
+    waitsOn,
+    killing: thread.killing,
+    depth: thread.depth,
+    stack,
+    spawnedBy: thread.parent?.id ?? null,
+    summary: `${label(thread)} ${thread.killing ? "being killed, " : ""}${state}${
+      waitsOn === "" ? "" : `: ${waitsOn}`
+    }`,
+  };
+}
+
+function stateName(thread: Thread): ThreadStateName {
+  switch (thread.state) {
+    case ThreadState.Ready:
+      return "ready";
+    case ThreadState.Running:
+      return "running";
+    case ThreadState.Sleeping:
+      return "sleeping";
+    case ThreadState.Awaiting:
+    case ThreadState.SuspendedExternal:
+      return "awaiting";
+    case ThreadState.Joining:
+      return "joining";
+    case ThreadState.KillWaiting:
+      return "killing";
+    case ThreadState.Suspended:
+      return "suspended";
+    default:
+      return "closing";
+  }
+}
+
 /** Says what a stuck thread waits on, for a `DeadlockError`. */
 function describeWait(thread: Thread): string {
   switch (thread.state) {
@@ -1056,12 +1159,17 @@ function describeWait(thread: Thread): string {
       return `join(thread ${thread.extras!.waitingOn!.id})`;
     case ThreadState.KillWaiting:
       return `kill(thread ${thread.extras!.waitingOn!.id})`;
+    case ThreadState.Sleeping:
+      return `sleep until ${Number(thread.timer!.deadline.toFixed(3))}`;
+    case ThreadState.Awaiting:
+      return thread.primitive?.description ?? "a promise";
     case ThreadState.Suspended:
+    case ThreadState.SuspendedExternal:
       return thread.primitive?.description ?? "a suspension";
     case ThreadState.Closing:
       return "the threads of its scope";
     default:
-      return "nothing (ready)";
+      return "nothing";
   }
 }
 

@@ -35,6 +35,7 @@ export { race } from "./race.ts";
 export { run, type RunOptions } from "./run.ts";
 export { shield } from "./shield.ts";
 export { sleep } from "./sleep.ts";
+export { snapshot, type ThreadSnapshot, type ThreadStateName } from "./snapshot.ts";
 export { spawn, type SpawnOptions } from "./spawn.ts";
 export type { Task } from "./task.ts";
 export { until } from "./until.ts";

@@ -18,6 +18,22 @@ export interface RunOptions {
    * @default {undefined} (real time)
    */
   clock?: VirtualClock;
+  /**
+   * Tracing mode: every `spawn` and `call` records where it was made (file and line), so
+   * that errors say where their threads were spawned and {@linkcode snapshot} shows each
+   * thread's call stack. It costs a stack capture per spawn and call (see the README for
+   * the measured cost); without it, errors still tell which coroutines and threads they
+   * passed through.
+   *
+   * @default {false}
+   */
+  trace?: boolean;
+  /**
+   * The name of the run's root thread (thread 0), shown in error stories and snapshots.
+   *
+   * @default {undefined}
+   */
+  name?: string;
 }
 
 /**

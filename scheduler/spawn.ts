@@ -16,6 +16,13 @@ export interface SpawnOptions {
    * @default {false}
    */
   scope?: boolean;
+  /**
+   * A name for the thread, shown in error stories, in {@linkcode snapshot} and in
+   * deadlock reports.
+   *
+   * @default {undefined}
+   */
+  name?: string;
 }
 
 /**
@@ -30,7 +37,7 @@ export interface SpawnOptions {
  *
  * @typeParam T The thread's return value.
  * @param operation The generator object (or event) to run in its own thread.
- * @param options Whether the thread is a scope.
+ * @param options Whether the thread is a scope, and its name.
  * @returns An event that resumes with the thread's {@linkcode Task}.
  *
  * @example Two threads
@@ -83,5 +90,7 @@ export interface SpawnOptions {
  * ```
  */
 export function spawn<T>(operation: Operation<T>, options?: SpawnOptions): Effect<Task<T>> {
-  return new SpawnEffect(operation, options?.scope === true) as Effect<Task<T>>;
+  return new SpawnEffect(operation, options?.scope === true, options?.name) as Effect<
+    Task<T>
+  >;
 }

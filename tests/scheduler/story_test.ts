@@ -1,0 +1,170 @@
+// Errors that tell their story: the coroutines and threads an error passed through.
+import assert from "node:assert/strict";
+import {
+  call,
+  Channel,
+  type Coroutine,
+  DeadlockError,
+  join,
+  kill,
+  run,
+  sleep,
+  snapshot,
+  spawn,
+  type Task,
+  VirtualClock,
+  yieldNow,
+} from "../../mod.ts";
+
+function* inner(): Coroutine<void> {
+  yield* sleep(1);
+  throw new Error("boom");
+}
+function* middle(): Coroutine<void> {
+  yield* call(inner()); // a kernel frame of its own
+}
+function* outer(): Coroutine<void> {
+  yield* middle(); // plain delegation
+}
+
+/** The lines of `stack` that name frames or threads, trimmed, without file positions. */
+function storyOf(error: unknown): string[] {
+  return String((error as Error).stack).split("\n").slice(1).map((line) =>
+    line.trim().replace(/ \(file:[^)]*\)$/, "").replace(
+      / \(spawned at file:[^)]*\)/,
+      " (spawned at …)",
+    )
+  );
+}
+
+Deno.test("an error names the coroutines it passed through, innermost first, then its threads", async () => {
+  const error = await run(
+    function* main() {
+      const worker = yield* spawn(outer(), { name: "worker" });
+      yield* join(worker);
+    }(),
+    { clock: new VirtualClock(), name: "main" },
+  ).catch((e) => e);
+  assert.deepEqual(storyOf(error), [
+    "at inner",
+    "at middle",
+    "at outer",
+    'in thread 1 "worker", spawned by thread 0 "main"',
+    "at main",
+    'in thread 0 "main"',
+  ]);
+});
+
+Deno.test("in trace mode, an error also says where each thread was spawned", async () => {
+  const error = await run(
+    function* main() {
+      yield* join(yield* spawn(outer()));
+    }(),
+    { clock: new VirtualClock(), trace: true },
+  ).catch((e) => e);
+  const story = storyOf(error);
+  assert.equal(story[3], "in thread 1 (spawned at …), spawned by thread 0");
+  assert.match(String(error.stack), /spawned at file:\/\/\/.*story_test\.ts:\d+:\d+/);
+});
+
+Deno.test("a story stops growing: an error rethrown through many frames keeps a bounded stack", async () => {
+  function* rethrow(depth: number): Coroutine<void> {
+    if (depth === 0) throw new Error("deep");
+    yield* call(rethrow(depth - 1));
+  }
+  const error = await run(rethrow(1000)).catch((e) => e);
+  assert.equal(error.message, "deep");
+  assert.ok(String(error.stack).split("\n").length <= 110);
+});
+
+Deno.test("values that are not errors, and frozen errors, pass through untouched", async () => {
+  const frozen = Object.freeze(new Error("frozen"));
+  const stack = frozen.stack;
+  for (const thrown of ["a string", frozen]) {
+    const caught = await run(function* () {
+      yield* call(function* () {
+        yield* yieldNow();
+        throw thrown;
+      }());
+    }()).catch((e) => e);
+    assert.equal(caught, thrown);
+  }
+  assert.equal(frozen.stack, stack);
+});
+
+Deno.test("snapshot() tells each live thread's state and what it waits on", async () => {
+  const channel = new Channel<number>(0);
+  const summaries = await run(
+    function* () {
+      const sleeper = yield* spawn(sleep(1000), { name: "sleeper" });
+      const receiver = yield* spawn(channel.receive(), { name: "receiver" });
+      const joiner = yield* spawn(join(sleeper), { name: "joiner" });
+      const dying = yield* spawn(
+        function* () {
+          try {
+            yield* sleep(1000);
+          } finally {
+            yield* sleep(10);
+          }
+        }(),
+        { name: "dying" },
+      );
+      yield* sleep(1);
+      yield* spawn(kill(dying), { name: "killer" });
+      yield* sleep(1);
+      const threads = yield* snapshot();
+      for (const task of [joiner, receiver, sleeper]) yield* kill(task);
+      return threads.map((thread) => thread.summary);
+    }(),
+    { clock: new VirtualClock(), name: "main" },
+  );
+  assert.deepEqual(summaries, [
+    'thread 0 "main" running',
+    'thread 1 "sleeper" sleeping: sleep until 1000',
+    'thread 2 "receiver" suspended: receive(Channel)',
+    'thread 3 "joiner" joining: join(thread 1)',
+    'thread 4 "dying" being killed, sleeping: sleep until 11',
+    'thread 5 "killer" killing: kill(thread 4)',
+  ]);
+});
+
+Deno.test("snapshot() in trace mode shows each thread's call stack, innermost first", async () => {
+  const threads = await run(
+    function* () {
+      yield* spawn(function* () {
+        yield* call(function* () {
+          yield* sleep(100);
+        }());
+      }());
+      yield* sleep(1);
+      return yield* snapshot();
+    }(),
+    { clock: new VirtualClock(), trace: true },
+  );
+  const child = threads[1];
+  assert.equal(child.depth, 2);
+  assert.equal(child.stack.length, 2);
+  for (const site of child.stack) assert.match(site, /story_test\.ts:\d+:\d+$/);
+  assert.equal(child.spawnedBy, 0);
+});
+
+Deno.test("a deadlock names each stuck thread by its name", async () => {
+  const error = await run(function* () {
+    const tasks: Task<void>[] = [];
+    tasks.push(
+      yield* spawn(
+        function* () {
+          yield* yieldNow();
+          yield* join(tasks[1]);
+        }(),
+        { name: "left" },
+      ),
+    );
+    tasks.push(yield* spawn(join(tasks[0]), { name: "right" }));
+  }()).catch((e) => e);
+  assert.ok(error instanceof DeadlockError);
+  assert.match(
+    error.message,
+    /thread 1 "left" waits on join\(thread 2\); thread 2 "right" waits on join\(thread 1\)/,
+  );
+});
