@@ -9,13 +9,37 @@ import { globMatch } from "./_kv_glob.ts";
 import { ReplyBuffer } from "./_kv_resp.ts";
 import { FOREVER, Wakeup } from "./_kv_wakeup.ts";
 
-/** A source of time in milliseconds: `performance`, or a `VirtualClock`. */
+/**
+ * A source of time in milliseconds: `performance`, or a `VirtualClock`.
+ *
+ * @example A database on a run's virtual clock
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VirtualClock } from "../scheduler/mod.ts";
+ * import { type Clock, Database } from "./_kv_db.ts";
+ *
+ * const clock: Clock = new VirtualClock(1000);
+ * assert.equal(new Database({ clock }).clock.now(), 1000);
+ * ```
+ */
 export interface Clock {
   /** The current time in milliseconds. */
   now(): number;
 }
 
-/** Options for {@linkcode Database}. */
+/**
+ * Options for {@linkcode Database}.
+ *
+ * @example A database that drops subscribers with more than 1 MiB unsent
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database, type DatabaseOptions } from "./_kv_db.ts";
+ *
+ * const options: DatabaseOptions = { pubsubLimit: 1024 * 1024, idleTimeout: 60_000 };
+ * const db = new Database(options);
+ * assert.equal(db.needsSweep, true); // the idle limit needs the sweep
+ * ```
+ */
 export interface DatabaseOptions {
   /**
    * Where time comes from; pass the run's `VirtualClock` in tests.

@@ -22,6 +22,16 @@ const LF = 10;
 /**
  * A malformed request. Its message is Redis's, without the `ERR ` prefix; the server
  * replies with it and closes the connection, as Redis does.
+ *
+ * @example A count that is not a number
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ProtocolError, RequestParser } from "./_kv_resp.ts";
+ *
+ * const parser = new RequestParser();
+ * parser.feed(new TextEncoder().encode("*x\r\n"));
+ * assert.throws(() => parser.next(), new ProtocolError("Protocol error: invalid multibulk length"));
+ * ```
  */
 export class ProtocolError extends Error {
   override name = "ProtocolError";
@@ -238,7 +248,7 @@ function parseStrictInt(buf: Uint8Array, from: number, to: number): number | nul
 }
 
 /** Bytes as a binary string, one char per byte. */
-export function latin1(bytes: Uint8Array, start: number, end: number): string {
+function latin1(bytes: Uint8Array, start: number, end: number): string {
   if (end - start <= 16) {
     let text = "";
     for (let i = start; i < end; i++) text += String.fromCharCode(bytes[i]);
@@ -269,6 +279,15 @@ const ESCAPES: Record<string, string> = { n: "\n", r: "\r", t: "\t", b: "\b", a:
  *
  * @param line The line, without its CRLF.
  * @returns The arguments, or `null` if a quote is unbalanced.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { splitArgs } from "./_kv_resp.ts";
+ *
+ * assert.deepEqual(splitArgs(`SET greeting "hello\\nworld"`), ["SET", "greeting", "hello\nworld"]);
+ * assert.equal(splitArgs(`SET greeting "hello`), null);
+ * ```
  */
 export function splitArgs(line: string): string[] | null {
   const args: string[] = [];

@@ -4,7 +4,25 @@
 // wakes blocked clients and subscribers' writers without yielding.
 import { call, type Coroutine, type Effect, Event, moveOnAfter } from "../scheduler/mod.ts";
 
-/** No timeout. */
+/**
+ * No timeout, for {@linkcode Wakeup.wait}.
+ *
+ * @example Waiting with no timeout
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { run, spawn } from "../scheduler/mod.ts";
+ * import { FOREVER, Wakeup } from "./_kv_wakeup.ts";
+ *
+ * const wakeup = new Wakeup();
+ * const woken = await run(function* () {
+ *   yield* spawn(function* () {
+ *     wakeup.wake();
+ *   }());
+ *   return yield* wakeup.wait(FOREVER);
+ * }());
+ * assert.equal(woken, true);
+ * ```
+ */
 export const FOREVER = Infinity;
 
 /**

@@ -19,7 +19,17 @@ import { type Client, Database } from "./_kv_db.ts";
 import { ProtocolError, RequestParser } from "./_kv_resp.ts";
 import { FOREVER } from "./_kv_wakeup.ts";
 
-/** The port `deno task kv` listens on (Redis's is 6379). */
+/**
+ * The port `deno task kv` listens on: next to Redis's 6379, so both can run.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_PORT } from "./kv.ts";
+ *
+ * assert.equal(DEFAULT_PORT, 6379 + 1);
+ * ```
+ */
 export const DEFAULT_PORT = 6380;
 
 /** Redis reads 16 KiB at a time too. */
@@ -201,13 +211,26 @@ export function kvHandler(
 }
 
 /**
- * Runs the server until SIGINT or SIGTERM.
+ * Runs the server until SIGINT or SIGTERM (or `signal`), then closes every connection.
  *
  * @param args `--port N` (default 6380), `--host H` (default 127.0.0.1),
  * `--idle-timeout SECONDS` (default 0: never), `--pubsub-limit BYTES`,
  * `--max-clients N` (default 10000).
+ * @param signal Stops the server too, as a signal would.
+ * @returns A promise that resolves once the server has stopped.
+ *
+ * @example Starting and stopping the server
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { main } from "./kv.ts";
+ *
+ * const stop = new AbortController();
+ * const serving = main(["--port", "0"], stop.signal);
+ * stop.abort();
+ * assert.equal(await serving, undefined);
+ * ```
  */
-export async function main(args: readonly string[]): Promise<void> {
+export async function main(args: readonly string[], signal?: AbortSignal): Promise<void> {
   let port = DEFAULT_PORT;
   let host = "127.0.0.1";
   let idleTimeout = 0;
@@ -226,6 +249,7 @@ export async function main(args: readonly string[]): Promise<void> {
   const db = new Database({ idleTimeout, pubsubLimit });
   const stop = new AbortController();
   const onSignal = () => stop.abort();
+  signal?.addEventListener("abort", onSignal);
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
@@ -243,6 +267,7 @@ export async function main(args: readonly string[]): Promise<void> {
   } catch (error) {
     if (!stop.signal.aborted) throw error;
   } finally {
+    signal?.removeEventListener("abort", onSignal);
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     console.log("Exiting.");

@@ -2,14 +2,34 @@
 // the raw bytes the server sent (a binary string, one char per byte), so that tests compare
 // exact bytes rather than parsed values.
 
-/** A binary string (one char per byte) as bytes. */
+/**
+ * A binary string (one char per byte) as bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bytesOf } from "./_resp_client.ts";
+ *
+ * assert.deepEqual(bytesOf("\x00\xff"), Uint8Array.of(0, 255));
+ * ```
+ */
 export function bytesOf(text: string): Uint8Array {
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
   return bytes;
 }
 
-/** Encodes a request as a RESP array of bulk strings. */
+/**
+ * Encodes a request as a RESP array of bulk strings.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encode } from "./_resp_client.ts";
+ *
+ * assert.equal(encode("GET", "k"), "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+ * ```
+ */
 export function encode(...args: string[]): string {
   return `*${args.length}\r\n` + args.map((a) => `$${a.length}\r\n${a}\r\n`).join("");
 }
@@ -35,7 +55,26 @@ function replyEnd(text: string, at: number): number {
   return lineEnd + 2;
 }
 
-/** One connection to a RESP server. */
+/**
+ * One connection to a RESP server; replies are given as the raw bytes that came.
+ *
+ * @example Against a server that answers every request with +PONG
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RespClient } from "./_resp_client.ts";
+ *
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const served = listener.accept().then(async (conn) => {
+ *   await conn.read(new Uint8Array(64));
+ *   await conn.write(new TextEncoder().encode("+PONG\r\n"));
+ *   conn.close();
+ * });
+ * using client = await RespClient.open(listener.addr.port);
+ * assert.equal(await client.command("PING"), "+PONG\r\n");
+ * await served;
+ * listener.close();
+ * ```
+ */
 export class RespClient implements Disposable {
   readonly #conn: Deno.Conn;
   #buffered = "";
