@@ -63,8 +63,9 @@ export interface ThreadHost {
  * given an abort signal), kept apart so that a plain sleeping thread stays small.
  */
 export class ThreadExtras {
-  joiners: Thread[] = [];
-  killers: Thread[] = [];
+  /** The threads joining it, and those killing it (waiting for its unwinding). */
+  joiners: Thread[] | null = null;
+  killers: Thread[] | null = null;
   abortController: AbortController | null = null;
   /** While killing: frames below this index are being unwound. */
   unwindDepth = 0;
@@ -80,11 +81,11 @@ export class ThreadExtras {
   /** The reason given to `kill`, if any. */
   killReason: unknown = undefined;
   /** The stack depths of the shielded frames, innermost last. */
-  shields: number[] = [];
+  shields: number[] | null = null;
   /** A kill that waits for the shielded frames to end. */
   killDeferred = false;
   /** Threads spawned by this one while the run was ending: killed when it ends. */
-  teardownChildren: Thread[] = [];
+  teardownChildren: Thread[] | null = null;
   /** For a scope (`spawn(op, { scope: true })`): the live threads it owns. */
   members: Set<Thread> | null = null;
   /** For a closing scope: how it ended, told to its joiners once its threads are gone. */

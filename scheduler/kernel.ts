@@ -183,7 +183,7 @@ export class Kernel implements ThreadHost {
     this.#enqueue(thread);
     // A run that is ending lets what its `finally` blocks spawn run (a cleanup may use
     // `withTimeout`), but no longer than the thread that spawned it.
-    if (this.#failed && parent !== null) parent.withExtras().teardownChildren.push(thread);
+    if (this.#failed && parent !== null) (parent.withExtras().teardownChildren ??= []).push(thread);
     return thread;
   }
 
@@ -458,7 +458,7 @@ export class Kernel implements ThreadHost {
     const extras = thread.extras;
     if (extras !== null) {
       const shields = extras.shields;
-      if (shields.length > 0 && shields[shields.length - 1] === depth) {
+      if (shields !== null && shields[shields.length - 1] === depth) {
         shields.pop();
         if (shields.length === 0 && extras.interruptPending && !extras.killDeferred) {
           // An owned thread failed while the shield ran: its error arrives now.
@@ -617,7 +617,7 @@ export class Kernel implements ThreadHost {
       this.#deliverEnding(thread, target);
       return true;
     }
-    target.withExtras().joiners.push(thread);
+    (target.withExtras().joiners ??= []).push(thread);
     thread.withExtras().waitingOn = target;
     thread.state = ThreadState.Joining;
     return false;
@@ -629,7 +629,7 @@ export class Kernel implements ThreadHost {
     if (target.state === ThreadState.Done) return true;
     this.#startKill(target, effect.reason);
     if (target === thread) return true;
-    target.withExtras().killers.push(thread);
+    (target.withExtras().killers ??= []).push(thread);
     thread.withExtras().waitingOn = target;
     thread.state = ThreadState.KillWaiting;
     return false;
@@ -690,7 +690,7 @@ export class Kernel implements ThreadHost {
     const coroutine = asCoroutine(effect.operation);
     const depth = thread.depth;
     if (!this.#pushFrame(thread, coroutine, "shield")) return true;
-    if (thread.depth > depth) thread.withExtras().shields.push(depth);
+    if (thread.depth > depth) (thread.withExtras().shields ??= []).push(depth);
     return true;
   }
 
@@ -898,7 +898,7 @@ export class Kernel implements ThreadHost {
     if (reason !== undefined || target.extras !== null) {
       const extras = target.withExtras();
       if (extras.killReason === undefined) extras.killReason = reason;
-      if (extras.shields.length > 0) {
+      if (extras.shields !== null && extras.shields.length > 0) {
         extras.killDeferred = true;
         return;
       }
@@ -934,11 +934,11 @@ export class Kernel implements ThreadHost {
         this.#externalWaits--;
         break;
       case ThreadState.Joining:
-        remove(thread.extras!.waitingOn!.extras!.joiners, thread);
+        remove(thread.extras!.waitingOn!.extras!.joiners!, thread);
         thread.extras!.waitingOn = null;
         break;
       case ThreadState.KillWaiting:
-        remove(thread.extras!.waitingOn!.extras!.killers, thread);
+        remove(thread.extras!.waitingOn!.extras!.killers!, thread);
         thread.extras!.waitingOn = null;
         break;
       case ThreadState.SuspendedExternal:
@@ -983,22 +983,28 @@ export class Kernel implements ThreadHost {
     }
     thread.abortSignal();
     const { joiners, killers } = extras;
-    for (const joiner of joiners) {
-      joiner.extras!.waitingOn = null;
-      this.#deliverEnding(joiner, thread);
-      this.#enqueue(joiner);
-    }
-    for (const killer of killers) {
-      killer.extras!.waitingOn = null;
-      if (ending === Ending.Failed) {
-        killer.resumeMode = ResumeMode.Throw;
-        killer.resumeValue = result;
+    extras.joiners = extras.killers = null;
+    if (joiners !== null) {
+      for (const joiner of joiners) {
+        joiner.extras!.waitingOn = null;
+        this.#deliverEnding(joiner, thread);
+        this.#enqueue(joiner);
       }
-      this.#enqueue(killer);
     }
-    const handled = joiners.length > 0 || killers.length > 0;
-    extras.joiners = extras.killers = [];
-    for (const child of extras.teardownChildren) this.#startKill(child, undefined);
+    if (killers !== null) {
+      for (const killer of killers) {
+        killer.extras!.waitingOn = null;
+        if (ending === Ending.Failed) {
+          killer.resumeMode = ResumeMode.Throw;
+          killer.resumeValue = result;
+        }
+        this.#enqueue(killer);
+      }
+    }
+    const handled = (joiners !== null && joiners.length > 0) ||
+      (killers !== null && killers.length > 0);
+    const children = extras.teardownChildren;
+    if (children !== null) { for (const child of children) this.#startKill(child, undefined); }
     if (ending === Ending.Failed && !handled) this.#unhandled(thread, result);
   }
 
@@ -1019,7 +1025,7 @@ export class Kernel implements ThreadHost {
       return;
     }
     if (scope.killing) return this.#cleanupFailed(scope, error);
-    if (extras.shields.length > 0) {
+    if (extras.shields !== null && extras.shields.length > 0) {
       // A shield is not interrupted: the error waits for it to end.
       extras.interruptError = extras.interruptPending ? chain(error, extras.interruptError) : error;
       extras.interruptPending = true;
