@@ -169,7 +169,11 @@ export function kvHandler(
         const data: Uint8Array = yield read;
         if (data.length === 0) return;
         client.active = true;
-        parser.feed(data);
+        try {
+          parser.feed(data);
+        } catch {
+          return; // over the query buffer limit (1 GiB): Redis closes such a client too
+        }
         for (;;) {
           let args: string[] | null;
           try {
@@ -184,6 +188,9 @@ export function kvHandler(
           const timeout = client.execute(args);
           if (timeout >= 0) {
             yield* bluelet.call(blockClient(conn, client, parser, timeout, writer));
+            // It hung up while blocked: what else it sent must not run (a pop would lose
+            // its value), as Redis frees such a client at once.
+            if (client.killed) return;
           }
           if (client.closeAfterReply) break;
         }

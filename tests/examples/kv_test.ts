@@ -428,8 +428,9 @@ Deno.test("kv.ts BLPOP: woken by another client's push, first come first served,
   );
 
   await t.step("a client that hangs up while blocked loses nothing", async () => {
+    // It pipelines a push after its BLPOP: once it hangs up, that must not run either.
     const gone = await RespClient.open(server.port);
-    await gone.send(encode("BLPOP", "jobs", "0"));
+    await gone.send(encode("BLPOP", "jobs", "0") + encode("RPUSH", "jobs", "ghost"));
     using next = await RespClient.open(server.port);
     await next.send(encode("BLPOP", "jobs", "0"));
     await blockedClients(control, 2);
@@ -437,6 +438,7 @@ Deno.test("kv.ts BLPOP: woken by another client's push, first come first served,
     await blockedClients(control, 1);
     assert.equal(await control.command("LPUSH", "jobs", "precious"), ":1\r\n");
     assert.equal(await next.reply(), "*2\r\n$4\r\njobs\r\n$8\r\nprecious\r\n");
+    assert.equal(await control.command("LLEN", "jobs"), ":0\r\n");
   });
 });
 
