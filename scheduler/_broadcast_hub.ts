@@ -16,6 +16,8 @@ export class Member<T> {
   missed = 0;
   lagged = false;
   closed = false;
+  /** Behind `Subscription.signal`, made on first use. */
+  controller: AbortController | null = null;
   constructor(readonly hub: Hub<T>) {
     this.core = new ChannelCore<T>(hub.capacity, `Subscription of ${hub.label}`, "subscription");
     if (hub.overflow === "wait") this.core.onTake = hub.onTake;
@@ -38,6 +40,12 @@ export class Member<T> {
     this.lagged = true;
     this.missed = 1;
     core.close(() => new LaggedError(this.missed));
+    this.controller?.abort(new LaggedError(1));
+  }
+
+  /** Ends the subscription's signal, if anyone asked for it. */
+  ended(): void {
+    this.controller?.abort(new ClosedError("Cannot receive from subscription: it has ended"));
   }
 }
 
@@ -87,6 +95,7 @@ export class Hub<T> {
     this.members.delete(member);
     member.core.discard();
     member.core.close(null);
+    member.ended();
     if (this.publishers.size > 0) this.pumpPublishers();
   }
 
@@ -97,6 +106,7 @@ export class Hub<T> {
     while ((publisher = this.publishers.shift()) !== null) publisher.failed();
     for (const member of this.members) {
       if (!member.lagged) member.core.close(reason);
+      member.ended();
     }
     this.members.clear();
   }

@@ -213,6 +213,25 @@ export class Broadcast<T> {
   }
 
   /**
+   * Whether the broadcast is closed.
+   *
+   * @returns `true` once {@linkcode Broadcast.close} was called.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Broadcast } from "@bluelet/bluelet";
+   *
+   * const news = new Broadcast();
+   * news.close();
+   * assert.equal(news.closed, true);
+   * ```
+   */
+  get closed(): boolean {
+    return this.#hub.closed;
+  }
+
+  /**
    * Reports the broadcast's state.
    *
    * @returns The numbers, taken now.

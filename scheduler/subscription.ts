@@ -1,4 +1,5 @@
 import type { Effect } from "./effect.ts";
+import { LaggedError } from "./lagged_error.ts";
 import { ReceiveOperation } from "./_channel_core.ts";
 import type { Member } from "./_broadcast_hub.ts";
 
@@ -128,6 +129,38 @@ export class Subscription<T> {
   close(): void {
     this.#signal.removeEventListener("abort", this.#onAbort);
     this.#member.hub.remove(this.#member);
+  }
+
+  /**
+   * Aborted when the subscription ends: with a {@linkcode LaggedError} as its reason when
+   * it fell behind (the `"end"` policy), or a `ClosedError` when it or its broadcast was
+   * closed. Useful to interrupt what a slow subscriber is stuck in, say to close the
+   * connection whose writes stopped draining.
+   *
+   * @returns The signal.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Broadcast, LaggedError, run } from "@bluelet/bluelet";
+   *
+   * const news = new Broadcast<number>({ capacity: 1, overflow: "end" });
+   * await run(function* () {
+   *   const subscription = yield* news.subscribe();
+   *   news.tryPublish(1);
+   *   news.tryPublish(2);
+   *   assert.ok(subscription.signal.reason instanceof LaggedError);
+   * }());
+   * ```
+   */
+  get signal(): AbortSignal {
+    const member = this.#member;
+    if (member.controller === null) {
+      member.controller = new AbortController();
+      if (member.lagged) member.controller.abort(new LaggedError(member.missed));
+      else if (member.core.closed) member.ended();
+    }
+    return member.controller.signal;
   }
 
   /** Closes the subscription, for `using`. */

@@ -1,0 +1,149 @@
+// deno run --allow-net examples/chat.ts --port 4916 [--host 127.0.0.1]
+//
+// A line chat server on a `Broadcast`: a client's first line is its name; each line after
+// that goes to every other client as "name: line"; joins and leaves are announced. Try it
+// with a few `nc 127.0.0.1 4916`.
+//
+// Each connection has two threads in a task group: a reader that publishes the client's
+// lines, and a writer that sends the client what its subscription receives. The room's
+// overflow policy is "end": a client that stops reading cannot stall the others or grow
+// the server's memory. Once its socket buffers are full, its subscription buffers
+// `capacity` lines, and at the next line it is ended with a LaggedError and disconnected.
+// The capacity must cover a burst: the server can publish many lines while a write to a
+// healthy client waits for its turn of the event loop.
+//
+// Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
+import {
+  Broadcast,
+  type Connection,
+  type Coroutine,
+  LaggedError,
+  run,
+  server,
+  type Subscription,
+  taskGroup,
+  yieldNow,
+} from "../mod.ts";
+
+/** A line in the room, with the connection that sent it (so it is not echoed back). */
+export interface Message {
+  from: number;
+  text: string;
+}
+
+/** Options for {@linkcode chat}. */
+export interface ChatOptions {
+  /** The longest line accepted, in bytes. */
+  maxLineLength?: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Makes the handler that serves one chat connection in `room`.
+ *
+ * @param room The broadcast that carries the room's lines.
+ * @param options Line length limit.
+ * @returns A `server` handler.
+ */
+export function chat(
+  room: Broadcast<Message>,
+  options: ChatOptions = {},
+): (conn: Connection) => Coroutine<void> {
+  const maxLength = options.maxLineLength ?? 4096;
+  let nextId = 0;
+  return function* session(conn: Connection): Coroutine<void> {
+    const id = nextId++;
+    const first = decoder.decode(yield* conn.readline("\n", { maxLength })).trim();
+    if (first === "") return; // gone before saying who it is
+    const name = first;
+    const subscription = yield* room.subscribe();
+    // Fallen behind: its writer is stuck in a write that never drains. Closing the
+    // connection ends that write, and with it this handler.
+    const { signal } = subscription;
+    const onEnd = () => {
+      if (signal.reason instanceof LaggedError) conn.close();
+    };
+    signal.addEventListener("abort", onEnd);
+    yield* room.publish({ from: id, text: `* ${name} joined` });
+    try {
+      yield* taskGroup(function* (group) {
+        yield* group.spawn(writer(conn, subscription, id));
+        try {
+          for (;;) {
+            const line = yield* conn.readline("\n", { maxLength });
+            if (line.length === 0) break;
+            yield* room.publish({ from: id, text: `${name}: ${decoder.decode(line).trimEnd()}` });
+            // Let the writers send it before reading on: a client that sent many lines at
+            // once would otherwise fill every subscription in one go.
+            yield* yieldNow();
+          }
+        } finally {
+          subscription.close(); // ends the writer
+        }
+      });
+    } catch (error) {
+      // Report why the connection was closed, not how its reads and writes noticed.
+      throw signal.reason instanceof LaggedError ? signal.reason : error;
+    } finally {
+      signal.removeEventListener("abort", onEnd);
+      if (!room.closed) room.tryPublish({ from: id, text: `* ${name} left` });
+    }
+  };
+}
+
+/** Sends the client every line of the room but its own, several at a time when it can. */
+function* writer(
+  conn: Connection,
+  subscription: Subscription<Message>,
+  id: number,
+): Coroutine<void> {
+  for (let item; !(item = yield* subscription.receive()).done;) {
+    let text = item.value.from === id ? "" : item.value.text + "\n";
+    for (let more; (more = subscription.tryReceive()) !== undefined && !more.done;) {
+      if (more.value.from !== id) text += more.value.text + "\n";
+    }
+    if (text !== "") yield* conn.sendall(encoder.encode(text));
+  }
+}
+
+/**
+ * Runs the chat server until SIGINT or SIGTERM.
+ *
+ * @param args `--port N` (default 4916) and `--host H` (default 127.0.0.1).
+ */
+export async function main(args: readonly string[]): Promise<void> {
+  let port = 4916;
+  let host = "127.0.0.1";
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--port") port = Number(args[++i]);
+    else if (args[i] === "--host") host = args[++i] ?? "";
+    else throw new TypeError(`Unknown argument: ${args[i]}`);
+  }
+  const room = new Broadcast<Message>({ capacity: 1024, overflow: "end" });
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    await run(
+      server(host, port, chat(room), {
+        onListen: (addr) => {
+          const { hostname, port } = addr as Deno.NetAddr;
+          console.log(`listening on ${hostname}:${port}`);
+        },
+        onError: (error) => console.log(`dropped a client: ${(error as Error).message}`),
+      }),
+      { signal: stop.signal },
+    );
+  } catch (error) {
+    if (!stop.signal.aborted) throw error;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+    console.log("Exiting.");
+  }
+}
+
+if (import.meta.main) await main(Deno.args);

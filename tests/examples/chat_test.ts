@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { Broadcast, kill, LaggedError, run, server, spawn, until } from "../../mod.ts";
+import { chat, type Message } from "../../examples/chat.ts";
+
+const encoder = new TextEncoder();
+
+/** A plain Deno client that reads the server's lines as they come. */
+class Client {
+  readonly lines: string[] = [];
+  #rest = "";
+  #waiters: { until: (lines: string[]) => boolean; resolve: () => void }[] = [];
+  readonly #decoder = new TextDecoder();
+  reading: Promise<void> = Promise.resolve();
+
+  constructor(readonly conn: Deno.TcpConn) {}
+
+  static async connect(port: number, name: string, read: boolean): Promise<Client> {
+    const client = new Client(await Deno.connect({ hostname: "127.0.0.1", port }));
+    await client.write(`${name}\n`);
+    if (read) client.reading = client.#read();
+    return client;
+  }
+
+  async write(text: string): Promise<void> {
+    const data = encoder.encode(text);
+    for (let written = 0; written < data.length;) {
+      written += await this.conn.write(data.subarray(written));
+    }
+  }
+
+  /** Resolves once the lines read so far satisfy `until`. */
+  wait(until: (lines: string[]) => boolean): Promise<void> {
+    if (until(this.lines)) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#waiters.push({ until, resolve });
+    return promise;
+  }
+
+  async #read(): Promise<void> {
+    const buffer = new Uint8Array(64 * 1024);
+    for (;;) {
+      let n: number | null;
+      try {
+        n = await this.conn.read(buffer);
+      } catch {
+        n = null;
+      }
+      if (n === null) return;
+      const parts = (this.#rest + this.#decoder.decode(buffer.subarray(0, n), { stream: true }))
+        .split("\n");
+      this.#rest = parts.pop()!;
+      this.lines.push(...parts);
+      this.#waiters = this.#waiters.filter((w) => !(w.until(this.lines) && (w.resolve(), true)));
+    }
+  }
+}
+
+/** Starts a chat server on a free port; `stop()` shuts it down and waits for it. */
+async function startChat(room: Broadcast<Message>, onError: (error: unknown) => void) {
+  const stop = Promise.withResolvers<void>();
+  const { promise: listening, resolve } = Promise.withResolvers<number>();
+  const serving = run(function* () {
+    const task = yield* spawn(
+      server("127.0.0.1", 0, chat(room, { maxLineLength: 32 * 1024 }), {
+        onListen: (addr) => resolve((addr as Deno.NetAddr).port),
+        onError,
+      }),
+    );
+    yield* until(stop.promise);
+    yield* kill(task);
+  }());
+  const port = await listening;
+  return {
+    port,
+    async stop() {
+      stop.resolve();
+      await serving;
+    },
+  };
+}
+
+Deno.test("chat.ts: 20 TCP clients, one never reads: every message reaches the others, in order", async () => {
+  // Every client sends its lines in one burst, and the server publishes a burst faster than
+  // writes complete (a write takes a turn of the event loop): the buffer covers it.
+  const capacity = 1024;
+  const room = new Broadcast<Message>({ capacity, overflow: "end" });
+  const errors: unknown[] = [];
+  const chatServer = await startChat(room, (error) => errors.push(error));
+  const clients: Client[] = [];
+  const silent = 19;
+  const perClient = 50;
+  let peakBuffered = 0;
+  const sampler = setInterval(() => {
+    peakBuffered = Math.max(peakBuffered, room.statistics().buffered);
+  }, 1);
+  try {
+    // Connect one at a time: once client 0 has seen a join, that client is subscribed.
+    for (let i = 0; i < 20; i++) {
+      clients.push(await Client.connect(chatServer.port, `c${i}`, i !== silent));
+      if (i > 0) await clients[0].wait((lines) => lines.includes(`* c${i} joined`));
+    }
+    assert.equal(room.statistics().subscribers, 20);
+
+    // Everyone talks at once, the silent client too.
+    await Promise.all(clients.map(async (client, i) => {
+      for (let k = 0; k < perClient; k++) await client.write(`message ${k} from c${i}\n`);
+    }));
+    const expected = 19 * perClient;
+    await Promise.all(
+      clients.map((client, i) =>
+        i === silent
+          ? undefined
+          : client.wait((lines) => lines.filter((line) => !line.startsWith("*")).length >= expected)
+      ),
+    );
+
+    for (let r = 0; r < 20; r++) {
+      if (r === silent) continue;
+      const lines = clients[r].lines.filter((line) => !line.startsWith("*"));
+      assert.equal(lines.length, expected, `c${r} got ${lines.length} lines`);
+      for (let s = 0; s < 20; s++) {
+        const fromS = lines.filter((line) => line.startsWith(`c${s}: `));
+        const want = s === r ? [] : Array.from(
+          { length: perClient },
+          (_, k) => `c${s}: message ${k} from c${s}`,
+        );
+        assert.deepEqual(fromS, want, `what c${r} got from c${s}`);
+      }
+    }
+    assert.deepEqual(errors, []);
+    assert.ok(peakBuffered <= 20 * capacity, `peak buffered ${peakBuffered}`);
+  } finally {
+    clearInterval(sampler);
+    for (const client of clients) client.conn.close();
+    await Promise.all(clients.map((client) => client.reading));
+    await chatServer.stop();
+  }
+});
+
+Deno.test("chat.ts: a client that never reads is dropped once it falls behind; memory stays bounded", async () => {
+  const capacity = 8;
+  const room = new Broadcast<Message>({ capacity, overflow: "end" });
+  const { promise: dropped, resolve } = Promise.withResolvers<unknown>();
+  const chatServer = await startChat(room, resolve);
+  const talker = await Client.connect(chatServer.port, "talker", true);
+  const silent = await Client.connect(chatServer.port, "silent", false);
+  await talker.wait((lines) => lines.includes("* silent joined"));
+  let peakBuffered = 0;
+  try {
+    // 16 KiB lines until the server gives up on the silent client: its socket buffers
+    // (a few MB on loopback) fill, then its subscription's 8 lines, then it lags.
+    const line = "x".repeat(16 * 1024) + "\n";
+    let sent = 0;
+    let stop = false;
+    dropped.then(() => stop = true);
+    while (!stop && sent < 100_000) {
+      await talker.write(line);
+      sent++;
+      peakBuffered = Math.max(peakBuffered, room.statistics().buffered);
+    }
+    const error = await dropped;
+    assert.ok(error instanceof LaggedError, String(error));
+    assert.ok(peakBuffered <= 2 * capacity, `peak buffered ${peakBuffered}`);
+    await talker.wait((lines) => lines.includes("* silent left"));
+    assert.equal(room.statistics().subscribers, 1);
+  } finally {
+    talker.conn.close();
+    silent.conn.close();
+    await talker.reading;
+    await chatServer.stop();
+  }
+});
