@@ -1,0 +1,231 @@
+// deno bench --allow-all bench/channel_bench.ts
+//
+// Channels against the peers, in one run:
+//   rendezvous  ITEMS items ping-ponged between two threads through two `Channel(0)`s.
+//   bounded     the same through two `Channel(16)`s.
+//   fan-in      10 producers send ITEMS / 10 items each into one `Channel(64)`; one
+//               consumer receives them all.
+// Peers: "promise queue", a minimal async queue written below (a buffer, FIFOs of waiting
+// senders and receivers, one promise per wait; the same capacity semantics, 0 included,
+// nothing else: no close, no cancellation), driven by async functions; and "effection",
+// npm:effection's `createChannel` (v4: an unbuffered broadcast, each subscription queues
+// without bound, so there is no rendezvous or bounded form: the same code runs in every
+// group), driven by Effection operations. bluelet is the baseline of each group.
+import { Channel, type Coroutine, run, spawn } from "../mod.ts";
+import {
+  type Channel as EffChannel,
+  createChannel as effCreateChannel,
+  type Operation,
+  run as effRun,
+  spawn as effSpawn,
+  type Subscription as EffSubscription,
+} from "effection";
+
+const ITEMS = 100_000;
+const PRODUCERS = 10;
+
+function expect(actual: number, expected: number): void {
+  if (actual !== expected) throw new Error(`Expected ${expected}, got ${actual}`);
+}
+
+// -----------------------------------------------------------------------------------------
+// bluelet
+
+function pingPongBluelet(capacity: number): Promise<number> {
+  return run(function* (): Coroutine<number> {
+    const ping = new Channel<number>(capacity);
+    const pong = new Channel<number>(capacity);
+    yield* spawn(function* (): Coroutine<void> {
+      for (let i = 0; i < ITEMS; i++) {
+        const item = yield* ping.receive();
+        yield* pong.send(item.value! + 1);
+      }
+    }());
+    let sum = 0;
+    for (let i = 0; i < ITEMS; i++) {
+      yield* ping.send(i);
+      sum += (yield* pong.receive()).value! - i;
+    }
+    return sum;
+  }());
+}
+
+function fanInBluelet(): Promise<number> {
+  return run(function* (): Coroutine<number> {
+    const channel = new Channel<number>(64);
+    for (let p = 0; p < PRODUCERS; p++) {
+      yield* spawn(function* (): Coroutine<void> {
+        for (let i = 0; i < ITEMS / PRODUCERS; i++) yield* channel.send(1);
+      }());
+    }
+    let sum = 0;
+    for (let i = 0; i < ITEMS; i++) sum += (yield* channel.receive()).value!;
+    return sum;
+  }());
+}
+
+// -----------------------------------------------------------------------------------------
+// A minimal promise-based async queue
+
+class PromiseQueue<T> {
+  readonly #buffer: T[] = [];
+  #head = 0;
+  readonly #senders: { value: T; resolve: () => void }[] = [];
+  readonly #receivers: ((value: T) => void)[] = [];
+  constructor(readonly capacity: number) {}
+
+  send(value: T): Promise<void> {
+    const receiver = this.#receivers.shift();
+    if (receiver !== undefined) {
+      receiver(value);
+      return Promise.resolve();
+    }
+    if (this.#buffer.length - this.#head < this.capacity) {
+      this.#buffer.push(value);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#senders.push({ value, resolve }));
+  }
+
+  receive(): Promise<T> {
+    if (this.#buffer.length > this.#head) {
+      const value = this.#buffer[this.#head++];
+      if (this.#head > 1024 && this.#head * 2 > this.#buffer.length) {
+        this.#buffer.splice(0, this.#head);
+        this.#head = 0;
+      }
+      const sender = this.#senders.shift();
+      if (sender !== undefined) {
+        this.#buffer.push(sender.value);
+        sender.resolve();
+      }
+      return Promise.resolve(value);
+    }
+    const sender = this.#senders.shift();
+    if (sender !== undefined) {
+      sender.resolve();
+      return Promise.resolve(sender.value);
+    }
+    return new Promise((resolve) => this.#receivers.push(resolve));
+  }
+}
+
+async function pingPongPromises(capacity: number): Promise<number> {
+  const ping = new PromiseQueue<number>(capacity);
+  const pong = new PromiseQueue<number>(capacity);
+  const echo = (async () => {
+    for (let i = 0; i < ITEMS; i++) await pong.send((await ping.receive()) + 1);
+  })();
+  let sum = 0;
+  for (let i = 0; i < ITEMS; i++) {
+    await ping.send(i);
+    sum += (await pong.receive()) - i;
+  }
+  await echo;
+  return sum;
+}
+
+async function fanInPromises(): Promise<number> {
+  const queue = new PromiseQueue<number>(64);
+  const producers: Promise<void>[] = [];
+  for (let p = 0; p < PRODUCERS; p++) {
+    producers.push((async () => {
+      for (let i = 0; i < ITEMS / PRODUCERS; i++) await queue.send(1);
+    })());
+  }
+  let sum = 0;
+  for (let i = 0; i < ITEMS; i++) sum += await queue.receive();
+  await Promise.all(producers);
+  return sum;
+}
+
+// -----------------------------------------------------------------------------------------
+// Effection
+
+function* effNext(subscription: EffSubscription<number, void>): Operation<number> {
+  const next = yield* subscription.next();
+  return next.done ? NaN : next.value;
+}
+
+function* effPingPong(): Operation<number> {
+  const ping: EffChannel<number, void> = effCreateChannel<number>();
+  const pong: EffChannel<number, void> = effCreateChannel<number>();
+  const pings = yield* ping;
+  const pongs = yield* pong;
+  yield* effSpawn(function* () {
+    for (let i = 0; i < ITEMS; i++) yield* pong.send((yield* effNext(pings)) + 1);
+  });
+  let sum = 0;
+  for (let i = 0; i < ITEMS; i++) {
+    yield* ping.send(i);
+    sum += (yield* effNext(pongs)) - i;
+  }
+  return sum;
+}
+
+function* effFanIn(): Operation<number> {
+  const channel: EffChannel<number, void> = effCreateChannel<number>();
+  const items = yield* channel;
+  for (let p = 0; p < PRODUCERS; p++) {
+    yield* effSpawn(function* () {
+      for (let i = 0; i < ITEMS / PRODUCERS; i++) yield* channel.send(1);
+    });
+  }
+  let sum = 0;
+  for (let i = 0; i < ITEMS; i++) sum += yield* effNext(items);
+  return sum;
+}
+
+// -----------------------------------------------------------------------------------------
+
+for (const [group, capacity] of [["rendezvous", 0], ["bounded", 16]] as const) {
+  Deno.bench({
+    name: `bluelet: Channel(${capacity})`,
+    group,
+    baseline: true,
+    async fn() {
+      expect(await pingPongBluelet(capacity), ITEMS);
+    },
+  });
+  Deno.bench({
+    name: `promise queue (${capacity})`,
+    group,
+    async fn() {
+      expect(await pingPongPromises(capacity), ITEMS);
+    },
+  });
+  Deno.bench({
+    name: "effection: createChannel",
+    group,
+    n: 3,
+    warmup: 1,
+    async fn() {
+      expect(await effRun(effPingPong), ITEMS);
+    },
+  });
+}
+
+Deno.bench({
+  name: "bluelet: Channel(64)",
+  group: "fan-in",
+  baseline: true,
+  async fn() {
+    expect(await fanInBluelet(), ITEMS);
+  },
+});
+Deno.bench({
+  name: "promise queue (64)",
+  group: "fan-in",
+  async fn() {
+    expect(await fanInPromises(), ITEMS);
+  },
+});
+Deno.bench({
+  name: "effection: createChannel",
+  group: "fan-in",
+  n: 3,
+  warmup: 1,
+  async fn() {
+    expect(await effRun(effFanIn), ITEMS);
+  },
+});
