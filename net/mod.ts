@@ -53,3 +53,5 @@ export {
 } from "./errors.ts";
 export { Listener, type ListenerOptions } from "./listener.ts";
 export { server, type ServerOptions } from "./server.ts";
+export { relay, type RelayOptions, type RelayResult } from "./relay.ts";
+export { type ConnectionStreams, toStreams, type ToStreamsOptions } from "./streams.ts";

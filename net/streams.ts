@@ -1,0 +1,128 @@
+// A connection as a pair of Web Streams, for `pipeTo`, `pipeThrough` and the libraries
+// that speak streams. Each stream operation runs one socket event in a run of its own, so
+// the streams work from plain async code as well as from a coroutine (`yield* until(...)`).
+//
+// The readable side keeps the connection's promise about buffered bytes: it reads only
+// when its consumer asks (a high-water mark of 0, so nothing waits in the stream's own
+// queue), and a received chunk is handed over in the same step that takes it from the
+// connection's buffer. Cancelling the stream kills a read in flight, whose bytes then stay
+// buffered for the connection's next `recv`: nothing is lost, nothing given twice.
+import { type Coroutine, run } from "../scheduler/mod.ts";
+import type { Connection } from "./connection.ts";
+
+/** Options for {@linkcode toStreams}. */
+export interface ToStreamsOptions {
+  /**
+   * The most bytes one chunk of the readable side holds (the `bufsize` of its `recv`).
+   *
+   * @default {65536}
+   */
+  chunkSize?: number;
+}
+
+/** Both sides of a connection as Web Streams; a pair that `pipeThrough` accepts. */
+export interface ConnectionStreams {
+  /** The bytes the peer sends, chunk by chunk; it closes at the end of the stream. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** Bytes to send; closing it shuts the sending side down (the peer reads the end). */
+  readonly writable: WritableStream<Uint8Array>;
+}
+
+const DEFAULT_CHUNK_SIZE = 64 * 1024;
+
+/**
+ * Gives a connection's two sides as Web Streams, so that `pipeTo` and `pipeThrough` work
+ * with it.
+ *
+ * The readable side reads only while its consumer waits for a chunk, and cancelling it
+ * leaves the connection open, with every byte the stream did not deliver still buffered
+ * for the connection's next read. Closing the writable side shuts down the sending side
+ * ({@linkcode Connection.closeWrite}), so a `pipeTo` that reaches the end of its source
+ * passes a half-close on; aborting it closes the connection. Neither side closes the
+ * connection on its own at the end: the connection's owner does.
+ *
+ * Reads and writes of a connection must not overlap, streams included: while a
+ * `pipeTo` reads, a coroutine's `recv` on the same connection throws a `TypeError`.
+ *
+ * @param conn The connection to read and write.
+ * @param options The size of the readable side's chunks.
+ * @returns The readable and writable sides.
+ * @throws {RangeError} If `options.chunkSize` is not a positive integer.
+ *
+ * @example Piping a stream into a connection, and the peer's reply out of it
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect, Listener, run, toStreams } from "@bluelet/bluelet";
+ *
+ * await run(function* () {
+ *   using listener = new Listener("127.0.0.1", 0);
+ *   using client = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
+ *   using peer = yield* listener.accept();
+ *   const { readable, writable } = toStreams(client);
+ *   const sent = ReadableStream.from(["hello, ", "world"]).pipeThrough(new TextEncoderStream());
+ *   yield sent.pipeTo(writable); // then shuts down the sending side
+ *   assert.equal(new TextDecoder().decode(yield* peer.recvExactly(12)), "hello, world");
+ *   assert.equal((yield* peer.recv(1)).length, 0); // the end of the stream
+ *   yield* peer.sendall("bye");
+ *   yield* peer.closeWrite();
+ *   const reply = yield new Response(readable).text();
+ *   assert.equal(reply, "bye");
+ * }());
+ * ```
+ */
+export function toStreams(conn: Connection, options: ToStreamsOptions = {}): ConnectionStreams {
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) {
+    throw new RangeError(
+      `Cannot make streams for a connection: chunkSize must be a positive integer, got ${chunkSize}`,
+    );
+  }
+  return { readable: readableOf(conn, chunkSize), writable: writableOf(conn) };
+}
+
+function readableOf(conn: Connection, chunkSize: number): ReadableStream<Uint8Array> {
+  /** Aborts the run of the read in flight, if any. */
+  let reading: AbortController | null = null;
+  let cancelled = false;
+
+  // Takes one chunk and hands it over in the same step: a kill (from `cancel`) comes
+  // either before the read's bytes are taken, and they stay buffered, or not at all.
+  function* pullOnce(controller: ReadableStreamDefaultController<Uint8Array>): Coroutine<void> {
+    const data = yield* conn.recv(chunkSize);
+    if (data.length === 0) controller.close();
+    else controller.enqueue(data);
+  }
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const aborter = new AbortController();
+      reading = aborter;
+      try {
+        await run(pullOnce(controller), { signal: aborter.signal });
+      } catch (error) {
+        if (!cancelled) throw error;
+      } finally {
+        reading = null;
+      }
+    },
+    cancel() {
+      cancelled = true;
+      // Kills the read at once (the run is not stepping now): its bytes stay buffered.
+      reading?.abort();
+    },
+  }, { highWaterMark: 0 });
+}
+
+function writableOf(conn: Connection): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      await run(conn.sendall(chunk));
+    },
+    async close() {
+      await run(conn.closeWrite());
+    },
+    abort() {
+      conn.close();
+    },
+  });
+}

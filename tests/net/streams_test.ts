@@ -1,0 +1,164 @@
+import { deepEqual, equal, rejects } from "node:assert/strict";
+import { run, toStreams, until, withTimeout, yieldNow } from "../../mod.ts";
+import { socketPair, text } from "./_helpers.ts";
+
+/** Waits for a macrotask, long enough for a stream's pending pull to start. */
+function macrotask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 1));
+}
+
+/** `n` bytes of a repeating pattern, so that a lost or repeated byte shows. */
+function pattern(n: number, seed = 0): Uint8Array {
+  const bytes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) bytes[i] = (i * 7 + seed + (i >> 8)) & 0xff;
+  return bytes;
+}
+
+Deno.test("toStreams() readable gives every byte the peer sent, in order, then closes", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const sent = pattern(3 * 1024 * 1024);
+    const { readable } = toStreams(pair.peer, { chunkSize: 10_000 });
+    const got = until(new Response(readable).bytes());
+    yield* pair.client.sendall(sent);
+    yield* pair.client.closeWrite();
+    deepEqual(yield* got, sent);
+  }());
+});
+
+Deno.test("toStreams() writable sends every chunk, and close() is a half-close", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const { writable } = toStreams(pair.client);
+    const chunks = [pattern(100_000, 1), pattern(5, 2), pattern(70_000, 3)];
+    yield* until(ReadableStream.from(chunks).pipeTo(writable));
+    const all = new Uint8Array(170_005);
+    all.set(chunks[0]), all.set(chunks[1], 100_000), all.set(chunks[2], 100_005);
+    deepEqual(yield* pair.peer.recvExactly(all.length), all);
+    equal((yield* pair.peer.recv(1)).length, 0);
+    // Only the sending side was shut down: the client still reads.
+    yield* pair.peer.sendall("still open");
+    equal(text(yield* pair.client.recvExactly(10)), "still open");
+  }());
+});
+
+Deno.test("toStreams() works with pipeThrough: the connection is the transform", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    // The peer upper-cases lines, as a remote service would.
+    const service = until((async () => {
+      await run(function* () {
+        for (;;) {
+          const line = yield* pair.peer.readline();
+          if (line.length === 0) break;
+          yield* pair.peer.sendall(text(line).toUpperCase());
+        }
+        yield* pair.peer.closeWrite();
+      }());
+    })());
+    const out = ReadableStream.from(["one\n", "two\n"])
+      .pipeThrough(new TextEncoderStream())
+      .pipeThrough(toStreams(pair.client))
+      .pipeThrough(new TextDecoderStream());
+    equal(
+      yield* until(new Response(out.pipeThrough(new TextEncoderStream())).text()),
+      "ONE\nTWO\n",
+    );
+    yield* service;
+  }());
+});
+
+Deno.test("toStreams() readable cancelled while it waits loses no byte: recv gets the next ones", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const record: string[] = [];
+    const { readable } = toStreams(pair.peer);
+    const reader = readable.getReader();
+    yield* pair.client.sendall("first");
+    record.push(`read ${text((yield* until(reader.read())).value!)}`);
+    const pending = reader.read(); // a read in flight: the peer is silent
+    yield* until(macrotask()); // the stream's pull has started its read by now
+    yield* until(reader.cancel());
+    record.push(`cancelled, done=${(yield* until(pending)).done}`);
+    yield* pair.client.sendall("second");
+    record.push(`recv ${text(yield* pair.peer.recvExactly(6))}`);
+    deepEqual(record, ["read first", "cancelled, done=true", "recv second"]);
+  }());
+});
+
+Deno.test("toStreams() readable cancelled after bytes arrived leaves them for recv", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const { readable } = toStreams(pair.peer, { chunkSize: 4 });
+    const reader = readable.getReader();
+    yield* pair.client.sendall("abcdefgh");
+    equal(text((yield* until(reader.read())).value!), "abcd");
+    // The stream reads only when asked: "efgh" is still the connection's.
+    yield* until(macrotask());
+    yield* until(reader.cancel());
+    // Bounded: a stream that had read ahead would have lost "efgh", and this would hang.
+    equal(text(yield* withTimeout(5_000, pair.peer.recvExactly(4))), "efgh");
+  }());
+});
+
+Deno.test("toStreams() readable cancelled in the same turn its read landed gives the bytes once", async () => {
+  // The read's bytes arrive, and the stream is cancelled before its consumer runs: each
+  // byte goes to exactly one of the stream and the connection.
+  for (let round = 0; round < 20; round++) {
+    await run(function* () {
+      using pair = yield* socketPair();
+      const { readable } = toStreams(pair.peer);
+      const reader = readable.getReader();
+      const pending = reader.read();
+      yield* yieldNow();
+      yield* pair.client.sendall("0123456789");
+      yield* pair.client.closeWrite();
+      // Cancel after some macrotasks: sometimes before, sometimes after the read lands.
+      yield* until(new Promise((resolve) => setTimeout(resolve, round % 3)));
+      yield* until(reader.cancel());
+      const streamed = yield* until(pending);
+      let rest = "";
+      for (;;) {
+        const data = yield* pair.peer.recv(100);
+        if (data.length === 0) break;
+        rest += text(data);
+      }
+      equal((streamed.value ? text(streamed.value) : "") + rest, "0123456789");
+    }());
+  }
+});
+
+Deno.test("toStreams() readable errors with the connection's typed error", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const { readable } = toStreams(pair.peer);
+    pair.peer.close();
+    yield* until(rejects(new Response(readable).bytes(), { name: "SocketClosedError" }));
+  }());
+});
+
+Deno.test("toStreams() writable abort() closes the connection", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const { writable } = toStreams(pair.client);
+    yield* until(writable.abort(new Error("upstream failed")));
+    equal(pair.client.closed, true);
+    equal((yield* pair.peer.recv(1)).length, 0);
+  }());
+});
+
+Deno.test("toStreams() rejects a chunk size that is not a positive integer", () => {
+  return run(function* () {
+    using pair = yield* socketPair();
+    try {
+      toStreams(pair.client, { chunkSize: 0 });
+    } catch (error) {
+      equal(
+        (error as RangeError).message,
+        "Cannot make streams for a connection: chunkSize must be a positive integer, got 0",
+      );
+      return;
+    }
+    throw new Error("expected a RangeError");
+  }());
+});
