@@ -1,8 +1,21 @@
 import { call } from "./call.ts";
+import { allLimited, checkConcurrency } from "./_all_limited.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { settle, supervise } from "./_supervise.ts";
 import type { Operation, OperationResult } from "./operation.ts";
+
+/** Options for {@linkcode all}. */
+export interface AllOptions {
+  /**
+   * The most operations that run at once: the others wait, and each starts as soon as a
+   * running one ends (what `pooledMap` does for promises). Results stay in the order of
+   * `operations`; a failure kills the running ones and starts no more.
+   *
+   * @default {Infinity}
+   */
+  concurrency?: number;
+}
 
 /**
  * Runs coroutines (or events) concurrently and gives all their results, in order. If one
@@ -11,7 +24,9 @@ import type { Operation, OperationResult } from "./operation.ts";
  *
  * @typeParam T The operations, as a tuple, so each result keeps its type.
  * @param operations Generator objects or events to run concurrently.
+ * @param options How many may run at once.
  * @returns An event that resumes with the results in the order of `operations`.
+ * @throws {RangeError} If `options.concurrency` is not a positive integer or `Infinity`.
  *
  * @example Waiting for several sleepers
  * ```ts
@@ -28,7 +43,15 @@ import type { Operation, OperationResult } from "./operation.ts";
  */
 export function all<const T extends readonly Operation<unknown>[]>(
   operations: T,
+  options?: AllOptions,
 ): Effect<{ -readonly [K in keyof T]: OperationResult<T[K]> }> {
+  const concurrency = options?.concurrency ?? Infinity;
+  checkConcurrency(concurrency);
+  if (concurrency < operations.length) {
+    return call(allLimited(operations, concurrency)) as Effect<
+      { -readonly [K in keyof T]: OperationResult<T[K]> }
+    >;
+  }
   return call(allOf(operations));
 }
 

@@ -22,7 +22,7 @@
  *
  * @module
  */
-export { all } from "./all.ts";
+export { all, type AllOptions } from "./all.ts";
 export { call } from "./call.ts";
 export type { Coroutine } from "./coroutine.ts";
 export { Effect } from "./effect.ts";
