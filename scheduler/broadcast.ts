@@ -186,8 +186,9 @@ export class Broadcast<T> {
     const signal = yield* useAbortSignal();
     const hub = this.#hub;
     const member = new Member(hub);
-    if (hub.closed) member.core.close(null);
-    else if (!signal.aborted) hub.members.add(member);
+    // On a closed broadcast, or in a thread that is ending, the subscription is over at once.
+    if (hub.closed || signal.aborted) member.core.close(null);
+    else hub.members.add(member);
     return new Subscription(member, signal);
   }
 

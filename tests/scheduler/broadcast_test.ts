@@ -227,3 +227,25 @@ Deno.test("Broadcast rejects bad options", () => {
   // @ts-expect-error: not a policy
   assert.throws(() => new Broadcast({ overflow: "drop" }), RangeError);
 });
+
+Deno.test("Broadcast.subscribe() in a finally of a killed thread gives an ended subscription", async () => {
+  const broadcast = new Broadcast<string>();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const task = yield* spawn(function* () {
+        try {
+          yield* sleep(1000);
+        } finally {
+          const late = yield* broadcast.subscribe();
+          record.push(JSON.stringify(yield* late.receive()));
+        }
+      }());
+      yield* yieldNow();
+      yield* kill(task);
+      record.push(`subscribers ${broadcast.statistics().subscribers}`);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, ['{"done":true}', "subscribers 0"]);
+});
