@@ -307,6 +307,14 @@ Deno.test("a run whose threads all wait on channels ends with a DeadlockError", 
   );
 });
 
+Deno.test("a DeadlockError names the channel a thread waits on", async () => {
+  const jobs = new Channel<number>(0, { name: "jobs" });
+  await assert.rejects(run(jobs.receive()), {
+    name: "DeadlockError",
+    message: /thread 0 waits on receive\(Channel "jobs"\)/,
+  });
+});
+
 Deno.test("the virtual clock jumps while threads wait on a channel", async () => {
   const clock = new VirtualClock();
   const channel = new Channel<number>();
