@@ -330,3 +330,38 @@ Deno.test("the virtual clock jumps while threads wait on a channel", async () =>
   );
   assert.equal(got, 60_000);
 });
+
+Deno.test("a thread sending without ever waiting still gives way to the others now and then", async () => {
+  const channel = new Channel<number>(Infinity);
+  let sent = 0;
+  let sentWhenOtherRan = -1;
+  await run(function* () {
+    yield* spawn(function* () {
+      for (let i = 0; i < 100_000; i++) {
+        yield* channel.send(i); // never waits: the buffer has no limit
+        sent++;
+      }
+    }());
+    yield* spawn(function* () {
+      yield* yieldNow();
+      sentWhenOtherRan = sent;
+    }());
+  }());
+  assert.ok(sentWhenOtherRan > 0 && sentWhenOtherRan < 100_000, `${sentWhenOtherRan}`);
+  assert.equal(channel.statistics().buffered, 100_000);
+});
+
+Deno.test("yield* on a receive or send that needs no wait takes effect at once, in order", async () => {
+  const channel = new Channel<number>(2);
+  const record: string[] = [];
+  await run(function* () {
+    yield* channel.send(1);
+    const send = channel.send(2);
+    yield* send;
+    record.push(`buffered ${channel.statistics().buffered}`);
+    record.push(`got ${(yield* channel.receive()).value}`);
+    yield send; // the same event again, Bluelet-style: a second send of 2
+    for (let i = 0; i < 2; i++) record.push(`got ${(yield* channel.receive()).value}`);
+  }());
+  assert.deepEqual(record, ["buffered 2", "got 1", "got 2", "got 2"]);
+});
