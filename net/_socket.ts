@@ -20,6 +20,8 @@ export class Socket {
   /** The error an orphaned read ended with after it landed: the next reader throws it. */
   failure: unknown = undefined;
   eof = false;
+  /** Counts reads and writes that moved bytes (or reached the end): the idle limit's clock. */
+  progress = 0;
   /** The read (or write) operation in progress, to reject overlapping ones. */
   reader: string | null = null;
   writer: string | null = null;
@@ -74,6 +76,7 @@ export class Socket {
     this.inflight = null;
     if (!ok) throw result;
     if (this.closed) throw closedError(`Cannot ${action} ${this.peer()}`);
+    this.progress++;
     if (typeof result === "number") this.buffer.commit(result);
     else if (result === null) this.eof = true;
     else if (result !== undefined) {
@@ -96,6 +99,7 @@ export class Socket {
     // since nobody may be there to handle it.
     this.orphan = read.then((n) => {
       this.orphan = null;
+      this.progress++;
       if (n === null) this.eof = true;
       else this.buffer.commit(n);
       return undefined;

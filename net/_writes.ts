@@ -63,6 +63,7 @@ export class Send<T extends number | void> extends SocketEvent<T> {
 
   protected step(ok: boolean, value: unknown): PromiseLike<unknown> | null {
     if (!ok) throw value;
+    this.socket.progress++;
     const bytes = this.#bytes;
     const sent = this.#sent += value as number;
     return this.#all && sent < bytes.length ? this.socket.conn.write(bytes.subarray(sent)) : null;

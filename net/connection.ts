@@ -16,6 +16,9 @@ export interface ReadlineOptions {
 
 const DEFAULT_MAX_LINE = 64 * 1024;
 
+/** The state behind a connection, for the `server` helper's idle limit; not public. */
+export let socketOf: (conn: Connection) => Socket;
+
 /**
  * One end of a stream connection (TCP, TLS or Unix socket), with Bluelet's socket methods
  * as events: yield them (`const data = yield conn.recv(1024)`) or delegate to them for a
@@ -284,5 +287,9 @@ export class Connection implements Disposable {
    */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  static {
+    socketOf = (conn) => conn.#socket;
   }
 }

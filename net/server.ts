@@ -1,7 +1,6 @@
-import { call, type Coroutine, kill, sleep, spawn, type Task } from "../scheduler/mod.ts";
-import { formatAddr } from "./_addr.ts";
+import { call, type Coroutine } from "../scheduler/mod.ts";
+import { logError, serveOn } from "./_serve.ts";
 import type { Connection } from "./connection.ts";
-import { BrokenPipeError, ConnectionResetError } from "./errors.ts";
 import { Listener, type ListenerOptions } from "./listener.ts";
 
 /** Options for {@linkcode server}: where to listen, plus how to serve. */
@@ -15,15 +14,42 @@ export interface ServerOptions extends ListenerOptions {
   onListen?: (addr: Deno.NetAddr | Deno.UnixAddr) => void;
   /**
    * The most connections handled at once; while that many are open, the server stops
-   * accepting (new clients wait in the listen backlog).
+   * accepting (new clients wait in the listen backlog). Whatever this says, all servers
+   * of the process together also stay a margin below the file descriptor limit, where it
+   * can be read (see {@linkcode server}).
    *
    * @default {Infinity}
    */
   maxConnections?: number;
   /**
+   * Closes a connection that moved no byte, in or out, for this many milliseconds, and
+   * kills its handler (its `finally` blocks run; I/O there throws `SocketClosedError`).
+   * It is checked four times per period, so a connection goes between 1 and 1.25
+   * periods after its last byte. The timer follows the run's clock.
+   *
+   * @default {Infinity}
+   */
+  idleTimeout?: number;
+  /**
+   * Aborting it shuts the server down gracefully: it stops accepting at once, waits up
+   * to `gracePeriod` ms for the open handlers to end, then kills the rest (their
+   * `finally` blocks run), and the server returns. Handlers may watch the same signal to
+   * wind down (say, not to keep a connection alive for another request).
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * How long a graceful shutdown (see `signal`) waits for handlers, in milliseconds.
+   *
+   * @default {10000}
+   */
+  gracePeriod?: number;
+  /**
    * Receives what a handler threw, with its connection, and errors accepting
-   * connections (with no connection). A peer resetting the connection or a broken pipe
-   * is not an error here: that handler just ends.
+   * connections (with no connection). A peer resetting the connection, a broken pipe or
+   * a connection timed out by the system is not an error here: that handler just ends.
+   * Nor is a client that reset before it was accepted: it is skipped.
    *
    * @default {undefined} (logged to stderr with `console.error`)
    */
@@ -31,28 +57,41 @@ export interface ServerOptions extends ListenerOptions {
 }
 
 /**
- * A server: listens at `host`:`port`, accepts forever, and runs `handler(conn)` in a
- * thread of its own per connection, closing the connection when the handler ends.
+ * A server: listens at `host`:`port`, accepts until it is killed or shut down, and runs
+ * `handler(conn)` in a thread of its own per connection, closing the connection when the
+ * handler ends.
  *
  * One connection never takes the server down: what a handler throws goes to
  * `options.onError` (by default logged to stderr), and a handler ended by a peer reset or
- * broken pipe ends quietly. Killing the server thread closes the listener and kills every
- * handler (their `finally` blocks run, one handler after the other) before the kill
- * completes. Errors accepting a connection (say, too many open files) are reported too,
- * and the server retries after a pause of up to one second.
+ * broken pipe ends quietly. A client that resets before it is accepted is skipped at once.
+ * Accept errors about the process (say, out of memory) are reported in one line, and the
+ * server retries after a pause that doubles from 5 ms up to one second.
+ *
+ * The server never accepts past the file descriptor limit: Deno aborts the whole process
+ * when it runs out of descriptors, so all servers of a process together hold at most the
+ * soft limit (read from `/proc/self/limits`) less the descriptors open at the first start
+ * and a reserve of a tenth of the limit (at least 16). Past that, new clients wait in the
+ * listen backlog. Without read permission for `/proc/self` (or off Linux) the limit is
+ * unknown, and only `maxConnections` applies.
+ *
+ * Killing the server thread closes the listener and kills every handler (their `finally`
+ * blocks run, one handler after the other) before the kill completes. Aborting
+ * `options.signal` shuts it down gracefully instead (see {@linkcode ServerOptions}).
  *
  * @param host The address to listen on, e.g. `"127.0.0.1"` or `"::1"`.
  * @param port The port; 0 picks a free one (`options.onListen` tells which).
  * @param handler Makes the coroutine that serves one connection.
  * @param options Where and how to serve.
- * @returns A coroutine that serves until it is killed.
+ * @returns A coroutine that serves until it is killed, or returns once shut down.
  * @throws {AddressInUseError} If the address is in use.
- * @throws {RangeError} If `options.maxConnections` is not a positive integer.
+ * @throws {RangeError} If `options.maxConnections`, `options.idleTimeout` or
+ * `options.gracePeriod` is out of range.
  * @throws {TypeError} If `handler` is not a function.
  *
- * @example An echo server
- * ```ts ignore
- * import { type Connection, type Coroutine, run, server } from "@bluelet/bluelet";
+ * @example An echo server, shut down gracefully
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect, type Connection, type Coroutine, run, server, spawn, yieldNow } from "@bluelet/bluelet";
  *
  * function* echoer(conn: Connection): Coroutine<void> {
  *   while (true) {
@@ -62,9 +101,22 @@ export interface ServerOptions extends ListenerOptions {
  *   }
  * }
  *
- * await run(server("127.0.0.1", 0, echoer, {
- *   onListen: (addr) => console.log("listening on", addr),
- * }));
+ * const shutdown = new AbortController();
+ * let port = 0;
+ * await run(function* () {
+ *   yield* spawn(server("127.0.0.1", 0, echoer, {
+ *     onListen: (addr) => port = (addr as Deno.NetAddr).port,
+ *     idleTimeout: 30_000,
+ *     signal: shutdown.signal,
+ *   }));
+ *   yield* yieldNow(); // the server thread starts listening
+ *   using conn = yield* connect("127.0.0.1", port);
+ *   yield* conn.sendall("hello");
+ *   assert.equal(new TextDecoder().decode(yield* conn.recvExactly(5)), "hello");
+ *   shutdown.abort(); // the server stops accepting and waits for the echoer...
+ *   yield* conn.closeWrite(); // ...which ends when this client is done
+ *   assert.equal((yield* conn.recv(1)).length, 0);
+ * }()); // the run ends once the server has returned
  * ```
  */
 export function* server(
@@ -98,98 +150,31 @@ function* serveForever(
       `Cannot start server: maxConnections must be a positive integer, got ${maxConnections}`,
     );
   }
-  const onError = options.onError ?? logError;
+  const idleTimeout = options.idleTimeout ?? Infinity;
+  if (!(idleTimeout > 0)) {
+    throw new RangeError(
+      `Cannot start server: idleTimeout must be a positive number of milliseconds, got ${idleTimeout}`,
+    );
+  }
+  const gracePeriod = options.gracePeriod ?? 10_000;
+  if (!(gracePeriod >= 0)) {
+    throw new RangeError(
+      `Cannot start server: gracePeriod must be a non-negative number of milliseconds, got ${gracePeriod}`,
+    );
+  }
   const listener = new Listener(host, port, options);
-  const serving: Serving = { live: new Map(), wake: null };
   try {
     options.onListen?.(listener.addr);
-    let pause = 0;
-    for (;;) {
-      while (serving.live.size >= maxConnections) {
-        const { promise, resolve } = Promise.withResolvers<void>();
-        serving.wake = resolve;
-        yield promise;
-      }
-      let conn: Connection;
-      try {
-        conn = yield* listener.accept();
-        pause = 0;
-      } catch (error) {
-        if (listener.closed) throw error;
-        report(onError, error, undefined);
-        pause = Math.min(pause * 2 || 5, 1000);
-        yield sleep(pause);
-        continue;
-      }
-      // The handler's thread first runs once we wait again, so it is registered in time.
-      serving.live.set(
-        conn,
-        yield* spawn(serve(conn, handler, onError, serving)),
-      );
-    }
-  } finally {
-    listener.close();
-    serving.wake = null;
-    for (const [conn, task] of [...serving.live]) {
-      try {
-        yield kill(task);
-      } catch (error) {
-        report(onError, error, conn); // a handler's finally block threw
-      }
-    }
-  }
-}
-
-/** What the server and its handler threads share. */
-interface Serving {
-  /** The open connections and the threads serving them. */
-  live: Map<Connection, Task<void>>;
-  /** Wakes the server when it waits for a connection to end (`maxConnections`). */
-  wake: (() => void) | null;
-}
-
-function* serve(
-  conn: Connection,
-  handler: (conn: Connection) => Coroutine<unknown>,
-  onError: (error: unknown, conn?: Connection) => void,
-  serving: Serving,
-): Coroutine<void> {
-  try {
-    yield call(handler(conn));
   } catch (error) {
-    // A peer that went away is the network's normal weather, not a handler bug.
-    if (
-      !(error instanceof ConnectionResetError ||
-        error instanceof BrokenPipeError)
-    ) {
-      report(onError, error, conn);
-    }
-  } finally {
-    conn.close();
-    serving.live.delete(conn);
-    const wake = serving.wake;
-    serving.wake = null;
-    wake?.();
+    listener.close();
+    throw error;
   }
-}
-
-/** Calls `onError`; if that throws too, logs both rather than end the whole run. */
-function report(
-  onError: (error: unknown, conn?: Connection) => void,
-  error: unknown,
-  conn: Connection | undefined,
-): void {
-  try {
-    onError(error, conn);
-  } catch (failure) {
-    console.error("server: onError threw", failure, "while reporting", error);
-  }
-}
-
-function logError(error: unknown, conn?: Connection): void {
-  if (conn === undefined) {
-    console.error("server: accept failed:", error);
-  } else {
-    console.error(`server: handler for ${formatAddr(conn.addr)} failed:`, error);
-  }
+  yield* serveOn(listener, {
+    handler,
+    onError: options.onError ?? logError,
+    maxConnections,
+    idleTimeout,
+    gracePeriod,
+    signal: options.signal,
+  });
 }

@@ -1,21 +1,29 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
+import net from "node:net";
 import {
   AddressInUseError,
   all,
   connect,
+  ConnectError,
   type Connection,
   ConnectionRefusedError,
   type Coroutine,
   join,
   kill,
   Listener,
+  NetError,
   run,
   server,
+  sleep,
+  SocketClosedError,
   spawn,
   UnexpectedEofError,
+  until,
+  VirtualClock,
   withTimeout,
   yieldNow,
 } from "../../mod.ts";
+import { type AcceptSource, serveOn } from "../../net/_serve.ts";
 import { echoer, makeCertificate, portOf, tempDir, text, thrown, withServer } from "./_helpers.ts";
 
 /** Replaces `console.error` while `body` runs, recording what it is given. */
@@ -373,4 +381,286 @@ Deno.test("server() serves 1,000 concurrent echo connections with every byte che
       for (const conn of conns) conn.close();
     }
   }));
+});
+
+/** Connects with node:net and resets (RST) the connection, before the server accepts it. */
+async function connectAndReset(port: number): Promise<void> {
+  const socket = net.connect(port, "127.0.0.1");
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  const closed = new Promise((resolve) => socket.once("close", resolve));
+  socket.resetAndDestroy();
+  await closed;
+}
+
+Deno.test("server() skips a client that reset before it was accepted, at once and without a log", async () => {
+  await capturingStderr(async (logged) => {
+    const record: string[] = [];
+    await run(withServer(
+      function* (conn) {
+        const line = text(yield* conn.readline()).trim();
+        record.push(`served ${line}`);
+        if (line === "holder") yield* conn.readline(); // holds the only slot until it closes
+        else yield* conn.sendall("ok\n");
+      },
+      {
+        maxConnections: 1,
+        onError: (error) => record.push(`onError: ${error}`),
+      },
+      function* (addr) {
+        const port = portOf(addr);
+        const holder = yield* connect("127.0.0.1", port);
+        yield* holder.sendall("holder\n");
+        while (record.length === 0) yield* sleep(1);
+        // Ten clients that reset while they wait in the backlog, then a good one.
+        for (let i = 0; i < 10; i++) yield* until(connectAndReset(port));
+        using good = yield* connect("127.0.0.1", port);
+        yield* good.sendall("good\n");
+        holder.close(); // frees the slot: the server meets the ten resets, then the good one
+        // With a pause per reset (5 + 10 + ... ms, up to 3.3 s) this would time out.
+        equal(text(yield* withTimeout(1000, good.readline())), "ok\n");
+        record.push("good answered");
+      },
+    ));
+    deepEqual(record, ["served holder", "served good", "good answered"]);
+    deepEqual(logged, []);
+  });
+});
+
+/** A listener whose accepts fail as `failures` says, then end the serving loop. */
+function failingListener(
+  failures: unknown[],
+  clock: VirtualClock,
+  shutdown: AbortController,
+  record: string[],
+): AcceptSource {
+  let closed = false;
+  return {
+    addr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
+    get closed() {
+      return closed;
+    },
+    *accept(): Coroutine<Connection> {
+      record.push(`accept at ${clock.now()}`);
+      const failure = failures.shift();
+      if (failure === undefined) {
+        shutdown.abort();
+        throw new SocketClosedError("Cannot accept: closed");
+      }
+      yield* yieldNow();
+      throw failure;
+    },
+    close() {
+      closed = true;
+    },
+  };
+}
+
+Deno.test("server() backs off on resource errors (5 ms doubling to 1 s) and skips aborted connections at once", async () => {
+  const clock = new VirtualClock();
+  const shutdown = new AbortController();
+  const record: string[] = [];
+  const tooMany = () =>
+    new NetError("Cannot accept on 127.0.0.1:1: too many open files", {
+      cause: new Error("Too many open files (os error 24)"),
+    });
+  const aborted = () =>
+    new NetError("Cannot accept on 127.0.0.1:1: transport endpoint is not connected", {
+      cause: new Deno.errors.NotConnected("Transport endpoint is not connected"),
+    });
+  const failures = [
+    ...Array.from({ length: 11 }, tooMany),
+    aborted(),
+    aborted(),
+    tooMany(),
+  ];
+  await run(
+    serveOn(failingListener(failures, clock, shutdown, record), {
+      handler: echoer,
+      onError: (error, conn) => record.push(`onError ${conn}: ${(error as Error).message}`),
+      maxConnections: Infinity,
+      idleTimeout: Infinity,
+      gracePeriod: 0,
+      signal: shutdown.signal,
+    }),
+    { clock },
+  );
+  const accepts = record.filter((line) => line.startsWith("accept"));
+  deepEqual(accepts, [
+    ...[0, 5, 15, 35, 75, 155, 315, 635, 1275, 2275, 3275].map((t) => `accept at ${t}`),
+    // After the eleventh failure: a pause of 1 s, then two aborted connections, skipped
+    // at once, then another resource error, whose pause is still the longest.
+    "accept at 4275",
+    "accept at 4275",
+    "accept at 4275",
+    "accept at 5275",
+  ]);
+  equal(record.filter((line) => line.startsWith("onError undefined: ")).length, 12);
+});
+
+Deno.test("server() closes a connection accepted just before the run was torn down", async () => {
+  // Learn when the server has made its Connection (Connection calls setNoDelay) without
+  // letting its handler run: the test thread runs between the two.
+  let made = false;
+  const realListen = Deno.listen;
+  Deno.listen = ((options: Deno.TcpListenOptions) => {
+    const listener = realListen(options);
+    const accept = listener.accept.bind(listener);
+    listener.accept = async () => {
+      const conn = await accept();
+      const setNoDelay = conn.setNoDelay.bind(conn);
+      conn.setNoDelay = (noDelay?: boolean) => {
+        made = true;
+        setNoDelay(noDelay);
+      };
+      return conn;
+    };
+    return listener;
+  }) as typeof Deno.listen;
+  const record: string[] = [];
+  let client: Deno.Conn | null = null;
+  try {
+    const error = await run(function* () {
+      let port = 0;
+      yield* spawn(server("127.0.0.1", 0, function* (conn) {
+        record.push("handler ran (wrong)");
+        yield* conn.recv(1);
+      }, { onListen: (addr) => port = portOf(addr) }));
+      yield* yieldNow();
+      client = yield* until(Deno.connect({ hostname: "127.0.0.1", port }));
+      for (let i = 0; !made && i < 100_000; i++) yield* yieldNow();
+      record.push(made ? "connection made" : "never made");
+      throw new Error("teardown");
+    }()).catch((error: Error) => error.message);
+    equal(error, "teardown");
+  } finally {
+    Deno.listen = realListen;
+  }
+  const conn: Deno.Conn = client!;
+  try {
+    // Before the fix the client waited forever: nobody closed the accepted connection.
+    const read = conn.read(new Uint8Array(1));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve("no end of stream"), 5000);
+    });
+    equal(await Promise.race([read, late]), null);
+    clearTimeout(timer);
+  } finally {
+    conn.close();
+  }
+  deepEqual(record, ["connection made"]);
+});
+
+Deno.test("server() reports a send after the handler's own closeWrite() through onError", async () => {
+  const record: string[] = [];
+  await run(withServer(
+    function* (conn) {
+      yield* conn.closeWrite();
+      yield* conn.sendall("too late");
+    },
+    { onError: (error) => record.push(`${(error as Error).name}: ${(error as Error).message}`) },
+    function* (addr) {
+      using conn = yield* connect("127.0.0.1", portOf(addr));
+      equal((yield* conn.recv(10)).length, 0);
+      for (let i = 0; record.length === 0 && i < 1000; i++) yield* sleep(1);
+      deepEqual(record, [
+        `SocketClosedError: Cannot send to 127.0.0.1:${
+          portOf(conn.localAddr)
+        }: the write side was shut down here by closeWrite()`,
+      ]);
+    },
+  ));
+});
+
+Deno.test("server() with idleTimeout closes a silent connection, runs its handler's finally, and keeps a busy one", async () => {
+  const record: string[] = [];
+  await run(withServer(
+    function* (conn) {
+      const name = text(yield* conn.readline()).trim();
+      try {
+        for (;;) {
+          const line = yield* conn.readline();
+          if (line.length === 0) return;
+          yield* conn.sendall(line);
+        }
+      } finally {
+        record.push(`${name} handler finally`);
+      }
+    },
+    { idleTimeout: 200 },
+    function* (addr) {
+      const port = portOf(addr);
+      using silent = yield* connect("127.0.0.1", port);
+      using busy = yield* connect("127.0.0.1", port);
+      yield* silent.sendall("silent\n");
+      yield* busy.sendall("busy\n");
+      const watcher = yield* spawn(function* () {
+        equal((yield* silent.recv(1)).length, 0);
+        record.push("silent closed by the server");
+      }());
+      // 25 round trips 20 ms apart: twice the limit, never 200 ms without a byte.
+      for (let i = 0; i < 25; i++) {
+        yield* sleep(20);
+        yield* busy.sendall("ping\n");
+        equal(text(yield* busy.readline()), "ping\n");
+      }
+      record.push("busy still served");
+      yield* join(watcher);
+    },
+  ));
+  deepEqual(record, [
+    "silent handler finally",
+    "silent closed by the server",
+    "busy still served",
+    "busy handler finally",
+  ]);
+});
+
+Deno.test("server() shuts down gracefully on its signal: stops accepting, waits, then kills what is left", async () => {
+  const record: string[] = [];
+  const shutdown = new AbortController();
+  await run(function* () {
+    let port = 0;
+    const task = yield* spawn(function* () {
+      yield* server("127.0.0.1", 0, function* (conn) {
+        const name = text(yield* conn.readline()).trim();
+        try {
+          yield* conn.sendall("ready\n");
+          yield* conn.readline(); // "quick" ends when its client closes; "stuck" never does
+          record.push(`${name} finished`);
+        } finally {
+          record.push(`${name} finally`);
+        }
+      }, { onListen: (addr) => port = portOf(addr), signal: shutdown.signal, gracePeriod: 300 });
+      record.push("server returned");
+    }());
+    yield* yieldNow();
+    using quick = yield* connect("127.0.0.1", port);
+    using stuck = yield* connect("127.0.0.1", port);
+    for (const [name, conn] of [["quick", quick], ["stuck", stuck]] as const) {
+      yield* conn.sendall(`${name}\n`);
+      equal(text(yield* conn.readline()), "ready\n");
+    }
+    shutdown.abort();
+    record.push("shutdown");
+    yield* yieldNow();
+    // Refused, or reset if it raced the listener's close: never served.
+    const refused = yield* thrown(connect("127.0.0.1", port));
+    ok(refused instanceof ConnectError, String(refused));
+    record.push("new client refused");
+    quick.close();
+    yield* join(task);
+    equal((yield* stuck.recv(1)).length, 0);
+  }());
+  deepEqual(record, [
+    "shutdown",
+    "new client refused",
+    "quick finished",
+    "quick finally",
+    "stuck finally",
+    "server returned",
+  ]);
 });

@@ -1,0 +1,91 @@
+// Keeps the connections `server` holds open below the process's file descriptor limit.
+//
+// Deno 2.9.6 panics (the whole process aborts, nothing is catchable) when an operation
+// runs out of file descriptors; a plain `Deno.listen` server does the same. So `server`
+// counts what it holds, across every server in the process, against a budget read from the
+// soft limit in /proc/self/limits, and stops accepting at the budget instead of meeting
+// EMFILE. Waiting clients stay in the listen backlog, which costs this process nothing.
+
+/** Descriptors left for everything else (files a handler opens, Deno's own, clients). */
+const RESERVE_FRACTION = 0.1;
+const MIN_RESERVE = 16;
+
+/** The process-wide count of connections held by servers, and who waits for room. */
+export class DescriptorGuard {
+  /** The most connections all servers together may hold; Infinity when unknown. */
+  readonly budget: number;
+  #held = 0;
+  #waiters: (() => void)[] = [];
+
+  constructor(budget: number) {
+    this.budget = budget;
+  }
+
+  /** How many connections servers hold now. */
+  get held(): number {
+    return this.#held;
+  }
+
+  /** Whether holding one more connection would pass the budget. */
+  get full(): boolean {
+    return this.#held >= this.budget;
+  }
+
+  /** Counts a connection accepted. */
+  take(): void {
+    this.#held++;
+  }
+
+  /** Counts a connection closed, and wakes whoever waits for room. */
+  give(): void {
+    this.#held--;
+    const waiters = this.#waiters;
+    if (waiters.length === 0) return;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Calls `wake` once, at the next `give`. */
+  onRoom(wake: () => void): void {
+    this.#waiters.push(wake);
+  }
+}
+
+let shared: DescriptorGuard | null = null;
+
+/** The guard every server in this process shares, made on first use. */
+export function descriptorGuard(): DescriptorGuard {
+  return shared ??= new DescriptorGuard(connectionBudget());
+}
+
+/**
+ * How many connections servers may hold: the soft descriptor limit, less those open now,
+ * less a reserve of a tenth of the limit (at least 16). Infinity when the limit cannot be
+ * learnt: not Linux, no read permission for /proc/self, or an unlimited limit.
+ */
+export function connectionBudget(): number {
+  const limits = readGranted("/proc/self/limits");
+  if (limits === null) return Infinity;
+  const match = /^Max open files\s+(\d+)/m.exec(limits);
+  if (match === null) return Infinity;
+  const limit = Number(match[1]);
+  let open = MIN_RESERVE; // a guess, if /proc/self/fd cannot be listed
+  try {
+    open = 0;
+    for (const _ of Deno.readDirSync("/proc/self/fd")) open++;
+  } catch {
+    open = MIN_RESERVE;
+  }
+  const reserve = Math.max(MIN_RESERVE, Math.ceil(limit * RESERVE_FRACTION));
+  return Math.max(1, limit - open - reserve);
+}
+
+/** Reads a file if read permission is granted already; never prompts. */
+function readGranted(path: string): string | null {
+  try {
+    if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return null;
+    return Deno.readTextFileSync(path);
+  } catch {
+    return null;
+  }
+}

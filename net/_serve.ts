@@ -1,0 +1,259 @@
+// The serving loop behind `server`: accept within the limits, one thread per connection,
+// close idle connections, and shut down gracefully. It takes anything that accepts like a
+// `Listener`, so tests can feed it accept failures.
+import {
+  call,
+  type Coroutine,
+  join,
+  kill,
+  sleep,
+  spawn,
+  type Task,
+  TimeoutError,
+  withTimeout,
+} from "../scheduler/mod.ts";
+import { formatAddr } from "./_addr.ts";
+import { descriptorGuard } from "./_fd_guard.ts";
+import { type Connection, socketOf } from "./connection.ts";
+import {
+  BrokenPipeError,
+  ConnectionResetError,
+  ConnectionTimedOutError,
+  NetError,
+  SocketClosedError,
+} from "./errors.ts";
+
+/** What the loop needs of a listener. */
+export interface AcceptSource {
+  readonly addr: Deno.Addr;
+  readonly closed: boolean;
+  accept(): Coroutine<Connection>;
+  close(): void;
+}
+
+/** The serving loop's settings, checked by `server`. */
+export interface ServeSettings {
+  handler: (conn: Connection) => Coroutine<unknown>;
+  onError: (error: unknown, conn?: Connection) => void;
+  maxConnections: number;
+  idleTimeout: number;
+  gracePeriod: number;
+  signal: AbortSignal | undefined;
+}
+
+/** The longest pause after accept failures that are about the process, not one client. */
+const MAX_PAUSE_MS = 1000;
+const FIRST_PAUSE_MS = 5;
+
+/** One open connection: the thread serving it, and how long it has been idle. */
+class Entry {
+  task: Task<void> | null = null;
+  progress = -1;
+  quietMs = 0;
+  idle = false;
+}
+
+/** What the server and its handler threads share. */
+class Serving {
+  readonly live = new Map<Connection, Entry>();
+  readonly guard = descriptorGuard();
+  readonly settings: ServeSettings;
+  /** Wakes the server when it waits for room (a connection ended, or shutdown began). */
+  #wake: (() => void) | null = null;
+
+  constructor(settings: ServeSettings) {
+    this.settings = settings;
+  }
+
+  get full(): boolean {
+    return this.live.size >= this.settings.maxConnections || this.guard.full;
+  }
+
+  /** A promise that settles once there may be room, or shutdown began. */
+  room(): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#wake = resolve;
+    this.guard.onRoom(resolve);
+    return promise;
+  }
+
+  wake(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  /** Closes `conn` and stops counting it; does nothing the second time. */
+  retire(conn: Connection): void {
+    if (!this.live.delete(conn)) return;
+    try {
+      conn.close();
+    } finally {
+      this.guard.give();
+      this.wake();
+    }
+  }
+}
+
+/** Serves connections from `listener` until killed, or until `settings.signal` aborts. */
+export function* serveOn(listener: AcceptSource, settings: ServeSettings): Coroutine<void> {
+  const serving = new Serving(settings);
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+    listener.close();
+    serving.wake();
+  };
+  settings.signal?.addEventListener("abort", stop, { once: true });
+  if (settings.signal?.aborted) stop();
+  let sweeper: Task<void> | null = null;
+  try {
+    if (settings.idleTimeout !== Infinity) sweeper = yield* spawn(sweepIdle(serving));
+    let pause = 0;
+    while (!stopping) {
+      if (serving.full) {
+        yield serving.room();
+        continue;
+      }
+      let conn: Connection;
+      try {
+        conn = yield* listener.accept();
+        pause = 0;
+      } catch (error) {
+        if (stopping) break;
+        if (listener.closed) throw error;
+        // A client that reset while it waited in the backlog: skip it, at once.
+        if (isAboutOneConnection(error)) continue;
+        // Out of descriptors or memory: retrying at once would spin. Back off.
+        report(settings.onError, error, undefined);
+        pause = Math.min(pause * 2 || FIRST_PAUSE_MS, MAX_PAUSE_MS);
+        yield sleep(pause);
+        continue;
+      }
+      // Counted before the spawn, so a kill at any point from here on closes it.
+      const entry = new Entry();
+      serving.live.set(conn, entry);
+      serving.guard.take();
+      // A scope: threads the handler spawns belong to its connection. Their errors end the
+      // handler (and reach onError) instead of the server, and they end with it.
+      entry.task = yield* spawn(serve(conn, entry, serving), { scope: true });
+    }
+    // Graceful shutdown: accept no more, and give the open handlers time to finish.
+    listener.close();
+    if (serving.live.size > 0) {
+      try {
+        yield withTimeout(settings.gracePeriod, drain(serving));
+      } catch (error) {
+        if (!(error instanceof TimeoutError)) throw error;
+      }
+    }
+  } finally {
+    settings.signal?.removeEventListener("abort", stop);
+    listener.close();
+    if (sweeper !== null) yield kill(sweeper);
+    for (const [conn, entry] of [...serving.live]) {
+      if (entry.task === null) continue;
+      try {
+        yield kill(entry.task);
+      } catch (error) {
+        report(settings.onError, error, conn); // a handler's finally block threw
+      }
+    }
+    // A handler killed before its first step never ran its `finally`: close its connection.
+    for (const conn of [...serving.live.keys()]) serving.retire(conn);
+  }
+}
+
+function* serve(conn: Connection, entry: Entry, serving: Serving): Coroutine<void> {
+  try {
+    yield call(serving.settings.handler(conn));
+  } catch (error) {
+    // A peer that went away is the network's normal weather, not a handler bug; nor is
+    // the closed connection a handler meets when the idle limit closed it.
+    if (!isPeerGone(error) && !(entry.idle && error instanceof SocketClosedError)) {
+      report(serving.settings.onError, error, conn);
+    }
+  } finally {
+    serving.retire(conn);
+  }
+}
+
+/** Waits for every handler to end. */
+function* drain(serving: Serving): Coroutine<void> {
+  for (;;) {
+    const next = serving.live.values().next();
+    if (next.done) return;
+    const task = next.value.task;
+    if (task === null) return;
+    yield join(task);
+  }
+}
+
+/**
+ * Closes connections that moved no byte for `idleTimeout` ms and kills their handlers.
+ * It looks four times per limit, so a connection goes within 1.25 limits of its last byte.
+ */
+function* sweepIdle(serving: Serving): Coroutine<void> {
+  const limit = serving.settings.idleTimeout;
+  const tick = Math.max(1, limit / 4);
+  for (;;) {
+    yield sleep(tick);
+    for (const [conn, entry] of serving.live) {
+      const progress = socketOf(conn).progress;
+      if (progress !== entry.progress) {
+        entry.progress = progress;
+        entry.quietMs = 0;
+      } else if ((entry.quietMs += tick) >= limit && !entry.idle && entry.task !== null) {
+        entry.idle = true;
+        conn.close(); // so that no I/O in the handler's `finally` can wait on this peer
+        yield* spawn(reap(entry.task, conn, serving));
+      }
+    }
+  }
+}
+
+function* reap(task: Task<void>, conn: Connection, serving: Serving): Coroutine<void> {
+  try {
+    yield kill(task);
+  } catch (error) {
+    if (!(error instanceof SocketClosedError)) report(serving.settings.onError, error, conn);
+  }
+}
+
+function isPeerGone(error: unknown): boolean {
+  return error instanceof ConnectionResetError || error instanceof BrokenPipeError ||
+    error instanceof ConnectionTimedOutError;
+}
+
+/** Whether an accept failure is about the one connection it was accepting. */
+export function isAboutOneConnection(error: unknown): boolean {
+  const cause = error instanceof NetError ? error.cause : error;
+  const errors = Deno.errors;
+  return isPeerGone(error) || cause instanceof errors.NotConnected ||
+    cause instanceof errors.ConnectionAborted || cause instanceof errors.ConnectionReset ||
+    cause instanceof errors.BrokenPipe || cause instanceof errors.TimedOut ||
+    cause instanceof errors.InvalidData || cause instanceof errors.UnexpectedEof;
+}
+
+/** Calls `onError`; if that throws too, logs both rather than end the whole run. */
+function report(
+  onError: (error: unknown, conn?: Connection) => void,
+  error: unknown,
+  conn: Connection | undefined,
+): void {
+  try {
+    onError(error, conn);
+  } catch (failure) {
+    console.error("server: onError threw", failure, "while reporting", error);
+  }
+}
+
+/** The default `onError`: one line for accept failures, the error in full for handlers. */
+export function logError(error: unknown, conn?: Connection): void {
+  if (conn === undefined) {
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`server: accept failed, retrying after a pause: ${message}`);
+  } else {
+    console.error(`server: handler for ${formatAddr(conn.addr)} failed:`, error);
+  }
+}
