@@ -61,7 +61,7 @@ export function descriptorGuard(): DescriptorGuard {
 /**
  * How many connections servers may hold: the soft descriptor limit, less those open now,
  * less a reserve of a tenth of the limit (at least 16). Infinity when the limit cannot be
- * learnt: not Linux, no read permission for /proc/self, or an unlimited limit.
+ * learnt: not Linux, not run with `--allow-all`, or an unlimited limit.
  */
 export function connectionBudget(): number {
   const limits = readGranted("/proc/self/limits");
@@ -80,10 +80,17 @@ export function connectionBudget(): number {
   return Math.max(1, limit - open - reserve);
 }
 
-/** Reads a file if read permission is granted already; never prompts. */
+/**
+ * Reads a file under /proc/self. Deno 2.9.6 lets a program read there only with every
+ * permission (`--allow-all`), so it reads only if every permission is granted already:
+ * asking could prompt the user.
+ */
 function readGranted(path: string): string | null {
+  const names = ["read", "write", "net", "env", "run", "sys", "ffi"] as const;
   try {
-    if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return null;
+    for (const name of names) {
+      if (Deno.permissions.querySync({ name }).state !== "granted") return null;
+    }
     return Deno.readTextFileSync(path);
   } catch {
     return null;

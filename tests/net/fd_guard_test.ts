@@ -1,0 +1,66 @@
+// The descriptor guard, in a server process started under `ulimit -n 64`: Deno aborts a
+// process that runs out of descriptors, so the server must wait rather than accept.
+import { deepEqual, equal, ok } from "node:assert/strict";
+import { connect, type Connection, run, withTimeout } from "../../mod.ts";
+import { text } from "./_helpers.ts";
+
+const LIMIT = 64;
+const CLIENTS = 100;
+const SERVER = new URL("./_fd_guard_server.ts", import.meta.url).pathname;
+
+Deno.test({
+  name:
+    "server() under ulimit -n 64 stays up with 100 clients and serves waiting ones as others leave",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const child = new Deno.Command("bash", {
+      args: ["-c", `ulimit -n ${LIMIT} && exec "$0" run --quiet -A "$1"`, Deno.execPath(), SERVER],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const stderr = new Response(child.stderr).text();
+    const first = (await lines.read()).value ?? "";
+    const match = /^listening (\d+) budget (\d+)/.exec(first);
+    ok(match, `unexpected first line: ${first}`);
+    const [port, budget] = [Number(match[1]), Number(match[2])];
+    ok(budget > 0 && budget < LIMIT, `budget ${budget}`);
+    const record: string[] = [];
+    await run(function* () {
+      const clients: Connection[] = [];
+      try {
+        for (let i = 0; i < CLIENTS; i++) {
+          const conn = yield* connect("127.0.0.1", port);
+          clients.push(conn);
+          yield* conn.sendall(`client ${i}\n`);
+        }
+        // The first `budget` clients are served (the backlog is first in, first out)...
+        for (let i = 0; i < budget; i++) {
+          equal(text(yield* withTimeout(10_000, clients[i].readline())), `client ${i}\n`);
+        }
+        record.push(`${budget} served`);
+        // ...and the server is still there when ten of them leave: ten waiting ones go in.
+        for (let i = 0; i < 10; i++) clients[i].close();
+        for (let i = budget; i < budget + 10; i++) {
+          equal(text(yield* withTimeout(10_000, clients[i].readline())), `client ${i}\n`);
+        }
+        record.push("ten more served");
+        for (const conn of clients) conn.close();
+        using late = yield* connect("127.0.0.1", port);
+        yield* late.sendall("late\n");
+        equal(text(yield* withTimeout(10_000, late.readline())), "late\n");
+        record.push("a new client served");
+      } finally {
+        for (const conn of clients) conn.close();
+      }
+    }());
+    child.kill("SIGTERM");
+    const rest = [];
+    for (let r = await lines.read(); !r.done; r = await lines.read()) rest.push(r.value);
+    const status = await child.status;
+    deepEqual(record, [`${budget} served`, "ten more served", "a new client served"]);
+    equal(rest.join("").trim(), "stopped", await stderr);
+    equal(status.code, 0, await stderr);
+  },
+});
