@@ -5,9 +5,11 @@
 // last entry, the kernel driving raw `Deno.Conn`s, splits the gap between bluelet and plain
 // Deno into the kernel's share and the `net/` layer's.
 //
-// A third group runs the same echoers on an in-memory connection whose reads and writes
-// settle at once: no OS, no second thread, so it shows the CPU each layer adds per round
-// trip, with far less noise than loopback sockets.
+// A third group runs the same echoers in memory, on `memoryPair`, with the client a thread
+// of the same run: no OS and no second OS thread, so it shows the CPU a round trip costs
+// (both ends' work), with far less noise than loopback sockets, next to two floors: the
+// same threads handing the message over through channels, and plain async/await handing
+// it over through promises.
 //
 // Run: deno bench --allow-all bench/echo_bench.ts
 //
@@ -15,7 +17,8 @@
 // CPU is not shared with the client's. Every iteration does a fixed number of round trips
 // of a 64-byte message; `deno bench` reports the time per iteration, so the ratio of two
 // servers' times is the inverse ratio of their round trips per second.
-import { Connection, type Coroutine, run, server, spawn } from "../mod.ts";
+import { Channel, type Connection, type Coroutine, run, server, spawn } from "../mod.ts";
+import { memoryPair } from "../testing/mod.ts";
 
 const MESSAGE_SIZE = 64;
 /** Round trips per connection per iteration, by concurrency. */
@@ -158,88 +161,106 @@ async function clients(port: number, count: number): Promise<Client[]> {
   return conns.map((conn) => new Client(conn));
 }
 
-/** Round trips per iteration on the in-memory connection. */
+/** Round trips per iteration on the in-memory connections. */
 const MEMORY_ROUND_TRIPS = 10_000;
 
+/** The client side of the in-memory echo: a message out, the whole echo back. */
+function* memoryClient(conn: Connection, rounds: number): Coroutine<void> {
+  const message = new Uint8Array(MESSAGE_SIZE).fill(42);
+  for (let i = 0; i < rounds; i++) {
+    yield conn.sendall(message);
+    yield conn.recvExactly(MESSAGE_SIZE);
+  }
+  conn.close();
+}
+
+/** A client and an echoer on an in-memory pair, both threads of one run. */
+function* memoryEcho(echo: (conn: Connection) => Coroutine<void>): Coroutine<void> {
+  const [client, server] = memoryPair();
+  yield* spawn(echo(server));
+  yield* memoryClient(client, MEMORY_ROUND_TRIPS);
+}
+
 /**
- * A `Deno.Conn` stand-in whose reads give a 64-byte message at once, `rounds` times, then
- * the end of the stream; writes take everything at once.
+ * The floor under any transport inside a run: the same client and server threads handing
+ * the message over through two channels, with no connection at all.
  */
-class MemoryConn {
-  readonly remoteAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 1 };
-  readonly localAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 2 };
-  #left: number;
-
-  constructor(rounds: number) {
-    this.#left = rounds;
+function* channelEcho(): Coroutine<void> {
+  const requests = new Channel<Uint8Array>(1);
+  const replies = new Channel<Uint8Array>(1);
+  yield* spawn(function* () {
+    const buffer = new Uint8Array(16 * 1024);
+    for (let item; !(item = yield* requests.receive()).done;) {
+      buffer.set(item.value);
+      yield* replies.send(buffer.subarray(0, item.value.length));
+    }
+  }());
+  const message = new Uint8Array(MESSAGE_SIZE).fill(42);
+  const reply = new Uint8Array(MESSAGE_SIZE);
+  for (let i = 0; i < MEMORY_ROUND_TRIPS; i++) {
+    yield* requests.send(message);
+    reply.set((yield* replies.receive()).value!);
   }
-
-  read(buffer: Uint8Array): Promise<number | null> {
-    if (this.#left-- <= 0) return Promise.resolve(null);
-    buffer.fill(42, 0, MESSAGE_SIZE);
-    return Promise.resolve(MESSAGE_SIZE);
-  }
-
-  write(data: Uint8Array): Promise<number> {
-    return Promise.resolve(data.length);
-  }
-
-  close(): void {}
+  requests.close();
 }
 
-function* rawEchoer(conn: MemoryConn): Coroutine<void> {
-  const buffer = new Uint8Array(16 * 1024);
-  while (true) {
-    const n: number | null = yield conn.read(buffer);
-    if (n === null) break;
-    let sent = 0;
-    while (sent < n) sent += yield conn.write(buffer.subarray(sent, n));
+/** The same handoff with plain async/await: two promises per round trip. */
+async function plainEcho(): Promise<void> {
+  let request = Promise.withResolvers<Uint8Array | null>();
+  let reply = Promise.withResolvers<Uint8Array>();
+  const server = (async () => {
+    const buffer = new Uint8Array(16 * 1024);
+    for (;;) {
+      const data = await request.promise;
+      if (data === null) return;
+      request = Promise.withResolvers();
+      buffer.set(data);
+      reply.resolve(buffer.subarray(0, data.length));
+    }
+  })();
+  const message = new Uint8Array(MESSAGE_SIZE).fill(42);
+  const copy = new Uint8Array(MESSAGE_SIZE);
+  for (let i = 0; i < MEMORY_ROUND_TRIPS; i++) {
+    request.resolve(message);
+    copy.set(await reply.promise);
+    reply = Promise.withResolvers();
   }
-}
-
-async function plainEchoer(conn: MemoryConn): Promise<void> {
-  const buffer = new Uint8Array(16 * 1024);
-  while (true) {
-    const n = await conn.read(buffer);
-    if (n === null) break;
-    let sent = 0;
-    while (sent < n) sent += await conn.write(buffer.subarray(sent, n));
-  }
+  request.resolve(null);
+  await server;
 }
 
 function memoryBenches(): void {
   // Each `fn` is an `async function`: `deno bench` times a plain function that returns a
   // promise as a synchronous one, without awaiting it (measured: it never finishes).
-  const group = `echo on an in-memory connection, ${MEMORY_ROUND_TRIPS} round trips per iteration`;
-  const conn = () => new MemoryConn(MEMORY_ROUND_TRIPS);
-  const asConn = (memory: MemoryConn) => new Connection(memory as unknown as Deno.Conn);
+  const group =
+    `echo in memory, client and server in one process, ${MEMORY_ROUND_TRIPS} round trips per iteration`;
   Deno.bench({
-    name: "plain async/await (memory)",
+    name: "plain async/await handoff (memory, floor)",
     group,
     baseline: true,
     async fn() {
-      await plainEchoer(conn());
+      await plainEcho();
     },
   });
   Deno.bench({
-    name: "bluelet Connection (memory)",
+    name: "kernel: two threads, channel handoff (memory, floor)",
     group,
     async fn() {
-      await run(echoer(asConn(conn())));
+      await run(channelEcho());
     },
   });
   Deno.bench({
-    name: "bluelet Connection, typed yield* (memory)",
+    name: "bluelet Connection, memoryPair (memory)",
     group,
     async fn() {
-      await run(typedEchoer(asConn(conn())));
+      await run(memoryEcho(echoer));
     },
   });
   Deno.bench({
-    name: "kernel + raw conn (memory, diagnostic)",
+    name: "bluelet Connection, memoryPair, typed yield* (memory)",
     group,
     async fn() {
-      await run(rawEchoer(conn()));
+      await run(memoryEcho(typedEchoer));
     },
   });
 }

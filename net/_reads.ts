@@ -2,7 +2,9 @@
 // when the buffered bytes answer them and what they take, so they share one state machine.
 // The OS read lands in the connection's buffer in the kernel's promise reaction, and bytes
 // leave the buffer only in `finish`, when the reader runs again: a reader killed at any
-// point in between loses nothing, since the bytes stay for the next read.
+// point in between loses nothing, since the bytes stay for the next read. On an in-memory
+// connection the peer's write lands the bytes instead, and wakes the reader (SUSPEND).
+import type { Wait } from "../scheduler/lowlevel.ts";
 import type { Socket } from "./_socket.ts";
 import { SocketEvent } from "./_socket_event.ts";
 import { LineTooLongError, UnexpectedEofError } from "./errors.ts";
@@ -30,16 +32,25 @@ abstract class Read extends SocketEvent<Uint8Array> {
     this.socket.reader = null;
   }
 
-  protected begin(): PromiseLike<unknown> | null {
-    return this.answered() ? null : this.socket.readMore();
+  protected begin(): Wait {
+    if (this.answered()) return null;
+    const memory = this.socket.memory;
+    return memory === null ? this.socket.readMore() : memory.read(this);
+  }
+
+  /** Whether the read is answered: what an in-memory peer asks before it wakes the reader. */
+  ready(): boolean {
+    return this.answered();
   }
 
   protected step(ok: boolean, value: unknown): PromiseLike<unknown> | null {
     this.socket.landed(ok, value, this.action);
-    return this.begin();
+    // Only an OS read settles: the next wait is an OS read too.
+    return this.begin() as PromiseLike<unknown> | null;
   }
 
   override cancel(): void {
+    this.socket.memory?.readerGone(this);
     this.socket.abandonRead();
   }
 }

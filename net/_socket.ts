@@ -3,6 +3,7 @@
 // net/_writes.ts) are kernel primitives that work on it; `Connection` is their public face.
 import { formatAddr } from "./_addr.ts";
 import { closedError, mapError } from "./_map_error.ts";
+import { MemoryEnd } from "./_memory_transport.ts";
 import { ReadBuffer } from "./_read_buffer.ts";
 
 /** A connection's shared state; fields are open to the socket events, not to users. */
@@ -10,6 +11,8 @@ export class Socket {
   readonly conn: Deno.Conn;
   readonly addr: Deno.NetAddr | Deno.UnixAddr;
   readonly buffer: ReadBuffer = new ReadBuffer();
+  /** The in-memory transport, when `conn` is one: its waits are SUSPEND waits, not promises. */
+  readonly memory: MemoryEnd | null;
   /** The OS read the current reader waits on. */
   inflight: Promise<number | null> | null = null;
   /**
@@ -31,6 +34,7 @@ export class Socket {
   constructor(conn: Deno.Conn) {
     this.conn = conn;
     this.addr = conn.remoteAddr as Deno.NetAddr | Deno.UnixAddr;
+    this.memory = conn instanceof MemoryEnd ? conn.attach(this) : null;
   }
 
   /** Claims the read side for `action`, or throws why it cannot. */

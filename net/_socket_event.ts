@@ -2,7 +2,7 @@
 // begin the OS work, take in each outcome as it settles, and release the side when the
 // thread resumes (or at once, if it is killed). Errors from any step are mapped once, here,
 // to the module's typed errors, and thrown at the thread's yield point.
-import { Primitive } from "../scheduler/lowlevel.ts";
+import { Primitive, type Wait } from "../scheduler/lowlevel.ts";
 import type { Socket } from "./_socket.ts";
 
 /** A kernel primitive working on one connection's {@linkcode Socket}. */
@@ -25,14 +25,17 @@ export abstract class SocketEvent<T> extends Primitive<T> {
   protected abstract claim(): void;
   /** Gives the side back. */
   protected abstract release(): void;
-  /** Begins the work: a promise to wait on, or null if the result is already there. */
-  protected abstract begin(): PromiseLike<unknown> | null;
+  /**
+   * Begins the work: a promise to wait on (an OS op), null if the result is already there,
+   * or SUSPEND until an in-memory peer calls `wake` (after `fail`, for an error).
+   */
+  protected abstract begin(): Wait;
   /** Takes in how the last wait ended: the next promise to wait on, or null if done. */
   protected abstract step(ok: boolean, value: unknown): PromiseLike<unknown> | null;
   /** The result, once done; throws if the result is an error. */
   protected abstract result(): T;
 
-  start(): PromiseLike<unknown> | null {
+  start(): Wait {
     this.claim();
     // An event may be yielded again once it is done: each start is a fresh operation.
     // Only now, once the side is claimed: yielded again while still in progress (by
@@ -55,6 +58,12 @@ export abstract class SocketEvent<T> extends Primitive<T> {
       this.#error = this.socket.mapError(error, this.action);
       return null;
     }
+  }
+
+  /** Sets the error a SUSPEND wait ends with; an in-memory transport calls it before `wake`. */
+  fail(error: unknown): void {
+    this.#failed = true;
+    this.#error = this.socket.mapError(error, this.action);
   }
 
   finish(): T {

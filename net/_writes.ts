@@ -1,5 +1,6 @@
 // The write events of a connection: `send` (one write), `sendall` (as many writes as it
 // takes) and `closeWrite`.
+import type { Wait } from "../scheduler/lowlevel.ts";
 import type { Socket } from "./_socket.ts";
 import { SocketEvent } from "./_socket_event.ts";
 import { SocketClosedError } from "./errors.ts";
@@ -55,10 +56,23 @@ export class Send<T extends number | void> extends SocketEvent<T> {
     this.socket.writer = null;
   }
 
-  protected begin(): PromiseLike<unknown> | null {
+  protected begin(): Wait {
     const bytes = this.#bytes;
     // Nothing to send: `sendall` is done; `send` still makes its one (empty) write.
-    return this.#all && bytes.length === 0 ? null : this.socket.conn.write(bytes);
+    if (this.#all && bytes.length === 0) return null;
+    const memory = this.socket.memory;
+    return memory === null ? this.socket.conn.write(bytes) : memory.write(this, bytes, this.#all);
+  }
+
+  /** Records that `n` more bytes went out: an in-memory transport calls it as it hands them over. */
+  wrote(n: number): void {
+    this.socket.progress++;
+    this.#sent += n;
+  }
+
+  override cancel(): void {
+    this.socket.memory?.writerGone(this);
+    super.cancel();
   }
 
   protected step(ok: boolean, value: unknown): PromiseLike<unknown> | null {
@@ -96,7 +110,8 @@ export class CloseWrite extends SocketEvent<void> {
     const socket = this.socket;
     if (socket.writeClosed) return null;
     socket.writeClosed = true;
-    return socket.conn.closeWrite();
+    const memory = socket.memory;
+    return memory === null ? socket.conn.closeWrite() : memory.closeWrite();
   }
 
   protected step(ok: boolean, value: unknown): null {

@@ -1,4 +1,11 @@
-import { call, type Coroutine, type Effect, useAbortSignal } from "../scheduler/mod.ts";
+import {
+  call,
+  type Coroutine,
+  type Effect,
+  TimeoutError,
+  useAbortSignal,
+  withTimeout,
+} from "../scheduler/mod.ts";
 import { checkPort, formatHostPort } from "./_addr.ts";
 import { awaitOwned } from "./_await_owned.ts";
 import { mapConnectError } from "./_map_error.ts";
@@ -29,7 +36,9 @@ export interface ConnectOptions {
   tls?: { caCerts?: string[] };
   /**
    * Give up after this many milliseconds (the TLS handshake included) with a
-   * {@linkcode ConnectTimeoutError}.
+   * {@linkcode ConnectTimeoutError}. The time is the run's clock: under a
+   * `VirtualClock` it is virtual, and passes only while the clock may jump (so not while
+   * the connect itself is pending, unless the clock autojumps).
    *
    * @default {undefined} (no limit of this module's own)
    */
@@ -105,21 +114,35 @@ export function* connect(
     );
   }
 
-  // One controller cancels the attempt, whichever comes first: the time limit, or the
-  // thread being killed. (Not `withTimeout`: a kill must not leave the attempt behind,
-  // and the op must be cancelled, not merely ignored.)
+  // The time limit is a timer of the run (virtual under a VirtualClock), not a real
+  // `setTimeout`: `withTimeout` kills the attempt, whose thread's abort signal cancels the
+  // op, and waits until the attempt's `finally` has closed whatever it had opened.
+  const attempt = attemptConnect(host, port, options, transport, where);
+  if (timeout === undefined) return yield* attempt;
+  try {
+    return yield* withTimeout(timeout, attempt);
+  } catch (error) {
+    if (!(error instanceof TimeoutError)) throw error;
+    throw new ConnectTimeoutError(
+      `Cannot connect to ${where}: timed out after ${timeout} ms`,
+      { cause: error },
+    );
+  }
+}
+
+/** The connect itself: cancelled (the op aborted, nothing left open) if its thread is killed. */
+function* attemptConnect(
+  host: string,
+  port: number,
+  options: ConnectOptions,
+  transport: "tcp" | "unix",
+  where: string,
+): Coroutine<Connection> {
   const threadSignal = yield* useAbortSignal();
   const controller = new AbortController();
   const signal = controller.signal;
   const onKill = (): void => controller.abort(threadSignal.reason);
   threadSignal.addEventListener("abort", onKill);
-  const timer = timeout === undefined ? undefined : setTimeout(() => {
-    controller.abort(
-      new ConnectTimeoutError(
-        `Cannot connect to ${where}: timed out after ${timeout} ms`,
-      ),
-    );
-  }, timeout);
   let conn: Deno.Conn | undefined;
   // A connection in its TLS handshake is cancelled by closing it.
   const onAbort = (): void => {
@@ -151,10 +174,8 @@ export function* connect(
     conn = undefined;
     return connection;
   } catch (error) {
-    if (signal.reason instanceof ConnectTimeoutError) throw signal.reason;
     throw mapConnectError(error, `Cannot connect to ${where}`);
   } finally {
-    clearTimeout(timer);
     threadSignal.removeEventListener("abort", onKill);
     signal.removeEventListener("abort", onAbort);
     if (conn !== undefined) close(conn);

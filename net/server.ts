@@ -2,6 +2,7 @@ import { call, type Coroutine } from "../scheduler/mod.ts";
 import { logError, serveOn } from "./_serve.ts";
 import type { Connection } from "./connection.ts";
 import { Listener, type ListenerOptions } from "./listener.ts";
+import type { MemoryListener } from "./memory_listener.ts";
 
 /** Options for {@linkcode server}: where to listen, plus how to serve. */
 export interface ServerOptions extends ListenerOptions {
@@ -120,20 +121,80 @@ export interface ServerOptions extends ListenerOptions {
  * }()); // the run ends once the server has returned
  * ```
  */
-export function* server(
+export function server(
   host: string,
   port: number,
   handler: (conn: Connection) => Coroutine<unknown>,
-  options: ServerOptions = {},
+  options?: ServerOptions,
+): Coroutine<void>;
+/**
+ * Serves on a listener made beforehand, as {@linkcode server} does on the one it makes:
+ * most often a `MemoryListener` (from `@bluelet/bluelet/testing`), so that a server and
+ * its clients run in one run, in virtual time under a `VirtualClock`. The server owns the
+ * listener from then on, and closes it when it ends. The listener options in `options`
+ * are ignored; `onListen` is called with the listener's address.
+ *
+ * @param listener Where connections come from: a `MemoryListener` or a {@linkcode Listener}.
+ * @param handler Makes the coroutine that serves one connection.
+ * @param options How to serve.
+ * @returns A coroutine that serves until it is killed, or returns once shut down.
+ * @throws {RangeError} If `options.maxConnections`, `options.idleTimeout` or
+ * `options.gracePeriod` is out of range.
+ * @throws {TypeError} If `handler` is not a function.
+ *
+ * @example A server and a client in memory, in virtual time
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type Connection, kill, run, server, spawn, VirtualClock } from "@bluelet/bluelet";
+ * import { MemoryListener } from "@bluelet/bluelet/testing";
+ *
+ * function* greeter(conn: Connection) {
+ *   yield* conn.sendall("hello\n");
+ * }
+ *
+ * const clock = new VirtualClock();
+ * const listener = new MemoryListener({ latency: 10 });
+ * await run(function* () {
+ *   const serving = yield* spawn(server(listener, greeter));
+ *   using conn = yield* listener.connect();
+ *   assert.equal(new TextDecoder().decode(yield* conn.readline()), "hello\n");
+ *   yield* kill(serving); // closes the listener
+ * }(), { clock });
+ * assert.equal(clock.now(), 10);
+ * assert.equal(listener.closed, true);
+ * ```
+ */
+export function server(
+  listener: Listener | MemoryListener,
+  handler: (conn: Connection) => Coroutine<unknown>,
+  options?: ServerOptions,
+): Coroutine<void>;
+export function* server(
+  where: string | Listener | MemoryListener,
+  ...rest:
+    | [number, (conn: Connection) => Coroutine<unknown>, ServerOptions?]
+    | [(conn: Connection) => Coroutine<unknown>, ServerOptions?]
 ): Coroutine<void> {
   // The serving loop's `finally` yields (it kills the handlers), so it runs in a kernel
   // frame of its own: reached through a caller's `yield*`, a kill would be lost there.
-  yield call(serveForever(host, port, handler, options));
+  if (typeof where === "string") {
+    const [port, handler, options = {}] = rest as [
+      number,
+      (conn: Connection) => Coroutine<unknown>,
+      ServerOptions?,
+    ];
+    yield call(serveForever(() => new Listener(where, port, options), handler, options));
+  } else {
+    const [handler, options = {}] = rest as [
+      (conn: Connection) => Coroutine<unknown>,
+      ServerOptions?,
+    ];
+    yield call(serveForever(() => where, handler, options));
+  }
 }
 
 function* serveForever(
-  host: string,
-  port: number,
+  listen: () => Listener | MemoryListener,
   handler: (conn: Connection) => Coroutine<unknown>,
   options: ServerOptions,
 ): Coroutine<void> {
@@ -163,7 +224,7 @@ function* serveForever(
       `Cannot start server: gracePeriod must be a non-negative number of milliseconds, got ${gracePeriod}`,
     );
   }
-  const listener = new Listener(host, port, options);
+  const listener = listen();
   try {
     options.onListen?.(listener.addr);
   } catch (error) {

@@ -1,42 +1,41 @@
 // Property: what `readline` and `recvExactly` give does not depend on how the stream was
-// cut into packets. The peer is a scripted `Deno.Conn` whose reads return exactly the
+// cut into packets. The peer is an in-memory connection whose reads land exactly the
 // chunks the property chose, something loopback TCP cannot promise.
 import { deepEqual } from "node:assert/strict";
 import fc from "fast-check";
 import {
-  Connection,
+  type Connection,
   type Coroutine,
   type Effect,
   LineTooLongError,
   run,
   UnexpectedEofError,
 } from "../../mod.ts";
+import { memoryPair } from "../../testing/mod.ts";
 
-/** A connection that receives `chunks`, one per read, then the end of the stream. */
-function scripted(chunks: Uint8Array[]): Deno.Conn {
-  const queue = chunks.map((chunk) => chunk.slice());
-  const addr: Deno.NetAddr = {
-    transport: "tcp",
-    hostname: "127.0.0.1",
-    port: 1,
-  };
-  const conn = {
-    localAddr: addr,
-    remoteAddr: addr,
-    read(buffer: Uint8Array): Promise<number | null> {
-      const chunk = queue[0];
-      if (chunk === undefined) return Promise.resolve(null);
-      const n = Math.min(buffer.length, chunk.length);
-      buffer.set(chunk.subarray(0, n));
-      if (n === chunk.length) queue.shift();
-      else queue[0] = chunk.subarray(n);
-      return Promise.resolve(n);
-    },
-    write: (data: Uint8Array) => Promise.resolve(data.length),
-    closeWrite: () => Promise.resolve(),
-    close: () => {},
-  };
-  return conn as unknown as Deno.Conn;
+/**
+ * Runs `reader` on a connection that receives `chunks`, one per read, then the end of the
+ * stream: the peer sends them all at once, and the reads land them chunk by chunk.
+ */
+function scripted<T>(
+  chunks: Uint8Array[],
+  reader: (conn: Connection) => Coroutine<T>,
+): Promise<T> {
+  chunks = chunks.filter((chunk) => chunk.length > 0);
+  const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+  const [peer, conn] = memoryPair({
+    chunkSizes: chunks.length === 0 ? [1] : chunks.map((chunk) => chunk.length),
+    bufferSize: Math.max(1, total), // so that the peer's write never waits
+  });
+  return run(function* () {
+    for (const chunk of chunks) yield* peer.sendall(chunk);
+    peer.close();
+    try {
+      return yield* reader(conn);
+    } finally {
+      conn.close();
+    }
+  }());
 }
 
 /** Cuts `stream` at `cuts` (positions, in any order, duplicates allowed). */
@@ -114,10 +113,8 @@ Deno.test("Connection.readline() and recvExactly() give the same bytes whatever 
       fc.array(fc.nat(), { maxLength: 40 }),
       fc.array(op, { maxLength: 25 }),
       async (stream, cuts, ops) => {
-        const whole = await run(play(new Connection(scripted([stream])), ops));
-        const chunked = await run(
-          play(new Connection(scripted(cut(stream, cuts))), ops),
-        );
+        const whole = await scripted([stream], (conn) => play(conn, ops));
+        const chunked = await scripted(cut(stream, cuts), (conn) => play(conn, ops));
         deepEqual(chunked, whole);
         // And nothing is lost or duplicated: the outcomes add up to the stream.
         const given = whole.flatMap((outcome) => {
@@ -141,8 +138,8 @@ Deno.test("Connection read events yielded again give what new ones would", async
       async (stream, cuts, op, times) => {
         const ops = Array.from({ length: times }, () => op);
         const chunks = cut(stream, cuts);
-        const fresh = await run(play(new Connection(scripted(chunks)), ops));
-        const reused = await run(play(new Connection(scripted(chunks)), ops, true));
+        const fresh = await scripted(chunks, (conn) => play(conn, ops));
+        const reused = await scripted(chunks, (conn) => play(conn, ops, true));
         deepEqual(reused, fresh);
       },
     ),
@@ -158,16 +155,15 @@ Deno.test("Connection.readline() gives lines that end at the first delimiter, up
       fc.array(byte, { minLength: 1, maxLength: 3 }).map((a) => Uint8Array.from(a)),
       fc.integer({ min: 1, max: 50 }),
       async (stream, cuts, delim, maxLength) => {
-        const conn = new Connection(scripted(cut(stream, cuts)));
         const expected = firstLine(stream, delim);
-        const outcome = await run(function* (): Coroutine<string> {
+        const outcome = await scripted(cut(stream, cuts), function* (conn): Coroutine<string> {
           try {
             return `[${yield* conn.readline(delim, { maxLength })}]`;
           } catch (error) {
             if (error instanceof LineTooLongError) return "too long";
             throw error;
           }
-        }());
+        });
         deepEqual(
           outcome,
           expected.length > maxLength ? "too long" : `[${expected}]`,
@@ -199,9 +195,9 @@ Deno.test("Connection.recv() results keep their bytes whatever is read after the
       fc.nat({ max: 30 }),
       async (length, cuts, sizes, transferAt) => {
         const stream = Uint8Array.from({ length }, (_, i) => (i * 7 + (i >> 8)) & 255);
-        const conn = new Connection(scripted(cut(stream, cuts)));
-        const kept = await run(function* (): Coroutine<[Uint8Array, Uint8Array][]> {
-          const kept: [Uint8Array, Uint8Array][] = [];
+        type Kept = [Uint8Array, Uint8Array][];
+        const kept = await scripted(cut(stream, cuts), function* (conn): Coroutine<Kept> {
+          const kept: Kept = [];
           for (let i = 0;; i++) {
             const data = yield* conn.recv(sizes[i % sizes.length]);
             if (data.length === 0) return kept;
@@ -217,7 +213,7 @@ Deno.test("Connection.recv() results keep their bytes whatever is read after the
               kept.push([own, own.slice()]);
             } else kept.push([data, data.slice()]);
           }
-        }());
+        });
         for (const [data, copy] of kept) deepEqual(data, copy);
         // And nothing is lost or duplicated.
         const received = kept.reduce((sum, [data]) => sum + data.length, 0);

@@ -10,6 +10,7 @@ import {
   NetError,
   run,
   spawn,
+  VirtualClock,
   yieldNow,
 } from "../../mod.ts";
 import { echoer, makeCertificate, portOf, text, thrown, withServer } from "./_helpers.ts";
@@ -61,6 +62,22 @@ Deno.test("connect() to a closed port throws ConnectionRefusedError naming host 
       `Cannot connect to [::1]:${port}: connection refused`,
     );
   }());
+});
+
+Deno.test("connect() times out on the run's clock: in virtual time under a VirtualClock", async () => {
+  await using full = await fullListener();
+  // The hanging connect is a pending promise, which holds the clock still; the autojump
+  // threshold lets it jump after 5 real ms of nothing happening.
+  const clock = new VirtualClock(0, { autojumpThreshold: 5 });
+  await run(
+    function* () {
+      const error = yield* thrown(connect("127.0.0.1", full.port, { timeout: 60_000 }));
+      ok(error instanceof ConnectTimeoutError, String(error));
+      equal(error.message, `Cannot connect to 127.0.0.1:${full.port}: timed out after 60000 ms`);
+    }(),
+    { clock },
+  );
+  equal(clock.now(), 60_000);
 });
 
 Deno.test("connect() with a timeout throws ConnectTimeoutError naming host and port and leaves nothing open", async () => {

@@ -1,7 +1,7 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import {
   BrokenPipeError,
-  Connection,
+  type Connection,
   ConnectionResetError,
   type Coroutine,
   join,
@@ -15,6 +15,7 @@ import {
   UnexpectedEofError,
   yieldNow,
 } from "../../mod.ts";
+import { memoryPair } from "../../testing/mod.ts";
 import { socketPair, tempDir, text, thrown } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
@@ -317,30 +318,10 @@ Deno.test("Connection.recv() killed while waiting loses no bytes", async () => {
 });
 
 Deno.test("Connection.recv() killed after its read landed, before it resumed, loses no bytes", async () => {
-  // A connection whose first read settles when the test says, synchronously: the bytes
-  // land while the kernel runs the killer, so the reader is queued, not yet resumed, when
-  // it is killed. Later reads give the end of the stream.
-  let deliver!: () => void;
-  const addr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 1 };
-  let reads = 0;
-  const conn = new Connection({
-    localAddr: addr,
-    remoteAddr: addr,
-    read(buffer: Uint8Array): PromiseLike<number | null> {
-      if (reads++ > 0) return Promise.resolve(null);
-      const landing: PromiseLike<number> = {
-        then(onFulfilled) {
-          deliver = () => {
-            buffer.set(encoder.encode("hello"));
-            onFulfilled?.(5);
-          };
-          return landing as PromiseLike<never>;
-        },
-      };
-      return landing;
-    },
-    close() {},
-  } as unknown as Deno.Conn);
+  // An in-memory pair lands the peer's write in the waiting read and wakes the reader in
+  // the writer's own step: the kill comes in that step too, so the reader is queued, not
+  // yet resumed, when it is killed.
+  const [client, conn] = memoryPair();
   const record: string[] = [];
   await run(function* () {
     const reader = yield* spawn(function* () {
@@ -353,8 +334,9 @@ Deno.test("Connection.recv() killed after its read landed, before it resumed, lo
       }
     }());
     yield* yieldNow();
-    deliver();
+    yield* client.sendall("hello");
     yield* kill(reader);
+    yield* client.closeWrite();
     record.push(`next reader got ${yield* readAll(conn)}`);
     conn.close();
   }());

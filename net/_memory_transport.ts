@@ -1,0 +1,318 @@
+// The in-memory transport behind `memoryPair` and `MemoryListener`: two ends that hand
+// bytes to each other inside one run. A pending promise holds a virtual clock still (the
+// kernel counts it as outside work), so nothing here waits on one: a read or a write that
+// must wait returns SUSPEND, and the peer's write, read, close or reset wakes it in the same
+// run. It speaks Deno's errors (`BrokenPipe`, `ConnectionReset`, `BadResource`), which the
+// socket events map exactly as they map a real socket's, so both give the same messages.
+//
+// A write hands its bytes to the reading end's inbox, which plays the OS socket buffer: a
+// read lands them in the connection's receive buffer, one chunk at a time when reads are
+// cut into chunks, as OS reads would. When a reader already waits (and reads are not cut),
+// the bytes land straight in its buffer: one copy, as an OS read makes. Bytes in the inbox
+// count against the reader's `bufferSize`; a write that finds no room waits, holding the
+// rest, and the reader's next landing pushes more of it through.
+import { SUSPEND, type Wait } from "../scheduler/_primitive.ts";
+import type { Socket } from "./_socket.ts";
+
+/** What the transport needs of a read event. */
+export interface MemoryReader {
+  /** Whether the buffered bytes (or the end of the stream) answer the read. */
+  ready(): boolean;
+  /** Sets the error the read throws when it resumes. */
+  fail(error: unknown): void;
+  /** Resumes the waiting thread. */
+  wake(): void;
+}
+
+/** What the transport needs of a write event. */
+export interface MemoryWriter {
+  /** Records that `n` more bytes went out. */
+  wrote(n: number): void;
+  /** Sets the error the write throws when it resumes. */
+  fail(error: unknown): void;
+  /** Resumes the waiting thread. */
+  wake(): void;
+}
+
+/** A write waiting for room in the peer's buffer. */
+interface PendingWrite {
+  event: MemoryWriter;
+  bytes: Uint8Array;
+  offset: number;
+  all: boolean;
+}
+
+/** How one end is set up. */
+export interface EndSettings {
+  /** Bytes this end holds unread before its peer's writes wait. */
+  bufferSize: number;
+  /** The size of the next chunk a read gets, or null for whatever was written. */
+  chunk: (() => number) | null;
+}
+
+/**
+ * One end of an in-memory connection. It stands in for the `Deno.Conn` a `Socket` wraps
+ * (`Socket` recognises it and takes its SUSPEND-based path instead of the OS one).
+ */
+export class MemoryEnd {
+  readonly localAddr: Deno.NetAddr;
+  readonly remoteAddr: Deno.NetAddr;
+  peer!: MemoryEnd;
+  readonly #settings: EndSettings;
+  #socket: Socket | null = null;
+  /** Bytes the peer wrote that wait to land in the receive buffer, in chunks. */
+  #inbox: Uint8Array[] = [];
+  #inboxSize = 0;
+  /** The peer shut down writing: the end of the stream comes after the inbox. */
+  #eofPending = false;
+  /** The peer reset the connection: reads throw. */
+  #reset = false;
+  /** This end was closed or reset: the peer's writes find a broken pipe. */
+  #gone = false;
+  #reader: MemoryReader | null = null;
+  #pending: PendingWrite | null = null;
+  /** A fault on demand: after this many more bytes sent, this end closes (or resets). */
+  #cutAfter = Infinity;
+  #cutReset = false;
+
+  constructor(localAddr: Deno.NetAddr, remoteAddr: Deno.NetAddr, settings: EndSettings) {
+    this.localAddr = localAddr;
+    this.remoteAddr = remoteAddr;
+    this.#settings = settings;
+  }
+
+  /** Makes two connected ends. */
+  static pair(
+    a: Deno.NetAddr,
+    b: Deno.NetAddr,
+    settingsA: EndSettings,
+    settingsB: EndSettings,
+  ): [MemoryEnd, MemoryEnd] {
+    const first = new MemoryEnd(a, b, settingsA);
+    const second = new MemoryEnd(b, a, settingsB);
+    first.peer = second;
+    second.peer = first;
+    return [first, second];
+  }
+
+  /** Called by the `Socket` that wraps this end. */
+  attach(socket: Socket): this {
+    this.#socket = socket;
+    return this;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Reading
+
+  /** Begins a read the buffered bytes do not answer yet: lands what came, or waits. */
+  read(reader: MemoryReader): Wait {
+    if (this.#reset) throw new Deno.errors.ConnectionReset("Connection reset by peer");
+    this.#reader = reader;
+    this.#poke(); // what the inbox holds, or the end of the stream
+    // The inbox has room again: the peer's waiting write goes on, straight into this
+    // reader's buffer if it still waits.
+    this.peer.#pump();
+    return this.#reader === null ? null : SUSPEND;
+  }
+
+  /** The waiting reader was killed or timed out: what came stays for the next read. */
+  readerGone(reader: MemoryReader): void {
+    if (this.#reader === reader) this.#reader = null;
+  }
+
+  /** Moves chunks from the inbox into the receive buffer until `reader` is answered. */
+  #land(reader: MemoryReader): void {
+    const socket = this.#socket!;
+    const next = this.#settings.chunk;
+    while (this.#inboxSize > 0 && !reader.ready()) {
+      let want = next === null ? this.#inboxSize : next();
+      while (want > 0 && this.#inboxSize > 0) {
+        const head = this.#inbox[0];
+        const n = Math.min(want, head.length);
+        copyIn(socket, head.subarray(0, n));
+        if (n === head.length) this.#inbox.shift();
+        else this.#inbox[0] = head.subarray(n);
+        this.#inboxSize -= n;
+        want -= n;
+      }
+      socket.progress++;
+    }
+    if (this.#inboxSize === 0 && this.#eofPending && !socket.eof) {
+      socket.eof = true;
+      socket.progress++;
+    }
+  }
+
+  /** The peer wrote `bytes`: they land here, and wake the reader if that answers it. */
+  #receive(bytes: Uint8Array): void {
+    const socket = this.#socket!;
+    if (this.#reader !== null && this.#settings.chunk === null && this.#inboxSize === 0) {
+      copyIn(socket, bytes);
+      socket.progress++;
+    } else {
+      this.#inbox.push(bytes.slice());
+      this.#inboxSize += bytes.length;
+    }
+    this.#poke();
+  }
+
+  /** Wakes the waiting reader if what landed (or the end of the stream) answers it. */
+  #poke(): void {
+    const reader = this.#reader;
+    if (reader === null) return;
+    this.#land(reader);
+    if (reader.ready()) {
+      this.#reader = null;
+      reader.wake();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Writing
+
+  /**
+   * Begins a write: hands over what fits in the peer's buffer, then waits for room for the
+   * rest (`all`) or for room for anything (`send` that found none).
+   */
+  write(event: MemoryWriter, bytes: Uint8Array, all: boolean): Wait {
+    if (this.peer.#gone) throw new Deno.errors.BrokenPipe("Broken pipe");
+    this.#pending = { event, bytes, offset: 0, all };
+    if (this.#pump()) return null;
+    return SUSPEND;
+  }
+
+  /** The waiting writer was killed or timed out: what it handed over stays sent. */
+  writerGone(event: MemoryWriter): void {
+    if (this.#pending?.event === event) this.#pending = null;
+  }
+
+  /** Shuts down writing: the peer reads the end of the stream after what was sent. */
+  closeWrite(): null {
+    const peer = this.peer;
+    peer.#eofPending = true;
+    peer.#poke();
+    return null;
+  }
+
+  /**
+   * Hands over as much of the pending write as fits; says whether it is done (and then
+   * wakes its writer, which does nothing while it is still in its own `write` call).
+   */
+  #pump(): boolean {
+    const pending = this.#pending;
+    if (pending === null) return false;
+    const peer = this.peer;
+    const bytes = pending.bytes;
+    let n = 0;
+    for (;;) {
+      // What lands at once in a waiting reader's buffer leaves room for more.
+      n = Math.min(
+        bytes.length - pending.offset,
+        peer.#settings.bufferSize - peer.#inboxSize,
+        this.#cutAfter,
+      );
+      if (n <= 0) break;
+      const from = pending.offset;
+      pending.offset += n;
+      pending.event.wrote(n);
+      this.#cutAfter -= n;
+      peer.#receive(bytes.subarray(from, from + n));
+      if (!pending.all) break; // `send` makes one write
+    }
+    if (this.#cutAfter === 0) {
+      // The fault: this end goes away mid-stream. Closing fails the pending write.
+      this.#cutAfter = Infinity;
+      if (this.#cutReset) this.#resetPeer();
+      this.#socket!.close();
+      return false;
+    }
+    const done = pending.all
+      ? pending.offset === bytes.length
+      : pending.offset > 0 || bytes.length === 0;
+    if (!done || this.#pending !== pending) return false;
+    this.#pending = null;
+    pending.event.wake();
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Closing and faults
+
+  /** Closes this end (called by `Socket.close`): waiting operations here fail, the peer reads
+   * the end of the stream, and a write of the peer that waits for room here fails. */
+  close(): void {
+    if (this.#gone) return;
+    this.#gone = true;
+    const closed = () => new Deno.errors.BadResource("Bad resource ID");
+    const reader = this.#reader;
+    if (reader !== null) {
+      this.#reader = null;
+      reader.fail(closed());
+      reader.wake();
+    }
+    const pending = this.#pending;
+    if (pending !== null) {
+      this.#pending = null;
+      pending.event.fail(closed());
+      pending.event.wake();
+    }
+    const peer = this.peer;
+    peer.#eofPending = true;
+    peer.#poke();
+    const blocked = peer.#pending;
+    if (blocked !== null) {
+      peer.#pending = null;
+      blocked.event.fail(new Deno.errors.BrokenPipe("Broken pipe"));
+      blocked.event.wake();
+    }
+  }
+
+  /** Resets the connection from this end, which closes: the peer's reads throw a reset. */
+  reset(): void {
+    if (this.#gone) return;
+    this.#resetPeer();
+    this.#socket!.close();
+  }
+
+  /** After `count` more bytes sent, closes this end, or resets it with `reset`. */
+  cutAfter(count: number, reset: boolean): void {
+    this.#cutAfter = count;
+    this.#cutReset = reset;
+    if (count === 0) this.#pump();
+  }
+
+  #resetPeer(): void {
+    const peer = this.peer;
+    if (peer.#reset || peer.#gone) return;
+    peer.#reset = true;
+    // A reset drops what the peer's system had not handed to a read yet, as TCP does.
+    peer.#inbox = [];
+    peer.#inboxSize = 0;
+    const reset = () => new Deno.errors.ConnectionReset("Connection reset by peer");
+    const reader = peer.#reader;
+    if (reader !== null) {
+      peer.#reader = null;
+      reader.fail(reset());
+      reader.wake();
+    }
+    const pending = peer.#pending;
+    if (pending !== null) {
+      peer.#pending = null;
+      pending.event.fail(reset());
+      pending.event.wake();
+    }
+  }
+}
+
+/** Copies `bytes` into the socket's receive buffer, as OS reads would. */
+function copyIn(socket: Socket, bytes: Uint8Array): void {
+  const buffer = socket.buffer;
+  let from = 0;
+  while (from < bytes.length) {
+    const tail = buffer.tail();
+    const n = Math.min(tail.length, bytes.length - from);
+    tail.set(from === 0 && n === bytes.length ? bytes : bytes.subarray(from, from + n));
+    buffer.commit(n);
+    from += n;
+  }
+}

@@ -1,0 +1,363 @@
+import { call, type Coroutine, type Effect, sleep } from "../scheduler/mod.ts";
+import { formatAddr } from "./_addr.ts";
+import { type EndSettings, MemoryEnd } from "./_memory_transport.ts";
+import { Connection } from "./connection.ts";
+
+/** Options for {@linkcode memoryPair} (and each connection of a {@linkcode MemoryListener}). */
+export interface MemoryPairOptions {
+  /**
+   * How many bytes a side holds unread before its peer's writes wait for it to read: a
+   * `sendall` of more waits, and a `send` gives the count that fit.
+   *
+   * @default {65536}
+   */
+  bufferSize?: number;
+  /**
+   * How long each write takes, in milliseconds of the run's clock (virtual under a
+   * `VirtualClock`): its bytes reach the peer, and the writer resumes, that much later.
+   *
+   * @default {0}
+   */
+  latency?: number;
+  /**
+   * Cuts what the reads get into chunks of these sizes, taken in turn and again from the
+   * start: `[1]` delivers one byte per packet, so a `recv` gets one byte at a time.
+   *
+   * @default {undefined} (a read gets whatever was written)
+   */
+  chunkSizes?: readonly number[];
+  /**
+   * Cuts what the reads get into chunks of random sizes from 1 to `maxChunk`, drawn from
+   * this seed: the same seed gives the same chunks. Ignored with `chunkSizes`.
+   *
+   * @default {undefined} (a read gets whatever was written)
+   */
+  chunkSeed?: number;
+  /**
+   * The largest random chunk, with `chunkSeed`.
+   *
+   * @default {16}
+   */
+  maxChunk?: number;
+}
+
+/** Options for {@linkcode MemoryConnection.closeAfter}. */
+export interface CloseAfterOptions {
+  /**
+   * Reset the connection instead of closing it: the peer's reads throw
+   * `ConnectionResetError` rather than reaching the end of the stream.
+   *
+   * @default {false}
+   */
+  reset?: boolean;
+}
+
+/** Makes the connections of {@linkcode memoryPair} and `MemoryListener`; not public. */
+export let newMemoryConnection: (end: MemoryEnd, latency: number) => MemoryConnection;
+
+/**
+ * A {@linkcode Connection} held in memory, made by {@linkcode memoryPair} or a
+ * {@linkcode MemoryListener}: the whole `Connection` API and its guarantees, with no
+ * socket, and with faults a test can cause on demand. Its waits are woken by the peer
+ * inside the run, never by a promise, so under a `VirtualClock` a conversation with
+ * timeouts runs at once, and a conversation that can never go on is reported as a
+ * `DeadlockError` instead of hanging.
+ *
+ * Closing one end makes the other read the end of the stream, after whatever was sent;
+ * a write to a closed peer throws `BrokenPipeError`.
+ *
+ * @example A request, and the end of the stream
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { run } from "@bluelet/bluelet";
+ * import { memoryPair } from "@bluelet/bluelet/testing";
+ *
+ * const [client, server] = memoryPair();
+ * await run(function* () {
+ *   yield* client.sendall("GET / HTTP/1.0\r\n\r\n");
+ *   client.close();
+ *   assert.equal(new TextDecoder().decode(yield* server.readline()), "GET / HTTP/1.0\r\n");
+ *   assert.equal((yield* server.recvExactly(2)).length, 2);
+ *   assert.equal((yield* server.recv(1)).length, 0); // the end of the stream
+ *   yield* assertBrokenPipe(server.sendall("too late"));
+ * }());
+ *
+ * function* assertBrokenPipe(op: Iterable<unknown>) {
+ *   try {
+ *     yield* op;
+ *     assert.fail("expected a broken pipe");
+ *   } catch (error) {
+ *     assert.equal((error as Error).name, "BrokenPipeError");
+ *   }
+ * }
+ * ```
+ */
+export class MemoryConnection extends Connection {
+  /** The peer's address: host `"memory"` (or the listener's), and a port of its own. */
+  declare readonly addr: Deno.NetAddr;
+  /** This end's address. */
+  declare readonly localAddr: Deno.NetAddr;
+  readonly #end: MemoryEnd;
+  readonly #latency: number;
+
+  private constructor(end: MemoryEnd, latency: number) {
+    super(end as unknown as Deno.Conn);
+    this.#end = end;
+    this.#latency = latency;
+  }
+
+  /**
+   * Sends `data` with one write, as {@linkcode Connection.send}; it takes
+   * `options.latency` ms.
+   *
+   * @param data Bytes, or a string to send as UTF-8.
+   * @returns An event that resumes with the count of bytes written.
+   *
+   * @example Sending what fits in the peer's buffer
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { run } from "@bluelet/bluelet";
+   * import { memoryPair } from "@bluelet/bluelet/testing";
+   *
+   * const [a, b] = memoryPair({ bufferSize: 4 });
+   * await run(function* () {
+   *   assert.equal(yield* a.send("hello"), 4); // b holds 4 bytes unread at most
+   *   assert.equal(new TextDecoder().decode(yield* b.recv(10)), "hell");
+   * }());
+   * ```
+   */
+  override send(data: Uint8Array | string): Effect<number> {
+    const event = super.send(data);
+    return this.#latency === 0 ? event : call(delayed(this.#latency, event));
+  }
+
+  /**
+   * Sends all of `data`, as {@linkcode Connection.sendall}; it takes `options.latency` ms,
+   * plus however long the peer takes to read what does not fit in its buffer.
+   *
+   * @param data Bytes, or a string to send as UTF-8.
+   * @returns An event that resumes once everything was handed to the peer.
+   *
+   * @example A write that takes virtual time
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { run, VirtualClock } from "@bluelet/bluelet";
+   * import { memoryPair } from "@bluelet/bluelet/testing";
+   *
+   * const clock = new VirtualClock();
+   * const [a, b] = memoryPair({ latency: 40 });
+   * await run(function* () {
+   *   yield* a.sendall("ping");
+   *   assert.equal(new TextDecoder().decode(yield* b.recv(10)), "ping");
+   * }(), { clock });
+   * assert.equal(clock.now(), 40);
+   * ```
+   */
+  override sendall(data: Uint8Array | string): Effect<void> {
+    const event = super.sendall(data);
+    return this.#latency === 0 ? event : call(delayed(this.#latency, event));
+  }
+
+  /**
+   * Resets the connection from this end, as a crashed peer's TCP stack would: this end is
+   * closed, the peer's unread bytes are dropped, its waiting and later reads throw
+   * `ConnectionResetError`, and its later writes `BrokenPipeError`.
+   *
+   * @example A server that meets a reset
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ConnectionResetError, run } from "@bluelet/bluelet";
+   * import { memoryPair } from "@bluelet/bluelet/testing";
+   *
+   * const [client, server] = memoryPair();
+   * const outcome = await run(function* () {
+   *   yield* client.sendall("GET /");
+   *   client.reset();
+   *   try {
+   *     yield* server.recv(1024);
+   *     return "read";
+   *   } catch (error) {
+   *     return error instanceof ConnectionResetError ? "reset" : "other";
+   *   }
+   * }());
+   * assert.equal(outcome, "reset");
+   * ```
+   */
+  reset(): void {
+    this.#end.reset();
+  }
+
+  /**
+   * A fault mid-stream: once this end has sent `byteCount` more bytes, it closes (or, with
+   * `options.reset`, resets), even in the middle of one write; that write throws
+   * `SocketClosedError`. After a close, the peer reads exactly `byteCount` bytes, then the
+   * end of the stream. After a reset, as over TCP, it keeps only what its reads had taken
+   * in already; its next read throws `ConnectionResetError`.
+   *
+   * @param byteCount How many more bytes go out before the fault, a non-negative integer.
+   * @param options Whether the fault is a reset rather than a close.
+   * @throws {RangeError} If `byteCount` is not a non-negative integer.
+   *
+   * @example A client that disconnects in the middle of a request
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { run, SocketClosedError } from "@bluelet/bluelet";
+   * import { memoryPair } from "@bluelet/bluelet/testing";
+   *
+   * const [client, server] = memoryPair();
+   * client.closeAfter(7);
+   * await run(function* () {
+   *   try {
+   *     yield* client.sendall("GET /index.html\r\n");
+   *   } catch (error) {
+   *     assert.ok(error instanceof SocketClosedError);
+   *   }
+   *   assert.equal(new TextDecoder().decode(yield* server.readline()), "GET /in");
+   * }());
+   * ```
+   */
+  closeAfter(byteCount: number, options: CloseAfterOptions = {}): void {
+    if (!Number.isInteger(byteCount) || byteCount < 0) {
+      throw new RangeError(
+        `Cannot schedule a close of ${
+          formatAddr(this.localAddr)
+        }: byteCount must be a non-negative integer, got ${byteCount}`,
+      );
+    }
+    this.#end.cutAfter(byteCount, options.reset ?? false);
+  }
+
+  static {
+    newMemoryConnection = (end, latency) => new MemoryConnection(end, latency);
+  }
+}
+
+function* delayed<T>(latency: number, event: Effect<T>): Coroutine<T> {
+  yield sleep(latency);
+  return yield* event;
+}
+
+let nextPort = 49152;
+
+/** Gives a port number for the next in-memory address. */
+export function memoryPort(): number {
+  const port = nextPort;
+  nextPort = nextPort === 65535 ? 49152 : nextPort + 1;
+  return port;
+}
+
+/** Checks `options` and gives the settings of an end, and the latency. */
+export function memorySettings(
+  options: MemoryPairOptions,
+  action: string,
+): { settings: () => EndSettings; latency: number } {
+  const bufferSize = options.bufferSize ?? 65536;
+  if (!Number.isInteger(bufferSize) || bufferSize < 1) {
+    throw new RangeError(
+      `${action}: bufferSize must be a positive integer, got ${bufferSize}`,
+    );
+  }
+  const latency = options.latency ?? 0;
+  if (!(latency >= 0) || !Number.isFinite(latency)) {
+    throw new RangeError(
+      `${action}: latency must be a non-negative finite number of milliseconds, got ${latency}`,
+    );
+  }
+  const sizes = options.chunkSizes;
+  const seed = options.chunkSeed;
+  const maxChunk = options.maxChunk ?? 16;
+  if (sizes !== undefined) {
+    if (
+      !Array.isArray(sizes) || sizes.length === 0 ||
+      !sizes.every((size) => Number.isInteger(size) && size > 0)
+    ) {
+      throw new RangeError(
+        `${action}: chunkSizes must be a non-empty array of positive integers, got ${
+          JSON.stringify(sizes)
+        }`,
+      );
+    }
+  } else if (seed !== undefined) {
+    if (!Number.isInteger(seed)) {
+      throw new RangeError(`${action}: chunkSeed must be an integer, got ${seed}`);
+    }
+    if (!Number.isInteger(maxChunk) || maxChunk < 1) {
+      throw new RangeError(
+        `${action}: maxChunk must be a positive integer, got ${maxChunk}`,
+      );
+    }
+  }
+  const settings = (): EndSettings => {
+    let chunk: (() => number) | null = null;
+    if (sizes !== undefined) {
+      const list = [...sizes];
+      let i = 0;
+      chunk = () => list[i++ % list.length];
+    } else if (seed !== undefined) {
+      const random = mulberry32(seed);
+      chunk = () => 1 + Math.floor(random() * maxChunk);
+    }
+    return { bufferSize, chunk };
+  };
+  return { settings, latency };
+}
+
+/** A small seeded random generator (Mulberry32): the same seed, the same numbers. */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Makes a connected pair of {@linkcode MemoryConnection}s: what one end sends, the other
+ * receives, in the same process, with no socket. Under a `VirtualClock` they run in
+ * virtual time; a conversation that cannot go on is a `DeadlockError`, not a hang.
+ *
+ * @param options The buffer size, latency and read chunking of both directions.
+ * @returns The two ends: by convention, the client's and the server's.
+ * @throws {RangeError} If an option is out of range.
+ *
+ * @example A conversation in memory, with a timeout, in virtual time
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { run, spawn, TimeoutError, VirtualClock, withTimeout } from "@bluelet/bluelet";
+ * import { memoryPair } from "@bluelet/bluelet/testing";
+ *
+ * const clock = new VirtualClock();
+ * const [client, server] = memoryPair({ latency: 10 });
+ * const record: string[] = [];
+ * await run(function* () {
+ *   yield* spawn(function* () {
+ *     const line = yield* server.readline();
+ *     yield* server.sendall(line); // an echo
+ *   }());
+ *   try {
+ *     yield* withTimeout(5, client.recv(1)); // nothing was sent yet
+ *   } catch (error) {
+ *     assert.ok(error instanceof TimeoutError);
+ *     record.push(`timed out at ${clock.now()}`);
+ *   }
+ *   yield* client.sendall("hi\n");
+ *   record.push(`got ${new TextDecoder().decode(yield* client.readline())} at ${clock.now()}`);
+ * }(), { clock });
+ * assert.deepEqual(record, ["timed out at 5", "got hi\n at 25"]);
+ * ```
+ */
+export function memoryPair(
+  options: MemoryPairOptions = {},
+): [MemoryConnection, MemoryConnection] {
+  const { settings, latency } = memorySettings(options, "Cannot make a memory pair");
+  const [a, b] = MemoryEnd.pair(
+    { transport: "tcp", hostname: "memory", port: memoryPort() },
+    { transport: "tcp", hostname: "memory", port: memoryPort() },
+    settings(),
+    settings(),
+  );
+  return [newMemoryConnection(a, latency), newMemoryConnection(b, latency)];
+}

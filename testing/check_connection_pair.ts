@@ -1,0 +1,277 @@
+import { deepEqual, equal, ok } from "node:assert/strict";
+import {
+  type Coroutine,
+  join,
+  kill,
+  type Operation,
+  run,
+  sleep,
+  spawn,
+  TimeoutError,
+  VirtualClock,
+  withTimeout,
+  yieldNow,
+} from "../scheduler/mod.ts";
+import {
+  BrokenPipeError,
+  type Connection,
+  ConnectionResetError,
+  SocketClosedError,
+  UnexpectedEofError,
+} from "../net/mod.ts";
+
+/** Options for {@linkcode checkConnectionPair}. */
+export interface CheckConnectionPairOptions {
+  /**
+   * Run each check under a `VirtualClock` of its own, so its timeouts take no real time.
+   * Only for pairs whose waits are not promises (in-memory ones): a `VirtualClock` holds
+   * still while real I/O is pending.
+   *
+   * @default {false}
+   */
+  virtualTime?: boolean;
+  /**
+   * How long the timeout in the check "a read that times out loses no bytes" waits, in
+   * milliseconds.
+   *
+   * @default {20}
+   */
+  timeout?: number;
+}
+
+/** One check, run on a fresh pair; `a` and `b` are its two ends. */
+type Check = (a: Connection, b: Connection, timeout: number) => Coroutine<void>;
+
+const decoder = new TextDecoder();
+const text = (bytes: Uint8Array) => decoder.decode(bytes);
+
+/** Runs `op` and gives what it threw; fails if it did not throw. */
+function* thrown(op: Operation<unknown>): Coroutine<unknown> {
+  try {
+    yield* op;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("Expected the operation to throw, and it did not");
+}
+
+/** Reads until the end of the stream. */
+function* readAll(conn: Connection): Coroutine<Uint8Array> {
+  const parts: number[] = [];
+  for (;;) {
+    const data = yield* conn.recv(64 * 1024);
+    if (data.length === 0) return Uint8Array.from(parts);
+    for (const byte of data) parts.push(byte);
+  }
+}
+
+/** `length` bytes of a pattern that tells a reordered or lost byte from a good one. */
+function pattern(length: number, salt: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = (i * 31 + (i >> 8) + salt) & 255;
+  return bytes;
+}
+
+function* receiveExactly(conn: Connection, length: number): Coroutine<Uint8Array> {
+  const out = new Uint8Array(length);
+  let got = 0;
+  while (got < length) {
+    const data = yield* conn.recv(length - got);
+    if (data.length === 0) throw new Error(`The stream ended after ${got} of ${length} bytes`);
+    out.set(data, got);
+    got += data.length;
+  }
+  return out;
+}
+
+const CHECKS: Record<string, Check> = {
+  *"bytes arrive whole and in order, both ways at once"(a, b) {
+    const size = 300 * 1024;
+    const toB = pattern(size, 1);
+    const toA = pattern(size, 2);
+    const writers = [
+      yield* spawn(a.sendall(toB)),
+      yield* spawn(b.sendall(toA)),
+    ];
+    deepEqual(yield* receiveExactly(b, size), toB);
+    deepEqual(yield* receiveExactly(a, size), toA);
+    for (const writer of writers) yield* join(writer);
+  },
+
+  *"recv gives at most bufsize; recvExactly and readline span writes"(a, b) {
+    yield* a.sendall("hello world");
+    equal(text(yield* b.recvExactly(5)), "hello");
+    const rest = yield* b.recv(3);
+    ok(rest.length >= 1 && rest.length <= 3, `recv(3) gave ${rest.length} bytes`);
+    equal(text(rest), " world".slice(0, rest.length));
+    yield* b.recvExactly(6 - rest.length);
+    yield* a.sendall("ab");
+    yield* a.sendall("c\nd");
+    yield* a.sendall("e\n");
+    equal(text(yield* b.readline()), "abc\n");
+    equal(text(yield* b.readline()), "de\n");
+  },
+
+  *"send gives how many bytes went out, and they arrive"(a, b) {
+    const sent = yield* a.send("hello");
+    ok(sent >= 1 && sent <= 5, `send gave ${sent}`);
+    equal(text(yield* b.recvExactly(sent)), "hello".slice(0, sent));
+  },
+
+  *"closeWrite ends the stream after the data, and the peer can still send"(a, b) {
+    yield* a.sendall("last");
+    yield* a.closeWrite();
+    yield* a.closeWrite(); // again: nothing happens
+    equal(text(yield* readAll(b)), "last");
+    equal((yield* b.recv(10)).length, 0, "the end of the stream is read again");
+    const error = yield* thrown(b.recvExactly(1));
+    ok(error instanceof UnexpectedEofError, `recvExactly at the end: ${error}`);
+    yield* b.sendall("reply");
+    equal(text(yield* a.recvExactly(5)), "reply");
+    const late = yield* thrown(a.sendall("more"));
+    ok(late instanceof SocketClosedError, `send after closeWrite: ${late}`);
+  },
+
+  *"recvExactly at the end of the stream keeps what came"(a, b) {
+    yield* a.sendall("ab");
+    yield* a.closeWrite();
+    const error = yield* thrown(b.recvExactly(3));
+    ok(error instanceof UnexpectedEofError, String(error));
+    equal(text(yield* readAll(b)), "ab");
+  },
+
+  *"close ends the peer's stream, and this end's operations throw SocketClosedError"(a, b) {
+    yield* a.sendall("bye");
+    a.close();
+    a.close(); // again: nothing happens
+    equal(a.closed, true);
+    for (const op of [a.recv(1), a.sendall("x"), a.closeWrite(), a.readline()]) {
+      const error = yield* thrown(op);
+      ok(error instanceof SocketClosedError, `${error}`);
+    }
+    equal(text(yield* readAll(b)), "bye");
+  },
+
+  *"an operation waiting when its own end is closed throws SocketClosedError"(a, b) {
+    const reader = yield* spawn(thrown(b.recv(10)));
+    yield* yieldNow();
+    b.close();
+    const error = yield* join(reader);
+    ok(error instanceof SocketClosedError, String(error));
+    void a;
+  },
+
+  *"a write to a closed peer fails with a broken pipe or a reset"(a, b) {
+    b.close();
+    let error: unknown;
+    // Over TCP the first writes may still go out; the peer's reset comes back later.
+    for (let i = 0; i < 200 && error === undefined; i++) {
+      try {
+        yield* a.sendall(pattern(1024, i));
+        yield* sleep(1);
+      } catch (caught) {
+        error = caught;
+      }
+    }
+    ok(
+      error instanceof BrokenPipeError || error instanceof ConnectionResetError,
+      `expected a broken pipe, got ${error}`,
+    );
+  },
+
+  *"overlapping reads are rejected, and the first read goes on"(a, b) {
+    const first = yield* spawn(b.recv(10));
+    yield* yieldNow();
+    const error = yield* thrown(b.recv(10));
+    ok(error instanceof TypeError, String(error));
+    yield* a.sendall("z");
+    equal(text(yield* join(first)), "z");
+  },
+
+  *"overlapping writes are rejected, and the first write goes on"(a, b) {
+    const big = pattern(1024 * 1024, 3);
+    const writer = yield* spawn(a.sendall(big));
+    yield* yieldNow();
+    const error = yield* thrown(a.send("x"));
+    ok(error instanceof TypeError, String(error));
+    deepEqual(yield* receiveExactly(b, big.length), big);
+    yield* join(writer);
+  },
+
+  *"a read that times out loses no bytes"(a, b, timeout) {
+    const error = yield* thrown(withTimeout(timeout, b.recv(10)));
+    ok(error instanceof TimeoutError, String(error));
+    yield* a.sendall("late");
+    equal(text(yield* b.recvExactly(4)), "late");
+  },
+
+  *"a read killed as its bytes arrive loses none"(a, b) {
+    const reader = yield* spawn(b.recv(10));
+    yield* yieldNow();
+    yield* a.sendall("hello");
+    yield* kill(reader);
+    equal(text(yield* b.recvExactly(5)), "hello");
+  },
+};
+
+/**
+ * Checks that a connected pair of {@linkcode Connection}s behaves as the `Connection`
+ * contract says, as Trio's `check_two_way_stream` does for its streams: bytes arrive
+ * whole and in order both ways at once, `closeWrite` and `close` end the stream for the
+ * peer, operations on a closed end throw `SocketClosedError`, a write to a closed peer
+ * fails with `BrokenPipeError` (or `ConnectionResetError`), overlapping reads and writes
+ * are rejected, and a read that times out or is killed loses no bytes. Every check runs in
+ * both directions, each on a new pair from `makePair`, which it closes afterwards.
+ *
+ * Both the in-memory pair and a pair over loopback TCP pass it; a transport of your own
+ * can be held to the same contract.
+ *
+ * @param makePair Makes a new connected pair, inside the run of the check.
+ * @param options Whether to run in virtual time, and how long the timeout check waits.
+ * @returns A promise that resolves once every check passed.
+ * @throws {Error} If a check fails: the message names it, and `cause` is the failure.
+ *
+ * @example The in-memory pair, in virtual time
+ * ```ts
+ * import { checkConnectionPair, memoryPair } from "@bluelet/bluelet/testing";
+ *
+ * // deno-lint-ignore require-yield
+ * await checkConnectionPair(function* () {
+ *   return memoryPair({ bufferSize: 4096, chunkSeed: 7 });
+ * }, { virtualTime: true });
+ * ```
+ */
+export async function checkConnectionPair(
+  makePair: () => Operation<[Connection, Connection]>,
+  options: CheckConnectionPairOptions = {},
+): Promise<void> {
+  const timeout = options.timeout ?? 20;
+  for (const [name, check] of Object.entries(CHECKS)) {
+    for (const flipped of [false, true]) {
+      const clock = options.virtualTime ? new VirtualClock() : undefined;
+      try {
+        await run(
+          function* () {
+            const [first, second] = yield* makePair();
+            const [a, b] = flipped ? [second, first] : [first, second];
+            try {
+              yield* check(a, b, timeout);
+            } finally {
+              a.close();
+              b.close();
+            }
+          }(),
+          { clock },
+        );
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        throw new Error(
+          `Connection pair failed the check "${name}"${
+            flipped ? " (second end first)" : ""
+          }: ${message}`,
+          { cause: error },
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,61 @@
+// One contract, two transports: the in-memory pair and a real loopback pair must both pass
+// the same conformance check, which keeps the in-memory pair honest.
+import { equal, ok, rejects } from "node:assert/strict";
+import { checkConnectionPair, memoryPair } from "../../testing/mod.ts";
+import { socketPair, tempDir } from "./_helpers.ts";
+
+Deno.test("checkConnectionPair() passes an in-memory pair, in virtual time", async () => {
+  // deno-lint-ignore require-yield
+  await checkConnectionPair(function* () {
+    return memoryPair();
+  }, { virtualTime: true });
+});
+
+Deno.test("checkConnectionPair() passes an in-memory pair with a small buffer, latency and random chunks", async () => {
+  // deno-lint-ignore require-yield
+  await checkConnectionPair(function* () {
+    return memoryPair({ bufferSize: 100, latency: 3, chunkSeed: 12, maxChunk: 4096 });
+  }, { virtualTime: true });
+});
+
+Deno.test("checkConnectionPair() passes an in-memory pair that delivers one byte at a time", async () => {
+  // deno-lint-ignore require-yield
+  await checkConnectionPair(function* () {
+    return memoryPair({ chunkSizes: [1, 7, 1500] });
+  }, { virtualTime: true });
+});
+
+Deno.test("checkConnectionPair() passes a TCP pair over loopback", async () => {
+  await checkConnectionPair(function* () {
+    const pair = yield* socketPair();
+    return [pair.client, pair.peer];
+  });
+});
+
+Deno.test("checkConnectionPair() passes a Unix socket pair", async () => {
+  await using dir = await tempDir();
+  let n = 0;
+  await checkConnectionPair(function* () {
+    const pair = yield* socketPair({ transport: "unix", path: `${dir.path}/s${n++}.sock` });
+    return [pair.client, pair.peer];
+  });
+});
+
+Deno.test("checkConnectionPair() fails a pair that drops bytes, naming the check", async () => {
+  await rejects(
+    // deno-lint-ignore require-yield
+    checkConnectionPair(function* () {
+      const [a, b] = memoryPair();
+      a.closeAfter(1000); // a cuts the stream after 1000 bytes
+      return [a, b];
+    }, { virtualTime: true }),
+    (error: Error) => {
+      equal(
+        error.message.split(":")[0],
+        'Connection pair failed the check "bytes arrive whole and in order, both ways at once"',
+      );
+      ok(error.cause instanceof Error);
+      return true;
+    },
+  );
+});

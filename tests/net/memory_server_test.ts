@@ -1,0 +1,167 @@
+// `server` on a MemoryListener: a whole multi-client conversation, with per-line timeouts,
+// a connect timeout, latency and a graceful shutdown, in virtual time. It takes
+// seconds of virtual time and milliseconds of real time; the order of every event and the
+// virtual time it happened at are asserted.
+import { deepEqual, equal } from "node:assert/strict";
+import {
+  type Connection,
+  type Coroutine,
+  join,
+  kill,
+  run,
+  server,
+  sleep,
+  spawn,
+  TimeoutError,
+  VirtualClock,
+  withTimeout,
+} from "../../mod.ts";
+import { MemoryListener } from "../../testing/mod.ts";
+import { text, thrown } from "./_helpers.ts";
+
+Deno.test("server() on a MemoryListener serves a multi-client conversation with timeouts in virtual time", async () => {
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  const log = (what: string) => record.push(`${clock.now()} ${what}`);
+  const shutdown = new AbortController();
+  const listener = new MemoryListener({ hostname: "chat.test", port: 7, latency: 5 });
+
+  // The code under test: greets, answers each line, says goodbye on "quit", and drops a
+  // client that stays silent for a second.
+  function* handler(conn: Connection): Coroutine<void> {
+    yield* conn.sendall("hello\n");
+    for (;;) {
+      let line: string;
+      try {
+        line = text(yield* withTimeout(1_000, conn.readline())).trim();
+      } catch (error) {
+        if (!(error instanceof TimeoutError)) throw error;
+        yield* conn.sendall("bye: idle\n");
+        return;
+      }
+      if (line === "" || line === "quit") {
+        yield* conn.sendall("bye\n");
+        return;
+      }
+      yield* conn.sendall(`echo ${line}\n`);
+    }
+  }
+
+  /** A client: connects at `start`, then sends each line after its pause. */
+  function* client(
+    name: string,
+    start: number,
+    script: [pause: number, line: string][],
+  ): Coroutine<void> {
+    yield* sleep(start);
+    using conn = yield* listener.connect({ timeout: 5_000 });
+    log(`${name} connected`);
+    log(`${name} <- ${text(yield* conn.readline()).trim()}`);
+    for (const [pause, line] of script) {
+      yield* sleep(pause);
+      yield* conn.sendall(`${line}\n`);
+      log(`${name} -> ${line}`);
+      log(`${name} <- ${text(yield* conn.readline()).trim()}`);
+    }
+    // Silent from here: reads what the server says until it hangs up.
+    for (;;) {
+      const line = yield* conn.readline();
+      if (line.length === 0) break;
+      log(`${name} <- ${text(line).trim()}`);
+    }
+    log(`${name} sees the end`);
+  }
+
+  await run(
+    function* () {
+      const serving = yield* spawn(server(listener, handler, {
+        signal: shutdown.signal,
+        gracePeriod: 500,
+        onListen: (addr) => log(`listening on ${(addr as Deno.NetAddr).hostname}`),
+      }));
+      const ann = yield* spawn(client("ann", 0, [[100, "hi"], [200, "quit"]]));
+      const bob = yield* spawn(client("bob", 50, [[10, "hey"]])); // then silent
+      const cat = yield* spawn(
+        client("cat", 60, [[0, "me too"], [900, "still here"], [0, "quit"]]),
+      );
+      yield* join(ann);
+      yield* join(cat);
+      log("shutting down");
+      shutdown.abort(); // no more accepts; bob's handler gets the grace period to end
+      const late = yield* thrown(listener.connect());
+      log(`a late client: ${(late as Error).name}`);
+      yield* join(bob);
+      yield* join(serving);
+      log("server returned");
+    }(),
+    { clock },
+  );
+
+  deepEqual(record, [
+    "0 listening on chat.test",
+    "0 ann connected",
+    "5 ann <- hello", // each write takes 5 ms
+    "50 bob connected",
+    "55 bob <- hello",
+    "60 cat connected",
+    "65 cat <- hello",
+    "70 bob -> hey",
+    "70 cat -> me too",
+    "75 bob <- echo hey",
+    "75 cat <- echo me too",
+    "110 ann -> hi",
+    "115 ann <- echo hi",
+    "320 ann -> quit",
+    "325 ann <- bye",
+    "325 ann sees the end",
+    "980 cat -> still here",
+    "985 cat <- echo still here",
+    "990 cat -> quit",
+    "995 cat <- bye",
+    "995 cat sees the end",
+    "995 shutting down",
+    "995 a late client: ConnectionRefusedError",
+    "1080 bob <- bye: idle", // a second after the server's last read began, at 75
+    "1080 bob sees the end",
+    "1080 server returned", // bob's handler ended within the grace period
+  ]);
+  equal(listener.closed, true);
+  // A second of conversation ran in real milliseconds; no real time is asserted.
+});
+
+Deno.test("server() on a MemoryListener closes an idle connection on the virtual clock", async () => {
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  const listener = new MemoryListener();
+  function* handler(conn: Connection): Coroutine<void> {
+    try {
+      for (;;) {
+        const data = yield* conn.recv(100);
+        if (data.length === 0) return;
+        yield* conn.sendall(data);
+      }
+    } finally {
+      record.push(`${clock.now()} handler ends`);
+    }
+  }
+  await run(
+    function* () {
+      const serving = yield* spawn(server(listener, handler, { idleTimeout: 1_000 }));
+      using conn = yield* listener.connect();
+      yield* sleep(600);
+      yield* conn.sendall("still here");
+      record.push(`${clock.now()} echo ${text(yield* conn.recv(100))}`);
+      // Silent from now on: the server looks every 250 ms, and closes it once a whole
+      // second passed with no byte moving.
+      equal((yield* conn.recv(100)).length, 0);
+      record.push(`${clock.now()} the server hung up`);
+      yield* kill(serving);
+    }(),
+    { clock },
+  );
+  deepEqual(record, [
+    "600 echo still here",
+    "1750 handler ends",
+    "1750 the server hung up",
+  ]);
+});

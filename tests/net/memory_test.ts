@@ -1,0 +1,448 @@
+// The in-memory connections: each guarantee of `Connection` and each knob, under a
+// VirtualClock, with the order of events recorded and asserted.
+import { deepEqual, equal, ok, throws } from "node:assert/strict";
+import {
+  BrokenPipeError,
+  type Connection,
+  ConnectionRefusedError,
+  ConnectionResetError,
+  ConnectTimeoutError,
+  type Coroutine,
+  DeadlockError,
+  join,
+  kill,
+  run,
+  sleep,
+  SocketClosedError,
+  spawn,
+  TimeoutError,
+  VirtualClock,
+  withTimeout,
+  yieldNow,
+} from "../../mod.ts";
+import { MemoryListener, memoryPair } from "../../testing/mod.ts";
+import { text, thrown } from "./_helpers.ts";
+
+/** Reads until the end of the stream; gives the chunks each `recv` got. */
+function* chunksOf(conn: Connection, bufsize = 1024): Coroutine<string[]> {
+  const chunks: string[] = [];
+  for (;;) {
+    const data = yield* conn.recv(bufsize);
+    if (data.length === 0) return chunks;
+    chunks.push(text(data));
+  }
+}
+
+Deno.test("memoryPair() wakes a waiting reader with the peer's write, in the same run, at virtual time 0", async () => {
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  const [a, b] = memoryPair();
+  await run(
+    function* () {
+      const reader = yield* spawn(function* () {
+        record.push("b waits");
+        record.push(`b got ${text(yield* b.recv(10))}`);
+      }());
+      yield* yieldNow();
+      record.push("a sends");
+      yield* a.sendall("ping");
+      record.push("a sent");
+      yield* join(reader);
+    }(),
+    { clock },
+  );
+  deepEqual(record, ["b waits", "a sends", "a sent", "b got ping"]);
+  equal(clock.now(), 0);
+});
+
+Deno.test("memoryPair() reports a conversation that cannot go on as a DeadlockError naming the reads", async () => {
+  const [a, b] = memoryPair();
+  const error = await run(
+    function* () {
+      const other = yield* spawn(b.recv(1));
+      try {
+        yield* a.recv(1);
+      } finally {
+        yield* kill(other);
+      }
+    }(),
+    { clock: new VirtualClock() },
+  ).catch((error) => error);
+  ok(error instanceof DeadlockError, String(error));
+  ok(/waits on recv\(1\).*waits on recv\(1\)/.test(error.message), error.message);
+});
+
+Deno.test("memoryPair({ bufferSize }): sendall waits until the peer reads; send gives what fits", async () => {
+  const record: string[] = [];
+  const [a, b] = memoryPair({ bufferSize: 4 });
+  await run(
+    function* () {
+      const writer = yield* spawn(function* () {
+        yield* a.sendall("0123456789");
+        record.push("sendall done");
+      }());
+      yield* yieldNow();
+      record.push("writer waits");
+      record.push(`read ${text(yield* b.recv(100))}`); // 4 came, and 4 more were let in
+      record.push(`read ${text(yield* b.recv(100))}`);
+      record.push(`read ${text(yield* b.recv(100))}`);
+      yield* join(writer);
+      equal(yield* a.send("abcdef"), 4, "send gives the count that fit");
+      const full = yield* thrown(withTimeout(5, a.send("x")));
+      ok(full instanceof TimeoutError, "send waits while nothing fits");
+      record.push(`read ${text(yield* b.recv(100))}`);
+      equal(yield* a.send("xy"), 2);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  deepEqual(record, [
+    "writer waits",
+    "read 0123",
+    "read 4567",
+    "read 89", // the writer was woken, and runs once this thread waits
+    "sendall done",
+    "read abcd",
+  ]);
+});
+
+Deno.test("memoryPair({ bufferSize }): recvExactly() of more than the buffer holds pulls the rest through", async () => {
+  const [a, b] = memoryPair({ bufferSize: 3 });
+  await run(
+    function* () {
+      const writer = yield* spawn(a.sendall("0123456789"));
+      equal(text(yield* b.recvExactly(10)), "0123456789");
+      yield* join(writer);
+    }(),
+    { clock: new VirtualClock() },
+  );
+});
+
+Deno.test("memoryPair({ latency }): each write reaches the peer that many virtual ms later", async () => {
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  const [client, server] = memoryPair({ latency: 25 });
+  await run(
+    function* () {
+      yield* spawn(function* () {
+        const line = yield* server.readline();
+        record.push(`server got ${text(line).trim()} at ${clock.now()}`);
+        yield* server.sendall(line);
+      }());
+      yield* client.sendall("hi\n");
+      record.push(`client sent at ${clock.now()}`);
+      const reply = yield* client.readline();
+      record.push(`client got ${text(reply).trim()} at ${clock.now()}`);
+    }(),
+    { clock },
+  );
+  deepEqual(record, [
+    "client sent at 25",
+    "server got hi at 25",
+    "client got hi at 50",
+  ]);
+});
+
+Deno.test("memoryPair({ chunkSizes }): reads get the stream in chunks of those sizes, in turn", async () => {
+  const [a, b] = memoryPair({ chunkSizes: [1, 3] });
+  const chunks = await run(function* () {
+    yield* a.sendall("abcdefghij");
+    yield* a.closeWrite();
+    return yield* chunksOf(b);
+  }());
+  deepEqual(chunks, ["a", "bcd", "e", "fgh", "i", "j"]);
+});
+
+Deno.test("memoryPair({ chunkSeed }): the same seed cuts the stream the same way, another seed otherwise", async () => {
+  const cutWith = (seed: number) => {
+    const [a, b] = memoryPair({ chunkSeed: seed, maxChunk: 5 });
+    return run(function* () {
+      yield* a.sendall("the quick brown fox jumps over the lazy dog");
+      a.close();
+      return yield* chunksOf(b);
+    }());
+  };
+  const first = await cutWith(1);
+  deepEqual(await cutWith(1), first);
+  notEqualChunks(await cutWith(2), first);
+  equal(first.join(""), "the quick brown fox jumps over the lazy dog");
+  ok(first.every((chunk) => chunk.length >= 1 && chunk.length <= 5), String(first));
+});
+
+function notEqualChunks(a: string[], b: string[]): void {
+  ok(JSON.stringify(a) !== JSON.stringify(b), `expected different chunks, both ${a}`);
+}
+
+Deno.test("memoryPair({ chunkSizes: [1] }): readline finds a delimiter split across chunks", async () => {
+  const [a, b] = memoryPair({ chunkSizes: [1] });
+  await run(function* () {
+    yield* a.sendall("one\r\ntwo\r\n");
+    equal(text(yield* b.readline("\r\n")), "one\r\n");
+    equal(text(yield* b.readline("\r\n")), "two\r\n");
+  }());
+});
+
+Deno.test("MemoryConnection.reset(): the peer's waiting read throws ConnectionResetError, later writes BrokenPipeError", async () => {
+  const record: string[] = [];
+  const [client, server] = memoryPair();
+  await run(
+    function* () {
+      yield* client.sendall("read before");
+      record.push(`server got ${text(yield* server.recv(100))}`);
+      const reader = yield* spawn(server.recv(100));
+      yield* yieldNow();
+      yield* client.sendall("landed"); // lands in the waiting read...
+      yield* client.sendall("dropped"); // ...this waits in the peer's system buffer
+      client.reset();
+      record.push(`waiting reader got ${text(yield* join(reader))}`);
+      const error = yield* thrown(server.recv(100));
+      record.push(`next read: ${(error as Error).name}: ${(error as Error).message}`);
+      const write = yield* thrown(server.sendall("anyone?"));
+      record.push(`write: ${(write as Error).name}`);
+      record.push(`client closed: ${client.closed}`);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  const peer = `${client.localAddr.hostname}:${client.localAddr.port}`;
+  deepEqual(record, [
+    "server got read before",
+    "waiting reader got landed", // answered before the reset; "dropped" is lost
+    `next read: ConnectionResetError: Cannot recv from ${peer}: connection reset by peer`,
+    "write: BrokenPipeError",
+    "client closed: true",
+  ]);
+});
+
+Deno.test("MemoryConnection.reset() wakes a waiting reader with ConnectionResetError and a waiting writer too", async () => {
+  const [a, b] = memoryPair({ bufferSize: 2 });
+  await run(
+    function* () {
+      const reader = yield* spawn(thrown(b.recv(10)));
+      const writer = yield* spawn(thrown(b.sendall("more than two bytes")));
+      yield* yieldNow();
+      a.reset();
+      ok((yield* join(reader)) instanceof ConnectionResetError);
+      ok((yield* join(writer)) instanceof ConnectionResetError);
+    }(),
+    { clock: new VirtualClock() },
+  );
+});
+
+Deno.test("MemoryConnection.closeAfter(): the peer gets exactly that many bytes, then the end of the stream", async () => {
+  const [client, server] = memoryPair({ bufferSize: 4 });
+  client.closeAfter(6);
+  const record: string[] = [];
+  await run(
+    function* () {
+      const writer = yield* spawn(function* () {
+        const error = yield* thrown(client.sendall("GET /index.html\r\n"));
+        record.push(`client: ${(error as Error).name}`);
+      }());
+      const got = yield* chunksOf(server, 100);
+      record.push(`server got ${JSON.stringify(got.join(""))} then the end`);
+      yield* join(writer);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  deepEqual(record, ["client: SocketClosedError", 'server got "GET /i" then the end']);
+});
+
+Deno.test("MemoryConnection.closeAfter({ reset: true }): the peer gets a reset mid-message", async () => {
+  const [client, server] = memoryPair();
+  client.closeAfter(3, { reset: true });
+  await run(function* () {
+    const reader = yield* spawn(server.recv(10));
+    yield* yieldNow();
+    ok((yield* thrown(client.sendall("hello"))) instanceof SocketClosedError);
+    equal(text(yield* join(reader)), "hel"); // landed in the waiting read before the reset
+    ok((yield* thrown(server.recv(10))) instanceof ConnectionResetError);
+  }());
+  throws(() => client.closeAfter(-1), RangeError);
+});
+
+Deno.test("memoryPair(): closing an end fails its waiting read and write; the peer reads what went out", async () => {
+  const [a, b] = memoryPair({ bufferSize: 1 });
+  await run(
+    function* () {
+      const reader = yield* spawn(thrown(a.recv(10)));
+      const writer = yield* spawn(thrown(a.sendall("ab"))); // "a" goes out, "b" waits
+      yield* yieldNow();
+      a.close();
+      ok((yield* join(reader)) instanceof SocketClosedError);
+      ok((yield* join(writer)) instanceof SocketClosedError);
+      deepEqual(yield* chunksOf(b), ["a"]); // then the end of the stream
+    }(),
+    { clock: new VirtualClock() },
+  );
+});
+
+Deno.test("memoryPair(): a write waiting for room in a peer that closes throws BrokenPipeError", async () => {
+  const [a, b] = memoryPair({ bufferSize: 1 });
+  await run(
+    function* () {
+      const writer = yield* spawn(thrown(b.sendall("cd")));
+      yield* yieldNow();
+      a.close();
+      const error = yield* join(writer);
+      ok(error instanceof BrokenPipeError, String(error));
+      equal(
+        error.message,
+        `Cannot send to ${a.localAddr.hostname}:${a.localAddr.port}: broken pipe`,
+      );
+    }(),
+    { clock: new VirtualClock() },
+  );
+});
+
+Deno.test("memoryPair(): a reader killed after the peer's write woke it, before it resumed, loses no bytes", async () => {
+  // The write lands the bytes and wakes the reader in the writer's step; the kill comes in
+  // the same step, so the reader is queued, not resumed, when it is killed.
+  const [a, b] = memoryPair();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const reader = yield* spawn(function* () {
+        try {
+          record.push("reader waits");
+          yield b.recv(10);
+          record.push("reader resumed (wrong)");
+        } finally {
+          record.push("reader killed");
+        }
+      }());
+      yield* yieldNow();
+      yield* a.sendall("hello");
+      yield* kill(reader);
+      yield* a.closeWrite();
+      record.push(`next reader got ${(yield* chunksOf(b)).join("")}`);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  deepEqual(record, ["reader waits", "reader killed", "next reader got hello"]);
+});
+
+Deno.test("memoryPair(): a writer killed while it waits for room keeps what it handed over", async () => {
+  const [a, b] = memoryPair({ bufferSize: 3 });
+  await run(
+    function* () {
+      const writer = yield* spawn(a.sendall("abcdef")); // "abc" goes out, the rest waits
+      yield* yieldNow();
+      yield* kill(writer);
+      equal(text(yield* b.recv(10)), "abc"); // room again, but "def" is not sent
+      yield* a.sendall("!"); // and the write side is free
+      a.close();
+      deepEqual(yield* chunksOf(b), ["!"]);
+    }(),
+    { clock: new VirtualClock() },
+  );
+});
+
+Deno.test("memoryPair() checks its options", () => {
+  throws(() => memoryPair({ bufferSize: 0 }), RangeError);
+  throws(() => memoryPair({ latency: -1 }), RangeError);
+  throws(() => memoryPair({ chunkSizes: [] }), RangeError);
+  throws(() => memoryPair({ chunkSizes: [2, 0] }), RangeError);
+  throws(() => memoryPair({ chunkSeed: 1.5 }), RangeError);
+  throws(() => memoryPair({ chunkSeed: 1, maxChunk: 0 }), /maxChunk must be a positive integer/);
+});
+
+Deno.test("MemoryListener: connect() waits in the backlog until accept() takes it, in order", async () => {
+  using listener = new MemoryListener({ hostname: "app.test", port: 80 });
+  const record: string[] = [];
+  await run(
+    function* () {
+      const acceptor = yield* spawn(function* () {
+        for (let i = 0; i < 2; i++) {
+          using conn = yield* listener.accept();
+          record.push(`accepted ${i}`);
+          yield* conn.sendall(`you are ${i}\n`);
+        }
+      }());
+      using first = yield* listener.connect();
+      using second = yield* listener.connect();
+      record.push("both connected");
+      equal(first.addr.hostname, "app.test");
+      equal((first.addr as Deno.NetAddr).port, 80);
+      record.push(text(yield* second.readline()).trim());
+      record.push(text(yield* first.readline()).trim());
+      yield* join(acceptor);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  deepEqual(record, [
+    "both connected",
+    "accepted 0",
+    "accepted 1",
+    "you are 1",
+    "you are 0",
+  ]);
+});
+
+Deno.test("MemoryListener: a connect to a full backlog waits for an accept, or times out in virtual time", async () => {
+  const clock = new VirtualClock();
+  using listener = new MemoryListener({ backlog: 1 });
+  const record: string[] = [];
+  await run(
+    function* () {
+      using _first = yield* listener.connect();
+      const error = yield* thrown(listener.connect({ timeout: 30_000 }));
+      ok(error instanceof ConnectTimeoutError, String(error));
+      record.push(`${error.message} at ${clock.now()}`);
+      const waiting = yield* spawn(listener.connect());
+      yield* sleep(1_000);
+      record.push("accepting");
+      using _accepted = yield* listener.accept();
+      using second = yield* join(waiting);
+      record.push(`second connected at ${clock.now()}: ${second.closed ? "closed" : "open"}`);
+    }(),
+    { clock },
+  );
+  const where = `memory:${listener.addr.port}`;
+  deepEqual(record, [
+    `Cannot connect to ${where}: timed out after 30000 ms at 30000`,
+    "accepting",
+    "second connected at 31000: open",
+  ]);
+});
+
+Deno.test("MemoryListener.close(): a waiting accept throws SocketClosedError, backlog clients are reset, later connects refused", async () => {
+  const listener = new MemoryListener();
+  await run(function* () {
+    using queued = yield* listener.connect();
+    listener.close(); // the queued connection was never accepted: reset
+    ok((yield* thrown(queued.recv(1))) instanceof ConnectionResetError);
+    const error = yield* thrown(listener.connect());
+    ok(error instanceof ConnectionRefusedError, String(error));
+    equal(error.message, `Cannot connect to memory:${listener.addr.port}: connection refused`);
+    ok((yield* thrown(listener.accept())) instanceof SocketClosedError);
+  }());
+  const other = new MemoryListener();
+  await run(function* () {
+    const acceptor = yield* spawn(thrown(other.accept()));
+    yield* yieldNow();
+    const second = yield* thrown(other.accept());
+    ok(second instanceof TypeError, String(second));
+    other.close();
+    ok((yield* join(acceptor)) instanceof SocketClosedError);
+  }());
+});
+
+Deno.test("MemoryListener: an accept killed while it waits frees the listener and loses no connection", async () => {
+  using listener = new MemoryListener();
+  await run(function* () {
+    const killed = yield* spawn(listener.accept());
+    yield* yieldNow();
+    yield* kill(killed);
+    const acceptor = yield* spawn(listener.accept()); // another thread may accept now
+    yield* yieldNow();
+    using client = yield* listener.connect();
+    using conn = yield* join(acceptor);
+    yield* client.sendall("hi");
+    equal(text(yield* conn.recv(2)), "hi");
+  }());
+});
+
+Deno.test("MemoryListener checks its options", () => {
+  throws(() => new MemoryListener({ port: 70000 }), RangeError);
+  throws(() => new MemoryListener({ backlog: 0 }), RangeError);
+  throws(() => new MemoryListener({ bufferSize: -1 }), RangeError);
+});
