@@ -70,7 +70,9 @@ export class MemoryEnd {
   /** This end was closed or reset: the peer's writes find a broken pipe. */
   #gone = false;
   #reader: MemoryReader | null = null;
+  /** The write waiting for room, if any: `#write`, reused (one writer at a time). */
   #pending: PendingWrite | null = null;
+  readonly #write: PendingWrite = { event: NO_WRITER, bytes: NOTHING, offset: 0, all: false };
   /** A fault on demand: after this many more bytes sent, this end closes (or resets). */
   #cutAfter = Infinity;
   #cutReset = false;
@@ -176,7 +178,12 @@ export class MemoryEnd {
    */
   write(event: MemoryWriter, bytes: Uint8Array, all: boolean): Wait {
     if (this.peer.#gone) throw new Deno.errors.BrokenPipe("Broken pipe");
-    this.#pending = { event, bytes, offset: 0, all };
+    const pending = this.#write;
+    pending.event = event;
+    pending.bytes = bytes;
+    pending.offset = 0;
+    pending.all = all;
+    this.#pending = pending;
     if (this.#pump()) return null;
     return SUSPEND;
   }
@@ -216,7 +223,7 @@ export class MemoryEnd {
       pending.offset += n;
       pending.event.wrote(n);
       this.#cutAfter -= n;
-      peer.#receive(bytes.subarray(from, from + n));
+      peer.#receive(n === bytes.length ? bytes : bytes.subarray(from, from + n));
       if (!pending.all) break; // `send` makes one write
     }
     if (this.#cutAfter === 0) {
@@ -230,8 +237,11 @@ export class MemoryEnd {
       ? pending.offset === bytes.length
       : pending.offset > 0 || bytes.length === 0;
     if (!done || this.#pending !== pending) return false;
+    const event = pending.event;
+    pending.event = NO_WRITER; // holds neither the writer nor its bytes once done
+    pending.bytes = NOTHING;
     this.#pending = null;
-    pending.event.wake();
+    event.wake();
     return true;
   }
 
@@ -303,6 +313,10 @@ export class MemoryEnd {
     }
   }
 }
+
+/** A placeholder for the reused pending write: a fresh typed array costs most of a µs. */
+const NOTHING = new Uint8Array(0);
+const NO_WRITER: MemoryWriter = { wrote() {}, fail() {}, wake() {} };
 
 /** Copies `bytes` into the socket's receive buffer, as OS reads would. */
 function copyIn(socket: Socket, bytes: Uint8Array): void {
