@@ -7,6 +7,7 @@ import { sleep } from "./sleep.ts";
 import { spawn } from "./spawn.ts";
 import { select } from "./select.ts";
 import { ReceiveOperation, SendOperation } from "./_channel_core.ts";
+import { shield } from "./shield.ts";
 import { killAll } from "./_kill_all.ts";
 
 /**
@@ -121,7 +122,7 @@ function* moveOn<T>(ms: number, operation: Operation<T>): Coroutine<MoveOnResult
   } finally {
     // A worker that was woken but had not run yet is cancelled here, which gives back what
     // it had been handed; one that finished in the meantime has settled.
-    yield* killAll(tasks);
+    yield* shield(killAll(tasks));
   }
   if (!deadline.ended) return { timedOut: true, value: undefined };
   if (!deadline.ok) throw deadline.value;

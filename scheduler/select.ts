@@ -12,6 +12,7 @@ import {
   SendOperation,
   type SendWaiter,
 } from "./_channel_core.ts";
+import { shield } from "./shield.ts";
 import { killAll } from "./_kill_all.ts";
 import type { Link, WaitList } from "./_wait_list.ts";
 
@@ -104,7 +105,7 @@ function* withHelpers(selection: Selection): Coroutine<unknown> {
   } finally {
     if (!done) {
       selection.abandon();
-      yield* killAll(tasks);
+      yield* shield(killAll(tasks)); // a second kill must not stop it half-way
     }
   }
 }

@@ -176,3 +176,29 @@ Deno.test("select() rejects no cases, and a send and a receive on one channel", 
     message: "Cannot select: case sends on and receives from the same channel",
   });
 });
+
+Deno.test("select() killed again while it cleans up its timer thread still waits for that cleanup", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  const channel = new Channel<string>();
+  function* slowTimer(): Coroutine<void> {
+    try {
+      yield* sleep(1000);
+    } finally {
+      yield* sleep(10);
+      record.push(`timer cleaned up at ${clock.now()}`);
+    }
+  }
+  await run(
+    function* () {
+      const selecting = yield* spawn(select([channel.receive(), slowTimer()]));
+      yield* sleep(1);
+      yield* spawn(kill(selecting)); // the select starts killing its timer thread
+      yield* sleep(4);
+      yield* kill(selecting); // a second kill, in the middle of that cleanup
+      record.push(`second kill returned at ${clock.now()}`);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, ["timer cleaned up at 11", "second kill returned at 11"]);
+});
