@@ -4,12 +4,8 @@ import { checkPort, formatAddr } from "./_addr.ts";
 import { type EndSettings, MemoryEnd } from "./_memory_transport.ts";
 import { closedError } from "./_map_error.ts";
 import { ConnectionRefusedError, ConnectTimeoutError } from "./errors.ts";
-import {
-  type MemoryConnection,
-  memoryPort,
-  memorySettings,
-  newMemoryConnection,
-} from "./memory_connection.ts";
+import { memoryPort, memorySettings } from "./_memory_settings.ts";
+import { type MemoryConnection, newMemoryConnection } from "./memory_connection.ts";
 import type { MemoryPairOptions } from "./memory_connection.ts";
 
 /** Options for {@linkcode MemoryListener}: its address, backlog, and its connections. */
