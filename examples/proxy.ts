@@ -1,0 +1,76 @@
+// deno run --allow-net examples/proxy.ts --port 4916 --upstream 127.0.0.1:4915
+//
+// A TCP proxy: every client that connects gets a connection of its own to the upstream
+// server, and `relay` copies bytes both ways until both sides are done. A client that
+// half-closes (sends, then shuts down its sending side) is seen half-closed by the
+// upstream server, and can still read the reply. If the upstream refuses, the client's
+// connection is closed at once. Try it with `deno task echo` in another terminal, then
+// `nc 127.0.0.1 4916`. `--port 0` picks a free port; the `listening on` line says which.
+//
+// Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
+import * as bluelet from "../mod.ts";
+
+/**
+ * Makes the handler that proxies one client to `host`:`port`.
+ *
+ * @param host The upstream host.
+ * @param port The upstream port.
+ * @param log Where log lines go.
+ */
+export function forwardTo(
+  host: string,
+  port: number,
+  log: (line: string) => void = console.log,
+): (client: bluelet.Connection) => bluelet.Coroutine<void> {
+  return function* proxy(client) {
+    let upstream: bluelet.Connection;
+    try {
+      upstream = yield* bluelet.connect(host, port, { timeout: 10_000 });
+    } catch (error) {
+      if (!(error instanceof bluelet.ConnectError)) throw error;
+      log(error.message); // the server closes the client's connection
+      return;
+    }
+    using _ = upstream;
+    const { aToB, bToA } = yield* bluelet.relay(client, upstream);
+    log(`${aToB} bytes up, ${bToA} bytes down`);
+  };
+}
+
+/**
+ * Runs the proxy until SIGINT or SIGTERM.
+ *
+ * @param args `--port N` (default 4916), `--upstream HOST:PORT` (default 127.0.0.1:4915).
+ */
+export async function main(args: readonly string[]): Promise<void> {
+  let port = 4916;
+  let upstream = "127.0.0.1:4915";
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--port") port = Number(args[++i]);
+    else if (args[i] === "--upstream") upstream = args[++i] ?? "";
+    else throw new TypeError(`Unknown argument: ${args[i]}`);
+  }
+  const colon = upstream.lastIndexOf(":");
+  const host = upstream.slice(0, colon);
+  const upstreamPort = Number(upstream.slice(colon + 1));
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    // A signal ends the run: the server is killed, and every open relay with it.
+    await bluelet.run(
+      bluelet.server("127.0.0.1", port, forwardTo(host, upstreamPort), {
+        onListen: (addr) => console.log(`listening on 127.0.0.1:${(addr as Deno.NetAddr).port}`),
+      }),
+      { signal: stop.signal },
+    );
+  } catch (error) {
+    if (!stop.signal.aborted) throw error;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+}
+
+if (import.meta.main) await main(Deno.args);

@@ -1,0 +1,101 @@
+// The proxy example, run as a user runs it, with plain Deno sockets on both sides: the
+// client connects to the proxy, the upstream is a `Deno.listen` server in this process.
+import { deepEqual, equal, match } from "node:assert/strict";
+import { ExampleProcess } from "./_process.ts";
+
+const PERMISSIONS = ["--allow-net=127.0.0.1"];
+
+/** `n` bytes of a repeating pattern, so that a lost or repeated byte shows. */
+function pattern(n: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) bytes[i] = (i * 31 + seed + (i >> 12)) & 0xff;
+  return bytes;
+}
+
+async function readToEnd(conn: Deno.Conn): Promise<Uint8Array> {
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
+  for (;;) {
+    const buffer = new Uint8Array(64 * 1024);
+    const n = await conn.read(buffer);
+    if (n === null) break;
+    chunks.push(buffer.subarray(0, n));
+  }
+  return await new Blob(chunks).bytes();
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let sent = 0; sent < bytes.length;) sent += await conn.write(bytes.subarray(sent));
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const all = new Uint8Array(a.length + b.length);
+  all.set(a), all.set(b, a.length);
+  return all;
+}
+
+Deno.test("proxy example carries megabytes both ways intact and passes half-closes on", async () => {
+  const up = pattern(4 * 1024 * 1024 + 3, 1);
+  const down = pattern(3 * 1024 * 1024 + 7, 2);
+  const record: string[] = [];
+  // The upstream sends its payload while it reads the client's; once it sees the end of
+  // the client's stream (the half-close, passed on), it answers with what it got.
+  using upstream = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    using conn = await upstream.accept();
+    const [received] = await Promise.all([
+      readToEnd(conn),
+      writeAll(conn, down),
+    ]);
+    record.push("upstream saw the end of the client's stream");
+    deepEqual(received, up);
+    await writeAll(conn, new TextEncoder().encode(`got ${received.length}`));
+    await conn.closeWrite();
+  })();
+
+  await using proxy = new ExampleProcess("proxy.ts", PERMISSIONS, [
+    "--port",
+    "0",
+    "--upstream",
+    `127.0.0.1:${upstream.addr.port}`,
+  ]);
+  const { port } = await proxy.listening();
+  using client = await Deno.connect({ hostname: "127.0.0.1", port });
+  const [received] = await Promise.all([
+    readToEnd(client),
+    (async () => {
+      await writeAll(client, up);
+      await client.closeWrite();
+      record.push("client half-closed");
+    })(),
+  ]);
+  await serving;
+  record.push("client saw the end of the stream");
+  deepEqual(received, concat(down, new TextEncoder().encode(`got ${up.length}`)));
+  deepEqual(record, [
+    "client half-closed",
+    "upstream saw the end of the client's stream",
+    "client saw the end of the stream",
+  ]);
+  await proxy.waitForLine(new RegExp(`^${up.length} bytes up, ${received.length} bytes down$`));
+  equal((await proxy.stop()).code, 0);
+});
+
+Deno.test("proxy example closes the client's connection when the upstream refuses", async () => {
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const refusing = closed.addr.port;
+  closed.close(); // nothing listens there now
+  await using proxy = new ExampleProcess("proxy.ts", PERMISSIONS, [
+    "--port",
+    "0",
+    "--upstream",
+    `127.0.0.1:${refusing}`,
+  ]);
+  const { port } = await proxy.listening();
+  using client = await Deno.connect({ hostname: "127.0.0.1", port });
+  equal((await readToEnd(client)).length, 0);
+  const [line] = await proxy.waitForLine(/^Cannot connect to .*$/);
+  equal(line, `Cannot connect to 127.0.0.1:${refusing}: connection refused`);
+  const { code, stderr } = await proxy.stop();
+  equal(code, 0);
+  match(stderr, /^$/);
+});
