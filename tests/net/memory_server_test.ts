@@ -4,10 +4,12 @@
 // virtual time it happened at are asserted.
 import { deepEqual, equal } from "node:assert/strict";
 import {
+  connect,
   type Connection,
   type Coroutine,
   join,
   kill,
+  Listener,
   run,
   server,
   sleep,
@@ -164,4 +166,19 @@ Deno.test("server() on a MemoryListener closes an idle connection on the virtual
     "1750 handler ends",
     "1750 the server hung up",
   ]);
+});
+
+Deno.test("server() serves on a Listener made beforehand, and closes it when it ends", async () => {
+  const listener = new Listener("127.0.0.1", 0);
+  const record: string[] = [];
+  await run(function* () {
+    const serving = yield* spawn(server(listener, function* (conn) {
+      yield* conn.sendall("hello\n");
+    }, { onListen: (addr) => record.push(`listening on ${addr.transport}`) }));
+    using conn = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
+    record.push(text(yield* conn.readline()).trim());
+    yield* kill(serving);
+  }());
+  deepEqual(record, ["listening on tcp", "hello"]);
+  equal(listener.closed, true);
 });
