@@ -1,19 +1,26 @@
-// deno run --allow-net --allow-read examples/httpd.ts [ROOT] [--port 8000] [--host H]
+// deno run --allow-net --allow-read examples/httpd.ts [ROOT] [--port 8000] [--host H] [--timeout MS]
 //
 // Bluelet's web server: files from ROOT (default "."), GET/HEAD, index.html, listings,
 // keep-alive; one coroutine per connection, so a slow client never stalls the others. A
 // request's real path (symlinks followed) must lie inside the real root, or it is a 404.
+// A request head must arrive within --timeout ms (default 10 s); at most 500 clients are
+// served at once. Ctrl-C (or SIGTERM) stops accepting and lets open requests finish.
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
 
-type Reply = { status: string; type: string; body: Uint8Array<ArrayBuffer> };
+/** A response: a status, and a body given as text or as a file to stream. */
+type Reply = { status: string; type: string; text?: string; file?: string; size: number };
 const CONTENT_TYPES = Object.fromEntries(
   ("html:text/html;charset=utf-8 txt:text/plain;charset=utf-8 css:text/css js:text/javascript " +
     "json:application/json svg:image/svg+xml png:image/png").split(" ").map((e) => e.split(":")),
 );
 const esc = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
-const reply = (status: string, body = status + "\n", type = CONTENT_TYPES.txt) =>
-  ({ status, type, body: new TextEncoder().encode(body) }) satisfies Reply;
+const reply = (status: string, text = status + "\n", type = CONTENT_TYPES.txt): Reply => ({
+  status,
+  type,
+  text,
+  size: new TextEncoder().encode(text).length,
+});
 
 /** The real path of `path` under `root` (a real path ending in /), if it stays inside. */
 function* resolve(root: string, path: string): bluelet.Coroutine<string | null> {
@@ -26,72 +33,107 @@ export function* respond(root: string, target: string): bluelet.Coroutine<Reply>
   const raw = target.split("?")[0];
   let path = "\0"; // Stays so, and is refused, if an escape is malformed.
   try {
-    path = decodeURIComponent(raw);
+    path = decodeURIComponent(raw).replace(/\/+/g, "/");
   } catch { /* refused below */ }
-  if (raw[0] !== "/" || path.includes("\0")) return reply("400 Bad Request");
+  if (raw[0] !== "/" || /\p{Cc}/u.test(path)) return reply("400 Bad Request");
   const real = yield* resolve(root, path);
   if (real === null) return reply("404 Not Found");
   const isDir = (yield* bluelet.until(Deno.stat(real))).isDirectory;
   const file = isDir ? yield* resolve(root, path.replace(/\/?$/, "/index.html")) : real;
   if (file === null) { // A directory without an index.html: list it.
     const entries = yield* bluelet.until(Array.fromAsync(Deno.readDir(real)));
+    const base = path.replace(/\/?$/, "/").split("/").map(encodeURIComponent).join("/");
     const items = entries.map(({ name, isDirectory }) => {
       const s = isDirectory ? "/" : "";
-      const href = raw.replace(/\/?$/, "/") + encodeURIComponent(name) + s;
+      const href = base + encodeURIComponent(name) + s;
       return `<li><a href="${esc(href)}">${esc(name + s)}</a></li>\n`;
     });
     const title = `<title>${esc(path)}</title><h1>${esc(path)}</h1>\n`;
     return reply("200 OK", title + items.sort().join(""), CONTENT_TYPES.html);
   }
   const type = CONTENT_TYPES[file.split(".").at(-1)!] ?? "application/octet-stream";
-  return { status: "200 OK", type, body: yield* bluelet.until(Deno.readFile(file)) };
+  return { status: "200 OK", type, file, size: (yield* bluelet.until(Deno.stat(file))).size };
+}
+
+/** Sends a file in chunks, so that a big file never sits in memory whole. */
+function* sendFile(conn: bluelet.Connection, path: string): bluelet.Coroutine<void> {
+  using file = yield* bluelet.until(Deno.open(path));
+  const chunk = new Uint8Array(65536);
+  for (;;) {
+    const n = yield* bluelet.until(file.read(chunk));
+    if (n === null) return;
+    yield* conn.sendall(chunk.subarray(0, n));
+  }
 }
 
 /** Gives the handler for one connection, serving `root` (a real path ending in /). */
-export function handler(root: string, log = console.log) {
+export function handler(
+  root: string,
+  { log = console.log, timeout = 10_000, stopping = new AbortController().signal } = {},
+) {
   return function* webrequest(conn: bluelet.Connection): bluelet.Coroutine<void> {
     for (let keepAlive = true; keepAlive;) {
       let request = "\0"; // Stays so (a 400) if the head is too long.
       try {
-        request = new TextDecoder().decode(yield* conn.readline("\r\n\r\n", { maxLength: 16384 }));
+        const head = conn.readline("\r\n\r\n", { maxLength: 16384 });
+        request = new TextDecoder().decode(yield* bluelet.withTimeout(timeout, head));
       } catch (error) {
+        if (error instanceof bluelet.TimeoutError) { // A client too slow to send its head.
+          const head = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n";
+          return yield* conn.sendall(head + "Connection: close\r\n\r\n");
+        }
         if (!(error instanceof bluelet.LineTooLongError)) throw error;
       }
       if (request === "") return; // The client closed between requests.
       const [line, ...rest] = request.slice(0, -4).split("\r\n");
       const [method, target, version] = line.split(" ");
       const has = (field: string) => new RegExp(`^${field}`, "im").test(rest.join("\n"));
-      const valid = request.endsWith("\r\n\r\n") && /^[A-Z]+ \S+ HTTP\/1\.[01]$/.test(line) &&
-        rest.every((field) => /^[^\s:]+:/.test(field));
-      const { status, type, body } = valid && ["GET", "HEAD"].includes(method)
+      const valid = request.endsWith("\r\n\r\n") && /^[A-Z]+ [!-~]+ HTTP\/1\.[01]$/.test(line) &&
+        rest.every((field) => /^[^\s:]+:/.test(field)) && (version === "HTTP/1.0" || has("host:"));
+      const { status, type, text, file, size } = valid && ["GET", "HEAD"].includes(method)
         ? yield* respond(root, target)
         : reply(valid ? "405 Method Not Allowed" : "400 Bad Request");
       log(`${valid ? `${method} ${target}` : "(malformed request)"} ${status}`);
-      // HTTP/1.1 persists by default, 1.0 if asked; an error or an unread request body ends it.
+      // HTTP/1.1 persists by default, 1.0 if asked; an error, an unread request body or a
+      // shutdown ends it.
       keepAlive = status[0] === "2" && (version === "HTTP/1.1" || has("connection: *keep-alive")) &&
-        !has("(connection: *close|content-length:|transfer-encoding:)");
+        !has("(connection: *close|content-length:|transfer-encoding:)") && !stopping.aborted;
       const allow = status.startsWith("405") ? "Allow: GET, HEAD\r\n" : "";
-      const head = `HTTP/1.1 ${status}\r\nContent-Length: ${body.length}\r\n${allow}` +
-        `Content-Type: ${type}\r\nConnection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n`;
-      // One write for head and body, so no Nagle stall between them.
-      const out = new Blob([head, method === "HEAD" ? "" : body]).bytes();
-      yield* conn.sendall(yield* bluelet.until(out));
+      yield* conn.sendall(
+        `HTTP/1.1 ${status}\r\nContent-Length: ${size}\r\n${allow}Content-Type: ${type}\r\n` +
+          `Connection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n${
+            method === "HEAD" ? "" : text ?? ""
+          }`,
+      );
+      if (file && method !== "HEAD") yield* sendFile(conn, file);
     }
   };
 }
 
-/** Serves `[ROOT] [--port N] [--host H]` until the process is stopped. */
+/** Serves `[ROOT] [--port N] [--host H] [--timeout MS]` until SIGINT or SIGTERM. */
 export async function main(args: readonly string[]): Promise<void> {
-  let [root, port, host] = [".", 8000, "127.0.0.1"];
+  let [root, port, host, timeout] = [".", 8000, "127.0.0.1", 10_000];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--port") port = Number(args[++i]);
     else if (args[i] === "--host") host = args[++i];
+    else if (args[i] === "--timeout") timeout = Number(args[++i]);
     else root = args[i];
   }
   const real = (await Deno.realPath(root)).replace(/\/?$/, "/");
   const onListen = (a: Deno.Addr) =>
     a.transport === "tcp" && console.log(`listening on ${a.hostname}:${a.port}`);
-  await bluelet.run(bluelet.server(host, port, handler(real), { onListen }));
+  const stop = new AbortController();
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  const onSignal = () => stop.abort();
+  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  await bluelet.run(bluelet.server(host, port, handler(real, { timeout, stopping: stop.signal }), {
+    onListen,
+    maxConnections: 500,
+    signal: stop.signal,
+    gracePeriod: 5000,
+  }));
+  for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+  console.log("stopped");
 }
 
 if (import.meta.main) await main(Deno.args);

@@ -6,6 +6,7 @@ import {
   type Coroutine,
   join,
   kill,
+  KilledError,
   sleep,
   spawn,
   type Task,
@@ -181,11 +182,15 @@ function* serve(conn: Connection, entry: Entry, serving: Serving): Coroutine<voi
 /** Waits for every handler to end. */
 function* drain(serving: Serving): Coroutine<void> {
   for (;;) {
-    const next = serving.live.values().next();
+    const next = serving.live.entries().next();
     if (next.done) return;
-    const task = next.value.task;
-    if (task === null) return;
-    yield join(task);
+    const [conn, entry] = next.value;
+    try {
+      if (entry.task !== null) yield join(entry.task);
+    } catch (error) {
+      if (!(error instanceof KilledError)) throw error; // say, by the idle limit
+    }
+    serving.retire(conn); // if it was killed before its first step, it is still open
   }
 }
 

@@ -62,6 +62,12 @@ class RawClient implements Disposable {
     return { status: Number(headText.split(" ")[1]), head: headText, body };
   }
 
+  /** Every byte until the server closes the connection. */
+  async rawUntilClosed(): Promise<Uint8Array> {
+    for (let i = 0; i < 100_000 && await this.#fill(); i++);
+    return this.#buffered;
+  }
+
   /** True if the server closed the connection (after what was read). */
   async closedByServer(): Promise<boolean> {
     return this.#buffered.length === 0 && !(await this.#fill());
@@ -114,11 +120,15 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
     await Deno.symlink("..", `${www}/up`);
     await Deno.symlink(`${tmp}/www2`, `${www}/sibling`);
     await Deno.symlink("hello.txt", `${www}/alias.txt`);
+    await Deno.mkdir(`${www}/odd`);
+    await Deno.writeTextFile(`${www}/odd/a<b>&"c.txt`, "odd");
+    const big = Uint8Array.from({ length: 3 * 1024 * 1024 + 7 }, (_, i) => (i * 7) & 0xff);
+    await Deno.writeFile(`${www}/big.bin`, big);
 
     await using server = new ExampleProcess("httpd.ts", [
       "--allow-net=127.0.0.1",
       `--allow-read=${tmp}`,
-    ], [www, "--port", "0"]);
+    ], [www, "--port", "0", "--timeout", "1000"]);
     const { port } = await server.listening();
 
     await t.step("GET a file", async () => {
@@ -318,7 +328,91 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
       },
     );
 
-    const { stdout } = await server.stop();
+    await t.step("a GET with a body is answered with Connection: close", async () => {
+      using client = await RawClient.open(port);
+      await client.send(
+        "GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+      );
+      const r = await client.response();
+      assert.equal(r.status, 200);
+      assert.match(r.head, /\r\nConnection: close(\r\n|$)/);
+      assert.ok(await client.closedByServer());
+    });
+
+    await t.step("listing names are escaped, and links never start with //", async () => {
+      const odd = await get(port, "/odd/");
+      assert.ok(
+        odd.body.includes(
+          '<a href="/odd/a%3Cb%3E%26%22c.txt">a&#60;b&#62;&#38;&#34;c.txt</a>',
+        ),
+        odd.body,
+      );
+      for (const target of ["//", "//sub//", "///odd"]) {
+        const r = await get(port, target);
+        assert.equal(r.status, 200, target);
+        const hrefs = [...r.body.matchAll(/href="([^"]*)"/g)].map((m) => m[1]);
+        assert.ok(hrefs.length > 0, r.body);
+        for (const href of hrefs) assert.match(href, /^\/(?!\/)/, `${target}: ${href}`);
+      }
+    });
+
+    await t.step("control characters in a target are a 400 and never logged raw", async () => {
+      for (const target of ["/hello\x1b[31m.txt", "/hello%1b[31m.txt", "/a%0d%0aInjected: 1"]) {
+        const r = await request(port, `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        assert.equal(r.status, 400, JSON.stringify(target));
+      }
+    });
+
+    await t.step("HTTP/1.1 without Host is a 400; HTTP/1.0 needs none", async () => {
+      assert.equal((await request(port, "GET /hello.txt HTTP/1.1\r\n\r\n")).status, 400);
+      assert.equal((await request(port, "GET /hello.txt HTTP/1.0\r\n\r\n")).status, 200);
+    });
+
+    await t.step("a big file arrives intact; HEAD gives its length", async () => {
+      const r = await get(port, "/big.bin");
+      assert.equal(r.status, 200);
+      assert.match(r.head, new RegExp(`\r\nContent-Length: ${big.length}\r\n`));
+      const head = await request(port, "HEAD /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+      assert.match(head.head, new RegExp(`\r\nContent-Length: ${big.length}\r\n`));
+      // The body as bytes: the text decoder would mangle it, so fetch it again raw.
+      using client = await RawClient.open(port);
+      await client.send("GET /big.bin HTTP/1.0\r\n\r\n");
+      const bytes = await client.rawUntilClosed();
+      const start = bytes.findIndex((_, i) =>
+        bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10
+      ) + 4;
+      assert.deepEqual(bytes.subarray(start), big);
+    });
+
+    await t.step("a client trickling its request head is cut off with a 408", async () => {
+      const record: string[] = [];
+      using client = await RawClient.open(port);
+      const request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+      const trickle = (async () => {
+        try {
+          // A byte every 100 ms: the whole head would take 4 s; the limit is 1 s.
+          for (const byte of request) {
+            await client.send(byte);
+            await new Promise((wake) => setTimeout(wake, 100));
+          }
+          record.push("trickle finished");
+        } catch {
+          record.push("trickle cut off");
+        }
+      })();
+      const r = await withDeadline(client.response(), "the 408");
+      assert.equal(r.status, 408);
+      assert.ok(await client.closedByServer());
+      record.push("closed by the server");
+      await trickle;
+      assert.deepEqual(record.slice(0, 1), ["closed by the server"]);
+    });
+
+    const { code, stdout } = await server.stop();
+    assert.equal(code, 0);
+    assert.ok(stdout.endsWith("stopped"), stdout);
+    const raw = stdout.split("\n").filter((line) => /\p{Cc}/u.test(line));
+    assert.deepEqual(raw, [], "a control character reached the log");
     const log = stdout.split("\n");
     assert.ok(log.includes("GET /hello.txt 200 OK"), stdout);
     assert.ok(log.includes("HEAD /sub/data.json 200 OK"), stdout);
