@@ -11,7 +11,7 @@
 // the bytes land straight in its buffer: one copy, as an OS read makes. Bytes in the inbox
 // count against the reader's `bufferSize`; a write that finds no room waits, holding the
 // rest, and the reader's next landing pushes more of it through.
-import { SUSPEND, type Wait } from "../scheduler/_primitive.ts";
+import { SUSPEND, type Wait } from "../scheduler/lowlevel.ts";
 import type { Socket } from "./_socket.ts";
 
 /** What the transport needs of a read event. */
