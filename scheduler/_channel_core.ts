@@ -193,16 +193,24 @@ const READY = 2;
 const RESERVED = 3;
 const CLOSED = 4;
 
+// The operations set their fields in the constructor rather than with class-field
+// initializers: V8 runs initializers of a derived class as a separate, slower step, and an
+// operation is made for every send and receive.
+
 /** `channel.receive()`: one receive, a new object per call. */
 export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
   implements ReceiveWaiter {
-  prevLink: Link | null = null;
-  nextLink: Link | null = null;
-  inList: WaitList<Link> | null = null;
-  #state = IDLE;
+  declare prevLink: Link | null;
+  declare nextLink: Link | null;
+  declare inList: WaitList<Link> | null;
+  declare state: number;
+  declare readonly core: ChannelCore<T>;
 
-  constructor(readonly core: ChannelCore<T>) {
+  constructor(core: ChannelCore<T>) {
     super();
+    this.prevLink = this.nextLink = this.inList = null;
+    this.state = IDLE;
+    this.core = core;
   }
 
   get description(): string {
@@ -225,10 +233,10 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
 
   start(): typeof SUSPEND | null {
     const core = this.core;
-    if (core.readyToTake()) this.#state = READY;
-    else if (core.closed) this.#state = CLOSED;
+    if (core.readyToTake()) this.state = READY;
+    else if (core.closed) this.state = CLOSED;
     else {
-      this.#state = QUEUED;
+      this.state = QUEUED;
       core.receivers.push(this);
       return SUSPEND;
     }
@@ -236,18 +244,18 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
   }
 
   reserved(): void {
-    this.#state = RESERVED;
+    this.state = RESERVED;
     this.wake();
   }
 
   closed(): void {
-    this.#state = CLOSED;
+    this.state = CLOSED;
     this.wake();
   }
 
   finish(): IteratorResult<T, undefined> {
-    const state = this.#state;
-    this.#state = IDLE;
+    const state = this.state;
+    this.state = IDLE;
     if (state === RESERVED) {
       this.core.reserved--;
       return this.core.take();
@@ -257,8 +265,8 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
   }
 
   cancel(): void {
-    const state = this.#state;
-    this.#state = IDLE;
+    const state = this.state;
+    this.state = IDLE;
     if (state === QUEUED) this.core.receivers.remove(this);
     else if (state === RESERVED) this.core.unreserve();
   }
@@ -270,13 +278,19 @@ const FAILED = 3;
 
 /** `channel.send(value)`: one send, a new object per call. */
 export class SendOperation<T> extends Primitive<void> implements SendWaiter {
-  prevLink: Link | null = null;
-  nextLink: Link | null = null;
-  inList: WaitList<Link> | null = null;
-  #state = IDLE;
+  declare prevLink: Link | null;
+  declare nextLink: Link | null;
+  declare inList: WaitList<Link> | null;
+  declare state: number;
+  declare readonly core: ChannelCore<T>;
+  declare readonly value: T;
 
-  constructor(readonly core: ChannelCore<T>, readonly value: T) {
+  constructor(core: ChannelCore<T>, value: T) {
     super();
+    this.prevLink = this.nextLink = this.inList = null;
+    this.state = IDLE;
+    this.core = core;
+    this.value = value;
   }
 
   get description(): string {
@@ -300,29 +314,29 @@ export class SendOperation<T> extends Primitive<void> implements SendWaiter {
       core.put(this.value);
       return null;
     }
-    this.#state = QUEUED;
+    this.state = QUEUED;
     core.senders.push(this);
     return SUSPEND;
   }
 
   delivered(): void {
-    this.#state = DELIVERED;
+    this.state = DELIVERED;
     this.wake();
   }
 
   failed(): void {
-    this.#state = FAILED;
+    this.state = FAILED;
     this.wake();
   }
 
   finish(): void {
-    const state = this.#state;
-    this.#state = IDLE;
+    const state = this.state;
+    this.state = IDLE;
     if (state === FAILED) throw this.core.closedError();
   }
 
   cancel(): void {
-    if (this.#state === QUEUED) this.core.senders.remove(this);
-    this.#state = IDLE;
+    if (this.state === QUEUED) this.core.senders.remove(this);
+    this.state = IDLE;
   }
 }
