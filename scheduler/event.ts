@@ -102,11 +102,21 @@ export class Event {
    *
    * @example
    * ```ts
-   * import { Event, run } from "@bluelet/bluelet";
+   * import assert from "node:assert/strict";
+   * import { Event, run, spawn, yieldNow } from "@bluelet/bluelet";
    *
    * const event = new Event();
-   * event.set();
-   * await run(event.wait()); // does not wait
+   * const log: string[] = [];
+   * await run(function* () {
+   *   yield* spawn(function* () {
+   *     yield* event.wait();
+   *     log.push("woke");
+   *   }());
+   *   yield* yieldNow();
+   *   log.push("setting");
+   *   event.set();
+   * }());
+   * assert.deepEqual(log, ["setting", "woke"]);
    * ```
    */
   wait(): Effect<void> {
