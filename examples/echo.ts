@@ -3,8 +3,9 @@
 // Bluelet's echo server: `bluelet.server` accepts connections forever and runs one
 // `echoer` coroutine per client, which sends back whatever it reads and logs connects and
 // disconnects. Try it with `nc 127.0.0.1 4915`. `--port 0` picks a free port; the
-// `listening on HOST:PORT` line says which. Ctrl-C (or SIGTERM) stops it cleanly: every
-// echoer's `finally` runs before "Exiting.".
+// `listening on HOST:PORT` line says which. Ctrl-C (or SIGTERM) stops it gracefully: it
+// accepts no more clients, gives those connected two seconds to leave, then ends the rest;
+// every echoer's `finally` runs before "Exiting.".
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
@@ -64,11 +65,13 @@ export async function main(args: readonly string[]): Promise<void> {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
+    // A graceful stop: no new clients, two seconds for the connected ones to leave.
     await bluelet.run(
       bluelet.server(host, port, echoer, {
         onListen: (addr) => console.log(`listening on ${describe(addr)}`),
+        signal: stop.signal,
+        gracePeriod: 2000,
       }),
-      { signal: stop.signal },
     );
   } catch (error) {
     if (!stop.signal.aborted) throw error;

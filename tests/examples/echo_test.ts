@@ -92,3 +92,22 @@ Deno.test("echo.ts closes its clients' connections when stopped", async () => {
     await server.stop();
   }
 });
+
+Deno.test("echo.ts on SIGTERM still serves connected clients, and exits once they leave", async () => {
+  await using server = new ExampleProcess("echo.ts", ["--allow-net=127.0.0.1"], ["--port", "0"]);
+  const { hostname, port } = await server.listening();
+  const conn = await Deno.connect({ hostname, port });
+  let stopping;
+  try {
+    assert.deepEqual(await roundTrip(conn, new Uint8Array([1, 2])), new Uint8Array([1, 2]));
+    stopping = server.stop(); // sends SIGTERM at once, then waits for the exit
+    // The grace period: the connected client is still echoed.
+    assert.deepEqual(await roundTrip(conn, new Uint8Array([3, 4])), new Uint8Array([3, 4]));
+  } finally {
+    conn.close();
+  }
+  const { code, stdout } = await stopping;
+  assert.equal(code, 0);
+  assert.match(stdout, /Read from 127\.0\.0\.1:\d+: "\\u0003\\u0004"\nDisconnected: /);
+  assert.match(stdout, /Disconnected: 127\.0\.0\.1:\d+\nExiting\.$/);
+});
