@@ -4,13 +4,14 @@ import assert from "node:assert/strict";
 import {
   call,
   type Coroutine,
+  join,
   kill,
   run,
   sleep,
   spawn,
   VirtualClock,
 } from "../../scheduler/mod.ts";
-import { Connection } from "../../net/mod.ts";
+import { memoryPair } from "../../testing/mod.ts";
 import { type Client, Database } from "../../examples/_kv_db.ts";
 import { kvHandler } from "../../examples/kv.ts";
 
@@ -230,35 +231,6 @@ Deno.test("idle limit: idle clients are closed by the sweep, blocked ones and su
   assert.deepEqual(record, ["1100 idle closed"]);
 });
 
-/** A `Deno.Conn` stand-in that hands out scripted reads and records every write. */
-class ScriptedConn {
-  readonly writes: string[] = [];
-  readonly localAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 6380 };
-  readonly remoteAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 50000 };
-  readonly #reads: Uint8Array[];
-
-  constructor(reads: string[]) {
-    this.#reads = reads.map((text) => Uint8Array.from(text, (c) => c.charCodeAt(0)));
-  }
-
-  read(buffer: Uint8Array): Promise<number | null> {
-    const next = this.#reads.shift();
-    if (next === undefined) return Promise.resolve(null);
-    buffer.set(next);
-    return Promise.resolve(next.length);
-  }
-
-  write(data: Uint8Array): Promise<number> {
-    this.writes.push(String.fromCharCode(...data));
-    return Promise.resolve(data.length);
-  }
-
-  close(): void {}
-  closeWrite(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
 Deno.test("kvHandler answers each read's pipeline with one write", async () => {
   let pipeline = "";
   let replies = "";
@@ -266,8 +238,18 @@ Deno.test("kvHandler answers each read's pipeline with one write", async () => {
     pipeline += `*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n`;
     replies += `:${i}\r\n`;
   }
-  const scripted = new ScriptedConn([pipeline, "PING\r\nPING\r\n"]);
-  const conn = new Connection(scripted as unknown as Deno.Conn);
-  await run(kvHandler(new Database())(conn));
-  assert.deepEqual(scripted.writes, [replies, "+PONG\r\n+PONG\r\n"]);
+  // In memory, a read that waits when the peer writes gets exactly what that one write
+  // sent: the reply to each pipeline must come whole, in one read.
+  const [client, server] = memoryPair();
+  const got: string[] = [];
+  await run(function* () {
+    const handler = yield* spawn(kvHandler(new Database())(server));
+    for (const request of [pipeline, "PING\r\nPING\r\n"]) {
+      yield* client.sendall(request);
+      got.push(new TextDecoder().decode(yield* client.recv(64 * 1024)));
+    }
+    client.close();
+    yield* join(handler);
+  }());
+  assert.deepEqual(got, [replies, "+PONG\r\n+PONG\r\n"]);
 });
