@@ -243,6 +243,9 @@ function* delayed<T>(latency: number, event: Effect<T>): Coroutine<T> {
  * receives, in the same process, with no socket. Under a `VirtualClock` they run in
  * virtual time; a conversation that cannot go on is a `DeadlockError`, not a hang.
  *
+ * A read that already waits when the peer writes gets exactly what that write sent
+ * (unless reads are cut into chunks): a test can see how a reply was split into writes.
+ *
  * @param options The buffer size, latency and read chunking of both directions.
  * @returns The two ends: by convention, the client's and the server's.
  * @throws {RangeError} If an option is out of range.
