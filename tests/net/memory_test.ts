@@ -446,3 +446,16 @@ Deno.test("MemoryListener checks its options", () => {
   throws(() => new MemoryListener({ backlog: 0 }), RangeError);
   throws(() => new MemoryListener({ bufferSize: -1 }), RangeError);
 });
+
+Deno.test("memoryPair(): a read that waits gets exactly what one write sent; later writes wait for the next read", async () => {
+  const [a, b] = memoryPair();
+  const got = await run(function* () {
+    const reader = yield* spawn(b.recv(100));
+    yield* yieldNow();
+    yield* a.sendall("one");
+    yield* a.sendall("two");
+    yield* a.sendall("three");
+    return [text(yield* join(reader)), text(yield* b.recv(100))];
+  }());
+  deepEqual(got, ["one", "twothree"]);
+});
