@@ -24,6 +24,14 @@ export interface ListenerOptions {
    * @default {undefined} (plain TCP)
    */
   tls?: { cert: string; key: string };
+  /**
+   * Let several listeners (in several processes or Workers) listen on the same TCP port,
+   * the system spreading connections among them (`SO_REUSEPORT`; Linux). Deno needs the
+   * `--unstable-net` flag for it. Plain TCP only.
+   *
+   * @default {false}
+   */
+  reusePort?: boolean;
 }
 
 /**
@@ -105,7 +113,11 @@ export class Listener implements Disposable {
       checkPort(port, `Cannot listen on ${where}`);
       try {
         this.#listener = options.tls === undefined
-          ? Deno.listen({ hostname: host, port })
+          ? Deno.listen(
+            options.reusePort
+              ? { hostname: host, port, reusePort: true }
+              : { hostname: host, port },
+          )
           : Deno.listenTls({
             hostname: host,
             port,

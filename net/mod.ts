@@ -55,3 +55,4 @@ export { Listener, type ListenerOptions } from "./listener.ts";
 export { server, type ServerOptions } from "./server.ts";
 export { relay, type RelayOptions, type RelayResult } from "./relay.ts";
 export { type ConnectionStreams, toStreams, type ToStreamsOptions } from "./streams.ts";
+export { serveWorkers, type ServeWorkersOptions, WorkerServer } from "./serve_workers.ts";

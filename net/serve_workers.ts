@@ -1,0 +1,223 @@
+// One server on every core: the same handler served by N Workers, each with its own
+// scheduler, all listening on one port with `reusePort` so that the system spreads the
+// connections among them. Workers cannot share a function, so the handler is named by
+// the module that exports it, which each Worker imports.
+import { SHUTDOWN, type WorkerReport, type WorkerStart } from "./_serve_worker.ts";
+
+/** Options for {@linkcode serveWorkers}. */
+export interface ServeWorkersOptions {
+  /**
+   * How many Workers serve.
+   *
+   * @default {navigator.hardwareConcurrency}
+   */
+  workers?: number;
+  /**
+   * The address to listen on.
+   *
+   * @default {"127.0.0.1"}
+   */
+  host?: string;
+  /**
+   * The port; 0 picks a free one, which every Worker then shares
+   * ({@linkcode WorkerServer.port} tells which).
+   *
+   * @default {0}
+   */
+  port?: number;
+  /**
+   * The name of the module's export that handles a connection: a function that takes a
+   * `Connection` and gives a coroutine, as for {@linkcode server}.
+   *
+   * @default {"handler"}
+   */
+  exportName?: string;
+  /**
+   * The most connections each Worker handles at once (see {@linkcode ServerOptions}).
+   *
+   * @default {Infinity}
+   */
+  maxConnections?: number;
+  /**
+   * Each Worker closes a connection idle for this many milliseconds (see
+   * {@linkcode ServerOptions}).
+   *
+   * @default {Infinity}
+   */
+  idleTimeout?: number;
+}
+
+/** Starts the Workers; set in {@linkcode WorkerServer}'s static block, which may construct it. */
+let startWorkers: (module: string | URL, options: ServeWorkersOptions) => Promise<WorkerServer>;
+
+/** The Workers {@linkcode serveWorkers} started, and the way to stop them. */
+export class WorkerServer implements AsyncDisposable {
+  /** The port every Worker listens on. */
+  readonly port: number;
+  readonly #workers: Worker[];
+  readonly #stopped: Promise<void>[];
+  #shutdown: Promise<void> | null = null;
+
+  /** Made by {@linkcode serveWorkers} only. */
+  private constructor(port: number, workers: Worker[], stopped: Promise<void>[]) {
+    this.port = port;
+    this.#workers = workers;
+    this.#stopped = stopped;
+  }
+
+  /** How many Workers serve. */
+  get workers(): number {
+    return this.#workers.length;
+  }
+
+  /**
+   * Stops every Worker: each closes its listener and kills its handlers (their `finally`
+   * blocks run), then the Worker is terminated. Calling it again gives the same promise.
+   *
+   * @returns A promise that resolves once every Worker has stopped and is terminated.
+   *
+   * @example Stopping the Workers
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ConnectionRefusedError, connect, run, serveWorkers } from "@bluelet/bluelet";
+   *
+   * const handlers = new URL("data:text/javascript,export function* handler() {}");
+   * const workers = await serveWorkers(handlers, { workers: 2 });
+   * await workers.shutdown();
+   * await assert.rejects(run(connect("127.0.0.1", workers.port)), ConnectionRefusedError);
+   * ```
+   */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= (async () => {
+      for (const worker of this.#workers) worker.postMessage(SHUTDOWN);
+      try {
+        await Promise.all(this.#stopped);
+      } finally {
+        for (const worker of this.#workers) worker.terminate();
+      }
+    })();
+    return this.#shutdown;
+  }
+
+  /**
+   * Stops every Worker, for `await using`.
+   *
+   * @example Serving for the length of a block
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { serveWorkers } from "@bluelet/bluelet";
+   *
+   * const handlers = new URL("data:text/javascript,export function* handler() {}");
+   * {
+   *   await using workers = await serveWorkers(handlers, { workers: 2 });
+   *   assert.equal(workers.workers, 2);
+   * } // stopped here
+   * ```
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+
+  static {
+    startWorkers = async (module, options) => {
+      const count = options.workers ?? navigator.hardwareConcurrency;
+      if (!Number.isInteger(count) || count < 1) {
+        throw new RangeError(
+          `Cannot serve in workers: the worker count must be a positive integer, got ${count}`,
+        );
+      }
+      const workers: Worker[] = [];
+      const stopped: Promise<void>[] = [];
+      const start = (port: number): Promise<number> => {
+        const worker = new Worker(new URL("./_serve_worker.ts", import.meta.url), {
+          type: "module",
+          name: `bluelet-worker-${workers.length + 1}`,
+        });
+        workers.push(worker);
+        const listening = Promise.withResolvers<number>();
+        const stop = Promise.withResolvers<void>();
+        stopped.push(stop.promise);
+        worker.onmessage = ({ data }: MessageEvent<WorkerReport>) => {
+          if ("listening" in data) listening.resolve(data.listening);
+          else if ("stopped" in data) stop.resolve();
+          else {
+            const error = new Error(`Cannot serve in a worker: ${data.error}`);
+            listening.reject(error);
+            stop.resolve(); // it has stopped: nothing to wait for at shutdown
+          }
+        };
+        worker.onerror = (event) => {
+          event.preventDefault();
+          listening.reject(new Error(`Cannot serve in a worker: ${event.message}`));
+          stop.resolve();
+        };
+        const message: WorkerStart = {
+          module: module.toString(),
+          exportName: options.exportName ?? "handler",
+          host: options.host ?? "127.0.0.1",
+          port,
+          options: { maxConnections: options.maxConnections, idleTimeout: options.idleTimeout },
+        };
+        worker.postMessage(message);
+        return listening.promise;
+      };
+      try {
+        // The first Worker picks the port (when 0 was asked for); the others share it.
+        const port = await start(options.port ?? 0);
+        const rest: Promise<number>[] = [];
+        for (let i = 1; i < count; i++) rest.push(start(port));
+        await Promise.all(rest);
+        return new WorkerServer(port, workers, stopped);
+      } catch (error) {
+        await new WorkerServer(0, workers, stopped).shutdown();
+        throw error;
+      }
+    };
+  }
+}
+
+/**
+ * Serves connections on every core: starts `options.workers` Deno Workers, each running
+ * {@linkcode server} with the handler `module` exports, in a scheduler of its own, all on
+ * one port with `reusePort`, so that the system spreads new connections among them.
+ *
+ * Needs Linux and Deno's `--unstable-net` flag (for `reusePort`), and permission to read
+ * the module. Each connection stays in the Worker that accepted it; Workers share no
+ * memory, so state that several connections share belongs in a service they all talk to.
+ *
+ * @param module The module that exports the handler, e.g.
+ * `new URL("./handler.ts", import.meta.url)`.
+ * @param options How many Workers, where to listen, and how each serves.
+ * @returns A promise of the running {@linkcode WorkerServer}, once every Worker listens.
+ * @throws {RangeError} If `options.workers` is not a positive integer.
+ * @throws {Error} If a Worker cannot start (say, the module has no such export); the
+ * others are stopped first.
+ *
+ * @example Two Workers serving an echo handler
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect, run, serveWorkers } from "@bluelet/bluelet";
+ *
+ * // Usually a file of its own, e.g. new URL("./echo.ts", import.meta.url).
+ * const echo = new URL(`data:text/javascript,
+ *   export function* handler(conn) {
+ *     for (;;) {
+ *       const data = yield conn.recv(1024);
+ *       if (data.length === 0) return;
+ *       yield conn.sendall(data);
+ *     }
+ *   }`);
+ * await using workers = await serveWorkers(echo, { workers: 2 });
+ * await run(function* () {
+ *   using conn = yield* connect("127.0.0.1", workers.port);
+ *   yield* conn.sendall("hello");
+ *   assert.equal(new TextDecoder().decode(yield* conn.recvExactly(5)), "hello");
+ * }());
+ * ```
+ */
+export function serveWorkers(
+  module: string | URL,
+  options: ServeWorkersOptions = {},
+): Promise<WorkerServer> {
+  return startWorkers(module, options);
+}
