@@ -948,7 +948,6 @@ export class Kernel implements ThreadHost {
   }
 
   #finish(thread: Thread, ending: Ending, result: unknown): void {
-    if (ending === Ending.Failed) addToStory(result, [`in ${describeLineage(thread)}`]);
     const members = thread.extras?.members;
     if (members != null && members.size > 0) {
       // A scope ends once the threads it owns have: kill them, and wait.
@@ -959,6 +958,7 @@ export class Kernel implements ThreadHost {
       for (const member of members) this.#startKill(member, undefined);
       return;
     }
+    if (ending === Ending.Failed) addToStory(result, [`in ${describeLineage(thread)}`]);
     thread.state = ThreadState.Done;
     thread.ending = ending;
     thread.result = result;
@@ -968,6 +968,35 @@ export class Kernel implements ThreadHost {
     if (thread.next !== null) thread.next.prev = thread.prev;
     thread.prev = thread.next = null;
     this.#live--;
+    const extras = thread.extras;
+    if (extras !== null) {
+      thread.abortSignal();
+      const { joiners, killers } = extras;
+      extras.joiners = extras.killers = null;
+      if (joiners !== null) {
+        for (const joiner of joiners) {
+          joiner.extras!.waitingOn = null;
+          this.#deliverEnding(joiner, thread);
+          this.#enqueue(joiner);
+        }
+      }
+      if (killers !== null) {
+        for (const killer of killers) {
+          killer.extras!.waitingOn = null;
+          if (ending === Ending.Failed) {
+            killer.resumeMode = ResumeMode.Throw;
+            killer.resumeValue = result;
+          }
+          this.#enqueue(killer);
+        }
+      }
+      const children = extras.teardownChildren;
+      if (children !== null) { for (const child of children) this.#startKill(child, undefined); }
+      const handled = (joiners !== null && joiners.length > 0) ||
+        (killers !== null && killers.length > 0);
+      if (ending === Ending.Failed && !handled) this.#unhandled(thread, result);
+    } else if (ending === Ending.Failed) this.#unhandled(thread, result);
+    // Last: a closing scope takes in this thread's error (above) before it ends.
     const scope = thread.scope;
     if (scope !== null) {
       const scopeExtras = scope.extras!;
@@ -976,36 +1005,6 @@ export class Kernel implements ThreadHost {
         this.#finish(scope, scopeExtras.closingEnding, scopeExtras.closingResult);
       }
     }
-    const extras = thread.extras;
-    if (extras === null) {
-      if (ending === Ending.Failed) this.#unhandled(thread, result);
-      return;
-    }
-    thread.abortSignal();
-    const { joiners, killers } = extras;
-    extras.joiners = extras.killers = null;
-    if (joiners !== null) {
-      for (const joiner of joiners) {
-        joiner.extras!.waitingOn = null;
-        this.#deliverEnding(joiner, thread);
-        this.#enqueue(joiner);
-      }
-    }
-    if (killers !== null) {
-      for (const killer of killers) {
-        killer.extras!.waitingOn = null;
-        if (ending === Ending.Failed) {
-          killer.resumeMode = ResumeMode.Throw;
-          killer.resumeValue = result;
-        }
-        this.#enqueue(killer);
-      }
-    }
-    const handled = (joiners !== null && joiners.length > 0) ||
-      (killers !== null && killers.length > 0);
-    const children = extras.teardownChildren;
-    if (children !== null) { for (const child of children) this.#startKill(child, undefined); }
-    if (ending === Ending.Failed && !handled) this.#unhandled(thread, result);
   }
 
   /**

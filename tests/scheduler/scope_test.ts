@@ -135,3 +135,37 @@ Deno.test("without a scope, an unjoined thread's error still ends the run", asyn
     /orphan failed/,
   );
 });
+
+Deno.test("a closing scope takes in its last thread's cleanup error before it ends", async () => {
+  const first = new Error("first");
+  const cleanup = new Error("cleanup");
+  const caught = await run(
+    function* () {
+      const scope = yield* spawn(
+        function* () {
+          yield* spawn(function* () {
+            try {
+              yield* sleep(1000);
+            } finally {
+              // deno-lint-ignore no-unsafe-finally -- the point: a cleanup that fails
+              throw cleanup;
+            }
+          }());
+          yield* spawn(failAfter(10, "first"));
+          yield* sleep(2000);
+        }(),
+        { scope: true },
+      );
+      try {
+        yield* scope;
+      } catch (error) {
+        return error;
+      }
+      return "no error";
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.ok(caught instanceof SuppressedError, `got ${caught}`);
+  assert.equal(caught.error, cleanup);
+  assert.equal((caught.suppressed as Error).message, first.message);
+});
