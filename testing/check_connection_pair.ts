@@ -237,7 +237,7 @@ const CHECKS: Record<string, Check> = {
  *
  * // deno-lint-ignore require-yield
  * await checkConnectionPair(function* () {
- *   return memoryPair({ bufferSize: 4096, chunkSeed: 7 });
+ *   return memoryPair({ bufferSize: 4096, chunkSeed: 7, maxChunk: 1024 });
  * }, { virtualTime: true });
  * ```
  */
