@@ -12,6 +12,7 @@
 import type { Outcome } from "./_effects.ts";
 import { Primitive, SUSPEND } from "./_primitive.ts";
 import type { Coroutine } from "./coroutine.ts";
+import { join } from "./join.ts";
 import { kill } from "./kill.ts";
 import type { Operation } from "./operation.ts";
 import { shield } from "./shield.ts";
@@ -24,6 +25,10 @@ class Gathering extends Primitive<void> {
   pending: number;
   /** Index of the outcome that settled the gathering, once one did. */
   decisive = -1;
+  /** The children's threads, in the order of their operations. */
+  readonly tasks: Task<void>[] = [];
+  /** What the killed children's `finally` blocks threw, in the order it was thrown. */
+  readonly failures: unknown[] = [];
 
   constructor(
     size: number,
@@ -69,6 +74,10 @@ function* child(
     outcome = { ok: false, error };
   }
   gathering.settle(index, outcome);
+  // The answer is known: kill the others now, before any of them runs again. One that was
+  // woken in the same instant (say, handed a channel item) has not taken what it was given
+  // yet, and a kill makes it give it back. The supervisor waits for this.
+  if (gathering.decisive === index) yield* killAll(gathering, gathering.tasks[index]);
 }
 
 /** What {@linkcode supervise} found. */
@@ -91,7 +100,7 @@ export function* supervise(
   name: string,
 ): Coroutine<Supervised> {
   const gathering = new Gathering(operations.length, isDecisive, name);
-  const tasks: Task<void>[] = [];
+  const tasks = gathering.tasks;
   let answered = false;
   try {
     for (let i = 0; i < operations.length; i++) {
@@ -102,30 +111,51 @@ export function* supervise(
   } finally {
     // Killed before the answer: the children go too, and what their cleanup throws goes
     // to whoever killed us.
-    if (!answered) yield* shield(killAll(tasks));
+    if (!answered) yield* shield(killAllOrThrow(gathering));
   }
-  let cleanupFailure: { error: unknown } | null = null;
-  try {
-    // Shielded: a kill that arrives now waits until every loser has finished its cleanup.
-    yield* shield(killAll(tasks));
-  } catch (error) {
-    cleanupFailure = { error };
-  }
-  return { outcomes: gathering.outcomes, decisive: gathering.decisive, cleanupFailure };
+  // Shielded: a kill that arrives now waits until every loser has finished its cleanup.
+  yield* shield(finishAll(gathering));
+  return {
+    outcomes: gathering.outcomes,
+    decisive: gathering.decisive,
+    cleanupFailure: chainAll(gathering.failures),
+  };
 }
 
-/** Kills every task still running, one after the other; throws their cleanup errors. */
-function* killAll(tasks: readonly Task<void>[]): Coroutine<void> {
-  let failure: { error: unknown } | null = null;
-  for (const task of tasks) {
-    if (task.done) continue;
+/** Waits for the decisive child (which kills the others), then kills any left. */
+function* finishAll(gathering: Gathering): Coroutine<void> {
+  const decisive = gathering.tasks[gathering.decisive];
+  if (decisive !== undefined && !decisive.done) yield* join(decisive);
+  yield* killAll(gathering);
+}
+
+/**
+ * Kills every task still running but `except` (the caller's own), one after the other,
+ * recording their cleanup errors.
+ */
+function* killAll(gathering: Gathering, except?: Task<void>): Coroutine<void> {
+  for (const task of gathering.tasks) {
+    if (task.done || task === except) continue;
     try {
       yield* kill(task);
     } catch (error) {
-      failure = { error: failure === null ? error : chain(error, failure.error) };
+      gathering.failures.push(error);
     }
   }
+}
+
+function* killAllOrThrow(gathering: Gathering): Coroutine<void> {
+  yield* killAll(gathering);
+  const failure = chainAll(gathering.failures);
   if (failure !== null) throw failure.error;
+}
+
+/** The errors chained, newest outermost; null if there are none. */
+function chainAll(errors: readonly unknown[]): { error: unknown } | null {
+  if (errors.length === 0) return null;
+  let error = errors[0];
+  for (let i = 1; i < errors.length; i++) error = chain(errors[i], error);
+  return { error };
 }
 
 /**

@@ -3,13 +3,16 @@
 import assert from "node:assert/strict";
 import {
   all,
+  Channel,
   type Coroutine,
   race,
   run,
   sleep,
+  spawn,
   TimeoutError,
   VirtualClock,
   withTimeout,
+  yieldNow,
 } from "../../mod.ts";
 
 function* after<T>(ms: number, value: T): Coroutine<T> {
@@ -132,4 +135,51 @@ Deno.test("withTimeout() chains a cleanup error to its TimeoutError", async () =
   assert.equal(error.error, cleanup);
   assert.ok(error.suppressed instanceof TimeoutError);
   assert.deepEqual(record, ["slow finally"]);
+});
+
+Deno.test("race() over channel receives loses no item when two are woken at once", async () => {
+  const channel = new Channel<string>(0);
+  const record: string[] = [];
+  await run(function* () {
+    yield* spawn(function* () {
+      yield* yieldNow();
+      record.push(`sent a: ${channel.trySend("a")}`);
+      record.push(`sent b: ${channel.trySend("b")}`);
+    }());
+    const first = yield* race([channel.receive(), channel.receive()]);
+    record.push(`race got ${first.value}`);
+    const second = yield* channel.receive();
+    record.push(`then got ${second.value}`);
+  }());
+  assert.deepEqual(record, ["sent a: true", "sent b: true", "race got a", "then got b"]);
+});
+
+Deno.test("withTimeout() on a channel receive loses no item sent as the time runs out", async () => {
+  const channel = new Channel<string>(0);
+  const record: string[] = [];
+  await run(
+    function* () {
+      yield* spawn(function* () {
+        yield* sleep(10);
+        record.push(`sent: ${channel.trySend("late")}`);
+      }());
+      try {
+        const got = yield* withTimeout(10, channel.receive());
+        record.push(`got ${got.value} in time`);
+      } catch (error) {
+        record.push((error as Error).name);
+        record.push(`left in the channel: ${channel.tryReceive()?.value}`);
+      }
+    }(),
+    { clock: new VirtualClock() },
+  );
+  // Either answer is right; losing the item is not.
+  assert.ok(
+    JSON.stringify(record) === JSON.stringify(["sent: true", "got late in time"]) ||
+      JSON.stringify(record) ===
+        JSON.stringify(["sent: true", "TimeoutError", "left in the channel: late"]) ||
+      JSON.stringify(record) ===
+        JSON.stringify(["sent: false", "TimeoutError", "left in the channel: undefined"]),
+    record.join(" | "),
+  );
 });
