@@ -1,8 +1,8 @@
 // Echo round trips per second: a server written with bluelet's `server` helper against the
 // same server written with plain `Deno.listen` async/await (the baseline), driven by the
-// same async/await client in the same run, at 1 and 100 concurrent connections, with the
-// echoer written Bluelet style (`yield conn.recv()`) and typed (`yield* conn.recv()`). A
-// last entry, the kernel driving raw `Deno.Conn`s, splits the gap between bluelet and plain
+// same async/await client in the same run, 64-byte messages at 1 and 100 concurrent
+// connections and 16 KiB messages at 50, with the echoer written Bluelet style
+// (`yield conn.recv()`) and typed (`yield* conn.recv()`). A last entry, the kernel driving raw `Deno.Conn`s, splits the gap between bluelet and plain
 // Deno into the kernel's share and the `net/` layer's.
 //
 // A third group runs the same echoers in memory, on `memoryPair`, with the client a thread
@@ -14,17 +14,29 @@
 // Run: deno bench --allow-all bench/echo_bench.ts
 //
 // The servers run in one worker thread and the client on the main thread, so the servers'
-// CPU is not shared with the client's. Every iteration does a fixed number of round trips
-// of a 64-byte message; `deno bench` reports the time per iteration, so the ratio of two
-// servers' times is the inverse ratio of their round trips per second.
-import { Channel, type Connection, type Coroutine, run, server, spawn } from "../mod.ts";
+// CPU is not shared with the client's. Every iteration does a fixed number of round trips;
+// `deno bench` reports the time per iteration, so the ratio of two servers' times is the
+// inverse ratio of their round trips per second. A last loopback group serves the echo
+// with `serveWorkers` in one Worker and in two (`reusePort`; Linux, `--unstable-net`).
+import {
+  Channel,
+  type Connection,
+  type Coroutine,
+  run,
+  server,
+  serveWorkers,
+  spawn,
+} from "../mod.ts";
 import { memoryPair } from "../testing/mod.ts";
 
 const MESSAGE_SIZE = 64;
-/** Round trips per connection per iteration, by concurrency. */
-const ROUND_TRIPS: Record<number, number> = { 1: 200, 100: 10 };
-const CONCURRENCY = [1, 100];
-const ITERATIONS = { warmup: 20, n: 150 };
+const LARGE_MESSAGE_SIZE = 16 * 1024;
+/** The loopback groups: message size, concurrent connections, round trips per connection. */
+const CASES = [
+  { size: MESSAGE_SIZE, concurrency: 1, roundTrips: 200, n: 150 },
+  { size: MESSAGE_SIZE, concurrency: 100, roundTrips: 10, n: 150 },
+  { size: LARGE_MESSAGE_SIZE, concurrency: 50, roundTrips: 4, n: 60 },
+];
 
 interface Ports {
   plain: number;
@@ -130,11 +142,13 @@ function startServers(): void {
 /** A client connection that does round trips: write a message, read it back whole. */
 class Client {
   readonly #conn: Deno.TcpConn;
-  readonly #message = new Uint8Array(MESSAGE_SIZE).fill(42);
-  readonly #reply = new Uint8Array(MESSAGE_SIZE);
+  readonly #message: Uint8Array;
+  readonly #reply: Uint8Array;
 
-  constructor(conn: Deno.TcpConn) {
+  constructor(conn: Deno.TcpConn, size: number) {
     this.#conn = conn;
+    this.#message = new Uint8Array(size).fill(42);
+    this.#reply = new Uint8Array(size);
     conn.setNoDelay(true);
   }
 
@@ -142,7 +156,7 @@ class Client {
     for (let i = 0; i < count; i++) {
       await this.#conn.write(this.#message);
       let got = 0;
-      while (got < MESSAGE_SIZE) {
+      while (got < this.#reply.length) {
         const n = await this.#conn.read(this.#reply.subarray(got));
         if (n === null) throw new Error("Cannot echo: the server closed");
         got += n;
@@ -151,14 +165,14 @@ class Client {
   }
 }
 
-async function clients(port: number, count: number): Promise<Client[]> {
+async function clients(port: number, count: number, size: number): Promise<Client[]> {
   const conns = await Promise.all(
     Array.from(
       { length: count },
       () => Deno.connect({ hostname: "127.0.0.1", port }),
     ),
   );
-  return conns.map((conn) => new Client(conn));
+  return conns.map((conn) => new Client(conn, size));
 }
 
 /** Round trips per iteration on the in-memory connections. */
@@ -281,16 +295,19 @@ if (new URL(import.meta.url).searchParams.has("servers")) {
     ["bluelet server, typed yield*", ports.typed],
     ["kernel + raw Deno.Conn (diagnostic)", ports.kernelOnly],
   ] as const;
-  for (const concurrency of CONCURRENCY) {
-    const roundTrips = ROUND_TRIPS[concurrency];
-    const group = `echo, c=${concurrency}, ${concurrency * roundTrips} round trips per iteration`;
+  for (const { size, concurrency, roundTrips, n } of CASES) {
+    const bytes = size === MESSAGE_SIZE ? `${size} B` : `${size / 1024} KiB`;
+    const group = `echo ${bytes}, c=${concurrency}, ${
+      concurrency * roundTrips
+    } round trips per iteration`;
     for (const [name, port] of servers) {
-      const pool = await clients(port, concurrency);
+      const pool = await clients(port, concurrency, size);
       Deno.bench({
-        name: `${name} (c=${concurrency})`,
+        name: `${name} (${bytes}, c=${concurrency})`,
         group,
         baseline: name === "plain Deno",
-        ...ITERATIONS,
+        warmup: 20,
+        n,
         async fn() {
           await Promise.all(
             pool.map((client) => client.roundTrips(roundTrips)),
@@ -299,5 +316,30 @@ if (new URL(import.meta.url).searchParams.has("servers")) {
       });
     }
   }
+  await workerBenches();
   memoryBenches();
+}
+
+/** The same echo served by `serveWorkers` in one Worker, then in two (the baseline: one). */
+async function workerBenches(): Promise<void> {
+  const handler = new URL("./_echo_handler.ts", import.meta.url);
+  const one = await serveWorkers(handler, { workers: 1 });
+  const two = await serveWorkers(handler, { workers: 2 });
+  for (const { size, concurrency, roundTrips, n } of CASES.slice(1)) {
+    const bytes = size === MESSAGE_SIZE ? `${size} B` : `${size / 1024} KiB`;
+    const group = `echo in workers ${bytes}, c=${concurrency}`;
+    for (const [name, workers] of [["1 worker", one], ["2 workers", two]] as const) {
+      const pool = await clients(workers.port, concurrency, size);
+      Deno.bench({
+        name: `serveWorkers, ${name} (${bytes}, c=${concurrency})`,
+        group,
+        baseline: workers === one,
+        warmup: 20,
+        n,
+        async fn() {
+          await Promise.all(pool.map((client) => client.roundTrips(roundTrips)));
+        },
+      });
+    }
+  }
 }
