@@ -99,9 +99,16 @@ export let bindPrimitive: (
  * ```
  */
 export abstract class Primitive<T> extends Effect<T> {
-  /** The kernel's dispatch tag: the same for every primitive. */
-  readonly kind: number = Kind.Primitive;
-  #waiter: PrimitiveWaiter | null = null;
+  /** The kernel's dispatch tag: the same for every primitive (on the prototype). */
+  declare readonly kind: number;
+  #waiter: PrimitiveWaiter | null;
+
+  /** Creates a primitive (for subclasses). */
+  constructor() {
+    super();
+    // Assigned here, not with a field initializer, which costs a step per allocation.
+    this.#waiter = null;
+  }
 
   /**
    * Begins the work.
@@ -152,6 +159,7 @@ export abstract class Primitive<T> extends Effect<T> {
   }
 
   static {
+    Object.defineProperty(this.prototype, "kind", { value: Kind.Primitive });
     bindPrimitive = (primitive, waiter) => {
       const before = primitive.#waiter;
       primitive.#waiter = waiter;

@@ -103,29 +103,29 @@ export class Thread implements PrimitiveWaiter {
   /** The innermost frame of the thread's call stack: the generator it runs now. */
   frame: Coroutine<unknown>;
   /** The frames below `frame`, innermost last; null until the thread first calls. */
-  callers: Coroutine<unknown>[] | null = null;
+  callers: Coroutine<unknown>[] | null;
   /** The thread that spawned it; null for a run's root thread. */
   readonly parent: Thread | null;
   /** The scope thread that owns it, or null when it belongs to the run. */
   readonly scope: Thread | null;
-  state: ThreadState = ThreadState.Ready;
-  resumeMode: ResumeMode = ResumeMode.Next;
-  resumeValue: unknown = undefined;
+  state: ThreadState;
+  resumeMode: ResumeMode;
+  resumeValue: unknown;
   /** Set once the thread is killed: its stack is being unwound. */
-  killing = false;
-  ending: Ending = Ending.None;
+  killing: boolean;
+  ending: Ending;
   /** What it returned, or what it failed with, once done. */
-  result: unknown = undefined;
-  timer: TimerEntry<Thread> | null = null;
+  result: unknown;
+  timer: TimerEntry<Thread> | null;
   /** The primitive the thread runs, from its start until it is finished or cancelled. */
-  primitive: Primitive<unknown> | null = null;
+  primitive: Primitive<unknown> | null;
   /** The callbacks handed to promises, made on the first wait; null once retired. */
-  waiter: PromiseWaiter | null = null;
-  extras: ThreadExtras | null = null;
+  waiter: PromiseWaiter | null;
+  extras: ThreadExtras | null;
   /** The run's list of live threads. */
-  prev: Thread | null = null;
-  next: Thread | null = null;
-  #task: TaskHandle | null = null;
+  prev: Thread | null;
+  next: Thread | null;
+  #task: TaskHandle | null;
 
   constructor(
     host: ThreadHost,
@@ -139,6 +139,21 @@ export class Thread implements PrimitiveWaiter {
     this.frame = coroutine;
     this.parent = parent;
     this.scope = scope;
+    // Assigned here rather than with field initializers, which cost a step per spawn.
+    this.callers = null;
+    this.state = ThreadState.Ready;
+    this.resumeMode = ResumeMode.Next;
+    this.resumeValue = undefined;
+    this.killing = false;
+    this.ending = Ending.None;
+    this.result = undefined;
+    this.timer = null;
+    this.primitive = null;
+    this.waiter = null;
+    this.extras = null;
+    this.prev = null;
+    this.next = null;
+    this.#task = null;
   }
 
   /** How many frames the thread's call stack holds. */
@@ -219,7 +234,8 @@ export let threadOf: (task: TaskHandle) => Thread;
  * without making another event.
  */
 export class TaskHandle extends Effect<unknown> implements Task<unknown> {
-  readonly kind = Kind.Join;
+  /** The join event's tag (on the prototype). */
+  declare readonly kind: Kind.Join;
   readonly #thread: Thread;
 
   constructor(thread: Thread) {
@@ -245,6 +261,7 @@ export class TaskHandle extends Effect<unknown> implements Task<unknown> {
   }
 
   static {
+    Object.defineProperty(this.prototype, "kind", { value: Kind.Join });
     threadOf = (task) => task.#thread;
   }
 }
