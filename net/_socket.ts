@@ -25,6 +25,19 @@ export class Socket {
   eof = false;
   /** Counts reads and writes that moved bytes (or reached the end): the idle limit's clock. */
   progress = 0;
+  /**
+   * Whether small sends are coalesced: on TLS, where Deno offers no way to turn Nagle's
+   * algorithm off, a reply sent in two writes would wait about 40 ms for a delayed ACK.
+   */
+  coalesce = false;
+  /** Small sends not yet written: they go out together once the current kernel slice ends. */
+  #outbox: Uint8Array[] = [];
+  #outboxSize = 0;
+  #flushQueued = false;
+  /** The coalesced writes, one after the other; settles once every one has ended. */
+  #flushed: Promise<void> | null = null;
+  /** The error a coalesced write failed with: the next write throws it. */
+  #writeFailure: unknown = undefined;
   /** The read (or write) operation in progress, to reject overlapping ones. */
   reader: string | null = null;
   writer: string | null = null;
@@ -116,9 +129,71 @@ export class Socket {
     });
   }
 
+  /** How many bytes of small sends wait to be written. */
+  get queued(): number {
+    return this.#outboxSize;
+  }
+
+  /** Queues a copy of a small send's bytes, to go out with those sent right after it. */
+  queueWrite(bytes: Uint8Array): void {
+    this.#outbox.push(bytes.slice());
+    this.#outboxSize += bytes.length;
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    // A promise reaction runs once the kernel's synchronous slice is over: by then the
+    // thread has sent the rest of its reply and waits for something.
+    this.#flushed = (this.#flushed ?? Promise.resolve()).then(() => this.#writeQueued());
+  }
+
+  /** Settles once every queued byte was written; rejects with a failed write's error. */
+  drained(): Promise<void> {
+    return (this.#flushed ?? Promise.resolve()).then(() => this.throwWriteFailure());
+  }
+
+  /** Throws (once) the error a coalesced write failed with. */
+  throwWriteFailure(): void {
+    const failure = this.#writeFailure;
+    if (failure === undefined) return;
+    this.#writeFailure = undefined;
+    throw failure;
+  }
+
+  async #writeQueued(): Promise<void> {
+    this.#flushQueued = false;
+    const bytes = this.#takeQueued();
+    if (bytes === null || this.closed) return;
+    try {
+      for (let n = 0; n < bytes.length;) n += await this.conn.write(bytes.subarray(n));
+      this.progress++;
+    } catch (error) {
+      this.#writeFailure ??= error;
+    }
+  }
+
+  #takeQueued(): Uint8Array | null {
+    const chunks = this.#outbox;
+    if (chunks.length === 0) return null;
+    let bytes = chunks[0];
+    if (chunks.length > 1) {
+      bytes = new Uint8Array(this.#outboxSize);
+      let at = 0;
+      for (const chunk of chunks) {
+        bytes.set(chunk, at);
+        at += chunk.length;
+      }
+    }
+    this.#outbox = [];
+    this.#outboxSize = 0;
+    return bytes;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Sends that completed must not be lost: a write started now still goes out (Deno
+    // begins it at once), before the close.
+    const queued = this.#takeQueued();
+    if (queued !== null) this.conn.write(queued).catch(() => {});
     try {
       this.conn.close();
     } catch (error) {

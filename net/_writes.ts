@@ -8,6 +8,10 @@ import { SocketClosedError } from "./errors.ts";
 const encoder = new TextEncoder();
 /** A placeholder until `claim`: a fresh typed array costs most of a microsecond in Deno. */
 const NOTHING = new Uint8Array(0);
+/** The largest send coalesced with others on a TLS connection. */
+const COALESCE_MAX = 16 * 1024;
+/** How many coalesced bytes may wait before a send waits for them to be written. */
+const QUEUE_LIMIT = 64 * 1024;
 
 /** `send(data)` and, with `all`, `sendall(data)`: gives the count written (`send` only). */
 export class Send<T extends number | void> extends SocketEvent<T> {
@@ -61,7 +65,22 @@ export class Send<T extends number | void> extends SocketEvent<T> {
     // Nothing to send: `sendall` is done; `send` still makes its one (empty) write.
     if (this.#all && bytes.length === 0) return null;
     const memory = this.socket.memory;
-    return memory === null ? this.socket.conn.write(bytes) : memory.write(this, bytes, this.#all);
+    if (memory !== null) return memory.write(this, bytes, this.#all);
+    return this.socket.coalesce ? this.#coalesced(bytes) : this.socket.conn.write(bytes);
+  }
+
+  /**
+   * On TLS: a small send is queued and done at once, to go out in one write with what is
+   * sent right after it; a big one waits for the queue, then writes as usual.
+   */
+  #coalesced(bytes: Uint8Array): Wait {
+    const socket = this.socket;
+    socket.throwWriteFailure();
+    if (bytes.length > COALESCE_MAX) return socket.drained().then(() => socket.conn.write(bytes));
+    socket.queueWrite(bytes);
+    this.#sent = bytes.length;
+    // Past a limit, wait for the writes to catch up rather than queue without bound.
+    return socket.queued > QUEUE_LIMIT ? socket.drained().then(() => 0) : null;
   }
 
   /** Records that `n` more bytes went out: an in-memory transport calls it as it hands them over. */
@@ -111,7 +130,10 @@ export class CloseWrite extends SocketEvent<void> {
     if (socket.writeClosed) return null;
     socket.writeClosed = true;
     const memory = socket.memory;
-    return memory === null ? socket.conn.closeWrite() : memory.closeWrite();
+    if (memory !== null) return memory.closeWrite();
+    return socket.coalesce
+      ? socket.drained().then(() => socket.conn.closeWrite())
+      : socket.conn.closeWrite();
   }
 
   protected step(ok: boolean, value: unknown): null {

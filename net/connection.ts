@@ -63,7 +63,11 @@ export class Connection implements Disposable {
 
   /**
    * Wraps a Deno connection. Turns Nagle's algorithm off on TCP connections, since
-   * coroutine code often writes a reply in more than one call.
+   * coroutine code often writes a reply in more than one call. On TLS, where Deno 2.9.6
+   * cannot turn it off, sends of up to 16 KiB are coalesced instead: such a send is done
+   * at once, and its bytes go out in one write with those sent right after it, once the
+   * thread waits for something (or at `closeWrite`/`close`); a write that fails is thrown
+   * by the next send.
    *
    * @param conn The connection to own; {@linkcode Connection.close} closes it.
    *
@@ -81,6 +85,7 @@ export class Connection implements Disposable {
     this.localAddr = conn.localAddr as Deno.NetAddr | Deno.UnixAddr;
     const tcp = conn as Partial<Deno.TcpConn>;
     if (typeof tcp.setNoDelay === "function") tcp.setNoDelay(true);
+    else if ("handshake" in conn) this.#socket.coalesce = true; // TLS: see Socket.coalesce
   }
 
   /** Whether {@linkcode Connection.close} was called. */

@@ -2,6 +2,7 @@
 // each test here failed before its fix.
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import {
+  connect,
   ConnectError,
   ConnectionResetError,
   ConnectionTimedOutError,
@@ -14,11 +15,12 @@ import {
   SocketClosedError,
   spawn,
   TimeoutError,
+  until,
   withTimeout,
   yieldNow,
 } from "../../mod.ts";
 import { mapConnectError, mapError } from "../../net/_map_error.ts";
-import { portOf, socketPair, tempDir, text, thrown } from "./_helpers.ts";
+import { makeCertificate, portOf, socketPair, tempDir, text, thrown } from "./_helpers.ts";
 
 Deno.test("Connection.recv() throws the reset that hit a read left running by a timed-out recv()", async () => {
   await using dir = await tempDir();
@@ -120,4 +122,65 @@ Deno.test("new Listener() with port 65536 throws a RangeError naming the address
     return true;
   });
   throws(() => new Listener("::1", 65536), /Cannot listen on \[::1\]:65536: /);
+});
+
+Deno.test("A TLS reply sent in two sendall()s reaches the peer in one write, so Nagle never holds it", async () => {
+  const { cert, key } = await makeCertificate();
+  const record: string[] = [];
+  await run(function* () {
+    using listener = new Listener("127.0.0.1", 0, { tls: { cert, key } });
+    // A raw Deno client counts the TLS records' reads: one read gives the whole reply.
+    const client = yield* until(Deno.connectTls({
+      hostname: "localhost",
+      port: portOf(listener.addr),
+      caCerts: [cert],
+    }));
+    try {
+      using conn = yield* listener.accept();
+      for (let round = 0; round < 3; round++) {
+        yield* until(client.write(new TextEncoder().encode("get\n")));
+        equal(text(yield* conn.readline()), "get\n");
+        yield* conn.sendall("HEAD 4\n");
+        yield* conn.sendall("body\n");
+        const buffer = new Uint8Array(100);
+        const n = yield* until(client.read(buffer));
+        record.push(text(buffer.subarray(0, n ?? 0)));
+      }
+      // closeWrite() sends what is queued first.
+      yield* conn.sendall("bye\n");
+      yield* conn.closeWrite();
+      const buffer = new Uint8Array(100);
+      record.push(text(buffer.subarray(0, (yield* until(client.read(buffer))) ?? 0)));
+      equal(yield* until(client.read(buffer)), null);
+    } finally {
+      client.close();
+    }
+  }());
+  deepEqual(record, [
+    "HEAD 4\nbody\n",
+    "HEAD 4\nbody\n",
+    "HEAD 4\nbody\n",
+    "bye\n",
+  ]);
+});
+
+Deno.test("A TLS connection's queued small sends go out before a big one, and before close()", async () => {
+  const { cert, key } = await makeCertificate();
+  const big = Uint8Array.from({ length: 300_000 }, (_, i) => i & 0xff);
+  await run(function* () {
+    using listener = new Listener("127.0.0.1", 0, { tls: { cert, key } });
+    const accepting = yield* spawn(listener.accept());
+    using client = yield* connect("localhost", portOf(listener.addr), { tls: { caCerts: [cert] } });
+    const conn = yield* join(accepting);
+    yield* conn.sendall("a");
+    yield* conn.send("b");
+    yield* conn.sendall(big);
+    yield* conn.sendall("z");
+    conn.close(); // right after a queued send: it still goes out
+    equal(text(yield* client.recvExactly(2)), "ab");
+    const back = yield* client.recvExactly(big.length);
+    ok(back.every((byte, i) => byte === big[i]));
+    equal(text(yield* client.recvExactly(1)), "z");
+    equal((yield* client.recv(1)).length, 0);
+  }());
 });
