@@ -5,7 +5,8 @@
 // disconnects. Try it with `nc 127.0.0.1 4915`. `--port 0` picks a free port; the
 // `listening on HOST:PORT` line says which. Ctrl-C (or SIGTERM) stops it gracefully: it
 // accepts no more clients, gives those connected two seconds to leave, then ends the rest;
-// every echoer's `finally` runs before "Exiting.".
+// every echoer's `finally` runs before "Exiting.". `kill -USR1 <pid>` prints every live
+// thread and what it waits on.
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
@@ -47,6 +48,44 @@ export function* echoer(
   }
 }
 
+/** Prints a snapshot of every live thread each time the process gets SIGUSR1. */
+function* printThreadsOnSignal(): bluelet.Coroutine<void> {
+  let wake = () => {};
+  const onSignal = () => wake();
+  Deno.addSignalListener("SIGUSR1", onSignal);
+  try {
+    while (true) {
+      yield* bluelet.until(new Promise<void>((resolve) => wake = resolve));
+      for (const thread of yield* bluelet.snapshot()) {
+        console.log(thread.summary);
+      }
+    }
+  } finally {
+    Deno.removeSignalListener("SIGUSR1", onSignal);
+  }
+}
+
+/** The echo server, and a thread that shows what the others are doing. */
+function* serve(
+  host: string,
+  port: number,
+  stop: AbortSignal,
+): bluelet.Coroutine<void> {
+  const inspector = yield* bluelet.spawn(printThreadsOnSignal(), {
+    name: "inspector",
+  });
+  try {
+    yield* bluelet.server(host, port, echoer, {
+      onListen: (addr) => console.log(`listening on ${describe(addr)}`),
+      // A graceful stop: no new clients, two seconds for the connected ones to leave.
+      signal: stop,
+      gracePeriod: 2000,
+    });
+  } finally {
+    yield* bluelet.kill(inspector);
+  }
+}
+
 /**
  * Runs the echo server until SIGINT or SIGTERM.
  *
@@ -65,14 +104,7 @@ export async function main(args: readonly string[]): Promise<void> {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
-    // A graceful stop: no new clients, two seconds for the connected ones to leave.
-    await bluelet.run(
-      bluelet.server(host, port, echoer, {
-        onListen: (addr) => console.log(`listening on ${describe(addr)}`),
-        signal: stop.signal,
-        gracePeriod: 2000,
-      }),
-    );
+    await bluelet.run(serve(host, port, stop.signal), { name: "main" });
   } catch (error) {
     if (!stop.signal.aborted) throw error;
   } finally {

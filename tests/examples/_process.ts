@@ -129,6 +129,11 @@ export class ExampleProcess {
     return { hostname: match[1], port: Number(match[2]) };
   }
 
+  /** Sends `signal` to the process. */
+  kill(signal: Deno.Signal): void {
+    this.#child.kill(signal);
+  }
+
   /** Sends SIGTERM, waits for the exit and for all output. */
   async stop(): Promise<Finished> {
     if (this.#stopped) return this.#stopped;

@@ -1,0 +1,21 @@
+import assert from "node:assert/strict";
+import { ExampleProcess } from "./_process.ts";
+
+Deno.test("echo.ts prints every live thread and what it waits on when it gets SIGUSR1", async () => {
+  await using server = new ExampleProcess("echo.ts", ["--allow-net=127.0.0.1"], ["--port", "0"]);
+  const { hostname, port } = await server.listening();
+  const client = await Deno.connect({ hostname, port });
+  try {
+    await server.waitForLine(/^Connected: /);
+    server.kill("SIGUSR1");
+    await server.waitForLine(/^thread 0 "main" /);
+    await server.waitForLine(/^thread \d+ "inspector" running$/);
+    // The echoer waits on its client: a read, named by its event.
+    await server.waitForLine(/^thread \d+ awaiting: recv\(1024\)$/);
+  } finally {
+    client.close();
+  }
+  const { code, stdout } = await server.stop();
+  assert.equal(code, 0);
+  assert.match(stdout, /Exiting\.$/);
+});
