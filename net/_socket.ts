@@ -42,6 +42,8 @@ export class Socket {
   reader: string | null = null;
   writer: string | null = null;
   writeClosed = false;
+  /** A send was killed with its OS write in flight: the peer got an unknown part of it. */
+  writeCut = false;
   closed = false;
 
   constructor(conn: Deno.Conn) {

@@ -19,6 +19,8 @@ export class Send<T extends number | void> extends SocketEvent<T> {
   readonly #all: boolean;
   #bytes: Uint8Array = NOTHING;
   #sent = 0;
+  /** Whether no OS write of this send is in flight any more. */
+  #done = true;
 
   constructor(socket: Socket, data: Uint8Array | string, all: boolean) {
     super(socket);
@@ -51,9 +53,15 @@ export class Send<T extends number | void> extends SocketEvent<T> {
         `Cannot send to ${socket.peer()}: the write side was shut down here by closeWrite()`,
       );
     }
+    if (socket.writeCut && !socket.closed) {
+      throw new SocketClosedError(
+        `Cannot send to ${socket.peer()}: an earlier send was interrupted part way, so the stream is cut`,
+      );
+    }
     socket.startWrite(this.action);
     this.#bytes = bytes;
     this.#sent = 0;
+    this.#done = false;
   }
 
   protected release(): void {
@@ -63,7 +71,10 @@ export class Send<T extends number | void> extends SocketEvent<T> {
   protected begin(): Wait {
     const bytes = this.#bytes;
     // Nothing to send: `sendall` is done; `send` still makes its one (empty) write.
-    if (this.#all && bytes.length === 0) return null;
+    if (this.#all && bytes.length === 0) {
+      this.#done = true;
+      return null;
+    }
     const memory = this.socket.memory;
     if (memory !== null) return memory.write(this, bytes, this.#all);
     return this.socket.coalesce ? this.#coalesced(bytes) : this.socket.conn.write(bytes);
@@ -79,6 +90,7 @@ export class Send<T extends number | void> extends SocketEvent<T> {
     if (bytes.length > COALESCE_MAX) return socket.drained().then(() => socket.conn.write(bytes));
     socket.queueWrite(bytes);
     this.#sent = bytes.length;
+    this.#done = true; // queued whole: it goes out even if this thread is killed now
     // Past a limit, wait for the writes to catch up rather than queue without bound.
     return socket.queued > QUEUE_LIMIT ? socket.drained().then(() => 0) : null;
   }
@@ -90,16 +102,25 @@ export class Send<T extends number | void> extends SocketEvent<T> {
   }
 
   override cancel(): void {
-    this.socket.memory?.writerGone(this);
+    const socket = this.socket;
+    socket.memory?.writerGone(this);
+    // Killed (say, timed out) with an OS write in flight: the peer gets an unknown part of
+    // these bytes, so nothing may follow them.
+    if (socket.memory === null && !this.#done) socket.writeCut = true;
     super.cancel();
   }
 
   protected step(ok: boolean, value: unknown): PromiseLike<unknown> | null {
-    if (!ok) throw value;
+    if (!ok) {
+      this.#done = true;
+      throw value;
+    }
     this.socket.progress++;
     const bytes = this.#bytes;
     const sent = this.#sent += value as number;
-    return this.#all && sent < bytes.length ? this.socket.conn.write(bytes.subarray(sent)) : null;
+    if (this.#all && sent < bytes.length) return this.socket.conn.write(bytes.subarray(sent));
+    this.#done = true;
+    return null;
   }
 
   protected result(): T {
@@ -118,7 +139,14 @@ export class CloseWrite extends SocketEvent<void> {
   }
 
   protected claim(): void {
-    this.socket.startWrite(this.action);
+    const socket = this.socket;
+    if (socket.writeCut && !socket.closed) {
+      // Deno would make the shutdown wait behind the write that was cut off.
+      throw new SocketClosedError(
+        `Cannot shut down writing to ${socket.peer()}: an earlier send was interrupted part way`,
+      );
+    }
+    socket.startWrite(this.action);
   }
 
   protected release(): void {

@@ -184,3 +184,27 @@ Deno.test("A TLS connection's queued small sends go out before a big one, and be
     equal((yield* client.recv(1)).length, 0);
   }());
 });
+
+Deno.test("A sendall() bounded by withTimeout() that times out part way leaves the write side refusing sends", async () => {
+  const big = new Uint8Array(16 * 1024 * 1024).fill(120);
+  await run(function* () {
+    using pair = yield* socketPair();
+    // The client reads nothing: the big send stalls once the socket buffers are full.
+    const timedOut = yield* thrown(withTimeout(50, pair.peer.sendall(big)));
+    ok(timedOut instanceof TimeoutError, String(timedOut));
+    // The peer got an unknown prefix: another message after it would be garbage.
+    const error = yield* thrown(pair.peer.sendall("next message\n"));
+    ok(error instanceof SocketClosedError, String(error));
+    equal(
+      (error as Error).message,
+      `Cannot send to 127.0.0.1:${
+        portOf(pair.client.localAddr)
+      }: an earlier send was interrupted part way, so the stream is cut`,
+    );
+    // closeWrite() too (it would wait behind the stalled write); reading still works.
+    const shutdown = yield* thrown(pair.peer.closeWrite());
+    ok(shutdown instanceof SocketClosedError, String(shutdown));
+    yield* pair.client.sendall("still\n");
+    equal(text(yield* pair.peer.readline()), "still\n");
+  }());
+});
