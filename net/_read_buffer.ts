@@ -1,33 +1,52 @@
-// A connection's receive buffer. The OS read writes straight into its free tail, so a byte
-// is copied once: out of the buffer, into the array a read gives its caller. The buffer is
-// allocated on first use, grows only for `readline`/`recvExactly` needs, and falls back to
-// its small size once it is empty again.
+// A connection's receive buffer. The OS read writes straight into its free tail, and a
+// byte is copied at most once more: into the array a read gives its caller (`recvInto`
+// copies nothing when nothing is buffered: the OS read fills the caller's own array).
 //
-// Results are never views into the receive buffer, which the next read overwrites. But
-// neither is each small result an array of its own: Deno allocates every typed array
-// outside the JS heap, about 0.6-0.85 µs each whatever its size (Node keeps those of up to
-// 64 bytes on the heap, 35 ns), which alone was two thirds of the net layer's cost per
-// echo round trip. Small results are copied into a per-connection results block and given
-// as views into it, as Node's pooled Buffers are: a block is only ever appended to, so a
-// result keeps its bytes whatever is read after it; it only shares `.buffer` with the
-// results before and after it.
+// Results are never views into room a later read writes to, so a result keeps its bytes
+// whatever is read after it, and a caller that transfers a result's buffer takes nothing
+// else away. Fresh memory costs about as much per byte as a copy (Deno zeroes and faults
+// in every new array; `slice` skips the zeroing), so a large result is a `slice` of the
+// buffer; only reusing the caller's memory (`recvInto`) does better.
+//
+// Small results are copied into a per-connection results block and given as views into
+// it, as Node's pooled `Buffer`s are: Deno allocates every typed array outside the JS
+// heap, at about 0.6 µs each whatever its size, which for small messages would cost more
+// than the rest of a `recv`. A block is only ever appended to.
+//
+// A pending OS read holds its buffer for as long as the peer is silent, so the size of
+// each read follows what the last ones brought: up to 64 KiB while reads come back full,
+// down to 256 bytes once messages are small, which with a 1 KiB results block is all an
+// idle connection holds.
 
-/** The size a buffer starts at: enough for a typical recv without growing. */
-const INITIAL_SIZE = 16 * 1024;
-/** The least free room an OS read is given. */
-const MIN_READ = 4 * 1024;
-/** An empty buffer larger than this is dropped for a small one on the next read. */
-const SHRINK_ABOVE = 256 * 1024;
-/** The size of a results block. */
-const RESULTS_BLOCK = 8 * 1024;
+/** The read size once messages are small; an idle connection's whole receive buffer. */
+const SMALL_READ = 256;
+/** The read size a connection starts with: a first request is often larger. */
+const FIRST_READ = 4 * 1024;
+/** The largest single read. */
+const MAX_READ = 64 * 1024;
+/** The smallest results block: small enough to keep while idle. */
+const RESULTS_BLOCK = 1024;
+/** The largest results block. */
+const MAX_BLOCK = 8 * 1024;
 /** The largest result that goes into a results block; larger ones get their own array. */
 const POOLED_MAX = 1024;
 
+const EMPTY = new Uint8Array(0);
+
+/** The smallest power of two at or above `n`. */
+function ceilPow2(n: number): number {
+  return n <= 1 ? 1 : 2 ** Math.ceil(Math.log2(n));
+}
+
 /** Bytes received and not yet given to a caller, in `bytes[start..end)`. */
 export class ReadBuffer {
-  #bytes: Uint8Array = new Uint8Array(0);
+  #bytes: Uint8Array = EMPTY;
   #start = 0;
   #end = 0;
+  /** The size of the next OS read. */
+  #readSize = FIRST_READ;
+  /** The room the last `tail()` gave. */
+  #given = 0;
   /** Where small results go, and how much of it they use. */
   #results: Uint8Array | null = null;
   #resultsUsed = 0;
@@ -42,33 +61,42 @@ export class ReadBuffer {
    * may be outstanding: the caller must `commit` before asking again.
    */
   tail(): Uint8Array {
+    const want = this.#readSize;
     const size = this.#end - this.#start;
     let bytes = this.#bytes;
     if (size === 0) {
       this.#start = this.#end = 0;
-      if (bytes.length === 0 || bytes.length > SHRINK_ABOVE) {
-        bytes = this.#bytes = new Uint8Array(INITIAL_SIZE);
+      // Shrunk only once messages are small: a buffer that follows every short read of a
+      // large message would be reallocated all the time.
+      if (bytes.length < want || (want === SMALL_READ && bytes.length > SMALL_READ)) {
+        bytes = this.#bytes = new Uint8Array(want);
       }
-    } else if (bytes.length - this.#end < MIN_READ) {
-      // Too little room for a useful read: slide the bytes to the front, or grow.
-      if (size + MIN_READ <= bytes.length) {
+    } else if (bytes.length - this.#end < want) {
+      // Too little room for this read: slide the bytes to the front, or grow.
+      if (size + want <= bytes.length) {
         bytes.copyWithin(0, this.#start, this.#end);
       } else {
         const old = bytes;
-        bytes = this.#bytes = new Uint8Array(
-          Math.max(old.length * 2, size + MIN_READ),
-        );
+        bytes = this.#bytes = new Uint8Array(Math.max(old.length * 2, size + want));
         bytes.set(old.subarray(this.#start, this.#end));
       }
       this.#start = 0;
       this.#end = size;
     }
-    return this.#end === 0 ? bytes : bytes.subarray(this.#end);
+    const end = this.#end;
+    this.#given = bytes.length - end;
+    return end === 0 ? bytes : bytes.subarray(end);
   }
 
-  /** Records that the OS read put `n` bytes into the last `tail()`. */
+  /** Records that the OS read put `n` bytes into the last `tail()`, and adapts to it. */
   commit(n: number): void {
     this.#end += n;
+    if (n >= this.#given) {
+      // The read came back full: more is likely waiting.
+      this.#readSize = Math.min(Math.max(this.#readSize * 8, 2 * 1024), MAX_READ);
+    } else {
+      this.#readSize = Math.min(Math.max(ceilPow2(2 * n), SMALL_READ), MAX_READ);
+    }
   }
 
   /**
@@ -77,22 +105,36 @@ export class ReadBuffer {
    */
   take(n: number): Uint8Array {
     const start = this.#start;
-    const count = Math.min(n, this.#end - start);
-    const end = start + count;
-    this.#start = end;
+    const end = this.#end;
+    const count = Math.min(n, end - start);
     if (count === 0) return new Uint8Array(0);
-    if (count > POOLED_MAX) return this.#bytes.slice(start, end);
+    this.#start = start + count;
+    const bytes = this.#bytes;
+    if (count > POOLED_MAX) return bytes.slice(start, start + count);
     let results = this.#results;
     let used = this.#resultsUsed;
     // A block whose buffer a caller transferred away has length 0, so it is replaced too.
     if (results === null || results.length - used < count) {
-      results = this.#results = new Uint8Array(RESULTS_BLOCK);
+      // Sized for a few results like this one.
+      results = this.#results = new Uint8Array(
+        Math.max(RESULTS_BLOCK, Math.min(ceilPow2(count) * 4, MAX_BLOCK)),
+      );
       used = 0;
     }
     const out = results.subarray(used, used + count);
-    out.set(this.#bytes.subarray(start, end));
+    out.set(bytes.subarray(start, start + count));
     this.#resultsUsed = used + count;
     return out;
+  }
+
+  /** Moves up to `target.length` buffered bytes into `target`; gives how many. */
+  takeInto(target: Uint8Array): number {
+    const start = this.#start;
+    const count = Math.min(target.length, this.#end - start);
+    if (count === 0) return 0;
+    this.#start = start + count;
+    target.set(this.#bytes.subarray(start, start + count));
+    return count;
   }
 
   /**
