@@ -23,7 +23,7 @@ import {
   withTimeout,
   yieldNow,
 } from "../../mod.ts";
-import { type AcceptSource, serveOn } from "../../net/_serve.ts";
+import { type AcceptSource, logError, serveOn } from "../../net/_serve.ts";
 import { echoer, makeCertificate, portOf, tempDir, text, thrown, withServer } from "./_helpers.ts";
 
 /** Replaces `console.error` while `body` runs, recording what it is given. */
@@ -498,6 +498,36 @@ Deno.test("server() backs off on resource errors (5 ms doubling to 1 s) and skip
     "accept at 5275",
   ]);
   equal(record.filter((line) => line.startsWith("onError undefined: ")).length, 12);
+  // The default onError logs such an error in one line, not a stack trace.
+  await capturingStderr(async (logged) => {
+    await Promise.resolve(logError(tooMany()));
+    deepEqual(logged, [[
+      "server: accept failed, retrying after a pause: Cannot accept on 127.0.0.1:1: too many open files",
+    ]]);
+  });
+});
+
+Deno.test("server() killed: a handler's finally can bound its goodbye with withTimeout()", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    let port = 0;
+    const task = yield* spawn(server("127.0.0.1", 0, function* (conn) {
+      try {
+        yield* conn.sendall("ready\n");
+        yield* conn.readline(); // until killed
+      } finally {
+        yield* withTimeout(5000, conn.sendall("goodbye\n"));
+        record.push("finally done");
+      }
+    }, { onListen: (addr) => port = portOf(addr) }));
+    yield* yieldNow();
+    using conn = yield* connect("127.0.0.1", port);
+    equal(text(yield* conn.readline()), "ready\n");
+    yield* kill(task);
+    record.push("server killed");
+    equal(text(yield* conn.readline()), "goodbye\n");
+  }());
+  deepEqual(record, ["finally done", "server killed"]);
 });
 
 Deno.test("server() closes a connection accepted just before the run was torn down", async () => {
