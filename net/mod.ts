@@ -53,6 +53,7 @@ export {
 } from "./errors.ts";
 export { Listener, type ListenerOptions } from "./listener.ts";
 export { server, type ServerOptions } from "./server.ts";
+export { recvInto } from "./recv_into.ts";
 export { relay, type RelayOptions, type RelayResult } from "./relay.ts";
 export { type ConnectionStreams, toStreams, type ToStreamsOptions } from "./streams.ts";
 export { serveWorkers, type ServeWorkersOptions, WorkerServer } from "./serve_workers.ts";
