@@ -22,6 +22,7 @@ import {
   Channel,
   type Connection,
   type Coroutine,
+  recvInto,
   run,
   server,
   serveWorkers,
@@ -42,6 +43,7 @@ interface Ports {
   plain: number;
   bluelet: number;
   typed: number;
+  into: number;
   kernelOnly: number;
 }
 
@@ -60,6 +62,16 @@ function* typedEchoer(conn: Connection): Coroutine<void> {
     const data = yield* conn.recv(16 * 1024);
     if (data.length === 0) break;
     yield* conn.sendall(data);
+  }
+}
+
+/** The same, reading into one array per connection: no copy, no allocation per read. */
+function* intoEchoer(conn: Connection): Coroutine<void> {
+  const buffer = new Uint8Array(16 * 1024);
+  while (true) {
+    const n = yield* recvInto(conn, buffer);
+    if (n === 0) break;
+    yield* conn.sendall(buffer.subarray(0, n));
   }
 }
 
@@ -126,6 +138,10 @@ function startServers(): void {
   run(server("127.0.0.1", 0, typedEchoer, {
     onListen: (addr) => ready.resolve((addr as Deno.NetAddr).port),
   }));
+  const intoReady = Promise.withResolvers<number>();
+  run(server("127.0.0.1", 0, intoEchoer, {
+    onListen: (addr) => intoReady.resolve((addr as Deno.NetAddr).port),
+  }));
   run(server("127.0.0.1", 0, echoer, {
     onListen: async (addr) => {
       const ports: Ports = {
@@ -133,6 +149,7 @@ function startServers(): void {
         kernelOnly,
         bluelet: (addr as Deno.NetAddr).port,
         typed: await ready.promise,
+        into: await intoReady.promise,
       };
       (self as unknown as Worker).postMessage(ports);
     },
@@ -293,6 +310,7 @@ if (new URL(import.meta.url).searchParams.has("servers")) {
     ["plain Deno", ports.plain],
     ["bluelet server", ports.bluelet],
     ["bluelet server, typed yield*", ports.typed],
+    ["bluelet server, recvInto one array", ports.into],
     ["kernel + raw Deno.Conn (diagnostic)", ports.kernelOnly],
   ] as const;
   for (const { size, concurrency, roundTrips, n } of CASES) {
