@@ -24,6 +24,7 @@ import {
   yieldNow,
 } from "../../mod.ts";
 import { type AcceptSource, logError, serveOn } from "../../net/_serve.ts";
+import { MemoryListener } from "../../testing/mod.ts";
 import { echoer, makeCertificate, portOf, tempDir, text, thrown, withServer } from "./_helpers.ts";
 
 /** Replaces `console.error` while `body` runs, recording what it is given. */
@@ -692,5 +693,41 @@ Deno.test("server() shuts down gracefully on its signal: stops accepting, waits,
     "quick finally",
     "stuck finally",
     "server returned",
+  ]);
+});
+
+Deno.test("server() idleTimeout runs on the run's clock: in memory, a silent client goes 1 to 1.25 limits after its last byte", async () => {
+  const clock = new VirtualClock();
+  const listener = new MemoryListener();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const serving = yield* spawn(server(listener, function* (conn) {
+        try {
+          for (;;) {
+            const line = yield* conn.readline();
+            if (line.length === 0) return;
+            yield* conn.sendall(line);
+          }
+        } finally {
+          record.push(`handler finally at ${clock.now()}`);
+        }
+      }, { idleTimeout: 1000 }));
+      using conn = yield* listener.connect();
+      yield* sleep(700);
+      yield* conn.sendall("x\n");
+      equal(text(yield* conn.readline()), "x\n");
+      record.push(`last byte at ${clock.now()}`);
+      equal((yield* conn.recv(1)).length, 0);
+      record.push(`client sees the end at ${clock.now()}`);
+      yield* kill(serving);
+    }(),
+    { clock },
+  );
+  // Checked every 250 ms: quiet from 700, found idle at 1750.
+  deepEqual(record, [
+    "last byte at 700",
+    "handler finally at 1750",
+    "client sees the end at 1750",
   ]);
 });
