@@ -15,8 +15,8 @@
 //
 // A pending OS read holds its buffer for as long as the peer is silent, so the size of
 // each read follows what the last ones brought: up to 64 KiB while reads come back full,
-// down to 256 bytes once messages are small, which with a 1 KiB results block is all an
-// idle connection holds.
+// down to 256 bytes once messages are small. Results blocks start at 256 bytes and double
+// as they fill: a connection that did one round trip and went idle holds 512 bytes.
 
 /** The read size once messages are small; an idle connection's whole receive buffer. */
 const SMALL_READ = 256;
@@ -24,8 +24,8 @@ const SMALL_READ = 256;
 const FIRST_READ = 4 * 1024;
 /** The largest single read. */
 const MAX_READ = 64 * 1024;
-/** The smallest results block: small enough to keep while idle. */
-const RESULTS_BLOCK = 1024;
+/** The first results block: small enough to keep while idle. */
+const RESULTS_BLOCK = 256;
 /** The largest results block. */
 const MAX_BLOCK = 8 * 1024;
 /** The largest result that goes into a results block; larger ones get their own array. */
@@ -116,8 +116,11 @@ export class ReadBuffer {
     // A block whose buffer a caller transferred away has length 0, so it is replaced too.
     if (results === null || results.length - used < count) {
       // Sized for a few results like this one.
+      // Each block twice the last (a busy connection soon allocates rarely), and room
+      // for a few results like this one.
+      const last = results === null ? RESULTS_BLOCK / 2 : results.length;
       results = this.#results = new Uint8Array(
-        Math.max(RESULTS_BLOCK, Math.min(ceilPow2(count) * 4, MAX_BLOCK)),
+        Math.min(Math.max(last * 2, ceilPow2(count) * 4), MAX_BLOCK),
       );
       used = 0;
     }
