@@ -3,7 +3,20 @@
 // and appends its reply, byte for byte as Redis 7 gives it, to its `out` buffer; the socket
 // layer writes that buffer. Time comes from the clock passed in, and expiry runs on the
 // scheduler's timers, so tests drive all of it under a VirtualClock.
-import { type Coroutine, sleep } from "../scheduler/mod.ts";
+//
+// Published messages go out on one `Broadcast` for the whole server, so every subscriber
+// sees them in the order they were published, whatever mix of channels and patterns it
+// listens to. Each subscriber's connection holds one `Subscription` and keeps the messages
+// its channels and patterns match, looking before each of its commands, so that its replies
+// and its messages keep Redis's order and a message reaches exactly the clients that
+// PUBLISH counted.
+import {
+  Broadcast,
+  type Coroutine,
+  LaggedError,
+  sleep,
+  type Subscription,
+} from "../scheduler/mod.ts";
 import { Deque } from "./_kv_deque.ts";
 import { globMatch } from "./_kv_glob.ts";
 import { ReplyBuffer } from "./_kv_resp.ts";
@@ -30,12 +43,12 @@ export interface Clock {
 /**
  * Options for {@linkcode Database}.
  *
- * @example A database that drops subscribers with more than 1 MiB unsent
+ * @example A database that drops subscribers 1,000 messages behind
  * ```ts
  * import assert from "node:assert/strict";
  * import { Database, type DatabaseOptions } from "./_kv_db.ts";
  *
- * const options: DatabaseOptions = { pubsubLimit: 1024 * 1024, idleTimeout: 60_000 };
+ * const options: DatabaseOptions = { pubsubLimit: 1000, idleTimeout: 60_000 };
  * const db = new Database(options);
  * assert.equal(db.needsSweep, true); // the idle limit needs the sweep
  * ```
@@ -48,11 +61,13 @@ export interface DatabaseOptions {
    */
   clock?: Clock;
   /**
-   * The most bytes a subscriber may have waiting to be sent (it is not reading); past it
-   * the subscriber is disconnected, as Redis's `client-output-buffer-limit pubsub` does.
-   * Publishers never wait for subscribers.
+   * How many published messages a subscriber may fall behind (its connection has not
+   * taken them yet, because its writes stopped draining); one more and it is disconnected,
+   * as Redis's `client-output-buffer-limit pubsub` does by bytes. Every message published
+   * while it is subscribed counts, including those for other channels. Publishers never
+   * wait for subscribers.
    *
-   * @default {33554432} (32 MiB, Redis's hard limit)
+   * @default {10000}
    */
   pubsubLimit?: number;
   /**
@@ -154,7 +169,11 @@ function parseTimeout(text: string): number | string {
 export class Database {
   /** The clock that expiry and timeouts use. */
   readonly clock: Clock;
-  readonly #pubsubLimit: number;
+  /**
+   * Every published message, to every subscriber: a subscriber that falls `pubsubLimit`
+   * messages behind gets a `LaggedError` (the `"end"` policy).
+   */
+  readonly messages: Broadcast<Message>;
   readonly #idleTimeout: number;
   readonly #keys = new Map<string, Entry>();
   /** The keys with a time to live, for the sweep. */
@@ -174,7 +193,11 @@ export class Database {
    */
   constructor(options: DatabaseOptions = {}) {
     this.clock = options.clock ?? performance;
-    this.#pubsubLimit = options.pubsubLimit ?? 32 * 1024 * 1024;
+    this.messages = new Broadcast<Message>({
+      capacity: options.pubsubLimit ?? 10_000,
+      overflow: "end",
+      name: "kv messages",
+    });
     this.#idleTimeout = options.idleTimeout ?? 0;
   }
 
@@ -200,6 +223,7 @@ export class Database {
     this.#clients.delete(client);
     this.#unsubscribeAll(client, false);
     this.#unsubscribeAll(client, true);
+    client.unlisten();
     const blocked = client.blocked;
     if (blocked === null) return;
     client.blocked = null;
@@ -803,11 +827,9 @@ export class Database {
 
   /** @internal */
   unsubscribe(client: Client, args: string[], patterns: boolean): void {
-    if (args.length === 1) {
-      this.#unsubscribeAll(client, patterns, true);
-      return;
-    }
+    if (args.length === 1) this.#unsubscribeAll(client, patterns, true);
     for (let i = 1; i < args.length; i++) this.#unsubscribeOne(client, args[i], patterns, true);
+    if (!client.subscribed) client.unlisten();
   }
 
   #unsubscribeAll(client: Client, patterns: boolean, reply = false): void {
@@ -837,38 +859,27 @@ export class Database {
   }
 
   /** @internal */
-  publish(client: Client, channel: string, message: string): void {
+  publish(client: Client, channel: string, payload: string): void {
+    // Counted now, delivered as each subscriber takes it: the same clients (see Client.execute).
     let receivers = 0;
     for (const subscriber of this.#channels.get(channel) ?? []) {
-      if (subscriber.killed) continue; // dropped, and about to leave
-      subscriber.out.array(3);
-      subscriber.out.bulk("message");
-      subscriber.out.bulk(channel);
-      subscriber.out.bulk(message);
-      this.#pushed(subscriber);
-      receivers++;
+      if (!subscriber.killed) receivers++; // a dropped one is about to leave
     }
     for (const [pattern, subscribers] of this.#patterns) {
       if (!globMatch(pattern, channel)) continue;
-      for (const subscriber of subscribers) {
-        if (subscriber.killed) continue;
-        subscriber.out.array(4);
-        subscriber.out.bulk("pmessage");
-        subscriber.out.bulk(pattern);
-        subscriber.out.bulk(channel);
-        subscriber.out.bulk(message);
-        this.#pushed(subscriber);
-        receivers++;
-      }
+      for (const subscriber of subscribers) if (!subscriber.killed) receivers++;
     }
+    if (receivers > 0) this.messages.tryPublish({ channel, payload }); // never waits
     client.out.integer(receivers);
   }
+}
 
-  /** A subscriber got a message: wake its writer, or drop it if it stopped reading. */
-  #pushed(subscriber: Client): void {
-    if (subscriber.out.length > this.#pubsubLimit) subscriber.kill();
-    else subscriber.writerWakeup.wake();
-  }
+/** A published message, as {@linkcode Database.messages} carries it to every subscriber. */
+export interface Message {
+  /** The channel it was published on. */
+  readonly channel: string;
+  /** What was published. */
+  readonly payload: string;
 }
 
 /**
@@ -899,8 +910,6 @@ export class Client {
   readonly db: Database;
   /** Replies waiting to be written. */
   out: ReplyBuffer = new ReplyBuffer();
-  /** A subscriber's second buffer: the one being written while `out` fills. */
-  spare: ReplyBuffer = new ReplyBuffer();
   /** The channels it subscribed to. */
   readonly channels: Set<string> = new Set();
   /** The patterns it subscribed to. */
@@ -909,10 +918,8 @@ export class Client {
   blocked: Blocked | null = null;
   /** Wakes the client's thread when a blocking pop serves it. */
   readonly wakeup: Wakeup = new Wakeup();
-  /** Wakes a subscriber's writer thread when messages wait in `out`. */
-  readonly writerWakeup: Wakeup = new Wakeup();
-  /** Once it subscribed, its replies go out through a writer thread. */
-  pushMode = false;
+  /** While it is subscribed, where its messages come from (see {@linkcode Client.listen}). */
+  subscription: Subscription<Message> | null = null;
   /** Set by QUIT: write the replies, then close. */
   closeAfterReply = false;
   /** Set by the socket layer whenever the client sends something. */
@@ -951,13 +958,16 @@ export class Client {
   }
 
   /**
-   * Executes one request, appending the reply to `out`.
+   * Executes one request, appending the reply to `out` after the messages published
+   * since the client last looked (so a message published before a command that changes
+   * its subscriptions is delivered as they were).
    *
    * @param args The command and its arguments, binary strings.
    * @returns -1, or for a blocking pop that must wait, the timeout to pass to
    * {@linkcode Client.block}.
    */
   execute(args: string[]): number {
+    if (this.subscription !== null) this.takeMessages();
     const command = COMMANDS.get(args[0]) ?? COMMANDS.get(args[0].toLowerCase());
     if (command === undefined) {
       this.out.error(unknownCommand(args));
@@ -995,6 +1005,60 @@ export class Client {
   /** Confirms that what a blocking pop gave this client was sent. */
   delivered(): void {
     this.blocked = null;
+  }
+
+  /**
+   * Once a command subscribed the client, takes its {@linkcode Subscription} to
+   * {@linkcode Database.messages} in the calling thread, the client's connection, before
+   * that thread waits for anything (so no message is missed). A client that falls
+   * `pubsubLimit` messages behind is dropped at once, with nobody else slowed.
+   */
+  *listen(): Coroutine<void> {
+    const subscription = yield* this.db.messages.subscribe();
+    this.subscription = subscription;
+    subscription.signal.addEventListener("abort", () => {
+      if (subscription.signal.reason instanceof LaggedError) this.kill();
+    });
+  }
+
+  /** Ends the subscription, once the client has no channel or pattern left. */
+  unlisten(): void {
+    this.subscription?.close();
+    this.subscription = null;
+  }
+
+  /** Appends the messages waiting in its subscription that it is subscribed to. */
+  takeMessages(): void {
+    const subscription = this.subscription;
+    if (subscription === null || this.#killed) return; // a dropped client's messages go nowhere
+    for (let next; (next = subscription.tryReceive()) !== undefined && !next.done;) {
+      this.deliver(next.value);
+    }
+  }
+
+  /**
+   * Appends a published message as Redis sends it: as a `message` if the client is
+   * subscribed to its channel, then a `pmessage` per pattern of its that matches.
+   *
+   * @param message The message.
+   */
+  deliver(message: Message): void {
+    const { channel, payload } = message;
+    const out = this.out;
+    if (this.channels.has(channel)) {
+      out.array(3);
+      out.bulk("message");
+      out.bulk(channel);
+      out.bulk(payload);
+    }
+    for (const pattern of this.patterns) {
+      if (!globMatch(pattern, channel)) continue;
+      out.array(4);
+      out.bulk("pmessage");
+      out.bulk(pattern);
+      out.bulk(channel);
+      out.bulk(payload);
+    }
   }
 }
 
@@ -1135,19 +1199,13 @@ const TABLE: Command[] = [
     name: "subscribe",
     arity: -2,
     pubsub: true,
-    run: (db, c, a) => {
-      c.pushMode = true;
-      db.subscribe(c, a, false);
-    },
+    run: (db, c, a) => db.subscribe(c, a, false),
   },
   {
     name: "psubscribe",
     arity: -2,
     pubsub: true,
-    run: (db, c, a) => {
-      c.pushMode = true;
-      db.subscribe(c, a, true);
-    },
+    run: (db, c, a) => db.subscribe(c, a, true),
   },
   { name: "unsubscribe", arity: -1, pubsub: true, run: (db, c, a) => db.unsubscribe(c, a, false) },
   { name: "punsubscribe", arity: -1, pubsub: true, run: (db, c, a) => db.unsubscribe(c, a, true) },

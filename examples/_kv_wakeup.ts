@@ -1,7 +1,7 @@
 // A reusable wake-up call for one waiting thread, on the scheduler's `Event` (a fresh one
 // per wait, since an Event is set once) and `moveOnAfter` for the timeout. Both wait inside
 // the run, so a VirtualClock jumps over them, and waking is a plain call: the command layer
-// wakes blocked clients and subscribers' writers without yielding.
+// wakes blocked clients without yielding.
 import { call, type Coroutine, type Effect, Event, moveOnAfter } from "../scheduler/mod.ts";
 
 /**

@@ -1,5 +1,5 @@
 // deno run --allow-net examples/kv.ts [--port 6380] [--host 127.0.0.1] [--idle-timeout SECONDS]
-//                                      [--pubsub-limit BYTES] [--max-clients N]
+//                                      [--pubsub-limit MESSAGES] [--max-clients N]
 //
 // A Redis-compatible key-value server that real clients talk to unmodified:
 // `redis-cli -p 6380`, `redis-benchmark -p 6380`. It speaks RESP2 (arrays, and inline
@@ -8,16 +8,21 @@
 // byte. One coroutine per client reads requests and executes them; the commands themselves
 // (examples/_kv_db.ts) know nothing of sockets.
 //
-// A subscriber that stops reading never slows a publisher: messages queue in memory, and
-// past `--pubsub-limit` bytes (32 MiB, Redis's hard limit) the subscriber is disconnected.
+// Publish/subscribe runs on one `Broadcast` of every published message, so a subscriber
+// gets its messages in publish order across all its channels and patterns. The policy for
+// a subscriber that does not read: its connection's writes stop draining, so it stops
+// taking messages from its `Subscription`; once it is `--pubsub-limit` messages behind
+// (default 10,000, counting every message published meanwhile to a channel that has a
+// subscriber), the Broadcast ends its subscription with a `LaggedError` and the server
+// disconnects it, as Redis does past its client-output-buffer limit. Publishers never
+// wait, and nobody else is affected.
 // `--port 0` picks a free port; the `listening on HOST:PORT` line says which. Ctrl-C (or
 // SIGTERM) closes every connection and exits.
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
-import { type Client, Database } from "./_kv_db.ts";
+import { type Client, Database, type Message } from "./_kv_db.ts";
 import { ProtocolError, RequestParser } from "./_kv_resp.ts";
-import { FOREVER } from "./_kv_wakeup.ts";
 
 /**
  * The port `deno task kv` listens on: next to Redis's 6379, so both can run.
@@ -35,19 +40,10 @@ export const DEFAULT_PORT = 6380;
 /** Redis reads 16 KiB at a time too. */
 const RECV_SIZE = 16 * 1024;
 
-/**
- * Writes what `client` has to say; a subscriber's writer thread does it for a client that
- * has subscribed (so that two writes never overlap).
- */
-function* flush(
-  conn: bluelet.Connection,
-  client: Client,
-  writer: bluelet.Task<void> | null,
-): bluelet.Coroutine<void> {
-  if (writer !== null) {
-    client.writerWakeup.wake();
-    return;
-  }
+const EMPTY: Uint8Array = new Uint8Array(0);
+
+/** Writes what `client` has to say. */
+function* flush(conn: bluelet.Connection, client: Client): bluelet.Coroutine<void> {
   while (client.out.length > 0) {
     const n = client.out.length;
     yield conn.sendall(client.out.bytes());
@@ -55,29 +51,45 @@ function* flush(
   }
 }
 
+/** Reads once for a subscriber, whose own thread waits for messages meanwhile. */
+function* readFor(
+  conn: bluelet.Connection,
+  input: bluelet.Channel<Uint8Array>,
+): bluelet.Coroutine<void> {
+  let data = EMPTY;
+  try {
+    data = yield* conn.recv(RECV_SIZE);
+  } catch {
+    // Reset, or closed by the server: the same as hanging up.
+  }
+  yield* input.send(data);
+}
+
 /**
- * A subscriber's writer: publishers only append to the subscriber's buffer and wake this
- * thread, so a subscriber that does not read holds up nobody.
+ * A subscriber's read: writes its messages as they come until it sends something, and
+ * gives that (empty once it hung up). Only this thread takes from the subscription and
+ * writes, so while a write waits (the client is not reading), messages wait in the
+ * subscription, up to `--pubsub-limit`.
  */
-function* writeForSubscriber(
+function* readWhileSubscribed(
   conn: bluelet.Connection,
   client: Client,
-): bluelet.Coroutine<void> {
+  subscription: bluelet.Subscription<Message>,
+): bluelet.Coroutine<Uint8Array> {
+  const input = new bluelet.Channel<Uint8Array>();
+  const reader = yield* bluelet.spawn(readFor(conn, input));
   try {
     for (;;) {
-      if (client.out.length === 0) {
-        if (client.closeAfterReply) return;
-        yield* client.writerWakeup.wait(FOREVER);
-        continue;
-      }
-      const sending = client.out;
-      client.out = client.spare;
-      client.spare = sending;
-      yield* conn.sendall(sending.bytes());
-      sending.clear();
+      const next = yield* bluelet.select([input.receive(), subscription.receive()]);
+      if (next.index === 0) return next.value.value ?? EMPTY;
+      if (next.value.done) break; // closed: only this thread closes it, so never here
+      client.deliver(next.value.value);
+      client.takeMessages(); // the rest go in the same write
+      yield* flush(conn, client);
     }
-  } catch {
-    client.kill(); // the peer is gone; the reader ends too
+    return (yield* input.receive()).value ?? EMPTY;
+  } finally {
+    if (!reader.done) yield bluelet.kill(reader); // a killed read loses no bytes
   }
 }
 
@@ -110,16 +122,15 @@ function* blockClient(
   client: Client,
   parser: RequestParser,
   timeout: number,
-  writer: bluelet.Task<void> | null,
 ): bluelet.Coroutine<void> {
-  yield* flush(conn, client, writer); // earlier replies of the pipeline go first
+  yield* flush(conn, client); // earlier replies of the pipeline go first
   const watcher = yield* bluelet.spawn(watchBlocked(conn, client, parser));
   try {
     yield* client.block(timeout);
   } finally {
     if (!watcher.done) yield bluelet.kill(watcher); // a killed read loses no bytes
   }
-  yield* flush(conn, client, writer);
+  yield* flush(conn, client);
   client.delivered();
 }
 
@@ -163,10 +174,12 @@ export function kvHandler(
     // One read event for the whole connection: an event yielded again starts afresh, and
     // Bluelet-style `yield` skips the iterator that `yield*` makes. It is the hot path.
     const read = conn.recv(RECV_SIZE);
-    let writer: bluelet.Task<void> | null = null;
     try {
       while (!client.closeAfterReply) {
-        const data: Uint8Array = yield read;
+        const subscription = client.subscription;
+        const data: Uint8Array = subscription === null
+          ? yield read
+          : yield* bluelet.call(readWhileSubscribed(conn, client, subscription));
         if (data.length === 0) return;
         client.active = true;
         try {
@@ -187,31 +200,30 @@ export function kvHandler(
           if (args === null) break;
           const timeout = client.execute(args);
           if (timeout >= 0) {
-            yield* bluelet.call(blockClient(conn, client, parser, timeout, writer));
+            yield* bluelet.call(blockClient(conn, client, parser, timeout));
             // It hung up while blocked: what else it sent must not run (a pop would lose
             // its value), as Redis frees such a client at once.
             if (client.killed) return;
           }
           if (client.closeAfterReply) break;
         }
+        // Subscribed by this batch: listen before anything can publish.
+        if (client.subscription === null && client.subscribed) yield* client.listen();
         if (db.needsSweep) yield* bluelet.spawn(db.expireCycle());
-        if (client.pushMode && writer === null) {
-          writer = yield* bluelet.spawn(writeForSubscriber(conn, client));
-        }
-        if (writer === null && client.out.length > 0) {
+        if (client.out.length > 0) {
           // flush(), inlined on the hot path: one generator less per batch.
           const n = client.out.length;
           yield conn.sendall(client.out.bytes());
           client.out.consume(n);
+          if (client.out.length > 0) yield* flush(conn, client);
         }
-        if (writer !== null || client.out.length > 0) yield* flush(conn, client, writer);
       }
-      if (writer !== null) yield* bluelet.join(writer); // it writes the last replies
     } catch (error) {
       // Closed by the server itself (a slow subscriber, an idle client): not a failure.
-      if (!(client.killed && error instanceof bluelet.SocketClosedError)) throw error;
+      const dropped = error instanceof bluelet.SocketClosedError ||
+        error instanceof bluelet.LaggedError;
+      if (!(client.killed && dropped)) throw error;
     } finally {
-      if (writer !== null && !writer.done) yield bluelet.kill(writer);
       db.disconnect(client);
     }
   };
@@ -221,7 +233,7 @@ export function kvHandler(
  * Runs the server until SIGINT or SIGTERM (or `signal`), then closes every connection.
  *
  * @param args `--port N` (default 6380), `--host H` (default 127.0.0.1),
- * `--idle-timeout SECONDS` (default 0: never), `--pubsub-limit BYTES`,
+ * `--idle-timeout SECONDS` (default 0: never), `--pubsub-limit MESSAGES` (default 10000),
  * `--max-clients N` (default 10000).
  * @param signal Stops the server too, as a signal would.
  * @returns A promise that resolves once the server has stopped.

@@ -6,6 +6,7 @@ import {
   type Coroutine,
   join,
   kill,
+  LaggedError,
   run,
   sleep,
   spawn,
@@ -173,31 +174,166 @@ Deno.test("BLPOP: a client killed after it was served, before its reply went out
   ]);
 });
 
-Deno.test("pub/sub: a subscriber past its output limit is dropped; the publisher never waits", () => {
-  const db = new Database({ pubsubLimit: 100 });
+Deno.test("pub/sub: a subscriber pubsubLimit messages behind gets a LaggedError and is dropped; nobody waits", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock, pubsubLimit: 2 });
   const record: string[] = [];
-  const slow = db.connect();
-  slow.onKill = () => record.push("slow dropped");
-  const fast = db.connect();
-  fast.onKill = () => record.push("fast dropped");
-  const publisher = db.connect();
-  slow.execute(["SUBSCRIBE", "c"]);
-  fast.execute(["SUBSCRIBE", "c"]);
-  sent(slow);
-  for (let i = 0; i < 5; i++) {
-    sent(fast); // the fast subscriber's writer keeps up
-    publisher.execute(["PUBLISH", "c", "0123456789"]);
-    record.push(`${i}: ${sent(publisher).trim()} ${slow.out.length}`);
-  }
+  // A subscriber's connection thread: subscribes, then takes its messages after `pause` ms.
+  const subscriber = (name: string, pause: number) =>
+    spawn(function* () {
+      const client = db.connect();
+      client.onKill = () => record.push(`${clock.now()} ${name} dropped`);
+      try {
+        yield* request(client, "SUBSCRIBE", "c");
+        yield* client.listen();
+        yield* sleep(pause);
+        for (;;) {
+          const next = yield* client.subscription!.receive();
+          if (next.done) return;
+          client.deliver(next.value);
+          record.push(`${clock.now()} ${name} got ${sent(client).split("\r\n")[6]}`);
+        }
+      } catch (error) {
+        assert.ok(error instanceof LaggedError);
+        record.push(`${clock.now()} ${name} lagged, missed ${error.missed}`);
+      } finally {
+        db.disconnect(client);
+      }
+    }());
+  await run(
+    function* () {
+      const fast = yield* subscriber("fast", 0);
+      const slow = yield* subscriber("slow", 100);
+      yield* sleep(1);
+      const publisher = db.connect();
+      for (let i = 0; i < 5; i++) {
+        const reply = yield* request(publisher, "PUBLISH", "c", `m${i}`);
+        record.push(`${clock.now()} m${i} to ${reply.trim()}`);
+        yield* sleep(10);
+      }
+      yield* join(slow);
+      yield* kill(fast);
+      record.push(`subscriptions left: ${db.messages.statistics().subscribers}`);
+    }(),
+    { clock },
+  );
   assert.deepEqual(record, [
-    "0: :2 41",
-    "1: :2 82",
-    "slow dropped",
-    "2: :2 123",
-    "3: :1 123",
-    "4: :1 123",
+    "1 m0 to :2",
+    "1 fast got m0",
+    "11 m1 to :2",
+    "11 fast got m1",
+    // The third message finds the slow one's subscription full: it is dropped at once (its
+    // connection would close), still counted for the message it was dropped on, as Redis does.
+    "21 slow dropped",
+    "21 m2 to :2",
+    "21 fast got m2",
+    "31 m3 to :1",
+    "31 fast got m3",
+    "41 m4 to :1",
+    "41 fast got m4",
+    // What it had buffered still comes first, then the LaggedError.
+    "100 slow got m0",
+    "100 slow got m1",
+    "100 slow lagged, missed 3",
+    "subscriptions left: 0",
   ]);
-  assert.ok(slow.killed && !fast.killed);
+});
+
+Deno.test("pub/sub: messages keep publish order across channels and patterns, before later replies", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock });
+  const subscriber = db.connect();
+  const publisher = db.connect();
+  const record: string[] = [];
+  await run(
+    function* () {
+      yield* request(subscriber, "SUBSCRIBE", "news");
+      yield* request(subscriber, "PSUBSCRIBE", "n*", "w*");
+      yield* subscriber.listen();
+      for (
+        const [channel, payload] of [["news", "hi"], ["weather", "sun"], ["sport", "goal"], [
+          "nothing",
+          "x",
+        ], ["news", "late"]]
+      ) {
+        record.push(
+          `${channel} to ${(yield* request(publisher, "PUBLISH", channel, payload)).trim()}`,
+        );
+      }
+      // Published before the UNSUBSCRIBE: delivered as the subscriptions were, and first.
+      record.push(yield* request(subscriber, "UNSUBSCRIBE", "news"));
+      record.push(`news to ${(yield* request(publisher, "PUBLISH", "news", "after")).trim()}`);
+      record.push(yield* request(subscriber, "PING"));
+      record.push(`open: ${db.messages.statistics().subscribers}`);
+      yield* request(subscriber, "PUNSUBSCRIBE");
+      // No channel or pattern left: the subscription is closed at once.
+      record.push(`open: ${db.messages.statistics().subscribers}`);
+      record.push(`news to ${(yield* request(publisher, "PUBLISH", "news", "gone")).trim()}`);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    "news to :2",
+    "weather to :1",
+    "sport to :0",
+    "nothing to :1",
+    "news to :2",
+    "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n" +
+    "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n" +
+    "*4\r\n$8\r\npmessage\r\n$2\r\nw*\r\n$7\r\nweather\r\n$3\r\nsun\r\n" +
+    "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$7\r\nnothing\r\n$1\r\nx\r\n" +
+    "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$4\r\nlate\r\n" +
+    "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$4\r\nlate\r\n" +
+    "*3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:2\r\n",
+    "news to :1",
+    "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$5\r\nafter\r\n" +
+    "*2\r\n$4\r\npong\r\n$0\r\n\r\n",
+    "open: 1",
+    "open: 0",
+    "news to :0",
+  ]);
+});
+
+Deno.test("pub/sub: kvHandler drops a subscriber whose writes stopped draining, and only it", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock, pubsubLimit: 4 });
+  const [sleeper, sleeperEnd] = memoryPair({ bufferSize: 1024 });
+  const [reader, readerEnd] = memoryPair();
+  const publisher = db.connect();
+  const payload = "m".repeat(100);
+  const message = `*3\r\n$7\r\nmessage\r\n$4\r\nfeed\r\n$100\r\n${payload}\r\n`;
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  let receivers = "";
+  let held = 0;
+  await run(
+    function* () {
+      const handlers = [
+        yield* spawn(kvHandler(db)(sleeperEnd)),
+        yield* spawn(kvHandler(db)(readerEnd)),
+      ];
+      for (const conn of [sleeper, reader]) {
+        yield* conn.sendall("SUBSCRIBE feed\r\n");
+        const subscribed = "*3\r\n$9\r\nsubscribe\r\n$4\r\nfeed\r\n:1\r\n";
+        assert.equal(decode(yield* conn.recvExactly(subscribed.length)), subscribed);
+      }
+      for (let i = 0; i < 20; i++) {
+        receivers += (yield* request(publisher, "PUBLISH", "feed", payload)).trim();
+        assert.equal(decode(yield* reader.recvExactly(message.length)), message);
+      }
+      // The sleeper finally reads: what its buffer held, then the end of the stream.
+      for (let data; (data = yield* sleeper.recv(64 * 1024)).length > 0;) held += data.length;
+      yield* join(handlers[0]);
+      assert.equal(db.messages.statistics().subscribers, 1);
+      reader.close();
+      yield* join(handlers[1]);
+    }(),
+    { clock },
+  );
+  // Messages are 136 bytes: 7 and a part fill the sleeper's 1,024-byte buffer, its handler's
+  // write waits, 4 more wait in its subscription, and the 13th drops it.
+  assert.equal(receivers, ":2".repeat(13) + ":1".repeat(7));
+  assert.equal(held, 1024);
+  assert.equal(db.messages.statistics().subscribers, 0);
 });
 
 Deno.test("idle limit: idle clients are closed by the sweep, blocked ones and subscribers kept", async () => {

@@ -496,7 +496,7 @@ Deno.test({
   name: "kv.ts drops a subscriber that never reads, and nobody else waits for it",
   ...KV_ONLY,
   async fn() {
-    await using server = await startServer(["--pubsub-limit", "1048576"]);
+    await using server = await startServer(["--pubsub-limit", "16"]);
     using sleeper = await RespClient.open(server.port);
     using reader = await RespClient.open(server.port);
     using publisher = await RespClient.open(server.port);
