@@ -225,9 +225,11 @@ function* reap(task: Task<void>, conn: Connection, serving: Serving): Coroutine<
   }
 }
 
+/** Whether an error is the peer's doing: it went away, or does not speak TLS. */
 function isPeerGone(error: unknown): boolean {
   return error instanceof ConnectionResetError || error instanceof BrokenPipeError ||
-    error instanceof ConnectionTimedOutError;
+    error instanceof ConnectionTimedOutError ||
+    (error instanceof NetError && error.cause instanceof Deno.errors.InvalidData);
 }
 
 /** Whether an accept failure is about the one connection it was accepting. */

@@ -48,8 +48,9 @@ export interface ServerOptions extends ListenerOptions {
   gracePeriod?: number;
   /**
    * Receives what a handler threw, with its connection, and errors accepting
-   * connections (with no connection). A peer resetting the connection, a broken pipe or
-   * a connection timed out by the system is not an error here: that handler just ends.
+   * connections (with no connection). A peer resetting the connection, a broken pipe, a
+   * connection timed out by the system or a client that does not speak TLS to a TLS
+   * server is not an error here: that handler just ends.
    * Nor is a client that reset before it was accepted: it is skipped.
    *
    * @default {undefined} (logged to stderr with `console.error`)

@@ -731,3 +731,24 @@ Deno.test("server() idleTimeout runs on the run's clock: in memory, a silent cli
     "client sees the end at 1750",
   ]);
 });
+
+Deno.test("server() over TLS ends quietly a handler whose client does not speak TLS", async () => {
+  const { cert, key } = await makeCertificate();
+  const record: string[] = [];
+  await run(withServer(
+    function* (conn) {
+      try {
+        yield* conn.recv(10);
+      } finally {
+        record.push("handler ended");
+      }
+    },
+    { tls: { cert, key }, onError: (error) => record.push(`onError: ${error}`) },
+    function* (addr) {
+      using plain = yield* connect("127.0.0.1", portOf(addr));
+      yield* plain.sendall("GET / HTTP/1.1\r\n\r\n");
+      for (let i = 0; i < 1000 && record.length === 0; i++) yield* sleep(1);
+    },
+  ));
+  deepEqual(record, ["handler ended"]);
+});
