@@ -120,6 +120,13 @@ export class WorkerServer implements AsyncDisposable {
 
   static {
     startWorkers = async (module, options) => {
+      if (!URL.canParse(module)) {
+        throw new TypeError(
+          `Cannot serve in workers: the module must be an absolute URL, got ${
+            JSON.stringify(String(module))
+          }`,
+        );
+      }
       const count = options.workers ?? navigator.hardwareConcurrency;
       if (!Number.isInteger(count) || count < 1) {
         throw new RangeError(
@@ -185,11 +192,12 @@ export class WorkerServer implements AsyncDisposable {
  * the module. Each connection stays in the Worker that accepted it; Workers share no
  * memory, so state that several connections share belongs in a service they all talk to.
  *
- * @param module The module that exports the handler, e.g.
+ * @param module The module that exports the handler, as an absolute URL, e.g.
  * `new URL("./handler.ts", import.meta.url)`.
  * @param options How many Workers, where to listen, and how each serves.
  * @returns A promise of the running {@linkcode WorkerServer}, once every Worker listens.
  * @throws {RangeError} If `options.workers` is not a positive integer.
+ * @throws {TypeError} If `module` is not an absolute URL.
  * @throws {Error} If a Worker cannot start (say, the module has no such export); the
  * others are stopped first.
  *

@@ -74,6 +74,14 @@ Deno.test("serveWorkers() fails to start when the module lacks the export, leavi
   );
 });
 
+Deno.test("serveWorkers() rejects a module that is not an absolute URL", async () => {
+  await rejects(serveWorkers("./_worker_handler.ts", { workers: 1 }), {
+    name: "TypeError",
+    message:
+      'Cannot serve in workers: the module must be an absolute URL, got "./_worker_handler.ts"',
+  });
+});
+
 Deno.test("serveWorkers() rejects a worker count that is not a positive integer", async () => {
   await rejects(serveWorkers(HANDLER, { workers: 0 }), {
     name: "RangeError",
