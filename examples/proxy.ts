@@ -1,11 +1,11 @@
-// deno run --allow-net examples/proxy.ts --port 4916 --upstream 127.0.0.1:4915
+// deno run --allow-net examples/proxy.ts --port 4917 --upstream 127.0.0.1:4915
 //
 // A TCP proxy: every client that connects gets a connection of its own to the upstream
 // server, and `relay` copies bytes both ways until both sides are done. A client that
 // half-closes (sends, then shuts down its sending side) is seen half-closed by the
 // upstream server, and can still read the reply. If the upstream refuses, the client's
 // connection is closed at once. Try it with `deno task echo` in another terminal, then
-// `nc 127.0.0.1 4916`. `--port 0` picks a free port; the `listening on` line says which.
+// `nc 127.0.0.1 4917`. `--port 0` picks a free port; the `listening on` line says which.
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
@@ -40,10 +40,10 @@ export function forwardTo(
 /**
  * Runs the proxy until SIGINT or SIGTERM.
  *
- * @param args `--port N` (default 4916), `--upstream HOST:PORT` (default 127.0.0.1:4915).
+ * @param args `--port N` (default 4917), `--upstream HOST:PORT` (default 127.0.0.1:4915).
  */
 export async function main(args: readonly string[]): Promise<void> {
-  let port = 4916;
+  let port = 4917;
   let upstream = "127.0.0.1:4915";
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--port") port = Number(args[++i]);
