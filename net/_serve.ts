@@ -14,7 +14,7 @@ import {
   withTimeout,
 } from "../scheduler/mod.ts";
 import { formatAddr } from "./_addr.ts";
-import { descriptorGuard } from "./_fd_guard.ts";
+import { type DescriptorGuard, descriptorGuard } from "./_fd_guard.ts";
 import { type Connection, socketOf } from "./connection.ts";
 import {
   BrokenPipeError,
@@ -40,6 +40,8 @@ export interface ServeSettings {
   idleTimeout: number;
   gracePeriod: number;
   signal: AbortSignal | undefined;
+  /** Whether connections hold OS descriptors, counted against the process's budget. */
+  descriptors: boolean;
 }
 
 /** The longest pause after accept failures that are about the process, not one client. */
@@ -57,24 +59,26 @@ class Entry {
 /** What the server and its handler threads share. */
 class Serving {
   readonly live = new Map<Connection, Entry>();
-  readonly guard = descriptorGuard();
+  /** The descriptor guard, for a listener whose connections hold descriptors. */
+  readonly guard: DescriptorGuard | null;
   readonly settings: ServeSettings;
   /** Wakes the server when it waits for room (a connection ended, or shutdown began). */
   #wake: (() => void) | null = null;
 
   constructor(settings: ServeSettings) {
     this.settings = settings;
+    this.guard = settings.descriptors ? descriptorGuard() : null;
   }
 
   get full(): boolean {
-    return this.live.size >= this.settings.maxConnections || this.guard.full;
+    return this.live.size >= this.settings.maxConnections || this.guard?.full === true;
   }
 
   /** A promise that settles once there may be room, or shutdown began. */
   room(): Promise<void> {
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#wake = resolve;
-    this.guard.onRoom(resolve);
+    this.guard?.onRoom(resolve);
     return promise;
   }
 
@@ -90,7 +94,7 @@ class Serving {
     try {
       conn.close();
     } finally {
-      this.guard.give();
+      this.guard?.give();
       this.wake();
     }
   }
@@ -134,7 +138,7 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
       // Counted before the spawn, so a kill at any point from here on closes it.
       const entry = new Entry();
       serving.live.set(conn, entry);
-      serving.guard.take();
+      serving.guard?.take();
       // A scope: threads the handler spawns belong to its connection. Their errors end the
       // handler (and reach onError) instead of the server, and they end with it.
       entry.task = yield* spawn(serve(conn, entry, serving), { scope: true });

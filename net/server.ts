@@ -73,9 +73,10 @@ export interface ServerOptions extends ListenerOptions {
  * when it runs out of descriptors, so all servers of a process together hold at most the
  * soft limit (read from `/proc/self/limits`) less the descriptors open at the first start
  * and a reserve of a tenth of the limit (at least 16). Past that, new clients wait in the
- * listen backlog. Deno 2.9.6 lets only a program run with `--allow-all` read
- * `/proc/self`; otherwise (or off Linux) the limit is unknown, and only `maxConnections`
- * applies: set it below `ulimit -n`.
+ * listen backlog. (Connections from a `MemoryListener` hold no descriptor and do not
+ * count.) Deno 2.9.6 lets only a program run with `--allow-all` read `/proc/self`;
+ * otherwise (or off Linux) the limit is unknown, and only `maxConnections` applies: set it
+ * below `ulimit -n`.
  *
  * Killing the server thread closes the listener and kills every handler (their `finally`
  * blocks run, one handler after the other) before the kill completes. Aborting
@@ -239,5 +240,6 @@ function* serveForever(
     idleTimeout,
     gracePeriod,
     signal: options.signal,
+    descriptors: listener instanceof Listener,
   });
 }

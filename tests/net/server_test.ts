@@ -485,6 +485,7 @@ Deno.test("server() backs off on resource errors (5 ms doubling to 1 s) and skip
       idleTimeout: Infinity,
       gracePeriod: 0,
       signal: shutdown.signal,
+      descriptors: true,
     }),
     { clock },
   );
@@ -751,4 +752,44 @@ Deno.test("server() over TLS ends quietly a handler whose client does not speak 
     },
   ));
   deepEqual(record, ["handler ended"]);
+});
+
+Deno.test("server() graceful shutdown in virtual time: handlers get gracePeriod, then are killed", async () => {
+  const clock = new VirtualClock();
+  const listener = new MemoryListener();
+  const shutdown = new AbortController();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const serving = yield* spawn(function* () {
+        yield* server(listener, function* (conn) {
+          const name = text(yield* conn.readline()).trim();
+          try {
+            yield* sleep(name === "quick" ? 300 : 5000); // work that takes a while
+            yield* conn.sendall(`${name} done\n`);
+          } finally {
+            record.push(`${name} ended at ${clock.now()}`);
+          }
+        }, { signal: shutdown.signal, gracePeriod: 1000 });
+        record.push(`server returned at ${clock.now()}`);
+      }());
+      using quick = yield* listener.connect();
+      using slow = yield* listener.connect();
+      yield* quick.sendall("quick\n");
+      yield* slow.sendall("slow\n");
+      yield* sleep(100);
+      shutdown.abort();
+      record.push(`shutdown at ${clock.now()}`);
+      equal(text(yield* quick.readline()), "quick done\n");
+      equal((yield* slow.recv(1)).length, 0); // killed at the end of the grace period
+      yield* join(serving);
+    }(),
+    { clock },
+  );
+  deepEqual(record, [
+    "shutdown at 100",
+    "quick ended at 300",
+    "slow ended at 1100",
+    "server returned at 1100",
+  ]);
 });
