@@ -793,3 +793,35 @@ Deno.test("server() graceful shutdown in virtual time: handlers get gracePeriod,
     "server returned at 1100",
   ]);
 });
+
+Deno.test("server() in a run that fails: a handler's finally still says goodbye within withTimeout()", async () => {
+  const record: string[] = [];
+  let client: Deno.Conn | null = null;
+  const error = await run(function* () {
+    let port = 0;
+    yield* spawn(server("127.0.0.1", 0, function* (conn) {
+      try {
+        yield* conn.sendall("ready\n");
+        yield* conn.readline(); // until the run is torn down
+      } finally {
+        yield* withTimeout(5000, conn.sendall("goodbye\n"));
+        record.push("finally done");
+      }
+    }, { onListen: (addr) => port = portOf(addr) }));
+    yield* yieldNow();
+    client = yield* until(Deno.connect({ hostname: "127.0.0.1", port }));
+    const buffer = new Uint8Array(6);
+    equal(yield* until(client.read(buffer)), 6);
+    throw new Error("teardown");
+  }()).catch((error: Error) => error.message);
+  equal(error, "teardown");
+  const conn: Deno.Conn = client!;
+  try {
+    const buffer = new Uint8Array(100);
+    const n = await conn.read(buffer);
+    equal(text(buffer.subarray(0, n ?? 0)), "goodbye\n");
+  } finally {
+    conn.close();
+  }
+  deepEqual(record, ["finally done"]);
+});
