@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { join, run, spawn } from "../../mod.ts";
+import { memoryPair } from "../../testing/mod.ts";
+import { handler } from "../../examples/httpd.ts";
 import { ExampleProcess } from "./_process.ts";
 
 const SECRET = "TOP SECRET, outside the root";
@@ -423,4 +426,51 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
+});
+
+Deno.test("httpd.ts streams a file in 64 KiB reads, and never opens it for HEAD", async () => {
+  const root = (await Deno.realPath(await Deno.makeTempDir())) + "/";
+  const size = 200_000;
+  await Deno.writeFile(`${root}big.bin`, new Uint8Array(size).fill(7));
+  const record: string[] = [];
+  const [realOpen, realReadFile] = [Deno.open, Deno.readFile];
+  Deno.open = (async (path: string | URL, options?: Deno.OpenOptions) => {
+    record.push(`open ${path}`);
+    const file = await realOpen(path, options);
+    const read = file.read.bind(file);
+    file.read = (buffer: Uint8Array) => {
+      record.push(`read ${buffer.length}`);
+      return read(buffer);
+    };
+    return file;
+  }) as typeof Deno.open;
+  Deno.readFile = (() => Promise.reject(new Error("read whole"))) as typeof Deno.readFile;
+  const decoder = new TextDecoder();
+  try {
+    await run(function* () {
+      const [client, conn] = memoryPair();
+      const serving = yield* spawn(handler(root, { log: () => {} })(conn));
+      yield* client.sendall("HEAD /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+      assert.match(decoder.decode(yield* client.readline("\r\n\r\n")), /Content-Length: 200000/);
+      record.push("HEAD answered");
+      yield* client.sendall("GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      yield* client.readline("\r\n\r\n");
+      const body = yield* client.recvExactly(size);
+      assert.ok(body.every((byte) => byte === 7));
+      yield* join(serving);
+      client.close();
+    }());
+  } finally {
+    [Deno.open, Deno.readFile] = [realOpen, realReadFile];
+    await Deno.remove(root, { recursive: true });
+  }
+  assert.deepEqual(record, [
+    "HEAD answered",
+    `open ${root}big.bin`,
+    "read 65536",
+    "read 65536",
+    "read 65536",
+    "read 65536", // 3 296 bytes
+    "read 65536", // the end
+  ]);
 });
