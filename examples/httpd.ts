@@ -4,7 +4,7 @@
 // keep-alive; one coroutine per connection, so a slow client never stalls the others. A
 // request's real path (symlinks followed) must lie inside the real root, or it is a 404.
 // A request head must arrive within --timeout ms (default 10 s), a connection that moves no
-// byte for a minute is closed, and at most 500 clients are served at once. Ctrl-C (or
+// byte for a minute is closed, and at most 400 clients are served at once. Ctrl-C (or
 // SIGTERM) stops accepting and lets open requests finish.
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
@@ -129,7 +129,7 @@ export async function main(args: readonly string[]): Promise<void> {
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   await bluelet.run(bluelet.server(host, port, handler(real, { timeout, stopping: stop.signal }), {
     onListen,
-    maxConnections: 500,
+    maxConnections: 400, // a socket and a file each: well below the usual `ulimit -n` of 1024
     idleTimeout: 60_000, // a client that stops reading a response
     signal: stop.signal,
     gracePeriod: 5000,
