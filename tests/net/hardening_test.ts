@@ -125,6 +125,17 @@ Deno.test("new Listener() with port 65536 throws a RangeError naming the address
   throws(() => new Listener("::1", 65536), /Cannot listen on \[::1\]:65536: /);
 });
 
+Deno.test("connect() to port 65536 throws a RangeError naming the address", async () => {
+  await run(function* () {
+    const error = yield* thrown(connect("127.0.0.1", 65536));
+    ok(error instanceof RangeError, String(error));
+    equal(
+      error.message,
+      "Cannot connect to 127.0.0.1:65536: port must be an integer from 0 to 65535, got 65536",
+    );
+  }());
+});
+
 Deno.test("A TLS reply sent in two sendall()s reaches the peer in one write, so Nagle never holds it", async () => {
   const { cert, key } = await makeCertificate();
   const record: string[] = [];
