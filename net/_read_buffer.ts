@@ -13,17 +13,22 @@
 // heap, at about 0.6 µs each whatever its size, which for small messages would cost more
 // than the rest of a `recv`. A block is only ever appended to.
 //
-// A pending OS read holds its buffer for as long as the peer is silent, so the size of
-// each read follows what the last ones brought: up to 64 KiB while reads come back full,
-// down to 256 bytes once messages are small. Results blocks start at 256 bytes and double
-// as they fill: a connection that did one round trip and went idle holds 512 bytes.
+// A pending OS read holds its buffer for as long as the peer is silent, so once messages
+// are small (a read brought at most 128 bytes and did not fill its room) the next read
+// waits on a 256-byte buffer; a read that fills it goes back to the usual 16 KiB. Results
+// blocks start at 256 bytes and double as they fill: a connection that did one small round
+// trip and went idle holds 512 bytes of buffers.
 
-/** The read size once messages are small; an idle connection's whole receive buffer. */
-const SMALL_READ = 256;
-/** The read size a connection starts with: a first request is often larger. */
-const FIRST_READ = 4 * 1024;
-/** The largest single read. */
-const MAX_READ = 64 * 1024;
+/** The receive buffer once messages are small: all an idle connection's read holds. */
+const SMALL_SIZE = 256;
+/** A read of at most this many bytes (that did not fill the buffer) makes messages small. */
+const SMALL_MESSAGE = SMALL_SIZE / 2;
+/** The receive buffer otherwise: enough for a typical recv without growing. */
+const INITIAL_SIZE = 16 * 1024;
+/** The least free room an OS read is given while bytes are kept. */
+const MIN_READ = 4 * 1024;
+/** An empty buffer larger than this is dropped for a normal one on the next read. */
+const SHRINK_ABOVE = 256 * 1024;
 /** The first results block: small enough to keep while idle. */
 const RESULTS_BLOCK = 256;
 /** The largest results block. */
@@ -43,8 +48,11 @@ export class ReadBuffer {
   #bytes: Uint8Array = EMPTY;
   #start = 0;
   #end = 0;
-  /** The size of the next OS read. */
-  #readSize = FIRST_READ;
+  /**
+   * Whether the last read was small: the next one waits on a small buffer. A connection
+   * starts so: a big first message costs one more read, an idle one no memory to speak of.
+   */
+  #small = true;
   /** The room the last `tail()` gave. */
   #given = 0;
   /** Where small results go, and how much of it they use. */
@@ -61,23 +69,21 @@ export class ReadBuffer {
    * may be outstanding: the caller must `commit` before asking again.
    */
   tail(): Uint8Array {
-    const want = this.#readSize;
     const size = this.#end - this.#start;
     let bytes = this.#bytes;
     if (size === 0) {
       this.#start = this.#end = 0;
-      // Shrunk only once messages are small: a buffer that follows every short read of a
-      // large message would be reallocated all the time.
-      if (bytes.length < want || (want === SMALL_READ && bytes.length > SMALL_READ)) {
-        bytes = this.#bytes = new Uint8Array(want);
+      const length = bytes.length;
+      if (this.#small ? length !== SMALL_SIZE : length < INITIAL_SIZE || length > SHRINK_ABOVE) {
+        bytes = this.#bytes = new Uint8Array(this.#small ? SMALL_SIZE : INITIAL_SIZE);
       }
-    } else if (bytes.length - this.#end < want) {
-      // Too little room for this read: slide the bytes to the front, or grow.
-      if (size + want <= bytes.length) {
+    } else if (bytes.length - this.#end < MIN_READ) {
+      // Too little room for a useful read: slide the bytes to the front, or grow.
+      if (size + MIN_READ <= bytes.length) {
         bytes.copyWithin(0, this.#start, this.#end);
       } else {
         const old = bytes;
-        bytes = this.#bytes = new Uint8Array(Math.max(old.length * 2, size + want));
+        bytes = this.#bytes = new Uint8Array(Math.max(old.length * 2, size + MIN_READ));
         bytes.set(old.subarray(this.#start, this.#end));
       }
       this.#start = 0;
@@ -91,12 +97,8 @@ export class ReadBuffer {
   /** Records that the OS read put `n` bytes into the last `tail()`, and adapts to it. */
   commit(n: number): void {
     this.#end += n;
-    if (n >= this.#given) {
-      // The read came back full: more is likely waiting.
-      this.#readSize = Math.min(Math.max(this.#readSize * 8, 2 * 1024), MAX_READ);
-    } else {
-      this.#readSize = Math.min(Math.max(ceilPow2(2 * n), SMALL_READ), MAX_READ);
-    }
+    // A read that filled its room may have left more waiting: not small, whatever its size.
+    this.#small = n <= SMALL_MESSAGE && n < this.#given;
   }
 
   /**
