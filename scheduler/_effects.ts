@@ -26,8 +26,8 @@ export const enum Kind {
 }
 
 export class CallEffect<T> extends Effect<T> {
-  declare readonly kind: Kind.Call;
-  declare readonly description: string;
+  readonly kind = Kind.Call;
+  readonly description = "call";
   /** Where the call was made, in `trace` mode (see `siteOf`). */
   readonly site: Error | undefined;
   constructor(readonly coroutine: Coroutine<T>) {
@@ -37,8 +37,8 @@ export class CallEffect<T> extends Effect<T> {
 }
 
 export class SpawnEffect<T> extends Effect<Task<T>> {
-  declare readonly kind: Kind.Spawn;
-  declare readonly description: string;
+  readonly kind = Kind.Spawn;
+  readonly description = "spawn";
   /** Where the thread was spawned, in `trace` mode (see `siteOf`). */
   readonly site: Error | undefined;
   constructor(
@@ -52,7 +52,7 @@ export class SpawnEffect<T> extends Effect<Task<T>> {
 }
 
 export class JoinEffect<T> extends Effect<T> {
-  declare readonly kind: Kind.Join;
+  readonly kind = Kind.Join;
   constructor(readonly target: Task<T> | Coroutine<T>) {
     super();
   }
@@ -62,7 +62,7 @@ export class JoinEffect<T> extends Effect<T> {
 }
 
 export class KillEffect extends Effect<void> {
-  declare readonly kind: Kind.Kill;
+  readonly kind = Kind.Kill;
   constructor(
     readonly target: Task<unknown> | Coroutine<unknown>,
     readonly reason: unknown,
@@ -75,15 +75,15 @@ export class KillEffect extends Effect<void> {
 }
 
 export class EndEffect<T> extends Effect<never> {
-  declare readonly kind: Kind.End;
-  declare readonly description: string;
+  readonly kind = Kind.End;
+  readonly description = "end";
   constructor(readonly value: T) {
     super();
   }
 }
 
 export class SleepEffect extends Effect<void> {
-  declare readonly kind: Kind.Sleep;
+  readonly kind = Kind.Sleep;
   constructor(readonly ms: number) {
     super();
   }
@@ -93,12 +93,12 @@ export class SleepEffect extends Effect<void> {
 }
 
 export class YieldNowEffect extends Effect<void> {
-  declare readonly kind: Kind.YieldNow;
-  declare readonly description: string;
+  readonly kind = Kind.YieldNow;
+  readonly description = "null";
 }
 
 export class UntilEffect<T> extends Effect<T> {
-  declare readonly kind: Kind.Until;
+  readonly kind = Kind.Until;
   constructor(
     readonly source: PromiseLike<T> | (() => T | PromiseLike<T>),
     readonly description: string,
@@ -109,20 +109,20 @@ export class UntilEffect<T> extends Effect<T> {
 
 /** Gives the current thread (the kernel's own object; see scheduler/_thread.ts). */
 export class SelfEffect extends Effect<unknown> {
-  declare readonly kind: Kind.Self;
-  declare readonly description: string;
+  readonly kind = Kind.Self;
+  readonly description = "self";
 }
 
 /** Gives a snapshot of every live thread of the run. */
 export class InspectEffect extends Effect<ThreadSnapshot[]> {
-  declare readonly kind: Kind.Inspect;
-  declare readonly description: string;
+  readonly kind = Kind.Inspect;
+  readonly description = "snapshot";
 }
 
 /** Runs an operation in a frame that a kill waits for instead of interrupting. */
 export class ShieldEffect<T> extends Effect<T> {
-  declare readonly kind: Kind.Shield;
-  declare readonly description: string;
+  readonly kind = Kind.Shield;
+  readonly description = "shield";
   constructor(readonly operation: Operation<T>) {
     super();
   }
@@ -154,23 +154,3 @@ function describeTarget(target: unknown): string {
   const id = (target as { id?: unknown }).id;
   return typeof id === "number" ? `thread ${id}` : "a coroutine";
 }
-
-// Constants live on the prototypes: class field initializers would run a separate step on
-// every allocation, and events are allocated on every yield.
-function onPrototype(event: { prototype: object }, kind: Kind, description?: string): void {
-  Object.defineProperty(event.prototype, "kind", { value: kind });
-  if (description !== undefined) {
-    Object.defineProperty(event.prototype, "description", { value: description });
-  }
-}
-onPrototype(CallEffect, Kind.Call, "call");
-onPrototype(SpawnEffect, Kind.Spawn, "spawn");
-onPrototype(JoinEffect, Kind.Join);
-onPrototype(KillEffect, Kind.Kill);
-onPrototype(EndEffect, Kind.End, "end");
-onPrototype(SleepEffect, Kind.Sleep);
-onPrototype(YieldNowEffect, Kind.YieldNow, "null");
-onPrototype(UntilEffect, Kind.Until);
-onPrototype(SelfEffect, Kind.Self, "self");
-onPrototype(InspectEffect, Kind.Inspect, "snapshot");
-onPrototype(ShieldEffect, Kind.Shield, "shield");

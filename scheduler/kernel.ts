@@ -516,22 +516,26 @@ export class Kernel implements ThreadHost {
 
   /** Acts on a yielded value; says whether the thread goes on running right away. */
   #handle(thread: Thread, yielded: unknown): boolean {
-    // An event first: events are their own iterators, so they would pass for generators.
-    if (yielded instanceof Effect) return this.#dispatch(thread, yielded as AnyEffect);
-    // Then a generator (a Bluelet-style call), reading each property once: on generators
-    // of many functions, every read is slow.
+    // A generator (a Bluelet-style call) first: `instanceof Effect` would walk its whole
+    // prototype chain to fail, and socket calls yielded this way are the I/O hot path.
+    // Each property is read once: on generators of many functions, every read is slow.
     if (
       typeof yielded === "object" && yielded !== null &&
-      typeof (yielded as Coroutine<unknown>).next === "function" &&
-      typeof (yielded as Coroutine<unknown>).throw === "function" &&
-      typeof (yielded as Coroutine<unknown>).return === "function"
+      typeof (yielded as Coroutine<unknown>).next === "function"
     ) {
-      if ((yielded as Spawned)[THREAD] !== undefined) {
-        return this.#throwInto(thread, coroutineProblem(yielded, "call")!);
+      if (
+        typeof (yielded as Coroutine<unknown>).throw === "function" &&
+        typeof (yielded as Coroutine<unknown>).return === "function"
+      ) {
+        if ((yielded as Spawned)[THREAD] !== undefined) {
+          return this.#throwInto(thread, coroutineProblem(yielded, "call")!);
+        }
+        if (this.#trace) this.#recordSite(thread, undefined);
+        thread.pushFrame(yielded as Coroutine<unknown>);
+        return true;
       }
-      if (this.#trace) this.#recordSite(thread, undefined);
-      thread.pushFrame(yielded as Coroutine<unknown>);
-      return true;
+    } else if (yielded instanceof Effect) {
+      return this.#dispatch(thread, yielded as AnyEffect);
     }
     if (isThenable(yielded)) return this.#await(thread, yielded);
     return this.#throwInto(
@@ -588,12 +592,14 @@ export class Kernel implements ThreadHost {
     // Each property of the generator is read once: on generators of many functions every
     // read is slow, and spawn is on the hot path of a server.
     let coroutine: unknown = effect.coroutine;
-    if (coroutine instanceof Effect) coroutine = asCoroutine(coroutine);
-    else if (!isGenerator(coroutine)) {
-      return this.#throwInto(
-        thread,
-        `Cannot spawn coroutine: ${describe(coroutine)} is not a generator`,
-      );
+    if (!isGenerator(coroutine)) {
+      if (!(coroutine instanceof Effect)) {
+        return this.#throwInto(
+          thread,
+          `Cannot spawn coroutine: ${describe(coroutine)} is not a generator`,
+        );
+      }
+      coroutine = asCoroutine(coroutine);
     } else if ((coroutine as Spawned)[THREAD] !== undefined) {
       return this.#throwInto(thread, coroutineProblem(coroutine, "spawn")!);
     }
