@@ -13,6 +13,7 @@ import {
   TimeoutError,
   withTimeout,
 } from "../scheduler/mod.ts";
+import { Primitive, SUSPEND, SUSPEND_EXTERNAL } from "../scheduler/lowlevel.ts";
 import { formatAddr } from "./_addr.ts";
 import { type DescriptorGuard, descriptorGuard } from "./_fd_guard.ts";
 import { type Connection, socketOf } from "./connection.ts";
@@ -56,14 +57,34 @@ class Entry {
   idle = false;
 }
 
+/**
+ * The server's wait for a free slot. With only `maxConnections` to respect, room comes
+ * from this run (a handler ends), so the wait is one the virtual clock can jump over and a
+ * deadlock report can see. With the descriptor guard, room may come from another run's
+ * server, outside this one.
+ */
+class RoomWait extends Primitive<void> {
+  readonly description = "room for a connection";
+  readonly #outside: boolean;
+  constructor(outside: boolean) {
+    super();
+    this.#outside = outside;
+  }
+  start(): typeof SUSPEND | typeof SUSPEND_EXTERNAL {
+    return this.#outside ? SUSPEND_EXTERNAL : SUSPEND;
+  }
+  finish(): void {}
+  cancel(): void {}
+}
+
 /** What the server and its handler threads share. */
 class Serving {
   readonly live = new Map<Connection, Entry>();
   /** The descriptor guard, for a listener whose connections hold descriptors. */
   readonly guard: DescriptorGuard | null;
   readonly settings: ServeSettings;
-  /** Wakes the server when it waits for room (a connection ended, or shutdown began). */
-  #wake: (() => void) | null = null;
+  /** The server's wait for room, while it waits (a connection ends, or shutdown begins). */
+  #roomWait: RoomWait | null = null;
 
   constructor(settings: ServeSettings) {
     this.settings = settings;
@@ -74,18 +95,17 @@ class Serving {
     return this.live.size >= this.settings.maxConnections || this.guard?.full === true;
   }
 
-  /** A promise that settles once there may be room, or shutdown began. */
-  room(): Promise<void> {
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#wake = resolve;
-    this.guard?.onRoom(resolve);
-    return promise;
+  /** An event that resumes once there may be room, or shutdown began. */
+  room(): RoomWait {
+    const wait = new RoomWait(this.guard !== null);
+    this.#roomWait = wait;
+    this.guard?.onRoom(() => wait.wake());
+    return wait;
   }
 
   wake(): void {
-    const wake = this.#wake;
-    this.#wake = null;
-    wake?.();
+    this.#roomWait?.wake();
+    this.#roomWait = null;
   }
 
   /** Closes `conn` and stops counting it; does nothing the second time. */

@@ -43,7 +43,8 @@ export let socketOf: (conn: Connection) => Socket;
  *
  * @example An echo handler
  * ```ts
- * import type { Connection, Coroutine } from "@bluelet/bluelet";
+ * import { connect, type Connection, type Coroutine, Listener, run } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
  *
  * function* echoer(conn: Connection): Coroutine<void> {
  *   while (true) {
@@ -52,6 +53,16 @@ export let socketOf: (conn: Connection) => Socket;
  *     yield conn.sendall(data);
  *   }
  * }
+ *
+ * await run(function* () {
+ *   using listener = new Listener("127.0.0.1", 0);
+ *   using client = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
+ *   using conn = yield* listener.accept();
+ *   yield* client.sendall("hello");
+ *   yield* client.closeWrite();
+ *   yield* echoer(conn); // until the end of the stream
+ *   assert.equal(new TextDecoder().decode(yield* client.recvExactly(5)), "hello");
+ * }());
  * ```
  */
 export class Connection implements Disposable {
@@ -72,11 +83,15 @@ export class Connection implements Disposable {
    * @param conn The connection to own; {@linkcode Connection.close} closes it.
    *
    * @example Wrapping a connection made by Deno
-   * ```ts ignore
+   * ```ts
    * import { Connection } from "@bluelet/bluelet";
+   * import assert from "node:assert/strict";
    *
-   * const conn = new Connection(await Deno.connect({ port: 8000 }));
+   * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+   * const conn = new Connection(await Deno.connect({ port: listener.addr.port }));
+   * using _peer = await listener.accept();
    * conn.close();
+   * assert.equal(conn.closed, true);
    * ```
    */
   constructor(conn: Deno.Conn) {
@@ -105,8 +120,9 @@ export class Connection implements Disposable {
    * @throws {ConnectionResetError} If the peer reset the connection.
    *
    * @example Reading until the end of the stream
-   * ```ts ignore
-   * import type { Connection, Coroutine } from "@bluelet/bluelet";
+   * ```ts
+   * import { connect, type Connection, type Coroutine, Listener, run } from "@bluelet/bluelet";
+   * import assert from "node:assert/strict";
    *
    * function* drain(conn: Connection): Coroutine<number> {
    *   let total = 0;
@@ -116,6 +132,15 @@ export class Connection implements Disposable {
    *     total += data.length;
    *   }
    * }
+   *
+   * await run(function* () {
+   *   using listener = new Listener("127.0.0.1", 0);
+   *   using client = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
+   *   using conn = yield* listener.accept();
+   *   yield* client.sendall("hello, world");
+   *   yield* client.closeWrite();
+   *   assert.equal(yield* drain(conn), 12);
+   * }());
    * ```
    */
   recv(bufsize: number): Effect<Uint8Array> {
@@ -135,14 +160,23 @@ export class Connection implements Disposable {
    * @throws {ConnectionResetError} If the peer reset the connection.
    *
    * @example Reading a length-prefixed message
-   * ```ts ignore
-   * import type { Connection, Coroutine } from "@bluelet/bluelet";
+   * ```ts
+   * import { connect, type Connection, type Coroutine, Listener, run } from "@bluelet/bluelet";
+   * import assert from "node:assert/strict";
    *
    * function* readMessage(conn: Connection): Coroutine<Uint8Array> {
    *   const header = yield* conn.recvExactly(4);
    *   const length = new DataView(header.buffer, header.byteOffset).getUint32(0);
    *   return yield* conn.recvExactly(length);
    * }
+   *
+   * await run(function* () {
+   *   using listener = new Listener("127.0.0.1", 0);
+   *   using client = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
+   *   using conn = yield* listener.accept();
+   *   yield* client.sendall(new Uint8Array([0, 0, 0, 2, 104, 105])); // length 2, then "hi"
+   *   assert.equal(new TextDecoder().decode(yield* readMessage(conn)), "hi");
+   * }());
    * ```
    */
   recvExactly(n: number): Effect<Uint8Array> {
@@ -164,8 +198,9 @@ export class Connection implements Disposable {
    * @throws {ConnectionResetError} If the peer reset the connection.
    *
    * @example A line-based protocol
-   * ```ts ignore
-   * import type { Connection, Coroutine } from "@bluelet/bluelet";
+   * ```ts
+   * import { connect, type Connection, type Coroutine, Listener, run } from "@bluelet/bluelet";
+   * import assert from "node:assert/strict";
    *
    * const decoder = new TextDecoder();
    * function* shout(conn: Connection): Coroutine<void> {
@@ -175,6 +210,16 @@ export class Connection implements Disposable {
    *     yield* conn.sendall(decoder.decode(line).toUpperCase());
    *   }
    * }
+   *
+   * await run(function* () {
+   *   using listener = new Listener("127.0.0.1", 0);
+   *   using client = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
+   *   using conn = yield* listener.accept();
+   *   yield* client.sendall("hi\r\nyo\r\n");
+   *   yield* client.closeWrite();
+   *   yield* shout(conn);
+   *   assert.equal(decoder.decode(yield* client.recvExactly(8)), "HI\r\nYO\r\n");
+   * }());
    * ```
    */
   readline(
@@ -196,12 +241,21 @@ export class Connection implements Disposable {
    * @throws {ConnectionResetError} If the peer reset the connection.
    *
    * @example Sending what fits
-   * ```ts ignore
-   * import type { Connection, Coroutine } from "@bluelet/bluelet";
+   * ```ts
+   * import { connect, type Connection, type Coroutine, Listener, run } from "@bluelet/bluelet";
+   * import assert from "node:assert/strict";
    *
    * function* greet(conn: Connection): Coroutine<number> {
    *   return yield* conn.send("hello\n");
    * }
+   *
+   * await run(function* () {
+   *   using listener = new Listener("127.0.0.1", 0);
+   *   using client = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
+   *   using conn = yield* listener.accept();
+   *   assert.equal(yield* greet(conn), 6); // all of it, this time
+   *   assert.equal(new TextDecoder().decode(yield* client.readline()), "hello\n");
+   * }());
    * ```
    */
   send(data: Uint8Array | string): Effect<number> {
@@ -219,12 +273,22 @@ export class Connection implements Disposable {
    * @throws {ConnectionResetError} If the peer reset the connection.
    *
    * @example Sending a reply
-   * ```ts ignore
-   * import type { Connection, Coroutine } from "@bluelet/bluelet";
+   * ```ts
+   * import { connect, type Connection, type Coroutine, Listener, run } from "@bluelet/bluelet";
+   * import assert from "node:assert/strict";
    *
    * function* reply(conn: Connection): Coroutine<void> {
    *   yield conn.sendall("HTTP/1.0 204 No Content\r\n\r\n");
    * }
+   *
+   * await run(function* () {
+   *   using listener = new Listener("127.0.0.1", 0);
+   *   using client = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
+   *   using conn = yield* listener.accept();
+   *   yield* reply(conn);
+   *   const status = new TextDecoder().decode(yield* client.readline());
+   *   assert.equal(status, "HTTP/1.0 204 No Content\r\n");
+   * }());
    * ```
    */
   sendall(data: Uint8Array | string): Effect<void> {
@@ -240,14 +304,21 @@ export class Connection implements Disposable {
    * @throws {SocketClosedError} If the connection is closed.
    *
    * @example Sending a request, then reading the whole response
-   * ```ts ignore
-   * import { connect, run } from "@bluelet/bluelet";
+   * ```ts
+   * import { connect, Listener, run } from "@bluelet/bluelet";
+   * import assert from "node:assert/strict";
    *
+   * const decoder = new TextDecoder();
    * await run(function* () {
-   *   using conn = yield* connect("127.0.0.1", 8000);
+   *   using listener = new Listener("127.0.0.1", 0);
+   *   using conn = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
+   *   using peer = yield* listener.accept();
    *   yield* conn.sendall("request");
    *   yield* conn.closeWrite();
-   *   console.log(yield* conn.recv(1024));
+   *   assert.equal(decoder.decode(yield* peer.recv(1024)), "request");
+   *   assert.equal((yield* peer.recv(1024)).length, 0); // the end of the stream
+   *   yield* peer.sendall("response"); // the peer can still send
+   *   assert.equal(decoder.decode(yield* conn.recv(1024)), "response");
    * }());
    * ```
    */
@@ -260,16 +331,19 @@ export class Connection implements Disposable {
    * later ones too. Closing again does nothing.
    *
    * @example Closing in a finally block
-   * ```ts ignore
-   * import { connect, run } from "@bluelet/bluelet";
+   * ```ts
+   * import { connect, Listener, run } from "@bluelet/bluelet";
+   * import assert from "node:assert/strict";
    *
    * await run(function* () {
-   *   const conn = yield* connect("127.0.0.1", 8000);
+   *   using listener = new Listener("127.0.0.1", 0);
+   *   const conn = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
    *   try {
    *     yield* conn.sendall("ping\n");
    *   } finally {
    *     conn.close();
    *   }
+   *   assert.equal(conn.closed, true);
    * }());
    * ```
    */
@@ -281,12 +355,19 @@ export class Connection implements Disposable {
    * Closes the connection, for `using`.
    *
    * @example Closing with `using`
-   * ```ts ignore
-   * import { connect, run } from "@bluelet/bluelet";
+   * ```ts
+   * import { connect, type Connection, Listener, run } from "@bluelet/bluelet";
+   * import assert from "node:assert/strict";
    *
    * await run(function* () {
-   *   using conn = yield* connect("127.0.0.1", 8000);
-   *   yield* conn.sendall("ping\n");
+   *   using listener = new Listener("127.0.0.1", 0);
+   *   let conn: Connection;
+   *   {
+   *     using scoped = yield* connect("127.0.0.1", (listener.addr as Deno.NetAddr).port);
+   *     yield* scoped.sendall("ping\n");
+   *     conn = scoped;
+   *   } // closed here
+   *   assert.equal(conn.closed, true);
    * }());
    * ```
    */

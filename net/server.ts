@@ -65,7 +65,15 @@ export interface ServerOptions extends ListenerOptions {
  *
  * One connection never takes the server down: what a handler throws goes to
  * `options.onError` (by default logged to stderr), and a handler ended by a peer reset or
- * broken pipe ends quietly. A client that resets before it is accepted is skipped at once.
+ * broken pipe ends quietly. Each handler runs in a scope (`spawn(op, { scope: true })`):
+ * a thread it spawns with plain `spawn` (and any thread that one spawns) belongs to its
+ * connection. An error escaping such a helper that nobody joins is thrown into the
+ * handler where it waits, so it ends that handler and reaches `onError`, never the
+ * server; and when the handler ends, its helpers still running are killed (their
+ * `finally` blocks run) and waited for. Work that must outlive its connection belongs to
+ * a thread started outside the handler, fed through a `Channel`.
+ *
+ * A client that resets before it is accepted is skipped at once.
  * Accept errors about the process (say, out of memory) are reported in one line, and the
  * server retries after a pause that doubles from 5 ms up to one second.
  *

@@ -182,3 +182,37 @@ Deno.test("server() serves on a Listener made beforehand, and closes it when it 
   deepEqual(record, ["listening on tcp", "hello"]);
   equal(listener.closed, true);
 });
+
+Deno.test("server() at maxConnections on a MemoryListener waits in virtual time, and serves the next client once one leaves", async () => {
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const listener = new MemoryListener();
+      const stop = new AbortController();
+      const serving = yield* spawn(server(listener, function* (conn) {
+        const line = new TextDecoder().decode(yield* conn.readline());
+        record.push(`served ${line.trim()} at ${clock.now()}`);
+        yield* conn.sendall(line);
+      }, { maxConnections: 1, signal: stop.signal }));
+      const first = yield* listener.connect();
+      const second = yield* listener.connect(); // waits in the backlog: the one slot is taken
+      yield* sleep(1000); // the clock jumps even though the server waits for room
+      yield* second.sendall("second\n");
+      yield* first.sendall("first\n");
+      record.push(`first got ${new TextDecoder().decode(yield* first.readline()).trim()}`);
+      first.close();
+      record.push(`second got ${new TextDecoder().decode(yield* second.readline()).trim()}`);
+      second.close();
+      stop.abort();
+      yield* join(serving);
+    }(),
+    { clock },
+  );
+  deepEqual(record, [
+    "served first at 1000",
+    "first got first",
+    "served second at 1000",
+    "second got second",
+  ]);
+});
