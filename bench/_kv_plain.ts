@@ -4,7 +4,7 @@
 // and async/await. It shares kv's parser and command layer, so the two differ only in how
 // connections are served: an async function per connection here, a coroutine on the
 // bluelet scheduler there. It is a peer for SET/GET throughput, not a full server: blocking
-// pops are refused, and a subscriber's messages go out only when it sends something.
+// pops are refused, and subscribers get no messages.
 import { Database } from "../examples/_kv_db.ts";
 import { ProtocolError, RequestParser } from "../examples/_kv_resp.ts";
 
