@@ -1,0 +1,26 @@
+// deno run --v8-flags=--expose-gc bench/thread_memory.ts
+//
+// Heap bytes per sleeping thread: 20,000 threads each asleep in `yield sleep(1000)` (the
+// thread, its generator, its task handle and its timer), after a full collection.
+import { run, sleep, spawn, VirtualClock } from "../mod.ts";
+
+const THREADS = 20_000;
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc === undefined) throw new Error("Run with --v8-flags=--expose-gc");
+
+function* sleeper(): Generator<unknown, void, unknown> {
+  yield sleep(1000);
+}
+
+await run(
+  function* () {
+    gc();
+    const before = Deno.memoryUsage().heapUsed;
+    for (let i = 0; i < THREADS; i++) yield* spawn(sleeper());
+    yield sleep(1); // every thread is asleep now
+    gc();
+    const after = Deno.memoryUsage().heapUsed;
+    console.log(`heap per sleeping thread: ${Math.round((after - before) / THREADS)} bytes`);
+  }(),
+  { clock: new VirtualClock() },
+);
