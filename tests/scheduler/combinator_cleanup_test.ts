@@ -14,11 +14,7 @@ import {
   withTimeout,
   yieldNow,
 } from "../../mod.ts";
-
-function* after<T>(ms: number, value: T): Coroutine<T> {
-  yield* sleep(ms);
-  return value;
-}
+import { after } from "./_helpers.ts";
 
 function* failingAfter(ms: number, error: Error): Coroutine<never> {
   yield* sleep(ms);

@@ -12,16 +12,7 @@ import {
   VirtualClock,
   withTimeout,
 } from "../../mod.ts";
-
-function* after<T>(ms: number, value: T, record?: string[]): Coroutine<T> {
-  try {
-    yield* sleep(ms);
-    record?.push(`${String(value)} done`);
-    return value;
-  } finally {
-    record?.push(`${String(value)} finally`);
-  }
-}
+import { after } from "./_helpers.ts";
 
 function* failAfter(ms: number, message: string): Coroutine<never> {
   yield* sleep(ms);

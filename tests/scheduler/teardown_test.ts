@@ -13,11 +13,7 @@ import {
   withTimeout,
   yieldNow,
 } from "../../mod.ts";
-
-function* after<T>(ms: number, value: T): Coroutine<T> {
-  yield* sleep(ms);
-  return value;
-}
+import { after } from "./_helpers.ts";
 
 /** A thread whose `finally` says goodbye with every combinator, recording each step. */
 function* politeWorker(record: string[]): Coroutine<void> {
