@@ -1,0 +1,111 @@
+// How the kernel describes threads and values to people: in deadlock reports, error
+// stories, snapshots and misuse errors.
+import { siteOf } from "./_story.ts";
+import { type Thread, ThreadState } from "./_thread.ts";
+import type { ThreadSnapshot, ThreadStateName } from "./snapshot.ts";
+
+/** Names a thread for people: `thread 3 "fetcher"`. */
+export function label(thread: Thread): string {
+  const name = thread.extras?.name;
+  return name === undefined ? `thread ${thread.id}` : `thread ${thread.id} ${JSON.stringify(name)}`;
+}
+
+/** A thread and those that spawned it, e.g. `thread 2, spawned by thread 1 (at x.ts:5:3)`. */
+export function describeLineage(thread: Thread): string {
+  const parts: string[] = [];
+  for (let t: Thread | null = thread; t !== null; t = t.parent) {
+    const site = siteOf(t.extras?.frameSites?.[0]);
+    parts.push(site === undefined ? label(t) : `${label(t)} (spawned at ${site})`);
+  }
+  return parts.join(", spawned by ");
+}
+
+export function snapshotOf(thread: Thread): ThreadSnapshot {
+  const state = stateName(thread);
+  const waitsOn = state === "ready" || state === "running" ? "" : describeWait(thread);
+  const sites = thread.extras?.frameSites ?? [];
+  const stack: string[] = [];
+  for (let depth = thread.depth - 1; depth >= 0; depth--) {
+    if (sites.length === 0) break;
+    const site = siteOf(sites[depth]);
+    stack.push(
+      site ??
+        (depth > 0
+          ? "(a Bluelet-style call: yield gen)"
+          : thread.parent === null
+          ? "(the root of the run)"
+          : "(spawned before tracing)"),
+    );
+  }
+  return {
+    id: thread.id,
+    name: thread.extras?.name,
+    state,
+    waitsOn,
+    killing: thread.killing,
+    depth: thread.depth,
+    stack,
+    spawnedBy: thread.parent?.id ?? null,
+    summary: `${label(thread)} ${thread.killing ? "being killed, " : ""}${state}${
+      waitsOn === "" ? "" : `: ${waitsOn}`
+    }`,
+  };
+}
+
+function stateName(thread: Thread): ThreadStateName {
+  switch (thread.state) {
+    case ThreadState.Ready:
+      return "ready";
+    case ThreadState.Running:
+      return "running";
+    case ThreadState.Sleeping:
+      return "sleeping";
+    case ThreadState.Awaiting:
+    case ThreadState.SuspendedExternal:
+      return "awaiting";
+    case ThreadState.Joining:
+      return "joining";
+    case ThreadState.KillWaiting:
+      return "killing";
+    case ThreadState.Suspended:
+      return "suspended";
+    default:
+      return "closing";
+  }
+}
+
+/** Says what a stuck thread waits on, for a `DeadlockError`. */
+export function describeWait(thread: Thread): string {
+  switch (thread.state) {
+    case ThreadState.Joining:
+      return `join(thread ${thread.extras!.waitingOn!.id})`;
+    case ThreadState.KillWaiting:
+      return `kill(thread ${thread.extras!.waitingOn!.id})`;
+    case ThreadState.Sleeping:
+      return `sleep until ${Number(thread.timer!.deadline.toFixed(3))}`;
+    case ThreadState.Awaiting:
+      return thread.primitive?.description ?? "a promise";
+    case ThreadState.Suspended:
+    case ThreadState.SuspendedExternal:
+      return thread.primitive?.description ?? "a suspension";
+    case ThreadState.Closing:
+      return "the threads of its scope";
+    default:
+      return "nothing";
+  }
+}
+
+/** Names a value in an error message without dumping it. */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "function") {
+    return `function ${value.name || "(anonymous)"}`;
+  }
+  if (typeof value === "object") {
+    return `an object (${value.constructor?.name ?? "no prototype"})`;
+  }
+  if (typeof value === "string") {
+    return `the string ${JSON.stringify(value.length > 20 ? value.slice(0, 20) + "..." : value)}`;
+  }
+  return `${typeof value} ${String(value)}`;
+}
