@@ -64,36 +64,58 @@ export interface ThreadHost {
  */
 export class ThreadExtras {
   /** The threads joining it, and those killing it (waiting for its unwinding). */
-  joiners: Thread[] | null = null;
-  killers: Thread[] | null = null;
-  abortController: AbortController | null = null;
+  joiners: Thread[] | null;
+  killers: Thread[] | null;
+  abortController: AbortController | null;
   /** While killing: frames below this index are being unwound. */
-  unwindDepth = 0;
+  unwindDepth: number;
   /** The errors thrown by `finally` blocks during a kill, chained. */
-  cleanupError: unknown = undefined;
-  cleanupFailed = false;
+  cleanupError: unknown;
+  cleanupFailed: boolean;
   /** The thread waited on by a join or a kill. */
-  waitingOn: Thread | null = null;
+  waitingOn: Thread | null;
   /** The name given to `spawn`, if any. */
-  name: string | undefined = undefined;
+  name: string | undefined;
   /** In `trace` mode: where each frame was called (index 0: where the thread was spawned). */
-  frameSites: (Error | undefined)[] | null = null;
+  frameSites: (Error | undefined)[] | null;
   /** The reason given to `kill`, if any. */
-  killReason: unknown = undefined;
+  killReason: unknown;
   /** The stack depths of the shielded frames, innermost last. */
-  shields: number[] | null = null;
+  shields: number[] | null;
   /** A kill that waits for the shielded frames to end. */
-  killDeferred = false;
+  killDeferred: boolean;
   /** Threads spawned by this one while the run was ending: killed when it ends. */
-  teardownChildren: Thread[] | null = null;
-  /** For a scope (`spawn(op, { scope: true })`): the live threads it owns. */
-  members: Set<Thread> | null = null;
+  teardownChildren: Thread[] | null;
+  /** For a scope: the live threads it owns, made when it first owns one. */
+  members: Set<Thread> | null;
   /** For a closing scope: how it ended, told to its joiners once its threads are gone. */
-  closingEnding: Ending = Ending.None;
-  closingResult: unknown = undefined;
+  closingEnding: Ending;
+  closingResult: unknown;
   /** An error from an owned thread, waiting for the shielded frames to end. */
-  interruptPending = false;
-  interruptError: unknown = undefined;
+  interruptPending: boolean;
+  interruptError: unknown;
+
+  constructor() {
+    // Assigned here rather than with field initializers, which cost a step per allocation.
+    this.joiners = null;
+    this.killers = null;
+    this.abortController = null;
+    this.unwindDepth = 0;
+    this.cleanupError = undefined;
+    this.cleanupFailed = false;
+    this.waitingOn = null;
+    this.name = undefined;
+    this.frameSites = null;
+    this.killReason = undefined;
+    this.shields = null;
+    this.killDeferred = false;
+    this.teardownChildren = null;
+    this.members = null;
+    this.closingEnding = Ending.None;
+    this.closingResult = undefined;
+    this.interruptPending = false;
+    this.interruptError = undefined;
+  }
 }
 
 /** One thread of a run. */
@@ -108,6 +130,8 @@ export class Thread implements PrimitiveWaiter {
   readonly parent: Thread | null;
   /** The scope thread that owns it, or null when it belongs to the run. */
   readonly scope: Thread | null;
+  /** Whether it is a scope (`spawn(op, { scope: true })`): it owns what is spawned inside. */
+  readonly isScope: boolean;
   state: ThreadState;
   resumeMode: ResumeMode;
   resumeValue: unknown;
@@ -125,7 +149,6 @@ export class Thread implements PrimitiveWaiter {
   /** The run's list of live threads. */
   prev: Thread | null;
   next: Thread | null;
-  #task: TaskHandle | null;
 
   constructor(
     host: ThreadHost,
@@ -133,12 +156,14 @@ export class Thread implements PrimitiveWaiter {
     coroutine: Coroutine<unknown>,
     parent: Thread | null,
     scope: Thread | null,
+    isScope: boolean,
   ) {
     this.host = host;
     this.id = id;
     this.frame = coroutine;
     this.parent = parent;
     this.scope = scope;
+    this.isScope = isScope;
     // Assigned here rather than with field initializers, which cost a step per spawn.
     this.callers = null;
     this.state = ThreadState.Ready;
@@ -153,7 +178,6 @@ export class Thread implements PrimitiveWaiter {
     this.extras = null;
     this.prev = null;
     this.next = null;
-    this.#task = null;
   }
 
   /** How many frames the thread's call stack holds. */
@@ -179,11 +203,6 @@ export class Thread implements PrimitiveWaiter {
   /** The thread's extras, made on first use. */
   withExtras(): ThreadExtras {
     return this.extras ??= new ThreadExtras();
-  }
-
-  /** The handle users hold. */
-  get task(): TaskHandle {
-    return this.#task ??= new TaskHandle(this);
   }
 
   /** Aborted when the thread is killed or ends; created on first use. */

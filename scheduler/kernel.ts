@@ -169,10 +169,9 @@ export class Kernel implements ThreadHost {
 
   #spawn(coroutine: Coroutine<unknown>, parent: Thread | null, isScope: boolean): Thread {
     // A thread belongs to the scope its spawner is, or belongs to.
-    const scope = parent === null ? null : parent.extras?.members != null ? parent : parent.scope;
-    const thread = new Thread(this, this.#nextId++, coroutine, parent, scope);
-    if (scope !== null) scope.extras!.members!.add(thread);
-    if (isScope) thread.withExtras().members = new Set();
+    const scope = parent === null ? null : parent.isScope ? parent : parent.scope;
+    const thread = new Thread(this, this.#nextId++, coroutine, parent, scope, isScope);
+    if (scope !== null) (scope.withExtras().members ??= new Set()).add(thread);
     (coroutine as Spawned)[THREAD] = thread;
     const first = this.#first;
     if (first !== null) {
@@ -607,7 +606,8 @@ export class Kernel implements ThreadHost {
     const spawned = this.#spawn(coroutine as Coroutine<unknown>, thread, effect.scope);
     if (effect.name !== undefined) spawned.withExtras().name = effect.name;
     if (effect.site !== undefined) spawned.withExtras().frameSites = [effect.site];
-    thread.resumeValue = spawned.task;
+    // The handle users hold: spawn is the one place a thread's handle is made.
+    thread.resumeValue = new TaskHandle(spawned);
     return true;
   }
 
