@@ -86,6 +86,10 @@ export class ThreadExtras {
   killDeferred: boolean;
   /** Threads spawned by this one while the run was ending: killed when it ends. */
   teardownChildren: Thread[] | null;
+  /** Set once the thread is killed: its stack is being unwound. */
+  killing: boolean;
+  /** Whether the thread is a scope. */
+  isScope: boolean;
   /** For a scope: the live threads it owns, made when it first owns one. */
   members: Set<Thread> | null;
   /** For a closing scope: how it ended, told to its joiners once its threads are gone. */
@@ -110,6 +114,8 @@ export class ThreadExtras {
     this.shields = null;
     this.killDeferred = false;
     this.teardownChildren = null;
+    this.killing = false;
+    this.isScope = false;
     this.members = null;
     this.closingEnding = Ending.None;
     this.closingResult = undefined;
@@ -130,16 +136,10 @@ export class Thread implements PrimitiveWaiter {
   readonly parent: Thread | null;
   /** The scope thread that owns it, or null when it belongs to the run. */
   readonly scope: Thread | null;
-  /** Whether it is a scope (`spawn(op, { scope: true })`): it owns what is spawned inside. */
-  readonly isScope: boolean;
   state: ThreadState;
   resumeMode: ResumeMode;
   resumeValue: unknown;
-  /** Set once the thread is killed: its stack is being unwound. */
-  killing: boolean;
   ending: Ending;
-  /** What it returned, or what it failed with, once done. */
-  result: unknown;
   timer: TimerEntry<Thread> | null;
   /** The primitive the thread runs, from its start until it is finished or cancelled. */
   primitive: Primitive<unknown> | null;
@@ -156,28 +156,42 @@ export class Thread implements PrimitiveWaiter {
     coroutine: Coroutine<unknown>,
     parent: Thread | null,
     scope: Thread | null,
-    isScope: boolean,
   ) {
     this.host = host;
     this.id = id;
     this.frame = coroutine;
     this.parent = parent;
     this.scope = scope;
-    this.isScope = isScope;
     // Assigned here rather than with field initializers, which cost a step per spawn.
     this.callers = null;
     this.state = ThreadState.Ready;
     this.resumeMode = ResumeMode.Next;
     this.resumeValue = undefined;
-    this.killing = false;
     this.ending = Ending.None;
-    this.result = undefined;
     this.timer = null;
     this.primitive = null;
     this.waiter = null;
     this.extras = null;
     this.prev = null;
     this.next = null;
+  }
+
+  /** Set once the thread is killed: its stack is being unwound. */
+  get killing(): boolean {
+    return this.extras !== null && this.extras.killing;
+  }
+
+  /** Whether it is a scope (`spawn(op, { scope: true })`): it owns what is spawned inside. */
+  get isScope(): boolean {
+    return this.extras !== null && this.extras.isScope;
+  }
+
+  /**
+   * Once done: what it returned, or what it failed with. Kept in `resumeValue`, which a
+   * finished thread no longer needs.
+   */
+  get result(): unknown {
+    return this.resumeValue;
   }
 
   /** How many frames the thread's call stack holds. */

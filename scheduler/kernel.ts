@@ -170,7 +170,8 @@ export class Kernel implements ThreadHost {
   #spawn(coroutine: Coroutine<unknown>, parent: Thread | null, isScope: boolean): Thread {
     // A thread belongs to the scope its spawner is, or belongs to.
     const scope = parent === null ? null : parent.isScope ? parent : parent.scope;
-    const thread = new Thread(this, this.#nextId++, coroutine, parent, scope, isScope);
+    const thread = new Thread(this, this.#nextId++, coroutine, parent, scope);
+    if (isScope) thread.withExtras().isScope = true;
     if (scope !== null) (scope.withExtras().members ??= new Set()).add(thread);
     (coroutine as Spawned)[THREAD] = thread;
     const first = this.#first;
@@ -915,7 +916,7 @@ export class Kernel implements ThreadHost {
 
   #beginUnwinding(target: Thread): void {
     const extras = target.withExtras();
-    target.killing = true;
+    extras.killing = true;
     extras.unwindDepth = target.depth;
     const failure = this.#cancelPrimitive(target);
     if (failure !== null) this.#cleanupFailed(target, failure.error);
@@ -968,7 +969,7 @@ export class Kernel implements ThreadHost {
     if (ending === Ending.Failed) addToStory(result, [`in ${describeLineage(thread)}`]);
     thread.state = ThreadState.Done;
     thread.ending = ending;
-    thread.result = result;
+    thread.resumeValue = result; // read back as `result`
     // Unlink from the live list.
     if (thread.prev !== null) thread.prev.next = thread.next;
     else this.#first = thread.next;
