@@ -39,37 +39,48 @@ export abstract class Effect<T> {
  * What `yield* effect` runs: a plain object, since a generator object per event would cost
  * a generator allocation on every step. It has no `finally`, so a kill passes straight
  * through it (see scheduler/_supervise.ts on why that matters).
+ *
+ * It is also its own iterator result. `yield*` reads `done` and `value` of each result at
+ * once, and hands a result that is not done to the generator's caller (the kernel) as it
+ * is, which reads it at once too: nothing keeps a result, so one object serves as both,
+ * and a `yield*` costs one allocation instead of three.
  */
 class EffectIterator<T> implements Iterator<Effect<T>, T, unknown> {
+  // `value` first, as the engine builds its own results: the kernel's loads of `done` and
+  // `value` then stay fast whatever iterator made the result.
+  value: unknown;
+  done: boolean;
   #effect: Effect<T> | null;
-  #done = false;
 
   constructor(effect: Effect<T>) {
+    this.value = undefined;
+    this.done = false;
     this.#effect = effect;
   }
 
   next(value?: unknown): IteratorResult<Effect<T>, T> {
     const effect = this.#effect;
-    // Results are built with `value` first, as the engine builds its own: the kernel's
-    // loads of `done` and `value` then stay fast whatever iterator made the result.
     if (effect !== null) {
       this.#effect = null;
-      return { value: effect, done: false };
+      this.value = effect;
+      return this as IteratorResult<Effect<T>, T>;
     }
-    if (this.#done) return { value: undefined as T, done: true };
-    this.#done = true;
-    return { value: value as T, done: true };
+    // The second call ends it with the kernel's answer; any later one gives `undefined`.
+    this.value = this.done ? undefined : value;
+    this.done = true;
+    return this as IteratorResult<Effect<T>, T>;
   }
 
   return(value: T): IteratorResult<Effect<T>, T> {
     this.#effect = null;
-    this.#done = true;
-    return { value, done: true };
+    this.value = value;
+    this.done = true;
+    return this as IteratorResult<Effect<T>, T>;
   }
 
   throw(error: unknown): IteratorResult<Effect<T>, T> {
     this.#effect = null;
-    this.#done = true;
+    this.done = true;
     // Runs inside the frame that waited on this event: the one moment its place is known.
     addToStory(error, waitingFrames);
     throw error;
