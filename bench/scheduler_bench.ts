@@ -412,6 +412,43 @@ Deno.bench({
   },
 });
 
+// trace: the cost of `run(op, { trace: true })`, which records where every spawn and call
+// was made, on spawn + join and on `yield* call(sub())`.
+
+function* spawnAndJoin(): bluelet.Coroutine<number> {
+  const tasks: bluelet.Task<number>[] = new Array(THREADS);
+  for (let i = 0; i < THREADS; i++) tasks[i] = yield* bluelet.spawn(blueletSub(i));
+  let sum = 0;
+  for (const task of tasks) sum += yield* task;
+  return sum;
+}
+
+function* typedCalls(): bluelet.Coroutine<number> {
+  let sum = 0;
+  for (let i = 0; i < THREADS; i++) sum += yield* bluelet.call(blueletSub(i));
+  return sum;
+}
+
+for (const trace of [false, true]) {
+  Deno.bench({
+    name: `bluelet: spawn + join, trace ${trace ? "on" : "off"}`,
+    group: "trace: spawn+join",
+    baseline: !trace,
+    async fn(): Promise<void> {
+      expect(await bluelet.run(spawnAndJoin(), { trace }), THREADS / 2);
+    },
+  });
+  Deno.bench({
+    name: `bluelet: yield* call(sub()), trace ${trace ? "on" : "off"}`,
+    group: "trace: call",
+    baseline: !trace,
+    async fn(): Promise<void> {
+      expect(await bluelet.run(typedCalls(), { trace }), THREADS / 2);
+    },
+  });
+}
+
+// -----------------------------------------------------------------------------------------
 // -----------------------------------------------------------------------------------------
 // sleep(0)
 
@@ -469,43 +506,6 @@ Deno.bench({
     expect(await effRun(() => effSleeps(SLEEPS)), SLEEPS);
   },
 });
-
-// -----------------------------------------------------------------------------------------
-// trace: the cost of `run(op, { trace: true })`, which records where every spawn and call
-// was made, on spawn + join and on `yield* call(sub())`.
-
-function* spawnAndJoin(): bluelet.Coroutine<number> {
-  const tasks: bluelet.Task<number>[] = new Array(THREADS);
-  for (let i = 0; i < THREADS; i++) tasks[i] = yield* bluelet.spawn(blueletSub(i));
-  let sum = 0;
-  for (const task of tasks) sum += yield* task;
-  return sum;
-}
-
-function* typedCalls(): bluelet.Coroutine<number> {
-  let sum = 0;
-  for (let i = 0; i < THREADS; i++) sum += yield* bluelet.call(blueletSub(i));
-  return sum;
-}
-
-for (const trace of [false, true]) {
-  Deno.bench({
-    name: `bluelet: spawn + join, trace ${trace ? "on" : "off"}`,
-    group: "trace: spawn+join",
-    baseline: !trace,
-    async fn(): Promise<void> {
-      expect(await bluelet.run(spawnAndJoin(), { trace }), THREADS / 2);
-    },
-  });
-  Deno.bench({
-    name: `bluelet: yield* call(sub()), trace ${trace ? "on" : "off"}`,
-    group: "trace: call",
-    baseline: !trace,
-    async fn(): Promise<void> {
-      expect(await bluelet.run(typedCalls(), { trace }), THREADS / 2);
-    },
-  });
-}
 
 // -----------------------------------------------------------------------------------------
 // null-1 (warm): must stay the last group.
