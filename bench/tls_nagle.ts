@@ -13,46 +13,9 @@ import {
   spawn,
   yieldNow,
 } from "../mod.ts";
+import { makeCertificate } from "../tests/net/_helpers.ts";
 
 const rounds = Number(Deno.args[Deno.args.indexOf("--rounds") + 1]) || 50;
-
-async function certificate(): Promise<{ cert: string; key: string }> {
-  const dir = await Deno.makeTempDir();
-  try {
-    const output = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-        "-days",
-        "1",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-        "-addext",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    if (!output.success) throw new Error("openssl failed");
-    return {
-      cert: await Deno.readTextFile(`${dir}/cert.pem`),
-      key: await Deno.readTextFile(`${dir}/key.pem`),
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** Answers each request line with a head and a body, in two writes. */
 function* twoWrites(conn: Connection): Coroutine<void> {
@@ -85,7 +48,7 @@ function* measure(tls?: { cert: string; key: string }): Coroutine<number> {
   return ms;
 }
 
-const cert = await certificate();
+const cert = await makeCertificate();
 const tcp = await run(measure());
 const tls = await run(measure(cert));
 console.log(`two writes per reply, ${rounds} round trips:`);
