@@ -13,7 +13,7 @@ import type { Outcome } from "./_effects.ts";
 import { Primitive, SUSPEND } from "./_primitive.ts";
 import type { Coroutine } from "./coroutine.ts";
 import { join } from "./join.ts";
-import { kill } from "./kill.ts";
+import { chain, chainAll, killAll, killEach } from "./_kill_all.ts";
 import type { Operation } from "./operation.ts";
 import { shield } from "./shield.ts";
 import { spawn } from "./spawn.ts";
@@ -77,7 +77,9 @@ function* child(
   // The answer is known: kill the others now, before any of them runs again. One that was
   // woken in the same instant (say, handed a channel item) has not taken what it was given
   // yet, and a kill makes it give it back. The supervisor waits for this.
-  if (gathering.decisive === index) yield* killAll(gathering, gathering.tasks[index]);
+  if (gathering.decisive === index) {
+    yield* killEach(gathering.tasks, gathering.failures, gathering.tasks[index]);
+  }
 }
 
 /** What {@linkcode supervise} found. */
@@ -111,7 +113,7 @@ export function* supervise(
   } finally {
     // Killed before the answer: the children go too, and what their cleanup throws goes
     // to whoever killed us.
-    if (!answered) yield* shield(killAllOrThrow(gathering));
+    if (!answered) yield* shield(killAll(tasks));
   }
   // Shielded: a kill that arrives now waits until every loser has finished its cleanup.
   yield* shield(finishAll(gathering));
@@ -126,36 +128,7 @@ export function* supervise(
 function* finishAll(gathering: Gathering): Coroutine<void> {
   const decisive = gathering.tasks[gathering.decisive];
   if (decisive !== undefined && !decisive.done) yield* join(decisive);
-  yield* killAll(gathering);
-}
-
-/**
- * Kills every task still running but `except` (the caller's own), one after the other,
- * recording their cleanup errors.
- */
-function* killAll(gathering: Gathering, except?: Task<void>): Coroutine<void> {
-  for (const task of gathering.tasks) {
-    if (task.done || task === except) continue;
-    try {
-      yield* kill(task);
-    } catch (error) {
-      gathering.failures.push(error);
-    }
-  }
-}
-
-function* killAllOrThrow(gathering: Gathering): Coroutine<void> {
-  yield* killAll(gathering);
-  const failure = chainAll(gathering.failures);
-  if (failure !== null) throw failure.error;
-}
-
-/** The errors chained, newest outermost; null if there are none. */
-function chainAll(errors: readonly unknown[]): { error: unknown } | null {
-  if (errors.length === 0) return null;
-  let error = errors[0];
-  for (let i = 1; i < errors.length; i++) error = chain(errors[i], error);
-  return { error };
+  yield* killEach(gathering.tasks, gathering.failures);
 }
 
 /**
@@ -170,12 +143,4 @@ export function settle<T>(outcome: Outcome<T>, supervised: Supervised): T {
   }
   if (outcome.ok) throw failure.error;
   throw chain(failure.error, outcome.error);
-}
-
-function chain(newer: unknown, older: unknown): SuppressedError {
-  return new SuppressedError(
-    newer,
-    older,
-    "An operation's cleanup failed after another error",
-  );
 }

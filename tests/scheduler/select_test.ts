@@ -202,3 +202,34 @@ Deno.test("select() killed again while it cleans up its timer thread still waits
   );
   assert.deepEqual(record, ["timer cleaned up at 11", "second kill returned at 11"]);
 });
+
+Deno.test("select() reports every helper's failing cleanup, chained, none dropped", async () => {
+  const channel = new Channel<string>(0);
+  const first = new Error("first cleanup failed");
+  const second = new Error("second cleanup failed");
+  function* failingCleanup(error: Error): Coroutine<void> {
+    try {
+      yield* sleep(1_000_000);
+    } finally {
+      // deno-lint-ignore no-unsafe-finally -- the point: cleanups that fail
+      throw error;
+    }
+  }
+  const caught = await run(
+    function* () {
+      yield* spawn(function* () {
+        yield* sleep(1);
+        yield* channel.send("item");
+      }());
+      try {
+        yield* select([channel.receive(), failingCleanup(first), failingCleanup(second)]);
+      } catch (error) {
+        return error;
+      }
+      return "no error";
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.ok(caught instanceof SuppressedError, `got ${caught}`);
+  assert.deepEqual([caught.error, caught.suppressed], [second, first]);
+});
