@@ -1,7 +1,7 @@
 // Rule 5 of the kernel: whatever keeps it busy (ready threads, due timers, virtual-clock
 // jumps), it returns to Deno's event loop every few milliseconds.
 import assert from "node:assert/strict";
-import { type Coroutine, run, sleep, spawn, VirtualClock, yieldNow } from "../../mod.ts";
+import { type Coroutine, kill, run, sleep, spawn, VirtualClock, yieldNow } from "../../mod.ts";
 
 function busy(ms: number): void {
   const end = performance.now() + ms;
@@ -86,4 +86,45 @@ Deno.test("a sleep(0) loop alternates with a yieldNow() loop", async () => {
     "sleep(0) 2",
     "yieldNow 2",
   ]);
+});
+
+/** Waits `count` real timer hops of `ms` each: wakes that reach the kernel from outside. */
+function* outsideWakes(count: number, ms: number): Coroutine<void> {
+  for (let i = 0; i < count; i++) yield new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+Deno.test("timers fire on time while outside wakes keep driving the kernel", async () => {
+  // Most drives are one thread woken from outside; they leave a timer the armed wake
+  // covers to that wake instead of reading the clock. The timer must still fire in time.
+  const record: string[] = [];
+  await run(function* () {
+    const sleeper = yield* spawn(function* () {
+      yield* sleep(20);
+      record.push("sleeper woke");
+    }());
+    yield* outsideWakes(60, 2); // at least 120 ms
+    record.push("wakes done");
+    yield* kill(sleeper); // ended long ago, unless its timer was lost
+  }());
+  assert.deepEqual(record, ["sleeper woke", "wakes done"]);
+});
+
+Deno.test("a sleep started by an outside wake fires before a later timer already armed", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    const long = yield* spawn(function* () {
+      yield* sleep(2_000);
+      record.push("long woke");
+    }());
+    const short = yield* spawn(function* () {
+      yield* outsideWakes(1, 1);
+      yield* sleep(10);
+      record.push("short woke");
+    }());
+    yield* outsideWakes(60, 2); // at least 120 ms, far less than 2 s
+    record.push("wakes done");
+    yield* kill(short); // ended long ago, unless its timer was lost
+    yield* kill(long);
+  }());
+  assert.deepEqual(record, ["short woke", "wakes done"]);
 });
