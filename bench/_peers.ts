@@ -1,7 +1,8 @@
-// The hand-written peers that bench/scheduler_bench.ts compares the kernel with: bare
-// generator trampolines with no kernel behind them. Each is the least code that does the
-// job honestly (a real queue, a real stack, real join bookkeeping) and nothing more: no
-// error routing, no kill, no timers, no fairness slices. Private to the benchmarks.
+// The hand-written peers that bench/scheduler_bench.ts and bench/channel_bench.ts compare
+// the kernel with: bare generator trampolines with no kernel behind them. Each is the least
+// code that does the job honestly (a real queue, a real stack, real join and channel
+// bookkeeping) and nothing more: no error routing, no kill, no timers, no fairness slices.
+// Private to the benchmarks.
 
 // The same queue the kernel uses, so the comparison measures everything but the queue.
 import { RingQueue } from "../scheduler/_ring_queue.ts";
@@ -122,4 +123,76 @@ export function trampolineThreads<T>(root: Bare<T>): T {
     }
   }
   return main.result as T;
+}
+
+/** A channel of {@linkcode trampolineChannels}: a buffer and FIFOs of waiting threads. */
+export class BareChannel {
+  readonly buffer: RingQueue<unknown> = new RingQueue<unknown>();
+  readonly receivers: RingQueue<BareThread> = new RingQueue<BareThread>();
+  readonly senders: RingQueue<BareThread> = new RingQueue<BareThread>();
+  /** What each waiting sender sends, in the senders' order. */
+  readonly pending: RingQueue<unknown> = new RingQueue<unknown>();
+  constructor(readonly capacity: number) {}
+}
+
+/** Asks {@linkcode trampolineChannels} to send a value; resumes once it is taken in. */
+export class SendRequest {
+  constructor(readonly channel: BareChannel, readonly value: unknown) {}
+}
+
+/** Asks {@linkcode trampolineChannels} for a channel's next value; resumes with it. */
+export class ReceiveRequest {
+  constructor(readonly channel: BareChannel) {}
+}
+
+/**
+ * Threads that talk through channels, with the channels' capacity semantics (0 is a
+ * rendezvous) and nothing else: no close, no cancellation, no select. A send or receive
+ * that need not wait goes on at once; one that must wait gives way to the next ready
+ * thread, and the thread that ends its wait queues it.
+ */
+export function trampolineChannels(threads: readonly Bare[]): void {
+  const queue = new RingQueue<BareThread>();
+  for (const generator of threads) queue.push(new BareThread(generator));
+  let thread: BareThread | undefined;
+  while ((thread = queue.shift()) !== undefined) {
+    for (;;) {
+      const result = thread.generator.next(thread.input);
+      thread.input = undefined;
+      if (result.done) break;
+      const request = result.value;
+      if (request instanceof SendRequest) {
+        const channel = request.channel;
+        const receiver = channel.receivers.shift();
+        if (receiver !== undefined) {
+          receiver.input = request.value;
+          queue.push(receiver);
+        } else if (channel.buffer.size < channel.capacity) {
+          channel.buffer.push(request.value);
+        } else {
+          channel.senders.push(thread);
+          channel.pending.push(request.value);
+          break;
+        }
+      } else if (request instanceof ReceiveRequest) {
+        const channel = request.channel;
+        if (channel.buffer.size > 0) {
+          thread.input = channel.buffer.shift();
+          const sender = channel.senders.shift();
+          if (sender !== undefined) {
+            channel.buffer.push(channel.pending.shift());
+            queue.push(sender);
+          }
+        } else if (channel.senders.size > 0) {
+          thread.input = channel.pending.shift();
+          queue.push(channel.senders.shift()!);
+        } else {
+          channel.receivers.push(thread);
+          break;
+        }
+      } else {
+        throw new TypeError("Unknown yielded value");
+      }
+    }
+  }
 }

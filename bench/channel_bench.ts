@@ -11,7 +11,19 @@
 // npm:effection's `createChannel` (v4: an unbuffered broadcast, each subscription queues
 // without bound, so there is no rendezvous or bounded form: the same code runs in every
 // group), driven by Effection operations. bluelet is the baseline of each group.
+// A last entry, "bare trampoline (floor)", is not a peer but a floor: two dozen lines of
+// generator scheduling with channels of the same capacity semantics and nothing else (no
+// close, no cancellation, no fairness, never back to the event loop; bench/_peers.ts). It
+// shows what any scheduler of generators pays for a thread switch, against the promise
+// queue's `await`.
 import { Channel, type Coroutine, run, spawn } from "../mod.ts";
+import {
+  type Bare,
+  BareChannel,
+  ReceiveRequest,
+  SendRequest,
+  trampolineChannels,
+} from "./_peers.ts";
 import {
   type Channel as EffChannel,
   createChannel as effCreateChannel,
@@ -140,6 +152,44 @@ async function fanInPromises(): Promise<number> {
 }
 
 // -----------------------------------------------------------------------------------------
+// The floor: a bare generator trampoline with channels
+
+function pingPongBare(capacity: number): number {
+  const ping = new BareChannel(capacity);
+  const pong = new BareChannel(capacity);
+  let sum = 0;
+  function* echo(): Bare<void> {
+    for (let i = 0; i < ITEMS; i++) {
+      const item = (yield new ReceiveRequest(ping)) as number;
+      yield new SendRequest(pong, item + 1);
+    }
+  }
+  function* main(): Bare<void> {
+    for (let i = 0; i < ITEMS; i++) {
+      yield new SendRequest(ping, i);
+      sum += ((yield new ReceiveRequest(pong)) as number) - i;
+    }
+  }
+  trampolineChannels([echo(), main()]);
+  return sum;
+}
+
+function fanInBare(): number {
+  const channel = new BareChannel(64);
+  let sum = 0;
+  function* producer(): Bare<void> {
+    for (let i = 0; i < ITEMS / PRODUCERS; i++) yield new SendRequest(channel, 1);
+  }
+  function* consumer(): Bare<void> {
+    for (let i = 0; i < ITEMS; i++) sum += (yield new ReceiveRequest(channel)) as number;
+  }
+  const threads: Bare[] = [consumer()];
+  for (let p = 0; p < PRODUCERS; p++) threads.push(producer());
+  trampolineChannels(threads);
+  return sum;
+}
+
+// -----------------------------------------------------------------------------------------
 // Effection
 
 function* effNext(subscription: EffSubscription<number, void>): Operation<number> {
@@ -203,6 +253,13 @@ for (const [group, capacity] of [["rendezvous", 0], ["bounded", 16]] as const) {
       expect(await effRun(effPingPong), ITEMS);
     },
   });
+  Deno.bench({
+    name: `bare trampoline (${capacity}, floor)`,
+    group,
+    fn() {
+      expect(pingPongBare(capacity), ITEMS);
+    },
+  });
 }
 
 Deno.bench({
@@ -227,5 +284,12 @@ Deno.bench({
   warmup: 1,
   async fn() {
     expect(await effRun(effFanIn), ITEMS);
+  },
+});
+Deno.bench({
+  name: "bare trampoline (64, floor)",
+  group: "fan-in",
+  fn() {
+    expect(fanInBare(), ITEMS);
   },
 });

@@ -28,6 +28,12 @@
 //               (it is `null()`); async `await new Promise((r) => setTimeout(r, 0))`
 //               (baseline) and effection `sleep(0)` (also a setTimeout) are real timer
 //               round trips, so this group uses few steps and few iterations.
+//   promise wakes  one thread awaiting AWAITS promises that are already resolved: each
+//               wakes the kernel from outside (a promise reaction), as I/O does. async
+//               `await` (baseline); bluelet `yield promise` alone, and beside a thread that
+//               sleeps meanwhile (a pending timer, as a server's idle sweeper leaves): a
+//               wake then costs the same, since a drive does not read the clock for a
+//               timer the armed wake already covers.
 //   null-1 (warm)  null-1's trampoline and bluelet `null()` again, last: by now the kernel
 //               has run every other kind of event, so its hot paths have seen mixed
 //               (polymorphic) feedback, as in a real program. null-1 itself runs first,
@@ -409,6 +415,53 @@ Deno.bench({
       return sum;
     });
     expect(total, THREADS / 2);
+  },
+});
+
+// promise wakes
+
+const AWAITS = 10_000;
+
+async function asyncAwaits(n: number): Promise<number> {
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += await Promise.resolve(1);
+  return sum;
+}
+
+function* blueletAwaits(n: number): bluelet.Coroutine<number> {
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += (yield Promise.resolve(1)) as number;
+  return sum;
+}
+
+Deno.bench({
+  name: "async: await a resolved promise",
+  group: "promise wakes",
+  baseline: true,
+  async fn(): Promise<void> {
+    expect(await asyncAwaits(AWAITS), AWAITS);
+  },
+});
+
+Deno.bench({
+  name: "bluelet: yield a resolved promise",
+  group: "promise wakes",
+  async fn(): Promise<void> {
+    expect(await bluelet.run(blueletAwaits(AWAITS)), AWAITS);
+  },
+});
+
+Deno.bench({
+  name: "bluelet: the same, beside a sleeping thread",
+  group: "promise wakes",
+  async fn(): Promise<void> {
+    const total = await bluelet.run(function* (): bluelet.Coroutine<number> {
+      const sleeper = yield* bluelet.spawn(bluelet.sleep(60_000));
+      const sum = yield* bluelet.call(blueletAwaits(AWAITS));
+      yield* bluelet.kill(sleeper);
+      return sum;
+    }());
+    expect(total, AWAITS);
   },
 });
 
