@@ -96,6 +96,8 @@ function* outsideWakes(count: number, ms: number): Coroutine<void> {
 Deno.test("timers fire on time while outside wakes keep driving the kernel", async () => {
   // Most drives are one thread woken from outside; they leave a timer the armed wake
   // covers to that wake instead of reading the clock. The timer must still fire in time.
+  // The real clock on purpose: only it has an armed wake (a virtual clock is always read).
+  // Only the order is asserted, and timers fire in deadline order, so load cannot flip it.
   const record: string[] = [];
   await run(function* () {
     const sleeper = yield* spawn(function* () {
