@@ -6,7 +6,7 @@
 // bluelet scheduler there. It is a peer for SET/GET throughput, not a full server: blocking
 // pops are refused, and subscribers get no messages.
 import { Database } from "../examples/_kv_db.ts";
-import { ProtocolError, RequestParser } from "../examples/_kv_resp.ts";
+import { RequestParser } from "../examples/_kv_resp.ts";
 
 async function serveClient(conn: Deno.TcpConn, db: Database): Promise<void> {
   conn.setNoDelay(true);
@@ -19,15 +19,7 @@ async function serveClient(conn: Deno.TcpConn, db: Database): Promise<void> {
       if (n === null) return;
       parser.feed(buffer.subarray(0, n), true); // the buffer is read into again
       for (;;) {
-        let args: string[] | null;
-        try {
-          args = parser.next();
-        } catch (error) {
-          if (!(error instanceof ProtocolError)) throw error;
-          client.out.error(`ERR ${error.message}`);
-          client.closeAfterReply = true;
-          break;
-        }
+        const args = client.nextRequest(parser);
         if (args === null) break;
         if (client.execute(args) >= 0) {
           db.endBlock(client, false);

@@ -19,7 +19,7 @@ import {
 } from "../scheduler/mod.ts";
 import { Deque } from "./_kv_deque.ts";
 import { globMatch } from "./_kv_glob.ts";
-import { ReplyBuffer } from "./_kv_resp.ts";
+import { ProtocolError, ReplyBuffer, type RequestParser } from "./_kv_resp.ts";
 import { FOREVER, Wakeup } from "./_kv_wakeup.ts";
 
 /**
@@ -955,6 +955,26 @@ export class Client {
     if (this.#killed) return;
     this.#killed = true;
     this.onKill?.();
+  }
+
+  /**
+   * Takes the next complete request from `parser`. A malformed one is answered with its
+   * error, and the client closes after that reply, as Redis does: nothing after it can
+   * be parsed.
+   *
+   * @param parser The parser fed with what the client sent.
+   * @returns The request's arguments, or null if none is complete (or the request was
+   * malformed: then `closeAfterReply` is set).
+   */
+  nextRequest(parser: RequestParser): string[] | null {
+    try {
+      return parser.next();
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.out.error(`ERR ${error.message}`);
+      this.closeAfterReply = true;
+      return null;
+    }
   }
 
   /**

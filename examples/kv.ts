@@ -22,7 +22,7 @@
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
 import { type Client, Database, type Message } from "./_kv_db.ts";
-import { ProtocolError, RequestParser } from "./_kv_resp.ts";
+import { RequestParser } from "./_kv_resp.ts";
 
 /**
  * The port `deno task kv` listens on: next to Redis's 6379, so both can run.
@@ -188,15 +188,7 @@ export function kvHandler(
           return; // over the query buffer limit (1 GiB): Redis closes such a client too
         }
         for (;;) {
-          let args: string[] | null;
-          try {
-            args = parser.next();
-          } catch (error) {
-            if (!(error instanceof ProtocolError)) throw error;
-            client.out.error(`ERR ${error.message}`);
-            client.closeAfterReply = true;
-            break;
-          }
+          const args = client.nextRequest(parser);
           if (args === null) break;
           const timeout = client.execute(args);
           if (timeout >= 0) {
