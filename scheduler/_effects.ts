@@ -1,5 +1,5 @@
 // The concrete events the kernel understands. They are data only: the kernel dispatches on
-// `kind` through one switch, and nothing here touches a generator.
+// their `KIND` tag through one switch, and nothing here touches a generator.
 import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
 import type { ThreadSnapshot } from "./snapshot.ts";
@@ -25,8 +25,28 @@ export const enum Kind {
   Primitive,
 }
 
+/**
+ * The kernel's dispatch tag, on the prototype of every event class: one property load
+ * tells an event from anything else a coroutine may yield (a generator, a promise), and
+ * which handler it goes to. A symbol no user object has by accident, and on the prototype,
+ * so an event costs no store for it.
+ */
+export const KIND: unique symbol = Symbol("bluelet.kind");
+
+/** What the kernel reads off a yielded value to dispatch it. */
+export interface Tagged {
+  readonly [KIND]?: Kind;
+}
+
+/** Tags the events `constructor` makes as `kind`. */
+export function tagKind(constructor: { prototype: object }, kind: Kind): void {
+  Object.defineProperty(constructor.prototype, KIND, { value: kind });
+}
+
 export class CallEffect<T> extends Effect<T> {
-  readonly kind = Kind.Call;
+  static {
+    tagKind(this, Kind.Call);
+  }
   readonly description = "call";
   /** Where the call was made, in `trace` mode (see `siteOf`). */
   readonly site: Error | undefined;
@@ -37,7 +57,9 @@ export class CallEffect<T> extends Effect<T> {
 }
 
 export class SpawnEffect<T> extends Effect<Task<T>> {
-  readonly kind = Kind.Spawn;
+  static {
+    tagKind(this, Kind.Spawn);
+  }
   readonly description = "spawn";
   /** Where the thread was spawned, in `trace` mode (see `siteOf`). */
   readonly site: Error | undefined;
@@ -52,7 +74,9 @@ export class SpawnEffect<T> extends Effect<Task<T>> {
 }
 
 export class JoinEffect<T> extends Effect<T> {
-  readonly kind = Kind.Join;
+  static {
+    tagKind(this, Kind.Join);
+  }
   constructor(readonly target: Task<T> | Coroutine<T>) {
     super();
   }
@@ -62,7 +86,9 @@ export class JoinEffect<T> extends Effect<T> {
 }
 
 export class KillEffect extends Effect<void> {
-  readonly kind = Kind.Kill;
+  static {
+    tagKind(this, Kind.Kill);
+  }
   constructor(
     readonly target: Task<unknown> | Coroutine<unknown>,
     readonly reason: unknown,
@@ -75,7 +101,9 @@ export class KillEffect extends Effect<void> {
 }
 
 export class EndEffect<T> extends Effect<never> {
-  readonly kind = Kind.End;
+  static {
+    tagKind(this, Kind.End);
+  }
   readonly description = "end";
   constructor(readonly value: T) {
     super();
@@ -83,7 +111,9 @@ export class EndEffect<T> extends Effect<never> {
 }
 
 export class SleepEffect extends Effect<void> {
-  readonly kind = Kind.Sleep;
+  static {
+    tagKind(this, Kind.Sleep);
+  }
   constructor(readonly ms: number) {
     super();
   }
@@ -93,12 +123,16 @@ export class SleepEffect extends Effect<void> {
 }
 
 export class YieldNowEffect extends Effect<void> {
-  readonly kind = Kind.YieldNow;
+  static {
+    tagKind(this, Kind.YieldNow);
+  }
   readonly description = "null";
 }
 
 export class UntilEffect<T> extends Effect<T> {
-  readonly kind = Kind.Until;
+  static {
+    tagKind(this, Kind.Until);
+  }
   constructor(
     readonly source: PromiseLike<T> | (() => T | PromiseLike<T>),
     readonly description: string,
@@ -109,19 +143,25 @@ export class UntilEffect<T> extends Effect<T> {
 
 /** Gives the current thread (the kernel's own object; see scheduler/_thread.ts). */
 export class SelfEffect extends Effect<unknown> {
-  readonly kind = Kind.Self;
+  static {
+    tagKind(this, Kind.Self);
+  }
   readonly description = "self";
 }
 
 /** Gives a snapshot of every live thread of the run. */
 export class InspectEffect extends Effect<ThreadSnapshot[]> {
-  readonly kind = Kind.Inspect;
+  static {
+    tagKind(this, Kind.Inspect);
+  }
   readonly description = "snapshot";
 }
 
 /** Runs an operation in a frame that a kill waits for instead of interrupting. */
 export class ShieldEffect<T> extends Effect<T> {
-  readonly kind = Kind.Shield;
+  static {
+    tagKind(this, Kind.Shield);
+  }
   readonly description = "shield";
   constructor(readonly operation: Operation<T>) {
     super();
@@ -144,8 +184,7 @@ export type AnyEffect =
   | SelfEffect
   | InspectEffect
   | ShieldEffect<unknown>
-  // A primitive's public `kind` is a plain number; this narrows it for the kernel's switch.
-  | (Primitive<unknown> & { readonly kind: Kind.Primitive });
+  | Primitive<unknown>;
 
 /** The one `null()` event: the kernel recognizes it by identity, before any dispatch. */
 export const YIELD_NOW: YieldNowEffect = new YieldNowEffect();

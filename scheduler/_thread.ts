@@ -1,6 +1,6 @@
 // A thread of a run, as the kernel sees it, and the handle users hold. The kernel owns every
 // field here; users only ever see a `Task`, which exposes none of them.
-import { Kind } from "./_effects.ts";
+import { Kind, tagKind } from "./_effects.ts";
 import type { Primitive, PrimitiveWaiter } from "./_primitive.ts";
 import type { TimerEntry } from "./_timer_heap.ts";
 import type { Coroutine } from "./coroutine.ts";
@@ -267,8 +267,6 @@ export let threadOf: (task: TaskHandle) => Thread;
  * without making another event.
  */
 export class TaskHandle extends Effect<unknown> implements Task<unknown> {
-  /** The join event's tag (on the prototype). */
-  declare readonly kind: Kind.Join;
   readonly #thread: Thread;
 
   constructor(thread: Thread) {
@@ -294,7 +292,7 @@ export class TaskHandle extends Effect<unknown> implements Task<unknown> {
   }
 
   static {
-    Object.defineProperty(this.prototype, "kind", { value: Kind.Join });
+    tagKind(this, Kind.Join);
     threadOf = (task) => task.#thread;
   }
 }

@@ -37,16 +37,19 @@ import {
   type EndEffect,
   type JoinEffect,
   type KillEffect,
+  KIND,
   Kind,
   type ShieldEffect,
   type SleepEffect,
   type SpawnEffect,
+  type Tagged,
   type UntilEffect,
   YIELD_NOW,
 } from "./_effects.ts";
 import {
-  bindPrimitive,
+  claimPrimitive,
   type Primitive,
+  releasePrimitive,
   SUSPEND,
   SUSPEND_EXTERNAL,
   type Wait,
@@ -529,17 +532,18 @@ export class Kernel implements ThreadHost {
 
   /** Acts on a yielded value; says whether the thread goes on running right away. */
   #handle(thread: Thread, yielded: unknown): boolean {
-    // A generator (a Bluelet-style call) first: `instanceof Effect` would walk its whole
-    // prototype chain to fail, and socket calls yielded this way are the I/O hot path.
-    // Each property is read once: on generators of many functions, every read is slow.
-    if (
-      typeof yielded === "object" && yielded !== null &&
-      typeof (yielded as Coroutine<unknown>).next === "function"
-    ) {
+    // Each property is read once: the kernel sees objects of many shapes here, so every
+    // read is a slow (megamorphic) one. An event's tag first: it is the commonest value,
+    // and one read both tells it from a generator or a promise and picks its handler.
+    if (typeof yielded === "object" && yielded !== null) {
+      const kind = (yielded as Tagged)[KIND];
+      if (kind !== undefined) return this.#dispatch(thread, yielded as AnyEffect, kind);
       if (
+        typeof (yielded as Coroutine<unknown>).next === "function" &&
         typeof (yielded as Coroutine<unknown>).throw === "function" &&
         typeof (yielded as Coroutine<unknown>).return === "function"
       ) {
+        // A generator: a Bluelet-style call.
         if ((yielded as Spawned)[THREAD] !== undefined) {
           return this.#throwInto(thread, coroutineProblem(yielded, "call")!);
         }
@@ -547,8 +551,6 @@ export class Kernel implements ThreadHost {
         thread.pushFrame(yielded as Coroutine<unknown>);
         return true;
       }
-    } else if (yielded instanceof Effect) {
-      return this.#dispatch(thread, yielded as AnyEffect);
     }
     if (isThenable(yielded)) return this.#await(thread, yielded);
     return this.#throwInto(
@@ -558,32 +560,32 @@ export class Kernel implements ThreadHost {
   }
 
   /** The kernel's instruction list: one handler per kind of event. */
-  #dispatch(thread: Thread, effect: AnyEffect): boolean {
-    switch (effect.kind) {
+  #dispatch(thread: Thread, effect: AnyEffect, kind: Kind): boolean {
+    switch (kind) {
       case Kind.Call:
-        return this.#onCall(thread, effect);
+        return this.#onCall(thread, effect as CallEffect<unknown>);
       case Kind.Spawn:
-        return this.#onSpawn(thread, effect);
+        return this.#onSpawn(thread, effect as SpawnEffect<unknown>);
       case Kind.Join:
-        return this.#onJoin(thread, effect);
+        return this.#onJoin(thread, effect as JoinEffect<unknown> | TaskHandle);
       case Kind.Kill:
-        return this.#onKill(thread, effect);
+        return this.#onKill(thread, effect as KillEffect);
       case Kind.End:
-        return this.#onEnd(thread, effect);
+        return this.#onEnd(thread, effect as EndEffect<unknown>);
       case Kind.Sleep:
-        return this.#onSleep(thread, effect);
+        return this.#onSleep(thread, effect as SleepEffect);
       case Kind.YieldNow:
         return this.#onYieldNow(thread);
       case Kind.Until:
-        return this.#onUntil(thread, effect);
+        return this.#onUntil(thread, effect as UntilEffect<unknown>);
       case Kind.Self:
         return this.#onSelf(thread);
       case Kind.Inspect:
         return this.#onInspect(thread);
       case Kind.Shield:
-        return this.#onShield(thread, effect);
+        return this.#onShield(thread, effect as ShieldEffect<unknown>);
       case Kind.Primitive:
-        return this.#onPrimitive(thread, effect);
+        return this.#onPrimitive(thread, effect as Primitive<unknown>);
     }
   }
 
@@ -715,20 +717,19 @@ export class Kernel implements ThreadHost {
   }
 
   #onPrimitive(thread: Thread, primitive: Primitive<unknown>): boolean {
-    if (primitive.busy) {
+    if (!claimPrimitive(primitive, thread)) {
       return this.#throwInto(
         thread,
         `Cannot start ${primitive.description}: it is already in progress in another thread`,
       );
     }
-    bindPrimitive(primitive, thread);
     thread.primitive = primitive;
     let wait: Wait;
     try {
       wait = primitive.start();
     } catch (error) {
       thread.primitive = null;
-      bindPrimitive(primitive, null);
+      releasePrimitive(primitive);
       thread.resumeMode = ResumeMode.Throw;
       thread.resumeValue = error;
       return true;
@@ -854,7 +855,7 @@ export class Kernel implements ThreadHost {
     } catch (error) {
       // A primitive that broke its contract (or a thenable that did): its error goes to
       // the thread rather than nowhere. It is not asked to cancel, being broken.
-      bindPrimitive(primitive, null);
+      releasePrimitive(primitive);
       thread.primitive = null;
       thread.resumeMode = ResumeMode.Throw;
       thread.resumeValue = error;
@@ -880,7 +881,7 @@ export class Kernel implements ThreadHost {
   /** Sets `thread` up to resume with what its primitive gives. */
   #finishPrimitive(thread: Thread, primitive: Primitive<unknown>): void {
     thread.primitive = null;
-    bindPrimitive(primitive, null);
+    releasePrimitive(primitive);
     try {
       thread.resumeValue = primitive.finish();
     } catch (error) {
@@ -894,7 +895,7 @@ export class Kernel implements ThreadHost {
     const primitive = thread.primitive;
     if (primitive === null) return null;
     thread.primitive = null;
-    bindPrimitive(primitive, null);
+    releasePrimitive(primitive);
     try {
       primitive.cancel();
       return null;

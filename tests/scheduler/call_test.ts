@@ -110,7 +110,9 @@ Deno.test("call() throws a TypeError at the yield point for a non-generator", as
 Deno.test("yielding something that is not an event, generator or promise throws a TypeError there", async () => {
   const messages = await run(function* (): Coroutine<string[]> {
     const out: string[] = [];
-    for (const bad of [42, "text", { x: 1 }, null]) {
+    // An object that looks like an event (a `kind`, a `start`) is not one either.
+    const lookalike = { kind: 11, description: "fake", start: () => null, finish: () => 1 };
+    for (const bad of [42, "text", { x: 1 }, null, lookalike]) {
       try {
         yield bad;
       } catch (error) {
@@ -125,6 +127,7 @@ Deno.test("yielding something that is not an event, generator or promise throws 
     'Cannot handle yielded value: the string "text" is not an event, a generator or a promise',
     "Cannot handle yielded value: an object (Object) is not an event, a generator or a promise",
     "Cannot handle yielded value: null is not an event, a generator or a promise",
+    "Cannot handle yielded value: an object (Object) is not an event, a generator or a promise",
   ]);
 });
 

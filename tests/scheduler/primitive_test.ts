@@ -229,3 +229,35 @@ Deno.test("a primitive's value reaches a joiner of a thread that runs it alone",
   assert.equal(value, "joined");
   assert.deepEqual(record, ["start", "settled true x", "finish"]);
 });
+
+Deno.test("a primitive in progress in one thread is refused to a second, and can be reused after", async () => {
+  const record: string[] = [];
+  const { promise, resolve } = Promise.withResolvers<number>();
+  const probe = new Probe(record, { start: () => promise, finish: () => "first" });
+  const outcomes = await run(function* () {
+    const outcomes: string[] = [];
+    const first = yield* spawn(function* () {
+      outcomes.push(`first got ${yield probe}`);
+    }());
+    yield* yieldNow(); // the first thread starts the probe and waits on the promise
+    try {
+      yield probe;
+    } catch (error) {
+      outcomes.push(`second: ${(error as Error).name}: ${(error as Error).message}`);
+    }
+    resolve(7);
+    yield join(first);
+    // Done in the first thread, the same primitive may run again.
+    probe.script.start = () => null;
+    probe.script.finish = () => "again";
+    outcomes.push(`then ${yield probe}`);
+    return outcomes;
+  }());
+  assert.deepEqual(outcomes, [
+    "second: TypeError: Cannot start probe: it is already in progress in another thread",
+    "first got first",
+    "then again",
+  ]);
+  // The refused start never reached the primitive: it ran twice, not three times.
+  assert.deepEqual(record, ["start", "settled true 7", "finish", "start", "finish"]);
+});
