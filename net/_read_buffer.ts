@@ -1,40 +1,38 @@
-// A connection's receive buffer. The OS read writes straight into its free tail, and a
-// byte is copied at most once more: into the array a read gives its caller (`recvInto`
-// copies nothing when nothing is buffered: the OS read fills the caller's own array).
+// A connection's receive buffer, which is also where the arrays its reads give live. The OS
+// read writes straight into the free tail of the current block, and a result is a view of
+// the bytes where they landed: nothing is copied on the way to a `recv` caller, and a
+// result costs one view (Deno allocates every typed array outside the JS heap, at about
+// 0.6 µs each whatever its size, so an array of its own per result would cost more than
+// the rest of a `recv`). `recvInto` copies nothing either when nothing is buffered: the OS
+// read fills the caller's own array.
 //
-// Results are never views into room a later read writes to, so a result keeps its bytes
-// whatever is read after it, and a caller that transfers a result's buffer takes nothing
-// else away. Fresh memory costs about as much per byte as a copy (Deno zeroes and faults
-// in every new array; `slice` skips the zeroing), so a large result is a `slice` of the
-// buffer; only reusing the caller's memory (`recvInto`) does better.
+// A block is only ever appended to. The bytes before `start` were given out, and nothing
+// writes to them again, so a result keeps its bytes whatever is read after it. When the
+// tail has too little room for the next read, a new block takes over, with the bytes not
+// yet given out copied to its front; the old block lives on only in the results that view
+// it. Results share their block, as Node's pooled `Buffer`s and socket chunks do: a result
+// kept for long keeps its block, and a caller that transfers a result's buffer takes the
+// block away, with any bytes buffered in it. Nothing can stop that, so it is caught: the
+// next read throws a `TypeError` that says how many bytes went, and the connection goes
+// on reading into a new block.
 //
-// Small results are copied into a per-connection results block and given as views into
-// it, as Node's pooled `Buffer`s are: Deno allocates every typed array outside the JS
-// heap, at about 0.6 µs each whatever its size, which for small messages would cost more
-// than the rest of a `recv`. A block is only ever appended to.
-//
-// A pending OS read holds its buffer for as long as the peer is silent, so once messages
-// are small (a read brought at most 128 bytes and did not fill its room) the next read
-// waits on a 256-byte buffer; a read that fills it goes back to the usual 16 KiB. Results
-// blocks start at 256 bytes and double as they fill: a connection that did one small round
-// trip and went idle holds 512 bytes of buffers.
+// A pending OS read holds its block for as long as the peer is silent, so once messages
+// are small (a read brought at most 128 bytes and did not fill its room) blocks are small
+// too: the first is 256 bytes, and each next one twice the last, up to 8 KiB, so a busy
+// connection soon allocates rarely. A connection that did one small round trip and went
+// idle holds 256 bytes. A read that fills its room makes messages large: blocks of 16 KiB
+// at least, and every read has 4 KiB of room at least.
 
-/** The receive buffer once messages are small: all an idle connection's read holds. */
-const SMALL_SIZE = 256;
-/** A read of at most this many bytes (that did not fill the buffer) makes messages small. */
-const SMALL_MESSAGE = SMALL_SIZE / 2;
-/** The receive buffer otherwise: enough for a typical recv without growing. */
-const INITIAL_SIZE = 16 * 1024;
-/** The least free room an OS read is given while bytes are kept. */
+/** The first block. */
+const SMALL_BLOCK = 256;
+/** A read of at most this many bytes (that did not fill its room) makes messages small. */
+const SMALL_MESSAGE = SMALL_BLOCK / 2;
+/** The largest block while messages are small. */
+const MAX_SMALL_BLOCK = 8 * 1024;
+/** The smallest block while messages are large. */
+const LARGE_BLOCK = 16 * 1024;
+/** The least room an OS read is given while messages are large. */
 const MIN_READ = 4 * 1024;
-/** An empty buffer larger than this is dropped for a normal one on the next read. */
-const SHRINK_ABOVE = 256 * 1024;
-/** The first results block: small enough to keep while idle. */
-const RESULTS_BLOCK = 256;
-/** The largest results block. */
-const MAX_BLOCK = 8 * 1024;
-/** The largest result that goes into a results block; larger ones get their own array. */
-const POOLED_MAX = 1024;
 
 const EMPTY = new Uint8Array(0);
 
@@ -45,19 +43,27 @@ function ceilPow2(n: number): number {
 
 /** Bytes received and not yet given to a caller, in `bytes[start..end)`. */
 export class ReadBuffer {
+  /** The current block; a shared empty one until the first read. */
   #bytes: Uint8Array = EMPTY;
+  /** `#bytes.buffer`, read once per block rather than once per result. */
+  #buffer: ArrayBuffer = EMPTY.buffer;
   #start = 0;
   #end = 0;
   /**
-   * Whether the last read was small: the next one waits on a small buffer. A connection
+   * Whether the last read was small: the next one waits on a small block. A connection
    * starts so: a big first message costs one more read, an idle one no memory to speak of.
    */
   #small = true;
   /** The room the last `tail()` gave. */
   #given = 0;
-  /** Where small results go, and how much of it they use. */
-  #results: Uint8Array | null = null;
-  #resultsUsed = 0;
+  /** Bytes that went with a block a caller transferred away: the next read says so. */
+  #lost = 0;
+  /** Names the peer in the error a transferred block causes. */
+  readonly #owner: { peer(): string };
+
+  constructor(owner: { peer(): string }) {
+    this.#owner = owner;
+  }
 
   /** How many bytes are buffered. */
   get size(): number {
@@ -69,33 +75,47 @@ export class ReadBuffer {
    * may be outstanding: the caller must `commit` before asking again.
    */
   tail(): Uint8Array {
-    const size = this.#end - this.#start;
-    let bytes = this.#bytes;
-    if (size === 0) {
-      this.#start = this.#end = 0;
-      const length = bytes.length;
-      if (this.#small ? length !== SMALL_SIZE : length < INITIAL_SIZE || length > SHRINK_ABOVE) {
-        bytes = this.#bytes = new Uint8Array(this.#small ? SMALL_SIZE : INITIAL_SIZE);
-      }
-    } else if (bytes.length - this.#end < MIN_READ) {
-      // Too little room for a useful read: slide the bytes to the front, or grow.
-      if (size + MIN_READ <= bytes.length) {
-        bytes.copyWithin(0, this.#start, this.#end);
-      } else {
-        const old = bytes;
-        bytes = this.#bytes = new Uint8Array(Math.max(old.length * 2, size + MIN_READ));
-        bytes.set(old.subarray(this.#start, this.#end));
-      }
-      this.#start = 0;
-      this.#end = size;
-    }
+    if (this.#buffer.byteLength === 0) this.#dropDetached();
     const end = this.#end;
-    this.#given = bytes.length - end;
-    return end === 0 ? bytes : bytes.subarray(end);
+    const length = this.#bytes.length;
+    let room = length - end;
+    // While messages are small, a read waits on a small block, even right after a large
+    // message (if nothing would have to be copied): a pending read holds its block for as
+    // long as the peer is silent.
+    if (
+      this.#small
+        ? room < SMALL_MESSAGE || (length > MAX_SMALL_BLOCK && end === this.#start)
+        : room < MIN_READ
+    ) {
+      room = this.#newBlock();
+    }
+    this.#given = room;
+    const start = this.#end;
+    return start === 0 ? this.#bytes : new Uint8Array(this.#buffer, start, room);
+  }
+
+  /** Moves what is buffered to the front of a new block with room for a read; gives the room. */
+  #newBlock(): number {
+    const size = this.#end - this.#start;
+    const last = this.#bytes.length;
+    const length = this.#small
+      ? Math.max(
+        last > MAX_SMALL_BLOCK ? SMALL_BLOCK : Math.min(last * 2, MAX_SMALL_BLOCK),
+        ceilPow2(size + SMALL_BLOCK),
+      )
+      : Math.max(LARGE_BLOCK, ceilPow2(size + MIN_READ));
+    const bytes = new Uint8Array(length);
+    if (size > 0) bytes.set(this.#bytes.subarray(this.#start, this.#end));
+    this.#bytes = bytes;
+    this.#buffer = bytes.buffer;
+    this.#start = 0;
+    this.#end = size;
+    return length - size;
   }
 
   /** Records that the OS read put `n` bytes into the last `tail()`, and adapts to it. */
   commit(n: number): void {
+    // Into a block that was transferred away meanwhile, the bytes are lost: `take` says so.
     this.#end += n;
     // A read that filled its room may have left more waiting: not small, whatever its size.
     this.#small = n <= SMALL_MESSAGE && n < this.#given;
@@ -106,34 +126,17 @@ export class ReadBuffer {
    * will write to again (see the top of this file).
    */
   take(n: number): Uint8Array {
+    if (this.#lost !== 0 || this.#buffer.byteLength === 0) this.#checkLost();
     const start = this.#start;
-    const end = this.#end;
-    const count = Math.min(n, end - start);
+    const count = Math.min(n, this.#end - start);
     if (count === 0) return new Uint8Array(0);
     this.#start = start + count;
-    const bytes = this.#bytes;
-    if (count > POOLED_MAX) return bytes.slice(start, start + count);
-    let results = this.#results;
-    let used = this.#resultsUsed;
-    // A block whose buffer a caller transferred away has length 0, so it is replaced too.
-    if (results === null || results.length - used < count) {
-      // Sized for a few results like this one.
-      // Each block twice the last (a busy connection soon allocates rarely), and room
-      // for a few results like this one.
-      const last = results === null ? RESULTS_BLOCK / 2 : results.length;
-      results = this.#results = new Uint8Array(
-        Math.min(Math.max(last * 2, ceilPow2(count) * 4), MAX_BLOCK),
-      );
-      used = 0;
-    }
-    const out = results.subarray(used, used + count);
-    out.set(bytes.subarray(start, start + count));
-    this.#resultsUsed = used + count;
-    return out;
+    return new Uint8Array(this.#buffer, start, count);
   }
 
   /** Moves up to `target.length` buffered bytes into `target`; gives how many. */
   takeInto(target: Uint8Array): number {
+    if (this.#lost !== 0 || this.#buffer.byteLength === 0) this.#checkLost();
     const start = this.#start;
     const count = Math.min(target.length, this.#end - start);
     if (count === 0) return 0;
@@ -147,6 +150,7 @@ export class ReadBuffer {
    * first byte from the start of the buffered bytes, or -1.
    */
   indexOf(delim: Uint8Array, from: number): number {
+    if (this.#lost !== 0 || this.#buffer.byteLength === 0) this.#checkLost();
     const bytes = this.#bytes;
     const start = this.#start;
     const end = this.#end;
@@ -163,5 +167,28 @@ export class ReadBuffer {
       i++;
     }
     return -1;
+  }
+
+  /**
+   * If a caller transferred (or otherwise detached) the current block, by transferring a
+   * result's buffer: counts the bytes buffered in it as lost, and starts over empty.
+   */
+  #dropDetached(): void {
+    if (this.#bytes === EMPTY || this.#buffer.byteLength !== 0) return;
+    this.#lost += this.#end - this.#start;
+    this.#bytes = EMPTY;
+    this.#buffer = EMPTY.buffer;
+    this.#start = this.#end = 0;
+  }
+
+  /** Throws, once, if bytes went with a block a caller transferred away. */
+  #checkLost(): void {
+    this.#dropDetached();
+    const lost = this.#lost;
+    if (lost === 0) return;
+    this.#lost = 0;
+    throw new TypeError(
+      `Cannot read from ${this.#owner.peer()}: ${lost} received bytes were lost, since a result's buffer was transferred away while they were in it; slice() a result before transferring its buffer`,
+    );
   }
 }

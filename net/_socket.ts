@@ -10,7 +10,7 @@ import { ReadBuffer } from "./_read_buffer.ts";
 export class Socket {
   readonly conn: Deno.Conn;
   readonly addr: Deno.NetAddr | Deno.UnixAddr;
-  readonly buffer: ReadBuffer = new ReadBuffer();
+  readonly buffer: ReadBuffer = new ReadBuffer(this);
   /** The in-memory transport, when `conn` is one: its waits are SUSPEND waits, not promises. */
   readonly memory: MemoryEnd | null;
   /** The OS read the current reader waits on. */

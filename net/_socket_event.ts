@@ -5,11 +5,15 @@
 import { Primitive, type Wait } from "../scheduler/lowlevel.ts";
 import type { Socket } from "./_socket.ts";
 
+/** What an operation that has not failed holds as its error: any value may be thrown. */
+const NO_ERROR: unique symbol = Symbol("no error");
+
 /** A kernel primitive working on one connection's {@linkcode Socket}. */
 export abstract class SocketEvent<T> extends Primitive<T> {
-  protected readonly socket: Socket;
-  #failed = false;
-  #error: unknown = undefined;
+  // Declared, not defined: set once in the constructor, rather than defined, then set.
+  declare protected readonly socket: Socket;
+  /** The error the operation failed with, or `NO_ERROR`. */
+  #error: unknown = NO_ERROR;
 
   constructor(socket: Socket) {
     super();
@@ -40,8 +44,7 @@ export abstract class SocketEvent<T> extends Primitive<T> {
     // An event may be yielded again once it is done: each start is a fresh operation.
     // Only now, once the side is claimed: yielded again while still in progress (by
     // another thread), it is rejected and must not touch the operation's state.
-    this.#failed = false;
-    this.#error = undefined;
+    this.#error = NO_ERROR;
     try {
       return this.begin();
     } catch (error) {
@@ -54,7 +57,6 @@ export abstract class SocketEvent<T> extends Primitive<T> {
     try {
       return this.step(ok, value);
     } catch (error) {
-      this.#failed = true;
       this.#error = this.socket.mapError(error, this.action);
       return null;
     }
@@ -62,13 +64,12 @@ export abstract class SocketEvent<T> extends Primitive<T> {
 
   /** Sets the error a SUSPEND wait ends with; an in-memory transport calls it before `wake`. */
   fail(error: unknown): void {
-    this.#failed = true;
     this.#error = this.socket.mapError(error, this.action);
   }
 
   finish(): T {
     this.release();
-    if (this.#failed) throw this.#error;
+    if (this.#error !== NO_ERROR) throw this.#error;
     return this.result();
   }
 

@@ -31,11 +31,14 @@ export let socketOf: (conn: Connection) => Socket;
  * buffered per connection, so an operation that was killed or timed out loses no bytes:
  * whatever arrives is kept for the next read.
  *
- * The arrays reads give are never written to again, but small ones (up to 1 KiB) are views
- * into a block shared with the same connection's other small results, as Node's pooled
- * `Buffer`s are: a fresh typed array costs most of a microsecond in Deno, more than the
- * rest of a `recv`. Use `byteOffset` and `byteLength` along with `.buffer`, and `slice()`
- * a result before transferring its buffer, or to keep a few bytes of it for long.
+ * The arrays reads give are never written to again, but they are views of where the bytes
+ * landed: of a block of memory shared with the same connection's other results, as Node's
+ * socket chunks and pooled `Buffer`s are. A fresh typed array costs most of a microsecond
+ * in Deno, more than the rest of a `recv`, and a copy costs as much again. Use
+ * `byteOffset` and `byteLength` along with `.buffer`, and `slice()` a result before
+ * transferring its buffer (which would take the block, and the bytes buffered in it: the
+ * next read then throws a `TypeError` that says how many), or to keep a few bytes of it
+ * for long.
  *
  * Failures throw typed errors at the yield point: {@linkcode ConnectionResetError},
  * {@linkcode BrokenPipeError}, and {@linkcode SocketClosedError} for any operation on a
