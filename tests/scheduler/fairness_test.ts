@@ -130,3 +130,34 @@ Deno.test("a sleep started by an outside wake fires before a later timer already
   }());
   assert.deepEqual(record, ["short woke", "wakes done"]);
 });
+
+Deno.test("a busy kernel lets Deno poll sockets within a few of its hops", async () => {
+  // Deno polls sockets only about every 60th `setImmediate` turn on its own: the kernel
+  // must make every few of its hops one that polls. Counted in hops, not in time.
+  let hops = 0;
+  const realSetImmediate = globalThis.setImmediate;
+  globalThis.setImmediate = ((callback: () => void) => {
+    hops++;
+    return realSetImmediate(callback);
+  }) as typeof setImmediate;
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    let acceptedAfter = -1;
+    const accepting = listener.accept().then((conn) => {
+      acceptedAfter = hops;
+      conn.close();
+    });
+    const connecting = Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    await run(function* () {
+      // Bounded: about 60 hops' worth of steps if sockets were never polled.
+      for (let steps = 0; acceptedAfter < 0 && hops < 200; steps++) yield* yieldNow();
+    }());
+    await accepting;
+    (await connecting).close();
+    // A connect and an accept: two polls at most, each within 8 hops.
+    assert.ok(acceptedAfter >= 0 && acceptedAfter <= 16, `accepted after ${acceptedAfter} hops`);
+  } finally {
+    globalThis.setImmediate = realSetImmediate;
+    listener.close();
+  }
+});
