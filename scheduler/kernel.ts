@@ -26,8 +26,8 @@
  *    busy (ready threads, due timers, virtual-clock jumps), the kernel returns to the JS
  *    event loop once a slice of a few milliseconds is used up, so nothing can starve timers
  *    or I/O. The hop is `setImmediate` (a few µs; timers run), but Deno polls sockets only
- *    about every 60th such hop, so every `HOPS_PER_IO_POLL`th hop in a row is one that
- *    does poll them (`afterIoPoll`, about 30 µs).
+ *    about every 60th such hop, so every `HOPS_PER_IO_POLL`th hop in a row is a
+ *    `setTimeout(0)` (about 2 ms), which does poll them.
  *
  * @module
  */
@@ -54,7 +54,6 @@ import {
   SUSPEND_EXTERNAL,
   type Wait,
 } from "./_primitive.ts";
-import { afterIoPoll } from "./_poll_hop.ts";
 import { RingQueue } from "./_ring_queue.ts";
 import {
   Ending,
@@ -84,7 +83,7 @@ export { Thread } from "./_thread.ts";
 const SLICE_MS = 4;
 /** How many generator steps pass between two looks at the time. */
 const STEPS_PER_CHECK = 1024;
-/** Every this many back-to-back slice hops, one lets Deno poll I/O. */
+/** Every this many back-to-back slice hops, one is a timer hop, which lets Deno poll I/O. */
 const HOPS_PER_IO_POLL = 8;
 /** How many stuck threads a `DeadlockError` names. */
 const DEADLOCK_REPORT_LIMIT = 10;
@@ -127,8 +126,7 @@ export class Kernel implements ThreadHost {
   #immediateHandle: ReturnType<typeof setImmediate> | undefined = undefined;
   /** Jumps a virtual clock after a quiet spell; see `VirtualClockOptions`. */
   #autojumpHandle: ReturnType<typeof setTimeout> | undefined = undefined;
-  /** Whether a hop that lets Deno poll I/O is under way (it cannot be called off). */
-  #ioPollPending = false;
+  #hopTimerHandle: ReturnType<typeof setTimeout> | undefined = undefined;
   /** Slice hops since the kernel last went idle. */
   #busyHops = 0;
 
@@ -206,8 +204,8 @@ export class Kernel implements ThreadHost {
     this.#drive();
   };
 
-  readonly #onIoPoll = (): void => {
-    this.#ioPollPending = false;
+  readonly #onHopTimer = (): void => {
+    this.#hopTimerHandle = undefined;
     this.#drive();
   };
 
@@ -336,10 +334,9 @@ export class Kernel implements ThreadHost {
 
   /** Lets the event loop in while the kernel is still busy; see rule 5. */
   #hop(): void {
-    if (this.#immediateHandle !== undefined || this.#ioPollPending) return;
+    if (this.#immediateHandle !== undefined || this.#hopTimerHandle !== undefined) return;
     if (++this.#busyHops % HOPS_PER_IO_POLL === 0) {
-      this.#ioPollPending = true;
-      afterIoPoll(this.#onIoPoll);
+      this.#hopTimerHandle = setTimeout(this.#onHopTimer, 0);
     } else this.#immediateHandle = setImmediate(this.#onImmediate);
   }
 
@@ -410,8 +407,9 @@ export class Kernel implements ThreadHost {
     this.#finished = true;
     if (this.#wakeHandle !== undefined) clearTimeout(this.#wakeHandle);
     if (this.#immediateHandle !== undefined) clearImmediate(this.#immediateHandle);
+    if (this.#hopTimerHandle !== undefined) clearTimeout(this.#hopTimerHandle);
     if (this.#autojumpHandle !== undefined) clearTimeout(this.#autojumpHandle);
-    this.#wakeHandle = this.#immediateHandle = undefined;
+    this.#wakeHandle = this.#immediateHandle = this.#hopTimerHandle = undefined;
     this.#autojumpHandle = undefined;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     const root = this.#root;
