@@ -1,5 +1,7 @@
 // The concrete events the kernel understands. They are data only: the kernel dispatches on
-// their `KIND` tag through one switch, and nothing here touches a generator.
+// their `KIND` tag through one switch, and nothing here touches a generator. The commonest
+// ones are made on every spawn or call, so what is the same for all of a kind (the tag,
+// the description) is on the prototype, and a field is set once (declared, not defined).
 import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
 import type { ThreadSnapshot } from "./snapshot.ts";
@@ -47,12 +49,14 @@ export class CallEffect<T> extends Effect<T> {
   static {
     tagKind(this, Kind.Call);
   }
-  readonly description = "call";
   /** Where the call was made, in `trace` mode (see `siteOf`). */
-  readonly site: Error | undefined;
+  declare readonly site: Error | undefined;
   constructor(readonly coroutine: Coroutine<T>) {
     super();
     this.site = tracing.on ? captureSite() : undefined;
+  }
+  get description(): string {
+    return "call";
   }
 }
 
@@ -60,9 +64,8 @@ export class SpawnEffect<T> extends Effect<Task<T>> {
   static {
     tagKind(this, Kind.Spawn);
   }
-  readonly description = "spawn";
   /** Where the thread was spawned, in `trace` mode (see `siteOf`). */
-  readonly site: Error | undefined;
+  declare readonly site: Error | undefined;
   constructor(
     readonly coroutine: Operation<T>,
     readonly scope: boolean,
@@ -70,6 +73,9 @@ export class SpawnEffect<T> extends Effect<Task<T>> {
   ) {
     super();
     this.site = tracing.on ? captureSite() : undefined;
+  }
+  get description(): string {
+    return "spawn";
   }
 }
 

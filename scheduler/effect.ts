@@ -1,3 +1,4 @@
+import { atOnce } from "./_at_once.ts";
 import { addToStory, waitingFrames } from "./_story.ts";
 
 /**
@@ -62,6 +63,12 @@ class EffectIterator<T> implements Iterator<Effect<T>, T, unknown> {
     const effect = this.#effect;
     if (effect !== null) {
       this.#effect = null;
+      // An event the kernel can do at once ends the delegation here (see _at_once.ts).
+      const run = atOnce.run;
+      if (run !== null && run(effect, this)) {
+        this.done = true;
+        return this as IteratorResult<Effect<T>, T>;
+      }
       this.value = effect;
       return this as IteratorResult<Effect<T>, T>;
     }

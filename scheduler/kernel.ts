@@ -54,6 +54,7 @@ import {
   SUSPEND_EXTERNAL,
   type Wait,
 } from "./_primitive.ts";
+import { type AtOnce, atOnce } from "./_at_once.ts";
 import { RingQueue } from "./_ring_queue.ts";
 import {
   Ending,
@@ -127,6 +128,8 @@ export class Kernel implements ThreadHost {
   /** Jumps a virtual clock after a quiet spell; see `VirtualClockOptions`. */
   #autojumpHandle: ReturnType<typeof setTimeout> | undefined = undefined;
   #hopTimerHandle: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** The thread `#step` runs now; null between turns. */
+  #stepping: Thread | null = null;
   /** Slice hops since the kernel last went idle. */
   #busyHops = 0;
 
@@ -246,10 +249,14 @@ export class Kernel implements ThreadHost {
     // Events record where they are made only while a tracing run steps its threads.
     const tracingBefore = tracing.on;
     tracing.on = this.#trace;
+    // A run started from inside another run's step has its own: restored on the way out.
+    const atOnceBefore = atOnce.run;
+    atOnce.run = this.#doAtOnce;
     try {
       this.#loop();
     } finally {
       tracing.on = tracingBefore;
+      atOnce.run = atOnceBefore;
       this.#running = false;
     }
   }
@@ -433,6 +440,8 @@ export class Kernel implements ThreadHost {
     thread.state = ThreadState.Running;
     const primitive = thread.primitive;
     if (primitive !== null) this.#finishPrimitive(thread, primitive);
+    // Set for the whole turn, not around each resumption: the null() step is the hot loop.
+    this.#stepping = thread;
     for (;;) {
       // Charge every resumption, also one that ends in a wait or a requeue: otherwise
       // threads taking turns on `null()` never use up the budget and starve timers and I/O.
@@ -450,22 +459,23 @@ export class Kernel implements ThreadHost {
           ? generator.throw(value)
           : generator.return(value);
       } catch (error) {
-        if (!this.#frameEnded(thread, false, error)) return;
+        if (!this.#frameEnded(thread, false, error)) break;
         continue;
       }
       if (result.done) {
-        if (!this.#frameEnded(thread, true, result.value)) return;
+        if (!this.#frameEnded(thread, true, result.value)) break;
       } else if (result.value === YIELD_NOW) {
         // The commonest event, recognized before any dispatch.
-        if (!this.#onYieldNow(thread)) return;
+        if (!this.#onYieldNow(thread)) break;
       } else if (!this.#handle(thread, result.value)) {
-        return;
+        break;
       }
       if (this.#budget <= 0) {
         this.#enqueue(thread);
-        return;
+        break;
       }
     }
+    this.#stepping = null;
   }
 
   /** Pops the finished top frame; says whether the thread goes on running. */
@@ -538,11 +548,7 @@ export class Kernel implements ThreadHost {
     if (typeof yielded === "object" && yielded !== null) {
       const kind = (yielded as Tagged)[KIND];
       if (kind !== undefined) return this.#dispatch(thread, yielded as AnyEffect, kind);
-      if (
-        typeof (yielded as Coroutine<unknown>).next === "function" &&
-        typeof (yielded as Coroutine<unknown>).throw === "function" &&
-        typeof (yielded as Coroutine<unknown>).return === "function"
-      ) {
+      if (isGenerator(yielded)) {
         // A generator: a Bluelet-style call.
         if ((yielded as Spawned)[THREAD] !== undefined) {
           return this.#throwInto(thread, coroutineProblem(yielded, "call")!);
@@ -618,13 +624,52 @@ export class Kernel implements ThreadHost {
     } else if ((coroutine as Spawned)[THREAD] !== undefined) {
       return this.#throwInto(thread, coroutineProblem(coroutine, "spawn")!);
     }
-    const spawned = this.#spawn(coroutine as Coroutine<unknown>, thread, effect.scope);
+    thread.resumeValue = this.#spawnFor(thread, effect, coroutine as Coroutine<unknown>);
+    return true;
+  }
+
+  /** Spawns `coroutine` as `effect` asks, from `thread`; gives the handle users hold. */
+  #spawnFor(
+    thread: Thread,
+    effect: SpawnEffect<unknown>,
+    coroutine: Coroutine<unknown>,
+  ): TaskHandle {
+    const spawned = this.#spawn(coroutine, thread, effect.scope);
     if (effect.name !== undefined) spawned.withExtras().name = effect.name;
     if (effect.site !== undefined) spawned.withExtras().frameSites = [effect.site];
     // The handle users hold: spawn is the one place a thread's handle is made.
-    thread.resumeValue = new TaskHandle(spawned);
-    return true;
+    return new TaskHandle(spawned);
   }
+
+  /**
+   * Does a spawn, or a join of a thread that returned, where `yield*` delegates to it (see
+   * scheduler/_at_once.ts). Anything else, and anything that would throw, takes the usual
+   * way, as does every event once the step budget is used up (so that a loop of spawns
+   * still lets other threads, timers and I/O have their turn).
+   */
+  readonly #doAtOnce: AtOnce = (effect, out) => {
+    const thread = this.#stepping;
+    // Only for a thread that is running: not once it waits, or has ended.
+    if (thread === null || thread.state !== ThreadState.Running) return false;
+    const kind = (effect as Tagged)[KIND];
+    if (kind === Kind.Spawn) {
+      const coroutine = (effect as SpawnEffect<unknown>).coroutine;
+      if (!isGenerator(coroutine) || (coroutine as Spawned)[THREAD] !== undefined) return false;
+      if (--this.#budget <= 0) return false;
+      out.value = this.#spawnFor(thread, effect as SpawnEffect<unknown>, coroutine);
+      return true;
+    }
+    if (kind === Kind.Join) {
+      // `yield* task`: the handle is its own join event.
+      if (!(effect instanceof TaskHandle)) return false;
+      const found = threadOf(effect);
+      if (found.state !== ThreadState.Done || found.ending !== Ending.Returned) return false;
+      if (found.host !== this || --this.#budget <= 0) return false;
+      out.value = found.result;
+      return true;
+    }
+    return false;
+  };
 
   #onJoin(thread: Thread, effect: JoinEffect<unknown> | TaskHandle): boolean {
     const target = this.#target(thread, effect.target, "join");
@@ -777,11 +822,12 @@ export class Kernel implements ThreadHost {
   #target(thread: Thread, target: unknown, verb: string): Thread | null {
     let found: Thread | undefined;
     let problem: string | undefined;
-    if (target instanceof TaskHandle) found = threadOf(target);
-    else if (isGenerator(target)) {
+    // A generator first (Bluelet's `join(gen)`): a handle is told from it at once.
+    if (isGenerator(target)) {
       found = (target as Spawned)[THREAD];
       if (found === undefined) problem = `Cannot ${verb} coroutine: it was never spawned`;
-    } else {
+    } else if (target instanceof TaskHandle) found = threadOf(target);
+    else {
       problem = `Cannot ${verb} thread: ${describe(target)} is not a task or a spawned generator`;
     }
     if (found !== undefined && found.host !== this) {
@@ -1114,8 +1160,17 @@ function coroutineProblem(value: unknown, verb: string): string | null {
     : `Cannot ${verb} coroutine: it is already running as thread ${thread.id}`;
 }
 
-/** Whether `value` is a generator object (what `function*` returns). */
+/**
+ * Has the generator objects `function*` makes as its instances: `instanceof` it walks the
+ * prototype chain without reading a property, much faster than reading `next`, `throw`
+ * and `return` of an object the kernel has seen many shapes of.
+ */
+const NativeGenerator = function () {} as unknown as { new (): Coroutine<unknown> };
+NativeGenerator.prototype = Object.getPrototypeOf(Object.getPrototypeOf((function* () {})()));
+
+/** Whether `value` is a generator object (what `function*` returns, or one just like it). */
 export function isGenerator(value: unknown): value is Coroutine<unknown> {
+  if (value instanceof NativeGenerator) return true;
   return typeof value === "object" && value !== null &&
     typeof (value as Coroutine<unknown>).next === "function" &&
     typeof (value as Coroutine<unknown>).throw === "function" &&

@@ -35,6 +35,29 @@ Deno.test("spawn() starts the thread once the spawner yields, and the spawner go
   ]);
 });
 
+Deno.test("a loop of yield* spawn still gives other threads their turn", async () => {
+  // `yield* spawn` and `yield* task` of an ended thread are done without a trip through
+  // the kernel, but they still count against the step budget: a long loop of them is cut
+  // into turns like any other, and the threads it started run in between.
+  const record: string[] = [];
+  await run(function* () {
+    const tasks: Task<number>[] = [];
+    for (let i = 0; i < 5000; i++) {
+      tasks.push(
+        yield* spawn(function* () {
+          if (i === 0) record.push("first child ran");
+          return i;
+        }()),
+      );
+    }
+    record.push("spawned all");
+    let sum = 0;
+    for (const task of tasks) sum += yield* task;
+    record.push(`joined all, sum ${sum}`);
+  }());
+  assert.deepEqual(record, ["first child ran", "spawned all", "joined all, sum 12497500"]);
+});
+
 Deno.test("join() accepts the task or the spawned generator, and yield* task joins too", async () => {
   const result = await run(
     function* (): Coroutine<number[]> {
