@@ -7,13 +7,14 @@
 import type { Wait } from "../scheduler/lowlevel.ts";
 import type { Socket } from "./_socket.ts";
 import { SocketEvent } from "./_socket_event.ts";
+import { closedError } from "./_map_error.ts";
 import { LineTooLongError, UnexpectedEofError } from "./errors.ts";
 
 const encoder = new TextEncoder();
 const NEWLINE = encoder.encode("\n");
 
 /** A read: waits until the buffered bytes answer it, then takes its answer from them. */
-abstract class Read extends SocketEvent<Uint8Array> {
+abstract class Read<T = Uint8Array> extends SocketEvent<T> {
   /** Throws if the arguments are wrong. */
   protected abstract check(): void;
   /** Whether the buffered bytes (and the end of the stream, if reached) answer the read. */
@@ -203,5 +204,111 @@ export class ReadLine extends Read {
       );
     }
     return buffer.take(length);
+  }
+}
+
+/**
+ * `recvInto(conn, target)`: up to `target.length` bytes into `target`; 0 at the end of the
+ * stream. With nothing buffered (and no earlier read still landing), the OS read fills
+ * `target` itself; otherwise the buffered bytes are copied in, as `recv` would give them.
+ */
+export class RecvInto extends Read<number> {
+  readonly #target: Uint8Array;
+  /** The OS read into `target` in flight; null when reading through the buffer. */
+  #direct: Promise<number | null> | null = null;
+  /** How many bytes the OS read put into `target`. */
+  #count = 0;
+
+  constructor(socket: Socket, target: Uint8Array) {
+    super(socket);
+    this.#target = target;
+  }
+
+  get description(): string {
+    return "recvInto";
+  }
+
+  protected get action(): string {
+    return "recv from";
+  }
+
+  protected check(): void {
+    const target: unknown = this.#target;
+    if (!(target instanceof Uint8Array) || target.length === 0) {
+      throw new TypeError(
+        `Cannot recv from ${this.socket.peer()}: the target must be a non-empty Uint8Array`,
+      );
+    }
+  }
+
+  protected override reset(): void {
+    this.#direct = null;
+    this.#count = 0;
+  }
+
+  protected answered(): boolean {
+    return this.socket.buffer.size > 0 || this.socket.eof;
+  }
+
+  protected override begin(): Wait {
+    const socket = this.socket;
+    if (
+      socket.memory !== null || socket.buffer.size > 0 || socket.eof || socket.orphan !== null ||
+      socket.failure !== undefined
+    ) {
+      // Bytes (or an outcome) are already on their way through the buffer: take them there.
+      return super.begin();
+    }
+    return this.#direct = socket.conn.read(this.#target);
+  }
+
+  protected override step(ok: boolean, value: unknown): PromiseLike<unknown> | null {
+    if (this.#direct === null) return super.step(ok, value);
+    this.#direct = null;
+    const socket = this.socket;
+    if (!ok) throw value;
+    if (socket.closed) throw closedError(`Cannot ${this.action} ${socket.peer()}`);
+    socket.progress++;
+    if (value === null) socket.eof = true;
+    else this.#count = value as number;
+    return null;
+  }
+
+  protected result(): number {
+    return this.#count > 0 ? this.#count : this.socket.buffer.takeInto(this.#target);
+  }
+
+  override cancel(): void {
+    const read = this.#direct;
+    if (read === null) {
+      super.cancel();
+      return;
+    }
+    // Killed while the OS read into `target` was in flight: it lands in the buffer too, for
+    // the next read, which waits for it, exactly as an orphaned buffered read does.
+    this.#direct = null;
+    const socket = this.socket;
+    const target = this.#target;
+    socket.orphan = read.then((n) => {
+      socket.orphan = null;
+      socket.progress++;
+      if (n === null) socket.eof = true;
+      else {
+        const buffer = socket.buffer;
+        for (let from = 0; from < n;) {
+          const tail = buffer.tail();
+          const count = Math.min(tail.length, n - from);
+          tail.set(target.subarray(from, from + count));
+          buffer.commit(count);
+          from += count;
+        }
+      }
+      return undefined;
+    }, (error) => {
+      socket.orphan = null;
+      socket.failure = error;
+      return error;
+    });
+    this.release();
   }
 }
