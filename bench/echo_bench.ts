@@ -13,10 +13,11 @@
 //
 // Run: deno bench --allow-all bench/echo_bench.ts
 //
-// The servers run in one worker thread and the client on the main thread, so the servers'
-// CPU is not shared with the client's. Every iteration does a fixed number of round trips;
-// `deno bench` reports the time per iteration, so the ratio of two servers' times is the
-// inverse ratio of their round trips per second. A last loopback group serves the echo
+// Each server runs in a worker thread of its own and the client on the main thread, so the
+// servers' CPU is not shared with the client's, and the garbage one server leaves (a fresh
+// array per 16 KiB `recv`) is not collected while another is measured. Every iteration
+// does a fixed number of round trips; `deno bench` reports the time per iteration, so the
+// ratio of two servers' times is the inverse ratio of their round trips per second. A last loopback group serves the echo
 // with `serveWorkers` in one Worker and in two (`reusePort`; Linux, `--unstable-net`).
 import {
   Channel,
@@ -38,14 +39,6 @@ const CASES = [
   { size: MESSAGE_SIZE, concurrency: 100, roundTrips: 10, n: 150 },
   { size: LARGE_MESSAGE_SIZE, concurrency: 50, roundTrips: 4, n: 60 },
 ];
-
-interface Ports {
-  plain: number;
-  bluelet: number;
-  typed: number;
-  into: number;
-  kernelOnly: number;
-}
 
 /** The bluelet echo server, as a user would write it. */
 function* echoer(conn: Connection): Coroutine<void> {
@@ -130,30 +123,26 @@ function kernelOnlyServer(): number {
   return listener.addr.port;
 }
 
-/** Starts the servers in this (worker) thread and posts their ports. */
-function startServers(): void {
-  const plain = plainServer();
-  const kernelOnly = kernelOnlyServer();
-  const ready = Promise.withResolvers<number>();
-  run(server("127.0.0.1", 0, typedEchoer, {
-    onListen: (addr) => ready.resolve((addr as Deno.NetAddr).port),
+/** The servers, each run in a worker of its own. */
+type ServerKind = "plain" | "bluelet" | "typed" | "into" | "kernelOnly";
+
+/** Starts one server in this (worker) thread and posts its port. */
+function startServer(kind: ServerKind): void {
+  const post = (port: number) => (self as unknown as Worker).postMessage(port);
+  if (kind === "plain") return post(plainServer());
+  if (kind === "kernelOnly") return post(kernelOnlyServer());
+  const handler = kind === "bluelet" ? echoer : kind === "typed" ? typedEchoer : intoEchoer;
+  run(server("127.0.0.1", 0, handler, {
+    onListen: (addr) => post((addr as Deno.NetAddr).port),
   }));
-  const intoReady = Promise.withResolvers<number>();
-  run(server("127.0.0.1", 0, intoEchoer, {
-    onListen: (addr) => intoReady.resolve((addr as Deno.NetAddr).port),
-  }));
-  run(server("127.0.0.1", 0, echoer, {
-    onListen: async (addr) => {
-      const ports: Ports = {
-        plain,
-        kernelOnly,
-        bluelet: (addr as Deno.NetAddr).port,
-        typed: await ready.promise,
-        into: await intoReady.promise,
-      };
-      (self as unknown as Worker).postMessage(ports);
-    },
-  }));
+}
+
+/** Starts `kind` in a new worker; gives its port. */
+function serverWorker(kind: ServerKind): Promise<number> {
+  const url = new URL(import.meta.url);
+  url.searchParams.set("server", kind);
+  const worker = new Worker(url.href, { type: "module" });
+  return new Promise((resolve) => worker.onmessage = (event) => resolve(event.data));
 }
 
 /** A client connection that does round trips: write a message, read it back whole. */
@@ -296,22 +285,16 @@ function memoryBenches(): void {
   });
 }
 
-if (new URL(import.meta.url).searchParams.has("servers")) {
-  startServers();
+const serverKind = new URL(import.meta.url).searchParams.get("server");
+if (serverKind !== null) {
+  startServer(serverKind as ServerKind);
 } else {
-  const worker = new Worker(
-    new URL("?servers", import.meta.url).href,
-    { type: "module" },
-  );
-  const ports = await new Promise<Ports>(
-    (resolve) => worker.onmessage = (event) => resolve(event.data),
-  );
   const servers = [
-    ["plain Deno", ports.plain],
-    ["bluelet server", ports.bluelet],
-    ["bluelet server, typed yield*", ports.typed],
-    ["bluelet server, recvInto one array", ports.into],
-    ["kernel + raw Deno.Conn (diagnostic)", ports.kernelOnly],
+    ["plain Deno", await serverWorker("plain")],
+    ["bluelet server", await serverWorker("bluelet")],
+    ["bluelet server, typed yield*", await serverWorker("typed")],
+    ["bluelet server, recvInto one array", await serverWorker("into")],
+    ["kernel + raw Deno.Conn (diagnostic)", await serverWorker("kernelOnly")],
   ] as const;
   for (const { size, concurrency, roundTrips, n } of CASES) {
     const bytes = size === MESSAGE_SIZE ? `${size} B` : `${size / 1024} KiB`;
