@@ -12,7 +12,10 @@
  *    lose no bytes and a killed receiver lose no item.
  * 2. One step is O(1) and allocation-light: a FIFO ready queue, a timer heap, and an
  *    explicit per-thread stack of generators for `call`, so neither deep call chains nor
- *    many threads touch the JS stack or scan every thread.
+ *    many threads touch the JS stack or scan every thread. An event that never waits (a
+ *    spawn, a join of a thread that returned) is done where `yield*` asks it for its
+ *    iterator, without suspending the generator (scheduler/_at_once.ts); it still counts
+ *    toward the thread's turn.
  * 3. Kill unwinds the whole stack of its target, innermost frame first, with `return()`.
  *    A `finally` that yields is run to its end as ordinary steps of the dying thread before
  *    the kill completes; frames called from inside such a `finally` run normally. A kill
