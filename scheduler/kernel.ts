@@ -829,7 +829,8 @@ export class Kernel implements ThreadHost {
   #target(thread: Thread, target: unknown, verb: string): Thread | null {
     let found: Thread | undefined;
     let problem: string | undefined;
-    // A generator first (Bluelet's `join(gen)`): a handle is told from it at once.
+    // A generator first (Bluelet's `join(gen)`): `instanceof` of the generator prototype
+    // fails at once on a handle, while `instanceof TaskHandle` walks a generator's chain.
     if (isGenerator(target)) {
       found = (target as Spawned)[THREAD];
       if (found === undefined) problem = `Cannot ${verb} coroutine: it was never spawned`;
