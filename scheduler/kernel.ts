@@ -667,9 +667,10 @@ export class Kernel implements ThreadHost {
       return true;
     }
     if (kind === Kind.Join) {
-      // `yield* task`: the handle is its own join event.
-      if (!(effect instanceof TaskHandle)) return false;
-      const found = threadOf(effect);
+      // `yield* task` (the handle is its own join event) or `yield* join(task)`.
+      const target = (effect as JoinEffect<unknown> | TaskHandle).target;
+      if (!(target instanceof TaskHandle)) return false;
+      const found = threadOf(target);
       if (found.state !== ThreadState.Done || found.ending !== Ending.Returned) return false;
       if (found.host !== this || --this.#budget <= 0) return false;
       out.value = found.result;
