@@ -131,7 +131,7 @@ export class MemoryEnd {
       while (want > 0 && this.#inboxSize > 0) {
         const head = this.#inbox[0];
         const n = Math.min(want, head.length);
-        copyIn(socket, head.subarray(0, n));
+        socket.buffer.append(head.subarray(0, n));
         if (n === head.length) this.#inbox.shift();
         else this.#inbox[0] = head.subarray(n);
         this.#inboxSize -= n;
@@ -149,7 +149,7 @@ export class MemoryEnd {
   #receive(bytes: Uint8Array): void {
     const socket = this.#socket!;
     if (this.#reader !== null && this.#settings.chunk === null && this.#inboxSize === 0) {
-      copyIn(socket, bytes);
+      socket.buffer.append(bytes);
       socket.progress++;
     } else {
       this.#inbox.push(bytes.slice());
@@ -317,16 +317,3 @@ export class MemoryEnd {
 /** A placeholder for the reused pending write: a fresh typed array costs most of a µs. */
 const NOTHING = new Uint8Array(0);
 const NO_WRITER: MemoryWriter = { wrote() {}, fail() {}, wake() {} };
-
-/** Copies `bytes` into the socket's receive buffer, as OS reads would. */
-function copyIn(socket: Socket, bytes: Uint8Array): void {
-  const buffer = socket.buffer;
-  let from = 0;
-  while (from < bytes.length) {
-    const tail = buffer.tail();
-    const n = Math.min(tail.length, bytes.length - from);
-    tail.set(from === 0 && n === bytes.length ? bytes : bytes.subarray(from, from + n));
-    buffer.commit(n);
-    from += n;
-  }
-}

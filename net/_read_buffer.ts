@@ -121,6 +121,17 @@ export class ReadBuffer {
     this.#small = n <= SMALL_MESSAGE && n < this.#given;
   }
 
+  /** Adds a copy of `bytes`, as OS reads landing them would. */
+  append(bytes: Uint8Array): void {
+    for (let from = 0; from < bytes.length;) {
+      const tail = this.tail();
+      const n = Math.min(tail.length, bytes.length - from);
+      tail.set(from === 0 && n === bytes.length ? bytes : bytes.subarray(from, from + n));
+      this.commit(n);
+      from += n;
+    }
+  }
+
   /**
    * Removes and gives up to `n` bytes, in an array of exactly that length that nothing
    * will write to again (see the top of this file).

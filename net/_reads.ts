@@ -293,16 +293,7 @@ export class RecvInto extends Read<number> {
       socket.orphan = null;
       socket.progress++;
       if (n === null) socket.eof = true;
-      else {
-        const buffer = socket.buffer;
-        for (let from = 0; from < n;) {
-          const tail = buffer.tail();
-          const count = Math.min(tail.length, n - from);
-          tail.set(target.subarray(from, from + count));
-          buffer.commit(count);
-          from += count;
-        }
-      }
+      else socket.buffer.append(target.subarray(0, n));
       return undefined;
     }, (error) => {
       socket.orphan = null;
