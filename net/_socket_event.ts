@@ -13,11 +13,12 @@ export abstract class SocketEvent<T> extends Primitive<T> {
   // Declared, not defined: set once in the constructor, rather than defined, then set.
   declare protected readonly socket: Socket;
   /** The error the operation failed with, or `NO_ERROR`. */
-  #error: unknown = NO_ERROR;
+  declare private error: unknown;
 
   constructor(socket: Socket) {
     super();
     this.socket = socket;
+    this.error = NO_ERROR;
   }
 
   /** The verb for messages, e.g. `"recv from"`. */
@@ -44,7 +45,7 @@ export abstract class SocketEvent<T> extends Primitive<T> {
     // An event may be yielded again once it is done: each start is a fresh operation.
     // Only now, once the side is claimed: yielded again while still in progress (by
     // another thread), it is rejected and must not touch the operation's state.
-    this.#error = NO_ERROR;
+    this.error = NO_ERROR;
     try {
       return this.begin();
     } catch (error) {
@@ -57,19 +58,19 @@ export abstract class SocketEvent<T> extends Primitive<T> {
     try {
       return this.step(ok, value);
     } catch (error) {
-      this.#error = this.socket.mapError(error, this.action);
+      this.error = this.socket.mapError(error, this.action);
       return null;
     }
   }
 
   /** Sets the error a SUSPEND wait ends with; an in-memory transport calls it before `wake`. */
   fail(error: unknown): void {
-    this.#error = this.socket.mapError(error, this.action);
+    this.error = this.socket.mapError(error, this.action);
   }
 
   finish(): T {
     this.release();
-    if (this.#error !== NO_ERROR) throw this.#error;
+    if (this.error !== NO_ERROR) throw this.error;
     return this.result();
   }
 
