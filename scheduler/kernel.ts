@@ -462,8 +462,25 @@ export class Kernel implements ThreadHost {
           ? generator.throw(value)
           : generator.return(value);
       } catch (error) {
-        if (!this.#frameEnded(thread, false, error)) break;
+        const failure = thread.state === ThreadState.Running ? null : this.#abandonAtOnce(thread);
+        const outcome = failure === null ? error : chain(failure.error, error);
+        if (!this.#frameEnded(thread, false, outcome)) break;
         continue;
+      }
+      if (thread.state !== ThreadState.Running) {
+        // Its primitive began where `yield*` delegated to it (see #doAtOnce) and waits: the
+        // generator has only to suspend on it, as it just did.
+        if (!result.done && result.value === thread.primitive) break;
+        const failure = this.#abandonAtOnce(thread);
+        if (failure !== null) {
+          if (result.done) {
+            if (!this.#frameEnded(thread, false, failure.error)) break;
+          } else {
+            thread.resumeMode = ResumeMode.Throw;
+            thread.resumeValue = failure.error;
+          }
+          continue;
+        }
       }
       if (result.done) {
         if (!this.#frameEnded(thread, true, result.value)) break;
@@ -666,6 +683,20 @@ export class Kernel implements ThreadHost {
       out.value = this.#spawnFor(thread, effect as SpawnEffect<unknown>, coroutine);
       return true;
     }
+    if (kind === Kind.Primitive) {
+      // Begun here whether or not it has to wait: if it does, the thread waits from now
+      // on, and its generator suspends on the primitive next (see #step).
+      if (this.#budget <= 1) return false;
+      if (!this.#onPrimitive(thread, effect as Primitive<unknown>)) return false;
+      this.#budget--;
+      const mode = thread.resumeMode;
+      const value = thread.resumeValue;
+      thread.resumeMode = ResumeMode.Next;
+      thread.resumeValue = undefined;
+      if (mode === ResumeMode.Throw) throw value; // at the `yield*`, where it belongs
+      out.value = value;
+      return true;
+    }
     if (kind === Kind.Join) {
       // `yield* task` (the handle is its own join event) or `yield* join(task)`.
       const target = (effect as JoinEffect<unknown> | TaskHandle).target;
@@ -678,6 +709,18 @@ export class Kernel implements ThreadHost {
     }
     return false;
   };
+
+  /**
+   * Undoes a wait begun by #doAtOnce whose generator did not suspend on it (code that
+   * drove an event's iterator by hand): the primitive is cancelled, as by a kill. Gives
+   * what its `cancel` threw.
+   */
+  #abandonAtOnce(thread: Thread): { error: unknown } | null {
+    const failure = this.#cancelPrimitive(thread);
+    this.#stopWaiting(thread);
+    thread.state = ThreadState.Running;
+    return failure;
+  }
 
   #onJoin(thread: Thread, effect: JoinEffect<unknown> | TaskHandle): boolean {
     const target = this.#target(thread, effect.target, "join");

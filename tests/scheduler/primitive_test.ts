@@ -2,7 +2,7 @@
 // built on: start, settle in the promise's reaction, finish when the thread runs again,
 // and cancel instead of finish when the thread is killed.
 import assert from "node:assert/strict";
-import { type Coroutine, join, kill, run, spawn, yieldNow } from "../../mod.ts";
+import { Channel, type Coroutine, join, kill, run, spawn, yieldNow } from "../../mod.ts";
 import { Primitive } from "../../scheduler/lowlevel.ts";
 
 interface Script {
@@ -260,4 +260,99 @@ Deno.test("a primitive in progress in one thread is refused to a second, and can
   ]);
   // The refused start never reached the primitive: it ran twice, not three times.
   assert.deepEqual(record, ["start", "settled true 7", "finish", "start", "finish"]);
+});
+
+Deno.test("a loop of primitives done at once still gives other threads their turn", async () => {
+  // A primitive yielded with `yield*` is started without a trip through the kernel; one
+  // that is done at once still counts against the step budget.
+  const record: string[] = [];
+  await run(function* () {
+    yield* spawn(function* () {
+      record.push("other thread ran");
+    }());
+    for (let i = 0; i < 5000; i++) yield* new Probe([], { finish: () => i });
+    record.push("loop done");
+  }());
+  assert.deepEqual(record, ["other thread ran", "loop done"]);
+});
+
+Deno.test("a primitive begun by an iterator driven by hand, then not waited on, is cancelled", async (t) => {
+  // `yield*` begins a primitive as it asks the event's iterator for its first result. Code
+  // that drives the iterator itself and then does something else leaves that wait: the
+  // primitive is cancelled, as by a kill, and takes nothing.
+  await t.step("the thread yields something else", async () => {
+    const record: string[] = [];
+    const channel = new Channel<string>(0);
+    await run(function* () {
+      const receiver = yield* spawn(function* () {
+        const first = channel.receive()[Symbol.iterator]().next();
+        record.push(`began the receive by hand: done ${first.done}`);
+        yield* yieldNow();
+        record.push(`waiting receivers: ${channel.statistics().waitingReceivers}`);
+        record.push(`received ${(yield* channel.receive()).value}`);
+      }());
+      yield* yieldNow();
+      yield* channel.send("item");
+      yield* join(receiver);
+    }());
+    assert.deepEqual(record, [
+      "began the receive by hand: done false",
+      "waiting receivers: 0",
+      "received item",
+    ]);
+  });
+
+  await t.step("the thread returns", async () => {
+    const record: string[] = [];
+    const probe = new Probe(record, { start: () => new Promise(() => {}) });
+    const value = await run(function* () {
+      void probe[Symbol.iterator]().next();
+      return "returned";
+    }());
+    assert.equal(value, "returned");
+    assert.deepEqual(record, ["start", "cancel"]);
+  });
+
+  await t.step("the thread throws", async () => {
+    const record: string[] = [];
+    const probe = new Probe(record, { start: () => new Promise(() => {}) });
+    await assert.rejects(
+      run(function* () {
+        void probe[Symbol.iterator]().next();
+        throw new Error("thrown");
+      }()),
+      { message: "thrown" },
+    );
+    assert.deepEqual(record, ["start", "cancel"]);
+  });
+
+  await t.step("the primitive's cancel throws", async () => {
+    const probe = new Probe([], {
+      start: () => new Promise(() => {}),
+      cancel: () => {
+        throw new Error("cancel failed");
+      },
+    });
+    const caught = await run(function* () {
+      void probe[Symbol.iterator]().next();
+      try {
+        yield* yieldNow();
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "nothing thrown";
+    }());
+    assert.equal(caught, "cancel failed");
+  });
+});
+
+Deno.test("a primitive begun by an iterator driven by hand can be waited on with yield", async () => {
+  const channel = new Channel<string>(0);
+  const got = await run(function* () {
+    yield* spawn(channel.send("item"));
+    const receive = channel.receive();
+    void receive[Symbol.iterator]().next();
+    return yield receive;
+  }());
+  assert.deepEqual(got, { value: "item", done: false });
 });
