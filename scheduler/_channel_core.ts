@@ -166,11 +166,16 @@ function fastPath(): boolean {
   return false;
 }
 
-/** The iterator of an operation that already took effect. */
+/**
+ * The iterator of an operation that already took effect. It is also its own (finished)
+ * result, as `yield*` reads a result at once and keeps nothing: one object, not two, and
+ * none at all for a send.
+ */
 class Finished<T> implements Iterator<never, T, unknown> {
+  readonly done = true;
   constructor(readonly value: T) {}
   next(): IteratorResult<never, T> {
-    return { value: this.value, done: true };
+    return this as IteratorReturnResult<T>;
   }
   return(value: T): IteratorResult<never, T> {
     return { value, done: true };

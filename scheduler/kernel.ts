@@ -970,10 +970,11 @@ export class Kernel implements ThreadHost {
       return;
     }
     const state = thread.state;
-    if (state !== ThreadState.Suspended && state !== ThreadState.SuspendedExternal) return;
-    this.#stopWaiting(thread);
+    if (state === ThreadState.SuspendedExternal) this.#externalWaits--;
+    else if (state !== ThreadState.Suspended) return;
     this.#enqueue(thread);
-    this.#drive();
+    // Most wakes come from a thread the kernel is stepping (a send waking a receiver).
+    if (!this.#running) this.#drive();
   }
 
   /** Sets `thread` up to resume with what its primitive gives. */
