@@ -3,6 +3,12 @@
 // resuming it: that round trip through the kernel costs more than the event itself. While
 // the kernel steps a thread it sets `atOnce.run`; an event's iterator offers it the event
 // first, and yields it to the kernel as usual when it says no.
+//
+// A primitive (scheduler/_primitive.ts) is begun there too, whether or not it then waits:
+// done at once, it ends the delegation like a spawn; if it has to wait, the thread waits
+// from then on, and its generator suspends on the primitive next, which the kernel then
+// only has to notice. That saves dispatching the yielded value, on every socket read and
+// every channel receive that waits.
 import type { Effect } from "./effect.ts";
 
 /**

@@ -52,7 +52,9 @@ const WAITER: unique symbol = Symbol("bluelet.waiter");
  * 1. `start()` when a thread yields it: begins the work and says how to wait: `null` when
  *    the result is already there, a promise for work outside the run, or
  *    {@linkcode SUSPEND} / {@linkcode SUSPEND_EXTERNAL} to wait for `wake()`. If it
- *    throws, the error is thrown into the thread at once.
+ *    throws, the error is thrown into the thread at once. With `yield*`, `start` runs as
+ *    the yielding generator asks for the primitive's first result, just before it
+ *    suspends (with `yield`, just after): it must not resume that generator itself.
  * 2. For a promise: `settled(ok, value)` in the promise's own reaction, before the thread
  *    is queued. It takes the outcome in (so nothing is lost if the thread is killed before
  *    it runs again) and gives another promise to wait on, or `null` when done. It must not

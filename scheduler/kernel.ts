@@ -14,8 +14,8 @@
  *    explicit per-thread stack of generators for `call`, so neither deep call chains nor
  *    many threads touch the JS stack or scan every thread. An event that never waits (a
  *    spawn, a join of a thread that returned) is done where `yield*` asks it for its
- *    iterator, without suspending the generator (scheduler/_at_once.ts); it still counts
- *    toward the thread's turn.
+ *    first result, without suspending the generator, and a primitive is begun there
+ *    (scheduler/_at_once.ts); each still counts toward the thread's turn.
  * 3. Kill unwinds the whole stack of its target, innermost frame first, with `return()`.
  *    A `finally` that yields is run to its end as ordinary steps of the dying thread before
  *    the kill completes; frames called from inside such a `finally` run normally. A kill
@@ -666,10 +666,11 @@ export class Kernel implements ThreadHost {
   }
 
   /**
-   * Does a spawn, or a join of a thread that returned, where `yield*` delegates to it (see
-   * scheduler/_at_once.ts). Anything else, and anything that would throw, takes the usual
-   * way, as does every event once the step budget is used up (so that a loop of spawns
-   * still lets other threads, timers and I/O have their turn).
+   * Does a spawn, or a join of a thread that returned, and begins a primitive, where
+   * `yield*` delegates to it (see scheduler/_at_once.ts). Anything else, and a spawn or a
+   * join that would throw, takes the usual way, as does every event once the step budget
+   * is used up (so that a loop of spawns still lets other threads, timers and I/O have
+   * their turn).
    */
   readonly #doAtOnce: AtOnce = (effect, out) => {
     const thread = this.#stepping;
