@@ -15,7 +15,10 @@
 // generator scheduling with channels of the same capacity semantics and nothing else (no
 // close, no cancellation, no fairness, never back to the event loop; bench/_peers.ts). It
 // shows what any scheduler of generators pays for a thread switch, against the promise
-// queue's `await`.
+// queue's `await`. In the ping-pongs, "bluelet kernel: bare handoff" is a second floor: the
+// same threads on the kernel, through the least channel it can run (bench/_handoff.ts: a
+// send never waits, no close, no cancellation rules). It is what the kernel's own thread
+// switches cost; `Channel` costs that plus its buffer, reservation and cancellation rules.
 import { Channel, type Coroutine, run, spawn } from "../mod.ts";
 import {
   type Bare,
@@ -24,6 +27,7 @@ import {
   SendRequest,
   trampolineChannels,
 } from "./_peers.ts";
+import { Handoff } from "./_handoff.ts";
 import {
   type Channel as EffChannel,
   createChannel as effCreateChannel,
@@ -57,6 +61,22 @@ function pingPongBluelet(capacity: number): Promise<number> {
     for (let i = 0; i < ITEMS; i++) {
       yield* ping.send(i);
       sum += (yield* pong.receive()).value! - i;
+    }
+    return sum;
+  }());
+}
+
+function pingPongHandoff(): Promise<number> {
+  return run(function* (): Coroutine<number> {
+    const ping = new Handoff<number>();
+    const pong = new Handoff<number>();
+    yield* spawn(function* (): Coroutine<void> {
+      for (let i = 0; i < ITEMS; i++) yield* pong.give((yield* ping.take()) + 1);
+    }());
+    let sum = 0;
+    for (let i = 0; i < ITEMS; i++) {
+      yield* ping.give(i);
+      sum += (yield* pong.take()) - i;
     }
     return sum;
   }());
@@ -251,6 +271,13 @@ for (const [group, capacity] of [["rendezvous", 0], ["bounded", 16]] as const) {
     warmup: 1,
     async fn() {
       expect(await effRun(effPingPong), ITEMS);
+    },
+  });
+  Deno.bench({
+    name: "bluelet kernel: bare handoff (floor)",
+    group,
+    async fn() {
+      expect(await pingPongHandoff(), ITEMS);
     },
   });
   Deno.bench({
