@@ -508,8 +508,13 @@ export class Kernel implements ThreadHost {
       }
       if (thread.state !== STATE_RUNNING) {
         // Its primitive began where `yield*` delegated to it (see #doAtOnce) and waits: the
-        // generator has only to suspend on it, as it just did.
-        if (!result.done && result.value === thread.primitive) break;
+        // generator has only to suspend on it, as it just did. Woken meanwhile, it is done.
+        if (!result.done && result.value === thread.primitive) {
+          if (thread.state !== STATE_READY) break;
+          thread.state = STATE_RUNNING;
+          this.#finishPrimitive(thread, thread.primitive!);
+          continue;
+        }
         const failure = this.#abandonAtOnce(thread);
         if (failure !== null) {
           if (result.done) {
@@ -1012,6 +1017,12 @@ export class Kernel implements ThreadHost {
     const state = thread.state;
     if (state === STATE_SUSPENDED_EXTERNAL) this.#externalWaits--;
     else if (state !== STATE_SUSPENDED) return;
+    if (thread === this.#stepping) {
+      // Begun where `yield*` asked for it, and woken before its generator suspended (by the
+      // thread's own code, which drove the iterator by hand): #step takes it from here.
+      thread.state = STATE_READY;
+      return;
+    }
     this.#enqueue(thread);
     // Most wakes come from a thread the kernel is stepping (a send waking a receiver).
     if (!this.#running) this.#drive();

@@ -356,3 +356,34 @@ Deno.test("a primitive begun by an iterator driven by hand can be waited on with
   }());
   assert.deepEqual(got, { value: "item", done: false });
 });
+
+Deno.test("a primitive begun by hand and woken before its thread yields loses nothing and resumes once", async (t) => {
+  await t.step("the thread then yields something else", async () => {
+    const record: string[] = [];
+    const channel = new Channel<string>(0);
+    await run(function* () {
+      channel.receive()[Symbol.iterator]().next(); // begins a receive, which waits
+      record.push(`sent at once: ${channel.trySend("item")}`); // wakes it
+      yield* yieldNow();
+      record.push("after yieldNow");
+      yield* yieldNow();
+      record.push(`then received ${(yield* channel.receive()).value}`);
+    }());
+    assert.deepEqual(record, [
+      "sent at once: true",
+      "after yieldNow",
+      "then received item",
+    ]);
+  });
+
+  await t.step("the thread then waits on that primitive", async () => {
+    const channel = new Channel<string>(0);
+    const got = await run(function* () {
+      const receive = channel.receive();
+      receive[Symbol.iterator]().next();
+      channel.trySend("item");
+      return yield receive;
+    }());
+    assert.deepEqual(got, { value: "item", done: false });
+  });
+});
