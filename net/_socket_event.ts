@@ -12,7 +12,10 @@ const NO_ERROR: unique symbol = Symbol("no error");
 export abstract class SocketEvent<T> extends Primitive<T> {
   // Declared, not defined: set once in the constructor, rather than defined, then set.
   declare protected readonly socket: Socket;
-  /** The error the operation failed with, or `NO_ERROR`. */
+  /**
+   * The error the operation failed with, or `NO_ERROR`. A plain field, not a private one:
+   * see scheduler/_primitive.ts on what a private field in a base class costs.
+   */
   declare private error: unknown;
 
   constructor(socket: Socket) {

@@ -14,7 +14,8 @@ import type { Effect } from "./effect.ts";
 /**
  * Does `effect` at once for the thread the kernel is stepping, if it can: then puts the
  * value the thread resumes with in `out.value` and says true. Says false to have the
- * effect yielded to the kernel as usual.
+ * effect yielded to the kernel as usual (a primitive that has to wait is begun already:
+ * the kernel only notes the wait when it sees the primitive yielded).
  */
 export type AtOnce = (effect: Effect<unknown>, out: { value: unknown }) => boolean;
 
