@@ -49,10 +49,12 @@ export class CallEffect<T> extends Effect<T> {
   static {
     tagKind(this, Kind.Call);
   }
+  declare readonly coroutine: Coroutine<T>;
   /** Where the call was made, in `trace` mode (see `siteOf`). */
   declare readonly site: Error | undefined;
-  constructor(readonly coroutine: Coroutine<T>) {
+  constructor(coroutine: Coroutine<T>) {
     super();
+    this.coroutine = coroutine;
     this.site = tracing.on ? captureSite() : undefined;
   }
   get description(): string {
@@ -64,14 +66,16 @@ export class SpawnEffect<T> extends Effect<Task<T>> {
   static {
     tagKind(this, Kind.Spawn);
   }
+  declare readonly coroutine: Operation<T>;
+  declare readonly scope: boolean;
+  declare readonly name: string | undefined;
   /** Where the thread was spawned, in `trace` mode (see `siteOf`). */
   declare readonly site: Error | undefined;
-  constructor(
-    readonly coroutine: Operation<T>,
-    readonly scope: boolean,
-    readonly name: string | undefined,
-  ) {
+  constructor(coroutine: Operation<T>, scope: boolean, name: string | undefined) {
     super();
+    this.coroutine = coroutine;
+    this.scope = scope;
+    this.name = name;
     this.site = tracing.on ? captureSite() : undefined;
   }
   get description(): string {
@@ -83,8 +87,10 @@ export class JoinEffect<T> extends Effect<T> {
   static {
     tagKind(this, Kind.Join);
   }
-  constructor(readonly target: Task<T> | Coroutine<T>) {
+  declare readonly target: Task<T> | Coroutine<T>;
+  constructor(target: Task<T> | Coroutine<T>) {
     super();
+    this.target = target;
   }
   get description(): string {
     return `join(${describeTarget(this.target)})`;
@@ -95,11 +101,12 @@ export class KillEffect extends Effect<void> {
   static {
     tagKind(this, Kind.Kill);
   }
-  constructor(
-    readonly target: Task<unknown> | Coroutine<unknown>,
-    readonly reason: unknown,
-  ) {
+  declare readonly target: Task<unknown> | Coroutine<unknown>;
+  declare readonly reason: unknown;
+  constructor(target: Task<unknown> | Coroutine<unknown>, reason: unknown) {
     super();
+    this.target = target;
+    this.reason = reason;
   }
   get description(): string {
     return `kill(${describeTarget(this.target)})`;
@@ -120,8 +127,10 @@ export class SleepEffect extends Effect<void> {
   static {
     tagKind(this, Kind.Sleep);
   }
-  constructor(readonly ms: number) {
+  declare readonly ms: number;
+  constructor(ms: number) {
     super();
+    this.ms = ms;
   }
   get description(): string {
     return `sleep(${this.ms})`;
@@ -139,11 +148,12 @@ export class UntilEffect<T> extends Effect<T> {
   static {
     tagKind(this, Kind.Until);
   }
-  constructor(
-    readonly source: PromiseLike<T> | (() => T | PromiseLike<T>),
-    readonly description: string,
-  ) {
+  declare readonly source: PromiseLike<T> | (() => T | PromiseLike<T>);
+  declare readonly description: string;
+  constructor(source: PromiseLike<T> | (() => T | PromiseLike<T>), description: string) {
     super();
+    this.source = source;
+    this.description = description;
   }
 }
 

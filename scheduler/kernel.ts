@@ -83,6 +83,12 @@ import { describe, describeLineage, describeWait, label, snapshotOf } from "./_d
 
 export { Thread } from "./_thread.ts";
 
+/**
+ * A finished thread's frame. Its task may be held long after it ended, and through the
+ * task its thread: the generator it ran, which nothing steps again, is let go.
+ */
+const ENDED: Coroutine<unknown> = (function* () {})();
+
 // The constants the kernel compares against, copied here from the modules that define them.
 // Deno compiles each module on its own, so an enum imported from another module is an
 // object at run time, and every imported binding a cell: each `ThreadState.Running` or
@@ -1133,6 +1139,8 @@ export class Kernel implements ThreadHost {
     thread.state = STATE_DONE;
     thread.ending = ending;
     thread.resumeValue = result; // read back as `result`
+    // A task outlives its thread's generator: let the generator go.
+    thread.frame = ENDED;
     // Unlink from the live list.
     if (thread.prev !== null) thread.prev.next = thread.next;
     else this.#first = thread.next;

@@ -58,6 +58,78 @@ Deno.test("a loop of yield* spawn still gives other threads their turn", async (
   assert.deepEqual(record, ["first child ran", "spawned all", "joined all, sum 12497500"]);
 });
 
+Deno.test("a loop of yield* task over ended threads still gives other threads their turn", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    const tasks: Task<number>[] = [];
+    for (let i = 0; i < 5000; i++) {
+      tasks.push(
+        yield* spawn(function* () {
+          return i;
+        }()),
+      );
+    }
+    yield* sleep(0); // every child ends
+    yield* spawn(function* () {
+      record.push("other thread ran");
+    }());
+    record.push("joining");
+    let sum = 0;
+    for (const task of tasks) sum += yield* task;
+    record.push(`joined all, sum ${sum}`);
+  }());
+  assert.deepEqual(record, ["joining", "other thread ran", "joined all, sum 12497500"]);
+});
+
+Deno.test("an iterator of yield* spawn, made by hand, spawns when first asked for a result", async () => {
+  // As a primitive is begun: where `yield*` asks for the first result, not before.
+  const record: string[] = [];
+  await run(function* () {
+    // deno-lint-ignore require-yield -- a thread that ends in its first step
+    const iterator = spawn(function* () {
+      record.push("child ran");
+      return "child's value";
+    }())[Symbol.iterator]();
+    yield* sleep(0);
+    record.push("slept with the iterator made");
+    const result = iterator.next();
+    assert.equal(result.done, true);
+    const task = result.value as Task<string>;
+    record.push(`task ${task.id}, done ${task.done}`);
+    record.push(yield* task);
+    const again = iterator.next();
+    record.push(`asked again: done ${again.done}, value ${again.value}`);
+  }());
+  assert.deepEqual(record, [
+    "slept with the iterator made",
+    "task 1, done false",
+    "child ran",
+    "child's value",
+    "asked again: done true, value undefined",
+  ]);
+});
+
+Deno.test("a task's iterator, made by hand, answers at once once the thread has returned", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    const task = yield* spawn(function* () {
+      yield* sleep(0);
+      return "late";
+    }());
+    const early = task[Symbol.iterator]().next();
+    record.push(
+      `before it ends: done ${early.done}, yields the task ${(early.value as unknown) === task}`,
+    );
+    yield* sleep(1);
+    const late = task[Symbol.iterator]().next();
+    record.push(`after: done ${late.done}, value ${late.value}`);
+  }());
+  assert.deepEqual(record, [
+    "before it ends: done false, yields the task true",
+    "after: done true, value late",
+  ]);
+});
+
 Deno.test("join() accepts the task or the spawned generator, and yield* task joins too", async () => {
   const result = await run(
     function* (): Coroutine<number[]> {
