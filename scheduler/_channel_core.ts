@@ -16,6 +16,7 @@
 import { Effect, Primitive, SUSPEND } from "./lowlevel.ts";
 import { ClosedError } from "./closed_error.ts";
 import { Deque } from "./_deque.ts";
+import { fastPath } from "./_at_once.ts";
 import { type Link, WaitList } from "./_wait_list.ts";
 
 /** A receive waiting in a channel's queue (a plain receive, or a case of a `select`). */
@@ -155,16 +156,8 @@ export class ChannelCore<T> {
 // finished iterator, without a round trip through the kernel (which costs more than the
 // channel work itself). Only `yield*` takes it; Bluelet-style `yield` goes to the kernel.
 // Nothing observable changes (an operation that needs no wait never gave way to another
-// thread anyway) except that the kernel counts no step for it: so that a thread looping on
-// such operations still gives way now and then, one in FAST_PATH_RUN (16) goes the slow way.
-const FAST_PATH_RUN = 16;
-let fastPathCredit = FAST_PATH_RUN;
-
-function fastPath(): boolean {
-  if (--fastPathCredit > 0) return true;
-  fastPathCredit = FAST_PATH_RUN;
-  return false;
-}
+// thread anyway) except that the kernel counts no step for it: `fastPath()` sends one in
+// so many the slow way, so that a thread looping on such operations still gives way.
 
 /**
  * The iterator of an operation that already took effect. It is also its own (finished)

@@ -57,7 +57,7 @@ import {
   SUSPEND_EXTERNAL as suspendExternal,
   type Wait,
 } from "./_primitive.ts";
-import { type AtOnce, atOnce } from "./_at_once.ts";
+import { type AtOnce, atOnce, FAST_PATH_RUN } from "./_at_once.ts";
 import { RingQueue } from "./_ring_queue.ts";
 import {
   Ending,
@@ -170,6 +170,8 @@ export class Kernel implements ThreadHost {
   /** The run's signal was aborted during a step: acted on between steps. */
   #abortPending = false;
   #budget = STEPS_PER_CHECK;
+  /** This run's count for channel operations done inside `yield*` (see `fastPath`). */
+  #fastPathCredit = FAST_PATH_RUN;
   #wakeHandle: ReturnType<typeof setTimeout> | undefined = undefined;
   #wakeAt = 0;
   #immediateHandle: ReturnType<typeof setImmediate> | undefined = undefined;
@@ -299,12 +301,16 @@ export class Kernel implements ThreadHost {
     tracing.on = this.#trace;
     // A run started from inside another run's step has its own: restored on the way out.
     const atOnceBefore = atOnce.run;
+    const creditBefore = atOnce.credit;
     atOnce.run = this.#doAtOnce;
+    atOnce.credit = this.#fastPathCredit;
     try {
       this.#loop();
     } finally {
       tracing.on = tracingBefore;
       atOnce.run = atOnceBefore;
+      this.#fastPathCredit = atOnce.credit;
+      atOnce.credit = creditBefore;
       this.#running = false;
     }
   }

@@ -351,6 +351,32 @@ Deno.test("a thread sending without ever waiting still gives way to the others n
   assert.equal(channel.statistics().buffered, 100_000);
 });
 
+Deno.test("a run's order of events does not depend on the runs before it", async () => {
+  // Operations that need no wait take effect inside `yield*`, and one in so many goes
+  // through the kernel instead, so that the thread gives way now and then: that count
+  // belongs to the run, or a test's order of events would depend on the tests before it.
+  async function sendsBeforeTheOtherThreadRan(sends: number): Promise<number> {
+    const channel = new Channel<number>(Infinity);
+    let sent = 0;
+    let seen = -1;
+    await run(function* () {
+      yield* spawn(function* () {
+        seen = sent;
+      }());
+      for (let i = 0; i < sends; i++) {
+        yield* channel.send(i);
+        sent++;
+      }
+    }());
+    return seen;
+  }
+  const first = await sendsBeforeTheOtherThreadRan(20_003);
+  assert.ok(first > 0 && first < 20_003, `${first}`);
+  const again: number[] = [];
+  for (let i = 0; i < 5; i++) again.push(await sendsBeforeTheOtherThreadRan(20_003));
+  assert.deepEqual(again, [first, first, first, first, first]);
+});
+
 Deno.test("yield* on a receive or send that needs no wait takes effect at once, in order", async () => {
   const channel = new Channel<number>(2);
   const record: string[] = [];
