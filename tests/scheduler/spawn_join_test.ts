@@ -97,19 +97,22 @@ Deno.test("an iterator of yield* spawn, made by hand, spawns when first asked fo
 
 Deno.test("a task's iterator, made by hand, answers at once once the thread has returned", async () => {
   const record: string[] = [];
-  await run(function* () {
-    const task = yield* spawn(function* () {
-      yield* sleep(0);
-      return "late";
-    }());
-    const early = task[Symbol.iterator]().next();
-    record.push(
-      `before it ends: done ${early.done}, yields the task ${(early.value as unknown) === task}`,
-    );
-    yield* sleep(1);
-    const late = task[Symbol.iterator]().next();
-    record.push(`after: done ${late.done}, value ${late.value}`);
-  }());
+  await run(
+    function* () {
+      const task = yield* spawn(function* () {
+        yield* sleep(0);
+        return "late";
+      }());
+      const early = task[Symbol.iterator]().next();
+      record.push(
+        `before it ends: done ${early.done}, yields the task ${(early.value as unknown) === task}`,
+      );
+      yield* sleep(1);
+      const late = task[Symbol.iterator]().next();
+      record.push(`after: done ${late.done}, value ${late.value}`);
+    }(),
+    { clock: new VirtualClock() },
+  );
   assert.deepEqual(record, [
     "before it ends: done false, yields the task true",
     "after: done true, value late",
