@@ -69,13 +69,21 @@ export class SpawnEffect<T> extends Effect<Task<T>> {
   declare readonly coroutine: Operation<T>;
   declare readonly scope: boolean;
   declare readonly name: string | undefined;
+  /** The scope the thread belongs to, if not the spawner's. */
+  declare readonly owner: Task<unknown> | undefined;
   /** Where the thread was spawned, in `trace` mode (see `siteOf`). */
   declare readonly site: Error | undefined;
-  constructor(coroutine: Operation<T>, scope: boolean, name: string | undefined) {
+  constructor(
+    coroutine: Operation<T>,
+    scope: boolean,
+    name: string | undefined,
+    owner: Task<unknown> | undefined,
+  ) {
     super();
     this.coroutine = coroutine;
     this.scope = scope;
     this.name = name;
+    this.owner = owner;
     this.site = tracing.on ? captureSite() : undefined;
   }
   get description(): string {

@@ -95,9 +95,6 @@ export class ThreadExtras {
   /** For a closing scope: how it ended, told to its joiners once its threads are gone. */
   closingEnding: Ending;
   closingResult: unknown;
-  /** An error from an owned thread, waiting for the shielded frames to end. */
-  interruptPending: boolean;
-  interruptError: unknown;
 
   constructor() {
     // Assigned here rather than with field initializers, which cost a step per allocation.
@@ -119,8 +116,6 @@ export class ThreadExtras {
     this.members = null;
     this.closingEnding = Ending.None;
     this.closingResult = undefined;
-    this.interruptPending = false;
-    this.interruptError = undefined;
   }
 }
 
@@ -281,6 +276,10 @@ export class TaskHandle extends Effect<unknown> implements Task<unknown> {
 
   get done(): boolean {
     return this.#thread.state === ThreadState.Done;
+  }
+
+  get killed(): boolean {
+    return this.#thread.state === ThreadState.Done && this.#thread.ending === Ending.Killed;
   }
 
   /** The join event's target: this task. */

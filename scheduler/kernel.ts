@@ -21,8 +21,9 @@
  *    the kill completes; frames called from inside such a `finally` run normally. A kill
  *    waits for shielded frames (`shield`) to end before it takes effect.
  * 4. Nothing is swallowed: an error that escapes a thread goes to the threads joining (or
- *    killing) it; with none, the run ends with it after every other thread was killed and
- *    its `finally` blocks ran. Later errors (a second failing `finally`, another thread's
+ *    killing) it; with none, the scope that owns the thread fails with it (killed, so no
+ *    `catch` can swallow it), or, with no scope, the run ends with it after every other
+ *    thread was killed and its `finally` blocks ran. Later errors (a second failing `finally`, another thread's
  *    error during that teardown) are chained as `SuppressedError`s, newest outermost, as
  *    JavaScript's `using` does.
  * 5. The loop has three phases: ready threads, due timers, then waiting. Whatever keeps it
@@ -223,9 +224,21 @@ export class Kernel implements ThreadHost {
     return this.#clock === undefined ? performance.now() : this.#clock.now();
   }
 
-  #spawn(coroutine: Coroutine<unknown>, parent: Thread | null, isScope: boolean): Thread {
-    // A thread belongs to the scope its spawner is, or belongs to.
-    const scope = parent === null ? null : parent.isScope ? parent : parent.scope;
+  #spawn(
+    coroutine: Coroutine<unknown>,
+    parent: Thread | null,
+    isScope: boolean,
+    owner: Thread | null = null,
+  ): Thread {
+    // A thread belongs to the scope it is given, or else to the one its spawner is, or
+    // belongs to.
+    const scope = owner !== null
+      ? owner
+      : parent === null
+      ? null
+      : parent.isScope
+      ? parent
+      : parent.scope;
     const thread = new Thread(this, this.#nextId++, coroutine, parent, scope);
     if (isScope) thread.withExtras().isScope = true;
     if (scope !== null) (scope.withExtras().members ??= new Set()).add(thread);
@@ -562,13 +575,6 @@ export class Kernel implements ThreadHost {
       const shields = extras.shields;
       if (shields !== null && shields[shields.length - 1] === depth) {
         shields.pop();
-        if (shields.length === 0 && extras.interruptPending && !extras.killDeferred) {
-          // An owned thread failed while the shield ran: its error arrives now.
-          extras.interruptPending = false;
-          thread.resumeMode = MODE_THROW;
-          thread.resumeValue = ok ? extras.interruptError : chain(value, extras.interruptError);
-          return true;
-        }
         if (shields.length === 0 && extras.killDeferred) {
           // The kill that waited for the shielded frame takes effect now, on the frame
           // that called it. An error the shielded operation threw is a cleanup error.
@@ -704,8 +710,34 @@ export class Kernel implements ThreadHost {
     } else if ((coroutine as Spawned)[THREAD] !== undefined) {
       return this.#throwInto(thread, coroutineProblem(coroutine, "spawn")!);
     }
-    thread.resumeValue = this.#spawnFor(thread, effect, coroutine as Coroutine<unknown>);
+    let owner: Thread | null = null;
+    if (effect.owner !== undefined) {
+      const found = this.#ownerScope(effect.owner);
+      if (typeof found === "string") return this.#throwInto(thread, found);
+      owner = found;
+    }
+    thread.resumeValue = this.#spawnFor(thread, effect, coroutine as Coroutine<unknown>, owner);
     return true;
+  }
+
+  /** The scope thread a spawn's `owner` option names, or why it names none. */
+  #ownerScope(owner: unknown): Thread | string {
+    if (!(owner instanceof TaskHandle)) {
+      return `Cannot spawn coroutine: the owner must be the task of a scope thread, got ${
+        describe(owner)
+      }`;
+    }
+    const found = threadOf(owner);
+    if (found.host !== this) {
+      return `Cannot spawn coroutine in thread ${found.id}: it belongs to another run`;
+    }
+    if (!found.isScope) {
+      return `Cannot spawn coroutine in thread ${found.id}: it is not a scope`;
+    }
+    if (found.state === STATE_DONE || found.state === STATE_CLOSING) {
+      return `Cannot spawn coroutine in scope thread ${found.id}: it has ended`;
+    }
+    return found;
   }
 
   /** Spawns `coroutine` as `effect` asks, from `thread`; gives the handle users hold. */
@@ -713,8 +745,9 @@ export class Kernel implements ThreadHost {
     thread: Thread,
     effect: SpawnEffect<unknown>,
     coroutine: Coroutine<unknown>,
+    owner: Thread | null,
   ): TaskHandle {
-    const spawned = this.#spawn(coroutine, thread, effect.scope);
+    const spawned = this.#spawn(coroutine, thread, effect.scope, owner);
     if (effect.name !== undefined) spawned.withExtras().name = effect.name;
     if (effect.site !== undefined) spawned.withExtras().frameSites = [effect.site];
     // The handle users hold: spawn is the one place a thread's handle is made.
@@ -736,8 +769,9 @@ export class Kernel implements ThreadHost {
     if (kind === KIND_SPAWN) {
       const coroutine = (effect as SpawnEffect<unknown>).coroutine;
       if (!isGenerator(coroutine) || (coroutine as Spawned)[THREAD] !== undefined) return false;
+      if ((effect as SpawnEffect<unknown>).owner !== undefined) return false; // checked there
       if (--this.#budget <= 0) return false;
-      out.value = this.#spawnFor(thread, effect as SpawnEffect<unknown>, coroutine);
+      out.value = this.#spawnFor(thread, effect as SpawnEffect<unknown>, coroutine, null);
       return true;
     }
     if (kind === KIND_PRIMITIVE) {
@@ -1193,8 +1227,8 @@ export class Kernel implements ThreadHost {
   }
 
   /**
-   * An error escaped a thread nobody joins: it goes to the scope that owns the thread,
-   * thrown at that scope's yield point, or, with no scope, it ends the run.
+   * An error escaped a thread nobody joins: the scope that owns the thread fails with it,
+   * or, with no scope, the run ends with it.
    */
   #unhandled(thread: Thread, error: unknown): void {
     let scope = thread.scope;
@@ -1208,22 +1242,11 @@ export class Kernel implements ThreadHost {
       extras.closingEnding = ENDING_FAILED;
       return;
     }
-    if (scope.killing) return this.#cleanupFailed(scope, error);
-    if (extras.shields !== null && extras.shields.length > 0) {
-      // A shield is not interrupted: the error waits for it to end.
-      extras.interruptError = extras.interruptPending ? chain(error, extras.interruptError) : error;
-      extras.interruptPending = true;
-      return;
-    }
-    // Interrupt whatever the scope waits on, and throw the error there.
-    const failure = this.#cancelPrimitive(scope);
-    if (failure !== null) error = chain(failure.error, error);
-    const state = scope.state;
-    scope.resumeMode = MODE_THROW;
-    scope.resumeValue = error;
-    if (state === STATE_READY || state === STATE_RUNNING) return;
-    this.#stopWaiting(scope);
-    this.#enqueue(scope);
+    // The scope fails with the error: it is killed where it waits (a shield is waited for),
+    // so no `catch` in it can swallow the error, and it ends with the error (any later
+    // ones chained), once its threads are gone too.
+    this.#cleanupFailed(scope, error);
+    this.#startKill(scope, error);
   }
 
   /** Sets up `joiner` to receive how `target` ended. */

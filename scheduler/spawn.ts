@@ -7,11 +7,13 @@ import type { Task } from "./task.ts";
 export interface SpawnOptions {
   /**
    * Makes the new thread a scope: the threads spawned inside it (and those they spawn)
-   * belong to it. An error that escapes one of them with nobody joining it is thrown into
-   * the scope thread where it waits, instead of ending the whole run; and when the scope
-   * thread ends, the threads it owns that still run are killed, and it waits for them
-   * (their `finally` blocks run) before its joiners see it end. `server` runs each
-   * connection's handler in a scope.
+   * belong to it. An error that escapes one of them with nobody joining it fails the
+   * scope instead of ending the whole run: the scope thread is killed where it waits (its
+   * `finally` blocks run, a {@linkcode shield} is waited for; no `catch` in it can swallow
+   * the error), and its joiners get the error (later ones chained as `SuppressedError`).
+   * When the scope thread ends, the threads it owns that still run are killed, and it
+   * waits for them (their `finally` blocks run) before its joiners see it end. `server`
+   * runs each connection's handler in a scope.
    *
    * @default {false}
    */
@@ -23,6 +25,15 @@ export interface SpawnOptions {
    * @default {undefined}
    */
   name?: string;
+  /**
+   * The scope the new thread belongs to: the task of a scope thread of the same run that
+   * has not ended. By default, the scope of the thread that spawns it (or none). A
+   * `TaskGroup`'s `spawn` uses it, so a group's child belongs to the group from wherever
+   * it is started.
+   *
+   * @default {undefined}
+   */
+  owner?: Task<unknown>;
 }
 
 /**
@@ -54,7 +65,7 @@ export interface SpawnOptions {
  * }());
  * ```
  *
- * @example A scope: a helper's error reaches its scope, and the helper ends with it
+ * @example A scope: a helper's error fails its scope, and the other helper ends with it
  * ```ts
  * import { run, sleep, spawn, VirtualClock } from "@bluelet/bluelet";
  * import assert from "node:assert/strict";
@@ -75,22 +86,32 @@ export interface SpawnOptions {
  *     }());
  *     try {
  *       yield* sleep(60_000);
- *     } catch (error) {
- *       record.push(`scope caught: ${(error as Error).message}`);
+ *     } finally {
+ *       record.push("scope killed where it waited");
  *     }
  *   }(), { scope: true });
- *   yield* scope;
- *   record.push("scope ended; the run goes on");
+ *   try {
+ *     yield* scope;
+ *   } catch (error) {
+ *     record.push(`joiner got: ${(error as Error).message}`);
+ *   }
+ *   record.push("the run goes on");
  * }(), { clock: new VirtualClock() });
  * assert.deepEqual(record, [
- *   "scope caught: helper failed",
+ *   "scope killed where it waited",
  *   "helper killed with its scope",
- *   "scope ended; the run goes on",
+ *   "joiner got: helper failed",
+ *   "the run goes on",
  * ]);
  * ```
  */
 export function spawn<T>(operation: Operation<T>, options?: SpawnOptions): Effect<Task<T>> {
-  return new SpawnEffect(operation, options?.scope === true, options?.name) as Effect<
+  return new SpawnEffect(
+    operation,
+    options?.scope === true,
+    options?.name,
+    options?.owner,
+  ) as Effect<
     Task<T>
   >;
 }

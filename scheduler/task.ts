@@ -24,6 +24,13 @@ export interface Task<T> {
   /** Whether the thread has finished: returned, failed or was killed. */
   readonly done: boolean;
   /**
+   * Whether the thread ended by a kill, so that joining it throws that kill's
+   * `KilledError`. False while it runs, once it returned or failed (even with
+   * an error named `KilledError`), and for a kill whose cleanup failed (joining it throws
+   * the cleanup's error): asyncio's `Task.cancelled()`.
+   */
+  readonly killed: boolean;
+  /**
    * Joins the thread: `yield* task` waits for it and returns its value.
    *
    * @returns An iterator that yields the join event once.

@@ -1,7 +1,6 @@
 import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
-import { KilledError } from "./errors.ts";
 import { kill } from "./kill.ts";
 import type { Operation } from "./operation.ts";
 import { shield } from "./shield.ts";
@@ -9,6 +8,7 @@ import { spawn } from "./spawn.ts";
 import type { Task } from "./task.ts";
 
 let waitForChildren: (group: TaskGroup) => Coroutine<void>;
+let setScope: (group: TaskGroup, scope: Task<unknown>) => void;
 
 /**
  * The handle a {@linkcode taskGroup} body gets: it starts the group's children.
@@ -29,13 +29,16 @@ let waitForChildren: (group: TaskGroup) => Coroutine<void>;
  */
 export class TaskGroup {
   readonly #tasks = new Set<Task<unknown>>();
+  /** The group's scope thread, which owns its children wherever they are started. */
+  #scope: Task<unknown> | undefined = undefined;
   #sweepAt = 64;
   #ended = false;
 
   /**
    * Starts a child of the group: a thread that the group waits for before it ends, and
-   * that is killed if the group fails or is killed. Call it from the body or from a
-   * child. Its {@linkcode Task} can be joined for its value; an error that nobody joins
+   * that is killed if the group fails or is killed. Call it from the body, from a child,
+   * or from any thread of the run (inside a nested group, say): the child belongs to this
+   * group wherever it is started. Its {@linkcode Task} can be joined for its value; an error that nobody joins
    * fails the group.
    *
    * @typeParam T The child's value.
@@ -61,7 +64,7 @@ export class TaskGroup {
    */
   *spawn<T>(operation: Operation<T>): Coroutine<Task<T>> {
     if (this.#ended) throw new TypeError("Cannot spawn in task group: it has ended");
-    const task = yield* spawn(operation);
+    const task = yield* spawn(operation, { owner: this.#scope });
     const tasks = this.#tasks;
     tasks.add(task);
     if (tasks.size >= this.#sweepAt) {
@@ -73,6 +76,9 @@ export class TaskGroup {
   }
 
   static {
+    setScope = (group, scope) => {
+      group.#scope = scope;
+    };
     // The group's scope waits for the children through this, not a public method.
     waitForChildren = function* (group) {
       const tasks = group.#tasks;
@@ -81,8 +87,9 @@ export class TaskGroup {
         try {
           yield* task; // a finished child is joined too, so that its error is not lost
         } catch (error) {
-          // A child that someone killed has simply ended.
-          if (!(error instanceof KilledError)) throw error;
+          // A child that someone killed has simply ended; one that failed, whatever its
+          // error (a `KilledError` from a join, say), fails the group.
+          if (!task.killed) throw error;
         }
       }
       group.#ended = true;
@@ -102,7 +109,8 @@ export class TaskGroup {
  * outlives its spawner. Inside a group, a thread started with plain `spawn` (not
  * `group.spawn`) is a helper: the group does not wait for it, and kills it when it ends.
  * The group is a kernel scope (`spawn(op, { scope: true })`): an error that escapes any of
- * its threads with nobody joining it is thrown into the body where it waits.
+ * its threads with nobody joining it fails the group at once: the body is killed where it
+ * waits, so no `catch` in the body can swallow a child's error.
  *
  * @typeParam T The body's value.
  * @param body A generator function that gets the {@linkcode TaskGroup} and returns the
@@ -139,7 +147,10 @@ export function taskGroup<T>(body: (group: TaskGroup) => Operation<T>): Effect<T
 }
 
 function* runGroup<T>(body: (group: TaskGroup) => Operation<T>): Coroutine<T> {
-  const scope = yield* spawn(groupScope(body), { scope: true });
+  const group = new TaskGroup();
+  const scope = yield* spawn(groupScope(group, body), { scope: true });
+  // Before the scope runs: it runs only once this thread waits.
+  setScope(group, scope);
   try {
     return yield* scope;
   } finally {
@@ -148,8 +159,10 @@ function* runGroup<T>(body: (group: TaskGroup) => Operation<T>): Coroutine<T> {
   }
 }
 
-function* groupScope<T>(body: (group: TaskGroup) => Operation<T>): Coroutine<T> {
-  const group = new TaskGroup();
+function* groupScope<T>(
+  group: TaskGroup,
+  body: (group: TaskGroup) => Operation<T>,
+): Coroutine<T> {
   const value = (yield body(group)) as T;
   yield* waitForChildren(group);
   return value;

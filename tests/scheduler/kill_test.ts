@@ -361,3 +361,27 @@ Deno.test("killing a thread that waits on a promise keeps the kernel's count of 
   ).finally(() => clearTimeout(timer));
   assert.equal(clock.now(), 1000);
 });
+
+Deno.test("a task says whether its thread was killed, not whether it failed with a KilledError", async () => {
+  const seen = await run(
+    function* () {
+      const returned = yield* spawn(sleep(1));
+      const failed = yield* spawn(function* () {
+        yield* sleep(1);
+        throw new KilledError("not a kill: an error of that name");
+      }());
+      const killed = yield* spawn(sleep(1000));
+      const before = [returned.killed, failed.killed, killed.killed];
+      yield* kill(killed);
+      try {
+        yield* join(failed);
+      } catch {
+        // its own error
+      }
+      yield* join(returned);
+      return { before, after: [returned.killed, failed.killed, killed.killed] };
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(seen, { before: [false, false, false], after: [false, false, true] });
+});

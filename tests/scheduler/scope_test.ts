@@ -1,6 +1,6 @@
 // `spawn(op, { scope: true })`: a thread that owns the threads spawned inside it.
 import assert from "node:assert/strict";
-import { type Coroutine, run, shield, sleep, spawn, VirtualClock } from "../../mod.ts";
+import { type Coroutine, kill, run, shield, sleep, spawn, VirtualClock } from "../../mod.ts";
 
 function* failAfter(ms: number, message: string): Coroutine<never> {
   yield* sleep(ms);
@@ -16,7 +16,7 @@ function* sleeper(record: string[], name: string): Coroutine<void> {
   }
 }
 
-Deno.test("an error escaping a thread of a scope is thrown into the scope, not the run", async () => {
+Deno.test("an error escaping a thread of a scope fails the scope, not the run: no catch in it can swallow the error", async () => {
   const record: string[] = [];
   const clock = new VirtualClock();
   const value = await run(
@@ -31,18 +31,24 @@ Deno.test("an error escaping a thread of a scope is thrown into the scope, not t
           try {
             yield* sleep(1_000_000);
           } catch (error) {
-            record.push(`scope caught "${(error as Error).message}" at ${clock.now()}`);
+            record.push(`scope caught "${(error as Error).message}" (wrong)`);
+          } finally {
+            record.push(`scope finally at ${clock.now()}`);
           }
-          return "scope done";
+          return "scope done (wrong)";
         }(),
         { scope: true },
       );
-      return yield* scope;
+      try {
+        return yield* scope;
+      } catch (error) {
+        return `joiner got "${(error as Error).message}"`;
+      }
     }(),
     { clock },
   );
-  assert.equal(value, "scope done");
-  assert.deepEqual(record, ['scope caught "grandchild failed" at 10']);
+  assert.deepEqual(record, ["scope finally at 10"]);
+  assert.equal(value, 'joiner got "grandchild failed"');
 });
 
 Deno.test("a scope that ends kills the threads it owns and waits for their finally blocks", async () => {
@@ -96,10 +102,10 @@ Deno.test("a scope's own uncaught error goes to its joiner, after its threads ar
   assert.deepEqual(record, ["helper finally"]);
 });
 
-Deno.test("an error from a thread of a scope waits for the scope's shield to end", async () => {
+Deno.test("an error from a thread of a scope waits for the scope's shield to end, then fails the scope", async () => {
   const record: string[] = [];
   const clock = new VirtualClock();
-  await run(
+  const caught = await run(
     function* () {
       const scope = yield* spawn(
         function* () {
@@ -111,16 +117,54 @@ Deno.test("an error from a thread of a scope waits for the scope's shield to end
             }());
             record.push("after the shield (wrong)");
           } catch (error) {
-            record.push(`caught "${(error as Error).message}" at ${clock.now()}`);
+            record.push(`caught "${(error as Error).message}" (wrong)`);
+          } finally {
+            record.push(`scope finally at ${clock.now()}`);
           }
         }(),
         { scope: true },
       );
-      yield* scope;
+      try {
+        yield* scope;
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "no error";
     }(),
     { clock },
   );
-  assert.deepEqual(record, ["shield done at 20", 'caught "helper failed" at 20']);
+  assert.deepEqual(record, ["shield done at 20", "scope finally at 20"]);
+  assert.equal(caught, "helper failed");
+});
+
+Deno.test("a scope's thread failing while a kill of the scope waits for its shield: neither is lost", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  const caught = await run(
+    function* () {
+      const scope = yield* spawn(
+        function* () {
+          yield* spawn(failAfter(5, "helper failed"));
+          try {
+            yield* shield(sleep(20));
+          } finally {
+            record.push(`scope finally at ${clock.now()}`);
+          }
+        }(),
+        { scope: true },
+      );
+      yield* sleep(1);
+      try {
+        yield* kill(scope);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "the kill returned normally";
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, ["scope finally at 20"]);
+  assert.equal(caught, "helper failed");
 });
 
 Deno.test("without a scope, an unjoined thread's error still ends the run", async () => {
@@ -168,4 +212,34 @@ Deno.test("a closing scope takes in its last thread's cleanup error before it en
   assert.ok(caught instanceof SuppressedError, `got ${caught}`);
   assert.equal(caught.error, cleanup);
   assert.equal((caught.suppressed as Error).message, first.message);
+});
+
+Deno.test("spawn's owner puts a thread in a given scope; one that names no live scope is a TypeError", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  const errors = await run(
+    function* () {
+      const scope = yield* spawn(sleep(10), { scope: true });
+      // Spawned from outside the scope, it still belongs to it: killed when it ends.
+      yield* spawn(sleeper(record, "owned"), { owner: scope });
+      const plain = yield* spawn(sleep(1));
+      const messages: string[] = [];
+      for (const owner of [plain, "a string", scope]) {
+        if (owner === scope) yield* scope;
+        try {
+          yield* spawn(sleep(1), { owner: owner as typeof scope });
+        } catch (error) {
+          messages.push(`${(error as Error).name}: ${(error as Error).message}`);
+        }
+      }
+      return messages;
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, ["owned finally"]);
+  assert.deepEqual(errors, [
+    "TypeError: Cannot spawn coroutine in thread 3: it is not a scope",
+    'TypeError: Cannot spawn coroutine: the owner must be the task of a scope thread, got the string "a string"',
+    "TypeError: Cannot spawn coroutine in scope thread 1: it has ended",
+  ]);
 });

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import {
+  all,
   type Coroutine,
+  join,
   kill,
   run,
   sleep,
@@ -211,4 +213,90 @@ Deno.test("taskGroup(): children may start children of the group", async () => {
     { clock },
   );
   assert.deepEqual(record, ["grandchild done at 15", "grandchild finally"]);
+});
+
+Deno.test("taskGroup(): a body that catches errors cannot swallow a child's: the group fails at once", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  await assert.rejects(
+    run(
+      taskGroup(function* (group) {
+        yield* group.spawn(child("sibling", 1000, record, clock));
+        yield* group.spawn(function* () {
+          yield* sleep(10);
+          throw new Error("child failed");
+        }());
+        for (let attempt = 1; attempt <= 3; attempt++) {
+          try {
+            yield* sleep(20); // say, a retried request
+            record.push(`body attempt ${attempt} done at ${clock.now()}`);
+          } catch (error) {
+            record.push(`body caught "${(error as Error).message}" (wrong)`);
+          } finally {
+            record.push(`body attempt ${attempt} finally at ${clock.now()}`);
+          }
+        }
+      }),
+      { clock },
+    ),
+    { message: "child failed" },
+  );
+  assert.deepEqual(record, ["body attempt 1 finally at 10", "sibling finally"]);
+});
+
+Deno.test("taskGroup(): a child that fails with a KilledError of its own fails the group", async () => {
+  const clock = new VirtualClock();
+  function* joinsAKilledThread(): Coroutine<string> {
+    const doomed = yield* spawn(sleep(1000));
+    yield* kill(doomed);
+    yield* join(doomed); // throws the KilledError: this child fails with it
+    return "joined (wrong)";
+  }
+  await assert.rejects(
+    run(
+      taskGroup(function* (group) {
+        yield* group.spawn(joinsAKilledThread());
+        return "the body's value (wrong)";
+      }),
+      { clock },
+    ),
+    { name: "KilledError", message: "Thread 3 was killed" },
+  );
+  const ran: string[] = [];
+  function* op(name: string): Coroutine<string> {
+    ran.push(name);
+    yield* sleep(1);
+    return name;
+  }
+  for (const concurrency of [Infinity, 1]) {
+    ran.length = 0;
+    await assert.rejects(
+      run(all([joinsAKilledThread(), op("b"), op("c")], { concurrency }), { clock }),
+      { name: "KilledError" },
+      `concurrency ${concurrency}`,
+    );
+  }
+});
+
+Deno.test("taskGroup(): a child spawned in an outer group from inside an inner one belongs to the outer", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  await run(
+    function* () {
+      yield* taskGroup(function* (outer) {
+        yield* taskGroup(function* () {
+          yield* outer.spawn(child("outer's child", 100, record, clock));
+          record.push(`inner group ends at ${clock.now()}`);
+        });
+      });
+      record.push(`outer group ended at ${clock.now()}`);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    "inner group ends at 0",
+    "outer's child done at 100",
+    "outer's child finally",
+    "outer group ended at 100",
+  ]);
 });
