@@ -88,6 +88,8 @@ export class ThreadExtras {
   teardownChildren: Thread[] | null;
   /** Set once the thread is killed: its stack is being unwound. */
   killing: boolean;
+  /** The thread whose error it was last handed by a join or a kill, to throw. */
+  handedFrom: Thread | null;
   /** Whether the thread is a scope. */
   isScope: boolean;
   /** For a scope: the live threads it owns, made when it first owns one. */
@@ -112,6 +114,7 @@ export class ThreadExtras {
     this.killDeferred = false;
     this.teardownChildren = null;
     this.killing = false;
+    this.handedFrom = null;
     this.isScope = false;
     this.members = null;
     this.closingEnding = Ending.None;

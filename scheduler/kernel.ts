@@ -1127,6 +1127,16 @@ export class Kernel implements ThreadHost {
     const extras = target.withExtras();
     extras.killing = true;
     extras.unwindDepth = target.depth;
+    // Killed before it could throw the error of a thread it joined (or killed): the error
+    // goes where it would have gone had the kill come a moment earlier, to that thread's
+    // scope or the run, rather than nowhere.
+    const from = extras.handedFrom;
+    if (from !== null) {
+      extras.handedFrom = null;
+      if (target.resumeMode === MODE_THROW && target.resumeValue === from.result) {
+        this.#unhandled(from, from.result);
+      }
+    }
     const failure = this.#cancelPrimitive(target);
     if (failure !== null) this.#cleanupFailed(target, failure.error);
     target.abortSignal();
@@ -1205,6 +1215,7 @@ export class Kernel implements ThreadHost {
           if (ending === ENDING_FAILED) {
             killer.resumeMode = MODE_THROW;
             killer.resumeValue = result;
+            killer.extras!.handedFrom = thread;
           }
           this.#enqueue(killer);
         }
@@ -1256,11 +1267,14 @@ export class Kernel implements ThreadHost {
       return;
     }
     joiner.resumeMode = MODE_THROW;
-    joiner.resumeValue = target.ending === ENDING_FAILED
-      ? target.result
-      : new KilledError(`Thread ${target.id} was killed`, {
-        cause: target.extras?.killReason,
-      });
+    if (target.ending === ENDING_FAILED) {
+      joiner.resumeValue = target.result;
+      if (joiner.extras !== null) joiner.extras.handedFrom = target;
+      return;
+    }
+    joiner.resumeValue = new KilledError(`Thread ${target.id} was killed`, {
+      cause: target.extras?.killReason,
+    });
   }
 
   /** Ends the run with `error`: kills every thread, then rejects once they are gone. */

@@ -385,3 +385,68 @@ Deno.test("a task says whether its thread was killed, not whether it failed with
   );
   assert.deepEqual(seen, { before: [false, false, false], after: [false, false, true] });
 });
+
+Deno.test("a thread killed before it could throw the error of a thread it joined does not drop it", async () => {
+  const record: string[] = [];
+  await assert.rejects(
+    run(
+      function* () {
+        const failing = yield* spawn(function* () {
+          yield* sleep(10);
+          throw new Error("joined thread failed");
+        }());
+        const joiner = yield* spawn(function* () {
+          try {
+            yield* join(failing);
+          } catch (error) {
+            record.push(`joiner caught "${(error as Error).message}" (wrong)`);
+          } finally {
+            record.push("joiner finally");
+          }
+        }());
+        yield* sleep(1);
+        yield* sleep(9); // wakes right after the failure (its timer is older), before the joiner runs
+        yield* kill(joiner);
+        record.push("the kill returned (wrong)");
+      }(),
+      { clock: new VirtualClock() },
+    ),
+    { message: "joined thread failed" },
+  );
+  assert.deepEqual(record, ["joiner finally"]);
+});
+
+Deno.test("a thread killed before it could throw the cleanup error of a thread it killed does not drop it", async () => {
+  const record: string[] = [];
+  await assert.rejects(
+    run(
+      function* () {
+        const target = yield* spawn(function* () {
+          try {
+            yield* sleep(1000);
+          } finally {
+            yield* sleep(10);
+            // deno-lint-ignore no-unsafe-finally -- the point: a cleanup that fails
+            throw new Error("cleanup failed");
+          }
+        }());
+        const killer = yield* spawn(function* () {
+          try {
+            yield* kill(target);
+          } catch (error) {
+            record.push(`killer caught "${(error as Error).message}" (wrong)`);
+          } finally {
+            record.push("killer finally");
+          }
+        }());
+        yield* sleep(1);
+        yield* sleep(9); // wakes right after the cleanup failed, before the killer runs
+        yield* kill(killer);
+        record.push("the kill returned (wrong)");
+      }(),
+      { clock: new VirtualClock() },
+    ),
+    { message: "cleanup failed" },
+  );
+  assert.deepEqual(record, ["killer finally"]);
+});
