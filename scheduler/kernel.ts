@@ -633,12 +633,30 @@ export class Kernel implements ThreadHost {
       const kind = (yielded as Tagged)[KIND];
       if (kind !== undefined) return this.#dispatch(thread, yielded as AnyEffect, kind);
     }
-    if (isThenable(yielded)) return this.#await(thread, yielded);
+    if (yielded instanceof Promise) return this.#await(thread, yielded);
+    let thenable: boolean;
+    try {
+      thenable = isThenable(yielded); // a `then` getter may throw
+    } catch (error) {
+      return this.#resumeThrowing(thread, error);
+    }
+    if (thenable) return this.#await(thread, yielded as PromiseLike<unknown>);
     if (isGenerator(yielded)) return this.#callFrame(thread, yielded);
     return this.#throwInto(
       thread,
-      `Cannot handle yielded value: ${describe(yielded)} is not an event, a generator or a promise`,
+      isAsyncGenerator(yielded)
+        ? `Cannot handle yielded value: ${ASYNC_GENERATOR}`
+        : `Cannot handle yielded value: ${
+          describe(yielded)
+        } is not an event, a generator or a promise`,
     );
+  }
+
+  /** Sets `thread` up to resume by throwing `error` at its yield point; it goes on. */
+  #resumeThrowing(thread: Thread, error: unknown): boolean {
+    thread.resumeMode = MODE_THROW;
+    thread.resumeValue = error;
+    return true;
   }
 
   /** A generator yielded: a Bluelet-style call, run as a frame of its own. */
@@ -701,10 +719,7 @@ export class Kernel implements ThreadHost {
     let coroutine: unknown = effect.coroutine;
     if (!isGenerator(coroutine)) {
       if (!(coroutine instanceof Effect)) {
-        return this.#throwInto(
-          thread,
-          `Cannot spawn coroutine: ${describe(coroutine)} is not a generator`,
-        );
+        return this.#throwInto(thread, coroutineProblem(coroutine, "spawn")!);
       }
       coroutine = asCoroutine(coroutine);
     } else if ((coroutine as Spawned)[THREAD] !== undefined) {
@@ -867,20 +882,18 @@ export class Kernel implements ThreadHost {
   #onUntil(thread: Thread, effect: UntilEffect<unknown>): boolean {
     const source = effect.source;
     let awaited: unknown = source;
-    if (typeof source === "function") {
-      try {
-        awaited = source();
-      } catch (error) {
-        thread.resumeMode = MODE_THROW;
-        thread.resumeValue = error;
-        return true;
-      }
+    let thenable: boolean;
+    try {
+      if (typeof source === "function") awaited = source();
+      thenable = isThenable(awaited); // a `then` getter may throw
+    } catch (error) {
+      return this.#resumeThrowing(thread, error);
     }
-    if (!isThenable(awaited)) {
+    if (!thenable) {
       thread.resumeValue = awaited;
       return true;
     }
-    return this.#await(thread, awaited);
+    return this.#await(thread, awaited as PromiseLike<unknown>);
   }
 
   #onSelf(thread: Thread): boolean {
@@ -984,17 +997,18 @@ export class Kernel implements ThreadHost {
   /** Waits on `promise`; says whether the thread goes on (only if `then` threw). */
   #await(thread: Thread, promise: PromiseLike<unknown>): boolean {
     const waiter = thread.waiter ??= this.#promiseWaiter(thread);
-    try {
-      promise.then(waiter.fulfilled, waiter.rejected);
-    } catch (error) {
-      // A thenable whose `then` throws: the error belongs at the yield point.
-      this.#cancelPrimitive(thread);
-      thread.resumeMode = MODE_THROW;
-      thread.resumeValue = error;
-      return true;
-    }
+    // Waiting first: a `then` may call back before it returns.
     thread.state = STATE_AWAITING;
     this.#externalWaits++;
+    try {
+      ownPromise(promise).then(waiter.fulfilled, waiter.rejected);
+    } catch (error) {
+      // A promise subclass whose `then` throws: the error belongs at the yield point.
+      thread.state = STATE_RUNNING;
+      this.#externalWaits--;
+      this.#cancelPrimitive(thread);
+      return this.#resumeThrowing(thread, error);
+    }
     return false;
   }
 
@@ -1039,7 +1053,7 @@ export class Kernel implements ThreadHost {
     try {
       const next = primitive.settled(ok, value);
       if (next === null) return false;
-      next.then(thread.waiter!.fulfilled, thread.waiter!.rejected);
+      ownPromise(next).then(thread.waiter!.fulfilled, thread.waiter!.rejected);
       return true;
     } catch (error) {
       // A primitive that broke its contract (or a thenable that did): its error goes to
@@ -1306,7 +1320,9 @@ function chain(newer: unknown, older: unknown): SuppressedError {
 /** Why `value` cannot be run as a coroutine, or null if it can. */
 function coroutineProblem(value: unknown, verb: string): string | null {
   if (!isGenerator(value)) {
-    return `Cannot ${verb} coroutine: ${describe(value)} is not a generator`;
+    return isAsyncGenerator(value)
+      ? `Cannot ${verb} coroutine: ${ASYNC_GENERATOR}`
+      : `Cannot ${verb} coroutine: ${describe(value)} is not a generator`;
   }
   const thread = (value as Spawned)[THREAD];
   if (thread === undefined) return null;
@@ -1326,10 +1342,28 @@ NativeGenerator.prototype = Object.getPrototypeOf(Object.getPrototypeOf((functio
 /** Whether `value` is a generator object (what `function*` returns, or one just like it). */
 export function isGenerator(value: unknown): value is Coroutine<unknown> {
   if (value instanceof NativeGenerator) return true;
-  return typeof value === "object" && value !== null &&
+  return typeof value === "object" && value !== null && !(Symbol.asyncIterator in value) &&
     typeof (value as Coroutine<unknown>).next === "function" &&
     typeof (value as Coroutine<unknown>).throw === "function" &&
     typeof (value as Coroutine<unknown>).return === "function";
+}
+
+/** What an async generator is, in the `TypeError` that refuses it. */
+const ASYNC_GENERATOR =
+  "an async generator: bluelet runs function* generators; consume it in an async function and wait with until()";
+
+function isAsyncGenerator(value: unknown): boolean {
+  return typeof value === "object" && value !== null && Symbol.asyncIterator in value &&
+    typeof (value as AsyncGenerator).next === "function";
+}
+
+/**
+ * `thenable` as a promise of this realm. A thenable that is not one may call back at once,
+ * more than once, or throw; the promise made from it calls back once, and never from
+ * inside `then`.
+ */
+function ownPromise(thenable: PromiseLike<unknown>): PromiseLike<unknown> {
+  return thenable instanceof Promise ? thenable : Promise.resolve(thenable);
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -151,15 +151,19 @@ Deno.test("killing a thread waiting on a primitive cancels it instead of finishi
 });
 
 Deno.test("a primitive settled but not yet finished is cancelled by a kill, not finished", async () => {
-  // A thenable that settles when the test says, synchronously: the primitive settles while
+  // A promise that settles when the test says, synchronously: the primitive settles while
   // the kernel runs the killer, so its thread is queued, not yet resumed, when it is killed.
+  // (The kernel waits on any other thenable through a promise of its own, which never
+  // calls back synchronously; a `Promise` subclass it takes as it is.)
   let deliver!: (value: unknown) => void;
-  const thenable: PromiseLike<unknown> = {
-    then(onFulfilled) {
+  class SettlesWhenTold extends Promise<unknown> {
+    // deno-lint-ignore no-explicit-any
+    override then(onFulfilled?: ((value: unknown) => any) | null): any {
       deliver = (value) => onFulfilled?.(value);
-      return thenable as PromiseLike<never>;
-    },
-  };
+      return this;
+    }
+  }
+  const thenable = new SettlesWhenTold(() => {});
   const record: string[] = [];
   await run(function* () {
     const waiter = yield* spawn(function* () {
