@@ -90,6 +90,9 @@ export class ThreadExtras {
   killing: boolean;
   /** The thread whose error it was last handed by a join or a kill, to throw. */
   handedFrom: Thread | null;
+  /** The thread that spawned it from inside a shield, and how many shields it was in. */
+  spawnedInShield: Thread | null;
+  shieldLevel: number;
   /** Whether the thread is a scope. */
   isScope: boolean;
   /** For a scope: the live threads it owns, made when it first owns one. */
@@ -115,6 +118,8 @@ export class ThreadExtras {
     this.teardownChildren = null;
     this.killing = false;
     this.handedFrom = null;
+    this.spawnedInShield = null;
+    this.shieldLevel = 0;
     this.isScope = false;
     this.members = null;
     this.closingEnding = Ending.None;

@@ -254,6 +254,13 @@ export class Kernel implements ThreadHost {
     // A run that is ending lets what its `finally` blocks spawn run (a cleanup may use
     // `withTimeout`), but no longer than the thread that spawned it.
     if (this.#failed && parent !== null) (parent.withExtras().teardownChildren ??= []).push(thread);
+    // What a shielded frame spawns is spared by teardowns until the shield ends.
+    const shields = parent?.extras?.shields;
+    if (shields != null && shields.length > 0) {
+      const extras = thread.withExtras();
+      extras.spawnedInShield = parent;
+      extras.shieldLevel = shields.length;
+    }
     return thread;
   }
 
@@ -457,8 +464,9 @@ export class Kernel implements ThreadHost {
       killed = true;
     }
     if (killed) return true;
-    // Teardown itself is stuck: give up on those threads rather than hang.
-    this.#fail(error);
+    // Teardown itself is stuck: give up on those threads rather than hang. Stuck since a
+    // deadlock began the teardown, it is that same deadlock (a thread stuck in a shield).
+    if (!(this.#error instanceof DeadlockError)) this.#fail(error);
     this.#complete();
     return false;
   }
@@ -1137,6 +1145,25 @@ export class Kernel implements ThreadHost {
     this.#beginUnwinding(target);
   }
 
+  /**
+   * Kills `thread` for a teardown that kills many (a run that fails, a scope that ends),
+   * unless a thread it descends from is inside a shield: what the shielded code spawned
+   * (`withTimeout`'s helper threads, say) is its to end, and a kill now would cut the
+   * shielded operation short. Such a thread is killed once that ancestor has ended.
+   */
+  #killUnlessShielded(thread: Thread): void {
+    for (let t: Thread | null = thread; t !== null; t = t.parent) {
+      const by = t.extras?.spawnedInShield;
+      if (by == null || by.state === STATE_DONE) continue;
+      const shields = by.extras!.shields;
+      if (shields !== null && shields.length >= t.extras!.shieldLevel) {
+        (by.extras!.teardownChildren ??= []).push(thread);
+        return;
+      }
+    }
+    this.#startKill(thread, undefined);
+  }
+
   #beginUnwinding(target: Thread): void {
     const extras = target.withExtras();
     extras.killing = true;
@@ -1196,7 +1223,7 @@ export class Kernel implements ThreadHost {
       thread.state = STATE_CLOSING;
       extras.closingEnding = ending;
       extras.closingResult = result;
-      for (const member of members) this.#startKill(member, undefined);
+      for (const member of members) this.#killUnlessShielded(member);
       return;
     }
     if (ending === ENDING_FAILED) addToStory(result, [`in ${describeLineage(thread)}`]);
@@ -1304,7 +1331,7 @@ export class Kernel implements ThreadHost {
     }
     this.#failed = true;
     this.#error = error;
-    for (let t = this.#first; t !== null; t = t.next) this.#startKill(t, undefined);
+    for (let t = this.#first; t !== null; t = t.next) this.#killUnlessShielded(t);
   }
 }
 

@@ -2,15 +2,18 @@
 import assert from "node:assert/strict";
 import {
   type Coroutine,
+  DeadlockError,
   join,
   kill,
   KilledError,
+  Lock,
   run,
   shield,
   sleep,
   spawn,
   useAbortSignal,
   VirtualClock,
+  withTimeout,
 } from "../../mod.ts";
 
 function* step(record: string[], clock: VirtualClock, name: string, ms: number): Coroutine<string> {
@@ -188,4 +191,106 @@ Deno.test("kill() with a reason: joiners get it as the KilledError's cause, and 
   assert.ok(caught instanceof KilledError);
   assert.equal(caught.cause, reason);
   assert.equal(signalReason, reason);
+});
+
+Deno.test("shield(withTimeout(...)) finishes whatever tears its thread down: a run failure, an abort, a scope's kill", async (t) => {
+  function* goodbye(record: string[], clock: VirtualClock): Coroutine<void> {
+    try {
+      yield* sleep(20);
+      record.push(`goodbye sent at ${clock.now()}`);
+    } finally {
+      record.push("goodbye finally");
+    }
+  }
+  function* worker(record: string[], clock: VirtualClock): Coroutine<void> {
+    try {
+      // Under way when the teardown starts: its helper threads (withTimeout's) must finish.
+      yield* shield(withTimeout(1000, goodbye(record, clock)));
+      record.push("after the shield (wrong)");
+    } finally {
+      record.push("worker finally done");
+    }
+  }
+  await t.step("another thread fails and ends the run", async () => {
+    const record: string[] = [];
+    const clock = new VirtualClock();
+    await assert.rejects(
+      run(
+        function* () {
+          yield* spawn(worker(record, clock));
+          yield* sleep(5);
+          throw new Error("unrelated failure");
+        }(),
+        { clock },
+      ),
+      { message: "unrelated failure" },
+    );
+    assert.deepEqual(record, ["goodbye sent at 20", "goodbye finally", "worker finally done"]);
+  });
+  await t.step("the run's signal is aborted", async () => {
+    const record: string[] = [];
+    const clock = new VirtualClock();
+    const controller = new AbortController();
+    await assert.rejects(
+      run(
+        function* () {
+          yield* spawn(function* () {
+            yield* sleep(5);
+            controller.abort(new Error("shutdown"));
+          }());
+          yield* worker(record, clock);
+        }(),
+        { clock, signal: controller.signal },
+      ),
+      { message: "shutdown" },
+    );
+    assert.deepEqual(record, ["goodbye sent at 20", "goodbye finally", "worker finally done"]);
+  });
+  await t.step("the scope it belongs to is killed", async () => {
+    const record: string[] = [];
+    const clock = new VirtualClock();
+    await run(
+      function* () {
+        const scope = yield* spawn(
+          function* () {
+            yield* spawn(worker(record, clock));
+            yield* sleep(1000);
+          }(),
+          { scope: true },
+        );
+        yield* sleep(5);
+        yield* kill(scope);
+        record.push(`kill(scope) returned at ${clock.now()}`);
+      }(),
+      { clock },
+    );
+    assert.deepEqual(record, [
+      "goodbye sent at 20",
+      "goodbye finally",
+      "worker finally done",
+      "kill(scope) returned at 20",
+    ]);
+  });
+});
+
+Deno.test("a deadlock inside a shield is still a DeadlockError", async () => {
+  const lock = new Lock({ name: "db" });
+  await assert.rejects(
+    run(
+      function* () {
+        yield* lock.acquire();
+        try {
+          yield* sleep(1);
+        } finally {
+          yield* shield(lock.acquire()); // the thread already holds it: stuck for ever
+        }
+      }(),
+      { clock: new VirtualClock() },
+    ),
+    (error) => {
+      assert.ok(error instanceof DeadlockError, `got ${error}`);
+      assert.match(error.message, /thread 0 waits on acquire\(Lock "db"\)/);
+      return true;
+    },
+  );
 });
