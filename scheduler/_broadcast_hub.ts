@@ -13,8 +13,9 @@ export type Overflow = "wait" | "dropOldest" | "end";
 export class Member<T> {
   readonly core: ChannelCore<T>;
   dropped = 0;
-  missed = 0;
   lagged = false;
+  /** How many items the hub had sent out before the first one this member missed. */
+  #publishedBeforeLag = 0;
   closed = false;
   /** Behind `Subscription.signal`, made on first use. */
   controller: AbortController | null = null;
@@ -23,24 +24,32 @@ export class Member<T> {
     if (hub.overflow === "wait") this.core.onTake = hub.onTake;
   }
 
+  /** Items published since it was ended for falling behind, that one included. */
+  get missed(): number {
+    return this.lagged ? this.hub.published - this.#publishedBeforeLag : 0;
+  }
+
   /** Puts an item in, applying the overflow policy if there is no room. */
   deliver(value: T): void {
-    if (this.lagged) {
-      this.missed++;
-      return;
-    }
     const core = this.core;
-    if (core.hasRoom()) return core.put(value);
-    if (this.hub.overflow === "dropOldest") {
-      core.accept(value);
+    if (core.hasRoom()) core.put(value);
+    else if (this.hub.overflow === "dropOldest") {
+      // Drop first, so the buffer never holds more than its capacity. The oldest item not
+      // yet promised to a woken receiver is the one to go.
       core.buffer.removeAt(core.reserved);
+      core.accept(value);
       this.dropped++;
+    } else {
+      // The hub lets go of it: it is over, so it must neither count as a subscriber nor be
+      // kept alive by the broadcast. `missed` goes on counting from the hub's total.
+      this.lagged = true;
+      this.#publishedBeforeLag = this.hub.published - 1;
+      this.hub.members.delete(this);
+      core.close(() => new LaggedError(this.missed));
+      this.controller?.abort(new LaggedError(1));
       return;
     }
-    this.lagged = true;
-    this.missed = 1;
-    core.close(() => new LaggedError(this.missed));
-    this.controller?.abort(new LaggedError(1));
+    this.core.noteWaiting();
   }
 
   /** Ends the subscription's signal, if anyone asked for it. */
@@ -52,6 +61,8 @@ export class Member<T> {
 export class Hub<T> {
   readonly members: Set<Member<T>> = new Set();
   readonly publishers: WaitList<Publish<T>> = new WaitList<Publish<T>>();
+  /** Items sent out so far, for what a lagged member missed. */
+  published = 0;
   closed = false;
 
   constructor(
@@ -78,6 +89,8 @@ export class Hub<T> {
   }
 
   deliver(value: T): void {
+    this.published++;
+    // A member that lags leaves `members` during this loop, which a Set allows.
     for (const member of this.members) member.deliver(value);
   }
 
@@ -105,7 +118,7 @@ export class Hub<T> {
     let publisher;
     while ((publisher = this.publishers.shift()) !== null) publisher.failed();
     for (const member of this.members) {
-      if (!member.lagged) member.core.close(reason);
+      member.core.close(reason);
       member.ended();
     }
     this.members.clear();

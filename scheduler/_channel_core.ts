@@ -48,7 +48,10 @@ export class ChannelCore<T> {
   readonly senders: WaitList<SendWaiter> = new WaitList<SendWaiter>();
   /** Items in the buffer promised to woken receivers that have not run yet. */
   reserved = 0;
+  /** The most items the buffer has held at once, reserved ones included (a channel's). */
   peak = 0;
+  /** The most items waiting at once, reserved ones not included (a subscription's). */
+  peakWaiting = 0;
   closed = false;
   /** Makes the error a drained closed channel throws; null ends it without one. */
   reason: (() => unknown) | null = null;
@@ -103,10 +106,23 @@ export class ChannelCore<T> {
     if (this.buffer.size > this.peak) this.peak = this.buffer.size;
   }
 
+  /** Items in the buffer not promised to a woken receiver. */
+  get waiting(): number {
+    return this.buffer.size - this.reserved;
+  }
+
+  /** Updates `peakWaiting`; called where `waiting` can grow past it. */
+  noteWaiting(): void {
+    const waiting = this.waiting;
+    if (waiting > this.peakWaiting) this.peakWaiting = waiting;
+  }
+
   /** A woken receiver was cancelled: its item goes to the next one. */
   unreserve(): void {
     this.reserved--;
     this.pump();
+    // With no receiver to take it, the item waits again, past the capacity if need be.
+    this.noteWaiting();
   }
 
   /** Restores the invariants after a change: no receiver waits while an item is free, no

@@ -39,11 +39,16 @@ export interface BroadcastOptions {
 
 /** What {@linkcode Broadcast.statistics} gives. */
 export interface BroadcastStatistics {
-  /** Subscriptions open now. */
+  /** Subscriptions open now; one ended for falling behind (`"end"`) is not. */
   subscribers: number;
   /** Publishers waiting for room (the `"wait"` policy). */
   waitingPublishers: number;
-  /** Items buffered across all subscriptions: at most `subscribers * capacity`. */
+  /**
+   * Items waiting across all open subscriptions, counted as
+   * `SubscriptionStatistics.buffered` counts them (not one already handed to a
+   * receiver that has not run yet): at most `subscribers * capacity`, but for an item that
+   * such a receiver, killed before it ran, gave back.
+   */
   buffered: number;
   /** Whether the broadcast is closed. */
   closed: boolean;
@@ -197,7 +202,8 @@ export class Broadcast<T> {
    * `error` thrown if one is given. Waiting and later publishes throw
    * {@linkcode ClosedError}. Closing again does nothing.
    *
-   * @param error If given, what subscribers throw once drained.
+   * @param error If given, what subscribers throw once drained. `undefined` counts as not
+   * given: `close(undefined)` is a clean close.
    *
    * @example
    * ```ts
@@ -210,7 +216,7 @@ export class Broadcast<T> {
    * ```
    */
   close(error?: unknown): void {
-    this.#hub.close(arguments.length === 0 ? null : () => error);
+    this.#hub.close(error === undefined ? null : () => error);
   }
 
   /**
@@ -253,7 +259,7 @@ export class Broadcast<T> {
   statistics(): BroadcastStatistics {
     const hub = this.#hub;
     let buffered = 0;
-    for (const member of hub.members) buffered += member.core.buffer.size;
+    for (const member of hub.members) buffered += member.core.waiting;
     return {
       subscribers: hub.members.size,
       waitingPublishers: hub.publishers.size,

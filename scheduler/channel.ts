@@ -189,7 +189,9 @@ export class Channel<T> {
    * the end (`done: true`), or `error` thrown if one is given. Waiting senders, and every
    * later send, throw {@linkcode ClosedError}. Closing again does nothing.
    *
-   * @param error If given, what receivers throw once the channel is drained.
+   * @param error If given, what receivers throw once the channel is drained. `undefined`
+   * counts as not given, so `close(undefined)` is a clean close: a wrapper that passes on
+   * an optional error does not turn a clean close into a failure.
    *
    * @example
    * ```ts
@@ -202,7 +204,7 @@ export class Channel<T> {
    * ```
    */
   close(error?: unknown): void {
-    this.#core.close(arguments.length === 0 ? null : () => error);
+    this.#core.close(error === undefined ? null : () => error);
   }
 
   /**

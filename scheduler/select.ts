@@ -39,9 +39,14 @@ export type SelectResult<T extends readonly Operation<unknown>[]> = {
  * plain `race` would let two channel operations both take effect; `select` is how to wait
  * on several without losing an item).
  *
- * When several cases are ready at once, the first in the array wins. If the thread is
- * killed while `select` waits, no case takes effect (a send that had already been taken
- * stays sent).
+ * Channel and subscription cases are tried first, in array order: the first of them that
+ * can take effect at once wins, and the other cases never run. If none can, the other
+ * cases run, each in a helper thread, and whichever case takes effect first wins. So a
+ * case that is not a channel operation loses to a channel case that is ready at once, even
+ * one later in the array, though it is ready too (a set event's `wait()`, a free lock's
+ * `acquire()`, `sleep(0)`): whether it is ready cannot be known without running it, and
+ * running it would be its effect. If the thread is killed while `select` waits, no case
+ * takes effect (a send that had already been taken stays sent).
  *
  * @typeParam T The cases, as a tuple, so that the result is typed per case.
  * @param cases The operations to wait on; at least one.

@@ -50,14 +50,16 @@ export class Semaphore {
   /**
    * Creates a semaphore.
    *
-   * @param permits How many permits there are at first: a positive integer.
+   * @param permits How many permits there are at first: a positive integer. Zero is
+   * refused because {@linkcode Semaphore.release} never gives back more permits than
+   * the semaphore started with, so none could ever be handed out.
    * @param options A name for descriptions.
-   * @throws {RangeError} If `permits` is not a non-negative integer.
+   * @throws {RangeError} If `permits` is not a positive integer.
    */
   constructor(permits: number, options: SemaphoreOptions = {}) {
-    if (!Number.isInteger(permits) || permits < 0) {
+    if (!Number.isInteger(permits) || permits < 1) {
       throw new RangeError(
-        `Cannot create semaphore: permits must be a non-negative integer, got ${permits}`,
+        `Cannot create semaphore: permits must be a positive integer, got ${permits}`,
       );
     }
     this.#initial = permits;

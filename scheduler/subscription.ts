@@ -5,9 +5,17 @@ import type { Member } from "./_broadcast_hub.ts";
 
 /** What {@linkcode Subscription.statistics} gives. */
 export interface SubscriptionStatistics {
-  /** Items waiting to be received. */
+  /**
+   * Items waiting to be received. One already handed to a receiver that has not run yet
+   * is not counted: it takes no room. Never more than the capacity, unless such a receiver
+   * is killed before it runs: its item goes back to the front, past the capacity if need
+   * be, until it is received.
+   */
   buffered: number;
-  /** The most items buffered at once so far; never more than the capacity. */
+  /**
+   * The most items buffered at once so far, a guide for sizing the capacity: never more
+   * than it, but for items given back as `buffered` describes.
+   */
   peakBuffered: number;
   /** Items dropped to make room (the `"dropOldest"` policy). */
   dropped: number;
@@ -191,8 +199,8 @@ export class Subscription<T> {
   statistics(): SubscriptionStatistics {
     const member = this.#member;
     return {
-      buffered: member.core.buffer.size,
-      peakBuffered: member.core.peak,
+      buffered: member.core.waiting,
+      peakBuffered: member.core.peakWaiting,
       dropped: member.dropped,
       missed: member.missed,
       closed: member.core.closed,

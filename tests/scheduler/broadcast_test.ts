@@ -102,9 +102,10 @@ Deno.test('Broadcast "dropOldest": a slow subscriber keeps the newest items, the
       yield* broadcast.publish(i);
       got.push(fast.tryReceive()!.value!);
     }
+    // The oldest item goes before the newest comes in: the peak never passes the capacity.
     assert.deepEqual(slow.statistics(), {
       buffered: 2,
-      peakBuffered: 3,
+      peakBuffered: 2,
       dropped: 3,
       missed: 0,
       closed: false,
@@ -112,6 +113,35 @@ Deno.test('Broadcast "dropOldest": a slow subscriber keeps the newest items, the
     got.push(slow.tryReceive()!.value!, slow.tryReceive()!.value!);
   }());
   assert.deepEqual(got, [1, 2, 3, 4, 5, 4, 5]);
+});
+
+Deno.test("Broadcast.statistics() counts no item handed to a waiting receiver: buffered stays within subscribers * capacity", async () => {
+  const record: string[] = [];
+  const broadcast = new Broadcast<number>({ capacity: 1 });
+  await run(function* () {
+    const subscription = yield* broadcast.subscribe();
+    const reader = yield* spawn(function* () {
+      for (let i = 0; i < 2; i++) record.push(`got ${(yield* subscription.receive()).value}`);
+    }());
+    yield* yieldNow(); // the reader waits
+    const published = [1, 2, 3].map((item) => broadcast.tryPublish(item));
+    record.push(`published ${published.join(" ")}`);
+    // 1 is the reader's already; only 2 takes room, so 3 finds the buffer full.
+    const { buffered } = broadcast.statistics();
+    const stats = subscription.statistics();
+    record.push(`broadcast buffered ${buffered}`);
+    record.push(`subscription buffered ${stats.buffered}, peak ${stats.peakBuffered}`);
+    yield* reader;
+    record.push(`broadcast buffered ${broadcast.statistics().buffered}`);
+  }());
+  assert.deepEqual(record, [
+    "published true true false",
+    "broadcast buffered 1",
+    "subscription buffered 1, peak 1",
+    "got 1",
+    "got 2",
+    "broadcast buffered 0",
+  ]);
 });
 
 Deno.test('Broadcast "end": a subscriber that falls behind gets its buffer, then LaggedError', async () => {
@@ -147,6 +177,67 @@ Deno.test('Broadcast "end": a subscriber that falls behind gets its buffer, then
   ]);
   const error = new LaggedError(1);
   assert.equal(error.missed, 1);
+});
+
+Deno.test("Subscription: an item given back by a receiver killed before it ran waits again, past the capacity", async () => {
+  const record: string[] = [];
+  const broadcast = new Broadcast<number>({ capacity: 1 });
+  await run(function* () {
+    const subscription = yield* broadcast.subscribe();
+    const reader = yield* spawn(function* () {
+      yield* subscription.receive();
+      record.push("reader ran");
+    }());
+    yield* yieldNow(); // the reader waits
+    broadcast.tryPublish(1); // handed to the reader
+    broadcast.tryPublish(2);
+    yield* kill(reader); // 1 goes back in front of 2
+    const stats = subscription.statistics();
+    record.push(`buffered ${stats.buffered}, peak ${stats.peakBuffered}`);
+    record.push(`broadcast buffered ${broadcast.statistics().buffered}`);
+    record.push(`published 3: ${broadcast.tryPublish(3)}`);
+    record.push(
+      `got ${subscription.tryReceive()!.value}, buffered ${subscription.statistics().buffered}`,
+    );
+  }());
+  assert.deepEqual(record, [
+    "buffered 2, peak 2",
+    "broadcast buffered 2",
+    "published 3: false",
+    "got 1, buffered 1",
+  ]);
+});
+
+Deno.test('Broadcast "end": a subscription ended for falling behind no longer counts as a subscriber', async () => {
+  const record: string[] = [];
+  const broadcast = new Broadcast<number>({ capacity: 1, overflow: "end" });
+  await run(function* () {
+    const subscription = yield* broadcast.subscribe();
+    broadcast.tryPublish(1);
+    record.push(`subscribers ${broadcast.statistics().subscribers}`);
+    broadcast.tryPublish(2); // no room: ended
+    broadcast.tryPublish(3);
+    const { subscribers, buffered } = broadcast.statistics();
+    const stats = subscription.statistics();
+    record.push(`subscribers ${subscribers}, buffered ${buffered}`);
+    record.push(`closed ${stats.closed}, buffered ${stats.buffered}, missed ${stats.missed}`);
+    broadcast.tryPublish(4); // still counted as missed, though the broadcast let go of it
+    record.push(`missed ${subscription.statistics().missed}`);
+    record.push(`got ${(yield* subscription.receive()).value}`);
+    try {
+      yield* subscription.receive();
+    } catch (error) {
+      record.push(`${(error as Error).name}: ${(error as Error).message}`);
+    }
+  }());
+  assert.deepEqual(record, [
+    "subscribers 1",
+    "subscribers 0, buffered 0",
+    "closed true, buffered 1, missed 2",
+    "missed 3",
+    "got 1",
+    "LaggedError: Cannot receive from subscription: it fell behind and was ended, missing 3 items",
+  ]);
 });
 
 Deno.test("Broadcast: killing a subscriber's thread unsubscribes it and unblocks a waiting publisher", async () => {
@@ -220,6 +311,19 @@ Deno.test("Broadcast.close(error) gives subscribers their buffer, then the error
     "ClosedError: Cannot publish on broadcast: it is closed",
     '{"done":true}',
   ]);
+});
+
+Deno.test("Broadcast.close(undefined) is a clean close, as close() is", async () => {
+  const broadcast = new Broadcast<string>();
+  const record: string[] = [];
+  await run(function* () {
+    const subscription = yield* broadcast.subscribe();
+    broadcast.tryPublish("last");
+    broadcast.close(undefined);
+    record.push((yield* subscription.receive()).value!);
+    record.push(JSON.stringify(yield* subscription.receive()));
+  }());
+  assert.deepEqual(record, ["last", '{"done":true}']);
 });
 
 Deno.test("Broadcast rejects bad options", () => {

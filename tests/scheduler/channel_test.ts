@@ -252,6 +252,20 @@ Deno.test("close(error) makes receivers throw the error once the buffer is drain
   assert.throws(() => channel.tryReceive(), failure);
 });
 
+Deno.test("close(undefined) is a clean close, so a wrapper that passes on an optional error works", async () => {
+  const channel = new Channel<number>(2);
+  const close = (error?: Error) => channel.close(error);
+  const record: string[] = [];
+  await run(function* () {
+    channel.trySend(1);
+    close();
+    record.push(`got ${(yield* channel.receive()).value}`);
+    record.push(`then ${JSON.stringify(yield* channel.receive())}`);
+  }());
+  record.push(`tryReceive ${JSON.stringify(channel.tryReceive())}`);
+  assert.deepEqual(record, ["got 1", 'then {"done":true}', 'tryReceive {"done":true}']);
+});
+
 Deno.test("send() and trySend() on a closed channel throw ClosedError naming the channel", async () => {
   const channel = new Channel<number>(1, { name: "jobs" });
   channel.close();

@@ -174,6 +174,11 @@ Deno.test("Semaphore.withPermit() releases on a throw and on a kill; a killed wa
 Deno.test("Semaphore rejects a bad count and a release beyond it", () => {
   assert.throws(() => new Semaphore(-1), RangeError);
   assert.throws(() => new Semaphore(1.5), RangeError);
+  // Zero permits could never be released (release() refuses to exceed the start count).
+  assert.throws(() => new Semaphore(0), {
+    name: "RangeError",
+    message: "Cannot create semaphore: permits must be a positive integer, got 0",
+  });
   assert.throws(() => new Semaphore(1).release(), {
     name: "RangeError",
     message: "Cannot release semaphore: every permit is already free",

@@ -3,6 +3,7 @@ import {
   Channel,
   ClosedError,
   type Coroutine,
+  Event,
   kill,
   run,
   select,
@@ -12,7 +13,7 @@ import {
   yieldNow,
 } from "../../mod.ts";
 
-Deno.test("select() lets exactly one ready case take effect: the first in the array", async () => {
+Deno.test("select() lets exactly one ready case take effect: the first channel case in the array", async () => {
   const a = new Channel<string>(1);
   const b = new Channel<string>(1);
   a.trySend("a");
@@ -20,6 +21,43 @@ Deno.test("select() lets exactly one ready case take effect: the first in the ar
   const result = await run(select([a.receive(), b.receive()]));
   assert.deepEqual(result, { index: 0, value: { value: "a", done: false } });
   assert.equal(b.statistics().buffered, 1, "b's item was left alone");
+});
+
+Deno.test("select() tries channel cases first: a ready one beats an earlier ready case that needs a helper thread", async () => {
+  const record: string[] = [];
+  const set = new Event();
+  set.set();
+  // Ready at once too, but not a channel operation: it would run in a helper thread.
+  // deno-lint-ignore require-yield -- a case that ends in its first step
+  function* note(): Coroutine<string> {
+    record.push("helper ran");
+    return "note";
+  }
+  await run(
+    function* () {
+      const a = new Channel<string>(3);
+      a.trySend("1");
+      a.trySend("2");
+      a.trySend("3");
+      for (const first of [set.wait(), note(), sleep(0)]) {
+        const result = yield* select([first, a.receive()]);
+        record.push(`case ${result.index}: ${JSON.stringify(result.value)}`);
+      }
+      // With no channel case ready, the helper cases run, and the first to finish wins.
+      const result = yield* select([note(), a.receive()]);
+      record.push(`case ${result.index}: ${JSON.stringify(result.value)}`);
+      record.push(`a waiters ${a.statistics().waitingReceivers}`);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, [
+    'case 1: {"value":"1","done":false}',
+    'case 1: {"value":"2","done":false}',
+    'case 1: {"value":"3","done":false}',
+    "helper ran",
+    'case 0: "note"',
+    "a waiters 0",
+  ]);
 });
 
 Deno.test("select() waits for the first case that can take effect and withdraws the others", async () => {
