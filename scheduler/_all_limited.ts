@@ -2,6 +2,7 @@
 // started as soon as a slot frees, results in the order of `operations` (what std's
 // `pooledMap` does for promises). A task group of `concurrency` workers that take the next
 // operation in turn: if one fails, the group kills the others and throws its error.
+import { ownFrameFor } from "./_effects.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Operation } from "./operation.ts";
 import { taskGroup } from "./task_group.ts";
@@ -15,8 +16,9 @@ export function* allLimited(
   function* worker(): Coroutine<void> {
     while (next < operations.length) {
       const index = next++;
-      // A generator is called in a frame of its own; an event is handled directly.
-      results[index] = yield operations[index];
+      // A generator is called in a frame of its own; an event is handled directly, but
+      // for `end`, which ends the frame it is yielded in (see scheduler/_supervise.ts).
+      results[index] = yield ownFrameFor(operations[index]);
     }
   }
   yield* taskGroup(function* (group) {

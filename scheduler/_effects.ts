@@ -125,10 +125,26 @@ export class EndEffect<T> extends Effect<never> {
   static {
     tagKind(this, Kind.End);
   }
-  readonly description = "end";
-  constructor(readonly value: T) {
+  declare readonly value: T;
+  constructor(value: T) {
     super();
+    this.value = value;
   }
+  get description(): string {
+    return "end";
+  }
+}
+
+/**
+ * `operation`, to be yielded in a frame that has more to do after it (a combinator's
+ * helper thread): `end` ends the frame it is yielded in, so it gets a frame of its own.
+ */
+export function ownFrameFor<T>(operation: Operation<T>): Operation<T> {
+  return operation instanceof EndEffect ? endFrame(operation) : operation;
+}
+
+function* endFrame<T>(effect: EndEffect<T>): Coroutine<T> {
+  return (yield effect) as T;
 }
 
 export class SleepEffect extends Effect<void> {

@@ -9,7 +9,7 @@
 // delegating generator is later resumed with `next()`, so once the delegate finishes, the
 // `yield*` expression completes normally and the code after it runs as if nothing was
 // killed. A separate kernel frame per generator is unwound one by one and cannot resurrect.
-import type { Outcome } from "./_effects.ts";
+import { type Outcome, ownFrameFor } from "./_effects.ts";
 import { Primitive, SUSPEND } from "./_primitive.ts";
 import type { Coroutine } from "./coroutine.ts";
 import { join } from "./join.ts";
@@ -68,8 +68,9 @@ function* child(
 ): Coroutine<void> {
   let outcome: Outcome<unknown>;
   try {
-    // A generator is called in a frame of its own; an event is handled directly.
-    outcome = { ok: true, value: yield operation };
+    // A generator is called in a frame of its own; an event is handled directly, but for
+    // `end`, which ends the frame it is yielded in: that must be a frame of its own too.
+    outcome = { ok: true, value: yield ownFrameFor(operation) };
   } catch (error) {
     outcome = { ok: false, error };
   }

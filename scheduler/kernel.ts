@@ -473,15 +473,17 @@ export class Kernel implements ThreadHost {
 
   /** Says what each stuck thread waits on, e.g. `thread 1 waits on join(thread 2)`. */
   #describeStuck(): string {
-    const lines: string[] = [];
-    for (let t = this.#first; t !== null; t = t.next) {
-      if (lines.length === DEADLOCK_REPORT_LIMIT) {
-        lines.push(`${this.#live - DEADLOCK_REPORT_LIMIT} more`);
-        break;
-      }
-      lines.push(`${label(t)} waits on ${describeWait(t)}`);
+    // The live list runs newest first; the report names the oldest (the root first).
+    const stuck: Thread[] = [];
+    for (let t = this.#first; t !== null; t = t.next) stuck.push(t);
+    stuck.reverse();
+    const lines = stuck.slice(0, DEADLOCK_REPORT_LIMIT).map((t) =>
+      `${label(t)} waits on ${describeWait(t)}`
+    );
+    if (stuck.length > DEADLOCK_REPORT_LIMIT) {
+      lines.push(`${stuck.length - DEADLOCK_REPORT_LIMIT} more`);
     }
-    return lines.reverse().join("; ");
+    return lines.join("; ");
   }
 
   #complete(): void {

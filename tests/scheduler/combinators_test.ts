@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   all,
   type Coroutine,
+  end,
   kill,
   race,
   run,
@@ -193,4 +194,24 @@ Deno.test("TimeoutError is an Error with its own name and keeps its cause", () =
   assert.ok(error instanceof Error);
   assert.equal(error.name, "TimeoutError");
   assert.equal(error.cause, cause);
+});
+
+Deno.test("end(value) given to all, race and withTimeout is an operation that gives its value", async () => {
+  const results = await run(
+    function* () {
+      return [
+        yield* race([end("race"), sleep(10)]),
+        yield* withTimeout(10, end("withTimeout")),
+        yield* all([end("all"), end("all again")]),
+        yield* all([end("limited"), end("limited again")], { concurrency: 1 }),
+      ];
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(results, [
+    "race",
+    "withTimeout",
+    ["all", "all again"],
+    ["limited", "limited again"],
+  ]);
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   type Coroutine,
   DeadlockError,
+  Event,
   join,
   kill,
   KilledError,
@@ -166,6 +167,29 @@ Deno.test("run() reports a deadlock instead of hanging when threads join each ot
     },
   );
   assert.deepEqual(record, ["first cleaned up"]);
+});
+
+Deno.test("a deadlock of many threads names the oldest ones, root first, then how many more", async () => {
+  await assert.rejects(
+    run(function* () {
+      const event = new Event();
+      for (let i = 1; i <= 12; i++) {
+        yield* spawn(function* () {
+          yield* event.wait();
+        }());
+      }
+      yield* event.wait();
+    }()),
+    (error) => {
+      assert.ok(error instanceof DeadlockError);
+      const waits = Array.from({ length: 10 }, (_, id) => `thread ${id} waits on wait(Event)`);
+      assert.equal(
+        error.message,
+        `Cannot continue run: every thread is blocked forever (${waits.join("; ")}; 3 more)`,
+      );
+      return true;
+    },
+  );
 });
 
 Deno.test("run() rejects with KilledError when another thread kills the root", async () => {
