@@ -72,6 +72,7 @@ import {
   threadOf,
   ThreadState,
 } from "./_thread.ts";
+import { TimedWait } from "./_timed_wait.ts";
 import { TimerHeap } from "./_timer_heap.ts";
 import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
@@ -135,6 +136,8 @@ const SLICE_MS = 4;
 const STEPS_PER_CHECK = 1024;
 /** Every this many back-to-back slice hops, one is a timer hop, which lets Deno poll I/O. */
 const HOPS_PER_IO_POLL = 8;
+/** How many drives from promise reactions pass between two looks at the time. */
+const REACTIONS_PER_CHECK = 64;
 /** How many stuck threads a `DeadlockError` names. */
 const DEADLOCK_REPORT_LIMIT = 10;
 
@@ -179,6 +182,12 @@ export class Kernel implements ThreadHost {
   /** Jumps a virtual clock after a quiet spell; see `VirtualClockOptions`. */
   #autojumpHandle: ReturnType<typeof setTimeout> | undefined = undefined;
   #hopTimerHandle: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** Drives from promise reactions since the last look at the time. */
+  #reactionDrives = 0;
+  /** When drives from promise reactions, with no macrotask between, were first seen; or 0. */
+  #reactionsSince = 0;
+  /** A timer that, when it fires, shows that a macrotask ran. */
+  #macrotaskMark: ReturnType<typeof setTimeout> | undefined = undefined;
   /** The thread `#step` runs now; null between turns. */
   #stepping: Thread | null = null;
   /** Slice hops since the kernel last went idle. */
@@ -275,6 +284,11 @@ export class Kernel implements ThreadHost {
   readonly #onImmediate = (): void => {
     this.#immediateHandle = undefined;
     this.#drive();
+  };
+
+  readonly #onMacrotaskMark = (): void => {
+    this.#macrotaskMark = undefined;
+    this.#reactionsSince = 0;
   };
 
   readonly #onHopTimer = (): void => {
@@ -408,6 +422,32 @@ export class Kernel implements ThreadHost {
     }
   }
 
+  /**
+   * Drives the kernel for a promise reaction, a microtask. A thread that keeps waiting on
+   * promises already settled would keep driving it from microtasks alone, and the event
+   * loop (timers, I/O, the run's signal) would never get a turn: so once in a while this
+   * looks whether a macrotask ran since such drives began, and past a slice without one,
+   * leaves the woken threads queued for a hop (rule 5). While a hop is pending, the hop
+   * drives.
+   */
+  #driveFromReaction(): void {
+    if (this.#immediateHandle !== undefined || this.#hopTimerHandle !== undefined) return;
+    if (++this.#reactionDrives >= REACTIONS_PER_CHECK) {
+      this.#reactionDrives = 0;
+      const now = performance.now();
+      if (this.#reactionsSince === 0) {
+        this.#reactionsSince = now;
+        if (this.#macrotaskMark === undefined) {
+          this.#macrotaskMark = setTimeout(this.#onMacrotaskMark, 0);
+        }
+      } else if (now - this.#reactionsSince >= SLICE_MS && !this.#running && !this.#finished) {
+        this.#reactionsSince = 0;
+        return this.#hop();
+      }
+    }
+    this.#drive();
+  }
+
   #takeAbort(): void {
     this.#abortPending = false;
     this.#fail(this.#signal!.reason);
@@ -430,7 +470,8 @@ export class Kernel implements ThreadHost {
     while ((entry = this.#timers.popDue(now)) !== undefined) {
       const thread = entry.owner!;
       thread.timer = null;
-      this.#enqueue(thread);
+      if (thread.state === STATE_SLEEPING) this.#enqueue(thread);
+      else (thread.primitive as TimedWait<unknown, unknown>).expire(); // wakes the thread
       fired = true;
     }
     return fired;
@@ -493,8 +534,9 @@ export class Kernel implements ThreadHost {
     if (this.#immediateHandle !== undefined) clearImmediate(this.#immediateHandle);
     if (this.#hopTimerHandle !== undefined) clearTimeout(this.#hopTimerHandle);
     if (this.#autojumpHandle !== undefined) clearTimeout(this.#autojumpHandle);
+    if (this.#macrotaskMark !== undefined) clearTimeout(this.#macrotaskMark);
     this.#wakeHandle = this.#immediateHandle = this.#hopTimerHandle = undefined;
-    this.#autojumpHandle = undefined;
+    this.#autojumpHandle = this.#macrotaskMark = undefined;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     const root = this.#root;
     if (this.#failed) this.#reject(this.#error);
@@ -953,14 +995,24 @@ export class Kernel implements ThreadHost {
     }
     if (wait === SUSPEND) {
       thread.state = STATE_SUSPENDED;
+      if (primitive instanceof TimedWait) this.#armDeadline(thread, primitive);
       return false;
     }
     if (wait === SUSPEND_EXTERNAL) {
       thread.state = STATE_SUSPENDED_EXTERNAL;
       this.#externalWaits++;
+      if (primitive instanceof TimedWait) this.#armDeadline(thread, primitive);
       return false;
     }
     return this.#await(thread, wait);
+  }
+
+  /**
+   * A wait with a deadline (`withTimeout` or `moveOnAfter` of a primitive): the thread's
+   * own timer, which no other wait uses, ends it (#fireDueTimers).
+   */
+  #armDeadline(thread: Thread, wait: TimedWait<unknown, unknown>): void {
+    thread.timer = this.#timers.push(this.now() + wait.ms, thread);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1040,7 +1092,7 @@ export class Kernel implements ThreadHost {
       }
       this.#externalWaits--;
       this.#enqueue(thread);
-      this.#drive();
+      this.#driveFromReaction();
     };
     const waiter: PromiseWaiter = {
       fulfilled: (value) => settle(true, value),
@@ -1079,6 +1131,12 @@ export class Kernel implements ThreadHost {
   /** Ends a primitive's suspension; see {@linkcode Primitive.wake}. */
   wakePrimitive(thread: Thread, primitive: Primitive<unknown>): void {
     if (thread.primitive !== primitive) return;
+    const timer = thread.timer;
+    if (timer !== null) {
+      // A wait with a deadline that ended first.
+      this.#timers.cancel(timer);
+      thread.timer = null;
+    }
     if (thread.state === STATE_RUNNING) {
       // Woken from inside its own `start`: marked, so the suspension ends at once.
       thread.state = STATE_READY;
@@ -1095,7 +1153,7 @@ export class Kernel implements ThreadHost {
     }
     this.#enqueue(thread);
     // Most wakes come from a thread the kernel is stepping (a send waking a receiver).
-    if (!this.#running) this.#drive();
+    if (!this.#running) this.#driveFromReaction();
   }
 
   /** Sets `thread` up to resume with what its primitive gives. */
@@ -1213,7 +1271,18 @@ export class Kernel implements ThreadHost {
         break;
       case STATE_SUSPENDED_EXTERNAL:
         this.#externalWaits--;
+        this.#cancelDeadline(thread);
         break;
+      case STATE_SUSPENDED:
+        this.#cancelDeadline(thread);
+        break;
+    }
+  }
+
+  #cancelDeadline(thread: Thread): void {
+    if (thread.timer !== null) {
+      this.#timers.cancel(thread.timer);
+      thread.timer = null;
     }
   }
 

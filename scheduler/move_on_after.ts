@@ -5,8 +5,7 @@ import { Primitive, SUSPEND } from "./lowlevel.ts";
 import type { Operation } from "./operation.ts";
 import { sleep } from "./sleep.ts";
 import { spawn } from "./spawn.ts";
-import { select } from "./select.ts";
-import { ReceiveOperation, SendOperation } from "./_channel_core.ts";
+import { TimedWait } from "./_timed_wait.ts";
 import { shield } from "./shield.ts";
 import { killAll } from "./_kill_all.ts";
 
@@ -62,19 +61,25 @@ export function moveOnAfter<T>(ms: number, operation: Operation<T>): Effect<Move
       }`,
     );
   }
-  // A bare channel operation goes through `select`, which takes effect in this thread and
-  // so can give an item back if the thread is killed the moment it arrives.
-  if (operation instanceof ReceiveOperation || operation instanceof SendOperation) {
-    return call(selectOrSleep(ms, operation as unknown as Effect<T>));
-  }
+  // A leaf operation (a channel operation, an acquire, a read) waits in this thread, so
+  // it can give back what it was handed if the thread is killed the moment it arrives.
+  if (operation instanceof Primitive) return new MoveOn(operation as Primitive<T>, ms);
   return call(moveOn(ms, operation));
 }
 
-function* selectOrSleep<T>(ms: number, operation: Effect<T>): Coroutine<MoveOnResult<T>> {
-  const result = yield* select([operation, sleep(ms)]);
-  return result.index === 0
-    ? { timedOut: false, value: result.value as T }
-    : { timedOut: true, value: undefined };
+/** `moveOnAfter` of a primitive. */
+class MoveOn<T> extends TimedWait<T, MoveOnResult<T>> {
+  get description(): string {
+    return `moveOnAfter(${this.ms}) of ${this.inner.description}`;
+  }
+
+  protected expired(): MoveOnResult<T> {
+    return { timedOut: true, value: undefined };
+  }
+
+  protected finished(value: T): MoveOnResult<T> {
+    return { timedOut: false, value };
+  }
 }
 
 /** What the caller waits on: the operation's outcome or the timer, whichever comes first. */

@@ -5,6 +5,8 @@ import { TimeoutError } from "./errors.ts";
 import { sleep } from "./sleep.ts";
 import { settle, supervise } from "./_supervise.ts";
 import type { Operation } from "./operation.ts";
+import { Primitive } from "./_primitive.ts";
+import { TimedWait } from "./_timed_wait.ts";
 
 /**
  * Runs a coroutine (or event) with a time limit. If it is not done within `ms`, it is
@@ -37,7 +39,25 @@ export function withTimeout<T>(
   ms: number,
   operation: Operation<T>,
 ): Effect<T> {
-  return call(limited(ms, operation, sleep(ms)));
+  const timer = sleep(ms); // checks `ms`
+  // A leaf operation waits in the caller's own thread, so a kill can never lose its result.
+  if (operation instanceof Primitive) return new TimeLimit(operation as Primitive<T>, ms);
+  return call(limited(ms, operation, timer));
+}
+
+/** `withTimeout` of a primitive. */
+class TimeLimit<T> extends TimedWait<T, T> {
+  get description(): string {
+    return `timeout(${this.ms}) of ${this.inner.description}`;
+  }
+
+  protected expired(): T {
+    throw new TimeoutError(`Operation timed out after ${this.ms} ms`);
+  }
+
+  protected finished(value: T): T {
+    return value;
+  }
 }
 
 function* limited<T>(

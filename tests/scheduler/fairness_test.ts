@@ -29,6 +29,35 @@ Deno.test("threads taking turns through timers let an outside timer fire", async
   assert.ok(rounds < 400, `the threads saw it and stopped (after ${rounds} rounds)`);
 });
 
+Deno.test("a thread awaiting promises already settled lets timers, a sleeper and the signal in", async () => {
+  let outsideFired = false;
+  let spins = 0;
+  const controller = new AbortController();
+  const timer = setTimeout(() => {
+    outsideFired = true;
+    controller.abort(new Error("aborted by an outside timer"));
+  }, 20);
+  const record: string[] = [];
+  await assert.rejects(
+    run(
+      function* () {
+        yield* spawn(function* () {
+          yield* sleep(1);
+          record.push(`sleeper woke after ${spins > 0 ? "some" : "no"} spins`);
+        }());
+        // Bounded: without the fix this runs all its turns (about a second) first.
+        while (spins < 2_000_000) yield Promise.resolve(spins++);
+      }(),
+      { signal: controller.signal },
+    ),
+    { message: "aborted by an outside timer" },
+  );
+  clearTimeout(timer);
+  assert.ok(outsideFired);
+  assert.ok(spins < 2_000_000, `aborted after ${spins} turns`);
+  assert.deepEqual(record, ["sleeper woke after some spins"]);
+});
+
 Deno.test("a run that only sleeps on a virtual clock still lets its signal's timer fire", async () => {
   let beats = 0;
   const signal = AbortSignal.timeout(10);

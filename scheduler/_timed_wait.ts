@@ -1,0 +1,140 @@
+// A leaf operation (a primitive: a receive, an acquire, a socket read) with a deadline,
+// waited on in the caller's own thread: what `withTimeout` and `moveOnAfter` make of a
+// primitive. They run any other operation in a helper thread, and a helper that has
+// finished holds its result until its caller runs again: a caller killed in that instant
+// would lose it (an item received, a lock acquired). A primitive needs no helper: this
+// wrapper starts it for the caller, and the kernel arms the caller's own timer for the
+// deadline (kernel.ts, #onPrimitive), so the result reaches the caller through its one
+// wait, with nothing in between, and whatever the primitive was handed before its caller
+// ran, its own `cancel` gives back, as for any wait.
+import {
+  claimPrimitive,
+  Primitive,
+  releasePrimitive,
+  SUSPEND,
+  SUSPEND_EXTERNAL,
+  type Wait,
+} from "./_primitive.ts";
+
+/** `inner` with a deadline; `R` is what the caller gets either way. */
+export abstract class TimedWait<T, R> extends Primitive<R> {
+  /** The deadline, in milliseconds from the start of the wait; the kernel reads it. */
+  declare readonly ms: number;
+  declare readonly inner: Primitive<T>;
+  /** The inner primitive's `wake` lands here. */
+  readonly #waiter = { wake: (): void => this.#innerDone() };
+  /** Between `start` and `finish` or `cancel`. */
+  #active = false;
+  /** The inner primitive has its result: the deadline no longer matters. */
+  #done = false;
+  #expired = false;
+  /** An error from cancelling the inner primitive at the deadline, or from its `settled`. */
+  #failure: { error: unknown } | null = null;
+  /** Counts starts and ends, so that a promise of an earlier wait is ignored. */
+  #round = 0;
+
+  constructor(inner: Primitive<T>, ms: number) {
+    super();
+    this.inner = inner;
+    this.ms = ms;
+  }
+
+  /** What the caller gets when the deadline came first. */
+  protected abstract expired(): R;
+  /** What the caller gets from the inner primitive's result. */
+  protected abstract finished(value: T): R;
+
+  start(): Wait {
+    const inner = this.inner;
+    if (!claimPrimitive(inner, this.#waiter)) {
+      throw new TypeError(
+        `Cannot start ${inner.description}: it is already in progress in another thread`,
+      );
+    }
+    this.#round++;
+    this.#active = true;
+    this.#done = this.#expired = false;
+    this.#failure = null;
+    let wait: Wait;
+    try {
+      wait = inner.start();
+    } catch (error) {
+      this.#active = false;
+      releasePrimitive(inner);
+      throw error;
+    }
+    if (wait === null) {
+      this.#done = true;
+      return null;
+    }
+    if (wait === SUSPEND || wait === SUSPEND_EXTERNAL) return wait;
+    // A promise: followed here rather than by the kernel, so that the deadline can end the
+    // wait (the kernel wakes a thread that waits on a promise only when it settles).
+    this.#follow(wait, this.#round);
+    return SUSPEND_EXTERNAL;
+  }
+
+  #follow(promise: PromiseLike<unknown>, round: number): void {
+    const settled = (ok: boolean, value: unknown): void => {
+      if (round !== this.#round) return; // the wait ended meanwhile
+      try {
+        // Handed over now, not when the caller runs: a kill in between finds it taken in.
+        const next = this.inner.settled(ok, value);
+        if (next !== null) return this.#follow(next, round);
+      } catch (error) {
+        this.#failure = { error };
+      }
+      this.#innerDone();
+    };
+    const own = promise instanceof Promise ? promise : Promise.resolve(promise);
+    own.then((value) => settled(true, value), (error) => settled(false, error));
+  }
+
+  #innerDone(): void {
+    if (!this.#active || this.#done || this.#expired) return;
+    this.#done = true;
+    this.wake();
+  }
+
+  /**
+   * The deadline passed while the caller waits; the kernel calls this. Unless the inner
+   * primitive already has its result, it is cancelled, and the caller is woken.
+   */
+  expire(): void {
+    if (!this.#active || this.#done || this.#expired) return;
+    this.#expired = true;
+    this.#round++;
+    const inner = this.inner;
+    releasePrimitive(inner);
+    try {
+      inner.cancel();
+    } catch (error) {
+      this.#failure = { error };
+    }
+    this.wake();
+  }
+
+  finish(): R {
+    this.#active = false;
+    this.#round++;
+    const failure = this.#failure;
+    if (this.#expired) {
+      if (failure !== null) throw failure.error;
+      return this.expired();
+    }
+    const inner = this.inner;
+    releasePrimitive(inner);
+    // One whose `settled` broke its contract is not asked to finish (as the kernel does).
+    if (failure !== null) throw failure.error;
+    return this.finished(inner.finish());
+  }
+
+  cancel(): void {
+    this.#active = false;
+    this.#round++;
+    if (this.#expired) return; // cancelled already
+    const inner = this.inner;
+    releasePrimitive(inner);
+    if (this.#failure === null) inner.cancel();
+  }
+}

@@ -1,0 +1,139 @@
+// `withTimeout` and `moveOnAfter` over a leaf operation (a receive, an acquire): it waits in
+// the caller's own thread, so a kill at any moment loses nothing, and no helper outlives it.
+import assert from "node:assert/strict";
+import {
+  Channel,
+  type Coroutine,
+  kill,
+  Lock,
+  moveOnAfter,
+  type Operation,
+  run,
+  sleep,
+  snapshot,
+  spawn,
+  TimeoutError,
+  VirtualClock,
+  withTimeout,
+  yieldNow,
+} from "../../mod.ts";
+
+const wrappers: [string, <T>(op: Operation<T>) => Operation<unknown>][] = [
+  ["withTimeout", (op) => withTimeout(1000, op)],
+  ["moveOnAfter", (op) => moveOnAfter(1000, op)],
+];
+
+for (const [name, wrap] of wrappers) {
+  Deno.test(`${name}(receive): a receiver killed right after it was handed an item passes it on`, async () => {
+    const record: string[] = [];
+    await run(
+      function* () {
+        const channel = new Channel<string>(1);
+        const waiter = yield* spawn(function* () {
+          try {
+            yield* wrap(channel.receive());
+            record.push("the waiter ran (wrong)");
+          } finally {
+            record.push("waiter finally");
+          }
+        }());
+        yield* yieldNow(); // the waiter now waits
+        channel.trySend("item"); // handed to the waiter, which has not run since
+        yield* kill(waiter);
+        record.push(`the channel still has ${JSON.stringify(channel.tryReceive())}`);
+      }(),
+      { clock: new VirtualClock() },
+    );
+    assert.deepEqual(record, [
+      "waiter finally",
+      'the channel still has {"value":"item","done":false}',
+    ]);
+  });
+
+  Deno.test(`${name}(acquire): a waiter killed right after it was handed the lock releases it`, async () => {
+    const record: string[] = [];
+    await run(
+      function* () {
+        const lock = new Lock();
+        yield* lock.acquire();
+        const waiter = yield* spawn(function* () {
+          yield* wrap(lock.acquire());
+          record.push("the waiter ran (wrong)");
+        }());
+        yield* yieldNow();
+        lock.release(); // handed to the waiter
+        yield* kill(waiter);
+        record.push(`locked after the kill: ${lock.locked}`);
+      }(),
+      { clock: new VirtualClock() },
+    );
+    assert.deepEqual(record, ["locked after the kill: false"]);
+  });
+}
+
+Deno.test("withTimeout(receive): times out taking nothing, and ends no later than its result", async () => {
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const channel = new Channel<string>(0);
+      try {
+        yield* withTimeout(10, channel.receive());
+      } catch (error) {
+        assert.ok(error instanceof TimeoutError);
+        record.push(`${error.message} at ${clock.now()}`);
+      }
+      yield* spawn(function* () {
+        yield* sleep(5);
+        yield* channel.send("late");
+      }());
+      const item = yield* withTimeout(60_000, channel.receive());
+      record.push(`got ${item.value} at ${clock.now()}`);
+    }(),
+    { clock },
+  );
+  // The timer of the second wait was killed with it: the run ended at 15, not at 60,015.
+  assert.equal(clock.now(), 15);
+  assert.deepEqual(record, ["Operation timed out after 10 ms at 10", "got late at 15"]);
+});
+
+Deno.test("moveOnAfter(acquire): moves on without the lock, which the holder keeps", async () => {
+  const clock = new VirtualClock();
+  const results = await run(
+    function* (): Coroutine<unknown[]> {
+      const lock = new Lock();
+      yield* lock.acquire();
+      const first = yield* moveOnAfter(10, lock.acquire());
+      const locked = lock.locked;
+      lock.release();
+      const second = yield* moveOnAfter(10, lock.acquire());
+      return [first, locked, second, clock.now()];
+    }(),
+    { clock },
+  );
+  assert.deepEqual(results, [
+    { timedOut: true, value: undefined },
+    true,
+    { timedOut: false, value: undefined },
+    10,
+  ]);
+});
+
+Deno.test("a timed wait says what it waits on, as snapshots and deadlock reports show", async () => {
+  const clock = new VirtualClock();
+  const waits = await run(
+    function* (): Coroutine<string[]> {
+      const channel = new Channel<string>(0, { name: "never" });
+      const waiter = yield* spawn(moveOnAfter(10, channel.receive()));
+      yield* yieldNow(); // the waiter starts its wait
+      const seen = (yield* snapshot()).map((thread) => `${thread.id}: ${thread.waitsOn}`);
+      yield* waiter;
+      return seen;
+    }(),
+    { clock },
+  );
+  assert.deepEqual(waits, [
+    "0: ",
+    '1: moveOnAfter(10) of receive(Channel "never")', // no helper thread: its own timer
+  ]);
+});
