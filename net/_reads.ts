@@ -281,6 +281,14 @@ export class RecvInto extends Read<number> {
   override cancel(): void {
     const read = this.#direct;
     if (read === null) {
+      // Killed after the OS read landed in `target`, before the thread resumed: the bytes
+      // go to the buffer (a copy, as the caller may reuse `target`). Nothing was buffered
+      // when the read began, and no read can start before this one lets go: they come first.
+      const count = this.#count;
+      if (count > 0) {
+        this.#count = 0;
+        this.socket.buffer.append(this.#target.subarray(0, count));
+      }
       super.cancel();
       return;
     }

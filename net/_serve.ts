@@ -2,7 +2,6 @@
 // close idle connections, and shut down gracefully. It takes anything that accepts like a
 // `Listener`, so tests can feed it accept failures.
 import {
-  call,
   type Coroutine,
   join,
   kill,
@@ -159,8 +158,8 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
       const entry = new Entry();
       serving.live.set(conn, entry);
       serving.guard?.take();
-      // A scope: threads the handler spawns belong to its connection. Their errors end the
-      // handler (and reach onError) instead of the server, and they end with it.
+      // A scope, so that what escapes the handler's own scope when nobody joins it (see
+      // `serve`) reaches whoever kills this thread, never the server or the run.
       entry.task = yield* spawn(serve(conn, entry, serving), { scope: true });
     }
     // Graceful shutdown: accept no more, and give the open handlers time to finish.
@@ -181,7 +180,7 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
       try {
         yield kill(entry.task);
       } catch (error) {
-        report(settings.onError, error, conn); // a handler's finally block threw
+        reportFailure(serving, entry, error, conn); // a handler's finally block threw
       }
     }
     // A handler killed before its first step never ran its `finally`: close its connection.
@@ -189,15 +188,24 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
   }
 }
 
+/**
+ * One connection's thread. The handler runs in a scope of its own (its helpers belong to
+ * it) that this thread joins: the scope ends only once the helpers still running were
+ * killed and their `finally` blocks ran, on the connection still open, so a helper can say
+ * goodbye; and what the handler or a helper threw, chained, arrives at the join and goes to
+ * onError, never to the server or the run. Only then is the connection closed.
+ */
 function* serve(conn: Connection, entry: Entry, serving: Serving): Coroutine<void> {
   try {
-    yield call(serving.settings.handler(conn));
-  } catch (error) {
-    // A peer that went away is the network's normal weather, not a handler bug; nor is
-    // the closed connection a handler meets when the idle limit closed it.
-    if (!isPeerGone(error) && !(entry.idle && error instanceof SocketClosedError)) {
-      report(serving.settings.onError, error, conn);
+    const handler = yield* spawn(serving.settings.handler(conn), { scope: true });
+    try {
+      yield join(handler);
+    } finally {
+      // This thread was killed (the idle limit, shutdown): the handler and its helpers go too.
+      if (!handler.done) yield kill(handler);
     }
+  } catch (error) {
+    reportFailure(serving, entry, error, conn);
   } finally {
     serving.retire(conn);
   }
@@ -235,18 +243,49 @@ function* sweepIdle(serving: Serving): Coroutine<void> {
       } else if ((entry.quietMs += tick) >= limit && !entry.idle && entry.task !== null) {
         entry.idle = true;
         conn.close(); // so that no I/O in the handler's `finally` can wait on this peer
-        yield* spawn(reap(entry.task, conn, serving));
+        yield* spawn(reap(entry.task, entry, conn, serving));
       }
     }
   }
 }
 
-function* reap(task: Task<void>, conn: Connection, serving: Serving): Coroutine<void> {
+function* reap(
+  task: Task<void>,
+  entry: Entry,
+  conn: Connection,
+  serving: Serving,
+): Coroutine<void> {
   try {
     yield kill(task);
   } catch (error) {
-    if (!(error instanceof SocketClosedError)) report(serving.settings.onError, error, conn);
+    reportFailure(serving, entry, error, conn);
   }
+}
+
+/**
+ * Reports what a connection's threads threw, less what is no bug: a peer that went away is
+ * the network's normal weather, and so is the closed connection a thread meets when the
+ * idle limit closed it. In a chain of errors (a helper's cleanup failed after the handler
+ * did, say), those links are dropped and the rest is reported.
+ */
+function reportFailure(serving: Serving, entry: Entry, error: unknown, conn: Connection): void {
+  const worth = worthReporting(error, entry);
+  if (worth !== NOTHING) report(serving.settings.onError, worth, conn);
+}
+
+const NOTHING: unique symbol = Symbol("nothing");
+
+function worthReporting(error: unknown, entry: Entry): unknown {
+  if (error instanceof SuppressedError) {
+    const newer = worthReporting(error.error, entry);
+    const older = worthReporting(error.suppressed, entry);
+    if (newer === NOTHING) return older;
+    if (older === NOTHING) return newer;
+    if (newer === error.error && older === error.suppressed) return error;
+    return new SuppressedError(newer, older, error.message);
+  }
+  const quiet = isPeerGone(error) || (entry.idle && error instanceof SocketClosedError);
+  return quiet ? NOTHING : error;
 }
 
 /** Whether an error is the peer's doing: it went away, or does not speak TLS. */

@@ -11,8 +11,9 @@ import { type Connection, socketOf } from "./connection.ts";
  * allocation. Bytes already buffered by earlier reads come first (copied once).
  *
  * The connection's promise about buffered bytes holds: if the reading thread is killed
- * (or times out) while the OS read is in flight, what it brings goes to the connection's
- * buffer for the next read, though it may also have been written into `target`.
+ * (or times out) while the OS read is in flight, or after it landed but before the thread
+ * resumed, what it brings goes to the connection's buffer for the next read (a copy, in
+ * order), though it may also have been written into `target`.
  *
  * @param conn The connection to read.
  * @param target Where the bytes go, from its start; not empty.

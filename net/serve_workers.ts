@@ -133,6 +133,13 @@ export class WorkerServer implements AsyncDisposable {
           `Cannot serve in workers: the worker count must be a positive integer, got ${count}`,
         );
       }
+      // Without the flag, a Worker's `Deno.listen` with `reusePort` ends the whole process
+      // (exit code 70), nothing to catch. `Deno.listenDatagram` exists only with the flag.
+      if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+        throw new Error(
+          "Cannot serve in workers: Deno runs without the --unstable-net flag, which reusePort needs",
+        );
+      }
       const workers: Worker[] = [];
       const stopped: Promise<void>[] = [];
       const start = (port: number): Promise<number> => {
@@ -198,6 +205,7 @@ export class WorkerServer implements AsyncDisposable {
  * @returns A promise of the running {@linkcode WorkerServer}, once every Worker listens.
  * @throws {RangeError} If `options.workers` is not a positive integer.
  * @throws {TypeError} If `module` is not an absolute URL.
+ * @throws {Error} If Deno runs without `--unstable-net`.
  * @throws {Error} If a Worker cannot start (say, the module has no such export); the
  * others are stopped first.
  *

@@ -67,11 +67,14 @@ export interface ServerOptions extends ListenerOptions {
  * `options.onError` (by default logged to stderr), and a handler ended by a peer reset or
  * broken pipe ends quietly. Each handler runs in a scope (`spawn(op, { scope: true })`):
  * a thread it spawns with plain `spawn` (and any thread that one spawns) belongs to its
- * connection. An error escaping such a helper that nobody joins is thrown into the
- * handler where it waits, so it ends that handler and reaches `onError`, never the
- * server; and when the handler ends, its helpers still running are killed (their
- * `finally` blocks run) and waited for. Work that must outlive its connection belongs to
- * a thread started outside the handler, fed through a `Channel`.
+ * connection. An error escaping such a helper that nobody joins ends that handler (it is
+ * killed where it waits; its `finally` blocks run). When the handler ends, its helpers
+ * still running are killed and waited for, and their `finally` blocks run while the
+ * connection is still open (a helper may say goodbye there); only then is the connection
+ * closed. Whatever the handler and its helpers threw, their cleanup included, reaches
+ * `onError` once, chained as `SuppressedError`s (newest outermost), never the server.
+ * Work that must outlive its connection belongs to a thread started outside the handler,
+ * fed through a `Channel`.
  *
  * A client that resets before it is accepted is skipped at once.
  * Accept errors about the process (say, out of memory) are reported in one line, and the

@@ -7,6 +7,10 @@
 // queue), and a received chunk is handed over in the same step that takes it from the
 // connection's buffer. Cancelling the stream kills a read in flight, whose bytes then stay
 // buffered for the connection's next `recv`: nothing is lost, nothing given twice.
+//
+// Its chunks own their memory. A `recv` result is a view of a block it shares with the
+// connection's other bytes, and stream consumers transfer chunks' buffers (a byte stream's
+// `enqueue` does): that would take the bytes still buffered, and detach earlier chunks.
 import { type Coroutine, run } from "../scheduler/mod.ts";
 import type { Connection } from "./connection.ts";
 
@@ -14,10 +18,21 @@ import type { Connection } from "./connection.ts";
 export interface ToStreamsOptions {
   /**
    * The most bytes one chunk of the readable side holds (the `bufsize` of its `recv`).
+   * Each chunk has memory of its own: one smaller than what a read brought is copied out
+   * (about 1.4 µs per 1 KiB chunk), so small chunks cost more than `recv`.
    *
    * @default {65536}
    */
   chunkSize?: number;
+  /**
+   * Aborting it closes the connection while the writable side writes (or when it next
+   * writes), so that the write fails at once. Give `pipeTo` the same signal: an aborted
+   * pipe waits for its write in flight to end before it aborts the writable side (so says
+   * the Streams standard), and a write to a peer that does not read never ends.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
 }
 
 /** Both sides of a connection as Web Streams; a pair that `pipeThrough` accepts. */
@@ -36,16 +51,21 @@ const DEFAULT_CHUNK_SIZE = 64 * 1024;
  *
  * The readable side reads only while its consumer waits for a chunk, and cancelling it
  * leaves the connection open, with every byte the stream did not deliver still buffered
- * for the connection's next read. Closing the writable side shuts down the sending side
+ * for the connection's next read. Unlike a `recv` result, each chunk has a buffer of its
+ * own, so consumers may keep it or transfer it (a byte stream's `enqueue` does): nothing
+ * else goes with it. Closing the writable side shuts down the sending side
  * ({@linkcode Connection.closeWrite}), so a `pipeTo` that reaches the end of its source
- * passes a half-close on; aborting it closes the connection. Neither side closes the
- * connection on its own at the end: the connection's owner does.
+ * passes a half-close on; aborting it closes the connection, at once even while a write
+ * waits for a peer that does not read. An aborted `pipeTo` waits for its write in flight
+ * before it aborts the writable side, so give it and `toStreams` the same `signal` (see
+ * {@linkcode ToStreamsOptions.signal}). Neither side closes the connection on its own at
+ * the end: the connection's owner does.
  *
  * Reads and writes of a connection must not overlap, streams included: while a
  * `pipeTo` reads, a coroutine's `recv` on the same connection throws a `TypeError`.
  *
  * @param conn The connection to read and write.
- * @param options The size of the readable side's chunks.
+ * @param options The size of the readable side's chunks, and a signal that ends writes.
  * @returns The readable and writable sides.
  * @throws {RangeError} If `options.chunkSize` is not a positive integer.
  *
@@ -77,7 +97,7 @@ export function toStreams(conn: Connection, options: ToStreamsOptions = {}): Con
       `Cannot make streams for a connection: chunkSize must be a positive integer, got ${chunkSize}`,
     );
   }
-  return { readable: readableOf(conn, chunkSize), writable: writableOf(conn) };
+  return { readable: readableOf(conn, chunkSize), writable: writableOf(conn, options.signal) };
 }
 
 function readableOf(conn: Connection, chunkSize: number): ReadableStream<Uint8Array> {
@@ -90,7 +110,7 @@ function readableOf(conn: Connection, chunkSize: number): ReadableStream<Uint8Ar
   function* pullOnce(controller: ReadableStreamDefaultController<Uint8Array>): Coroutine<void> {
     const data = yield* conn.recv(chunkSize);
     if (data.length === 0) controller.close();
-    else controller.enqueue(data);
+    else controller.enqueue(ownMemory(data));
   }
 
   return new ReadableStream<Uint8Array>({
@@ -113,10 +133,35 @@ function readableOf(conn: Connection, chunkSize: number): ReadableStream<Uint8Ar
   }, { highWaterMark: 0 });
 }
 
-function writableOf(conn: Connection): WritableStream<Uint8Array> {
+/**
+ * `data`, with a buffer nothing else views. A result that spans its whole block shares it
+ * with nothing (a read filled a fresh block and was taken whole; the next read gets a new
+ * block): bulk data at the default chunk size mostly comes so, and goes uncopied. Any
+ * other is copied. Measured over loopback against shared views (64 MiB, median of 15):
+ * 1.03x at the default chunk size, 0.97x with the peer writing 16 KiB at a time; a copy of
+ * every chunk cost 0.76x there. A 1 KiB chunk size copies every chunk: 0.59x.
+ */
+function ownMemory(data: Uint8Array): Uint8Array {
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+}
+
+function writableOf(conn: Connection, signal: AbortSignal | undefined): WritableStream<Uint8Array> {
+  const abort = () => conn.close();
   return new WritableStream<Uint8Array>({
-    async write(chunk) {
-      await run(conn.sendall(chunk));
+    async write(chunk, controller) {
+      // A write to a peer that stopped reading never ends, and `abort()` waits for it: the
+      // abort closes the connection, which ends it. So does the caller's signal, which an
+      // aborted `pipeTo` does not pass on until its write in flight ends. Listened to only
+      // while writing: a signal shared by many connections collects no listeners.
+      if (signal?.aborted) conn.close();
+      controller.signal.addEventListener("abort", abort);
+      signal?.addEventListener("abort", abort);
+      try {
+        await run(conn.sendall(chunk));
+      } finally {
+        controller.signal.removeEventListener("abort", abort);
+        signal?.removeEventListener("abort", abort);
+      }
     },
     async close() {
       await run(conn.closeWrite());

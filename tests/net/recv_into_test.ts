@@ -1,5 +1,6 @@
 import { deepEqual, equal } from "node:assert/strict";
-import { kill, recvInto, run, spawn, withTimeout, yieldNow } from "../../mod.ts";
+import { join, kill, recvInto, run, spawn, withTimeout, yieldNow } from "../../mod.ts";
+import { socketOf } from "../../net/connection.ts";
 import { memoryPair } from "../../testing/mod.ts";
 import { socketPair, text, thrown } from "./_helpers.ts";
 
@@ -42,6 +43,53 @@ Deno.test("recvInto() killed while it waits loses no byte: the next read gets th
     // Bounded: bytes swallowed by the killed read would leave this waiting forever.
     record.push(`recv ${text(yield* withTimeout(5_000, pair.peer.recvExactly(14)))}`);
     deepEqual(record, ["killed", "recv after the kill"]);
+  }());
+});
+
+Deno.test("recvInto() killed after its OS read landed in the array, before it resumed, loses no byte", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const record: string[] = [];
+    const target = new Uint8Array(16);
+    yield* pair.client.sendall("hello");
+    const reader = yield* spawn(function* () {
+      try {
+        yield* recvInto(pair.peer, target); // nothing buffered: the OS read fills `target`
+        record.push("reader resumed (wrong)");
+      } finally {
+        record.push("reader killed");
+      }
+    }());
+    // Always ready, so it is queued ahead of the reader when the read lands, and runs in
+    // that same kernel turn, after the read settled and before the reader resumes.
+    const killer = yield* spawn(function* () {
+      for (let spins = 0; spins < 1_000_000; spins++) {
+        if (target[0] !== 0) {
+          equal(reader.done, false);
+          yield* kill(reader);
+          record.push(`killed with ${text(target.subarray(0, 5))} in the array`);
+          // Buffered at once: the read had settled (a read killed in flight lands later).
+          equal(socketOf(pair.peer).buffer.size, 5);
+          return;
+        }
+        yield* yieldNow();
+      }
+      record.push("the read never landed (wrong)");
+    }());
+    yield* join(killer);
+    target.fill(0); // the caller reuses its array: the buffered bytes are a copy
+    yield* pair.client.sendall(" world");
+    yield* pair.client.closeWrite();
+    const rest: string[] = [];
+    for (let n; (n = yield* withTimeout(5_000, recvInto(pair.peer, target))) > 0;) {
+      rest.push(text(target.subarray(0, n)));
+    }
+    record.push(`next reads got ${rest.join("")}`);
+    deepEqual(record, [
+      "reader killed",
+      "killed with hello in the array",
+      "next reads got hello world",
+    ]);
   }());
 });
 

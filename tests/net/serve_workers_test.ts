@@ -12,6 +12,7 @@ import { text } from "./_helpers.ts";
 
 const HANDLER = new URL("./_worker_handler.ts", import.meta.url);
 const EXIT_SCRIPT = new URL("./_workers_exit.ts", import.meta.url).pathname;
+const NO_FLAG_SCRIPT = new URL("./_workers_no_flag.ts", import.meta.url).pathname;
 
 /** Connects, and gives the name of the Worker that answered. */
 function* whoServes(port: number): Coroutine<string> {
@@ -62,6 +63,21 @@ Deno.test("serveWorkers() shutdown leaves nothing behind: the process exits by i
   equal(new TextDecoder().decode(output.stderr), "");
   equal(output.signal, null);
   equal(new TextDecoder().decode(output.stdout), "served by bluelet-worker-N, shut down\n");
+});
+
+Deno.test("serveWorkers() without --unstable-net throws an Error saying so, and the process goes on", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    // --no-config: the repository's deno.json turns the flag on.
+    args: ["run", "--no-config", "--allow-net=127.0.0.1", "--allow-read", NO_FLAG_SCRIPT],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  equal(new TextDecoder().decode(output.stderr), "");
+  equal(output.code, 0);
+  equal(
+    new TextDecoder().decode(output.stdout),
+    "Error: Cannot serve in workers: Deno runs without the --unstable-net flag, which reusePort needs\n",
+  );
 });
 
 Deno.test("serveWorkers() fails to start when the module lacks the export, leaving no worker", async () => {

@@ -128,6 +128,51 @@ Deno.test("toStreams() readable cancelled in the same turn its read landed gives
   }
 });
 
+/** Wraps `source` in a byte stream the standard way: its `enqueue` transfers each chunk's buffer. */
+function asByteStream(source: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  return new ReadableStream({
+    type: "bytes",
+    async pull(controller) {
+      const { value, done } = await reader.read();
+      if (done) {
+        controller.close();
+        controller.byobRequest?.respond(0);
+      } else {
+        controller.enqueue(value);
+      }
+    },
+  });
+}
+
+Deno.test("toStreams() readable works under a byte-stream wrapper that transfers each chunk's buffer", async () => {
+  for (const [size, chunkSize] of [[10_000, 1000], [3 * 1024 * 1024, undefined]] as const) {
+    await run(function* () {
+      using pair = yield* socketPair();
+      const sent = pattern(size, 5);
+      yield* pair.client.sendall(sent);
+      yield* pair.client.closeWrite();
+      const wrapped = asByteStream(toStreams(pair.peer, { chunkSize }).readable);
+      deepEqual(yield* until(new Response(wrapped).bytes()), sent);
+    }());
+  }
+});
+
+Deno.test("toStreams() readable chunks own their memory: transferring one leaves the others whole", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    yield* pair.client.sendall("abcdefgh");
+    const reader = toStreams(pair.peer, { chunkSize: 3 }).readable.getReader();
+    const first = (yield* until(reader.read())).value!;
+    const second = (yield* until(reader.read())).value!;
+    const moved = structuredClone(second, { transfer: [second.buffer as ArrayBuffer] });
+    equal(text(moved), "def");
+    equal(text(first), "abc"); // not detached with it
+    equal(text((yield* until(reader.read())).value!), "gh"); // nor the bytes still buffered
+    yield* until(reader.cancel());
+  }());
+});
+
 Deno.test("toStreams() readable errors with the connection's typed error", async () => {
   await run(function* () {
     using pair = yield* socketPair();
@@ -144,6 +189,50 @@ Deno.test("toStreams() writable abort() closes the connection", async () => {
     yield* until(writable.abort(new Error("upstream failed")));
     equal(pair.client.closed, true);
     equal((yield* pair.peer.recv(1)).length, 0);
+  }());
+});
+
+/** Settles with `promise`'s outcome, or with "pending" after `ms` of real time. */
+async function within<T>(ms: number, promise: Promise<T>): Promise<T | "pending"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"pending">((resolve) => timer = setTimeout(resolve, ms, "pending"));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("toStreams() writable abort() closes the connection while a write is stalled on a peer that does not read", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const writer = toStreams(pair.client).writable.getWriter();
+    // Far more than the socket buffers hold: the write stalls until the peer reads.
+    const written = writer.write(new Uint8Array(32 * 1024 * 1024));
+    yield* until(macrotask()); // the write is in flight
+    const aborted = writer.abort(new Error("upstream failed"));
+    equal(yield* until(within(5_000, aborted.then(() => "aborted"))), "aborted");
+    equal(pair.client.closed, true);
+    yield* until(rejects(written, { name: "SocketClosedError" }));
+  }());
+});
+
+Deno.test("toStreams() writable: a pipeTo() aborted by the signal both were given closes a connection whose peer does not read", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const source = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(new Uint8Array(1024 * 1024));
+      },
+    });
+    const aborter = new AbortController();
+    const { signal } = aborter;
+    const piping = source.pipeTo(toStreams(pair.client, { signal }).writable, { signal });
+    yield* until(macrotask()); // some megabytes in, the pipe's write stalls
+    aborter.abort(new Error("deadline"));
+    const outcome = piping.then(() => "resolved", (error: Error) => error.message);
+    equal(yield* until(within(5_000, outcome)), "deadline");
+    equal(pair.client.closed, true);
   }());
 });
 
