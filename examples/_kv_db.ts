@@ -43,14 +43,24 @@ export interface Clock {
 /**
  * Options for {@linkcode Database}.
  *
- * @example A database that drops subscribers 1,000 messages behind
+ * @example A database that closes clients idle for a second
  * ```ts
  * import assert from "node:assert/strict";
+ * import { kill, run, sleep, spawn, VirtualClock } from "../scheduler/mod.ts";
  * import { Database, type DatabaseOptions } from "./_kv_db.ts";
  *
- * const options: DatabaseOptions = { pubsubLimit: 1000, idleTimeout: 60_000 };
+ * const clock = new VirtualClock();
+ * const options: DatabaseOptions = { clock, idleTimeout: 1000, pubsubLimit: 1000 };
  * const db = new Database(options);
- * assert.equal(db.needsSweep, true); // the idle limit needs the sweep
+ * const client = db.connect();
+ * let closedAt = -1;
+ * client.onKill = () => closedAt = clock.now();
+ * await run(function* () {
+ *   const sweep = yield* spawn(db.expireCycle());
+ *   yield* sleep(2000);
+ *   yield* kill(sweep);
+ * }(), { clock });
+ * assert.equal(closedAt, 1100); // the first round of the sweep past the limit
  * ```
  */
 export interface DatabaseOptions {
@@ -179,7 +189,8 @@ export class Database {
   /** The keys with a time to live, for the sweep. */
   readonly #volatile = new Map<string, Entry>();
   #sweep: Iterator<[string, Entry]> | null = null;
-  #sweeping = false;
+  /** Wakes the sweep when a key gets a time to live. */
+  readonly #expiring = new Wakeup();
   /** Per key, the clients blocked on it, first come first served. */
   readonly #blocked = new Map<string, Blocked[]>();
   readonly #channels = new Map<string, Set<Client>>();
@@ -243,28 +254,20 @@ export class Database {
   }
 
   /**
-   * Whether {@linkcode Database.expireCycle} should be started: keys have a time to live,
-   * or an idle limit is set, and no sweep runs. (While there is nothing to sweep, no timer
-   * is pending at all, which spares the kernel a look at the clock per I/O wake-up.)
-   */
-  get needsSweep(): boolean {
-    return !this.#sweeping && (this.#volatile.size > 0 || this.#idleTimeout > 0);
-  }
-
-  /**
    * The expiry sweep: every 100 ms, looks at up to 1,000 keys with a time to live and
-   * deletes those past it, and closes idle clients. Ends when there is nothing left to
-   * sweep (see {@linkcode Database.needsSweep}).
+   * deletes those past it, and closes idle clients. It serves every client and runs until
+   * killed, so start it once, beside the server: not from a client's handler, whose
+   * threads end with its connection. While there is nothing to sweep, it waits for a key
+   * to get a time to live with no timer pending, which spares the kernel a look at the
+   * clock per I/O wake-up.
    */
   *expireCycle(): Coroutine<void> {
-    this.#sweeping = true;
-    try {
-      while (this.#volatile.size > 0 || this.#idleTimeout > 0) {
-        yield* sleep(SWEEP_INTERVAL);
-        this.sweep();
+    for (;;) {
+      if (this.#volatile.size === 0 && this.#idleTimeout === 0) {
+        yield* this.#expiring.wait(FOREVER);
       }
-    } finally {
-      this.#sweeping = false;
+      yield* sleep(SWEEP_INTERVAL);
+      this.sweep();
     }
   }
 
@@ -283,15 +286,14 @@ export class Database {
     }
     if (this.#idleTimeout > 0) {
       for (const client of this.#clients) {
-        // The socket layer only raises a flag on each read (reading the clock there
-        // would cost more than the rest of a GET); the sweep turns it into a time.
-        if (client.active) {
+        // The socket layer only raises a flag on each read and each write that moved
+        // bytes (reading the clock there would cost more than the rest of a GET); the
+        // sweep turns it into a time. Blocked clients and subscribers are exempt, as in
+        // Redis: their idle time starts once they are neither.
+        if (client.active || client.blocked !== null || client.subscribed) {
           client.active = false;
           client.lastActive = now;
-        } else if (
-          client.blocked === null && !client.subscribed &&
-          now - client.lastActive > this.#idleTimeout
-        ) {
+        } else if (now - client.lastActive > this.#idleTimeout) {
           client.kill();
         }
       }
@@ -319,8 +321,12 @@ export class Database {
 
   #setExpiry(key: string, entry: Entry, at: number): void {
     entry.expiresAt = at;
-    if (at === 0) this.#volatile.delete(key);
-    else this.#volatile.set(key, entry);
+    if (at === 0) {
+      this.#volatile.delete(key);
+    } else {
+      this.#volatile.set(key, entry);
+      this.#expiring.wake();
+    }
   }
 
   #setString(key: string, value: string, keepTtl: boolean): Entry {
@@ -358,15 +364,20 @@ export class Database {
     let expiry = "";
     let amount = "";
     let get = false;
+    // An option may come again (the last time to live wins), as in Redis; only options
+    // that conflict are refused.
     for (let i = 3; i < args.length; i++) {
       const option = args[i].toUpperCase();
-      if ((option === "NX" || option === "XX") && condition === "") {
+      if ((option === "NX" || option === "XX") && (condition === "" || condition === option)) {
         condition = option;
       } else if (option === "GET") {
         get = true;
-      } else if (option === "KEEPTTL" && expiry === "") {
+      } else if (option === "KEEPTTL" && (expiry === "" || expiry === option)) {
         expiry = option;
-      } else if ((option === "EX" || option === "PX") && expiry === "" && i + 1 < args.length) {
+      } else if (
+        (option === "EX" || option === "PX") && (expiry === "" || expiry === option) &&
+        i + 1 < args.length
+      ) {
         expiry = option;
         amount = args[++i];
       } else {
@@ -619,7 +630,8 @@ export class Database {
     if (entry === undefined) client.out.integer(-2);
     else if (entry.expiresAt === 0) client.out.integer(-1);
     else {
-      const ms = Math.max(0, Math.floor(entry.expiresAt - this.clock.now()));
+      // Redis counts whole milliseconds: a PTTL right after SET PX 200 gives 200.
+      const ms = Math.max(0, Math.round(entry.expiresAt - this.clock.now()));
       client.out.integer(seconds ? Math.floor((ms + 500) / 1000) : ms);
     }
   }
@@ -922,7 +934,10 @@ export class Client {
   subscription: Subscription<Message> | null = null;
   /** Set by QUIT: write the replies, then close. */
   closeAfterReply = false;
-  /** Set by the socket layer whenever the client sends something. */
+  /**
+   * Set by the socket layer whenever bytes move: the client sent something, or a write
+   * to it made progress (as in Redis, a client still taking a long reply is not idle).
+   */
   active = false;
   /** When the sweep last saw it active, on the database's clock. */
   lastActive: number;

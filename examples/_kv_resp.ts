@@ -14,6 +14,9 @@ const BULK_MAX = 512 * 1024 * 1024;
 /** Redis's `client-query-buffer-limit`: unparsed bytes a client may leave buffered. */
 const QUERY_BUFFER_MAX = 1024 * 1024 * 1024;
 const INT_MAX = 2 ** 31 - 1;
+/** The digits of the largest 64-bit integer, and of the least without its sign. */
+const INT64_MAX_DIGITS = "9223372036854775807";
+const INT64_MIN_DIGITS = "9223372036854775808";
 
 const EMPTY = new Uint8Array(0);
 const CR = 13;
@@ -230,14 +233,19 @@ export class RequestParser {
 
 /**
  * Parses a decimal integer the way Redis's `string2ll` does: no sign but `-`, no leading
- * zeros, no spaces, and within 64 bits (here, within a double's exact range, or `null`).
+ * zeros, no spaces, and within 64 bits, or `null`. Past 2^53 the value is rounded, which
+ * keeps what the callers look at: its sign, and that it is far too big for a length.
  */
 function parseStrictInt(buf: Uint8Array, from: number, to: number): number | null {
   let i = from;
   const negative = buf[i] === 45; /* - */
   if (negative) i++;
-  if (i >= to || to - i > 15) return null; // 15 digits fit a double exactly
+  if (i >= to || to - i > 19) return null;
   if (buf[i] === 48 /* 0 */) return to - from === 1 ? 0 : null;
+  // As long as 2^63: compared as text, since a double cannot tell them apart.
+  if (to - i === 19 && latin1(buf, i, to) > (negative ? INT64_MIN_DIGITS : INT64_MAX_DIGITS)) {
+    return null;
+  }
   let value = 0;
   for (; i < to; i++) {
     const digit = buf[i] - 48;

@@ -5,8 +5,9 @@
 // disconnects. Try it with `nc 127.0.0.1 4915`. `--port 0` picks a free port; the
 // `listening on HOST:PORT` line says which. Ctrl-C (or SIGTERM) stops it gracefully: it
 // accepts no more clients, gives those connected two seconds to leave, then ends the rest;
-// every echoer's `finally` runs before "Exiting.". `kill -USR1 <pid>` prints every live
-// thread and what it waits on.
+// every echoer's `finally` runs before "Exiting.". `kill -USR2 <pid>` prints every live
+// thread and what it waits on. (Not SIGUSR1: Deno answers that by opening its inspector,
+// an unauthenticated debugger, on 127.0.0.1:9229.)
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
@@ -48,11 +49,11 @@ export function* echoer(
   }
 }
 
-/** Prints a snapshot of every live thread each time the process gets SIGUSR1. */
+/** Prints a snapshot of every live thread each time the process gets SIGUSR2. */
 function* printThreadsOnSignal(): bluelet.Coroutine<void> {
   let wake = () => {};
   const onSignal = () => wake();
-  Deno.addSignalListener("SIGUSR1", onSignal);
+  Deno.addSignalListener("SIGUSR2", onSignal);
   try {
     while (true) {
       yield* bluelet.until(new Promise<void>((resolve) => wake = resolve));
@@ -61,7 +62,7 @@ function* printThreadsOnSignal(): bluelet.Coroutine<void> {
       }
     }
   } finally {
-    Deno.removeSignalListener("SIGUSR1", onSignal);
+    Deno.removeSignalListener("SIGUSR2", onSignal);
   }
 }
 

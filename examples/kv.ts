@@ -42,12 +42,15 @@ const RECV_SIZE = 16 * 1024;
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 
-/** Writes what `client` has to say. */
+/**
+ * Writes what `client` has to say. Every write that moves bytes counts as activity, as in
+ * Redis: a client still taking a long reply is not idle.
+ */
 function* flush(conn: bluelet.Connection, client: Client): bluelet.Coroutine<void> {
   while (client.out.length > 0) {
-    const n = client.out.length;
-    yield conn.sendall(client.out.bytes());
+    const n: number = yield conn.send(client.out.bytes());
     client.out.consume(n); // a blocking pop may have been served meanwhile
+    client.active = true;
   }
 }
 
@@ -135,7 +138,8 @@ function* blockClient(
 }
 
 /**
- * Makes the handler that serves one client of `db`.
+ * Makes the handler that serves one client of `db`. Expiry's sweep and the idle limit
+ * need `db.expireCycle()` running beside the server (see {@linkcode main}).
  *
  * @param db The database every client shares.
  * @returns The handler, for `bluelet.server`.
@@ -201,11 +205,9 @@ export function kvHandler(
         }
         // Subscribed by this batch: listen before anything can publish.
         if (client.subscription === null && client.subscribed) yield* client.listen();
-        if (db.needsSweep) yield* bluelet.spawn(db.expireCycle());
         if (client.out.length > 0) {
           // flush(), inlined on the hot path: one generator less per batch.
-          const n = client.out.length;
-          yield conn.sendall(client.out.bytes());
+          const n: number = yield conn.send(client.out.bytes());
           client.out.consume(n);
           if (client.out.length > 0) yield* flush(conn, client);
         }
@@ -266,12 +268,21 @@ export async function main(args: readonly string[], signal?: AbortSignal): Promi
   try {
     await bluelet.run(
       function* () {
-        yield* bluelet.server(host, port, kvHandler(db), {
-          maxConnections,
-          onListen: (addr) => {
-            if (addr.transport === "tcp") console.log(`listening on ${addr.hostname}:${addr.port}`);
-          },
-        });
+        // Expiry and the idle limit serve every client, so their sweep runs beside the
+        // server: a thread spawned in a handler ends with that client's connection.
+        const sweep = yield* bluelet.spawn(db.expireCycle(), { name: "sweep" });
+        try {
+          yield* bluelet.server(host, port, kvHandler(db), {
+            maxConnections,
+            onListen: (addr) => {
+              if (addr.transport === "tcp") {
+                console.log(`listening on ${addr.hostname}:${addr.port}`);
+              }
+            },
+          });
+        } finally {
+          yield* bluelet.kill(sweep);
+        }
       }(),
       { signal: stop.signal },
     );

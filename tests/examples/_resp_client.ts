@@ -119,8 +119,11 @@ export class RespClient implements Disposable {
     return true;
   }
 
-  /** Reads one whole reply and gives its raw bytes. */
-  async reply(): Promise<string> {
+  /**
+   * Reads one whole reply and gives its raw bytes. With `pauseMs`, reads like a slow
+   * client: it waits that long after each read of at most 64 KiB.
+   */
+  async reply(pauseMs = 0): Promise<string> {
     for (;;) {
       const end = this.#buffered.length > 0 ? replyEnd(this.#buffered, 0) : -1;
       if (end >= 0) {
@@ -130,9 +133,10 @@ export class RespClient implements Disposable {
       }
       if (!(await this.#fill())) {
         throw new Error(
-          `Connection closed before a whole reply: ${JSON.stringify(this.#buffered)}`,
+          `Connection closed before a whole reply: ${JSON.stringify(this.#buffered.slice(0, 200))}`,
         );
       }
+      if (pauseMs > 0) await new Promise((wake) => setTimeout(wake, pauseMs));
     }
   }
 
@@ -160,6 +164,22 @@ export class RespClient implements Disposable {
   /** Whether the server closed the connection, with nothing more to read. */
   async closedByServer(): Promise<boolean> {
     return this.#buffered.length === 0 && !(await this.#fill());
+  }
+
+  /**
+   * Whether the server closed the connection, with nothing more to read, within `ms`
+   * milliseconds. If not, this end closes it: the test has its answer either way.
+   */
+  async closedWithin(ms: number): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((wake) => timer = setTimeout(wake, ms, "timeout"));
+    const closed = this.closedByServer();
+    const first = await Promise.race([closed, timeout]);
+    clearTimeout(timer);
+    if (first !== "timeout") return first;
+    this.close(); // ends the pending read
+    await closed.catch(() => {});
+    return false;
   }
 
   close(): void {

@@ -94,6 +94,28 @@ Deno.test("expiry: the sweep on the scheduler's timers deletes keys nobody reads
   assert.deepEqual(record, ["120: :3", "220: :2", "320: :2", "420: :2", "520: :1"]);
 });
 
+Deno.test("expiry: the sweep started with nothing to sweep wakes when a key gets a time to live", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock });
+  const client = db.connect();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const sweeper = yield* spawn(db.expireCycle());
+      yield* sleep(1000);
+      yield* request(client, "SET", "k", "v");
+      yield* request(client, "EXPIRE", "k", "1"); // wakes the sweep: rounds at 1100, 1200, ...
+      for (const at of [1950, 2050]) {
+        yield* sleep(at - clock.now());
+        record.push(`${at}: ${(yield* request(client, "DBSIZE")).trim()}`);
+      }
+      yield* kill(sweeper);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, ["1950: :1", "2050: :0"]);
+});
+
 Deno.test("BLPOP: blocked clients are served first come first served, others time out", async () => {
   const clock = new VirtualClock();
   const db = new Database({ clock });
@@ -361,6 +383,26 @@ Deno.test("idle limit: idle clients are closed by the sweep, blocked ones and su
     { clock },
   );
   assert.deepEqual(record, ["1100 idle closed"]);
+});
+
+Deno.test("idle limit: a client's idle time starts when its blocking pop ends, not when it began", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock, idleTimeout: 300 });
+  const client = db.connect();
+  const record: string[] = [];
+  client.onKill = () => record.push(`${clock.now()} closed`);
+  await run(
+    function* () {
+      const sweeper = yield* spawn(db.expireCycle());
+      const reply = yield* request(client, "BLPOP", "q", "0.95");
+      record.push(`${clock.now()} ${JSON.stringify(reply)}`);
+      yield* sleep(1000);
+      yield* kill(sweeper);
+    }(),
+    { clock },
+  );
+  // Last seen blocked by the sweep's round at 900: closed at the first round 300 ms past it.
+  assert.deepEqual(record, ['950 "*-1\\r\\n"', "1300 closed"]);
 });
 
 Deno.test("kvHandler answers each read's pipeline with one write", async () => {

@@ -55,6 +55,19 @@ Deno.test("RequestParser reports a malformed request once it is complete enough 
   assert.throws(() => parser.next(), new ProtocolError("Protocol error: expected '$', got 'x'"));
 });
 
+Deno.test("RequestParser skips arrays with a negative 64-bit count, and refuses counts past INT_MAX or 64 bits", () => {
+  const parser = new RequestParser();
+  parser.feed(bytes("*-1\r\n*-1000000000000000\r\n*-9223372036854775808\r\nPING\r\n"));
+  assert.deepEqual(parser.next(), ["PING"]);
+  assert.equal(parser.next(), null);
+  const invalid = new ProtocolError("Protocol error: invalid multibulk length");
+  for (const count of ["-9223372036854775809", "9223372036854775807", "2147483648", "-0"]) {
+    const refusing = new RequestParser();
+    refusing.feed(bytes(`*${count}\r\n`));
+    assert.throws(() => refusing.next(), invalid, count);
+  }
+});
+
 Deno.test("splitArgs splits inline commands as Redis does", () => {
   assert.deepEqual(splitArgs("  set  k   v  "), ["set", "k", "v"]);
   assert.deepEqual(splitArgs(`echo "\\x41\\n\\t\\"" 'it\\'s'`), ["echo", 'A\n\t"', "it's"]);

@@ -80,6 +80,21 @@ const SCRIPT: [string[], string | RegExp][] = [
   [["SET", "k", "v", "NX", "XX"], "-ERR syntax error\r\n"],
   [["SET", "k", "v", "EX", "1", "PX", "1"], "-ERR syntax error\r\n"],
   [["SET", "k", "v", "FOO"], "-ERR syntax error\r\n"],
+  // A repeated option is no conflict: Redis takes it, and the last time to live given.
+  [["DEL", "k"], ":1\r\n"],
+  [["SET", "k", "v", "NX", "NX"], "+OK\r\n"],
+  [["SET", "k", "w", "XX", "XX"], "+OK\r\n"],
+  [["SET", "k", "v", "PX", "100000", "PX", "200000"], "+OK\r\n"],
+  [["PTTL", "k"], /^:(199\d{3}|200000)\r\n$/],
+  [["SET", "k", "v", "EX", "x", "EX", "10"], "+OK\r\n"],
+  [["TTL", "k"], ":10\r\n"],
+  [["SET", "k", "v", "EX", "10", "EX", "x"], NOT_INT],
+  [["SET", "k", "v", "KEEPTTL", "KEEPTTL"], "+OK\r\n"],
+  [["TTL", "k"], ":10\r\n"],
+  [["SET", "k", "v", "KEEPTTL", "EX", "10"], "-ERR syntax error\r\n"],
+  [["SET", "k", "v", "PX", "10", "KEEPTTL"], "-ERR syntax error\r\n"],
+  [["SET", "k", "v", "XX", "GET", "NX"], "-ERR syntax error\r\n"],
+  [["SET", "k", "v"], "+OK\r\n"],
   [["SET", "k", "v", "ex", "10", "nx"], "$-1\r\n"],
   [["SET", "k", "v", "EX", I64_MAX], "-ERR invalid expire time in 'set' command\r\n"],
   [["SET", "k", "v", "PX", I64_MAX], "-ERR invalid expire time in 'set' command\r\n"],
@@ -316,6 +331,9 @@ const MALFORMED: [string, string][] = [
   ["*1 \r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
   ["*1\n$4\nping\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
   ["*3000000000\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
+  ["*9223372036854775807\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
+  ["*-9223372036854775809\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
+  ["*-99999999999999999999\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
   ["*1\r\nx\r\n", "-ERR Protocol error: expected '$', got 'x'\r\n"],
   ["*1\r\n\r\n", "-ERR Protocol error: expected '$', got ' '\r\n"],
   ["*1\r\n$x\r\n", "-ERR Protocol error: invalid bulk length\r\n"],
@@ -346,6 +364,13 @@ Deno.test("kv.ts answers a malformed request with Redis's protocol error and clo
   using lenient = await RespClient.open(server.port);
   await lenient.send("*1\r\n$4\r\nPINGxx*1\r\n$4\r\nPING\r\n");
   assert.equal(await lenient.replies(2), "+PONG\r\n+PONG\r\n");
+});
+
+Deno.test("kv.ts skips an array whose count is negative, down to the least 64-bit integer", async () => {
+  await using server = await startServer();
+  using client = await RespClient.open(server.port);
+  await client.send("*-1\r\n*-1000000000000000\r\n*-9223372036854775808\r\nPING\r\n");
+  assert.equal(await client.reply(), "+PONG\r\n");
 });
 
 Deno.test("kv.ts reserves no memory for lengths a client merely claims", async () => {
@@ -541,6 +566,53 @@ Deno.test({
     assert.ok(await idle.closedByServer()); // waits for the server to close it
     assert.equal(await blocked.reply(), "*-1\r\n");
   },
+});
+
+Deno.test({
+  name: "kv.ts closes a client that never sends anything once --idle-timeout passes",
+  ...KV_ONLY,
+  async fn() {
+    await using server = await startServer(["--idle-timeout", "0.5"]);
+    using silent = await RespClient.open(server.port);
+    const start = Date.now();
+    assert.ok(await silent.closedWithin(5000), "still open after 5 s");
+    assert.ok(Date.now() - start >= 400, `closed after ${Date.now() - start} ms`);
+  },
+});
+
+Deno.test({
+  name: "kv.ts keeps a client past --idle-timeout while its reply is still flowing",
+  ...KV_ONLY,
+  async fn() {
+    await using server = await startServer(["--idle-timeout", "1"]);
+    using client = await RespClient.open(server.port);
+    const value = "x".repeat(12 * 1024 * 1024);
+    assert.equal(await client.command("SET", "big", value), "+OK\r\n");
+    await client.send(encode("GET", "big"));
+    // At most 64 KiB per 10 ms: the reply takes about 3 s to read, more than the socket
+    // buffers hold, so the server's writes go on for seconds, each well within the limit.
+    // (Once they are done, the client may be closed as idle while it reads the rest.)
+    assert.equal(await client.reply(10), `$${value.length}\r\n${value}\r\n`);
+  },
+});
+
+Deno.test("kv.ts sweeps expired keys after the client that set them has gone", async () => {
+  await using server = await startServer();
+  const setter = await RespClient.open(server.port);
+  let pipeline = encode("FLUSHALL");
+  for (let i = 0; i < 100; i++) pipeline += encode("SET", `key${i}`, "v", "PX", "100");
+  await setter.send(pipeline);
+  assert.equal(await setter.replies(101), "+OK\r\n".repeat(101));
+  setter.close();
+  // DBSIZE counts keys held, expired or not: only the sweep lowers it. Each probe is its
+  // own short connection, so nothing a probe's command starts can do the sweeping.
+  let size = "";
+  for (let i = 0; i < 30 && size !== ":0\r\n"; i++) {
+    await new Promise((wake) => setTimeout(wake, 100));
+    using probe = await RespClient.open(server.port);
+    size = await probe.command("DBSIZE");
+  }
+  assert.equal(size, ":0\r\n");
 });
 
 Deno.test({
