@@ -2,6 +2,7 @@
 // field here; users only ever see a `Task`, which exposes none of them.
 import { Kind, tagKind } from "./_effects.ts";
 import type { Primitive, PrimitiveWaiter } from "./_primitive.ts";
+import type { TimedWait } from "./_timed_wait.ts";
 import type { TimerEntry } from "./_timer_heap.ts";
 import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
@@ -90,6 +91,8 @@ export class ThreadExtras {
   killing: boolean;
   /** The thread whose error it was last handed by a join or a kill, to throw. */
   handedFrom: Thread | null;
+  /** The timed wait whose deadline the thread's timer stands for, while it waits. */
+  deadlineWait: TimedWait<unknown, unknown> | null;
   /** The thread that spawned it from inside a shield, and how many shields it was in. */
   spawnedInShield: Thread | null;
   shieldLevel: number;
@@ -118,6 +121,7 @@ export class ThreadExtras {
     this.teardownChildren = null;
     this.killing = false;
     this.handedFrom = null;
+    this.deadlineWait = null;
     this.spawnedInShield = null;
     this.shieldLevel = 0;
     this.isScope = false;

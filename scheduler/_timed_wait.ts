@@ -16,6 +16,14 @@ import {
   type Wait,
 } from "./_primitive.ts";
 
+/**
+ * How a timed wait about to wait asks the kernel for a timer: `start` leaves itself here,
+ * and the kernel takes it once `start` returns. A primitive's `start` is the only code
+ * between, so nothing else can see it. Of nested timed waits, the earliest deadline wins:
+ * it expires the inner one, whose result the outer one then gives.
+ */
+export const deadlineRequest: { wait: TimedWait<unknown, unknown> | null } = { wait: null };
+
 /** `inner` with a deadline; `R` is what the caller gets either way. */
 export abstract class TimedWait<T, R> extends Primitive<R> {
   /** The deadline, in milliseconds from the start of the wait; the kernel reads it. */
@@ -67,11 +75,15 @@ export abstract class TimedWait<T, R> extends Primitive<R> {
       this.#done = true;
       return null;
     }
-    if (wait === SUSPEND || wait === SUSPEND_EXTERNAL) return wait;
-    // A promise: followed here rather than by the kernel, so that the deadline can end the
-    // wait (the kernel wakes a thread that waits on a promise only when it settles).
-    this.#follow(wait, this.#round);
-    return SUSPEND_EXTERNAL;
+    if (wait !== SUSPEND && wait !== SUSPEND_EXTERNAL) {
+      // A promise: followed here rather than by the kernel, so that the deadline can end
+      // the wait (the kernel wakes a thread that waits on a promise only when it settles).
+      this.#follow(wait, this.#round);
+      wait = SUSPEND_EXTERNAL;
+    }
+    const asked = deadlineRequest.wait;
+    if (asked === null || this.ms < asked.ms) deadlineRequest.wait = this;
+    return wait;
   }
 
   #follow(promise: PromiseLike<unknown>, round: number): void {

@@ -72,7 +72,7 @@ import {
   threadOf,
   ThreadState,
 } from "./_thread.ts";
-import { TimedWait } from "./_timed_wait.ts";
+import { deadlineRequest, type TimedWait } from "./_timed_wait.ts";
 import { TimerHeap } from "./_timer_heap.ts";
 import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
@@ -471,7 +471,7 @@ export class Kernel implements ThreadHost {
       const thread = entry.owner!;
       thread.timer = null;
       if (thread.state === STATE_SLEEPING) this.#enqueue(thread);
-      else (thread.primitive as TimedWait<unknown, unknown>).expire(); // wakes the thread
+      else this.#expireDeadline(thread);
       fired = true;
     }
     return fired;
@@ -980,12 +980,16 @@ export class Kernel implements ThreadHost {
     try {
       wait = primitive.start();
     } catch (error) {
+      deadlineRequest.wait = null;
       thread.primitive = null;
       releasePrimitive(primitive);
       thread.resumeMode = MODE_THROW;
       thread.resumeValue = error;
       return true;
     }
+    // A timed wait that is about to wait (`withTimeout` of a primitive) asks for a timer.
+    const timed = deadlineRequest.wait;
+    if (timed !== null) deadlineRequest.wait = null;
     // A `wake()` from inside `start` marks the thread ready: the result is there already.
     const wokenDuringStart = thread.state === STATE_READY;
     thread.state = STATE_RUNNING;
@@ -995,23 +999,25 @@ export class Kernel implements ThreadHost {
     }
     if (wait === SUSPEND) {
       thread.state = STATE_SUSPENDED;
-      if (primitive instanceof TimedWait) this.#armDeadline(thread, primitive);
+      if (timed !== null) this.#armDeadline(thread, timed);
       return false;
     }
     if (wait === SUSPEND_EXTERNAL) {
       thread.state = STATE_SUSPENDED_EXTERNAL;
       this.#externalWaits++;
-      if (primitive instanceof TimedWait) this.#armDeadline(thread, primitive);
+      if (timed !== null) this.#armDeadline(thread, timed);
       return false;
     }
     return this.#await(thread, wait);
   }
 
   /**
-   * A wait with a deadline (`withTimeout` or `moveOnAfter` of a primitive): the thread's
-   * own timer, which no other wait uses, ends it (#fireDueTimers).
+   * A wait with a deadline (`withTimeout` or `moveOnAfter` of a primitive; of nested ones,
+   * the earliest): the thread's own timer, which no other wait uses, ends it
+   * (#fireDueTimers).
    */
   #armDeadline(thread: Thread, wait: TimedWait<unknown, unknown>): void {
+    thread.withExtras().deadlineWait = wait;
     thread.timer = this.#timers.push(this.now() + wait.ms, thread);
   }
 
@@ -1131,12 +1137,8 @@ export class Kernel implements ThreadHost {
   /** Ends a primitive's suspension; see {@linkcode Primitive.wake}. */
   wakePrimitive(thread: Thread, primitive: Primitive<unknown>): void {
     if (thread.primitive !== primitive) return;
-    const timer = thread.timer;
-    if (timer !== null) {
-      // A wait with a deadline that ended first.
-      this.#timers.cancel(timer);
-      thread.timer = null;
-    }
+    // A wait with a deadline that ended first.
+    if (thread.timer !== null) this.#cancelDeadline(thread);
     if (thread.state === STATE_RUNNING) {
       // Woken from inside its own `start`: marked, so the suspension ends at once.
       thread.state = STATE_READY;
@@ -1283,7 +1285,16 @@ export class Kernel implements ThreadHost {
     if (thread.timer !== null) {
       this.#timers.cancel(thread.timer);
       thread.timer = null;
+      thread.extras!.deadlineWait = null;
     }
+  }
+
+  /** A timed wait's deadline passed: it ends, and wakes the thread (#armDeadline). */
+  #expireDeadline(thread: Thread): void {
+    const extras = thread.extras!;
+    const wait = extras.deadlineWait!;
+    extras.deadlineWait = null;
+    wait.expire();
   }
 
   #finish(thread: Thread, ending: Ending, result: unknown): void {

@@ -137,3 +137,48 @@ Deno.test("a timed wait says what it waits on, as snapshots and deadlock reports
     '1: moveOnAfter(10) of receive(Channel "never")', // no helper thread: its own timer
   ]);
 });
+
+Deno.test("nested time limits on one leaf operation: the earliest deadline ends it", async () => {
+  const clock = new VirtualClock();
+  const outcomes = await run(
+    function* (): Coroutine<string[]> {
+      const channel = new Channel<string>(0);
+      const out: string[] = [];
+      const cases: [string, () => Operation<unknown>][] = [
+        [
+          "withTimeout(10, withTimeout(5, receive))",
+          () => withTimeout(10, withTimeout(5, channel.receive())),
+        ],
+        [
+          "withTimeout(5, withTimeout(10, receive))",
+          () => withTimeout(5, withTimeout(10, channel.receive())),
+        ],
+        [
+          "moveOnAfter(3, withTimeout(10, receive))",
+          () => moveOnAfter(3, withTimeout(10, channel.receive())),
+        ],
+        [
+          "withTimeout(10, moveOnAfter(4, receive))",
+          () => withTimeout(10, moveOnAfter(4, channel.receive())),
+        ],
+      ];
+      for (const [name, attempt] of cases) {
+        const start = clock.now();
+        try {
+          const result = yield* attempt();
+          out.push(`${name}: ${JSON.stringify(result)} after ${clock.now() - start}`);
+        } catch (error) {
+          out.push(`${name}: ${(error as Error).message} after ${clock.now() - start}`);
+        }
+      }
+      return out;
+    }(),
+    { clock },
+  );
+  assert.deepEqual(outcomes, [
+    "withTimeout(10, withTimeout(5, receive)): Operation timed out after 5 ms after 5",
+    "withTimeout(5, withTimeout(10, receive)): Operation timed out after 5 ms after 5",
+    'moveOnAfter(3, withTimeout(10, receive)): {"timedOut":true} after 3',
+    'withTimeout(10, moveOnAfter(4, receive)): {"timedOut":true} after 4',
+  ]);
+});
