@@ -23,9 +23,9 @@
  * 4. Nothing is swallowed: an error that escapes a thread goes to the threads joining (or
  *    killing) it; with none, the scope that owns the thread fails with it (killed, so no
  *    `catch` can swallow it), or, with no scope, the run ends with it after every other
- *    thread was killed and its `finally` blocks ran. Later errors (a second failing `finally`, another thread's
- *    error during that teardown) are chained as `SuppressedError`s, newest outermost, as
- *    JavaScript's `using` does.
+ *    thread was killed and its `finally` blocks ran. Later errors (a second failing
+ *    `finally`, another thread's error during that teardown) are chained as
+ *    `SuppressedError`s, newest outermost, as JavaScript's `using` does.
  * 5. The loop has three phases: ready threads, due timers, then waiting. Whatever keeps it
  *    busy (ready threads, due timers, virtual-clock jumps), the kernel returns to the JS
  *    event loop once a slice of a few milliseconds is used up, so nothing can starve timers
