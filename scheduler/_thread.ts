@@ -89,13 +89,25 @@ export class ThreadExtras {
   teardownChildren: Thread[] | null;
   /** Set once the thread is killed: its stack is being unwound. */
   killing: boolean;
-  /** The thread whose error it was last handed by a join or a kill, to throw. */
+  /** The thread whose error a join or a kill handed it, until it throws it. */
   handedFrom: Thread | null;
+  /** Once failed: how many threads it handed its error to have not thrown it yet. */
+  receivers: number;
+  /** Once failed: whether a thread it handed its error to threw it. */
+  errorTaken: boolean;
   /** The timed wait whose deadline the thread's timer stands for, while it waits. */
   deadlineWait: TimedWait<unknown, unknown> | null;
-  /** The thread that spawned it from inside a shield, and how many shields it was in. */
+  /**
+   * The thread that spawned it from inside a shield, how many shields deep, and that
+   * shield's number (see `shieldSerials`).
+   */
   spawnedInShield: Thread | null;
   shieldLevel: number;
+  shieldSerial: number;
+  /** The numbers of the shielded frames, innermost last: beside `shields`. */
+  shieldSerials: number[] | null;
+  /** Threads a teardown spared because this one's shield spawned them: killed when it ends. */
+  spared: Thread[] | null;
   /** Whether the thread is a scope. */
   isScope: boolean;
   /** For a scope: the live threads it owns, made when it first owns one. */
@@ -121,9 +133,14 @@ export class ThreadExtras {
     this.teardownChildren = null;
     this.killing = false;
     this.handedFrom = null;
+    this.receivers = 0;
+    this.errorTaken = false;
     this.deadlineWait = null;
     this.spawnedInShield = null;
     this.shieldLevel = 0;
+    this.shieldSerial = 0;
+    this.shieldSerials = null;
+    this.spared = null;
     this.isScope = false;
     this.members = null;
     this.closingEnding = Ending.None;

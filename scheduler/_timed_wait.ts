@@ -78,7 +78,14 @@ export abstract class TimedWait<T, R> extends Primitive<R> {
     if (wait !== SUSPEND && wait !== SUSPEND_EXTERNAL) {
       // A promise: followed here rather than by the kernel, so that the deadline can end
       // the wait (the kernel wakes a thread that waits on a promise only when it settles).
-      this.#follow(wait, this.#round);
+      try {
+        this.#follow(wait, this.#round);
+      } catch (error) {
+        // A promise subclass whose `then` throws: the inner primitive is cancelled, as the
+        // kernel cancels one it waits on, and the error goes to the caller.
+        this.cancel();
+        throw error;
+      }
       wait = SUSPEND_EXTERNAL;
     }
     const asked = deadlineRequest.wait;

@@ -68,6 +68,7 @@ import {
   TaskHandle,
   THREAD as threadKey,
   Thread,
+  type ThreadExtras,
   type ThreadHost,
   threadOf,
   ThreadState,
@@ -176,6 +177,8 @@ export class Kernel implements ThreadHost {
   #budget = STEPS_PER_CHECK;
   /** This run's count for channel operations done inside `yield*` (see `fastPath`). */
   #fastPathCredit = FAST_PATH_RUN;
+  /** Numbers each shield, so that a later shield as deep is told from an ended one. */
+  #shieldSerial = 0;
   #wakeHandle: ReturnType<typeof setTimeout> | undefined = undefined;
   #wakeAt = 0;
   #immediateHandle: ReturnType<typeof setImmediate> | undefined = undefined;
@@ -269,6 +272,7 @@ export class Kernel implements ThreadHost {
       const extras = thread.withExtras();
       extras.spawnedInShield = parent;
       extras.shieldLevel = shields.length;
+      extras.shieldSerial = parent!.extras!.shieldSerials![shields.length - 1];
     }
     return thread;
   }
@@ -572,11 +576,11 @@ export class Kernel implements ThreadHost {
       thread.resumeValue = undefined;
       let result: IteratorResult<unknown, unknown>;
       try {
-        result = mode === MODE_NEXT
-          ? generator.next(value)
-          : mode === MODE_THROW
-          ? generator.throw(value)
-          : generator.return(value);
+        if (mode === MODE_NEXT) result = generator.next(value);
+        else if (mode === MODE_THROW) {
+          if (thread.extras?.handedFrom != null) this.#takeHandedError(thread.extras);
+          result = generator.throw(value);
+        } else result = generator.return(value);
       } catch (error) {
         const failure = thread.state === STATE_RUNNING ? null : this.#abandonAtOnce(thread);
         const outcome = failure === null ? error : chain(failure.error, error);
@@ -619,6 +623,14 @@ export class Kernel implements ThreadHost {
     this.#stepping = null;
   }
 
+  /** A thread throws the error of a thread it joined (or killed): that error is taken. */
+  #takeHandedError(extras: ThreadExtras): void {
+    const fromExtras = extras.handedFrom!.extras!;
+    extras.handedFrom = null;
+    fromExtras.receivers--;
+    fromExtras.errorTaken = true;
+  }
+
   /** Pops the finished top frame; says whether the thread goes on running. */
   #frameEnded(thread: Thread, ok: boolean, value: unknown): boolean {
     const depth = thread.popFrame();
@@ -627,6 +639,13 @@ export class Kernel implements ThreadHost {
       const shields = extras.shields;
       if (shields !== null && shields[shields.length - 1] === depth) {
         shields.pop();
+        extras.shieldSerials!.pop();
+        // What a teardown spared for this shield's sake is spared no longer.
+        const spared = extras.spared;
+        if (spared !== null) {
+          extras.spared = null;
+          for (const t of spared) this.#killUnlessShielded(t);
+        }
         if (shields.length === 0 && extras.killDeferred) {
           // The kill that waited for the shielded frame takes effect now, on the frame
           // that called it. An error the shielded operation threw is a cleanup error.
@@ -964,7 +983,11 @@ export class Kernel implements ThreadHost {
     const coroutine = asCoroutine(effect.operation);
     const depth = thread.depth;
     if (!this.#pushFrame(thread, coroutine, "shield")) return true;
-    if (thread.depth > depth) (thread.withExtras().shields ??= []).push(depth);
+    if (thread.depth > depth) {
+      const extras = thread.withExtras();
+      (extras.shields ??= []).push(depth);
+      (extras.shieldSerials ??= []).push(++this.#shieldSerial);
+    }
     return true;
   }
 
@@ -1215,11 +1238,13 @@ export class Kernel implements ThreadHost {
    */
   #killUnlessShielded(thread: Thread): void {
     for (let t: Thread | null = thread; t !== null; t = t.parent) {
-      const by = t.extras?.spawnedInShield;
+      const extras = t.extras;
+      const by = extras?.spawnedInShield;
       if (by == null || by.state === STATE_DONE) continue;
-      const shields = by.extras!.shields;
-      if (shields !== null && shields.length >= t.extras!.shieldLevel) {
-        (by.extras!.teardownChildren ??= []).push(thread);
+      // Still inside the very shield it was spawned in (not a later one as deep)?
+      const byExtras = by.extras!;
+      if (byExtras.shieldSerials?.[extras!.shieldLevel - 1] === extras!.shieldSerial) {
+        (byExtras.spared ??= []).push(thread);
         return;
       }
     }
@@ -1230,13 +1255,14 @@ export class Kernel implements ThreadHost {
     const extras = target.withExtras();
     extras.killing = true;
     extras.unwindDepth = target.depth;
-    // Killed before it could throw the error of a thread it joined (or killed): the error
-    // goes where it would have gone had the kill come a moment earlier, to that thread's
-    // scope or the run, rather than nowhere.
+    // Killed before it could throw the error of a thread it joined (or killed): if no other
+    // thread handed that error threw it or still can, it goes where it would have gone had
+    // the kill come a moment earlier, to that thread's scope or the run, not nowhere.
     const from = extras.handedFrom;
     if (from !== null) {
       extras.handedFrom = null;
-      if (target.resumeMode === MODE_THROW && target.resumeValue === from.result) {
+      const fromExtras = from.extras!;
+      if (--fromExtras.receivers === 0 && !fromExtras.errorTaken) {
         this.#unhandled(from, from.result);
       }
     }
@@ -1325,10 +1351,17 @@ export class Kernel implements ThreadHost {
       thread.abortSignal();
       const { joiners, killers } = extras;
       extras.joiners = extras.killers = null;
+      // Those handed the error, until they throw it or are killed first (#beginUnwinding).
+      let receivers = 0;
       if (joiners !== null) {
         for (const joiner of joiners) {
-          joiner.extras!.waitingOn = null;
+          const joinerExtras = joiner.extras!;
+          joinerExtras.waitingOn = null;
           this.#deliverEnding(joiner, thread);
+          if (ending === ENDING_FAILED) {
+            joinerExtras.handedFrom = thread;
+            receivers++;
+          }
           this.#enqueue(joiner);
         }
       }
@@ -1339,12 +1372,19 @@ export class Kernel implements ThreadHost {
             killer.resumeMode = MODE_THROW;
             killer.resumeValue = result;
             killer.extras!.handedFrom = thread;
+            receivers++;
           }
           this.#enqueue(killer);
         }
       }
+      extras.receivers = receivers;
       const children = extras.teardownChildren;
       if (children !== null) { for (const child of children) this.#startKill(child, undefined); }
+      const spared = extras.spared;
+      if (spared !== null) {
+        extras.spared = null;
+        for (const t of spared) this.#killUnlessShielded(t);
+      }
       const handled = (joiners !== null && joiners.length > 0) ||
         (killers !== null && killers.length > 0);
       if (ending === ENDING_FAILED && !handled) this.#unhandled(thread, result);
@@ -1390,14 +1430,11 @@ export class Kernel implements ThreadHost {
       return;
     }
     joiner.resumeMode = MODE_THROW;
-    if (target.ending === ENDING_FAILED) {
-      joiner.resumeValue = target.result;
-      if (joiner.extras !== null) joiner.extras.handedFrom = target;
-      return;
-    }
-    joiner.resumeValue = new KilledError(`Thread ${target.id} was killed`, {
-      cause: target.extras?.killReason,
-    });
+    joiner.resumeValue = target.ending === ENDING_FAILED
+      ? target.result
+      : new KilledError(`Thread ${target.id} was killed`, {
+        cause: target.extras?.killReason,
+      });
   }
 
   /** Ends the run with `error`: kills every thread, then rejects once they are gone. */

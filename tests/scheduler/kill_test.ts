@@ -450,3 +450,78 @@ Deno.test("a thread killed before it could throw the cleanup error of a thread i
   );
   assert.deepEqual(record, ["killer finally"]);
 });
+
+Deno.test("of two threads joining a failed one, one killed before it threw the error: the other takes it", async () => {
+  const record: string[] = [];
+  await run(
+    function* () {
+      const failing = yield* spawn(function* () {
+        yield* sleep(10);
+        throw new Error("joined thread failed");
+      }());
+      const first = yield* spawn(function* () {
+        try {
+          yield* join(failing);
+        } catch (error) {
+          record.push(`first caught "${(error as Error).message}"`);
+        }
+      }());
+      const second = yield* spawn(function* () {
+        try {
+          yield* join(failing);
+        } finally {
+          record.push("second finally");
+        }
+      }());
+      yield* sleep(1);
+      yield* sleep(9); // wakes right after the failure, before either joiner runs
+      yield* kill(second);
+      yield* join(first);
+      record.push("the run goes on");
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, [
+    'first caught "joined thread failed"',
+    "second finally",
+    "the run goes on",
+  ]);
+});
+
+Deno.test("a joined error a thread caught is not routed again when a later wait hands it the same error", async () => {
+  const failure = new Error("shared failure");
+  // A promise that settles when told, synchronously, inside another thread's step: so the
+  // joiner is queued with the error, not yet resumed, when it is killed.
+  let reject!: (error: unknown) => void;
+  class SettlesWhenTold extends Promise<unknown> {
+    // deno-lint-ignore no-explicit-any
+    override then(_?: unknown, onRejected?: ((error: unknown) => any) | null): any {
+      reject = (error) => onRejected?.(error);
+      return this;
+    }
+  }
+  const record: string[] = [];
+  await run(
+    function* () {
+      const failing = yield* spawn(function* () {
+        yield* yieldNow();
+        throw failure;
+      }());
+      const joiner = yield* spawn(function* () {
+        try {
+          yield* join(failing);
+        } catch {
+          record.push("joiner caught it");
+        }
+        yield new SettlesWhenTold(() => {}); // fails with the same error object
+        record.push("joiner resumed (wrong)");
+      }());
+      while (reject === undefined) yield* yieldNow();
+      reject(failure);
+      yield* kill(joiner);
+      record.push("the run goes on");
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, ["joiner caught it", "the run goes on"]);
+});

@@ -294,3 +294,61 @@ Deno.test("a deadlock inside a shield is still a DeadlockError", async () => {
     },
   );
 });
+
+Deno.test("a thread a shield spawned is spared by a teardown until that shield ends, not a later one", async (t) => {
+  function* worker(record: string[], clock: VirtualClock, every: number): Coroutine<void> {
+    try {
+      for (;;) {
+        yield* sleep(every);
+        record.push(`helper works at ${clock.now()}`);
+      }
+    } finally {
+      record.push(`helper killed at ${clock.now()}`);
+    }
+  }
+  await t.step("killed when the shield ends, though its spawner's finally goes on", async () => {
+    const clock = new VirtualClock();
+    const record: string[] = [];
+    await assert.rejects(
+      run(function* () {
+        yield* spawn(function* () {
+          try {
+            yield* shield(function* () {
+              yield* spawn(worker(record, clock, 25));
+              yield* sleep(20);
+              record.push(`shield ends at ${clock.now()}`);
+            }());
+          } finally {
+            yield* sleep(100);
+            record.push(`spawner's finally ends at ${clock.now()}`);
+          }
+        }());
+        yield* sleep(5);
+        throw new Error("the run fails");
+      }(), { clock }),
+      { message: "the run fails" },
+    );
+    assert.deepEqual(record, [
+      "shield ends at 20",
+      "helper killed at 20",
+      "spawner's finally ends at 120",
+    ]);
+  });
+  await t.step("not spared for a later shield as deep", async () => {
+    const clock = new VirtualClock();
+    const record: string[] = [];
+    await assert.rejects(
+      run(function* () {
+        yield* spawn(function* () {
+          yield* shield(spawn(worker(record, clock, 10)));
+          yield* sleep(5);
+          yield* shield(sleep(50));
+        }());
+        yield* sleep(12);
+        throw new Error("the run fails");
+      }(), { clock }),
+      { message: "the run fails" },
+    );
+    assert.deepEqual(record, ["helper works at 10", "helper killed at 12"]);
+  });
+});

@@ -17,6 +17,7 @@ import {
   withTimeout,
   yieldNow,
 } from "../../mod.ts";
+import { Primitive, type Wait } from "../../scheduler/lowlevel.ts";
 
 const wrappers: [string, <T>(op: Operation<T>) => Operation<unknown>][] = [
   ["withTimeout", (op) => withTimeout(1000, op)],
@@ -181,4 +182,44 @@ Deno.test("nested time limits on one leaf operation: the earliest deadline ends 
     'moveOnAfter(3, withTimeout(10, receive)): {"timedOut":true} after 3',
     'withTimeout(10, moveOnAfter(4, receive)): {"timedOut":true} after 4',
   ]);
+});
+
+Deno.test("a time limit on a primitive whose promise's then throws cancels it, as a bare wait does", async () => {
+  class BrokenPromise extends Promise<unknown> {
+    override then(): never {
+      throw new Error("then threw");
+    }
+  }
+  class Probe extends Primitive<number> {
+    cancels = 0;
+    get description(): string {
+      return "probe";
+    }
+    start(): Wait {
+      return new BrokenPromise(() => {});
+    }
+    override settled(): null {
+      return null;
+    }
+    finish(): number {
+      return 1;
+    }
+    cancel(): void {
+      this.cancels++;
+    }
+  }
+  const probe = new Probe();
+  const errors = await run(function* (): Coroutine<string[]> {
+    const out: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      try {
+        yield* withTimeout(100, probe);
+      } catch (error) {
+        out.push((error as Error).message);
+      }
+    }
+    return out;
+  }());
+  assert.deepEqual(errors, ["then threw", "then threw"]);
+  assert.deepEqual([probe.cancels, probe.busy], [2, false]);
 });
