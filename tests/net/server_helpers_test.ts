@@ -188,3 +188,37 @@ Deno.test("server(): killed or shut down, a handler's helpers say goodbye before
     });
   }
 });
+
+Deno.test("server(): a graceful shutdown whose handler the idle limit ends returns, and reports nothing", async () => {
+  const clock = new VirtualClock();
+  const listener = new MemoryListener();
+  const errors: string[] = [];
+  const controller = new AbortController();
+  function* handler(conn: Connection): Coroutine<void> {
+    yield* conn.recv(10); // a silent client: the idle limit ends this
+  }
+  const outcome = await run(
+    function* () {
+      const serving = yield* spawn(server(listener, handler, {
+        idleTimeout: 100,
+        gracePeriod: 10_000,
+        signal: controller.signal,
+        onError: (error) => errors.push(String(error)),
+      }));
+      const client = yield* listener.connect();
+      yield* sleep(50);
+      controller.abort(); // waits for the handler, which the idle limit ends
+      try {
+        yield* join(serving);
+        return `the server returned at ${clock.now()}`;
+      } catch (error) {
+        return `the server threw ${error} (wrong)`;
+      } finally {
+        client.close();
+      }
+    }(),
+    { clock },
+  );
+  assert.equal(outcome, "the server returned at 125");
+  assert.deepEqual(errors, []);
+});
