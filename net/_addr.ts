@@ -5,6 +5,17 @@ export function formatHostPort(host: string, port: number): string {
   return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/**
+ * A connection's address as a `Deno.NetAddr` or `Deno.UnixAddr`. Deno gives the addresses
+ * of a TLS connection (`Deno.connectTls`, `Deno.startTls`) no `transport`; a TLS stream
+ * runs over TCP, so that is what it gets.
+ */
+export function connAddr(addr: Deno.Addr): Deno.NetAddr | Deno.UnixAddr {
+  if (addr.transport !== undefined) return addr as Deno.NetAddr | Deno.UnixAddr;
+  const { hostname, port } = addr as Deno.NetAddr;
+  return { transport: "tcp", hostname, port };
+}
+
 /** Formats a socket address for messages. */
 export function formatAddr(addr: Deno.Addr): string {
   switch (addr.transport) {

@@ -1,7 +1,7 @@
 // The state one connection's operations share: the Deno connection, the receive buffer,
 // the OS read in flight, and who is reading or writing. The socket events (net/_reads.ts,
 // net/_writes.ts) are kernel primitives that work on it; `Connection` is their public face.
-import { formatAddr } from "./_addr.ts";
+import { connAddr, formatAddr } from "./_addr.ts";
 import { closedError, mapError } from "./_map_error.ts";
 import { MemoryEnd } from "./_memory_transport.ts";
 import { ReadBuffer } from "./_read_buffer.ts";
@@ -42,13 +42,13 @@ export class Socket {
   reader: string | null = null;
   writer: string | null = null;
   writeClosed = false;
-  /** A send was killed with its OS write in flight: the peer got an unknown part of it. */
+  /** A send was killed part way (an OS write in flight, or bytes handed over in memory). */
   writeCut = false;
   closed = false;
 
   constructor(conn: Deno.Conn) {
     this.conn = conn;
-    this.addr = conn.remoteAddr as Deno.NetAddr | Deno.UnixAddr;
+    this.addr = connAddr(conn.remoteAddr);
     this.memory = conn instanceof MemoryEnd ? conn.attach(this) : null;
   }
 

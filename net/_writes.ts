@@ -19,7 +19,7 @@ export class Send<T extends number | void> extends SocketEvent<T> {
   readonly #all: boolean;
   #bytes: Uint8Array = NOTHING;
   #sent = 0;
-  /** Whether no OS write of this send is in flight any more. */
+  /** Whether no write of this send is in flight any more (OS or in-memory). */
   #done = true;
 
   constructor(socket: Socket, data: Uint8Array | string, all: boolean) {
@@ -99,14 +99,23 @@ export class Send<T extends number | void> extends SocketEvent<T> {
   wrote(n: number): void {
     this.socket.progress++;
     this.#sent += n;
+    // `send` makes one write; `sendall` is done once every byte is handed over.
+    if (!this.#all || this.#sent === this.#bytes.length) this.#done = true;
+  }
+
+  /** Sets the error an in-memory write ends with: it hands over nothing more. */
+  override fail(error: unknown): void {
+    this.#done = true;
+    super.fail(error);
   }
 
   override cancel(): void {
     const socket = this.socket;
     socket.memory?.writerGone(this);
-    // Killed (say, timed out) with an OS write in flight: the peer gets an unknown part of
-    // these bytes, so nothing may follow them.
-    if (socket.memory === null && !this.#done) socket.writeCut = true;
+    // Killed (say, timed out) with a write in flight: the peer got part of these bytes (an
+    // unknown part, from the OS), so nothing may follow them. In memory the part is known:
+    // a write killed before it handed over a byte leaves the stream whole.
+    if (!this.#done && (socket.memory === null || this.#sent > 0)) socket.writeCut = true;
     super.cancel();
   }
 

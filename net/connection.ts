@@ -1,4 +1,5 @@
 import type { Effect } from "../scheduler/mod.ts";
+import { connAddr } from "./_addr.ts";
 import { ReadLine, Recv, RecvExactly } from "./_reads.ts";
 import { Socket } from "./_socket.ts";
 import { CloseWrite, Send } from "./_writes.ts";
@@ -100,7 +101,7 @@ export class Connection implements Disposable {
   constructor(conn: Deno.Conn) {
     this.#socket = new Socket(conn);
     this.addr = this.#socket.addr;
-    this.localAddr = conn.localAddr as Deno.NetAddr | Deno.UnixAddr;
+    this.localAddr = connAddr(conn.localAddr); // a TLS connection's lacks its transport
     const tcp = conn as Partial<Deno.TcpConn>;
     if (typeof tcp.setNoDelay === "function") tcp.setNoDelay(true);
     else if ("handshake" in conn) this.#socket.coalesce = true; // TLS: see Socket.coalesce

@@ -2,14 +2,18 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import {
   connect,
   ConnectError,
+  Connection,
   ConnectionRefusedError,
   ConnectTimeoutError,
   type Coroutine,
+  join,
   kill,
   Listener,
   NetError,
   run,
+  SocketClosedError,
   spawn,
+  until,
   VirtualClock,
   yieldNow,
 } from "../../mod.ts";
@@ -157,6 +161,34 @@ Deno.test("connect() speaks TLS to a TLS listener and verifies its certificate",
       }
     }));
   });
+
+  await t.step(
+    "the connection's addr is a tcp NetAddr, and its errors name the peer",
+    async () => {
+      using listener = new Listener("127.0.0.1", 0, { tls: { cert, key } });
+      const port = portOf(listener.addr);
+      await run(function* () {
+        const accepting = yield* spawn(listener.accept());
+        using viaConnect = yield* connect("localhost", port, { tls: { caCerts: [cert] } });
+        using accepted = yield* join(accepting);
+        // A Deno TLS connection wrapped by hand too: Deno gives its addresses no transport.
+        const tls = yield* until(Deno.connectTls({ hostname: "localhost", port, caCerts: [cert] }));
+        using wrapped = new Connection(tls);
+        using _ = yield* listener.accept();
+        for (const conn of [viaConnect, wrapped]) {
+          const { transport, hostname, port: peerPort } = conn.addr as Deno.NetAddr;
+          deepEqual([transport, hostname, peerPort], ["tcp", "127.0.0.1", port]);
+          equal(conn.localAddr.transport, "tcp");
+          conn.close();
+          const error = yield* thrown(conn.recv(1));
+          ok(error instanceof SocketClosedError, String(error));
+          equal(error.message, `Cannot recv from 127.0.0.1:${port}: the socket is closed`);
+        }
+        equal(accepted.addr.transport, "tcp");
+        equal(accepted.localAddr.transport, "tcp");
+      }());
+    },
+  );
 
   await t.step(
     "without it, connect throws ConnectError and the server serves on",

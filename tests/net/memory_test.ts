@@ -320,7 +320,7 @@ Deno.test("memoryPair(): a reader killed after the peer's write woke it, before 
   deepEqual(record, ["reader waits", "reader killed", "next reader got hello"]);
 });
 
-Deno.test("memoryPair(): a writer killed while it waits for room keeps what it handed over", async () => {
+Deno.test("memoryPair(): a writer killed while it waits for room keeps what it handed over and cuts the write side", async () => {
   const [a, b] = memoryPair({ bufferSize: 3 });
   await run(
     function* () {
@@ -328,8 +328,78 @@ Deno.test("memoryPair(): a writer killed while it waits for room keeps what it h
       yield* yieldNow();
       yield* kill(writer);
       equal(text(yield* b.recv(10)), "abc"); // room again, but "def" is not sent
-      yield* a.sendall("!"); // and the write side is free
+      ok((yield* thrown(a.sendall("!"))) instanceof SocketClosedError); // nothing may follow "abc"
       a.close();
+      deepEqual(yield* chunksOf(b), []);
+    }(),
+    { clock: new VirtualClock() },
+  );
+});
+
+Deno.test("memoryPair(): a sendall() that times out part way cuts the write side, as on TCP", async () => {
+  const clock = new VirtualClock();
+  const [a, b] = memoryPair({ bufferSize: 1000 });
+  const peer = `${a.addr.hostname}:${a.addr.port}`;
+  await run(
+    function* () {
+      const timedOut = yield* thrown(withTimeout(50, a.sendall(new Uint8Array(5000).fill(65))));
+      ok(timedOut instanceof TimeoutError, String(timedOut));
+      equal(clock.now(), 50);
+      equal((yield* b.recv(10_000)).length, 1000); // the part handed over stays sent
+      // The peer got part of a message: another one after it would be garbage.
+      for (const send of [a.sendall("next"), a.send("next")]) {
+        const error = yield* thrown(send);
+        ok(error instanceof SocketClosedError, String(error));
+        equal(
+          error.message,
+          `Cannot send to ${peer}: an earlier send was interrupted part way, so the stream is cut`,
+        );
+      }
+      const shutdown = yield* thrown(a.closeWrite());
+      ok(shutdown instanceof SocketClosedError, String(shutdown));
+      equal(
+        shutdown.message,
+        `Cannot shut down writing to ${peer}: an earlier send was interrupted part way`,
+      );
+      yield* b.sendall("still"); // reading still works
+      equal(text(yield* a.recv(10)), "still");
+      a.close();
+      deepEqual(yield* chunksOf(b), []); // nothing came after the cut
+    }(),
+    { clock },
+  );
+});
+
+Deno.test("memoryPair(): a send() or sendall() that times out before handing over a byte leaves the write side open", async () => {
+  const [a, b] = memoryPair({ bufferSize: 4 });
+  await run(
+    function* () {
+      yield* a.sendall("abcd"); // the peer's buffer is full
+      ok((yield* thrown(withTimeout(5, a.sendall("xyz")))) instanceof TimeoutError);
+      ok((yield* thrown(withTimeout(5, a.send("xyz")))) instanceof TimeoutError);
+      equal(text(yield* b.recv(10)), "abcd");
+      yield* a.sendall("ok");
+      yield* a.closeWrite();
+      deepEqual(yield* chunksOf(b), ["ok"]);
+    }(),
+    { clock: new VirtualClock() },
+  );
+});
+
+Deno.test("memoryPair(): a send() killed after it handed over its bytes, before it resumed, leaves the write side open", async () => {
+  // The peer's read makes room, which hands the waiting send's bytes over and wakes it;
+  // the kill comes in the same step, so the send is done but has not resumed.
+  const [a, b] = memoryPair({ bufferSize: 2 });
+  await run(
+    function* () {
+      yield* a.sendall("ab");
+      const writer = yield* spawn(a.send("cdef"));
+      yield* yieldNow();
+      equal(text(yield* b.recv(10)), "ab");
+      yield* kill(writer);
+      equal(text(yield* b.recv(10)), "cd"); // one write: what fitted
+      yield* a.sendall("!");
+      yield* a.closeWrite();
       deepEqual(yield* chunksOf(b), ["!"]);
     }(),
     { clock: new VirtualClock() },
