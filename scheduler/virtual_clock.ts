@@ -67,9 +67,10 @@ export class VirtualClock {
    * @param options When to jump while a promise is pending.
    */
   constructor(start = 0, options: VirtualClockOptions = {}) {
-    if (!Number.isFinite(start)) {
+    // Past 2^53 a double no longer tells one millisecond from the next.
+    if (!(Math.abs(start) <= Number.MAX_SAFE_INTEGER)) {
       throw new RangeError(
-        `Cannot create virtual clock: start must be a finite number, got ${start}`,
+        `Cannot create virtual clock: start must be a finite number within ±2^53 - 1 ms, got ${start}`,
       );
     }
     const threshold = options.autojumpThreshold ?? Infinity;

@@ -99,11 +99,37 @@ Deno.test("sleep(0) and negative durations only let other threads run", async ()
   assert.deepEqual(record, ["other", "after sleep(0)", "after sleep(-5) at 0"]);
 });
 
-Deno.test("VirtualClock refuses a start that is not finite", () => {
-  assert.throws(
-    () => new VirtualClock(NaN),
-    new RangeError("Cannot create virtual clock: start must be a finite number, got NaN"),
+Deno.test("VirtualClock refuses a start that is not finite, or past where milliseconds are told apart", () => {
+  for (const start of [NaN, Infinity, 2 ** 53, -(2 ** 53)]) {
+    assert.throws(
+      () => new VirtualClock(start),
+      new RangeError(
+        `Cannot create virtual clock: start must be a finite number within ±2^53 - 1 ms, got ${start}`,
+      ),
+    );
+  }
+  assert.equal(new VirtualClock(Number.MAX_SAFE_INTEGER - 10).now(), Number.MAX_SAFE_INTEGER - 10);
+});
+
+Deno.test("VirtualClock with an autojump threshold past setTimeout's limit does not jump at once", async () => {
+  const clock = new VirtualClock(0, { autojumpThreshold: 2 ** 31 });
+  const record: string[] = [];
+  await run(
+    function* () {
+      yield* spawn(function* () {
+        yield* sleep(1000);
+        record.push(`the sleeper woke at ${clock.now()}, after the promise`);
+      }());
+      // A promise pending for 50 real ms: the clock must hold still meanwhile.
+      yield* until(new Promise((resolve) => setTimeout(resolve, 50)));
+      record.push(`the promise settled at ${clock.now()}`);
+    }(),
+    { clock },
   );
+  assert.deepEqual(record, [
+    "the promise settled at 0",
+    "the sleeper woke at 1000, after the promise",
+  ]);
 });
 
 Deno.test("VirtualClock with an autojump threshold jumps while a promise between threads is pending", async () => {
