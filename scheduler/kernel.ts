@@ -79,7 +79,7 @@ import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
 import { DeadlockError, KilledError } from "./errors.ts";
 import { asCoroutine, type Operation } from "./operation.ts";
-import { advanceClock, type VirtualClock } from "./virtual_clock.ts";
+import { advanceClock, claimClock, releaseClock, type VirtualClock } from "./virtual_clock.ts";
 import { addToStory, tracing } from "./_story.ts";
 import type { ThreadSnapshot } from "./snapshot.ts";
 import { describe, describeLineage, describeWait, label, snapshotOf } from "./_describe.ts";
@@ -223,6 +223,17 @@ export class Kernel implements ThreadHost {
       this.#finished = true;
       coroutine.return(undefined);
       this.#reject(signal.reason);
+      return;
+    }
+    const clock = this.#clock;
+    if (clock !== undefined && !claimClock(clock, this)) {
+      this.#finished = true;
+      coroutine.return(undefined);
+      this.#reject(
+        new TypeError(
+          "Cannot run with this virtual clock: another run uses it (use one clock per run)",
+        ),
+      );
       return;
     }
     signal?.addEventListener("abort", this.#onAbort);
@@ -543,6 +554,7 @@ export class Kernel implements ThreadHost {
     this.#wakeHandle = this.#immediateHandle = this.#hopTimerHandle = undefined;
     this.#autojumpHandle = this.#macrotaskMark = undefined;
     this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#clock !== undefined) releaseClock(this.#clock, this);
     const root = this.#root;
     if (this.#failed) this.#reject(this.#error);
     else if (root.ending === ENDING_RETURNED) this.#resolve(root.result);

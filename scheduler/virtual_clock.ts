@@ -1,6 +1,13 @@
 /** Moves a virtual clock forward to `to` (never backwards). Only the kernel calls this. */
 export let advanceClock: (clock: VirtualClock, to: number) => void;
 
+/**
+ * Makes `run` the clock's one user, or says that another run uses it. Only the kernel
+ * calls these: two runs at once would move each other's time.
+ */
+export let claimClock: (clock: VirtualClock, run: object) => boolean;
+export let releaseClock: (clock: VirtualClock, run: object) => void;
+
 /** Options for {@linkcode VirtualClock}. */
 export interface VirtualClockOptions {
   /**
@@ -22,7 +29,9 @@ export interface VirtualClockOptions {
  * A clock for tests: pass it to {@linkcode run} as `options.clock` and time becomes virtual.
  * Whenever every thread is waiting on timers only (nothing is ready and no promise is
  * pending), the kernel jumps the clock to the next deadline, so an hour of sleeps runs in
- * milliseconds and always in the same order. Use one clock per run. While a promise is
+ * milliseconds and always in the same order. Use one clock per run: a run started with a
+ * clock another run still uses rejects with a `TypeError` (once that run has ended, the
+ * clock may be used again). While a promise is
  * pending the clock holds still, unless `options.autojumpThreshold` is set.
  *
  * @example An hour of sleeping, instantly
@@ -57,6 +66,8 @@ export interface VirtualClockOptions {
  */
 export class VirtualClock {
   #now: number;
+  /** The run that uses it now, if any. */
+  #user: object | null = null;
   /** See {@linkcode VirtualClockOptions.autojumpThreshold}. */
   readonly autojumpThreshold: number;
 
@@ -95,6 +106,14 @@ export class VirtualClock {
   static {
     advanceClock = (clock, to) => {
       if (to > clock.#now) clock.#now = to;
+    };
+    claimClock = (clock, run) => {
+      if (clock.#user !== null && clock.#user !== run) return false;
+      clock.#user = run;
+      return true;
+    };
+    releaseClock = (clock, run) => {
+      if (clock.#user === run) clock.#user = null;
     };
   }
 }

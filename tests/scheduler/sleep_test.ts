@@ -156,3 +156,25 @@ Deno.test("VirtualClock with an autojump threshold jumps while a promise between
 Deno.test("VirtualClock refuses a negative autojump threshold", () => {
   assert.throws(() => new VirtualClock(0, { autojumpThreshold: -1 }), RangeError);
 });
+
+Deno.test("a VirtualClock serves one run at a time: a second run with it rejects, a later one may use it", async () => {
+  const clock = new VirtualClock();
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const first = run(
+    function* () {
+      yield* until(promise); // the clock holds still while it waits
+      yield* sleep(10);
+    }(),
+    { clock },
+  );
+  await assert.rejects(
+    run(sleep(1), { clock }),
+    new TypeError(
+      "Cannot run with this virtual clock: another run uses it (use one clock per run)",
+    ),
+  );
+  resolve();
+  await first;
+  await run(sleep(5), { clock });
+  assert.equal(clock.now(), 15);
+});
