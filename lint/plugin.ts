@@ -13,9 +13,13 @@
  * A name counts as this library's when it is imported from a module whose specifier
  * contains `bluelet` or is relative (`./`, `../`), which covers re-exports of the library
  * inside a project. In a file that imports anything from such a module (types included),
- * the event-making methods of connections, listeners, channels and locks (`recv`,
+ * the event-making methods of connections, listeners, channels, locks and semaphores (`recv`,
  * `recvExactly`, `readline`, `send`, `sendall`, `closeWrite`, `accept`, `receive`, `wait`,
- * `acquire`) count on any object; rules only look inside generators.
+ * `acquire`, `withLock`, `withPermit`) count on any object. Methods whose names are common
+ * elsewhere count only where the file imports a class that has them: `publish` and
+ * `subscribe` with `Broadcast`, `spawn` with `TaskGroup` or `taskGroup`, `connect` with
+ * `MemoryListener` (a namespace import counts as importing them all). Rules only look inside
+ * generators, and only in files that use the library.
  *
  * @example Checking a coroutine with the plugin
  * ```ts
@@ -51,18 +55,26 @@ const EVENT_FUNCTIONS = new Set([
   "moveOnAfter",
   "null",
   "race",
+  "recvInto",
+  "relay",
   "select",
   "server",
   "shield",
   "sleep",
+  "snapshot",
   "spawn",
+  "taskGroup",
   "until",
   "useAbortSignal",
   "withTimeout",
   "yieldNow",
 ]);
 
-/** Methods whose call makes an event: `Connection`, `Listener`, `Channel`, `Lock`, ... */
+/**
+ * Methods whose call makes an event, counted on any object in a file that uses the library:
+ * `Connection`, `Listener`, `Channel`, `Subscription`, `Lock`, `Semaphore`, `Event`.
+ * `tests/lint/plugin_test.ts` reads the exports' docs and fails when one is missing here.
+ */
 const EVENT_METHODS = new Set([
   "accept",
   "acquire",
@@ -74,6 +86,19 @@ const EVENT_METHODS = new Set([
   "send",
   "sendall",
   "wait",
+  "withLock",
+  "withPermit",
+]);
+
+/**
+ * Methods whose call makes an event but whose names are common elsewhere (`ws.publish(x)`,
+ * `command.spawn()`, `db.connect()`), by the exports one of which the file must import.
+ */
+const OWNED_EVENT_METHODS = new Map([
+  ["connect", ["MemoryListener"]],
+  ["publish", ["Broadcast"]],
+  ["spawn", ["TaskGroup", "taskGroup"]],
+  ["subscribe", ["Broadcast"]],
 ]);
 
 /** Exports that take a coroutine to run (directly, or in an array for `all`/`race`). */
@@ -95,12 +120,14 @@ const COROUTINE_TAKERS = new Set([
 interface Imports {
   names: Map<string, string>;
   namespaces: Set<string>;
+  /** Exported names imported, types included. */
+  exported: Set<string>;
   /** Whether anything (types included) comes from the library: a file that uses it. */
   used: boolean;
 }
 
 function noImports(): Imports {
-  return { names: new Map(), namespaces: new Set(), used: false };
+  return { names: new Map(), namespaces: new Set(), exported: new Set(), used: false };
 }
 
 function isLibrarySource(specifier: string): boolean {
@@ -114,15 +141,18 @@ function collectImports(program: Deno.lint.Program): Imports {
     if (statement.type !== "ImportDeclaration") continue;
     if (!isLibrarySource(statement.source.value)) continue;
     imports.used = true;
-    if (statement.importKind === "type") continue;
+    const types = statement.importKind === "type";
     for (const specifier of statement.specifiers) {
-      if (specifier.type === "ImportNamespaceSpecifier") {
+      if (specifier.type === "ImportNamespaceSpecifier" && !types) {
         imports.namespaces.add(specifier.local.name);
-      } else if (specifier.type === "ImportSpecifier" && specifier.importKind !== "type") {
+      } else if (specifier.type === "ImportSpecifier") {
         const imported = specifier.imported.type === "Identifier"
           ? specifier.imported.name
           : specifier.imported.value;
-        imports.names.set(specifier.local.name, imported);
+        imports.exported.add(imported);
+        if (!types && specifier.importKind !== "type") {
+          imports.names.set(specifier.local.name, imported);
+        }
       }
     }
   }
@@ -147,10 +177,32 @@ function exportName(callee: Node, imports: Imports): string | undefined {
  * file that uses the library (a generator elsewhere may well call `ws.send(x)`).
  */
 function makesEvent(callee: Node, imports: Imports): boolean {
+  // In `a?.b()` the callee is a chain of its own.
+  if (callee.type === "ChainExpression") callee = callee.expression;
   const name = exportName(callee, imports);
   if (name !== undefined) return EVENT_FUNCTIONS.has(name);
-  return imports.used && callee.type === "MemberExpression" && !callee.computed &&
-    callee.property.type === "Identifier" && EVENT_METHODS.has(callee.property.name);
+  if (!imports.used || callee.type !== "MemberExpression" || callee.computed) return false;
+  if (callee.property.type !== "Identifier") return false;
+  const method = callee.property.name;
+  if (EVENT_METHODS.has(method)) return true;
+  const owners = OWNED_EVENT_METHODS.get(method);
+  return owners !== undefined &&
+    (imports.namespaces.size > 0 || owners.some((owner) => imports.exported.has(owner)));
+}
+
+/** A member's name as written after a dot (`poll`, `#poll`), or `undefined` if computed. */
+function memberName(key: Node, computed: boolean): string | undefined {
+  if (computed) return undefined;
+  if (key.type === "Identifier") return key.name;
+  if (key.type === "PrivateIdentifier") return `#${key.name}`;
+  return undefined;
+}
+
+/** The name of the method (or object property) a function expression defines, if any. */
+function methodName(fn: FunctionNode): string | undefined {
+  const parent = fn.parent;
+  if (parent.type !== "MethodDefinition" && parent.type !== "Property") return undefined;
+  return parent.value === fn ? memberName(parent.key, parent.computed) : undefined;
 }
 
 function isFunction(node: Node): node is FunctionNode {
@@ -177,15 +229,30 @@ function inCoroutine(node: Node): boolean {
     !fn.async;
 }
 
-/** The name a generator function is called by in this file, if any. */
+/**
+ * The name a generator function is called by in this file, if any: `sub` for a declaration
+ * or a variable (not a function expression's own name, seen only inside it), `this.sub` for
+ * a method.
+ */
 function generatorName(fn: FunctionNode): string | undefined {
   if (fn.type === "ArrowFunctionExpression" || !fn.generator) return undefined;
-  if (fn.id) return fn.id.name;
+  if (fn.type === "FunctionDeclaration") return fn.id?.name;
   const parent = fn.parent;
   if (parent.type === "VariableDeclarator" && parent.id.type === "Identifier") {
     return parent.id.name;
   }
-  return undefined;
+  const method = methodName(fn);
+  return method === undefined ? undefined : `this.${method}`;
+}
+
+/** The name a delegation's callee calls, as {@linkcode generatorName} gives it. */
+function calledName(callee: Node): string | undefined {
+  if (callee.type === "Identifier") return callee.name;
+  if (callee.type !== "MemberExpression" || callee.object.type !== "ThisExpression") {
+    return undefined;
+  }
+  const method = memberName(callee.property, callee.computed);
+  return method === undefined ? undefined : `this.${method}`;
 }
 
 /** Whether a node lies in a `finally` block of its own function. */
@@ -200,7 +267,10 @@ function inFinally(node: Node): boolean {
 }
 
 function calleeText(ctx: Deno.lint.RuleContext, call: Deno.lint.CallExpression): string {
-  return `${ctx.sourceCode.getText(call.callee)}(...)`;
+  // `optional` is set on every call in a chain, so read whether this one is `f?.()`.
+  const rest = ctx.sourceCode.getText().slice(call.callee.range[1], call.range[1]);
+  const optional = rest.trimStart().startsWith("?.") ? "?." : "";
+  return `${ctx.sourceCode.getText(call.callee)}${optional}(...)`;
 }
 
 const unyieldedEvent: Deno.lint.Rule = {
@@ -211,13 +281,27 @@ const unyieldedEvent: Deno.lint.Rule = {
         imports = collectImports(node);
       },
       ExpressionStatement(node) {
-        const call = node.expression;
+        const statement = node.expression;
+        // `maybe?.sendall(x)` is a chain around the call.
+        const chained = statement.type === "ChainExpression";
+        const call = chained ? statement.expression : statement;
         if (call.type !== "CallExpression" || !inCoroutine(node)) return;
         if (!makesEvent(call.callee, imports)) return;
         const text = calleeText(ctx, call);
+        const message = `The event from ${text} is never yielded, so it does nothing`;
+        if (chained) {
+          // No fix: `yield* undefined` throws where the chain skipped the call.
+          ctx.report({
+            node: statement,
+            message,
+            hint:
+              `Yield it where the optional chain is defined: yield* ${text} throws on undefined`,
+          });
+          return;
+        }
         ctx.report({
           node: call,
-          message: `The event from ${text} is never yielded, so it does nothing`,
+          message,
           hint: `Yield it: yield* ${text}`,
           fix: (fixer) => fixer.insertTextBefore(call, "yield* "),
         });
@@ -234,7 +318,9 @@ const uncalledEvent: Deno.lint.Rule = {
         imports = collectImports(node);
       },
       YieldExpression(node) {
-        const argument = node.argument;
+        const argument = node.argument?.type === "ChainExpression"
+          ? node.argument.expression
+          : node.argument;
         if (argument === null || !inCoroutine(node)) return;
         if (argument.type !== "Identifier" && argument.type !== "MemberExpression") return;
         if (!makesEvent(argument, imports)) return;
@@ -251,6 +337,7 @@ const uncalledEvent: Deno.lint.Rule = {
 
 const yieldStarFinally: Deno.lint.Rule = {
   create(ctx) {
+    let imports = noImports();
     // Generator functions by name (a name declared twice is left out: it is ambiguous).
     const generators = new Map<string, FunctionNode>();
     const ambiguous = new Set<string>();
@@ -263,6 +350,9 @@ const yieldStarFinally: Deno.lint.Rule = {
       generators.set(name, fn);
     };
     return {
+      Program(node) {
+        imports = collectImports(node);
+      },
       FunctionDeclaration: declare,
       FunctionExpression: declare,
       YieldExpression(node) {
@@ -270,14 +360,13 @@ const yieldStarFinally: Deno.lint.Rule = {
         if (fn === undefined) return;
         if (inFinally(node)) yieldingFinally.add(fn);
         const argument = node.argument;
-        if (
-          node.delegate && argument?.type === "CallExpression" &&
-          argument.callee.type === "Identifier"
-        ) {
-          delegations.push({ node, callee: argument.callee.name });
-        }
+        if (!node.delegate || argument?.type !== "CallExpression") return;
+        const callee = calledName(argument.callee);
+        if (callee !== undefined) delegations.push({ node, callee });
       },
       "Program:exit"() {
+        // A generator with a yielding finally is a coroutine only where the library is used.
+        if (!imports.used) return;
         const unsafe = (name: string) => {
           const fn = generators.get(name);
           return fn !== undefined && !ambiguous.has(name) && yieldingFinally.has(fn);
@@ -313,9 +402,18 @@ const asyncCoroutine: Deno.lint.Rule = {
   create(ctx) {
     let imports = noImports();
     const asyncGenerators = new Set<string>();
+    // Methods by name: an async generator's name is ambiguous if any other member has it.
+    const asyncMethods = new Set<string>();
+    const otherMembers = new Set<string>();
     const candidates: Deno.lint.CallExpression[] = [];
     const isAsyncGenerator = (node: Node): boolean =>
       node.type === "FunctionExpression" && node.async && node.generator;
+    const member = (node: Deno.lint.MethodDefinition | Deno.lint.Property) => {
+      const name = memberName(node.key, node.computed);
+      if (name !== undefined) {
+        (isAsyncGenerator(node.value) ? asyncMethods : otherMembers).add(name);
+      }
+    };
     const consider = (node: Node | null) => {
       if (node?.type === "CallExpression") candidates.push(node);
       if (node?.type === "ArrayExpression") {
@@ -336,6 +434,8 @@ const asyncCoroutine: Deno.lint.Rule = {
           asyncGenerators.add(node.id.name);
         }
       },
+      MethodDefinition: member,
+      Property: member,
       YieldExpression(node) {
         // A generator of async iterators is fine in a file that does not use the library.
         if (imports.used && inCoroutine(node)) consider(node.argument);
@@ -347,10 +447,15 @@ const asyncCoroutine: Deno.lint.Rule = {
         }
       },
       "Program:exit"() {
+        const isAsyncMethod = (callee: Node) => {
+          if (callee.type !== "MemberExpression") return false;
+          const name = memberName(callee.property, callee.computed);
+          return name !== undefined && asyncMethods.has(name) && !otherMembers.has(name);
+        };
         for (const call of candidates) {
           const callee = call.callee;
           const named = callee.type === "Identifier" && asyncGenerators.has(callee.name);
-          if (!named && !isAsyncGenerator(callee)) continue;
+          if (!named && !isAsyncGenerator(callee) && !isAsyncMethod(callee)) continue;
           ctx.report({
             node: call,
             message:

@@ -308,3 +308,197 @@ export function* streams() {
     ["async-coroutine", "fetcher()"],
   ]);
 });
+
+/** The part of `deno doc --json` output read below. */
+interface DocFunction {
+  isGenerator?: boolean;
+  returnType?: { repr?: string } | null;
+}
+interface DocDeclaration {
+  kind: string;
+  location: { filename: string; line: number };
+  def: DocFunction & {
+    methods?: { name: string; kind: string; functionDef: DocFunction }[];
+    target?: { filename: string; line: number };
+  };
+}
+interface DocJson {
+  nodes: Record<string, { symbols?: { name: string; declarations: DocDeclaration[] }[] }>;
+}
+
+/** Whether a documented function gives something to `yield*`: an event or a coroutine. */
+function makesOperation(fn: DocFunction): boolean {
+  return fn.isGenerator === true ||
+    ["Effect", "Coroutine", "Operation", "Generator", "Iterator"].includes(
+      fn.returnType?.repr ?? "",
+    );
+}
+
+/** Every export of a module whose call makes an event: functions, and classes' methods. */
+async function eventMakers(path: string): Promise<{ functions: string[]; methods: string[][] }> {
+  const { stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "--json", new URL(path, import.meta.url).href],
+    stdout: "piped",
+  }).output();
+  const doc: DocJson = JSON.parse(new TextDecoder().decode(stdout));
+  const symbols = Object.values(doc.nodes).flatMap((node) => node.symbols ?? []);
+  const at = (place: { filename: string; line: number }) => `${place.filename}:${place.line}`;
+  const makers = new Set(
+    symbols.flatMap((symbol) => symbol.declarations)
+      .filter((decl) => decl.kind === "function" && makesOperation(decl.def))
+      .map((decl) => at(decl.location)),
+  );
+  const functions = new Set<string>();
+  const methods: string[][] = [];
+  for (const { name, declarations } of symbols) {
+    for (const decl of declarations) {
+      // A re-export under another name (`yieldNow as null`) points at the function it renames.
+      const place = decl.kind === "reference" ? decl.def.target : decl.location;
+      if ((decl.kind === "function" || decl.kind === "reference") && makers.has(at(place!))) {
+        functions.add(name);
+      }
+      for (const method of decl.kind === "class" ? decl.def.methods ?? [] : []) {
+        if (method.kind === "method" && !method.name.startsWith("[")) {
+          if (makesOperation(method.functionDef)) methods.push([name, method.name]);
+        }
+      }
+    }
+  }
+  return { functions: [...functions], methods };
+}
+
+Deno.test("unyielded-event and uncalled-event know every export that makes an event", async () => {
+  const modules = [
+    { path: "../../mod.ts", specifier: "@bluelet/bluelet" },
+    { path: "../../testing/mod.ts", specifier: "@bluelet/bluelet/testing" },
+  ];
+  const missed: string[] = [];
+  for (const { path, specifier } of modules) {
+    const { functions, methods } = await eventMakers(path);
+    // Checks that the doc reading works at all, so an empty list cannot pass.
+    if (path === "../../mod.ts") {
+      assert.ok(functions.includes("sleep") && functions.includes("null"));
+    }
+    for (const name of functions) {
+      const source = `import { ${name} as subject } from "${specifier}";
+function* user() {
+  subject();
+  yield subject;
+}`;
+      const found = JSON.stringify(lint(source));
+      if (found !== '[["unyielded-event","subject()"],["uncalled-event","subject"]]') {
+        missed.push(`${name}: ${found}`);
+      }
+    }
+    for (const [owner, name] of methods) {
+      const source = `import type { ${owner} } from "${specifier}";
+function* user(subject: ${owner}) {
+  subject.${name}();
+  yield subject.${name};
+}`;
+      const expected =
+        `[["unyielded-event","subject.${name}()"],["uncalled-event","subject.${name}"]]`;
+      const found = JSON.stringify(lint(source));
+      if (found !== expected) missed.push(`${owner}.${name}: ${found}`);
+    }
+  }
+  assert.deepEqual(missed, []);
+});
+
+Deno.test("unyielded-event flags a dropped optional call without a fix", () => {
+  const source = IMPORTS + `
+function* bye(maybe?: Connection) {
+  maybe?.sendall("bye");
+  sleep?.(1);
+  yield maybe?.readline;
+}`;
+  assert.deepEqual(lint(source), [
+    ["unyielded-event", 'maybe?.sendall("bye")'],
+    ["unyielded-event", "sleep?.(1)"],
+    ["uncalled-event", "maybe?.readline"],
+  ]);
+  // yield* undefined throws, so adding yield* would turn a skipped send into an error.
+  const [diagnostic] = Deno.lint.runPlugin(plugin, "bye.ts", source);
+  assert.deepEqual(diagnostic.fix, []);
+  assert.equal(
+    diagnostic.hint,
+    "Yield it where the optional chain is defined: yield* maybe?.sendall(...) throws on undefined",
+  );
+});
+
+Deno.test("unyielded-event counts publish, subscribe and spawn methods only with their class imported", () => {
+  const body = `
+function* notify(feed: Feed, pool: Pool) {
+  feed.publish(1);
+  feed.subscribe();
+  pool.spawn(notify(feed, pool));
+}`;
+  const unrelated = `import type { Connection } from "@bluelet/bluelet";\n` + body;
+  assert.deepEqual(lint(unrelated), []);
+  const broadcast = `import { Broadcast } from "@bluelet/bluelet";\n` + body;
+  assert.deepEqual(lint(broadcast), [
+    ["unyielded-event", "feed.publish(1)"],
+    ["unyielded-event", "feed.subscribe()"],
+  ]);
+  const group = `import { taskGroup } from "@bluelet/bluelet";\n` + body;
+  assert.deepEqual(lint(group), [["unyielded-event", "pool.spawn(notify(feed, pool))"]]);
+  const namespace = `import * as bluelet from "@bluelet/bluelet";\n` + body;
+  assert.equal(lint(namespace).length, 3);
+});
+
+Deno.test("yield-star-finally leaves generators alone in a file that does not use the library", () => {
+  const source = `
+function* tokens(text: string): Generator<string> {
+  const stack: string[] = [];
+  try {
+    for (const t of text.split(" ")) yield t;
+  } finally {
+    while (stack.length) yield stack.pop()!;
+  }
+}
+export function* upper(text: string): Generator<string> {
+  yield* tokens(text);
+}`;
+  assert.deepEqual(lint(source), []);
+  const checked = `import type { Coroutine } from "@bluelet/bluelet";\n${source}`;
+  assert.deepEqual(lint(checked), [["yield-star-finally", "yield* tokens(text)"]]);
+});
+
+Deno.test("yield-star-finally follows this.method() and a function expression's variable", () => {
+  const source = IMPORTS + `
+class Session {
+  *cleanup() { try { yield* sleep(1); } finally { yield* sleep(1); } }
+  *#flush() { try { yield* sleep(1); } finally { yield* sleep(1); } }
+  *main() {
+    yield* this.cleanup();
+    yield* this.#flush();
+  }
+}
+const sub = function* inner() { try { yield* sleep(1); } finally { yield* sleep(1); } };
+function* main() {
+  yield* sub();
+  yield* inner();
+}`;
+  assert.deepEqual(lint(source), [
+    ["yield-star-finally", "yield* this.cleanup()"],
+    ["yield-star-finally", "yield* this.#flush()"],
+    ["yield-star-finally", "yield* sub()"],
+  ]);
+});
+
+Deno.test("async-coroutine flags async generator methods given to the scheduler", () => {
+  const source = IMPORTS + `
+const source = { async *fetch() {}, *fine() {} };
+class Poller {
+  async *poll() {}
+  *main() {
+    yield* spawn(this.poll());
+    yield* spawn(source.fine());
+  }
+}
+await run(source.fetch());`;
+  assert.deepEqual(lint(source), [
+    ["async-coroutine", "this.poll()"],
+    ["async-coroutine", "source.fetch()"],
+  ]);
+});
