@@ -60,8 +60,14 @@ export class MemoryEnd {
   peer!: MemoryEnd;
   readonly #settings: EndSettings;
   #socket: Socket | null = null;
-  /** Bytes the peer wrote that wait to land in the receive buffer, in chunks. */
+  /**
+   * Bytes the peer wrote that wait to land in the receive buffer, in chunks, from
+   * `#inboxHead` on: an index, not `shift`, which copies a long array on each call (reads
+   * of one byte behind a full buffer, which the waiting write refills a byte at a time,
+   * made the copying quadratic).
+   */
   #inbox: Uint8Array[] = [];
+  #inboxHead = 0;
   #inboxSize = 0;
   /** The peer shut down writing: the end of the stream comes after the inbox. */
   #eofPending = false;
@@ -129,11 +135,11 @@ export class MemoryEnd {
     while (this.#inboxSize > 0 && !reader.ready()) {
       let want = next === null ? this.#inboxSize : next();
       while (want > 0 && this.#inboxSize > 0) {
-        const head = this.#inbox[0];
+        const head = this.#inbox[this.#inboxHead];
         const n = Math.min(want, head.length);
         socket.buffer.append(head.subarray(0, n));
-        if (n === head.length) this.#inbox.shift();
-        else this.#inbox[0] = head.subarray(n);
+        if (n === head.length) this.#dropHead();
+        else this.#inbox[this.#inboxHead] = head.subarray(n);
         this.#inboxSize -= n;
         want -= n;
       }
@@ -142,6 +148,21 @@ export class MemoryEnd {
     if (this.#inboxSize === 0 && this.#eofPending && !socket.eof) {
       socket.eof = true;
       socket.progress++;
+    }
+  }
+
+  /** Drops the first chunk of the inbox, which landed whole. */
+  #dropHead(): void {
+    const inbox = this.#inbox;
+    inbox[this.#inboxHead++] = NOTHING; // lets its bytes go
+    if (this.#inboxHead === inbox.length) {
+      inbox.length = 0;
+      this.#inboxHead = 0;
+    } else if (this.#inboxHead >= 1024 && this.#inboxHead * 2 >= inbox.length) {
+      // An inbox that never empties: drop the landed part, which costs as much as the
+      // chunks landed since the last time.
+      inbox.splice(0, this.#inboxHead);
+      this.#inboxHead = 0;
     }
   }
 
@@ -228,9 +249,7 @@ export class MemoryEnd {
     }
     if (this.#cutAfter === 0) {
       // The fault: this end goes away mid-stream. Closing fails the pending write.
-      this.#cutAfter = Infinity;
-      if (this.#cutReset) this.#resetPeer();
-      this.#socket!.close();
+      this.#cut();
       return false;
     }
     const done = pending.all
@@ -288,7 +307,16 @@ export class MemoryEnd {
   cutAfter(count: number, reset: boolean): void {
     this.#cutAfter = count;
     this.#cutReset = reset;
-    if (count === 0) this.#pump();
+    // Nothing more to send: at once, whether or not a write waits (closing fails it).
+    if (count === 0) this.#cut();
+  }
+
+  /** The fault `cutAfter` asked for: closes this end, after resetting the peer if asked. */
+  #cut(): void {
+    this.#cutAfter = Infinity;
+    if (this.#gone) return; // closed already: no fault left to cause
+    if (this.#cutReset) this.#resetPeer();
+    this.#socket!.close();
   }
 
   #resetPeer(): void {
@@ -297,6 +325,7 @@ export class MemoryEnd {
     peer.#reset = true;
     // A reset drops what the peer's system had not handed to a read yet, as TCP does.
     peer.#inbox = [];
+    peer.#inboxHead = 0;
     peer.#inboxSize = 0;
     const reset = () => new Deno.errors.ConnectionReset("Connection reset by peer");
     const reader = peer.#reader;

@@ -2,7 +2,8 @@ import { call, type Coroutine, type Effect, sleep } from "../scheduler/mod.ts";
 import { formatAddr } from "./_addr.ts";
 import { memoryPort, memorySettings } from "./_memory_settings.ts";
 import { MemoryEnd } from "./_memory_transport.ts";
-import { Connection } from "./connection.ts";
+import type { Socket } from "./_socket.ts";
+import { Connection, socketOf } from "./connection.ts";
 
 /** Options for {@linkcode memoryPair} (and each connection of a {@linkcode MemoryListener}). */
 export interface MemoryPairOptions {
@@ -16,6 +17,8 @@ export interface MemoryPairOptions {
   /**
    * How long each write takes, in milliseconds of the run's clock (virtual under a
    * `VirtualClock`): its bytes reach the peer, and the writer resumes, that much later.
+   * The write is in progress all that time: `closeWrite` or another write meanwhile
+   * throws a `TypeError`, as while a write waits for room.
    *
    * @default {0}
    */
@@ -129,7 +132,7 @@ export class MemoryConnection extends Connection {
    */
   override send(data: Uint8Array | string): Effect<number> {
     const event = super.send(data);
-    return this.#latency === 0 ? event : call(delayed(this.#latency, event));
+    return this.#latency === 0 ? event : call(delayed(socketOf(this), this.#latency, event));
   }
 
   /**
@@ -156,7 +159,7 @@ export class MemoryConnection extends Connection {
    */
   override sendall(data: Uint8Array | string): Effect<void> {
     const event = super.sendall(data);
-    return this.#latency === 0 ? event : call(delayed(this.#latency, event));
+    return this.#latency === 0 ? event : call(delayed(socketOf(this), this.#latency, event));
   }
 
   /**
@@ -191,9 +194,10 @@ export class MemoryConnection extends Connection {
   /**
    * A fault mid-stream: once this end has sent `byteCount` more bytes, it closes (or, with
    * `options.reset`, resets), even in the middle of one write; that write throws
-   * `SocketClosedError`. After a close, the peer reads exactly `byteCount` bytes, then the
-   * end of the stream. After a reset, as over TCP, it keeps only what its reads had taken
-   * in already; its next read throws `ConnectionResetError`.
+   * `SocketClosedError`. With `byteCount` 0 it does so at once. After a close, the peer
+   * reads exactly `byteCount` bytes, then the end of the stream. After a reset, as over
+   * TCP, it keeps only what its reads had taken in already; its next read throws
+   * `ConnectionResetError`.
    *
    * @param byteCount How many more bytes go out before the fault, a non-negative integer.
    * @param options Whether the fault is a reset rather than a close.
@@ -233,8 +237,22 @@ export class MemoryConnection extends Connection {
   }
 }
 
-function* delayed<T>(latency: number, event: Effect<T>): Coroutine<T> {
-  yield sleep(latency);
+/**
+ * A write that takes `latency` ms. It holds the write side from its start, as a write in
+ * flight does, so that `closeWrite` or another write meanwhile throws the same `TypeError`
+ * as while a write waits for room; then the write event claims the side for itself, with
+ * nothing in between. A write that is bound to fail (the connection or its write side is
+ * closed) fails at once, as without latency.
+ */
+function* delayed<T>(socket: Socket, latency: number, event: Effect<T>): Coroutine<T> {
+  if (!socket.closed && !socket.writeClosed && !socket.writeCut) {
+    socket.startWrite("send to"); // the write event's own action, for the same message
+    try {
+      yield sleep(latency);
+    } finally {
+      socket.writer = null;
+    }
+  }
   return yield* event;
 }
 
@@ -245,6 +263,12 @@ function* delayed<T>(latency: number, event: Effect<T>): Coroutine<T> {
  *
  * A read that already waits when the peer writes gets exactly what that write sent
  * (unless reads are cut into chunks): a test can see how a reply was split into writes.
+ *
+ * Both ends belong to one run: a wait on one end is ended by the other end's operations in
+ * the same run, never by a promise. Used from two runs (a server's in one, a client's in
+ * another, as with real sockets), each run sees its thread wait on something nothing in it
+ * can end, and fails with a `DeadlockError`. Run the two sides as threads of one run
+ * instead (`spawn` one of them).
  *
  * @param options The buffer size, latency and read chunking of both directions.
  * @returns The two ends: by convention, the client's and the server's.

@@ -139,7 +139,8 @@ export class MemoryListener implements Disposable {
    *
    * @returns An event that resumes with the server's end of the new connection.
    * @throws {SocketClosedError} If the listener is closed, or gets closed meanwhile.
-   * @throws {TypeError} If another thread is already waiting in `accept`.
+   * @throws {TypeError} If another thread is already waiting in `accept`, even one that a
+   * connect woke and that has not resumed with its connection yet.
    *
    * @example Accepting two clients in turn
    * ```ts
@@ -266,11 +267,11 @@ export class MemoryListener implements Disposable {
       this.#settings(),
     );
     this.#backlog.push(newMemoryConnection(server, this.#latency));
-    const acceptor = this.#acceptor;
-    if (acceptor !== null) {
-      this.#acceptor = null;
-      acceptor.wake();
-    }
+    // The waiting accept stays the listener's acceptor until it resumes and takes this
+    // connection: another accept meanwhile is rejected, as on a `Listener`, rather than
+    // taking it. If it is killed first, the connection stays for the next accept. (A
+    // second wake of an accept already woken does nothing.)
+    this.#acceptor?.wake();
     return newMemoryConnection(client, this.#latency);
   }
 }
@@ -314,6 +315,8 @@ class Accepting extends Primitive<MemoryConnection> {
     const side = this.#side;
     if (side.getAcceptor() === this) side.setAcceptor(null);
     if (side.isClosed()) throw closedError(`Cannot accept on ${side.where}`);
+    // Not empty: it was when this accept began waiting, and the connection that woke it
+    // was kept for it (no other accept could start while this one was the acceptor).
     const conn = side.backlog.shift()!;
     // Room in the backlog: the first waiting connect goes in.
     const next = side.connecting.shift();
@@ -322,7 +325,8 @@ class Accepting extends Primitive<MemoryConnection> {
   }
 
   cancel(): void {
-    // Nothing was taken: a connection that came meanwhile waits for the next accept.
+    // Nothing was taken: a connection that came meanwhile, even the one that woke this
+    // accept, waits in the backlog for the next accept.
     if (this.#side.getAcceptor() === this) this.#side.setAcceptor(null);
   }
 }

@@ -25,6 +25,29 @@ Deno.test("checkConnectionPair() passes an in-memory pair that delivers one byte
   }, { virtualTime: true });
 });
 
+Deno.test("checkConnectionPair() passes an in-memory pair that delivers one byte per read behind a full buffer", async () => {
+  // Each read takes one byte of a full 64 KiB buffer, and the waiting write refills it a
+  // byte at a time: a buffer kept as an array that shifts on each read took minutes.
+  // deno-lint-ignore require-yield
+  await checkConnectionPair(function* () {
+    return memoryPair({ chunkSizes: [1] });
+  }, { virtualTime: true });
+});
+
+Deno.test("checkConnectionPair() passes an in-memory pair with a one-byte buffer", async () => {
+  // deno-lint-ignore require-yield
+  await checkConnectionPair(function* () {
+    return memoryPair({ bufferSize: 1 });
+  }, { virtualTime: true });
+});
+
+Deno.test("checkConnectionPair() passes an in-memory pair with a 3-byte buffer and random chunks of 1 or 2 bytes", async () => {
+  // deno-lint-ignore require-yield
+  await checkConnectionPair(function* () {
+    return memoryPair({ bufferSize: 3, chunkSeed: 1, maxChunk: 2 });
+  }, { virtualTime: true });
+});
+
 Deno.test("checkConnectionPair() passes a TCP pair over loopback", async () => {
   await checkConnectionPair(function* () {
     const pair = yield* socketPair();

@@ -142,6 +142,56 @@ Deno.test("memoryPair({ latency }): each write reaches the peer that many virtua
   ]);
 });
 
+Deno.test("memoryPair({ latency }): a write is in progress while it waits out its latency: closeWrite() and another write throw TypeError", async () => {
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  const [a, b] = memoryPair({ latency: 5 });
+  const peer = `${a.addr.hostname}:${a.addr.port}`;
+  await run(
+    function* () {
+      const writer = yield* spawn(function* () {
+        yield* a.sendall("data");
+        record.push(`write done at ${clock.now()}`);
+      }());
+      yield* yieldNow(); // the write has begun
+      for (const op of [a.closeWrite(), a.send("x"), a.sendall("x")]) {
+        const error = yield* thrown(op);
+        record.push(`${(error as Error).name}: ${(error as Error).message}`);
+      }
+      record.push(`b got ${text(yield* b.recv(10))} at ${clock.now()}`);
+      yield* join(writer);
+      yield* a.closeWrite(); // no write in progress now
+      deepEqual(yield* chunksOf(b), []);
+    }(),
+    { clock },
+  );
+  const busy =
+    "another thread is already writing to this connection (send to); writes on one connection must not overlap";
+  deepEqual(record, [
+    `TypeError: Cannot shut down writing to ${peer}: ${busy}`,
+    `TypeError: Cannot send to ${peer}: ${busy}`,
+    `TypeError: Cannot send to ${peer}: ${busy}`,
+    "write done at 5",
+    "b got data at 5",
+  ]);
+});
+
+Deno.test("memoryPair({ latency }): a write killed while it waits out its latency hands nothing over and frees the write side", async () => {
+  const clock = new VirtualClock();
+  const [a, b] = memoryPair({ latency: 5 });
+  await run(
+    function* () {
+      ok((yield* thrown(withTimeout(2, a.sendall("lost")))) instanceof TimeoutError);
+      equal(clock.now(), 2);
+      yield* a.sendall("kept");
+      yield* a.closeWrite();
+      deepEqual(yield* chunksOf(b), ["kept"]);
+    }(),
+    { clock },
+  );
+  equal(clock.now(), 7);
+});
+
 Deno.test("memoryPair({ chunkSizes }): reads get the stream in chunks of those sizes, in turn", async () => {
   const [a, b] = memoryPair({ chunkSizes: [1, 3] });
   const chunks = await run(function* () {
@@ -244,6 +294,48 @@ Deno.test("MemoryConnection.closeAfter(): the peer gets exactly that many bytes,
     { clock: new VirtualClock() },
   );
   deepEqual(record, ["client: SocketClosedError", 'server got "GET /i" then the end']);
+});
+
+Deno.test("MemoryConnection.closeAfter(0) closes at once: the peer reads the end of the stream, or a reset", async () => {
+  const record: string[] = [];
+  await run(
+    function* () {
+      const [client, server] = memoryPair();
+      client.closeAfter(0);
+      record.push(`client closed: ${client.closed}`);
+      record.push(`server read ${(yield* server.recv(10)).length} bytes`);
+      const [resetter, peer] = memoryPair();
+      resetter.closeAfter(0, { reset: true });
+      record.push(`server read: ${((yield* thrown(peer.recv(10))) as Error).name}`);
+      server.close();
+      peer.close();
+    }(),
+    { clock: new VirtualClock() },
+  );
+  deepEqual(record, [
+    "client closed: true",
+    "server read 0 bytes",
+    "server read: ConnectionResetError",
+  ]);
+});
+
+Deno.test("MemoryConnection.closeAfter(0) fails a write that waits for room with SocketClosedError", async () => {
+  const [client, server] = memoryPair({ bufferSize: 2 });
+  const record: string[] = [];
+  await run(
+    function* () {
+      const writer = yield* spawn(function* () {
+        const error = yield* thrown(client.sendall("abcd")); // "ab" goes out, "cd" waits
+        record.push(`writer: ${(error as Error).name}`);
+      }());
+      yield* yieldNow();
+      client.closeAfter(0);
+      yield* join(writer);
+      record.push(`server got ${JSON.stringify((yield* chunksOf(server)).join(""))} then the end`);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  deepEqual(record, ["writer: SocketClosedError", 'server got "ab" then the end']);
 });
 
 Deno.test("MemoryConnection.closeAfter({ reset: true }): the peer gets a reset mid-message", async () => {
@@ -509,6 +601,66 @@ Deno.test("MemoryListener: an accept killed while it waits frees the listener an
     yield* client.sendall("hi");
     equal(text(yield* conn.recv(2)), "hi");
   }());
+});
+
+Deno.test("MemoryListener: an accept a connect woke gets that connection; another accept before it resumes throws TypeError", async () => {
+  using listener = new MemoryListener();
+  const where = `memory:${listener.addr.port}`;
+  const record: string[] = [];
+  await run(
+    function* () {
+      const acceptor = yield* spawn(function* () {
+        record.push("first accept waits");
+        const conn = yield* listener.accept();
+        record.push("first accept resumed");
+        return conn;
+      }());
+      yield* yieldNow();
+      using client = yield* listener.connect(); // wakes the first accept; it has not run yet
+      record.push("connected");
+      const error = yield* thrown(listener.accept());
+      record.push(`second accept: ${(error as Error).name}: ${(error as Error).message}`);
+      using conn = yield* join(acceptor);
+      deepEqual(conn.addr, client.localAddr);
+      yield* client.sendall("hi");
+      record.push(`first accept's connection got ${text(yield* conn.recv(10))}`);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  deepEqual(record, [
+    "first accept waits",
+    "connected",
+    `second accept: TypeError: Cannot accept on ${where}: another thread is already accepting on this listener`,
+    "first accept resumed",
+    "first accept's connection got hi",
+  ]);
+});
+
+Deno.test("MemoryListener: an accept killed after a connect woke it, before it resumed, passes the connection on", async () => {
+  using listener = new MemoryListener();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const killed = yield* spawn(function* () {
+        try {
+          record.push("accept waits");
+          yield* listener.accept();
+          record.push("accept resumed (wrong)");
+        } finally {
+          record.push("accept killed");
+        }
+      }());
+      yield* yieldNow();
+      using client = yield* listener.connect(); // wakes the accept, which is queued
+      yield* kill(killed);
+      using conn = yield* listener.accept(); // takes the connection the killed one left
+      deepEqual(conn.addr, client.localAddr);
+      yield* client.sendall("hi");
+      record.push(`next accept's connection got ${text(yield* conn.recv(10))}`);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  deepEqual(record, ["accept waits", "accept killed", "next accept's connection got hi"]);
 });
 
 Deno.test("MemoryListener checks its options", () => {
