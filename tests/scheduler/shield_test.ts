@@ -310,22 +310,25 @@ Deno.test("a thread a shield spawned is spared by a teardown until that shield e
     const clock = new VirtualClock();
     const record: string[] = [];
     await assert.rejects(
-      run(function* () {
-        yield* spawn(function* () {
-          try {
-            yield* shield(function* () {
-              yield* spawn(worker(record, clock, 25));
-              yield* sleep(20);
-              record.push(`shield ends at ${clock.now()}`);
-            }());
-          } finally {
-            yield* sleep(100);
-            record.push(`spawner's finally ends at ${clock.now()}`);
-          }
-        }());
-        yield* sleep(5);
-        throw new Error("the run fails");
-      }(), { clock }),
+      run(
+        function* () {
+          yield* spawn(function* () {
+            try {
+              yield* shield(function* () {
+                yield* spawn(worker(record, clock, 25));
+                yield* sleep(20);
+                record.push(`shield ends at ${clock.now()}`);
+              }());
+            } finally {
+              yield* sleep(100);
+              record.push(`spawner's finally ends at ${clock.now()}`);
+            }
+          }());
+          yield* sleep(5);
+          throw new Error("the run fails");
+        }(),
+        { clock },
+      ),
       { message: "the run fails" },
     );
     assert.deepEqual(record, [
@@ -338,15 +341,18 @@ Deno.test("a thread a shield spawned is spared by a teardown until that shield e
     const clock = new VirtualClock();
     const record: string[] = [];
     await assert.rejects(
-      run(function* () {
-        yield* spawn(function* () {
-          yield* shield(spawn(worker(record, clock, 10)));
-          yield* sleep(5);
-          yield* shield(sleep(50));
-        }());
-        yield* sleep(12);
-        throw new Error("the run fails");
-      }(), { clock }),
+      run(
+        function* () {
+          yield* spawn(function* () {
+            yield* shield(spawn(worker(record, clock, 10)));
+            yield* sleep(5);
+            yield* shield(sleep(50));
+          }());
+          yield* sleep(12);
+          throw new Error("the run fails");
+        }(),
+        { clock },
+      ),
       { message: "the run fails" },
     );
     assert.deepEqual(record, ["helper works at 10", "helper killed at 12"]);
