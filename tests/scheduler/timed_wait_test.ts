@@ -162,6 +162,20 @@ Deno.test("nested time limits on one leaf operation: the earliest deadline ends 
           "withTimeout(10, moveOnAfter(4, receive))",
           () => withTimeout(10, moveOnAfter(4, channel.receive())),
         ],
+        [
+          "moveOnAfter(6, withTimeout(6, receive))",
+          () => moveOnAfter(6, withTimeout(6, channel.receive())),
+        ],
+        [
+          "moveOnAfter(6, a coroutine: withTimeout(6, receive))",
+          () =>
+            moveOnAfter(
+              6,
+              function* () {
+                return yield* withTimeout(6, channel.receive());
+              }(),
+            ),
+        ],
       ];
       for (const [name, attempt] of cases) {
         const start = clock.now();
@@ -181,6 +195,9 @@ Deno.test("nested time limits on one leaf operation: the earliest deadline ends 
     "withTimeout(5, withTimeout(10, receive)): Operation timed out after 5 ms after 5",
     'moveOnAfter(3, withTimeout(10, receive)): {"timedOut":true} after 3',
     'withTimeout(10, moveOnAfter(4, receive)): {"timedOut":true} after 4',
+    // A tie: the inner limit ends it, whether it is on the leaf or inside a coroutine.
+    "moveOnAfter(6, withTimeout(6, receive)): Operation timed out after 6 ms after 6",
+    "moveOnAfter(6, a coroutine: withTimeout(6, receive)): Operation timed out after 6 ms after 6",
   ]);
 });
 
