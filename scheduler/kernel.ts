@@ -274,9 +274,13 @@ export class Kernel implements ThreadHost {
     this.#first = thread;
     this.#live++;
     this.#enqueue(thread);
-    // A run that is ending lets what its `finally` blocks spawn run (a cleanup may use
-    // `withTimeout`), but no longer than the thread that spawned it.
-    if (this.#failed && parent !== null) (parent.withExtras().teardownChildren ??= []).push(thread);
+    // A teardown (the run ending, a scope closing, a kill) lets what a `finally` spawns run
+    // (a cleanup may use `withTimeout`), but no longer than the thread that spawned it.
+    if (
+      parent !== null && (this.#failed || parent.killing || scope?.state === STATE_CLOSING)
+    ) {
+      (parent.withExtras().teardownChildren ??= []).push(thread);
+    }
     // What a shielded frame spawns is spared by teardowns until the shield ends.
     const shields = parent?.extras?.shields;
     if (shields != null && shields.length > 0) {
@@ -937,6 +941,9 @@ export class Kernel implements ThreadHost {
     if (target.state === STATE_DONE) return true;
     this.#startKill(target, effect.reason);
     if (target === thread) return true;
+    // That kill handed the run (or a scope) an error with nowhere else to go, which killed
+    // this thread too: it unwinds now rather than wait, and so cannot catch anything.
+    if (thread.resumeMode === MODE_RETURN && thread.killing) return true;
     (target.withExtras().killers ??= []).push(thread);
     thread.withExtras().waitingOn = target;
     thread.state = STATE_KILL_WAITING;

@@ -525,3 +525,102 @@ Deno.test("a joined error a thread caught is not routed again when a later wait 
   );
   assert.deepEqual(record, ["joiner caught it", "the run goes on"]);
 });
+
+Deno.test("a thread whose kill of another ends the run is killed there, not left to catch that kill's error", async () => {
+  const record: string[] = [];
+  const caught = await run(
+    function* () {
+      const failing = yield* spawn(function* () {
+        yield* sleep(10);
+        throw new Error("joined thread failed");
+      }());
+      const joiner = yield* spawn(function* () {
+        try {
+          yield* join(failing);
+        } finally {
+          // deno-lint-ignore no-unsafe-finally -- the point: a cleanup that fails
+          throw new Error("joiner's cleanup failed");
+        }
+      }());
+      yield* sleep(10);
+      yield* yieldNow(); // the joiner is handed the error, and queued
+      try {
+        yield* kill(joiner); // nobody else takes that error: the run ends with it
+      } catch (error) {
+        record.push(`caught "${(error as Error).message}" (wrong)`);
+      } finally {
+        record.push("finally");
+      }
+      record.push("went on (wrong)");
+    }(),
+    { clock: new VirtualClock() },
+  ).catch((error) => error);
+  assert.deepEqual(record, ["finally"]);
+  assert.ok(caught instanceof SuppressedError, String(caught));
+  assert.deepEqual(
+    [(caught.error as Error).message, (caught.suppressed as Error).message],
+    ["joiner's cleanup failed", "joined thread failed"],
+  );
+});
+
+Deno.test("what a killed thread's finally spawns ends with it, whatever the kill (a scope closing, a plain kill)", async (t) => {
+  function* lingering(record: string[], clock: VirtualClock): Coroutine<void> {
+    try {
+      yield* sleep(100_000);
+      record.push("the late helper ran to its end (wrong)");
+    } finally {
+      record.push(`the late helper ended at ${clock.now()}`);
+    }
+  }
+  function* member(record: string[], clock: VirtualClock): Coroutine<void> {
+    try {
+      yield* sleep(100_000);
+    } finally {
+      yield* spawn(lingering(record, clock));
+      yield* sleep(1);
+      record.push(`the member's finally ends at ${clock.now()}`);
+    }
+  }
+  await t.step("a scope that closes", async () => {
+    const clock = new VirtualClock();
+    const record: string[] = [];
+    await run(
+      function* () {
+        const scope = yield* spawn(
+          function* () {
+            yield* spawn(member(record, clock));
+            yield* sleep(10);
+          }(),
+          { scope: true },
+        );
+        yield* scope;
+        record.push(`the scope ended at ${clock.now()}`);
+      }(),
+      { clock },
+    );
+    assert.deepEqual(record, [
+      "the member's finally ends at 11",
+      "the late helper ended at 11",
+      "the scope ended at 11",
+    ]);
+  });
+  await t.step("a plain kill", async () => {
+    const clock = new VirtualClock();
+    const record: string[] = [];
+    await run(
+      function* () {
+        const victim = yield* spawn(member(record, clock));
+        yield* sleep(10);
+        yield* kill(victim);
+        record.push(`the kill returned at ${clock.now()}`);
+      }(),
+      { clock },
+    );
+    // Killed as its spawner ends: the killer, which waits for its target only, may run first.
+    assert.deepEqual(record, [
+      "the member's finally ends at 11",
+      "the kill returned at 11",
+      "the late helper ended at 11",
+    ]);
+  });
+});
