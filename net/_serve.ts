@@ -288,11 +288,16 @@ function worthReporting(error: unknown, entry: Entry): unknown {
   return quiet ? NOTHING : error;
 }
 
-/** Whether an error is the peer's doing: it went away, or does not speak TLS. */
+/**
+ * Whether an error is the peer's doing: it went away, or does not speak TLS (garbage, or a
+ * close before or during the handshake, as a health check or a port scanner does).
+ */
 function isPeerGone(error: unknown): boolean {
   return error instanceof ConnectionResetError || error instanceof BrokenPipeError ||
     error instanceof ConnectionTimedOutError ||
-    (error instanceof NetError && error.cause instanceof Deno.errors.InvalidData);
+    (error instanceof NetError &&
+      (error.cause instanceof Deno.errors.InvalidData ||
+        error.cause instanceof Deno.errors.UnexpectedEof));
 }
 
 /** Whether an accept failure is about the one connection it was accepting. */

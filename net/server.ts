@@ -50,7 +50,8 @@ export interface ServerOptions extends ListenerOptions {
    * Receives what a handler threw, with its connection, and errors accepting
    * connections (with no connection). A peer resetting the connection, a broken pipe, a
    * connection timed out by the system or a client that does not speak TLS to a TLS
-   * server is not an error here: that handler just ends.
+   * server (or closes before its handshake is done, as health checks do) is not an error
+   * here: that handler just ends.
    * Nor is a client that reset before it was accepted: it is skipped.
    *
    * @default {undefined} (logged to stderr with `console.error`)

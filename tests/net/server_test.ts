@@ -758,6 +758,34 @@ Deno.test("server() over TLS ends quietly a handler whose client does not speak 
   deepEqual(record, ["handler ended"]);
 });
 
+Deno.test("server() over TLS ends quietly a handler whose client closes before or during the handshake", async () => {
+  const { cert, key } = await makeCertificate();
+  const record: string[] = [];
+  await run(withServer(
+    function* (conn) {
+      try {
+        yield* conn.recv(10);
+      } finally {
+        record.push("handler ended");
+      }
+    },
+    { tls: { cert, key }, onError: (error) => record.push(`onError: ${error}`) },
+    function* (addr) {
+      // A health check: connect and close. Then half a ClientHello, and close.
+      for (
+        const bytes of [new Uint8Array(0), new Uint8Array([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01])]
+      ) {
+        using plain = yield* connect("127.0.0.1", portOf(addr));
+        if (bytes.length > 0) yield* plain.sendall(bytes);
+        plain.close();
+        const before = record.length;
+        for (let i = 0; i < 1000 && record.length === before; i++) yield* sleep(1);
+      }
+    },
+  ));
+  deepEqual(record, ["handler ended", "handler ended"]);
+});
+
 Deno.test("server() graceful shutdown in virtual time: handlers get gracePeriod, then are killed", async () => {
   const clock = new VirtualClock();
   const listener = new MemoryListener();
