@@ -64,6 +64,15 @@ export class Hub<T> {
   /** Items sent out so far, for what a lagged member missed. */
   published = 0;
   closed = false;
+  /**
+   * While an item goes out, what is published meanwhile (by a subscription's signal
+   * listener, which runs as a member lags) waits its turn in `#queued`, so that every
+   * subscription sees the items in one order. Under "wait" such a publish waits as a
+   * publisher instead (it could not know whether there is room), pumped once it is over.
+   */
+  #delivering = false;
+  readonly #queued: T[] = [];
+  #refused = false;
 
   constructor(
     readonly capacity: number,
@@ -79,6 +88,10 @@ export class Hub<T> {
   /** Whether an item can go out now without waiting. */
   canPublish(): boolean {
     if (this.overflow !== "wait") return true;
+    if (this.#delivering) {
+      this.#refused = true;
+      return false;
+    }
     if (this.publishers.size > 0) return false;
     return this.#allHaveRoom();
   }
@@ -89,6 +102,26 @@ export class Hub<T> {
   }
 
   deliver(value: T): void {
+    if (this.#delivering) {
+      this.#queued.push(value);
+      return;
+    }
+    this.#delivering = true;
+    try {
+      this.#deliverOne(value);
+      const queued = this.#queued;
+      for (let i = 0; i < queued.length; i++) this.#deliverOne(queued[i]);
+    } finally {
+      this.#queued.length = 0;
+      this.#delivering = false;
+    }
+    if (this.#refused) {
+      this.#refused = false;
+      if (this.publishers.size > 0) this.pumpPublishers();
+    }
+  }
+
+  #deliverOne(value: T): void {
     this.published++;
     // A member that lags leaves `members` during this loop, which a Set allows.
     for (const member of this.members) member.deliver(value);

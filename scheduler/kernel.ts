@@ -185,6 +185,8 @@ export class Kernel implements ThreadHost {
   /** Jumps a virtual clock after a quiet spell; see `VirtualClockOptions`. */
   #autojumpHandle: ReturnType<typeof setTimeout> | undefined = undefined;
   #hopTimerHandle: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** Whether a drive for a wake from outside the run is queued. */
+  #driveQueued = false;
   /** Drives from promise reactions since the last look at the time. */
   #reactionDrives = 0;
   /** When drives from promise reactions, with no macrotask between, were first seen; or 0. */
@@ -1197,9 +1199,20 @@ export class Kernel implements ThreadHost {
       return;
     }
     this.#enqueue(thread);
-    // Most wakes come from a thread the kernel is stepping (a send waking a receiver).
-    if (!this.#running) this.#driveFromReaction();
+    // Most wakes come from a thread the kernel is stepping (a send waking a receiver). One
+    // from outside the run (a timer callback's `trySend`, a promise reaction) drives the
+    // kernel once the caller's code is done, in a microtask: threads run inside no one's
+    // half-done operation (a broadcast halfway through its subscribers, say).
+    if (!this.#running && !this.#driveQueued) {
+      this.#driveQueued = true;
+      queueMicrotask(this.#onQueuedDrive);
+    }
   }
+
+  readonly #onQueuedDrive = (): void => {
+    this.#driveQueued = false;
+    this.#driveFromReaction();
+  };
 
   /** Sets `thread` up to resume with what its primitive gives. */
   #finishPrimitive(thread: Thread, primitive: Primitive<unknown>): void {

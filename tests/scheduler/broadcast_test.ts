@@ -9,6 +9,7 @@ import {
   sleep,
   spawn,
   type Task,
+  until,
   VirtualClock,
   yieldNow,
 } from "../../mod.ts";
@@ -352,4 +353,66 @@ Deno.test("Broadcast.subscribe() in a finally of a killed thread gives an ended 
     { clock: new VirtualClock() },
   );
   assert.deepEqual(record, ['{"done":true}', "subscribers 0"]);
+});
+
+Deno.test("Broadcast: what a lagging subscription's signal listener publishes comes after the item it lagged on, for everyone", async () => {
+  const room = new Broadcast<string>({ capacity: 2, overflow: "end" });
+  const heard: Record<string, string[]> = { a: [], slow: [], c: [] };
+  await run(
+    function* () {
+      for (const name of ["a", "slow", "c"]) {
+        yield* spawn(function* () {
+          const subscription = yield* room.subscribe();
+          subscription.signal.addEventListener("abort", () => {
+            if (!room.closed) room.tryPublish(`${name} dropped`);
+          });
+          if (name === "slow") return void (yield* sleep(10));
+          for (let r; !(r = yield* subscription.receive()).done;) heard[name].push(r.value);
+        }());
+      }
+      yield* yieldNow();
+      room.tryPublish("m1");
+      room.tryPublish("m2");
+      for (let i = 0; i < 5; i++) yield* yieldNow(); // a and c take both
+      room.tryPublish("m3"); // "slow" lags on it; its listener publishes meanwhile
+      for (let i = 0; i < 5; i++) yield* yieldNow();
+      room.close();
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(heard, {
+    a: ["m1", "m2", "m3", "slow dropped"],
+    slow: [],
+    c: ["m1", "m2", "m3", "slow dropped"],
+  });
+});
+
+Deno.test("Broadcast: an item published from outside the run reaches everyone before what a subscriber answers to it", async () => {
+  const room = new Broadcast<string>({ capacity: 8 });
+  const heard: Record<string, string[]> = { a: [], b: [] };
+  const { promise, resolve } = Promise.withResolvers<void>();
+  await run(function* () {
+    for (const name of ["a", "b"]) {
+      yield* spawn(function* () {
+        const subscription = yield* room.subscribe();
+        for (let r; !(r = yield* subscription.receive()).done;) {
+          heard[name].push(r.value);
+          if (name === "a" && r.value === "question?") room.tryPublish(`answer to ${r.value}`);
+        }
+      }());
+    }
+    yield* yieldNow();
+    queueMicrotask(() => { // outside the run, as a socket's or a timer's callback would be
+      room.tryPublish("question?");
+      queueMicrotask(() => {
+        room.close();
+        resolve();
+      });
+    });
+    yield* until(promise);
+  }());
+  assert.deepEqual(heard, {
+    a: ["question?", "answer to question?"],
+    b: ["question?", "answer to question?"],
+  });
 });
