@@ -289,7 +289,7 @@ export async function crawl(
 ): Promise<Timing[]> {
   const timings: Timing[] = [];
   for (const name of names) {
-    const strategy = STRATEGIES[name];
+    const strategy = Object.hasOwn(STRATEGIES, name) ? STRATEGIES[name] : undefined;
     if (!strategy) throw new TypeError(`Unknown strategy: ${name}`);
     const start = performance.now();
     const bodies = await strategy(urls, options);
@@ -403,7 +403,7 @@ export interface CrawlerArgs {
  *
  * @param args `[--count N] [--delay MS] [--pool N] [--chart FILE] [--strategies a,b] [URL...]`
  * @returns The options.
- * @throws {TypeError} On an unknown flag or strategy, or a bad number.
+ * @throws {TypeError} On an unknown flag or strategy, an empty list of them, or a bad number.
  */
 export function parseArgs(args: readonly string[]): CrawlerArgs {
   const parsed: CrawlerArgs = {
@@ -429,8 +429,11 @@ export function parseArgs(args: readonly string[]): CrawlerArgs {
     else if (arg === "--chart") parsed.chart = args[++i];
     else if (arg === "--strategies") {
       parsed.strategies = (args[++i] ?? "").split(",").filter(Boolean);
+      if (parsed.strategies.length === 0) {
+        throw new TypeError(`--strategies needs at least one strategy, got "${args[i] ?? ""}"`);
+      }
       for (const name of parsed.strategies) {
-        if (!(name in STRATEGIES)) {
+        if (!Object.hasOwn(STRATEGIES, name)) { // not `in`: "toString" is no strategy
           throw new TypeError(`Unknown strategy: ${name}`);
         }
       }

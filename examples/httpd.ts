@@ -2,7 +2,8 @@
 //
 // Bluelet's web server: files from ROOT (default "."), GET/HEAD, index.html, listings,
 // keep-alive; one coroutine per connection, so a slow client never stalls the others. A
-// request's real path (symlinks followed) must lie inside the real root, or it is a 404.
+// request's real path (symlinks followed) must lie inside the real root, or it is a 404, as
+// is anything but a regular file or a directory (a FIFO, an index.html that is a directory).
 // A request head must arrive within --timeout ms (default 10 s), a connection that moves no
 // byte for a minute is closed, and at most 400 clients are served at once. Ctrl-C (or
 // SIGTERM) stops accepting and lets open requests finish.
@@ -11,12 +12,20 @@ import * as bluelet from "../mod.ts";
 
 /** A response: a status, and a body given as text or as a file to stream. */
 type Reply = { status: string; type: string; text?: string; file?: string; size: number };
-const CONTENT_TYPES = Object.fromEntries(
-  ("html:text/html;charset=utf-8 txt:text/plain;charset=utf-8 css:text/css js:text/javascript " +
-    "json:application/json svg:image/svg+xml png:image/png").split(" ").map((e) => e.split(":")),
-);
+const TEXT = "text/plain;charset=utf-8";
+const HTML = "text/html;charset=utf-8";
+// A Map, not an object: an extension such as `.constructor` must find nothing.
+const CONTENT_TYPES = new Map([
+  ["html", HTML],
+  ["txt", TEXT],
+  ["css", "text/css"],
+  ["js", "text/javascript"],
+  ["json", "application/json"],
+  ["svg", "image/svg+xml"],
+  ["png", "image/png"],
+]);
 const esc = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
-const reply = (status: string, text = status + "\n", type = CONTENT_TYPES.txt): Reply => ({
+const reply = (status: string, text = status + "\n", type = TEXT): Reply => ({
   status,
   type,
   text,
@@ -50,21 +59,35 @@ export function* respond(root: string, target: string): bluelet.Coroutine<Reply>
       return `<li><a href="${esc(href)}">${esc(name + s)}</a></li>\n`;
     });
     const title = `<title>${esc(path)}</title><h1>${esc(path)}</h1>\n`;
-    return reply("200 OK", title + items.sort().join(""), CONTENT_TYPES.html);
+    return reply("200 OK", title + items.sort().join(""), HTML);
   }
-  const type = CONTENT_TYPES[file.split(".").at(-1)!] ?? "application/octet-stream";
-  return { status: "200 OK", type, file, size: (yield* bluelet.until(Deno.stat(file))).size };
+  const { isFile, size } = yield* bluelet.until(Deno.stat(file));
+  if (!isFile) return reply("404 Not Found"); // an index.html that is a directory, a FIFO
+  const type = CONTENT_TYPES.get(file.split(".").at(-1)!) ?? "application/octet-stream";
+  return { status: "200 OK", type, file, size };
 }
 
-/** Sends a file in chunks, so that a big file never sits in memory whole. */
-function* sendFile(conn: bluelet.Connection, path: string): bluelet.Coroutine<void> {
+/**
+ * Sends the first `size` bytes of a file in chunks, so that a big file never sits in memory
+ * whole, and a file that grows meanwhile (a log) still matches its Content-Length. Gives
+ * false if the file has shrunk below `size`: the response can then not be completed.
+ */
+function* sendFile(
+  conn: bluelet.Connection,
+  path: string,
+  size: number,
+): bluelet.Coroutine<boolean> {
   using file = yield* bluelet.until(Deno.open(path));
   const chunk = new Uint8Array(65536);
-  for (;;) {
-    const n = yield* bluelet.until(file.read(chunk));
-    if (n === null) return;
+  for (let sent = 0; sent < size;) {
+    const n = yield* bluelet.until(
+      file.read(chunk.subarray(0, Math.min(chunk.length, size - sent))),
+    );
+    if (n === null) return false;
     yield* conn.sendall(chunk.subarray(0, n));
+    sent += n;
   }
+  return true;
 }
 
 /** Gives the handler for one connection, serving `root` (a real path ending in /). */
@@ -88,17 +111,23 @@ export function handler(
       if (request === "") return; // The client closed between requests.
       const [line, ...rest] = request.slice(0, -4).split("\r\n");
       const [method, target, version] = line.split(" ");
-      const has = (field: string) => new RegExp(`^${field}`, "im").test(rest.join("\n"));
+      const fields = rest.map((field) => field.toLowerCase().split(":")); // [name, ...value]
+      const has = (name: string) => fields.some(([n]) => n === name);
+      // Connection is a comma-separated list of tokens, maybe over several fields.
+      const connection = fields.filter(([n]) => n === "connection")
+        .flatMap(([, ...value]) => value.join(":").split(",").map((token) => token.trim()));
       const valid = request.endsWith("\r\n\r\n") && /^[A-Z]+ [!-~]+ HTTP\/1\.[01]$/.test(line) &&
-        rest.every((field) => /^[^\s:]+:/.test(field)) && (version === "HTTP/1.0" || has("host:"));
+        rest.every((field) => /^[^\s:]+:/.test(field)) && (version === "HTTP/1.0" || has("host"));
       const { status, type, text, file, size } = valid && ["GET", "HEAD"].includes(method)
         ? yield* respond(root, target)
         : reply(valid ? "405 Method Not Allowed" : "400 Bad Request");
       log(`${valid ? `${method} ${target}` : "(malformed request)"} ${status}`);
-      // HTTP/1.1 persists by default, 1.0 if asked; an error, an unread request body or a
-      // shutdown ends it.
-      keepAlive = status[0] === "2" && (version === "HTTP/1.1" || has("connection: *keep-alive")) &&
-        !has("(connection: *close|content-length:|transfer-encoding:)") && !stopping.aborted;
+      // HTTP/1.1 persists by default, 1.0 if asked; a malformed request, an unread request
+      // body or a shutdown ends it. A 404 or 405 was read whole, so the next one can follow.
+      keepAlive = valid &&
+        (version === "HTTP/1.1" || connection.includes("keep-alive")) &&
+        !connection.includes("close") && !has("content-length") && !has("transfer-encoding") &&
+        !stopping.aborted;
       const allow = status.startsWith("405") ? "Allow: GET, HEAD\r\n" : "";
       yield* conn.sendall(
         `HTTP/1.1 ${status}\r\nContent-Length: ${size}\r\n${allow}Content-Type: ${type}\r\n` +
@@ -106,7 +135,9 @@ export function handler(
             method === "HEAD" ? "" : text ?? ""
           }`,
       );
-      if (file && method !== "HEAD") yield* sendFile(conn, file);
+      if (file && method !== "HEAD" && !(yield* sendFile(conn, file, size))) {
+        return log(`${method} ${target}: the file shrank while sent, connection closed`);
+      }
     }
   };
 }

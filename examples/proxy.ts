@@ -7,6 +7,10 @@
 // connection is closed at once. Try it with `deno task echo` in another terminal, then
 // `nc 127.0.0.1 4917`. `--port 0` picks a free port; the `listening on` line says which.
 //
+// A limit: if the upstream resets its connection mid-transfer, the proxy logs it, but the
+// client sees a plain end of stream, as if the transfer were complete. Passing the reset on
+// would take SO_LINGER, which `Deno.Conn` does not offer.
+//
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
 
@@ -32,8 +36,15 @@ export function forwardTo(
       return;
     }
     using _ = upstream;
-    const { aToB, bToA } = yield* bluelet.relay(client, upstream);
-    log(`${aToB} bytes up, ${bToA} bytes down`);
+    try {
+      const { aToB, bToA } = yield* bluelet.relay(client, upstream);
+      log(`${aToB} bytes up, ${bToA} bytes down`);
+    } catch (error) {
+      const cut = error instanceof bluelet.ConnectionResetError ||
+        error instanceof bluelet.BrokenPipeError;
+      if (!cut) throw error;
+      log(error.message); // names the side that went away; the other just sees the end
+    }
   };
 }
 
@@ -50,9 +61,11 @@ export async function main(args: readonly string[]): Promise<void> {
     else if (args[i] === "--upstream") upstream = args[++i] ?? "";
     else throw new TypeError(`Unknown argument: ${args[i]}`);
   }
-  const colon = upstream.lastIndexOf(":");
-  const host = upstream.slice(0, colon);
-  const upstreamPort = Number(upstream.slice(colon + 1));
+  const [, host, digits] = /^(.+):(\d+)$/.exec(upstream) ?? [];
+  const upstreamPort = Number(digits);
+  if (host === undefined || upstreamPort < 1 || upstreamPort > 65535) {
+    throw new TypeError(`Cannot start the proxy: --upstream must be HOST:PORT, got "${upstream}"`);
+  }
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   Deno.addSignalListener("SIGINT", onSignal);

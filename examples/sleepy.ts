@@ -56,7 +56,8 @@ export function* sleepy(
 export async function main(args: string[]): Promise<void> {
   let scaleMs = DEFAULT_SCALE_MS;
   for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--scale") scaleMs = Number(args[++i]);
+    // A blank value is no number, though `Number("")` is 0.
+    if (args[i] === "--scale") scaleMs = args[++i]?.trim() ? Number(args[i]) : NaN;
     else throw new TypeError(`Unknown argument: ${args[i]}`);
   }
   if (!Number.isFinite(scaleMs) || scaleMs < 0) {

@@ -13,23 +13,33 @@ export interface Finished {
 }
 
 /**
- * Runs `deno run <permissions> examples/<name> <args>` to completion.
+ * Runs `deno run <permissions> examples/<name> <args>` to completion. An example still
+ * running after `timeoutMs` is killed and the call fails (a guard against hanging, not a
+ * timing assertion).
  *
  * @param name The example's file name.
  * @param permissions Its `--allow-*` flags (keep them minimal).
  * @param args Its arguments.
+ * @param timeoutMs How long it may run.
  */
 export async function runExample(
   name: string,
   permissions: string[],
   args: string[] = [],
+  timeoutMs = 60_000,
 ): Promise<Finished> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", ...permissions, examplePath(name), ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+    signal: abort.signal,
+  }).output().finally(() => clearTimeout(timer));
+  if (abort.signal.aborted) {
+    throw new Error(`${name} ${args.join(" ")} was still running after ${timeoutMs} ms`);
+  }
   const decoder = new TextDecoder();
   return {
     code: output.code,

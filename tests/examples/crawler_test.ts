@@ -190,6 +190,24 @@ Deno.test("parseArgs() reads flags and URLs and rejects bad ones", () => {
     () => parseArgs(["--strategies", "threads"]),
     /Unknown strategy: threads/,
   );
+  assert.throws(() => parseArgs(["--strategies", "toString"]), /Unknown strategy: toString/);
   assert.throws(() => parseArgs(["--verbose"]), /Unknown flag/);
   assert.throws(() => parseArgs(["--chart"]), /--chart needs a file name/);
+});
+
+Deno.test("crawler.ts rejects an empty --strategies list", async () => {
+  for (const list of ["", ","]) {
+    const { code, stdout, stderr } = await runExample(
+      "crawler.ts",
+      [
+        "--allow-net=127.0.0.1",
+      ],
+      ["--strategies", list, "--count", "1", "--delay", "0"],
+      20_000,
+    );
+    assert.notEqual(code, 0, JSON.stringify(list));
+    assert.equal(stdout, "", JSON.stringify(list));
+    assert.match(stderr, /--strategies needs at least one strategy/, JSON.stringify(list));
+  }
+  assert.throws(() => parseArgs(["--strategies"]), /--strategies needs at least one strategy/);
 });

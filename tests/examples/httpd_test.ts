@@ -65,6 +65,18 @@ class RawClient implements Disposable {
     return { status: Number(headText.split(" ")[1]), head: headText, body };
   }
 
+  /** Reads and drops up to `n` bytes, fewer if the server closes first; gives how many. */
+  async skip(n: number): Promise<number> {
+    let skipped = 0;
+    for (let i = 0; i < 1_000_000 && skipped < n; i++) {
+      if (this.#buffered.length === 0 && !(await this.#fill())) break;
+      const taken = Math.min(this.#buffered.length, n - skipped);
+      this.#buffered = this.#buffered.slice(taken);
+      skipped += taken;
+    }
+    return skipped;
+  }
+
   /** Every byte until the server closes the connection. */
   async rawUntilClosed(): Promise<Uint8Array> {
     for (let i = 0; i < 100_000 && await this.#fill(); i++);
@@ -127,6 +139,13 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
     await Deno.writeTextFile(`${www}/odd/a<b>&"c.txt`, "odd");
     const big = Uint8Array.from({ length: 3 * 1024 * 1024 + 7 }, (_, i) => (i * 7) & 0xff);
     await Deno.writeFile(`${www}/big.bin`, big);
+    await Deno.writeTextFile(`${www}/a.constructor`, "a");
+    await Deno.writeTextFile(`${www}/b.toString`, "b");
+    await Deno.writeTextFile(`${www}/c.unknown`, "c");
+    await Deno.mkdir(`${www}/trap/index.html`, { recursive: true });
+    await Deno.mkdir(`${www}/special`);
+    const mkfifo = await new Deno.Command("mkfifo", { args: [`${www}/special/pipe.txt`] }).output();
+    assert.ok(mkfifo.success, "mkfifo");
 
     await using server = new ExampleProcess("httpd.ts", [
       "--allow-net=127.0.0.1",
@@ -187,6 +206,35 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
         assert.equal(r.body, "<h1>Site</h1>");
       }
     });
+
+    await t.step(
+      "an unknown extension is application/octet-stream, even a built-in name",
+      async () => {
+        for (const target of ["/a.constructor", "/b.toString", "/c.unknown"]) {
+          const r = await get(port, target);
+          assert.equal(r.status, 200, target);
+          assert.match(r.head, /\r\nContent-Type: application\/octet-stream\r\n/, target);
+        }
+      },
+    );
+
+    await t.step(
+      "an index.html that is a directory, or a FIFO, is a 404 as a missing file is, on a live connection",
+      async () => {
+        using client = await RawClient.open(port);
+        for (const target of ["/nope.txt", "/trap/", "/trap", "/special/pipe.txt"]) {
+          await client.send(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+          const r = await withDeadline(client.response(), target);
+          assert.equal(r.status, 404, target);
+          assert.match(r.head, /\r\nConnection: keep-alive(\r\n|$)/, target);
+        }
+        await client.send("GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert.equal(
+          (await withDeadline(client.response(), "the next request")).body,
+          "Hello, world!\n",
+        );
+      },
+    );
 
     await t.step("a symlink inside the root is followed", async () => {
       assert.equal((await get(port, "/alias.txt")).body, "Hello, world!\n");
@@ -312,6 +360,19 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
       },
     );
 
+    await t.step("Connection is a list of tokens, in any case", async () => {
+      for (const field of ["upgrade, close", "Upgrade,CLOSE", "keep-alive, close"]) {
+        using client = await RawClient.open(port);
+        await client.send(`GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: ${field}\r\n\r\n`);
+        const r = await client.response();
+        assert.match(r.head, /\r\nConnection: close(\r\n|$)/, field);
+        assert.ok(await withDeadline(client.closedByServer(), field), field);
+      }
+      using old = await RawClient.open(port);
+      await old.send("GET /hello.txt HTTP/1.0\r\nConnection: TE, Keep-Alive\r\n\r\n");
+      assert.match((await old.response()).head, /\r\nConnection: keep-alive(\r\n|$)/);
+    });
+
     await t.step(
       "a client stalled mid-request does not stall the others",
       async () => {
@@ -428,6 +489,77 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
   }
 });
 
+/**
+ * More bytes than the kernel can hold in flight on one loopback connection: the server's
+ * send buffer plus the client's receive buffer, at their largest. A server answering a
+ * client that reads nothing can have read no more than this of a file.
+ */
+async function inFlightBound(): Promise<number> {
+  try {
+    const max = async (name: string) =>
+      Number((await Deno.readTextFile(`/proc/sys/net/ipv4/${name}`)).trim().split(/\s+/)[2]);
+    return await max("tcp_wmem") + await max("tcp_rmem") + 65536;
+  } catch {
+    return 64 * 1024 * 1024; // not Linux: a generous guess
+  }
+}
+
+Deno.test("httpd.ts sends exactly the Content-Length of a file that grows, and closes on one that shrinks", async (t) => {
+  const tmp = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    // Deterministic without timing: the client reads the head only, then the test changes
+    // the file. The server, blocked on a full socket, has read at most `inFlightBound()`
+    // bytes of it by then, so it meets the change on its next reads.
+    const size = await inFlightBound() + 1024 * 1024;
+    await Deno.writeFile(`${tmp}/grows.log`, new Uint8Array(size).fill(97));
+    await Deno.writeFile(`${tmp}/shrinks.log`, new Uint8Array(size).fill(97));
+    await Deno.writeTextFile(`${tmp}/next.txt`, "next\n");
+    await using server = new ExampleProcess("httpd.ts", [
+      "--allow-net=127.0.0.1",
+      `--allow-read=${tmp}`,
+    ], [tmp, "--port", "0"]);
+    const { port } = await server.listening();
+
+    await t.step("a file appended to while it is sent: the next response is intact", async () => {
+      using client = await RawClient.open(port);
+      await client.send(
+        "GET /grows.log HTTP/1.1\r\nHost: x\r\n\r\n" +
+          "GET /next.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      );
+      const first = await client.response(true); // the head; the body stays unread
+      assert.match(first.head, new RegExp(`\r\nContent-Length: ${size}\r\n`));
+      assert.match(first.head, /\r\nConnection: keep-alive(\r\n|$)/);
+      await Deno.writeFile(`${tmp}/grows.log`, new Uint8Array(100_000).fill(98), { append: true });
+      assert.equal(await withDeadline(client.skip(size), "the body"), size);
+      const next = await withDeadline(client.response(), "the next response");
+      assert.ok(next.head.startsWith("HTTP/1.1 200 OK\r\n"), next.head.slice(0, 40));
+      assert.equal(next.body, "next\n");
+    });
+
+    await t.step("a file truncated while it is sent: the connection is closed", async () => {
+      using client = await RawClient.open(port);
+      await client.send("GET /shrinks.log HTTP/1.1\r\nHost: x\r\n\r\n");
+      const head = await client.response(true);
+      assert.match(head.head, new RegExp(`\r\nContent-Length: ${size}\r\n`));
+      await Deno.truncate(`${tmp}/shrinks.log`, 0);
+      const got = await withDeadline(client.skip(size), "the end of the connection");
+      assert.ok(got < size, `${got} of ${size} bytes`);
+      assert.ok(await client.closedByServer());
+    });
+
+    const { code, stdout } = await server.stop();
+    assert.equal(code, 0);
+    assert.ok(
+      stdout.split("\n").includes(
+        "GET /shrinks.log: the file shrank while sent, connection closed",
+      ),
+      stdout,
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("httpd.ts streams a file in 64 KiB reads, and never opens it for HEAD", async () => {
   const root = (await Deno.realPath(await Deno.makeTempDir())) + "/";
   const size = 200_000;
@@ -470,7 +602,6 @@ Deno.test("httpd.ts streams a file in 64 KiB reads, and never opens it for HEAD"
     "read 65536",
     "read 65536",
     "read 65536",
-    "read 65536", // 3 296 bytes
-    "read 65536", // the end
+    "read 3392", // the rest of the Content-Length; no read to find the end of the file
   ]);
 });

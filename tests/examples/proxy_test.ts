@@ -1,7 +1,8 @@
 // The proxy example, run as a user runs it, with plain Deno sockets on both sides: the
 // client connects to the proxy, the upstream is a `Deno.listen` server in this process.
-import { deepEqual, equal, match } from "node:assert/strict";
-import { ExampleProcess } from "./_process.ts";
+import { deepEqual, equal, match, notEqual, ok } from "node:assert/strict";
+import net from "node:net";
+import { ExampleProcess, runExample } from "./_process.ts";
 
 const PERMISSIONS = ["--allow-net=127.0.0.1"];
 
@@ -98,4 +99,63 @@ Deno.test("proxy example closes the client's connection when the upstream refuse
   const { code, stderr } = await proxy.stop();
   equal(code, 0);
   match(stderr, /^$/);
+});
+
+Deno.test("proxy example refuses an --upstream that is not HOST:PORT", async () => {
+  for (
+    const upstream of ["127.0.0.1", "127.0.0.1:", ":4915", "127.0.0.1:http", "127.0.0.1:70000"]
+  ) {
+    const { code, stdout, stderr } = await runExample("proxy.ts", PERMISSIONS, [
+      "--port",
+      "0",
+      "--upstream",
+      upstream,
+    ], 20_000);
+    notEqual(code, 0, upstream);
+    equal(stdout, "", upstream);
+    match(stderr, /Cannot start the proxy: --upstream must be HOST:PORT/, upstream);
+  }
+});
+
+/**
+ * A node:net server (node:net can reset a connection, Deno.Conn cannot) that sends `payload`
+ * to its one client and resets the connection when told to.
+ */
+async function resettingUpstream(
+  payload: Uint8Array,
+): Promise<{ port: number; reset: () => Promise<void> }> {
+  const accepted = Promise.withResolvers<net.Socket>();
+  const server = net.createServer((socket) => {
+    socket.write(payload);
+    accepted.resolve(socket);
+  });
+  await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
+  const reset = async () => {
+    (await accepted.promise).resetAndDestroy();
+    await new Promise((closed) => server.close(closed));
+  };
+  return { port: (server.address() as net.AddressInfo).port, reset };
+}
+
+Deno.test("proxy example logs an upstream that resets; the client sees the stream end", async () => {
+  const upstream = await resettingUpstream(pattern(1024 * 1024, 3));
+  await using proxy = new ExampleProcess("proxy.ts", PERMISSIONS, [
+    "--port",
+    "0",
+    "--upstream",
+    `127.0.0.1:${upstream.port}`,
+  ]);
+  const { port } = await proxy.listening();
+  using client = await Deno.connect({ hostname: "127.0.0.1", port });
+  const first = await client.read(new Uint8Array(1024)); // the relay is under way
+  ok(first !== null && first > 0);
+  await upstream.reset();
+  // Deno cannot reset a connection it accepted (no SO_LINGER), so the cut reaches the
+  // client as a plain end of stream; the proxy's log is where it shows.
+  await readToEnd(client);
+  const [line] = await proxy.waitForLine(/^.*reset.*$/);
+  equal(line, `Cannot recv from 127.0.0.1:${upstream.port}: connection reset by peer`);
+  const { code, stderr } = await proxy.stop();
+  equal(code, 0);
+  equal(stderr, "");
 });

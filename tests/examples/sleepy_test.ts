@@ -36,3 +36,12 @@ Deno.test("sleepy.ts rejects an unknown flag", async () => {
   assert.notEqual(code, 0);
   assert.match(stderr, /Unknown argument: --fast/);
 });
+
+Deno.test("sleepy.ts rejects a --scale that is not a number >= 0, a blank one too", async () => {
+  for (const scale of ["", " ", "abc", "-1"]) {
+    const { code, stdout, stderr } = await runExample("sleepy.ts", [], ["--scale", scale], 20_000);
+    assert.notEqual(code, 0, JSON.stringify(scale));
+    assert.equal(stdout, "", JSON.stringify(scale));
+    assert.match(stderr, /--scale must be a number >= 0/, JSON.stringify(scale));
+  }
+});
