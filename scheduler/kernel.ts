@@ -278,8 +278,10 @@ export class Kernel implements ThreadHost {
     this.#enqueue(thread);
     // A teardown (the run ending, a scope closing, a kill) lets what a `finally` spawns run
     // (a cleanup may use `withTimeout`), but no longer than the thread that spawned it.
+    // One given to a scope explicitly (`owner`, a task group's child) is that scope's to end.
     if (
-      parent !== null && (this.#failed || parent.killing || scope?.state === STATE_CLOSING)
+      parent !== null &&
+      (this.#failed || (owner === null && (parent.killing || scope?.state === STATE_CLOSING)))
     ) {
       (parent.withExtras().teardownChildren ??= []).push(thread);
     }

@@ -68,8 +68,9 @@ export class TaskGroup {
     const tasks = this.#tasks;
     tasks.add(task);
     if (tasks.size >= this.#sweepAt) {
-      // A long-lived group spawning many short children: forget the finished ones.
-      for (const t of tasks) if (t.done) tasks.delete(t);
+      // A long-lived group spawning many short children: forget the finished ones, but for
+      // those that failed, whose error the group must still throw when it ends.
+      for (const t of tasks) if (t.done && (yield* endedWell(t))) tasks.delete(t);
       this.#sweepAt = Math.max(64, tasks.size * 2);
     }
     return task;
@@ -166,4 +167,15 @@ function* groupScope<T>(
   const value = (yield body(group)) as T;
   yield* waitForChildren(group);
   return value;
+}
+
+/** Whether a finished task returned or was killed, rather than failed. */
+function* endedWell(task: Task<unknown>): Coroutine<boolean> {
+  if (task.killed) return true;
+  try {
+    yield* task; // done: a join gives its value, or throws its error, at once
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -300,3 +300,55 @@ Deno.test("taskGroup(): a child spawned in an outer group from inside an inner o
     "outer group ended at 100",
   ]);
 });
+
+Deno.test("taskGroup(): a child started from a killed thread's finally belongs to the group, and runs", async () => {
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  await run(
+    taskGroup(function* (group) {
+      const worker = yield* spawn(function* () {
+        try {
+          yield* sleep(1000);
+        } finally {
+          // Hands a cleanup job to the group: it outlives this thread.
+          yield* group.spawn(child("cleanup job", 10, record, clock));
+        }
+      }());
+      yield* sleep(5);
+      yield* kill(worker);
+      record.push(`worker killed at ${clock.now()}`);
+    }),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    "worker killed at 5",
+    "cleanup job done at 15",
+    "cleanup job finally",
+  ]);
+});
+
+Deno.test("taskGroup(): a child that failed fails the group however many children follow it", async () => {
+  for (const more of [0, 70]) {
+    await assert.rejects(
+      run(
+        taskGroup(function* (group) {
+          const failing = yield* group.spawn(function* () {
+            yield* sleep(1);
+            throw new Error("child failed");
+          }());
+          try {
+            yield* failing;
+          } catch {
+            // seen here too; the group still fails with it
+          }
+          for (let i = 0; i < more; i++) yield* group.spawn(sleep(0));
+          yield* sleep(1);
+          return "the body's value (wrong)";
+        }),
+        { clock: new VirtualClock() },
+      ),
+      { message: "child failed" },
+      `with ${more} children after it`,
+    );
+  }
+});
