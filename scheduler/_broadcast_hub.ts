@@ -73,6 +73,8 @@ export class Hub<T> {
   #delivering = false;
   readonly #queued: T[] = [];
   #refused = false;
+  /** A close asked for during a delivery: it takes effect once what is going out is out. */
+  #closing: { reason: (() => unknown) | null } | null = null;
 
   constructor(
     readonly capacity: number,
@@ -115,6 +117,12 @@ export class Hub<T> {
       this.#queued.length = 0;
       this.#delivering = false;
     }
+    const closing = this.#closing;
+    if (closing !== null) {
+      this.#closing = null;
+      this.#closeMembers(closing.reason);
+      return;
+    }
     if (this.#refused) {
       this.#refused = false;
       if (this.publishers.size > 0) this.pumpPublishers();
@@ -150,6 +158,13 @@ export class Hub<T> {
     this.closed = true;
     let publisher;
     while ((publisher = this.publishers.shift()) !== null) publisher.failed();
+    // Closed by a listener while items go out: those (published before the close) reach
+    // every subscription first, then the end.
+    if (this.#delivering) this.#closing = { reason };
+    else this.#closeMembers(reason);
+  }
+
+  #closeMembers(reason: (() => unknown) | null): void {
     for (const member of this.members) {
       member.core.close(reason);
       member.ended();

@@ -416,3 +416,32 @@ Deno.test("Broadcast: an item published from outside the run reaches everyone be
     b: ["question?", "answer to question?"],
   });
 });
+
+Deno.test("Broadcast: closed by a listener during a delivery, what was published before the close still reaches everyone", async () => {
+  const room = new Broadcast<string>({ capacity: 2, overflow: "end" });
+  const record: string[] = [];
+  await run(function* () {
+    const slow = yield* room.subscribe();
+    const reader = yield* room.subscribe();
+    slow.signal.addEventListener("abort", () => {
+      record.push(`the listener published X: ${room.tryPublish("X")}`);
+      room.close();
+    });
+    room.tryPublish("1");
+    room.tryPublish("1b");
+    reader.tryReceive();
+    reader.tryReceive(); // the reader has room; the slow one does not
+    record.push(`published 2: ${room.tryPublish("2")}`); // the slow one lags on it
+    for (let r; (r = reader.tryReceive()) !== undefined;) {
+      record.push(r.done ? "the reader's end" : `the reader got ${r.value}`);
+      if (r.done) break;
+    }
+  }());
+  assert.deepEqual(record, [
+    "the listener published X: true",
+    "published 2: true",
+    "the reader got 2",
+    "the reader got X",
+    "the reader's end",
+  ]);
+});
