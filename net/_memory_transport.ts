@@ -11,7 +11,7 @@
 // the bytes land straight in its buffer: one copy, as an OS read makes. Bytes in the inbox
 // count against the reader's `bufferSize`; a write that finds no room waits, holding the
 // rest, and the reader's next landing pushes more of it through.
-import { SUSPEND, type Wait } from "../scheduler/lowlevel.ts";
+import { Primitive, SUSPEND, type Wait } from "../scheduler/lowlevel.ts";
 import type { Socket } from "./_socket.ts";
 
 /** What the transport needs of a read event. */
@@ -76,6 +76,8 @@ export class MemoryEnd {
   /** This end was closed or reset: the peer's writes find a broken pipe. */
   #gone = false;
   #reader: MemoryReader | null = null;
+  /** Waits that end when this end closes (writes waiting out their latency). */
+  readonly #closeWaiters = new Set<CloseWait>();
   /** The write waiting for room, if any: `#write`, reused (one writer at a time). */
   #pending: PendingWrite | null = null;
   readonly #write: PendingWrite = { event: NO_WRITER, bytes: NOTHING, offset: 0, all: false };
@@ -272,6 +274,8 @@ export class MemoryEnd {
   close(): void {
     if (this.#gone) return;
     this.#gone = true;
+    for (const waiter of this.#closeWaiters) waiter.wake();
+    this.#closeWaiters.clear();
     const closed = () => new Deno.errors.BadResource("Bad resource ID");
     const reader = this.#reader;
     if (reader !== null) {
@@ -294,6 +298,16 @@ export class MemoryEnd {
       blocked.event.fail(new Deno.errors.BrokenPipe("Broken pipe"));
       blocked.event.wake();
     }
+  }
+
+  /** Waits until this end closes (or resets); done at once if it has. */
+  whenClosed(): Primitive<void> {
+    return new CloseWait(this, this.#closeWaiters);
+  }
+
+  /** Whether this end was closed or reset. */
+  get gone(): boolean {
+    return this.#gone;
   }
 
   /** Resets the connection from this end, which closes: the peer's reads throw a reset. */
@@ -346,3 +360,31 @@ export class MemoryEnd {
 /** A placeholder for the reused pending write: a fresh typed array costs most of a µs. */
 const NOTHING = new Uint8Array(0);
 const NO_WRITER: MemoryWriter = { wrote() {}, fail() {}, wake() {} };
+
+/** `end.whenClosed()`. */
+class CloseWait extends Primitive<void> {
+  readonly #end: MemoryEnd;
+  readonly #waiters: Set<CloseWait>;
+
+  constructor(end: MemoryEnd, waiters: Set<CloseWait>) {
+    super();
+    this.#end = end;
+    this.#waiters = waiters;
+  }
+
+  get description(): string {
+    return "the connection's close";
+  }
+
+  start(): Wait {
+    if (this.#end.gone) return null;
+    this.#waiters.add(this);
+    return SUSPEND;
+  }
+
+  finish(): void {}
+
+  cancel(): void {
+    this.#waiters.delete(this);
+  }
+}

@@ -1,4 +1,4 @@
-import { call, type Coroutine, type Effect, sleep } from "../scheduler/mod.ts";
+import { call, type Coroutine, type Effect, moveOnAfter } from "../scheduler/mod.ts";
 import { formatAddr } from "./_addr.ts";
 import { memoryPort, memorySettings } from "./_memory_settings.ts";
 import { MemoryEnd } from "./_memory_transport.ts";
@@ -242,13 +242,14 @@ export class MemoryConnection extends Connection {
  * flight does, so that `closeWrite` or another write meanwhile throws the same `TypeError`
  * as while a write waits for room; then the write event claims the side for itself, with
  * nothing in between. A write that is bound to fail (the connection or its write side is
- * closed) fails at once, as without latency.
+ * closed, or closes meanwhile) fails at once, as without latency.
  */
 function* delayed<T>(socket: Socket, latency: number, event: Effect<T>): Coroutine<T> {
   if (!socket.closed && !socket.writeClosed && !socket.writeCut) {
     socket.startWrite("send to"); // the write event's own action, for the same message
     try {
-      yield sleep(latency);
+      // Closing the connection meanwhile ends the wait: the write then fails at once.
+      yield moveOnAfter(latency, socket.memory!.whenClosed());
     } finally {
       socket.writer = null;
     }

@@ -681,3 +681,25 @@ Deno.test("memoryPair(): a read that waits gets exactly what one write sent; lat
   }());
   deepEqual(got, ["one", "twothree"]);
 });
+
+Deno.test("memoryPair({ latency }): closing the connection ends a write that waits out its latency at once", async () => {
+  const clock = new VirtualClock();
+  const [a] = memoryPair({ latency: 1000 });
+  const outcome = await run(
+    function* () {
+      const writer = yield* spawn(function* () {
+        try {
+          yield* a.sendall("abc");
+          return "sent (wrong)";
+        } catch (error) {
+          return `${(error as Error).name} at ${clock.now()}`;
+        }
+      }());
+      yield* sleep(1);
+      a.close();
+      return yield* join(writer);
+    }(),
+    { clock },
+  );
+  equal(outcome, "SocketClosedError at 1");
+});
