@@ -96,7 +96,8 @@ export function siteOf(capture: Error | undefined): string | undefined {
   const lines = capture.stack?.split("\n") ?? [];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
-    if (isLibrary(line)) continue;
+    // The engine's own frame (a generator resumed by the kernel) says nothing either.
+    if (isLibrary(line) || RESUMPTION.test(line)) continue;
     const match = /\((.*)\)$/.exec(line.trim()) ?? /^at (.*)$/.exec(line.trim());
     return match?.[1];
   }

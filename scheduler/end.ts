@@ -7,7 +7,9 @@ import type { Effect } from "./effect.ts";
  *
  * "The current coroutine" is the innermost one started by `call`, by yielding a generator
  * or by `spawn`. Code reached through `yield*` delegation is part of its delegating
- * coroutine, so `end` there finishes that one.
+ * coroutine, so `end` there finishes that one; but if a `finally` of the delegate yields,
+ * JavaScript resumes the delegating code normally once it ends, and `value` is lost (the
+ * same limit as a kill there: see the README). Call such a coroutine with `call`.
  *
  * TypeScript cannot see that `yield end(v)` never resumes, so in a coroutine typed
  * `Coroutine<T>` whose last statement it is, write `return yield end(v)` (or just

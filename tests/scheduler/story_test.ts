@@ -1,6 +1,7 @@
 // Errors that tell their story: the coroutines and threads an error passed through.
 import assert from "node:assert/strict";
 import {
+  all,
   call,
   Channel,
   type Coroutine,
@@ -65,6 +66,25 @@ Deno.test("in trace mode, an error also says where each thread was spawned", asy
   const story = storyOf(error);
   assert.equal(story[3], "in thread 1 (spawned at …), spawned by thread 0");
   assert.match(String(error.stack), /spawned at file:\/\/\/.*story_test\.ts:\d+:\d+/);
+});
+
+Deno.test("in trace mode, a thread the library spawned (all's) names no site rather than an engine frame", async () => {
+  function* leaf(): Coroutine<never> {
+    yield* sleep(1);
+    throw new Error("leaf failed");
+  }
+  function* worker(): Coroutine<void> {
+    yield* spawn(leaf(), { name: "leaf" });
+    yield* sleep(100);
+  }
+  const error = await run(all([worker(), sleep(50)]), { clock: new VirtualClock(), trace: true })
+    .catch((e) => e);
+  const stack = String(error.stack);
+  assert.doesNotMatch(stack, /<anonymous>/);
+  assert.match(
+    stack,
+    /in thread \d+ "leaf" \(spawned at file:\/\/\/.*story_test\.ts:\d+:\d+\), spawned by thread \d+, spawned by thread 0/,
+  );
 });
 
 Deno.test("a story stops growing: an error rethrown through many frames keeps a bounded stack", async () => {
