@@ -6,7 +6,7 @@ import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
 import type { ThreadSnapshot } from "./snapshot.ts";
 import type { Primitive } from "./_primitive.ts";
-import type { Operation } from "./operation.ts";
+import { asCoroutine, type Operation } from "./operation.ts";
 import type { Task } from "./task.ts";
 import type { TaskHandle } from "./_thread.ts";
 import { captureSite, tracing } from "./_story.ts";
@@ -140,11 +140,7 @@ export class EndEffect<T> extends Effect<never> {
  * helper thread): `end` ends the frame it is yielded in, so it gets a frame of its own.
  */
 export function ownFrameFor<T>(operation: Operation<T>): Operation<T> {
-  return operation instanceof EndEffect ? endFrame(operation) : operation;
-}
-
-function* endFrame<T>(effect: EndEffect<T>): Coroutine<T> {
-  return (yield effect) as T;
+  return operation instanceof EndEffect ? asCoroutine(operation as Operation<T>) : operation;
 }
 
 export class SleepEffect extends Effect<void> {

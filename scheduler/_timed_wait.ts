@@ -25,6 +25,15 @@ import {
  */
 export const deadlineRequest: { wait: TimedWait<unknown, unknown> | null } = { wait: null };
 
+/**
+ * `thenable` as a promise of this realm. A thenable that is not one may call back at once,
+ * more than once, or throw; the promise made from it calls back once, and never from
+ * inside `then`. The kernel waits on promises through this too.
+ */
+export function ownPromise(thenable: PromiseLike<unknown>): PromiseLike<unknown> {
+  return thenable instanceof Promise ? thenable : Promise.resolve(thenable);
+}
+
 /** `inner` with a deadline; `R` is what the caller gets either way. */
 export abstract class TimedWait<T, R> extends Primitive<R> {
   /** The deadline, in milliseconds from the start of the wait; the kernel reads it. */
@@ -106,8 +115,7 @@ export abstract class TimedWait<T, R> extends Primitive<R> {
       }
       this.#innerDone();
     };
-    const own = promise instanceof Promise ? promise : Promise.resolve(promise);
-    own.then((value) => settled(true, value), (error) => settled(false, error));
+    ownPromise(promise).then((value) => settled(true, value), (error) => settled(false, error));
   }
 
   #innerDone(): void {

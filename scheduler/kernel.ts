@@ -73,7 +73,7 @@ import {
   threadOf,
   ThreadState,
 } from "./_thread.ts";
-import { deadlineRequest, type TimedWait } from "./_timed_wait.ts";
+import { deadlineRequest, ownPromise, type TimedWait } from "./_timed_wait.ts";
 import { TimerHeap } from "./_timer_heap.ts";
 import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
@@ -662,11 +662,7 @@ export class Kernel implements ThreadHost {
         shields.pop();
         extras.shieldSerials!.pop();
         // What a teardown spared for this shield's sake is spared no longer.
-        const spared = extras.spared;
-        if (spared !== null) {
-          extras.spared = null;
-          for (const t of spared) this.#killUnlessShielded(t);
-        }
+        if (extras.spared !== null) this.#reconsiderSpared(extras);
         if (shields.length === 0 && extras.killDeferred) {
           // The kill that waited for the shielded frame takes effect now, on the frame
           // that called it. An error the shielded operation threw is a cleanup error.
@@ -1286,6 +1282,13 @@ export class Kernel implements ThreadHost {
     this.#startKill(thread, undefined);
   }
 
+  /** Kills what a teardown spared for the sake of a shield of this thread, unless still shielded. */
+  #reconsiderSpared(extras: ThreadExtras): void {
+    const spared = extras.spared!;
+    extras.spared = null;
+    for (const t of spared) this.#killUnlessShielded(t);
+  }
+
   #beginUnwinding(target: Thread): void {
     const extras = target.withExtras();
     extras.killing = true;
@@ -1415,11 +1418,7 @@ export class Kernel implements ThreadHost {
       extras.receivers = receivers;
       const children = extras.teardownChildren;
       if (children !== null) { for (const child of children) this.#startKill(child, undefined); }
-      const spared = extras.spared;
-      if (spared !== null) {
-        extras.spared = null;
-        for (const t of spared) this.#killUnlessShielded(t);
-      }
+      if (extras.spared !== null) this.#reconsiderSpared(extras);
       const handled = (joiners !== null && joiners.length > 0) ||
         (killers !== null && killers.length > 0);
       if (ending === ENDING_FAILED && !handled) this.#unhandled(thread, result);
@@ -1536,15 +1535,6 @@ const ASYNC_GENERATOR =
 function isAsyncGenerator(value: unknown): boolean {
   return typeof value === "object" && value !== null && Symbol.asyncIterator in value &&
     typeof (value as AsyncGenerator).next === "function";
-}
-
-/**
- * `thenable` as a promise of this realm. A thenable that is not one may call back at once,
- * more than once, or throw; the promise made from it calls back once, and never from
- * inside `then`.
- */
-function ownPromise(thenable: PromiseLike<unknown>): PromiseLike<unknown> {
-  return thenable instanceof Promise ? thenable : Promise.resolve(thenable);
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

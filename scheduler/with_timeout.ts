@@ -39,10 +39,16 @@ export function withTimeout<T>(
   ms: number,
   operation: Operation<T>,
 ): Effect<T> {
-  const timer = sleep(ms); // checks `ms`
+  if (typeof ms !== "number" || !Number.isFinite(ms)) {
+    throw new RangeError(
+      `Cannot limit an operation's time: duration must be a finite number of milliseconds, got ${
+        String(ms)
+      }`,
+    );
+  }
   // A leaf operation waits in the caller's own thread, so a kill can never lose its result.
   if (operation instanceof Primitive) return new TimeLimit(operation as Primitive<T>, ms);
-  return call(limited(ms, operation, timer));
+  return call(limited(ms, operation, sleep(ms)));
 }
 
 /** `withTimeout` of a primitive. */

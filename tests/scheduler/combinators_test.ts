@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import {
   all,
+  Channel,
   type Coroutine,
   end,
   kill,
+  type Operation,
   race,
   run,
   sleep,
@@ -72,7 +74,19 @@ Deno.test("withTimeout() accepts a single event, such as a promise wait", async 
 });
 
 Deno.test("withTimeout() refuses a duration that is not a finite number", () => {
-  assert.throws(() => withTimeout(NaN, after(1, "x")), RangeError);
+  // A coroutine and a leaf operation (a channel receive) alike.
+  for (
+    const operation of [after(1, "x"), new Channel<string>(0).receive()] as Operation<unknown>[]
+  ) {
+    for (const ms of [NaN, Infinity]) {
+      assert.throws(
+        () => withTimeout(ms, operation),
+        new RangeError(
+          `Cannot limit an operation's time: duration must be a finite number of milliseconds, got ${ms}`,
+        ),
+      );
+    }
+  }
 });
 
 Deno.test("all() gives every result in order, whatever order they finish in", async () => {
