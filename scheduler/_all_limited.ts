@@ -1,11 +1,15 @@
 // `all(operations, { concurrency })`: at most `concurrency` operations run at once, each
 // started as soon as a slot frees, results in the order of `operations` (what std's
-// `pooledMap` does for promises). A task group of `concurrency` workers that take the next
-// operation in turn: if one fails, the group kills the others and throws its error.
+// `pooledMap` does for promises). Workers that take the next operation in turn, supervised
+// as `all` supervises its operations: the first failure kills the other workers at once
+// (before any of them runs again, so none starts another operation) and is what the
+// caller gets. The workers are plain threads, not a scope: a thread an operation spawns
+// runs free, as it does under `all` without a limit.
 import { ownFrameFor } from "./_effects.ts";
+import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Operation } from "./operation.ts";
-import { taskGroup } from "./task_group.ts";
+import { settle, supervise } from "./_supervise.ts";
 
 export function* allLimited(
   operations: readonly Operation<unknown>[],
@@ -13,18 +17,32 @@ export function* allLimited(
 ): Coroutine<unknown[]> {
   const results: unknown[] = new Array(operations.length);
   let next = 0;
+  let failed = false;
   function* worker(): Coroutine<void> {
-    while (next < operations.length) {
+    // A worker still running while the others are killed one by one (their cleanup may
+    // take a while) starts nothing more either.
+    while (!failed && next < operations.length) {
       const index = next++;
-      // A generator is called in a frame of its own; an event is handled directly, but
-      // for `end`, which ends the frame it is yielded in (see scheduler/_supervise.ts).
-      results[index] = yield ownFrameFor(operations[index]);
+      try {
+        // A generator is called in a frame of its own; an event is handled directly, but
+        // for `end`, which ends the frame it is yielded in (see scheduler/_supervise.ts).
+        results[index] = yield ownFrameFor(operations[index]);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
     }
   }
-  yield* taskGroup(function* (group) {
-    const workers = Math.min(concurrency, operations.length);
-    for (let i = 0; i < workers; i++) yield* group.spawn(worker());
-  });
+  const workers = Array.from({ length: Math.min(concurrency, operations.length) }, worker);
+  const supervised = yield* call(
+    supervise(
+      workers,
+      (outcome) => !outcome.ok,
+      `all of ${operations.length}, ${concurrency} at a time`,
+    ),
+  );
+  const { outcomes, decisive } = supervised;
+  if (decisive >= 0) settle(outcomes[decisive]!, supervised);
   return results;
 }
 

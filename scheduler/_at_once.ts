@@ -23,12 +23,21 @@ export type AtOnce = (effect: Effect<unknown>, out: { value: unknown }) => boole
 export const FAST_PATH_RUN = 16;
 
 /**
- * The running kernel's `AtOnce`, set only while it steps a thread, and its count for
- * `fastPath`. Each run keeps its own count and puts it here while it steps its threads, so
- * that a run's order of events does not depend on the runs before it.
+ * Says whether a join of a thread of the run `host` that has returned may take effect at
+ * once (`yield* task`): only for a running thread of that same run, and it counts a step.
+ * A task answers through this without an event iterator or a dispatch on the event's kind,
+ * as joins are half of what spawn + join costs.
  */
-export const atOnce: { run: AtOnce | null; credit: number } = {
+export type AtOnceJoin = (host: unknown) => boolean;
+
+/**
+ * The running kernel's `AtOnce` and `AtOnceJoin`, set only while it steps a thread, and
+ * its count for `fastPath`. Each run keeps its own count and puts it here while it steps
+ * its threads, so that a run's order of events does not depend on the runs before it.
+ */
+export const atOnce: { run: AtOnce | null; join: AtOnceJoin | null; credit: number } = {
   run: null,
+  join: null,
   credit: FAST_PATH_RUN,
 };
 

@@ -17,6 +17,7 @@ import { Effect, Primitive, SUSPEND } from "./lowlevel.ts";
 import { ClosedError } from "./closed_error.ts";
 import { Deque } from "./_deque.ts";
 import { fastPath } from "./_at_once.ts";
+import { Finished } from "./_finished.ts";
 import { type Link, WaitList } from "./_wait_list.ts";
 
 /** A receive waiting in a channel's queue (a plain receive, or a case of a `select`). */
@@ -175,25 +176,7 @@ export class ChannelCore<T> {
 // thread anyway) except that the kernel counts no step for it: `fastPath()` sends one in
 // so many the slow way, so that a thread looping on such operations still gives way.
 
-/**
- * The iterator of an operation that already took effect. It is also its own (finished)
- * result, as `yield*` reads a result at once and keeps nothing: one object, not two, and
- * none at all for a send.
- */
-class Finished<T> implements Iterator<never, T, unknown> {
-  readonly done = true;
-  constructor(readonly value: T) {}
-  next(): IteratorResult<never, T> {
-    return this as IteratorReturnResult<T>;
-  }
-  return(value: T): IteratorResult<never, T> {
-    return { value, done: true };
-  }
-  throw(error: unknown): IteratorResult<never, T> {
-    throw error;
-  }
-}
-
+/** What a send that took effect at once gives: nothing, so one object serves them all. */
 const SENT: Finished<void> = new Finished<void>(undefined);
 
 // The slow way: the iterator every event has. (A keyed `super[Symbol.iterator]` would be a

@@ -1,6 +1,8 @@
 // A thread of a run, as the kernel sees it, and the handle users hold. The kernel owns every
 // field here; users only ever see a `Task`, which exposes none of them.
+import { atOnce } from "./_at_once.ts";
 import { Kind, tagKind } from "./_effects.ts";
+import { Finished } from "./_finished.ts";
 import type { Primitive, PrimitiveWaiter } from "./_primitive.ts";
 import type { TimedWait } from "./_timed_wait.ts";
 import type { TimerEntry } from "./_timer_heap.ts";
@@ -283,6 +285,10 @@ export interface PromiseWaiter {
   rejected: (error: unknown) => void;
 }
 
+// The iterator every event has. (A keyed `super[Symbol.iterator]` would be a slow runtime
+// lookup in V8 on every join.)
+const effectIterator = Effect.prototype[Symbol.iterator];
+
 /** Gives the thread behind a task handle; only the kernel calls this. */
 export let threadOf: (task: TaskHandle) => Thread;
 
@@ -309,6 +315,19 @@ export class TaskHandle extends Effect<unknown> implements Task<unknown> {
 
   get killed(): boolean {
     return this.#thread.state === ThreadState.Done && this.#thread.ending === Ending.Killed;
+  }
+
+  /**
+   * Joins the thread. One that has returned answers at once, without an event: what a
+   * join at once gives does not depend on when it is asked (see `AtOnceJoin`).
+   */
+  override [Symbol.iterator](): Iterator<Effect<unknown>, unknown, unknown> {
+    const thread = this.#thread;
+    if (thread.state === ThreadState.Done && thread.ending === Ending.Returned) {
+      const join = atOnce.join;
+      if (join !== null && join(thread.host)) return new Finished(thread.resumeValue);
+    }
+    return effectIterator.call(this) as Iterator<Effect<unknown>, unknown, unknown>;
   }
 
   /** The join event's target: this task. */

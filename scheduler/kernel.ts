@@ -58,7 +58,7 @@ import {
   SUSPEND_EXTERNAL as suspendExternal,
   type Wait,
 } from "./_primitive.ts";
-import { type AtOnce, atOnce, FAST_PATH_RUN } from "./_at_once.ts";
+import { type AtOnce, atOnce, type AtOnceJoin, FAST_PATH_RUN } from "./_at_once.ts";
 import { RingQueue } from "./_ring_queue.ts";
 import {
   Ending,
@@ -189,10 +189,12 @@ export class Kernel implements ThreadHost {
   #driveQueued = false;
   /** Drives from promise reactions since the last look at the time. */
   #reactionDrives = 0;
-  /** When drives from promise reactions, with no macrotask between, were first seen; or 0. */
+  /** When the pending macrotask mark was set: reaction drives since then had no macrotask. */
   #reactionsSince = 0;
   /** A timer that, when it fires, shows that a macrotask ran. */
   #macrotaskMark: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** When a macrotask mark last fired (0: never). */
+  #macrotaskSeen = 0;
   /** The thread `#step` runs now; null between turns. */
   #stepping: Thread | null = null;
   /** Slice hops since the kernel last went idle. */
@@ -293,6 +295,9 @@ export class Kernel implements ThreadHost {
       extras.shieldLevel = shields.length;
       extras.shieldSerial = parent!.extras!.shieldSerials![shields.length - 1];
     }
+    // Given to a scope that is killing what it owns (a task group failing): killed at
+    // once, before it runs, as Trio starts a task in a cancelled nursery cancelled.
+    if (owner !== null && owner.state === STATE_CLOSING) this.#startKill(thread, undefined);
     return thread;
   }
 
@@ -311,7 +316,7 @@ export class Kernel implements ThreadHost {
 
   readonly #onMacrotaskMark = (): void => {
     this.#macrotaskMark = undefined;
-    this.#reactionsSince = 0;
+    this.#macrotaskSeen = performance.now();
   };
 
   readonly #onHopTimer = (): void => {
@@ -358,14 +363,17 @@ export class Kernel implements ThreadHost {
     tracing.on = this.#trace;
     // A run started from inside another run's step has its own: restored on the way out.
     const atOnceBefore = atOnce.run;
+    const joinBefore = atOnce.join;
     const creditBefore = atOnce.credit;
     atOnce.run = this.#doAtOnce;
+    atOnce.join = this.#joinAtOnce;
     atOnce.credit = this.#fastPathCredit;
     try {
       this.#loop();
     } finally {
       tracing.on = tracingBefore;
       atOnce.run = atOnceBefore;
+      atOnce.join = joinBefore;
       this.#fastPathCredit = atOnce.credit;
       atOnce.credit = creditBefore;
       this.#running = false;
@@ -452,20 +460,23 @@ export class Kernel implements ThreadHost {
    * loop (timers, I/O, the run's signal) would never get a turn: so once in a while this
    * looks whether a macrotask ran since such drives began, and past a slice without one,
    * leaves the woken threads queued for a hop (rule 5). While a hop is pending, the hop
-   * drives.
+   * drives. A server's reads and writes drive it this way tens of thousands of times a
+   * second, each from a macrotask of its own: so a mark is set only when none fired in the
+   * last slice, about one timer per slice rather than one per look (a timer costs Deno
+   * microseconds).
    */
   #driveFromReaction(): void {
     if (this.#immediateHandle !== undefined || this.#hopTimerHandle !== undefined) return;
     if (++this.#reactionDrives >= REACTIONS_PER_CHECK) {
       this.#reactionDrives = 0;
       const now = performance.now();
-      if (this.#reactionsSince === 0) {
-        this.#reactionsSince = now;
-        if (this.#macrotaskMark === undefined) {
+      if (this.#macrotaskMark === undefined) {
+        if (now - this.#macrotaskSeen >= SLICE_MS) {
+          this.#reactionsSince = now;
           this.#macrotaskMark = setTimeout(this.#onMacrotaskMark, 0);
         }
       } else if (now - this.#reactionsSince >= SLICE_MS && !this.#running && !this.#finished) {
-        this.#reactionsSince = 0;
+        this.#reactionsSince = now;
         return this.#hop();
       }
     }
@@ -532,8 +543,28 @@ export class Kernel implements ThreadHost {
     // Teardown itself is stuck: give up on those threads rather than hang. Stuck since a
     // deadlock began the teardown, it is that same deadlock (a thread stuck in a shield).
     if (!(this.#error instanceof DeadlockError)) this.#fail(error);
+    // Errors the stuck threads hold (a failing scope's, a failed cleanup's) would have
+    // reached the run had they ended: they are not dropped.
+    for (const held of this.#heldErrors()) {
+      if (held !== this.#error) this.#error = chain(this.#error, held);
+    }
     this.#complete();
     return false;
+  }
+
+  /** The errors live threads hold for when they end, oldest thread first, each once. */
+  #heldErrors(): Set<unknown> {
+    const threads: Thread[] = [];
+    for (let t = this.#first; t !== null; t = t.next) threads.push(t);
+    const held = new Set<unknown>();
+    for (const t of threads.reverse()) {
+      const extras = t.extras;
+      if (extras === null) continue;
+      if (t.state === STATE_CLOSING && extras.closingEnding === ENDING_FAILED) {
+        held.add(extras.closingResult);
+      } else if (extras.cleanupFailed) held.add(extras.cleanupError);
+    }
+    return held;
   }
 
   /** Says what each stuck thread waits on, e.g. `thread 1 waits on join(thread 2)`. */
@@ -837,9 +868,10 @@ export class Kernel implements ThreadHost {
     if (!found.isScope) {
       return `Cannot spawn coroutine in thread ${found.id}: it is not a scope`;
     }
-    if (found.state === STATE_DONE || found.state === STATE_CLOSING) {
+    if (found.state === STATE_DONE) {
       return `Cannot spawn coroutine in scope thread ${found.id}: it has ended`;
     }
+    // A closing scope is still killing the threads it owns: it takes one more (#spawn).
     return found;
   }
 
@@ -902,6 +934,13 @@ export class Kernel implements ThreadHost {
       return true;
     }
     return false;
+  };
+
+  /** See `AtOnceJoin`: the join of a returned thread of `host`, done by its task. */
+  readonly #joinAtOnce: AtOnceJoin = (host) => {
+    const thread = this.#stepping;
+    return host === this && thread !== null && thread.state === STATE_RUNNING &&
+      --this.#budget > 0;
   };
 
   /**

@@ -8,6 +8,7 @@ import { spawn } from "./spawn.ts";
 import { TimedWait } from "./_timed_wait.ts";
 import { shield } from "./shield.ts";
 import { killAll } from "./_kill_all.ts";
+import { ownFrameFor } from "./_effects.ts";
 
 /**
  * What {@linkcode moveOnAfter} gives: the operation's value, or that time ran out.
@@ -137,7 +138,8 @@ function* moveOn<T>(ms: number, operation: Operation<T>): Coroutine<MoveOnResult
 function* attempt<T>(operation: Operation<T>, deadline: Deadline<T>): Coroutine<void> {
   let value: unknown;
   try {
-    value = yield operation;
+    // `end` ends the frame it is yielded in: the operation's, not this worker's.
+    value = yield ownFrameFor(operation);
   } catch (error) {
     deadline.settle(false, error);
     return;

@@ -14,6 +14,7 @@ import {
 } from "./_channel_core.ts";
 import { shield } from "./shield.ts";
 import { killAll } from "./_kill_all.ts";
+import { ownFrameFor } from "./_effects.ts";
 import type { Link, WaitList } from "./_wait_list.ts";
 
 /**
@@ -34,18 +35,23 @@ export type SelectResult<T extends readonly Operation<unknown>[]> = {
  * Waits on several channel operations at once and lets exactly one of them take effect:
  * the first that can. The others never happen: no item is taken, no value is sent. Cases
  * are `channel.receive()`, `channel.send(value)` and `subscription.receive()` events, and
- * any other operation, typically a `sleep(ms)` for a timeout: those run in helper threads
- * and are killed once another case wins, so they should have no effect of their own (a
- * plain `race` would let two channel operations both take effect; `select` is how to wait
- * on several without losing an item).
+ * any other operation, typically a `sleep(ms)` for a timeout or an event's `wait()`: those
+ * run in helper threads and are killed once another case wins, so they should have no
+ * effect of their own. A helper that ends in the same instant as the winning case, before
+ * its kill reaches it, has taken effect, and that effect stands: an item received by a
+ * `moveOnAfter(ms, channel.receive())` case, or a lock acquired by a `lock.acquire()` case,
+ * is then lost to the select. Put channel operations in a select as they are (a plain
+ * `race` would let two of them both take effect; `select` is how to wait on several
+ * without losing an item).
  *
  * Channel and subscription cases are tried first, in array order: the first of them that
  * can take effect at once wins, and the other cases never run. If none can, the other
  * cases run, each in a helper thread, and whichever case takes effect first wins. So a
  * case that is not a channel operation loses to a channel case that is ready at once, even
- * one later in the array, though it is ready too (a set event's `wait()`, a free lock's
- * `acquire()`, `sleep(0)`): whether it is ready cannot be known without running it, and
- * running it would be its effect. If the thread is killed while `select` waits, no case
+ * one later in the array, though it is ready too (a set event's `wait()`, `sleep(0)`):
+ * whether it is ready cannot be known without running it. A helper can end before the
+ * selection has begun (when the kernel's step budget runs out as the helpers are
+ * spawned): its case wins. If the thread is killed while `select` waits, no channel case
  * takes effect (a send that had already been taken stays sent).
  *
  * @typeParam T The cases, as a tuple, so that the result is typed per case.
@@ -98,6 +104,9 @@ export function select<const T extends readonly Operation<unknown>[]>(
 function* withHelpers(selection: Selection): Coroutine<unknown> {
   const tasks: Task<void>[] = [];
   selection.deferred = true;
+  // A helper can end before the selection begins (when the step budget runs out as this
+  // thread spawns them, the helpers run first): its case took effect, so it wins.
+  selection.acceptEarly();
   let done = false;
   try {
     for (const index of selection.helpers) {
@@ -123,7 +132,8 @@ function* helper(
   let ok = true;
   let value: unknown;
   try {
-    value = yield operation;
+    // `end` ends the frame it is yielded in: the case's, not this helper's.
+    value = yield ownFrameFor(operation);
   } catch (error) {
     ok = false;
     value = error;
@@ -176,6 +186,10 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
   #how = NONE;
   #value: unknown = undefined;
   #waiting = false;
+  /** Whether a helper's case that ends before `start` wins (see `withHelpers`). */
+  #acceptingEarly = false;
+  /** Whether one did: `start` finds the winner set. */
+  #wonEarly = false;
 
   constructor(readonly cases: readonly Operation<unknown>[]) {
     super();
@@ -208,7 +222,17 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
     return `select(${names.join(", ")})`;
   }
 
+  /** From now until `start`, the first helper's case to end wins. */
+  acceptEarly(): void {
+    this.#acceptingEarly = true;
+  }
+
   start(): typeof SUSPEND | null {
+    this.#acceptingEarly = false;
+    if (this.#wonEarly) {
+      this.#wonEarly = false;
+      return null;
+    }
     this.#winner = -1;
     this.#how = NONE;
     const links = this.links;
@@ -246,9 +270,14 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
 
   /** A case took effect while the selection waited: the others are withdrawn. */
   commit(index: number, how: number, value: unknown): void {
-    if (!this.#waiting) return;
-    this.#waiting = false;
-    this.#withdraw();
+    if (!this.#waiting) {
+      if (!this.#acceptingEarly) return;
+      this.#acceptingEarly = false;
+      this.#wonEarly = true;
+    } else {
+      this.#waiting = false;
+      this.#withdraw();
+    }
     this.#winner = index;
     this.#how = how;
     this.#value = value;
@@ -301,6 +330,7 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
   /** The thread was killed after the selection finished, before `complete`. */
   abandon(): void {
     if (this.#how === RESERVED) this.links[this.#winner]!.core.unreserve();
+    this.#acceptingEarly = this.#wonEarly = false;
     this.#how = NONE;
     this.#value = undefined;
   }

@@ -38,8 +38,10 @@ export class TaskGroup {
    * Starts a child of the group: a thread that the group waits for before it ends, and
    * that is killed if the group fails or is killed. Call it from the body, from a child,
    * or from any thread of the run (inside a nested group, say): the child belongs to this
-   * group wherever it is started. Its {@linkcode Task} can be joined for its value; an error that nobody joins
-   * fails the group.
+   * group wherever it is started. Its {@linkcode Task} can be joined for its value; an
+   * error that nobody joins fails the group. Started while the group tears down (it failed
+   * or was killed, and a child's `finally` starts another), the child is killed before it
+   * runs: joining it throws a `KilledError`.
    *
    * @typeParam T The child's value.
    * @param operation The generator object (or event) to run.

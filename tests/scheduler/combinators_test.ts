@@ -5,9 +5,11 @@ import {
   type Coroutine,
   end,
   kill,
+  moveOnAfter,
   type Operation,
   race,
   run,
+  select,
   sleep,
   spawn,
   TimeoutError,
@@ -210,7 +212,8 @@ Deno.test("TimeoutError is an Error with its own name and keeps its cause", () =
   assert.equal(error.cause, cause);
 });
 
-Deno.test("end(value) given to all, race and withTimeout is an operation that gives its value", async () => {
+Deno.test("end(value) given to all, race, withTimeout, moveOnAfter and select is an operation that gives its value", async () => {
+  const clock = new VirtualClock();
   const results = await run(
     function* () {
       return [
@@ -218,14 +221,20 @@ Deno.test("end(value) given to all, race and withTimeout is an operation that gi
         yield* withTimeout(10, end("withTimeout")),
         yield* all([end("all"), end("all again")]),
         yield* all([end("limited"), end("limited again")], { concurrency: 1 }),
+        yield* moveOnAfter(10, end("moveOnAfter")),
+        yield* select([new Channel<string>().receive(), end("select")]),
+        clock.now(),
       ];
     }(),
-    { clock: new VirtualClock() },
+    { clock },
   );
   assert.deepEqual(results, [
     "race",
     "withTimeout",
     ["all", "all again"],
     ["limited", "limited again"],
+    { timedOut: false, value: "moveOnAfter" },
+    { index: 1, value: "select" },
+    0,
   ]);
 });

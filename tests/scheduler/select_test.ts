@@ -3,8 +3,10 @@ import {
   Channel,
   ClosedError,
   type Coroutine,
+  end,
   Event,
   kill,
+  Lock,
   run,
   select,
   sleep,
@@ -270,4 +272,33 @@ Deno.test("select() reports every helper's failing cleanup, chained, none droppe
   );
   assert.ok(caught instanceof SuppressedError, `got ${caught}`);
   assert.deepEqual([caught.error, caught.suppressed], [second, first]);
+});
+
+Deno.test("select(): a helper case that ends before the selection begins wins, whenever the step budget runs out", async () => {
+  // The helpers are spawned first; when the kernel's step budget runs out right there, the
+  // selecting thread goes to the back of the queue and a helper whose case is ready (a set
+  // event, a free lock) ends before the selection has begun. Its case took effect: it wins.
+  // Between selects, 0-4 yieldNow()s move the budget's end across every point.
+  const channel = new Channel<number>(0, { name: "never" });
+  const event = new Event();
+  event.set();
+  const lock = new Lock();
+  const record: string[] = [];
+  await run(function* () {
+    for (let i = 0; i < 2000; i++) {
+      for (let k = 0; k < i % 5; k++) yield* yieldNow();
+      const woken = yield* select([channel.receive(), event.wait()]);
+      const locked = yield* select([channel.receive(), lock.acquire()]);
+      if (woken.index !== 1 || locked.index !== 1) record.push(`select ${i} took a wrong case`);
+      if (!lock.locked) record.push(`select ${i} won the lock but no one holds it`);
+      lock.release();
+    }
+    record.push("2000 rounds");
+  }());
+  assert.deepEqual(record, ["2000 rounds"]);
+});
+
+Deno.test("select(): end(value) as a case ends the case, not the helper that runs it", async () => {
+  const result = await run(select([new Channel<number>().receive(), end(5)]));
+  assert.deepEqual(result, { index: 1, value: 5 });
 });

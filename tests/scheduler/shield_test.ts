@@ -11,6 +11,7 @@ import {
   shield,
   sleep,
   spawn,
+  taskGroup,
   useAbortSignal,
   VirtualClock,
   withTimeout,
@@ -290,6 +291,40 @@ Deno.test("a deadlock inside a shield is still a DeadlockError", async () => {
     (error) => {
       assert.ok(error instanceof DeadlockError, `got ${error}`);
       assert.match(error.message, /thread 0 waits on acquire\(Lock "db"\)/);
+      return true;
+    },
+  );
+});
+
+Deno.test("a teardown stuck in a shield keeps the error that began it, chained to the DeadlockError", async () => {
+  // A child fails; the group kills its sibling, whose shielded cleanup waits on a lock the
+  // group's caller holds while it waits on the group: stuck for ever. The run gives up on
+  // them, but the child's error is not dropped.
+  const lock = new Lock({ name: "db" });
+  await assert.rejects(
+    run(
+      function* () {
+        yield* lock.withLock(taskGroup(function* (group) {
+          yield* group.spawn(function* () {
+            try {
+              yield* sleep(1000);
+            } finally {
+              yield* shield(lock.acquire());
+            }
+          }());
+          yield* group.spawn(function* () {
+            yield* sleep(10);
+            throw new Error("boom");
+          }());
+        }));
+      }(),
+      { clock: new VirtualClock() },
+    ),
+    (error) => {
+      assert.ok(error instanceof SuppressedError, `got ${error}`);
+      assert.ok(error.error instanceof DeadlockError, `got ${error.error}`);
+      assert.match(error.error.message, /waits on acquire\(Lock "db"\)/);
+      assert.equal((error.suppressed as Error).message, "boom");
       return true;
     },
   );

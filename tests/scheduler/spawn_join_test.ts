@@ -278,6 +278,24 @@ Deno.test("join() refuses itself, a never-spawned generator, a non-task and a th
   ]);
 });
 
+Deno.test("yield* task refuses a thread of another run, even one that has returned", async () => {
+  const foreign = await run(function* () {
+    const task = yield* spawn(function* () {
+      return "from the first run";
+    }());
+    yield* task;
+    return task;
+  }());
+  assert.equal(foreign.done, true);
+  await assert.rejects(
+    run(function* () {
+      return yield* foreign;
+    }()),
+    TypeError,
+    "Cannot join thread 1: it belongs to another run",
+  );
+});
+
 Deno.test("run() handles 100,000 spawned threads", async () => {
   let finished = 0;
   const total = await run(function* () {

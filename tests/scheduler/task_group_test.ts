@@ -352,3 +352,37 @@ Deno.test("taskGroup(): a child that failed fails the group however many childre
     );
   }
 });
+
+Deno.test("group.spawn from a child's finally while the group fails gives a child that is killed at once", async () => {
+  // The group is tearing down (its body failed, its children are being killed): a child
+  // started now belongs to it, so it is killed before it runs, as Trio starts a task in a
+  // cancelled nursery cancelled. The spawn itself does not fail: the group has not ended.
+  const record: string[] = [];
+  await assert.rejects(
+    run(
+      taskGroup(function* (group) {
+        yield* group.spawn(function* () {
+          try {
+            yield* sleep(1000);
+          } finally {
+            const late = yield* group.spawn(function* () {
+              record.push("the late child ran");
+            }());
+            try {
+              yield* late;
+            } catch (error) {
+              record.push(`joined the late child: ${(error as Error).name}, killed ${late.killed}`);
+            }
+          }
+        }());
+        yield* group.spawn(function* () {
+          yield* sleep(10);
+          throw new Error("boom");
+        }());
+      }),
+      { clock: new VirtualClock() },
+    ),
+    { message: "boom" },
+  );
+  assert.deepEqual(record, ["joined the late child: KilledError, killed true"]);
+});
