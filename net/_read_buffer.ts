@@ -145,6 +145,33 @@ export class ReadBuffer {
     return new Uint8Array(this.#buffer, start, count);
   }
 
+  /**
+   * Puts `bytes`, just taken, back in front of the buffered bytes, for the next read to
+   * take again: a taker that found nobody to give them to (a stream whose consumer left).
+   * Only between reads, with no `tail()` awaiting its `commit`: the block may change.
+   */
+  putBack(bytes: Uint8Array): void {
+    const count = bytes.length;
+    if (count === 0) return;
+    if (this.#buffer.byteLength === 0) this.#dropDetached();
+    const at = this.#start - count;
+    if (bytes.buffer === this.#buffer && bytes.byteOffset === at) {
+      // What `take` gave last: the bytes are still where they were, and nothing wrote them.
+      this.#start = at;
+      return;
+    }
+    // The bytes before `start` may be viewed by results: nothing writes over them, so the
+    // bytes and what is buffered go to a new block, which reads then go on filling.
+    const size = this.#end - this.#start;
+    const block = new Uint8Array(ceilPow2(count + size));
+    block.set(bytes);
+    if (size > 0) block.set(this.#bytes.subarray(this.#start, this.#end), count);
+    this.#bytes = block;
+    this.#buffer = block.buffer;
+    this.#start = 0;
+    this.#end = count + size;
+  }
+
   /** Moves up to `target.length` buffered bytes into `target`; gives how many. */
   takeInto(target: Uint8Array): number {
     if (this.#lost !== 0 || this.#buffer.byteLength === 0) this.#checkLost();

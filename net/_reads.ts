@@ -287,7 +287,7 @@ export class RecvInto extends Read<number> {
       const count = this.#count;
       if (count > 0) {
         this.#count = 0;
-        this.socket.buffer.append(this.#target.subarray(0, count));
+        keep(this.socket, this.#target, count);
       }
       super.cancel();
       return;
@@ -301,7 +301,7 @@ export class RecvInto extends Read<number> {
       socket.orphan = null;
       socket.progress++;
       if (n === null) socket.eof = true;
-      else socket.buffer.append(target.subarray(0, n));
+      else keep(socket, target, n);
       return undefined;
     }, (error) => {
       socket.orphan = null;
@@ -310,4 +310,24 @@ export class RecvInto extends Read<number> {
     });
     this.release();
   }
+}
+
+/**
+ * Copies the `n` bytes an OS read put into `target` to the buffer, for the next read, once
+ * their reader is gone. The caller owns `target`, and may have detached it meanwhile (by
+ * transferring its buffer) or shrunk it (a view that tracks a resizable buffer's length):
+ * the bytes past its end went with that memory. They are reported as bytes that went with
+ * a transferred block are: the next read that finds nothing buffered throws (as `failure`,
+ * so after the bytes that were kept), and the reads after it go on. Never throws, since
+ * nobody may be there to catch it (an orphan's promise must not reject).
+ */
+function keep(socket: Socket, target: Uint8Array, n: number): void {
+  const kept = Math.min(n, target.length); // 0 once detached: no view of it can be made
+  if (kept > 0) socket.buffer.append(target.subarray(0, kept));
+  if (kept === n) return;
+  socket.failure = new TypeError(
+    `Cannot read from ${socket.peer()}: ${
+      n - kept
+    } received bytes were lost, since they landed in the array of a recvInto() that was killed or timed out, and that array was detached or shrunk meanwhile`,
+  );
 }

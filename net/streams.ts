@@ -1,18 +1,21 @@
 // A connection as a pair of Web Streams, for `pipeTo`, `pipeThrough` and the libraries
 // that speak streams. Each stream operation runs one socket event in a run of its own, so
 // the streams work from plain async code as well as from a coroutine (`yield* until(...)`).
+// That is also why an in-memory connection cannot have them: only the run its ends belong
+// to can wake its waits.
 //
 // The readable side keeps the connection's promise about buffered bytes: it reads only
 // when its consumer asks (a high-water mark of 0, so nothing waits in the stream's own
 // queue), and a received chunk is handed over in the same step that takes it from the
 // connection's buffer. Cancelling the stream kills a read in flight, whose bytes then stay
-// buffered for the connection's next `recv`: nothing is lost, nothing given twice.
+// buffered for the connection's next `recv`: nothing is lost, nothing given twice. A read
+// that lands after its consumer let the stream go puts its bytes back in that buffer.
 //
 // Its chunks own their memory. A `recv` result is a view of a block it shares with the
 // connection's other bytes, and stream consumers transfer chunks' buffers (a byte stream's
 // `enqueue` does): that would take the bytes still buffered, and detach earlier chunks.
-import { type Coroutine, run } from "../scheduler/mod.ts";
-import type { Connection } from "./connection.ts";
+import { type Coroutine, type Operation, run } from "../scheduler/mod.ts";
+import { type Connection, socketOf } from "./connection.ts";
 
 /** Options for {@linkcode toStreams}. */
 export interface ToStreamsOptions {
@@ -64,10 +67,15 @@ const DEFAULT_CHUNK_SIZE = 64 * 1024;
  * Reads and writes of a connection must not overlap, streams included: while a
  * `pipeTo` reads, a coroutine's `recv` on the same connection throws a `TypeError`.
  *
+ * The streams need a real socket (TCP, TLS or Unix). Each stream operation runs in a run
+ * of its own, and an in-memory connection (`memoryPair`, `MemoryListener`) waits only on
+ * its peer inside the one run both ends belong to, so `toStreams` refuses one.
+ *
  * @param conn The connection to read and write.
  * @param options The size of the readable side's chunks, and a signal that ends writes.
  * @returns The readable and writable sides.
  * @throws {RangeError} If `options.chunkSize` is not a positive integer.
+ * @throws {TypeError} If `conn` is an in-memory connection.
  *
  * @example Piping a stream into a connection, and the peer's reply out of it
  * ```ts
@@ -97,10 +105,20 @@ export function toStreams(conn: Connection, options: ToStreamsOptions = {}): Con
       `Cannot make streams for a connection: chunkSize must be a positive integer, got ${chunkSize}`,
     );
   }
+  const socket = socketOf(conn);
+  if (socket.memory !== null) {
+    // Its reads and writes wait without a promise, woken by the peer inside the run they
+    // belong to; a stream's run of its own would see nothing to wait for, and end in a
+    // DeadlockError whenever an operation has to wait. Refused at once, not at random.
+    throw new TypeError(
+      `Cannot make streams for ${socket.peer()}: an in-memory connection (memoryPair, MemoryListener) cannot back Web Streams, since each stream operation runs in a run of its own and only the connection's own run can wake its waits; use a TCP, TLS or Unix socket connection`,
+    );
+  }
   return { readable: readableOf(conn, chunkSize), writable: writableOf(conn, options.signal) };
 }
 
 function readableOf(conn: Connection, chunkSize: number): ReadableStream<Uint8Array> {
+  const socket = socketOf(conn);
   /** Aborts the run of the read in flight, if any. */
   let reading: AbortController | null = null;
   let cancelled = false;
@@ -109,11 +127,25 @@ function readableOf(conn: Connection, chunkSize: number): ReadableStream<Uint8Ar
   // either before the read's bytes are taken, and they stay buffered, or not at all.
   function* pullOnce(controller: ReadableStreamDefaultController<Uint8Array>): Coroutine<void> {
     const data = yield* conn.recv(chunkSize);
-    if (data.length === 0) controller.close();
-    else controller.enqueue(ownMemory(data));
+    if (data.length === 0) {
+      controller.close();
+    } else if (!readable.locked) {
+      // The consumer let go of the stream while the read was in flight (`releaseLock`, or
+      // a `pipeTo` stopped with `preventCancel`): nobody waits for the chunk, and enqueued
+      // it would wait in the stream's queue, which a `cancel` discards. Back in front of
+      // the connection's buffer instead, it goes to the next pull, or the next `recv`.
+      socket.buffer.putBack(data);
+    } else {
+      controller.enqueue(ownMemory(data));
+      // A `desiredSize` below 0 now means the chunk was queued, not handed to a waiting
+      // read: the stream was let go and taken again by a reader that has not asked yet.
+      // It gets the chunk when it reads; only a `cancel` before that loses it. Nothing more
+      // can be done safely: the queue cannot give a chunk back, and a copy put back in the
+      // connection's buffer would give the bytes twice once the reader reads.
+    }
   }
 
-  return new ReadableStream<Uint8Array>({
+  const readable = new ReadableStream<Uint8Array>({
     async pull(controller) {
       const aborter = new AbortController();
       reading = aborter;
@@ -131,6 +163,7 @@ function readableOf(conn: Connection, chunkSize: number): ReadableStream<Uint8Ar
       reading?.abort();
     },
   }, { highWaterMark: 0 });
+  return readable;
 }
 
 /**
@@ -147,24 +180,34 @@ function ownMemory(data: Uint8Array): Uint8Array {
 
 function writableOf(conn: Connection, signal: AbortSignal | undefined): WritableStream<Uint8Array> {
   const abort = () => conn.close();
+  // A write to a peer that stopped reading never ends, and `abort()` waits for it: the
+  // abort closes the connection, which ends it. So does the caller's signal, which an
+  // aborted `pipeTo` does not pass on until its write in flight ends. Listened to only
+  // while writing or closing: a signal shared by many connections collects no listeners.
+  let streamSignal: AbortSignal;
+  async function abortable(op: Operation<void>): Promise<void> {
+    if (signal?.aborted) conn.close();
+    streamSignal.addEventListener("abort", abort);
+    signal?.addEventListener("abort", abort);
+    try {
+      await run(op);
+    } finally {
+      streamSignal.removeEventListener("abort", abort);
+      signal?.removeEventListener("abort", abort);
+    }
+  }
   return new WritableStream<Uint8Array>({
-    async write(chunk, controller) {
-      // A write to a peer that stopped reading never ends, and `abort()` waits for it: the
-      // abort closes the connection, which ends it. So does the caller's signal, which an
-      // aborted `pipeTo` does not pass on until its write in flight ends. Listened to only
-      // while writing: a signal shared by many connections collects no listeners.
-      if (signal?.aborted) conn.close();
-      controller.signal.addEventListener("abort", abort);
-      signal?.addEventListener("abort", abort);
-      try {
-        await run(conn.sendall(chunk));
-      } finally {
-        controller.signal.removeEventListener("abort", abort);
-        signal?.removeEventListener("abort", abort);
-      }
+    start(controller) {
+      // `close` is not given the controller, and needs its signal as `write` does.
+      streamSignal = controller.signal;
     },
-    async close() {
-      await run(conn.closeWrite());
+    write(chunk) {
+      return abortable(conn.sendall(chunk));
+    },
+    close() {
+      // A write too: on TLS, `closeWrite` first sends the queued small sends, which wait
+      // for a peer that does not read just as a write does.
+      return abortable(conn.closeWrite());
     },
     abort() {
       conn.close();

@@ -131,3 +131,28 @@ Deno.test("ReadBuffer keeps a partial line across reads that grow the buffer", (
   equal(line[line.length - 1], 10);
   equal(buffer.size, 0);
 });
+
+Deno.test("ReadBuffer putBack() of the bytes just taken gives them again, without copying", () => {
+  const buffer = new ReadBuffer(PEER);
+  land(buffer, [1, 2, 3, 4, 5]);
+  const taken = buffer.take(3);
+  buffer.putBack(taken);
+  equal(buffer.size, 5);
+  const again = buffer.take(10);
+  equal(again.buffer, taken.buffer);
+  equal(again.byteOffset, taken.byteOffset);
+  deepEqual([...again], [1, 2, 3, 4, 5]);
+});
+
+Deno.test("ReadBuffer putBack() of other bytes puts a copy in front of what is buffered", () => {
+  const buffer = new ReadBuffer(PEER);
+  land(buffer, [1, 2, 3, 4, 5]);
+  buffer.take(2);
+  const other = new Uint8Array([8, 9]);
+  buffer.putBack(other);
+  other.fill(0); // a copy: the caller may reuse its array
+  deepEqual([...buffer.take(10)], [8, 9, 3, 4, 5]);
+  // The bytes given out before stay as they were; later reads land after the copy.
+  land(buffer, [6]);
+  deepEqual([...buffer.take(10)], [6]);
+});

@@ -1,8 +1,23 @@
-import { deepEqual, equal } from "node:assert/strict";
-import { join, kill, recvInto, run, spawn, withTimeout, yieldNow } from "../../mod.ts";
+import { deepEqual, equal, ok } from "node:assert/strict";
+import {
+  type Connection,
+  join,
+  kill,
+  recvInto,
+  run,
+  spawn,
+  withTimeout,
+  yieldNow,
+} from "../../mod.ts";
 import { socketOf } from "../../net/connection.ts";
 import { memoryPair } from "../../testing/mod.ts";
 import { socketPair, text, thrown } from "./_helpers.ts";
+
+/** How messages name `conn`'s peer. */
+function peerOf(conn: Connection): string {
+  const addr = conn.addr as Deno.NetAddr;
+  return `${addr.hostname}:${addr.port}`;
+}
 
 Deno.test("recvInto() fills the caller's array from its start, then gives 0 at end of stream", async () => {
   await run(function* () {
@@ -142,5 +157,84 @@ Deno.test("recvInto() on a closed connection throws SocketClosedError", async ()
     pair.peer.close();
     const error = yield* thrown(recvInto(pair.peer, new Uint8Array(4)));
     equal((error as Error).name, "SocketClosedError");
+  }());
+});
+
+Deno.test("recvInto() killed in flight, its array's buffer then transferred: the next read says how many bytes went, and reads go on", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const target = new Uint8Array(64);
+    const reader = yield* spawn(recvInto(pair.peer, target));
+    yield* yieldNow(); // the OS read into `target` is in flight
+    yield* kill(reader);
+    target.buffer.transfer(); // say, to a Worker: the bytes go with it
+    yield* pair.client.sendall("hello");
+    const error = yield* thrown(withTimeout(5_000, pair.peer.recv(100)));
+    ok(error instanceof TypeError, String(error));
+    equal(
+      error.message,
+      `Cannot read from ${
+        peerOf(pair.peer)
+      }: 5 received bytes were lost, since they landed in the array of a recvInto() that was killed or timed out, and that array was detached or shrunk meanwhile`,
+    );
+    yield* pair.client.sendall("after");
+    equal(text(yield* withTimeout(5_000, pair.peer.recvExactly(5))), "after");
+  }());
+});
+
+Deno.test("recvInto() killed in flight, its resizable array then shrunk: the bytes that fit come first, then the error says how many went", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const memory = new ArrayBuffer(64, { maxByteLength: 64 });
+    const target = new Uint8Array(memory); // tracks the buffer's length
+    const reader = yield* spawn(recvInto(pair.peer, target));
+    yield* yieldNow();
+    yield* kill(reader);
+    memory.resize(2);
+    yield* pair.client.sendall("hello");
+    equal(text(yield* withTimeout(5_000, pair.peer.recv(100))), "he");
+    const error = yield* thrown(withTimeout(5_000, pair.peer.recv(100)));
+    ok(error instanceof TypeError, String(error));
+    equal(
+      error.message,
+      `Cannot read from ${
+        peerOf(pair.peer)
+      }: 3 received bytes were lost, since they landed in the array of a recvInto() that was killed or timed out, and that array was detached or shrunk meanwhile`,
+    );
+    yield* pair.client.sendall("after");
+    equal(text(yield* withTimeout(5_000, pair.peer.recvExactly(5))), "after");
+  }());
+});
+
+Deno.test("recvInto() killed after its OS read landed, its array's buffer transferred first: the next read says how many bytes went", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const target = new Uint8Array(16);
+    yield* pair.client.sendall("hello");
+    const reader = yield* spawn(recvInto(pair.peer, target));
+    // Queued ahead of the reader when the read lands (see the test above): it runs after
+    // the read settled, before the reader resumes.
+    const killer = yield* spawn(function* () {
+      for (let spins = 0; spins < 1_000_000; spins++) {
+        if (target[0] !== 0) {
+          target.buffer.transfer();
+          yield* kill(reader);
+          return true;
+        }
+        yield* yieldNow();
+      }
+      return false;
+    }());
+    equal(yield* join(killer), true);
+    const error = yield* thrown(withTimeout(5_000, pair.peer.recv(100)));
+    ok(error instanceof TypeError, String(error));
+    equal(
+      error.message,
+      `Cannot read from ${
+        peerOf(pair.peer)
+      }: 5 received bytes were lost, since they landed in the array of a recvInto() that was killed or timed out, and that array was detached or shrunk meanwhile`,
+    );
+    yield* pair.client.sendall("after");
+    equal(text(yield* withTimeout(5_000, pair.peer.recvExactly(5))), "after");
   }());
 });

@@ -1,6 +1,21 @@
-import { deepEqual, equal, rejects } from "node:assert/strict";
-import { run, toStreams, until, withTimeout, yieldNow } from "../../mod.ts";
-import { socketPair, text } from "./_helpers.ts";
+import { deepEqual, equal, rejects, throws } from "node:assert/strict";
+import {
+  connect,
+  type Connection,
+  type Coroutine,
+  join,
+  Listener,
+  moveOnAfter,
+  run,
+  spawn,
+  toStreams,
+  until,
+  withTimeout,
+  yieldNow,
+} from "../../mod.ts";
+import { socketOf } from "../../net/connection.ts";
+import { memoryPair } from "../../testing/mod.ts";
+import { makeCertificate, portOf, socketPair, text } from "./_helpers.ts";
 
 /** Waits for a macrotask, long enough for a stream's pending pull to start. */
 function macrotask(): Promise<void> {
@@ -128,6 +143,81 @@ Deno.test("toStreams() readable cancelled in the same turn its read landed gives
   }
 });
 
+/**
+ * Waits (a bounded number of macrotasks) until no read of `conn` is in progress: a stream's
+ * read in flight has landed, and the stream took its bytes or gave them back.
+ */
+function* readEnded(conn: Connection): Coroutine<void> {
+  for (let turns = 0; turns < 1_000; turns++) {
+    if (socketOf(conn).reader === null) return;
+    yield* until(macrotask());
+  }
+  throw new Error("the stream's read never landed");
+}
+
+Deno.test("toStreams() readable released with a read in flight, then cancelled, leaves the bytes that came meanwhile for recv", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const { readable } = toStreams(pair.peer);
+    const reader = readable.getReader();
+    const pending = reader.read();
+    yield* until(macrotask()); // the stream's pull has started its read by now
+    reader.releaseLock(); // rejects the read; the stream's read goes on
+    yield* until(rejects(pending, { name: "TypeError" }));
+    yield* pair.client.sendall("important");
+    yield* readEnded(pair.peer); // it lands with nobody waiting for the chunk
+    yield* until(readable.cancel());
+    yield* pair.client.closeWrite();
+    equal(text(yield* withTimeout(5_000, pair.peer.recvExactly(9))), "important");
+    equal((yield* pair.peer.recv(1)).length, 0);
+  }());
+});
+
+Deno.test("toStreams() readable released with a read in flight gives the bytes that came meanwhile to its next reader, once", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const { readable } = toStreams(pair.peer);
+    const first = readable.getReader();
+    const pending = first.read();
+    yield* until(macrotask());
+    first.releaseLock();
+    yield* until(rejects(pending, { name: "TypeError" }));
+    yield* pair.client.sendall("abc");
+    yield* readEnded(pair.peer);
+    yield* pair.client.sendall("def");
+    yield* pair.client.closeWrite();
+    // Each byte comes once: "abc" from the connection again (or the stream, not both).
+    const next = readable.getReader();
+    let got = "";
+    for (let reads = 0; reads < 100; reads++) {
+      const { value, done } = yield* until(next.read());
+      if (done) break;
+      got += text(value);
+    }
+    equal(got, "abcdef");
+  }());
+});
+
+Deno.test("toStreams() readable: a pipeTo() with preventCancel stopped by its signal, then a cancel, loses no byte", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const { readable } = toStreams(pair.peer);
+    const got: string[] = [];
+    const sink = new WritableStream<Uint8Array>({ write: (chunk) => void got.push(text(chunk)) });
+    const aborter = new AbortController();
+    const piping = readable.pipeTo(sink, { preventCancel: true, signal: aborter.signal })
+      .then(() => "resolved", (error: Error) => error.message);
+    yield* until(macrotask()); // the pipe's read is in flight
+    aborter.abort(new Error("stop"));
+    equal(yield* until(piping), "stop");
+    yield* pair.client.sendall("important");
+    yield* readEnded(pair.peer);
+    yield* until(readable.cancel());
+    equal(text(yield* withTimeout(5_000, pair.peer.recvExactly(9))), "important");
+    deepEqual(got, []);
+  }());
+});
+
 /** Wraps `source` in a byte stream the standard way: its `enqueue` transfers each chunk's buffer. */
 function asByteStream(source: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
   const reader = source.getReader();
@@ -250,4 +340,67 @@ Deno.test("toStreams() rejects a chunk size that is not a positive integer", () 
     }
     throw new Error("expected a RangeError");
   }());
+});
+
+/**
+ * Queues coalesced sends on a TLS connection until its peer, which does not read, lets no
+ * more through. The first send that has to wait for the queue to drain was queued whole,
+ * so timing it out cuts nothing: the queue's write is left stalled.
+ */
+function* stallTlsWrites(conn: Connection): Coroutine<void> {
+  for (let sends = 0; sends < 10_000; sends++) {
+    if ((yield* moveOnAfter(300, conn.sendall(new Uint8Array(16 * 1024)))).timedOut) return;
+  }
+  throw new Error("the peer's buffers never filled");
+}
+
+Deno.test("toStreams() writable close() on TLS, waiting for queued sends a peer does not read, ends when aborted", async (t) => {
+  const { cert, key } = await makeCertificate();
+  for (const how of ["writer.abort()", "the toStreams() signal", "a pipeTo() signal"] as const) {
+    await t.step(how, async () => {
+      await run(function* () {
+        using listener = new Listener("127.0.0.1", 0, { tls: { cert, key } });
+        const accepting = yield* spawn(listener.accept());
+        using client = yield* connect("localhost", portOf(listener.addr), {
+          tls: { caCerts: [cert] },
+        });
+        using _peer = yield* join(accepting); // never reads
+        yield* stallTlsWrites(client);
+        const aborter = new AbortController();
+        const { signal } = aborter;
+        const { writable } = toStreams(client, { signal });
+        let closing: Promise<string>;
+        let writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
+        if (how === "a pipeTo() signal") {
+          closing = ReadableStream.from([new TextEncoder().encode("last words")])
+            .pipeTo(writable, { signal })
+            .then(() => "resolved", (error: Error) => error.name);
+        } else {
+          writer = writable.getWriter();
+          closing = writer.close().then(() => "closed", (error: Error) => error.name);
+        }
+        // closeWrite() sends what is queued first: it waits on the stalled write.
+        equal(yield* until(within(100, closing)), "pending");
+        const aborted = how === "writer.abort()"
+          ? writer!.abort(new Error("give up")).then(() => "resolved", (e: Error) => e.name)
+          : null;
+        if (how !== "writer.abort()") aborter.abort(new Error("give up"));
+        // The pipe was already closing the writable: it settles with what close() threw.
+        equal(yield* until(within(5_000, closing)), "SocketClosedError");
+        equal(client.closed, true);
+        if (aborted !== null) equal(yield* until(aborted), "SocketClosedError");
+      }());
+    });
+  }
+});
+
+Deno.test("toStreams() refuses an in-memory connection with a TypeError", () => {
+  const [a, b] = memoryPair();
+  using _a = a, _b = b;
+  throws(() => toStreams(a), {
+    name: "TypeError",
+    message: `Cannot make streams for ${(a.addr as Deno.NetAddr).hostname}:${
+      (a.addr as Deno.NetAddr).port
+    }: an in-memory connection (memoryPair, MemoryListener) cannot back Web Streams, since each stream operation runs in a run of its own and only the connection's own run can wake its waits; use a TCP, TLS or Unix socket connection`,
+  });
 });

@@ -81,7 +81,7 @@ Deno.test("all(ops, { concurrency }) rejects a bad limit and accepts none to run
 Deno.test("all(ops, { concurrency }) leaves a thread an operation spawns free-running, as all(ops) does", async () => {
   for (const concurrency of [Infinity, 1]) {
     const record: string[] = [];
-    function* op(name: string): Coroutine<string> {
+    const op = function* (name: string): Coroutine<string> {
       yield* spawn(function* () {
         try {
           yield* sleep(50);
@@ -92,7 +92,7 @@ Deno.test("all(ops, { concurrency }) leaves a thread an operation spawns free-ru
       }());
       yield* sleep(1);
       return name;
-    }
+    };
     await run(
       function* () {
         const names = yield* all([op("a"), op("b")], { concurrency });
