@@ -17,9 +17,10 @@ import {
   sleep,
   type Subscription,
 } from "../scheduler/mod.ts";
+import { getHeapStatistics } from "node:v8";
 import { Deque } from "./_kv_deque.ts";
 import { globMatch } from "./_kv_glob.ts";
-import { ProtocolError, ReplyBuffer, type RequestParser } from "./_kv_resp.ts";
+import { PROTO_MAX_BULK_LEN, ProtocolError, ReplyBuffer, type RequestParser } from "./_kv_resp.ts";
 import { FOREVER, Wakeup } from "./_kv_wakeup.ts";
 
 /**
@@ -81,6 +82,29 @@ export interface DatabaseOptions {
    */
   pubsubLimit?: number;
   /**
+   * How many bytes of messages a subscriber may fall behind, as Redis's hard
+   * `client-output-buffer-limit pubsub 32mb`: the messages it has not taken yet (their
+   * payloads and channel names, counting every message published meanwhile, as
+   * `pubsubLimit` does) and its replies not yet written. One byte more and it is
+   * disconnected, so a subscriber that never reads pins at most this much, however big
+   * the messages. Checked on every publish.
+   *
+   * @default {33554432}
+   */
+  pubsubBufferLimit?: number;
+  /**
+   * Redis's `maxmemory` with its `noeviction` policy: once V8's heap holds more than this
+   * many bytes, commands that add data (SET, APPEND, RPUSH...) get Redis's OOM error,
+   * while reads and deletes go on. Values are strings on V8's heap, and a Deno process
+   * dies once that heap reaches its limit (about 4 GiB unless `--v8-flags=
+   * --max-old-space-size` says otherwise), so this keeps it off that cliff. The heap is
+   * looked at once per MiB of arguments written (and on every write while over), so it
+   * may be passed by one megabyte or one big value. 0 sets no limit.
+   *
+   * @default {three quarters of V8's heap_size_limit}
+   */
+  maxmemory?: number;
+  /**
    * Close clients idle for this many milliseconds (Redis's `timeout`); 0 never does.
    * Blocked clients and subscribers are exempt, as in Redis.
    *
@@ -95,17 +119,34 @@ const SYNTAX = "ERR syntax error";
 const OVERFLOW = "ERR increment or decrement would overflow";
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
-const BULK_MAX = 512 * 1024 * 1024;
-/** How often the expiry sweep runs (Redis's `hz` 10), and how much it may look at. */
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** The longest string value: what a bulk string may be (see PROTO_MAX_BULK_LEN). */
+const BULK_MAX = PROTO_MAX_BULK_LEN;
+/** How many bytes of arguments writes may bring between two looks at the heap's size. */
+const MEMORY_CHECK_BYTES = 1024 * 1024;
+/** How often the expiry sweep runs (Redis's `hz` 10). */
 const SWEEP_INTERVAL = 100;
-const SWEEP_BUDGET = 1000;
+/** How many keys with a time to live the sweep looks at before it decides to go on. */
+const SWEEP_BATCH = 200;
+/**
+ * The real milliseconds one round of the sweep may take: 25% of its interval, as Redis's
+ * `ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC`. Real time, whatever clock expiry uses, since it
+ * is the CPU that this bounds.
+ */
+const SWEEP_TIME = 25;
 
 /** One key's value: a string, or a list. */
 class Entry {
   value: string;
   list: Deque | null;
-  /** When the key expires on the database's clock; 0 for never. */
+  /**
+   * When the key expires on the database's clock, in whole milliseconds as Redis keeps
+   * it; 0 for never. Past 2^53 a double rounds it, so the exact deadline is then kept in
+   * `farExpiresAt` too, for TTL, PTTL and EXPIRE's GT and LT (expiry itself is centuries
+   * away).
+   */
   expiresAt = 0;
+  farExpiresAt: bigint | null = null;
 
   constructor(value: string, list: Deque | null) {
     this.value = value;
@@ -196,6 +237,16 @@ export class Database {
   readonly #channels = new Map<string, Set<Client>>();
   readonly #patterns = new Map<string, Set<Client>>();
   readonly #clients = new Set<Client>();
+  /** The clients holding a subscription, whose backlog PUBLISH checks. */
+  readonly #listeners = new Set<Client>();
+  readonly #pubsubBufferLimit: number;
+  /** The bytes of every message published so far: a subscriber's backlog starts at its mark. */
+  #publishedBytes = 0;
+  /** Redis's `maxmemory`: the heap's size past which writes are refused; 0 for none. */
+  readonly maxmemory: number;
+  /** Bytes of arguments written since the heap was last looked at: the first write looks. */
+  #sinceMemoryCheck = MEMORY_CHECK_BYTES;
+  #overMemory = false;
 
   /**
    * Creates an empty database.
@@ -210,6 +261,39 @@ export class Database {
       name: "kv messages",
     });
     this.#idleTimeout = options.idleTimeout ?? 0;
+    this.#pubsubBufferLimit = options.pubsubBufferLimit ?? 32 * 1024 * 1024;
+    this.maxmemory = options.maxmemory ??
+      Math.floor(getHeapStatistics().heap_size_limit * 0.75);
+  }
+
+  /**
+   * Whether a command that adds data must be refused, V8's heap being over `maxmemory`.
+   * Looking costs little, but not nothing: it is done once per MiB of arguments written,
+   * and on every write while over (so that writes resume once the memory was freed).
+   *
+   * @internal
+   */
+  outOfMemory(args: string[]): boolean {
+    if (this.maxmemory === 0) return false;
+    let bytes = 64 * args.length;
+    for (let i = 0; i < args.length; i++) bytes += args[i].length;
+    this.#sinceMemoryCheck += bytes;
+    if (this.#overMemory || this.#sinceMemoryCheck >= MEMORY_CHECK_BYTES) {
+      this.#sinceMemoryCheck = 0;
+      this.#overMemory = getHeapStatistics().used_heap_size > this.maxmemory;
+    }
+    return this.#overMemory;
+  }
+
+  /** The bytes of every message published so far (see {@linkcode Message.end}). */
+  get publishedBytes(): number {
+    return this.#publishedBytes;
+  }
+
+  /** @internal */
+  listening(client: Client, on: boolean): void {
+    if (on) this.#listeners.add(client);
+    else this.#listeners.delete(client);
   }
 
   /**
@@ -254,12 +338,14 @@ export class Database {
   }
 
   /**
-   * The expiry sweep: every 100 ms, looks at up to 1,000 keys with a time to live and
-   * deletes those past it, and closes idle clients. It serves every client and runs until
-   * killed, so start it once, beside the server: not from a client's handler, whose
-   * threads end with its connection. While there is nothing to sweep, it waits for a key
-   * to get a time to live with no timer pending, which spares the kernel a look at the
-   * clock per I/O wake-up.
+   * The expiry sweep: every 100 ms, looks at keys with a time to live, 200 at a time, and
+   * deletes those past it, going on while more than one in ten of a batch had expired and
+   * for at most 25 ms, as Redis's active expiry does (so expired keys cannot pile up
+   * however fast keys with a short time to live are written); and closes idle clients. It
+   * serves every client and runs until killed, so start it once, beside the server: not
+   * from a client's handler, whose threads end with its connection. While there is
+   * nothing to sweep, it waits for a key to get a time to live with no timer pending,
+   * which spares the kernel a look at the clock per I/O wake-up.
    */
   *expireCycle(): Coroutine<void> {
     for (;;) {
@@ -273,16 +359,27 @@ export class Database {
 
   /** One round of the sweep (see {@linkcode Database.expireCycle}). */
   sweep(): void {
-    const now = this.clock.now();
-    for (let budget = SWEEP_BUDGET; budget > 0 && this.#volatile.size > 0; budget--) {
-      this.#sweep ??= this.#volatile.entries();
-      const step = this.#sweep.next();
-      if (step.done) {
-        this.#sweep = null;
-        break;
+    const now = this.#now();
+    const started = performance.now();
+    for (;;) {
+      let checked = 0;
+      let expired = 0;
+      while (checked < SWEEP_BATCH && this.#volatile.size > 0) {
+        this.#sweep ??= this.#volatile.entries();
+        const step = this.#sweep.next();
+        if (step.done) {
+          this.#sweep = null; // the next batch starts again from the first
+          break;
+        }
+        checked++;
+        const [key, entry] = step.value;
+        if (entry.expiresAt <= now) {
+          this.#delete(key);
+          expired++;
+        }
       }
-      const [key, entry] = step.value;
-      if (entry.expiresAt <= now) this.#delete(key);
+      // Few expired keys left to find (Redis accepts 10%), or out of time: next round.
+      if (expired * 10 <= checked || performance.now() - started >= SWEEP_TIME) break;
     }
     if (this.#idleTimeout > 0) {
       for (const client of this.#clients) {
@@ -302,6 +399,16 @@ export class Database {
 
   // The keyspace.
 
+  /**
+   * The time in whole milliseconds, as Redis's `mstime()`: deadlines are set from it, so
+   * that a PTTL gives exactly what PEXPIRE set, and two deadlines set in one millisecond
+   * are equal. (A whole-millisecond deadline compares with the clock's fractional time as
+   * with this.)
+   */
+  #now(): number {
+    return Math.floor(this.clock.now());
+  }
+
   #lookup(key: string): Entry | undefined {
     const entry = this.#keys.get(key);
     if (entry !== undefined && entry.expiresAt !== 0 && entry.expiresAt <= this.clock.now()) {
@@ -319,9 +426,10 @@ export class Database {
     return true;
   }
 
-  #setExpiry(key: string, entry: Entry, at: number): void {
-    entry.expiresAt = at;
-    if (at === 0) {
+  #setExpiry(key: string, entry: Entry, at: bigint): void {
+    entry.expiresAt = Number(at);
+    entry.farExpiresAt = at > MAX_SAFE ? at : null;
+    if (at === 0n) {
       this.#volatile.delete(key);
     } else {
       this.#volatile.set(key, entry);
@@ -338,7 +446,7 @@ export class Database {
     }
     entry.value = value;
     entry.list = null;
-    if (!keepTtl && entry.expiresAt !== 0) this.#setExpiry(key, entry, 0);
+    if (!keepTtl && entry.expiresAt !== 0) this.#setExpiry(key, entry, 0n);
     return entry;
   }
 
@@ -385,7 +493,7 @@ export class Database {
         return;
       }
     }
-    let expiresAt = 0;
+    let expiresAt = 0n;
     if (expiry === "EX" || expiry === "PX") {
       const at = this.#deadline(amount, expiry === "EX", true);
       if (typeof at === "string") {
@@ -406,7 +514,7 @@ export class Database {
       return;
     }
     const stored = this.#setString(args[1], args[2], expiry === "KEEPTTL");
-    if (expiresAt !== 0) this.#setExpiry(args[1], stored, expiresAt);
+    if (expiresAt !== 0n) this.#setExpiry(args[1], stored, expiresAt);
     if (!get) out.ok();
     else if (old === undefined) out.nullBulk();
     else out.bulk(old);
@@ -416,7 +524,7 @@ export class Database {
    * When a time to live of `text` seconds (or milliseconds) from now ends, on our clock;
    * or `"invalid"` (Redis's "invalid expire time"), or another error to reply.
    */
-  #deadline(text: string, seconds: boolean, mustBePositive: boolean): number | string {
+  #deadline(text: string, seconds: boolean, mustBePositive: boolean): bigint | string {
     const amount = parseInt64(text);
     if (amount === null) return NOT_INTEGER;
     if (mustBePositive && amount <= 0n) return "invalid";
@@ -425,7 +533,7 @@ export class Database {
     const ms = seconds ? amount * 1000n : amount;
     // Redis adds the Unix time in milliseconds and refuses what overflows 64 bits.
     if (ms > INT64_MAX - BigInt(Date.now())) return "invalid";
-    return this.clock.now() + Number(ms);
+    return BigInt(this.#now()) + ms;
   }
 
   /** @internal */
@@ -480,11 +588,13 @@ export class Database {
       client.out.error(WRONGTYPE);
       return;
     }
-    const value = (entry?.value ?? "") + suffix;
-    if (value.length > BULK_MAX) {
+    const current = entry?.value ?? "";
+    // Checked before the join: past V8's longest string, `+` throws a RangeError.
+    if (current.length + suffix.length > BULK_MAX) {
       client.out.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
       return;
     }
+    const value = current + suffix;
     this.#setString(key, value, true);
     client.out.integer(value.length);
   }
@@ -611,15 +721,16 @@ export class Database {
       client.out.integer(0);
       return;
     }
-    const current = entry.expiresAt === 0 ? Infinity : entry.expiresAt;
+    // No time to live counts as forever: GT never extends it, LT always sets one.
+    const current = entry.expiresAt === 0 ? null : entry.farExpiresAt ?? BigInt(entry.expiresAt);
     if (
-      (nx && entry.expiresAt !== 0) || (xx && entry.expiresAt === 0) ||
-      (gt && !(at > current)) || (lt && !(at < current))
+      (nx && current !== null) || (xx && current === null) ||
+      (gt && (current === null || at <= current)) || (lt && current !== null && at >= current)
     ) {
       client.out.integer(0);
       return;
     }
-    if (at <= this.clock.now()) this.#delete(args[1]);
+    if (at <= BigInt(this.#now())) this.#delete(args[1]);
     else this.#setExpiry(args[1], entry, at);
     client.out.integer(1);
   }
@@ -630,9 +741,15 @@ export class Database {
     if (entry === undefined) client.out.integer(-2);
     else if (entry.expiresAt === 0) client.out.integer(-1);
     else {
-      // Redis counts whole milliseconds: a PTTL right after SET PX 200 gives 200.
-      const ms = Math.max(0, Math.round(entry.expiresAt - this.clock.now()));
-      client.out.integer(seconds ? Math.floor((ms + 500) / 1000) : ms);
+      // Whole milliseconds, as Redis counts them: a PTTL right after SET PX 200 gives 200.
+      const far = entry.farExpiresAt;
+      if (far !== null) {
+        const ms = far - BigInt(this.#now());
+        client.out.integer(seconds ? (ms + 500n) / 1000n : ms);
+      } else {
+        const ms = Math.max(0, entry.expiresAt - this.#now());
+        client.out.integer(seconds ? Math.floor((ms + 500) / 1000) : ms);
+      }
     }
   }
 
@@ -641,7 +758,7 @@ export class Database {
     const entry = this.#lookup(key);
     if (entry === undefined || entry.expiresAt === 0) client.out.integer(0);
     else {
-      this.#setExpiry(key, entry, 0);
+      this.#setExpiry(key, entry, 0n);
       client.out.integer(1);
     }
   }
@@ -881,7 +998,15 @@ export class Database {
       if (!globMatch(pattern, channel)) continue;
       for (const subscriber of subscribers) if (!subscriber.killed) receivers++;
     }
-    if (receivers > 0) this.messages.tryPublish({ channel, payload }); // never waits
+    if (receivers > 0) {
+      const end = this.#publishedBytes += channel.length + payload.length;
+      this.messages.tryPublish({ channel, payload, end }); // never waits
+      // The message is counted for a subscriber it takes past its limit, as in Redis.
+      const limit = this.#pubsubBufferLimit;
+      for (const listener of this.#listeners) {
+        if (end - listener.taken + listener.out.length > limit) listener.kill();
+      }
+    }
     client.out.integer(receivers);
   }
 }
@@ -892,6 +1017,12 @@ export interface Message {
   readonly channel: string;
   /** What was published. */
   readonly payload: string;
+  /**
+   * The bytes (payloads and channel names) of every message published up to this one,
+   * from {@linkcode Database.publishedBytes}: a subscriber that took this message is
+   * behind by the difference.
+   */
+  readonly end: number;
 }
 
 /**
@@ -943,6 +1074,11 @@ export class Client {
   lastActive: number;
   /** What {@linkcode Client.kill} calls: the socket layer closes the connection. */
   onKill: (() => void) | null = null;
+  /**
+   * While subscribed, the {@linkcode Message.end} of the last message it took (or where
+   * the messages stood when it subscribed): it is behind by the bytes published since.
+   */
+  taken = 0;
   #killed = false;
 
   /**
@@ -1013,6 +1149,11 @@ export class Client {
       this.out.error(`ERR wrong number of arguments for '${command.name}' command`);
       return -1;
     }
+    // Before the subscribed mode's refusal, as in Redis's processCommand.
+    if (command.denyoom && this.db.outOfMemory(args)) {
+      this.out.error("OOM command not allowed when used memory > 'maxmemory'.");
+      return -1;
+    }
     if (!command.pubsub && this.subscribed) {
       this.out.error(
         `ERR Can't execute '${command.name}': only (P|S)SUBSCRIBE / ` +
@@ -1051,6 +1192,8 @@ export class Client {
   *listen(): Coroutine<void> {
     const subscription = yield* this.db.messages.subscribe();
     this.subscription = subscription;
+    this.taken = this.db.publishedBytes;
+    this.db.listening(this, true);
     subscription.signal.addEventListener("abort", () => {
       if (subscription.signal.reason instanceof LaggedError) this.kill();
     });
@@ -1060,6 +1203,7 @@ export class Client {
   unlisten(): void {
     this.subscription?.close();
     this.subscription = null;
+    this.db.listening(this, false);
   }
 
   /** Appends the messages waiting in its subscription that it is subscribed to. */
@@ -1079,6 +1223,7 @@ export class Client {
    */
   deliver(message: Message): void {
     const { channel, payload } = message;
+    this.taken = message.end;
     const out = this.out;
     if (this.channels.has(channel)) {
       out.array(3);
@@ -1103,6 +1248,8 @@ interface Command {
   arity: number;
   /** Allowed while subscribed. */
   pubsub?: boolean;
+  /** Adds data: refused past `maxmemory` (Redis's `denyoom` flag). */
+  denyoom?: boolean;
   run(db: Database, client: Client, args: string[]): number | void;
 }
 
@@ -1119,15 +1266,15 @@ function unknownCommand(args: string[]): string {
 }
 
 /** What `CONFIG GET` answers: what redis-benchmark and redis-cli ask for, and a few more. */
-const CONFIG: ReadonlyMap<string, string> = new Map([
+const FIXED_CONFIG: ReadonlyMap<string, string> = new Map([
   ["save", ""],
   ["appendonly", "no"],
   ["databases", "1"],
-  ["maxmemory", "0"],
   ["proto-max-bulk-len", String(BULK_MAX)],
 ]);
 
-function configGet(client: Client, args: string[]): void {
+function configGet(db: Database, client: Client, args: string[]): void {
+  const CONFIG = new Map([...FIXED_CONFIG, ["maxmemory", String(db.maxmemory)]]);
   const found = new Map<string, [string, string]>();
   for (let i = 2; i < args.length; i++) {
     const pattern = args[i];
@@ -1151,12 +1298,12 @@ function configGet(client: Client, args: string[]): void {
   }
 }
 
-function config(_db: Database, client: Client, args: string[]): void {
+function config(db: Database, client: Client, args: string[]): void {
   const sub = args[1].toLowerCase();
   if (sub === "get") {
     if (args.length < 3) {
       client.out.error("ERR wrong number of arguments for 'config|get' command");
-    } else configGet(client, args);
+    } else configGet(db, client, args);
   } else if (sub === "set") {
     if (args.length < 4 || args.length % 2 !== 0) {
       client.out.error("ERR wrong number of arguments for 'config|set' command");
@@ -1182,14 +1329,17 @@ function ping(_db: Database, client: Client, args: string[]): void {
 function select(_db: Database, client: Client, args: string[]): void {
   const index = parseCount(args[1]);
   if (index === null) client.out.error(NOT_INTEGER);
-  // One database, as a Redis started with `--databases 1` has.
+  // A 64-bit integer that is no C int: Redis's getIntFromObjectOrReply says so.
+  else if (index < -(2 ** 31) || index > 2 ** 31 - 1) {
+    client.out.error("ERR value is out of range, value must between -2147483648 and 2147483647");
+  } // One database, as a Redis started with `--databases 1` has.
   else if (index !== 0) client.out.error("ERR DB index is out of range");
   else client.out.ok();
 }
 
 const TABLE: Command[] = [
   { name: "get", arity: 2, run: (db, c, a) => db.get(c, a[1]) },
-  { name: "set", arity: -3, run: (db, c, a) => db.set(c, a) },
+  { name: "set", arity: -3, denyoom: true, run: (db, c, a) => db.set(c, a) },
   { name: "ping", arity: -1, pubsub: true, run: ping },
   { name: "echo", arity: 2, run: (_db, c, a) => c.out.bulk(a[1]) },
   {
@@ -1210,19 +1360,24 @@ const TABLE: Command[] = [
   { name: "del", arity: -2, run: (db, c, a) => db.del(c, a) },
   { name: "type", arity: 2, run: (db, c, a) => db.type(c, a[1]) },
   { name: "mget", arity: -2, run: (db, c, a) => db.mget(c, a) },
-  { name: "mset", arity: -3, run: (db, c, a) => db.mset(c, a) },
-  { name: "incr", arity: 2, run: (db, c, a) => db.incrBy(c, a[1], 1n) },
-  { name: "decr", arity: 2, run: (db, c, a) => db.incrBy(c, a[1], -1n) },
-  { name: "incrby", arity: 3, run: (db, c, a) => db.incrBy(c, a[1], parseInt64(a[2])) },
-  { name: "append", arity: 3, run: (db, c, a) => db.append(c, a[1], a[2]) },
+  { name: "mset", arity: -3, denyoom: true, run: (db, c, a) => db.mset(c, a) },
+  { name: "incr", arity: 2, denyoom: true, run: (db, c, a) => db.incrBy(c, a[1], 1n) },
+  { name: "decr", arity: 2, denyoom: true, run: (db, c, a) => db.incrBy(c, a[1], -1n) },
+  {
+    name: "incrby",
+    arity: 3,
+    denyoom: true,
+    run: (db, c, a) => db.incrBy(c, a[1], parseInt64(a[2])),
+  },
+  { name: "append", arity: 3, denyoom: true, run: (db, c, a) => db.append(c, a[1], a[2]) },
   { name: "strlen", arity: 2, run: (db, c, a) => db.strlen(c, a[1]) },
   { name: "expire", arity: -3, run: (db, c, a) => db.expire(c, a, true) },
   { name: "pexpire", arity: -3, run: (db, c, a) => db.expire(c, a, false) },
   { name: "ttl", arity: 2, run: (db, c, a) => db.ttl(c, a[1], true) },
   { name: "pttl", arity: 2, run: (db, c, a) => db.ttl(c, a[1], false) },
   { name: "persist", arity: 2, run: (db, c, a) => db.persist(c, a[1]) },
-  { name: "lpush", arity: -3, run: (db, c, a) => db.push(c, a, true) },
-  { name: "rpush", arity: -3, run: (db, c, a) => db.push(c, a, false) },
+  { name: "lpush", arity: -3, denyoom: true, run: (db, c, a) => db.push(c, a, true) },
+  { name: "rpush", arity: -3, denyoom: true, run: (db, c, a) => db.push(c, a, false) },
   { name: "lpop", arity: -2, run: (db, c, a) => db.pop(c, a, true) },
   { name: "rpop", arity: -2, run: (db, c, a) => db.pop(c, a, false) },
   { name: "llen", arity: 2, run: (db, c, a) => db.llen(c, a[1]) },

@@ -9,9 +9,28 @@
 
 /** The longest inline command, array count line or bulk length line Redis accepts. */
 const INLINE_MAX = 64 * 1024;
-/** Redis's `proto-max-bulk-len`: the largest bulk string, 512 MB. */
-const BULK_MAX = 512 * 1024 * 1024;
-/** Redis's `client-query-buffer-limit`: unparsed bytes a client may leave buffered. */
+/**
+ * The largest bulk string, Redis's `proto-max-bulk-len`: 2^29 - 24 bytes, V8's longest
+ * string (on 64-bit machines), where Redis allows 512 MB (2^29). A string of one char per
+ * byte is how a value is held, so a longer one could never be; its length line gets
+ * Redis's reply to a length past `proto-max-bulk-len`, `invalid bulk length`, before a
+ * byte of it is awaited, and the requests before it are answered as usual.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PROTO_MAX_BULK_LEN } from "./_kv_resp.ts";
+ *
+ * assert.equal(PROTO_MAX_BULK_LEN, 536_870_888);
+ * ```
+ */
+export const PROTO_MAX_BULK_LEN = 2 ** 29 - 24;
+const BULK_MAX = PROTO_MAX_BULK_LEN;
+/**
+ * Redis's `client-query-buffer-limit`: what a client may have sent that was not executed
+ * yet (bytes not parsed, arguments of a request still coming, requests waiting while it
+ * is blocked).
+ */
 const QUERY_BUFFER_MAX = 1024 * 1024 * 1024;
 const INT_MAX = 2 ** 31 - 1;
 /** The digits of the largest 64-bit integer, and of the least without its sign. */
@@ -38,6 +57,28 @@ const LF = 10;
  */
 export class ProtocolError extends Error {
   override name = "ProtocolError";
+}
+
+/**
+ * Options for {@linkcode RequestParser}.
+ *
+ * @example A parser that holds at most 1 MiB of a client's requests
+ * ```ts
+ * import { RequestParser, type RequestParserOptions } from "./_kv_resp.ts";
+ *
+ * const options: RequestParserOptions = { queryBufferLimit: 1024 * 1024 };
+ * new RequestParser(options);
+ * ```
+ */
+export interface RequestParserOptions {
+  /**
+   * Redis's `client-query-buffer-limit`: how many bytes of requests not yet executed the
+   * parser holds (unparsed bytes, the arguments of a request still arriving, and requests
+   * parsed ahead while the client is blocked); `feed` refuses more.
+   *
+   * @default {1073741824}
+   */
+  queryBufferLimit?: number;
 }
 
 /**
@@ -73,6 +114,25 @@ export class RequestParser {
   /** The length of the bulk string being read, once its `$` line was parsed; else -1. */
   #bulkLength = -1;
   #args: string[] = [];
+  /** The bytes of `#args`, which count against the query buffer limit too. */
+  #argBytes = 0;
+  /** Requests parsed ahead (see {@linkcode RequestParser.parseAhead}), from `#readyAt`. */
+  #ready: string[][] = [];
+  #readySizes: number[] = [];
+  #readyAt = 0;
+  #readyBytes = 0;
+  /** The error parsing ahead met: thrown once the requests before it were taken. */
+  #failure: ProtocolError | null = null;
+  readonly #limit: number;
+
+  /**
+   * Creates a parser for one connection.
+   *
+   * @param options Its limits.
+   */
+  constructor(options: RequestParserOptions = {}) {
+    this.#limit = options.queryBufferLimit ?? QUERY_BUFFER_MAX;
+  }
 
   /** Bytes received and not yet parsed into requests. */
   get buffered(): number {
@@ -85,11 +145,17 @@ export class RequestParser {
    *
    * @param chunk The bytes.
    * @param copy Whether to copy `chunk` (for a caller that reuses its read buffer).
-   * @throws {RangeError} If more than 1 GiB would be left unparsed (Redis closes such a
-   * client too).
+   * @throws {RangeError} If the requests held, not yet executed, would pass the query
+   * buffer limit (Redis closes such a client too).
    */
   feed(chunk: Uint8Array, copy = false): void {
+    // After a malformed request nothing more is parsed: the connection closes once the
+    // requests before it are answered, so what comes meanwhile is dropped, not held.
+    if (this.#failure !== null) return;
     const n = chunk.length;
+    if (this.#end - this.#start + n + this.#argBytes + this.#readyBytes > this.#limit) {
+      throw new RangeError("Cannot buffer request: query buffer limit reached");
+    }
     if (!copy && this.#start === this.#end && n > 0) {
       // Nothing is pending (the usual case): parse the chunk where it is, and copy only
       // what is left of it when the next chunk comes. It is never written to.
@@ -101,9 +167,6 @@ export class RequestParser {
     }
     if (this.#borrowed || this.#end + n > this.#buf.length) {
       const live = this.#end - this.#start;
-      if (live + n > QUERY_BUFFER_MAX) {
-        throw new RangeError("Cannot buffer request: query buffer limit reached");
-      }
       if (!this.#borrowed && live + n <= this.#buf.length && this.#start > 0) {
         this.#buf.copyWithin(0, this.#start, this.#end);
       } else {
@@ -127,6 +190,53 @@ export class RequestParser {
    * @throws {ProtocolError} If the request is malformed; the connection is then beyond use.
    */
   next(): string[] | null {
+    if (this.#readyAt < this.#ready.length) return this.#takeReady();
+    if (this.#failure !== null) throw this.#failure;
+    return this.#parse();
+  }
+
+  /**
+   * Parses what is buffered without giving it out yet, for a client that is blocked: its
+   * requests wait for their turn, and each limit (the inline line, the header lines, the
+   * query buffer) holds as it would were they executed. `next()` gives them in order,
+   * then throws the protocol error met, if any; nothing sent after that error is kept.
+   */
+  parseAhead(): void {
+    if (this.#failure !== null) return;
+    try {
+      for (;;) {
+        const before = this.#end - this.#start + this.#argBytes;
+        const request = this.#parse();
+        if (request === null) return;
+        const size = before - (this.#end - this.#start);
+        this.#ready.push(request);
+        this.#readySizes.push(size);
+        this.#readyBytes += size;
+      }
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.#failure = error;
+      this.#buf = EMPTY;
+      this.#borrowed = false;
+      this.#start = this.#end = 0;
+      this.#args = [];
+      this.#argBytes = 0;
+    }
+  }
+
+  #takeReady(): string[] {
+    const request = this.#ready[this.#readyAt];
+    this.#readyBytes -= this.#readySizes[this.#readyAt];
+    if (++this.#readyAt === this.#ready.length) {
+      this.#ready = [];
+      this.#readySizes = [];
+      this.#readyAt = 0;
+      this.#readyBytes = 0;
+    }
+    return request;
+  }
+
+  #parse(): string[] | null {
     for (;;) {
       if (this.#pending === 0) {
         if (this.#start === this.#end) {
@@ -152,11 +262,13 @@ export class RequestParser {
       if (this.#end - this.#start < length + 2) return null;
       // Like Redis, the two bytes after the data are skipped unchecked.
       this.#args.push(latin1(this.#buf, this.#start, this.#start + length));
+      this.#argBytes += length;
       this.#start += length + 2;
       this.#bulkLength = -1;
       if (--this.#pending === 0) {
         const args = this.#args;
         this.#args = [];
+        this.#argBytes = 0;
         return args;
       }
     }
@@ -270,20 +382,28 @@ function latin1(bytes: Uint8Array, start: number, end: number): string {
   return text;
 }
 
-function isSpace(c: string): boolean {
-  return c === " " || c === "\n" || c === "\r" || c === "\t" || c === "\v" || c === "\f";
+/** C's `isspace`: space, \t, \n, \v, \f, \r. */
+function isSpace(code: number): boolean {
+  return code === 32 || (code >= 9 && code <= 13);
 }
 
-function isHex(c: string | undefined): boolean {
-  return c !== undefined && /^[0-9a-fA-F]$/.test(c);
+function isHex(code: number): boolean {
+  return (code >= 48 && code <= 57) || (code >= 65 && code <= 70) || (code >= 97 && code <= 102);
 }
 
 const ESCAPES: Record<string, string> = { n: "\n", r: "\r", t: "\t", b: "\b", a: "\x07" };
+const QUOTE = 34; // "
+const APOSTROPHE = 39; // '
+const BACKSLASH = 92;
 
 /**
  * Splits an inline command into arguments as `redis-cli` and Redis do: words separated
  * by spaces, `"double quotes"` with `\n`, `\xHH` and other escapes, and `'single quotes'`.
  * A closing quote must be followed by a space or the end.
+ *
+ * Each argument is built from slices of the line between escapes and quotes, so the time
+ * is linear in the line with a small constant: a string per character (as C's loop does
+ * it) costs about 100 ns a byte, which on a long line holds the whole server.
  *
  * @param line The line, without its CRLF.
  * @returns The arguments, or `null` if a quote is unbalanced.
@@ -299,49 +419,88 @@ const ESCAPES: Record<string, string> = { n: "\n", r: "\r", t: "\t", b: "\b", a:
  */
 export function splitArgs(line: string): string[] | null {
   const args: string[] = [];
+  const n = line.length;
   let i = 0;
   for (;;) {
-    while (i < line.length && isSpace(line[i])) i++;
-    if (i >= line.length) return args;
+    while (i < n && isSpace(line.charCodeAt(i))) i++;
+    if (i >= n) return args;
     let current = "";
-    let quote: "" | '"' | "'" = "";
-    for (let done = false; !done;) {
-      const c = line[i];
-      if (quote === '"') {
-        if (c === undefined) return null;
-        if (c === "\\" && line[i + 1] === "x" && isHex(line[i + 2]) && isHex(line[i + 3])) {
-          current += String.fromCharCode(parseInt(line.slice(i + 2, i + 4), 16));
-          i += 3;
-        } else if (c === "\\" && i + 1 < line.length) {
-          i++;
-          current += ESCAPES[line[i]] ?? line[i];
-        } else if (c === '"') {
-          if (i + 1 < line.length && !isSpace(line[i + 1])) return null;
-          done = true;
-        } else {
-          current += c;
-        }
-      } else if (quote === "'") {
-        if (c === undefined) return null;
-        if (c === "\\" && line[i + 1] === "'") {
-          i++;
-          current += "'";
-        } else if (c === "'") {
-          if (i + 1 < line.length && !isSpace(line[i + 1])) return null;
-          done = true;
-        } else {
-          current += c;
-        }
-      } else if (c === undefined || c === " " || c === "\n" || c === "\r" || c === "\t") {
-        done = true;
-      } else if (c === '"' || c === "'") {
-        quote = c;
-      } else {
-        current += c;
+    // Outside quotes: a word ends at a space, tab, CR or LF (not at \v or \f, as in Redis),
+    // and a quote in it opens a quoted part.
+    for (;;) {
+      let j = i;
+      for (; j < n; j++) {
+        const code = line.charCodeAt(j);
+        if (code === 32 || code === 9 || code === 10 || code === 13) break;
+        if (code === QUOTE || code === APOSTROPHE) break;
       }
-      if (i < line.length) i++;
+      current += line.slice(i, j);
+      i = j;
+      if (i >= n) break;
+      const code = line.charCodeAt(i);
+      if (code !== QUOTE && code !== APOSTROPHE) {
+        i++; // the separator
+        break;
+      }
+      const quoted = code === QUOTE ? quotedPart(line, i + 1) : singleQuotedPart(line, i + 1);
+      if (quoted === null) return null;
+      current += quoted.text;
+      i = quoted.end;
+      // The closing quote must end the argument.
+      if (i < n && !isSpace(line.charCodeAt(i))) return null;
+      if (i < n) i++;
+      break;
     }
     args.push(current);
+  }
+}
+
+/** A `"double-quoted"` part from `from`, just past its opening quote, to past its closing one. */
+function quotedPart(line: string, from: number): { text: string; end: number } | null {
+  const n = line.length;
+  let text = "";
+  let i = from;
+  for (;;) {
+    let j = i;
+    while (j < n && line.charCodeAt(j) !== QUOTE && line.charCodeAt(j) !== BACKSLASH) j++;
+    text += line.slice(i, j);
+    if (j >= n) return null;
+    if (line.charCodeAt(j) === QUOTE) return { text, end: j + 1 };
+    // A backslash: \xHH, or an escape, or (last on the line) itself, like any character.
+    if (
+      line.charCodeAt(j + 1) === 120 /* x */ && isHex(line.charCodeAt(j + 2)) &&
+      isHex(line.charCodeAt(j + 3))
+    ) {
+      text += String.fromCharCode(parseInt(line.slice(j + 2, j + 4), 16));
+      i = j + 4;
+    } else if (j + 1 < n) {
+      const c = line[j + 1];
+      text += ESCAPES[c] ?? c;
+      i = j + 2;
+    } else {
+      text += "\\";
+      i = j + 1;
+    }
+  }
+}
+
+/** A `'single-quoted'` part from `from`, just past its opening quote, to past its closing one. */
+function singleQuotedPart(line: string, from: number): { text: string; end: number } | null {
+  const n = line.length;
+  let text = "";
+  let i = from;
+  for (;;) {
+    let j = i;
+    for (; j < n; j++) {
+      const code = line.charCodeAt(j);
+      if (code === APOSTROPHE) break;
+      if (code === BACKSLASH && line.charCodeAt(j + 1) === APOSTROPHE) break;
+    }
+    text += line.slice(i, j);
+    if (j >= n) return null;
+    if (line.charCodeAt(j) === APOSTROPHE) return { text, end: j + 1 };
+    text += "'"; // \' is the only escape between single quotes
+    i = j + 2;
   }
 }
 
@@ -365,11 +524,13 @@ const NULL_BULK = [36, 45, 49, CR, LF]; // $-1\r\n
  */
 export class ReplyBuffer {
   #buf: Uint8Array = new Uint8Array(4096);
+  /** Where the bytes not yet written start: a partial write only moves this. */
+  #start = 0;
   #length = 0;
 
   /** How many bytes are waiting to be written. */
   get length(): number {
-    return this.#length;
+    return this.#length - this.#start;
   }
 
   /**
@@ -378,11 +539,12 @@ export class ReplyBuffer {
    * @returns A view of the buffered bytes.
    */
   bytes(): Uint8Array {
-    return this.#buf.subarray(0, this.#length);
+    return this.#buf.subarray(this.#start, this.#length);
   }
 
   /** Empties the buffer once its bytes were written; a big buffer is given back. */
   clear(): void {
+    this.#start = 0;
     this.#length = 0;
     if (this.#buf.length > 256 * 1024) this.#buf = new Uint8Array(4096);
   }
@@ -390,23 +552,38 @@ export class ReplyBuffer {
   /**
    * Drops the first `n` bytes, once they were written; replies appended meanwhile stay.
    *
+   * Linear however a reply is drained: the rest is not moved after every partial write
+   * (a slow reader taking 64 KiB at a time would move a 200 MB reply 3,000 times), only
+   * once as much was written as is left, so each byte moves at most once for each byte
+   * written before it. That is also the only time the buffer is written to below its end:
+   * here, between writes, never while a write may still be reading a view of it.
+   *
    * @param n How many bytes were written.
    */
   consume(n: number): void {
-    if (n >= this.#length) {
+    if (n >= this.#length - this.#start) {
       this.clear();
       return;
     }
-    this.#buf.copyWithin(0, n, this.#length);
-    this.#length -= n;
+    this.#start += n;
+    const rest = this.#length - this.#start;
+    if (this.#start >= rest) {
+      this.#buf.copyWithin(0, this.#start, this.#length);
+      this.#start = 0;
+      this.#length = rest;
+    }
   }
 
   #reserve(n: number): Uint8Array {
     const need = this.#length + n;
     if (need > this.#buf.length) {
-      const grown = new Uint8Array(Math.max(need, 2 * this.#buf.length));
-      grown.set(this.#buf.subarray(0, this.#length));
+      // A new buffer, never the old one rewritten: a write in flight may be reading it.
+      const rest = this.#length - this.#start;
+      const grown = new Uint8Array(Math.max(rest + n, 2 * this.#buf.length));
+      grown.set(this.#buf.subarray(this.#start, this.#length));
       this.#buf = grown;
+      this.#start = 0;
+      this.#length = rest;
     }
     return this.#buf;
   }

@@ -1,5 +1,7 @@
 // deno run --allow-net examples/kv.ts [--port 6380] [--host 127.0.0.1] [--idle-timeout SECONDS]
 //                                      [--pubsub-limit MESSAGES] [--max-clients N]
+//                                      [--pubsub-buffer-limit BYTES] [--query-buffer-limit BYTES]
+//                                      [--maxmemory BYTES]
 //
 // A Redis-compatible key-value server that real clients talk to unmodified:
 // `redis-cli -p 6380`, `redis-benchmark -p 6380`. It speaks RESP2 (arrays, and inline
@@ -14,15 +16,17 @@
 // taking messages from its `Subscription`; once it is `--pubsub-limit` messages behind
 // (default 10,000, counting every message published meanwhile to a channel that has a
 // subscriber), the Broadcast ends its subscription with a `LaggedError` and the server
-// disconnects it, as Redis does past its client-output-buffer limit. Publishers never
-// wait, and nobody else is affected.
+// disconnects it; so does a PUBLISH that leaves it `--pubsub-buffer-limit` bytes behind
+// (default 32 MiB, Redis's `client-output-buffer-limit pubsub 32mb`: messages not taken,
+// and replies not written), so that big messages cannot pin count x size bytes. Publishers
+// never wait, and nobody else is affected.
 // `--port 0` picks a free port; the `listening on HOST:PORT` line says which. Ctrl-C (or
 // SIGTERM) closes every connection and exits.
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
 import { type Client, Database, type Message } from "./_kv_db.ts";
-import { RequestParser } from "./_kv_resp.ts";
+import { RequestParser, type RequestParserOptions } from "./_kv_resp.ts";
 
 /**
  * The port `deno task kv` listens on: next to Redis's 6379, so both can run.
@@ -99,6 +103,9 @@ function* readWhileSubscribed(
 /**
  * While a client waits in BLPOP, reads on its behalf: what it sends waits for its turn,
  * and if it hangs up, it leaves the queue at once, so a value is never handed to it.
+ * What it sends is parsed as it comes (not executed), so that the limits hold while it
+ * waits as at any other time: a line past the inline limit is refused there and nothing
+ * after it is kept, and past the query buffer limit the client is dropped.
  */
 function* watchBlocked(
   conn: bluelet.Connection,
@@ -110,6 +117,7 @@ function* watchBlocked(
       const data = yield* conn.recv(RECV_SIZE);
       if (data.length === 0) break;
       parser.feed(data);
+      parser.parseAhead();
     }
   } catch {
     // Reset, or too much sent while blocked: the same as hanging up.
@@ -138,10 +146,23 @@ function* blockClient(
 }
 
 /**
+ * Options for {@linkcode kvHandler}.
+ *
+ * @example Each client may hold 1 MiB of requests not yet executed
+ * ```ts
+ * import type { KvOptions } from "./kv.ts";
+ *
+ * const options: KvOptions = { queryBufferLimit: 1024 * 1024 };
+ * ```
+ */
+export type KvOptions = RequestParserOptions;
+
+/**
  * Makes the handler that serves one client of `db`. Expiry's sweep and the idle limit
  * need `db.expireCycle()` running beside the server (see {@linkcode main}).
  *
  * @param db The database every client shares.
+ * @param options Limits on what one client may send.
  * @returns The handler, for `bluelet.server`.
  *
  * @example A client's pipeline, over a real socket
@@ -170,11 +191,12 @@ function* blockClient(
  */
 export function kvHandler(
   db: Database,
+  options: KvOptions = {},
 ): (conn: bluelet.Connection) => bluelet.Coroutine<void> {
   return function* kvClient(conn) {
     const client = db.connect();
     client.onKill = () => conn.close();
-    const parser = new RequestParser();
+    const parser = new RequestParser(options);
     // One read event for the whole connection: an event yielded again starts afresh, and
     // Bluelet-style `yield` skips the iterator that `yield*` makes. It is the hot path.
     const read = conn.recv(RECV_SIZE);
@@ -189,7 +211,7 @@ export function kvHandler(
         try {
           parser.feed(data);
         } catch {
-          return; // over the query buffer limit (1 GiB): Redis closes such a client too
+          return; // over the query buffer limit: Redis closes such a client too
         }
         for (;;) {
           const args = client.nextRequest(parser);
@@ -228,7 +250,11 @@ export function kvHandler(
  *
  * @param args `--port N` (default 6380), `--host H` (default 127.0.0.1),
  * `--idle-timeout SECONDS` (default 0: never), `--pubsub-limit MESSAGES` (default 10000),
- * `--max-clients N` (default 10000).
+ * `--pubsub-buffer-limit BYTES` (default 32 MiB),
+ * `--max-clients N` (default 10000), `--query-buffer-limit BYTES` (default 1 GiB: what one
+ * client may have sent that was not executed yet, as Redis's `client-query-buffer-limit`),
+ * `--maxmemory BYTES` (default three quarters of V8's heap limit; 0 for none: past it,
+ * writes get Redis's OOM error).
  * @param signal Stops the server too, as a signal would.
  * @returns A promise that resolves once the server has stopped.
  *
@@ -248,18 +274,24 @@ export async function main(args: readonly string[], signal?: AbortSignal): Promi
   let host = "127.0.0.1";
   let idleTimeout = 0;
   let pubsubLimit: number | undefined;
+  let pubsubBufferLimit: number | undefined;
+  let maxmemory: number | undefined;
   let maxConnections = 10_000;
+  const handlerOptions: KvOptions = {};
   for (let i = 0; i < args.length; i++) {
     const value = args[i + 1];
     if (args[i] === "--port") port = Number(value);
     else if (args[i] === "--host") host = value ?? "";
     else if (args[i] === "--idle-timeout") idleTimeout = Number(value) * 1000;
     else if (args[i] === "--pubsub-limit") pubsubLimit = Number(value);
+    else if (args[i] === "--pubsub-buffer-limit") pubsubBufferLimit = Number(value);
+    else if (args[i] === "--maxmemory") maxmemory = Number(value);
     else if (args[i] === "--max-clients") maxConnections = Number(value);
+    else if (args[i] === "--query-buffer-limit") handlerOptions.queryBufferLimit = Number(value);
     else throw new TypeError(`Unknown argument: ${args[i]}`);
     i++;
   }
-  const db = new Database({ idleTimeout, pubsubLimit });
+  const db = new Database({ idleTimeout, pubsubLimit, pubsubBufferLimit, maxmemory });
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   signal?.addEventListener("abort", onSignal);
@@ -272,7 +304,7 @@ export async function main(args: readonly string[], signal?: AbortSignal): Promi
         // server: a thread spawned in a handler ends with that client's connection.
         const sweep = yield* bluelet.spawn(db.expireCycle(), { name: "sweep" });
         try {
-          yield* bluelet.server(host, port, kvHandler(db), {
+          yield* bluelet.server(host, port, kvHandler(db, handlerOptions), {
             maxConnections,
             onListen: (addr) => {
               if (addr.transport === "tcp") {

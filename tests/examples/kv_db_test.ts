@@ -12,9 +12,9 @@ import {
   spawn,
   VirtualClock,
 } from "../../scheduler/mod.ts";
-import { memoryPair } from "../../testing/mod.ts";
+import { type MemoryConnection, memoryPair } from "../../testing/mod.ts";
 import { type Client, Database } from "../../examples/_kv_db.ts";
-import { kvHandler } from "../../examples/kv.ts";
+import { kvHandler, type KvOptions } from "../../examples/kv.ts";
 
 /** What a client has to send, as text; the buffer is then empty. */
 function sent(client: Client): string {
@@ -426,4 +426,213 @@ Deno.test("kvHandler answers each read's pipeline with one write", async () => {
     yield* join(handler);
   }());
   assert.deepEqual(got, [replies, "+PONG\r\n+PONG\r\n"]);
+});
+
+/** kvHandler on `conn`, which it then closes, as `bluelet.server` does. */
+function* serve(db: Database, conn: MemoryConnection, options: KvOptions = {}): Coroutine<void> {
+  try {
+    yield* kvHandler(db, options)(conn);
+  } finally {
+    conn.close();
+  }
+}
+
+/** Everything a memory connection's peer sends until it closes, as a binary string. */
+function* readToEnd(conn: MemoryConnection): Coroutine<string> {
+  let text = "";
+  for (let data; (data = yield* conn.recv(64 * 1024)).length > 0;) {
+    text += String.fromCharCode(...data);
+  }
+  return text;
+}
+
+Deno.test("kvHandler holds a client blocked in BLPOP to the inline limit: its over-long line is refused once the pop ends", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock });
+  const [client, server] = memoryPair();
+  let got = "";
+  await run(
+    function* () {
+      const handler = yield* spawn(serve(db, server));
+      yield* client.sendall("BLPOP q 1\r\nECHO ");
+      // 256 KiB of one inline line, 4 times the limit: Redis refuses it past 64 KiB.
+      const chunk = "x".repeat(16 * 1024);
+      for (let i = 0; i < 16; i++) yield* client.sendall(chunk);
+      yield* client.sendall("\r\nPING\r\n");
+      got = yield* readToEnd(client);
+      client.close();
+      yield* join(handler);
+    }(),
+    { clock },
+  );
+  // The pop times out first, then the line is refused and the connection closes.
+  assert.equal(got, "*-1\r\n-ERR Protocol error: too big inline request\r\n");
+});
+
+Deno.test("kvHandler drops a client blocked in BLPOP that sends more than queryBufferLimit", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock });
+  const [client, server] = memoryPair();
+  const [control, controlEnd] = memoryPair();
+  let got = "";
+  let info = "";
+  await run(
+    function* () {
+      const handler = yield* spawn(serve(db, server, { queryBufferLimit: 64 * 1024 }));
+      const controller = yield* spawn(serve(db, controlEnd));
+      // Short, valid requests, 96 KiB of them: they wait for the pop, and count.
+      yield* client.sendall("BLPOP q 0\r\n" + "PING\r\n".repeat(16 * 1024));
+      got = yield* readToEnd(client);
+      client.close();
+      yield* join(handler);
+      yield* control.sendall("INFO clients\r\n");
+      info = String.fromCharCode(...(yield* control.recv(64 * 1024)));
+      control.close();
+      yield* join(controller);
+    }(),
+    { clock },
+  );
+  // As Redis closes a client past client-query-buffer-limit: no reply, and no longer blocked.
+  assert.equal(got, "");
+  assert.match(info, /\r\nblocked_clients:0\r\n/);
+});
+
+Deno.test("APPEND past the longest string is refused with Redis's error, before the strings are joined", () => {
+  const db = new Database();
+  const client = db.connect();
+  // A rope: "x".repeat() of the longest string costs nothing until it is read.
+  const longest = "x".repeat(2 ** 29 - 24);
+  client.execute(["SET", "k", "x".repeat(2 ** 29 - 25)]);
+  client.execute(["APPEND", "k", "y"]);
+  client.execute(["APPEND", "k", "z"]);
+  client.execute(["APPEND", "k", ""]);
+  client.execute(["SET", "n", longest]);
+  client.execute(["APPEND", "n", "zz"]);
+  client.execute(["STRLEN", "k"]);
+  const tooBig = "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n";
+  assert.equal(
+    sent(client),
+    `+OK\r\n:536870888\r\n${tooBig}:536870888\r\n+OK\r\n${tooBig}:536870888\r\n`,
+  );
+});
+
+Deno.test("pub/sub: a subscriber whose writes stopped draining is dropped past pubsubBufferLimit bytes, whatever the message count", async () => {
+  const clock = new VirtualClock();
+  // The message count limit (10,000) is never reached: the bytes are.
+  const db = new Database({ clock, pubsubBufferLimit: 4096 });
+  const [sleeper, sleeperEnd] = memoryPair({ bufferSize: 1024 });
+  const [reader, readerEnd] = memoryPair();
+  const publisher = db.connect();
+  const payload = "m".repeat(100);
+  const message = `*3\r\n$7\r\nmessage\r\n$4\r\nfeed\r\n$100\r\n${payload}\r\n`;
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  let receivers = "";
+  await run(
+    function* () {
+      const handlers = [yield* spawn(serve(db, sleeperEnd)), yield* spawn(serve(db, readerEnd))];
+      for (const conn of [sleeper, reader]) {
+        yield* conn.sendall("SUBSCRIBE feed\r\n");
+        const subscribed = "*3\r\n$9\r\nsubscribe\r\n$4\r\nfeed\r\n:1\r\n";
+        assert.equal(decode(yield* conn.recvExactly(subscribed.length)), subscribed);
+      }
+      for (let i = 0; i < 100; i++) {
+        receivers += (yield* request(publisher, "PUBLISH", "feed", payload)).trim();
+        assert.equal(decode(yield* reader.recvExactly(message.length)), message);
+      }
+      yield* readToEnd(sleeper);
+      yield* join(handlers[0]);
+      reader.close();
+      yield* join(handlers[1]);
+    }(),
+    { clock },
+  );
+  // Messages are 136 bytes on the wire, 104 of payload and channel: 7 and 72 bytes of the
+  // 8th fill the sleeper's 1,024-byte buffer, and its handler waits to write the other 64.
+  // Behind by 64 + 104 x 39 bytes, past 4,096, the 47th drops it (still counted for it).
+  assert.equal(receivers, ":2".repeat(47) + ":1".repeat(53));
+});
+
+Deno.test("expiry: the sweep keeps going while it finds many expired keys, as Redis's active expiry does", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock });
+  const client = db.connect();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const sweeper = yield* spawn(db.expireCycle());
+      // 20,000 keys that expire before the first round, and 100 that live on: one round
+      // deletes every expired key (a fixed budget of 1,000 a round would leave 19,000).
+      for (let i = 0; i < 20_000; i++) client.execute(["SET", `k${i}`, "v", "PX", "50"]);
+      for (let i = 0; i < 100; i++) client.execute(["SET", `live${i}`, "v", "PX", "10000"]);
+      sent(client);
+      yield* sleep(150);
+      record.push(yield* request(client, "DBSIZE"));
+      yield* kill(sweeper);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [":100\r\n"]);
+});
+
+Deno.test("expiry: deadlines are whole milliseconds, so PEXPIRE and PTTL round-trip exactly", async () => {
+  // A clock between two milliseconds, as performance.now() is.
+  const clock = new VirtualClock(1000.25);
+  const db = new Database({ clock });
+  const client = db.connect();
+  const record: string[] = [];
+  await run(
+    function* () {
+      record.push(yield* request(client, "SET", "k", "v", "PX", "100000"));
+      record.push(yield* request(client, "PTTL", "k"));
+      yield* sleep(0.5); // the same millisecond: the same deadline, which GT does not extend
+      record.push(yield* request(client, "PEXPIRE", "k", "100000", "GT"));
+      record.push(yield* request(client, "PTTL", "k"));
+      // Past 2^53 ms a double cannot hold every deadline: Redis's are 64-bit integers.
+      record.push(yield* request(client, "PEXPIRE", "k", "1234567890123456789"));
+      record.push(yield* request(client, "PTTL", "k"));
+      record.push(yield* request(client, "TTL", "k"));
+      record.push(yield* request(client, "PEXPIRE", "k", "1234567890123456788", "GT"));
+      record.push(yield* request(client, "PEXPIRE", "k", "1234567890123456790", "GT"));
+      record.push(yield* request(client, "PTTL", "k"));
+      record.push(yield* request(client, "PEXPIRE", "k", "1234567890123456789", "LT"));
+      record.push(yield* request(client, "PTTL", "k"));
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    "+OK\r\n",
+    ":100000\r\n",
+    ":0\r\n",
+    ":100000\r\n",
+    ":1\r\n",
+    ":1234567890123456789\r\n",
+    ":1234567890123457\r\n",
+    ":0\r\n",
+    ":1\r\n",
+    ":1234567890123456790\r\n",
+    ":1\r\n",
+    ":1234567890123456789\r\n",
+  ]);
+});
+
+Deno.test("maxmemory: past it, commands that add data get Redis's OOM error; reads and deletes go on", () => {
+  const db = new Database({ maxmemory: 1 }); // any heap is more than a byte
+  const client = db.connect();
+  const commands = [
+    ["SET", "k", "v"],
+    ["GET", "k"],
+    ["APPEND", "k", "x"],
+    ["RPUSH", "l", "x"],
+    ["MSET", "a", "1"],
+    ["INCR", "n"],
+    ["DEL", "k"],
+    ["PING"],
+    ["CONFIG", "GET", "maxmemory"],
+  ];
+  for (const args of commands) client.execute(args);
+  const oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+  assert.equal(
+    sent(client),
+    `${oom}$-1\r\n${oom}${oom}${oom}${oom}:0\r\n+PONG\r\n*2\r\n$9\r\nmaxmemory\r\n$1\r\n1\r\n`,
+  );
 });

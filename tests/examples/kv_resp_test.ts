@@ -1,7 +1,7 @@
 // The RESP2 parser of examples/kv.ts: however a stream of requests is split into reads, it
 // gives the same requests, and it never writes to the chunks it was given.
 import assert from "node:assert/strict";
-import { ProtocolError, RequestParser, splitArgs } from "../../examples/_kv_resp.ts";
+import { ProtocolError, ReplyBuffer, RequestParser, splitArgs } from "../../examples/_kv_resp.ts";
 import { globMatch } from "../../examples/_kv_glob.ts";
 
 const bytes = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
@@ -102,4 +102,116 @@ Deno.test("globMatch follows Redis's stringmatch, and stays linear on hostile pa
   }
   // Exponential for a naive matcher; quick here.
   assert.equal(globMatch("a*".repeat(30) + "b", "a".repeat(5000)), false);
+});
+
+Deno.test("splitArgs takes time linear in the line, not a string per byte", () => {
+  // 8 MiB in long words, quoted and not: per-character concatenation takes most of a
+  // second here; slices take a few milliseconds. The bound leaves a wide margin either way.
+  const word = "w".repeat(2 * 1024 * 1024);
+  const line = `SET ${word} "${word}\\n${word}" '${word}'`;
+  const start = performance.now();
+  const args = splitArgs(line);
+  const elapsed = performance.now() - start;
+  assert.deepEqual(args?.map((arg) => arg.length), [
+    3,
+    word.length,
+    2 * word.length + 1,
+    word.length,
+  ]);
+  assert.equal(args![2], `${word}\n${word}`);
+  assert.ok(elapsed < 150, `splitArgs took ${elapsed.toFixed(0)} ms for ${line.length} bytes`);
+});
+
+Deno.test("RequestParser.parseAhead holds a blocked client's requests in order, to the same limits", () => {
+  const parser = new RequestParser({ queryBufferLimit: 100 });
+  parser.feed(bytes("PING\r\n*2\r\n$4\r\nECHO\r\n$1\r\na\r\n*1\r\n$4\r\nPI"));
+  parser.parseAhead();
+  assert.equal(parser.buffered, 2); // the "PI" of a request still coming
+  parser.feed(bytes("NG\r\n"));
+  assert.deepEqual(parser.next(), ["PING"]);
+  assert.deepEqual(parser.next(), ["ECHO", "a"]);
+  assert.deepEqual(parser.next(), ["PING"]);
+  assert.equal(parser.next(), null);
+
+  // Requests parsed ahead count against the query buffer limit until they are taken.
+  parser.feed(bytes("PING\r\n".repeat(10)));
+  parser.parseAhead();
+  assert.equal(parser.buffered, 0);
+  assert.throws(() => parser.feed(bytes("PING\r\n".repeat(7))), RangeError);
+  for (let i = 0; i < 10; i++) assert.deepEqual(parser.next(), ["PING"]);
+  parser.feed(bytes("PING\r\n".repeat(16)));
+
+  // A line past the inline limit is refused as it comes; what follows it is dropped.
+  const blocked = new RequestParser();
+  blocked.feed(bytes("PING\r\n" + "x".repeat(70_000)));
+  blocked.parseAhead();
+  assert.equal(blocked.buffered, 0);
+  blocked.feed(bytes("y".repeat(70_000) + "\r\nPING\r\n"));
+  blocked.parseAhead();
+  assert.equal(blocked.buffered, 0);
+  assert.deepEqual(blocked.next(), ["PING"]);
+  assert.throws(() => blocked.next(), new ProtocolError("Protocol error: too big inline request"));
+});
+
+Deno.test("RequestParser counts the arguments of a request still arriving against the query buffer limit", () => {
+  const parser = new RequestParser({ queryBufferLimit: 100 });
+  parser.feed(bytes(`*3\r\n$3\r\nSET\r\n$48\r\n${"k".repeat(48)}\r\n$48\r\n`));
+  assert.equal(parser.next(), null);
+  assert.equal(parser.buffered, 0);
+  // SET and the key (51 bytes) are held as strings: with 48 bytes of the value, 99 bytes
+  // are held, and 2 more would pass the limit of 100.
+  parser.feed(bytes("v".repeat(48)));
+  assert.throws(() => parser.feed(bytes("vv")), RangeError);
+});
+
+Deno.test("RequestParser refuses a bulk string longer than a JavaScript string can be, at its length line", () => {
+  // V8's strings stop at 2^29 - 24 characters, below Redis's 512 MB: a longer bulk string
+  // could never be held, so its length is refused before any of its bytes are awaited.
+  const longest = 2 ** 29 - 24;
+  const parser = new RequestParser();
+  parser.feed(bytes(`*1\r\n$${longest}\r\n`));
+  assert.equal(parser.next(), null); // waits for the data
+  for (const length of [longest + 1, 2 ** 29]) {
+    const refusing = new RequestParser();
+    refusing.feed(bytes(`PING\r\n*1\r\n$${length}\r\n`));
+    assert.deepEqual(refusing.next(), ["PING"]);
+    assert.throws(() => refusing.next(), new ProtocolError("Protocol error: invalid bulk length"));
+  }
+});
+
+Deno.test("ReplyBuffer drains a long reply in short writes moving each byte a bounded number of times", () => {
+  const out = new ReplyBuffer();
+  out.bulk("v".repeat(1024 * 1024));
+  let expected = `$1048576\r\n${"v".repeat(1024 * 1024)}\r\n`;
+  // Counts the bytes the buffer copies, whichever way it copies them.
+  let moved = 0;
+  const { copyWithin, set } = Uint8Array.prototype;
+  const proto = Uint8Array.prototype as unknown as Record<string, unknown>;
+  proto.copyWithin = function (this: Uint8Array, target: number, start: number, end?: number) {
+    moved += (end ?? this.length) - start;
+    return copyWithin.call(this, target, start, end);
+  };
+  proto.set = function (this: Uint8Array, array: ArrayLike<number>, offset?: number) {
+    moved += array.length;
+    return set.call(this, array, offset);
+  };
+  let drained = "";
+  try {
+    // A slow reader takes 1,000 bytes a write; replies appended meanwhile stay, in order.
+    for (let writes = 1; out.length > 0; writes++) {
+      const n = Math.min(1000, out.length);
+      drained += String.fromCharCode(...out.bytes().subarray(0, n));
+      out.consume(n);
+      if (writes % 64 === 0) {
+        out.integer(writes);
+        expected += `:${writes}\r\n`;
+      }
+    }
+  } finally {
+    proto.copyWithin = copyWithin;
+    proto.set = set;
+  }
+  assert.equal(drained, expected);
+  // Moving the rest to the front after every write copies 500 MB here.
+  assert.ok(moved <= 2 * expected.length, `${moved} bytes moved to drain ${expected.length}`);
 });

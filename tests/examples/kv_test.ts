@@ -7,6 +7,8 @@ import { ExampleProcess } from "./_process.ts";
 import { encode, RespClient } from "./_resp_client.ts";
 
 const REDIS_PORT = Deno.env.get("KV_TEST_REDIS_PORT");
+/** For what differs from Redis on purpose, or needs kv.ts's own options. */
+const KV_ONLY = { ignore: REDIS_PORT !== undefined };
 
 /** The server under test: kv.ts on a free port, or a real Redis when asked. */
 async function startServer(extra: string[] = []): Promise<AsyncDisposable & { port: number }> {
@@ -30,6 +32,7 @@ const I64_MAX = "9223372036854775807";
 const I64_MIN = "-9223372036854775808";
 const WRONGTYPE = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
 const NOT_INT = "-ERR value is not an integer or out of range\r\n";
+const INT_RANGE = "-ERR value is out of range, value must between -2147483648 and 2147483647\r\n";
 const args = (name: string) => `-ERR wrong number of arguments for '${name}' command\r\n`;
 
 /** Commands and Redis 7.0's exact replies, run in order on one connection. */
@@ -44,6 +47,13 @@ const SCRIPT: [string[], string | RegExp][] = [
   [["SELECT", "x"], NOT_INT],
   [["SELECT", "16"], "-ERR DB index is out of range\r\n"],
   [["SELECT", "-1"], "-ERR DB index is out of range\r\n"],
+  // SELECT reads a C int, as Redis's getIntFromObjectOrReply does.
+  [["SELECT", "2147483647"], "-ERR DB index is out of range\r\n"],
+  [["SELECT", "-2147483648"], "-ERR DB index is out of range\r\n"],
+  [["SELECT", "2147483648"], INT_RANGE],
+  [["SELECT", "-2147483649"], INT_RANGE],
+  [["SELECT", I64_MAX], INT_RANGE],
+  [["SELECT", "9223372036854775808"], NOT_INT],
   [["SELECT", "0", "1"], args("select")],
   [["DBSIZE"], ":0\r\n"],
   [["DBSIZE", "x"], args("dbsize")],
@@ -366,6 +376,26 @@ Deno.test("kv.ts answers a malformed request with Redis's protocol error and clo
   assert.equal(await lenient.replies(2), "+PONG\r\n+PONG\r\n");
 });
 
+Deno.test({
+  name:
+    "kv.ts refuses a bulk string longer than V8's longest string, after answering what came before it",
+  ...KV_ONLY,
+  async fn() {
+    await using server = await startServer();
+    using client = await RespClient.open(server.port);
+    assert.equal(
+      await client.command("CONFIG", "GET", "proto-max-bulk-len"),
+      "*2\r\n$18\r\nproto-max-bulk-len\r\n$9\r\n536870888\r\n",
+    );
+    // Redis takes up to 536870912 bytes; a JavaScript string stops 24 bytes short of that.
+    await client.send(encode("SET", "k", "v") + "PING\r\n*1\r\n$536870889\r\n");
+    assert.equal(
+      await client.rest(),
+      "+OK\r\n+PONG\r\n-ERR Protocol error: invalid bulk length\r\n",
+    );
+  },
+});
+
 Deno.test("kv.ts skips an array whose count is negative, down to the least 64-bit integer", async () => {
   await using server = await startServer();
   using client = await RespClient.open(server.port);
@@ -375,13 +405,14 @@ Deno.test("kv.ts skips an array whose count is negative, down to the least 64-bi
 
 Deno.test("kv.ts reserves no memory for lengths a client merely claims", async () => {
   await using server = await startServer();
-  // 64 clients claiming 512 MB each (32 GB) and one claiming a million arguments.
+  // 64 clients claiming the longest bulk string each (32 GB) and one claiming a million
+  // arguments.
   const liars: RespClient[] = [];
   try {
     for (let i = 0; i < 64; i++) {
       const liar = await RespClient.open(server.port);
       liars.push(liar);
-      await liar.send("*1\r\n$536870912\r\nabc");
+      await liar.send("*1\r\n$536870888\r\nabc");
     }
     const many = await RespClient.open(server.port);
     liars.push(many);
@@ -515,8 +546,6 @@ Deno.test("kv.ts publish/subscribe: messages, patterns, and the subscribed mode"
   assert.equal(await subscriber.command("SET", "k", "v"), "+OK\r\n");
 });
 
-const KV_ONLY = { ignore: REDIS_PORT !== undefined };
-
 Deno.test({
   name: "kv.ts drops a subscriber that never reads, and nobody else waits for it",
   ...KV_ONLY,
@@ -551,6 +580,45 @@ Deno.test({
     assert.ok(rest.length < 400 * message.length);
     assert.ok(await sleeper.closedByServer());
     assert.equal(await publisher.command("PUBLISH", "feed", "x"), ":1\r\n");
+  },
+});
+
+Deno.test({
+  name: "kv.ts drops a subscriber that never reads once it is --pubsub-buffer-limit bytes behind",
+  ...KV_ONLY,
+  async fn() {
+    // 10,000 messages of 64 KiB would be 640 MB: the bytes limit comes first.
+    await using server = await startServer(["--pubsub-buffer-limit", String(1024 * 1024)]);
+    using sleeper = await RespClient.open(server.port);
+    using publisher = await RespClient.open(server.port);
+    assert.equal(
+      await sleeper.command("SUBSCRIBE", "feed"),
+      "*3\r\n$9\r\nsubscribe\r\n$4\r\nfeed\r\n:1\r\n",
+    );
+    const message = "m".repeat(64 * 1024);
+    let receivers = "";
+    // 200 messages (12.5 MiB): more than the socket buffers and 1 MiB together hold.
+    for (let i = 0; i < 200; i++) {
+      receivers += (await publisher.command("PUBLISH", "feed", message)).trim();
+    }
+    assert.match(receivers, /^(:1)+(:0)+$/);
+    const rest = await sleeper.rest(32 * 1024 * 1024);
+    assert.ok(rest.length < 200 * message.length);
+    assert.ok(await sleeper.closedByServer());
+  },
+});
+
+Deno.test({
+  name: "kv.ts refuses writes with Redis's OOM error past --maxmemory, and serves reads",
+  ...KV_ONLY,
+  async fn() {
+    await using server = await startServer(["--maxmemory", "1"]);
+    using client = await RespClient.open(server.port);
+    const oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+    assert.equal(await client.command("SET", "k", "v"), oom);
+    assert.equal(await client.command("RPUSH", "l", "v"), oom);
+    assert.equal(await client.command("GET", "k"), "$-1\r\n");
+    assert.equal(await client.command("DEL", "k"), ":0\r\n");
   },
 });
 
