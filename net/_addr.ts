@@ -30,11 +30,14 @@ export function formatAddr(addr: Deno.Addr): string {
   }
 }
 
-/** Checks a port argument. */
-export function checkPort(port: number, action: string): void {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+/**
+ * Checks a port argument. `lowest` is 0 where 0 asks the system for a free port (to
+ * listen), 1 where a port names a peer (to connect).
+ */
+export function checkPort(port: number, action: string, lowest: 0 | 1 = 0): void {
+  if (!Number.isInteger(port) || port < lowest || port > 65535) {
     throw new RangeError(
-      `${action}: port must be an integer from 0 to 65535, got ${port}`,
+      `${action}: port must be an integer from ${lowest} to 65535, got ${port}`,
     );
   }
 }

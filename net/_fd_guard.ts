@@ -2,7 +2,7 @@
 //
 // Deno 2.9.6 panics (the whole process aborts, nothing is catchable) when an operation
 // runs out of file descriptors; a plain `Deno.listen` server does the same. So `server`
-// counts what it holds, across every server in the process, against a budget read from the
+// counts what it holds, across every server in the thread, against a budget read from the
 // soft limit in /proc/self/limits, and stops accepting at the budget instead of meeting
 // EMFILE. Waiting clients stay in the listen backlog, which costs this process nothing.
 
@@ -51,11 +51,27 @@ export class DescriptorGuard {
   }
 }
 
+// Module state is per isolate: each Worker of `serveWorkers` has a guard of its own, which
+// must not count the whole process's budget again (see `useBudget`).
 let shared: DescriptorGuard | null = null;
 
-/** The guard every server in this process shares, made on first use. */
+/** The guard every server in this thread shares, made on first use. */
 export function descriptorGuard(): DescriptorGuard {
   return shared ??= new DescriptorGuard(connectionBudget());
+}
+
+/**
+ * Makes this thread's guard with `budget`, its share of the process's budget, instead of
+ * reckoning one: a Worker of `serveWorkers`, whose siblings hold descriptors of the same
+ * process. Call it before any server of the thread starts.
+ */
+export function useBudget(budget: number): void {
+  if (shared !== null) {
+    throw new Error(
+      "Cannot set the descriptor budget: a server of this thread already counts against one",
+    );
+  }
+  shared = new DescriptorGuard(budget);
 }
 
 /**

@@ -14,6 +14,7 @@ import {
 import { Primitive, SUSPEND, SUSPEND_EXTERNAL } from "../scheduler/lowlevel.ts";
 import { formatAddr } from "./_addr.ts";
 import { type DescriptorGuard, descriptorGuard } from "./_fd_guard.ts";
+import type { Socket } from "./_socket.ts";
 import { type Connection, socketOf } from "./connection.ts";
 import {
   BrokenPipeError,
@@ -106,14 +107,29 @@ class Serving {
     this.#roomWait = null;
   }
 
-  /** Closes `conn` and stops counting it; does nothing the second time. */
+  /**
+   * Closed TLS connections whose handshake still holds their socket (see
+   * `Socket.holdUntilHandshake`): they count against the descriptor guard until it ends.
+   */
+  readonly lingering = new Set<Socket>();
+
+  /** Closes `conn` and stops counting it once its socket is gone; does nothing the second time. */
   retire(conn: Connection): void {
     if (!this.live.delete(conn)) return;
+    const socket = socketOf(conn);
     try {
       conn.close();
     } finally {
-      this.guard?.give();
-      this.wake();
+      const guard = this.guard;
+      if (guard === null) this.wake();
+      else {
+        this.lingering.add(socket);
+        socket.whenReleased(() => {
+          this.lingering.delete(socket);
+          guard.give();
+          this.wake();
+        });
+      }
     }
   }
 }
@@ -156,14 +172,19 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
       // Counted before the spawn, so a kill at any point from here on closes it.
       const entry = new Entry();
       serving.live.set(conn, entry);
-      serving.guard?.take();
+      if (serving.guard !== null) {
+        serving.guard.take();
+        socketOf(conn).holdUntilHandshake();
+      }
       // A scope, so that what escapes the handler's own scope when nobody joins it (see
       // `serve`) reaches whoever kills this thread, never the server or the run.
       entry.task = yield* spawn(serve(conn, entry, serving), { scope: true });
     }
     // Graceful shutdown: accept no more, and give the open handlers time to finish.
     listener.close();
-    if (serving.live.size > 0) {
+    if (serving.live.size > 0 && settings.gracePeriod === Infinity) {
+      yield* drain(serving); // no limit: withTimeout takes finite times only
+    } else if (serving.live.size > 0) {
       try {
         yield withTimeout(settings.gracePeriod, drain(serving));
       } catch (error) {
@@ -184,6 +205,9 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
     }
     // A handler killed before its first step never ran its `finally`: close its connection.
     for (const conn of [...serving.live.keys()]) serving.retire(conn);
+    // Sockets mid-handshake are let go uncounted: watching them would keep the process
+    // alive until their clients leave, and Deno frees each once its client does.
+    for (const socket of [...serving.lingering]) socket.release();
   }
 }
 

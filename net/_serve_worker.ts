@@ -3,6 +3,7 @@
 // main thread when it listens and when it has stopped. Shutdown ends the run, which kills
 // the server: the listener closes and every handler's `finally` runs.
 import { run } from "../scheduler/mod.ts";
+import { useBudget } from "./_fd_guard.ts";
 import { server, type ServerOptions } from "./server.ts";
 import type { Connection } from "./connection.ts";
 import type { Coroutine } from "../scheduler/mod.ts";
@@ -14,6 +15,8 @@ export interface WorkerStart {
   host: string;
   port: number;
   options: Pick<ServerOptions, "maxConnections" | "idleTimeout">;
+  /** This Worker's share of the process's descriptor budget (see net/_fd_guard.ts). */
+  budget: number;
 }
 
 /** What a Worker reports: it listens, it stopped, or it failed to start or serve. */
@@ -36,6 +39,7 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     if (data === SHUTDOWN) stop.abort();
   };
   try {
+    useBudget(start.budget);
     const module = await import(start.module);
     const handler = module[start.exportName] as (conn: Connection) => Coroutine<unknown>;
     if (typeof handler !== "function") {

@@ -45,6 +45,15 @@ export class Socket {
   /** A send was killed part way (an OS write in flight, or bytes handed over in memory). */
   writeCut = false;
   closed = false;
+  /**
+   * The TLS handshake a server watches (see `holdUntilHandshake`), while it runs; settles
+   * once it has ended, either way.
+   */
+  #handshake: Promise<void> | null = null;
+  /** Whether the Deno connection is closed: `close` may leave it open for the handshake. */
+  #released = false;
+  /** Made on first use: most sockets never have a callback. */
+  #onRelease: (() => void)[] | null = null;
 
   constructor(conn: Deno.Conn) {
     this.conn = conn;
@@ -196,10 +205,48 @@ export class Socket {
     // begins it at once), before the close.
     const queued = this.#takeQueued();
     if (queued !== null) this.conn.write(queued).catch(() => {});
+    // Mid-handshake, closing would not free the socket, only hide when it goes.
+    if (this.#handshake === null) this.release();
+  }
+
+  /**
+   * For a TLS connection a server accepted: makes `close` leave the Deno connection open
+   * until the handshake ends. Deno 2.9.6 runs that handshake on its own from the accept,
+   * and a close does not stop it: the socket stays open until the client finishes the
+   * handshake or leaves, and nothing would tell when. Left open, the connection's
+   * handshake settles just then, and `whenReleased` can tell the server's descriptor
+   * guard. (A read waiting on a connection closed this way waits until then too, unless
+   * its thread is killed; `server` kills a handler's threads before it closes.)
+   */
+  holdUntilHandshake(): void {
+    const conn = this.conn as Partial<Deno.TlsConn>;
+    if (typeof conn.handshake !== "function" || this.#released) return;
+    const settled = (): void => {
+      this.#handshake = null;
+      if (this.closed) this.release();
+    };
+    this.#handshake = conn.handshake().then(settled, settled);
+  }
+
+  /** Calls `callback` once the Deno connection is closed (at once if it is). */
+  whenReleased(callback: () => void): void {
+    if (this.#released) callback();
+    else (this.#onRelease ??= []).push(callback);
+  }
+
+  /** Closes the Deno connection now, even mid-handshake (its socket may outlive it then). */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.closed = true;
     try {
       this.conn.close();
     } catch (error) {
       if (!(error instanceof Deno.errors.BadResource)) throw error;
+    } finally {
+      const callbacks = this.#onRelease;
+      this.#onRelease = null;
+      if (callbacks !== null) { for (const callback of callbacks) callback(); }
     }
   }
 

@@ -50,10 +50,14 @@ export interface ConnectOptions {
  * whole process), and gives the {@linkcode Connection}. With TLS, the handshake is done
  * before it resumes, so a bad certificate fails here.
  *
- * Killing the connecting thread (or a timeout) cancels the attempt; nothing is left open.
+ * Killing the connecting thread (or a timeout) cancels the attempt and closes what it
+ * opened. One thing outlives it: a TLS socket cancelled mid-handshake. Deno 2.9.6 goes on
+ * with that handshake on its own and keeps the socket open until the server answers it or
+ * closes the connection; a server that never answers holds one descriptor of this process
+ * per such attempt until then.
  *
  * @param host The host name or address, e.g. `"localhost"`, `"127.0.0.1"` or `"::1"`.
- * @param port The port.
+ * @param port The port, from 1 to 65535.
  * @param options The transport, TLS trust, and time limit.
  * @returns An event that resumes with the connection.
  * @throws {ConnectionRefusedError} If nothing listens there.
@@ -99,7 +103,7 @@ export function* connect(
     }
   } else if (transport === "tcp") {
     where = formatHostPort(host, port);
-    checkPort(port, `Cannot connect to ${where}`);
+    checkPort(port, `Cannot connect to ${where}`, 1);
   } else {
     throw new TypeError(
       `Cannot connect: unknown transport ${JSON.stringify(transport)}`,

@@ -2,6 +2,7 @@
 // scheduler, all listening on one port with `reusePort` so that the system spreads the
 // connections among them. Workers cannot share a function, so the handler is named by
 // the module that exports it, which each Worker imports.
+import { connectionBudget } from "./_fd_guard.ts";
 import { SHUTDOWN, type WorkerReport, type WorkerStart } from "./_serve_worker.ts";
 
 /** Options for {@linkcode serveWorkers}. */
@@ -46,6 +47,9 @@ export interface ServeWorkersOptions {
    */
   idleTimeout?: number;
 }
+
+/** The descriptors a Worker opens for itself (its event loop, its listener): 7 in Deno 2.9.6. */
+const WORKER_DESCRIPTORS = 8;
 
 /** Starts the Workers; set in {@linkcode WorkerServer}'s static block, which may construct it. */
 let startWorkers: (module: string | URL, options: ServeWorkersOptions) => Promise<WorkerServer>;
@@ -140,6 +144,11 @@ export class WorkerServer implements AsyncDisposable {
           "Cannot serve in workers: Deno runs without the --unstable-net flag, which reusePort needs",
         );
       }
+      // Workers share the process's descriptors, but each has a guard of its own: each
+      // gets an equal share of the budget, reckoned once, here, less what the Workers
+      // themselves will open.
+      const budget = connectionBudget() - count * WORKER_DESCRIPTORS;
+      const share = budget === Infinity ? Infinity : Math.max(1, Math.floor(budget / count));
       const workers: Worker[] = [];
       const stopped: Promise<void>[] = [];
       const start = (port: number): Promise<number> => {
@@ -171,6 +180,7 @@ export class WorkerServer implements AsyncDisposable {
           host: options.host ?? "127.0.0.1",
           port,
           options: { maxConnections: options.maxConnections, idleTimeout: options.idleTimeout },
+          budget: share,
         };
         worker.postMessage(message);
         return listening.promise;
@@ -198,6 +208,10 @@ export class WorkerServer implements AsyncDisposable {
  * Needs Linux and Deno's `--unstable-net` flag (for `reusePort`), and permission to read
  * the module. Each connection stays in the Worker that accepted it; Workers share no
  * memory, so state that several connections share belongs in a service they all talk to.
+ * The Workers share the process's file descriptors too: the budget that keeps
+ * {@linkcode server} below the limit (reckoned here, as it starts, less the few
+ * descriptors each Worker opens for itself) is split evenly among them, so a Worker stops
+ * accepting at its share even while another has room.
  *
  * @param module The module that exports the handler, as an absolute URL, e.g.
  * `new URL("./handler.ts", import.meta.url)`.

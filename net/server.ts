@@ -41,7 +41,8 @@ export interface ServerOptions extends ListenerOptions {
    */
   signal?: AbortSignal;
   /**
-   * How long a graceful shutdown (see `signal`) waits for handlers, in milliseconds.
+   * How long a graceful shutdown (see `signal`) waits for handlers, in milliseconds;
+   * `Infinity` waits for them however long they take.
    *
    * @default {10000}
    */

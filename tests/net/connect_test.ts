@@ -1,4 +1,4 @@
-import { deepEqual, equal, ok } from "node:assert/strict";
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import {
   connect,
   ConnectError,
@@ -136,6 +136,47 @@ Deno.test("connect() checks its arguments", async () => {
   }());
 });
 
+Deno.test("connect() refuses port 0, which names no peer, in its own words", async () => {
+  await run(function* () {
+    const error = yield* thrown(connect("127.0.0.1", 0));
+    ok(error instanceof RangeError, String(error));
+    equal(
+      error.message,
+      "Cannot connect to 127.0.0.1:0: port must be an integer from 1 to 65535, got 0",
+    );
+    const far = yield* thrown(connect("::1", 70000));
+    ok(far instanceof RangeError, String(far));
+    equal(
+      far.message,
+      "Cannot connect to [::1]:70000: port must be an integer from 1 to 65535, got 70000",
+    );
+  }());
+});
+
+Deno.test("connect() with TLS timed out mid-handshake leaves its socket open until the server answers, as documented", async () => {
+  // Deno 2.9.6 cannot free a TLS socket mid-handshake: the JSDoc must not promise more.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const attempt = run(connect("localhost", listener.addr.port, { tls: {}, timeout: 100 }));
+  using peer = await listener.accept();
+  const hello = new Uint8Array(4096);
+  ok((await peer.read(hello) ?? 0) > 0, "expected a ClientHello");
+  await rejects(attempt, ConnectTimeoutError);
+  const buffer = new Uint8Array(4096);
+  const reading = peer.read(buffer);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const still = await Promise.race([
+    reading.then(() => "ended"),
+    new Promise<string>((resolve) => timer = setTimeout(() => resolve("open"), 200)),
+  ]);
+  clearTimeout(timer);
+  equal(still, "open");
+  // The server answers (here with no TLS at all): the handshake ends, and the socket goes.
+  await peer.write(new TextEncoder().encode("HTTP/1.1 400 Bad Request\r\n\r\n"));
+  const alert = await reading; // the client's alert
+  ok(alert !== null && alert > 0);
+  equal(await peer.read(buffer), null);
+});
+
 Deno.test("connect() to a name that does not resolve throws ConnectError naming it", async () => {
   await run(function* () {
     const error = yield* thrown(connect("nonexistent.invalid", 80));
@@ -217,7 +258,7 @@ Deno.test("connect() speaks TLS to a TLS listener and verifies its certificate",
   );
 
   await t.step(
-    "a TLS connect whose thread is killed mid-handshake leaves nothing open",
+    "a TLS connect whose thread is killed mid-handshake leaves no Deno resource or op open",
     async () => {
       // A plain TCP listener that never answers the handshake.
       using listener = new Listener("127.0.0.1", 0);

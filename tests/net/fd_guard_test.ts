@@ -1,12 +1,23 @@
 // The descriptor guard, in a server process started under `ulimit -n 64`: Deno aborts a
 // process that runs out of descriptors, so the server must wait rather than accept.
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { connect, type Connection, run, withTimeout } from "../../mod.ts";
-import { text } from "./_helpers.ts";
+import {
+  connect,
+  type Connection,
+  type Coroutine,
+  join,
+  run,
+  sleep,
+  spawn,
+  until,
+  withTimeout,
+} from "../../mod.ts";
+import { makeCertificate, tempDir, text } from "./_helpers.ts";
 
 const LIMIT = 64;
 const CLIENTS = 100;
 const SERVER = new URL("./_fd_guard_server.ts", import.meta.url).pathname;
+const TLS_SERVER = new URL("./_fd_guard_tls_server.ts", import.meta.url).pathname;
 
 Deno.test({
   name:
@@ -60,6 +71,70 @@ Deno.test({
     for (let r = await lines.read(); !r.done; r = await lines.read()) rest.push(r.value);
     const status = await child.status;
     deepEqual(record, [`${budget} served`, "ten more served", "a new client served"]);
+    equal(rest.join("").trim(), "stopped", await stderr);
+    equal(status.code, 0, await stderr);
+  },
+});
+
+Deno.test({
+  name:
+    "server() over TLS under ulimit -n 64 counts silent clients it closed mid-handshake until they leave",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    // Deno 2.9.6 keeps such a socket open until its handshake ends: the server must not
+    // take their place with new clients, or silent clients would run it out of descriptors.
+    const { cert, key } = await makeCertificate();
+    await using dir = await tempDir();
+    await Deno.writeTextFile(`${dir.path}/cert.pem`, cert);
+    await Deno.writeTextFile(`${dir.path}/key.pem`, key);
+    const child = new Deno.Command("bash", {
+      args: [
+        "-c",
+        `ulimit -n ${LIMIT} && exec "$0" run --quiet -A "$1" "$2" "$3"`,
+        Deno.execPath(),
+        TLS_SERVER,
+        `${dir.path}/cert.pem`,
+        `${dir.path}/key.pem`,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const stderr = new Response(child.stderr).text();
+    const first = (await lines.read()).value ?? "";
+    const match = /^listening (\d+) budget (\d+)/.exec(first);
+    ok(match, `unexpected first line: ${first}`);
+    const [port, budget] = [Number(match[1]), Number(match[2])];
+    ok(budget > 0 && budget < LIMIT, `budget ${budget}`);
+    const record: string[] = [];
+    await run(function* () {
+      const silent: Deno.Conn[] = [];
+      try {
+        // Never a byte: the server takes `budget` of them, closes them at its idle limit...
+        for (let i = 0; i < budget + 5; i++) {
+          silent.push(yield* until(Deno.connect({ hostname: "127.0.0.1", port })));
+        }
+        const client = yield* spawn(function* (): Coroutine<string> {
+          using conn = yield* connect("localhost", port, { tls: { caCerts: [cert] } });
+          yield* conn.sendall("hello\n");
+          return text(yield* conn.readline());
+        }());
+        // ...but their sockets stay open, so it accepts no one else meanwhile.
+        yield* sleep(600);
+        record.push(client.done ? "served while silent clients held sockets" : "waits");
+        for (const conn of silent.splice(0)) conn.close();
+        equal(yield* withTimeout(10_000, join(client)), "hello\n");
+        record.push("served once they left");
+      } finally {
+        for (const conn of silent) conn.close();
+      }
+    }());
+    child.kill("SIGTERM");
+    const rest = [];
+    for (let r = await lines.read(); !r.done; r = await lines.read()) rest.push(r.value);
+    const status = await child.status;
+    deepEqual(record, ["waits", "served once they left"]);
     equal(rest.join("").trim(), "stopped", await stderr);
     equal(status.code, 0, await stderr);
   },

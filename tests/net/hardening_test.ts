@@ -131,7 +131,7 @@ Deno.test("connect() to port 65536 throws a RangeError naming the address", asyn
     ok(error instanceof RangeError, String(error));
     equal(
       error.message,
-      "Cannot connect to 127.0.0.1:65536: port must be an integer from 0 to 65535, got 65536",
+      "Cannot connect to 127.0.0.1:65536: port must be an integer from 1 to 65535, got 65536",
     );
   }());
 });

@@ -2,17 +2,20 @@ import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import {
   all,
   connect,
+  type Connection,
   ConnectionRefusedError,
   type Coroutine,
   run,
   serveWorkers,
   until,
+  withTimeout,
 } from "../../mod.ts";
 import { text } from "./_helpers.ts";
 
 const HANDLER = new URL("./_worker_handler.ts", import.meta.url);
 const EXIT_SCRIPT = new URL("./_workers_exit.ts", import.meta.url).pathname;
 const NO_FLAG_SCRIPT = new URL("./_workers_no_flag.ts", import.meta.url).pathname;
+const FD_SERVER = new URL("./_workers_fd_server.ts", import.meta.url).pathname;
 
 /** Connects, and gives the name of the Worker that answered. */
 function* whoServes(port: number): Coroutine<string> {
@@ -104,4 +107,71 @@ Deno.test("serveWorkers() rejects a worker count that is not a positive integer"
     message: "Cannot serve in workers: the worker count must be a positive integer, got 0",
   });
   ok(true);
+});
+
+Deno.test({
+  name: "serveWorkers() under ulimit -n 64: two workers together stay within the process's budget",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const child = new Deno.Command("bash", {
+      args: [
+        "-c",
+        `ulimit -n 64 && exec "$0" run --quiet -A --unstable-net "$1"`,
+        Deno.execPath(),
+        FD_SERVER,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const stderr = new Response(child.stderr).text();
+    const first = (await lines.read()).value ?? "";
+    const match = /^listening (\d+) budget (\d+)/.exec(first);
+    ok(match, `unexpected first line: ${first} ${first === "" ? await stderr : ""}`);
+    const [port, budget] = [Number(match[1]), Number(match[2])];
+    ok(budget > 0 && budget < 64, `budget ${budget}`);
+    const record: string[] = [];
+    await run(function* () {
+      const clients: Connection[] = [];
+      try {
+        // Twice the budget: each Worker alone would accept up to the whole of it.
+        for (let i = 0; i < 2 * budget; i++) {
+          const conn = yield* connect("127.0.0.1", port);
+          clients.push(conn);
+          yield* conn.sendall("who?\n");
+        }
+        // Those served answer at once; the rest wait in the backlog while all are held.
+        const answers = yield* all(clients.map((conn) =>
+          function* (): Coroutine<boolean> {
+            try {
+              return (yield* withTimeout(1000, conn.readline())).length > 0;
+            } catch {
+              return false; // not served within the time, or the server is gone
+            }
+          }()
+        ));
+        const served = answers.filter((answer) => answer).length;
+        ok(
+          served > 0 && served <= budget,
+          `served ${served} of ${clients.length}, budget ${budget}`,
+        );
+        record.push("at most the budget served");
+        for (const conn of clients) conn.close();
+        using late = yield* connect("127.0.0.1", port);
+        yield* late.sendall("who?\n");
+        ok(text(yield* withTimeout(10_000, late.readline())).startsWith("bluelet-worker-"));
+        record.push("a new client served");
+      } finally {
+        for (const conn of clients) conn.close();
+      }
+    }());
+    child.kill("SIGTERM");
+    const rest = [];
+    for (let r = await lines.read(); !r.done; r = await lines.read()) rest.push(r.value);
+    const status = await child.status;
+    deepEqual(record, ["at most the budget served", "a new client served"]);
+    equal(rest.join("").trim(), "stopped", await stderr);
+    equal(status.code, 0, await stderr);
+  },
 });

@@ -23,6 +23,7 @@ import {
   withTimeout,
   yieldNow,
 } from "../../mod.ts";
+import { descriptorGuard } from "../../net/_fd_guard.ts";
 import { type AcceptSource, logError, serveOn } from "../../net/_serve.ts";
 import { MemoryListener } from "../../testing/mod.ts";
 import { echoer, makeCertificate, portOf, tempDir, text, thrown, withServer } from "./_helpers.ts";
@@ -786,6 +787,47 @@ Deno.test("server() over TLS ends quietly a handler whose client closes before o
   deepEqual(record, ["handler ended", "handler ended"]);
 });
 
+Deno.test("server() over TLS counts a socket mid-handshake until its client leaves, not until it closes it", async () => {
+  // Deno 2.9.6 keeps the socket of a TLS connection closed mid-handshake open until the
+  // handshake ends: the descriptor guard must count it until then.
+  const { cert, key } = await makeCertificate();
+  const guard = descriptorGuard();
+  const before = guard.held;
+  const record: string[] = [];
+  await run(withServer(
+    function* (conn) {
+      try {
+        yield* conn.recv(10);
+      } finally {
+        record.push("handler ended");
+      }
+    },
+    { tls: { cert, key }, idleTimeout: 50, onError: (error) => record.push(`onError: ${error}`) },
+    function* (addr) {
+      const silent: Deno.Conn[] = [];
+      try {
+        for (let i = 0; i < 3; i++) {
+          silent.push(yield* until(Deno.connect({ hostname: "127.0.0.1", port: portOf(addr) })));
+        }
+        for (let i = 0; i < 1000 && record.length < 3; i++) yield* sleep(1);
+        yield* sleep(20);
+        record.push(`idle ones closed, still counted: ${guard.held - before}`);
+      } finally {
+        for (const conn of silent) conn.close();
+      }
+      for (let i = 0; i < 1000 && guard.held > before; i++) yield* sleep(1);
+      record.push(`clients gone, counted: ${guard.held - before}`);
+    },
+  ));
+  deepEqual(record, [
+    "handler ended",
+    "handler ended",
+    "handler ended",
+    "idle ones closed, still counted: 3",
+    "clients gone, counted: 0",
+  ]);
+});
+
 Deno.test("server() graceful shutdown in virtual time: handlers get gracePeriod, then are killed", async () => {
   const clock = new VirtualClock();
   const listener = new MemoryListener();
@@ -823,6 +865,42 @@ Deno.test("server() graceful shutdown in virtual time: handlers get gracePeriod,
     "quick ended at 300",
     "slow ended at 1100",
     "server returned at 1100",
+  ]);
+});
+
+Deno.test("server() with gracePeriod Infinity waits for every handler to end, however long", async () => {
+  const clock = new VirtualClock();
+  const listener = new MemoryListener();
+  const shutdown = new AbortController();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const serving = yield* spawn(function* () {
+        yield* server(listener, function* (conn) {
+          yield* conn.readline();
+          try {
+            yield* sleep(3_600_000); // an hour: longer than any finite default
+            yield* conn.sendall("done\n");
+            record.push(`handler finished at ${clock.now()}`);
+          } finally {
+            record.push(`handler ended at ${clock.now()}`);
+          }
+        }, { signal: shutdown.signal, gracePeriod: Infinity });
+        record.push(`server returned at ${clock.now()}`);
+      }());
+      using client = yield* listener.connect();
+      yield* client.sendall("go\n");
+      yield* sleep(100);
+      shutdown.abort();
+      equal(text(yield* client.readline()), "done\n");
+      yield* join(serving);
+    }(),
+    { clock },
+  );
+  deepEqual(record, [
+    "handler finished at 3600000",
+    "handler ended at 3600000",
+    "server returned at 3600000",
   ]);
 });
 
