@@ -9,8 +9,10 @@
 // overflow policy is "end": a client that stops reading cannot stall the others or grow
 // the server's memory. Once its socket buffers are full, its subscription buffers
 // `capacity` lines, and at the next line it is ended with a LaggedError and disconnected.
-// The capacity must cover a burst: the server can publish many lines while a write to a
-// healthy client waits for its turn of the event loop.
+// A healthy client's writer sends while its subscription fills, and its sends complete
+// only when the event loop turns: so the readers let it turn after every `BURST` lines
+// the room takes (a paste is thousands of lines in one read), and a burst never fills the
+// subscription of a client that reads.
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import {
@@ -20,6 +22,7 @@ import {
   LaggedError,
   run,
   server,
+  sleep,
   type Subscription,
   taskGroup,
   yieldNow,
@@ -40,6 +43,18 @@ export interface ChatOptions {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** How many lines the room takes before its readers let the event loop turn. */
+const BURST = 256;
+
+/**
+ * `text` without control characters: a carriage return or an escape sequence would let a
+ * client draw over another's terminal lines (forge "* alice left", say). Tabs stay.
+ */
+function printable(text: string): string {
+  // deno-lint-ignore no-control-regex -- control characters are what it removes
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, "");
+}
+
 /**
  * Makes the handler that serves one chat connection in `room`.
  *
@@ -53,9 +68,24 @@ export function chat(
 ): (conn: Connection) => Coroutine<void> {
   const maxLength = options.maxLineLength ?? 4096;
   let nextId = 0;
+  // Lines taken since the event loop last turned; the turns, counted by whoever saw one.
+  let burst = 0;
+  let turns = 0;
+  function* publish(message: Message): Coroutine<void> {
+    while (burst >= BURST) {
+      const turn = turns;
+      yield* sleep(1); // a real wait: the event loop turns, and the writers' sends complete
+      if (turns === turn) {
+        turns++;
+        burst = 0;
+      }
+    }
+    burst++;
+    yield* room.publish(message);
+  }
   return function* session(conn: Connection): Coroutine<void> {
     const id = nextId++;
-    const first = decoder.decode(yield* conn.readline("\n", { maxLength })).trim();
+    const first = printable(decoder.decode(yield* conn.readline("\n", { maxLength }))).trim();
     if (first === "") return; // gone before saying who it is
     const name = first;
     const subscription = yield* room.subscribe();
@@ -66,7 +96,7 @@ export function chat(
       if (signal.reason instanceof LaggedError) conn.close();
     };
     signal.addEventListener("abort", onEnd);
-    yield* room.publish({ from: id, text: `* ${name} joined` });
+    yield* publish({ from: id, text: `* ${name} joined` });
     try {
       yield* taskGroup(function* (group) {
         yield* group.spawn(writer(conn, subscription, id));
@@ -74,9 +104,9 @@ export function chat(
           for (;;) {
             const line = yield* conn.readline("\n", { maxLength });
             if (line.length === 0) break;
-            yield* room.publish({ from: id, text: `${name}: ${decoder.decode(line).trimEnd()}` });
-            // Let the writers send it before reading on: a client that sent many lines at
-            // once would otherwise fill every subscription in one go.
+            const text = printable(decoder.decode(line).trimEnd());
+            yield* publish({ from: id, text: `${name}: ${text}` });
+            // Let the writers take it before reading on.
             yield* yieldNow();
           }
         } finally {

@@ -6,7 +6,7 @@
 // is anything but a regular file or a directory (a FIFO, an index.html that is a directory).
 // A request head must arrive within --timeout ms (default 10 s), a connection that moves no
 // byte for a minute is closed, and at most 400 clients are served at once. Ctrl-C (or
-// SIGTERM) stops accepting and lets open requests finish.
+// SIGTERM) stops accepting, closes idle connections and lets open requests finish.
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
 
@@ -24,6 +24,10 @@ const CONTENT_TYPES = new Map([
   ["svg", "image/svg+xml"],
   ["png", "image/png"],
 ]);
+const HEAD_LIMIT = 16384; // bytes: past it, a 414 if the request line is that long, else a 431
+// RFC 3986's uri-host [":" port], lowercased: a bracketed IP literal, or a name or IPv4
+// address (maybe empty). Anything else (a space, "/", "@") is a 400.
+const HOST = /^(\[[\w.:~!$&'()*+,;=-]+\]|([\w.~!$&'()*+,;=-]|%[\da-f]{2})*)(:\d*)?$/;
 const esc = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
 const reply = (status: string, text = status + "\n", type = TEXT): Reply => ({
   status,
@@ -90,6 +94,26 @@ function* sendFile(
   return true;
 }
 
+/** Ends when `signal` aborts. */
+function* aborted(signal: AbortSignal): bluelet.Coroutine<void> {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  // The listener goes when this thread does: a wait per request must not pile them up.
+  signal.addEventListener("abort", () => resolve(), { signal: yield* bluelet.useAbortSignal() });
+  if (!signal.aborted) yield* bluelet.until(promise);
+}
+
+/**
+ * Reads a request head, up to its blank line. Gives "" at the end of the stream, or if the
+ * server stops before the head's first byte: a client between requests has none to finish.
+ */
+function* readHead(conn: bluelet.Connection, stopping: AbortSignal): bluelet.Coroutine<string> {
+  // The first byte alone: a stop ends the wait for a request, never a request begun.
+  const first = yield* bluelet.race([conn.recv(1), aborted(stopping)]);
+  if (!first?.length) return "";
+  const rest = yield* conn.readline("\r\n\r\n", { maxLength: HEAD_LIMIT - 1 });
+  return new TextDecoder().decode(first) + new TextDecoder().decode(rest);
+}
+
 /** Gives the handler for one connection, serving `root` (a real path ending in /). */
 export function handler(
   root: string,
@@ -97,30 +121,38 @@ export function handler(
 ) {
   return function* webrequest(conn: bluelet.Connection): bluelet.Coroutine<void> {
     for (let keepAlive = true; keepAlive;) {
-      let request = "\0"; // Stays so (a 400) if the head is too long.
+      let request = "";
+      let tooLong = ""; // the status for a head over HEAD_LIMIT
       try {
-        const head = conn.readline("\r\n\r\n", { maxLength: 16384 });
-        request = new TextDecoder().decode(yield* bluelet.withTimeout(timeout, head));
+        request = yield* bluelet.withTimeout(timeout, readHead(conn, stopping));
       } catch (error) {
         if (error instanceof bluelet.TimeoutError) { // A client too slow to send its head.
           const head = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n";
           return yield* conn.sendall(head + "Connection: close\r\n\r\n");
         }
         if (!(error instanceof bluelet.LineTooLongError)) throw error;
+        // Nothing of the head was taken: does its request line end within the limit?
+        const start = new TextDecoder().decode(yield* conn.recv(HEAD_LIMIT));
+        tooLong = start.includes("\r\n")
+          ? "431 Request Header Fields Too Large"
+          : "414 URI Too Long";
       }
-      if (request === "") return; // The client closed between requests.
+      if (!request && !tooLong) return; // The client closed, or the server stops, between requests.
       const [line, ...rest] = request.slice(0, -4).split("\r\n");
       const [method, target, version] = line.split(" ");
       const fields = rest.map((field) => field.toLowerCase().split(":")); // [name, ...value]
-      const has = (name: string) => fields.some(([n]) => n === name);
+      const values = (name: string) =>
+        fields.filter(([n]) => n === name).map(([, ...value]) => value.join(":").trim());
+      const has = (name: string) => values(name).length > 0;
       // Connection is a comma-separated list of tokens, maybe over several fields.
-      const connection = fields.filter(([n]) => n === "connection")
-        .flatMap(([, ...value]) => value.join(":").split(",").map((token) => token.trim()));
+      const connection = values("connection").flatMap((v) => v.split(",").map((t) => t.trim()));
+      const hosts = values("host"); // exactly one, and valid; HTTP/1.0 may send none
       const valid = request.endsWith("\r\n\r\n") && /^[A-Z]+ [!-~]+ HTTP\/1\.[01]$/.test(line) &&
-        rest.every((field) => /^[^\s:]+:/.test(field)) && (version === "HTTP/1.0" || has("host"));
+        rest.every((field) => /^[^\s:]+:/.test(field)) &&
+        (hosts.length === 0 ? version === "HTTP/1.0" : hosts.length === 1 && HOST.test(hosts[0]));
       const { status, type, text, file, size } = valid && ["GET", "HEAD"].includes(method)
         ? yield* respond(root, target)
-        : reply(valid ? "405 Method Not Allowed" : "400 Bad Request");
+        : reply(valid ? "405 Method Not Allowed" : tooLong || "400 Bad Request");
       log(`${valid ? `${method} ${target}` : "(malformed request)"} ${status}`);
       // HTTP/1.1 persists by default, 1.0 if asked; a malformed request, an unread request
       // body or a shutdown ends it. A 404 or 405 was read whole, so the next one can follow.

@@ -55,6 +55,21 @@ class Client {
   }
 }
 
+/** `promise`, or a rejection saying what was not seen within `ms`. */
+async function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Not seen within ${ms} ms: ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Starts a chat server on a free port; `stop()` shuts it down and waits for it. */
 async function startChat(room: Broadcast<Message>, onError: (error: unknown) => void) {
   const stop = Promise.withResolvers<void>();
@@ -167,6 +182,81 @@ Deno.test("chat.ts: a client that never reads is dropped once it falls behind; m
     talker.conn.close();
     silent.conn.close();
     await talker.reading;
+    await chatServer.stop();
+  }
+});
+
+Deno.test("chat.ts: clients pasting many lines in one write are not dropped; every line arrives, in order", async () => {
+  // A paste arrives in a read or two, thousands of lines at once: far more than a
+  // subscription holds (1024), and the writers of healthy clients wait on the event loop
+  // for their sends. Nobody stopped reading: nobody may be dropped.
+  const room = new Broadcast<Message>({ capacity: 1024, overflow: "end" });
+  const errors: unknown[] = [];
+  const chatServer = await startChat(room, (error) => errors.push(error));
+  const clients: Client[] = [];
+  const pasters = 4;
+  const perPaste = 2000;
+  try {
+    for (let i = 0; i < pasters + 2; i++) {
+      clients.push(await Client.connect(chatServer.port, `c${i}`, true));
+      if (i > 0) await clients[0].wait((lines) => lines.includes(`* c${i} joined`));
+    }
+    await Promise.all(
+      clients.slice(0, pasters).map((client, i) =>
+        client.write(Array.from({ length: perPaste }, (_, k) => `${k} from c${i}\n`).join(""))
+      ),
+    );
+    for (const [r, client] of clients.entries()) {
+      const others = Math.min(pasters, clients.length) - (r < pasters ? 1 : 0);
+      // Or until the server closes it: a client that was dropped reads no more.
+      await within(
+        Promise.race([
+          client.wait((lines) =>
+            lines.filter((line) => !line.startsWith("*")).length >= others * perPaste
+          ),
+          client.reading,
+        ]),
+        `every pasted line at c${r}`,
+      );
+      for (let s = 0; s < pasters; s++) {
+        if (s === r) continue;
+        const fromS = client.lines.filter((line) => line.startsWith(`c${s}: `));
+        assert.deepEqual(
+          fromS,
+          Array.from({ length: perPaste }, (_, k) => `c${s}: ${k} from c${s}`),
+          `what c${r} got from c${s}`,
+        );
+      }
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    for (const client of clients) client.conn.close();
+    await Promise.all(clients.map((client) => client.reading));
+    await chatServer.stop();
+  }
+});
+
+Deno.test("chat.ts: control characters in names and lines do not reach other clients", async () => {
+  // A carriage return or an escape sequence would let a client forge a line on another's
+  // terminal ("* alice left", "alice: ..."): they are dropped.
+  const room = new Broadcast<Message>({ capacity: 64, overflow: "end" });
+  const chatServer = await startChat(room, () => {});
+  const bob = await Client.connect(chatServer.port, "bob", true);
+  const mallory = await Client.connect(chatServer.port, "\x1b[31mmal\x07lory", true);
+  try {
+    await within(bob.wait((lines) => lines.length >= 1), "mallory's join");
+    await mallory.write("\r\x1b[2K* mallory left\r\n");
+    await mallory.write("tab\there, del\x7f, next\x85line\n");
+    await within(bob.wait((lines) => lines.length >= 3), "mallory's two lines");
+    assert.deepEqual(bob.lines, [
+      "* [31mmallory joined",
+      "[31mmallory: [2K* mallory left",
+      "[31mmallory: tab\there, del, nextline",
+    ]);
+  } finally {
+    bob.conn.close();
+    mallory.conn.close();
+    await Promise.all([bob.reading, mallory.reading]);
     await chatServer.stop();
   }
 });

@@ -268,8 +268,6 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
             "GET /%zz HTTP/1.1\r\n\r\n",
             "GET /hello.txt%00.png HTTP/1.1\r\n\r\n",
             "GET hello.txt HTTP/1.1\r\n\r\n",
-            // Too long: sent without more, so the server reads it all (no reset on close).
-            `GET /${"a".repeat(16_400)}`,
           ]
         ) {
           const r = await request(port, raw);
@@ -484,6 +482,105 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
     assert.ok(log.includes("POST /hello.txt 405 Method Not Allowed"), stdout);
     assert.ok(log.includes("(malformed request) 400 Bad Request"), stdout);
     assert.ok(!stdout.includes(SECRET));
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("httpd.ts answers a bad Host with 400, a long target with 414, long fields with 431, and closes", async () => {
+  const tmp = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    await Deno.writeTextFile(`${tmp}/hello.txt`, "Hello, world!\n");
+    await using server = new ExampleProcess("httpd.ts", [
+      "--allow-net=127.0.0.1",
+      `--allow-read=${tmp}`,
+    ], [tmp, "--port", "0"]);
+    const { port } = await server.listening();
+    const refused: [string, string][] = [
+      ["GET /hello.txt HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "400 Bad Request"],
+      ["GET /hello.txt HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", "400 Bad Request"],
+      ["GET /hello.txt HTTP/1.1\r\nHost: a b/c\r\n\r\n", "400 Bad Request"],
+      ["GET /hello.txt HTTP/1.1\r\nHost: a/b\r\n\r\n", "400 Bad Request"],
+      ["GET /hello.txt HTTP/1.1\r\nHost: a:80x\r\n\r\n", "400 Bad Request"],
+      ["GET /hello.txt HTTP/1.1\r\nHost: a@b\r\n\r\n", "400 Bad Request"],
+      // Too long: sent without more, so the server reads it all (no reset on close).
+      [`GET /${"a".repeat(16_400)}`, "414 URI Too Long"],
+      [
+        `GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(16_400)}`,
+        "431 Request Header Fields Too Large",
+      ],
+    ];
+    const answers = [];
+    for (const [raw, status] of refused) {
+      using client = await RawClient.open(port);
+      await client.send(raw);
+      const r = await withDeadline(client.response(), status);
+      const close = /\r\nConnection: close(\r\n|$)/.test(r.head);
+      const closed = close && await withDeadline(client.closedByServer(), status);
+      answers.push([r.head.split("\r\n")[0], close, closed]);
+    }
+    // Compared whole, so that a failure shows every wrong answer.
+    assert.deepEqual(answers, refused.map(([, status]) => [`HTTP/1.1 ${status}`, true, true]));
+    // A uri-host [":" port]: a name, an IPv4 or a bracketed IPv6 address; empty is valid too.
+    for (
+      const host of ["example.com:8080", "EXAMPLE.com", "127.0.0.1", "[::1]:8000", "a%41b", ""]
+    ) {
+      const r = await request(port, `GET /hello.txt HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      assert.equal(r.head.split("\r\n")[0], "HTTP/1.1 200 OK", host);
+    }
+    const { code, stdout } = await server.stop();
+    assert.equal(code, 0);
+    assert.ok(stdout.split("\n").includes("(malformed request) 414 URI Too Long"), stdout);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("httpd.ts on SIGTERM closes idle keep-alive connections at once, and finishes requests in flight", async () => {
+  const tmp = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    await Deno.writeTextFile(`${tmp}/hello.txt`, "Hello, world!\n");
+    const size = 4 * 1024 * 1024;
+    await Deno.writeFile(`${tmp}/big.bin`, new Uint8Array(size).fill(120));
+    await using server = new ExampleProcess("httpd.ts", [
+      "--allow-net=127.0.0.1",
+      `--allow-read=${tmp}`,
+    ], [tmp, "--port", "0"]);
+    const { port } = await server.listening();
+    // A request begun: the server has its first bytes well before the exchanges below end.
+    using partial = await RawClient.open(port);
+    await partial.send("GET /hello.txt HTTP/1.1\r\nHo");
+    // A keep-alive client that made one request and idles, as a browser tab does.
+    using idle = await RawClient.open(port);
+    await idle.send("GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.match((await idle.response()).head, /\r\nConnection: keep-alive(\r\n|$)/);
+    // A response being sent: its head read, its body not yet.
+    using download = await RawClient.open(port);
+    await download.send("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.match(
+      (await download.response(true)).head,
+      new RegExp(`\r\nContent-Length: ${size}\r\n`),
+    );
+
+    const start = Date.now();
+    const stopped = server.stop(); // one SIGTERM: a second, once it has stopped, would kill it
+    assert.ok(await withDeadline(idle.closedByServer(), "closing the idle connection"));
+    // The grace period is 5 s: an idle connection must not hold the shutdown that long.
+    const idleClosed = Date.now() - start;
+    assert.ok(idleClosed < 2000, `the idle connection was closed after ${idleClosed} ms`);
+    await partial.send("st: x\r\n\r\n");
+    const r = await withDeadline(partial.response(), "the request begun");
+    assert.equal(r.head.split("\r\n")[0], "HTTP/1.1 200 OK");
+    assert.equal(r.body, "Hello, world!\n");
+    assert.match(r.head, /\r\nConnection: close(\r\n|$)/);
+    assert.ok(await withDeadline(partial.closedByServer(), "closing after the request"));
+    assert.equal(await withDeadline(download.skip(size), "the body in flight"), size);
+    assert.ok(await withDeadline(download.closedByServer(), "closing after the body"));
+    const { code, stdout } = await withDeadline(stopped, "the exit");
+    const exited = Date.now() - start;
+    assert.ok(exited < 2500, `the server exited after ${exited} ms`);
+    assert.equal(code, 0);
+    assert.ok(stdout.endsWith("stopped"), stdout);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
