@@ -183,22 +183,25 @@ export class Thread implements PrimitiveWaiter {
     parent: Thread | null,
     scope: Thread | null,
   ) {
+    // The fields are declared, not defined: each is set once, here, rather than defined
+    // as undefined and then set. In this order, which is their order in memory: what a
+    // step and a join read lies together, in one or two cache lines of the thread's
+    // (152 bytes). Joining many threads that ended reads each one's first fields only,
+    // and with them apart, spawn + join took about 5% longer.
+    this.state = ThreadState.Ready;
+    this.ending = Ending.None;
+    this.resumeValue = undefined;
     this.host = host;
-    this.id = id;
+    this.resumeMode = ResumeMode.Next;
     this.frame = coroutine;
+    this.primitive = null;
+    this.extras = null;
+    this.id = id;
     this.parent = parent;
     this.scope = scope;
-    // The fields are declared, not defined: each is set once, here, rather than defined
-    // as undefined and then set.
     this.callers = null;
-    this.state = ThreadState.Ready;
-    this.resumeMode = ResumeMode.Next;
-    this.resumeValue = undefined;
-    this.ending = Ending.None;
     this.timer = null;
-    this.primitive = null;
     this.waiter = null;
-    this.extras = null;
     this.prev = null;
     this.next = null;
   }
