@@ -68,7 +68,8 @@ export function chat(
 ): (conn: Connection) => Coroutine<void> {
   const maxLength = options.maxLineLength ?? 4096;
   let nextId = 0;
-  // Lines taken since the event loop last turned; the turns, counted by whoever saw one.
+  // Lines taken since a reader last waited for the event loop to turn (so every 256th line
+  // waits 1 ms, however slowly they came); the turns, counted by whoever waited for one.
   let burst = 0;
   let turns = 0;
   function* publish(message: Message): Coroutine<void> {

@@ -110,7 +110,9 @@ function* readHead(conn: bluelet.Connection, stopping: AbortSignal): bluelet.Cor
   // The first byte alone: a stop ends the wait for a request, never a request begun.
   const first = yield* bluelet.race([conn.recv(1), aborted(stopping)]);
   if (!first?.length) return "";
-  const rest = yield* conn.readline("\r\n\r\n", { maxLength: HEAD_LIMIT - 1 });
+  // A head that is only its blank line has its end begun in that first byte.
+  const end = first[0] === 13 ? "\n\r\n" : "\r\n\r\n";
+  const rest = yield* conn.readline(end, { maxLength: HEAD_LIMIT - 1 });
   return new TextDecoder().decode(first) + new TextDecoder().decode(rest);
 }
 

@@ -249,21 +249,28 @@ export class MemoryEnd {
       peer.#receive(n === bytes.length ? bytes : bytes.subarray(from, from + n));
       if (!pending.all) break; // `send` makes one write
     }
-    if (this.#cutAfter === 0) {
-      // The fault: this end goes away mid-stream. Closing fails the pending write.
-      this.#cut();
-      return false;
-    }
     const done = pending.all
       ? pending.offset === bytes.length
       : pending.offset > 0 || bytes.length === 0;
+    if (this.#cutAfter === 0) {
+      // The fault: this end goes away mid-stream. Closing fails the pending write, unless
+      // its last byte was the last to go: then it went out whole, and only the next fails.
+      if (done && this.#pending === pending) this.#complete(pending);
+      this.#cut();
+      return done;
+    }
     if (!done || this.#pending !== pending) return false;
+    this.#complete(pending);
+    return true;
+  }
+
+  /** Ends `pending`, which went out whole, and wakes its writer. */
+  #complete(pending: PendingWrite): void {
     const event = pending.event;
     pending.event = NO_WRITER; // holds neither the writer nor its bytes once done
     pending.bytes = NOTHING;
     this.#pending = null;
     event.wake();
-    return true;
   }
 
   // ---------------------------------------------------------------------------------------

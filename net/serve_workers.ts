@@ -48,7 +48,10 @@ export interface ServeWorkersOptions {
   idleTimeout?: number;
 }
 
-/** The descriptors a Worker opens for itself (its event loop, its listener): 7 in Deno 2.9.6. */
+/**
+ * The descriptors a Worker opens for itself (its event loop, its listener): 7 in Deno
+ * 2.9.6, and one to spare.
+ */
 const WORKER_DESCRIPTORS = 8;
 
 /** Starts the Workers; set in {@linkcode WorkerServer}'s static block, which may construct it. */
@@ -211,7 +214,10 @@ export class WorkerServer implements AsyncDisposable {
  * The Workers share the process's file descriptors too: the budget that keeps
  * {@linkcode server} below the limit (reckoned here, as it starts, less the few
  * descriptors each Worker opens for itself) is split evenly among them, so a Worker stops
- * accepting at its share even while another has room.
+ * accepting at its share even while another has room. It is reckoned from what is free
+ * as they start: a {@linkcode server} on the main thread (or a second `serveWorkers`)
+ * reckons its own from the same descriptors, so run one server per process, or give each
+ * a `maxConnections` that leaves room for the other.
  *
  * @param module The module that exports the handler, as an absolute URL, e.g.
  * `new URL("./handler.ts", import.meta.url)`.

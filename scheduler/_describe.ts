@@ -1,5 +1,6 @@
 // How the kernel describes threads and values to people: in deadlock reports, error
 // stories, snapshots and misuse errors.
+import type { Primitive } from "./_primitive.ts";
 import { siteOf } from "./_story.ts";
 import { type Thread, ThreadState } from "./_thread.ts";
 import type { ThreadSnapshot, ThreadStateName } from "./snapshot.ts";
@@ -84,14 +85,27 @@ export function describeWait(thread: Thread): string {
     case ThreadState.Sleeping:
       return `sleep until ${Number(thread.timer!.deadline.toFixed(3))}`;
     case ThreadState.Awaiting:
-      return thread.primitive?.description ?? "a promise";
+      return thread.primitive === null ? "a promise" : descriptionOf(thread.primitive);
     case ThreadState.Suspended:
     case ThreadState.SuspendedExternal:
-      return thread.primitive?.description ?? "a suspension";
+      return thread.primitive === null ? "a suspension" : descriptionOf(thread.primitive);
     case ThreadState.Closing:
       return "the threads of its scope";
     default:
       return "nothing";
+  }
+}
+
+/**
+ * A primitive's description. It is user code, read while the kernel reports a deadlock or
+ * takes a snapshot, from wherever the kernel runs (a timer): what it throws must not end
+ * the process.
+ */
+function descriptionOf(primitive: Primitive<unknown>): string {
+  try {
+    return String(primitive.description);
+  } catch {
+    return "a primitive whose description threw";
   }
 }
 

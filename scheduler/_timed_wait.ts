@@ -34,15 +34,28 @@ export function ownPromise(thenable: PromiseLike<unknown>): PromiseLike<unknown>
   return thenable instanceof Promise ? thenable : Promise.resolve(thenable);
 }
 
+// How a timed wait's inner primitive waits (see `TimedWait.#innerWait`).
+const INNER_IDLE = 0;
+const INNER_STARTING = 1;
+const INNER_SUSPENDED = 2;
+const INNER_FOLLOWING = 3;
+
 /** `inner` with a deadline; `R` is what the caller gets either way. */
 export abstract class TimedWait<T, R> extends Primitive<R> {
   /** The deadline, in milliseconds from the start of the wait; the kernel reads it. */
   declare readonly ms: number;
   declare readonly inner: Primitive<T>;
   /** The inner primitive's `wake` lands here. */
-  readonly #waiter = { wake: (): void => this.#innerDone() };
+  readonly #waiter = { wake: (): void => this.#innerWoken() };
   /** Between `start` and `finish` or `cancel`. */
   #active = false;
+  /**
+   * How the inner primitive waits: `wake` ends only a suspension, as in the kernel; one
+   * from inside its `start` counts if `start` then suspends, and a stray one while it waits
+   * on a promise is ignored (it is done when the promise settles).
+   */
+  #innerWait = INNER_IDLE;
+  #wokenInStart = false;
   /** The inner primitive has its result: the deadline no longer matters. */
   #done = false;
   #expired = false;
@@ -74,18 +87,24 @@ export abstract class TimedWait<T, R> extends Primitive<R> {
     this.#done = this.#expired = false;
     this.#failure = null;
     let wait: Wait;
+    this.#innerWait = INNER_STARTING;
+    this.#wokenInStart = false;
     try {
       wait = inner.start();
     } catch (error) {
       this.#active = false;
+      this.#innerWait = INNER_IDLE;
       releasePrimitive(inner);
       throw error;
     }
-    if (wait === null) {
+    if (wait === null || ((wait === SUSPEND || wait === SUSPEND_EXTERNAL) && this.#wokenInStart)) {
+      this.#innerWait = INNER_IDLE;
       this.#done = true;
       return null;
     }
-    if (wait !== SUSPEND && wait !== SUSPEND_EXTERNAL) {
+    if (wait === SUSPEND || wait === SUSPEND_EXTERNAL) this.#innerWait = INNER_SUSPENDED;
+    else {
+      this.#innerWait = INNER_FOLLOWING;
       // A promise: followed here rather than by the kernel, so that the deadline can end
       // the wait (the kernel wakes a thread that waits on a promise only when it settles).
       try {
@@ -118,8 +137,14 @@ export abstract class TimedWait<T, R> extends Primitive<R> {
     ownPromise(promise).then((value) => settled(true, value), (error) => settled(false, error));
   }
 
+  #innerWoken(): void {
+    if (this.#innerWait === INNER_STARTING) this.#wokenInStart = true;
+    else if (this.#innerWait === INNER_SUSPENDED) this.#innerDone();
+  }
+
   #innerDone(): void {
     if (!this.#active || this.#done || this.#expired) return;
+    this.#innerWait = INNER_IDLE;
     this.#done = true;
     this.wake();
   }
@@ -131,6 +156,7 @@ export abstract class TimedWait<T, R> extends Primitive<R> {
   expire(): void {
     if (!this.#active || this.#done || this.#expired) return;
     this.#expired = true;
+    this.#innerWait = INNER_IDLE;
     this.#round++;
     const inner = this.inner;
     releasePrimitive(inner);
@@ -144,6 +170,7 @@ export abstract class TimedWait<T, R> extends Primitive<R> {
 
   finish(): R {
     this.#active = false;
+    this.#innerWait = INNER_IDLE;
     this.#round++;
     const failure = this.#failure;
     if (this.#expired) {
@@ -159,6 +186,7 @@ export abstract class TimedWait<T, R> extends Primitive<R> {
 
   cancel(): void {
     this.#active = false;
+    this.#innerWait = INNER_IDLE;
     this.#round++;
     if (this.#expired) return; // cancelled already
     const inner = this.inner;

@@ -548,6 +548,12 @@ export class Kernel implements ThreadHost {
     for (const held of this.#heldErrors()) {
       if (held !== this.#error) this.#error = chain(this.#error, held);
     }
+    // What they wait on is cancelled, as for any thread whose run ends: a lock's queue, say,
+    // lets them go. What a `cancel` throws is chained too.
+    for (let t = this.#first; t !== null; t = t.next) {
+      const failure = this.#cancelPrimitive(t);
+      if (failure !== null) this.#error = chain(failure.error, this.#error);
+    }
     this.#complete();
     return false;
   }

@@ -261,6 +261,7 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
         for (
           const raw of [
             "GARBAGE\r\n\r\n",
+            "\r\n\r\n", // a head that is only its blank line
             "GET /hello.txt\r\n\r\n",
             "GET /hello.txt HTTP/9.9\r\n\r\n",
             "GET  /hello.txt HTTP/1.1\r\n\r\n",

@@ -34,6 +34,17 @@ Deno.test("checkConnectionPair() passes an in-memory pair that delivers one byte
   }, { virtualTime: true });
 });
 
+Deno.test("checkConnectionPair() passes an in-memory pair with buffers of a megabyte and more", async () => {
+  // Its overlapping-writes check needs a write that waits for the peer: one of 1 MiB went
+  // out whole into such a buffer, and the check failed a correct pair.
+  for (const bufferSize of [1024 * 1024, 2 * 1024 * 1024]) {
+    // deno-lint-ignore require-yield
+    await checkConnectionPair(function* () {
+      return memoryPair({ bufferSize });
+    }, { virtualTime: true });
+  }
+});
+
 Deno.test("checkConnectionPair() passes an in-memory pair with a one-byte buffer", async () => {
   // deno-lint-ignore require-yield
   await checkConnectionPair(function* () {

@@ -296,6 +296,30 @@ Deno.test("MemoryConnection.closeAfter(): the peer gets exactly that many bytes,
   deepEqual(record, ["client: SocketClosedError", 'server got "GET /i" then the end']);
 });
 
+Deno.test("MemoryConnection.closeAfter(n): a write that ends at exactly n bytes succeeds; the next one fails", async () => {
+  // Every byte of the write went out: it did not break in the middle, so it does not
+  // throw (a caller that retried would send the bytes twice).
+  const [client, server] = memoryPair();
+  client.closeAfter(4);
+  const record: string[] = [];
+  await run(function* () {
+    yield* client.sendall("ping");
+    record.push("client sent ping");
+    const error = yield* thrown(client.sendall("more"));
+    record.push(`client: ${(error as Error).name}`);
+    record.push(
+      `server got ${JSON.stringify(new TextDecoder().decode(yield* server.recvExactly(4)))}`,
+    );
+    record.push(`then the end: ${(yield* server.recv(1)).length === 0}`);
+  }());
+  deepEqual(record, [
+    "client sent ping",
+    "client: SocketClosedError",
+    'server got "ping"',
+    "then the end: true",
+  ]);
+});
+
 Deno.test("MemoryConnection.closeAfter(0) closes at once: the peer reads the end of the stream, or a reset", async () => {
   const record: string[] = [];
   await run(

@@ -2,8 +2,17 @@
 // built on: start, settle in the promise's reaction, finish when the thread runs again,
 // and cancel instead of finish when the thread is killed.
 import assert from "node:assert/strict";
-import { Channel, type Coroutine, join, kill, run, spawn, yieldNow } from "../../mod.ts";
-import { Primitive } from "../../scheduler/lowlevel.ts";
+import {
+  Channel,
+  type Coroutine,
+  DeadlockError,
+  join,
+  kill,
+  run,
+  spawn,
+  yieldNow,
+} from "../../mod.ts";
+import { Primitive, SUSPEND } from "../../scheduler/lowlevel.ts";
 
 interface Script {
   start?: () => PromiseLike<unknown> | null;
@@ -393,4 +402,27 @@ Deno.test("a primitive begun by hand and woken before its thread yields loses no
     }());
     assert.deepEqual(got, { value: "item", done: false });
   });
+});
+
+Deno.test("a primitive whose description throws still gets a deadlock report, not a crash", async () => {
+  class Nameless extends Primitive<void> {
+    get description(): string {
+      throw new Error("no description");
+    }
+    start(): typeof SUSPEND {
+      return SUSPEND;
+    }
+    finish(): void {}
+    cancel(): void {}
+  }
+  await assert.rejects(
+    run(function* () {
+      yield* new Nameless();
+    }()),
+    (error) => {
+      assert.ok(error instanceof DeadlockError, `got ${error}`);
+      assert.match(error.message, /thread 0 waits on a primitive whose description threw/);
+      return true;
+    },
+  );
 });

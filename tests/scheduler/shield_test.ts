@@ -16,6 +16,7 @@ import {
   VirtualClock,
   withTimeout,
 } from "../../mod.ts";
+import { Primitive, SUSPEND } from "../../scheduler/lowlevel.ts";
 
 function* step(record: string[], clock: VirtualClock, name: string, ms: number): Coroutine<string> {
   yield* sleep(ms);
@@ -328,6 +329,34 @@ Deno.test("a teardown stuck in a shield keeps the error that began it, chained t
       return true;
     },
   );
+});
+
+Deno.test("a run that gives up on a thread stuck in a shield cancels the wait it leaves", async () => {
+  // Exactly one of `finish` and `cancel` is called once `start` returned: a run that gives
+  // up on a thread calls `cancel`, so a lock's queue, say, lets the thread go.
+  const record: string[] = [];
+  class Forever extends Primitive<void> {
+    readonly description = "forever";
+    start(): typeof SUSPEND {
+      record.push("start");
+      return SUSPEND;
+    }
+    finish(): void {
+      record.push("finish");
+    }
+    cancel(): void {
+      record.push("cancel");
+    }
+  }
+  const forever = new Forever();
+  await assert.rejects(
+    run(function* () {
+      yield* shield(forever);
+    }()),
+    DeadlockError,
+  );
+  assert.deepEqual(record, ["start", "cancel"]);
+  assert.equal(forever.busy, false);
 });
 
 Deno.test("a thread a shield spawned is spared by a teardown until that shield ends, not a later one", async (t) => {

@@ -240,3 +240,48 @@ Deno.test("a time limit on a primitive whose promise's then throws cancels it, a
   assert.deepEqual(errors, ["then threw", "then threw"]);
   assert.deepEqual([probe.cancels, probe.busy], [2, false]);
 });
+
+Deno.test("a timed wait ignores a stray wake() while its primitive waits on a promise, as the kernel does", async (t) => {
+  // wake() ends only a SUSPEND wait; a primitive waiting on a promise is done when it
+  // settles. Under withTimeout or moveOnAfter that must hold too: a stray wake (early, or
+  // from inside `start`) must not finish it before `settled` took the value in.
+  class Fetch extends Primitive<string> {
+    readonly description = "fetch";
+    readonly record: string[] = [];
+    #value = "nothing yet";
+    constructor(readonly wakeInStart: boolean) {
+      super();
+    }
+    start(): Wait {
+      this.record.push("start");
+      if (this.wakeInStart) this.wake();
+      else queueMicrotask(() => this.wake());
+      return new Promise<string>((resolve) => setTimeout(() => resolve("the value"), 5));
+    }
+    override settled(ok: boolean, value: unknown): null {
+      this.record.push(`settled ${ok}`);
+      this.#value = String(value);
+      return null;
+    }
+    finish(): string {
+      this.record.push("finish");
+      return this.#value;
+    }
+    cancel(): void {
+      this.record.push("cancel");
+    }
+  }
+  for (const [name, wrap] of wrappers) {
+    for (const wakeInStart of [false, true]) {
+      await t.step(`${name}, wake ${wakeInStart ? "inside start" : "soon after"}`, async () => {
+        const fetch = new Fetch(wakeInStart);
+        const result = await run(wrap(fetch));
+        assert.deepEqual(
+          result,
+          name === "moveOnAfter" ? { timedOut: false, value: "the value" } : "the value",
+        );
+        assert.deepEqual(fetch.record, ["start", "settled true", "finish"]);
+      });
+    }
+  }
+});
