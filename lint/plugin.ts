@@ -12,7 +12,8 @@
  *
  * A name counts as this library's when it is imported from a module whose specifier
  * contains `bluelet` or is relative (`./`, `../`), which covers re-exports of the library
- * inside a project. In a file that imports anything from such a module (types included),
+ * inside a project, unless a parameter or a local declaration hides the import where it is
+ * used. In a file that imports anything from such a module (types included),
  * the event-making methods of connections, listeners, channels, locks and semaphores (`recv`,
  * `recvExactly`, `readline`, `send`, `sendall`, `closeWrite`, `accept`, `receive`, `wait`,
  * `acquire`, `withLock`, `withPermit`) count on any object. Methods whose names are common
@@ -101,6 +102,12 @@ const OWNED_EVENT_METHODS = new Map([
   ["subscribe", ["Broadcast"]],
 ]);
 
+/**
+ * Methods that take a coroutine to run, by the exports one of which the file must import
+ * (as in `OWNED_EVENT_METHODS`): `group.spawn(op)` of a `TaskGroup`.
+ */
+const OWNED_COROUTINE_TAKERS = new Map([["spawn", ["TaskGroup", "taskGroup"]]]);
+
 /** Exports that take a coroutine to run (directly, or in an array for `all`/`race`). */
 const COROUTINE_TAKERS = new Set([
   "all",
@@ -159,17 +166,108 @@ function collectImports(program: Deno.lint.Program): Imports {
   return imports;
 }
 
-/** The library export a callee names (`sleep`, `bluelet.sleep`), or `undefined`. */
+/**
+ * The library export a callee names (`sleep`, `bluelet.sleep`), or `undefined`: also where
+ * a local name hides the import (`function* f(sleep) { sleep(5); }`).
+ */
 function exportName(callee: Node, imports: Imports): string | undefined {
-  if (callee.type === "Identifier") return imports.names.get(callee.name);
+  if (callee.type === "Identifier") {
+    const name = imports.names.get(callee.name);
+    return name === undefined || shadowed(callee, callee.name) ? undefined : name;
+  }
   if (
     callee.type === "MemberExpression" && !callee.computed &&
     callee.object.type === "Identifier" && imports.namespaces.has(callee.object.name) &&
-    callee.property.type === "Identifier"
+    callee.property.type === "Identifier" && !shadowed(callee, callee.object.name)
   ) {
     return callee.property.name;
   }
   return undefined;
+}
+
+/**
+ * Whether `name`, used at `node`, is bound by a scope inside the module: a parameter or
+ * the name of an enclosing function, or a declaration in an enclosing block (`const`,
+ * `let`, `var`, a function or a class, a `for` head, a `catch` clause). Imports are bound
+ * at the module's top, which is not looked at. A `var` in a nested block, hoisted to its
+ * function, is not seen.
+ */
+function shadowed(node: Node, name: string): boolean {
+  for (let current = parentOf(node); current; current = parentOf(current)) {
+    switch (current.type) {
+      case "FunctionDeclaration":
+      case "FunctionExpression":
+      case "ArrowFunctionExpression":
+        if (current.params.some((param) => binds(param, name))) return true;
+        // A function expression's own name is seen only inside it.
+        if (current.type === "FunctionExpression" && current.id?.name === name) return true;
+        break;
+      case "ClassExpression":
+        if (current.id?.name === name) return true;
+        break;
+      case "BlockStatement":
+        if (current.body.some((statement) => declares(statement, name))) return true;
+        break;
+      case "StaticBlock":
+        // Deno gives its body as a BlockStatement (met on the way up), whatever its types say.
+        if (
+          Array.isArray(current.body) && current.body.some((statement) => declares(statement, name))
+        ) return true;
+        break;
+      case "SwitchStatement":
+        for (const branch of current.cases) {
+          if (branch.consequent.some((statement) => declares(statement, name))) return true;
+        }
+        break;
+      case "ForStatement":
+        if (current.init !== null && declares(current.init, name)) return true;
+        break;
+      case "ForInStatement":
+      case "ForOfStatement":
+        if (declares(current.left, name)) return true;
+        break;
+      case "CatchClause":
+        if (current.param !== null && binds(current.param, name)) return true;
+        break;
+    }
+  }
+  return false;
+}
+
+/** Whether a statement declares `name` in the block it is in. */
+function declares(statement: Node, name: string): boolean {
+  switch (statement.type) {
+    case "VariableDeclaration":
+      return statement.declarations.some((declarator) => binds(declarator.id, name));
+    case "FunctionDeclaration":
+    case "ClassDeclaration":
+      return statement.id?.name === name;
+    default:
+      return false;
+  }
+}
+
+/** Whether a parameter or a binding pattern (`{ a, b: [c] }`, `d = 1`, `...e`) binds `name`. */
+function binds(pattern: Node | Deno.lint.Parameter | null, name: string): boolean {
+  if (pattern === null) return false;
+  // A constructor's `private readonly x` (not a node of its own in the plugin's types).
+  if (pattern.type === "TSParameterProperty") return binds(pattern.parameter, name);
+  switch (pattern.type) {
+    case "Identifier":
+      return pattern.name === name;
+    case "AssignmentPattern":
+      return binds(pattern.left, name);
+    case "RestElement":
+      return binds(pattern.argument, name);
+    case "ArrayPattern":
+      return pattern.elements.some((element) => binds(element, name));
+    case "ObjectPattern":
+      return pattern.properties.some((property) =>
+        binds(property.type === "RestElement" ? property.argument : property.value, name)
+      );
+    default:
+      return false;
+  }
 }
 
 /**
@@ -185,9 +283,24 @@ function makesEvent(callee: Node, imports: Imports): boolean {
   if (callee.property.type !== "Identifier") return false;
   const method = callee.property.name;
   if (EVENT_METHODS.has(method)) return true;
-  const owners = OWNED_EVENT_METHODS.get(method);
+  return ownedMethod(OWNED_EVENT_METHODS, method, imports);
+}
+
+/** Whether `method` is in `owned` and the file imports an export that has it. */
+function ownedMethod(owned: Map<string, string[]>, method: string, imports: Imports): boolean {
+  const owners = owned.get(method);
   return owners !== undefined &&
     (imports.namespaces.size > 0 || owners.some((owner) => imports.exported.has(owner)));
+}
+
+/** Whether a call's callee runs the coroutines given to it: `spawn`, `group.spawn`. */
+function takesCoroutine(callee: Node, imports: Imports): boolean {
+  const name = exportName(callee, imports);
+  if (name !== undefined) return COROUTINE_TAKERS.has(name);
+  // A task group's `spawn` fails at run time on an async generator, as `spawn` does.
+  if (!imports.used || callee.type !== "MemberExpression" || callee.computed) return false;
+  return callee.property.type === "Identifier" &&
+    ownedMethod(OWNED_COROUTINE_TAKERS, callee.property.name, imports);
 }
 
 /** A member's name as written after a dot (`poll`, `#poll`), or `undefined` if computed. */
@@ -441,8 +554,7 @@ const asyncCoroutine: Deno.lint.Rule = {
         if (imports.used && inCoroutine(node)) consider(node.argument);
       },
       CallExpression(node) {
-        const name = exportName(node.callee, imports);
-        if (name !== undefined && COROUTINE_TAKERS.has(name)) {
+        if (takesCoroutine(node.callee, imports)) {
           for (const argument of node.arguments) consider(argument);
         }
       },

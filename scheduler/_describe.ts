@@ -28,15 +28,8 @@ export function snapshotOf(thread: Thread): ThreadSnapshot {
   const stack: string[] = [];
   for (let depth = thread.depth - 1; depth >= 0; depth--) {
     if (sites.length === 0) break;
-    const site = siteOf(sites[depth]);
-    stack.push(
-      site ??
-        (depth > 0
-          ? "(a Bluelet-style call: yield gen)"
-          : thread.parent === null
-          ? "(the root of the run)"
-          : "(spawned before tracing)"),
-    );
+    const capture = sites[depth];
+    stack.push(siteOf(capture) ?? noSite(thread, depth, capture !== undefined));
   }
   return {
     id: thread.id,
@@ -51,6 +44,25 @@ export function snapshotOf(thread: Thread): ThreadSnapshot {
       waitsOn === "" ? "" : `: ${waitsOn}`
     }`,
   };
+}
+
+/**
+ * What a snapshot says of a frame whose site it cannot name, and why. `captured`: a site
+ * was captured, with no frame of user code in it, so the library made the event.
+ */
+function noSite(thread: Thread, depth: number, captured: boolean): string {
+  if (depth === 0) {
+    if (thread.parent === null) return "(the root of the run)";
+    // Not captured: the spawn event was made while no traced run was stepping (before
+    // `run`, or in another run), so no site could be captured.
+    return captured ? "(spawned by the library)" : "(spawned by an event made outside the run)";
+  }
+  if (captured) return "(called by the library)";
+  // A shield event records where it was made, unless that was outside a traced run. A
+  // plain `yield gen` suspends the frame before the kernel sees it: no place is known.
+  return thread.extras?.shields?.includes(depth)
+    ? "(shielded by an event made outside the run)"
+    : "(a Bluelet-style call: yield gen)";
 }
 
 function stateName(thread: Thread): ThreadStateName {

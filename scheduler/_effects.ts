@@ -199,8 +199,11 @@ export class ShieldEffect<T> extends Effect<T> {
     tagKind(this, Kind.Shield);
   }
   readonly description = "shield";
+  /** Where the shield was made, in `trace` mode (see `siteOf`). */
+  readonly site: Error | undefined;
   constructor(readonly operation: Operation<T>) {
     super();
+    this.site = tracing.on ? captureSite() : undefined;
   }
 }
 

@@ -694,6 +694,9 @@ export class Kernel implements ThreadHost {
     const depth = thread.popFrame();
     const extras = thread.extras;
     if (extras !== null) {
+      // The ended frame's site goes with it, so that no later frame as deep shows it.
+      const sites = extras.frameSites;
+      if (sites !== null && depth > 0 && sites.length > depth) sites.length = depth;
       const shields = extras.shields;
       if (shields !== null && shields[shields.length - 1] === depth) {
         shields.pop();
@@ -1047,6 +1050,7 @@ export class Kernel implements ThreadHost {
   #onShield(thread: Thread, effect: ShieldEffect<unknown>): boolean {
     const coroutine = asCoroutine(effect.operation);
     const depth = thread.depth;
+    if (this.#trace) this.#recordSite(thread, effect.site);
     if (!this.#pushFrame(thread, coroutine, "shield")) return true;
     if (thread.depth > depth) {
       const extras = thread.withExtras();

@@ -502,3 +502,88 @@ await run(source.fetch());`;
     ["async-coroutine", "source.fetch()"],
   ]);
 });
+
+Deno.test("async-coroutine flags an async generator given to a task group's spawn", () => {
+  const body = `
+async function* fetcher() {}
+export function* main(group: TaskGroup, pool: Pool) {
+  yield* group.spawn(fetcher());
+  yield* pool.spawn(async function* () {}());
+  yield* group.spawn(main(group, pool));
+}`;
+  // As for unyielded-event, a spawn method counts only with a task group's export imported.
+  const unrelated = `import type { Connection } from "@bluelet/bluelet";\n` + body;
+  assert.deepEqual(lint(unrelated), []);
+  for (const imported of ["type { TaskGroup }", "{ taskGroup }", "* as bluelet"]) {
+    const source = `import ${imported} from "@bluelet/bluelet";\n` + body;
+    assert.deepEqual(lint(source), [
+      ["async-coroutine", "fetcher()"],
+      ["async-coroutine", "async function* () {}()"],
+    ], imported);
+  }
+});
+
+Deno.test("rules leave a local name that shadows an import alone", () => {
+  const source = IMPORTS + `
+async function* fetcher() {}
+function* params(sleep: (ms: number) => void, { spawn }: { spawn(x: unknown): void }, [kill] = [(x: number) => {}], ...join: (() => void)[]) {
+  sleep(5);
+  yield sleep;
+  spawn(fetcher());
+  kill(1);
+  yield* join;
+}
+function* locals(tasks: (() => void)[]) {
+  const call = () => {};
+  call();
+  {
+    let all = () => {};
+    all();
+  }
+  for (const race of tasks) race();
+  try {
+    yield 0;
+  } catch (until) {
+    until();
+  }
+  function yieldNow() {}
+  yieldNow();
+}
+function* outer(sleep: () => void, bluelet: { sleep(ms: number): void }) {
+  function* inner() {
+    sleep();
+    bluelet.sleep(5);
+    yield 0;
+  }
+  yield* inner();
+}
+class Holder {
+  static {
+    const sleep = (ms: number) => {};
+    function* inStatic() {
+      sleep(5);
+      yieldNow(); // the import: looked up past the static block
+      yield 0;
+    }
+  }
+}
+const expression = function* withTimeout(ms: number) {
+  withTimeout(ms);
+  yield 0;
+};
+function* unshadowed() {
+  {
+    const sleep = () => {};
+    sleep();
+  }
+  sleep(5);
+  yield sleep;
+  yield* spawn(fetcher());
+}`;
+  assert.deepEqual(lint(source), [
+    ["unyielded-event", "yieldNow()"],
+    ["unyielded-event", "sleep(5)"],
+    ["uncalled-event", "sleep"],
+    ["async-coroutine", "fetcher()"],
+  ]);
+});

@@ -1,5 +1,7 @@
 // Errors that tell their story: the coroutines and threads an error passed through.
 import assert from "node:assert/strict";
+import { type Connection, server } from "../../net/mod.ts";
+import { MemoryListener } from "../../testing/mod.ts";
 import {
   all,
   call,
@@ -9,11 +11,13 @@ import {
   join,
   kill,
   run,
+  shield,
   sleep,
   snapshot,
   spawn,
   type Task,
   VirtualClock,
+  withTimeout,
   yieldNow,
 } from "../../mod.ts";
 
@@ -187,4 +191,127 @@ Deno.test("a deadlock names each stuck thread by its name", async () => {
     error.message,
     /thread 1 "left" waits on join\(thread 2\); thread 2 "right" waits on join\(thread 1\)/,
   );
+});
+
+/** The line of the code that calls this: to name the line of an event in an assertion. */
+function lineHere(): number {
+  return Number(/:(\d+):\d+\)?$/.exec(new Error().stack!.split("\n")[2])![1]);
+}
+
+/** `site` with this file's URL cut to `story_test.ts` and its column dropped. */
+function shortSite(site: string): string {
+  return site.replace(/file:\/\/\/[^ )]*\/story_test\.ts:(\d+):\d+/, "story_test.ts:$1");
+}
+
+Deno.test("in trace mode, what the library spawned or called says so, never naming an engine frame", async () => {
+  // Driven from a timer, the kernel's stack ends in Deno's own frames, and a library
+  // spawn's stack is longer than the engine keeps by default: neither may be taken for a
+  // site, nor an empty one for a spawn before tracing began.
+  let callLine = 0;
+  const threads = await run(
+    function* main() {
+      yield* sleep(1); // from here on a timer drives the kernel
+      callLine = lineHere() + 2;
+      const runner = yield* spawn(all([sleep(5), sleep(5)]), { name: "all" });
+      const threads = yield* withTimeout(1000, snapshot());
+      yield* join(runner);
+      return threads;
+    }(),
+    { trace: true, name: "main" },
+  );
+  assert.deepEqual(
+    threads.map((thread) => [thread.id, thread.stack.map(shortSite)]),
+    [
+      [0, ["(called by the library)", `story_test.ts:${callLine}`, "(the root of the run)"]],
+      // `all` makes its call where it is called; what it runs then is the library's.
+      [1, [
+        "(called by the library)",
+        `story_test.ts:${callLine - 1}`,
+        `story_test.ts:${callLine - 1}`,
+      ]],
+      [2, ["(spawned by the library)"]],
+      [3, ["(spawned by the library)"]],
+      // withTimeout's threads: the snapshot and the timer.
+      [4, ["(spawned by the library)"]],
+      [5, ["(spawned by the library)"]],
+    ],
+  );
+});
+
+Deno.test("in trace mode, an error's story names no engine frame for a thread the library spawned", async () => {
+  function* leaf(): Coroutine<never> {
+    yield* sleep(1);
+    throw new Error("leaf failed");
+  }
+  let spawnLine = 0;
+  function* worker(): Coroutine<void> {
+    spawnLine = lineHere() + 1;
+    yield* spawn(leaf(), { name: "leaf" });
+    yield* sleep(100);
+  }
+  const error = await run(
+    function* main() {
+      yield* sleep(1); // from here on a timer drives the kernel
+      yield* all([worker(), sleep(50)]);
+    }(),
+    { trace: true, name: "main" },
+  ).catch((e) => e);
+  const story = String(error.stack).split("\n").map((line) => shortSite(line.trim()));
+  assert.equal(
+    story.find((line) => line.startsWith("in thread")),
+    `in thread 3 "leaf" (spawned at story_test.ts:${spawnLine}), spawned by thread 1, spawned by thread 0 "main"`,
+  );
+});
+
+Deno.test("in trace mode, a server's threads say the library spawned them, however deep its stack", async () => {
+  // The server spawns each connection's thread from generators nested with `yield*`: the
+  // frames captured there (10, the engine's default) are all the library's and kernel's.
+  const listener = new MemoryListener();
+  function* handler(conn: Connection): Coroutine<void> {
+    yield* conn.readline();
+  }
+  let serverLine = 0;
+  const threads = await run(
+    function* () {
+      serverLine = lineHere() + 1;
+      const serving = yield* spawn(server(listener, handler), { name: "server" });
+      using _conn = yield* listener.connect();
+      yield* sleep(1);
+      const threads = yield* snapshot();
+      yield* kill(serving);
+      return threads;
+    }(),
+    { clock: new VirtualClock(), trace: true },
+  );
+  assert.deepEqual(threads.map((thread) => [thread.id, thread.stack.map(shortSite)]), [
+    [0, []], // no call or spawn of its own recorded a site
+    [1, ["(called by the library)", `story_test.ts:${serverLine}`]],
+    [2, ["(spawned by the library)"]],
+    [3, ["(spawned by the library)"]],
+  ]);
+});
+
+Deno.test("snapshot() in trace mode shows a shield's frame where it was shielded, not an ended call's site", async () => {
+  function* ended(): Coroutine<void> {
+    yield* sleep(1);
+  }
+  function* stackHere(): Coroutine<readonly string[]> {
+    return (yield* snapshot())[0].stack;
+  }
+  let shieldLine = 0;
+  const stacks = await run(
+    function* () {
+      yield* call(ended()); // its frame was where the shield's is now
+      shieldLine = lineHere() + 1;
+      const typed = yield* shield(stackHere());
+      yield* call(ended());
+      const bluelet = yield shield(stackHere()); // the event records its site, yield or yield*
+      return [typed, bluelet as readonly string[]];
+    }(),
+    { clock: new VirtualClock(), trace: true },
+  );
+  assert.deepEqual(stacks.map((stack) => stack.map(shortSite)), [
+    [`story_test.ts:${shieldLine}`, "(the root of the run)"],
+    [`story_test.ts:${shieldLine + 2}`, "(the root of the run)"],
+  ]);
 });
