@@ -13,6 +13,13 @@ import { socketOf } from "../../net/connection.ts";
 import { memoryPair } from "../../testing/mod.ts";
 import { socketPair, text, thrown } from "./_helpers.ts";
 
+/** The error a read throws for bytes that went with a `recvInto` array detached or shrunk. */
+function lostBytes(conn: Connection, count: number): string {
+  return `Cannot read from ${
+    peerOf(conn)
+  }: ${count} received bytes were lost, since they landed in the array of a recvInto() that was killed or timed out, and that array was detached or shrunk meanwhile`;
+}
+
 /** How messages name `conn`'s peer. */
 function peerOf(conn: Connection): string {
   const addr = conn.addr as Deno.NetAddr;
@@ -171,12 +178,7 @@ Deno.test("recvInto() killed in flight, its array's buffer then transferred: the
     yield* pair.client.sendall("hello");
     const error = yield* thrown(withTimeout(5_000, pair.peer.recv(100)));
     ok(error instanceof TypeError, String(error));
-    equal(
-      error.message,
-      `Cannot read from ${
-        peerOf(pair.peer)
-      }: 5 received bytes were lost, since they landed in the array of a recvInto() that was killed or timed out, and that array was detached or shrunk meanwhile`,
-    );
+    equal(error.message, lostBytes(pair.peer, 5));
     yield* pair.client.sendall("after");
     equal(text(yield* withTimeout(5_000, pair.peer.recvExactly(5))), "after");
   }());
@@ -195,12 +197,7 @@ Deno.test("recvInto() killed in flight, its resizable array then shrunk: the byt
     equal(text(yield* withTimeout(5_000, pair.peer.recv(100))), "he");
     const error = yield* thrown(withTimeout(5_000, pair.peer.recv(100)));
     ok(error instanceof TypeError, String(error));
-    equal(
-      error.message,
-      `Cannot read from ${
-        peerOf(pair.peer)
-      }: 3 received bytes were lost, since they landed in the array of a recvInto() that was killed or timed out, and that array was detached or shrunk meanwhile`,
-    );
+    equal(error.message, lostBytes(pair.peer, 3));
     yield* pair.client.sendall("after");
     equal(text(yield* withTimeout(5_000, pair.peer.recvExactly(5))), "after");
   }());
@@ -228,12 +225,7 @@ Deno.test("recvInto() killed after its OS read landed, its array's buffer transf
     equal(yield* join(killer), true);
     const error = yield* thrown(withTimeout(5_000, pair.peer.recv(100)));
     ok(error instanceof TypeError, String(error));
-    equal(
-      error.message,
-      `Cannot read from ${
-        peerOf(pair.peer)
-      }: 5 received bytes were lost, since they landed in the array of a recvInto() that was killed or timed out, and that array was detached or shrunk meanwhile`,
-    );
+    equal(error.message, lostBytes(pair.peer, 5));
     yield* pair.client.sendall("after");
     equal(text(yield* withTimeout(5_000, pair.peer.recvExactly(5))), "after");
   }());
