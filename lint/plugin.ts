@@ -19,8 +19,9 @@
  * `acquire`, `withLock`, `withPermit`) count on any object. Methods whose names are common
  * elsewhere count only where the file imports a class that has them: `publish` and
  * `subscribe` with `Broadcast`, `spawn` with `TaskGroup` or `taskGroup`, `connect` with
- * `MemoryListener` (a namespace import counts as importing them all). Rules only look inside
- * generators, and only in files that use the library.
+ * `MemoryListener` (a namespace import counts as importing them all). Rules look only in
+ * files that use the library, and the event rules only inside generators; `async-coroutine`
+ * looks at every call of `run`, `spawn`, `group.spawn` and `call`, wherever it is.
  *
  * @example Checking a coroutine with the plugin
  * ```ts

@@ -44,7 +44,7 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     const handler = module[start.exportName] as (conn: Connection) => Coroutine<unknown>;
     if (typeof handler !== "function") {
       throw new TypeError(
-        `Cannot serve in a worker: ${start.module} exports no function named ${start.exportName}`,
+        `${start.module} exports no function named ${start.exportName}`,
       );
     }
     await run(

@@ -87,8 +87,7 @@ Deno.test("serveWorkers() fails to start when the module lacks the export, leavi
   await rejects(
     serveWorkers(HANDLER, { workers: 2, exportName: "missing" }),
     {
-      message:
-        `Cannot serve in a worker: Cannot serve in a worker: ${HANDLER} exports no function named missing`,
+      message: `Cannot serve in a worker: ${HANDLER} exports no function named missing`,
     },
   );
 });
