@@ -128,7 +128,16 @@ export function* supervise(
 /** Waits for the decisive child (which kills the others), then kills any left. */
 function* finishAll(gathering: Gathering): Coroutine<void> {
   const decisive = gathering.tasks[gathering.decisive];
-  if (decisive !== undefined && !decisive.done) yield* join(decisive);
+  if (decisive !== undefined && !decisive.done) {
+    try {
+      yield* join(decisive);
+    } catch (error) {
+      // Killed as it killed the others, by a scope that ends and kills what it owns (the
+      // children are its too): its outcome was settled before, and the rest are killed
+      // below. Its kill is no error of the combinator's.
+      if (!decisive.killed) throw error;
+    }
+  }
   yield* killEach(gathering.tasks, gathering.failures);
 }
 

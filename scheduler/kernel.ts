@@ -385,7 +385,9 @@ export class Kernel implements ThreadHost {
     // The slice starts at the first look at the time, not here: most drives are one
     // thread woken by I/O, and reading the clock costs more than stepping it.
     let sliceEnd = 0;
-    this.#budget = STEPS_PER_CHECK;
+    // The step budget carries over from one drive to the next: where a busy thread gives
+    // way then depends on steps alone, not on when the event loop came in, so a run on a
+    // virtual clock takes the same turns however long its steps take in real time.
     for (;;) {
       // Phase 1: run the ready threads, looking at the time now and then.
       let thread: Thread | undefined;

@@ -5,10 +5,12 @@ import {
   all,
   Channel,
   type Coroutine,
+  moveOnAfter,
   race,
   run,
   sleep,
   spawn,
+  taskGroup,
   TimeoutError,
   VirtualClock,
   withTimeout,
@@ -180,4 +182,56 @@ Deno.test("withTimeout() on a channel receive loses no item sent as the time run
         JSON.stringify(["TimeoutError", "left in the channel: undefined", "sent: false"]),
     record.join(" | "),
   );
+});
+
+Deno.test("a scope that ends while a thread it owns is in race()'s cleanup ends well", async (t) => {
+  // The scope kills what it owns when it ends: the race's helper threads too, the winner
+  // among them while it kills the losers. The race's caller is killed as well, and no
+  // error of anyone's: the scope ends with its value, a task group with its body's.
+  const noop = () => function* () {}();
+  for (const yields of [1, 2, 3, 4]) {
+    await t.step(`a scope, ending after ${yields} yields`, async () => {
+      const value = await run(function* () {
+        const scope = yield* spawn(
+          function* () {
+            yield* spawn(function* () {
+              yield* race([noop(), noop(), all([noop()])]);
+            }());
+            for (let i = 0; i < yields; i++) yield* yieldNow();
+            return "scope done";
+          }(),
+          { scope: true },
+        );
+        return yield* scope;
+      }());
+      assert.equal(value, "scope done");
+    });
+    await t.step(`a task group, ending after ${yields} yields`, async () => {
+      const value = await run(taskGroup(function* () {
+        yield* spawn(function* () {
+          yield* race([noop(), noop(), all([noop()])]);
+        }());
+        for (let i = 0; i < yields; i++) yield* yieldNow();
+        return "body done";
+      }));
+      assert.equal(value, "body done");
+    });
+  }
+  await t.step("moveOnAfter around a task group whose child races", async () => {
+    const result = await run(
+      moveOnAfter(
+        1,
+        taskGroup(function* (group) {
+          yield* group.spawn(function* () {
+            for (;;) {
+              yield* sleep(1);
+              yield* race([noop(), noop(), all([noop()])]);
+            }
+          }());
+        }),
+      ),
+      { clock: new VirtualClock() },
+    );
+    assert.deepEqual(result, { timedOut: true, value: undefined });
+  });
 });

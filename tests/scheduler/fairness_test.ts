@@ -190,3 +190,42 @@ Deno.test("a busy kernel lets Deno poll sockets within a few of its hops", async
     listener.close();
   }
 });
+
+Deno.test("under a VirtualClock, threads take turns at the same points however long a step takes in real time", async () => {
+  // The kernel lets the event loop in once a slice of real time is used up, and a step
+  // may be slow for reasons of its own (a GC pause, a loaded machine): that must not move
+  // the points where a busy thread gives way, or a virtual-time test would not be
+  // repeatable. One step here burns 20 ms of real time.
+  async function turns(slowStep: number): Promise<string> {
+    const record: string[] = [];
+    await run(
+      function* () {
+        yield* spawn(function* () {
+          for (let i = 0; i < 1100; i++) yield spawn(function* () {}());
+          const end = performance.now() + slowStep;
+          while (performance.now() < end) { /* a slow step */ }
+          yield* sleep(5);
+        }());
+        yield* spawn(function* () {
+          yield* sleep(1);
+          for (let i = 0; i < 3000; i++) {
+            record.push(`a${i}`);
+            yield spawn(function* () {
+              record.push(`c${i}`);
+            }());
+          }
+        }());
+      }(),
+      { clock: new VirtualClock() },
+    );
+    // The iterations of the busy thread after which the children it spawned ran.
+    const after: number[] = [];
+    for (let k = 1; k < record.length; k++) {
+      if (record[k][0] === "c" && record[k - 1][0] === "a") {
+        after.push(Number(record[k - 1].slice(1)));
+      }
+    }
+    return after.join(",");
+  }
+  assert.equal(await turns(20), await turns(0));
+});
