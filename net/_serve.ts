@@ -5,6 +5,7 @@ import {
   type Coroutine,
   join,
   kill,
+  shield,
   sleep,
   spawn,
   type Task,
@@ -194,21 +195,28 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
   } finally {
     settings.signal?.removeEventListener("abort", stop);
     listener.close();
-    if (sweeper !== null) yield kill(sweeper);
-    for (const [conn, entry] of [...serving.live]) {
-      if (entry.task === null) continue;
-      try {
-        yield kill(entry.task);
-      } catch (error) {
-        reportFailure(serving, entry, error, conn); // a handler's finally block threw
-      }
-    }
-    // A handler killed before its first step never ran its `finally`: close its connection.
-    for (const conn of [...serving.live.keys()]) serving.retire(conn);
-    // Sockets mid-handshake are let go uncounted: watching them would keep the process
-    // alive until their clients leave, and Deno frees each once its client does.
-    for (const socket of [...serving.lingering]) socket.release();
+    // Shielded: a kill that comes meanwhile (a second shutdown) waits for every handler's
+    // cleanup, rather than end this `finally` at its next yield.
+    yield shield(closeAll(serving, sweeper));
   }
+}
+
+/** Kills the sweeper and every handler, one after the other, and lets the sockets go. */
+function* closeAll(serving: Serving, sweeper: Task<void> | null): Coroutine<void> {
+  if (sweeper !== null) yield kill(sweeper);
+  for (const [conn, entry] of [...serving.live]) {
+    if (entry.task === null) continue;
+    try {
+      yield kill(entry.task);
+    } catch (error) {
+      reportFailure(serving, entry, error, conn); // a handler's finally block threw
+    }
+  }
+  // A handler killed before its first step never ran its `finally`: close its connection.
+  for (const conn of [...serving.live.keys()]) serving.retire(conn);
+  // Sockets mid-handshake are let go uncounted: watching them would keep the process
+  // alive until their clients leave, and Deno frees each once its client does.
+  for (const socket of [...serving.lingering]) socket.release();
 }
 
 /**

@@ -34,16 +34,17 @@ export function* allLimited(
     }
   }
   const workers = Array.from({ length: Math.min(concurrency, operations.length) }, worker);
-  const supervised = yield* call(
+  return yield* call(
     supervise(
       workers,
       (outcome) => !outcome.ok,
       `all of ${operations.length}, ${concurrency} at a time`,
+      (done) => {
+        if (done.decisive >= 0) settle(done.outcomes[done.decisive]!, done); // throws
+        return results;
+      },
     ),
   );
-  const { outcomes, decisive } = supervised;
-  if (decisive >= 0) settle(outcomes[decisive]!, supervised);
-  return results;
 }
 
 /** Checks the `concurrency` option: a positive integer, or `Infinity` for no limit. */

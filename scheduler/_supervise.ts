@@ -94,14 +94,15 @@ export interface Supervised {
 
 /**
  * Runs `operations` concurrently until one outcome is decisive or all have ended, then
- * kills the rest, waiting for their cleanup. Callers must `call` it (see the top of this
- * file).
+ * kills the rest, waiting for their cleanup, and gives what `conclude` makes of it (a
+ * value, or an error it throws). Callers must `call` it (see the top of this file).
  */
-export function* supervise(
+export function* supervise<T>(
   operations: readonly Operation<unknown>[],
   isDecisive: (outcome: Outcome<unknown>) => boolean,
   name: string,
-): Coroutine<Supervised> {
+  conclude: (supervised: Supervised) => T,
+): Coroutine<T> {
   const gathering = new Gathering(operations.length, isDecisive, name);
   const tasks = gathering.tasks;
   let answered = false;
@@ -117,16 +118,20 @@ export function* supervise(
     if (!answered) yield* shield(killAll(tasks));
   }
   // Shielded: a kill that arrives now waits until every loser has finished its cleanup.
-  yield* shield(finishAll(gathering));
-  return {
-    outcomes: gathering.outcomes,
-    decisive: gathering.decisive,
-    cleanupFailure: chainAll(gathering.failures),
-  };
+  // The answer is made inside the shield too: an error it throws (a loser's cleanup
+  // error, an error `all` was to throw) then goes to that kill's killer, where it would
+  // be lost once the kill took effect after the shield.
+  return yield* shield(finishAll(gathering, conclude));
 }
 
-/** Waits for the decisive child (which kills the others), then kills any left. */
-function* finishAll(gathering: Gathering): Coroutine<void> {
+/**
+ * Waits for the decisive child (which kills the others), then kills any left; gives what
+ * `conclude` makes of the outcomes.
+ */
+function* finishAll<T>(
+  gathering: Gathering,
+  conclude: (supervised: Supervised) => T,
+): Coroutine<T> {
   const decisive = gathering.tasks[gathering.decisive];
   if (decisive !== undefined && !decisive.done) {
     try {
@@ -139,6 +144,11 @@ function* finishAll(gathering: Gathering): Coroutine<void> {
     }
   }
   yield* killEach(gathering.tasks, gathering.failures);
+  return conclude({
+    outcomes: gathering.outcomes,
+    decisive: gathering.decisive,
+    cleanupFailure: chainAll(gathering.failures),
+  });
 }
 
 /**

@@ -58,12 +58,12 @@ export function all<const T extends readonly Operation<unknown>[]>(
 function* allOf<const T extends readonly Operation<unknown>[]>(
   operations: T,
 ): Coroutine<{ -readonly [K in keyof T]: OperationResult<T[K]> }> {
-  const supervised = yield* call(
-    supervise(operations, (outcome) => !outcome.ok, `all of ${operations.length}`),
+  const values = yield* call(
+    supervise(operations, (outcome) => !outcome.ok, `all of ${operations.length}`, (done) => {
+      const { outcomes, decisive } = done;
+      if (decisive >= 0) settle(outcomes[decisive]!, done); // throws its error
+      return outcomes.map((outcome) => (outcome as { value: unknown }).value);
+    }),
   );
-  const { outcomes, decisive } = supervised;
-  if (decisive >= 0) return settle(outcomes[decisive]!, supervised) as never;
-  return outcomes.map((outcome) => (outcome as { value: unknown }).value) as {
-    -readonly [K in keyof T]: OperationResult<T[K]>;
-  };
+  return values as { -readonly [K in keyof T]: OperationResult<T[K]> };
 }

@@ -38,10 +38,13 @@ export function race<const T extends readonly Operation<unknown>[]>(
 function* firstOf<const T extends readonly Operation<unknown>[]>(
   operations: T,
 ): Coroutine<OperationResult<T[number]>> {
-  const supervised = yield* call(
-    supervise(operations, () => true, `race of ${operations.length}`),
+  const value = yield* call(
+    supervise(
+      operations,
+      () => true,
+      `race of ${operations.length}`,
+      (done) => settle(done.outcomes[done.decisive]!, done),
+    ),
   );
-  return settle(supervised.outcomes[supervised.decisive]!, supervised) as OperationResult<
-    T[number]
-  >;
+  return value as OperationResult<T[number]>;
 }

@@ -71,9 +71,13 @@ function* limited<T>(
   operation: Operation<T>,
   timer: Effect<void>,
 ): Coroutine<T> {
-  const supervised = yield* call(supervise([operation, timer], () => true, `timeout(${ms})`));
-  const outcome = supervised.decisive === 1
-    ? { ok: false as const, error: new TimeoutError(`Operation timed out after ${ms} ms`) }
-    : supervised.outcomes[0]!;
-  return settle(outcome, supervised) as T;
+  const value = yield* call(
+    supervise([operation, timer], () => true, `timeout(${ms})`, (done) => {
+      const outcome = done.decisive === 1
+        ? { ok: false as const, error: new TimeoutError(`Operation timed out after ${ms} ms`) }
+        : done.outcomes[0]!;
+      return settle(outcome, done);
+    }),
+  );
+  return value as T;
 }

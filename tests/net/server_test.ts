@@ -11,9 +11,11 @@ import {
   join,
   kill,
   Listener,
+  moveOnAfter,
   NetError,
   run,
   server,
+  shield,
   sleep,
   SocketClosedError,
   spawn,
@@ -934,4 +936,54 @@ Deno.test("server() in a run that fails: a handler's finally still says goodbye 
     conn.close();
   }
   deepEqual(record, ["finally done"]);
+});
+
+Deno.test("server(): killed during its graceful shutdown, it still waits for every handler's cleanup", async () => {
+  // The grace period is over and the server kills its handlers one after the other, in
+  // its `finally`, when a second kill comes: that kill waits for the handlers' and their
+  // helpers' `finally` blocks, as any kill of the server does.
+  const clock = new VirtualClock();
+  const listener = new MemoryListener();
+  const record: string[] = [];
+  const shutdown = new AbortController();
+  const note = (what: string) => record.push(`${clock.now()} ${what}`);
+  function* handler(conn: Connection): Coroutine<void> {
+    try {
+      yield* conn.recv(1);
+      yield* spawn(function* () {
+        try {
+          yield* sleep(2);
+        } finally {
+          note("helper finally");
+        }
+      }());
+      while ((yield* conn.recv(64)).length > 0);
+    } finally {
+      yield* shield(function* () {
+        yield* sleep(2);
+        note("handler finally");
+      }());
+    }
+  }
+  await run(
+    function* () {
+      const serving = yield* spawn(server(listener, handler, {
+        signal: shutdown.signal,
+        gracePeriod: 0,
+      }));
+      yield* spawn(function* () {
+        yield* sleep(40);
+        yield* kill(serving);
+        note("kill(server) returned");
+      }());
+      yield* sleep(30);
+      const conn = yield* listener.connect();
+      yield* moveOnAfter(6, conn.recv(1));
+      yield* moveOnAfter(3, conn.recv(1));
+      conn.close();
+      shutdown.abort(); // at 39: the grace period ends at once, and the handlers are killed
+    }(),
+    { clock },
+  );
+  deepEqual(record, ["41 handler finally", "41 helper finally", "41 kill(server) returned"]);
 });

@@ -5,9 +5,12 @@ import {
   all,
   Channel,
   type Coroutine,
+  kill,
   moveOnAfter,
+  type Operation,
   race,
   run,
+  shield,
   sleep,
   spawn,
   taskGroup,
@@ -234,4 +237,52 @@ Deno.test("a scope that ends while a thread it owns is in race()'s cleanup ends 
     );
     assert.deepEqual(result, { timedOut: true, value: undefined });
   });
+});
+
+Deno.test("a combinator's caller killed while the losers clean up: the killer gets what their cleanup threw", async (t) => {
+  // The answer is known and the losers are being killed (a shielded cleanup) when the
+  // caller is killed: the kill waits for the cleanup, and what it throws (and an error
+  // `all` was about to throw) goes to the killer, not nowhere.
+  const loser = () =>
+    function* (): Coroutine<void> {
+      try {
+        yield* sleep(100);
+      } finally {
+        yield* shield(sleep(5));
+        throw new Error("X: the loser's cleanup");
+      }
+    }();
+  const cases: [string, () => Operation<unknown>, string][] = [
+    ["race", () => race([sleep(0), loser()]), "X: the loser's cleanup"],
+    [
+      "all",
+      () => all([failingAfter(0, new Error("E: all's child")), loser()]),
+      "X: the loser's cleanup, after E: all's child",
+    ],
+    ["withTimeout", () => withTimeout(0, loser()), "X: the loser's cleanup, after timed out"],
+  ];
+  for (const [name, operation, expected] of cases) {
+    await t.step(name, async () => {
+      let got = "nothing";
+      await run(
+        function* () {
+          const victim = yield* spawn(operation());
+          yield* sleep(2); // the combinator waits for the loser's cleanup now
+          try {
+            yield* kill(victim);
+          } catch (error) {
+            got = error instanceof SuppressedError
+              ? `${error.error.message}, after ${
+                (error.suppressed as Error).name === "TimeoutError"
+                  ? "timed out"
+                  : (error.suppressed as Error).message
+              }`
+              : (error as Error).message;
+          }
+        }(),
+        { clock: new VirtualClock() },
+      );
+      assert.equal(got, expected);
+    });
+  }
 });
