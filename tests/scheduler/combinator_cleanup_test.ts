@@ -249,6 +249,7 @@ Deno.test("a combinator's caller killed while the losers clean up: the killer ge
         yield* sleep(100);
       } finally {
         yield* shield(sleep(5));
+        // deno-lint-ignore no-unsafe-finally -- the point: a cleanup that fails
         throw new Error("X: the loser's cleanup");
       }
     }();
