@@ -152,3 +152,59 @@ export function* socketPair(
     },
   };
 }
+
+/** A server script run in a process of its own under `ulimit -n`; see {@linkcode underUlimit}. */
+export interface LimitedServer {
+  /** The port from its first line, `listening PORT budget N`. */
+  readonly port: number;
+  /** How many connections its descriptor guard allows, from the same line. */
+  readonly budget: number;
+  /** Sends SIGTERM; gives what it printed after its first line, its exit code and stderr. */
+  stop(): Promise<{ rest: string; code: number; stderr: string }>;
+}
+
+/**
+ * Starts `deno run --quiet -A [flags] script [args]` under `ulimit -n limit` (Linux), and
+ * reads the first line it prints, `listening PORT budget N`.
+ */
+export async function underUlimit(
+  limit: number,
+  script: string,
+  options: { flags?: string[]; args?: string[] } = {},
+): Promise<LimitedServer> {
+  const flags = options.flags ?? [];
+  const args = options.args ?? [];
+  const child = new Deno.Command("bash", {
+    args: [
+      "-c",
+      `ulimit -n ${limit} && exec "$0" run --quiet -A ${flags.join(" ")} "$@"`,
+      Deno.execPath(),
+      script,
+      ...args,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const stderr = new Response(child.stderr).text();
+  const first = (await lines.read()).value ?? "";
+  const match = /^listening (\d+) budget (\d+)/.exec(first);
+  if (match === null) {
+    child.kill("SIGKILL");
+    await child.status;
+    await lines.cancel();
+    throw new Error(`Unexpected first line: ${first} ${await stderr}`);
+  }
+  return {
+    port: Number(match[1]),
+    budget: Number(match[2]),
+    async stop() {
+      child.kill("SIGTERM");
+      const rest = [];
+      for (let r = await lines.read(); !r.done; r = await lines.read()) rest.push(r.value);
+      const status = await child.status;
+      return { rest: rest.join("").trim(), code: status.code, stderr: await stderr };
+    },
+  };
+}

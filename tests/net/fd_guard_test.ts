@@ -12,7 +12,7 @@ import {
   until,
   withTimeout,
 } from "../../mod.ts";
-import { makeCertificate, tempDir, text } from "./_helpers.ts";
+import { makeCertificate, tempDir, text, underUlimit } from "./_helpers.ts";
 
 const LIMIT = 64;
 const CLIENTS = 100;
@@ -24,18 +24,8 @@ Deno.test({
     "server() under ulimit -n 64 stays up with 100 clients and serves waiting ones as others leave",
   ignore: Deno.build.os !== "linux",
   async fn() {
-    const child = new Deno.Command("bash", {
-      args: ["-c", `ulimit -n ${LIMIT} && exec "$0" run --quiet -A "$1"`, Deno.execPath(), SERVER],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const stderr = new Response(child.stderr).text();
-    const first = (await lines.read()).value ?? "";
-    const match = /^listening (\d+) budget (\d+)/.exec(first);
-    ok(match, `unexpected first line: ${first}`);
-    const [port, budget] = [Number(match[1]), Number(match[2])];
+    const server = await underUlimit(LIMIT, SERVER);
+    const { port, budget } = server;
     ok(budget > 0 && budget < LIMIT, `budget ${budget}`);
     const record: string[] = [];
     await run(function* () {
@@ -66,13 +56,10 @@ Deno.test({
         for (const conn of clients) conn.close();
       }
     }());
-    child.kill("SIGTERM");
-    const rest = [];
-    for (let r = await lines.read(); !r.done; r = await lines.read()) rest.push(r.value);
-    const status = await child.status;
+    const { rest, code, stderr } = await server.stop();
     deepEqual(record, [`${budget} served`, "ten more served", "a new client served"]);
-    equal(rest.join("").trim(), "stopped", await stderr);
-    equal(status.code, 0, await stderr);
+    equal(rest, "stopped", stderr);
+    equal(code, 0, stderr);
   },
 });
 
@@ -87,25 +74,10 @@ Deno.test({
     await using dir = await tempDir();
     await Deno.writeTextFile(`${dir.path}/cert.pem`, cert);
     await Deno.writeTextFile(`${dir.path}/key.pem`, key);
-    const child = new Deno.Command("bash", {
-      args: [
-        "-c",
-        `ulimit -n ${LIMIT} && exec "$0" run --quiet -A "$1" "$2" "$3"`,
-        Deno.execPath(),
-        TLS_SERVER,
-        `${dir.path}/cert.pem`,
-        `${dir.path}/key.pem`,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const stderr = new Response(child.stderr).text();
-    const first = (await lines.read()).value ?? "";
-    const match = /^listening (\d+) budget (\d+)/.exec(first);
-    ok(match, `unexpected first line: ${first}`);
-    const [port, budget] = [Number(match[1]), Number(match[2])];
+    const server = await underUlimit(LIMIT, TLS_SERVER, {
+      args: [`${dir.path}/cert.pem`, `${dir.path}/key.pem`],
+    });
+    const { port, budget } = server;
     ok(budget > 0 && budget < LIMIT, `budget ${budget}`);
     const record: string[] = [];
     await run(function* () {
@@ -130,12 +102,9 @@ Deno.test({
         for (const conn of silent) conn.close();
       }
     }());
-    child.kill("SIGTERM");
-    const rest = [];
-    for (let r = await lines.read(); !r.done; r = await lines.read()) rest.push(r.value);
-    const status = await child.status;
+    const { rest, code, stderr } = await server.stop();
     deepEqual(record, ["waits", "served once they left"]);
-    equal(rest.join("").trim(), "stopped", await stderr);
-    equal(status.code, 0, await stderr);
+    equal(rest, "stopped", stderr);
+    equal(code, 0, stderr);
   },
 });

@@ -10,7 +10,7 @@ import {
   until,
   withTimeout,
 } from "../../mod.ts";
-import { text } from "./_helpers.ts";
+import { text, underUlimit } from "./_helpers.ts";
 
 const HANDLER = new URL("./_worker_handler.ts", import.meta.url);
 const EXIT_SCRIPT = new URL("./_workers_exit.ts", import.meta.url).pathname;
@@ -112,23 +112,8 @@ Deno.test({
   name: "serveWorkers() under ulimit -n 64: two workers together stay within the process's budget",
   ignore: Deno.build.os !== "linux",
   async fn() {
-    const child = new Deno.Command("bash", {
-      args: [
-        "-c",
-        `ulimit -n 64 && exec "$0" run --quiet -A --unstable-net "$1"`,
-        Deno.execPath(),
-        FD_SERVER,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const stderr = new Response(child.stderr).text();
-    const first = (await lines.read()).value ?? "";
-    const match = /^listening (\d+) budget (\d+)/.exec(first);
-    ok(match, `unexpected first line: ${first} ${first === "" ? await stderr : ""}`);
-    const [port, budget] = [Number(match[1]), Number(match[2])];
+    const server = await underUlimit(64, FD_SERVER, { flags: ["--unstable-net"] });
+    const { port, budget } = server;
     ok(budget > 0 && budget < 64, `budget ${budget}`);
     const record: string[] = [];
     await run(function* () {
@@ -165,12 +150,9 @@ Deno.test({
         for (const conn of clients) conn.close();
       }
     }());
-    child.kill("SIGTERM");
-    const rest = [];
-    for (let r = await lines.read(); !r.done; r = await lines.read()) rest.push(r.value);
-    const status = await child.status;
+    const { rest, code, stderr } = await server.stop();
     deepEqual(record, ["at most the budget served", "a new client served"]);
-    equal(rest.join("").trim(), "stopped", await stderr);
-    equal(status.code, 0, await stderr);
+    equal(rest, "stopped", stderr);
+    equal(code, 0, stderr);
   },
 });
