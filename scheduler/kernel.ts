@@ -1535,7 +1535,12 @@ export class Kernel implements ThreadHost {
     }
     this.#failed = true;
     this.#error = error;
-    for (let t = this.#first; t !== null; t = t.next) this.#killUnlessShielded(t);
+    // Oldest first (the live list runs newest first): a thread's `finally` that kills or
+    // joins the threads it started then runs before theirs end, and what they throw
+    // reaches it (a server hands a handler's errors to `onError` so), not the run.
+    const threads: Thread[] = [];
+    for (let t = this.#first; t !== null; t = t.next) threads.push(t);
+    for (let i = threads.length - 1; i >= 0; i--) this.#killUnlessShielded(threads[i]);
   }
 }
 

@@ -1,4 +1,4 @@
-import { deepEqual, equal, ok } from "node:assert/strict";
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import net from "node:net";
 import {
   AddressInUseError,
@@ -986,4 +986,41 @@ Deno.test("server(): killed during its graceful shutdown, it still waits for eve
     { clock },
   );
   deepEqual(record, ["41 handler finally", "41 helper finally", "41 kill(server) returned"]);
+});
+
+Deno.test("server(): a run aborted through its signal still hands a handler helper's cleanup error to onError", async () => {
+  // The run's teardown kills every thread, oldest first: the server's connection thread
+  // kills its handler and waits, so what the handler's helper throws in its `finally`
+  // reaches onError, as when the server itself is killed, and the run rejects with the
+  // abort's reason alone.
+  const listener = new MemoryListener();
+  const controller = new AbortController();
+  const reported: string[] = [];
+  function* handler(_conn: Connection): Coroutine<void> {
+    yield* spawn(function* () {
+      try {
+        yield* sleep(1000);
+      } finally {
+        // deno-lint-ignore no-unsafe-finally -- the point: a cleanup that fails
+        throw new Error("the helper's cleanup failed");
+      }
+    }());
+    yield* sleep(1000);
+  }
+  await rejects(
+    run(
+      function* () {
+        yield* spawn(server(listener, handler, {
+          onError: (error) => reported.push((error as Error).message),
+        }));
+        using _client = yield* listener.connect();
+        yield* sleep(5); // the handler and its helper wait now
+        controller.abort(new Error("shutdown"));
+        yield* sleep(1);
+      }(),
+      { clock: new VirtualClock(), signal: controller.signal },
+    ),
+    (error) => error instanceof Error && error.message === "shutdown",
+  );
+  deepEqual(reported, ["the helper's cleanup failed"]);
 });

@@ -77,10 +77,11 @@ Deno.test("run() ends with an error no thread joins, after killing the others an
     ),
     (error) => error === boom,
   );
+  // Oldest first: the root's cleanup runs before the threads it started end.
   assert.deepEqual(record, [
     "failing thread throws",
-    "sleeper cleanup starts",
     "root cleanup",
+    "sleeper cleanup starts",
     "sleeper cleanup ends",
   ]);
 });
@@ -131,7 +132,7 @@ Deno.test("run() kills every thread when its signal aborts, runs their finally b
   assert.equal(settled, false);
   controller.abort(reason);
   await assert.rejects(pending, (error) => error === reason);
-  assert.deepEqual(record, ["child finally", "root finally", "child finally after a yield"]);
+  assert.deepEqual(record, ["root finally", "child finally", "child finally after a yield"]);
 });
 
 Deno.test("run() reports a deadlock instead of hanging when threads join each other", async () => {
@@ -241,7 +242,7 @@ Deno.test("run() whose own coroutine aborts its signal unwinds every thread and 
     ),
     (error) => error === reason,
   );
-  assert.deepEqual(record, ["sleeper finally", "root finally"]);
+  assert.deepEqual(record, ["root finally", "sleeper finally"]);
 });
 
 Deno.test("run() chains an error thrown by a finally during teardown as a SuppressedError", async () => {
