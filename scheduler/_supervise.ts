@@ -43,7 +43,12 @@ class Gathering extends Primitive<void> {
   settle(index: number, outcome: Outcome<unknown>): void {
     this.outcomes[index] = outcome;
     this.pending--;
-    if (this.decisive >= 0) return;
+    if (this.decisive >= 0) {
+      // After the answer, a loser that ran before its kill reached it and failed: its error
+      // goes with the losers' cleanup errors, to the caller, not nowhere.
+      if (!outcome.ok) this.failures.push(outcome.error);
+      return;
+    }
     if (this.isDecisive(outcome)) this.decisive = index;
     if (this.#answered()) this.wake();
   }

@@ -287,3 +287,42 @@ Deno.test("a combinator's caller killed while the losers clean up: the killer ge
     });
   }
 });
+
+Deno.test("a loser that fails before its kill reaches it is not swallowed", async (t) => {
+  // The first branch decides at once; the losers are killed one by one, and the last
+  // runs (and throws) before its kill comes. Its error goes with the losers' cleanup
+  // errors: the caller gets it, as it would a loser's cleanup error.
+  await t.step("race", async () => {
+    await assert.rejects(
+      run(race([
+        function* () {
+          return "winner";
+        }(),
+        function* () {}(),
+        function* (): Coroutine<never> {
+          throw new Error("a loser failed");
+        }(),
+      ])),
+      { message: "a loser failed" },
+    );
+  });
+  await t.step("all, two failing in one instant", async () => {
+    await assert.rejects(
+      run(all([
+        function* (): Coroutine<never> {
+          throw new Error("first");
+        }(),
+        function* () {}(),
+        function* (): Coroutine<never> {
+          throw new Error("second");
+        }(),
+      ])),
+      (error) => {
+        assert.ok(error instanceof SuppressedError, `got ${error}`);
+        assert.equal((error.error as Error).message, "second");
+        assert.equal((error.suppressed as Error).message, "first");
+        return true;
+      },
+    );
+  });
+});
