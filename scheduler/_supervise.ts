@@ -13,7 +13,7 @@ import { type Outcome, ownFrameFor } from "./_effects.ts";
 import { Primitive, SUSPEND } from "./_primitive.ts";
 import type { Coroutine } from "./coroutine.ts";
 import { join } from "./join.ts";
-import { chain, chainAll, killAll, killEach } from "./_kill_all.ts";
+import { chain, chainAll, killEach } from "./_kill_all.ts";
 import type { Operation } from "./operation.ts";
 import { shield } from "./shield.ts";
 import { spawn } from "./spawn.ts";
@@ -118,15 +118,32 @@ export function* supervise<T>(
     yield* gathering;
     answered = true;
   } finally {
-    // Killed before the answer: the children go too, and what their cleanup throws goes
-    // to whoever killed us.
-    if (!answered) yield* shield(killAll(tasks));
+    // Killed before the answer was taken in: the children go too (see `abandon`).
+    if (!answered) yield* shield(abandon(gathering));
   }
   // Shielded: a kill that arrives now waits until every loser has finished its cleanup.
   // The answer is made inside the shield too: an error it throws (a loser's cleanup
   // error, an error `all` was to throw) then goes to that kill's killer, where it would
   // be lost once the kill took effect after the shield.
   return yield* shield(finishAll(gathering, conclude));
+}
+
+/**
+ * The caller was killed before it took the answer in: kills the children still running,
+ * and throws, to whoever killed it, what the children failed with (an answer may have been
+ * waiting already: an error `all` was to throw) and what their cleanup threw, chained, none
+ * dropped.
+ */
+function* abandon(gathering: Gathering): Coroutine<void> {
+  const errors = new Set<unknown>();
+  for (const outcome of gathering.outcomes) {
+    if (outcome !== undefined && !outcome.ok) errors.add(outcome.error);
+  }
+  for (const error of gathering.failures) errors.add(error);
+  const cleanup: unknown[] = [];
+  yield* killEach(gathering.tasks, cleanup);
+  const failure = chainAll([...errors, ...cleanup]);
+  if (failure !== null) throw failure.error;
 }
 
 /**

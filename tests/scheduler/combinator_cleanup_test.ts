@@ -39,6 +39,16 @@ function* loser(record: string[], name: string, cleanupError?: Error): Coroutine
   }
 }
 
+// deno-lint-ignore require-yield -- a coroutine that ends in its first step
+function* at<T>(value: T): Coroutine<T> {
+  return value;
+}
+
+// deno-lint-ignore require-yield -- a coroutine that fails in its first step
+function* failing(message: string): Coroutine<never> {
+  throw new Error(message);
+}
+
 Deno.test("race() kills every loser even when one loser's finally throws", async () => {
   const record: string[] = [];
   const cleanup = new Error("cleanup failed");
@@ -294,29 +304,13 @@ Deno.test("a loser that fails before its kill reaches it is not swallowed", asyn
   // errors: the caller gets it, as it would a loser's cleanup error.
   await t.step("race", async () => {
     await assert.rejects(
-      run(race([
-        function* () {
-          return "winner";
-        }(),
-        function* () {}(),
-        function* (): Coroutine<never> {
-          throw new Error("a loser failed");
-        }(),
-      ])),
+      run(race([at("winner"), at(undefined), failing("a loser failed")])),
       { message: "a loser failed" },
     );
   });
   await t.step("all, two failing in one instant", async () => {
     await assert.rejects(
-      run(all([
-        function* (): Coroutine<never> {
-          throw new Error("first");
-        }(),
-        function* () {}(),
-        function* (): Coroutine<never> {
-          throw new Error("second");
-        }(),
-      ])),
+      run(all([failing("first"), at(undefined), failing("second")])),
       (error) => {
         assert.ok(error instanceof SuppressedError, `got ${error}`);
         assert.equal((error.error as Error).message, "second");
@@ -325,4 +319,27 @@ Deno.test("a loser that fails before its kill reaches it is not swallowed", asyn
       },
     );
   });
+});
+
+Deno.test("a combinator's caller killed after its children failed, before it took the answer in, drops no error", async () => {
+  // all()'s child has thrown, and the answer waits for the caller to run again; another
+  // thread's error ends the run first, killing the caller. The child's error is not
+  // dropped: it goes to the kill's killer (here the run), chained.
+  const record: string[] = [];
+  await assert.rejects(
+    run(function* () {
+      yield* spawn(function* () {
+        yield* spawn(failing("S: another thread's"));
+      }());
+      record.push("all begins");
+      yield* all([failing("A: all's child")]);
+    }()),
+    (error) => {
+      assert.ok(error instanceof SuppressedError, `got ${error}`);
+      const messages = [(error.error as Error).message, (error.suppressed as Error).message];
+      assert.deepEqual(messages.sort(), ["A: all's child", "S: another thread's"]);
+      return true;
+    },
+  );
+  assert.deepEqual(record, ["all begins"]);
 });
