@@ -122,10 +122,8 @@ export function* supervise<T>(
     if (!answered) yield* shield(abandon(gathering));
   }
   // Shielded: a kill that arrives now waits until every loser has finished its cleanup.
-  // The answer is made inside the shield too: an error it throws (a loser's cleanup
-  // error, an error `all` was to throw) then goes to that kill's killer, where it would
-  // be lost once the kill took effect after the shield.
-  return yield* shield(finishAll(gathering, conclude));
+  const supervised = yield* shield(finishAll(gathering, conclude));
+  return conclude(supervised);
 }
 
 /**
@@ -148,12 +146,12 @@ function* abandon(gathering: Gathering): Coroutine<void> {
 
 /**
  * Waits for the decisive child (which kills the others), then kills any left; gives what
- * `conclude` makes of the outcomes.
+ * they came to.
  */
 function* finishAll<T>(
   gathering: Gathering,
   conclude: (supervised: Supervised) => T,
-): Coroutine<T> {
+): Coroutine<Supervised> {
   const decisive = gathering.tasks[gathering.decisive];
   if (decisive !== undefined && !decisive.done) {
     try {
@@ -166,11 +164,20 @@ function* finishAll<T>(
     }
   }
   yield* killEach(gathering.tasks, gathering.failures);
-  return conclude({
+  const supervised: Supervised = {
     outcomes: gathering.outcomes,
     decisive: gathering.decisive,
     cleanupFailure: chainAll(gathering.failures),
-  });
+  };
+  // An answer that holds an error of a child's or of a cleanup's is made here, inside the
+  // shield: a kill that waits for the shield then hands it to its killer, rather than drop
+  // it. One without (a value, `withTimeout`'s own `TimeoutError`) is made after the
+  // shield, and a waiting kill takes effect first: the caller has nothing to hand on.
+  const answer = supervised.outcomes[supervised.decisive];
+  if (supervised.cleanupFailure !== null || (answer !== undefined && !answer.ok)) {
+    conclude(supervised); // throws it
+  }
+  return supervised;
 }
 
 /**

@@ -343,3 +343,29 @@ Deno.test("a combinator's caller killed after its children failed, before it too
   );
   assert.deepEqual(record, ["all begins"]);
 });
+
+Deno.test("a withTimeout caller killed while the timed-out operation cleans up: its killer gets no TimeoutError", async () => {
+  // The timeout is withTimeout's own answer, not an error of anyone's: a caller killed
+  // before it could throw it has nothing to hand on, and its kill ends without an error.
+  const record: string[] = [];
+  await run(
+    function* () {
+      const caller = yield* spawn(withTimeout(
+        1,
+        function* (): Coroutine<void> {
+          try {
+            yield* sleep(100);
+          } finally {
+            yield* shield(sleep(5)); // the operation's slow cleanup
+            record.push("operation cleaned up");
+          }
+        }(),
+      ));
+      yield* sleep(2); // the time ran out at 1; the cleanup goes on until 6
+      yield* kill(caller);
+      record.push(`caller killed, killed ${caller.killed}`);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, ["operation cleaned up", "caller killed, killed true"]);
+});
