@@ -27,7 +27,10 @@ class Gathering extends Primitive<void> {
   decisive = -1;
   /** The children's threads, in the order of their operations. */
   readonly tasks: Task<void>[] = [];
-  /** What the killed children's `finally` blocks threw, in the order it was thrown. */
+  /**
+   * What the killed children's `finally` blocks threw, and what losers that ran before
+   * their kill failed with, in the order it was thrown.
+   */
   readonly failures: unknown[] = [];
 
   constructor(
