@@ -166,3 +166,16 @@ export class ExampleProcess {
     await this.stop();
   }
 }
+
+/** Fails instead of hanging if `promise` takes longer than 10 s (a guard, not a timing test). */
+export async function withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} was stalled`)), 10_000);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Broadcast, kill, LaggedError, run, server, spawn, until } from "../../mod.ts";
 import { chat, type Message } from "../../examples/chat.ts";
+import { withDeadline } from "./_process.ts";
 
 const encoder = new TextEncoder();
 
@@ -52,21 +53,6 @@ class Client {
       this.lines.push(...parts);
       this.#waiters = this.#waiters.filter((w) => !(w.until(this.lines) && (w.resolve(), true)));
     }
-  }
-}
-
-/** `promise`, or a rejection saying what was not seen within `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Not seen within ${ms} ms: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -209,7 +195,7 @@ Deno.test("chat.ts: clients pasting many lines in one write are not dropped; eve
     for (const [r, client] of clients.entries()) {
       const others = Math.min(pasters, clients.length) - (r < pasters ? 1 : 0);
       // Or until the server closes it: a client that was dropped reads no more.
-      await within(
+      await withDeadline(
         Promise.race([
           client.wait((lines) =>
             lines.filter((line) => !line.startsWith("*")).length >= others * perPaste
@@ -244,10 +230,10 @@ Deno.test("chat.ts: control characters in names and lines do not reach other cli
   const bob = await Client.connect(chatServer.port, "bob", true);
   const mallory = await Client.connect(chatServer.port, "\x1b[31mmal\x07lory", true);
   try {
-    await within(bob.wait((lines) => lines.length >= 1), "mallory's join");
+    await withDeadline(bob.wait((lines) => lines.length >= 1), "mallory's join");
     await mallory.write("\r\x1b[2K* mallory left\r\n");
     await mallory.write("tab\there, del\x7f, next\x85line\n");
-    await within(bob.wait((lines) => lines.length >= 3), "mallory's two lines");
+    await withDeadline(bob.wait((lines) => lines.length >= 3), "mallory's two lines");
     assert.deepEqual(bob.lines, [
       "* [31mmallory joined",
       "[31mmallory: [2K* mallory left",

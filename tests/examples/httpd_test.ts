@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join, run, spawn } from "../../mod.ts";
 import { memoryPair } from "../../testing/mod.ts";
 import { handler } from "../../examples/httpd.ts";
-import { ExampleProcess } from "./_process.ts";
+import { ExampleProcess, withDeadline } from "./_process.ts";
 
 const SECRET = "TOP SECRET, outside the root";
 
@@ -98,19 +98,6 @@ async function request(port: number, raw: string): Promise<RawResponse> {
   using client = await RawClient.open(port);
   await client.send(raw);
   return await client.response(raw.startsWith("HEAD"));
-}
-
-/** Fails instead of hanging if `promise` takes longer than 10 s (a guard, not a timing test). */
-async function withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} was stalled`)), 10_000);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 const get = (port: number, target: string) =>
@@ -563,12 +550,10 @@ Deno.test("httpd.ts on SIGTERM closes idle keep-alive connections at once, and f
       new RegExp(`\r\nContent-Length: ${size}\r\n`),
     );
 
-    const start = Date.now();
     const stopped = server.stop(); // one SIGTERM: a second, once it has stopped, would kill it
+    // Closed first, while the request begun can still finish: an idle connection closed
+    // only when the grace period ran out would go with every handler, that request's too.
     assert.ok(await withDeadline(idle.closedByServer(), "closing the idle connection"));
-    // The grace period is 5 s: an idle connection must not hold the shutdown that long.
-    const idleClosed = Date.now() - start;
-    assert.ok(idleClosed < 2000, `the idle connection was closed after ${idleClosed} ms`);
     await partial.send("st: x\r\n\r\n");
     const r = await withDeadline(partial.response(), "the request begun");
     assert.equal(r.head.split("\r\n")[0], "HTTP/1.1 200 OK");
@@ -578,8 +563,6 @@ Deno.test("httpd.ts on SIGTERM closes idle keep-alive connections at once, and f
     assert.equal(await withDeadline(download.skip(size), "the body in flight"), size);
     assert.ok(await withDeadline(download.closedByServer(), "closing after the body"));
     const { code, stdout } = await withDeadline(stopped, "the exit");
-    const exited = Date.now() - start;
-    assert.ok(exited < 2500, `the server exited after ${exited} ms`);
     assert.equal(code, 0);
     assert.ok(stdout.endsWith("stopped"), stdout);
   } finally {
