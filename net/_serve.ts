@@ -201,17 +201,16 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
   }
 }
 
-/** Kills the sweeper and every handler, one after the other, and lets the sockets go. */
+/**
+ * Kills the sweeper and every handler at once, so that their goodbyes run side by side,
+ * and lets the sockets go.
+ */
 function* closeAll(serving: Serving, sweeper: Task<void> | null): Coroutine<void> {
-  if (sweeper !== null) yield kill(sweeper);
-  for (const [conn, entry] of [...serving.live]) {
-    if (entry.task === null) continue;
-    try {
-      yield kill(entry.task);
-    } catch (error) {
-      reportFailure(serving, entry, error, conn); // a handler's finally block threw
-    }
-  }
+  const tasks: Task<void>[] = sweeper === null ? [] : [sweeper];
+  for (const entry of serving.live.values()) if (entry.task !== null) tasks.push(entry.task);
+  // A connection's thread reports what its handler threw itself (see `serve`), so this
+  // throws nothing of theirs.
+  yield kill(tasks);
   // A handler killed before its first step never ran its `finally`: close its connection.
   for (const conn of [...serving.live.keys()]) serving.retire(conn);
   // Sockets mid-handshake are let go uncounted: watching them would keep the process

@@ -33,8 +33,8 @@ export interface ServerOptions extends ListenerOptions {
   idleTimeout?: number;
   /**
    * Aborting it shuts the server down gracefully: it stops accepting at once, waits up
-   * to `gracePeriod` ms for the open handlers to end, then kills the rest (their
-   * `finally` blocks run), and the server returns. Handlers may watch the same signal to
+   * to `gracePeriod` ms for the open handlers to end, then kills the rest at once (their
+   * `finally` blocks run side by side), and the server returns. Handlers may watch the same signal to
    * wind down (say, not to keep a connection alive for another request).
    *
    * @default {undefined}
@@ -91,8 +91,8 @@ export interface ServerOptions extends ListenerOptions {
  * otherwise (or off Linux) the limit is unknown, and only `maxConnections` applies: set it
  * below `ulimit -n`.
  *
- * Killing the server thread closes the listener and kills every handler (their `finally`
- * blocks run, one handler after the other) before the kill completes. Aborting
+ * Killing the server thread closes the listener and kills every handler at once (their
+ * `finally` blocks run side by side) before the kill completes. Aborting
  * `options.signal` shuts it down gracefully instead (see {@linkcode ServerOptions}).
  *
  * @param host The address to listen on, e.g. `"127.0.0.1"` or `"::1"`.

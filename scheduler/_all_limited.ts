@@ -19,8 +19,8 @@ export function* allLimited(
   let next = 0;
   let failed = false;
   function* worker(): Coroutine<void> {
-    // A worker still running while the others are killed one by one (their cleanup may
-    // take a while) starts nothing more either.
+    // After a failure a worker starts nothing more, even one that its kill has not reached
+    // yet (a shield holds it): its kill takes effect as the shielded operation ends.
     while (!failed && next < operations.length) {
       const index = next++;
       try {

@@ -92,8 +92,12 @@ export function describeWait(thread: Thread): string {
   switch (thread.state) {
     case ThreadState.Joining:
       return `join(thread ${thread.extras!.waitingOn!.id})`;
-    case ThreadState.KillWaiting:
-      return `kill(thread ${thread.extras!.waitingOn!.id})`;
+    case ThreadState.KillWaiting: {
+      const extras = thread.extras!;
+      const targets = extras.waitingOnAll?.filter((target) => target.state !== ThreadState.Done) ??
+        [extras.waitingOn!];
+      return `kill(${targets.map((target) => `thread ${target.id}`).join(", ")})`;
+    }
     case ThreadState.Sleeping:
       return `sleep until ${Number(thread.timer!.deadline.toFixed(3))}`;
     case ThreadState.Awaiting:

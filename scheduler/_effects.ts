@@ -25,6 +25,7 @@ export const enum Kind {
   Self,
   Shield,
   Primitive,
+  KillAll,
 }
 
 /**
@@ -119,6 +120,34 @@ export class KillEffect extends Effect<void> {
   get description(): string {
     return `kill(${describeTarget(this.target)})`;
   }
+}
+
+/**
+ * Kills every thread of `targets` in one step, before any other thread runs, and waits
+ * until all have ended (`kill(tasks)`, and the combinators' cleanup: killed one after the
+ * other, a loser that was woken in the same instant as the winner, handed a channel item,
+ * would run while an earlier one unwinds, and take its item for nobody). Throws a
+ * {@linkcode KillFailures} when cleanup failed.
+ */
+export class KillAllEffect extends Effect<void> {
+  static {
+    tagKind(this, Kind.KillAll);
+  }
+  declare readonly targets: readonly (Task<unknown> | Coroutine<unknown>)[];
+  declare readonly reason: unknown;
+  constructor(targets: readonly (Task<unknown> | Coroutine<unknown>)[], reason: unknown) {
+    super();
+    this.targets = targets;
+    this.reason = reason;
+  }
+  get description(): string {
+    return `kill(${this.targets.map(describeTarget).join(", ")})`;
+  }
+}
+
+/** What the `finally` blocks of a {@linkcode KillAllEffect}'s targets threw, in their order. */
+export class KillFailures {
+  constructor(readonly errors: readonly unknown[]) {}
 }
 
 export class EndEffect<T> extends Effect<never> {
@@ -216,6 +245,7 @@ export type AnyEffect =
   | JoinEffect<unknown>
   | TaskHandle
   | KillEffect
+  | KillAllEffect
   | EndEffect<unknown>
   | SleepEffect
   | YieldNowEffect

@@ -1,41 +1,55 @@
 // Killing a set of threads and keeping what their cleanup threw: shared by the combinators
 // (`all`, `race`, `withTimeout`), `select` and `moveOnAfter`.
 import { call } from "./call.ts";
+import { KillAllEffect, KillFailures } from "./_effects.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
-import { kill } from "./kill.ts";
 import type { Task } from "./task.ts";
 
 /**
- * Kills every task still running (but `except`), one after the other, waiting for each
- * one's cleanup; adds what each cleanup threw to `failures`, in order.
+ * Kills every task still running (but `except`), all in one step, and waits for each
+ * one's cleanup; adds what each cleanup threw to `failures`, in the tasks' order.
  */
 export function* killEach(
   tasks: readonly Task<unknown>[],
   failures: unknown[],
   except?: Task<unknown>,
 ): Coroutine<void> {
-  for (const task of tasks) {
-    if (task.done || task === except) continue;
-    try {
-      yield* kill(task);
-    } catch (error) {
-      failures.push(error);
-    }
+  const running = tasks.filter((task) => !task.done && task !== except);
+  if (running.length > 0) yield* killAndCollect(running, undefined, failures);
+}
+
+function* killAndCollect(
+  targets: readonly (Task<unknown> | Coroutine<unknown>)[],
+  reason: unknown,
+  failures: unknown[],
+): Coroutine<void> {
+  try {
+    yield new KillAllEffect(targets, reason);
+  } catch (error) {
+    if (!(error instanceof KillFailures)) throw error;
+    failures.push(...error.errors);
   }
 }
 
 /**
- * Kills every task still running and throws what their cleanup threw, chained, none
- * dropped. A frame of its own, so that it can be run from a `finally`.
+ * Kills every target at once, waits until all have ended, and throws what their cleanup
+ * threw, in the targets' order, chained, none dropped: `kill(targets)`. A frame of its
+ * own, so that it can be run from a `finally`.
  */
-export function killAll(tasks: readonly Task<unknown>[]): Effect<void> {
-  return call(killAllOrThrow(tasks));
+export function killAll(
+  targets: readonly (Task<unknown> | Coroutine<unknown>)[],
+  reason?: unknown,
+): Effect<void> {
+  return call(killAllOrThrow(targets, reason));
 }
 
-function* killAllOrThrow(tasks: readonly Task<unknown>[]): Coroutine<void> {
+function* killAllOrThrow(
+  targets: readonly (Task<unknown> | Coroutine<unknown>)[],
+  reason: unknown,
+): Coroutine<void> {
   const failures: unknown[] = [];
-  yield* killEach(tasks, failures);
+  yield* killAndCollect(targets, reason, failures);
   const failure = chainAll(failures);
   if (failure !== null) throw failure.error;
 }

@@ -27,10 +27,7 @@ class Gathering extends Primitive<void> {
   decisive = -1;
   /** The children's threads, in the order of their operations. */
   readonly tasks: Task<void>[] = [];
-  /**
-   * What the killed children's `finally` blocks threw, and what losers that ran before
-   * their kill failed with, in the order it was thrown.
-   */
+  /** What the killed children's `finally` blocks threw, in the children's order. */
   readonly failures: unknown[] = [];
 
   constructor(
@@ -47,8 +44,10 @@ class Gathering extends Primitive<void> {
     this.outcomes[index] = outcome;
     this.pending--;
     if (this.decisive >= 0) {
-      // After the answer, a loser that ran before its kill reached it and failed: its error
-      // goes with the losers' cleanup errors, to the caller, not nowhere.
+      // After the answer. The decisive child kills the others in the very step it settles,
+      // so none should run again (a shield that holds one makes what it throws a cleanup
+      // error, which its kill hands over). Should one still fail here, its error goes with
+      // the losers' cleanup errors, to the caller, not nowhere.
       if (!outcome.ok) this.failures.push(outcome.error);
       return;
     }
@@ -83,9 +82,10 @@ function* child(
     outcome = { ok: false, error };
   }
   gathering.settle(index, outcome);
-  // The answer is known: kill the others now, before any of them runs again. One that was
-  // woken in the same instant (say, handed a channel item) has not taken what it was given
-  // yet, and a kill makes it give it back. The supervisor waits for this.
+  // The answer is known: kill the others now, all in this step, before any of them runs
+  // again. One that was woken in the same instant (say, handed a channel item) has not
+  // taken what it was given yet, and a kill makes it give it back. The supervisor waits
+  // for this.
   if (gathering.decisive === index) {
     yield* killEach(gathering.tasks, gathering.failures, gathering.tasks[index]);
   }

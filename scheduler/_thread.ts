@@ -77,6 +77,9 @@ export class ThreadExtras {
   cleanupFailed: boolean;
   /** The thread waited on by a join or a kill. */
   waitingOn: Thread | null;
+  /** The threads waited on by a kill of many (`KillAllEffect`), and how many still run. */
+  waitingOnAll: Thread[] | null;
+  killsLeft: number;
   /** The name given to `spawn`, if any. */
   name: string | undefined;
   /** In `trace` mode: where each frame was called (index 0: where the thread was spawned). */
@@ -93,6 +96,8 @@ export class ThreadExtras {
   killing: boolean;
   /** The thread whose error a join or a kill handed it, until it throws it. */
   handedFrom: Thread | null;
+  /** The threads whose errors a kill of many handed it, until it throws them. */
+  handedMany: Thread[] | null;
   /** Once failed: how many threads it handed its error to have not thrown it yet. */
   receivers: number;
   /** Once failed: whether a thread it handed its error to threw it. */
@@ -127,6 +132,8 @@ export class ThreadExtras {
     this.cleanupError = undefined;
     this.cleanupFailed = false;
     this.waitingOn = null;
+    this.waitingOnAll = null;
+    this.killsLeft = 0;
     this.name = undefined;
     this.frameSites = null;
     this.killReason = undefined;
@@ -135,6 +142,7 @@ export class ThreadExtras {
     this.teardownChildren = null;
     this.killing = false;
     this.handedFrom = null;
+    this.handedMany = null;
     this.receivers = 0;
     this.errorTaken = false;
     this.deadlineWait = null;

@@ -40,7 +40,9 @@ import {
   type CallEffect,
   type EndEffect,
   type JoinEffect,
+  type KillAllEffect,
   type KillEffect,
+  KillFailures,
   KIND as kindKey,
   Kind,
   type ShieldEffect,
@@ -130,6 +132,7 @@ const KIND_UNTIL = Kind.Until;
 const KIND_SELF = Kind.Self;
 const KIND_SHIELD = Kind.Shield;
 const KIND_PRIMITIVE = Kind.Primitive;
+const KIND_KILL_ALL = Kind.KillAll;
 
 /** How long the kernel runs before it lets the event loop in. */
 const SLICE_MS = 4;
@@ -638,7 +641,10 @@ export class Kernel implements ThreadHost {
       try {
         if (mode === MODE_NEXT) result = generator.next(value);
         else if (mode === MODE_THROW) {
-          if (thread.extras?.handedFrom != null) this.#takeHandedError(thread.extras);
+          const extras = thread.extras;
+          if (extras !== null && (extras.handedFrom !== null || extras.handedMany !== null)) {
+            this.#takeHandedErrors(extras);
+          }
           result = generator.throw(value);
         } else result = generator.return(value);
       } catch (error) {
@@ -683,12 +689,27 @@ export class Kernel implements ThreadHost {
     this.#stepping = null;
   }
 
-  /** A thread throws the error of a thread it joined (or killed): that error is taken. */
-  #takeHandedError(extras: ThreadExtras): void {
-    const fromExtras = extras.handedFrom!.extras!;
+  /** A thread throws the error of a thread it joined (or those it killed): it is taken. */
+  #takeHandedErrors(extras: ThreadExtras): void {
+    const from = extras.handedFrom;
+    const many = extras.handedMany;
     extras.handedFrom = null;
-    fromExtras.receivers--;
-    fromExtras.errorTaken = true;
+    extras.handedMany = null;
+    for (const target of from === null ? many! : [from]) {
+      const fromExtras = target.extras!;
+      fromExtras.receivers--;
+      fromExtras.errorTaken = true;
+    }
+  }
+
+  /**
+   * A thread handed `from`'s error will never throw it: if no other thread handed it did
+   * or still can, it goes where it would have gone had nobody taken it, to `from`'s scope
+   * or the run, not nowhere.
+   */
+  #dropHandedError(from: Thread): void {
+    const fromExtras = from.extras!;
+    if (--fromExtras.receivers === 0 && !fromExtras.errorTaken) this.#unhandled(from, from.result);
   }
 
   /** Pops the finished top frame; says whether the thread goes on running. */
@@ -826,6 +847,8 @@ export class Kernel implements ThreadHost {
         return this.#onShield(thread, effect as ShieldEffect<unknown>);
       case KIND_PRIMITIVE:
         return this.#onPrimitive(thread, effect as Primitive<unknown>);
+      case KIND_KILL_ALL:
+        return this.#onKillAll(thread, effect as KillAllEffect);
     }
   }
 
@@ -998,6 +1021,43 @@ export class Kernel implements ThreadHost {
     thread.withExtras().waitingOn = target;
     thread.state = STATE_KILL_WAITING;
     return false;
+  }
+
+  #onKillAll(thread: Thread, effect: KillAllEffect): boolean {
+    const targets: Thread[] = [];
+    for (const task of effect.targets) {
+      const target = this.#target(thread, task, "kill");
+      if (target === null) return true;
+      if (target.state !== STATE_DONE) targets.push(target);
+    }
+    // Every kill begins before any target runs again: see KillAllEffect.
+    for (const target of targets) this.#startKill(target, effect.reason);
+    if (thread.resumeMode === MODE_RETURN && thread.killing) return true; // as in #onKill
+    const waitingOn: Thread[] = [];
+    for (const target of targets) {
+      if (target.state === STATE_DONE || target === thread) continue;
+      (target.withExtras().killers ??= []).push(thread);
+      waitingOn.push(target);
+    }
+    if (waitingOn.length === 0) return true;
+    const extras = thread.withExtras();
+    extras.waitingOnAll = waitingOn;
+    extras.killsLeft = waitingOn.length;
+    thread.state = STATE_KILL_WAITING;
+    return false;
+  }
+
+  /** Every target of a kill of many has ended: its killer goes on, with their errors. */
+  #killedAll(killer: Thread): void {
+    const extras = killer.extras!;
+    const failed = extras.waitingOnAll!.filter((target) => target.ending === ENDING_FAILED);
+    extras.waitingOnAll = null;
+    if (failed.length > 0) {
+      extras.handedMany = failed;
+      killer.resumeMode = MODE_THROW;
+      killer.resumeValue = new KillFailures(failed.map((target) => target.result));
+    }
+    this.#enqueue(killer);
   }
 
   #onEnd(thread: Thread, effect: EndEffect<unknown>): boolean {
@@ -1350,10 +1410,12 @@ export class Kernel implements ThreadHost {
     const from = extras.handedFrom;
     if (from !== null) {
       extras.handedFrom = null;
-      const fromExtras = from.extras!;
-      if (--fromExtras.receivers === 0 && !fromExtras.errorTaken) {
-        this.#unhandled(from, from.result);
-      }
+      this.#dropHandedError(from);
+    }
+    const many = extras.handedMany;
+    if (many !== null) {
+      extras.handedMany = null;
+      for (const target of many) this.#dropHandedError(target);
     }
     const failure = this.#cancelPrimitive(target);
     if (failure !== null) this.#cleanupFailed(target, failure.error);
@@ -1382,10 +1444,21 @@ export class Kernel implements ThreadHost {
         remove(thread.extras!.waitingOn!.extras!.joiners!, thread);
         thread.extras!.waitingOn = null;
         break;
-      case STATE_KILL_WAITING:
-        remove(thread.extras!.waitingOn!.extras!.killers!, thread);
-        thread.extras!.waitingOn = null;
+      case STATE_KILL_WAITING: {
+        const extras = thread.extras!;
+        const all = extras.waitingOnAll;
+        if (all === null) {
+          remove(extras.waitingOn!.extras!.killers!, thread);
+          extras.waitingOn = null;
+          break;
+        }
+        extras.waitingOnAll = null;
+        for (const target of all) {
+          if (target.state !== STATE_DONE) remove(target.extras!.killers!, thread);
+          else if (target.ending === ENDING_FAILED) this.#dropHandedError(target);
+        }
         break;
+      }
       case STATE_SUSPENDED_EXTERNAL:
         this.#externalWaits--;
         this.#cancelDeadline(thread);
@@ -1456,7 +1529,14 @@ export class Kernel implements ThreadHost {
       }
       if (killers !== null) {
         for (const killer of killers) {
-          killer.extras!.waitingOn = null;
+          const killerExtras = killer.extras!;
+          if (killerExtras.waitingOnAll !== null) {
+            // A kill of many: its errors are handed over once all have ended.
+            if (ending === ENDING_FAILED) receivers++;
+            if (--killerExtras.killsLeft === 0) this.#killedAll(killer);
+            continue;
+          }
+          killerExtras.waitingOn = null;
           if (ending === ENDING_FAILED) {
             killer.resumeMode = MODE_THROW;
             killer.resumeValue = result;

@@ -1,4 +1,5 @@
 import { KillEffect } from "./_effects.ts";
+import { killAll } from "./_kill_all.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import type { Task } from "./task.ts";
@@ -40,9 +41,57 @@ import type { Task } from "./task.ts";
  * assert.deepEqual(record, ["cleaned up", "killed"]);
  * ```
  */
+export function kill(target: Task<unknown> | Coroutine<unknown>, reason?: unknown): Effect<void>;
+/**
+ * Stops several threads at once and waits until all are gone: every kill begins in the
+ * same step, before any target runs again, so their `finally` blocks run side by side
+ * (a server's handlers each saying goodbye take as long as the slowest one, not as long
+ * as all of them together). Targets that have finished are skipped.
+ *
+ * If `finally` blocks of the targets throw, the kill throws those errors once all have
+ * ended: one as it is, several chained as `SuppressedError`s in the targets' order, the
+ * last outermost, none dropped.
+ *
+ * @param targets The {@linkcode Task}s to stop, or the generator objects that were spawned.
+ * @param reason Why, for each of them (see the single-target form).
+ * @returns An event that resumes once every target has finished unwinding.
+ *
+ * @example Killing two threads at once: their cleanup runs side by side
+ * ```ts
+ * import { type Coroutine, kill, run, sleep, spawn, VirtualClock } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
+ *
+ * const clock = new VirtualClock();
+ * const record: string[] = [];
+ * function* worker(name: string): Coroutine<void> {
+ *   try {
+ *     yield* sleep(60_000);
+ *   } finally {
+ *     record.push(`${name} says goodbye at ${clock.now()}`);
+ *     yield* sleep(100); // a goodbye that takes a while
+ *   }
+ * }
+ * await run(function* () {
+ *   const workers = [yield* spawn(worker("a")), yield* spawn(worker("b"))];
+ *   yield* sleep(1);
+ *   yield* kill(workers);
+ *   record.push(`both gone at ${clock.now()}`);
+ * }(), { clock });
+ * assert.deepEqual(record, [
+ *   "a says goodbye at 1",
+ *   "b says goodbye at 1",
+ *   "both gone at 101",
+ * ]);
+ * ```
+ */
 export function kill(
-  target: Task<unknown> | Coroutine<unknown>,
+  targets: readonly (Task<unknown> | Coroutine<unknown>)[],
+  reason?: unknown,
+): Effect<void>;
+export function kill(
+  target: Task<unknown> | Coroutine<unknown> | readonly (Task<unknown> | Coroutine<unknown>)[],
   reason?: unknown,
 ): Effect<void> {
-  return new KillEffect(target, reason);
+  if (Array.isArray(target)) return killAll(target, reason);
+  return new KillEffect(target as Task<unknown> | Coroutine<unknown>, reason);
 }

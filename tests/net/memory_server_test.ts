@@ -216,3 +216,49 @@ Deno.test("server() at maxConnections on a MemoryListener waits in virtual time,
     "second got second",
   ]);
 });
+
+Deno.test("server() shutting down kills every handler at once: their goodbyes run side by side", async () => {
+  // Three clients; each handler says goodbye for 100 ms when killed. The shutdown takes
+  // one goodbye, not three.
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  const listener = new MemoryListener();
+  function* handler(conn: Connection): Coroutine<void> {
+    try {
+      yield* conn.sendall("hello\n");
+      yield* conn.recv(100); // the clients never write
+    } finally {
+      record.push(`${clock.now()} goodbye begins`);
+      yield* sleep(100);
+      yield* conn.sendall("bye\n");
+    }
+  }
+  await run(
+    function* () {
+      const serving = yield* spawn(server(listener, handler));
+      const clients: Connection[] = [];
+      for (let i = 0; i < 3; i++) {
+        const conn = yield* listener.connect();
+        clients.push(conn);
+        equal(text(yield* conn.readline()), "hello\n");
+      }
+      yield* sleep(10);
+      yield* kill(serving);
+      record.push(`${clock.now()} server stopped`);
+      for (const conn of clients) {
+        record.push(`${clock.now()} client got ${JSON.stringify(text(yield* conn.readline()))}`);
+        conn.close();
+      }
+    }(),
+    { clock },
+  );
+  deepEqual(record, [
+    "10 goodbye begins",
+    "10 goodbye begins",
+    "10 goodbye begins",
+    "110 server stopped",
+    '110 client got "bye\\n"',
+    '110 client got "bye\\n"',
+    '110 client got "bye\\n"',
+  ]);
+});

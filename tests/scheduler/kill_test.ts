@@ -624,3 +624,137 @@ Deno.test("what a killed thread's finally spawns ends with it, whatever the kill
     ]);
   });
 });
+
+Deno.test("kill(tasks) kills every target at once and throws their cleanup errors once all have ended", async () => {
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  function* worker(name: string, goodbyeMs: number, fails: boolean): Coroutine<void> {
+    try {
+      yield* sleep(60_000);
+    } finally {
+      record.push(`${name} cleans up at ${clock.now()}`);
+      yield* sleep(goodbyeMs);
+      record.push(`${name} done at ${clock.now()}`);
+      // deno-lint-ignore no-unsafe-finally -- the point: a cleanup that fails
+      if (fails) throw new Error(`${name} failed`);
+    }
+  }
+  await run(
+    function* () {
+      const a = yield* spawn(worker("a", 30, true));
+      const b = yield* spawn(worker("b", 10, false));
+      const c = yield* spawn(worker("c", 20, true));
+      const finished = yield* spawn(sleep(0));
+      yield* sleep(1);
+      try {
+        yield* kill([a, finished, b, c]);
+      } catch (error) {
+        // In the targets' order, the last outermost, whatever order they ended in.
+        assert.ok(error instanceof SuppressedError);
+        record.push(`caught ${error.error.message} after ${error.suppressed.message}`);
+      }
+      record.push(`kill returned at ${clock.now()}`);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    "a cleans up at 1",
+    "b cleans up at 1",
+    "c cleans up at 1",
+    "b done at 11",
+    "c done at 21",
+    "a done at 31",
+    "caught c failed after a failed",
+    "kill returned at 31",
+  ]);
+});
+
+Deno.test("kill(tasks) gives its reason to every target, skips finished ones, and does nothing for none", async () => {
+  const causes = await run(
+    function* () {
+      yield* kill([]);
+      const targets = [yield* spawn(sleep(1000)), yield* spawn(sleep(1000))];
+      const done = yield* spawn(function* () {}());
+      yield* yieldNow();
+      const reason = new Error("shutting down");
+      yield* kill([...targets, done], reason);
+      const causes: unknown[] = [];
+      for (const target of targets) {
+        try {
+          yield* join(target);
+        } catch (error) {
+          assert.ok(error instanceof KilledError);
+          causes.push(error.cause === reason);
+        }
+      }
+      return [...causes, done.killed];
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(causes, [true, true, false]);
+});
+
+Deno.test("kill(tasks) with something that is not a task throws a TypeError and kills nobody", async () => {
+  const record: string[] = [];
+  await run(
+    function* () {
+      const target = yield* spawn(function* () {
+        yield* sleep(10);
+        record.push("target ran to its end");
+      }());
+      try {
+        yield* kill([target, "not a task" as unknown as Task<void>]);
+      } catch (error) {
+        assert.ok(error instanceof TypeError);
+        record.push(error.message);
+      }
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, [
+    'Cannot kill thread: the string "not a task" is not a task or a spawned generator',
+    "target ran to its end",
+  ]);
+});
+
+Deno.test("a thread killed before it could throw the cleanup errors of the threads it killed at once does not drop them", async () => {
+  const record: string[] = [];
+  const error = await run(
+    function* () {
+      const targets: Task<void>[] = [];
+      for (const name of ["first", "second"]) {
+        targets.push(
+          yield* spawn(function* () {
+            try {
+              yield* sleep(1000);
+            } finally {
+              yield* sleep(10);
+              // deno-lint-ignore no-unsafe-finally -- the point: a cleanup that fails
+              throw new Error(`${name} cleanup failed`);
+            }
+          }()),
+        );
+      }
+      const killer = yield* spawn(function* () {
+        try {
+          yield* kill(targets);
+        } catch (error) {
+          record.push(`killer caught ${error} (wrong)`);
+        } finally {
+          record.push("killer finally");
+        }
+      }());
+      yield* sleep(1);
+      yield* sleep(9); // wakes right after the cleanups failed, before the killer runs
+      yield* kill(killer);
+      record.push("the kill returned (wrong)");
+    }(),
+    { clock: new VirtualClock() },
+  ).catch((e) => e);
+  assert.deepEqual(record, ["killer finally"]);
+  assert.ok(error instanceof SuppressedError, `got ${error}`);
+  assert.deepEqual(
+    [error.error.message, error.suppressed.message],
+    ["second cleanup failed", "first cleanup failed"],
+  );
+});
