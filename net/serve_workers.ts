@@ -46,6 +46,44 @@ export interface ServeWorkersOptions {
    * @default {Infinity}
    */
   idleTimeout?: number;
+  /**
+   * Receives the error of a Worker that stopped serving unasked after it started: code in
+   * the handler's module threw where no handler catches it (in a timer, say), left a
+   * promise rejection unhandled, or called `close()` or `Deno.exit()`, or its server
+   * failed. It is called once for that Worker, with an `Error` that names it (`Worker 2
+   * stopped serving: ...`, the number of its name `bluelet-worker-2`) and has what it
+   * threw as `cause` (copied across by structured clone, so a subclass arrives as an
+   * `Error`). The Worker has closed its listener and ended its handlers first (their
+   * `finally` blocks ran), except after `Deno.exit()`, which cannot wait; it is then
+   * terminated. The others serve on, and the system spreads new connections among them
+   * ({@linkcode WorkerServer.serving} tells how many are left). A Worker that fails while
+   * they start makes {@linkcode serveWorkers} reject instead.
+   *
+   * @example Hearing of a Worker that died
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { connect, run, serveWorkers } from "@bluelet/bluelet";
+   *
+   * // A handler whose module throws outside any connection: it kills its Worker.
+   * const handlers = new URL(`data:text/javascript,
+   *   export function* handler() {
+   *     setTimeout(() => { throw new Error("out of order"); });
+   *   }`);
+   * const died = Promise.withResolvers<Error>();
+   * await using workers = await serveWorkers(handlers, {
+   *   workers: 2,
+   *   onWorkerError: died.resolve,
+   * });
+   * (await run(connect("127.0.0.1", workers.port))).close();
+   * const error = await died.promise;
+   * assert.match(error.message, /^Worker [12] stopped serving: out of order$/);
+   * assert.equal((error.cause as Error).message, "out of order");
+   * assert.equal(workers.serving, 1);
+   * ```
+   *
+   * @default {undefined} (logged to stderr with `console.error`)
+   */
+  onWorkerError?: (error: Error) => void;
 }
 
 /**
@@ -57,29 +95,62 @@ const WORKER_DESCRIPTORS = 8;
 /** Starts the Workers; set in {@linkcode WorkerServer}'s static block, which may construct it. */
 let startWorkers: (module: string | URL, options: ServeWorkersOptions) => Promise<WorkerServer>;
 
+/** One Worker, as the main thread sees it. */
+interface WorkerState {
+  readonly worker: Worker;
+  /** Resolves once the Worker has stopped, asked or not: then there is nothing to wait for. */
+  readonly stopped: Promise<void>;
+  /** It listens and has not stopped. */
+  serving: boolean;
+}
+
+/** The default `onWorkerError`, as `server`'s default `onError` logs. */
+function logWorkerError(error: Error): void {
+  console.error(error);
+}
+
 /** The Workers {@linkcode serveWorkers} started, and the way to stop them. */
 export class WorkerServer implements AsyncDisposable {
   /** The port every Worker listens on. */
   readonly port: number;
-  readonly #workers: Worker[];
-  readonly #stopped: Promise<void>[];
+  readonly #workers: WorkerState[];
   #shutdown: Promise<void> | null = null;
 
   /** Made by {@linkcode serveWorkers} only. */
-  private constructor(port: number, workers: Worker[], stopped: Promise<void>[]) {
+  private constructor(port: number, workers: WorkerState[]) {
     this.port = port;
     this.#workers = workers;
-    this.#stopped = stopped;
   }
 
-  /** How many Workers serve. */
+  /** How many Workers were started (see {@linkcode WorkerServer.serving}). */
   get workers(): number {
     return this.#workers.length;
   }
 
   /**
+   * How many Workers still serve: all of them, less any that stopped serving unasked
+   * (see {@linkcode ServeWorkersOptions.onWorkerError}), and none once shut down.
+   *
+   * @example Counting the Workers that serve
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { serveWorkers } from "@bluelet/bluelet";
+   *
+   * const handlers = new URL("data:text/javascript,export function* handler() {}");
+   * const workers = await serveWorkers(handlers, { workers: 2 });
+   * assert.equal(workers.serving, 2);
+   * await workers.shutdown();
+   * assert.equal(workers.serving, 0);
+   * ```
+   */
+  get serving(): number {
+    return this.#workers.filter((worker) => worker.serving).length;
+  }
+
+  /**
    * Stops every Worker: each closes its listener and kills its handlers (their `finally`
-   * blocks run), then the Worker is terminated. Calling it again gives the same promise.
+   * blocks run), then the Worker is terminated. A Worker that already stopped serving
+   * unasked is not waited for. Calling it again gives the same promise.
    *
    * @returns A promise that resolves once every Worker has stopped and is terminated.
    *
@@ -96,11 +167,11 @@ export class WorkerServer implements AsyncDisposable {
    */
   shutdown(): Promise<void> {
     this.#shutdown ??= (async () => {
-      for (const worker of this.#workers) worker.postMessage(SHUTDOWN);
+      for (const { worker } of this.#workers) worker.postMessage(SHUTDOWN);
       try {
-        await Promise.all(this.#stopped);
+        await Promise.all(this.#workers.map(({ stopped }) => stopped));
       } finally {
-        for (const worker of this.#workers) worker.terminate();
+        for (const { worker } of this.#workers) worker.terminate();
       }
     })();
     return this.#shutdown;
@@ -152,30 +223,55 @@ export class WorkerServer implements AsyncDisposable {
       // themselves will open.
       const budget = connectionBudget() - count * WORKER_DESCRIPTORS;
       const share = budget === Infinity ? Infinity : Math.max(1, Math.floor(budget / count));
-      const workers: Worker[] = [];
-      const stopped: Promise<void>[] = [];
+      const onWorkerError = options.onWorkerError ?? logWorkerError;
+      const report = (error: Error): void => {
+        try {
+          onWorkerError(error);
+        } catch (failure) {
+          console.error("serveWorkers: onWorkerError threw", failure, "while reporting", error);
+        }
+      };
+      const workers: WorkerState[] = [];
+      // A Worker that fails before all of them listen fails the start; one failing later is
+      // reported, and the others serve on.
+      let started = false;
+      const startFailed = Promise.withResolvers<never>();
+      startFailed.promise.catch(() => {}); // awaited only while they start
       const start = (port: number): Promise<number> => {
+        const number = workers.length + 1;
         const worker = new Worker(new URL("./_serve_worker.ts", import.meta.url), {
           type: "module",
-          name: `bluelet-worker-${workers.length + 1}`,
+          name: `bluelet-worker-${number}`,
         });
-        workers.push(worker);
         const listening = Promise.withResolvers<number>();
         const stop = Promise.withResolvers<void>();
-        stopped.push(stop.promise);
+        const state: WorkerState = { worker, stopped: stop.promise, serving: false };
+        workers.push(state);
+        let ended = false;
+        // However a Worker stops, once: `failure` says why, when it was not asked to.
+        const end = (failure?: { message: string; cause?: unknown }): void => {
+          if (ended) return;
+          ended = true;
+          state.serving = false;
+          stop.resolve();
+          if (failure === undefined) return;
+          worker.terminate(); // it closes itself, or is dead already: leave nothing of it
+          const { message, ...options } = failure;
+          if (started) report(new Error(`Worker ${number} stopped serving: ${message}`, options));
+          else startFailed.reject(new Error(`Cannot serve in a worker: ${message}`, options));
+        };
         worker.onmessage = ({ data }: MessageEvent<WorkerReport>) => {
-          if ("listening" in data) listening.resolve(data.listening);
-          else if ("stopped" in data) stop.resolve();
-          else {
-            const error = new Error(`Cannot serve in a worker: ${data.error}`);
-            listening.reject(error);
-            stop.resolve(); // it has stopped: nothing to wait for at shutdown
-          }
+          if ("listening" in data) {
+            state.serving = true;
+            listening.resolve(data.listening);
+          } else if ("stopped" in data) end();
+          else end({ message: messageOf(data.failed), cause: data.failed });
         };
         worker.onerror = (event) => {
+          // Only what escapes the Worker's own watch (see _serve_worker.ts) gets here, and
+          // as a message: the error itself stays in the Worker.
           event.preventDefault();
-          listening.reject(new Error(`Cannot serve in a worker: ${event.message}`));
-          stop.resolve();
+          end({ message: event.message });
         };
         const message: WorkerStart = {
           module: module.toString(),
@@ -190,13 +286,14 @@ export class WorkerServer implements AsyncDisposable {
       };
       try {
         // The first Worker picks the port (when 0 was asked for); the others share it.
-        const port = await start(options.port ?? 0);
+        const port = await Promise.race([start(options.port ?? 0), startFailed.promise]);
         const rest: Promise<number>[] = [];
         for (let i = 1; i < count; i++) rest.push(start(port));
-        await Promise.all(rest);
-        return new WorkerServer(port, workers, stopped);
+        await Promise.race([Promise.all(rest), startFailed.promise]);
+        started = true;
+        return new WorkerServer(port, workers);
       } catch (error) {
-        await new WorkerServer(0, workers, stopped).shutdown();
+        await new WorkerServer(0, workers).shutdown();
         throw error;
       }
     };
@@ -226,8 +323,9 @@ export class WorkerServer implements AsyncDisposable {
  * @throws {RangeError} If `options.workers` is not a positive integer.
  * @throws {TypeError} If `module` is not an absolute URL.
  * @throws {Error} If Deno runs without `--unstable-net`.
- * @throws {Error} If a Worker cannot start (say, the module has no such export); the
- * others are stopped first.
+ * @throws {Error} If a Worker cannot start (say, the module has no such export), with
+ * what it threw as `cause`; the others are stopped first. One that stops serving later
+ * goes to `options.onWorkerError`.
  *
  * @example Two Workers serving an echo handler
  * ```ts
@@ -256,4 +354,9 @@ export function serveWorkers(
   options: ServeWorkersOptions = {},
 ): Promise<WorkerServer> {
   return startWorkers(module, options);
+}
+
+/** The message of what a Worker threw, whatever it threw. */
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -10,17 +10,20 @@ import {
   until,
   withTimeout,
 } from "../../mod.ts";
+import { withDeadline } from "../examples/_process.ts";
 import { text, underUlimit } from "./_helpers.ts";
 
 const HANDLER = new URL("./_worker_handler.ts", import.meta.url);
+const DIES = new URL("./_worker_dies.ts", import.meta.url);
+const DIES_SCRIPT = new URL("./_workers_dies_default.ts", import.meta.url).pathname;
 const EXIT_SCRIPT = new URL("./_workers_exit.ts", import.meta.url).pathname;
 const NO_FLAG_SCRIPT = new URL("./_workers_no_flag.ts", import.meta.url).pathname;
 const FD_SERVER = new URL("./_workers_fd_server.ts", import.meta.url).pathname;
 
-/** Connects, and gives the name of the Worker that answered. */
-function* whoServes(port: number): Coroutine<string> {
+/** Connects, sends `line`, and gives the name of the Worker that answered. */
+function* whoServes(port: number, line = "who?"): Coroutine<string> {
   using conn = yield* connect("127.0.0.1", port);
-  yield* conn.sendall("who?\n");
+  yield* conn.sendall(`${line}\n`);
   return text(yield* conn.readline()).trim();
 }
 
@@ -89,6 +92,110 @@ Deno.test("serveWorkers() fails to start when the module lacks the export, leavi
     {
       message: `Cannot serve in a worker: ${HANDLER} exports no function named missing`,
     },
+  );
+});
+
+Deno.test("serveWorkers() fails to start when a worker's module throws, leaving no worker", async () => {
+  const broken = new URL("data:text/javascript,throw new Error('broken')");
+  await rejects(serveWorkers(broken, { workers: 2 }), (error: Error) => {
+    equal(error.message, "Cannot serve in a worker: broken");
+    equal((error.cause as Error).message, "broken");
+    return true;
+  });
+});
+
+Deno.test("serveWorkers() fails to start when a worker dies before it listens, leaving no worker", async () => {
+  // The module never finishes loading; a timer kills its Worker meanwhile.
+  const stuck = new URL(
+    "data:text/javascript,setTimeout(() => { throw new Error('early') }); await new Promise(() => {});",
+  );
+  await rejects(withDeadline(serveWorkers(stuck, { workers: 2 }), "starting"), {
+    message: "Cannot serve in a worker: early",
+  });
+});
+
+/**
+ * How a handler's module kills its Worker (see _worker_dies.ts), and what the report then
+ * says. `Deno.exit` cannot wait for the server to stop first: its Worker ends on the spot
+ * and its listener with it, a moment after the report, so new clients are not checked.
+ */
+const DEATHS = [
+  { how: "throw", says: "thrown from a timer", closedFirst: true },
+  { how: "reject", says: "rejected, unhandled", closedFirst: true },
+  { how: "close", says: "close() was called", closedFirst: true },
+  { how: "exit", says: "Deno.exit(3) was called", closedFirst: false },
+];
+
+for (const { how, says, closedFirst } of DEATHS) {
+  Deno.test(`serveWorkers() reports a worker that dies after it listens (${how}), and the other serves on`, async () => {
+    const errors: Error[] = [];
+    const reported = Promise.withResolvers<void>();
+    const workers = await withDeadline(
+      serveWorkers(DIES, {
+        workers: 2,
+        onWorkerError(error) {
+          errors.push(error);
+          reported.resolve();
+        },
+      }),
+      "starting",
+    );
+    const record: string[] = [];
+    try {
+      record.push(`serving ${workers.serving}`);
+      const victim = await withDeadline(run(whoServes(workers.port, how)), `asking to ${how}`);
+      await withDeadline(reported.promise, "the report");
+      record.push(`serving ${workers.serving}`);
+      const [error] = errors;
+      equal(error.message, `Worker ${victim.at(-1)} stopped serving: ${says}`);
+      ok(error.cause instanceof Error, String(error.cause));
+      equal(error.cause.message, says);
+      if (closedFirst) {
+        // Its listener closed before the report: every new client goes to the other.
+        const names = await withDeadline(
+          run(all(Array.from({ length: 20 }, () => whoServes(workers.port)))),
+          "serving after the death",
+        );
+        deepEqual([...new Set(names)], [
+          victim.endsWith("1") ? "bluelet-worker-2" : "bluelet-worker-1",
+        ]);
+        record.push("the other serves");
+      }
+    } finally {
+      await withDeadline(workers.shutdown(), "the shutdown");
+    }
+    record.push(`shut down, serving ${workers.serving}`);
+    await rejects(run(connect("127.0.0.1", workers.port)), ConnectionRefusedError);
+    deepEqual(record, [
+      "serving 2",
+      "serving 1",
+      ...(closedFirst ? ["the other serves"] : []),
+      "shut down, serving 0",
+    ]);
+    equal(errors.length, 1); // once: not again at shutdown
+  });
+}
+
+Deno.test("serveWorkers() logs a dead worker with console.error by default; the process goes on and exits by itself", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--unstable-net", "--allow-net=127.0.0.1", "--allow-read", DIES_SCRIPT],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // A guard against hanging, not a timing assertion.
+  const guard = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  const output = await child.output();
+  clearTimeout(guard);
+  const stderr = new TextDecoder().decode(output.stderr);
+  ok(/^Error: Worker [12] stopped serving: thrown from a timer\n/.test(stderr), stderr);
+  ok(stderr.includes("[cause]: Error: thrown from a timer"), stderr);
+  ok(!stderr.includes("Uncaught"), stderr); // reported once, not by Deno as well
+  equal(output.signal, null);
+  equal(output.code, 0, stderr);
+  equal(
+    new TextDecoder().decode(output.stdout),
+    "one died, 1 serving, served by the other, shut down\n",
   );
 });
 

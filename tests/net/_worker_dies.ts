@@ -1,0 +1,29 @@
+// A handler for the serveWorkers tests whose Worker dies when asked, the ways code in a
+// handler's module can end one outside any connection: a line "throw" has it throw from a
+// timer, "reject" leave a promise rejection unhandled, "close" call `close()`, "exit" call
+// `Deno.exit(3)`. Every line is first answered with the name of the Worker that serves it.
+import type { Connection, Coroutine } from "../../mod.ts";
+
+const decoder = new TextDecoder();
+
+/** Replies to every line with this Worker's name, then does what the line asks. */
+export function* handler(conn: Connection): Coroutine<void> {
+  const name = (globalThis as unknown as { name: string }).name;
+  for (;;) {
+    const line = decoder.decode(yield* conn.readline()).trim();
+    if (line === "") return;
+    yield* conn.sendall(`${name}\n`);
+    // Outside the handler's thread, where no server can catch them.
+    if (line === "throw") {
+      setTimeout(() => {
+        throw new Error("thrown from a timer");
+      });
+    } else if (line === "reject") {
+      setTimeout(() => void Promise.reject(new Error("rejected, unhandled")));
+    } else if (line === "close") {
+      setTimeout(() => (globalThis as unknown as { close(): void }).close());
+    } else if (line === "exit") {
+      setTimeout(() => Deno.exit(3));
+    }
+  }
+}
