@@ -16,6 +16,7 @@ import {
   until,
   VirtualClock,
   withTimeout,
+  yieldNow,
 } from "../../mod.ts";
 import { after } from "./_helpers.ts";
 
@@ -237,4 +238,38 @@ Deno.test("end(value) given to all, race, withTimeout, moveOnAfter and select is
     { index: 1, value: "select" },
     0,
   ]);
+});
+
+Deno.test("moveOnAfter() whose caller is killed after the operation failed hands the error to the killer", async (t) => {
+  // One turn after the failure the caller was woken but has not run; two turns after, it
+  // took the failure in and waits (shielded) for its timer thread to end. Either way it
+  // can no longer throw the error, so its killer gets it, as withTimeout's would.
+  for (const turns of [1, 2]) {
+    await t.step(`killed ${turns} turn(s) after the failure`, async () => {
+      const record: string[] = [];
+      const failure = new Error("the operation's error");
+      await run(
+        function* () {
+          const caller = yield* spawn(moveOnAfter(
+            10,
+            function* (): Coroutine<never> {
+              yield* sleep(1);
+              record.push("operation throws");
+              throw failure;
+            }(),
+          ));
+          yield* sleep(1);
+          for (let i = 0; i < turns; i++) yield* yieldNow();
+          try {
+            yield* kill(caller);
+            record.push("kill returned");
+          } catch (error) {
+            record.push(`killer got ${error === failure ? "the operation's error" : error}`);
+          }
+        }(),
+        { clock: new VirtualClock() },
+      );
+      assert.deepEqual(record, ["operation throws", "killer got the operation's error"]);
+    });
+  }
 });
