@@ -54,6 +54,25 @@ function* killAllOrThrow(
   if (failure !== null) throw failure.error;
 }
 
+/**
+ * Kills every task still running, all at once, waits for them, then throws `failure` (an
+ * operation's error that must not be dropped) with what their cleanup threw chained to it,
+ * as the combinators do; or what their cleanup threw alone. Run in a shield by a caller that
+ * was killed before it could throw `failure`, it hands that error to its killer.
+ */
+export function* killAllAndThrow(
+  tasks: readonly Task<unknown>[],
+  failure: { error: unknown } | null,
+): Coroutine<void> {
+  const cleanup: unknown[] = [];
+  yield* killEach(tasks, cleanup);
+  const cleanupFailure = chainAll(cleanup);
+  if (failure !== null) {
+    throw cleanupFailure === null ? failure.error : chain(cleanupFailure.error, failure.error);
+  }
+  if (cleanupFailure !== null) throw cleanupFailure.error;
+}
+
 /** The errors chained as `SuppressedError`s, newest outermost; null if there are none. */
 export function chainAll(errors: readonly unknown[]): { error: unknown } | null {
   if (errors.length === 0) return null;

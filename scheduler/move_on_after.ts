@@ -5,10 +5,9 @@ import { Primitive, SUSPEND } from "./lowlevel.ts";
 import type { Operation } from "./operation.ts";
 import { sleep } from "./sleep.ts";
 import { spawn } from "./spawn.ts";
-import type { Task } from "./task.ts";
 import { TimedWait } from "./_timed_wait.ts";
 import { shield } from "./shield.ts";
-import { chain, chainAll, killEach } from "./_kill_all.ts";
+import { killAllAndThrow } from "./_kill_all.ts";
 import { ownFrameFor } from "./_effects.ts";
 
 /**
@@ -131,25 +130,11 @@ function* moveOn<T>(ms: number, operation: Operation<T>): Coroutine<MoveOnResult
     // it had been handed; one that finished in the meantime has settled. The operation's
     // error is thrown inside the shield: a caller killed before it could throw it (or
     // while the workers end) hands it to its killer, rather than drop it.
-    yield* shield(endWorkers(tasks, deadline));
+    const failed = deadline.ended && !deadline.ok ? { error: deadline.value } : null;
+    yield* shield(killAllAndThrow(tasks, failed));
   }
   if (!deadline.ended) return { timedOut: true, value: undefined };
   return { timedOut: false, value: deadline.value as T };
-}
-
-/**
- * Kills the workers still running and throws the operation's error, if it failed, with
- * what their cleanup threw chained to it (newest outermost), none dropped.
- */
-function* endWorkers(tasks: readonly Task<void>[], deadline: Deadline<unknown>): Coroutine<void> {
-  const cleanup: unknown[] = [];
-  yield* killEach(tasks, cleanup);
-  const cleanupFailure = chainAll(cleanup);
-  if (deadline.ended && !deadline.ok) {
-    // As the other combinators do (see `settle` in _supervise.ts).
-    throw cleanupFailure === null ? deadline.value : chain(cleanupFailure.error, deadline.value);
-  }
-  if (cleanupFailure !== null) throw cleanupFailure.error;
 }
 
 function* attempt<T>(operation: Operation<T>, deadline: Deadline<T>): Coroutine<void> {

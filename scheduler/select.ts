@@ -13,7 +13,7 @@ import {
   type SendWaiter,
 } from "./_channel_core.ts";
 import { shield } from "./shield.ts";
-import { killAll } from "./_kill_all.ts";
+import { chain, killAll, killAllAndThrow } from "./_kill_all.ts";
 import { ownFrameFor } from "./_effects.ts";
 import type { Link, WaitList } from "./_wait_list.ts";
 
@@ -113,13 +113,21 @@ function* withHelpers(selection: Selection): Coroutine<unknown> {
       tasks.push(yield* spawn(helper(selection, index, selection.cases[index])));
     }
     yield* selection;
-    yield* killAll(tasks);
+    try {
+      yield* killAll(tasks);
+    } catch (error) {
+      // The other helpers' cleanup failed: that error goes with a helper case's that won.
+      const failure = selection.abandon();
+      done = true;
+      throw failure === null ? error : chain(error, failure.error);
+    }
     done = true;
     return selection.complete();
   } finally {
     if (!done) {
-      selection.abandon();
-      yield* shield(killAll(tasks)); // a second kill must not stop it half-way
+      // Killed before it took in what won: a helper case's error goes to the killer. In a
+      // shield: a second kill must not stop it half-way.
+      yield* shield(killAllAndThrow(tasks, selection.abandon()));
     }
   }
 }
@@ -327,12 +335,17 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
     }
   }
 
-  /** The thread was killed after the selection finished, before `complete`. */
-  abandon(): void {
+  /**
+   * The thread was killed before `complete`: gives back what the winner holds, and gives
+   * the error of a helper case that won by failing, which must not be dropped.
+   */
+  abandon(): { error: unknown } | null {
     if (this.#how === RESERVED) this.links[this.#winner]!.core.unreserve();
+    const failure = this.#how === HELPER_FAILED ? { error: this.#value } : null;
     this.#acceptingEarly = this.#wonEarly = false;
     this.#how = NONE;
     this.#value = undefined;
+    return failure;
   }
 
   cancel(): void {
@@ -340,6 +353,8 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
       this.#waiting = false;
       this.#withdraw();
     } else if (this.#how === RESERVED) this.links[this.#winner]!.core.unreserve();
+    // A helper's error stays for `abandon`, which the killed thread's cleanup calls next.
+    if (this.#how === HELPER_FAILED) return;
     this.#how = NONE;
     this.#value = undefined;
   }

@@ -302,3 +302,66 @@ Deno.test("select(): end(value) as a case ends the case, not the helper that run
   const result = await run(select([new Channel<number>().receive(), end(5)]));
   assert.deepEqual(result, { index: 1, value: 5 });
 });
+
+Deno.test("select() whose caller is killed after a helper case failed hands the error to the killer", async (t) => {
+  // One turn after the failure the caller was woken but has not run; two turns after, it
+  // is ending the helpers. Either way it can no longer throw the case's error, so its
+  // killer gets it, as withTimeout's would.
+  for (const turns of [1, 2]) {
+    await t.step(`killed ${turns} turn(s) after the failure`, async () => {
+      const record: string[] = [];
+      const failure = new Error("the case's error");
+      const never = new Channel<string>();
+      await run(
+        function* () {
+          const caller = yield* spawn(select([
+            never.receive(),
+            function* (): Coroutine<never> {
+              yield* sleep(1);
+              record.push("case throws");
+              throw failure;
+            }(),
+            sleep(5), // a second helper, still running when the first fails
+          ]));
+          yield* sleep(1);
+          for (let i = 0; i < turns; i++) yield* yieldNow();
+          try {
+            yield* kill(caller);
+            record.push("kill returned");
+          } catch (error) {
+            record.push(`killer got ${error === failure ? "the case's error" : error}`);
+          }
+        }(),
+        { clock: new VirtualClock() },
+      );
+      assert.deepEqual(record, ["case throws", "killer got the case's error"]);
+    });
+  }
+});
+
+Deno.test("select(): a helper case that fails while another's cleanup fails loses neither error", async () => {
+  const record: string[] = [];
+  const error = await run(
+    select([
+      function* (): Coroutine<never> {
+        yield* sleep(1);
+        throw new Error("the case's error");
+      }(),
+      function* (): Coroutine<void> {
+        try {
+          yield* sleep(5);
+        } finally {
+          record.push("the other helper cleans up");
+          // deno-lint-ignore no-unsafe-finally -- the point: a cleanup that fails
+          throw new Error("the cleanup's error");
+        }
+      }(),
+    ]),
+    { clock: new VirtualClock() },
+  ).catch((e) => e);
+  assert.ok(error instanceof SuppressedError, `got ${error}`);
+  assert.deepEqual(
+    [error.error.message, error.suppressed.message, record],
+    ["the cleanup's error", "the case's error", ["the other helper cleans up"]],
+  );
+});
