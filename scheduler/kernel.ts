@@ -1024,11 +1024,11 @@ export class Kernel implements ThreadHost {
   }
 
   #onKillAll(thread: Thread, effect: KillAllEffect): boolean {
-    const targets: Thread[] = [];
+    const targets = new Set<Thread>(); // a target named twice is killed, and reported, once
     for (const task of effect.targets) {
       const target = this.#target(thread, task, "kill");
       if (target === null) return true;
-      if (target.state !== STATE_DONE) targets.push(target);
+      if (target.state !== STATE_DONE) targets.add(target);
     }
     // Every kill begins before any target runs again: see KillAllEffect.
     for (const target of targets) this.#startKill(target, effect.reason);

@@ -758,3 +758,30 @@ Deno.test("a thread killed before it could throw the cleanup errors of the threa
     ["second cleanup failed", "first cleanup failed"],
   );
 });
+
+Deno.test("kill(tasks) with a target named twice kills it once and throws its cleanup error once", async () => {
+  const record: string[] = [];
+  await run(
+    function* () {
+      const target = yield* spawn(function* () {
+        try {
+          yield* sleep(1000);
+        } finally {
+          record.push("target cleans up");
+          // deno-lint-ignore no-unsafe-finally -- the point: a cleanup that fails
+          throw new Error("cleanup failed");
+        }
+      }());
+      yield* yieldNow();
+      try {
+        yield* kill([target, target]);
+      } catch (error) {
+        record.push(
+          `caught ${error instanceof SuppressedError ? "a chain" : (error as Error).message}`,
+        );
+      }
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, ["target cleans up", "caught cleanup failed"]);
+});
