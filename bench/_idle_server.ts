@@ -1,24 +1,26 @@
 // An echo server for bench/idle_memory.ts, run in a process of its own: `bluelet` (the
-// `server` helper) or `plain` (`Deno.listen` with a 64 KiB buffer per connection, the
-// naive way). It prints its port, then answers each line on stdin with its resident
-// memory in bytes, measured after a full garbage collection.
+// `server` helper) or `plain KIB` (`Deno.listen` with a buffer of KIB KiB per connection,
+// which a pending read holds for as long as the peer is silent; 16 KiB by default). The
+// bluelet echoer asks for at most 16 KiB per `recv`, as bench/echo_bench.ts's does. It
+// prints its port, then answers each line on stdin with its resident memory in bytes,
+// measured after a full garbage collection.
 import { type Connection, type Coroutine, run, server } from "../mod.ts";
 
 function* echoer(conn: Connection): Coroutine<void> {
   while (true) {
-    const data = yield conn.recv(64 * 1024);
+    const data = yield conn.recv(16 * 1024);
     if (data.length === 0) break;
     yield conn.sendall(data);
   }
 }
 
-function plain(onListen: (port: number) => void): void {
+function plain(bufferSize: number, onListen: (port: number) => void): void {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   onListen(listener.addr.port);
   (async () => {
     for await (const conn of listener) {
       (async () => {
-        const buffer = new Uint8Array(64 * 1024);
+        const buffer = new Uint8Array(bufferSize);
         try {
           for (;;) {
             const n = await conn.read(buffer);
@@ -37,7 +39,7 @@ function plain(onListen: (port: number) => void): void {
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const onListen = (port: number) => console.log(port);
-if (Deno.args[0] === "plain") plain(onListen);
+if (Deno.args[0] === "plain") plain(Number(Deno.args[1] ?? 16) * 1024, onListen);
 else {
   run(server("127.0.0.1", 0, echoer, {
     onListen: (addr) => onListen((addr as Deno.NetAddr).port),

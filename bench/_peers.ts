@@ -13,22 +13,30 @@ export const PASS: unique symbol = Symbol("pass");
 /** A generator driven by one of the trampolines below. */
 export type Bare<T = unknown> = Generator<unknown, T, unknown>;
 
-/** A minimal growable FIFO on a power-of-two circular buffer. */
-
 /**
  * Round-robin over `threads`: each `yield PASS` puts the generator back at the end of the
- * queue (always: there is no "alone in the queue" shortcut), a return drops it.
+ * queue, unless no other is ready: then it simply goes on, as the kernel's does, with no
+ * queue round trip. A return drops it; the sum of the returned counts is the result.
  */
-export function trampoline(threads: readonly Bare[]): void {
-  const queue = new RingQueue<Bare>();
+export function trampoline(threads: readonly Bare<number>[]): number {
+  const queue = new RingQueue<Bare<number>>();
   for (const thread of threads) queue.push(thread);
-  let thread: Bare | undefined;
+  let total = 0;
+  let thread: Bare<number> | undefined;
   while ((thread = queue.shift()) !== undefined) {
-    const result = thread.next();
-    if (result.done) continue;
-    if (result.value !== PASS) throw new TypeError("Unknown yielded value");
-    queue.push(thread);
+    for (;;) {
+      const result = thread.next();
+      if (result.done) {
+        total += result.value;
+        break;
+      }
+      if (result.value !== PASS) throw new TypeError("Unknown yielded value");
+      if (queue.size === 0) continue; // alone: go on
+      queue.push(thread);
+      break;
+    }
   }
+  return total;
 }
 
 /**

@@ -7,6 +7,7 @@
 // workers and processes behind them by their start-up costs. The whole bench takes about
 // a minute on 2 cores.
 import {
+  bodyFor,
   runAsync,
   runBluelet,
   runProcesses,
@@ -21,6 +22,8 @@ const DELAY_MS = 100;
 
 const server = await startDelayedServer({ delayMs: DELAY_MS });
 const urls = server.urls(REQUESTS);
+/** What the server sends for each URL: every strategy must give exactly these bodies. */
+const expected = urls.map((url) => bodyFor(new URL(url).pathname));
 globalThis.addEventListener("unload", () => {
   void server.close();
 });
@@ -35,6 +38,11 @@ function bench(
   Deno.bench({ name, group: "crawler", baseline, n, warmup }, async () => {
     const bodies = await strategy(urls);
     if (bodies.length !== REQUESTS) throw new Error(`${name} lost bodies`);
+    for (let i = 0; i < REQUESTS; i++) {
+      if (bodies[i] !== expected[i]) {
+        throw new Error(`${name} got a different body than the server sent for ${urls[i]}`);
+      }
+    }
   });
 }
 

@@ -2,8 +2,9 @@
 // same server written with plain `Deno.listen` async/await (the baseline), driven by the
 // same async/await client in the same run, 64-byte messages at 1 and 100 concurrent
 // connections and 16 KiB messages at 50, with the echoer written Bluelet style
-// (`yield conn.recv()`) and typed (`yield* conn.recv()`). A last entry, the kernel driving raw `Deno.Conn`s, splits the gap between bluelet and plain
-// Deno into the kernel's share and the `net/` layer's.
+// (`yield conn.recv()`) and typed (`yield* conn.recv()`). A last entry, the kernel driving
+// raw `Deno.Conn`s, splits the gap between bluelet and plain Deno into the kernel's share
+// and the `net/` layer's.
 //
 // A third group runs the same echoers in memory, on `memoryPair`, with the client a thread
 // of the same run: no OS and no second OS thread, so it shows the CPU a round trip costs
@@ -17,8 +18,14 @@
 // servers' CPU is not shared with the client's, and the garbage one server leaves (a fresh
 // array per 16 KiB `recv`) is not collected while another is measured. Every iteration
 // does a fixed number of round trips; `deno bench` reports the time per iteration, so the
-// ratio of two servers' times is the inverse ratio of their round trips per second. A last loopback group serves the echo
-// with `serveWorkers` in one Worker and in two (`reusePort`; Linux, `--unstable-net`).
+// ratio of two servers' times is the inverse ratio of their round trips per second. A last
+// loopback group serves the echo with `serveWorkers` in one Worker and in two
+// (`reusePort`; Linux, `--unstable-net`).
+//
+// Every client, in every group, stamps each round's message (first and last byte) and
+// checks the echo's, so a server that sends back other bytes than it got fails the bench
+// rather than passes it; the check is two stores and two compares per round trip, the
+// same for every entry.
 import {
   Channel,
   type Connection,
@@ -145,11 +152,30 @@ function serverWorker(kind: ServerKind): Promise<number> {
   return new Promise((resolve) => worker.onmessage = (event) => resolve(event.data));
 }
 
+/** Marks `message` as round `round`'s, in its first and last bytes. */
+function stamp(message: Uint8Array, round: number): void {
+  message[0] = message[message.length - 1] = round & 255;
+}
+
+/** Throws unless `reply` is the echo of round `round`'s message (its first and last bytes). */
+function checkEcho(reply: Uint8Array, round: number): void {
+  const mark = round & 255;
+  const first = reply[0];
+  const last = reply[reply.length - 1];
+  if (first !== mark || last !== mark) {
+    throw new Error(
+      `Cannot echo: round ${round} came back starting ${first} and ending ${last}, not ${mark}`,
+    );
+  }
+}
+
 /** A client connection that does round trips: write a message, read it back whole. */
 class Client {
   readonly #conn: Deno.TcpConn;
   readonly #message: Uint8Array;
   readonly #reply: Uint8Array;
+  /** Rounds done so far, over all iterations: each round's stamp differs from the last. */
+  #round = 0;
 
   constructor(conn: Deno.TcpConn, size: number) {
     this.#conn = conn;
@@ -159,14 +185,21 @@ class Client {
   }
 
   async roundTrips(count: number): Promise<void> {
+    const message = this.#message;
+    const reply = this.#reply;
     for (let i = 0; i < count; i++) {
-      await this.#conn.write(this.#message);
+      const round = this.#round++;
+      stamp(message, round);
+      // A write may take part of the message: the rest goes in the next.
+      let sent = await this.#conn.write(message);
+      while (sent < message.length) sent += await this.#conn.write(message.subarray(sent));
       let got = 0;
-      while (got < this.#reply.length) {
-        const n = await this.#conn.read(this.#reply.subarray(got));
+      while (got < reply.length) {
+        const n = await this.#conn.read(reply.subarray(got));
         if (n === null) throw new Error("Cannot echo: the server closed");
         got += n;
       }
+      checkEcho(reply, round);
     }
   }
 }
@@ -188,8 +221,9 @@ const MEMORY_ROUND_TRIPS = 10_000;
 function* memoryClient(conn: Connection, rounds: number): Coroutine<void> {
   const message = new Uint8Array(MESSAGE_SIZE).fill(42);
   for (let i = 0; i < rounds; i++) {
+    stamp(message, i);
     yield conn.sendall(message);
-    yield conn.recvExactly(MESSAGE_SIZE);
+    checkEcho(yield conn.recvExactly(MESSAGE_SIZE), i);
   }
   conn.close();
 }
@@ -218,8 +252,10 @@ function* channelEcho(): Coroutine<void> {
   const message = new Uint8Array(MESSAGE_SIZE).fill(42);
   const reply = new Uint8Array(MESSAGE_SIZE);
   for (let i = 0; i < MEMORY_ROUND_TRIPS; i++) {
+    stamp(message, i);
     yield* requests.send(message);
     reply.set((yield* replies.receive()).value!);
+    checkEcho(reply, i);
   }
   requests.close();
 }
@@ -241,9 +277,11 @@ async function plainEcho(): Promise<void> {
   const message = new Uint8Array(MESSAGE_SIZE).fill(42);
   const copy = new Uint8Array(MESSAGE_SIZE);
   for (let i = 0; i < MEMORY_ROUND_TRIPS; i++) {
+    stamp(message, i);
     request.resolve(message);
     copy.set(await reply.promise);
     reply = Promise.withResolvers();
+    checkEcho(copy, i);
   }
   request.resolve(null);
   await server;

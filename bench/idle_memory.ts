@@ -1,7 +1,10 @@
 // Memory per idle connection: an echo server gets 4,000 connections, each does one
 // 64-byte round trip and then stays open and silent; the server's resident memory grows
-// by so much per connection. Compared: bluelet's `server`, a naive `Deno.listen` server
-// with a 64 KiB buffer per connection, and Node's `net` (when `node` is on PATH).
+// by so much per connection. Compared: bluelet's `server`; a `Deno.listen` server with a
+// 16 KiB buffer per connection (the main peer, the same as bench/echo_bench.ts's), with a
+// 64 KiB one (the naive way) and with a 4 KiB one (small); and Node's `net` (when `node` is
+// on PATH). A plain server's pending read holds its whole buffer, so its rows show what
+// the buffer size costs an idle connection.
 //
 // Run: deno run --allow-run --allow-net=127.0.0.1 --allow-read bench/idle_memory.ts
 //      (or `deno task bench:memory`; `--connections N` to change the count)
@@ -125,12 +128,16 @@ if (import.meta.main) {
   ];
   const servers: [string, string, string[]][] = [
     ["bluelet server", Deno.execPath(), [...deno, "bluelet"]],
-    ["plain Deno.listen, 64 KiB buffer", Deno.execPath(), [...deno, "plain"]],
+    ["plain Deno.listen, 16 KiB buffer", Deno.execPath(), [...deno, "plain", "16"]],
+    ["plain Deno.listen, 64 KiB buffer (naive)", Deno.execPath(), [...deno, "plain", "64"]],
+    ["plain Deno.listen, 4 KiB buffer (small)", Deno.execPath(), [...deno, "plain", "4"]],
   ];
   if (await hasNode()) servers.push(["Node net", "node", ["--expose-gc", "-e", NODE_SERVER]]);
+  const width = Math.max(...servers.map(([name]) => name.length));
   console.log(`memory per idle connection, ${count} connections after one round trip each`);
+  console.log(`${"server".padEnd(width)}  KB per connection`);
   for (const [name, command, args] of servers) {
     const bytes = await measure(command, args, count);
-    console.log(`${name.padEnd(34)} ${(bytes / 1000).toFixed(1).padStart(6)} KB`);
+    console.log(`${name.padEnd(width)}  ${(bytes / 1000).toFixed(1).padStart(17)}`);
   }
 }

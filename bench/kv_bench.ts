@@ -104,18 +104,29 @@ function request(...args: string[]): string {
   return `*${args.length}\r\n` + args.map((a) => `$${a.length}\r\n${a}\r\n`).join("");
 }
 
-/** Counts whole replies in a stream of simple, integer, error and bulk replies. */
+/**
+ * What every reply of a load must be: `+OK` (SET), or a bulk string that is not the null
+ * one (GET of a key the fill set).
+ */
+type Expected = "+OK" | "bulk";
+
+/**
+ * Counts whole replies in a stream, and checks each is what the load expects, so a server
+ * that answers `-ERR` or `-OOM` (or misses a key) fails the bench rather than counts as
+ * fast. The check reads a few bytes the count reads anyway, the same for every server.
+ */
 class ReplyCounter {
   #pending = new Uint8Array(0);
 
-  /** Takes bytes; gives how many replies they completed. */
-  count(chunk: Uint8Array): number {
+  /** Takes bytes; gives how many replies they completed. Throws on an unexpected reply. */
+  count(chunk: Uint8Array, expected: Expected): number {
     let data = chunk;
     if (this.#pending.length > 0) {
       data = new Uint8Array(this.#pending.length + chunk.length);
       data.set(this.#pending);
       data.set(chunk, this.#pending.length);
     }
+    const bulk = expected === "bulk";
     let replies = 0;
     let at = 0;
     for (;;) {
@@ -123,11 +134,16 @@ class ReplyCounter {
       if (lf < 0) break;
       let end = lf + 1;
       if (data[at] === 36 /* $ */) {
+        if (!bulk || data[at + 1] === 45 /* - */) unexpected(data, at, lf, expected);
         let length = 0;
         for (let i = at + 1; data[i] !== 13; i++) length = length * 10 + data[i] - 48;
-        if (data[at + 1] === 45 /* - */) length = -2;
         end = lf + 1 + length + 2;
         if (end > data.length) break;
+      } else if (
+        bulk || lf !== at + 4 || data[at] !== 43 /* + */ || data[at + 1] !== 79 /* O */ ||
+        data[at + 2] !== 75 /* K */
+      ) {
+        unexpected(data, at, lf, expected);
       }
       replies++;
       at = end;
@@ -135,6 +151,13 @@ class ReplyCounter {
     this.#pending = data.slice(at);
     return replies;
   }
+}
+
+/** Throws for the reply whose first line is `data[at..lf]`. */
+function unexpected(data: Uint8Array, at: number, lf: number, expected: Expected): never {
+  const line = new TextDecoder().decode(data.subarray(at, Math.min(lf - 1, at + 80)));
+  const wanted = expected === "bulk" ? "a bulk string" : expected;
+  throw new Error(`Cannot count the reply: expected ${wanted}, got ${JSON.stringify(line)}`);
 }
 
 /** One load-generating client: a connection and what it sends. */
@@ -147,14 +170,22 @@ class LoadClient {
     this.#conn = conn;
   }
 
-  /** Sends `bytes` (holding `replies` requests) `rounds` times, each after the last's replies. */
-  async drive(bytes: Uint8Array, replies: number, rounds: number): Promise<void> {
+  /**
+   * Sends `bytes` (holding `replies` requests) `rounds` times, each after the last's
+   * replies, each of which must be `expected`.
+   */
+  async drive(
+    bytes: Uint8Array,
+    replies: number,
+    rounds: number,
+    expected: Expected,
+  ): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       for (let n = 0; n < bytes.length;) n += await this.#conn.write(bytes.subarray(n));
       for (let got = 0; got < replies;) {
         const n = await this.#conn.read(this.#buffer);
         if (n === null) throw new Error("The server closed the connection");
-        got += this.#counter.count(this.#buffer.subarray(0, n));
+        got += this.#counter.count(this.#buffer.subarray(0, n), expected);
       }
     }
   }
@@ -196,17 +227,18 @@ for (const server of servers) {
   // Every key exists, so GET replies carry a value.
   let fill = "";
   for (let i = 0; i < KEYS; i++) fill += request("SET", key(i), "xxx");
-  await list[0].drive(encoder.encode(fill), KEYS, 1);
+  await list[0].drive(encoder.encode(fill), KEYS, 1, "+OK");
 }
 
 /** One iteration of a workload against one server. */
 async function drive(server: Server, command: "SET" | "GET", pipelined: boolean): Promise<void> {
   const loads = workloads[command];
+  const expected = command === "SET" ? "+OK" : "bulk";
   await Promise.all(
     clients.get(server.name)!.map((client, i) =>
       pipelined
-        ? client.drive(loads[i].pipelined, PIPELINE, ROUNDS.pipelined)
-        : client.drive(loads[i].single, 1, ROUNDS.single)
+        ? client.drive(loads[i].pipelined, PIPELINE, ROUNDS.pipelined, expected)
+        : client.drive(loads[i].single, 1, ROUNDS.single, expected)
     ),
   );
 }

@@ -9,11 +9,13 @@
 //
 // Groups:
 //   null-1      one thread giving way STEPS times. bluelet `yield null()` (and `sleep(0)`,
-//               which the kernel treats as `null()`); trampoline `yield PASS` re-queued
-//               through a FIFO (baseline); async `await null` (one microtask); effection
-//               has no pure "give way", so `yield* action(r => r())`: an operation that
-//               resolves synchronously, one round trip through Effection's reducer.
-//   null-2      two threads alternating STEPS steps each, same primitives as null-1.
+//               which the kernel treats as `null()`); trampoline `yield PASS` (baseline),
+//               which like the kernel goes on at once when no other thread is ready;
+//               async `await null` (one microtask); effection has no pure "give way", so
+//               `yield* action(r => r())`: an operation that resolves synchronously, one
+//               round trip through Effection's reducer.
+//   null-2      two threads alternating STEPS steps each, same primitives as null-1: each
+//               step goes through the ready queue, in the kernel and the trampoline alike.
 //   call        CALLS calls of a trivial sub-coroutine, one after the other. bluelet
 //               `yield* call(sub())` and `yield sub()` (a kernel frame each); plain
 //               `yield* sub()` for reference (JS delegation, the kernel sees nothing);
@@ -24,10 +26,12 @@
 //               async: THREADS async functions under `Promise.all` (baseline); bluelet
 //               through Task handles (`yield*`) and Bluelet-style by generator (`yield`);
 //               trampoline with spawn/join requests; effection `spawn` + `yield* task`.
-//   sleep(0)    one thread doing SLEEPS `sleep(0)`s. bluelet's `sleep(0)` sets no timer
-//               (it is `null()`); async `await new Promise((r) => setTimeout(r, 0))`
-//               (baseline) and effection `sleep(0)` (also a setTimeout) are real timer
-//               round trips, so this group uses few steps and few iterations.
+//   sleep(0), no timer  one thread giving way STEPS times without a timer: bluelet's
+//               `sleep(0)`, which sets no timer (it is `null()`), against async
+//               `await null` (baseline) and `await Promise.resolve()`.
+//   sleep(0), timer  one thread doing SLEEPS timer round trips: async
+//               `await new Promise((r) => setTimeout(r, 0))` (baseline) and effection
+//               `sleep(0)` (also a setTimeout); few steps and few iterations.
 //   promise wakes  one thread awaiting AWAITS promises that are already resolved: each
 //               wakes the kernel from outside (a promise reaction), as I/O does. async
 //               `await` (baseline); bluelet `yield promise` alone, and beside a thread that
@@ -101,11 +105,13 @@ function* blueletSleeps(n: number): bluelet.Coroutine<number> {
   return i;
 }
 
-function* bareSteps(n: number, out: { count: number }): Bare<void> {
-  for (let i = 0; i < n; i++) {
+function* bareSteps(n: number): Bare<number> {
+  let i = 0;
+  while (i < n) {
     yield PASS;
-    out.count++;
+    i++;
   }
+  return i;
 }
 
 async function asyncSteps(n: number): Promise<number> {
@@ -131,9 +137,7 @@ Deno.bench({
   group: "null-1",
   baseline: true,
   fn(): void {
-    const out = { count: 0 };
-    trampoline([bareSteps(STEPS, out)]);
-    expect(out.count, STEPS);
+    expect(trampoline([bareSteps(STEPS)]), STEPS);
   },
 });
 
@@ -177,9 +181,7 @@ Deno.bench({
   group: "null-2",
   baseline: true,
   fn(): void {
-    const out = { count: 0 };
-    trampoline([bareSteps(STEPS, out), bareSteps(STEPS, out)]);
-    expect(out.count, 2 * STEPS);
+    expect(trampoline([bareSteps(STEPS), bareSteps(STEPS)]), 2 * STEPS);
   },
 });
 
@@ -418,6 +420,7 @@ Deno.bench({
   },
 });
 
+// -----------------------------------------------------------------------------------------
 // promise wakes
 
 const AWAITS = 10_000;
@@ -502,8 +505,48 @@ for (const trace of [false, true]) {
 }
 
 // -----------------------------------------------------------------------------------------
+// sleep(0), no timer: bluelet's `sleep(0)` is `null()`, so its peers are the other ways to
+// give way without a timer, one microtask each. Many steps, as in null-1, so that the
+// per-step cost, not `run`'s setup, is what the group compares.
+
+async function asyncResolvedSteps(n: number): Promise<number> {
+  let i = 0;
+  while (i < n) {
+    await Promise.resolve();
+    i++;
+  }
+  return i;
+}
+
+Deno.bench({
+  name: "async: await null",
+  group: "sleep(0), no timer",
+  baseline: true,
+  async fn(): Promise<void> {
+    expect(await asyncSteps(STEPS), STEPS);
+  },
+});
+
+Deno.bench({
+  name: "async: await Promise.resolve()",
+  group: "sleep(0), no timer",
+  async fn(): Promise<void> {
+    expect(await asyncResolvedSteps(STEPS), STEPS);
+  },
+});
+
+Deno.bench({
+  name: "bluelet: yield sleep(0) (no timer)",
+  group: "sleep(0), no timer",
+  async fn(): Promise<void> {
+    expect(await bluelet.run(blueletSleeps(STEPS)), STEPS);
+  },
+});
+
 // -----------------------------------------------------------------------------------------
-// sleep(0)
+// sleep(0), timer: a real timer round trip per step (about 2 ms apart when nested, see
+// DENO_FACTS), so few steps and few iterations. bluelet has no entry: its `sleep(0)` sets
+// no timer.
 
 function* effSleeps(n: number): Operation<number> {
   let i = 0;
@@ -525,7 +568,7 @@ async function asyncSleeps(n: number): Promise<number> {
 
 Deno.bench({
   name: "async: await setTimeout(0) promise",
-  group: "sleep(0)",
+  group: "sleep(0), timer",
   baseline: true,
   n: 10,
   warmup: 1,
@@ -535,24 +578,8 @@ Deno.bench({
 });
 
 Deno.bench({
-  name: "bluelet: yield sleep(0) (no timer)",
-  group: "sleep(0)",
-  async fn(): Promise<void> {
-    expect(await bluelet.run(blueletSleeps(SLEEPS)), SLEEPS);
-  },
-});
-
-Deno.bench({
-  name: "async: await null",
-  group: "sleep(0)",
-  async fn(): Promise<void> {
-    expect(await asyncSteps(SLEEPS), SLEEPS);
-  },
-});
-
-Deno.bench({
   name: "effection: yield* sleep(0) (a setTimeout)",
-  group: "sleep(0)",
+  group: "sleep(0), timer",
   n: 10,
   warmup: 1,
   async fn(): Promise<void> {
@@ -568,9 +595,7 @@ Deno.bench({
   group: "null-1 (warm)",
   baseline: true,
   fn(): void {
-    const out = { count: 0 };
-    trampoline([bareSteps(STEPS, out)]);
-    expect(out.count, STEPS);
+    expect(trampoline([bareSteps(STEPS)]), STEPS);
   },
 });
 
