@@ -1,0 +1,58 @@
+// Chaos: whole programs made at random, each run twice under a VirtualClock and checked
+// against the README's rules. Three kinds:
+//
+// - threads: threads that spawn, kill (one or many at once), join, fail and clean up, in
+//   scopes and task groups, around channels, a lock, a semaphore, an event and broadcasts,
+//   through select, withTimeout, moveOnAfter, all and race;
+// - broadcast: one broadcast under each overflow policy, with slow, killed and timed-out
+//   subscribers and publishers, and a close;
+// - server: `server` on a MemoryListener with hostile clients, failing handlers and helpers,
+//   and every kind of shutdown.
+//
+// Each program must keep the README's promises (every error a thread throws reaches someone,
+// every `finally` runs once, nothing is left held, no channel item is lost or doubled, ...),
+// run the same both times, and end (within 5 s of real time).
+//
+// Fixed seeds and a bounded number of programs keep this to a few seconds. For a longer run:
+//
+//   CHAOS_RUNS=2000 deno task test tests/scheduler/chaos/            (programs per seed)
+//   CHAOS_SEED=7 CHAOS_RUNS=5000 deno task test tests/scheduler/chaos/   (this seed alone)
+//
+// A failure says which seed found it, and prints the program fast-check shrank it to (JSON),
+// what it broke, and the end of its run's log; CHAOS_SEED and CHAOS_RUNS replay the search.
+import { broadcastPrograms } from "./_broadcast_program.ts";
+import { runBroadcastProgram } from "./_broadcast_interpreter.ts";
+import { runProgram } from "./_interpreter.ts";
+import { programs } from "./_program.ts";
+import { checkPrograms } from "./_property.ts";
+import { serverPrograms } from "./_server_program.ts";
+import { runServerProgram } from "./_server_interpreter.ts";
+
+/** The environment variable's value, if it is set and may be read. */
+function setting(name: string): number | undefined {
+  if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+    return undefined;
+  }
+  const value = Deno.env.get(name);
+  return value === undefined ? undefined : Number(value);
+}
+
+const seed = setting("CHAOS_SEED");
+const runs = setting("CHAOS_RUNS");
+
+/** Several small seeds rather than one long run: each starts from small programs. */
+function plan(seeds: number[], count: number): [number[], number] {
+  return [seed === undefined ? seeds : [seed], runs ?? count];
+}
+
+Deno.test("chaos: programs of threads keep the README's rules", async () => {
+  await checkPrograms(programs, runProgram, ...plan([4, 5, 9, 10, 18, 34, 37, 38], 300));
+});
+
+Deno.test("chaos: broadcasts under kills, timeouts and closes keep their order and lose nothing", async () => {
+  await checkPrograms(broadcastPrograms, runBroadcastProgram, ...plan([1, 2, 3, 4], 250));
+});
+
+Deno.test("chaos: a server on a MemoryListener reports handler errors once and shuts down clean", async () => {
+  await checkPrograms(serverPrograms, runServerProgram, ...plan([1, 2, 4, 7], 250));
+});
