@@ -203,14 +203,30 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
 
 /**
  * Kills the sweeper and every handler at once, so that their goodbyes run side by side,
- * and lets the sockets go.
+ * reports what each handler threw, and lets the sockets go.
  */
 function* closeAll(serving: Serving, sweeper: Task<void> | null): Coroutine<void> {
-  const tasks: Task<void>[] = sweeper === null ? [] : [sweeper];
-  for (const entry of serving.live.values()) if (entry.task !== null) tasks.push(entry.task);
-  // A connection's thread reports what its handler threw itself (see `serve`), so this
-  // throws nothing of theirs.
-  yield kill(tasks);
+  const stopping = [...serving.live].filter(([, entry]) => entry.task !== null);
+  const tasks = stopping.map(([, entry]) => entry.task!);
+  // In this very step, before any of them can end: a handler that failed in the instant of
+  // the shutdown hands its error to whoever kills its connection's thread, and with nobody
+  // killing it yet, the error would end the run (a run that ends kills them all at once).
+  try {
+    yield kill(sweeper === null ? tasks : [sweeper, ...tasks]);
+  } catch {
+    // What they threw, chained: each is reported below, with its connection.
+  }
+  // The sweeper does not fail; if it did, that is the server's own fault, and goes on up.
+  if (sweeper !== null && !sweeper.killed) yield join(sweeper);
+  for (const [conn, entry] of stopping) {
+    // One the idle limit is killing is its reaper's to report (see `sweepIdle`).
+    if (entry.idle || entry.task!.killed) continue;
+    try {
+      yield join(entry.task!);
+    } catch (error) {
+      reportFailure(serving, entry, error, conn);
+    }
+  }
   // A handler killed before its first step never ran its `finally`: close its connection.
   for (const conn of [...serving.live.keys()]) serving.retire(conn);
   // Sockets mid-handshake are let go uncounted: watching them would keep the process

@@ -12,6 +12,7 @@ import {
   Listener,
   run,
   server,
+  shield,
   sleep,
   spawn,
   TimeoutError,
@@ -261,4 +262,37 @@ Deno.test("server() shutting down kills every handler at once: their goodbyes ru
     '110 client got "bye\\n"',
     '110 client got "bye\\n"',
   ]);
+});
+
+Deno.test("server(): a handler's error whose cleanup ends as the server is killed reaches onError, not the killer", async () => {
+  // The handler fails; its shielded goodbye ends at 4, the very instant the server is
+  // killed, before its connection's thread could take the error in.
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  const log = (what: string) => record.push(`${clock.now()} ${what}`);
+  const listener = new MemoryListener();
+  function* handler(_conn: Connection): Coroutine<void> {
+    try {
+      throw new Error("handler failed");
+    } finally {
+      yield* shield(sleep(4));
+    }
+  }
+  await run(
+    function* () {
+      const serving = yield* spawn(server(listener, handler, {
+        onError: (error) => log(`onError: ${(error as Error).message}`),
+      }));
+      using _conn = yield* listener.connect();
+      yield* sleep(4);
+      try {
+        yield* kill(serving);
+        log("kill returned");
+      } catch (error) {
+        log(`kill threw ${(error as Error).message}`);
+      }
+    }(),
+    { clock },
+  );
+  deepEqual(record, ["4 onError: handler failed", "4 kill returned"]);
 });
