@@ -92,6 +92,8 @@ export class ThreadExtras {
   killDeferred: boolean;
   /** Threads spawned by this one while the run was ending: killed when it ends. */
   teardownChildren: Thread[] | null;
+  /** The thread that spawned this one during a teardown (see `teardownChildren`). */
+  spawnedInTeardownOf: Thread | null;
   /** Set once the thread is killed: its stack is being unwound. */
   killing: boolean;
   /** The thread whose error a join or a kill handed it, until it throws it. */
@@ -113,7 +115,10 @@ export class ThreadExtras {
   shieldSerial: number;
   /** The numbers of the shielded frames, innermost last: beside `shields`. */
   shieldSerials: number[] | null;
-  /** Threads a teardown spared because this one's shield spawned them: killed when it ends. */
+  /**
+   * Threads a teardown spared for this one's sake (its shield, or its own teardown, spawned
+   * them): killed, unless still spared, when that shield or this thread ends.
+   */
   spared: Thread[] | null;
   /** Whether the thread is a scope. */
   isScope: boolean;
@@ -140,6 +145,7 @@ export class ThreadExtras {
     this.shields = null;
     this.killDeferred = false;
     this.teardownChildren = null;
+    this.spawnedInTeardownOf = null;
     this.killing = false;
     this.handedFrom = null;
     this.handedMany = null;

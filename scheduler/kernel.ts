@@ -289,6 +289,7 @@ export class Kernel implements ThreadHost {
       (this.#failed || (owner === null && (parent.killing || scope?.state === STATE_CLOSING)))
     ) {
       (parent.withExtras().teardownChildren ??= []).push(thread);
+      thread.withExtras().spawnedInTeardownOf = parent;
     }
     // What a shielded frame spawns is spared by teardowns until the shield ends.
     const shields = parent?.extras?.shields;
@@ -1376,13 +1377,21 @@ export class Kernel implements ThreadHost {
    * Kills `thread` for a teardown that kills many (a run that fails, a scope that ends),
    * unless a thread it descends from is inside a shield: what the shielded code spawned
    * (`withTimeout`'s helper threads, say) is its to end, and a kill now would cut the
-   * shielded operation short. Such a thread is killed once that ancestor has ended.
+   * shielded operation short. Such a thread is killed once that ancestor has ended. So is
+   * one that descends from a thread spawned while its spawner was torn down (a `finally` of
+   * a killed thread that uses `withTimeout`): it lives as long as that spawner.
    */
   #killUnlessShielded(thread: Thread): void {
     for (let t: Thread | null = thread; t !== null; t = t.parent) {
       const extras = t.extras;
-      const by = extras?.spawnedInShield;
-      if (by == null || by.state === STATE_DONE) continue;
+      if (extras === null) continue;
+      const spawner = extras.spawnedInTeardownOf;
+      if (spawner !== null && spawner.state !== STATE_DONE) {
+        (spawner.withExtras().spared ??= []).push(thread);
+        return;
+      }
+      const by = extras.spawnedInShield;
+      if (by === null || by.state === STATE_DONE) continue;
       // Still inside the very shield it was spawned in (not a later one as deep)?
       const byExtras = by.extras!;
       if (byExtras.shieldSerials?.[extras!.shieldLevel - 1] === extras!.shieldSerial) {

@@ -4,6 +4,8 @@ import assert from "node:assert/strict";
 import {
   all,
   type Coroutine,
+  join,
+  kill,
   race,
   run,
   sleep,
@@ -150,4 +152,123 @@ Deno.test("a run whose last thread aborts its signal and ends rejects with the r
     ),
     (error) => error === reason,
   );
+});
+
+/** Sleeps; once killed, says goodbye with `withTimeout` over a coroutine (helper threads). */
+function* goodbyeInHelpers(record: string[], clock: VirtualClock): Coroutine<void> {
+  try {
+    yield* sleep(100);
+  } finally {
+    try {
+      yield* withTimeout(3, sleep(10));
+      record.push(`${clock.now()} goodbye done`);
+    } catch (error) {
+      record.push(`${clock.now()} goodbye threw ${(error as Error).name}`);
+    }
+  }
+}
+
+Deno.test("a killed thread's finally that uses withTimeout survives a teardown that kills many", async (t) => {
+  // The thread is killed at 1, and its goodbye times out at 4. At 2 a teardown kills
+  // everything it reaches: the killed thread goes on unwinding, and its combinator's helper
+  // threads, spawned by its `finally`, must live as long as that thread does.
+  await t.step("a scope whose body ends", async () => {
+    const clock = new VirtualClock();
+    const record: string[] = [];
+    await run(
+      function* () {
+        const scope = yield* spawn(
+          function* () {
+            const goodbye = yield* spawn(goodbyeInHelpers(record, clock));
+            yield* spawn(function* () {
+              yield* sleep(1);
+              yield* kill(goodbye);
+            }());
+            yield* sleep(2); // the body ends: the scope kills what it still owns
+          }(),
+          { scope: true },
+        );
+        yield* join(scope);
+        record.push(`${clock.now()} scope joined`);
+      }(),
+      { clock },
+    );
+    assert.deepEqual(record, ["4 goodbye threw TimeoutError", "4 scope joined"]);
+  });
+  await t.step("a run that is aborted", async () => {
+    const clock = new VirtualClock();
+    const record: string[] = [];
+    const abort = new AbortController();
+    const error = await run(
+      function* () {
+        const goodbye = yield* spawn(goodbyeInHelpers(record, clock));
+        yield* spawn(function* () {
+          yield* sleep(1);
+          yield* kill(goodbye);
+        }());
+        yield* sleep(2);
+        abort.abort(new Error("shut down"));
+        yield* sleep(1);
+      }(),
+      { clock, signal: abort.signal },
+    ).catch((e) => e);
+    record.push(`${clock.now()} run rejected: ${error.message}`);
+    assert.deepEqual(record, ["4 goodbye threw TimeoutError", "4 run rejected: shut down"]);
+  });
+});
+
+Deno.test("what a killed thread's finally started lives as long as that thread, free threads it spawned included", async () => {
+  // At 1 the worker is killed; its `finally` starts a helper that starts a free thread, and
+  // takes 3 ms. At 2 the scope's body ends and the scope kills what it owns: the helper
+  // and its free thread are spared while the worker unwinds, and killed as it ends, at 4.
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  const log = (what: string) => record.push(`${clock.now()} ${what}`);
+  function* worker(): Coroutine<void> {
+    try {
+      yield* sleep(100);
+    } finally {
+      yield* spawn(function* () {
+        yield* spawn(function* () {
+          try {
+            for (let i = 0; i < 10; i++) yield* sleep(1000);
+            log("free thread ran to its end (wrong)");
+          } finally {
+            log("free thread killed");
+          }
+        }());
+        try {
+          yield* sleep(1000);
+        } finally {
+          log("helper killed");
+        }
+      }());
+      yield* sleep(3);
+      log("worker's finally ends");
+    }
+  }
+  await run(
+    function* () {
+      const scope = yield* spawn(
+        function* () {
+          const working = yield* spawn(worker());
+          yield* spawn(function* () {
+            yield* sleep(1);
+            yield* kill(working);
+          }());
+          yield* sleep(2);
+        }(),
+        { scope: true },
+      );
+      yield* join(scope);
+      log("scope joined");
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    "4 worker's finally ends",
+    "4 helper killed",
+    "4 free thread killed",
+    "4 scope joined",
+  ]);
 });
