@@ -46,7 +46,7 @@ function plan(seeds: number[], count: number): [number[], number] {
 }
 
 Deno.test("chaos: programs of threads keep the README's rules", async () => {
-  await checkPrograms(programs, runProgram, ...plan([4, 5, 9, 10, 18, 34, 37, 38], 300));
+  await checkPrograms(programs, runProgram, ...plan([1, 2, 3, 4, 5, 6, 7, 8], 300));
 });
 
 Deno.test("chaos: broadcasts under kills, timeouts and closes keep their order and lose nothing", async () => {
@@ -54,5 +54,5 @@ Deno.test("chaos: broadcasts under kills, timeouts and closes keep their order a
 });
 
 Deno.test("chaos: a server on a MemoryListener reports handler errors once and shuts down clean", async () => {
-  await checkPrograms(serverPrograms, runServerProgram, ...plan([1, 2, 4, 7], 250));
+  await checkPrograms(serverPrograms, runServerProgram, ...plan([1, 2, 3, 4], 250));
 });
