@@ -40,6 +40,8 @@ export const enum ResumeMode {
   Next,
   Throw,
   Return,
+  /** Not resumed yet: the event it yielded last, in `resumeValue`, is still to be handled. */
+  Handle,
 }
 
 /** How a finished thread ended. */

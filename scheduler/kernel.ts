@@ -117,6 +117,7 @@ const STATE_DONE = ThreadState.Done;
 const MODE_NEXT = ResumeMode.Next;
 const MODE_THROW = ResumeMode.Throw;
 const MODE_RETURN = ResumeMode.Return;
+const MODE_HANDLE = ResumeMode.Handle;
 const ENDING_RETURNED = Ending.Returned;
 const ENDING_FAILED = Ending.Failed;
 const ENDING_KILLED = Ending.Killed;
@@ -647,7 +648,8 @@ export class Kernel implements ThreadHost {
             this.#takeHandedErrors(extras);
           }
           result = generator.throw(value);
-        } else result = generator.return(value);
+        } else if (mode === MODE_RETURN) result = generator.return(value);
+        else result = { done: false, value }; // yielded before it gave way: handled now
       } catch (error) {
         const failure = thread.state === STATE_RUNNING ? null : this.#abandonAtOnce(thread);
         const outcome = failure === null ? error : chain(failure.error, error);
@@ -676,16 +678,28 @@ export class Kernel implements ThreadHost {
       }
       if (result.done) {
         if (!this.#frameEnded(thread, true, result.value)) break;
-      } else if (result.value === YIELD_NOW) {
+        continue; // what the frame returned reaches its caller before the thread gives way
+      }
+      const yielded = result.value;
+      if (yielded === YIELD_NOW) {
         // The commonest event, recognized before any dispatch.
         if (!this.#onYieldNow(thread)) break;
-      } else if (!this.#handle(thread, result.value)) {
-        break;
+        if (this.#budget <= 0) {
+          this.#enqueue(thread);
+          break;
+        }
+        continue;
       }
       if (this.#budget <= 0) {
+        // Out of steps, the thread gives way before the event takes effect, never between
+        // the two: a kill meanwhile finds it undone, rather than lose what it gave (an item
+        // received, a thread spawned) when it makes the thread unwind.
+        thread.resumeMode = MODE_HANDLE;
+        thread.resumeValue = yielded;
         this.#enqueue(thread);
         break;
       }
+      if (!this.#handle(thread, yielded)) break;
     }
     this.#stepping = null;
   }
@@ -1430,6 +1444,7 @@ export class Kernel implements ThreadHost {
     if (failure !== null) this.#cleanupFailed(target, failure.error);
     target.abortSignal();
     const state = target.state;
+    if (target.resumeMode === MODE_HANDLE) dropUnhandled(target.resumeValue);
     target.resumeMode = MODE_RETURN;
     target.resumeValue = undefined;
     // A ready thread is already queued and a running one is the caller killing itself:
@@ -1630,6 +1645,19 @@ export class Kernel implements ThreadHost {
     const threads: Thread[] = [];
     for (let t = this.#first; t !== null; t = t.next) threads.push(t);
     for (let i = threads.length - 1; i >= 0; i--) this.#killUnlessShielded(threads[i]);
+  }
+}
+
+/**
+ * A thread killed before the kernel handled what it yielded last (see `ResumeMode.Handle`):
+ * the event never takes effect. A promise among them is watched all the same, so that its
+ * rejection, which nobody will see, does not end the process as an unhandled one.
+ */
+function dropUnhandled(yielded: unknown): void {
+  try {
+    if (isThenable(yielded)) yielded.then(undefined, () => {});
+  } catch {
+    // A `then` that throws: nothing is waiting on it either.
   }
 }
 

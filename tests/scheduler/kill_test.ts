@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import {
+  call,
+  Channel,
   type Coroutine,
   DeadlockError,
   join,
   kill,
   KilledError,
+  race,
   run,
   sleep,
   spawn,
@@ -784,4 +787,83 @@ Deno.test("kill(tasks) with a target named twice kills it once and throws its cl
     { clock: new VirtualClock() },
   );
   assert.deepEqual(record, ["target cleans up", "caught cleanup failed"]);
+});
+
+Deno.test("a kill between two turns finds the event the thread yielded undone, never done and lost", async (t) => {
+  // A thread that uses up its step budget gives way; a thread queued behind it then kills
+  // it. What it yielded last must either take effect and reach it, or not take effect.
+  await t.step("a receive: no item leaves the channel for nobody", async () => {
+    const total = 5000;
+    const channel = new Channel<number>(total);
+    for (let i = 0; i < total; i++) channel.trySend(i);
+    const received: number[] = [];
+    await run(function* () {
+      const tasks: Task<void>[] = [];
+      tasks.push(
+        yield* spawn(function* (): Coroutine<void> {
+          for (;;) {
+            const item = (yield channel.receive()) as { value: number }; // through the kernel
+            received.push(item.value);
+          }
+        }()),
+      );
+      yield* spawn(function* () {
+        yield* kill(tasks[0]); // runs once the receiver's turn ends
+      }());
+    }());
+    let left = 0;
+    while (channel.tryReceive() !== undefined) left++;
+    assert.ok(received.length > 0 && received.length < total, `received ${received.length}`);
+    assert.equal(received.length + left, total);
+  });
+  await t.step("a spawn: no child outlives a race killed while it starts them", async () => {
+    const clock = new VirtualClock();
+    let started = 0;
+    let cleaned = 0;
+    function* operation(): Coroutine<void> {
+      started++;
+      try {
+        yield* sleep(1_000_000);
+      } finally {
+        cleaned++;
+      }
+    }
+    await run(
+      function* () {
+        const tasks: Task<void>[] = [];
+        tasks.push(yield* spawn(race(Array.from({ length: 3000 }, operation))));
+        yield* spawn(function* () {
+          yield* kill(tasks[0]); // runs once the racer's turn ends, amid its spawns
+        }());
+      }(),
+      { clock },
+    );
+    assert.ok(started > 0 && started < 3000, `started ${started}`);
+    assert.equal(cleaned, started);
+    assert.equal(clock.now(), 0);
+  });
+});
+
+Deno.test("a thread killed before the kernel took in the promise it yielded leaves no unhandled rejection", async () => {
+  // For one of these counts, the thread's step budget runs out just as it yields the
+  // promise: it gives way first, and the kill finds the promise not yet waited on.
+  function* empty(): Coroutine<void> {}
+  for (let calls = 0; calls < 1100; calls++) {
+    const record: string[] = [];
+    await run(function* () {
+      const tasks: Task<void>[] = [];
+      tasks.push(
+        yield* spawn(function* (): Coroutine<void> {
+          for (let i = 0; i < calls; i++) yield call(empty());
+          try {
+            yield Promise.reject(new Error("rejected after the kill"));
+          } finally {
+            record.push("victim unwound");
+          }
+        }()),
+      );
+      yield* spawn(kill(tasks[0]));
+    }());
+    assert.ok(record.length <= 1);
+  }
 });
