@@ -1400,7 +1400,8 @@ export class Kernel implements ThreadHost {
       const extras = t.extras;
       if (extras === null) continue;
       const spawner = extras.spawnedInTeardownOf;
-      if (spawner !== null && spawner.state !== STATE_DONE) {
+      // A spawner whose code has ended (a closing scope) waits for it: no longer spared.
+      if (spawner !== null && spawner.state !== STATE_DONE && spawner.state !== STATE_CLOSING) {
         (spawner.withExtras().spared ??= []).push(thread);
         return;
       }

@@ -272,3 +272,40 @@ Deno.test("what a killed thread's finally started lives as long as that thread, 
     "4 scope joined",
   ]);
 });
+
+Deno.test("a killed scope's finally spawns a helper: the helper lives no longer than the scope's code", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  await run(
+    function* () {
+      const scope = yield* spawn(
+        function* (): Coroutine<void> {
+          try {
+            yield* sleep(60_000);
+          } finally {
+            yield* spawn(function* (): Coroutine<void> {
+              try {
+                yield* sleep(1_000_000); // say, a heartbeat that runs until killed
+                record.push(`helper ran to its end at ${clock.now()} (wrong)`);
+              } finally {
+                record.push(`helper ends at ${clock.now()}`);
+              }
+            }());
+            yield* sleep(5);
+            record.push(`scope's finally done at ${clock.now()}`);
+          }
+        }(),
+        { scope: true },
+      );
+      yield* sleep(10);
+      yield* kill(scope);
+      record.push(`kill returned at ${clock.now()}`);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    "scope's finally done at 15",
+    "helper ends at 15",
+    "kill returned at 15",
+  ]);
+});
