@@ -55,6 +55,8 @@ class Entry {
   progress = -1;
   quietMs = 0;
   idle = false;
+  /** Its reaper has begun to kill its thread, and reports what that throws. */
+  reaping = false;
 }
 
 /**
@@ -219,8 +221,8 @@ function* closeAll(serving: Serving, sweeper: Task<void> | null): Coroutine<void
   // The sweeper does not fail; if it did, that is the server's own fault, and goes on up.
   if (sweeper !== null && !sweeper.killed) yield join(sweeper);
   for (const [conn, entry] of stopping) {
-    // One the idle limit is killing is its reaper's to report (see `sweepIdle`).
-    if (entry.idle || entry.task!.killed) continue;
+    // One the idle limit is killing is its reaper's to report (see `reap`).
+    if (entry.reaping || entry.task!.killed) continue;
     try {
       yield join(entry.task!);
     } catch (error) {
@@ -302,6 +304,10 @@ function* reap(
   conn: Connection,
   serving: Serving,
 ): Coroutine<void> {
+  // Ended before its reaper ran (a shutdown in the same instant): whoever killed or
+  // joined it reports what it threw.
+  if (task.done) return;
+  entry.reaping = true;
   try {
     yield kill(task);
   } catch (error) {

@@ -15,6 +15,7 @@ import {
   shield,
   sleep,
   spawn,
+  type Task,
   TimeoutError,
   VirtualClock,
   withTimeout,
@@ -295,4 +296,38 @@ Deno.test("server(): a handler's error whose cleanup ends as the server is kille
     { clock },
   );
   deepEqual(record, ["4 onError: handler failed", "4 kill returned"]);
+});
+
+Deno.test("server(): a handler that fails as the idle limit marks it and the server is killed, all in one instant, reaches onError", async () => {
+  // At 125 the server is killed, the sweeper marks the quiet connection idle (its reaper
+  // has not run yet), and the handler throws: whoever ends up killing it reports it.
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  const listener = new MemoryListener();
+  function* handler(_conn: Connection): Coroutine<void> {
+    yield* sleep(125);
+    record.push(`${clock.now()} handler throws`);
+    throw new Error("handler failed");
+  }
+  await run(
+    function* () {
+      const tasks: Task<void>[] = [];
+      // Spawned first: its timer fires first at 125.
+      const killer = yield* spawn(function* () {
+        yield* sleep(125);
+        yield* kill(tasks[0]);
+        record.push(`${clock.now()} server killed`);
+      }());
+      tasks.push(
+        yield* spawn(server(listener, handler, {
+          idleTimeout: 100,
+          onError: (error) => record.push(`${clock.now()} onError: ${(error as Error).message}`),
+        })),
+      );
+      using _client = yield* listener.connect();
+      yield* join(killer);
+    }(),
+    { clock },
+  );
+  deepEqual(record, ["125 handler throws", "125 onError: handler failed", "125 server killed"]);
 });
