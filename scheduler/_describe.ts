@@ -87,6 +87,9 @@ function stateName(thread: Thread): ThreadStateName {
   }
 }
 
+/** How many targets of a kill of many a description names; it counts the rest. */
+const KILL_TARGETS_NAMED = 5;
+
 /** Says what a stuck thread waits on, for a `DeadlockError`. */
 export function describeWait(thread: Thread): string {
   switch (thread.state) {
@@ -96,7 +99,11 @@ export function describeWait(thread: Thread): string {
       const extras = thread.extras!;
       const targets = extras.waitingOnAll?.filter((target) => target.state !== ThreadState.Done) ??
         [extras.waitingOn!];
-      return `kill(${targets.map((target) => `thread ${target.id}`).join(", ")})`;
+      const named = targets.slice(0, KILL_TARGETS_NAMED).map((target) => `thread ${target.id}`);
+      if (targets.length > KILL_TARGETS_NAMED) {
+        named.push(`${targets.length - KILL_TARGETS_NAMED} more`);
+      }
+      return `kill(${named.join(", ")})`;
     }
     case ThreadState.Sleeping:
       return `sleep until ${Number(thread.timer!.deadline.toFixed(3))}`;

@@ -28,7 +28,7 @@ function* killAndCollect(
     yield new KillAllEffect(targets, reason);
   } catch (error) {
     if (!(error instanceof KillFailures)) throw error;
-    failures.push(...error.errors);
+    for (const failure of error.errors) failures.push(failure); // any number of them
   }
 }
 

@@ -46,7 +46,10 @@ export function kill(target: Task<unknown> | Coroutine<unknown>, reason?: unknow
  * Stops several threads at once and waits until all are gone: every kill begins in the
  * same step, before any target runs again, so their `finally` blocks run side by side
  * (a server's handlers each saying goodbye take as long as the slowest one, not as long
- * as all of them together). Targets that have finished are skipped.
+ * as all of them together). Targets that have finished are skipped, and one named twice is
+ * killed once. A thread that names itself is killed with the others, and unwinds at once
+ * without waiting for them: what their cleanup throws then goes where an error nobody
+ * joins goes (their scope, or the run).
  *
  * If `finally` blocks of the targets throw, the kill throws those errors once all have
  * ended: one as it is, several chained as `SuppressedError`s in the targets' order, the

@@ -114,7 +114,9 @@ function* withHelpers(selection: Selection): Coroutine<unknown> {
     }
     yield* selection;
     try {
-      yield* killAll(tasks);
+      // Shielded: a kill meanwhile waits for the helpers' cleanup, and what it throws goes
+      // to the killer, not the run.
+      yield* shield(killAll(tasks));
     } catch (error) {
       // The other helpers' cleanup failed: that error goes with a helper case's that won.
       const failure = selection.abandon();

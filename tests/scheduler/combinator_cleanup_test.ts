@@ -447,3 +447,23 @@ Deno.test("a withTimeout caller killed while the timed-out operation cleans up: 
   );
   assert.deepEqual(record, ["operation cleaned up", "caller killed, killed true"]);
 });
+
+Deno.test("a DeadlockError names the first five losers a race's cleanup waits for, and counts the rest", async () => {
+  const channel = new Channel<string>(0);
+  function* stuckInCleanup(): Coroutine<void> {
+    try {
+      yield* sleep(1_000_000);
+    } finally {
+      yield* channel.receive(); // nobody ever sends
+    }
+  }
+  const losers = Array.from({ length: 8 }, stuckInCleanup);
+  const error = await run(race([after(1, "winner"), ...losers]), {
+    clock: new VirtualClock(),
+  }).catch((e) => e);
+  assert.ok(error instanceof DeadlockError, `got ${error}`);
+  assert.match(
+    error.message,
+    /thread 1 waits on kill\(thread 2, thread 3, thread 4, thread 5, thread 6, 3 more\);/,
+  );
+});

@@ -365,3 +365,54 @@ Deno.test("select(): a helper case that fails while another's cleanup fails lose
     ["the cleanup's error", "the case's error", ["the other helper cleans up"]],
   );
 });
+
+Deno.test("select() killed while its helpers unwind hands a helper's cleanup error to its killer, and its item back", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  const channel = new Channel<number>(1);
+  function* quickFail(): Coroutine<void> {
+    try {
+      yield* sleep(1_000_000);
+    } finally {
+      record.push("quick cleanup throws");
+      // deno-lint-ignore no-unsafe-finally -- the point: a cleanup that fails
+      throw new Error("quick cleanup failed");
+    }
+  }
+  function* slowCleanup(): Coroutine<void> {
+    try {
+      yield* sleep(1_000_000);
+    } finally {
+      yield* sleep(100);
+      record.push("slow cleanup done");
+    }
+  }
+  const outcome = await run(
+    function* () {
+      const selecting = yield* spawn(function* () {
+        yield* select([channel.receive(), quickFail(), slowCleanup()]);
+        record.push("select returned (wrong)");
+      }());
+      yield* sleep(10);
+      channel.trySend(1); // the channel case wins; the helpers are killed
+      yield* sleep(10); // quick has failed, slow is still saying goodbye
+      try {
+        yield* kill(selecting);
+        record.push("kill returned (wrong)");
+      } catch (error) {
+        record.push(`killer caught: ${(error as Error).message}`);
+      }
+      record.push(`left in the channel: ${channel.tryReceive()?.value}`);
+      return "run ok";
+    }(),
+    { clock },
+  ).catch((error) => `run rejected: ${(error as Error).message}`);
+  record.push(String(outcome));
+  assert.deepEqual(record, [
+    "quick cleanup throws",
+    "slow cleanup done",
+    "killer caught: quick cleanup failed",
+    "left in the channel: 1",
+    "run ok",
+  ]);
+});
