@@ -61,12 +61,10 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     stop.abort();
   };
   scope.addEventListener("error", (event) => {
-    event.preventDefault();
-    fail(event.error ?? event.message);
+    unlessHandled(event, () => fail(event.error ?? event.message));
   });
   scope.addEventListener("unhandledrejection", (event) => {
-    event.preventDefault();
-    fail(event.reason);
+    unlessHandled(event, () => fail(event.reason));
   });
   const close = scope.close.bind(scope);
   // The Worker closes once its server has stopped; the error gives where it was called.
@@ -108,6 +106,28 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   // event loop turn, so that the port is free when the main thread hears of the stop.
   await new Promise((resolve) => setTimeout(resolve, 0));
   finish(scope, failure, close);
+}
+
+/**
+ * Calls `fail` once the event has been dispatched, unless another listener of the Worker
+ * handled it, as a module may to keep its Worker going (by `preventDefault()`, as in any
+ * Deno Worker), whether it was added before this one or after. The default is prevented
+ * meanwhile: a Worker that fails must live until its server has stopped.
+ */
+function unlessHandled(event: Event, fail: () => void): void {
+  let handled = event.defaultPrevented;
+  const preventDefault = event.preventDefault.bind(event);
+  // Listeners added after this one run after it: their call is seen through this.
+  Object.defineProperty(event, "preventDefault", {
+    value: () => {
+      handled = true;
+      preventDefault();
+    },
+  });
+  preventDefault();
+  queueMicrotask(() => {
+    if (!handled) fail();
+  });
 }
 
 /** Tells the main thread how the Worker stopped; one that failed then closes. */

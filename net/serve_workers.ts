@@ -50,7 +50,8 @@ export interface ServeWorkersOptions {
    * Receives the error of a Worker that stopped serving unasked after it started: code in
    * the handler's module threw where no handler catches it (in a timer, say), left a
    * promise rejection unhandled, or called `close()` or `Deno.exit()`, or its server
-   * failed. It is called once for that Worker, with an `Error` that names it (`Worker 2
+   * failed. (A module whose own global `error` or `unhandledrejection` listener calls
+   * `preventDefault()` keeps its Worker serving, as in any Deno Worker.) It is called once for that Worker, with an `Error` that names it (`Worker 2
    * stopped serving: ...`, the number of its name `bluelet-worker-2`) and has what it
    * threw as `cause` (copied across by structured clone, so a subclass arrives as an
    * `Error`). The Worker has closed its listener and ended its handlers first (their
