@@ -1646,6 +1646,13 @@ export class Kernel implements ThreadHost {
     const threads: Thread[] = [];
     for (let t = this.#first; t !== null; t = t.next) threads.push(t);
     for (let i = threads.length - 1; i >= 0; i--) this.#killUnlessShielded(threads[i]);
+    // And they unwind oldest first too: a thread that was ready already (woken in this
+    // instant) would otherwise end before an older one could kill or join it, and what it
+    // threw would have nobody to go to but the run.
+    const ready: Thread[] = [];
+    for (let t; (t = this.#queue.shift()) !== undefined;) ready.push(t);
+    ready.sort((a, b) => a.id - b.id);
+    for (const t of ready) this.#queue.push(t);
   }
 }
 
