@@ -290,7 +290,8 @@ export class Kernel implements ThreadHost {
       (this.#failed || (owner === null && (parent.killing || scope?.state === STATE_CLOSING)))
     ) {
       (parent.withExtras().teardownChildren ??= []).push(thread);
-      thread.withExtras().spawnedInTeardownOf = parent;
+      // Spared while its spawner unwinds, unless a scope it was given to is its to end.
+      if (owner === null) thread.withExtras().spawnedInTeardownOf = parent;
     }
     // What a shielded frame spawns is spared by teardowns until the shield ends.
     const shields = parent?.extras?.shields;
@@ -678,7 +679,13 @@ export class Kernel implements ThreadHost {
       }
       if (result.done) {
         if (!this.#frameEnded(thread, true, result.value)) break;
-        continue; // what the frame returned reaches its caller before the thread gives way
+        // What the frame returned reaches its caller before the thread gives way; a frame
+        // unwound by a kill hands nothing on, so a deep unwinding still gives way.
+        if (this.#budget <= 0 && (thread.resumeMode as ResumeMode) === MODE_RETURN) {
+          this.#enqueue(thread);
+          break;
+        }
+        continue;
       }
       const yielded = result.value;
       if (yielded === YIELD_NOW) {
@@ -690,16 +697,22 @@ export class Kernel implements ThreadHost {
         }
         continue;
       }
-      if (this.#budget <= 0) {
-        // Out of steps, the thread gives way before the event takes effect, never between
-        // the two: a kill meanwhile finds it undone, rather than lose what it gave (an item
-        // received, a thread spawned) when it makes the thread unwind.
+      // Out of steps, the thread gives way; never between an event and its result, which a
+      // kill meanwhile would lose (an item received, a thread spawned). So it gives way
+      // before most events take effect (a kill meanwhile finds them undone), but after those
+      // that must take effect with the code that yields them (see `deferrable`). An event
+      // it gave way before is handled first thing on its next turn, whatever the budget.
+      if (this.#budget <= 0 && mode !== MODE_HANDLE && deferrable(yielded)) {
         thread.resumeMode = MODE_HANDLE;
         thread.resumeValue = yielded;
         this.#enqueue(thread);
         break;
       }
       if (!this.#handle(thread, yielded)) break;
+      if (this.#budget <= 0 && !deferrable(yielded)) {
+        this.#enqueue(thread);
+        break;
+      }
     }
     this.#stepping = null;
   }
@@ -1396,23 +1409,36 @@ export class Kernel implements ThreadHost {
    * a killed thread that uses `withTimeout`): it lives as long as that spawner.
    */
   #killUnlessShielded(thread: Thread): void {
+    // A thread given to a scope (a task group's child) is that scope's to end, whoever
+    // started it: the teardown sparing of the threads above it does not reach it.
+    let teardownSpares = true;
     for (let t: Thread | null = thread; t !== null; t = t.parent) {
       const extras = t.extras;
-      if (extras === null) continue;
+      const parent = t.parent;
+      const given = parent !== null && t.scope !== (parent.isScope ? parent : parent.scope);
+      if (extras === null) {
+        if (given) teardownSpares = false;
+        continue;
+      }
       const spawner = extras.spawnedInTeardownOf;
       // A spawner whose code has ended (a closing scope) waits for it: no longer spared.
-      if (spawner !== null && spawner.state !== STATE_DONE && spawner.state !== STATE_CLOSING) {
+      if (
+        teardownSpares && spawner !== null && spawner.state !== STATE_DONE &&
+        spawner.state !== STATE_CLOSING
+      ) {
         (spawner.withExtras().spared ??= []).push(thread);
         return;
       }
       const by = extras.spawnedInShield;
-      if (by === null || by.state === STATE_DONE) continue;
-      // Still inside the very shield it was spawned in (not a later one as deep)?
-      const byExtras = by.extras!;
-      if (byExtras.shieldSerials?.[extras!.shieldLevel - 1] === extras!.shieldSerial) {
-        (byExtras.spared ??= []).push(thread);
-        return;
+      if (by !== null && by.state !== STATE_DONE) {
+        // Still inside the very shield it was spawned in (not a later one as deep)?
+        const byExtras = by.extras!;
+        if (byExtras.shieldSerials?.[extras!.shieldLevel - 1] === extras!.shieldSerial) {
+          (byExtras.spared ??= []).push(thread);
+          return;
+        }
       }
+      if (given) teardownSpares = false;
     }
     this.#startKill(thread, undefined);
   }
@@ -1445,7 +1471,6 @@ export class Kernel implements ThreadHost {
     if (failure !== null) this.#cleanupFailed(target, failure.error);
     target.abortSignal();
     const state = target.state;
-    if (target.resumeMode === MODE_HANDLE) dropUnhandled(target.resumeValue);
     target.resumeMode = MODE_RETURN;
     target.resumeValue = undefined;
     // A ready thread is already queued and a running one is the caller killing itself:
@@ -1657,16 +1682,20 @@ export class Kernel implements ThreadHost {
 }
 
 /**
- * A thread killed before the kernel handled what it yielded last (see `ResumeMode.Handle`):
- * the event never takes effect. A promise among them is watched all the same, so that its
- * rejection, which nobody will see, does not end the process as an unhandled one.
+ * Whether a thread out of steps gives way before `yielded` takes effect, rather than after.
+ * Before, for most events: what they hand the thread (an item received, a task spawned)
+ * would be lost to a kill between the two. After, for those that must take effect with the
+ * code that yields them, and hand it nothing: a `shield` holds before a kill can land (a
+ * `finally` that shields its cleanup is not cut short), a `kill` of many happens in the
+ * step that decided it (a combinator's losers do not run again), and a promise is waited
+ * on at once (its rejection is seen).
  */
-function dropUnhandled(yielded: unknown): void {
-  try {
-    if (isThenable(yielded)) yielded.then(undefined, () => {});
-  } catch {
-    // A `then` that throws: nothing is waiting on it either.
-  }
+function deferrable(yielded: unknown): boolean {
+  if (yielded instanceof NativeGenerator) return true; // a call
+  if (typeof yielded !== "object" || yielded === null) return false;
+  const kind = (yielded as Tagged)[KIND];
+  return kind !== undefined && kind !== KIND_SHIELD && kind !== KIND_KILL &&
+    kind !== KIND_KILL_ALL && kind !== KIND_UNTIL;
 }
 
 function remove(list: Thread[], thread: Thread): void {
