@@ -289,7 +289,7 @@ export class Kernel implements ThreadHost {
       parent !== null &&
       (this.#failed || (owner === null && (parent.killing || scope?.state === STATE_CLOSING)))
     ) {
-      (parent.withExtras().teardownChildren ??= []).push(thread);
+      addToKillLater(parent.withExtras().teardownChildren ??= [], thread);
       // Spared while its spawner unwinds, unless a scope it was given to is its to end.
       if (owner === null) thread.withExtras().spawnedInTeardownOf = parent;
     }
@@ -1426,7 +1426,7 @@ export class Kernel implements ThreadHost {
         teardownSpares && spawner !== null && spawner.state !== STATE_DONE &&
         spawner.state !== STATE_CLOSING
       ) {
-        (spawner.withExtras().spared ??= []).push(thread);
+        addToKillLater(spawner.withExtras().spared ??= [], thread);
         return;
       }
       const by = extras.spawnedInShield;
@@ -1434,7 +1434,7 @@ export class Kernel implements ThreadHost {
         // Still inside the very shield it was spawned in (not a later one as deep)?
         const byExtras = by.extras!;
         if (byExtras.shieldSerials?.[extras!.shieldLevel - 1] === extras!.shieldSerial) {
-          (byExtras.spared ??= []).push(thread);
+          addToKillLater(byExtras.spared ??= [], thread);
           return;
         }
       }
@@ -1696,6 +1696,21 @@ function deferrable(yielded: unknown): boolean {
   const kind = (yielded as Tagged)[KIND];
   return kind !== undefined && kind !== KIND_SHIELD && kind !== KIND_KILL &&
     kind !== KIND_KILL_ALL && kind !== KIND_UNTIL;
+}
+
+/**
+ * Adds `thread` to a list of threads to kill later (when a thread or its shield ends). A
+ * `finally` that runs long may start many that end on their own meanwhile (a `withTimeout`
+ * per item of a queue it drains): so each time the list reaches a power of two, from 64 on,
+ * the ended ones are dropped, rather than kept, with their results, until the list is used.
+ */
+function addToKillLater(list: Thread[], thread: Thread): void {
+  list.push(thread);
+  const length = list.length;
+  if (length < 64 || (length & (length - 1)) !== 0) return;
+  let kept = 0;
+  for (const t of list) if (t.state !== STATE_DONE) list[kept++] = t;
+  list.length = kept;
 }
 
 function remove(list: Thread[], thread: Thread): void {
