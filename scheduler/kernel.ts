@@ -287,11 +287,10 @@ export class Kernel implements ThreadHost {
     // One given to a scope explicitly (`owner`, a task group's child) is that scope's to end.
     if (
       parent !== null &&
-      (this.#failed || (owner === null && (parent.killing || scope?.state === STATE_CLOSING)))
+      owner === null && (this.#failed || parent.killing || scope?.state === STATE_CLOSING)
     ) {
       addToKillLater(parent.withExtras().teardownChildren ??= [], thread);
-      // Spared while its spawner unwinds, unless a scope it was given to is its to end.
-      if (owner === null) thread.withExtras().spawnedInTeardownOf = parent;
+      thread.withExtras().spawnedInTeardownOf = parent; // spared while its spawner unwinds
     }
     // What a shielded frame spawns is spared by teardowns until the shield ends.
     const shields = parent?.extras?.shields;
@@ -1409,36 +1408,32 @@ export class Kernel implements ThreadHost {
    * a killed thread that uses `withTimeout`): it lives as long as that spawner.
    */
   #killUnlessShielded(thread: Thread): void {
-    // A thread given to a scope (a task group's child) is that scope's to end, whoever
-    // started it: the teardown sparing of the threads above it does not reach it.
-    let teardownSpares = true;
-    for (let t: Thread | null = thread; t !== null; t = t.parent) {
+    for (let t: Thread | null = thread; t !== null;) {
+      // A closing scope ends its members itself: what spares it does not spare them.
+      if (t !== thread && t.state === STATE_CLOSING) break;
       const extras = t.extras;
-      const parent = t.parent;
-      const given = parent !== null && t.scope !== (parent.isScope ? parent : parent.scope);
-      if (extras === null) {
-        if (given) teardownSpares = false;
-        continue;
-      }
-      const spawner = extras.spawnedInTeardownOf;
-      // A spawner whose code has ended (a closing scope) waits for it: no longer spared.
-      if (
-        teardownSpares && spawner !== null && spawner.state !== STATE_DONE &&
-        spawner.state !== STATE_CLOSING
-      ) {
-        addToKillLater(spawner.withExtras().spared ??= [], thread);
-        return;
-      }
-      const by = extras.spawnedInShield;
-      if (by !== null && by.state !== STATE_DONE) {
-        // Still inside the very shield it was spawned in (not a later one as deep)?
-        const byExtras = by.extras!;
-        if (byExtras.shieldSerials?.[extras!.shieldLevel - 1] === extras!.shieldSerial) {
-          addToKillLater(byExtras.spared ??= [], thread);
+      const parent: Thread | null = t.parent;
+      // A thread given to a scope lives as that scope does, whoever started it.
+      const given: boolean = parent !== null &&
+        t.scope !== (parent.isScope ? parent : parent.scope);
+      if (extras !== null) {
+        // A spawner whose code has ended (a closing scope) waits for it: no longer spared.
+        const spawner = extras.spawnedInTeardownOf;
+        if (spawner !== null && spawner.state !== STATE_DONE && spawner.state !== STATE_CLOSING) {
+          addToKillLater(spawner.withExtras().spared ??= [], thread);
           return;
         }
+        const by = extras.spawnedInShield;
+        if (by !== null && by.state !== STATE_DONE) {
+          // Still inside the very shield it was spawned in (not a later one as deep)?
+          const byExtras = by.extras!;
+          if (byExtras.shieldSerials?.[extras.shieldLevel - 1] === extras.shieldSerial) {
+            addToKillLater(byExtras.spared ??= [], thread);
+            return;
+          }
+        }
       }
-      if (given) teardownSpares = false;
+      t = given ? t.scope : parent;
     }
     this.#startKill(thread, undefined);
   }
@@ -1674,10 +1669,12 @@ export class Kernel implements ThreadHost {
     // And they unwind oldest first too: a thread that was ready already (woken in this
     // instant) would otherwise end before an older one could kill or join it, and what it
     // threw would have nobody to go to but the run.
-    const ready: Thread[] = [];
-    for (let t; (t = this.#queue.shift()) !== undefined;) ready.push(t);
-    ready.sort((a, b) => a.id - b.id);
-    for (const t of ready) this.#queue.push(t);
+    const killed: Thread[] = [];
+    const spared: Thread[] = [];
+    for (let t; (t = this.#queue.shift()) !== undefined;) (t.killing ? killed : spared).push(t);
+    killed.sort((a, b) => a.id - b.id);
+    for (const t of killed) this.#queue.push(t);
+    for (const t of spared) this.#queue.push(t);
   }
 }
 
@@ -1694,8 +1691,9 @@ function deferrable(yielded: unknown): boolean {
   if (yielded instanceof NativeGenerator) return true; // a call
   if (typeof yielded !== "object" || yielded === null) return false;
   const kind = (yielded as Tagged)[KIND];
+  if (kind === KIND_UNTIL) return typeof (yielded as UntilEffect<unknown>).source === "function";
   return kind !== undefined && kind !== KIND_SHIELD && kind !== KIND_KILL &&
-    kind !== KIND_KILL_ALL && kind !== KIND_UNTIL;
+    kind !== KIND_KILL_ALL;
 }
 
 /**
@@ -1708,6 +1706,10 @@ function addToKillLater(list: Thread[], thread: Thread): void {
   list.push(thread);
   const length = list.length;
   if (length < 64 || (length & (length - 1)) !== 0) return;
+  let live = 0;
+  for (const t of list) if (t.state !== STATE_DONE) live++;
+  // Mostly live: left as is until twice as long, so that each scan is paid for (O(1) a push).
+  if (live > length / 2) return;
   let kept = 0;
   for (const t of list) if (t.state !== STATE_DONE) list[kept++] = t;
   list.length = kept;

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import {
   type Coroutine,
+  join,
   kill,
   run,
   sleep,
@@ -155,3 +156,184 @@ Deno.test("a failing task group ends a child that a teardown helper gave it", as
     "11 worker's finally ends",
   ]);
 });
+
+function helper(log: (s: string) => void): Coroutine<void> {
+  return function* (): Coroutine<void> {
+    try {
+      for (let i = 0; i < 100; i++) yield* sleep(1); // a heartbeat; bounded so the test ends
+      log("helper ran to its end (wrong)");
+    } finally {
+      log("helper killed");
+    }
+  }();
+}
+
+for (const kind of ["taskGroup", "spawn scope"]) {
+  Deno.test(`a ${kind} inside a killed thread's finally ends its helpers when its body ends`, async () => {
+    const clock = new VirtualClock();
+    const record: string[] = [];
+    const log = (s: string) => record.push(`${clock.now()} ${s}`);
+    await run(
+      function* () {
+        const w: Task<void> = yield* spawn(function* (): Coroutine<void> {
+          try {
+            yield* sleep(1_000_000);
+          } finally {
+            if (kind === "taskGroup") {
+              yield* taskGroup(function* () {
+                yield* spawn(helper(log)); // a plain spawn in a group: a helper it kills at its end
+                yield* sleep(3);
+              });
+            } else {
+              const scope = yield* spawn(
+                function* () {
+                  yield* spawn(helper(log));
+                  yield* sleep(3);
+                }(),
+                { scope: true },
+              );
+              yield* join(scope);
+            }
+            log("finally done");
+          }
+        }());
+        yield* sleep(1);
+        yield* kill(w);
+      }(),
+      { clock },
+    );
+    assert.deepEqual(record, ["4 helper killed", "4 finally done"]);
+  });
+}
+
+Deno.test("control: the same taskGroup outside a finally ends its helper at once", async () => {
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  const log = (s: string) => record.push(`${clock.now()} ${s}`);
+  await run(
+    function* () {
+      yield* sleep(1);
+      yield* taskGroup(function* () {
+        yield* spawn(helper(log));
+        yield* sleep(3);
+      });
+      log("finally done");
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, ["4 helper killed", "4 finally done"]);
+});
+
+/** A finally that runs a task group; `viaSibling`: the child is given by another child. */
+function worker(log: (s: string) => void, viaSibling: boolean): Coroutine<void> {
+  return function* (): Coroutine<void> {
+    try {
+      yield* sleep(1_000_000);
+    } finally {
+      yield* taskGroup(function* (g: TaskGroup) {
+        const ticker = function* (): Coroutine<void> {
+          try {
+            for (let i = 0; i < 3; i++) {
+              yield* sleep(1);
+              log("child ticks");
+            }
+          } finally {
+            log("child ends");
+          }
+        };
+        if (viaSibling) {
+          yield* g.spawn(function* (): Coroutine<void> {
+            yield* g.spawn(ticker()); // a sibling gives the group a child, then ends
+          }());
+        } else yield* g.spawn(ticker());
+        yield* sleep(5);
+        log("group body ends");
+      });
+      log("worker's finally ends");
+    }
+  }();
+}
+
+for (const viaSibling of [false, true]) {
+  Deno.test(`failing run: a group started in a finally keeps its child (given by ${viaSibling ? "a sibling" : "the body"})`, async () => {
+    const clock = new VirtualClock();
+    const record: string[] = [];
+    const log = (s: string) => record.push(`${clock.now()} ${s}`);
+    const error = await run(
+      function* () {
+        yield* spawn(worker(log, viaSibling));
+        yield* sleep(1);
+        throw new Error("boom"); // the run fails: the worker is killed, its finally runs
+      }(),
+      { clock },
+    ).catch((e) => e);
+    assert.equal(error.message, "boom");
+    assert.deepEqual(record, [
+      "2 child ticks",
+      "3 child ticks",
+      "4 child ticks",
+      "4 child ends",
+      "6 group body ends",
+      "6 worker's finally ends",
+    ]);
+  });
+}
+
+/** A finally whose task group's child is given by a nested group's body. */
+function nestedWorker(log: (s: string) => void, nested: boolean): Coroutine<void> {
+  return function* (): Coroutine<void> {
+    try {
+      yield* sleep(1_000_000);
+    } finally {
+      yield* taskGroup(function* (outer: TaskGroup) {
+        const ticker = function* (): Coroutine<void> {
+          try {
+            for (let i = 0; i < 3; i++) {
+              yield* sleep(1);
+              log("child ticks");
+            }
+          } finally {
+            log("child ends");
+          }
+        };
+        if (nested) {
+          yield* taskGroup(function* (_inner: TaskGroup) {
+            yield* outer.spawn(ticker()); // given to the outer group from the inner one
+          });
+        } else yield* outer.spawn(ticker());
+        yield* sleep(5);
+        log("group body ends");
+      });
+      log("worker's finally ends");
+    }
+  }();
+}
+
+for (const nested of [false, true]) {
+  Deno.test(`a teardown that kills many spares a spared group's child (given ${nested ? "from a nested group" : "by the body"})`, async () => {
+    const clock = new VirtualClock();
+    const record: string[] = [];
+    const log = (s: string) => record.push(`${clock.now()} ${s}`);
+    const error = await run(
+      function* () {
+        const w: Task<void> = yield* spawn(nestedWorker(log, nested));
+        yield* spawn(function* () {
+          yield* sleep(1);
+          yield* kill(w); // the worker's finally starts the group at 1
+        }());
+        yield* sleep(2);
+        throw new Error("boom"); // at 2 the run fails: it kills what it reaches
+      }(),
+      { clock },
+    ).catch((e) => e);
+    assert.equal(error.message, "boom");
+    assert.deepEqual(record, [
+      "2 child ticks",
+      "3 child ticks",
+      "4 child ticks",
+      "4 child ends",
+      "6 group body ends",
+      "6 worker's finally ends",
+    ]);
+  });
+}

@@ -3,11 +3,13 @@
 import assert from "node:assert/strict";
 import {
   all,
+  Channel,
   type Coroutine,
   join,
   kill,
   race,
   run,
+  shield,
   sleep,
   spawn,
   TimeoutError,
@@ -308,4 +310,38 @@ Deno.test("a killed scope's finally spawns a helper: the helper lives no longer 
     "helper ends at 15",
     "kill returned at 15",
   ]);
+});
+
+async function firstItemGoesTo(fail: boolean): Promise<string[]> {
+  const record: string[] = [];
+  const ch = new Channel<string>(0);
+  const receiver = (name: string, delay: number) =>
+    function* (): Coroutine<void> {
+      if (delay > 0) yield* sleep(delay);
+      const m = yield* ch.receive();
+      record.push(`${name} got ${m.value}`);
+    }();
+  await run(
+    function* () {
+      yield* spawn(function* (): Coroutine<void> {
+        yield* shield(function* () {
+          const older = yield* spawn(receiver("older", 1)); // lower id, waits second
+          const younger = yield* spawn(receiver("younger", 0)); // waits first
+          yield* older;
+          yield* younger;
+        }());
+      }());
+      yield* sleep(2);
+      ch.trySend("a"); // wakes the younger (first waiter) ...
+      ch.trySend("b"); // ... then the older
+      if (fail) throw new Error("boom"); // the run fails in the same instant
+    }(),
+    { clock: new VirtualClock() },
+  ).catch(() => {});
+  return record;
+}
+
+Deno.test("waiters woken in order are served in that order, also while the run fails", async () => {
+  assert.deepEqual(await firstItemGoesTo(false), ["younger got a", "older got b"]);
+  assert.deepEqual(await firstItemGoesTo(true), ["younger got a", "older got b"]);
 });

@@ -199,3 +199,64 @@ Deno.test("race() kills a loser woken in the same instant before it runs again",
   }
   assert.deepEqual(failures, []);
 });
+
+Deno.test("a kill never lands between until(fn) and the value fn gave", async () => {
+  const failures: string[] = [];
+  for (let calls = 490; calls < 530; calls++) {
+    const record: string[] = [];
+    const items = [1, 2, 3];
+    await run(
+      function* () {
+        const tasks: Task<void>[] = [];
+        tasks.push(
+          yield* spawn(function* (): Coroutine<void> {
+            for (let i = 0; i < calls; i++) yield call(empty());
+            const item = yield* until(() => items.shift()); // takes an item
+            record.push(`got ${item}`);
+          }()),
+        );
+        yield* spawn(kill(tasks[0])); // queued behind the victim
+      }(),
+      { clock: new VirtualClock() },
+    );
+    if (items.length === 2 && !record.includes("got 1")) {
+      failures.push(`calls=${calls}: item 1 taken, never received`);
+    }
+  }
+  assert.deepEqual(failures, []);
+});
+
+Deno.test("an error thrown by until(fn) is not swallowed by a kill at the turn boundary", async () => {
+  const failures: string[] = [];
+  for (let calls = 490; calls < 530; calls++) {
+    let threw = false;
+    let outcome = "ok";
+    try {
+      await run(
+        function* () {
+          const tasks: Task<void>[] = [];
+          tasks.push(
+            yield* spawn(function* (): Coroutine<void> {
+              for (let i = 0; i < calls; i++) yield call(empty());
+              yield* until(() => {
+                threw = true;
+                throw new Error("fn failed");
+              });
+            }()),
+          );
+          try {
+            yield* spawn(kill(tasks[0]));
+            yield* tasks[0];
+          } catch (e) {
+            outcome = (e as Error).message;
+          }
+        }(),
+        { clock: new VirtualClock() },
+      );
+    } catch (e) {
+      outcome = `run: ${(e as Error).message}`;
+    }
+    if (threw && !outcome.includes("fn failed")) failures.push(`calls=${calls}: ${outcome}`);
+  }
+  assert.deepEqual(failures, []);
+});
