@@ -118,10 +118,16 @@ export class ThreadExtras {
   /** The numbers of the shielded frames, innermost last: beside `shields`. */
   shieldSerials: number[] | null;
   /**
-   * Threads a teardown spared for this one's sake (its shield, or its own teardown, spawned
-   * them): killed, unless still spared, when that shield or this thread ends.
+   * Threads a teardown spared because this one's shield spawned them: killed, unless still
+   * spared, when that shield ends (or this thread does).
    */
   spared: Thread[] | null;
+  /**
+   * Threads a teardown spared because this one spawned them (or their ancestors) while it
+   * was torn down: killed, unless still spared, when this thread ends. Apart from `spared`,
+   * so that each shield that ends does not look at them again.
+   */
+  sparedTillEnd: Thread[] | null;
   /** Whether the thread is a scope. */
   isScope: boolean;
   /** For a scope: the live threads it owns, made when it first owns one. */
@@ -159,6 +165,7 @@ export class ThreadExtras {
     this.shieldSerial = 0;
     this.shieldSerials = null;
     this.spared = null;
+    this.sparedTillEnd = null;
     this.isScope = false;
     this.members = null;
     this.closingEnding = Ending.None;

@@ -1420,7 +1420,7 @@ export class Kernel implements ThreadHost {
         // A spawner whose code has ended (a closing scope) waits for it: no longer spared.
         const spawner = extras.spawnedInTeardownOf;
         if (spawner !== null && spawner.state !== STATE_DONE && spawner.state !== STATE_CLOSING) {
-          addToKillLater(spawner.withExtras().spared ??= [], thread);
+          addToKillLater(spawner.withExtras().sparedTillEnd ??= [], thread);
           return;
         }
         const by = extras.spawnedInShield;
@@ -1595,6 +1595,12 @@ export class Kernel implements ThreadHost {
       const children = extras.teardownChildren;
       if (children !== null) { for (const child of children) this.#startKill(child, undefined); }
       if (extras.spared !== null) this.#reconsiderSpared(extras);
+      // What a teardown spared while this thread unwound (see #killUnlessShielded).
+      const sparedTillEnd = extras.sparedTillEnd;
+      if (sparedTillEnd !== null) {
+        extras.sparedTillEnd = null;
+        for (const t of sparedTillEnd) this.#killUnlessShielded(t);
+      }
       const handled = (joiners !== null && joiners.length > 0) ||
         (killers !== null && killers.length > 0);
       if (ending === ENDING_FAILED && !handled) this.#unhandled(thread, result);
