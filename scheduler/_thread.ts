@@ -109,11 +109,10 @@ export class ThreadExtras {
   /** The timed wait whose deadline the thread's timer stands for, while it waits. */
   deadlineWait: TimedWait<unknown, unknown> | null;
   /**
-   * The thread that spawned it from inside a shield, how many shields deep, and that
-   * shield's number (see `shieldSerials`).
+   * The thread that spawned it from inside a shield, and the number of the outermost
+   * shield it was in (see `shieldSerials`): spared by teardowns until that shield ends.
    */
   spawnedInShield: Thread | null;
-  shieldLevel: number;
   shieldSerial: number;
   /** The numbers of the shielded frames, innermost last: beside `shields`. */
   shieldSerials: number[] | null;
@@ -161,7 +160,6 @@ export class ThreadExtras {
     this.errorTaken = false;
     this.deadlineWait = null;
     this.spawnedInShield = null;
-    this.shieldLevel = 0;
     this.shieldSerial = 0;
     this.shieldSerials = null;
     this.spared = null;

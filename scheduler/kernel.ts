@@ -292,13 +292,13 @@ export class Kernel implements ThreadHost {
       addToKillLater(parent.withExtras().teardownChildren ??= [], thread);
       thread.withExtras().spawnedInTeardownOf = parent; // spared while its spawner unwinds
     }
-    // What a shielded frame spawns is spared by teardowns until the shield ends.
+    // What a shielded frame spawns is spared by teardowns until the outermost shield it
+    // is in ends: every shielded operation around it may still wait for it.
     const shields = parent?.extras?.shields;
     if (shields != null && shields.length > 0) {
       const extras = thread.withExtras();
       extras.spawnedInShield = parent;
-      extras.shieldLevel = shields.length;
-      extras.shieldSerial = parent!.extras!.shieldSerials![shields.length - 1];
+      extras.shieldSerial = parent!.extras!.shieldSerials![0];
     }
     // Given to a scope that is killing what it owns (a task group failing): killed at
     // once, before it runs, as Trio starts a task in a cancelled nursery cancelled.
@@ -751,8 +751,8 @@ export class Kernel implements ThreadHost {
       if (shields !== null && shields[shields.length - 1] === depth) {
         shields.pop();
         extras.shieldSerials!.pop();
-        // What a teardown spared for this shield's sake is spared no longer.
-        if (extras.spared !== null) this.#reconsiderSpared(extras);
+        // What a teardown spared for the sake of the outermost shield is spared no longer.
+        if (extras.spared !== null && shields.length === 0) this.#reconsiderSpared(extras);
         if (shields.length === 0 && extras.killDeferred) {
           // The kill that waited for the shielded frame takes effect now, on the frame
           // that called it. An error the shielded operation threw is a cleanup error.
@@ -1423,11 +1423,12 @@ export class Kernel implements ThreadHost {
           addToKillLater(spawner.withExtras().sparedTillEnd ??= [], thread);
           return;
         }
-        const by = extras.spawnedInShield;
+        // A thread given to a scope is that scope's to end, not its spawner's shield's.
+        const by = given ? null : extras.spawnedInShield;
         if (by !== null && by.state !== STATE_DONE) {
-          // Still inside the very shield it was spawned in (not a later one as deep)?
+          // Still inside the very shield it was spawned in (not a later one)?
           const byExtras = by.extras!;
-          if (byExtras.shieldSerials?.[extras.shieldLevel - 1] === extras.shieldSerial) {
+          if (byExtras.shieldSerials?.[0] === extras.shieldSerial) {
             addToKillLater(byExtras.spared ??= [], thread);
             return;
           }
@@ -1671,13 +1672,19 @@ export class Kernel implements ThreadHost {
     // reaches it (a server hands a handler's errors to `onError` so), not the run.
     const threads: Thread[] = [];
     for (let t = this.#first; t !== null; t = t.next) threads.push(t);
+    // Those killed before keep their place: woken in order (say, by a channel), they must
+    // run in that order.
+    const before = new Set<Thread>();
+    for (const t of threads) if (t.killing) before.add(t);
     for (let i = threads.length - 1; i >= 0; i--) this.#killUnlessShielded(threads[i]);
     // And they unwind oldest first too: a thread that was ready already (woken in this
     // instant) would otherwise end before an older one could kill or join it, and what it
     // threw would have nobody to go to but the run.
     const killed: Thread[] = [];
     const spared: Thread[] = [];
-    for (let t; (t = this.#queue.shift()) !== undefined;) (t.killing ? killed : spared).push(t);
+    for (let t; (t = this.#queue.shift()) !== undefined;) {
+      (t.killing && !before.has(t) ? killed : spared).push(t);
+    }
     killed.sort((a, b) => a.id - b.id);
     for (const t of killed) this.#queue.push(t);
     for (const t of spared) this.#queue.push(t);

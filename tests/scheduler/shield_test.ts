@@ -11,6 +11,7 @@ import {
   shield,
   sleep,
   spawn,
+  type Task,
   taskGroup,
   useAbortSignal,
   VirtualClock,
@@ -422,3 +423,39 @@ Deno.test("a thread a shield spawned is spared by a teardown until that shield e
     assert.deepEqual(record, ["helper works at 10", "helper killed at 12"]);
   });
 });
+
+for (const nested of [false, true]) {
+  Deno.test(`a shielded operation's helper lives until the shield ends (nested: ${nested})`, async () => {
+    const clock = new VirtualClock();
+    const record: string[] = [];
+    const log = (s: string) => record.push(`${clock.now()} ${s}`);
+    const error = await run(
+      function* () {
+        yield* spawn(function* (): Coroutine<void> {
+          yield* shield(function* () {
+            let h: Task<void> | undefined;
+            const start = function* () {
+              h = yield* spawn(function* () {
+                yield* sleep(3);
+                log("helper done");
+              }());
+            };
+            if (nested) yield* shield(start());
+            else yield* start();
+            try {
+              yield* h!;
+              log("joined");
+            } catch (e) {
+              log(`join threw ${(e as Error).constructor.name}`);
+            }
+          }());
+        }());
+        yield* sleep(1);
+        throw new Error("boom");
+      }(),
+      { clock },
+    ).catch((e) => e);
+    assert.equal(error.message, "boom");
+    assert.deepEqual(record, ["3 helper done", "3 joined"]);
+  });
+}

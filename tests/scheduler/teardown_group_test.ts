@@ -2,10 +2,12 @@
 // child given to a task group (or any scope) is that group's to end, whoever started it.
 import assert from "node:assert/strict";
 import {
+  Channel,
   type Coroutine,
   join,
   kill,
   run,
+  shield,
   sleep,
   spawn,
   type Task,
@@ -337,3 +339,46 @@ for (const nested of [false, true]) {
     ]);
   });
 }
+
+Deno.test("a failing group ends a child given to it from another thread's shield", async () => {
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  const log = (s: string) => record.push(`${clock.now()} ${s}`);
+  const never = new Channel<void>(0);
+  const result = await run(
+    function* () {
+      let group: TaskGroup | undefined;
+      const t: Task<void> = yield* spawn(taskGroup(function* (g: TaskGroup) {
+        group = g;
+        yield* g.spawn(function* () {
+          yield* sleep(2);
+          throw new Error("boom"); // fails the group at 2
+        }());
+        yield* sleep(1_000_000);
+      }));
+      yield* sleep(1);
+      try {
+        yield* shield(function* () {
+          yield* group!.spawn(function* (): Coroutine<void> {
+            try {
+              yield* never.receive(); // waits for ever: only a kill ends it
+            } finally {
+              log("child killed");
+            }
+          }());
+          try {
+            yield* join(t); // the group's outcome
+          } catch (e) {
+            log(`group failed: ${(e as Error).message}`);
+          }
+        }());
+      } catch (e) {
+        log(`root caught ${(e as Error).constructor.name}`);
+      }
+      return "done";
+    }(),
+    { clock },
+  ).catch((e) => `rejected: ${(e as Error).constructor.name}`);
+  assert.equal(result, "done");
+  assert.deepEqual(record, ["2 child killed", "2 group failed: boom"]);
+});

@@ -12,6 +12,7 @@ import {
   shield,
   sleep,
   spawn,
+  type Task,
   TimeoutError,
   VirtualClock,
   withTimeout,
@@ -344,4 +345,41 @@ async function firstItemGoesTo(fail: boolean): Promise<string[]> {
 Deno.test("waiters woken in order are served in that order, also while the run fails", async () => {
   assert.deepEqual(await firstItemGoesTo(false), ["younger got a", "older got b"]);
   assert.deepEqual(await firstItemGoesTo(true), ["younger got a", "older got b"]);
+});
+
+async function order(fail: boolean): Promise<string[]> {
+  const record: string[] = [];
+  const ch = new Channel<string>(0);
+  const receiver = (name: string, delay: number) =>
+    function* (): Coroutine<void> {
+      try {
+        yield* sleep(1_000_000);
+      } finally {
+        // Killed at 1: its finally receives (no shield needed: a finally may wait).
+        if (delay > 0) yield* sleep(delay);
+        const m = yield* ch.receive();
+        record.push(`${name} got ${m.value}`);
+      }
+    }();
+  await run(
+    function* () {
+      const older: Task<void> = yield* spawn(receiver("older", 1)); // lower id, waits second
+      const younger: Task<void> = yield* spawn(receiver("younger", 0)); // waits first
+      yield* spawn(function* () {
+        yield* sleep(1);
+        yield* kill([older, younger]);
+      }());
+      yield* sleep(3);
+      ch.trySend("a"); // reserved for the younger (first waiter) ...
+      ch.trySend("b"); // ... then the older
+      if (fail) throw new Error("boom"); // the run fails in the same instant
+    }(),
+    { clock: new VirtualClock() },
+  ).catch(() => {});
+  return record;
+}
+
+Deno.test("killed threads woken in order are served in that order, also while the run fails", async () => {
+  assert.deepEqual(await order(false), ["younger got a", "older got b"]);
+  assert.deepEqual(await order(true), ["younger got a", "older got b"]);
 });
