@@ -41,31 +41,22 @@ export function killAll(
   targets: readonly (Task<unknown> | Coroutine<unknown>)[],
   reason?: unknown,
 ): Effect<void> {
-  return call(killAllOrThrow(targets, reason));
-}
-
-function* killAllOrThrow(
-  targets: readonly (Task<unknown> | Coroutine<unknown>)[],
-  reason: unknown,
-): Coroutine<void> {
-  const failures: unknown[] = [];
-  yield* killAndCollect(targets, reason, failures);
-  const failure = chainAll(failures);
-  if (failure !== null) throw failure.error;
+  return call(killAllAndThrow(targets, null, reason));
 }
 
 /**
- * Kills every task still running, all at once, waits for them, then throws `failure` (an
- * operation's error that must not be dropped) with what their cleanup threw chained to it,
- * as the combinators do; or what their cleanup threw alone. Run in a shield by a caller that
- * was killed before it could throw `failure`, it hands that error to its killer.
+ * Kills every target at once, waits for them, then throws `failure` (an operation's error
+ * that must not be dropped) with what their cleanup threw chained to it, as the combinators
+ * do; or what their cleanup threw alone. Run in a shield by a caller that was killed before
+ * it could throw `failure`, it hands that error to its killer.
  */
 export function* killAllAndThrow(
-  tasks: readonly Task<unknown>[],
+  targets: readonly (Task<unknown> | Coroutine<unknown>)[],
   failure: { error: unknown } | null,
+  reason?: unknown,
 ): Coroutine<void> {
   const cleanup: unknown[] = [];
-  yield* killEach(tasks, cleanup);
+  if (targets.length > 0) yield* killAndCollect(targets, reason, cleanup);
   const cleanupFailure = chainAll(cleanup);
   if (failure !== null) {
     throw cleanupFailure === null ? failure.error : chain(cleanupFailure.error, failure.error);
