@@ -467,9 +467,10 @@ export class Kernel implements ThreadHost {
    * loop (timers, I/O, the run's signal) would never get a turn: so once in a while this
    * looks whether a macrotask ran since such drives began, and past a slice without one,
    * leaves the woken threads queued for a hop (rule 5). While a hop is pending, the hop
-   * drives. A server's reads and writes drive it this way tens of thousands of times a
-   * second, each from a macrotask of its own: so a mark is set only when none fired in the
-   * last slice, about one timer per slice rather than one per look (a timer costs Deno
+   * drives. A server's reads and writes drive it this way thousands of times a second
+   * (each drive runs every thread whose op completed in one turn of Deno's event loop),
+   * each from a macrotask of its own: so a mark is set only when none fired in the last
+   * slice, about one timer per slice rather than one per look (a timer costs Deno
    * microseconds).
    */
   #driveFromReaction(): void {
@@ -708,7 +709,12 @@ export class Kernel implements ThreadHost {
         break;
       }
       if (!this.#handle(thread, yielded)) break;
-      if (this.#budget <= 0 && !deferrable(yielded)) {
+      // An event answered with an error (a misuse's TypeError) throws it now: a kill while
+      // the thread waited for its next turn would drop it. A value may wait for the turn.
+      if (
+        this.#budget <= 0 && !deferrable(yielded) &&
+        (thread.resumeMode as ResumeMode) !== MODE_THROW
+      ) {
         this.#enqueue(thread);
         break;
       }
@@ -1279,7 +1285,10 @@ export class Kernel implements ThreadHost {
       }
       this.#externalWaits--;
       this.#enqueue(thread);
-      this.#driveFromReaction();
+      // Not driven here: a server's reads and writes settle many at a time (Deno resolves
+      // every op that completed in one turn of its event loop), and their threads then
+      // run in one drive, queued behind the last of them, rather than in one drive each.
+      this.#driveSoon();
     };
     const waiter: PromiseWaiter = {
       fulfilled: (value) => settle(true, value),
@@ -1339,6 +1348,11 @@ export class Kernel implements ThreadHost {
     // from outside the run (a timer callback's `trySend`, a promise reaction) drives the
     // kernel once the caller's code is done, in a microtask: threads run inside no one's
     // half-done operation (a broadcast halfway through its subscribers, say).
+    this.#driveSoon();
+  }
+
+  /** Drives the kernel in a microtask, unless it is running or a drive is queued already. */
+  #driveSoon(): void {
     if (!this.#running && !this.#driveQueued) {
       this.#driveQueued = true;
       queueMicrotask(this.#onQueuedDrive);

@@ -1,7 +1,17 @@
 // Rule 5 of the kernel: whatever keeps it busy (ready threads, due timers, virtual-clock
 // jumps), it returns to Deno's event loop every few milliseconds.
 import assert from "node:assert/strict";
-import { type Coroutine, kill, run, sleep, spawn, VirtualClock, yieldNow } from "../../mod.ts";
+import {
+  Channel,
+  type Coroutine,
+  kill,
+  run,
+  sleep,
+  spawn,
+  until,
+  VirtualClock,
+  yieldNow,
+} from "../../mod.ts";
 
 function busy(ms: number): void {
   const end = performance.now() + ms;
@@ -228,4 +238,33 @@ Deno.test("under a VirtualClock, threads take turns at the same points however l
     return after.join(",");
   }
   assert.equal(await turns(20), await turns(0));
+});
+
+Deno.test("threads whose promises settle together run in one drive, before the threads they wake", async () => {
+  // A server's reads complete many at a time; the kernel runs all their threads in the
+  // order their promises settled, then what they woke, rather than one drive per promise.
+  const record: string[] = [];
+  const first = Promise.withResolvers<string>();
+  const second = Promise.withResolvers<string>();
+  await run(function* () {
+    const woken = new Channel<string>(0);
+    const tasks = [
+      yield* spawn(function* (): Coroutine<void> {
+        record.push(`a got ${yield* until(first.promise)}`);
+        yield* woken.send("from a");
+      }()),
+      yield* spawn(function* (): Coroutine<void> {
+        record.push(`b got ${yield* until(second.promise)}`);
+      }()),
+      yield* spawn(function* (): Coroutine<void> {
+        record.push(`c got ${(yield* woken.receive()).value}`);
+      }()),
+    ];
+    yield* until(() => {
+      first.resolve("1");
+      second.resolve("2");
+    });
+    for (const task of tasks) yield* task;
+  }());
+  assert.deepEqual(record, ["a got 1", "b got 2", "c got from a"]);
 });

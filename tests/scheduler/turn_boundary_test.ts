@@ -260,3 +260,55 @@ Deno.test("an error thrown by until(fn) is not swallowed by a kill at the turn b
   }
   assert.deepEqual(failures, []);
 });
+
+Deno.test("a misuse error is not swallowed by a kill at the turn boundary", async (t) => {
+  // Events that take effect with the code that yields them (a kill, a shield) and a value
+  // that is no event at all are answered before the thread gives way: a misuse's TypeError
+  // is that answer, and a kill queued behind must not drop it. (`kill([...])` is a call, a
+  // frame of its own, which the thread may give way before: then the kill finds it undone.)
+  const misuses: [string, () => Coroutine<unknown>][] = [
+    ["kill(42)", function* () {
+      yield* kill(42 as never);
+    }],
+    ["shield(42)", function* () {
+      yield* shield(42 as never);
+    }],
+    ["yield 42", function* () {
+      yield 42;
+    }],
+  ];
+  for (const [name, misuse] of misuses) {
+    await t.step(name, async () => {
+      const failures: string[] = [];
+      for (let calls = 490; calls < 530; calls++) {
+        let reached = false;
+        let outcome = "ok";
+        try {
+          await run(
+            function* () {
+              const tasks: Task<void>[] = [];
+              tasks.push(
+                yield* spawn(function* (): Coroutine<void> {
+                  for (let i = 0; i < calls; i++) yield call(empty());
+                  reached = true; // these events are answered in the step that yields them
+                  yield* misuse();
+                }()),
+              );
+              try {
+                yield* spawn(kill(tasks[0])); // queued behind the victim
+                yield* tasks[0];
+              } catch (e) {
+                outcome = `${(e as Error).name}: ${(e as Error).message}`;
+              }
+            }(),
+            { clock: new VirtualClock() },
+          );
+        } catch (e) {
+          outcome = `run: ${(e as Error).name}: ${(e as Error).message}`;
+        }
+        if (reached && !outcome.includes("TypeError")) failures.push(`calls=${calls}: ${outcome}`);
+      }
+      assert.deepEqual(failures, []);
+    });
+  }
+});
