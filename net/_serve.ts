@@ -57,6 +57,8 @@ class Entry {
   idle = false;
   /** Its reaper has begun to kill its thread, and reports what that throws. */
   reaping = false;
+  /** The thread that kills its thread for the idle limit (see `reap`), once spawned. */
+  reaper: Task<void> | null = null;
 }
 
 /**
@@ -82,6 +84,11 @@ class RoomWait extends Primitive<void> {
 /** What the server and its handler threads share. */
 class Serving {
   readonly live = new Map<Connection, Entry>();
+  /**
+   * Connections whose reaper still runs. They may have left `live` already: a reaper
+   * reports once the thread it killed has ended, and the server waits for that report.
+   */
+  readonly reaping = new Set<Entry>();
   /** The descriptor guard, for a listener whose connections hold descriptors. */
   readonly guard: DescriptorGuard | null;
   readonly settings: ServeSettings;
@@ -205,7 +212,7 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
 
 /**
  * Kills the sweeper and every handler at once, so that their goodbyes run side by side,
- * reports what each handler threw, and lets the sockets go.
+ * reports what each handler threw (or waits for its reaper to), and lets the sockets go.
  */
 function* closeAll(serving: Serving, sweeper: Task<void> | null): Coroutine<void> {
   const stopping = [...serving.live].filter(([, entry]) => entry.task !== null);
@@ -221,7 +228,7 @@ function* closeAll(serving: Serving, sweeper: Task<void> | null): Coroutine<void
   // The sweeper does not fail; if it did, that is the server's own fault, and goes on up.
   if (sweeper !== null && !sweeper.killed) yield join(sweeper);
   for (const [conn, entry] of stopping) {
-    // One the idle limit is killing is its reaper's to report (see `reap`).
+    // One the idle limit is killing is its reaper's to report (see `reap`), joined below.
     if (entry.reaping || entry.task!.killed) continue;
     try {
       yield join(entry.task!);
@@ -229,11 +236,30 @@ function* closeAll(serving: Serving, sweeper: Task<void> | null): Coroutine<void
       reportFailure(serving, entry, error, conn);
     }
   }
+  yield* joinReapers(serving);
   // A handler killed before its first step never ran its `finally`: close its connection.
   for (const conn of [...serving.live.keys()]) serving.retire(conn);
   // Sockets mid-handshake are let go uncounted: watching them would keep the process
   // alive until their clients leave, and Deno frees each once its client does.
   for (const socket of [...serving.lingering]) socket.release();
+}
+
+/**
+ * Waits for the reapers still running, so that what they report comes before the server
+ * ends, not after it (or never, if the run ends first). A reaper wakes once the thread it
+ * killed has ended, which may be after the server, killing that thread too, woke. Joined,
+ * not killed: a kill would cut its report short.
+ */
+function* joinReapers(serving: Serving): Coroutine<void> {
+  for (const entry of [...serving.reaping]) {
+    const reaper = entry.reaper!;
+    try {
+      yield join(reaper);
+    } catch (error) {
+      // Killed by another (its scope ending): what it held went with that kill.
+      if (!reaper.killed) throw error;
+    }
+  }
 }
 
 /**
@@ -292,7 +318,8 @@ function* sweepIdle(serving: Serving): Coroutine<void> {
       } else if ((entry.quietMs += tick) >= limit && !entry.idle && entry.task !== null) {
         entry.idle = true;
         conn.close(); // so that no I/O in the handler's `finally` can wait on this peer
-        yield* spawn(reap(entry.task, entry, conn, serving));
+        serving.reaping.add(entry); // before the reaper runs: it takes itself off as it ends
+        entry.reaper = yield* spawn(reap(entry.task, entry, conn, serving));
       }
     }
   }
@@ -304,14 +331,18 @@ function* reap(
   conn: Connection,
   serving: Serving,
 ): Coroutine<void> {
-  // Ended before its reaper ran (a shutdown in the same instant): whoever killed or
-  // joined it reports what it threw.
-  if (task.done) return;
-  entry.reaping = true;
   try {
-    yield kill(task);
-  } catch (error) {
-    reportFailure(serving, entry, error, conn);
+    // Ended before its reaper ran (a shutdown in the same instant): whoever killed or
+    // joined it reports what it threw.
+    if (task.done) return;
+    entry.reaping = true;
+    try {
+      yield kill(task);
+    } catch (error) {
+      reportFailure(serving, entry, error, conn);
+    }
+  } finally {
+    serving.reaping.delete(entry);
   }
 }
 

@@ -740,6 +740,62 @@ Deno.test("server() idleTimeout runs on the run's clock: in memory, a silent cli
   ]);
 });
 
+Deno.test("server() that stops as the idle limit ends a failing handler reports the failure before it ends", async (t) => {
+  // At 125 the sweeper finds the silent client idle and closes its connection, the handler
+  // fails, and its reaper reports that. A server that stops in that instant (killed), or
+  // is draining then (shut down at 50), waits for the report: it never comes after the
+  // server ended, nor is it lost with the run.
+  for (const { how, at } of [{ how: "killed", at: 125 }, { how: "shut down", at: 50 }]) {
+    await t.step(how, async () => {
+      const clock = new VirtualClock();
+      const listener = new MemoryListener();
+      const shutdown = new AbortController();
+      const record: string[] = [];
+      function* handler(conn: Connection): Coroutine<void> {
+        try {
+          yield* conn.recv(10); // a silent client
+        } catch {
+          record.push(`${clock.now()} handler fails`);
+          throw new Error("handler failed");
+        }
+      }
+      await run(
+        function* () {
+          const serving = yield* spawn(function* () {
+            try {
+              yield* server(listener, handler, {
+                idleTimeout: 100,
+                signal: shutdown.signal,
+                onError: (error) =>
+                  record.push(`${clock.now()} onError: ${(error as Error).message}`),
+              });
+            } finally {
+              record.push(`${clock.now()} server ended`);
+            }
+          }());
+          // Its timer is set at 0, the sweeper's for 125 at 100: at 125 it fires first.
+          const stopper = yield* spawn(function* () {
+            yield* sleep(at);
+            record.push(`${clock.now()} ${how}`);
+            if (how === "killed") yield* kill(serving);
+            else shutdown.abort();
+          }());
+          using _client = yield* listener.connect();
+          yield* join(stopper); // a kill returns once the server has ended
+          if (how === "shut down") yield* join(serving);
+        }(),
+        { clock },
+      );
+      deepEqual(record, [
+        `${at} ${how}`,
+        "125 handler fails",
+        "125 onError: handler failed",
+        "125 server ended",
+      ]);
+    });
+  }
+});
+
 Deno.test("server() over TLS ends quietly a handler whose client does not speak TLS", async () => {
   const { cert, key } = await makeCertificate();
   const record: string[] = [];
