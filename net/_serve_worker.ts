@@ -9,6 +9,10 @@
 // at most a line of text (nothing at all for `close` and `exit`). So the Worker watches for
 // these itself: it stops serving the way shutdown does, then hands the main thread the
 // error and closes.
+//
+// The same watch runs while the Worker is asked to stop: what goes wrong then (the module
+// throws meanwhile, or a handler's cleanup can never end and the run ends in a deadlock)
+// did not stop it, but is reported all the same, as having happened while it stopped.
 import { run } from "../scheduler/mod.ts";
 import { useBudget } from "./_fd_guard.ts";
 import { server, type ServerOptions } from "./server.ts";
@@ -27,13 +31,15 @@ export interface WorkerStart {
 }
 
 /**
- * What a Worker reports: it listens, it stopped when asked, or it failed to start or
- * stopped serving unasked, with what it threw (copied across by structured clone).
+ * What a Worker reports: it listens, it stopped when asked, or something went wrong, with
+ * every error, oldest first (each copied across by structured clone). `asked` says whether
+ * it had been asked to stop before the first: then it failed while stopping; otherwise it
+ * failed to start or stopped serving unasked, and the first error is why.
  */
 export type WorkerReport =
   | { listening: number }
   | { stopped: true }
-  | { failed: unknown };
+  | { failed: unknown[]; asked: boolean };
 
 /** What the main thread sends to stop a Worker. */
 export const SHUTDOWN = "shutdown";
@@ -49,15 +55,37 @@ interface WorkerScope {
   close(): void;
 }
 
+/** What went wrong in a Worker, oldest first, and whether it was asked to stop first. */
+class Trouble {
+  /** The main thread has asked the Worker to stop. */
+  asked = false;
+  readonly #errors: unknown[] = [];
+  #askedFirst = false;
+
+  add(error: unknown): void {
+    if (this.#errors.length === 0) this.#askedFirst = this.asked;
+    this.#errors.push(error);
+  }
+
+  /** What to tell the main thread once the Worker has stopped. */
+  report(): WorkerReport {
+    if (this.#errors.length === 0) return { stopped: true };
+    return { failed: this.#errors.map(cloneable), asked: this.#askedFirst };
+  }
+}
+
 async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<void> {
   const stop = new AbortController();
+  const trouble = new Trouble();
   scope.onmessage = ({ data }) => {
-    if (data === SHUTDOWN) stop.abort();
+    if (data !== SHUTDOWN) return;
+    trouble.asked = true;
+    stop.abort();
   };
-  // Why the Worker stops unasked, once it must: the first failure is the one reported.
-  let failure: { error: unknown } | null = null;
+  // The first failure stops the Worker unasked, unless it was asked already; every one is
+  // reported, those that come while it stops too.
   const fail = (error: unknown): void => {
-    failure ??= { error };
+    trouble.add(error);
     stop.abort();
   };
   scope.addEventListener("error", (event) => {
@@ -73,7 +101,8 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   // `exit` must not return, so this one cannot wait for the server: it reports, and the
   // listener closes with the Worker, a moment later.
   (Deno as { exit: typeof Deno.exit }).exit = (code) => {
-    post(scope, { failed: new Error(`Deno.exit(${code ?? ""}) was called`) });
+    trouble.add(new Error(`Deno.exit(${code ?? ""}) was called`));
+    scope.postMessage(trouble.report());
     return exit(code);
   };
   // A module that never finishes loading must not keep its Worker from stopping.
@@ -99,13 +128,28 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
       { signal: stop.signal },
     );
   } catch (error) {
-    // An abort is how the run ends when the Worker is asked to stop, or must.
-    if (!stop.signal.aborted) failure ??= { error };
+    // The stop's reason is how the run ends when the Worker is asked to stop, or must. What
+    // the run chained to it went wrong as it ended (a handler's cleanup that can never end,
+    // say): not to be dropped.
+    for (const each of unchain(error)) {
+      if (!(stop.signal.aborted && each === stop.signal.reason)) trouble.add(each);
+    }
   }
   // Closing a listener drops its socket once its cancelled accept is polled: let the
   // event loop turn, so that the port is free when the main thread hears of the stop.
   await new Promise((resolve) => setTimeout(resolve, 0));
-  finish(scope, failure, close);
+  scope.postMessage(trouble.report());
+  // Module code left to run (a timer) could fail with nobody left to hear of it.
+  close();
+}
+
+/**
+ * The errors in a chain of `SuppressedError`s (as a run that fails as it ends rejects
+ * with), oldest first: a `SuppressedError` arrives across as a plain `Error`, its links lost.
+ */
+function unchain(error: unknown): unknown[] {
+  if (!(error instanceof SuppressedError)) return [error];
+  return [...unchain(error.suppressed), ...unchain(error.error)];
 }
 
 /**
@@ -130,25 +174,15 @@ function unlessHandled(event: Event, fail: () => void): void {
   });
 }
 
-/** Tells the main thread how the Worker stopped; one that failed then closes. */
-function finish(scope: WorkerScope, failure: { error: unknown } | null, close: () => void): void {
-  if (failure === null) {
-    scope.postMessage({ stopped: true });
-    return;
-  }
-  post(scope, { failed: failure.error });
-  close();
-}
-
-/** Posts a report; an error that cannot be cloned (it holds a function, say) is copied. */
-function post(scope: WorkerScope, report: { failed: unknown }): void {
+/** `error`, or, if it cannot be posted (it holds a function, say), a copy that can. */
+function cloneable(error: unknown): unknown {
   try {
-    scope.postMessage(report);
+    structuredClone(error);
+    return error;
   } catch {
-    const error = report.failed;
     const copy = new Error(error instanceof Error ? error.message : String(error));
     if (error instanceof Error) copy.stack = error.stack;
-    scope.postMessage({ failed: copy });
+    return copy;
   }
 }
 

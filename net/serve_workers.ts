@@ -51,14 +51,29 @@ export interface ServeWorkersOptions {
    * the handler's module threw where no handler catches it (in a timer, say), left a
    * promise rejection unhandled, or called `close()` or `Deno.exit()`, or its server
    * failed. (A module whose own global `error` or `unhandledrejection` listener calls
-   * `preventDefault()` keeps its Worker serving, as in any Deno Worker.) It is called once for that Worker, with an `Error` that names it (`Worker 2
-   * stopped serving: ...`, the number of its name `bluelet-worker-2`) and has what it
-   * threw as `cause` (copied across by structured clone, so a subclass arrives as an
-   * `Error`). The Worker has closed its listener and ended its handlers first (their
-   * `finally` blocks ran), except after `Deno.exit()`, which cannot wait; it is then
-   * terminated. The others serve on, and the system spreads new connections among them
-   * ({@linkcode WorkerServer.serving} tells how many are left). A Worker that fails while
-   * they start makes {@linkcode serveWorkers} reject instead.
+   * `preventDefault()` keeps its Worker serving, as in any Deno Worker.) It is called
+   * once for that Worker, with an `Error` that names it (`Worker 2 stopped serving: ...`,
+   * the number of its name `bluelet-worker-2`) and has what it threw as `cause` (copied
+   * across by structured clone, so a subclass arrives as an `Error`). The Worker has
+   * closed its listener and ended its handlers first (their `finally` blocks ran), except
+   * after `Deno.exit()`, which cannot wait; it is then terminated. The others serve on,
+   * and the system spreads new connections among them ({@linkcode WorkerServer.serving}
+   * tells how many are left). A Worker that fails while they start makes
+   * {@linkcode serveWorkers} reject instead.
+   *
+   * It also receives what goes wrong in a Worker while {@linkcode WorkerServer.shutdown}
+   * stops it, once for that Worker, as `Worker 2 failed while shutting down: ...`: the
+   * module throws or leaves a rejection unhandled meanwhile, calls `close()` or
+   * `Deno.exit()` (which cuts its handlers' cleanup short), or a handler's cleanup waits on
+   * what can never come, so that the Worker's run ends with a `DeadlockError`. The call
+   * comes before `shutdown()` resolves, which it does all the same, as {@linkcode server}
+   * shut down gracefully hands a handler's failed cleanup to `onError` and returns.
+   *
+   * When more goes wrong in a Worker before it has stopped, the message gives the first
+   * error and `cause` chains them all as `SuppressedError`s (newest outermost, each
+   * `Another error occurred while the Worker was stopping`). What a handler throws, its
+   * `finally` included, never comes here: one connection does not stop a Worker, and its
+   * server logs it with `console.error`, as {@linkcode server} does by default.
    *
    * @example Hearing of a Worker that died
    * ```ts
@@ -82,6 +97,37 @@ export interface ServeWorkersOptions {
    * assert.equal(workers.serving, 1);
    * ```
    *
+   * @example Hearing of a Worker that failed while shutting down
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { connect, run, serveWorkers, until } from "@bluelet/bluelet";
+   *
+   * // A handler whose cleanup goes wrong: a timer throws while it waits to finish.
+   * const handlers = new URL(`data:text/javascript,
+   *   export function* handler(conn) {
+   *     yield conn.sendall("hi");
+   *     try {
+   *       yield conn.recv(1);
+   *     } finally {
+   *       setTimeout(() => { throw new Error("cleanup failed"); });
+   *       yield new Promise((resolve) => setTimeout(resolve, 10));
+   *     }
+   *   }`);
+   * const errors: Error[] = [];
+   * const workers = await serveWorkers(handlers, {
+   *   workers: 1,
+   *   onWorkerError: (error) => errors.push(error),
+   * });
+   * await run(function* () {
+   *   using conn = yield* connect("127.0.0.1", workers.port);
+   *   yield* conn.recvExactly(2); // its handler runs
+   *   yield* until(workers.shutdown());
+   * }());
+   * assert.equal(errors.length, 1);
+   * assert.equal(errors[0].message, "Worker 1 failed while shutting down: cleanup failed");
+   * assert.equal((errors[0].cause as Error).message, "cleanup failed");
+   * ```
+   *
    * @default {undefined} (logged to stderr with `console.error`)
    */
   onWorkerError?: (error: Error) => void;
@@ -99,10 +145,25 @@ let startWorkers: (module: string | URL, options: ServeWorkersOptions) => Promis
 /** One Worker, as the main thread sees it. */
 interface WorkerState {
   readonly worker: Worker;
-  /** Resolves once the Worker has stopped, asked or not: then there is nothing to wait for. */
+  /**
+   * Resolves once the Worker has stopped, asked or not, and what went wrong was reported:
+   * then there is nothing to wait for.
+   */
   readonly stopped: Promise<void>;
   /** It listens and has not stopped. */
   serving: boolean;
+  /** It was asked to stop. */
+  asked: boolean;
+}
+
+/**
+ * Why a Worker stopped, when something went wrong: what it threw first, all it threw as
+ * `cause` (when known), and whether it had been asked to stop before.
+ */
+interface Failure {
+  message: string;
+  cause?: unknown;
+  asked: boolean;
 }
 
 /** The default `onWorkerError`, as `server`'s default `onError` logs. */
@@ -151,9 +212,13 @@ export class WorkerServer implements AsyncDisposable {
   /**
    * Stops every Worker: each closes its listener and kills its handlers (their `finally`
    * blocks run), then the Worker is terminated. A Worker that already stopped serving
-   * unasked is not waited for. Calling it again gives the same promise.
+   * unasked is not waited for. What goes wrong in a Worker as it stops (its module throws
+   * meanwhile, say) goes to {@linkcode ServeWorkersOptions.onWorkerError}, as `Worker 2
+   * failed while shutting down: ...`, before the promise resolves. Calling it again gives
+   * the same promise.
    *
-   * @returns A promise that resolves once every Worker has stopped and is terminated.
+   * @returns A promise that resolves once every Worker has stopped, what went wrong was
+   * reported, and every Worker is terminated; it does not reject.
    *
    * @example Stopping the Workers
    * ```ts
@@ -168,7 +233,10 @@ export class WorkerServer implements AsyncDisposable {
    */
   shutdown(): Promise<void> {
     this.#shutdown ??= (async () => {
-      for (const { worker } of this.#workers) worker.postMessage(SHUTDOWN);
+      for (const state of this.#workers) {
+        state.asked = true;
+        state.worker.postMessage(SHUTDOWN);
+      }
       try {
         await Promise.all(this.#workers.map(({ stopped }) => stopped));
       } finally {
@@ -246,33 +314,40 @@ export class WorkerServer implements AsyncDisposable {
         });
         const listening = Promise.withResolvers<number>();
         const stop = Promise.withResolvers<void>();
-        const state: WorkerState = { worker, stopped: stop.promise, serving: false };
+        const state: WorkerState = {
+          worker,
+          stopped: stop.promise,
+          serving: false,
+          asked: false,
+        };
         workers.push(state);
         let ended = false;
-        // However a Worker stops, once: `failure` says why, when it was not asked to.
-        const end = (failure?: { message: string; cause?: unknown }): void => {
+        // However a Worker stops, once: `failure` says what went wrong, if anything did.
+        const end = (failure?: Failure): void => {
           if (ended) return;
           ended = true;
           state.serving = false;
+          if (failure !== undefined) {
+            worker.terminate(); // it closes itself, or is dead already: leave nothing of it
+            const error = workerError(number, started, failure);
+            if (started) report(error);
+            else startFailed.reject(error);
+          }
+          // Reported first, so that a shutdown resolves only once its failures are told.
           stop.resolve();
-          if (failure === undefined) return;
-          worker.terminate(); // it closes itself, or is dead already: leave nothing of it
-          const { message, ...options } = failure;
-          if (started) report(new Error(`Worker ${number} stopped serving: ${message}`, options));
-          else startFailed.reject(new Error(`Cannot serve in a worker: ${message}`, options));
         };
         worker.onmessage = ({ data }: MessageEvent<WorkerReport>) => {
           if ("listening" in data) {
             state.serving = true;
             listening.resolve(data.listening);
           } else if ("stopped" in data) end();
-          else end({ message: messageOf(data.failed), cause: data.failed });
+          else end(failureOf(data.failed, data.asked));
         };
         worker.onerror = (event) => {
           // Only what escapes the Worker's own watch (see _serve_worker.ts) gets here, and
           // as a message: the error itself stays in the Worker.
           event.preventDefault();
-          end({ message: event.message });
+          end({ message: event.message, asked: state.asked });
         };
         const message: WorkerStart = {
           module: module.toString(),
@@ -355,6 +430,29 @@ export function serveWorkers(
   options: ServeWorkersOptions = {},
 ): Promise<WorkerServer> {
   return startWorkers(module, options);
+}
+
+/**
+ * What a Worker reported going wrong (oldest first): the first error gives the message,
+ * and all of them, chained as `SuppressedError`s (newest outermost), the cause.
+ */
+function failureOf(errors: unknown[], asked: boolean): Failure {
+  const cause = errors.reduce((older, newer) =>
+    new SuppressedError(newer, older, "Another error occurred while the Worker was stopping")
+  );
+  return { message: messageOf(errors[0]), cause, asked };
+}
+
+/**
+ * The error for Worker `number`, which failed: {@linkcode serveWorkers} rejects with it
+ * while the Workers start, and `onWorkerError` receives it once they have.
+ */
+function workerError(number: number, started: boolean, failure: Failure): Error {
+  const { message, asked, ...options } = failure;
+  if (!started) return new Error(`Cannot serve in a worker: ${message}`, options);
+  // One asked to stop did not stop because of it: it failed at what it was asked to do.
+  const what = asked ? "failed while shutting down" : "stopped serving";
+  return new Error(`Worker ${number} ${what}: ${message}`, options);
 }
 
 /** The message of what a Worker threw, whatever it threw. */

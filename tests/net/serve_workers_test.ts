@@ -15,6 +15,7 @@ import { text, underUlimit } from "./_helpers.ts";
 
 const HANDLER = new URL("./_worker_handler.ts", import.meta.url);
 const DIES = new URL("./_worker_dies.ts", import.meta.url);
+const FAILS_ON_STOP = new URL("./_worker_fails_on_stop.ts", import.meta.url);
 const DIES_SCRIPT = new URL("./_workers_dies_default.ts", import.meta.url).pathname;
 const EXIT_SCRIPT = new URL("./_workers_exit.ts", import.meta.url).pathname;
 const NO_FLAG_SCRIPT = new URL("./_workers_no_flag.ts", import.meta.url).pathname;
@@ -38,7 +39,11 @@ Deno.test("serveWorkers() spreads connections over more than one worker", async 
 });
 
 Deno.test("serveWorkers() shutdown stops every worker: handlers end, the port is closed", async () => {
-  const workers = await serveWorkers(HANDLER, { workers: 2 });
+  const errors: Error[] = [];
+  const workers = await serveWorkers(HANDLER, {
+    workers: 2,
+    onWorkerError: (error) => errors.push(error),
+  });
   const record: string[] = [];
   await run(function* () {
     using conn = yield* connect("127.0.0.1", workers.port);
@@ -53,6 +58,7 @@ Deno.test("serveWorkers() shutdown stops every worker: handlers end, the port is
   deepEqual(record, ["served by bluelet-worker-N", "shut down", 'then "bye\\n"', 'then ""']);
   await rejects(run(connect("127.0.0.1", workers.port)), ConnectionRefusedError);
   await workers.shutdown(); // again: the same, finished, shutdown
+  deepEqual(errors, []); // a handler killed by a requested shutdown is no failure
 });
 
 Deno.test("serveWorkers() shutdown leaves nothing behind: the process exits by itself", async () => {
@@ -175,6 +181,71 @@ for (const { how, says, closedFirst } of DEATHS) {
     equal(errors.length, 1); // once: not again at shutdown
   });
 }
+
+/**
+ * How a handler's cleanup goes wrong during a requested shutdown (see
+ * _worker_fails_on_stop.ts), and what the report's message then says after the Worker's
+ * name. "stuck" ends the Worker's run with a deadlock, chained to the stop's own reason.
+ */
+const STOP_FAILURES = [
+  { how: "throw", says: /^thrown from a timer while stopping$/ },
+  { how: "reject", says: /^rejected while stopping$/ },
+  { how: "exit", says: /^Deno\.exit\(3\) was called$/ },
+  { how: "stuck", says: /^Cannot continue run: every thread is blocked forever \(.*wait\(Event\)/ },
+];
+
+/**
+ * Has a handler on one of two Workers fail as `ways` say once it is killed, shuts down,
+ * and gives the name of that Worker and what was reported before `shutdown()` resolved.
+ */
+async function failAtShutdown(ways: string): Promise<{ victim: string; errors: Error[] }> {
+  const errors: Error[] = [];
+  const workers = await withDeadline(
+    serveWorkers(FAILS_ON_STOP, { workers: 2, onWorkerError: (error) => errors.push(error) }),
+    "starting",
+  );
+  const result = await withDeadline(
+    run(function* (): Coroutine<{ victim: string; errors: Error[] }> {
+      using conn = yield* connect("127.0.0.1", workers.port);
+      yield* conn.sendall(`${ways}\n`);
+      const victim = text(yield* conn.readline()).trim();
+      yield* until(workers.shutdown());
+      return { victim, errors: [...errors] };
+    }()),
+    "the shutdown",
+  );
+  equal(workers.serving, 0);
+  deepEqual(errors, result.errors); // nothing more after it resolved
+  return result;
+}
+
+for (const { how, says } of STOP_FAILURES) {
+  Deno.test(`serveWorkers() shutdown reports a worker that fails while shutting down (${how}), before it resolves`, async () => {
+    const { victim, errors } = await failAtShutdown(how);
+    // Once, and only for that Worker: the other stopped cleanly.
+    equal(errors.length, 1, `reported ${errors.length}: ${errors.join("; ")}`);
+    const [error] = errors;
+    const prefix = `Worker ${victim.at(-1)} failed while shutting down: `;
+    ok(error.message.startsWith(prefix), error.message);
+    ok(says.test(error.message.slice(prefix.length)), error.message);
+    ok(error.cause instanceof Error, String(error.cause));
+    ok(says.test(error.cause.message), error.cause.message);
+  });
+}
+
+Deno.test("serveWorkers() shutdown reports every error of a worker that fails while shutting down, chained newest outermost", async () => {
+  const { victim, errors } = await failAtShutdown("throw reject");
+  equal(errors.length, 1, `reported ${errors.length}: ${errors.join("; ")}`);
+  const [error] = errors;
+  equal(
+    error.message,
+    `Worker ${victim.at(-1)} failed while shutting down: thrown from a timer while stopping`,
+  );
+  ok(error.cause instanceof SuppressedError, String(error.cause));
+  equal(error.cause.message, "Another error occurred while the Worker was stopping");
+  equal((error.cause.error as Error).message, "rejected while stopping");
+  equal((error.cause.suppressed as Error).message, "thrown from a timer while stopping");
+});
 
 /** Sends `line` on a new connection and gives the reply's line. */
 function* ask(port: number, line: string): Coroutine<string> {
