@@ -102,6 +102,8 @@ export class ThreadExtras {
   handedFrom: Thread | null;
   /** The threads whose errors a kill of many handed it, until it throws them. */
   handedMany: Thread[] | null;
+  /** The `TypeError` a misuse of an event got, until the thread throws it. */
+  misuse: unknown;
   /** Once failed: how many threads it handed its error to have not thrown it yet. */
   receivers: number;
   /** Once failed: whether a thread it handed its error to threw it. */
@@ -156,6 +158,7 @@ export class ThreadExtras {
     this.killing = false;
     this.handedFrom = null;
     this.handedMany = null;
+    this.misuse = undefined;
     this.receivers = 0;
     this.errorTaken = false;
     this.deadlineWait = null;

@@ -645,8 +645,11 @@ export class Kernel implements ThreadHost {
         if (mode === MODE_NEXT) result = generator.next(value);
         else if (mode === MODE_THROW) {
           const extras = thread.extras;
-          if (extras !== null && (extras.handedFrom !== null || extras.handedMany !== null)) {
-            this.#takeHandedErrors(extras);
+          if (extras !== null) {
+            if (extras.handedFrom !== null || extras.handedMany !== null) {
+              this.#takeHandedErrors(extras);
+            }
+            extras.misuse = undefined;
           }
           result = generator.throw(value);
         } else if (mode === MODE_RETURN) result = generator.return(value);
@@ -709,12 +712,7 @@ export class Kernel implements ThreadHost {
         break;
       }
       if (!this.#handle(thread, yielded)) break;
-      // An event answered with an error (a misuse's TypeError) throws it now: a kill while
-      // the thread waited for its next turn would drop it. A value may wait for the turn.
-      if (
-        this.#budget <= 0 && !deferrable(yielded) &&
-        (thread.resumeMode as ResumeMode) !== MODE_THROW
-      ) {
+      if (this.#budget <= 0 && !deferrable(yielded)) {
         this.#enqueue(thread);
         break;
       }
@@ -986,7 +984,10 @@ export class Kernel implements ThreadHost {
       const value = thread.resumeValue;
       thread.resumeMode = MODE_NEXT;
       thread.resumeValue = undefined;
-      if (mode === MODE_THROW) throw value; // at the `yield*`, where it belongs
+      if (mode === MODE_THROW) {
+        if (thread.extras !== null) thread.extras.misuse = undefined;
+        throw value; // at the `yield*`, where it belongs
+      }
       out.value = value;
       return true;
     }
@@ -1220,8 +1221,11 @@ export class Kernel implements ThreadHost {
   }
 
   #throwInto(thread: Thread, message: string): boolean {
+    const error = new TypeError(message);
     thread.resumeMode = MODE_THROW;
-    thread.resumeValue = new TypeError(message);
+    thread.resumeValue = error;
+    // Marked, so that a kill before the thread throws it keeps it (see #beginUnwinding).
+    thread.withExtras().misuse = error;
     return true;
   }
 
@@ -1481,6 +1485,17 @@ export class Kernel implements ThreadHost {
     if (failure !== null) this.#cleanupFailed(target, failure.error);
     target.abortSignal();
     const state = target.state;
+    // Killed before it could throw a misuse's TypeError (a `kill` or `shield` with a wrong
+    // argument, answered just before the thread gave way): kept as if its cleanup threw
+    // it, since a mistake in the code must not vanish with the thread that made it.
+    const misuse = extras.misuse;
+    extras.misuse = undefined;
+    if (
+      misuse !== undefined && state === STATE_READY && target.resumeMode === MODE_THROW &&
+      target.resumeValue === misuse
+    ) {
+      this.#cleanupFailed(target, misuse);
+    }
     target.resumeMode = MODE_RETURN;
     target.resumeValue = undefined;
     // A ready thread is already queued and a running one is the caller killing itself:

@@ -312,3 +312,27 @@ Deno.test("a misuse error is not swallowed by a kill at the turn boundary", asyn
     });
   }
 });
+
+Deno.test("a thread looping on caught misuses still gives way", async () => {
+  // The misuse's error must survive a give-way (see above) without the thread keeping its
+  // turn for as long as it goes on erring.
+  const record: string[] = [];
+  await run(function* () {
+    let otherRan = false;
+    yield* spawn(function* (): Coroutine<void> {
+      otherRan = true;
+      record.push("other ran");
+    }());
+    let misuses = 0;
+    while (!otherRan && misuses < 10_000) {
+      try {
+        yield* kill(42 as never);
+      } catch (error) {
+        if (!(error instanceof TypeError)) throw error;
+        misuses++;
+      }
+    }
+    record.push(misuses < 5_000 ? "gave way soon" : `gave way after ${misuses} misuses`);
+  }());
+  assert.deepEqual(record, ["other ran", "gave way soon"]);
+});
