@@ -1289,10 +1289,12 @@ export class Kernel implements ThreadHost {
       }
       this.#externalWaits--;
       this.#enqueue(thread);
-      // Not driven here: a server's reads and writes settle many at a time (Deno resolves
-      // every op that completed in one turn of its event loop), and their threads then
-      // run in one drive, queued behind the last of them, rather than in one drive each.
-      this.#driveSoon();
+      // A thread alone in waiting on the outside is driven at once. Where others wait too
+      // (a server's connections), their promises may settle in this same turn of Deno's
+      // event loop, which resolves every op that completed: their threads then run in one
+      // drive, queued behind the last of them, rather than in one drive each.
+      if (this.#externalWaits === 0 && !this.#driveQueued) this.#driveFromReaction();
+      else this.#driveSoon();
     };
     const waiter: PromiseWaiter = {
       fulfilled: (value) => settle(true, value),
