@@ -30,13 +30,13 @@ import {
   Channel,
   type Connection,
   type Coroutine,
-  recvInto,
   run,
   server,
   serveWorkers,
   spawn,
 } from "../mod.ts";
 import { memoryPair } from "../testing/mod.ts";
+import { handler as echoer, intoEchoer, plainServer, typedEchoer } from "./_echo_servers.ts";
 
 const MESSAGE_SIZE = 64;
 const LARGE_MESSAGE_SIZE = 16 * 1024;
@@ -46,60 +46,6 @@ const CASES = [
   { size: MESSAGE_SIZE, concurrency: 100, roundTrips: 10, n: 150 },
   { size: LARGE_MESSAGE_SIZE, concurrency: 50, roundTrips: 4, n: 60 },
 ];
-
-/** The bluelet echo server, as a user would write it. */
-function* echoer(conn: Connection): Coroutine<void> {
-  while (true) {
-    const data = yield conn.recv(16 * 1024);
-    if (data.length === 0) break;
-    yield conn.sendall(data);
-  }
-}
-
-/** The same, typed style: `yield*` runs each socket event in the echoer's own frame. */
-function* typedEchoer(conn: Connection): Coroutine<void> {
-  while (true) {
-    const data = yield* conn.recv(16 * 1024);
-    if (data.length === 0) break;
-    yield* conn.sendall(data);
-  }
-}
-
-/** The same, reading into one array per connection: no copy, no allocation per read. */
-function* intoEchoer(conn: Connection): Coroutine<void> {
-  const buffer = new Uint8Array(16 * 1024);
-  while (true) {
-    const n = yield* recvInto(conn, buffer);
-    if (n === 0) break;
-    yield* conn.sendall(buffer.subarray(0, n));
-  }
-}
-
-/** The same server with plain Deno async/await. */
-function plainServer(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  (async () => {
-    for await (const conn of listener) {
-      conn.setNoDelay(true);
-      (async () => {
-        const buffer = new Uint8Array(16 * 1024);
-        try {
-          while (true) {
-            const n = await conn.read(buffer);
-            if (n === null) break;
-            let sent = 0;
-            while (sent < n) sent += await conn.write(buffer.subarray(sent, n));
-          }
-        } catch {
-          // The client went away.
-        } finally {
-          conn.close();
-        }
-      })();
-    }
-  })();
-  return listener.addr.port;
-}
 
 /**
  * For diagnosis, not a product: the kernel alone, driving raw `Deno.Conn` reads and writes
@@ -361,7 +307,7 @@ if (serverKind !== null) {
 
 /** The same echo served by `serveWorkers` in one Worker, then in two (the baseline: one). */
 async function workerBenches(): Promise<void> {
-  const handler = new URL("./_echo_handler.ts", import.meta.url);
+  const handler = new URL("./_echo_servers.ts", import.meta.url);
   const one = await serveWorkers(handler, { workers: 1 });
   const two = await serveWorkers(handler, { workers: 2 });
   for (const { size, concurrency, roundTrips, n } of CASES.slice(1)) {
