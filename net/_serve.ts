@@ -318,8 +318,10 @@ function* sweepIdle(serving: Serving): Coroutine<void> {
       } else if ((entry.quietMs += tick) >= limit && !entry.idle && entry.task !== null) {
         entry.idle = true;
         conn.close(); // so that no I/O in the handler's `finally` can wait on this peer
-        serving.reaping.add(entry); // before the reaper runs: it takes itself off as it ends
+        // Noted once spawned (a kill as the sweeper gives way may come first, and then
+        // there is no reaper), and before it runs: it takes itself off as it ends.
         entry.reaper = yield* spawn(reap(entry.task, entry, conn, serving));
+        serving.reaping.add(entry);
       }
     }
   }

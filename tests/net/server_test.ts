@@ -3,6 +3,7 @@ import net from "node:net";
 import {
   AddressInUseError,
   all,
+  call,
   connect,
   ConnectError,
   type Connection,
@@ -1079,4 +1080,41 @@ Deno.test("server(): a run aborted through its signal still hands a handler help
     (error) => error instanceof Error && error.message === "shutdown",
   );
   deepEqual(reported, ["the helper's cleanup failed"]);
+});
+
+Deno.test("server() killed as its sweeper is about to start a reaper shuts down cleanly", async () => {
+  // A spawn is an event the thread may give way before: the sweeper, out of steps at the
+  // reaper's spawn, is killed with the server before the spawn takes effect. Each count of
+  // filler steps moves where the step budget runs out; one lands it there.
+  function* empty(): Coroutine<void> {}
+  const failures: string[] = [];
+  for (let steps = 0; steps < 1100; steps++) {
+    const clock = new VirtualClock();
+    const listener = new MemoryListener();
+    const reported: unknown[] = [];
+    try {
+      await run(
+        function* () {
+          const serving = yield* spawn(server(listener, function* (conn) {
+            yield* conn.recv(1);
+          }, { idleTimeout: 1000, onError: (error) => reported.push(error) }));
+          using _conn = yield* listener.connect();
+          // The sweeper looks every 250 ms and finds the connection idle at 1250: both
+          // timers below are set before its look at 1250, so they run ahead of it.
+          const filler = yield* spawn(function* () {
+            yield* sleep(1250 - clock.now());
+            for (let i = 0; i < steps; i++) yield call(empty()); // uses up the step budget
+          }());
+          yield* sleep(1250 - clock.now());
+          yield* kill(serving);
+          yield* kill(filler);
+        }(),
+        { clock },
+      );
+    } catch (error) {
+      failures.push(`steps=${steps}: ${(error as Error).name}: ${(error as Error).message}`);
+    }
+    if (reported.length > 0) failures.push(`steps=${steps}: reported ${reported}`);
+  }
+  deepEqual(failures, []);
 });
