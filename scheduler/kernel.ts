@@ -141,8 +141,11 @@ const SLICE_MS = 4;
 const STEPS_PER_CHECK = 1024;
 /** Every this many back-to-back slice hops, one is a timer hop, which lets Deno poll I/O. */
 const HOPS_PER_IO_POLL = 8;
-/** How many drives from promise reactions pass between two looks at the time. */
-const REACTIONS_PER_CHECK = 64;
+/**
+ * How much work drives from promise reactions do between two looks at the time: one for
+ * each drive, and one for each step it ran.
+ */
+const REACTION_WORK_PER_CHECK = 64;
 /** How many stuck threads a `DeadlockError` names. */
 const DEADLOCK_REPORT_LIMIT = 10;
 
@@ -191,8 +194,8 @@ export class Kernel implements ThreadHost {
   #hopTimerHandle: ReturnType<typeof setTimeout> | undefined = undefined;
   /** Whether a drive for a wake from outside the run is queued. */
   #driveQueued = false;
-  /** Drives from promise reactions since the last look at the time. */
-  #reactionDrives = 0;
+  /** Work of drives from promise reactions since the last look at the time. */
+  #reactionWork = 0;
   /** When the pending macrotask mark was set: reaction drives since then had no macrotask. */
   #reactionsSince = 0;
   /** A timer that, when it fires, shows that a macrotask ran. */
@@ -475,8 +478,8 @@ export class Kernel implements ThreadHost {
    */
   #driveFromReaction(): void {
     if (this.#immediateHandle !== undefined || this.#hopTimerHandle !== undefined) return;
-    if (++this.#reactionDrives >= REACTIONS_PER_CHECK) {
-      this.#reactionDrives = 0;
+    if (this.#reactionWork >= REACTION_WORK_PER_CHECK) {
+      this.#reactionWork = 0;
       const now = performance.now();
       if (this.#macrotaskMark === undefined) {
         if (now - this.#macrotaskSeen >= SLICE_MS) {
@@ -488,7 +491,12 @@ export class Kernel implements ThreadHost {
         return this.#hop();
       }
     }
+    // Counted in steps, not drives: one drive may run every thread whose promise settled
+    // in the same turn of the event loop. (The budget refills when it runs out.)
+    const budget = this.#budget;
     this.#drive();
+    const steps = budget - this.#budget;
+    this.#reactionWork += 1 + (steps >= 0 ? steps : steps + STEPS_PER_CHECK);
   }
 
   #takeAbort(): void {
@@ -645,16 +653,31 @@ export class Kernel implements ThreadHost {
         if (mode === MODE_NEXT) result = generator.next(value);
         else if (mode === MODE_THROW) {
           const extras = thread.extras;
+          let killAfter = false;
           if (extras !== null) {
             if (extras.handedFrom !== null || extras.handedMany !== null) {
               this.#takeHandedErrors(extras);
             }
             extras.misuse = undefined;
+            killAfter = extras.killAfterThrow;
           }
-          result = generator.throw(value);
+          if (killAfter) {
+            // Killed while its misuse's error waited (see #beginUnwinding): its code takes
+            // the error, and the kill lands at the next event it yields, which must not
+            // take effect meanwhile (so none is done where `yield*` asks, either).
+            extras!.killAfterThrow = false;
+            this.#stepping = null;
+            result = generator.throw(value);
+            this.#stepping = thread;
+            if (!result.done) {
+              thread.resumeMode = MODE_RETURN;
+              continue;
+            }
+          } else result = generator.throw(value);
         } else if (mode === MODE_RETURN) result = generator.return(value);
         else result = { done: false, value }; // yielded before it gave way: handled now
       } catch (error) {
+        this.#stepping = thread; // if it threw out of a step taken for a kill (see above)
         const failure = thread.state === STATE_RUNNING ? null : this.#abandonAtOnce(thread);
         const outcome = failure === null ? error : chain(failure.error, error);
         if (!this.#frameEnded(thread, false, outcome)) break;
@@ -1488,15 +1511,18 @@ export class Kernel implements ThreadHost {
     target.abortSignal();
     const state = target.state;
     // Killed before it could throw a misuse's TypeError (a `kill` or `shield` with a wrong
-    // argument, answered just before the thread gave way): kept as if its cleanup threw
-    // it, since a mistake in the code must not vanish with the thread that made it.
+    // argument, answered just before the thread gave way): it takes the error first, where
+    // its own code may catch it, and the kill lands at its next event (see #step). One it
+    // does not catch ends its frame, as an error a `finally` throws does: so a mistake in
+    // the code does not vanish with the thread that made it.
     const misuse = extras.misuse;
     extras.misuse = undefined;
     if (
       misuse !== undefined && state === STATE_READY && target.resumeMode === MODE_THROW &&
       target.resumeValue === misuse
     ) {
-      this.#cleanupFailed(target, misuse);
+      extras.killAfterThrow = true;
+      return;
     }
     target.resumeMode = MODE_RETURN;
     target.resumeValue = undefined;

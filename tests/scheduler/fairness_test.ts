@@ -268,3 +268,30 @@ Deno.test("threads whose promises settle together run in one drive, before the t
   }());
   assert.deepEqual(record, ["a got 1", "b got 2", "c got from a"]);
 });
+
+Deno.test("many threads awaiting promises already settled, run in one drive each time, let a timer in", async () => {
+  // Their promises settle together, so each drive runs them all: the kernel must still
+  // look at the time often enough, counting their steps, not its drives.
+  let outsideFired = false;
+  const timer = setTimeout(() => outsideFired = true, 0);
+  let rounds = 0;
+  await run(function* () {
+    const tasks = [];
+    for (let i = 0; i < 30; i++) {
+      tasks.push(
+        yield* spawn(function* (): Coroutine<void> {
+          // Bounded: without the fix the timer waits about 130 rounds (some 400 ms).
+          while (!outsideFired && rounds < 12_000) {
+            rounds++;
+            busy(0.1); // 30 threads: a 3 ms drive, under the kernel's 4 ms slice
+            yield Promise.resolve(i);
+          }
+        }()),
+      );
+    }
+    for (const task of tasks) yield* task;
+  }());
+  clearTimeout(timer);
+  assert.ok(outsideFired);
+  assert.ok(rounds / 30 < 40, `the timer fired after ${Math.round(rounds / 30)} rounds`);
+});
