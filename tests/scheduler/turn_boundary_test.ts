@@ -226,36 +226,44 @@ Deno.test("a kill never lands between until(fn) and the value fn gave", async ()
   assert.deepEqual(failures, []);
 });
 
+/**
+ * Runs a victim thread that takes `calls` filler steps, then `last`, with a killer queued
+ * behind it; gives what its joiner caught, or the run's rejection, as `Name: message`.
+ */
+async function killedAfter(calls: number, last: () => Coroutine<unknown>): Promise<string> {
+  let outcome = "ok";
+  try {
+    await run(
+      function* () {
+        const victim = yield* spawn(function* (): Coroutine<void> {
+          for (let i = 0; i < calls; i++) yield call(empty());
+          yield* last();
+        }());
+        try {
+          yield* spawn(kill(victim)); // queued behind the victim
+          yield* victim;
+        } catch (e) {
+          outcome = `${(e as Error).name}: ${(e as Error).message}`;
+        }
+      }(),
+      { clock: new VirtualClock() },
+    );
+  } catch (e) {
+    outcome = `run: ${(e as Error).name}: ${(e as Error).message}`;
+  }
+  return outcome;
+}
+
 Deno.test("an error thrown by until(fn) is not swallowed by a kill at the turn boundary", async () => {
   const failures: string[] = [];
   for (let calls = 490; calls < 530; calls++) {
     let threw = false;
-    let outcome = "ok";
-    try {
-      await run(
-        function* () {
-          const tasks: Task<void>[] = [];
-          tasks.push(
-            yield* spawn(function* (): Coroutine<void> {
-              for (let i = 0; i < calls; i++) yield call(empty());
-              yield* until(() => {
-                threw = true;
-                throw new Error("fn failed");
-              });
-            }()),
-          );
-          try {
-            yield* spawn(kill(tasks[0]));
-            yield* tasks[0];
-          } catch (e) {
-            outcome = (e as Error).message;
-          }
-        }(),
-        { clock: new VirtualClock() },
-      );
-    } catch (e) {
-      outcome = `run: ${(e as Error).message}`;
-    }
+    const outcome = await killedAfter(calls, function* () {
+      yield* until(() => {
+        threw = true;
+        throw new Error("fn failed");
+      });
+    });
     if (threw && !outcome.includes("fn failed")) failures.push(`calls=${calls}: ${outcome}`);
   }
   assert.deepEqual(failures, []);
@@ -282,30 +290,10 @@ Deno.test("a misuse error is not swallowed by a kill at the turn boundary", asyn
       const failures: string[] = [];
       for (let calls = 490; calls < 530; calls++) {
         let reached = false;
-        let outcome = "ok";
-        try {
-          await run(
-            function* () {
-              const tasks: Task<void>[] = [];
-              tasks.push(
-                yield* spawn(function* (): Coroutine<void> {
-                  for (let i = 0; i < calls; i++) yield call(empty());
-                  reached = true; // these events are answered in the step that yields them
-                  yield* misuse();
-                }()),
-              );
-              try {
-                yield* spawn(kill(tasks[0])); // queued behind the victim
-                yield* tasks[0];
-              } catch (e) {
-                outcome = `${(e as Error).name}: ${(e as Error).message}`;
-              }
-            }(),
-            { clock: new VirtualClock() },
-          );
-        } catch (e) {
-          outcome = `run: ${(e as Error).name}: ${(e as Error).message}`;
-        }
+        const outcome = await killedAfter(calls, function* () {
+          reached = true; // these events are answered in the step that yields them
+          yield* misuse();
+        });
         if (reached && !outcome.includes("TypeError")) failures.push(`calls=${calls}: ${outcome}`);
       }
       assert.deepEqual(failures, []);
