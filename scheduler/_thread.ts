@@ -104,8 +104,6 @@ export class ThreadExtras {
   handedMany: Thread[] | null;
   /** The `TypeError` a misuse of an event got, until the thread throws it. */
   misuse: unknown;
-  /** Killed while `misuse` waited: the kill lands once the thread has taken it. */
-  killAfterThrow: boolean;
   /** Once failed: how many threads it handed its error to have not thrown it yet. */
   receivers: number;
   /** Once failed: whether a thread it handed its error to threw it. */
@@ -161,7 +159,6 @@ export class ThreadExtras {
     this.handedFrom = null;
     this.handedMany = null;
     this.misuse = undefined;
-    this.killAfterThrow = false;
     this.receivers = 0;
     this.errorTaken = false;
     this.deadlineWait = null;

@@ -182,6 +182,8 @@ export class Kernel implements ThreadHost {
   /** The run's signal was aborted during a step: acted on between steps. */
   #abortPending = false;
   #budget = STEPS_PER_CHECK;
+  /** How many times the budget has run out and refilled: with it, steps can be counted. */
+  #refills = 0;
   /** This run's count for channel operations done inside `yield*` (see `fastPath`). */
   #fastPathCredit = FAST_PATH_RUN;
   /** Numbers each shield, so that a later shield as deep is told from an ended one. */
@@ -403,6 +405,7 @@ export class Kernel implements ThreadHost {
         this.#step(thread);
         if (this.#budget <= 0) {
           this.#budget = STEPS_PER_CHECK;
+          this.#refills++;
           if (this.#abortPending) this.#takeAbort();
           this.#fireDueTimers();
           const now = performance.now();
@@ -492,11 +495,12 @@ export class Kernel implements ThreadHost {
       }
     }
     // Counted in steps, not drives: one drive may run every thread whose promise settled
-    // in the same turn of the event loop. (The budget refills when it runs out.)
+    // in the same turn of the event loop. (The budget refills each time it runs out.)
     const budget = this.#budget;
+    const refills = this.#refills;
     this.#drive();
-    const steps = budget - this.#budget;
-    this.#reactionWork += 1 + (steps >= 0 ? steps : steps + STEPS_PER_CHECK);
+    this.#reactionWork += 1 + budget - this.#budget +
+      (this.#refills - refills) * STEPS_PER_CHECK;
   }
 
   #takeAbort(): void {
@@ -653,31 +657,16 @@ export class Kernel implements ThreadHost {
         if (mode === MODE_NEXT) result = generator.next(value);
         else if (mode === MODE_THROW) {
           const extras = thread.extras;
-          let killAfter = false;
           if (extras !== null) {
             if (extras.handedFrom !== null || extras.handedMany !== null) {
               this.#takeHandedErrors(extras);
             }
             extras.misuse = undefined;
-            killAfter = extras.killAfterThrow;
           }
-          if (killAfter) {
-            // Killed while its misuse's error waited (see #beginUnwinding): its code takes
-            // the error, and the kill lands at the next event it yields, which must not
-            // take effect meanwhile (so none is done where `yield*` asks, either).
-            extras!.killAfterThrow = false;
-            this.#stepping = null;
-            result = generator.throw(value);
-            this.#stepping = thread;
-            if (!result.done) {
-              thread.resumeMode = MODE_RETURN;
-              continue;
-            }
-          } else result = generator.throw(value);
+          result = generator.throw(value);
         } else if (mode === MODE_RETURN) result = generator.return(value);
         else result = { done: false, value }; // yielded before it gave way: handled now
       } catch (error) {
-        this.#stepping = thread; // if it threw out of a step taken for a kill (see above)
         const failure = thread.state === STATE_RUNNING ? null : this.#abandonAtOnce(thread);
         const outcome = failure === null ? error : chain(failure.error, error);
         if (!this.#frameEnded(thread, false, outcome)) break;
@@ -1511,18 +1500,17 @@ export class Kernel implements ThreadHost {
     target.abortSignal();
     const state = target.state;
     // Killed before it could throw a misuse's TypeError (a `kill` or `shield` with a wrong
-    // argument, answered just before the thread gave way): it takes the error first, where
-    // its own code may catch it, and the kill lands at its next event (see #step). One it
-    // does not catch ends its frame, as an error a `finally` throws does: so a mistake in
-    // the code does not vanish with the thread that made it.
+    // argument, answered just before the thread gave way): kept as if its cleanup threw
+    // it, so that a mistake in the code does not vanish with the thread that made it. The
+    // kill lands where the thread gave way, as any kill does, before its code could catch
+    // the error: its `finally` blocks run whole, and its killer and joiners get the error.
     const misuse = extras.misuse;
     extras.misuse = undefined;
     if (
       misuse !== undefined && state === STATE_READY && target.resumeMode === MODE_THROW &&
       target.resumeValue === misuse
     ) {
-      extras.killAfterThrow = true;
-      return;
+      this.#cleanupFailed(target, misuse);
     }
     target.resumeMode = MODE_RETURN;
     target.resumeValue = undefined;

@@ -269,21 +269,28 @@ Deno.test("threads whose promises settle together run in one drive, before the t
   assert.deepEqual(record, ["a got 1", "b got 2", "c got from a"]);
 });
 
-Deno.test("many threads awaiting promises already settled, run in one drive each time, let a timer in", async () => {
-  // Their promises settle together, so each drive runs them all: the kernel must still
-  // look at the time often enough, counting their steps, not its drives.
+/**
+ * Runs `threads` threads that each take turns awaiting a settled promise, `ms` of work a
+ * turn, until an outside timer fires; gives how many rounds (turns of every thread) that
+ * took once the timer was set. Bounded at 400 rounds.
+ */
+async function roundsUntilTimer(threads: number, ms: number): Promise<number> {
   let outsideFired = false;
-  const timer = setTimeout(() => outsideFired = true, 0);
-  let rounds = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let turns = 0;
+  let armedAt = 0;
   await run(function* () {
     const tasks = [];
-    for (let i = 0; i < 30; i++) {
+    for (let i = 0; i < threads; i++) {
       tasks.push(
         yield* spawn(function* (): Coroutine<void> {
-          // Bounded: without the fix the timer waits about 130 rounds (some 400 ms).
-          while (!outsideFired && rounds < 12_000) {
-            rounds++;
-            busy(0.1); // 30 threads: a 3 ms drive, under the kernel's 4 ms slice
+          while (!outsideFired && turns < 400 * threads) {
+            // Set once every drive runs every thread (their promises settle together).
+            if (++turns === 5 * threads) {
+              armedAt = turns;
+              timer = setTimeout(() => outsideFired = true, 0);
+            }
+            busy(ms);
             yield Promise.resolve(i);
           }
         }()),
@@ -292,6 +299,18 @@ Deno.test("many threads awaiting promises already settled, run in one drive each
     for (const task of tasks) yield* task;
   }());
   clearTimeout(timer);
-  assert.ok(outsideFired);
-  assert.ok(rounds / 30 < 40, `the timer fired after ${Math.round(rounds / 30)} rounds`);
+  return Math.round((turns - armedAt) / threads);
+}
+
+Deno.test("many threads awaiting promises already settled, run in one drive each time, let a timer in", async () => {
+  // Their promises settle together, so each drive runs them all: the kernel must still
+  // look at the time often enough, counting their steps, not its drives, however many.
+  // Without that, the timer waits about 110 rounds (some 400 ms).
+  const rounds: Record<string, number> = {};
+  for (const [threads, ms] of [[30, 0.1], [1024, 0.004], [2048, 0.002]]) {
+    rounds[threads] = await roundsUntilTimer(threads, ms); // a 3-4 ms drive, about a slice
+  }
+  for (const [threads, count] of Object.entries(rounds)) {
+    assert.ok(count < 40, `${threads} threads: the timer fired after ${count} rounds`);
+  }
 });
