@@ -180,9 +180,18 @@ function cloneable(error: unknown): unknown {
     structuredClone(error);
     return error;
   } catch {
-    const copy = new Error(error instanceof Error ? error.message : String(error));
+    const copy = new Error(error instanceof Error ? error.message : printable(error));
     if (error instanceof Error) copy.stack = error.stack;
     return copy;
+  }
+}
+
+/** `String(value)`, or its tag where that throws (an object with no prototype, say). */
+function printable(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
   }
 }
 

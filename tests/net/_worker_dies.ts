@@ -1,7 +1,8 @@
 // A handler for the serveWorkers tests whose Worker dies when asked, the ways code in a
 // handler's module can end one outside any connection: a line "throw" has it throw from a
 // timer, "reject" leave a promise rejection unhandled, "close" call `close()`, "exit" call
-// `Deno.exit(3)`. Every line is first answered with the name of the Worker that serves it.
+// `Deno.exit(3)`, "odd" throw a value that can be neither cloned nor printed. Every line
+// is first answered with the name of the Worker that serves it.
 import type { Connection, Coroutine } from "../../mod.ts";
 
 const decoder = new TextDecoder();
@@ -24,6 +25,11 @@ export function* handler(conn: Connection): Coroutine<void> {
       setTimeout(() => (globalThis as unknown as { close(): void }).close());
     } else if (line === "exit") {
       setTimeout(() => Deno.exit(3));
+    } else if (line === "odd") {
+      // Neither cloneable (a function) nor printable (no prototype, so no toString).
+      setTimeout(() => {
+        throw Object.assign(Object.create(null), { run() {} });
+      });
     }
   }
 }

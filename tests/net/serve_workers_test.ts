@@ -130,6 +130,7 @@ const DEATHS = [
   { how: "reject", says: "rejected, unhandled", closedFirst: true },
   { how: "close", says: "close() was called", closedFirst: true },
   { how: "exit", says: "Deno.exit(3) was called", closedFirst: false },
+  { how: "odd", says: "[object Object]", closedFirst: true },
 ];
 
 for (const { how, says, closedFirst } of DEATHS) {
