@@ -131,6 +131,15 @@ export interface ServeWorkersOptions {
    * @default {undefined} (logged to stderr with `console.error`)
    */
   onWorkerError?: (error: Error) => void;
+  /**
+   * How long {@linkcode WorkerServer.shutdown} waits for each Worker to stop (its handlers'
+   * `finally` blocks included), in milliseconds; one still stopping then is terminated,
+   * and reported to `onWorkerError` as `Worker 2 failed while shutting down: it did not
+   * stop within 10000 ms, so it was terminated`. `Infinity` waits however long it takes.
+   *
+   * @default {10000}
+   */
+  stopTimeout?: number;
 }
 
 /**
@@ -154,6 +163,8 @@ interface WorkerState {
   serving: boolean;
   /** It was asked to stop. */
   asked: boolean;
+  /** Terminates it, still stopping after `ms` milliseconds, and reports that. */
+  giveUp(ms: number): void;
 }
 
 /**
@@ -176,12 +187,14 @@ export class WorkerServer implements AsyncDisposable {
   /** The port every Worker listens on. */
   readonly port: number;
   readonly #workers: WorkerState[];
+  readonly #stopTimeout: number;
   #shutdown: Promise<void> | null = null;
 
   /** Made by {@linkcode serveWorkers} only. */
-  private constructor(port: number, workers: WorkerState[]) {
+  private constructor(port: number, workers: WorkerState[], stopTimeout: number) {
     this.port = port;
     this.#workers = workers;
+    this.#stopTimeout = stopTimeout;
   }
 
   /** How many Workers were started (see {@linkcode WorkerServer.serving}). */
@@ -212,10 +225,11 @@ export class WorkerServer implements AsyncDisposable {
   /**
    * Stops every Worker: each closes its listener and kills its handlers (their `finally`
    * blocks run), then the Worker is terminated. A Worker that already stopped serving
-   * unasked is not waited for. What goes wrong in a Worker as it stops (its module throws
-   * meanwhile, say) goes to {@linkcode ServeWorkersOptions.onWorkerError}, as `Worker 2
-   * failed while shutting down: ...`, before the promise resolves. Calling it again gives
-   * the same promise.
+   * unasked is not waited for, and one still stopping after
+   * {@linkcode ServeWorkersOptions.stopTimeout} is terminated. What goes wrong in a Worker
+   * as it stops (its module throws meanwhile, say, or it was terminated) goes to
+   * {@linkcode ServeWorkersOptions.onWorkerError}, as `Worker 2 failed while shutting
+   * down: ...`, before the promise resolves. Calling it again gives the same promise.
    *
    * @returns A promise that resolves once every Worker has stopped, what went wrong was
    * reported, and every Worker is terminated; it does not reject.
@@ -238,12 +252,30 @@ export class WorkerServer implements AsyncDisposable {
         state.worker.postMessage(SHUTDOWN);
       }
       try {
-        await Promise.all(this.#workers.map(({ stopped }) => stopped));
+        await Promise.all(this.#workers.map((state) => this.#stopped(state)));
       } finally {
         for (const { worker } of this.#workers) worker.terminate();
       }
     })();
     return this.#shutdown;
+  }
+
+  /** Resolves once `state`'s Worker has stopped, or was given up on after the timeout. */
+  async #stopped(state: WorkerState): Promise<void> {
+    const ms = this.#stopTimeout;
+    if (ms === Infinity) return await state.stopped;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        state.giveUp(ms);
+        resolve();
+      }, ms);
+    });
+    try {
+      await Promise.race([state.stopped, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -272,6 +304,12 @@ export class WorkerServer implements AsyncDisposable {
           `Cannot serve in workers: the module must be an absolute URL, got ${
             JSON.stringify(String(module))
           }`,
+        );
+      }
+      const stopTimeout = options.stopTimeout ?? 10_000;
+      if (!(stopTimeout > 0)) {
+        throw new RangeError(
+          `Cannot serve in workers: stopTimeout must be a positive number of milliseconds, got ${stopTimeout}`,
         );
       }
       const count = options.workers ?? navigator.hardwareConcurrency;
@@ -319,6 +357,8 @@ export class WorkerServer implements AsyncDisposable {
           stopped: stop.promise,
           serving: false,
           asked: false,
+          giveUp: (ms) =>
+            end({ message: `it did not stop within ${ms} ms, so it was terminated`, asked: true }),
         };
         workers.push(state);
         let ended = false;
@@ -367,9 +407,9 @@ export class WorkerServer implements AsyncDisposable {
         for (let i = 1; i < count; i++) rest.push(start(port));
         await Promise.race([Promise.all(rest), startFailed.promise]);
         started = true;
-        return new WorkerServer(port, workers);
+        return new WorkerServer(port, workers, stopTimeout);
       } catch (error) {
-        await new WorkerServer(0, workers).shutdown();
+        await new WorkerServer(0, workers, stopTimeout).shutdown();
         throw error;
       }
     };

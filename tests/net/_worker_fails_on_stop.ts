@@ -3,7 +3,8 @@
 // it is answered with the name of the Worker that serves it, and the handler then waits
 // for the shutdown, whose kill runs its `finally`: "throw" has a timer throw meanwhile,
 // "reject" leave a promise rejection unhandled, "stuck" wait on an event that nobody can
-// set (the Worker's run then ends in a deadlock), "exit" call `Deno.exit(3)`.
+// set (the Worker's run then ends in a deadlock), "exit" call `Deno.exit(3)`, "hang"
+// wait on a promise that never settles (the Worker never stops by itself).
 import { type Connection, type Coroutine, Event, until } from "../../mod.ts";
 
 const decoder = new TextDecoder();
@@ -32,6 +33,8 @@ function* failAtStop(how: string): Coroutine<void> {
     yield* new Event().wait();
   } else if (how === "exit") {
     Deno.exit(3);
+  } else if (how === "hang") {
+    yield* until(new Promise<void>(() => {}));
   }
 }
 

@@ -199,10 +199,17 @@ const STOP_FAILURES = [
  * Has a handler on one of two Workers fail as `ways` say once it is killed, shuts down,
  * and gives the name of that Worker and what was reported before `shutdown()` resolved.
  */
-async function failAtShutdown(ways: string): Promise<{ victim: string; errors: Error[] }> {
+async function failAtShutdown(
+  ways: string,
+  stopTimeout?: number,
+): Promise<{ victim: string; errors: Error[] }> {
   const errors: Error[] = [];
   const workers = await withDeadline(
-    serveWorkers(FAILS_ON_STOP, { workers: 2, onWorkerError: (error) => errors.push(error) }),
+    serveWorkers(FAILS_ON_STOP, {
+      workers: 2,
+      stopTimeout,
+      onWorkerError: (error) => errors.push(error),
+    }),
     "starting",
   );
   const result = await withDeadline(
@@ -233,6 +240,27 @@ for (const { how, says } of STOP_FAILURES) {
     ok(says.test(error.cause.message), error.cause.message);
   });
 }
+
+Deno.test("serveWorkers() shutdown terminates a worker still stopping after stopTimeout, and reports it", async () => {
+  // Its handler's cleanup waits on a promise that never settles: no deadlock the kernel
+  // could see, so only the timeout ends it.
+  const { victim, errors } = await failAtShutdown("hang", 200);
+  deepEqual(errors.map((error) => error.message), [
+    `Worker ${
+      victim.at(-1)
+    } failed while shutting down: it did not stop within 200 ms, so it was terminated`,
+  ]);
+});
+
+Deno.test("serveWorkers() rejects a stopTimeout that is not a positive number", async () => {
+  for (const stopTimeout of [0, -1, NaN]) {
+    await rejects(serveWorkers(FAILS_ON_STOP, { workers: 1, stopTimeout }), {
+      name: "RangeError",
+      message:
+        `Cannot serve in workers: stopTimeout must be a positive number of milliseconds, got ${stopTimeout}`,
+    });
+  }
+});
 
 Deno.test("serveWorkers() shutdown reports every error of a worker that fails while shutting down, chained newest outermost", async () => {
   const { victim, errors } = await failAtShutdown("throw reject");
