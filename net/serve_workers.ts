@@ -263,7 +263,8 @@ export class WorkerServer implements AsyncDisposable {
   /** Resolves once `state`'s Worker has stopped, or was given up on after the timeout. */
   async #stopped(state: WorkerState): Promise<void> {
     const ms = this.#stopTimeout;
-    if (ms === Infinity) return await state.stopped;
+    // setTimeout fires at once past 2^31 - 1 ms (about 25 days): that long is for ever.
+    if (ms > 2 ** 31 - 1) return await state.stopped;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<void>((resolve) => {
       timer = setTimeout(() => {

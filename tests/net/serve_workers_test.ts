@@ -252,6 +252,20 @@ Deno.test("serveWorkers() shutdown terminates a worker still stopping after stop
   ]);
 });
 
+Deno.test("serveWorkers() with a stopTimeout past what a timer holds waits, rather than give up at once", async () => {
+  const errors: Error[] = [];
+  const workers = await withDeadline(
+    serveWorkers(FAILS_ON_STOP, {
+      workers: 1,
+      stopTimeout: 1e10,
+      onWorkerError: (error) => errors.push(error),
+    }),
+    "starting",
+  );
+  await withDeadline(workers.shutdown(), "the shutdown");
+  deepEqual(errors, []);
+});
+
 Deno.test("serveWorkers() rejects a stopTimeout that is not a positive number", async () => {
   for (const stopTimeout of [0, -1, NaN]) {
     await rejects(serveWorkers(FAILS_ON_STOP, { workers: 1, stopTimeout }), {
