@@ -7,8 +7,8 @@
 // catches it: an error thrown from a timer, a rejection nobody handles, `close()`,
 // `Deno.exit()`. Left alone, Deno would end the Worker on the spot and tell the main thread
 // at most a line of text (nothing at all for `close` and `exit`). So the Worker watches for
-// these itself: it stops serving the way shutdown does, then hands the main thread the
-// error and closes.
+// these itself: it tells the main thread the error at once, stops serving the way
+// shutdown does, says it has stopped, and closes.
 //
 // The same watch runs while the Worker is asked to stop: what goes wrong then (the module
 // throws meanwhile, or a handler's cleanup can never end and the run ends in a deadlock)
@@ -31,15 +31,15 @@ export interface WorkerStart {
 }
 
 /**
- * What a Worker reports: it listens, it stopped when asked, or something went wrong, with
- * every error, oldest first (each copied across by structured clone). `asked` says whether
- * it had been asked to stop before the first: then it failed while stopping; otherwise it
- * failed to start or stopped serving unasked, and the first error is why.
+ * What a Worker reports: it listens; something went wrong (each error as it comes, copied
+ * across by structured clone, so that none is lost if the Worker is then terminated); it
+ * has stopped. `asked` says whether it had been asked to stop before that error: the first
+ * error of one that was not is why it stopped, or failed to start.
  */
 export type WorkerReport =
   | { listening: number }
-  | { stopped: true }
-  | { failed: unknown[]; asked: boolean };
+  | { trouble: unknown; asked: boolean }
+  | { stopped: true };
 
 /** What the main thread sends to stop a Worker. */
 export const SHUTDOWN = "shutdown";
@@ -55,37 +55,21 @@ interface WorkerScope {
   close(): void;
 }
 
-/** What went wrong in a Worker, oldest first, and whether it was asked to stop first. */
-class Trouble {
-  /** The main thread has asked the Worker to stop. */
-  asked = false;
-  readonly #errors: unknown[] = [];
-  #askedFirst = false;
-
-  add(error: unknown): void {
-    if (this.#errors.length === 0) this.#askedFirst = this.asked;
-    this.#errors.push(error);
-  }
-
-  /** What to tell the main thread once the Worker has stopped. */
-  report(): WorkerReport {
-    if (this.#errors.length === 0) return { stopped: true };
-    return { failed: this.#errors.map(cloneable), asked: this.#askedFirst };
-  }
-}
-
 async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<void> {
   const stop = new AbortController();
-  const trouble = new Trouble();
+  let asked = false;
   scope.onmessage = ({ data }) => {
     if (data !== SHUTDOWN) return;
-    trouble.asked = true;
+    asked = true;
     stop.abort();
   };
+  // Told at once, and never throws: the main thread may terminate a Worker that takes too
+  // long to stop, and whatever it was not told by then is lost.
+  const tell = (error: unknown): void => post(scope, { trouble: cloneable(error), asked });
   // The first failure stops the Worker unasked, unless it was asked already; every one is
   // reported, those that come while it stops too.
   const fail = (error: unknown): void => {
-    trouble.add(error);
+    tell(error);
     stop.abort();
   };
   scope.addEventListener("error", (event) => {
@@ -101,8 +85,8 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   // `exit` must not return, so this one cannot wait for the server: it reports, and the
   // listener closes with the Worker, a moment later.
   (Deno as { exit: typeof Deno.exit }).exit = (code) => {
-    trouble.add(new Error(`Deno.exit(${code ?? ""}) was called`));
-    scope.postMessage(trouble.report());
+    tell(new Error(`Deno.exit(${code ?? ""}) was called`));
+    post(scope, { stopped: true });
     return exit(code);
   };
   // A module that never finishes loading must not keep its Worker from stopping.
@@ -132,13 +116,13 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     // the run chained to it went wrong as it ended (a handler's cleanup that can never end,
     // say): not to be dropped.
     for (const each of unchain(error)) {
-      if (!(stop.signal.aborted && each === stop.signal.reason)) trouble.add(each);
+      if (!(stop.signal.aborted && each === stop.signal.reason)) tell(each);
     }
   }
   // Closing a listener drops its socket once its cancelled accept is polled: let the
   // event loop turn, so that the port is free when the main thread hears of the stop.
   await new Promise((resolve) => setTimeout(resolve, 0));
-  scope.postMessage(trouble.report());
+  post(scope, { stopped: true });
   // Module code left to run (a timer) could fail with nobody left to hear of it.
   close();
 }
@@ -174,15 +158,34 @@ function unlessHandled(event: Event, fail: () => void): void {
   });
 }
 
-/** `error`, or, if it cannot be posted (it holds a function, say), a copy that can. */
+/** Posts `report`; one that cannot be posted (see `cloneable`) is told as a plain error. */
+function post(scope: WorkerScope, report: WorkerReport): void {
+  try {
+    scope.postMessage(report);
+  } catch {
+    const asked = "asked" in report && report.asked;
+    scope.postMessage({ trouble: new Error(UNPRINTABLE), asked });
+  }
+}
+
+const UNPRINTABLE = "a value that can be neither cloned nor printed was thrown";
+
+/**
+ * `error`, or, if it cannot be posted (it holds a function, say), an `Error` with its
+ * message and stack that can. Never throws, whatever was thrown (a revoked proxy, say).
+ */
 function cloneable(error: unknown): unknown {
   try {
     structuredClone(error);
     return error;
   } catch {
-    const copy = new Error(error instanceof Error ? error.message : printable(error));
-    if (error instanceof Error) copy.stack = error.stack;
-    return copy;
+    try {
+      const copy = new Error(error instanceof Error ? String(error.message) : printable(error));
+      if (error instanceof Error) copy.stack = String(error.stack);
+      return copy;
+    } catch {
+      return new Error(UNPRINTABLE);
+    }
   }
 }
 

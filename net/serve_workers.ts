@@ -135,7 +135,9 @@ export interface ServeWorkersOptions {
    * How long {@linkcode WorkerServer.shutdown} waits for each Worker to stop (its handlers'
    * `finally` blocks included), in milliseconds; one still stopping then is terminated,
    * and reported to `onWorkerError` as `Worker 2 failed while shutting down: it did not
-   * stop within 10000 ms, so it was terminated`. `Infinity` waits however long it takes.
+   * stop within 10000 ms, so it was terminated` (or, if something had gone wrong in it
+   * before, with that first error's message, and this one chained last, as below).
+   * `Infinity` waits however long it takes.
    *
    * @default {10000}
    */
@@ -268,8 +270,12 @@ export class WorkerServer implements AsyncDisposable {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
-        state.giveUp(ms);
-        resolve();
+        // One more turn of the event loop first: on a busy main thread, the report of a
+        // Worker that stopped in time may be queued behind this timer.
+        timer = setTimeout(() => {
+          state.giveUp(ms);
+          resolve();
+        }, 0);
       }, ms);
     });
     try {
@@ -358,10 +364,16 @@ export class WorkerServer implements AsyncDisposable {
           stopped: stop.promise,
           serving: false,
           asked: false,
-          giveUp: (ms) =>
-            end({ message: `it did not stop within ${ms} ms, so it was terminated`, asked: true }),
+          giveUp: (ms) => {
+            const late = new Error(`it did not stop within ${ms} ms, so it was terminated`);
+            end(failureOf([...troubles, late], troubles.length > 0 ? askedFirst : true));
+          },
         };
         workers.push(state);
+        // What it told of going wrong, oldest first, and whether it was asked to stop before
+        // the first: reported once it has stopped, or was given up on.
+        const troubles: unknown[] = [];
+        let askedFirst = false;
         let ended = false;
         // However a Worker stops, once: `failure` says what went wrong, if anything did.
         const end = (failure?: Failure): void => {
@@ -381,8 +393,10 @@ export class WorkerServer implements AsyncDisposable {
           if ("listening" in data) {
             state.serving = true;
             listening.resolve(data.listening);
-          } else if ("stopped" in data) end();
-          else end(failureOf(data.failed, data.asked));
+          } else if ("trouble" in data) {
+            if (troubles.length === 0) askedFirst = data.asked;
+            troubles.push(data.trouble);
+          } else end(troubles.length > 0 ? failureOf(troubles, askedFirst) : undefined);
         };
         worker.onerror = (event) => {
           // Only what escapes the Worker's own watch (see _serve_worker.ts) gets here, and

@@ -1,8 +1,9 @@
 // A handler for the serveWorkers tests whose Worker dies when asked, the ways code in a
 // handler's module can end one outside any connection: a line "throw" has it throw from a
 // timer, "reject" leave a promise rejection unhandled, "close" call `close()`, "exit" call
-// `Deno.exit(3)`, "odd" throw a value that can be neither cloned nor printed. Every line
-// is first answered with the name of the Worker that serves it.
+// `Deno.exit(3)`, "odd" throw a value that can be neither cloned nor printed, "revoked"
+// leave a rejection with a revoked proxy unhandled. Every line is first answered with the
+// name of the Worker that serves it.
 import type { Connection, Coroutine } from "../../mod.ts";
 
 const decoder = new TextDecoder();
@@ -30,6 +31,11 @@ export function* handler(conn: Connection): Coroutine<void> {
       setTimeout(() => {
         throw Object.assign(Object.create(null), { run() {} });
       });
+    } else if (line === "revoked") {
+      // Nothing at all can be asked of it: every look throws.
+      const { proxy, revoke } = Proxy.revocable({}, {});
+      revoke();
+      setTimeout(() => void Promise.reject(proxy));
     }
   }
 }

@@ -131,6 +131,11 @@ const DEATHS = [
   { how: "close", says: "close() was called", closedFirst: true },
   { how: "exit", says: "Deno.exit(3) was called", closedFirst: false },
   { how: "odd", says: "[object Object]", closedFirst: true },
+  {
+    how: "revoked",
+    says: "a value that can be neither cloned nor printed was thrown",
+    closedFirst: true,
+  },
 ];
 
 for (const { how, says, closedFirst } of DEATHS) {
@@ -250,6 +255,38 @@ Deno.test("serveWorkers() shutdown terminates a worker still stopping after stop
       victim.at(-1)
     } failed while shutting down: it did not stop within 200 ms, so it was terminated`,
   ]);
+});
+
+Deno.test("serveWorkers() shutdown that gives up on a worker reports what went wrong in it before", async () => {
+  const { victim, errors } = await failAtShutdown("throw hang", 300);
+  equal(errors.length, 1, errors.join("; "));
+  const [error] = errors;
+  equal(
+    error.message,
+    `Worker ${victim.at(-1)} failed while shutting down: thrown from a timer while stopping`,
+  );
+  ok(error.cause instanceof SuppressedError, String(error.cause));
+  equal(error.cause.error.message, "it did not stop within 300 ms, so it was terminated");
+  equal(error.cause.suppressed.message, "thrown from a timer while stopping");
+});
+
+Deno.test("serveWorkers() shutdown on a busy main thread does not give up on workers that stopped in time", async () => {
+  const errors: Error[] = [];
+  const workers = await withDeadline(
+    serveWorkers(FAILS_ON_STOP, {
+      workers: 2,
+      stopTimeout: 100,
+      onWorkerError: (error) => errors.push(error),
+    }),
+    "starting",
+  );
+  const stopped = workers.shutdown();
+  // The Workers stop at once, while the main thread is busy past the timeout: their
+  // reports wait behind the timeout's timer in the event loop.
+  const end = performance.now() + 400;
+  while (performance.now() < end) { /* busy */ }
+  await withDeadline(stopped, "the shutdown");
+  deepEqual(errors, []);
 });
 
 Deno.test("serveWorkers() with a stopTimeout past what a timer holds waits, rather than give up at once", async () => {
