@@ -9,6 +9,7 @@ import {
   serveWorkers,
   until,
   withTimeout,
+  type WorkerServer,
 } from "../../mod.ts";
 import { withDeadline } from "../examples/_process.ts";
 import { text, underUlimit } from "./_helpers.ts";
@@ -200,6 +201,22 @@ const STOP_FAILURES = [
   { how: "stuck", says: /^Cannot continue run: every thread is blocked forever \(.*wait\(Event\)/ },
 ];
 
+/** Starts `workers` Workers of the handler that fails at shutdown; reports go to `errors`. */
+function startFailing(
+  workers: number,
+  stopTimeout: number | undefined,
+  errors: Error[],
+): Promise<WorkerServer> {
+  return withDeadline(
+    serveWorkers(FAILS_ON_STOP, {
+      workers,
+      stopTimeout,
+      onWorkerError: (error) => errors.push(error),
+    }),
+    "starting",
+  );
+}
+
 /**
  * Has a handler on one of two Workers fail as `ways` say once it is killed, shuts down,
  * and gives the name of that Worker and what was reported before `shutdown()` resolved.
@@ -209,14 +226,7 @@ async function failAtShutdown(
   stopTimeout?: number,
 ): Promise<{ victim: string; errors: Error[] }> {
   const errors: Error[] = [];
-  const workers = await withDeadline(
-    serveWorkers(FAILS_ON_STOP, {
-      workers: 2,
-      stopTimeout,
-      onWorkerError: (error) => errors.push(error),
-    }),
-    "starting",
-  );
+  const workers = await startFailing(2, stopTimeout, errors);
   const result = await withDeadline(
     run(function* (): Coroutine<{ victim: string; errors: Error[] }> {
       using conn = yield* connect("127.0.0.1", workers.port);
@@ -272,14 +282,7 @@ Deno.test("serveWorkers() shutdown that gives up on a worker reports what went w
 
 Deno.test("serveWorkers() shutdown on a busy main thread does not give up on workers that stopped in time", async () => {
   const errors: Error[] = [];
-  const workers = await withDeadline(
-    serveWorkers(FAILS_ON_STOP, {
-      workers: 2,
-      stopTimeout: 100,
-      onWorkerError: (error) => errors.push(error),
-    }),
-    "starting",
-  );
+  const workers = await startFailing(2, 100, errors);
   const stopped = workers.shutdown();
   // The Workers stop at once, while the main thread is busy past the timeout: their
   // reports wait behind the timeout's timer in the event loop.
@@ -291,14 +294,7 @@ Deno.test("serveWorkers() shutdown on a busy main thread does not give up on wor
 
 Deno.test("serveWorkers() with a stopTimeout past what a timer holds waits, rather than give up at once", async () => {
   const errors: Error[] = [];
-  const workers = await withDeadline(
-    serveWorkers(FAILS_ON_STOP, {
-      workers: 1,
-      stopTimeout: 1e10,
-      onWorkerError: (error) => errors.push(error),
-    }),
-    "starting",
-  );
+  const workers = await startFailing(1, 1e10, errors);
   await withDeadline(workers.shutdown(), "the shutdown");
   deepEqual(errors, []);
 });
