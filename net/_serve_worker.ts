@@ -171,12 +171,15 @@ function post(scope: WorkerScope, report: WorkerReport): void {
 const UNPRINTABLE = "a value that can be neither cloned nor printed was thrown";
 
 /**
- * `error`, or, if it cannot be posted (it holds a function, say), an `Error` with its
- * message and stack that can. Never throws, whatever was thrown (a revoked proxy, say).
+ * `error`, or, if it cannot be posted (it holds a function, say) or printed once posted,
+ * an `Error` with its message and stack that can. Never throws, whatever was thrown (a
+ * revoked proxy, say).
  */
 function cloneable(error: unknown): unknown {
   try {
-    structuredClone(error);
+    const copy = structuredClone(error);
+    // What arrives must be printable too: the main thread makes a message of it.
+    if (!(copy instanceof Error)) String(copy);
     return error;
   } catch {
     try {

@@ -132,9 +132,10 @@ export interface ServeWorkersOptions {
    */
   onWorkerError?: (error: Error) => void;
   /**
-   * How long {@linkcode WorkerServer.shutdown} waits for each Worker to stop (its handlers'
-   * `finally` blocks included), in milliseconds; one still stopping then is terminated,
-   * and reported to `onWorkerError` as `Worker 2 failed while shutting down: it did not
+   * How long a Worker gets to stop (its handlers' `finally` blocks included), in
+   * milliseconds, when {@linkcode WorkerServer.shutdown} asks it to, or when it stops
+   * serving unasked; one still stopping then is terminated, and reported to
+   * `onWorkerError`, as, for a shutdown, `Worker 2 failed while shutting down: it did not
    * stop within 10000 ms, so it was terminated` (or, if something had gone wrong in it
    * before, with that first error's message, and this one chained last, as below).
    * `Infinity` waits however long it takes.
@@ -254,35 +255,12 @@ export class WorkerServer implements AsyncDisposable {
         state.worker.postMessage(SHUTDOWN);
       }
       try {
-        await Promise.all(this.#workers.map((state) => this.#stopped(state)));
+        await Promise.all(this.#workers.map((state) => stoppedWithin(state, this.#stopTimeout)));
       } finally {
         for (const { worker } of this.#workers) worker.terminate();
       }
     })();
     return this.#shutdown;
-  }
-
-  /** Resolves once `state`'s Worker has stopped, or was given up on after the timeout. */
-  async #stopped(state: WorkerState): Promise<void> {
-    const ms = this.#stopTimeout;
-    // setTimeout fires at once past 2^31 - 1 ms (about 25 days): that long is for ever.
-    if (ms > 2 ** 31 - 1) return await state.stopped;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        // One more turn of the event loop first: on a busy main thread, the report of a
-        // Worker that stopped in time may be queued behind this timer.
-        timer = setTimeout(() => {
-          state.giveUp(ms);
-          resolve();
-        }, 0);
-      }, ms);
-    });
-    try {
-      await Promise.race([state.stopped, late]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /**
@@ -380,6 +358,7 @@ export class WorkerServer implements AsyncDisposable {
           if (ended) return;
           ended = true;
           state.serving = false;
+          troubles.length = 0; // told in `failure`, if anything: kept no longer
           if (failure !== undefined) {
             worker.terminate(); // it closes itself, or is dead already: leave nothing of it
             const error = workerError(number, started, failure);
@@ -394,7 +373,16 @@ export class WorkerServer implements AsyncDisposable {
             state.serving = true;
             listening.resolve(data.listening);
           } else if ("trouble" in data) {
-            if (troubles.length === 0) askedFirst = data.asked;
+            if (ended) return;
+            if (troubles.length === 0) {
+              askedFirst = data.asked;
+              // Stopping unasked: it serves no more, and gets as long to stop as a shutdown
+              // gives it; it is reported once it has stopped.
+              if (!data.asked && started) {
+                state.serving = false;
+                void stoppedWithin(state, stopTimeout);
+              }
+            }
             troubles.push(data.trouble);
           } else end(troubles.length > 0 ? failureOf(troubles, askedFirst) : undefined);
         };
@@ -512,5 +500,38 @@ function workerError(number: number, started: boolean, failure: Failure): Error 
 
 /** The message of what a Worker threw, whatever it threw. */
 function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  if (error instanceof Error) return error.message;
+  try {
+    return String(error);
+  } catch {
+    return Object.prototype.toString.call(error); // a value with no usable toString
+  }
+}
+
+/**
+ * Resolves once `state`'s Worker has stopped, or was given up on after `ms` milliseconds
+ * (terminated and reported); never rejects.
+ */
+async function stoppedWithin(state: WorkerState, ms: number): Promise<void> {
+  // setTimeout fires at once past 2^31 - 1 ms (about 25 days): that long is for ever.
+  if (ms > 2 ** 31 - 1) return await state.stopped;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      // One more turn of the event loop first: on a busy main thread, the report of a
+      // Worker that stopped in time may be queued behind this timer.
+      timer = setTimeout(() => {
+        try {
+          state.giveUp(ms);
+        } finally {
+          resolve();
+        }
+      }, 0);
+    }, ms);
+  });
+  try {
+    await Promise.race([state.stopped, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,10 +1,12 @@
 // A handler for the serveWorkers tests whose Worker dies when asked, the ways code in a
 // handler's module can end one outside any connection: a line "throw" has it throw from a
 // timer, "reject" leave a promise rejection unhandled, "close" call `close()`, "exit" call
-// `Deno.exit(3)`, "odd" throw a value that can be neither cloned nor printed, "revoked"
-// leave a rejection with a revoked proxy unhandled. Every line is first answered with the
-// name of the Worker that serves it.
-import type { Connection, Coroutine } from "../../mod.ts";
+// `Deno.exit(3)`, "odd" throw a value that can be neither cloned nor printed,
+// "unprintable" one that can be cloned but not printed, "throw, then hang" throw from a
+// timer and hang in its cleanup, "revoked" leave a rejection with a
+// revoked proxy unhandled. Every line is first answered with the name of the Worker that
+// serves it.
+import { type Connection, type Coroutine, until } from "../../mod.ts";
 
 const decoder = new TextDecoder();
 
@@ -30,6 +32,23 @@ export function* handler(conn: Connection): Coroutine<void> {
       // Neither cloneable (a function) nor printable (no prototype, so no toString).
       setTimeout(() => {
         throw Object.assign(Object.create(null), { run() {} });
+      });
+    } else if (line === "throw, then hang") {
+      // Its Worker stops unasked, and this handler's cleanup never ends: only the Worker's
+      // stop timeout can end it.
+      setTimeout(() => {
+        throw new Error("thrown from a timer");
+      });
+      const never = () => until(new Promise<void>(() => {}));
+      try {
+        yield* never();
+      } finally {
+        yield* never();
+      }
+    } else if (line === "unprintable") {
+      // Cloned whole, but the copy cannot be made a string either: no toString, no valueOf.
+      setTimeout(() => {
+        throw { toString: null, valueOf: null };
       });
     } else if (line === "revoked") {
       // Nothing at all can be asked of it: every look throws.

@@ -132,6 +132,7 @@ const DEATHS = [
   { how: "close", says: "close() was called", closedFirst: true },
   { how: "exit", says: "Deno.exit(3) was called", closedFirst: false },
   { how: "odd", says: "[object Object]", closedFirst: true },
+  { how: "unprintable", says: "[object Object]", closedFirst: true },
   {
     how: "revoked",
     says: "a value that can be neither cloned nor printed was thrown",
@@ -188,6 +189,48 @@ for (const { how, says, closedFirst } of DEATHS) {
     equal(errors.length, 1); // once: not again at shutdown
   });
 }
+
+Deno.test("serveWorkers() counts a worker that stops unasked out at once, and gives it stopTimeout to stop", async () => {
+  const errors: Error[] = [];
+  const reported = Promise.withResolvers<void>();
+  const workers = await withDeadline(
+    serveWorkers(DIES, {
+      workers: 2,
+      stopTimeout: 300,
+      onWorkerError(error) {
+        errors.push(error);
+        reported.resolve();
+      },
+    }),
+    "starting",
+  );
+  const record: string[] = [];
+  let conn: Connection | undefined; // kept open: its handler hangs
+  try {
+    const victim = await withDeadline(
+      run(function* (): Coroutine<string> {
+        conn = yield* connect("127.0.0.1", workers.port);
+        yield* conn.sendall("throw, then hang\n");
+        const name = text(yield* conn.readline()).trim();
+        // Counted out as soon as it is told of the error, long before the timeout.
+        while (workers.serving === 2) yield* until(new Promise((ok) => setTimeout(ok, 5)));
+        record.push(`serving ${workers.serving}, reported ${errors.length}`);
+        return name;
+      }()),
+      "the error",
+    );
+    await withDeadline(reported.promise, "the report");
+    equal(errors[0].message, `Worker ${victim.at(-1)} stopped serving: thrown from a timer`);
+    ok(errors[0].cause instanceof SuppressedError, String(errors[0].cause));
+    equal(errors[0].cause.error.message, "it did not stop within 300 ms, so it was terminated");
+    record.push(`serving ${workers.serving}, reported ${errors.length}`);
+  } finally {
+    await withDeadline(workers.shutdown(), "the shutdown");
+    conn?.close();
+  }
+  deepEqual(record, ["serving 1, reported 0", "serving 1, reported 1"]);
+  equal(errors.length, 1);
+});
 
 /**
  * How a handler's cleanup goes wrong during a requested shutdown (see
