@@ -227,9 +227,9 @@ export class WorkerServer implements AsyncDisposable {
 
   /**
    * Stops every Worker: each closes its listener and kills its handlers (their `finally`
-   * blocks run), then the Worker is terminated. A Worker that already stopped serving
-   * unasked is not waited for, and one still stopping after
-   * {@linkcode ServeWorkersOptions.stopTimeout} is terminated. What goes wrong in a Worker
+   * blocks run), then the Worker is terminated. A Worker that stopped serving unasked and
+   * has not finished stopping is waited for until its own stop timeout, and one still
+   * stopping after {@linkcode ServeWorkersOptions.stopTimeout} is terminated. What goes wrong in a Worker
    * as it stops (its module throws meanwhile, say, or it was terminated) goes to
    * {@linkcode ServeWorkersOptions.onWorkerError}, as `Worker 2 failed while shutting
    * down: ...`, before the promise resolves. Calling it again gives the same promise.
@@ -320,7 +320,11 @@ export class WorkerServer implements AsyncDisposable {
         try {
           onWorkerError(error);
         } catch (failure) {
-          console.error("serveWorkers: onWorkerError threw", failure, "while reporting", error);
+          try {
+            console.error("serveWorkers: onWorkerError threw", failure, "while reporting", error);
+          } catch {
+            console.error("serveWorkers: onWorkerError threw while reporting", error);
+          }
         }
       };
       const workers: WorkerState[] = [];
@@ -359,26 +363,30 @@ export class WorkerServer implements AsyncDisposable {
           ended = true;
           state.serving = false;
           troubles.length = 0; // told in `failure`, if anything: kept no longer
-          if (failure !== undefined) {
-            worker.terminate(); // it closes itself, or is dead already: leave nothing of it
-            const error = workerError(number, started, failure);
-            if (started) report(error);
-            else startFailed.reject(error);
+          try {
+            if (failure !== undefined) {
+              worker.terminate(); // it closes itself, or is dead already: leave nothing
+              const error = workerError(number, started, failure);
+              if (started) report(error);
+              else startFailed.reject(error);
+            }
+          } finally {
+            // Reported first, so that a shutdown resolves only once its failures are told.
+            stop.resolve();
           }
-          // Reported first, so that a shutdown resolves only once its failures are told.
-          stop.resolve();
         };
         worker.onmessage = ({ data }: MessageEvent<WorkerReport>) => {
           if ("listening" in data) {
-            state.serving = true;
+            // Not if it is stopping already (unasked, while the others start).
+            state.serving = !ended && !(troubles.length > 0 && !askedFirst);
             listening.resolve(data.listening);
           } else if ("trouble" in data) {
             if (ended) return;
             if (troubles.length === 0) {
               askedFirst = data.asked;
               // Stopping unasked: it serves no more, and gets as long to stop as a shutdown
-              // gives it; it is reported once it has stopped.
-              if (!data.asked && started) {
+              // gives it; it is reported once it has stopped (or the start fails with it).
+              if (!data.asked) {
                 state.serving = false;
                 void stoppedWithin(state, stopTimeout);
               }
@@ -523,9 +531,10 @@ async function stoppedWithin(state: WorkerState, ms: number): Promise<void> {
       timer = setTimeout(() => {
         try {
           state.giveUp(ms);
-        } finally {
-          resolve();
+        } catch {
+          // Reporting failed past every guard (see `report`): the Worker is ended all the same.
         }
+        resolve();
       }, 0);
     }, ms);
   });

@@ -17,6 +17,7 @@ import { text, underUlimit } from "./_helpers.ts";
 const HANDLER = new URL("./_worker_handler.ts", import.meta.url);
 const DIES = new URL("./_worker_dies.ts", import.meta.url);
 const FAILS_ON_STOP = new URL("./_worker_fails_on_stop.ts", import.meta.url);
+const SLOW_START = new URL("./_worker_slow_start.ts", import.meta.url);
 const DIES_SCRIPT = new URL("./_workers_dies_default.ts", import.meta.url).pathname;
 const EXIT_SCRIPT = new URL("./_workers_exit.ts", import.meta.url).pathname;
 const NO_FLAG_SCRIPT = new URL("./_workers_no_flag.ts", import.meta.url).pathname;
@@ -230,6 +231,73 @@ Deno.test("serveWorkers() counts a worker that stops unasked out at once, and gi
   }
   deepEqual(record, ["serving 1, reported 0", "serving 1, reported 1"]);
   equal(errors.length, 1);
+});
+
+Deno.test("serveWorkers() fails to start when a worker stops unasked while the others start, though its cleanup hangs", async () => {
+  // Worker 1 listens at once, the other only after 600 ms: in between, Worker 1's module
+  // throws and its handler's cleanup hangs. Its stop timeout ends it, and the start.
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  const starting = serveWorkers(SLOW_START, { workers: 2, port, stopTimeout: 100 });
+  const outcome = starting.then(() => "started", (error: Error) => error.message);
+  const conn = await withDeadline(
+    run(function* (): Coroutine<Connection> {
+      for (;;) {
+        try {
+          return yield* connect("127.0.0.1", port);
+        } catch (error) {
+          if (!(error instanceof ConnectionRefusedError)) throw error;
+          yield* until(new Promise((ok) => setTimeout(ok, 10)));
+        }
+      }
+    }()),
+    "reaching worker 1",
+  );
+  try {
+    await run(conn.sendall("throw, then hang\n"));
+    equal(text(await run(conn.readline())).trim(), "bluelet-worker-1");
+    equal(
+      await withDeadline(outcome, "the start"),
+      "Cannot serve in a worker: thrown from a timer",
+    );
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("serveWorkers() survives an onWorkerError that throws what cannot even be logged", async () => {
+  const logged: string[] = [];
+  const consoleError = console.error;
+  console.error = (...args: unknown[]) => {
+    // What the real console.error would do with each argument, a revoked proxy throws.
+    logged.push(args.map((arg) => typeof arg === "string" ? arg : Deno.inspect(arg)).join(" "));
+  };
+  try {
+    const workers = await withDeadline(
+      serveWorkers(DIES, {
+        workers: 2,
+        stopTimeout: 100,
+        onWorkerError() {
+          const { proxy, revoke } = Proxy.revocable({}, {});
+          revoke();
+          throw proxy;
+        },
+      }),
+      "starting",
+    );
+    try {
+      await withDeadline(run(whoServes(workers.port, "throw, then hang")), "asking");
+      while (logged.length === 0) await new Promise((ok) => setTimeout(ok, 10));
+    } finally {
+      await withDeadline(workers.shutdown(), "the shutdown");
+    }
+  } finally {
+    console.error = consoleError;
+  }
+  equal(logged.length, 1, logged.join("\n"));
+  ok(logged[0].startsWith("serveWorkers: onWorkerError threw while reporting"), logged[0]);
+  ok(logged[0].includes("stopped serving: thrown from a timer"), logged[0]);
 });
 
 /**
