@@ -331,6 +331,8 @@ export class WorkerServer implements AsyncDisposable {
       // A Worker that fails before all of them listen fails the start; one failing later is
       // reported, and the others serve on.
       let started = false;
+      // A Worker stopped serving unasked while they started: the start fails, with its error.
+      let stoppedAtStart = false;
       const startFailed = Promise.withResolvers<never>();
       startFailed.promise.catch(() => {}); // awaited only while they start
       const start = (port: number): Promise<number> => {
@@ -388,6 +390,7 @@ export class WorkerServer implements AsyncDisposable {
               // gives it; it is reported once it has stopped (or the start fails with it).
               if (!data.asked) {
                 state.serving = false;
+                if (!started) stoppedAtStart = true;
                 void stoppedWithin(state, stopTimeout);
               }
             }
@@ -417,6 +420,8 @@ export class WorkerServer implements AsyncDisposable {
         const rest: Promise<number>[] = [];
         for (let i = 1; i < count; i++) rest.push(start(port));
         await Promise.race([Promise.all(rest), startFailed.promise]);
+        // Its error fails the start once it has stopped, or was given up on (see `end`).
+        if (stoppedAtStart) await startFailed.promise;
         started = true;
         return new WorkerServer(port, workers, stopTimeout);
       } catch (error) {

@@ -233,38 +233,41 @@ Deno.test("serveWorkers() counts a worker that stops unasked out at once, and gi
   equal(errors.length, 1);
 });
 
-Deno.test("serveWorkers() fails to start when a worker stops unasked while the others start, though its cleanup hangs", async () => {
-  // Worker 1 listens at once, the other only after 600 ms: in between, Worker 1's module
-  // throws and its handler's cleanup hangs. Its stop timeout ends it, and the start.
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
-  const starting = serveWorkers(SLOW_START, { workers: 2, port, stopTimeout: 100 });
-  const outcome = starting.then(() => "started", (error: Error) => error.message);
-  const conn = await withDeadline(
-    run(function* (): Coroutine<Connection> {
-      for (;;) {
-        try {
-          return yield* connect("127.0.0.1", port);
-        } catch (error) {
-          if (!(error instanceof ConnectionRefusedError)) throw error;
-          yield* until(new Promise((ok) => setTimeout(ok, 10)));
+for (const stopTimeout of [100, 1000]) {
+  Deno.test(`serveWorkers() fails to start when a worker stops unasked while the others start, though its cleanup hangs (stopTimeout ${stopTimeout})`, async () => {
+    // Worker 1 listens at once, the other only after 600 ms: in between, Worker 1's module
+    // throws and its handler's cleanup hangs. Its stop timeout ends it, and the start, which
+    // waits for that when the other Worker listens first.
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = probe.addr.port;
+    probe.close();
+    const starting = serveWorkers(SLOW_START, { workers: 2, port, stopTimeout });
+    const outcome = starting.then(() => "started", (error: Error) => error.message);
+    const conn = await withDeadline(
+      run(function* (): Coroutine<Connection> {
+        for (;;) {
+          try {
+            return yield* connect("127.0.0.1", port);
+          } catch (error) {
+            if (!(error instanceof ConnectionRefusedError)) throw error;
+            yield* until(new Promise((ok) => setTimeout(ok, 10)));
+          }
         }
-      }
-    }()),
-    "reaching worker 1",
-  );
-  try {
-    await run(conn.sendall("throw, then hang\n"));
-    equal(text(await run(conn.readline())).trim(), "bluelet-worker-1");
-    equal(
-      await withDeadline(outcome, "the start"),
-      "Cannot serve in a worker: thrown from a timer",
+      }()),
+      "reaching worker 1",
     );
-  } finally {
-    conn.close();
-  }
-});
+    try {
+      await run(conn.sendall("throw, then hang\n"));
+      equal(text(await run(conn.readline())).trim(), "bluelet-worker-1");
+      equal(
+        await withDeadline(outcome, "the start"),
+        "Cannot serve in a worker: thrown from a timer",
+      );
+    } finally {
+      conn.close();
+    }
+  });
+}
 
 Deno.test("serveWorkers() survives an onWorkerError that throws what cannot even be logged", async () => {
   const logged: string[] = [];
