@@ -138,7 +138,7 @@ export interface ServeWorkersOptions {
    * `onWorkerError`, as, for a shutdown, `Worker 2 failed while shutting down: it did not
    * stop within 10000 ms, so it was terminated` (or, if something had gone wrong in it
    * before, with that first error's message, and this one chained last, as below).
-   * `Infinity` waits however long it takes.
+   * `Infinity` waits however long it takes, also before a failed start rejects.
    *
    * @default {10000}
    */
@@ -331,10 +331,16 @@ export class WorkerServer implements AsyncDisposable {
       // A Worker that fails before all of them listen fails the start; one failing later is
       // reported, and the others serve on.
       let started = false;
-      // A Worker stopped serving unasked while they started: the start fails, with its error.
-      let stoppedAtStart = false;
       const startFailed = Promise.withResolvers<never>();
       startFailed.promise.catch(() => {}); // awaited only while they start
+      let failedToStart = false;
+      /** Fails the start with `error`; says false if it has failed already. */
+      const failStart = (error: Error): boolean => {
+        if (failedToStart) return false;
+        failedToStart = true;
+        startFailed.reject(error);
+        return true;
+      };
       const start = (port: number): Promise<number> => {
         const number = workers.length + 1;
         const worker = new Worker(new URL("./_serve_worker.ts", import.meta.url), {
@@ -350,14 +356,16 @@ export class WorkerServer implements AsyncDisposable {
           asked: false,
           giveUp: (ms) => {
             const late = new Error(`it did not stop within ${ms} ms, so it was terminated`);
-            end(failureOf([...troubles, late], troubles.length > 0 ? askedFirst : true));
+            end(failureOf([...untold(), { error: late, asked: true }]));
           },
         };
         workers.push(state);
-        // What it told of going wrong, oldest first, and whether it was asked to stop before
-        // the first: reported once it has stopped, or was given up on.
-        const troubles: unknown[] = [];
-        let askedFirst = false;
+        // What it told of going wrong, oldest first, each with whether it had been asked to
+        // stop before: reported once it has stopped, or was given up on, less the first if
+        // the start failed with that already.
+        const troubles: { error: unknown; asked: boolean }[] = [];
+        let toldByStart = 0;
+        const untold = () => troubles.slice(toldByStart);
         let ended = false;
         // However a Worker stops, once: `failure` says what went wrong, if anything did.
         const end = (failure?: Failure): void => {
@@ -368,9 +376,11 @@ export class WorkerServer implements AsyncDisposable {
           try {
             if (failure !== undefined) {
               worker.terminate(); // it closes itself, or is dead already: leave nothing
-              const error = workerError(number, started, failure);
-              if (started) report(error);
-              else startFailed.reject(error);
+              // Once the start has failed, with this Worker's error or another's, the rest
+              // is reported as after a start, not dropped.
+              if (started || !failStart(workerError(number, false, failure))) {
+                report(workerError(number, true, failure));
+              }
             }
           } finally {
             // Reported first, so that a shutdown resolves only once its failures are told.
@@ -380,22 +390,26 @@ export class WorkerServer implements AsyncDisposable {
         worker.onmessage = ({ data }: MessageEvent<WorkerReport>) => {
           if ("listening" in data) {
             // Not if it is stopping already (unasked, while the others start).
-            state.serving = !ended && !(troubles.length > 0 && !askedFirst);
+            state.serving = !ended && !(troubles.length > 0 && !troubles[0].asked);
             listening.resolve(data.listening);
           } else if ("trouble" in data) {
             if (ended) return;
-            if (troubles.length === 0) {
-              askedFirst = data.asked;
+            troubles.push({ error: data.trouble, asked: data.asked });
+            if (troubles.length === 1 && !data.asked) {
               // Stopping unasked: it serves no more, and gets as long to stop as a shutdown
-              // gives it; it is reported once it has stopped (or the start fails with it).
-              if (!data.asked) {
-                state.serving = false;
-                if (!started) stoppedAtStart = true;
-                void stoppedWithin(state, stopTimeout);
+              // gives it; it is reported once it has stopped. While they start, the start
+              // fails with it at once: the others serve meanwhile, and only the failed
+              // start's own shutdown can stop them.
+              state.serving = false;
+              if (!started && failStart(workerError(number, false, failureOf(troubles)))) {
+                toldByStart = 1;
               }
+              void stoppedWithin(state, stopTimeout);
             }
-            troubles.push(data.trouble);
-          } else end(troubles.length > 0 ? failureOf(troubles, askedFirst) : undefined);
+          } else {
+            const rest = untold();
+            end(rest.length > 0 ? failureOf(rest) : undefined);
+          }
         };
         worker.onerror = (event) => {
           // Only what escapes the Worker's own watch (see _serve_worker.ts) gets here, and
@@ -420,8 +434,6 @@ export class WorkerServer implements AsyncDisposable {
         const rest: Promise<number>[] = [];
         for (let i = 1; i < count; i++) rest.push(start(port));
         await Promise.race([Promise.all(rest), startFailed.promise]);
-        // Its error fails the start once it has stopped, or was given up on (see `end`).
-        if (stoppedAtStart) await startFailed.promise;
         started = true;
         return new WorkerServer(port, workers, stopTimeout);
       } catch (error) {
@@ -489,14 +501,15 @@ export function serveWorkers(
 }
 
 /**
- * What a Worker reported going wrong (oldest first): the first error gives the message,
- * and all of them, chained as `SuppressedError`s (newest outermost), the cause.
+ * What a Worker reported going wrong (oldest first): the first error gives the message and
+ * whether it came after the Worker was asked to stop; all of them, chained as
+ * `SuppressedError`s (newest outermost), the cause.
  */
-function failureOf(errors: unknown[], asked: boolean): Failure {
-  const cause = errors.reduce((older, newer) =>
+function failureOf(troubles: { error: unknown; asked: boolean }[]): Failure {
+  const cause = troubles.map(({ error }) => error).reduce((older, newer) =>
     new SuppressedError(newer, older, "Another error occurred while the Worker was stopping")
   );
-  return { message: messageOf(errors[0]), cause, asked };
+  return { message: messageOf(troubles[0].error), cause, asked: troubles[0].asked };
 }
 
 /**

@@ -236,12 +236,18 @@ Deno.test("serveWorkers() counts a worker that stops unasked out at once, and gi
 for (const stopTimeout of [100, 1000]) {
   Deno.test(`serveWorkers() fails to start when a worker stops unasked while the others start, though its cleanup hangs (stopTimeout ${stopTimeout})`, async () => {
     // Worker 1 listens at once, the other only after 600 ms: in between, Worker 1's module
-    // throws and its handler's cleanup hangs. Its stop timeout ends it, and the start, which
-    // waits for that when the other Worker listens first.
+    // throws and its handler's cleanup hangs. The start fails with that error at once,
+    // whenever the other listens, and its shutdown ends Worker 1 at its stop timeout.
     const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = probe.addr.port;
     probe.close();
-    const starting = serveWorkers(SLOW_START, { workers: 2, port, stopTimeout });
+    const errors: Error[] = [];
+    const starting = serveWorkers(SLOW_START, {
+      workers: 2,
+      port,
+      stopTimeout,
+      onWorkerError: (error) => errors.push(error),
+    });
     const outcome = starting.then(() => "started", (error: Error) => error.message);
     const conn = await withDeadline(
       run(function* (): Coroutine<Connection> {
@@ -266,6 +272,10 @@ for (const stopTimeout of [100, 1000]) {
     } finally {
       conn.close();
     }
+    // The failed start's own shutdown gave it up, and said so; the other stopped cleanly.
+    deepEqual(errors.map((error) => error.message), [
+      `Worker 1 failed while shutting down: it did not stop within ${stopTimeout} ms, so it was terminated`,
+    ]);
   });
 }
 
