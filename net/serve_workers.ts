@@ -59,7 +59,9 @@ export interface ServeWorkersOptions {
    * after `Deno.exit()`, which cannot wait; it is then terminated. The others serve on,
    * and the system spreads new connections among them ({@linkcode WorkerServer.serving}
    * tells how many are left). A Worker that fails while they start makes
-   * {@linkcode serveWorkers} reject instead.
+   * {@linkcode serveWorkers} reject instead, with its error (all it threw, if it had not
+   * listened yet); what goes wrong after that, while the failed start stops the Workers,
+   * comes here as `failed while shutting down`.
    *
    * It also receives what goes wrong in a Worker while {@linkcode WorkerServer.shutdown}
    * stops it, once for that Worker, as `Worker 2 failed while shutting down: ...`: the
@@ -365,7 +367,12 @@ export class WorkerServer implements AsyncDisposable {
         // the start failed with that already.
         const troubles: { error: unknown; asked: boolean }[] = [];
         let toldByStart = 0;
-        const untold = () => troubles.slice(toldByStart);
+        // What the start's rejection did not tell. After that, the failed start is stopping
+        // every Worker: what comes then went wrong while they were shut down.
+        const untold = () =>
+          troubles.slice(toldByStart).map((trouble) =>
+            toldByStart > 0 ? { ...trouble, asked: true } : trouble
+          );
         let ended = false;
         // However a Worker stops, once: `failure` says what went wrong, if anything did.
         const end = (failure?: Failure): void => {
@@ -397,11 +404,16 @@ export class WorkerServer implements AsyncDisposable {
             troubles.push({ error: data.trouble, asked: data.asked });
             if (troubles.length === 1 && !data.asked) {
               // Stopping unasked: it serves no more, and gets as long to stop as a shutdown
-              // gives it; it is reported once it has stopped. While they start, the start
-              // fails with it at once: the others serve meanwhile, and only the failed
-              // start's own shutdown can stop them.
+              // gives it; it is reported once it has stopped. One that was serving while
+              // the others start fails the start at once: they serve meanwhile, and only the
+              // failed start's own shutdown can stop them. (One that fails before it listens
+              // fails the start once it has stopped, with all it told.)
+              const wasServing = state.serving;
               state.serving = false;
-              if (!started && failStart(workerError(number, false, failureOf(troubles)))) {
+              if (
+                !started && wasServing &&
+                failStart(workerError(number, false, failureOf(troubles)))
+              ) {
                 toldByStart = 1;
               }
               void stoppedWithin(state, stopTimeout);

@@ -112,6 +112,24 @@ Deno.test("serveWorkers() fails to start when a worker's module throws, leaving 
   });
 });
 
+Deno.test("serveWorkers() fails to start with all a worker threw before it listened, and reports none of it", async () => {
+  const twice = new URL(
+    "data:text/javascript,setTimeout(() => { throw new Error('then a timer') }); throw new Error('the load');",
+  );
+  const reported: Error[] = [];
+  await rejects(
+    serveWorkers(twice, { workers: 1, onWorkerError: (error) => reported.push(error) }),
+    (error: Error) => {
+      equal(error.message, "Cannot serve in a worker: the load");
+      ok(error.cause instanceof SuppressedError, String(error.cause));
+      equal(error.cause.error.message, "then a timer");
+      equal(error.cause.suppressed.message, "the load");
+      return true;
+    },
+  );
+  deepEqual(reported, []);
+});
+
 Deno.test("serveWorkers() fails to start when a worker dies before it listens, leaving no worker", async () => {
   // The module never finishes loading; a timer kills its Worker meanwhile.
   const stuck = new URL(
