@@ -88,7 +88,7 @@ class Serving {
    * Connections whose reaper still runs. They may have left `live` already: a reaper
    * reports once the thread it killed has ended, and the server waits for that report.
    */
-  readonly reaping = new Set<Entry>();
+  readonly reapersRunning = new Set<Entry>();
   /** The descriptor guard, for a listener whose connections hold descriptors. */
   readonly guard: DescriptorGuard | null;
   readonly settings: ServeSettings;
@@ -251,7 +251,7 @@ function* closeAll(serving: Serving, sweeper: Task<void> | null): Coroutine<void
  * not killed: a kill would cut its report short.
  */
 function* joinReapers(serving: Serving): Coroutine<void> {
-  for (const entry of [...serving.reaping]) {
+  for (const entry of [...serving.reapersRunning]) {
     const reaper = entry.reaper!;
     try {
       yield join(reaper);
@@ -321,7 +321,7 @@ function* sweepIdle(serving: Serving): Coroutine<void> {
         // Noted once spawned (a kill as the sweeper gives way may come first, and then
         // there is no reaper), and before it runs: it takes itself off as it ends.
         entry.reaper = yield* spawn(reap(entry.task, entry, conn, serving));
-        serving.reaping.add(entry);
+        serving.reapersRunning.add(entry);
       }
     }
   }
@@ -344,7 +344,7 @@ function* reap(
       reportFailure(serving, entry, error, conn);
     }
   } finally {
-    serving.reaping.delete(entry);
+    serving.reapersRunning.delete(entry);
   }
 }
 

@@ -193,7 +193,7 @@ function cloneable(error: unknown): unknown {
 }
 
 /** `String(value)`, or its tag where that throws (an object with no prototype, say). */
-function printable(value: unknown): string {
+export function printable(value: unknown): string {
   try {
     return String(value);
   } catch {

@@ -3,7 +3,7 @@
 // connections among them. Workers cannot share a function, so the handler is named by
 // the module that exports it, which each Worker imports.
 import { connectionBudget } from "./_fd_guard.ts";
-import { SHUTDOWN, type WorkerReport, type WorkerStart } from "./_serve_worker.ts";
+import { printable, SHUTDOWN, type WorkerReport, type WorkerStart } from "./_serve_worker.ts";
 
 /** Options for {@linkcode serveWorkers}. */
 export interface ServeWorkersOptions {
@@ -231,10 +231,11 @@ export class WorkerServer implements AsyncDisposable {
    * Stops every Worker: each closes its listener and kills its handlers (their `finally`
    * blocks run), then the Worker is terminated. A Worker that stopped serving unasked and
    * has not finished stopping is waited for until its own stop timeout, and one still
-   * stopping after {@linkcode ServeWorkersOptions.stopTimeout} is terminated. What goes wrong in a Worker
-   * as it stops (its module throws meanwhile, say, or it was terminated) goes to
-   * {@linkcode ServeWorkersOptions.onWorkerError}, as `Worker 2 failed while shutting
-   * down: ...`, before the promise resolves. Calling it again gives the same promise.
+   * stopping after {@linkcode ServeWorkersOptions.stopTimeout} is terminated. What goes
+   * wrong in a Worker as it stops (its module throws meanwhile, say, or it was
+   * terminated) goes to {@linkcode ServeWorkersOptions.onWorkerError}, as `Worker 2 failed
+   * while shutting down: ...`, before the promise resolves. Calling it again gives the
+   * same promise.
    *
    * @returns A promise that resolves once every Worker has stopped, what went wrong was
    * reported, and every Worker is terminated; it does not reject.
@@ -538,12 +539,7 @@ function workerError(number: number, started: boolean, failure: Failure): Error 
 
 /** The message of what a Worker threw, whatever it threw. */
 function messageOf(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  try {
-    return String(error);
-  } catch {
-    return Object.prototype.toString.call(error); // a value with no usable toString
-  }
+  return error instanceof Error ? error.message : printable(error);
 }
 
 /**
@@ -561,10 +557,9 @@ async function stoppedWithin(state: WorkerState, ms: number): Promise<void> {
       timer = setTimeout(() => {
         try {
           state.giveUp(ms);
-        } catch {
-          // Reporting failed past every guard (see `report`): the Worker is ended all the same.
+        } finally {
+          resolve(); // whatever happens in reporting (see `report`), nobody waits for ever
         }
-        resolve();
       }, 0);
     }, ms);
   });
