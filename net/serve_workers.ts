@@ -107,8 +107,8 @@ export interface ServeWorkersOptions {
    * // A handler whose cleanup goes wrong: a timer throws while it waits to finish.
    * const handlers = new URL(`data:text/javascript,
    *   export function* handler(conn) {
-   *     yield conn.sendall("hi");
    *     try {
+   *       yield conn.sendall("hi");
    *       yield conn.recv(1);
    *     } finally {
    *       setTimeout(() => { throw new Error("cleanup failed"); });
@@ -122,7 +122,8 @@ export interface ServeWorkersOptions {
    * });
    * await run(function* () {
    *   using conn = yield* connect("127.0.0.1", workers.port);
-   *   yield* conn.recvExactly(2); // its handler runs
+   *   // The handler is in its `try` once it has sent: the shutdown's kill lands there.
+   *   yield* conn.recvExactly(2);
    *   yield* until(workers.shutdown());
    * }());
    * assert.equal(errors.length, 1);

@@ -13,8 +13,10 @@ const decoder = new TextDecoder();
 export function* handler(conn: Connection): Coroutine<void> {
   const name = (globalThis as unknown as { name: string }).name;
   const ways = decoder.decode(yield* conn.readline()).trim().split(" ");
-  yield* conn.sendall(`${name}\n`);
   try {
+    // Sent inside the `try`: the client may ask for the shutdown as soon as it has the
+    // reply, before this thread runs again, and the kill then lands on the send.
+    yield* conn.sendall(`${name}\n`);
     while ((yield* conn.readline()).length > 0); // until the shutdown kills it
   } finally {
     for (const how of ways) yield* failAtStop(how);
