@@ -8,6 +8,9 @@
 //
 // Run: deno run -A bench/echo_load.ts [--size 64] [--conns 100] [--seconds 2] [--rounds 10]
 //        [--servers plain,recv,typed,into]
+//      `--servers plain,trampoline,kernel,typed` takes the library apart layer by layer:
+//      "trampoline" is the echo as a generator per connection resumed by its promises'
+//      reactions (no bluelet), "kernel" the same generators as bluelet threads.
 //      (or `deno task bench:echo-load`, flags after it)
 //
 // Each round runs every server once, one after the other, and each server's rate is
@@ -20,7 +23,14 @@
 // port, prints the port and serves until killed, or until its stdin closes, so a server
 // whose parent died does not keep its core busy.
 import { run, server } from "../mod.ts";
-import { handler as echoer, intoEchoer, plainServer, typedEchoer } from "./_echo_servers.ts";
+import {
+  handler as echoer,
+  intoEchoer,
+  kernelServer,
+  plainServer,
+  trampolineServer,
+  typedEchoer,
+} from "./_echo_servers.ts";
 
 /** The servers, by the name `--servers` knows them by. */
 const SERVERS = {
@@ -28,7 +38,12 @@ const SERVERS = {
   recv: "bluelet server, yield conn.recv",
   typed: "bluelet server, typed yield*",
   into: "bluelet server, recvInto one array",
+  trampoline: "floor: generators, promise trampoline",
+  kernel: "layer: bluelet kernel, Deno's promises",
 } as const;
+
+/** The servers measured when `--servers` is not given: plain Deno and bluelet's echoers. */
+const DEFAULT_SERVERS: ServerKind[] = ["plain", "recv", "typed", "into"];
 
 type ServerKind = keyof typeof SERVERS;
 
@@ -51,8 +66,13 @@ function serve(kind: ServerKind): void {
     }
     Deno.exit(0);
   })();
-  if (kind === "plain") {
-    console.log(plainServer());
+  if (kind === "plain" || kind === "trampoline" || kind === "kernel") {
+    const start = kind === "plain"
+      ? plainServer
+      : kind === "trampoline"
+      ? trampolineServer
+      : kernelServer;
+    console.log(start());
     return;
   }
   const handler = kind === "recv" ? echoer : kind === "typed" ? typedEchoer : intoEchoer;
@@ -92,7 +112,7 @@ function parseArgs(args: readonly string[]): LoadOptions {
     conns: 100,
     seconds: 2,
     rounds: 10,
-    servers: Object.keys(SERVERS) as ServerKind[],
+    servers: DEFAULT_SERVERS,
   };
   const integer = (flag: string, value: string | undefined) => {
     const n = Number(value);
