@@ -39,7 +39,12 @@ export interface WorkerStart {
 export type WorkerReport =
   | { listening: number }
   | { trouble: unknown; asked: boolean }
-  | { stopped: true };
+  | { stopped: true }
+  // An error event's error, told before its listeners have all run (`unless` numbers it),
+  // then whether one of them handled it: a later listener may end the Worker on the spot.
+  | { trouble: unknown; asked: boolean; unless: number }
+  | { handled: number }
+  | { unhandled: number };
 
 /** What the main thread sends to stop a Worker. */
 export const SHUTDOWN = "shutdown";
@@ -72,11 +77,23 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     tell(error);
     stop.abort();
   };
+  // An error event's error is told before the module's own listeners of it run: one that
+  // throws, or calls `Deno.exit`, ends the Worker on the spot, and it would be lost. It is
+  // taken back if one of them handles it.
+  let events = 0;
+  const failUnlessHandled = (event: Event, error: unknown): void => {
+    const unless = ++events;
+    post(scope, { trouble: cloneable(error), asked, unless });
+    unlessHandled(event, (handled) => {
+      post(scope, handled ? { handled: unless } : { unhandled: unless });
+      if (!handled) stop.abort();
+    });
+  };
   scope.addEventListener("error", (event) => {
-    unlessHandled(event, () => fail(event.error ?? event.message));
+    failUnlessHandled(event, event.error ?? event.message);
   });
   scope.addEventListener("unhandledrejection", (event) => {
-    unlessHandled(event, () => fail(event.reason));
+    failUnlessHandled(event, event.reason);
   });
   const close = scope.close.bind(scope);
   // The Worker closes once its server has stopped; the error gives where it was called.
@@ -137,12 +154,12 @@ function unchain(error: unknown): unknown[] {
 }
 
 /**
- * Calls `fail` once the event has been dispatched, unless another listener of the Worker
- * handled it, as a module may to keep its Worker going (by `preventDefault()`, as in any
- * Deno Worker), whether it was added before this one or after. The default is prevented
- * meanwhile: a Worker that fails must live until its server has stopped.
+ * Calls `done` once the event has been dispatched, saying whether another listener of the
+ * Worker handled it, as a module may to keep its Worker going (by `preventDefault()`, as
+ * in any Deno Worker), whether it was added before this one or after. The default is
+ * prevented meanwhile: a Worker that fails must live until its server has stopped.
  */
-function unlessHandled(event: Event, fail: () => void): void {
+function unlessHandled(event: Event, done: (handled: boolean) => void): void {
   let handled = event.defaultPrevented;
   const preventDefault = event.preventDefault.bind(event);
   // Listeners added after this one run after it: their call is seen through this.
@@ -153,9 +170,7 @@ function unlessHandled(event: Event, fail: () => void): void {
     },
   });
   preventDefault();
-  queueMicrotask(() => {
-    if (!handled) fail();
-  });
+  queueMicrotask(() => done(handled));
 }
 
 /** Posts `report`; one that cannot be posted (see `cloneable`) is told as a plain error. */
@@ -163,8 +178,8 @@ function post(scope: WorkerScope, report: WorkerReport): void {
   try {
     scope.postMessage(report);
   } catch {
-    const asked = "asked" in report && report.asked;
-    scope.postMessage({ trouble: new Error(UNPRINTABLE), asked });
+    const trouble = new Error(UNPRINTABLE);
+    scope.postMessage("trouble" in report ? { ...report, trouble } : { trouble, asked: false });
   }
 }
 

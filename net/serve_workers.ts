@@ -56,7 +56,9 @@ export interface ServeWorkersOptions {
    * the number of its name `bluelet-worker-2`) and has what it threw as `cause` (copied
    * across by structured clone, so a subclass arrives as an `Error`). The Worker has
    * closed its listener and ended its handlers first (their `finally` blocks ran), except
-   * after `Deno.exit()`, which cannot wait; it is then terminated. The others serve on,
+   * after `Deno.exit()`, which cannot wait, or an `error` listener of the module's own that
+   * throws, which ends the Worker on the spot (the error it heard of still comes first,
+   * and what it threw is chained); it is then terminated. The others serve on,
    * and the system spreads new connections among them ({@linkcode WorkerServer.serving}
    * tells how many are left). A Worker that fails while they start makes
    * {@linkcode serveWorkers} reject instead, with its error (all it threw, if it had not
@@ -360,6 +362,7 @@ export class WorkerServer implements AsyncDisposable {
           asked: false,
           giveUp: (ms) => {
             const late = new Error(`it did not stop within ${ms} ms, so it was terminated`);
+            decideAll();
             end(failureOf([...untold(), { error: late, asked: true }]));
           },
         };
@@ -375,6 +378,14 @@ export class WorkerServer implements AsyncDisposable {
           troubles.slice(toldByStart).map((trouble) =>
             toldByStart > 0 ? { ...trouble, asked: true } : trouble
           );
+        // Errors of error events whose listeners have not all run (see `WorkerReport`), by
+        // number: dropped if one handles it, a trouble if none does, or if the Worker ends
+        // first (a listener of the module's may end it on the spot).
+        const undecided = new Map<number, { error: unknown; asked: boolean }>();
+        const decideAll = () => {
+          for (const trouble of undecided.values()) troubles.push(trouble);
+          undecided.clear();
+        };
         let ended = false;
         // However a Worker stops, once: `failure` says what went wrong, if anything did.
         const end = (failure?: Failure): void => {
@@ -401,10 +412,26 @@ export class WorkerServer implements AsyncDisposable {
             // Not if it is stopping already (unasked, while the others start).
             state.serving = !ended && !(troubles.length > 0 && !troubles[0].asked);
             listening.resolve(data.listening);
-          } else if ("trouble" in data) {
+          } else if ("handled" in data) {
+            undecided.delete(data.handled);
+          } else if ("trouble" in data || "unhandled" in data) {
             if (ended) return;
-            troubles.push({ error: data.trouble, asked: data.asked });
-            if (troubles.length === 1 && !data.asked) {
+            const before = troubles.length;
+            if ("unhandled" in data) {
+              const trouble = undecided.get(data.unhandled);
+              if (trouble === undefined) return;
+              undecided.delete(data.unhandled);
+              troubles.push(trouble);
+            } else if ("unless" in data) {
+              undecided.set(data.unless, { error: data.trouble, asked: data.asked });
+              return;
+            } else {
+              // Told by a listener of an event still undecided (one that calls `close()` or
+              // `Deno.exit`): that event ends the Worker, and its error came first.
+              decideAll();
+              troubles.push({ error: data.trouble, asked: data.asked });
+            }
+            if (before === 0 && !troubles[0].asked) {
               // Stopping unasked: it serves no more, and gets as long to stop as a shutdown
               // gives it; it is reported once it has stopped. One that was serving while
               // the others start fails the start at once: they serve meanwhile, and only the
@@ -421,15 +448,24 @@ export class WorkerServer implements AsyncDisposable {
               void stoppedWithin(state, stopTimeout);
             }
           } else {
+            decideAll();
             const rest = untold();
             end(rest.length > 0 ? failureOf(rest) : undefined);
           }
         };
         worker.onerror = (event) => {
           // Only what escapes the Worker's own watch (see _serve_worker.ts) gets here, and
-          // as a message: the error itself stays in the Worker.
+          // as a message: the error itself stays in the Worker. What it told before goes
+          // first.
           event.preventDefault();
-          end({ message: event.message, asked: state.asked });
+          decideAll();
+          const escaped = { error: new Error(event.message), asked: state.asked };
+          const rest = untold();
+          end(
+            rest.length > 0
+              ? failureOf([...rest, escaped])
+              : { message: event.message, asked: state.asked },
+          );
         };
         const message: WorkerStart = {
           module: module.toString(),

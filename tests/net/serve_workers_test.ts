@@ -18,6 +18,7 @@ const HANDLER = new URL("./_worker_handler.ts", import.meta.url);
 const DIES = new URL("./_worker_dies.ts", import.meta.url);
 const FAILS_ON_STOP = new URL("./_worker_fails_on_stop.ts", import.meta.url);
 const SLOW_START = new URL("./_worker_slow_start.ts", import.meta.url);
+const LISTENER_ENDS = new URL("./_worker_listener_ends.ts", import.meta.url);
 const DIES_SCRIPT = new URL("./_workers_dies_default.ts", import.meta.url).pathname;
 const EXIT_SCRIPT = new URL("./_workers_exit.ts", import.meta.url).pathname;
 const NO_FLAG_SCRIPT = new URL("./_workers_no_flag.ts", import.meta.url).pathname;
@@ -206,6 +207,41 @@ for (const { how, says, closedFirst } of DEATHS) {
       "shut down, serving 0",
     ]);
     equal(errors.length, 1); // once: not again at shutdown
+  });
+}
+
+for (
+  const { how, last } of [
+    { how: "throw", last: "the module's error listener threw" },
+    { how: "exit", last: "Deno.exit(3) was called" },
+  ]
+) {
+  Deno.test(`serveWorkers() reports the first error of a worker whose module's error listener ends it on the spot (${how})`, async () => {
+    const errors: Error[] = [];
+    const reported = Promise.withResolvers<void>();
+    const workers = await withDeadline(
+      serveWorkers(LISTENER_ENDS, {
+        workers: 1,
+        onWorkerError(error) {
+          errors.push(error);
+          reported.resolve();
+        },
+      }),
+      "starting",
+    );
+    try {
+      await withDeadline(run(whoServes(workers.port, how)), "the reply");
+      await withDeadline(reported.promise, "the report");
+    } finally {
+      await withDeadline(workers.shutdown(), "the shutdown");
+    }
+    equal(errors.length, 1);
+    const [error] = errors;
+    // The error the module's listener heard of comes first, though the Worker died at once.
+    equal(error.message, "Worker 1 stopped serving: first: thrown from a timer");
+    ok(error.cause instanceof SuppressedError, String(error.cause));
+    equal((error.cause.suppressed as Error).message, "first: thrown from a timer");
+    ok((error.cause.error as Error).message.includes(last), String(error.cause.error));
   });
 }
 
