@@ -53,6 +53,11 @@ abstract class Read<T = Uint8Array> extends SocketEvent<T> {
   override cancel(): void {
     this.socket.memory?.readerGone(this);
     this.socket.abandonRead();
+    // Killed after its OS read failed, before it ran again: the next reader throws the
+    // error, as it would throw an orphaned read's, rather than read on (after a reset, it
+    // would take the end of the stream for a clean one).
+    const failure = this.failure;
+    if (failure !== undefined && this.socket.memory === null) this.socket.failure ??= failure;
   }
 }
 

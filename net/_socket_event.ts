@@ -71,6 +71,11 @@ export abstract class SocketEvent<T> extends Primitive<T> {
     this.error = this.socket.mapError(error, this.action);
   }
 
+  /** The error the operation has failed with, if it has: `undefined` if not. */
+  protected get failure(): unknown {
+    return this.error === NO_ERROR ? undefined : this.error;
+  }
+
   finish(): T {
     this.release();
     if (this.error !== NO_ERROR) throw this.error;

@@ -1,9 +1,10 @@
 // Faults found by trying the net layer as an attacker and a new user would (issue 10):
 // each test here failed before its fix.
-import { deepEqual, equal, ok, throws } from "node:assert/strict";
+import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import {
   connect,
   ConnectError,
+  Connection,
   ConnectionResetError,
   ConnectionTimedOutError,
   ConnectTimeoutError,
@@ -219,4 +220,43 @@ Deno.test("A sendall() bounded by withTimeout() that times out part way leaves t
     yield* pair.client.sendall("still\n");
     equal(text(yield* pair.peer.readline()), "still\n");
   }());
+});
+
+Deno.test("a reader killed after its read failed, before it ran again, leaves the error to the next reader", async () => {
+  // A stub connection whose reads the test settles by hand. Two threads wait outside the
+  // run, so the failed read's thread is queued for a drive after its promise's reaction;
+  // the run's abort lands in between and kills it.
+  const reads: PromiseWithResolvers<number | null>[] = [];
+  const addr = { transport: "tcp", hostname: "127.0.0.1", port: 1 } as const;
+  const stub = {
+    remoteAddr: addr,
+    localAddr: addr,
+    read(_buffer: Uint8Array) {
+      const read = Promise.withResolvers<number | null>();
+      reads.push(read);
+      return read.promise;
+    },
+    write: (bytes: Uint8Array) => Promise.resolve(bytes.length),
+    close() {},
+  };
+  const conn = new Connection(stub as unknown as Deno.Conn);
+  const stop = new AbortController();
+  const other = Promise.withResolvers<void>();
+  const first = run(
+    function* () {
+      yield* spawn(conn.recv(10));
+      yield* until(other.promise);
+    }(),
+    { signal: stop.signal },
+  );
+  await Promise.resolve(); // the reader's OS read is in flight
+  equal(reads.length, 1);
+  reads[0].reject(new Deno.errors.ConnectionReset("connection reset by peer"));
+  queueMicrotask(() => stop.abort()); // after the read's reaction, before the drive
+  await rejects(first);
+  // The next read must not take the reset for a clean end of the stream.
+  const next = run(conn.recv(10));
+  reads[1]?.resolve(null);
+  const error = await next.then(() => null, (error: unknown) => error);
+  ok(error instanceof ConnectionResetError, String(error));
 });
