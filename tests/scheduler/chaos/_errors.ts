@@ -31,6 +31,8 @@ export class ErrorLedger {
    * the run although it is a library error.
    */
   readonly fromBodies = new Set<unknown>();
+  /** Errors a join step got: a thread's error is kept for late joiners, and goes on too. */
+  readonly joined = new Set<unknown>();
 
   /** `isCloseError` tells the errors the program closed its channels with. */
   constructor(isCloseError: (error: unknown) => boolean) {
@@ -122,7 +124,7 @@ export class ErrorLedger {
   unowed(error: unknown, underCleanup = false): unknown {
     if (error instanceof SuppressedError) {
       const timeoutUnderCleanup = error.suppressed instanceof TimeoutError &&
-        this.#holdsProgramError(error.error);
+        (this.#holdsProgramError(error.error) || this.unowed(error.error) === undefined);
       return this.unowed(error.error) ?? this.unowed(error.suppressed, timeoutUnderCleanup);
     }
     const name = this.name(error);
@@ -132,8 +134,11 @@ export class ErrorLedger {
     if (error instanceof TimeoutError && underCleanup) return undefined;
     if (!this.fromBodies.has(error)) return error;
     // Caught, it may still come: a channel's close error is one object that every receiver
-    // gets, and a kill's error goes to the target's joiners too (README), and on from them.
-    const handedOn = this.#isCloseError(error) || this.#fromKills.has(error);
+    // gets, and a kill's error goes to the target's joiners too (README), and on from them;
+    // a thread's error stays its result, so a joiner that comes after it went on (to a
+    // killer, a task group, the run) gets it as well.
+    const handedOn = this.#isCloseError(error) || this.#fromKills.has(error) ||
+      this.joined.has(error);
     return this.#caught.has(error) && !handedOn ? error : undefined;
   }
 

@@ -16,6 +16,7 @@ import {
   withTimeout,
 } from "../../../mod.ts";
 import { receive, selectStep, send } from "./_channel_steps.ts";
+import { forEachChained } from "./_errors.ts";
 import type { Body, Op } from "./_program.ts";
 import { holdLock } from "./_sync_steps.ts";
 import type { Actor, World } from "./_world.ts";
@@ -256,6 +257,7 @@ export function* joinStep(world: World, actor: Actor, op: Step<"join">): Corouti
     }
     world.note(`r${actor.id} joined ${record.label}`);
   } catch (error) {
+    forEachChained(error, (e) => world.errors.joined.add(e));
     const name = world.caught(error, "join");
     if (error instanceof KilledError) {
       if (error.cause !== undefined && !record.reasons.includes(error.cause)) {
