@@ -142,6 +142,27 @@ Deno.test("serveWorkers() fails to start when a worker dies before it listens, l
 });
 
 /**
+ * Starts `workers` Workers of `module` (with `stopTimeout`, if given), collecting what
+ * `onWorkerError` receives; `reported` settles at the first report.
+ */
+async function serveReporting(module: URL, workers: number, stopTimeout?: number) {
+  const errors: Error[] = [];
+  const reported = Promise.withResolvers<void>();
+  const server = await withDeadline(
+    serveWorkers(module, {
+      workers,
+      stopTimeout,
+      onWorkerError(error) {
+        errors.push(error);
+        reported.resolve();
+      },
+    }),
+    "starting",
+  );
+  return { workers: server, errors, reported: reported.promise };
+}
+
+/**
  * How a handler's module kills its Worker (see _worker_dies.ts), and what the report then
  * says. `Deno.exit` cannot wait for the server to stop first: its Worker ends on the spot
  * and its listener with it, a moment after the report, so new clients are not checked.
@@ -162,23 +183,12 @@ const DEATHS = [
 
 for (const { how, says, closedFirst } of DEATHS) {
   Deno.test(`serveWorkers() reports a worker that dies after it listens (${how}), and the other serves on`, async () => {
-    const errors: Error[] = [];
-    const reported = Promise.withResolvers<void>();
-    const workers = await withDeadline(
-      serveWorkers(DIES, {
-        workers: 2,
-        onWorkerError(error) {
-          errors.push(error);
-          reported.resolve();
-        },
-      }),
-      "starting",
-    );
+    const { workers, errors, reported } = await serveReporting(DIES, 2);
     const record: string[] = [];
     try {
       record.push(`serving ${workers.serving}`);
       const victim = await withDeadline(run(whoServes(workers.port, how)), `asking to ${how}`);
-      await withDeadline(reported.promise, "the report");
+      await withDeadline(reported, "the report");
       record.push(`serving ${workers.serving}`);
       const [error] = errors;
       equal(error.message, `Worker ${victim.at(-1)} stopped serving: ${says}`);
@@ -217,21 +227,10 @@ for (
   ]
 ) {
   Deno.test(`serveWorkers() reports the first error of a worker whose module's error listener ends it on the spot (${how})`, async () => {
-    const errors: Error[] = [];
-    const reported = Promise.withResolvers<void>();
-    const workers = await withDeadline(
-      serveWorkers(LISTENER_ENDS, {
-        workers: 1,
-        onWorkerError(error) {
-          errors.push(error);
-          reported.resolve();
-        },
-      }),
-      "starting",
-    );
+    const { workers, errors, reported } = await serveReporting(LISTENER_ENDS, 1);
     try {
       await withDeadline(run(whoServes(workers.port, how)), "the reply");
-      await withDeadline(reported.promise, "the report");
+      await withDeadline(reported, "the report");
     } finally {
       await withDeadline(workers.shutdown(), "the shutdown");
     }
@@ -246,19 +245,7 @@ for (
 }
 
 Deno.test("serveWorkers() counts a worker that stops unasked out at once, and gives it stopTimeout to stop", async () => {
-  const errors: Error[] = [];
-  const reported = Promise.withResolvers<void>();
-  const workers = await withDeadline(
-    serveWorkers(DIES, {
-      workers: 2,
-      stopTimeout: 300,
-      onWorkerError(error) {
-        errors.push(error);
-        reported.resolve();
-      },
-    }),
-    "starting",
-  );
+  const { workers, errors, reported } = await serveReporting(DIES, 2, 300);
   const record: string[] = [];
   let conn: Connection | undefined; // kept open: its handler hangs
   try {
@@ -274,7 +261,7 @@ Deno.test("serveWorkers() counts a worker that stops unasked out at once, and gi
       }()),
       "the error",
     );
-    await withDeadline(reported.promise, "the report");
+    await withDeadline(reported, "the report");
     equal(errors[0].message, `Worker ${victim.at(-1)} stopped serving: thrown from a timer`);
     ok(errors[0].cause instanceof SuppressedError, String(errors[0].cause));
     equal(errors[0].cause.error.message, "it did not stop within 300 ms, so it was terminated");
