@@ -68,9 +68,20 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     asked = true;
     stop.abort();
   };
+  // Error events whose listeners have not all run, by number: whether one handled it yet.
+  const deciding = new Map<number, () => boolean>();
   // Told at once, and never throws: the main thread may terminate a Worker that takes too
-  // long to stop, and whatever it was not told by then is lost.
-  const tell = (error: unknown): void => post(scope, { trouble: cloneable(error), asked });
+  // long to stop, and whatever it was not told by then is lost. Told by a listener of an
+  // error event (one that calls `close()` or `Deno.exit`), it comes after the verdict on
+  // that event, if one is known by then: the main thread holds it until the verdict comes.
+  const tell = (error: unknown): void => {
+    for (const [unless, handled] of deciding) {
+      if (!handled()) continue;
+      deciding.delete(unless);
+      post(scope, { handled: unless });
+    }
+    post(scope, { trouble: cloneable(error), asked });
+  };
   // The first failure stops the Worker unasked, unless it was asked already; every one is
   // reported, those that come while it stops too.
   const fail = (error: unknown): void => {
@@ -84,10 +95,14 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   const failUnlessHandled = (event: Event, error: unknown): void => {
     const unless = ++events;
     post(scope, { trouble: cloneable(error), asked, unless });
-    unlessHandled(event, (handled) => {
-      post(scope, handled ? { handled: unless } : { unhandled: unless });
-      if (!handled) stop.abort();
-    });
+    deciding.set(
+      unless,
+      unlessHandled(event, (handled) => {
+        if (!deciding.delete(unless)) return; // handled, and told so already
+        post(scope, handled ? { handled: unless } : { unhandled: unless });
+        if (!handled) stop.abort();
+      }),
+    );
   };
   scope.addEventListener("error", (event) => {
     failUnlessHandled(event, event.error ?? event.message);
@@ -155,11 +170,11 @@ function unchain(error: unknown): unknown[] {
 
 /**
  * Calls `done` once the event has been dispatched, saying whether another listener of the
- * Worker handled it, as a module may to keep its Worker going (by `preventDefault()`, as
+ * Worker handled it (and gives a function that says whether one has, so far), as a module may to keep its Worker going (by `preventDefault()`, as
  * in any Deno Worker), whether it was added before this one or after. The default is
  * prevented meanwhile: a Worker that fails must live until its server has stopped.
  */
-function unlessHandled(event: Event, done: (handled: boolean) => void): void {
+function unlessHandled(event: Event, done: (handled: boolean) => void): () => boolean {
   let handled = event.defaultPrevented;
   const preventDefault = event.preventDefault.bind(event);
   // Listeners added after this one run after it: their call is seen through this.
@@ -171,6 +186,7 @@ function unlessHandled(event: Event, done: (handled: boolean) => void): void {
   });
   preventDefault();
   queueMicrotask(() => done(handled));
+  return () => handled;
 }
 
 /** Posts `report`; one that cannot be posted (see `cloneable`) is told as a plain error. */

@@ -380,11 +380,15 @@ export class WorkerServer implements AsyncDisposable {
           );
         // Errors of error events whose listeners have not all run (see `WorkerReport`), by
         // number: dropped if one handles it, a trouble if none does, or if the Worker ends
-        // first (a listener of the module's may end it on the spot).
+        // first (a listener of the module's may end it on the spot). What it tells while
+        // one is undecided (a listener that calls `close()`, say) waits behind it.
         const undecided = new Map<number, { error: unknown; asked: boolean }>();
+        const waiting: { error: unknown; asked: boolean }[] = [];
+        /** The Worker ends: what is undecided went wrong, and then what waited. */
         const decideAll = () => {
-          for (const trouble of undecided.values()) troubles.push(trouble);
+          troubles.push(...undecided.values(), ...waiting);
           undecided.clear();
+          waiting.length = 0;
         };
         let ended = false;
         // However a Worker stops, once: `failure` says what went wrong, if anything did.
@@ -407,46 +411,43 @@ export class WorkerServer implements AsyncDisposable {
             stop.resolve();
           }
         };
+        /** Takes in one more thing that went wrong in the Worker. */
+        const take = (trouble: { error: unknown; asked: boolean }): void => {
+          troubles.push(trouble);
+          if (troubles.length === 1 && !trouble.asked) {
+            // Stopping unasked: it serves no more, and gets as long to stop as a shutdown
+            // gives it; it is reported once it has stopped. One that was serving while the
+            // others start fails the start at once: they serve meanwhile, and only the
+            // failed start's own shutdown can stop them. (One that fails before it listens
+            // fails the start once it has stopped, with all it told.)
+            const wasServing = state.serving;
+            state.serving = false;
+            if (
+              !started && wasServing && failStart(workerError(number, false, failureOf(troubles)))
+            ) {
+              toldByStart = troubles.length;
+            }
+            void stoppedWithin(state, stopTimeout);
+          }
+        };
         worker.onmessage = ({ data }: MessageEvent<WorkerReport>) => {
           if ("listening" in data) {
             // Not if it is stopping already (unasked, while the others start).
             state.serving = !ended && !(troubles.length > 0 && !troubles[0].asked);
             listening.resolve(data.listening);
-          } else if ("handled" in data) {
-            undecided.delete(data.handled);
-          } else if ("trouble" in data || "unhandled" in data) {
+          } else if ("handled" in data || "unhandled" in data) {
+            const id = "handled" in data ? data.handled : data.unhandled;
+            const trouble = undecided.get(id);
+            if (ended || trouble === undefined) return;
+            undecided.delete(id);
+            if ("unhandled" in data) take(trouble);
+            if (undecided.size === 0) waiting.splice(0).forEach(take);
+          } else if ("trouble" in data) {
             if (ended) return;
-            const before = troubles.length;
-            if ("unhandled" in data) {
-              const trouble = undecided.get(data.unhandled);
-              if (trouble === undefined) return;
-              undecided.delete(data.unhandled);
-              troubles.push(trouble);
-            } else if ("unless" in data) {
-              undecided.set(data.unless, { error: data.trouble, asked: data.asked });
-              return;
-            } else {
-              // Told by a listener of an event still undecided (one that calls `close()` or
-              // `Deno.exit`): that event ends the Worker, and its error came first.
-              decideAll();
-              troubles.push({ error: data.trouble, asked: data.asked });
-            }
-            if (before === 0 && !troubles[0].asked) {
-              // Stopping unasked: it serves no more, and gets as long to stop as a shutdown
-              // gives it; it is reported once it has stopped. One that was serving while
-              // the others start fails the start at once: they serve meanwhile, and only the
-              // failed start's own shutdown can stop them. (One that fails before it listens
-              // fails the start once it has stopped, with all it told.)
-              const wasServing = state.serving;
-              state.serving = false;
-              if (
-                !started && wasServing &&
-                failStart(workerError(number, false, failureOf(troubles)))
-              ) {
-                toldByStart = 1;
-              }
-              void stoppedWithin(state, stopTimeout);
-            }
+            const trouble = { error: data.trouble, asked: data.asked };
+            if ("unless" in data) undecided.set(data.unless, trouble);
+            else if (undecided.size > 0) waiting.push(trouble);
+            else take(trouble);
           } else {
             decideAll();
             const rest = untold();

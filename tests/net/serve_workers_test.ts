@@ -19,6 +19,7 @@ const DIES = new URL("./_worker_dies.ts", import.meta.url);
 const FAILS_ON_STOP = new URL("./_worker_fails_on_stop.ts", import.meta.url);
 const SLOW_START = new URL("./_worker_slow_start.ts", import.meta.url);
 const LISTENER_ENDS = new URL("./_worker_listener_ends.ts", import.meta.url);
+const EXITS_WHILE_STARTING = new URL("./_worker_exits_while_starting.ts", import.meta.url);
 const DIES_SCRIPT = new URL("./_workers_dies_default.ts", import.meta.url).pathname;
 const EXIT_SCRIPT = new URL("./_workers_exit.ts", import.meta.url).pathname;
 const NO_FLAG_SCRIPT = new URL("./_workers_no_flag.ts", import.meta.url).pathname;
@@ -243,6 +244,34 @@ for (
     ok((error.cause.error as Error).message.includes(last), String(error.cause.error));
   });
 }
+
+Deno.test("serveWorkers() does not report an error the module's listener handled before it closed its Worker", async () => {
+  const { workers, errors, reported } = await serveReporting(LISTENER_ENDS, 1);
+  try {
+    await withDeadline(run(whoServes(workers.port, "handle, then close")), "the reply");
+    await withDeadline(reported, "the report");
+  } finally {
+    await withDeadline(workers.shutdown(), "the shutdown");
+  }
+  deepEqual(errors.map((error) => [error.message, String(error.cause)]), [
+    ["Worker 1 stopped serving: close() was called", "Error: close() was called"],
+  ]);
+});
+
+Deno.test("serveWorkers() fails to start with every error of a serving worker whose listener exits, and reports none again", async () => {
+  const reported: Error[] = [];
+  const starting = serveWorkers(EXITS_WHILE_STARTING, {
+    workers: 2,
+    onWorkerError: (error) => reported.push(error),
+  });
+  const error = await withDeadline(starting.then(() => null, (error: Error) => error), "the start");
+  ok(error instanceof Error, "the start should fail");
+  equal(error.message, "Cannot serve in a worker: first: thrown from a timer");
+  ok(error.cause instanceof SuppressedError, String(error.cause));
+  equal((error.cause.suppressed as Error).message, "first: thrown from a timer");
+  equal((error.cause.error as Error).message, "Deno.exit(3) was called");
+  deepEqual(reported, []); // told by the start's rejection: not again
+});
 
 Deno.test("serveWorkers() counts a worker that stops unasked out at once, and gives it stopTimeout to stop", async () => {
   const { workers, errors, reported } = await serveReporting(DIES, 2, 300);
