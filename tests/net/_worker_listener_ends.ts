@@ -3,7 +3,7 @@
 // listener throw, "exit" has it call `Deno.exit(3)`, and "handle, then close" has it
 // handle the error (`preventDefault()`) and then call `close()`. After the reply, a timer
 // throws "first: thrown from a timer", which the listener then hears of.
-import { type Connection, type Coroutine } from "../../mod.ts";
+import type { Connection, Coroutine } from "../../mod.ts";
 
 const decoder = new TextDecoder();
 let how = "";
