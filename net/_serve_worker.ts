@@ -170,9 +170,10 @@ function unchain(error: unknown): unknown[] {
 
 /**
  * Calls `done` once the event has been dispatched, saying whether another listener of the
- * Worker handled it (and gives a function that says whether one has, so far), as a module may to keep its Worker going (by `preventDefault()`, as
- * in any Deno Worker), whether it was added before this one or after. The default is
- * prevented meanwhile: a Worker that fails must live until its server has stopped.
+ * Worker handled it, as a module may to keep its Worker going (by `preventDefault()`, as in
+ * any Deno Worker), whether it was added before this one or after; gives a function that
+ * says whether one has, so far. The default is prevented meanwhile: a Worker that fails
+ * must live until its server has stopped.
  */
 function unlessHandled(event: Event, done: (handled: boolean) => void): () => boolean {
   let handled = event.defaultPrevented;
