@@ -68,20 +68,9 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     asked = true;
     stop.abort();
   };
-  // Error events whose listeners have not all run, by number: whether one handled it yet.
-  const deciding = new Map<number, () => boolean>();
   // Told at once, and never throws: the main thread may terminate a Worker that takes too
-  // long to stop, and whatever it was not told by then is lost. Told by a listener of an
-  // error event (one that calls `close()` or `Deno.exit`), it comes after the verdict on
-  // that event, if one is known by then: the main thread holds it until the verdict comes.
-  const tell = (error: unknown): void => {
-    for (const [unless, handled] of deciding) {
-      if (!handled()) continue;
-      deciding.delete(unless);
-      post(scope, { handled: unless });
-    }
-    post(scope, { trouble: cloneable(error), asked });
-  };
+  // long to stop, and whatever it was not told by then is lost.
+  const tell = (error: unknown): void => post(scope, { trouble: cloneable(error), asked });
   // The first failure stops the Worker unasked, unless it was asked already; every one is
   // reported, those that come while it stops too.
   const fail = (error: unknown): void => {
@@ -89,20 +78,29 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     stop.abort();
   };
   // An error event's error is told before the module's own listeners of it run: one that
-  // throws, or calls `Deno.exit`, ends the Worker on the spot, and it would be lost. It is
-  // taken back if one of them handles it.
+  // throws, or calls `Deno.exit`, ends the Worker on the spot, and it would be lost. One
+  // that handles it (as a module may, to keep its Worker going, as in any Deno Worker) has
+  // the main thread told so at once; once every listener has run, the main thread is told
+  // if none did, and the Worker stops. Its default is prevented meanwhile: a Worker that
+  // fails must live until its server has stopped.
   let events = 0;
   const failUnlessHandled = (event: Event, error: unknown): void => {
+    if (event.defaultPrevented) return; // handled by a listener that ran before this one
     const unless = ++events;
+    let handled = false;
     post(scope, { trouble: cloneable(error), asked, unless });
-    deciding.set(
-      unless,
-      unlessHandled(event, (handled) => {
-        if (!deciding.delete(unless)) return; // handled, and told so already
-        post(scope, handled ? { handled: unless } : { unhandled: unless });
-        if (!handled) stop.abort();
-      }),
-    );
+    watching.set(event, () => {
+      if (handled) return;
+      handled = true;
+      post(scope, { handled: unless });
+    });
+    preventDefault.call(event);
+    queueMicrotask(() => {
+      watching.delete(event);
+      if (handled) return;
+      post(scope, { unhandled: unless });
+      stop.abort();
+    });
   };
   scope.addEventListener("error", (event) => {
     failUnlessHandled(event, event.error ?? event.message);
@@ -168,26 +166,35 @@ function unchain(error: unknown): unknown[] {
   return [...unchain(error.suppressed), ...unchain(error.error)];
 }
 
+/** Error events being watched, each with what marks it handled (see `failUnlessHandled`). */
+const watching = new WeakMap<Event, () => void>();
+/** The real `preventDefault`: the Worker's own call must not count as handling. */
+const preventDefault = Event.prototype.preventDefault;
+
 /**
- * Calls `done` once the event has been dispatched, saying whether another listener of the
- * Worker handled it, as a module may to keep its Worker going (by `preventDefault()`, as in
- * any Deno Worker), whether it was added before this one or after; gives a function that
- * says whether one has, so far. The default is prevented meanwhile: a Worker that fails
- * must live until its server has stopped.
+ * Sees every way a module can handle an event while it is watched: `preventDefault()`,
+ * called on the event or through `Event.prototype`, and `returnValue = false`. Only in a
+ * Worker of `serveWorkers`, before the module loads.
  */
-function unlessHandled(event: Event, done: (handled: boolean) => void): () => boolean {
-  let handled = event.defaultPrevented;
-  const preventDefault = event.preventDefault.bind(event);
-  // Listeners added after this one run after it: their call is seen through this.
-  Object.defineProperty(event, "preventDefault", {
-    value: () => {
-      handled = true;
-      preventDefault();
+function watchHandling(): void {
+  Object.defineProperty(Event.prototype, "preventDefault", {
+    value: function (this: Event): void {
+      watching.get(this)?.();
+      preventDefault.call(this);
+    },
+    writable: true,
+    configurable: true,
+  });
+  const returnValue = Object.getOwnPropertyDescriptor(Event.prototype, "returnValue");
+  const set = returnValue?.set;
+  if (set === undefined) return;
+  Object.defineProperty(Event.prototype, "returnValue", {
+    ...returnValue,
+    set(this: Event, value: boolean): void {
+      if (!value) watching.get(this)?.();
+      set.call(this, value);
     },
   });
-  preventDefault();
-  queueMicrotask(() => done(handled));
-  return () => handled;
 }
 
 /** Posts `report`; one that cannot be posted (see `cloneable`) is told as a plain error. */
@@ -234,6 +241,7 @@ export function printable(value: unknown): string {
 }
 
 if ("WorkerGlobalScope" in globalThis) {
+  watchHandling();
   const scope = globalThis as unknown as WorkerScope;
   scope.onmessage = ({ data }) => void serveInWorker(scope, data as WorkerStart);
 }

@@ -50,15 +50,16 @@ export interface ServeWorkersOptions {
    * Receives the error of a Worker that stopped serving unasked after it started: code in
    * the handler's module threw where no handler catches it (in a timer, say), left a
    * promise rejection unhandled, or called `close()` or `Deno.exit()`, or its server
-   * failed. (A module whose own global `error` or `unhandledrejection` listener calls
-   * `preventDefault()` keeps its Worker serving, as in any Deno Worker.) It is called
+   * failed. (A module whose own global `error` or `unhandledrejection` listener handles
+   * the event, by `preventDefault()` or `returnValue = false`, keeps its Worker serving,
+   * as in any Deno Worker, and the error is not reported.) It is called
    * once for that Worker, with an `Error` that names it (`Worker 2 stopped serving: ...`,
    * the number of its name `bluelet-worker-2`) and has what it threw as `cause` (copied
    * across by structured clone, so a subclass arrives as an `Error`). The Worker has
    * closed its listener and ended its handlers first (their `finally` blocks ran), except
    * after `Deno.exit()`, which cannot wait, or an `error` listener of the module's own that
    * throws, which ends the Worker on the spot (the error it heard of still comes first,
-   * and what it threw is chained); it is then terminated. The others serve on,
+   * unless it handled that, and what it threw is chained); it is then terminated. The others serve on,
    * and the system spreads new connections among them ({@linkcode WorkerServer.serving}
    * tells how many are left). A Worker that fails while they start makes
    * {@linkcode serveWorkers} reject instead, with its error (all it threw, if it had not
@@ -411,10 +412,17 @@ export class WorkerServer implements AsyncDisposable {
             stop.resolve();
           }
         };
-        /** Takes in one more thing that went wrong in the Worker. */
-        const take = (trouble: { error: unknown; asked: boolean }): void => {
-          troubles.push(trouble);
-          if (troubles.length === 1 && !trouble.asked) {
+        let firstTaken = false;
+        /**
+         * Takes in what went wrong in the Worker, once no verdict is pending: everything
+         * that went wrong in one turn (errors of events dispatched together, and what their
+         * listeners told) is then in.
+         */
+        const take = (trouble?: { error: unknown; asked: boolean }): void => {
+          if (trouble !== undefined) troubles.push(trouble);
+          if (undecided.size > 0 || firstTaken || troubles.length === 0) return;
+          firstTaken = true;
+          if (!troubles[0].asked) {
             // Stopping unasked: it serves no more, and gets as long to stop as a shutdown
             // gives it; it is reported once it has stopped. One that was serving while the
             // others start fails the start at once: they serve meanwhile, and only the
@@ -440,8 +448,9 @@ export class WorkerServer implements AsyncDisposable {
             const trouble = undecided.get(id);
             if (ended || trouble === undefined) return;
             undecided.delete(id);
-            if ("unhandled" in data) take(trouble);
-            if (undecided.size === 0) waiting.splice(0).forEach(take);
+            if ("unhandled" in data) troubles.push(trouble);
+            if (undecided.size === 0) troubles.push(...waiting.splice(0));
+            take();
           } else if ("trouble" in data) {
             if (ended) return;
             const trouble = { error: data.trouble, asked: data.asked };

@@ -1,11 +1,20 @@
 // A module for the serveWorkers tests whose first Worker fails while the others still load
-// (they take 1,500 ms): once it listens, a timer throws "first: thrown from a timer", and
-// the module's own error listener then calls `Deno.exit(3)`.
+// (they take 1,500 ms). Once it listens, as the Worker's name ends in "#how" (the test
+// passes it in the module URL's hash): "exit", a timer throws "first: thrown from a timer"
+// and the module's own error listener calls `Deno.exit(3)`; "close", the same with
+// `close()`; "two", two promises are rejected in one turn ("A", "B"), neither handled.
 const name = (globalThis as unknown as { name: string }).name;
+const how = new URL(import.meta.url).hash.slice(1);
 if (name === "bluelet-worker-1") {
-  addEventListener("error", () => Deno.exit(3));
+  if (how === "exit") addEventListener("error", () => Deno.exit(3));
+  if (how === "close") {
+    addEventListener("error", () => (globalThis as unknown as { close(): void }).close());
+  }
   setTimeout(() => {
-    throw new Error("first: thrown from a timer");
+    if (how === "two") {
+      Promise.reject(new Error("A"));
+      Promise.reject(new Error("B"));
+    } else throw new Error("first: thrown from a timer");
   }, 300);
 } else {
   await new Promise((resolve) => setTimeout(resolve, 1500));

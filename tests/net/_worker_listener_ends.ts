@@ -1,8 +1,11 @@
 // A handler for the serveWorkers tests whose module has an error listener of its own that
 // ends the Worker on the spot, while an error is being dispatched: a line "throw" has the
-// listener throw, "exit" has it call `Deno.exit(3)`, and "handle, then close" has it
-// handle the error (`preventDefault()`) and then call `close()`. After the reply, a timer
-// throws "first: thrown from a timer", which the listener then hears of.
+// listener throw, "exit" has it call `Deno.exit(3)`, "handle, then close" has it handle
+// the error (`preventDefault()`) and then call `close()`, "handle, then throw" handle it
+// and then throw. Two more only handle it, the other ways Deno allows: "returnValue" sets
+// `event.returnValue = false`, "prototype" calls `Event.prototype.preventDefault`. After
+// the reply, a timer throws "first: thrown from a timer", which the listener hears of
+// ("who?" gets the reply alone).
 import type { Connection, Coroutine } from "../../mod.ts";
 
 const decoder = new TextDecoder();
@@ -15,6 +18,12 @@ addEventListener("error", (event) => {
     event.preventDefault();
     (globalThis as unknown as { close(): void }).close();
   }
+  if (how === "handle, then throw") {
+    event.preventDefault();
+    throw new Error("the module's error listener threw");
+  }
+  if (how === "returnValue") event.returnValue = false;
+  if (how === "prototype") Event.prototype.preventDefault.call(event);
 });
 
 /** Replies with this Worker's name, then has a timer throw, which the listener hears of. */
@@ -22,6 +31,7 @@ export function* handler(conn: Connection): Coroutine<void> {
   const name = (globalThis as unknown as { name: string }).name;
   how = decoder.decode(yield* conn.readline()).trim();
   yield* conn.sendall(`${name}\n`);
+  if (how === "who?") return; // only the name
   setTimeout(() => {
     throw new Error("first: thrown from a timer");
   });

@@ -258,20 +258,67 @@ Deno.test("serveWorkers() does not report an error the module's listener handled
   ]);
 });
 
-Deno.test("serveWorkers() fails to start with every error of a serving worker whose listener exits, and reports none again", async () => {
-  const reported: Error[] = [];
-  const starting = serveWorkers(EXITS_WHILE_STARTING, {
-    workers: 2,
-    onWorkerError: (error) => reported.push(error),
+for (
+  const { how, chain } of [
+    { how: "exit", chain: ["first: thrown from a timer", "Deno.exit(3) was called"] },
+    { how: "close", chain: ["first: thrown from a timer", "close() was called"] },
+    { how: "two", chain: ["A", "B"] },
+  ]
+) {
+  Deno.test(`serveWorkers() fails to start with every error of a serving worker that fails in one turn (${how}), and reports none again`, async () => {
+    const reported: Error[] = [];
+    const starting = serveWorkers(new URL(`${EXITS_WHILE_STARTING.href}#${how}`), {
+      workers: 2,
+      onWorkerError: (error) => reported.push(error),
+    });
+    const error = await withDeadline(
+      starting.then(() => null, (error: Error) => error),
+      "the start",
+    );
+    ok(error instanceof Error, "the start should fail");
+    equal(error.message, `Cannot serve in a worker: ${chain[0]}`);
+    ok(error.cause instanceof SuppressedError, String(error.cause));
+    deepEqual(
+      [(error.cause.suppressed as Error).message, (error.cause.error as Error).message],
+      chain,
+    );
+    deepEqual(reported, []); // told by the start's rejection: not again
   });
-  const error = await withDeadline(starting.then(() => null, (error: Error) => error), "the start");
-  ok(error instanceof Error, "the start should fail");
-  equal(error.message, "Cannot serve in a worker: first: thrown from a timer");
-  ok(error.cause instanceof SuppressedError, String(error.cause));
-  equal((error.cause.suppressed as Error).message, "first: thrown from a timer");
-  equal((error.cause.error as Error).message, "Deno.exit(3) was called");
-  deepEqual(reported, []); // told by the start's rejection: not again
+}
+
+Deno.test("serveWorkers() does not report an error handled before the module's listener threw", async () => {
+  const { workers, errors, reported } = await serveReporting(LISTENER_ENDS, 1);
+  try {
+    await withDeadline(run(whoServes(workers.port, "handle, then throw")), "the reply");
+    await withDeadline(reported, "the report");
+  } finally {
+    await withDeadline(workers.shutdown(), "the shutdown");
+  }
+  equal(errors.length, 1);
+  equal(
+    errors[0].message,
+    "Worker 1 stopped serving: Uncaught Error: the module's error listener threw",
+  );
 });
+
+for (const how of ["returnValue", "prototype"]) {
+  Deno.test(`serveWorkers() keeps a worker whose module handled an error (${how}) serving, and reports nothing`, async () => {
+    const { workers, errors } = await serveReporting(LISTENER_ENDS, 1);
+    try {
+      await withDeadline(run(whoServes(workers.port, how)), "the reply");
+      // Served again after the timer's error was handled: the Worker goes on.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      equal(
+        await withDeadline(run(whoServes(workers.port)), "serving on"),
+        "bluelet-worker-1",
+      );
+      equal(workers.serving, 1);
+    } finally {
+      await withDeadline(workers.shutdown(), "the shutdown");
+    }
+    deepEqual(errors, []);
+  });
+}
 
 Deno.test("serveWorkers() counts a worker that stops unasked out at once, and gives it stopTimeout to stop", async () => {
   const { workers, errors, reported } = await serveReporting(DIES, 2, 300);
