@@ -402,9 +402,12 @@ export class WorkerServer implements AsyncDisposable {
             if (failure !== undefined) {
               worker.terminate(); // it closes itself, or is dead already: leave nothing
               // Once the start has failed, with this Worker's error or another's, the rest
-              // is reported as after a start, not dropped.
-              if (started || !failStart(workerError(number, false, failure))) {
-                report(workerError(number, true, failure));
+              // is reported as after a start, not dropped: what went wrong while the failed
+              // start stops the Workers, as while shutting down (even in a Worker that had
+              // not heard it was asked to stop yet).
+              if (started) report(workerError(number, true, failure));
+              else if (!failStart(workerError(number, false, failure))) {
+                report(workerError(number, true, { ...failure, asked: true }));
               }
             }
           } finally {

@@ -286,6 +286,24 @@ for (
   });
 }
 
+Deno.test("serveWorkers() reports what a second worker threw on its own after the start failed as while shutting down", async () => {
+  const reported: Error[] = [];
+  const starting = serveWorkers(new URL(`${EXITS_WHILE_STARTING.href}#both`), {
+    workers: 2,
+    onWorkerError: (error) => reported.push(error),
+  });
+  const error = await withDeadline(
+    starting.then(() => null, (error: Error) => error),
+    "the start",
+  );
+  equal(error?.message, "Cannot serve in a worker: first: thrown from a timer");
+  // The start had failed, and was stopping the Workers: the JSDoc's "failed while shutting
+  // down", though this one could not hear the shutdown before it failed.
+  deepEqual(reported.map((error) => error.message), [
+    "Worker 2 failed while shutting down: second: the load",
+  ]);
+});
+
 Deno.test("serveWorkers() does not report an error handled before the module's listener threw", async () => {
   const { workers, errors, reported } = await serveReporting(LISTENER_ENDS, 1);
   try {
