@@ -15,39 +15,10 @@
 // did not stop it, but is reported all the same, as having happened while it stopped.
 import { run } from "../scheduler/mod.ts";
 import { useBudget } from "./_fd_guard.ts";
-import { server, type ServerOptions } from "./server.ts";
+import { server } from "./server.ts";
 import type { Connection } from "./connection.ts";
 import type { Coroutine } from "../scheduler/mod.ts";
-
-/** What the main thread sends a Worker first. */
-export interface WorkerStart {
-  module: string;
-  exportName: string;
-  host: string;
-  port: number;
-  options: Pick<ServerOptions, "maxConnections" | "idleTimeout">;
-  /** This Worker's share of the process's descriptor budget (see net/_fd_guard.ts). */
-  budget: number;
-}
-
-/**
- * What a Worker reports: it listens; something went wrong (each error as it comes, copied
- * across by structured clone, so that none is lost if the Worker is then terminated); it
- * has stopped. `asked` says whether it had been asked to stop before that error: the first
- * error of one that was not is why it stopped, or failed to start.
- */
-export type WorkerReport =
-  | { listening: number }
-  | { trouble: unknown; asked: boolean }
-  | { stopped: true }
-  // An error event's error, told before its listeners have all run (`unless` numbers it),
-  // then whether one of them handled it: a later listener may end the Worker on the spot.
-  | { trouble: unknown; asked: boolean; unless: number }
-  | { handled: number }
-  | { unhandled: number };
-
-/** What the main thread sends to stop a Worker. */
-export const SHUTDOWN = "shutdown";
+import { printable, SHUTDOWN, type WorkerReport, type WorkerStart } from "./_worker_protocol.ts";
 
 interface WorkerScope {
   onmessage: ((event: MessageEvent) => void) | null;
@@ -228,15 +199,6 @@ function cloneable(error: unknown): unknown {
     } catch {
       return new Error(UNPRINTABLE);
     }
-  }
-}
-
-/** `String(value)`, or its tag where that throws (an object with no prototype, say). */
-export function printable(value: unknown): string {
-  try {
-    return String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
   }
 }
 

@@ -3,7 +3,7 @@
 // connections among them. Workers cannot share a function, so the handler is named by
 // the module that exports it, which each Worker imports.
 import { connectionBudget } from "./_fd_guard.ts";
-import { printable, SHUTDOWN, type WorkerReport, type WorkerStart } from "./_serve_worker.ts";
+import { printable, SHUTDOWN, type WorkerReport, type WorkerStart } from "./_worker_protocol.ts";
 
 /** Options for {@linkcode serveWorkers}. */
 export interface ServeWorkersOptions {

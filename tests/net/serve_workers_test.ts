@@ -638,6 +638,28 @@ Deno.test("serveWorkers() logs a dead worker with console.error by default; the 
   );
 });
 
+Deno.test("a Worker of the user's own that imports bluelet is left alone", async () => {
+  const worker = new Worker(new URL("./_user_worker.ts", import.meta.url), { type: "module" });
+  try {
+    const replies: unknown[] = [];
+    const next = () =>
+      withDeadline(
+        new Promise((resolve) => {
+          worker.onmessage = ({ data }) => resolve(data);
+        }),
+        "the Worker's reply",
+      );
+    replies.push(await next());
+    worker.postMessage("one");
+    replies.push(await next());
+    worker.postMessage("two");
+    replies.push(await next());
+    deepEqual(replies, [{ patched: false }, { echo: "one" }, { echo: "two" }]);
+  } finally {
+    worker.terminate();
+  }
+});
+
 Deno.test("serveWorkers() rejects a module that is not an absolute URL", async () => {
   await rejects(serveWorkers("./_worker_handler.ts", { workers: 1 }), {
     name: "TypeError",

@@ -1,0 +1,43 @@
+// What `serveWorkers` (net/serve_workers.ts) and each of its Workers (net/_serve_worker.ts)
+// say to each other. Kept apart from the Worker's program, which takes over the Worker that
+// loads it: importing bluelet must leave a user's own Workers alone.
+import type { ServerOptions } from "./server.ts";
+
+/** What the main thread sends a Worker first. */
+export interface WorkerStart {
+  module: string;
+  exportName: string;
+  host: string;
+  port: number;
+  options: Pick<ServerOptions, "maxConnections" | "idleTimeout">;
+  /** This Worker's share of the process's descriptor budget (see net/_fd_guard.ts). */
+  budget: number;
+}
+
+/**
+ * What a Worker reports: it listens; something went wrong (each error as it comes, copied
+ * across by structured clone, so that none is lost if the Worker is then terminated); it
+ * has stopped. `asked` says whether it had been asked to stop before that error: the first
+ * error of one that was not is why it stopped, or failed to start.
+ */
+export type WorkerReport =
+  | { listening: number }
+  | { trouble: unknown; asked: boolean }
+  | { stopped: true }
+  // An error event's error, told before its listeners have all run (`unless` numbers it),
+  // then whether one of them handled it: a later listener may end the Worker on the spot.
+  | { trouble: unknown; asked: boolean; unless: number }
+  | { handled: number }
+  | { unhandled: number };
+
+/** What the main thread sends to stop a Worker. */
+export const SHUTDOWN = "shutdown";
+
+/** `String(value)`, or its tag where that throws (an object with no prototype, say). */
+export function printable(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
