@@ -186,6 +186,9 @@ interface Failure {
   asked: boolean;
 }
 
+/** The most event-loop turns a dead Worker's report waits for its last messages. */
+const QUIET_TURNS_MAX = 20;
+
 /** The default `onWorkerError`, as `server`'s default `onError` logs. */
 function logWorkerError(error: Error): void {
   console.error(error);
@@ -379,17 +382,15 @@ export class WorkerServer implements AsyncDisposable {
           troubles.slice(toldByStart).map((trouble) =>
             toldByStart > 0 ? { ...trouble, asked: true } : trouble
           );
-        // Errors of error events whose listeners have not all run (see `WorkerReport`), by
-        // number: dropped if one handles it, a trouble if none does, or if the Worker ends
-        // first (a listener of the module's may end it on the spot). What it tells while
-        // one is undecided (a listener that calls `close()`, say) waits behind it.
-        const undecided = new Map<number, { error: unknown; asked: boolean }>();
-        const waiting: { error: unknown; asked: boolean }[] = [];
-        /** The Worker ends: what is undecided went wrong, and then what waited. */
+        // What it told while the verdict on an error event is pending (see `WorkerReport`),
+        // in the order told: the event's error (`unless` numbers it until its verdict) is
+        // dropped if a listener handles it, and is a trouble if none does, or if the Worker
+        // ends first (a listener of the module's may end it on the spot). What it tells
+        // meanwhile (a listener that calls `close()`, say) waits in its place.
+        const held: { error: unknown; asked: boolean; unless?: number }[] = [];
+        /** The Worker ends: all it told went wrong, in order. */
         const decideAll = () => {
-          troubles.push(...undecided.values(), ...waiting);
-          undecided.clear();
-          waiting.length = 0;
+          troubles.push(...held.splice(0));
         };
         let ended = false;
         // However a Worker stops, once: `failure` says what went wrong, if anything did.
@@ -423,7 +424,7 @@ export class WorkerServer implements AsyncDisposable {
          */
         const take = (trouble?: { error: unknown; asked: boolean }): void => {
           if (trouble !== undefined) troubles.push(trouble);
-          if (undecided.size > 0 || firstTaken || troubles.length === 0) return;
+          if (held.length > 0 || firstTaken || troubles.length === 0) return;
           firstTaken = true;
           if (!troubles[0].asked) {
             // Stopping unasked: it serves no more, and gets as long to stop as a shutdown
@@ -441,24 +442,27 @@ export class WorkerServer implements AsyncDisposable {
             void stoppedWithin(state, stopTimeout);
           }
         };
+        let messages = 0;
         worker.onmessage = ({ data }: MessageEvent<WorkerReport>) => {
+          messages++;
           if ("listening" in data) {
             // Not if it is stopping already (unasked, while the others start).
             state.serving = !ended && !(troubles.length > 0 && !troubles[0].asked);
             listening.resolve(data.listening);
           } else if ("handled" in data || "unhandled" in data) {
             const id = "handled" in data ? data.handled : data.unhandled;
-            const trouble = undecided.get(id);
-            if (ended || trouble === undefined) return;
-            undecided.delete(id);
-            if ("unhandled" in data) troubles.push(trouble);
-            if (undecided.size === 0) troubles.push(...waiting.splice(0));
+            const at = held.findIndex((trouble) => trouble.unless === id);
+            if (ended || at < 0) return;
+            if ("handled" in data) held.splice(at, 1);
+            else held[at] = { error: held[at].error, asked: held[at].asked };
+            // Once no verdict is pending, what was held is in, in order.
+            if (held.every((trouble) => trouble.unless === undefined)) decideAll();
             take();
           } else if ("trouble" in data) {
             if (ended) return;
             const trouble = { error: data.trouble, asked: data.asked };
-            if ("unless" in data) undecided.set(data.unless, trouble);
-            else if (undecided.size > 0) waiting.push(trouble);
+            if ("unless" in data) held.push({ ...trouble, unless: data.unless });
+            else if (held.length > 0) held.push(trouble);
             else take(trouble);
           } else {
             decideAll();
@@ -469,16 +473,29 @@ export class WorkerServer implements AsyncDisposable {
         worker.onerror = (event) => {
           // Only what escapes the Worker's own watch (see _serve_worker.ts) gets here, and
           // as a message: the error itself stays in the Worker. What it told before goes
-          // first.
+          // first, and what it posted just before it died may still be on its way (Deno
+          // delivers a Worker's messages and its death apart): the end waits until a turn
+          // of the event loop brings no more of them.
           event.preventDefault();
-          decideAll();
           const escaped = { error: new Error(event.message), asked: state.asked };
-          const rest = untold();
-          end(
-            rest.length > 0
-              ? failureOf([...rest, escaped])
-              : { message: event.message, asked: state.asked },
-          );
+          let seen = -1;
+          let turns = 0;
+          const endOnceQuiet = () => {
+            if (ended) return;
+            if (seen !== messages && turns++ < QUIET_TURNS_MAX) {
+              seen = messages;
+              setTimeout(endOnceQuiet, 0);
+              return;
+            }
+            decideAll();
+            const rest = untold();
+            end(
+              rest.length > 0
+                ? failureOf([...rest, escaped])
+                : { message: event.message, asked: state.asked },
+            );
+          };
+          endOnceQuiet();
         };
         const message: WorkerStart = {
           module: module.toString(),

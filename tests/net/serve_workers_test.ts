@@ -638,6 +638,29 @@ Deno.test("serveWorkers() logs a dead worker with console.error by default; the 
   );
 });
 
+Deno.test("serveWorkers() chains what went wrong in one turn in the order it happened", async () => {
+  // A rejection nobody handles; its listener calls close(), then throws (an error event
+  // dispatched inside the rejection's).
+  const module = new URL(
+    "data:text/javascript,addEventListener('unhandledrejection', () => { close(); throw new Error('C: the listener threw'); }); setTimeout(() => { Promise.reject(new Error('R: rejected')); }, 100); export function* handler() {}",
+  );
+  const { workers, errors, reported } = await serveReporting(module, 1);
+  try {
+    await withDeadline(reported, "the report");
+  } finally {
+    await withDeadline(workers.shutdown(), "the shutdown");
+  }
+  equal(errors.length, 1);
+  const messages: string[] = [];
+  for (let link = errors[0].cause; link instanceof SuppressedError; link = link.suppressed) {
+    messages.unshift((link.error as Error).message);
+    if (!(link.suppressed instanceof SuppressedError)) {
+      messages.unshift((link.suppressed as Error).message);
+    }
+  }
+  deepEqual(messages, ["R: rejected", "close() was called", "C: the listener threw"]);
+});
+
 Deno.test("a Worker of the user's own that imports bluelet is left alone", async () => {
   const worker = new Worker(new URL("./_user_worker.ts", import.meta.url), { type: "module" });
   try {
