@@ -338,6 +338,9 @@ export class WorkerServer implements AsyncDisposable {
         }
       };
       const workers: WorkerState[] = [];
+      // Workers that died, whose report waits for their last messages (see `onerror`): the
+      // start waits for them too, so that it fails with a death rather than resolve.
+      const dying: Promise<void>[] = [];
       // A Worker that fails before all of them listen fails the start; one failing later is
       // reported, and the others serve on.
       let started = false;
@@ -367,7 +370,7 @@ export class WorkerServer implements AsyncDisposable {
           giveUp: (ms) => {
             const late = new Error(`it did not stop within ${ms} ms, so it was terminated`);
             decideAll();
-            end(failureOf([...untold(), { error: late, asked: true }]));
+            end(failureOf([...untold(), ...escaped, { error: late, asked: true }]));
           },
         };
         workers.push(state);
@@ -443,6 +446,8 @@ export class WorkerServer implements AsyncDisposable {
           }
         };
         let messages = 0;
+        /** What escaped the Worker as it died (see `onerror`), once it has. */
+        const escaped: { error: unknown; asked: boolean }[] = [];
         worker.onmessage = ({ data }: MessageEvent<WorkerReport>) => {
           messages++;
           if ("listening" in data) {
@@ -477,7 +482,9 @@ export class WorkerServer implements AsyncDisposable {
           // delivers a Worker's messages and its death apart): the end waits until a turn
           // of the event loop brings no more of them.
           event.preventDefault();
-          const escaped = { error: new Error(event.message), asked: state.asked };
+          escaped.push({ error: new Error(event.message), asked: state.asked });
+          state.serving = false;
+          if (!started) dying.push(stop.promise);
           let seen = -1;
           let turns = 0;
           const endOnceQuiet = () => {
@@ -491,7 +498,7 @@ export class WorkerServer implements AsyncDisposable {
             const rest = untold();
             end(
               rest.length > 0
-                ? failureOf([...rest, escaped])
+                ? failureOf([...rest, ...escaped])
                 : { message: event.message, asked: state.asked },
             );
           };
@@ -514,6 +521,7 @@ export class WorkerServer implements AsyncDisposable {
         const rest: Promise<number>[] = [];
         for (let i = 1; i < count; i++) rest.push(start(port));
         await Promise.race([Promise.all(rest), startFailed.promise]);
+        await Promise.race([Promise.all(dying), startFailed.promise]);
         started = true;
         return new WorkerServer(port, workers, stopTimeout);
       } catch (error) {
