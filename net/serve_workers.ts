@@ -450,6 +450,8 @@ export class WorkerServer implements AsyncDisposable {
         const escaped: { error: unknown; asked: boolean }[] = [];
         worker.onmessage = ({ data }: MessageEvent<WorkerReport>) => {
           messages++;
+          // What the module posts itself (nobody here listens to it) is none of these.
+          if (typeof data !== "object" || data === null) return;
           if ("listening" in data) {
             // Not if it is stopping already (unasked, while the others start).
             state.serving = !ended && !(troubles.length > 0 && !troubles[0].asked);
@@ -469,7 +471,7 @@ export class WorkerServer implements AsyncDisposable {
             if ("unless" in data) held.push({ ...trouble, unless: data.unless });
             else if (held.length > 0) held.push(trouble);
             else take(trouble);
-          } else {
+          } else if ("stopped" in data) {
             decideAll();
             const rest = untold();
             end(rest.length > 0 ? failureOf(rest) : undefined);

@@ -661,6 +661,27 @@ Deno.test("serveWorkers() chains what went wrong in one turn in the order it hap
   deepEqual(messages, ["R: rejected", "close() was called", "C: the listener threw"]);
 });
 
+Deno.test("serveWorkers() ignores what a module posts to the main thread itself", async () => {
+  const chatty = new URL(
+    "data:text/javascript,postMessage('hello'); postMessage({ note: 1 }); export function* handler(conn) { yield conn.sendall('hi'); }",
+  );
+  const { workers, errors } = await serveReporting(chatty, 1);
+  try {
+    const greeting = await withDeadline(
+      run(function* () {
+        using conn = yield* connect("127.0.0.1", workers.port);
+        return text(yield* conn.recvExactly(2));
+      }()),
+      "the greeting",
+    );
+    equal(greeting, "hi");
+    equal(workers.serving, 1);
+  } finally {
+    await withDeadline(workers.shutdown(), "the shutdown");
+  }
+  deepEqual(errors, []);
+});
+
 Deno.test("a Worker of the user's own that imports bluelet is left alone", async () => {
   const worker = new Worker(new URL("./_user_worker.ts", import.meta.url), { type: "module" });
   try {
