@@ -164,6 +164,21 @@ async function serveReporting(module: URL, workers: number, stopTimeout?: number
 }
 
 /**
+ * Starts one Worker of `_worker_listener_ends.ts`, sends it `line`, waits for the report
+ * and shuts down; gives what `onWorkerError` received.
+ */
+async function reportsOf(line: string): Promise<Error[]> {
+  const { workers, errors, reported } = await serveReporting(LISTENER_ENDS, 1);
+  try {
+    await withDeadline(run(whoServes(workers.port, line)), "the reply");
+    await withDeadline(reported, "the report");
+  } finally {
+    await withDeadline(workers.shutdown(), "the shutdown");
+  }
+  return errors;
+}
+
+/**
  * How a handler's module kills its Worker (see _worker_dies.ts), and what the report then
  * says. `Deno.exit` cannot wait for the server to stop first: its Worker ends on the spot
  * and its listener with it, a moment after the report, so new clients are not checked.
@@ -228,13 +243,7 @@ for (
   ]
 ) {
   Deno.test(`serveWorkers() reports the first error of a worker whose module's error listener ends it on the spot (${how})`, async () => {
-    const { workers, errors, reported } = await serveReporting(LISTENER_ENDS, 1);
-    try {
-      await withDeadline(run(whoServes(workers.port, how)), "the reply");
-      await withDeadline(reported, "the report");
-    } finally {
-      await withDeadline(workers.shutdown(), "the shutdown");
-    }
+    const errors = await reportsOf(how);
     equal(errors.length, 1);
     const [error] = errors;
     // The error the module's listener heard of comes first, though the Worker died at once.
@@ -246,13 +255,7 @@ for (
 }
 
 Deno.test("serveWorkers() does not report an error the module's listener handled before it closed its Worker", async () => {
-  const { workers, errors, reported } = await serveReporting(LISTENER_ENDS, 1);
-  try {
-    await withDeadline(run(whoServes(workers.port, "handle, then close")), "the reply");
-    await withDeadline(reported, "the report");
-  } finally {
-    await withDeadline(workers.shutdown(), "the shutdown");
-  }
+  const errors = await reportsOf("handle, then close");
   deepEqual(errors.map((error) => [error.message, String(error.cause)]), [
     ["Worker 1 stopped serving: close() was called", "Error: close() was called"],
   ]);
@@ -305,13 +308,7 @@ Deno.test("serveWorkers() reports what a second worker threw on its own after th
 });
 
 Deno.test("serveWorkers() does not report an error handled before the module's listener threw", async () => {
-  const { workers, errors, reported } = await serveReporting(LISTENER_ENDS, 1);
-  try {
-    await withDeadline(run(whoServes(workers.port, "handle, then throw")), "the reply");
-    await withDeadline(reported, "the report");
-  } finally {
-    await withDeadline(workers.shutdown(), "the shutdown");
-  }
+  const errors = await reportsOf("handle, then throw");
   equal(errors.length, 1);
   equal(
     errors[0].message,
