@@ -22,7 +22,6 @@ import { printable, SHUTDOWN, type WorkerReport, type WorkerStart } from "./_wor
 
 interface WorkerScope {
   onmessage: ((event: MessageEvent) => void) | null;
-  postMessage(report: WorkerReport): void;
   addEventListener(type: "error", listener: (event: ErrorEvent) => void): void;
   addEventListener(
     type: "unhandledrejection",
@@ -34,14 +33,15 @@ interface WorkerScope {
 async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<void> {
   const stop = new AbortController();
   let asked = false;
-  scope.onmessage = ({ data }) => {
+  const channel = start.channel;
+  channel.onmessage = ({ data }) => {
     if (data !== SHUTDOWN) return;
     asked = true;
     stop.abort();
   };
   // Told at once, and never throws: the main thread may terminate a Worker that takes too
   // long to stop, and whatever it was not told by then is lost.
-  const tell = (error: unknown): void => post(scope, { trouble: cloneable(error), asked });
+  const tell = (error: unknown): void => post(channel, { trouble: cloneable(error), asked });
   // The first failure stops the Worker unasked, unless it was asked already; every one is
   // reported, those that come while it stops too.
   const fail = (error: unknown): void => {
@@ -59,17 +59,17 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     if (event.defaultPrevented) return; // handled by a listener that ran before this one
     const unless = ++events;
     let handled = false;
-    post(scope, { trouble: cloneable(error), asked, unless });
+    post(channel, { trouble: cloneable(error), asked, unless });
     watching.set(event, () => {
       if (handled) return;
       handled = true;
-      post(scope, { handled: unless });
+      post(channel, { handled: unless });
     });
     preventDefault.call(event);
     queueMicrotask(() => {
       watching.delete(event);
       if (handled) return;
-      post(scope, { unhandled: unless });
+      post(channel, { unhandled: unless });
       stop.abort();
     });
   };
@@ -87,7 +87,7 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   // listener closes with the Worker, a moment later.
   (Deno as { exit: typeof Deno.exit }).exit = (code) => {
     tell(new Error(`Deno.exit(${code ?? ""}) was called`));
-    post(scope, { stopped: true });
+    post(channel, { stopped: true });
     return exit(code);
   };
   // A module that never finishes loading must not keep its Worker from stopping.
@@ -108,7 +108,7 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
       server(start.host, start.port, handler, {
         ...start.options,
         reusePort: true,
-        onListen: (addr) => scope.postMessage({ listening: (addr as Deno.NetAddr).port }),
+        onListen: (addr) => channel.postMessage({ listening: (addr as Deno.NetAddr).port }),
       }),
       { signal: stop.signal },
     );
@@ -123,7 +123,7 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   // Closing a listener drops its socket once its cancelled accept is polled: let the
   // event loop turn, so that the port is free when the main thread hears of the stop.
   await new Promise((resolve) => setTimeout(resolve, 0));
-  post(scope, { stopped: true });
+  post(channel, { stopped: true });
   // Module code left to run (a timer) could fail with nobody left to hear of it.
   close();
 }
@@ -169,12 +169,12 @@ function watchHandling(): void {
 }
 
 /** Posts `report`; one that cannot be posted (see `cloneable`) is told as a plain error. */
-function post(scope: WorkerScope, report: WorkerReport): void {
+function post(channel: MessagePort, report: WorkerReport): void {
   try {
-    scope.postMessage(report);
+    channel.postMessage(report);
   } catch {
     const trouble = new Error(UNPRINTABLE);
-    scope.postMessage("trouble" in report ? { ...report, trouble } : { trouble, asked: false });
+    channel.postMessage("trouble" in report ? { ...report, trouble } : { trouble, asked: false });
   }
 }
 
@@ -205,5 +205,10 @@ function cloneable(error: unknown): unknown {
 if ("WorkerGlobalScope" in globalThis) {
   watchHandling();
   const scope = globalThis as unknown as WorkerScope;
-  scope.onmessage = ({ data }) => void serveInWorker(scope, data as WorkerStart);
+  // The start is the one message for this program on the Worker's own channel: the rest
+  // of that channel is the module's.
+  scope.onmessage = ({ data }) => {
+    scope.onmessage = null;
+    void serveInWorker(scope, data as WorkerStart);
+  };
 }

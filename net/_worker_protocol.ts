@@ -12,6 +12,11 @@ export interface WorkerStart {
   options: Pick<ServerOptions, "maxConnections" | "idleTimeout">;
   /** This Worker's share of the process's descriptor budget (see net/_fd_guard.ts). */
   budget: number;
+  /**
+   * The Worker's end of a channel of their own, for its reports and the shutdown: the
+   * Worker's global messages belong to the module, which may post anything.
+   */
+  channel: MessagePort;
 }
 
 /**

@@ -163,6 +163,8 @@ let startWorkers: (module: string | URL, options: ServeWorkersOptions) => Promis
 /** One Worker, as the main thread sees it. */
 interface WorkerState {
   readonly worker: Worker;
+  /** The main thread's end of the channel of their own (see `WorkerStart.channel`). */
+  readonly channel: MessagePort;
   /**
    * Resolves once the Worker has stopped, asked or not, and what went wrong was reported:
    * then there is nothing to wait for.
@@ -262,7 +264,7 @@ export class WorkerServer implements AsyncDisposable {
     this.#shutdown ??= (async () => {
       for (const state of this.#workers) {
         state.asked = true;
-        state.worker.postMessage(SHUTDOWN);
+        state.channel.postMessage(SHUTDOWN);
       }
       try {
         await Promise.all(this.#workers.map((state) => stoppedWithin(state, this.#stopTimeout)));
@@ -362,8 +364,10 @@ export class WorkerServer implements AsyncDisposable {
         });
         const listening = Promise.withResolvers<number>();
         const stop = Promise.withResolvers<void>();
+        const channel = new MessageChannel();
         const state: WorkerState = {
           worker,
+          channel: channel.port1,
           stopped: stop.promise,
           serving: false,
           asked: false,
@@ -401,6 +405,7 @@ export class WorkerServer implements AsyncDisposable {
           if (ended) return;
           ended = true;
           state.serving = false;
+          channel.port1.close(); // nothing more comes, and it must not keep the process alive
           troubles.length = 0; // told in `failure`, if anything: kept no longer
           try {
             if (failure !== undefined) {
@@ -448,10 +453,10 @@ export class WorkerServer implements AsyncDisposable {
         let messages = 0;
         /** What escaped the Worker as it died (see `onerror`), once it has. */
         const escaped: { error: unknown; asked: boolean }[] = [];
-        worker.onmessage = ({ data }: MessageEvent<WorkerReport>) => {
+        // Only what comes on the channel of their own is a report: the Worker's global
+        // messages are what the module posts, which nobody here listens to.
+        channel.port1.onmessage = ({ data }: MessageEvent<WorkerReport>) => {
           messages++;
-          // What the module posts itself (nobody here listens to it) is none of these.
-          if (typeof data !== "object" || data === null) return;
           if ("listening" in data) {
             // Not if it is stopping already (unasked, while the others start).
             state.serving = !ended && !(troubles.length > 0 && !troubles[0].asked);
@@ -513,8 +518,9 @@ export class WorkerServer implements AsyncDisposable {
           port,
           options: { maxConnections: options.maxConnections, idleTimeout: options.idleTimeout },
           budget: share,
+          channel: channel.port2,
         };
-        worker.postMessage(message);
+        worker.postMessage(message, [channel.port2]);
         return listening.promise;
       };
       try {

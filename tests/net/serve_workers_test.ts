@@ -658,9 +658,9 @@ Deno.test("serveWorkers() chains what went wrong in one turn in the order it hap
   deepEqual(messages, ["R: rejected", "close() was called", "C: the listener threw"]);
 });
 
-Deno.test("serveWorkers() ignores what a module posts to the main thread itself", async () => {
+Deno.test("serveWorkers() ignores what a module posts to the main thread itself, whatever its shape", async () => {
   const chatty = new URL(
-    "data:text/javascript,postMessage('hello'); postMessage({ note: 1 }); export function* handler(conn) { yield conn.sendall('hi'); }",
+    "data:text/javascript,postMessage('hello'); postMessage({ listening: 1 }); postMessage({ trouble: 1 }); postMessage({ stopped: true }); export function* handler(conn) { yield conn.sendall('hi'); }",
   );
   const { workers, errors } = await serveReporting(chatty, 1);
   try {
@@ -673,6 +673,7 @@ Deno.test("serveWorkers() ignores what a module posts to the main thread itself"
     );
     equal(greeting, "hi");
     equal(workers.serving, 1);
+    ok(workers.port !== 1, "the port is the one it listens on");
   } finally {
     await withDeadline(workers.shutdown(), "the shutdown");
   }
