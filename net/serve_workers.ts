@@ -503,11 +503,8 @@ export class WorkerServer implements AsyncDisposable {
             }
             decideAll();
             const rest = untold();
-            end(
-              rest.length > 0
-                ? failureOf([...rest, ...escaped])
-                : { message: event.message, asked: state.asked },
-            );
+            // Alone, it is the failure: its message is all that came of what was thrown.
+            end(failureOf([...rest, ...escaped]));
           };
           endOnceQuiet();
         };

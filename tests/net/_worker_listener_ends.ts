@@ -2,7 +2,8 @@
 // ends the Worker on the spot, while an error is being dispatched: a line "throw" has the
 // listener throw, "exit" has it call `Deno.exit(3)`, "handle, then close" has it handle
 // the error (`preventDefault()`) and then call `close()`, "handle, then throw" handle it
-// and then throw. Two more only handle it, the other ways Deno allows: "returnValue" sets
+// and then throw, "handle, then report" handle it and then `reportError` another (which
+// Deno does not dispatch while one is: it ends the Worker). Two more only handle it, the other ways Deno allows: "returnValue" sets
 // `event.returnValue = false`, "prototype" calls `Event.prototype.preventDefault`. After
 // the reply, a timer throws "first: thrown from a timer", which the listener hears of
 // ("who?" gets the reply alone).
@@ -21,6 +22,10 @@ addEventListener("error", (event) => {
   if (how === "handle, then throw") {
     event.preventDefault();
     throw new Error("the module's error listener threw");
+  }
+  if (how === "handle, then report") {
+    event.preventDefault();
+    reportError(new Error("reported from the module's error listener"));
   }
   if (how === "returnValue") event.returnValue = false;
   if (how === "prototype") Event.prototype.preventDefault.call(event);

@@ -316,6 +316,16 @@ Deno.test("serveWorkers() does not report an error handled before the module's l
   );
 });
 
+Deno.test("serveWorkers() reports a worker that died with nothing told before with the message as cause", async () => {
+  const errors = await reportsOf("handle, then report");
+  equal(errors.length, 1);
+  const { message, cause } = errors[0];
+  ok(message.startsWith("Worker 1 stopped serving: "), message);
+  ok(message.includes("reported from the module's error listener"), message);
+  ok(cause instanceof Error, String(cause));
+  equal(`Worker 1 stopped serving: ${cause.message}`, message);
+});
+
 for (const how of ["returnValue", "prototype"]) {
   Deno.test(`serveWorkers() keeps a worker whose module handled an error (${how}) serving, and reports nothing`, async () => {
     const { workers, errors } = await serveReporting(LISTENER_ENDS, 1);
