@@ -59,12 +59,12 @@ export interface ServeWorkersOptions {
    * closed its listener and ended its handlers first (their `finally` blocks ran), except
    * after `Deno.exit()`, which cannot wait, or an `error` listener of the module's own that
    * throws, which ends the Worker on the spot (the error it heard of still comes first,
-   * unless it handled that, and what it threw is chained); it is then terminated. The others serve on,
-   * and the system spreads new connections among them ({@linkcode WorkerServer.serving}
-   * tells how many are left). A Worker that fails while they start makes
-   * {@linkcode serveWorkers} reject instead, with its error (all it threw, if it had not
-   * listened yet); what goes wrong after that, while the failed start stops the Workers,
-   * comes here as `failed while shutting down`.
+   * unless it handled that, and what it threw is chained); it is then terminated. The
+   * others serve on, and the system spreads new connections among them
+   * ({@linkcode WorkerServer.serving} tells how many are left). A Worker that fails while
+   * they start makes {@linkcode serveWorkers} reject instead, with its error (all it
+   * threw, if it had not listened yet); what goes wrong after that, while the failed start
+   * stops the Workers, comes here as `failed while shutting down`.
    *
    * It also receives what goes wrong in a Worker while {@linkcode WorkerServer.shutdown}
    * stops it, once for that Worker, as `Worker 2 failed while shutting down: ...`: the
