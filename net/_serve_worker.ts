@@ -13,6 +13,11 @@
 // The same watch runs while the Worker is asked to stop: what goes wrong then (the module
 // throws meanwhile, or a handler's cleanup can never end and the run ends in a deadlock)
 // did not stop it, but is reported all the same, as having happened while it stopped.
+//
+// This program takes over the Worker that loads it (its first message, `Event.prototype`),
+// so only `serveWorkers` loads it, by URL: nothing imports it. It talks to the main
+// thread over a channel of their own (`WorkerStart.channel`); the Worker's global messages
+// are the module's.
 import { run } from "../scheduler/mod.ts";
 import { useBudget } from "./_fd_guard.ts";
 import { server } from "./server.ts";
