@@ -330,9 +330,17 @@ for (const how of ["returnValue", "prototype"]) {
   Deno.test(`serveWorkers() keeps a worker whose module handled an error (${how}) serving, and reports nothing`, async () => {
     const { workers, errors } = await serveReporting(LISTENER_ENDS, 1);
     try {
-      await withDeadline(run(whoServes(workers.port, how)), "the reply");
-      // Served again after the timer's error was handled: the Worker goes on.
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      const replies = await withDeadline(
+        run(function* () {
+          using conn = yield* connect("127.0.0.1", workers.port);
+          yield* conn.sendall(`${how}\n`);
+          // Its name, then word that the module's listener heard of the timer's error.
+          return [text(yield* conn.readline()), text(yield* conn.readline())];
+        }()),
+        "the replies",
+      );
+      deepEqual(replies, ["bluelet-worker-1\n", "heard\n"]);
+      // Served again after the error was handled: the Worker goes on.
       equal(
         await withDeadline(run(whoServes(workers.port)), "serving on"),
         "bluelet-worker-1",
