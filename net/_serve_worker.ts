@@ -113,7 +113,7 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
       server(start.host, start.port, handler, {
         ...start.options,
         reusePort: true,
-        onListen: (addr) => channel.postMessage({ listening: (addr as Deno.NetAddr).port }),
+        onListen: (addr) => post(channel, { listening: (addr as Deno.NetAddr).port }),
       }),
       { signal: stop.signal },
     );

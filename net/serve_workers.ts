@@ -373,8 +373,7 @@ export class WorkerServer implements AsyncDisposable {
           asked: false,
           giveUp: (ms) => {
             const late = new Error(`it did not stop within ${ms} ms, so it was terminated`);
-            decideAll();
-            end(failureOf([...untold(), ...escaped, { error: late, asked: true }]));
+            end(everything({ error: late, asked: true }));
           },
         };
         workers.push(state);
@@ -398,6 +397,17 @@ export class WorkerServer implements AsyncDisposable {
         /** The Worker ends: all it told went wrong, in order. */
         const decideAll = () => {
           troubles.push(...held.splice(0));
+        };
+        /** What escaped the Worker as it died (see `onerror`), once it has. */
+        const escaped: { error: unknown; asked: boolean }[] = [];
+        /**
+         * The Worker ends: the failure of all that went wrong and was not told yet (what it
+         * told, then what escaped it, then `last`), if anything was.
+         */
+        const everything = (last?: { error: unknown; asked: boolean }): Failure | undefined => {
+          decideAll();
+          const all = [...untold(), ...escaped, ...(last === undefined ? [] : [last])];
+          return all.length > 0 ? failureOf(all) : undefined;
         };
         let ended = false;
         // However a Worker stops, once: `failure` says what went wrong, if anything did.
@@ -451,8 +461,6 @@ export class WorkerServer implements AsyncDisposable {
           }
         };
         let messages = 0;
-        /** What escaped the Worker as it died (see `onerror`), once it has. */
-        const escaped: { error: unknown; asked: boolean }[] = [];
         // Only what comes on the channel of their own is a report: the Worker's global
         // messages are what the module posts, which nobody here listens to.
         channel.port1.onmessage = ({ data }: MessageEvent<WorkerReport>) => {
@@ -466,7 +474,7 @@ export class WorkerServer implements AsyncDisposable {
             const at = held.findIndex((trouble) => trouble.unless === id);
             if (ended || at < 0) return;
             if ("handled" in data) held.splice(at, 1);
-            else held[at] = { error: held[at].error, asked: held[at].asked };
+            else held[at].unless = undefined; // decided: it went wrong
             // Once no verdict is pending, what was held is in, in order.
             if (held.every((trouble) => trouble.unless === undefined)) decideAll();
             take();
@@ -477,9 +485,7 @@ export class WorkerServer implements AsyncDisposable {
             else if (held.length > 0) held.push(trouble);
             else take(trouble);
           } else if ("stopped" in data) {
-            decideAll();
-            const rest = untold();
-            end(rest.length > 0 ? failureOf(rest) : undefined);
+            end(everything());
           }
         };
         worker.onerror = (event) => {
@@ -501,10 +507,8 @@ export class WorkerServer implements AsyncDisposable {
               setTimeout(endOnceQuiet, 0);
               return;
             }
-            decideAll();
-            const rest = untold();
-            // Alone, it is the failure: its message is all that came of what was thrown.
-            end(failureOf([...rest, ...escaped]));
+            // Alone, what escaped is the failure: its message is all that came across.
+            end(everything());
           };
           endOnceQuiet();
         };
