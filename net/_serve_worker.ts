@@ -14,10 +14,10 @@
 // throws meanwhile, or a handler's cleanup can never end and the run ends in a deadlock)
 // did not stop it, but is reported all the same, as having happened while it stopped.
 //
-// This program takes over the Worker that loads it (its first message, `Event.prototype`),
-// so only `serveWorkers` loads it, by URL: nothing imports it. It talks to the main
-// thread over a channel of their own (`WorkerStart.channel`); the Worker's global messages
-// are the module's.
+// This program takes over the Worker that loads it (its first message, `Event.prototype`,
+// `EventTarget.prototype.addEventListener`), so only `serveWorkers` loads it, by URL:
+// nothing imports it. It talks to the main thread over a channel of their own
+// (`WorkerStart.channel`); the Worker's global messages are the module's.
 import { run } from "../scheduler/mod.ts";
 import { useBudget } from "./_fd_guard.ts";
 import { server } from "./server.ts";
@@ -56,34 +56,47 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   // An error event's error is told before the module's own listeners of it run: one that
   // throws, or calls `Deno.exit`, ends the Worker on the spot, and it would be lost. One
   // that handles it (as a module may, to keep its Worker going, as in any Deno Worker) has
-  // the main thread told so at once; once every listener has run, the main thread is told
-  // if none did, and the Worker stops. Its default is prevented meanwhile: a Worker that
-  // fails must live until its server has stopped.
+  // the main thread told so at once. A listener kept after the module's (see `keepLast`)
+  // prevents the default of an event that none of them handled and that Node's `process`
+  // will not take after the dispatch: a Worker that fails must live until its server has
+  // stopped. Until then the event is left as the module's listeners expect to find it.
+  // Once the dispatch is over, the main thread is told if nothing handled it, and the
+  // Worker stops: from a microtask, so that what else failed in the same turn is told
+  // first and fails a start together.
   let events = 0;
-  const failUnlessHandled = (event: Event, error: unknown): void => {
-    if (event.defaultPrevented) return; // handled by a listener that ran before this one
+  const lastListeners = new WeakMap<Event, () => void>();
+  const tellAtOnce = (event: Event, error: unknown): void => {
+    if (event.defaultPrevented || lastListeners.has(event)) return; // handled, or told
     const unless = ++events;
-    let handled = false;
+    let decided = false;
+    let preventedHere = false;
     post(channel, { trouble: cloneable(error), asked, unless });
-    watching.set(event, () => {
-      if (handled) return;
-      handled = true;
-      post(channel, { handled: unless });
-    });
-    preventDefault.call(event);
-    queueMicrotask(() => {
+    const handled = (): void => {
+      if (decided) return;
+      decided = true;
       watching.delete(event);
-      if (handled) return;
+      post(channel, { handled: unless });
+    };
+    watching.set(event, handled);
+    lastListeners.set(event, () => {
+      if (decided || event.defaultPrevented || takenByProcess(event)) return;
+      preventedHere = true;
+      preventDefault.call(event);
+    });
+    // Also where the last listener did not run: a listener stopped the propagation.
+    queueMicrotask(() => {
+      if (decided) return;
+      if (!preventedHere && (event.defaultPrevented || takenByProcess(event))) return handled();
+      decided = true;
+      watching.delete(event);
       post(channel, { unhandled: unless });
       stop.abort();
     });
   };
-  scope.addEventListener("error", (event) => {
-    failUnlessHandled(event, event.error ?? event.message);
-  });
-  scope.addEventListener("unhandledrejection", (event) => {
-    failUnlessHandled(event, event.reason);
-  });
+  const lastListener = (event: Event): void => lastListeners.get(event)?.();
+  scope.addEventListener("error", (event) => tellAtOnce(event, event.error ?? event.message));
+  scope.addEventListener("unhandledrejection", (event) => tellAtOnce(event, event.reason));
+  keepLast({ error: lastListener, unhandledrejection: lastListener });
   const close = scope.close.bind(scope);
   // The Worker closes once its server has stopped; the error gives where it was called.
   scope.close = () => fail(new Error("close() was called"));
@@ -142,7 +155,48 @@ function unchain(error: unknown): unknown[] {
   return [...unchain(error.suppressed), ...unchain(error.error)];
 }
 
-/** Error events being watched, each with what marks it handled (see `failUnlessHandled`). */
+/**
+ * Whether Node's `process` will take `event` once its dispatch is over: an unhandled
+ * rejection goes to `process.on("unhandledRejection")` listeners then, and the Worker goes
+ * on. (Its `uncaughtException` listeners listen for `error` events like any other.)
+ */
+function takenByProcess(event: Event): boolean {
+  if (event.type !== "unhandledrejection") return false;
+  return (nodeProcess?.listenerCount?.("unhandledRejection") ?? 0) > 0;
+}
+
+/**
+ * Adds `listeners` to the Worker's global scope, and keeps each the last of its type
+ * however many the module adds later (directly, through `onerror`, or through Node's
+ * `process.on`), so that it sees what they all did with an event. A listener added during
+ * a dispatch is left out of that dispatch, which the caller must allow for.
+ */
+function keepLast(listeners: Record<string, (event: Event) => void>): void {
+  const add = EventTarget.prototype.addEventListener;
+  const remove = EventTarget.prototype.removeEventListener;
+  const lasts = new Map(Object.entries(listeners));
+  for (const [type, listener] of lasts) add.call(globalThis, type, listener);
+  Object.defineProperty(EventTarget.prototype, "addEventListener", {
+    value: function (
+      this: EventTarget | undefined,
+      type: string,
+      listener: EventListenerOrEventListenerObject | null,
+      options?: boolean | AddEventListenerOptions,
+    ): void {
+      add.call(this, type, listener, options);
+      // Called unqualified, as a global function, `this` is undefined.
+      const target = this ?? globalThis;
+      const last = target === globalThis ? lasts.get(type) : undefined;
+      if (last === undefined || listener === last) return;
+      remove.call(target, type, last);
+      add.call(target, type, last);
+    },
+    writable: true,
+    configurable: true,
+  });
+}
+
+/** Error events being watched, each with what marks it handled (see `tellAtOnce`). */
 const watching = new WeakMap<Event, () => void>();
 /** The real `preventDefault`: the Worker's own call must not count as handling. */
 const preventDefault = Event.prototype.preventDefault;
@@ -207,7 +261,14 @@ function cloneable(error: unknown): unknown {
   }
 }
 
+/**
+ * Node's `process`, which Deno makes on first use. Made here, before the module loads:
+ * made during an event's dispatch, it would run the microtasks queued so far.
+ */
+let nodeProcess: { listenerCount?(name: string): number } | undefined;
+
 if ("WorkerGlobalScope" in globalThis) {
+  nodeProcess = (globalThis as { process?: typeof nodeProcess }).process;
   watchHandling();
   const scope = globalThis as unknown as WorkerScope;
   // The start is the one message for this program on the Worker's own channel: the rest

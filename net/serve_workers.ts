@@ -50,9 +50,11 @@ export interface ServeWorkersOptions {
    * Receives the error of a Worker that stopped serving unasked after it started: code in
    * the handler's module threw where no handler catches it (in a timer, say), left a
    * promise rejection unhandled, or called `close()` or `Deno.exit()`, or its server
-   * failed. (A module whose own global `error` or `unhandledrejection` listener handles
-   * the event, by `preventDefault()` or `returnValue = false`, keeps its Worker serving,
-   * as in any Deno Worker, and the error is not reported.) It is called
+   * failed. (A module that handles the error itself keeps its Worker serving, as in any
+   * Deno Worker, and the error is not reported: a global `error` or `unhandledrejection`
+   * listener of its own that calls `preventDefault()` or sets `returnValue = false`, or
+   * Node's `process.on("uncaughtException")` or `process.on("unhandledRejection")`. Its
+   * listeners find the event as Deno dispatches it, not yet handled.) It is called
    * once for that Worker, with an `Error` that names it (`Worker 2 stopped serving: ...`,
    * the number of its name `bluelet-worker-2`) and has what it threw as `cause` (copied
    * across by structured clone, so a subclass arrives as an `Error`). The Worker has

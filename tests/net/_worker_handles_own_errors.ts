@@ -1,21 +1,33 @@
 // A handler for the serveWorkers tests whose module handles its own stray errors, as a Deno
-// Worker may: global listeners that call `preventDefault()` keep a plain Worker going. A
-// line "throw" has it throw from a timer, "reject" leave a promise rejection to those
+// Worker may, in the way the module URL's hash names:
+// - "" (none): global `error` and `unhandledrejection` listeners that call
+//   `preventDefault()`, which keeps a plain Worker going;
+// - "#checks": the same listeners, but each first looks whether the event was handled
+//   already (`defaultPrevented`), as a well-behaved listener among others does;
+// - "#process": Node's `process.on("uncaughtException")` and
+//   `process.on("unhandledRejection")`.
+// A line "throw" has it throw from a timer, "reject" leave a promise rejection to those
 // listeners; every line is answered with how many they have handled so far.
+import process from "node:process";
 import type { Connection, Coroutine } from "../../mod.ts";
 
+const how = new URL(import.meta.url).hash.slice(1);
 const scope = globalThis as unknown as {
   addEventListener(type: string, listener: (event: Event) => void): void;
 };
 let handled = 0;
-scope.addEventListener("error", (event) => {
-  event.preventDefault();
-  handled++;
-});
-scope.addEventListener("unhandledrejection", (event) => {
-  event.preventDefault();
-  handled++;
-});
+if (how === "process") {
+  process.on("uncaughtException", () => handled++);
+  process.on("unhandledRejection", () => handled++);
+} else {
+  const handle = (event: Event): void => {
+    if (how === "checks" && event.defaultPrevented) return;
+    event.preventDefault();
+    handled++;
+  };
+  scope.addEventListener("error", handle);
+  scope.addEventListener("unhandledrejection", handle);
+}
 
 const decoder = new TextDecoder();
 

@@ -604,30 +604,40 @@ function* ask(port: number, line: string): Coroutine<string> {
   return text(yield* conn.readline()).trim();
 }
 
-for (const how of ["throw", "reject"]) {
-  Deno.test(`serveWorkers() leaves serving a worker whose module handles its own stray error (${how})`, async () => {
-    const errors: string[] = [];
-    const workers = await withDeadline(
-      serveWorkers(new URL("./_worker_handles_own_errors.ts", import.meta.url), {
-        workers: 1,
-        onWorkerError: (error) => errors.push(error.message),
-      }),
-      "starting",
-    );
-    try {
-      equal(await withDeadline(run(ask(workers.port, how)), "the first request"), "handled 0");
-      // The Worker goes on serving: it answers until its module has handled the error.
-      let answer = "";
-      for (let i = 0; i < 100 && answer !== "handled 1"; i++) {
-        answer = await withDeadline(run(ask(workers.port, "again")), "a later request");
+/** How the module handles its stray errors (see _worker_handles_own_errors.ts). */
+const HANDLING = [
+  { style: "", says: "listeners that call preventDefault()" },
+  { style: "checks", says: "listeners that first check defaultPrevented" },
+  { style: "process", says: "process.on()" },
+];
+
+for (const { style, says } of HANDLING) {
+  for (const how of ["throw", "reject"]) {
+    Deno.test(`serveWorkers() leaves serving a worker whose module handles its own stray error (${how}, ${says})`, async () => {
+      const errors: string[] = [];
+      const module = new URL(`./_worker_handles_own_errors.ts#${style}`, import.meta.url);
+      const workers = await withDeadline(
+        serveWorkers(module, {
+          workers: 1,
+          onWorkerError: (error) => errors.push(error.message),
+        }),
+        "starting",
+      );
+      try {
+        equal(await withDeadline(run(ask(workers.port, how)), "the first request"), "handled 0");
+        // The Worker goes on serving: it answers until its module has handled the error.
+        let answer = "";
+        for (let i = 0; i < 100 && answer !== "handled 1"; i++) {
+          answer = await withDeadline(run(ask(workers.port, "again")), "a later request");
+        }
+        equal(answer, "handled 1");
+        deepEqual(errors, []);
+        equal(workers.serving, 1);
+      } finally {
+        await withDeadline(workers.shutdown(), "the shutdown");
       }
-      equal(answer, "handled 1");
-      deepEqual(errors, []);
-      equal(workers.serving, 1);
-    } finally {
-      await withDeadline(workers.shutdown(), "the shutdown");
-    }
-  });
+    });
+  }
 }
 
 Deno.test("serveWorkers() logs a dead worker with console.error by default; the process goes on and exits by itself", async () => {
