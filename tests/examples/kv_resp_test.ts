@@ -104,14 +104,11 @@ Deno.test("globMatch follows Redis's stringmatch, and stays linear on hostile pa
   assert.equal(globMatch("a*".repeat(30) + "b", "a".repeat(5000)), false);
 });
 
-Deno.test("splitArgs takes time linear in the line, not a string per byte", () => {
-  // 8 MiB in long words, quoted and not: per-character concatenation takes most of a
-  // second here; slices take a few milliseconds. The bound leaves a wide margin either way.
+Deno.test("splitArgs splits an 8 MiB line of long words, quoted and not", () => {
+  // How its time grows with the line is measured by bench/split_args_bench.ts.
   const word = "w".repeat(2 * 1024 * 1024);
   const line = `SET ${word} "${word}\\n${word}" '${word}'`;
-  const start = performance.now();
   const args = splitArgs(line);
-  const elapsed = performance.now() - start;
   assert.deepEqual(args?.map((arg) => arg.length), [
     3,
     word.length,
@@ -119,7 +116,6 @@ Deno.test("splitArgs takes time linear in the line, not a string per byte", () =
     word.length,
   ]);
   assert.equal(args![2], `${word}\n${word}`);
-  assert.ok(elapsed < 150, `splitArgs took ${elapsed.toFixed(0)} ms for ${line.length} bytes`);
 });
 
 Deno.test("RequestParser.parseAhead holds a blocked client's requests in order, to the same limits", () => {
