@@ -14,10 +14,10 @@
 // throws meanwhile, or a handler's cleanup can never end and the run ends in a deadlock)
 // did not stop it, but is reported all the same, as having happened while it stopped.
 //
-// This program takes over the Worker that loads it (its first message, `Event.prototype`,
-// `EventTarget.prototype.addEventListener`), so only `serveWorkers` loads it, by URL:
-// nothing imports it. It talks to the main thread over a channel of their own
-// (`WorkerStart.channel`); the Worker's global messages are the module's.
+// This program takes over the Worker that loads it (its first message, `Event.prototype`),
+// so only `serveWorkers` loads it, by URL: nothing imports it. It talks to the main
+// thread over a channel of their own (`WorkerStart.channel`); the Worker's global messages
+// are the module's.
 import { run } from "../scheduler/mod.ts";
 import { useBudget } from "./_fd_guard.ts";
 import { server } from "./server.ts";
@@ -56,47 +56,47 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   // An error event's error is told before the module's own listeners of it run: one that
   // throws, or calls `Deno.exit`, ends the Worker on the spot, and it would be lost. One
   // that handles it (as a module may, to keep its Worker going, as in any Deno Worker) has
-  // the main thread told so at once. A listener kept after the module's (see `keepLast`)
-  // prevents the default of an event that none of them handled and that Node's `process`
-  // will not take after the dispatch: a Worker that fails must live until its server has
-  // stopped. Until then the event is left as the module's listeners expect to find it.
-  // Once the dispatch is over, the main thread is told if nothing handled it, and the
-  // Worker stops: from a microtask, so that what else failed in the same turn is told
-  // first and fails a start together.
+  // the main thread told so at once; once the dispatch is over, the main thread is told
+  // if none did, and the Worker stops. Its default is prevented meanwhile, whatever the
+  // module's listeners do (a Worker that fails must live until its server has stopped),
+  // but hidden from them: they find the event as Deno dispatches it. A rejection that
+  // Node's `process` listens for is left to it: after the dispatch, Deno hands it there,
+  // and `process` prevents its default itself.
   let events = 0;
-  const lastListeners = new WeakMap<Event, () => void>();
-  const tellAtOnce = (event: Event, error: unknown): void => {
-    if (event.defaultPrevented || lastListeners.has(event)) return; // handled, or told
+  const failUnlessHandled = (event: Event, error: unknown): void => {
+    // Told already (dispatched again), or handled by a listener that ran before this one.
+    if (watching.has(event) || event.defaultPrevented) return;
     const unless = ++events;
-    let decided = false;
-    let preventedHere = false;
     post(channel, { trouble: cloneable(error), asked, unless });
-    const handled = (): void => {
-      if (decided) return;
-      decided = true;
-      watching.delete(event);
-      post(channel, { handled: unless });
+    const watch: Watch = {
+      prevented: !takenByProcess(event),
+      handled: false,
+      decided: false,
+      onHandled: () => {
+        if (watch.decided) return;
+        watch.decided = true;
+        post(channel, { handled: unless });
+      },
     };
-    watching.set(event, handled);
-    lastListeners.set(event, () => {
-      if (decided || event.defaultPrevented || takenByProcess(event)) return;
-      preventedHere = true;
-      preventDefault.call(event);
-    });
-    // Also where the last listener did not run: a listener stopped the propagation.
-    queueMicrotask(() => {
-      if (decided) return;
-      if (!preventedHere && (event.defaultPrevented || takenByProcess(event))) return handled();
-      decided = true;
-      watching.delete(event);
+    watching.set(event, watch);
+    if (watch.prevented) preventDefault.call(event);
+    const verdict = (): void => {
+      if (watch.decided) return;
+      // Run by a microtask checkpoint inside a listener (one that made a global Deno makes
+      // on first use, say): the other listeners are still to come.
+      if (event.eventPhase !== Event.NONE) return void setTimeout(verdict, 0);
+      watch.decided = true;
       post(channel, { unhandled: unless });
       stop.abort();
-    });
+    };
+    queueMicrotask(verdict);
   };
-  const lastListener = (event: Event): void => lastListeners.get(event)?.();
-  scope.addEventListener("error", (event) => tellAtOnce(event, event.error ?? event.message));
-  scope.addEventListener("unhandledrejection", (event) => tellAtOnce(event, event.reason));
-  keepLast({ error: lastListener, unhandledrejection: lastListener });
+  scope.addEventListener("error", (event) => {
+    failUnlessHandled(event, event.error ?? event.message);
+  });
+  scope.addEventListener("unhandledrejection", (event) => {
+    failUnlessHandled(event, event.reason);
+  });
   const close = scope.close.bind(scope);
   // The Worker closes once its server has stopped; the error gives where it was called.
   scope.close = () => fail(new Error("close() was called"));
@@ -155,74 +155,91 @@ function unchain(error: unknown): unknown[] {
   return [...unchain(error.suppressed), ...unchain(error.error)];
 }
 
-/**
- * Whether Node's `process` will take `event` once its dispatch is over: an unhandled
- * rejection goes to `process.on("unhandledRejection")` listeners then, and the Worker goes
- * on. (Its `uncaughtException` listeners listen for `error` events like any other.)
- */
-function takenByProcess(event: Event): boolean {
-  if (event.type !== "unhandledrejection") return false;
-  return (nodeProcess?.listenerCount?.("unhandledRejection") ?? 0) > 0;
+/** What the Worker knows of an error event it watches (see `failUnlessHandled`). */
+interface Watch {
+  /** Whether the Worker prevented its default as it began (hidden during the dispatch). */
+  prevented: boolean;
+  /** Whether the module (or Node's `process`) handled it. */
+  handled: boolean;
+  /** Whether the main thread has been told its verdict: handled or not. */
+  decided: boolean;
+  /** Tells the main thread that it was handled, unless it was told a verdict already. */
+  onHandled: () => void;
 }
 
-/**
- * Adds `listeners` to the Worker's global scope, and keeps each the last of its type
- * however many the module adds later (directly, through `onerror`, or through Node's
- * `process.on`), so that it sees what they all did with an event. A listener added during
- * a dispatch is left out of that dispatch, which the caller must allow for.
- */
-function keepLast(listeners: Record<string, (event: Event) => void>): void {
-  const add = EventTarget.prototype.addEventListener;
-  const remove = EventTarget.prototype.removeEventListener;
-  const lasts = new Map(Object.entries(listeners));
-  for (const [type, listener] of lasts) add.call(globalThis, type, listener);
-  Object.defineProperty(EventTarget.prototype, "addEventListener", {
-    value: function (
-      this: EventTarget | undefined,
-      type: string,
-      listener: EventListenerOrEventListenerObject | null,
-      options?: boolean | AddEventListenerOptions,
-    ): void {
-      add.call(this, type, listener, options);
-      // Called unqualified, as a global function, `this` is undefined.
-      const target = this ?? globalThis;
-      const last = target === globalThis ? lasts.get(type) : undefined;
-      if (last === undefined || listener === last) return;
-      remove.call(target, type, last);
-      add.call(target, type, last);
-    },
-    writable: true,
-    configurable: true,
-  });
-}
-
-/** Error events being watched, each with what marks it handled (see `tellAtOnce`). */
-const watching = new WeakMap<Event, () => void>();
+/** Error events being watched. */
+const watching = new WeakMap<Event, Watch>();
 /** The real `preventDefault`: the Worker's own call must not count as handling. */
 const preventDefault = Event.prototype.preventDefault;
 
 /**
+ * Whether Node's `process` will take `event` once its dispatch is over: Deno hands an
+ * unhandled rejection to it when it has `unhandledRejection` or `uncaughtException`
+ * listeners (it listens for `error` events like any other listener).
+ */
+function takenByProcess(event: Event): boolean {
+  if (event.type !== "unhandledrejection" || nodeProcess === undefined) return false;
+  return nodeProcess.listenerCount("unhandledRejection") > 0 ||
+    nodeProcess.listenerCount("uncaughtException") > 0;
+}
+
+/**
+ * Node's `process`, which Deno makes on first use. Made as this program starts, before
+ * the module loads: made during an event's dispatch, it would run the microtasks queued
+ * so far, verdicts among them.
+ */
+let nodeProcess: { listenerCount(name: string): number } | undefined;
+
+/**
  * Sees every way a module can handle an event while it is watched: `preventDefault()`,
- * called on the event or through `Event.prototype`, and `returnValue = false`. Only in a
- * Worker of `serveWorkers`, before the module loads.
+ * called on the event or through `Event.prototype`, and `returnValue = false`; and, during
+ * its dispatch, hides that the Worker prevented its default from the module's listeners
+ * (`defaultPrevented`, `returnValue`). Only in a Worker of `serveWorkers`, before the
+ * module loads.
  */
 function watchHandling(): void {
+  const handle = (event: Event): void => {
+    const watch = watching.get(event);
+    if (watch === undefined) return;
+    watch.handled = true;
+    watch.onHandled();
+  };
+  // Whether the Worker's own prevention of `event`'s default is to be hidden now.
+  const hiding = (event: Event): Watch | undefined => {
+    const watch = watching.get(event);
+    return watch?.prevented && event.eventPhase !== Event.NONE ? watch : undefined;
+  };
   Object.defineProperty(Event.prototype, "preventDefault", {
     value: function (this: Event): void {
-      watching.get(this)?.();
+      handle(this);
       preventDefault.call(this);
     },
     writable: true,
     configurable: true,
   });
+  const defaultPrevented = Object.getOwnPropertyDescriptor(Event.prototype, "defaultPrevented");
+  const getPrevented = defaultPrevented?.get;
+  if (getPrevented !== undefined) {
+    Object.defineProperty(Event.prototype, "defaultPrevented", {
+      ...defaultPrevented,
+      get(this: Event): boolean {
+        return hiding(this)?.handled ?? getPrevented.call(this);
+      },
+    });
+  }
   const returnValue = Object.getOwnPropertyDescriptor(Event.prototype, "returnValue");
-  const set = returnValue?.set;
-  if (set === undefined) return;
+  const getReturn = returnValue?.get;
+  const setReturn = returnValue?.set;
+  if (getReturn === undefined || setReturn === undefined) return;
   Object.defineProperty(Event.prototype, "returnValue", {
     ...returnValue,
+    get(this: Event): boolean {
+      const watch = hiding(this);
+      return watch === undefined ? getReturn.call(this) : !watch.handled;
+    },
     set(this: Event, value: boolean): void {
-      if (!value) watching.get(this)?.();
-      set.call(this, value);
+      if (!value) handle(this);
+      setReturn.call(this, value);
     },
   });
 }
@@ -260,12 +277,6 @@ function cloneable(error: unknown): unknown {
     }
   }
 }
-
-/**
- * Node's `process`, which Deno makes on first use. Made here, before the module loads:
- * made during an event's dispatch, it would run the microtasks queued so far.
- */
-let nodeProcess: { listenerCount?(name: string): number } | undefined;
 
 if ("WorkerGlobalScope" in globalThis) {
   nodeProcess = (globalThis as { process?: typeof nodeProcess }).process;

@@ -6,7 +6,25 @@
 // timer and hang in its cleanup, "revoked" leave a rejection with a
 // revoked proxy unhandled. Every line is first answered with the name of the Worker that
 // serves it.
+//
+// The module URL's hash can give it global `error` and `unhandledrejection` listeners of
+// its own that hear of the error and leave it unhandled: "#stops" calls
+// `stopImmediatePropagation()`; "#adds" adds a listener during the dispatch (one added
+// with `once` that adds itself again); "#lazy" makes a global that Deno makes on first use
+// (`Buffer`), which runs the microtasks queued so far.
 import { type Connection, type Coroutine, until } from "../../mod.ts";
+
+const listener = {
+  stops: (event: Event) => event.stopImmediatePropagation(),
+  adds: function again(event: Event) {
+    addEventListener(event.type, again, { once: true });
+  },
+  lazy: () => void (globalThis as { Buffer?: unknown }).Buffer,
+}[new URL(import.meta.url).hash.slice(1)];
+if (listener !== undefined) {
+  addEventListener("error", listener, { once: true });
+  addEventListener("unhandledrejection", listener, { once: true });
+}
 
 const decoder = new TextDecoder();
 

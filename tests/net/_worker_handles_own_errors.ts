@@ -4,8 +4,12 @@
 //   `preventDefault()`, which keeps a plain Worker going;
 // - "#checks": the same listeners, but each first looks whether the event was handled
 //   already (`defaultPrevented`), as a well-behaved listener among others does;
+// - "#lazy": listeners that call `preventDefault()` after making a global that Deno makes
+//   on first use (`Buffer`), which runs the microtasks queued so far;
 // - "#process": Node's `process.on("uncaughtException")` and
-//   `process.on("unhandledRejection")`.
+//   `process.on("unhandledRejection")`;
+// - "#uncaught": Node's `process.on("uncaughtException")` alone, which Node (and Deno)
+//   hand unhandled rejections to as well.
 // A line "throw" has it throw from a timer, "reject" leave a promise rejection to those
 // listeners; every line is answered with how many they have handled so far.
 import process from "node:process";
@@ -16,12 +20,13 @@ const scope = globalThis as unknown as {
   addEventListener(type: string, listener: (event: Event) => void): void;
 };
 let handled = 0;
-if (how === "process") {
+if (how === "process" || how === "uncaught") {
   process.on("uncaughtException", () => handled++);
-  process.on("unhandledRejection", () => handled++);
+  if (how === "process") process.on("unhandledRejection", () => handled++);
 } else {
   const handle = (event: Event): void => {
     if (how === "checks" && event.defaultPrevented) return;
+    if (how === "lazy") void (globalThis as { Buffer?: unknown }).Buffer;
     event.preventDefault();
     handled++;
   };

@@ -197,9 +197,28 @@ const DEATHS = [
   },
 ];
 
-for (const { how, says, closedFirst } of DEATHS) {
-  Deno.test(`serveWorkers() reports a worker that dies after it listens (${how}), and the other serves on`, async () => {
-    const { workers, errors, reported } = await serveReporting(DIES, 2);
+/**
+ * Listeners of the module's own that hear of its error and leave it unhandled (see
+ * _worker_dies.ts): the Worker stops all the same, the way shutdown does.
+ */
+const UNHANDLING = [
+  { listener: "stops", does: "stops the propagation" },
+  { listener: "adds", does: "adds a listener" },
+  { listener: "lazy", does: "makes a global Deno makes on first use" },
+];
+
+const DEATH_CASES: ((typeof DEATHS)[number] & { listener?: string; does?: string })[] = [
+  ...DEATHS,
+  ...UNHANDLING.flatMap((unhandling) =>
+    DEATHS.slice(0, 2).map((death) => ({ ...death, ...unhandling }))
+  ),
+];
+
+for (const { how, says, closedFirst, listener, does } of DEATH_CASES) {
+  const heard = does === undefined ? "" : `, heard by a listener that ${does}`;
+  Deno.test(`serveWorkers() reports a worker that dies after it listens (${how}${heard}), and the other serves on`, async () => {
+    const module = listener === undefined ? DIES : new URL(`${DIES.href}#${listener}`);
+    const { workers, errors, reported } = await serveReporting(module, 2);
     const record: string[] = [];
     try {
       record.push(`serving ${workers.serving}`);
@@ -608,7 +627,9 @@ function* ask(port: number, line: string): Coroutine<string> {
 const HANDLING = [
   { style: "", says: "listeners that call preventDefault()" },
   { style: "checks", says: "listeners that first check defaultPrevented" },
+  { style: "lazy", says: "listeners that make a global Deno makes on first use first" },
   { style: "process", says: "process.on()" },
+  { style: "uncaught", says: "process.on('uncaughtException') alone" },
 ];
 
 for (const { style, says } of HANDLING) {
