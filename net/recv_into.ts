@@ -13,7 +13,12 @@ import { type Connection, socketOf } from "./connection.ts";
  * The connection's promise about buffered bytes holds: if the reading thread is killed
  * (or times out) while the OS read is in flight, or after it landed but before the thread
  * resumed, what it brings goes to the connection's buffer for the next read (a copy, in
- * order), though it may also have been written into `target`.
+ * order), though it may also have been written into `target`. A read still in flight
+ * then writes into `target` when it lands, and is copied from there a moment later: so
+ * after such a kill, `target` belongs to the connection until the connection's next read
+ * returns. Writing into it before that, or lending it to a read of another connection,
+ * mixes those bytes with the peer's. Giving it to the same connection's next read is
+ * safe: that read takes the copy first.
  *
  * @param conn The connection to read.
  * @param target Where the bytes go, from its start; not empty.

@@ -29,9 +29,14 @@ export interface ToStreamsOptions {
   chunkSize?: number;
   /**
    * Aborting it closes the connection while the writable side writes (or when it next
-   * writes), so that the write fails at once. Give `pipeTo` the same signal: an aborted
-   * pipe waits for its write in flight to end before it aborts the writable side (so says
-   * the Streams standard), and a write to a peer that does not read never ends.
+   * writes), so that the write fails at once, and ends the readable side: a read in flight
+   * is killed, its bytes left buffered for the connection's next read, and the readable
+   * errors with the signal's reason. Give `pipeTo` the same signal: an aborted pipe waits
+   * for its write in flight to end before it aborts the writable side (so says the
+   * Streams standard), and a write to a peer that does not read never ends. A pipe from
+   * the readable stopped with `preventCancel` holds the stream, its read in flight, until
+   * its destination has aborted: without the signal, a chunk that lands meanwhile goes to
+   * the pipe, which drops it.
    *
    * @default {undefined}
    */
@@ -54,7 +59,12 @@ const DEFAULT_CHUNK_SIZE = 64 * 1024;
  *
  * The readable side reads only while its consumer waits for a chunk, and cancelling it
  * leaves the connection open, with every byte the stream did not deliver still buffered
- * for the connection's next read. Unlike a `recv` result, each chunk has a buffer of its
+ * for the connection's next read. Two limits of the Streams standard remain. A chunk
+ * that lands after the stream was let go (`releaseLock`) with a read in flight, and taken
+ * again by a reader that has not asked for a chunk yet, waits in the stream's own queue,
+ * which a `cancel` discards. And a `pipeTo` stopped by its signal with `preventCancel`
+ * drops a chunk that lands while it stops, unless `toStreams` has the same signal (see
+ * {@linkcode ToStreamsOptions.signal}). Unlike a `recv` result, each chunk has a buffer of its
  * own, so consumers may keep it or transfer it (a byte stream's `enqueue` does): nothing
  * else goes with it. Closing the writable side shuts down the sending side
  * ({@linkcode Connection.closeWrite}), so a `pipeTo` that reaches the end of its source
@@ -114,14 +124,20 @@ export function toStreams(conn: Connection, options: ToStreamsOptions = {}): Con
       `Cannot make streams for ${socket.peer()}: an in-memory connection (memoryPair, MemoryListener) cannot back Web Streams, since each stream operation runs in a run of its own and only the connection's own run can wake its waits; use a TCP, TLS or Unix socket connection`,
     );
   }
-  return { readable: readableOf(conn, chunkSize), writable: writableOf(conn, options.signal) };
+  const signal = options.signal;
+  return { readable: readableOf(conn, chunkSize, signal), writable: writableOf(conn, signal) };
 }
 
-function readableOf(conn: Connection, chunkSize: number): ReadableStream<Uint8Array> {
+function readableOf(
+  conn: Connection,
+  chunkSize: number,
+  signal: AbortSignal | undefined,
+): ReadableStream<Uint8Array> {
   const socket = socketOf(conn);
   /** Aborts the run of the read in flight, if any. */
   let reading: AbortController | null = null;
   let cancelled = false;
+  const stopReading = () => reading?.abort();
 
   // Takes one chunk and hands it over in the same step: a kill (from `cancel`) comes
   // either before the read's bytes are taken, and they stay buffered, or not at all.
@@ -147,14 +163,21 @@ function readableOf(conn: Connection, chunkSize: number): ReadableStream<Uint8Ar
 
   const readable = new ReadableStream<Uint8Array>({
     async pull(controller) {
+      if (signal?.aborted) return controller.error(signal.reason);
       const aborter = new AbortController();
       reading = aborter;
+      // Listened to only while reading, as the writable side does.
+      signal?.addEventListener("abort", stopReading);
       try {
         await run(pullOnce(controller), { signal: aborter.signal });
       } catch (error) {
-        if (!cancelled) throw error;
+        if (cancelled) return;
+        // Killed as `cancel` kills it: its bytes stay buffered.
+        if (signal?.aborted) return controller.error(signal.reason);
+        throw error;
       } finally {
         reading = null;
+        signal?.removeEventListener("abort", stopReading);
       }
     },
     cancel() {

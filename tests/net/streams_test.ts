@@ -17,9 +17,9 @@ import { socketOf } from "../../net/connection.ts";
 import { memoryPair } from "../../testing/mod.ts";
 import { makeCertificate, portOf, socketPair, text } from "./_helpers.ts";
 
-/** Waits for a macrotask, long enough for a stream's pending pull to start. */
-function macrotask(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 1));
+/** Waits for a macrotask, long enough for a stream's pending pull to start (or `ms`). */
+function macrotask(ms = 1): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** `n` bytes of a repeating pattern, so that a lost or repeated byte shows. */
@@ -215,6 +215,55 @@ Deno.test("toStreams() readable: a pipeTo() with preventCancel stopped by its si
     yield* until(readable.cancel());
     equal(text(yield* withTimeout(5_000, pair.peer.recvExactly(9))), "important");
     deepEqual(got, []);
+  }());
+});
+
+Deno.test("toStreams() readable given the signal of a pipeTo() with preventCancel loses no byte that lands while the pipe stops", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const aborter = new AbortController();
+    const { readable } = toStreams(pair.peer, { signal: aborter.signal });
+    const record: string[] = [];
+    const sink = new WritableStream<Uint8Array>({
+      write: (chunk) => void record.push(`sink got ${text(chunk)}`),
+      // A sink that takes a moment to abort (a file, another socket): the pipe holds the
+      // stream, its read in flight, until that ends.
+      abort: () => macrotask(50),
+    });
+    const piping = readable.pipeTo(sink, { preventCancel: true, signal: aborter.signal })
+      .then(() => "resolved", (error: Error) => error.message);
+    yield* until(macrotask()); // the pipe's read is in flight
+    aborter.abort(new Error("stop"));
+    yield* pair.client.sendall("important"); // lands while the sink aborts
+    yield* pair.client.closeWrite();
+    record.push(`pipe: ${yield* until(piping)}`);
+    // The readable ended with the signal; the bytes wait for the connection's next read.
+    const reader = readable.getReader();
+    const ended = yield* until(reader.read().then(() => "read", (error: Error) => error.message));
+    record.push(`readable: ${ended}`);
+    record.push(`recv got ${text(yield* withTimeout(5_000, pair.peer.recvExactly(9)))}`);
+    deepEqual(record, ["pipe: stop", "readable: stop", "recv got important"]);
+  }());
+});
+
+Deno.test("toStreams() readable ends with the signal's reason, its read in flight killed and its bytes left for recv", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const aborter = new AbortController();
+    const { readable } = toStreams(pair.peer, { signal: aborter.signal });
+    const reader = readable.getReader();
+    const reading = reader.read().then(() => "read", (error: Error) => error.message);
+    yield* until(macrotask()); // its read is in flight
+    aborter.abort(new Error("stop"));
+    equal(yield* until(reading), "stop");
+    yield* pair.client.sendall("after");
+    equal(text(yield* withTimeout(5_000, pair.peer.recvExactly(5))), "after");
+    // Taken again, it stays ended: it reads no more.
+    reader.releaseLock();
+    yield* pair.client.sendall("more");
+    const again = readable.getReader().read().then(() => "read", (error: Error) => error.message);
+    equal(yield* until(again), "stop");
+    equal(text(yield* withTimeout(5_000, pair.peer.recvExactly(4))), "more");
   }());
 });
 
