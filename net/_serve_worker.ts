@@ -59,9 +59,8 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   // the main thread told so at once; once the dispatch is over, the main thread is told
   // if none did, and the Worker stops. Its default is prevented meanwhile, whatever the
   // module's listeners do (a Worker that fails must live until its server has stopped),
-  // but hidden from them: they find the event as Deno dispatches it. A rejection that
-  // Node's `process` listens for is left to it: after the dispatch, Deno hands it there,
-  // and `process` prevents its default itself.
+  // but hidden from the module (see `watchHandling`): it finds the event as Deno
+  // dispatches it, and Deno hands a rejection that Node's `process` listens for to it.
   let events = 0;
   const failUnlessHandled = (event: Event, error: unknown): void => {
     // Told already (dispatched again), or handled by a listener that ran before this one.
@@ -69,17 +68,15 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     const unless = ++events;
     post(channel, { trouble: cloneable(error), asked, unless });
     const watch: Watch = {
-      prevented: !takenByProcess(event),
       handled: false,
       decided: false,
       onHandled: () => {
-        if (watch.decided) return;
         watch.decided = true;
         post(channel, { handled: unless });
       },
     };
     watching.set(event, watch);
-    if (watch.prevented) preventDefault.call(event);
+    preventDefault.call(event);
     const verdict = (): void => {
       if (watch.decided) return;
       // Run by a microtask checkpoint inside a listener (one that made a global Deno makes
@@ -157,13 +154,11 @@ function unchain(error: unknown): unknown[] {
 
 /** What the Worker knows of an error event it watches (see `failUnlessHandled`). */
 interface Watch {
-  /** Whether the Worker prevented its default as it began (hidden during the dispatch). */
-  prevented: boolean;
   /** Whether the module (or Node's `process`) handled it. */
   handled: boolean;
   /** Whether the main thread has been told its verdict: handled or not. */
   decided: boolean;
-  /** Tells the main thread that it was handled, unless it was told a verdict already. */
+  /** Tells the main thread that it was handled. */
   onHandled: () => void;
 }
 
@@ -173,14 +168,26 @@ const watching = new WeakMap<Event, Watch>();
 const preventDefault = Event.prototype.preventDefault;
 
 /**
- * Whether Node's `process` will take `event` once its dispatch is over: Deno hands an
- * unhandled rejection to it when it has `unhandledRejection` or `uncaughtException`
- * listeners (it listens for `error` events like any other listener).
+ * Whether Deno hands `event` to Node's `process` once its dispatch is over, unless its
+ * default was prevented: an unhandled rejection, when `process` has `unhandledRejection`
+ * or `uncaughtException` listeners. (Those listen for `error` events like any other
+ * listener.)
  */
 function takenByProcess(event: Event): boolean {
   if (event.type !== "unhandledrejection" || nodeProcess === undefined) return false;
   return nodeProcess.listenerCount("unhandledRejection") > 0 ||
     nodeProcess.listenerCount("uncaughtException") > 0;
+}
+
+/**
+ * Whether `event` is in a passive listener now, whose `preventDefault()` Deno ignores. Read
+ * from Deno's own flag on the event, if it has one by that name; without it, such a call
+ * counts as handling.
+ */
+function inPassiveListener(event: Event): boolean {
+  const flag = Object.getOwnPropertySymbols(event)
+    .find((symbol) => symbol.description === "[[inPassiveListener]]");
+  return flag !== undefined && (event as unknown as Record<symbol, unknown>)[flag] === true;
 }
 
 /**
@@ -192,22 +199,27 @@ let nodeProcess: { listenerCount(name: string): number } | undefined;
 
 /**
  * Sees every way a module can handle an event while it is watched: `preventDefault()`,
- * called on the event or through `Event.prototype`, and `returnValue = false`; and, during
- * its dispatch, hides that the Worker prevented its default from the module's listeners
- * (`defaultPrevented`, `returnValue`). Only in a Worker of `serveWorkers`, before the
- * module loads.
+ * called on the event or through `Event.prototype`, and `returnValue = false`, where Deno
+ * would heed them; and hides from the module that the Worker prevented the event's
+ * default (`defaultPrevented`, `returnValue`). Only in a Worker of `serveWorkers`, before
+ * the module loads.
  */
 function watchHandling(): void {
   const handle = (event: Event): void => {
     const watch = watching.get(event);
-    if (watch === undefined) return;
+    if (watch === undefined || watch.decided || inPassiveListener(event)) return;
+    // Once the dispatch is over, Deno has decided, except for what it hands to `process`.
+    if (event.eventPhase === Event.NONE && !takenByProcess(event)) return;
     watch.handled = true;
     watch.onHandled();
   };
-  // Whether the Worker's own prevention of `event`'s default is to be hidden now.
-  const hiding = (event: Event): Watch | undefined => {
-    const watch = watching.get(event);
-    return watch?.prevented && event.eventPhase !== Event.NONE ? watch : undefined;
+  // What `defaultPrevented` reads as, for a watched event: what the module's own doings
+  // make it, during the dispatch and after the verdict. In between, right after the
+  // dispatch, Deno reads it to decide: if it reads false, Deno hands the rejection to
+  // `process` (which prevents the default itself) or, with no taker, ends the Worker.
+  const prevented = (event: Event, watch: Watch): boolean => {
+    if (watch.handled || event.eventPhase !== Event.NONE || watch.decided) return watch.handled;
+    return !takenByProcess(event);
   };
   Object.defineProperty(Event.prototype, "preventDefault", {
     value: function (this: Event): void {
@@ -223,7 +235,8 @@ function watchHandling(): void {
     Object.defineProperty(Event.prototype, "defaultPrevented", {
       ...defaultPrevented,
       get(this: Event): boolean {
-        return hiding(this)?.handled ?? getPrevented.call(this);
+        const watch = watching.get(this);
+        return watch === undefined ? getPrevented.call(this) : prevented(this, watch);
       },
     });
   }
@@ -234,8 +247,8 @@ function watchHandling(): void {
   Object.defineProperty(Event.prototype, "returnValue", {
     ...returnValue,
     get(this: Event): boolean {
-      const watch = hiding(this);
-      return watch === undefined ? getReturn.call(this) : !watch.handled;
+      const watch = watching.get(this);
+      return watch === undefined ? getReturn.call(this) : !prevented(this, watch);
     },
     set(this: Event, value: boolean): void {
       if (!value) handle(this);

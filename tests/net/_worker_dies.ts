@@ -11,20 +11,36 @@
 // its own that hear of the error and leave it unhandled: "#stops" calls
 // `stopImmediatePropagation()`; "#adds" adds a listener during the dispatch (one added
 // with `once` that adds itself again); "#lazy" makes a global that Deno makes on first use
-// (`Buffer`), which runs the microtasks queued so far.
+// (`Buffer`), which runs the microtasks queued so far; "#late" does that too, and calls
+// `preventDefault()` from a microtask, once the dispatch is over, too late for Deno;
+// "#passive" calls `preventDefault()` in a passive listener, which Deno ignores; "#drops"
+// removes the `process.on("unhandledRejection")` listener it had, so that nothing takes
+// the rejection.
+import process from "node:process";
 import { type Connection, type Coroutine, until } from "../../mod.ts";
 
+const makeLazyGlobal = () => void (globalThis as { Buffer?: unknown }).Buffer;
+const onProcessRejection = () => {};
+const how = new URL(import.meta.url).hash.slice(1);
 const listener = {
   stops: (event: Event) => event.stopImmediatePropagation(),
   adds: function again(event: Event) {
     addEventListener(event.type, again, { once: true });
   },
-  lazy: () => void (globalThis as { Buffer?: unknown }).Buffer,
-}[new URL(import.meta.url).hash.slice(1)];
+  lazy: makeLazyGlobal,
+  late: (event: Event) => {
+    makeLazyGlobal();
+    queueMicrotask(() => event.preventDefault());
+  },
+  passive: (event: Event) => event.preventDefault(),
+  drops: () => void process.off("unhandledRejection", onProcessRejection),
+}[how];
 if (listener !== undefined) {
-  addEventListener("error", listener, { once: true });
-  addEventListener("unhandledrejection", listener, { once: true });
+  const options = { once: true, passive: how === "passive" };
+  addEventListener("error", listener, options);
+  addEventListener("unhandledrejection", listener, options);
 }
+if (how === "drops") process.on("unhandledRejection", onProcessRejection);
 
 const decoder = new TextDecoder();
 

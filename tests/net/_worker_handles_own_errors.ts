@@ -9,7 +9,10 @@
 // - "#process": Node's `process.on("uncaughtException")` and
 //   `process.on("unhandledRejection")`;
 // - "#uncaught": Node's `process.on("uncaughtException")` alone, which Node (and Deno)
-//   hand unhandled rejections to as well.
+//   hand unhandled rejections to as well;
+// - "#adds": listeners that handle errors, and, for rejections, add a
+//   `process.on("unhandledRejection")` listener during the dispatch (which Deno hands the
+//   rejection to once the dispatch is over).
 // A line "throw" has it throw from a timer, "reject" leave a promise rejection to those
 // listeners; every line is answered with how many they have handled so far.
 import process from "node:process";
@@ -23,6 +26,16 @@ let handled = 0;
 if (how === "process" || how === "uncaught") {
   process.on("uncaughtException", () => handled++);
   if (how === "process") process.on("unhandledRejection", () => handled++);
+} else if (how === "adds") {
+  scope.addEventListener("error", (event) => {
+    event.preventDefault();
+    handled++;
+  });
+  scope.addEventListener("unhandledrejection", () => {
+    if (process.listenerCount("unhandledRejection") === 0) {
+      process.on("unhandledRejection", () => handled++);
+    }
+  });
 } else {
   const handle = (event: Event): void => {
     if (how === "checks" && event.defaultPrevented) return;

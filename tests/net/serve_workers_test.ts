@@ -205,6 +205,9 @@ const UNHANDLING = [
   { listener: "stops", does: "stops the propagation" },
   { listener: "adds", does: "adds a listener" },
   { listener: "lazy", does: "makes a global Deno makes on first use" },
+  { listener: "late", does: "prevents the default after the dispatch" },
+  { listener: "passive", does: "is passive and prevents the default" },
+  { listener: "drops", does: "drops Node's process listener" },
 ];
 
 const DEATH_CASES: ((typeof DEATHS)[number] & { listener?: string; does?: string })[] = [
@@ -630,6 +633,7 @@ const HANDLING = [
   { style: "lazy", says: "listeners that make a global Deno makes on first use first" },
   { style: "process", says: "process.on()" },
   { style: "uncaught", says: "process.on('uncaughtException') alone" },
+  { style: "adds", says: "process.on() added during the dispatch" },
 ];
 
 for (const { style, says } of HANDLING) {
