@@ -252,8 +252,18 @@ export class Database {
    * Creates an empty database.
    *
    * @param options The clock, and limits.
+   * @throws {RangeError} If `pubsubBufferLimit`, `maxmemory` or `idleTimeout` is not a
+   * non-negative number.
    */
   constructor(options: DatabaseOptions = {}) {
+    for (const name of ["pubsubBufferLimit", "maxmemory", "idleTimeout"] as const) {
+      const value = options[name];
+      if (value !== undefined && !(value >= 0 && value < Infinity)) {
+        throw new RangeError(
+          `Cannot create database: ${name} must be a non-negative number, got ${value}`,
+        );
+      }
+    }
     this.clock = options.clock ?? performance;
     this.messages = new Broadcast<Message>({
       capacity: options.pubsubLimit ?? 10_000,

@@ -129,9 +129,16 @@ export class RequestParser {
    * Creates a parser for one connection.
    *
    * @param options Its limits.
+   * @throws {RangeError} If `options.queryBufferLimit` is not a positive integer.
    */
   constructor(options: RequestParserOptions = {}) {
-    this.#limit = options.queryBufferLimit ?? QUERY_BUFFER_MAX;
+    const limit = options.queryBufferLimit ?? QUERY_BUFFER_MAX;
+    if (!(Number.isInteger(limit) && limit > 0)) {
+      throw new RangeError(
+        `Cannot create request parser: queryBufferLimit must be a positive integer, got ${limit}`,
+      );
+    }
+    this.#limit = limit;
   }
 
   /** Bytes received and not yet parsed into requests. */

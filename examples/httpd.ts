@@ -4,9 +4,10 @@
 // keep-alive; one coroutine per connection, so a slow client never stalls the others. A
 // request's real path (symlinks followed) must lie inside the real root, or it is a 404, as
 // is anything but a regular file or a directory (a FIFO, an index.html that is a directory).
-// A request head must arrive within --timeout ms (default 10 s), a connection that moves no
-// byte for a minute is closed, and at most 400 clients are served at once. Ctrl-C (or
-// SIGTERM) stops accepting, closes idle connections and lets open requests finish.
+// A request head must arrive within --timeout ms of its first byte (default 10 s), a
+// connection that moves no byte for a minute is closed, and at most 400 clients are served
+// at once. Ctrl-C (or SIGTERM) stops accepting, closes idle connections and lets open
+// requests finish.
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
 
@@ -103,16 +104,26 @@ function* aborted(signal: AbortSignal): bluelet.Coroutine<void> {
 }
 
 /**
- * Reads a request head, up to its blank line. Gives "" at the end of the stream, or if the
- * server stops before the head's first byte: a client between requests has none to finish.
+ * Reads a request head, up to its blank line, which must come within `timeout` ms of its
+ * first byte. Gives "" at the end of the stream, or if the server stops before the head's
+ * first byte: a client between requests has none to finish.
  */
-function* readHead(conn: bluelet.Connection, stopping: AbortSignal): bluelet.Coroutine<string> {
-  // The first byte alone: a stop ends the wait for a request, never a request begun.
+function* readHead(
+  conn: bluelet.Connection,
+  stopping: AbortSignal,
+  timeout: number,
+): bluelet.Coroutine<string> {
+  // The first byte alone, for as long as it takes (a keep-alive connection idle between
+  // requests is the server's idle timeout's to close): a stop ends the wait for a request,
+  // never a request begun.
   const first = yield* bluelet.race([conn.recv(1), aborted(stopping)]);
   if (!first?.length) return "";
   // A head that is only its blank line has its end begun in that first byte.
   const end = first[0] === 13 ? "\n\r\n" : "\r\n\r\n";
-  const rest = yield* conn.readline(end, { maxLength: HEAD_LIMIT - 1 });
+  const rest = yield* bluelet.withTimeout(
+    timeout,
+    conn.readline(end, { maxLength: HEAD_LIMIT - 1 }),
+  );
   return new TextDecoder().decode(first) + new TextDecoder().decode(rest);
 }
 
@@ -126,7 +137,7 @@ export function handler(
       let request = "";
       let tooLong = ""; // the status for a head over HEAD_LIMIT
       try {
-        request = yield* bluelet.withTimeout(timeout, readHead(conn, stopping));
+        request = yield* readHead(conn, stopping, timeout);
       } catch (error) {
         if (error instanceof bluelet.TimeoutError) { // A client too slow to send its head.
           const head = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n";
@@ -179,11 +190,19 @@ export function handler(
 /** Serves `[ROOT] [--port N] [--host H] [--timeout MS]` until SIGINT or SIGTERM. */
 export async function main(args: readonly string[]): Promise<void> {
   let [root, port, host, timeout] = [".", 8000, "127.0.0.1", 10_000];
+  let rootGiven = false;
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--port") port = Number(args[++i]);
-    else if (args[i] === "--host") host = args[++i];
+    else if (args[i] === "--host") host = args[++i] ?? "";
     else if (args[i] === "--timeout") timeout = Number(args[++i]);
-    else root = args[i];
+    else if (args[i].startsWith("--") || rootGiven) {
+      throw new TypeError(`Unknown argument: ${args[i]}`);
+    } else [root, rootGiven] = [args[i], true];
+  }
+  if (!(timeout > 0 && timeout < Infinity)) {
+    throw new RangeError(
+      `Cannot serve files: --timeout must be a positive number of milliseconds, got ${timeout}`,
+    );
   }
   const real = (await Deno.realPath(root)).replace(/\/?$/, "/");
   const onListen = (a: Deno.Addr) =>
@@ -195,7 +214,7 @@ export async function main(args: readonly string[]): Promise<void> {
   await bluelet.run(bluelet.server(host, port, handler(real, { timeout, stopping: stop.signal }), {
     onListen,
     maxConnections: 400, // a socket and a file each: well below the usual `ulimit -n` of 1024
-    idleTimeout: 60_000, // a client that stops reading a response
+    idleTimeout: 60_000, // a keep-alive client idle between requests, or that stops reading
     signal: stop.signal,
     gracePeriod: 5000,
   }));

@@ -164,6 +164,7 @@ export type KvOptions = RequestParserOptions;
  * @param db The database every client shares.
  * @param options Limits on what one client may send.
  * @returns The handler, for `bluelet.server`.
+ * @throws {RangeError} If `options.queryBufferLimit` is not a positive integer.
  *
  * @example A client's pipeline, over a real socket
  * ```ts
@@ -193,6 +194,7 @@ export function kvHandler(
   db: Database,
   options: KvOptions = {},
 ): (conn: bluelet.Connection) => bluelet.Coroutine<void> {
+  new RequestParser(options); // its options are checked now, not at the first client
   return function* kvClient(conn) {
     const client = db.connect();
     client.onKill = () => conn.close();
@@ -210,7 +212,8 @@ export function kvHandler(
         client.active = true;
         try {
           parser.feed(data);
-        } catch {
+        } catch (error) {
+          if (!(error instanceof RangeError)) throw error;
           return; // over the query buffer limit: Redis closes such a client too
         }
         for (;;) {
@@ -292,6 +295,7 @@ export async function main(args: readonly string[], signal?: AbortSignal): Promi
     i++;
   }
   const db = new Database({ idleTimeout, pubsubLimit, pubsubBufferLimit, maxmemory });
+  const handler = kvHandler(db, handlerOptions);
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   signal?.addEventListener("abort", onSignal);
@@ -304,7 +308,7 @@ export async function main(args: readonly string[], signal?: AbortSignal): Promi
         // server: a thread spawned in a handler ends with that client's connection.
         const sweep = yield* bluelet.spawn(db.expireCycle(), { name: "sweep" });
         try {
-          yield* bluelet.server(host, port, kvHandler(db, handlerOptions), {
+          yield* bluelet.server(host, port, handler, {
             maxConnections,
             onListen: (addr) => {
               if (addr.transport === "tcp") {

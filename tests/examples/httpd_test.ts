@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { join, run, spawn } from "../../mod.ts";
+import { join, run, sleep, spawn, VirtualClock } from "../../mod.ts";
 import { memoryPair } from "../../testing/mod.ts";
-import { handler } from "../../examples/httpd.ts";
+import { handler, main } from "../../examples/httpd.ts";
 import { ExampleProcess, withDeadline } from "./_process.ts";
 
 const SECRET = "TOP SECRET, outside the root";
@@ -685,4 +685,75 @@ Deno.test("httpd.ts streams a file in 64 KiB reads, and never opens it for HEAD"
     "read 65536",
     "read 3392", // the rest of the Content-Length; no read to find the end of the file
   ]);
+});
+
+Deno.test("httpd.ts gives a keep-alive connection idle between requests no 408: the head's time starts at its first byte", async () => {
+  const root = (await Deno.realPath(await Deno.makeTempDir())) + "/";
+  await Deno.writeTextFile(`${root}hello.txt`, "hi");
+  const decoder = new TextDecoder();
+  const record: string[] = [];
+  try {
+    await run(
+      function* () {
+        const [client, conn] = memoryPair();
+        const serve = handler(root, { log: () => {}, timeout: 10_000 });
+        const serving = yield* spawn(function* () {
+          try {
+            yield* serve(conn);
+          } finally {
+            conn.close(); // as `server` does
+          }
+        }());
+        const get = "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+        const statusOf = function* () {
+          const head = decoder.decode(yield* client.readline("\r\n\r\n"));
+          if (head === "") return "closed";
+          yield* client.recvExactly(Number(/Content-Length: (\d+)/.exec(head)![1]));
+          return head.split("\r\n")[0];
+        };
+        yield* client.sendall(get);
+        record.push(yield* statusOf());
+        yield* sleep(30_000); // idle between requests, three times the head's limit
+        yield* client.sendall(get);
+        record.push(yield* statusOf());
+        // A head begun and left unfinished is cut off once its limit has passed.
+        yield* client.sendall("GET /hello.txt HTTP/1.1\r\n");
+        record.push(yield* statusOf());
+        yield* join(serving);
+        record.push(`closed: ${(yield* client.recv(1)).length === 0}`);
+        client.close();
+        // The handler also waits on its stop signal, a promise: the clock jumps after 1 ms of
+        // real quiet.
+      }(),
+      { clock: new VirtualClock(0, { autojumpThreshold: 1 }) },
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+  assert.deepEqual(record, [
+    "HTTP/1.1 200 OK",
+    "HTTP/1.1 200 OK",
+    "HTTP/1.1 408 Request Timeout",
+    "closed: true",
+  ]);
+});
+
+Deno.test("httpd.ts refuses an unknown argument, a second root and a bad --timeout before it listens", async () => {
+  const cases: [string[], Error][] = [
+    [["--prot", "8081"], new TypeError("Unknown argument: --prot")],
+    [[".", "/etc"], new TypeError("Unknown argument: /etc")],
+    [
+      [".", "--timeout", "abc"],
+      new RangeError(
+        "Cannot serve files: --timeout must be a positive number of milliseconds, got NaN",
+      ),
+    ],
+    [
+      [".", "--timeout", "-5"],
+      new RangeError(
+        "Cannot serve files: --timeout must be a positive number of milliseconds, got -5",
+      ),
+    ],
+  ];
+  for (const [args, error] of cases) await assert.rejects(main(args), error);
 });

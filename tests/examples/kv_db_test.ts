@@ -636,3 +636,24 @@ Deno.test("maxmemory: past it, commands that add data get Redis's OOM error; rea
     `${oom}$-1\r\n${oom}${oom}${oom}${oom}:0\r\n+PONG\r\n*2\r\n$9\r\nmaxmemory\r\n$1\r\n1\r\n`,
   );
 });
+
+Deno.test("kv refuses limits that are not numbers, or out of range, as it starts", () => {
+  for (const name of ["pubsubBufferLimit", "maxmemory", "idleTimeout"] as const) {
+    for (const value of [NaN, -1, Infinity]) {
+      assert.throws(
+        () => new Database({ [name]: value }),
+        new RangeError(
+          `Cannot create database: ${name} must be a non-negative number, got ${value}`,
+        ),
+      );
+    }
+  }
+  for (const queryBufferLimit of [0, -1, NaN, 1.5]) {
+    assert.throws(
+      () => kvHandler(new Database(), { queryBufferLimit }),
+      new RangeError(
+        `Cannot create request parser: queryBufferLimit must be a positive integer, got ${queryBufferLimit}`,
+      ),
+    );
+  }
+});
