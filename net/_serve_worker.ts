@@ -65,6 +65,9 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   const failUnlessHandled = (event: Event, error: unknown): void => {
     // Told already (dispatched again), or handled by a listener that ran before this one.
     if (watching.has(event) || event.defaultPrevented) return;
+    // Deno's own error events are cancelable; one that is not was made by the module (an
+    // event bus, say), and never ends a Worker.
+    if (!event.cancelable) return;
     const unless = ++events;
     post(channel, { trouble: cloneable(error), asked, unless });
     const watch: Watch = {

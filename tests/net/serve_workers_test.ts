@@ -665,6 +665,22 @@ for (const { style, says } of HANDLING) {
   }
 }
 
+Deno.test("serveWorkers() leaves serving a worker whose module dispatches error events of its own", async () => {
+  const { workers, errors } = await serveReporting(DIES, 1);
+  try {
+    equal(
+      await withDeadline(run(whoServes(workers.port, "dispatch")), "the request"),
+      "bluelet-worker-1",
+    );
+    // Nobody handled them, but they were not Deno's: the Worker serves on.
+    equal(await withDeadline(run(whoServes(workers.port)), "a later request"), "bluelet-worker-1");
+    equal(workers.serving, 1);
+  } finally {
+    await withDeadline(workers.shutdown(), "the shutdown");
+  }
+  deepEqual(errors, []);
+});
+
 Deno.test("serveWorkers() logs a dead worker with console.error by default; the process goes on and exits by itself", async () => {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--unstable-net", "--allow-net=127.0.0.1", "--allow-read", DIES_SCRIPT],
