@@ -63,8 +63,11 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   // dispatches it, and Deno hands a rejection that Node's `process` listens for to it.
   let events = 0;
   const failUnlessHandled = (event: Event, error: unknown): void => {
-    // Told already (dispatched again), or handled by a listener that ran before this one.
-    if (watching.has(event) || event.defaultPrevented) return;
+    const told = watching.get(event);
+    // Dispatched again, by the module: Deno's dispatch, where handling counts, is over.
+    if (told !== undefined) told.redispatched = true;
+    // Told already, or handled by a listener that ran before this one.
+    if (told !== undefined || event.defaultPrevented) return;
     // Deno's own error events are cancelable; one that is not was made by the module (an
     // event bus, say), and never ends a Worker.
     if (!event.cancelable) return;
@@ -73,6 +76,8 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     const watch: Watch = {
       handled: false,
       decided: false,
+      redispatched: false,
+      putOff: false,
       onHandled: () => {
         watch.decided = true;
         post(channel, { handled: unless });
@@ -83,8 +88,13 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     const verdict = (): void => {
       if (watch.decided) return;
       // Run by a microtask checkpoint inside a listener (one that made a global Deno makes
-      // on first use, say): the other listeners are still to come.
-      if (event.eventPhase !== Event.NONE) return void setTimeout(verdict, 0);
+      // on first use, say): the other listeners are still to come. Or inside Deno's
+      // hand-off to `process`, whose own listener did that: `process` prevents the default
+      // once its listeners have run.
+      if (event.eventPhase !== Event.NONE || (takenByProcess(event) && !watch.putOff)) {
+        watch.putOff = true;
+        return void setTimeout(verdict, 0);
+      }
       watch.decided = true;
       post(channel, { unhandled: unless });
       stop.abort();
@@ -161,6 +171,10 @@ interface Watch {
   handled: boolean;
   /** Whether the main thread has been told its verdict: handled or not. */
   decided: boolean;
+  /** Whether the module dispatched it again, after Deno's dispatch. */
+  redispatched: boolean;
+  /** Whether the verdict was put off to a later turn. */
+  putOff: boolean;
   /** Tells the main thread that it was handled. */
   onHandled: () => void;
 }
@@ -173,13 +187,14 @@ const preventDefault = Event.prototype.preventDefault;
 /**
  * Whether Deno hands `event` to Node's `process` once its dispatch is over, unless its
  * default was prevented: an unhandled rejection, when `process` has `unhandledRejection`
- * or `uncaughtException` listeners. (Those listen for `error` events like any other
- * listener.)
+ * or `uncaughtException` listeners, or a capture callback. (Those hear of `error` events
+ * through a listener like any other.)
  */
 function takenByProcess(event: Event): boolean {
   if (event.type !== "unhandledrejection" || nodeProcess === undefined) return false;
   return nodeProcess.listenerCount("unhandledRejection") > 0 ||
-    nodeProcess.listenerCount("uncaughtException") > 0;
+    nodeProcess.listenerCount("uncaughtException") > 0 ||
+    nodeProcess.hasUncaughtExceptionCaptureCallback?.() === true;
 }
 
 /**
@@ -198,7 +213,10 @@ function inPassiveListener(event: Event): boolean {
  * the module loads: made during an event's dispatch, it would run the microtasks queued
  * so far, verdicts among them.
  */
-let nodeProcess: { listenerCount(name: string): number } | undefined;
+let nodeProcess: {
+  listenerCount(name: string): number;
+  hasUncaughtExceptionCaptureCallback?(): boolean;
+} | undefined;
 
 /**
  * Sees every way a module can handle an event while it is watched: `preventDefault()`,
@@ -211,8 +229,12 @@ function watchHandling(): void {
   const handle = (event: Event): void => {
     const watch = watching.get(event);
     if (watch === undefined || watch.decided || inPassiveListener(event)) return;
-    // Once the dispatch is over, Deno has decided, except for what it hands to `process`.
-    if (event.eventPhase === Event.NONE && !takenByProcess(event)) return;
+    // Once the dispatch is over, Deno has decided, except for what it hands to `process`;
+    // a dispatch of the module's own (again, or on another target) comes after.
+    const heeded = event.eventPhase === Event.NONE
+      ? takenByProcess(event)
+      : !watch.redispatched && event.currentTarget === globalThis;
+    if (!heeded) return;
     watch.handled = true;
     watch.onHandled();
   };

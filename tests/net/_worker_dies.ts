@@ -16,7 +16,8 @@
 // `preventDefault()` from a microtask, once the dispatch is over, too late for Deno;
 // "#passive" calls `preventDefault()` in a passive listener, which Deno ignores; "#drops"
 // removes the `process.on("unhandledRejection")` listener it had, so that nothing takes
-// the rejection.
+// the rejection; "#redispatches" makes that global, and dispatches the event again, on a
+// target of its own whose listener calls `preventDefault()`, too late for Deno.
 import process from "node:process";
 import { type Connection, type Coroutine, until } from "../../mod.ts";
 
@@ -35,6 +36,14 @@ const listener = {
   },
   passive: (event: Event) => event.preventDefault(),
   drops: () => void process.off("unhandledRejection", onProcessRejection),
+  redispatches: (event: Event) => {
+    makeLazyGlobal();
+    queueMicrotask(() => {
+      const bus = new EventTarget();
+      bus.addEventListener(event.type, (again) => again.preventDefault());
+      bus.dispatchEvent(event);
+    });
+  },
 }[how];
 if (listener !== undefined) {
   const options = { once: true, passive: how === "passive" };

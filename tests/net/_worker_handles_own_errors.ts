@@ -10,6 +10,9 @@
 //   `process.on("unhandledRejection")`;
 // - "#uncaught": Node's `process.on("uncaughtException")` alone, which Node (and Deno)
 //   hand unhandled rejections to as well;
+// - "#capture": Node's `process.setUncaughtExceptionCaptureCallback()`;
+// - "#uncaught-lazy": Node's `process.on("uncaughtException")` alone, whose listener makes a
+//   global that Deno makes on first use (`Buffer`), which runs the microtasks queued so far;
 // - "#adds": listeners that handle errors, and, for rejections, add a
 //   `process.on("unhandledRejection")` listener during the dispatch (which Deno hands the
 //   rejection to once the dispatch is over).
@@ -23,7 +26,14 @@ const scope = globalThis as unknown as {
   addEventListener(type: string, listener: (event: Event) => void): void;
 };
 let handled = 0;
-if (how === "process" || how === "uncaught") {
+if (how === "capture") {
+  process.setUncaughtExceptionCaptureCallback(() => handled++);
+} else if (how === "uncaught-lazy") {
+  process.on("uncaughtException", () => {
+    void (globalThis as { Buffer?: unknown }).Buffer;
+    handled++;
+  });
+} else if (how === "process" || how === "uncaught") {
   process.on("uncaughtException", () => handled++);
   if (how === "process") process.on("unhandledRejection", () => handled++);
 } else if (how === "adds") {

@@ -208,6 +208,7 @@ const UNHANDLING = [
   { listener: "late", does: "prevents the default after the dispatch" },
   { listener: "passive", does: "is passive and prevents the default" },
   { listener: "drops", does: "drops Node's process listener" },
+  { listener: "redispatches", does: "has it handled in a dispatch of its own, later" },
 ];
 
 const DEATH_CASES: ((typeof DEATHS)[number] & { listener?: string; does?: string })[] = [
@@ -634,6 +635,11 @@ const HANDLING = [
   { style: "process", says: "process.on()" },
   { style: "uncaught", says: "process.on('uncaughtException') alone" },
   { style: "adds", says: "process.on() added during the dispatch" },
+  { style: "capture", says: "process.setUncaughtExceptionCaptureCallback()" },
+  {
+    style: "uncaught-lazy",
+    says: "process.on('uncaughtException') that makes a global Deno makes on first use",
+  },
 ];
 
 for (const { style, says } of HANDLING) {
