@@ -87,7 +87,8 @@ export interface DatabaseOptions {
    * payloads and channel names, counting every message published meanwhile, as
    * `pubsubLimit` does) and its replies not yet written. One byte more and it is
    * disconnected, so a subscriber that never reads pins at most this much, however big
-   * the messages. Checked on every publish.
+   * the messages. Checked on every publish. 0 sets no limit in bytes (`pubsubLimit`, in
+   * messages, still holds), as in Redis.
    *
    * @default {33554432}
    */
@@ -1014,7 +1015,7 @@ export class Database {
       // The message is counted for a subscriber it takes past its limit, as in Redis.
       const limit = this.#pubsubBufferLimit;
       for (const listener of this.#listeners) {
-        if (end - listener.taken + listener.out.length > limit) listener.kill();
+        if (limit > 0 && end - listener.taken + listener.out.length > limit) listener.kill();
       }
     }
     client.out.integer(receivers);

@@ -4,10 +4,10 @@
 // keep-alive; one coroutine per connection, so a slow client never stalls the others. A
 // request's real path (symlinks followed) must lie inside the real root, or it is a 404, as
 // is anything but a regular file or a directory (a FIFO, an index.html that is a directory).
-// A request head must arrive within --timeout ms of its first byte (default 10 s), a
-// connection that moves no byte for a minute is closed, and at most 400 clients are served
-// at once. Ctrl-C (or SIGTERM) stops accepting, closes idle connections and lets open
-// requests finish.
+// A request head must arrive within --timeout ms (default 10 s; after a connection's first
+// request, of its first byte), a connection that moves no byte for a minute is closed, and
+// at most 400 clients are served at once. Ctrl-C (or SIGTERM) stops accepting, closes idle
+// connections and lets open requests finish.
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
 
@@ -104,26 +104,35 @@ function* aborted(signal: AbortSignal): bluelet.Coroutine<void> {
 }
 
 /**
- * Reads a request head, up to its blank line, which must come within `timeout` ms of its
- * first byte. Gives "" at the end of the stream, or if the server stops before the head's
- * first byte: a client between requests has none to finish.
+ * Reads a request head, up to its blank line. A connection's first head must come within
+ * `timeout` ms (a client that sends nothing must not hold a place for long); a later one,
+ * within `timeout` ms of its first byte (a keep-alive connection idle between requests is
+ * the server's idle timeout's to close). Gives "" at the end of the stream, or if the
+ * server stops before the head's first byte: a client between requests has none to finish.
  */
 function* readHead(
   conn: bluelet.Connection,
   stopping: AbortSignal,
   timeout: number,
+  first: boolean,
 ): bluelet.Coroutine<string> {
-  // The first byte alone, for as long as it takes (a keep-alive connection idle between
-  // requests is the server's idle timeout's to close): a stop ends the wait for a request,
-  // never a request begun.
+  if (first) return yield* bluelet.withTimeout(timeout, headOf(conn, stopping));
+  return yield* headOf(conn, stopping, timeout);
+}
+
+/** Reads a head; its bytes after the first must come within `timeout` ms, if given. */
+function* headOf(
+  conn: bluelet.Connection,
+  stopping: AbortSignal,
+  timeout?: number,
+): bluelet.Coroutine<string> {
+  // The first byte alone: a stop ends the wait for a request, never a request begun.
   const first = yield* bluelet.race([conn.recv(1), aborted(stopping)]);
   if (!first?.length) return "";
   // A head that is only its blank line has its end begun in that first byte.
   const end = first[0] === 13 ? "\n\r\n" : "\r\n\r\n";
-  const rest = yield* bluelet.withTimeout(
-    timeout,
-    conn.readline(end, { maxLength: HEAD_LIMIT - 1 }),
-  );
+  const line = conn.readline(end, { maxLength: HEAD_LIMIT - 1 });
+  const rest = timeout === undefined ? yield* line : yield* bluelet.withTimeout(timeout, line);
   return new TextDecoder().decode(first) + new TextDecoder().decode(rest);
 }
 
@@ -133,11 +142,11 @@ export function handler(
   { log = console.log, timeout = 10_000, stopping = new AbortController().signal } = {},
 ) {
   return function* webrequest(conn: bluelet.Connection): bluelet.Coroutine<void> {
-    for (let keepAlive = true; keepAlive;) {
+    for (let keepAlive = true, first = true; keepAlive; first = false) {
       let request = "";
       let tooLong = ""; // the status for a head over HEAD_LIMIT
       try {
-        request = yield* readHead(conn, stopping, timeout);
+        request = yield* readHead(conn, stopping, timeout, first);
       } catch (error) {
         if (error instanceof bluelet.TimeoutError) { // A client too slow to send its head.
           const head = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n";

@@ -31,7 +31,8 @@ export interface ToStreamsOptions {
    * Aborting it closes the connection while the writable side writes (or when it next
    * writes), so that the write fails at once, and ends the readable side: a read in flight
    * is killed, its bytes left buffered for the connection's next read, and the readable
-   * errors with the signal's reason. Give `pipeTo` the same signal: an aborted pipe waits
+   * errors with the signal's reason (at once with a read in flight, otherwise when it is
+   * next read). Give `pipeTo` the same signal: an aborted pipe waits
    * for its write in flight to end before it aborts the writable side (so says the
    * Streams standard), and a write to a peer that does not read never ends. A pipe from
    * the readable stopped with `preventCancel` holds the stream, its read in flight, until

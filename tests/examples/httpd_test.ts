@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join, run, sleep, spawn, VirtualClock } from "../../mod.ts";
-import { memoryPair } from "../../testing/mod.ts";
+import { type MemoryConnection, memoryPair } from "../../testing/mod.ts";
 import { handler, main } from "../../examples/httpd.ts";
 import { ExampleProcess, withDeadline } from "./_process.ts";
 
@@ -687,45 +687,55 @@ Deno.test("httpd.ts streams a file in 64 KiB reads, and never opens it for HEAD"
   ]);
 });
 
-Deno.test("httpd.ts gives a keep-alive connection idle between requests no 408: the head's time starts at its first byte", async () => {
+Deno.test("httpd.ts gives a keep-alive connection idle between requests no 408, but a new one that sends nothing gets its 408 in time", async () => {
   const root = (await Deno.realPath(await Deno.makeTempDir())) + "/";
   await Deno.writeTextFile(`${root}hello.txt`, "hi");
   const decoder = new TextDecoder();
   const record: string[] = [];
+  // The handler also waits on its stop signal, a promise: the clock jumps after 1 ms of
+  // real quiet.
+  const clock = new VirtualClock(0, { autojumpThreshold: 1 });
+  const serve = handler(root, { log: () => {}, timeout: 10_000 });
+  /** Serves `conn` as `server` would, closing it at the end. */
+  function* serving(conn: MemoryConnection) {
+    try {
+      yield* serve(conn);
+    } finally {
+      conn.close();
+    }
+  }
+  /** The status line of the next response, its body skipped; "closed" at the end. */
+  function* statusOf(client: MemoryConnection) {
+    const head = decoder.decode(yield* client.readline("\r\n\r\n"));
+    if (head === "") return "closed";
+    yield* client.recvExactly(Number(/Content-Length: (\d+)/.exec(head)![1]));
+    return head.split("\r\n")[0];
+  }
   try {
     await run(
       function* () {
         const [client, conn] = memoryPair();
-        const serve = handler(root, { log: () => {}, timeout: 10_000 });
-        const serving = yield* spawn(function* () {
-          try {
-            yield* serve(conn);
-          } finally {
-            conn.close(); // as `server` does
-          }
-        }());
+        const handling = yield* spawn(serving(conn));
         const get = "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n";
-        const statusOf = function* () {
-          const head = decoder.decode(yield* client.readline("\r\n\r\n"));
-          if (head === "") return "closed";
-          yield* client.recvExactly(Number(/Content-Length: (\d+)/.exec(head)![1]));
-          return head.split("\r\n")[0];
-        };
         yield* client.sendall(get);
-        record.push(yield* statusOf());
+        record.push(yield* statusOf(client));
         yield* sleep(30_000); // idle between requests, three times the head's limit
         yield* client.sendall(get);
-        record.push(yield* statusOf());
+        record.push(yield* statusOf(client));
         // A head begun and left unfinished is cut off once its limit has passed.
         yield* client.sendall("GET /hello.txt HTTP/1.1\r\n");
-        record.push(yield* statusOf());
-        yield* join(serving);
-        record.push(`closed: ${(yield* client.recv(1)).length === 0}`);
+        record.push(yield* statusOf(client));
+        yield* join(handling);
+        record.push(yield* statusOf(client));
         client.close();
-        // The handler also waits on its stop signal, a promise: the clock jumps after 1 ms of
-        // real quiet.
+        // A new connection that sends nothing holds its place no longer than the limit.
+        const [silent, silentConn] = memoryPair();
+        const started = clock.now();
+        yield* spawn(serving(silentConn));
+        record.push(`${yield* statusOf(silent)} after ${clock.now() - started} ms`);
+        silent.close();
       }(),
-      { clock: new VirtualClock(0, { autojumpThreshold: 1 }) },
+      { clock },
     );
   } finally {
     await Deno.remove(root, { recursive: true });
@@ -734,7 +744,8 @@ Deno.test("httpd.ts gives a keep-alive connection idle between requests no 408: 
     "HTTP/1.1 200 OK",
     "HTTP/1.1 200 OK",
     "HTTP/1.1 408 Request Timeout",
-    "closed: true",
+    "closed",
+    "HTTP/1.1 408 Request Timeout after 10000 ms",
   ]);
 });
 

@@ -552,6 +552,32 @@ Deno.test("pub/sub: a subscriber whose writes stopped draining is dropped past p
   assert.equal(receivers, ":2".repeat(47) + ":1".repeat(53));
 });
 
+Deno.test("pub/sub: pubsubBufferLimit 0 sets no byte limit, as in Redis", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock, pubsubBufferLimit: 0 });
+  const [reader, readerEnd] = memoryPair();
+  const publisher = db.connect();
+  const message = "*3\r\n$7\r\nmessage\r\n$4\r\nfeed\r\n$2\r\nhi\r\n";
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  const record: string[] = [];
+  await run(
+    function* () {
+      const handler = yield* spawn(serve(db, readerEnd));
+      yield* reader.sendall("SUBSCRIBE feed\r\n");
+      const subscribed = "*3\r\n$9\r\nsubscribe\r\n$4\r\nfeed\r\n:1\r\n";
+      assert.equal(decode(yield* reader.recvExactly(subscribed.length)), subscribed);
+      for (let i = 0; i < 3; i++) {
+        record.push((yield* request(publisher, "PUBLISH", "feed", "hi")).trim());
+        record.push(decode(yield* reader.recvExactly(message.length)) === message ? "got" : "?");
+      }
+      reader.close();
+      yield* join(handler);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [":1", "got", ":1", "got", ":1", "got"]);
+});
+
 Deno.test("expiry: the sweep keeps going while it finds many expired keys, as Redis's active expiry does", async () => {
   const clock = new VirtualClock();
   const db = new Database({ clock });
