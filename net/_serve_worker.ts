@@ -68,9 +68,9 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     if (told !== undefined) told.redispatched = true;
     // Told already, or handled by a listener that ran before this one.
     if (told !== undefined || event.defaultPrevented) return;
-    // Deno's own error events are cancelable; one that is not was made by the module (an
-    // event bus, say), and never ends a Worker.
-    if (!event.cancelable) return;
+    // An event the module made and dispatched itself (an event bus, say) never ends a
+    // Worker; Deno's own are cancelable, of their proper class, and dispatched by Deno.
+    if (!event.cancelable || !dispatchedByDeno(event)) return;
     const unless = ++events;
     post(channel, { trouble: cloneable(error), asked, unless });
     const watch: Watch = {
@@ -183,6 +183,38 @@ interface Watch {
 const watching = new WeakMap<Event, Watch>();
 /** The real `preventDefault`: the Worker's own call must not count as handling. */
 const preventDefault = Event.prototype.preventDefault;
+
+/** What V8 gives of a stack frame, to `Error.prepareStackTrace`. */
+interface CallSite {
+  getFunctionName(): string | null;
+  getFileName(): string | null;
+}
+
+/**
+ * Whether the error event being dispatched is one of Deno's own: an `ErrorEvent` or a
+ * `PromiseRejectionEvent` that Deno's code dispatched (an uncaught error, an unhandled
+ * rejection, `reportError`), not the module's. Told by who called `dispatchEvent`; when
+ * that cannot be seen, it counts as Deno's.
+ */
+function dispatchedByDeno(event: Event): boolean {
+  if (!(event instanceof ErrorEvent || event instanceof PromiseRejectionEvent)) return false;
+  const { prepareStackTrace, stackTraceLimit } = Error;
+  try {
+    // The frames themselves, whatever the module made of `prepareStackTrace`.
+    Error.stackTraceLimit = 16;
+    Error.prepareStackTrace = (_, sites) => sites;
+    const sites = new Error().stack as unknown as CallSite[];
+    if (!Array.isArray(sites)) return true;
+    const at = sites.findIndex((site) => site.getFunctionName() === "dispatchEvent");
+    const caller = at < 0 ? undefined : sites[at + 1]?.getFileName();
+    return caller === undefined || caller === null || caller.startsWith("ext:");
+  } catch {
+    return true;
+  } finally {
+    Error.prepareStackTrace = prepareStackTrace;
+    Error.stackTraceLimit = stackTraceLimit;
+  }
+}
 
 /**
  * Whether Deno hands `event` to Node's `process` once its dispatch is over, unless its

@@ -4,8 +4,8 @@
 // `Deno.exit(3)`, "odd" throw a value that can be neither cloned nor printed,
 // "unprintable" one that can be cloned but not printed, "throw, then hang" throw from a
 // timer and hang in its cleanup, "revoked" leave a rejection with a
-// revoked proxy unhandled; "dispatch" does not die: it dispatches an `error` and an
-// `unhandledrejection` event of its own on the global scope, as an event bus might. Every
+// revoked proxy unhandled; "dispatch" does not die: it dispatches `error` and
+// `unhandledrejection` events of its own on the global scope, as an event bus might. Every
 // line is first answered with the name of the Worker that serves it.
 //
 // The module URL's hash can give it global `error` and `unhandledrejection` listeners of
@@ -95,10 +95,18 @@ export function* handler(conn: Connection): Coroutine<void> {
         throw { toString: null, valueOf: null };
       });
     } else if (line === "dispatch") {
-      // Not cancelable, unlike those Deno dispatches: nothing can prevent their default.
-      dispatchEvent(new ErrorEvent("error", { error: new Error("an event of its own") }));
-      const promise = Promise.resolve();
-      dispatchEvent(new PromiseRejectionEvent("unhandledrejection", { promise, reason: "own" }));
+      // Of every shape: not cancelable (nothing can prevent their default), cancelable as
+      // Deno's are, and a plain event of that type (as Bluebird's warnings are).
+      for (const cancelable of [false, true]) {
+        const error = new Error("an event of its own");
+        dispatchEvent(new ErrorEvent("error", { error, cancelable }));
+        const promise = Promise.resolve();
+        const reason = "own";
+        dispatchEvent(
+          new PromiseRejectionEvent("unhandledrejection", { promise, reason, cancelable }),
+        );
+      }
+      dispatchEvent(new CustomEvent("unhandledrejection", { cancelable: true, detail: "own" }));
     } else if (line === "revoked") {
       // Nothing at all can be asked of it: every look throws.
       const { proxy, revoke } = Proxy.revocable({}, {});
