@@ -91,7 +91,7 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
       // on first use, say): the other listeners are still to come. Or inside Deno's
       // hand-off to `process`, whose own listener did that: `process` prevents the default
       // once its listeners have run.
-      if (event.eventPhase !== Event.NONE || (takenByProcess(event) && !watch.putOff)) {
+      if (event.eventPhase !== NONE || (takenByProcess(event) && !watch.putOff)) {
         watch.putOff = true;
         return void setTimeout(verdict, 0);
       }
@@ -190,30 +190,110 @@ interface CallSite {
   getFileName(): string | null;
 }
 
+// Taken as this program loads, before the module can replace them.
+const NativeError = Error;
+const NativeErrorEvent = ErrorEvent;
+const NativePromiseRejectionEvent = PromiseRejectionEvent;
+const NONE = Event.NONE;
+
+/**
+ * Deno's own code that dispatches the error events it reports (`reportException` for an
+ * uncaught error or `reportError`, `processUnhandledPromiseRejection` for a rejection), as
+ * `file function`, learned as the Worker starts (see `learnDispatchers`); and their names
+ * in Deno 2, in case that fails.
+ */
+const denoDispatchers = new Set<string>();
+const KNOWN_DISPATCHERS = ["reportException", "processUnhandledPromiseRejection"];
+
+/**
+ * The code that had `dispatchEvent` called, as `file function`: the first of Deno's own
+ * frames (`ext:`) below the first `dispatchEvent` frame, past any of the module's (a
+ * wrapper of `dispatchEvent`, say). Null if the stack cannot be read; "" if there is none.
+ * Never throws, whatever the module did to `Error`.
+ */
+function dispatcher(): string | null {
+  const error = NativeError as ErrorConstructor & {
+    prepareStackTrace?: (error: Error, sites: CallSite[]) => unknown;
+  };
+  const { prepareStackTrace, stackTraceLimit } = error;
+  let sites: unknown;
+  try {
+    error.stackTraceLimit = 64;
+    // The frames themselves, whatever the module made of `prepareStackTrace`.
+    error.prepareStackTrace = (_, callSites) => callSites;
+    sites = new NativeError().stack;
+  } catch {
+    sites = undefined; // `Error` frozen, say
+  }
+  try {
+    error.prepareStackTrace = prepareStackTrace;
+  } catch {
+    // Could not be set either.
+  }
+  try {
+    error.stackTraceLimit = stackTraceLimit;
+  } catch {
+    // Nor this.
+  }
+  if (!Array.isArray(sites)) return null;
+  try {
+    const at = (sites as CallSite[]).findIndex((site) =>
+      site.getFunctionName() === "dispatchEvent"
+    );
+    if (at < 0) return null;
+    for (const site of (sites as CallSite[]).slice(at + 1)) {
+      const file = site.getFileName();
+      if (file?.startsWith("ext:")) return `${file} ${site.getFunctionName()}`;
+    }
+    return "";
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Whether the error event being dispatched is one of Deno's own: an `ErrorEvent` or a
  * `PromiseRejectionEvent` that Deno's code dispatched (an uncaught error, an unhandled
- * rejection, `reportError`), not the module's. Told by who called `dispatchEvent`; when
- * that cannot be seen, it counts as Deno's.
+ * rejection, `reportError`), not the module's (from its own code, a timer it set, a
+ * promise reaction). When the stack cannot tell, it counts as Deno's.
  */
 function dispatchedByDeno(event: Event): boolean {
-  if (!(event instanceof ErrorEvent || event instanceof PromiseRejectionEvent)) return false;
-  const { prepareStackTrace, stackTraceLimit } = Error;
-  try {
-    // The frames themselves, whatever the module made of `prepareStackTrace`.
-    Error.stackTraceLimit = 16;
-    Error.prepareStackTrace = (_, sites) => sites;
-    const sites = new Error().stack as unknown as CallSite[];
-    if (!Array.isArray(sites)) return true;
-    const at = sites.findIndex((site) => site.getFunctionName() === "dispatchEvent");
-    const caller = at < 0 ? undefined : sites[at + 1]?.getFileName();
-    return caller === undefined || caller === null || caller.startsWith("ext:");
-  } catch {
-    return true;
-  } finally {
-    Error.prepareStackTrace = prepareStackTrace;
-    Error.stackTraceLimit = stackTraceLimit;
+  if (!(event instanceof NativeErrorEvent || event instanceof NativePromiseRejectionEvent)) {
+    return false;
   }
+  const by = dispatcher();
+  if (by === null) return true;
+  return denoDispatchers.has(by) || KNOWN_DISPATCHERS.includes(by.slice(by.lastIndexOf(" ") + 1));
+}
+
+/**
+ * Learns where Deno dispatches the error events it reports, from one of each that the
+ * Worker reports itself (and handles) before the module loads.
+ */
+function learnDispatchers(): Promise<void> {
+  const probe = new NativeError("serveWorkers probe");
+  let rejectionSeen: () => void;
+  const seen = new Promise<void>((resolve) => rejectionSeen = resolve);
+  const listener = (event: Event): void => {
+    const reason = (event as ErrorEvent).error ?? (event as PromiseRejectionEvent).reason;
+    if (reason !== probe) return;
+    preventDefault.call(event);
+    const by = dispatcher();
+    if (by) denoDispatchers.add(by);
+    if (event.type === "unhandledrejection") rejectionSeen();
+  };
+  addEventListener("error", listener);
+  addEventListener("unhandledrejection", listener);
+  reportError(probe);
+  void Promise.reject(probe);
+  // A rejection is reported once the microtasks run out; a second's wait bounds that.
+  let timer: ReturnType<typeof setTimeout>;
+  const bound = new Promise<void>((resolve) => timer = setTimeout(resolve, 1000));
+  return Promise.race([seen, bound]).finally(() => {
+    clearTimeout(timer);
+    removeEventListener("error", listener);
+    removeEventListener("unhandledrejection", listener);
+  });
 }
 
 /**
@@ -263,7 +343,7 @@ function watchHandling(): void {
     if (watch === undefined || watch.decided || inPassiveListener(event)) return;
     // Once the dispatch is over, Deno has decided, except for what it hands to `process`;
     // a dispatch of the module's own (again, or on another target) comes after.
-    const heeded = event.eventPhase === Event.NONE
+    const heeded = event.eventPhase === NONE
       ? takenByProcess(event)
       : !watch.redispatched && event.currentTarget === globalThis;
     if (!heeded) return;
@@ -275,7 +355,7 @@ function watchHandling(): void {
   // dispatch, Deno reads it to decide: if it reads false, Deno hands the rejection to
   // `process` (which prevents the default itself) or, with no taker, ends the Worker.
   const prevented = (event: Event, watch: Watch): boolean => {
-    if (watch.handled || event.eventPhase !== Event.NONE || watch.decided) return watch.handled;
+    if (watch.handled || event.eventPhase !== NONE || watch.decided) return watch.handled;
     return !takenByProcess(event);
   };
   Object.defineProperty(Event.prototype, "preventDefault", {
@@ -350,12 +430,13 @@ function cloneable(error: unknown): unknown {
 
 if ("WorkerGlobalScope" in globalThis) {
   nodeProcess = (globalThis as { process?: typeof nodeProcess }).process;
+  const learned = learnDispatchers();
   watchHandling();
   const scope = globalThis as unknown as WorkerScope;
   // The start is the one message for this program on the Worker's own channel: the rest
   // of that channel is the module's.
   scope.onmessage = ({ data }) => {
     scope.onmessage = null;
-    void serveInWorker(scope, data as WorkerStart);
+    void learned.then(() => serveInWorker(scope, data as WorkerStart));
   };
 }

@@ -17,7 +17,10 @@
 // "#passive" calls `preventDefault()` in a passive listener, which Deno ignores; "#drops"
 // removes the `process.on("unhandledRejection")` listener it had, so that nothing takes
 // the rejection; "#redispatches" makes that global, and dispatches the event again, on a
-// target of its own whose listener calls `preventDefault()`, too late for Deno.
+// target of its own whose listener calls `preventDefault()`, too late for Deno. Other
+// hashes do what some modules do to the globals: "#wraps" wraps `dispatchEvent`;
+// "#freezes" freezes `Error`; "#replaces" replaces `ErrorEvent` and `PromiseRejectionEvent`
+// with classes of its own.
 import process from "node:process";
 import { type Connection, type Coroutine, until } from "../../mod.ts";
 
@@ -51,6 +54,18 @@ if (listener !== undefined) {
   addEventListener("unhandledrejection", listener, options);
 }
 if (how === "drops") process.on("unhandledRejection", onProcessRejection);
+if (how === "wraps") {
+  const dispatch = EventTarget.prototype.dispatchEvent;
+  EventTarget.prototype.dispatchEvent = function dispatchEvent(this: EventTarget, event) {
+    return dispatch.call(this, event);
+  };
+}
+if (how === "freezes") Object.freeze(Error);
+if (how === "replaces") {
+  const scope = globalThis as { ErrorEvent: unknown; PromiseRejectionEvent: unknown };
+  scope.ErrorEvent = class extends ErrorEvent {};
+  scope.PromiseRejectionEvent = class extends PromiseRejectionEvent {};
+}
 
 const decoder = new TextDecoder();
 
@@ -107,6 +122,13 @@ export function* handler(conn: Connection): Coroutine<void> {
         );
       }
       dispatchEvent(new CustomEvent("unhandledrejection", { cancelable: true, detail: "own" }));
+      // Dispatched by no code of its own: by a timer, a promise reaction, a built-in.
+      const error = new Error("an event of its own");
+      const event = () => new ErrorEvent("error", { error, cancelable: true });
+      const dispatch = dispatchEvent.bind(globalThis);
+      setTimeout(dispatch, 0, event());
+      void Promise.resolve(event()).then(dispatch);
+      [event()].forEach(dispatch);
     } else if (line === "revoked") {
       // Nothing at all can be asked of it: every look throws.
       const { proxy, revoke } = Proxy.revocable({}, {});

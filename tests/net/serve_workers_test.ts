@@ -202,13 +202,16 @@ const DEATHS = [
  * _worker_dies.ts): the Worker stops all the same, the way shutdown does.
  */
 const UNHANDLING = [
-  { listener: "stops", does: "stops the propagation" },
-  { listener: "adds", does: "adds a listener" },
-  { listener: "lazy", does: "makes a global Deno makes on first use" },
-  { listener: "late", does: "prevents the default after the dispatch" },
-  { listener: "passive", does: "is passive and prevents the default" },
-  { listener: "drops", does: "drops Node's process listener" },
-  { listener: "redispatches", does: "has it handled in a dispatch of its own, later" },
+  { listener: "stops", does: "a listener that stops the propagation" },
+  { listener: "adds", does: "a listener that adds a listener" },
+  { listener: "lazy", does: "a listener that makes a global Deno makes on first use" },
+  { listener: "late", does: "a listener that prevents the default after the dispatch" },
+  { listener: "passive", does: "a passive listener that prevents the default" },
+  { listener: "drops", does: "a listener that drops Node's process listener" },
+  { listener: "redispatches", does: "a listener that has it handled in a dispatch, later" },
+  { listener: "wraps", does: "a module that wraps dispatchEvent" },
+  { listener: "freezes", does: "a module that freezes Error" },
+  { listener: "replaces", does: "a module that replaces ErrorEvent and PromiseRejectionEvent" },
 ];
 
 const DEATH_CASES: ((typeof DEATHS)[number] & { listener?: string; does?: string })[] = [
@@ -219,7 +222,7 @@ const DEATH_CASES: ((typeof DEATHS)[number] & { listener?: string; does?: string
 ];
 
 for (const { how, says, closedFirst, listener, does } of DEATH_CASES) {
-  const heard = does === undefined ? "" : `, heard by a listener that ${does}`;
+  const heard = does === undefined ? "" : `, with ${does}`;
   Deno.test(`serveWorkers() reports a worker that dies after it listens (${how}${heard}), and the other serves on`, async () => {
     const module = listener === undefined ? DIES : new URL(`${DIES.href}#${listener}`);
     const { workers, errors, reported } = await serveReporting(module, 2);
