@@ -53,8 +53,9 @@ export interface ServeWorkersOptions {
    * failed. (A module that handles the error itself keeps its Worker serving, as in any
    * Deno Worker, and the error is not reported: a global `error` or `unhandledrejection`
    * listener of its own that calls `preventDefault()` or sets `returnValue = false`, or
-   * Node's `process.on("uncaughtException")` or `process.on("unhandledRejection")`. Its
-   * listeners find the event as Deno dispatches it, not yet handled.) It is called
+   * Node's `process.on("uncaughtException")`, `process.on("unhandledRejection")` or
+   * capture callback. Its listeners find the event as Deno dispatches it, not yet handled;
+   * error events the module dispatches itself are its own business.) It is called
    * once for that Worker, with an `Error` that names it (`Worker 2 stopped serving: ...`,
    * the number of its name `bluelet-worker-2`) and has what it threw as `cause` (copied
    * across by structured clone, so a subclass arrives as an `Error`). The Worker has
