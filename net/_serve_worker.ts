@@ -14,6 +14,10 @@
 // throws meanwhile, or a handler's cleanup can never end and the run ends in a deadlock)
 // did not stop it, but is reported all the same, as having happened while it stopped.
 //
+// To tell Deno's error events from the module's own, it reports an error and a rejection
+// of its own as it starts, before the module loads, and learns which of Deno's functions
+// dispatch them.
+//
 // This program takes over the Worker that loads it (its first message, `Event.prototype`),
 // so only `serveWorkers` loads it, by URL: nothing imports it. It talks to the main
 // thread over a channel of their own (`WorkerStart.channel`); the Worker's global messages
@@ -63,13 +67,15 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   // dispatches it, and Deno hands a rejection that Node's `process` listens for to it.
   let events = 0;
   const failUnlessHandled = (event: Event, error: unknown): void => {
-    const told = watching.get(event);
+    const earlier = watching.get(event);
     // Dispatched again, by the module: Deno's dispatch, where handling counts, is over.
-    if (told !== undefined) told.redispatched = true;
-    // Told already, or handled by a listener that ran before this one.
-    if (told !== undefined || event.defaultPrevented) return;
+    if (earlier !== undefined) earlier.redispatched = true;
+    // Told already, or prevented before its dispatch (only a module's own event can be:
+    // this listener is the first on the global scope).
+    if (earlier !== undefined || event.defaultPrevented) return;
     // An event the module made and dispatched itself (an event bus, say) never ends a
-    // Worker; Deno's own are cancelable, of their proper class, and dispatched by Deno.
+    // Worker, unless the stack cannot tell (see `dispatchedByDeno`); Deno's own are
+    // cancelable, of their proper class, and dispatched by Deno.
     if (!event.cancelable || !dispatchedByDeno(event)) return;
     const unless = ++events;
     post(channel, { trouble: cloneable(error), asked, unless });
@@ -190,6 +196,9 @@ interface CallSite {
   getFileName(): string | null;
 }
 
+/** A stack frame's function name, without its receiver (`Object.emit` is `emit`). */
+type Frame = string;
+
 // Taken as this program loads, before the module can replace them.
 const NativeError = Error;
 const NativeErrorEvent = ErrorEvent;
@@ -197,55 +206,65 @@ const NativePromiseRejectionEvent = PromiseRejectionEvent;
 const NONE = Event.NONE;
 
 /**
- * Deno's own code that dispatches the error events it reports (`reportException` for an
- * uncaught error or `reportError`, `processUnhandledPromiseRejection` for a rejection), as
- * `file function`, learned as the Worker starts (see `learnDispatchers`); and their names
- * in Deno 2, in case that fails.
+ * The functions of Deno's that dispatch the error events it reports: in Deno 2,
+ * `reportException` (an uncaught error, `reportError`) and
+ * `processUnhandledPromiseRejection`; and any other that `learnDispatchers` finds.
  */
-const denoDispatchers = new Set<string>();
-const KNOWN_DISPATCHERS = ["reportException", "processUnhandledPromiseRejection"];
+const denoDispatchers = new Set(["reportException", "processUnhandledPromiseRejection"]);
+/**
+ * Functions that call back code of the module's: below one of them, a dispatch was the
+ * module's doing, whatever Deno code lies further down (a module listener dispatching an
+ * event of its own, while Deno reports an error, is below `innerInvokeEventListeners`).
+ */
+const CALLBACK_RUNNERS = new Set(["innerInvokeEventListeners", "emit"]);
+/** How many frames are read: past them, the stack cannot tell. */
+const FRAMES = 32;
 
 /**
- * The code that had `dispatchEvent` called, as `file function`: the first of Deno's own
- * frames (`ext:`) below the first `dispatchEvent` frame, past any of the module's (a
- * wrapper of `dispatchEvent`, say). Null if the stack cannot be read; "" if there is none.
- * Never throws, whatever the module did to `Error`.
+ * The functions on the stack here, innermost first; null if they cannot be read. Never
+ * throws, whatever the module did to `Error` (froze it, made `stackTraceLimit` read-only,
+ * set a `prepareStackTrace` of its own).
  */
-function dispatcher(): string | null {
+function frames(): Frame[] | null {
   const error = NativeError as ErrorConstructor & {
     prepareStackTrace?: (error: Error, sites: CallSite[]) => unknown;
   };
   const { prepareStackTrace, stackTraceLimit } = error;
-  let sites: unknown;
   try {
-    error.stackTraceLimit = 64;
-    // The frames themselves, whatever the module made of `prepareStackTrace`.
-    error.prepareStackTrace = (_, callSites) => callSites;
-    sites = new NativeError().stack;
+    error.stackTraceLimit = FRAMES;
   } catch {
-    sites = undefined; // `Error` frozen, say
+    // Read-only: as many frames as it says.
+  }
+  try {
+    error.prepareStackTrace = (_, sites) => sites.map((site) => site.getFunctionName() ?? "");
+  } catch {
+    // Cannot be set: V8's text is read instead.
+  }
+  let stack: unknown;
+  try {
+    stack = new NativeError().stack;
+  } catch {
+    stack = undefined;
   }
   try {
     error.prepareStackTrace = prepareStackTrace;
   } catch {
-    // Could not be set either.
+    // It was never changed.
   }
   try {
     error.stackTraceLimit = stackTraceLimit;
   } catch {
     // Nor this.
   }
-  if (!Array.isArray(sites)) return null;
   try {
-    const at = (sites as CallSite[]).findIndex((site) =>
-      site.getFunctionName() === "dispatchEvent"
-    );
-    if (at < 0) return null;
-    for (const site of (sites as CallSite[]).slice(at + 1)) {
-      const file = site.getFileName();
-      if (file?.startsWith("ext:")) return `${file} ${site.getFunctionName()}`;
-    }
-    return "";
+    const names = Array.isArray(stack)
+      ? stack as string[]
+      // V8's text: "    at name (file:line:column)", or "    at file:line:column".
+      : typeof stack === "string"
+      ? stack.split("\n").slice(1).map((line) => /^\s*at (?:(.*?) \()?/.exec(line)?.[1] ?? "")
+      : null;
+    // "Object.emit [as emit]" is `emit`.
+    return names?.map((name) => name.replace(/ \[as .*\]$/, "").replace(/^.*\./, "")) ?? null;
   } catch {
     return null;
   }
@@ -253,22 +272,29 @@ function dispatcher(): string | null {
 
 /**
  * Whether the error event being dispatched is one of Deno's own: an `ErrorEvent` or a
- * `PromiseRejectionEvent` that Deno's code dispatched (an uncaught error, an unhandled
- * rejection, `reportError`), not the module's (from its own code, a timer it set, a
- * promise reaction). When the stack cannot tell, it counts as Deno's.
+ * `PromiseRejectionEvent` dispatched by Deno's code (an uncaught error, an unhandled
+ * rejection, `reportError`), not by the module (its own code, a timer or a promise
+ * reaction it set, a callback of its own while Deno reports an error). Told by the
+ * functions on the stack below `dispatchEvent`, past any wrapper of the module's; when the
+ * stack cannot tell, it counts as Deno's.
  */
 function dispatchedByDeno(event: Event): boolean {
   if (!(event instanceof NativeErrorEvent || event instanceof NativePromiseRejectionEvent)) {
     return false;
   }
-  const by = dispatcher();
-  if (by === null) return true;
-  return denoDispatchers.has(by) || KNOWN_DISPATCHERS.includes(by.slice(by.lastIndexOf(" ") + 1));
+  const stack = frames();
+  const at = stack?.indexOf("dispatchEvent") ?? -1;
+  if (stack === null || at < 0) return true;
+  for (const name of stack.slice(at + 1)) {
+    if (denoDispatchers.has(name)) return true;
+    if (CALLBACK_RUNNERS.has(name)) return false;
+  }
+  return stack.length >= FRAMES; // cut short: cannot tell
 }
 
 /**
- * Learns where Deno dispatches the error events it reports, from one of each that the
- * Worker reports itself (and handles) before the module loads.
+ * Learns which of Deno's functions dispatch the error events it reports, from an error
+ * and a rejection that the Worker reports itself (and handles) before the module loads.
  */
 function learnDispatchers(): Promise<void> {
   const probe = new NativeError("serveWorkers probe");
@@ -278,14 +304,15 @@ function learnDispatchers(): Promise<void> {
     const reason = (event as ErrorEvent).error ?? (event as PromiseRejectionEvent).reason;
     if (reason !== probe) return;
     preventDefault.call(event);
-    const by = dispatcher();
-    if (by) denoDispatchers.add(by);
+    const stack = frames();
+    const caller = stack?.[stack.indexOf("dispatchEvent") + 1];
+    if (caller) denoDispatchers.add(caller);
     if (event.type === "unhandledrejection") rejectionSeen();
   };
   addEventListener("error", listener);
   addEventListener("unhandledrejection", listener);
   reportError(probe);
-  void Promise.reject(probe);
+  const rejected = Promise.reject(probe);
   // A rejection is reported once the microtasks run out; a second's wait bounds that.
   let timer: ReturnType<typeof setTimeout>;
   const bound = new Promise<void>((resolve) => timer = setTimeout(resolve, 1000));
@@ -293,6 +320,7 @@ function learnDispatchers(): Promise<void> {
     clearTimeout(timer);
     removeEventListener("error", listener);
     removeEventListener("unhandledrejection", listener);
+    rejected.catch(() => {}); // not reported yet (never seen so far): never, then
   });
 }
 

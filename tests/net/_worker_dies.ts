@@ -19,8 +19,10 @@
 // the rejection; "#redispatches" makes that global, and dispatches the event again, on a
 // target of its own whose listener calls `preventDefault()`, too late for Deno. Other
 // hashes do what some modules do to the globals: "#wraps" wraps `dispatchEvent`;
-// "#freezes" freezes `Error`; "#replaces" replaces `ErrorEvent` and `PromiseRejectionEvent`
-// with classes of its own.
+// "#binds" wraps it through Node's `AsyncLocalStorage`; "#freezes" freezes `Error`;
+// "#limits" makes `Error.stackTraceLimit` read-only; "#replaces" replaces `ErrorEvent` and
+// `PromiseRejectionEvent` with classes of its own.
+import { AsyncLocalStorage } from "node:async_hooks";
 import process from "node:process";
 import { type Connection, type Coroutine, until } from "../../mod.ts";
 
@@ -60,7 +62,17 @@ if (how === "wraps") {
     return dispatch.call(this, event);
   };
 }
+if (how === "binds") {
+  const context = new AsyncLocalStorage<string>();
+  const dispatch = EventTarget.prototype.dispatchEvent;
+  EventTarget.prototype.dispatchEvent = function (this: EventTarget, event) {
+    return context.run("dispatching", () => dispatch.call(this, event));
+  };
+}
 if (how === "freezes") Object.freeze(Error);
+if (how === "limits") {
+  Object.defineProperty(Error, "stackTraceLimit", { value: 10, writable: false });
+}
 if (how === "replaces") {
   const scope = globalThis as { ErrorEvent: unknown; PromiseRejectionEvent: unknown };
   scope.ErrorEvent = class extends ErrorEvent {};

@@ -210,7 +210,9 @@ const UNHANDLING = [
   { listener: "drops", does: "a listener that drops Node's process listener" },
   { listener: "redispatches", does: "a listener that has it handled in a dispatch, later" },
   { listener: "wraps", does: "a module that wraps dispatchEvent" },
+  { listener: "binds", does: "a module that wraps dispatchEvent in an AsyncLocalStorage" },
   { listener: "freezes", does: "a module that freezes Error" },
+  { listener: "limits", does: "a module that makes Error.stackTraceLimit read-only" },
   { listener: "replaces", does: "a module that replaces ErrorEvent and PromiseRejectionEvent" },
 ];
 
@@ -674,21 +676,28 @@ for (const { style, says } of HANDLING) {
   }
 }
 
-Deno.test("serveWorkers() leaves serving a worker whose module dispatches error events of its own", async () => {
-  const { workers, errors } = await serveReporting(DIES, 1);
-  try {
-    equal(
-      await withDeadline(run(whoServes(workers.port, "dispatch")), "the request"),
-      "bluelet-worker-1",
-    );
-    // Nobody handled them, but they were not Deno's: the Worker serves on.
-    equal(await withDeadline(run(whoServes(workers.port)), "a later request"), "bluelet-worker-1");
-    equal(workers.serving, 1);
-  } finally {
-    await withDeadline(workers.shutdown(), "the shutdown");
-  }
-  deepEqual(errors, []);
-});
+for (const quirk of ["", "wraps", "binds", "freezes", "limits"]) {
+  const withQuirk = quirk === "" ? "" : ` (#${quirk})`;
+  Deno.test(`serveWorkers() leaves serving a worker whose module dispatches error events of its own${withQuirk}`, async () => {
+    const module = quirk === "" ? DIES : new URL(`${DIES.href}#${quirk}`);
+    const { workers, errors } = await serveReporting(module, 1);
+    try {
+      equal(
+        await withDeadline(run(whoServes(workers.port, "dispatch")), "the request"),
+        "bluelet-worker-1",
+      );
+      // Nobody handled them, but they were not Deno's: the Worker serves on.
+      equal(
+        await withDeadline(run(whoServes(workers.port)), "a later request"),
+        "bluelet-worker-1",
+      );
+      equal(workers.serving, 1);
+    } finally {
+      await withDeadline(workers.shutdown(), "the shutdown");
+    }
+    deepEqual(errors, []);
+  });
+}
 
 Deno.test("serveWorkers() logs a dead worker with console.error by default; the process goes on and exits by itself", async () => {
   const child = new Deno.Command(Deno.execPath(), {
