@@ -66,7 +66,7 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   // but hidden from the module (see `watchHandling`): it finds the event as Deno
   // dispatches it, and Deno hands a rejection that Node's `process` listens for to it.
   let events = 0;
-  const failUnlessHandled = (event: Event, error: unknown): void => {
+  const failUnlessHandled = (event: Event, error: unknown, here: Stack): void => {
     const earlier = watching.get(event);
     // Dispatched again, by the module: Deno's dispatch, where handling counts, is over.
     if (earlier !== undefined) earlier.redispatched = true;
@@ -76,7 +76,7 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     // An event the module made and dispatched itself (an event bus, say) never ends a
     // Worker, unless the stack cannot tell (see `dispatchedByDeno`); Deno's own are
     // cancelable, of their proper class, and dispatched by Deno.
-    if (!event.cancelable || !dispatchedByDeno(event)) return;
+    if (!event.cancelable || !dispatchedByDeno(event, here)) return;
     const unless = ++events;
     post(channel, { trouble: cloneable(error), asked, unless });
     const watch: Watch = {
@@ -108,10 +108,10 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     queueMicrotask(verdict);
   };
   scope.addEventListener("error", (event) => {
-    failUnlessHandled(event, event.error ?? event.message);
+    failUnlessHandled(event, event.error ?? event.message, stackHere());
   });
   scope.addEventListener("unhandledrejection", (event) => {
-    failUnlessHandled(event, event.reason);
+    failUnlessHandled(event, event.reason, stackHere());
   });
   const close = scope.close.bind(scope);
   // The Worker closes once its server has stopped; the error gives where it was called.
@@ -196,8 +196,11 @@ interface CallSite {
   getFileName(): string | null;
 }
 
-/** A stack frame's function name, without its receiver (`Object.emit` is `emit`). */
-type Frame = string;
+/** A stack frame: its function's name, without its receiver (`Object.emit` is `emit`). */
+interface Frame {
+  name: string;
+  file: string;
+}
 
 // Taken as this program loads, before the module can replace them.
 const NativeError = Error;
@@ -212,59 +215,100 @@ const NONE = Event.NONE;
  */
 const denoDispatchers = new Set(["reportException", "processUnhandledPromiseRejection"]);
 /**
- * Functions that call back code of the module's: below one of them, a dispatch was the
- * module's doing, whatever Deno code lies further down (a module listener dispatching an
- * event of its own, while Deno reports an error, is below `innerInvokeEventListeners`).
+ * Deno's code that runs a function it is given, which a module may wrap `dispatchEvent`
+ * in (`AsyncLocalStorage.run`, a domain, an `EventEmitter`): passed over in looking for
+ * who had an event dispatched.
  */
-const CALLBACK_RUNNERS = new Set(["innerInvokeEventListeners", "emit"]);
-/** How many frames are read: past them, the stack cannot tell. */
-const FRAMES = 32;
+const WRAPPERS = /^ext:deno_node\/(async_hooks|domain|_events|events)\b/;
+/** How many frames are read, if `Error.stackTraceLimit` can be set. */
+const FRAMES = 256;
+
+/** A function's name without its receiver: `Object.emit [as emit]` is `emit`. */
+const bare = (name: string): string => name.replace(/ \[as .*\]$/, "").replace(/^.*\./, "");
+
+/** Makes V8 give a stack as frames (see `Error.prepareStackTrace`). */
+const asFrames = (_: Error, sites: CallSite[]): Frame[] =>
+  sites.map((site) => ({
+    name: bare(site.getFunctionName() ?? ""),
+    file: site.getFileName() ?? "",
+  }));
+
+/** A stack taken where an error event is heard, and the limit it was taken to. */
+interface Stack {
+  error: Error | undefined;
+  limit: number;
+}
 
 /**
- * The functions on the stack here, innermost first; null if they cannot be read. Never
- * throws, whatever the module did to `Error` (froze it, made `stackTraceLimit` read-only,
- * set a `prepareStackTrace` of its own).
+ * Takes the stack at its caller, to as many frames as `Error.stackTraceLimit` can be set
+ * to; their names are read later (see `frames`), as V8 allows. Called right in a listener,
+ * so that few of the Worker's own frames take up a limit the module fixed. Never throws,
+ * whatever the module did to `Error` (froze it, made a property read-only or a getter
+ * that throws).
  */
-function frames(): Frame[] | null {
-  const error = NativeError as ErrorConstructor & {
-    prepareStackTrace?: (error: Error, sites: CallSite[]) => unknown;
-  };
-  const { prepareStackTrace, stackTraceLimit } = error;
+function stackHere(): Stack {
+  const error = NativeError as unknown as Record<string, unknown>;
+  let limit: unknown;
   try {
-    error.stackTraceLimit = FRAMES;
+    limit = error.stackTraceLimit;
   } catch {
-    // Read-only: as many frames as it says.
+    return { error: undefined, limit: 0 };
   }
+  const raised = setOn(error, "stackTraceLimit", FRAMES);
+  let here: Error | undefined;
   try {
-    error.prepareStackTrace = (_, sites) => sites.map((site) => site.getFunctionName() ?? "");
+    here = new NativeError();
   } catch {
-    // Cannot be set: V8's text is read instead.
+    here = undefined;
   }
-  let stack: unknown;
+  if (raised) setOn(error, "stackTraceLimit", limit);
+  return { error: here, limit: raised ? FRAMES : typeof limit === "number" ? limit : 10 };
+}
+
+/** Sets `object[name]`, saying whether it took; never throws. */
+function setOn(object: Record<string, unknown>, name: string, value: unknown): boolean {
   try {
-    stack = new NativeError().stack;
+    object[name] = value;
+    return object[name] === value;
   } catch {
-    stack = undefined;
+    return false;
   }
+}
+
+/**
+ * The frames of a stack that `stackHere` took, innermost first, and whether its limit cut
+ * it short; null if they cannot be read. Never throws, whatever the module did to `Error`
+ * (with a `prepareStackTrace` of its own that cannot be replaced, V8's text is read, if
+ * that is what it gives).
+ */
+function frames(stack: Stack): { frames: Frame[]; cut: boolean } | null {
+  const error = NativeError as unknown as Record<string, unknown>;
+  if (stack.error === undefined) return null;
+  let prepareStackTrace: unknown;
   try {
-    error.prepareStackTrace = prepareStackTrace;
+    prepareStackTrace = error.prepareStackTrace;
   } catch {
-    // It was never changed.
+    return null;
   }
+  const structured = setOn(error, "prepareStackTrace", asFrames);
+  let taken: unknown;
   try {
-    error.stackTraceLimit = stackTraceLimit;
+    taken = stack.error.stack;
   } catch {
-    // Nor this.
+    taken = undefined;
   }
+  if (structured) setOn(error, "prepareStackTrace", prepareStackTrace);
   try {
-    const names = Array.isArray(stack)
-      ? stack as string[]
+    let list: Frame[];
+    if (structured && Array.isArray(taken)) list = taken;
+    else if (typeof taken === "string") {
       // V8's text: "    at name (file:line:column)", or "    at file:line:column".
-      : typeof stack === "string"
-      ? stack.split("\n").slice(1).map((line) => /^\s*at (?:(.*?) \()?/.exec(line)?.[1] ?? "")
-      : null;
-    // "Object.emit [as emit]" is `emit`.
-    return names?.map((name) => name.replace(/ \[as .*\]$/, "").replace(/^.*\./, "")) ?? null;
+      list = taken.split("\n").slice(1).map((line) => {
+        const [, name = "", file = ""] = /^\s*at (?:(.*?) \()?(.*?)(?::\d+)*\)?$/.exec(line) ?? [];
+        return { name: bare(name), file };
+      });
+    } else return null;
+    return { frames: list, cut: list.length >= stack.limit };
   } catch {
     return null;
   }
@@ -274,22 +318,28 @@ function frames(): Frame[] | null {
  * Whether the error event being dispatched is one of Deno's own: an `ErrorEvent` or a
  * `PromiseRejectionEvent` dispatched by Deno's code (an uncaught error, an unhandled
  * rejection, `reportError`), not by the module (its own code, a timer or a promise
- * reaction it set, a callback of its own while Deno reports an error). Told by the
- * functions on the stack below `dispatchEvent`, past any wrapper of the module's; when the
- * stack cannot tell, it counts as Deno's.
+ * reaction it set, a callback of its own while Deno reports an error). Told by the stack
+ * `here`, where the event was heard. When it cannot tell (cut short by a limit the module
+ * fixed, say), the event counts as Deno's.
  */
-function dispatchedByDeno(event: Event): boolean {
+function dispatchedByDeno(event: Event, here: Stack): boolean {
   if (!(event instanceof NativeErrorEvent || event instanceof NativePromiseRejectionEvent)) {
     return false;
   }
-  const stack = frames();
-  const at = stack?.indexOf("dispatchEvent") ?? -1;
+  const stack = frames(here);
+  const at = stack?.frames.findIndex((frame) => isDenos(frame, "dispatchEvent")) ?? -1;
   if (stack === null || at < 0) return true;
-  for (const name of stack.slice(at + 1)) {
-    if (denoDispatchers.has(name)) return true;
-    if (CALLBACK_RUNNERS.has(name)) return false;
+  // The first of Deno's frames below, past the module's and Deno's wrappers, tells: one of
+  // its dispatchers, or code that called the module's (a timer, a listener, a callback).
+  for (const frame of stack.frames.slice(at + 1)) {
+    if (isDenos(frame) && !WRAPPERS.test(frame.file)) return denoDispatchers.has(frame.name);
   }
-  return stack.length >= FRAMES; // cut short: cannot tell
+  return stack.cut;
+}
+
+/** Whether `frame` is in Deno's own code (and its function is named `name`, if given). */
+function isDenos(frame: Frame, name?: string): boolean {
+  return frame.file.startsWith("ext:") && (name === undefined || frame.name === name);
 }
 
 /**
@@ -304,9 +354,9 @@ function learnDispatchers(): Promise<void> {
     const reason = (event as ErrorEvent).error ?? (event as PromiseRejectionEvent).reason;
     if (reason !== probe) return;
     preventDefault.call(event);
-    const stack = frames();
-    const caller = stack?.[stack.indexOf("dispatchEvent") + 1];
-    if (caller) denoDispatchers.add(caller);
+    const stack = frames(stackHere())?.frames ?? [];
+    const caller = stack[stack.findIndex((frame) => isDenos(frame, "dispatchEvent")) + 1];
+    if (caller !== undefined && isDenos(caller) && caller.name) denoDispatchers.add(caller.name);
     if (event.type === "unhandledrejection") rejectionSeen();
   };
   addEventListener("error", listener);

@@ -19,10 +19,14 @@
 // the rejection; "#redispatches" makes that global, and dispatches the event again, on a
 // target of its own whose listener calls `preventDefault()`, too late for Deno. Other
 // hashes do what some modules do to the globals: "#wraps" wraps `dispatchEvent`;
-// "#binds" wraps it through Node's `AsyncLocalStorage`; "#freezes" freezes `Error`;
-// "#limits" makes `Error.stackTraceLimit` read-only; "#replaces" replaces `ErrorEvent` and
-// `PromiseRejectionEvent` with classes of its own.
+// "#binds" wraps it through Node's `AsyncLocalStorage`; "#emits" wraps it in a function
+// named `emit` that sends every event through a Node `EventEmitter`; "#freezes" freezes
+// `Error`; "#limits" makes `Error.stackTraceLimit` read-only; "#short" makes it read-only at
+// 8, fewer frames than its own listener takes; "#hides" makes `Error.prepareStackTrace` a
+// getter that throws; "#replaces" replaces `ErrorEvent` and `PromiseRejectionEvent` with
+// classes of its own.
 import { AsyncLocalStorage } from "node:async_hooks";
+import { EventEmitter } from "node:events";
 import process from "node:process";
 import { type Connection, type Coroutine, until } from "../../mod.ts";
 
@@ -69,14 +73,65 @@ if (how === "binds") {
     return context.run("dispatching", () => dispatch.call(this, event));
   };
 }
+if (how === "emits") {
+  const bus = new EventEmitter();
+  const dispatch = EventTarget.prototype.dispatchEvent;
+  let result = true;
+  bus.on("event", (target: EventTarget, event: Event) => result = dispatch.call(target, event));
+  EventTarget.prototype.dispatchEvent = function emit(this: EventTarget, event) {
+    bus.emit("event", this, event);
+    return result;
+  };
+}
 if (how === "freezes") Object.freeze(Error);
-if (how === "limits") {
-  Object.defineProperty(Error, "stackTraceLimit", { value: 10, writable: false });
+if (how === "limits" || how === "short") {
+  const value = how === "limits" ? 10 : 8;
+  Object.defineProperty(Error, "stackTraceLimit", { value, writable: false });
+}
+if (how === "hides") {
+  Object.defineProperty(Error, "prepareStackTrace", {
+    get() {
+      throw new Error("not for you");
+    },
+  });
 }
 if (how === "replaces") {
   const scope = globalThis as { ErrorEvent: unknown; PromiseRejectionEvent: unknown };
   scope.ErrorEvent = class extends ErrorEvent {};
   scope.PromiseRejectionEvent = class extends PromiseRejectionEvent {};
+}
+
+/**
+ * Dispatches `error` and `unhandledrejection` events of its own, of every shape: not
+ * cancelable (nothing can prevent their default), cancelable as Deno's are, and a plain
+ * event of that type (as Bluebird's warnings are); some by code of its own, some by a
+ * timer, a promise reaction or a built-in. Calls `done` once they have all been.
+ */
+function dispatchOwn(done: () => void): void {
+  for (const cancelable of [false, true]) {
+    const error = new Error("an event of its own");
+    dispatchEvent(new ErrorEvent("error", { error, cancelable }));
+    const promise = Promise.resolve();
+    const reason = "own";
+    dispatchEvent(new PromiseRejectionEvent("unhandledrejection", { promise, reason, cancelable }));
+  }
+  dispatchEvent(new CustomEvent("unhandledrejection", { cancelable: true, detail: "own" }));
+  const error = new Error("an event of its own");
+  const event = () => new ErrorEvent("error", { error, cancelable: true });
+  const dispatch = dispatchEvent.bind(globalThis);
+  // Deep in calls of its own, as in a framework, unless the stack is kept short.
+  const deep = (depth: number): unknown => depth === 0 ? dispatch(event()) : deep(depth - 1);
+  if (how === "") deep(40);
+  [event()].forEach(dispatch);
+  void Promise.resolve(event()).then(dispatch);
+  setTimeout(
+    (last: Event) => {
+      dispatch(last);
+      done();
+    },
+    0,
+    event(),
+  );
 }
 
 const decoder = new TextDecoder();
@@ -122,25 +177,10 @@ export function* handler(conn: Connection): Coroutine<void> {
         throw { toString: null, valueOf: null };
       });
     } else if (line === "dispatch") {
-      // Of every shape: not cancelable (nothing can prevent their default), cancelable as
-      // Deno's are, and a plain event of that type (as Bluebird's warnings are).
-      for (const cancelable of [false, true]) {
-        const error = new Error("an event of its own");
-        dispatchEvent(new ErrorEvent("error", { error, cancelable }));
-        const promise = Promise.resolve();
-        const reason = "own";
-        dispatchEvent(
-          new PromiseRejectionEvent("unhandledrejection", { promise, reason, cancelable }),
-        );
-      }
-      dispatchEvent(new CustomEvent("unhandledrejection", { cancelable: true, detail: "own" }));
-      // Dispatched by no code of its own: by a timer, a promise reaction, a built-in.
-      const error = new Error("an event of its own");
-      const event = () => new ErrorEvent("error", { error, cancelable: true });
-      const dispatch = dispatchEvent.bind(globalThis);
-      setTimeout(dispatch, 0, event());
-      void Promise.resolve(event()).then(dispatch);
-      [event()].forEach(dispatch);
+      // From a timer, as an event bus would: a stack short enough to tell them by, even
+      // where `Error.stackTraceLimit` is fixed at its default. The next line is read once
+      // they have all been dispatched.
+      yield* until(new Promise<void>((done) => setTimeout(() => dispatchOwn(done))));
     } else if (line === "revoked") {
       // Nothing at all can be asked of it: every look throws.
       const { proxy, revoke } = Proxy.revocable({}, {});

@@ -213,6 +213,9 @@ const UNHANDLING = [
   { listener: "binds", does: "a module that wraps dispatchEvent in an AsyncLocalStorage" },
   { listener: "freezes", does: "a module that freezes Error" },
   { listener: "limits", does: "a module that makes Error.stackTraceLimit read-only" },
+  { listener: "emits", does: "a module that sends dispatchEvent through an EventEmitter" },
+  { listener: "short", does: "a module that makes Error.stackTraceLimit read-only at 8" },
+  { listener: "hides", does: "a module whose Error.prepareStackTrace getter throws" },
   { listener: "replaces", does: "a module that replaces ErrorEvent and PromiseRejectionEvent" },
 ];
 
@@ -676,21 +679,23 @@ for (const { style, says } of HANDLING) {
   }
 }
 
-for (const quirk of ["", "wraps", "binds", "freezes", "limits"]) {
+for (const quirk of ["", "wraps", "binds", "emits", "freezes", "limits"]) {
   const withQuirk = quirk === "" ? "" : ` (#${quirk})`;
   Deno.test(`serveWorkers() leaves serving a worker whose module dispatches error events of its own${withQuirk}`, async () => {
     const module = quirk === "" ? DIES : new URL(`${DIES.href}#${quirk}`);
     const { workers, errors } = await serveReporting(module, 1);
     try {
-      equal(
-        await withDeadline(run(whoServes(workers.port, "dispatch")), "the request"),
-        "bluelet-worker-1",
+      const replies = await withDeadline(
+        run(function* () {
+          using conn = yield* connect("127.0.0.1", workers.port);
+          // The second line is answered once the events have been dispatched.
+          yield* conn.sendall("dispatch\nwho?\n");
+          return [text(yield* conn.readline()), text(yield* conn.readline())];
+        }()),
+        "the replies",
       );
       // Nobody handled them, but they were not Deno's: the Worker serves on.
-      equal(
-        await withDeadline(run(whoServes(workers.port)), "a later request"),
-        "bluelet-worker-1",
-      );
+      deepEqual(replies, ["bluelet-worker-1\n", "bluelet-worker-1\n"]);
       equal(workers.serving, 1);
     } finally {
       await withDeadline(workers.shutdown(), "the shutdown");
