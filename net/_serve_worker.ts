@@ -77,6 +77,7 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     // Worker, unless the stack cannot tell (see `dispatchedByDeno`); Deno's own are
     // cancelable, of their proper class, and dispatched by Deno.
     if (!event.cancelable || !dispatchedByDeno(event, here)) return;
+    heard.add(event);
     const unless = ++events;
     post(channel, { trouble: cloneable(error), asked, unless });
     const watch: Watch = {
@@ -215,13 +216,20 @@ const NONE = Event.NONE;
  */
 const denoDispatchers = new Set(["reportException", "processUnhandledPromiseRejection"]);
 /**
- * Deno's code that runs a function it is given, which a module may wrap `dispatchEvent`
- * in (`AsyncLocalStorage.run`, a domain, an `EventEmitter`): passed over in looking for
- * who had an event dispatched.
+ * Deno's code that runs a function it is given, which a module may wrap `dispatchEvent` in
+ * (`AsyncLocalStorage.run`, a domain, an `EventEmitter`): passed over by the short guess
+ * of `dispatchedByDeno`.
  */
 const WRAPPERS = /^ext:deno_node\/(async_hooks|domain|_events|events)\b/;
-/** How many frames are read, if `Error.stackTraceLimit` can be set. */
-const FRAMES = 256;
+/**
+ * Deno's code that hands an event it reports to Node's `process`: below it, a dispatch was
+ * the doing of the module's `process` listener.
+ */
+const HANDOFFS = new Set(["nodeProcessUnhandledRejectionCallback"]);
+/** How many frames are read first, if `Error.stackTraceLimit` can be set; then all. */
+const FRAMES = 32;
+/** Deno's error events the Worker has heard: one still being dispatched is relayed below. */
+const heard = new Set<Event>();
 
 /** A function's name without its receiver: `Object.emit [as emit]` is `emit`. */
 const bare = (name: string): string => name.replace(/ \[as .*\]$/, "").replace(/^.*\./, "");
@@ -237,6 +245,8 @@ const asFrames = (_: Error, sites: CallSite[]): Frame[] =>
 interface Stack {
   error: Error | undefined;
   limit: number;
+  /** Whether that limit was the module's, not one set here. */
+  fixed: boolean;
 }
 
 /**
@@ -246,15 +256,15 @@ interface Stack {
  * whatever the module did to `Error` (froze it, made a property read-only or a getter
  * that throws).
  */
-function stackHere(): Stack {
+function stackHere(frames = FRAMES): Stack {
   const error = NativeError as unknown as Record<string, unknown>;
   let limit: unknown;
   try {
     limit = error.stackTraceLimit;
   } catch {
-    return { error: undefined, limit: 0 };
+    return { error: undefined, limit: 0, fixed: true };
   }
-  const raised = setOn(error, "stackTraceLimit", FRAMES);
+  const raised = setOn(error, "stackTraceLimit", frames);
   let here: Error | undefined;
   try {
     here = new NativeError();
@@ -262,7 +272,8 @@ function stackHere(): Stack {
     here = undefined;
   }
   if (raised) setOn(error, "stackTraceLimit", limit);
-  return { error: here, limit: raised ? FRAMES : typeof limit === "number" ? limit : 10 };
+  const fixed = typeof limit === "number" ? limit : 10;
+  return { error: here, limit: raised ? frames : fixed, fixed: !raised };
 }
 
 /** Sets `object[name]`, saying whether it took; never throws. */
@@ -326,20 +337,35 @@ function dispatchedByDeno(event: Event, here: Stack): boolean {
   if (!(event instanceof NativeErrorEvent || event instanceof NativePromiseRejectionEvent)) {
     return false;
   }
-  const stack = frames(here);
-  const at = stack?.frames.findIndex((frame) => isDenos(frame, "dispatchEvent")) ?? -1;
-  if (stack === null || at < 0) return true;
-  // The first of Deno's frames below, past the module's and Deno's wrappers, tells: one of
-  // its dispatchers, or code that called the module's (a timer, a listener, a callback).
-  for (const frame of stack.frames.slice(at + 1)) {
-    if (isDenos(frame) && !WRAPPERS.test(frame.file)) return denoDispatchers.has(frame.name);
+  for (const done of heard) if (done.eventPhase === NONE) heard.delete(done);
+  // A listener of a Deno event still being dispatched that dispatches one of its own.
+  const relaying = heard.size > 0;
+  for (let stack = frames(here);; stack = frames(here = stackHere(Infinity))) {
+    const at = stack?.frames.findIndex((frame) => isDenos(frame, "dispatchEvent")) ?? -1;
+    if (stack === null || at < 0) return true;
+    // Below, past the module's code and whatever of Deno's it ran it through: one of Deno's
+    // dispatchers, unless the module's own callbacks came first.
+    for (const frame of stack.frames.slice(at + 1)) {
+      if (!isDenos(frame)) continue;
+      if (denoDispatchers.has(frame.name)) return true;
+      if (HANDOFFS.has(frame.name)) return false;
+      if (relaying && frame.name === "innerInvokeEventListeners") return false;
+    }
+    if (!stack.cut) return false;
+    // Cut short by a limit the module fixed, so no dispatcher may be in sight: a guess, by
+    // the first of Deno's frames below that is not a wrapper. By the first look: look again.
+    if (here.fixed) {
+      const below = stack.frames.slice(at + 1);
+      const first = below.find((frame) => isDenos(frame) && !WRAPPERS.test(frame.file));
+      return first === undefined || denoDispatchers.has(first.name);
+    }
   }
-  return stack.cut;
 }
 
 /** Whether `frame` is in Deno's own code (and its function is named `name`, if given). */
 function isDenos(frame: Frame, name?: string): boolean {
-  return frame.file.startsWith("ext:") && (name === undefined || frame.name === name);
+  const own = frame.file.startsWith("ext:") || frame.file.startsWith("node:");
+  return own && (name === undefined || frame.name === name);
 }
 
 /**

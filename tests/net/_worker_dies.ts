@@ -20,7 +20,8 @@
 // target of its own whose listener calls `preventDefault()`, too late for Deno. Other
 // hashes do what some modules do to the globals: "#wraps" wraps `dispatchEvent`;
 // "#binds" wraps it through Node's `AsyncLocalStorage`; "#emits" wraps it in a function
-// named `emit` that sends every event through a Node `EventEmitter`; "#freezes" freezes
+// named `emit` that sends every event through a Node `EventEmitter`; "#buses" sends every
+// event through an `EventTarget` of its own as the detail of another; "#freezes" freezes
 // `Error`; "#limits" makes `Error.stackTraceLimit` read-only; "#short" makes it read-only at
 // 8, fewer frames than its own listener takes; "#hides" makes `Error.prepareStackTrace` a
 // getter that throws; "#replaces" replaces `ErrorEvent` and `PromiseRejectionEvent` with
@@ -83,6 +84,20 @@ if (how === "emits") {
     return result;
   };
 }
+if (how === "buses") {
+  const bus = new EventTarget();
+  const dispatch = EventTarget.prototype.dispatchEvent;
+  let result = true;
+  bus.addEventListener("relay", (relay) => {
+    const { target, event } = (relay as CustomEvent<{ target: EventTarget; event: Event }>).detail;
+    result = dispatch.call(target, event);
+  });
+  EventTarget.prototype.dispatchEvent = function (this: EventTarget, event) {
+    if (this === bus) return dispatch.call(this, event);
+    dispatch.call(bus, new CustomEvent("relay", { detail: { target: this, event } }));
+    return result;
+  };
+}
 if (how === "freezes") Object.freeze(Error);
 if (how === "limits" || how === "short") {
   const value = how === "limits" ? 10 : 8;
@@ -121,7 +136,7 @@ function dispatchOwn(done: () => void): void {
   const dispatch = dispatchEvent.bind(globalThis);
   // Deep in calls of its own, as in a framework, unless the stack is kept short.
   const deep = (depth: number): unknown => depth === 0 ? dispatch(event()) : deep(depth - 1);
-  if (how === "") deep(40);
+  if (how === "") deep(300);
   [event()].forEach(dispatch);
   void Promise.resolve(event()).then(dispatch);
   setTimeout(

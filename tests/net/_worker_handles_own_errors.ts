@@ -7,7 +7,8 @@
 // - "#lazy": listeners that call `preventDefault()` after making a global that Deno makes
 //   on first use (`Buffer`), which runs the microtasks queued so far;
 // - "#process": Node's `process.on("uncaughtException")` and
-//   `process.on("unhandledRejection")`;
+//   `process.on("unhandledRejection")`, whose listener also dispatches an `error` event of
+//   its own (which must not count as Deno's);
 // - "#uncaught": Node's `process.on("uncaughtException")` alone, which Node (and Deno)
 //   hand unhandled rejections to as well;
 // - "#capture": Node's `process.setUncaughtExceptionCaptureCallback()`;
@@ -34,8 +35,14 @@ if (how === "capture") {
     handled++;
   });
 } else if (how === "process" || how === "uncaught") {
-  process.on("uncaughtException", () => handled++);
-  if (how === "process") process.on("unhandledRejection", () => handled++);
+  // (Node's `process` hears of every `error` event on the global scope, its own too.)
+  process.on("uncaughtException", (error) => error?.message === "its own" || handled++);
+  if (how === "process") {
+    process.on("unhandledRejection", () => {
+      handled++;
+      dispatchEvent(new ErrorEvent("error", { cancelable: true, error: new Error("its own") }));
+    });
+  }
 } else if (how === "adds") {
   scope.addEventListener("error", (event) => {
     event.preventDefault();

@@ -214,6 +214,7 @@ const UNHANDLING = [
   { listener: "freezes", does: "a module that freezes Error" },
   { listener: "limits", does: "a module that makes Error.stackTraceLimit read-only" },
   { listener: "emits", does: "a module that sends dispatchEvent through an EventEmitter" },
+  { listener: "buses", does: "a module that sends dispatchEvent through an EventTarget" },
   { listener: "short", does: "a module that makes Error.stackTraceLimit read-only at 8" },
   { listener: "hides", does: "a module whose Error.prepareStackTrace getter throws" },
   { listener: "replaces", does: "a module that replaces ErrorEvent and PromiseRejectionEvent" },
