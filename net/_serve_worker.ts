@@ -338,18 +338,26 @@ function dispatchedByDeno(event: Event, here: Stack): boolean {
     return false;
   }
   for (const done of heard) if (done.eventPhase === NONE) heard.delete(done);
-  // A listener of a Deno event still being dispatched that dispatches one of its own.
-  const relaying = heard.size > 0;
   for (let stack = frames(here);; stack = frames(here = stackHere(Infinity))) {
     const at = stack?.frames.findIndex((frame) => isDenos(frame, "dispatchEvent")) ?? -1;
     if (stack === null || at < 0) return true;
     // Below, past the module's code and whatever of Deno's it ran it through: one of Deno's
-    // dispatchers, unless the module's own callbacks came first.
+    // dispatchers dispatching this event. Each Deno event the Worker heard and is still
+    // being dispatched has one of its own further down (a listener of it may be relaying
+    // an event of its own), so this event is Deno's only if there are more. A dispatcher
+    // counts where it called `dispatchEvent` (or a wrapper of the module's) itself, not
+    // other code of Deno's (the formatting of an error, which runs the module's getters);
+    // Node's `process` hand-off runs the module's listeners.
+    let dispatchers = 0;
+    let previous: Frame | undefined;
     for (const frame of stack.frames.slice(at + 1)) {
-      if (!isDenos(frame)) continue;
-      if (denoDispatchers.has(frame.name)) return true;
-      if (HANDOFFS.has(frame.name)) return false;
-      if (relaying && frame.name === "innerInvokeEventListeners") return false;
+      if (HANDOFFS.has(frame.name) && isDenos(frame)) return false;
+      if (denoDispatchers.has(frame.name) && isDenos(frame)) {
+        const called = previous === undefined || !isDenos(previous) ||
+          previous.name === "dispatchEvent" || WRAPPERS.test(previous.file);
+        if (called && ++dispatchers > heard.size) return true;
+      }
+      previous = frame;
     }
     if (!stack.cut) return false;
     // Cut short by a limit the module fixed, so no dispatcher may be in sight: a guess, by

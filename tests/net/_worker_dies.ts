@@ -84,7 +84,7 @@ if (how === "emits") {
     return result;
   };
 }
-if (how === "buses") {
+if (how.startsWith("buses")) {
   const bus = new EventTarget();
   const dispatch = EventTarget.prototype.dispatchEvent;
   let result = true;
@@ -97,6 +97,14 @@ if (how === "buses") {
     dispatch.call(bus, new CustomEvent("relay", { detail: { target: this, event } }));
     return result;
   };
+}
+// With "#buses-reports", its rejection listener handles the rejection, then reports an
+// error of its own with `reportError`, which nothing handles.
+if (how === "buses-reports") {
+  addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    reportError(new Error("reported while handling"));
+  });
 }
 if (how === "freezes") Object.freeze(Error);
 if (how === "limits" || how === "short") {
@@ -137,6 +145,14 @@ function dispatchOwn(done: () => void): void {
   // Deep in calls of its own, as in a framework, unless the stack is kept short.
   const deep = (depth: number): unknown => depth === 0 ? dispatch(event()) : deep(depth - 1);
   if (how === "") deep(300);
+  // An event of its own from the message of an error Deno reports: Deno's code calls the
+  // module's getter as it builds its event.
+  const reported = new Error();
+  Object.defineProperty(reported, "message", {
+    get: () => (dispatch(event()), "its message"),
+  });
+  addEventListener("error", (heard) => heard.error === reported && heard.preventDefault());
+  reportError(reported);
   [event()].forEach(dispatch);
   void Promise.resolve(event()).then(dispatch);
   setTimeout(

@@ -629,6 +629,22 @@ Deno.test("serveWorkers() shutdown reports every error of a worker that fails wh
   equal((error.cause.suppressed as Error).message, "thrown from a timer while stopping");
 });
 
+Deno.test("serveWorkers() reports an error reported while a listener handles another, whatever route the module gives dispatchEvent", async () => {
+  const { workers, errors, reported } = await serveReporting(
+    new URL(`${DIES.href}#buses-reports`),
+    1,
+  );
+  try {
+    await withDeadline(run(whoServes(workers.port, "reject")), "the reply");
+    await withDeadline(reported, "the report");
+  } finally {
+    await withDeadline(workers.shutdown(), "the shutdown");
+  }
+  deepEqual(errors.map((error) => error.message), [
+    "Worker 1 stopped serving: reported while handling",
+  ]);
+});
+
 /** Sends `line` on a new connection and gives the reply's line. */
 function* ask(port: number, line: string): Coroutine<string> {
   using conn = yield* connect("127.0.0.1", port);
