@@ -93,12 +93,15 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     watching.set(event, watch);
     preventDefault.call(event);
     const verdict = (): void => {
-      if (watch.decided) return;
       // Run by a microtask checkpoint inside a listener (one that made a global Deno makes
-      // on first use, say): the other listeners are still to come. Or inside Deno's
-      // hand-off to `process`, whose own listener did that: `process` prevents the default
-      // once its listeners have run.
-      if (event.eventPhase !== NONE || (takenByProcess(event) && !watch.putOff)) {
+      // on first use, say): the other listeners are still to come.
+      if (event.eventPhase !== NONE) return void setTimeout(verdict, 0);
+      // Deno's dispatch of it is over: a later one is the module's (see `heard`).
+      heard.delete(event);
+      if (watch.decided) return;
+      // Or inside Deno's hand-off to `process`, whose own listener did that: `process`
+      // prevents the default once its listeners have run.
+      if (takenByProcess(event) && !watch.putOff) {
         watch.putOff = true;
         return void setTimeout(verdict, 0);
       }
@@ -228,7 +231,10 @@ const WRAPPERS = /^ext:deno_node\/(async_hooks|domain|_events|events)\b/;
 const HANDOFFS = new Set(["nodeProcessUnhandledRejectionCallback"]);
 /** How many frames are read first, if `Error.stackTraceLimit` can be set; then all. */
 const FRAMES = 32;
-/** Deno's error events the Worker has heard: one still being dispatched is relayed below. */
+/**
+ * Deno's error events the Worker has heard whose dispatch by Deno is not over yet: each
+ * has its dispatcher on the stack (see `dispatchedByDeno`).
+ */
 const heard = new Set<Event>();
 
 /** A function's name without its receiver: `Object.emit [as emit]` is `emit`. */
@@ -256,7 +262,7 @@ interface Stack {
  * whatever the module did to `Error` (froze it, made a property read-only or a getter
  * that throws).
  */
-function stackHere(frames = FRAMES): Stack {
+function stackHere(depth = FRAMES): Stack {
   const error = NativeError as unknown as Record<string, unknown>;
   let limit: unknown;
   try {
@@ -264,7 +270,7 @@ function stackHere(frames = FRAMES): Stack {
   } catch {
     return { error: undefined, limit: 0, fixed: true };
   }
-  const raised = setOn(error, "stackTraceLimit", frames);
+  const raised = setOn(error, "stackTraceLimit", depth);
   let here: Error | undefined;
   try {
     here = new NativeError();
@@ -273,7 +279,7 @@ function stackHere(frames = FRAMES): Stack {
   }
   if (raised) setOn(error, "stackTraceLimit", limit);
   const fixed = typeof limit === "number" ? limit : 10;
-  return { error: here, limit: raised ? frames : fixed, fixed: !raised };
+  return { error: here, limit: raised ? depth : fixed, fixed: !raised };
 }
 
 /** Sets `object[name]`, saying whether it took; never throws. */
@@ -345,16 +351,14 @@ function dispatchedByDeno(event: Event, here: Stack): boolean {
     // dispatchers dispatching this event. Each Deno event the Worker heard and is still
     // being dispatched has one of its own further down (a listener of it may be relaying
     // an event of its own), so this event is Deno's only if there are more. A dispatcher
-    // counts where it called `dispatchEvent` (or a wrapper of the module's) itself, not
-    // other code of Deno's (the formatting of an error, which runs the module's getters);
-    // Node's `process` hand-off runs the module's listeners.
+    // does not count where it called Deno's core instead (to format an error, which runs
+    // the module's getters); Node's `process` hand-off runs the module's listeners.
     let dispatchers = 0;
     let previous: Frame | undefined;
     for (const frame of stack.frames.slice(at + 1)) {
       if (HANDOFFS.has(frame.name) && isDenos(frame)) return false;
       if (denoDispatchers.has(frame.name) && isDenos(frame)) {
-        const called = previous === undefined || !isDenos(previous) ||
-          previous.name === "dispatchEvent" || WRAPPERS.test(previous.file);
+        const called = previous === undefined || !previous.file.startsWith("ext:core/");
         if (called && ++dispatchers > heard.size) return true;
       }
       previous = frame;

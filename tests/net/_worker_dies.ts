@@ -21,7 +21,8 @@
 // hashes do what some modules do to the globals: "#wraps" wraps `dispatchEvent`;
 // "#binds" wraps it through Node's `AsyncLocalStorage`; "#emits" wraps it in a function
 // named `emit` that sends every event through a Node `EventEmitter`; "#buses" sends every
-// event through an `EventTarget` of its own as the detail of another; "#freezes" freezes
+// event through an `EventTarget` of its own as the detail of another; "#deprecates" wraps
+// it with Node's `util.deprecate`; "#freezes" freezes
 // `Error`; "#limits" makes `Error.stackTraceLimit` read-only; "#short" makes it read-only at
 // 8, fewer frames than its own listener takes; "#hides" makes `Error.prepareStackTrace` a
 // getter that throws; "#replaces" replaces `ErrorEvent` and `PromiseRejectionEvent` with
@@ -29,6 +30,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { EventEmitter } from "node:events";
 import process from "node:process";
+import { deprecate } from "node:util";
 import { type Connection, type Coroutine, until } from "../../mod.ts";
 
 const makeLazyGlobal = () => void (globalThis as { Buffer?: unknown }).Buffer;
@@ -104,6 +106,19 @@ if (how === "buses-reports") {
   addEventListener("unhandledrejection", (event) => {
     event.preventDefault();
     reportError(new Error("reported while handling"));
+  });
+}
+if (how === "deprecates") {
+  const scope = globalThis as { dispatchEvent: (event: Event) => boolean };
+  scope.dispatchEvent = deprecate(scope.dispatchEvent.bind(globalThis), "dispatchEvent");
+}
+// With "#replays", its rejection listener handles the rejection and keeps the event; a line
+// "replay" dispatches it again on a target of its own, whose listener throws "B".
+let kept: Event | undefined;
+if (how === "replays") {
+  addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    kept = event;
   });
 }
 if (how === "freezes") Object.freeze(Error);
@@ -212,6 +227,14 @@ export function* handler(conn: Connection): Coroutine<void> {
       // where `Error.stackTraceLimit` is fixed at its default. The next line is read once
       // they have all been dispatched.
       yield* until(new Promise<void>((done) => setTimeout(() => dispatchOwn(done))));
+    } else if (line === "replay") {
+      setTimeout(() => {
+        const target = new EventTarget();
+        target.addEventListener("unhandledrejection", () => {
+          throw new Error("B");
+        });
+        target.dispatchEvent(kept!);
+      });
     } else if (line === "revoked") {
       // Nothing at all can be asked of it: every look throws.
       const { proxy, revoke } = Proxy.revocable({}, {});

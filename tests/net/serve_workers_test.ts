@@ -215,6 +215,7 @@ const UNHANDLING = [
   { listener: "limits", does: "a module that makes Error.stackTraceLimit read-only" },
   { listener: "emits", does: "a module that sends dispatchEvent through an EventEmitter" },
   { listener: "buses", does: "a module that sends dispatchEvent through an EventTarget" },
+  { listener: "deprecates", does: "a module that wraps dispatchEvent in util.deprecate" },
   { listener: "short", does: "a module that makes Error.stackTraceLimit read-only at 8" },
   { listener: "hides", does: "a module whose Error.prepareStackTrace getter throws" },
   { listener: "replaces", does: "a module that replaces ErrorEvent and PromiseRejectionEvent" },
@@ -643,6 +644,19 @@ Deno.test("serveWorkers() reports an error reported while a listener handles ano
   deepEqual(errors.map((error) => error.message), [
     "Worker 1 stopped serving: reported while handling",
   ]);
+});
+
+Deno.test("serveWorkers() reports an error thrown while the module dispatches again an error event it handled", async () => {
+  const { workers, errors, reported } = await serveReporting(new URL(`${DIES.href}#replays`), 1);
+  try {
+    await withDeadline(run(whoServes(workers.port, "reject")), "the rejection");
+    // Handled: the Worker serves on; then the event it kept is dispatched again.
+    await withDeadline(run(whoServes(workers.port, "replay")), "the replay");
+    await withDeadline(reported, "the report");
+  } finally {
+    await withDeadline(workers.shutdown(), "the shutdown");
+  }
+  deepEqual(errors.map((error) => error.message), ["Worker 1 stopped serving: B"]);
 });
 
 /** Sends `line` on a new connection and gives the reply's line. */
