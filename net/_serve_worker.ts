@@ -67,12 +67,12 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   // dispatches it, and Deno hands a rejection that Node's `process` listens for to it.
   let events = 0;
   const failUnlessHandled = (event: Event, error: unknown, here: Stack): void => {
-    const earlier = watching.get(event);
-    // Dispatched again, by the module: Deno's dispatch, where handling counts, is over.
-    if (earlier !== undefined) earlier.redispatched = true;
-    // Told already, or prevented before its dispatch (only a module's own event can be:
-    // this listener is the first on the global scope).
-    if (earlier !== undefined || event.defaultPrevented) return;
+    // Told already: dispatched again, by the module, so Deno's dispatch is over (see
+    // `heard`).
+    if (watching.has(event)) return void heard.delete(event);
+    // Prevented before its dispatch (only a module's own event can be: this listener is
+    // the first on the global scope).
+    if (event.defaultPrevented) return;
     // An event the module made and dispatched itself (an event bus, say) never ends a
     // Worker, unless the stack cannot tell (see `dispatchedByDeno`); Deno's own are
     // cancelable, of their proper class, and dispatched by Deno.
@@ -83,7 +83,6 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     const watch: Watch = {
       handled: false,
       decided: false,
-      redispatched: false,
       putOff: false,
       onHandled: () => {
         watch.decided = true;
@@ -181,8 +180,6 @@ interface Watch {
   handled: boolean;
   /** Whether the main thread has been told its verdict: handled or not. */
   decided: boolean;
-  /** Whether the module dispatched it again, after Deno's dispatch. */
-  redispatched: boolean;
   /** Whether the verdict was put off to a later turn. */
   putOff: boolean;
   /** Tells the main thread that it was handled. */
@@ -233,7 +230,8 @@ const HANDOFFS = new Set(["nodeProcessUnhandledRejectionCallback"]);
 const FRAMES = 32;
 /**
  * Deno's error events the Worker has heard whose dispatch by Deno is not over yet: each
- * has its dispatcher on the stack (see `dispatchedByDeno`).
+ * has its dispatcher on the stack (see `dispatchedByDeno`), and handling it counts (see
+ * `watchHandling`).
  */
 const heard = new Set<Event>();
 
@@ -461,7 +459,7 @@ function watchHandling(): void {
     // a dispatch of the module's own (again, or on another target) comes after.
     const heeded = event.eventPhase === NONE
       ? takenByProcess(event)
-      : !watch.redispatched && event.currentTarget === globalThis;
+      : heard.has(event) && event.currentTarget === globalThis;
     if (!heeded) return;
     watch.handled = true;
     watch.onHandled();

@@ -32,9 +32,9 @@ export interface ToStreamsOptions {
    * writes), so that the write fails at once, and ends the readable side: a read in flight
    * is killed, its bytes left buffered for the connection's next read, and the readable
    * errors with the signal's reason (at once with a read in flight, otherwise when it is
-   * next read). Give `pipeTo` the same signal: an aborted pipe waits
-   * for its write in flight to end before it aborts the writable side (so says the
-   * Streams standard), and a write to a peer that does not read never ends. A pipe from
+   * next read). Give `pipeTo` the same signal: an aborted pipe waits for its write in
+   * flight to end before it aborts the writable side (so says the Streams standard), and
+   * a write to a peer that does not read never ends. A pipe from
    * the readable stopped with `preventCancel` holds the stream, its read in flight, until
    * its destination has aborted: without the signal, a chunk that lands meanwhile goes to
    * the pipe, which drops it.
@@ -65,9 +65,9 @@ const DEFAULT_CHUNK_SIZE = 64 * 1024;
  * again by a reader that has not asked for a chunk yet, waits in the stream's own queue,
  * which a `cancel` discards. And a `pipeTo` stopped by its signal with `preventCancel`
  * drops a chunk that lands while it stops, unless `toStreams` has the same signal (see
- * {@linkcode ToStreamsOptions.signal}). Unlike a `recv` result, each chunk has a buffer of its
- * own, so consumers may keep it or transfer it (a byte stream's `enqueue` does): nothing
- * else goes with it. Closing the writable side shuts down the sending side
+ * {@linkcode ToStreamsOptions.signal}). Unlike a `recv` result, each chunk has a buffer
+ * of its own, so consumers may keep it or transfer it (a byte stream's `enqueue` does):
+ * nothing else goes with it. Closing the writable side shuts down the sending side
  * ({@linkcode Connection.closeWrite}), so a `pipeTo` that reaches the end of its source
  * passes a half-close on; aborting it closes the connection, at once even while a write
  * waits for a peer that does not read. An aborted `pipeTo` waits for its write in flight
