@@ -89,7 +89,16 @@ export class ChannelCore<T> {
     return { value, done: false };
   }
 
-  /** What a receive gives once the channel is closed: an item left, the end, or the error. */
+  /**
+   * Whether a receive that finds no item free gets the end now: the channel is closed and
+   * no item is held for a woken receiver. One that is may come back (its receiver killed
+   * before it ran), and then the next receiver must be there to take it.
+   */
+  ended(): boolean {
+    return this.closed && this.reserved === 0;
+  }
+
+  /** What a receive gives once the channel has ended: an item left, the end, or the error. */
   takeAfterClose(): IteratorResult<T, undefined> {
     if (this.buffer.size > this.reserved) return this.take();
     if (this.reason !== null) throw this.reason();
@@ -138,7 +147,7 @@ export class ChannelCore<T> {
         const sender = this.senders.shift()!;
         this.accept(sender.value as T);
         sender.delivered();
-      } else if (this.closed) {
+      } else if (this.ended()) {
         receivers.shift()!.closed();
       } else return;
     }
@@ -231,7 +240,7 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
   start(): typeof SUSPEND | null {
     const core = this.core;
     if (core.readyToTake()) this.state = READY;
-    else if (core.closed) this.state = CLOSED;
+    else if (core.ended()) this.state = CLOSED;
     else {
       this.state = QUEUED;
       core.receivers.push(this);

@@ -181,13 +181,15 @@ export class Channel<T> {
   tryReceive(): IteratorResult<T, undefined> | undefined {
     const core = this.#core;
     if (core.readyToTake()) return core.take();
-    return core.closed ? core.takeAfterClose() : undefined;
+    return core.ended() ? core.takeAfterClose() : undefined;
   }
 
   /**
    * Closes the channel. Buffered values can still be received; after them, receivers get
-   * the end (`done: true`), or `error` thrown if one is given. Waiting senders, and every
-   * later send, throw {@linkcode ClosedError}. Closing again does nothing.
+   * the end (`done: true`), or `error` thrown if one is given. A value handed to a receiver
+   * that has not run yet counts as buffered until it is taken: should that receiver be
+   * killed, the next one gets it, and only then the end. Waiting senders, and every later
+   * send, throw {@linkcode ClosedError}. Closing again does nothing.
    *
    * @param error If given, what receivers throw once the channel is drained. `undefined`
    * counts as not given, so `close(undefined)` is a clean close: a wrapper that passes on

@@ -253,7 +253,7 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
       const core = link.core;
       if (link.receiving) {
         if (core.readyToTake()) return this.#won(i, TAKE);
-        if (core.closed) return this.#won(i, CLOSED);
+        if (core.ended()) return this.#won(i, CLOSED);
       } else {
         if (core.closed) return this.#won(i, SEND_FAILED);
         if (core.hasRoom()) {

@@ -114,7 +114,7 @@ export class Subscription<T> {
   tryReceive(): IteratorResult<T, undefined> | undefined {
     const core = this.#member.core;
     if (core.readyToTake()) return core.take();
-    return core.closed ? core.takeAfterClose() : undefined;
+    return core.ended() ? core.takeAfterClose() : undefined;
   }
 
   /**

@@ -234,6 +234,52 @@ Deno.test("close() wakes waiting receivers with the end and fails waiting sender
   ]);
 });
 
+Deno.test("a closed channel gives the end only once no item is held for a receiver about to run", async () => {
+  // r1 is handed "last" and the channel closes while r2 waits too. Were r2 (or a
+  // `tryReceive`) given the end now, killing r1 would put "last" back where nobody
+  // receives any more.
+  const record: string[] = [];
+  const channel = new Channel<string>();
+  await run(function* () {
+    const r1 = yield* spawn(receiver(channel, "r1", record));
+    yield* spawn(receiver(channel, "r2", record));
+    yield* yieldNow();
+    channel.trySend("last"); // r1 is woken for it
+    channel.close(); // r2 keeps waiting: "last" may yet come back
+    record.push(`tryReceive: ${JSON.stringify(channel.tryReceive())}`);
+    yield* kill(r1); // it does
+    yield* yieldNow();
+    record.push(`tryReceive: ${JSON.stringify(channel.tryReceive())}`);
+  }());
+  assert.deepEqual(record, [
+    "tryReceive: undefined",
+    "r1 finally",
+    "r2 got last",
+    "r2 finally",
+    'tryReceive: {"done":true}',
+  ]);
+  assert.equal(channel.statistics().buffered, 0);
+});
+
+Deno.test("a closed channel gives the end to waiting receivers once the held item is taken", async () => {
+  const record: string[] = [];
+  const channel = new Channel<string>();
+  await run(function* () {
+    yield* spawn(receiver(channel, "r1", record));
+    yield* yieldNow();
+    channel.trySend("last"); // r1 is woken for it
+    channel.close(new Error("upstream gone"));
+    yield* spawn(function* () {
+      try {
+        yield* channel.receive();
+      } catch (error) {
+        record.push(`r2 threw ${(error as Error).message}`);
+      }
+    }());
+  }());
+  assert.deepEqual(record, ["r1 got last", "r1 finally", "r2 threw upstream gone"]);
+});
+
 Deno.test("close(error) makes receivers throw the error once the buffer is drained", async () => {
   const channel = new Channel<number>(2);
   const failure = new Error("producer failed");

@@ -208,6 +208,47 @@ Deno.test("select() on a closed channel gives its end; a send case on one throws
   assert.equal(open.statistics().waitingReceivers, 0);
 });
 
+Deno.test("select() on a closed channel waits while an item is held for another receiver", async () => {
+  // A's select is handed "last" as the channel closes, then A is killed while its timer
+  // thread unwinds. B's select (and B's plain receive after it) must not be given the end
+  // before that: "last" comes back, and goes to B.
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  const channel = new Channel<string>();
+  function* slowTimer(): Coroutine<void> {
+    try {
+      yield* sleep(1000);
+    } finally {
+      yield* sleep(10);
+    }
+  }
+  await run(
+    function* () {
+      const a = yield* spawn(function* () {
+        const result = yield* select([channel.receive(), slowTimer()]);
+        record.push(`A got ${JSON.stringify(result)}`);
+      }());
+      yield* sleep(1);
+      channel.trySend("last"); // A's receive wins; its timer's cleanup takes 10 ms
+      channel.close();
+      yield* spawn(function* () {
+        const result = yield* select([channel.receive()]);
+        record.push(`B got ${JSON.stringify(result.value)} at ${clock.now()}`);
+        record.push(`B then ${JSON.stringify(yield* channel.receive())}`);
+      }());
+      yield* sleep(5);
+      yield* kill(a);
+      record.push(`A killed at ${clock.now()}`);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    'B got {"value":"last","done":false} at 11',
+    'B then {"done":true}',
+    "A killed at 11",
+  ]);
+});
+
 Deno.test("select() rejects no cases, and a send and a receive on one channel", () => {
   assert.throws(() => select([]), RangeError);
   const channel = new Channel<number>();
