@@ -806,6 +806,9 @@ export class Kernel implements ThreadHost {
   /** Records an error thrown while `thread` was being killed, chaining it to earlier ones. */
   #cleanupFailed(thread: Thread, error: unknown): void {
     const extras = thread.withExtras();
+    // One error that reaches it twice (two children that failed with one shared error) is
+    // one failure.
+    if (extras.cleanupFailed && holds(extras.cleanupError, error)) return;
     extras.cleanupError = extras.cleanupFailed
       ? new SuppressedError(
         error,
@@ -1672,9 +1675,10 @@ export class Kernel implements ThreadHost {
     if (scope === null) return this.#fail(error);
     const extras = scope.extras!;
     if (scope.state === STATE_CLOSING) {
-      extras.closingResult = extras.closingEnding === ENDING_FAILED
-        ? chain(error, extras.closingResult)
-        : error;
+      if (extras.closingEnding !== ENDING_FAILED) extras.closingResult = error;
+      else if (!holds(extras.closingResult, error)) {
+        extras.closingResult = chain(error, extras.closingResult);
+      }
       extras.closingEnding = ENDING_FAILED;
       return;
     }
@@ -1703,6 +1707,9 @@ export class Kernel implements ThreadHost {
   #fail(error: unknown): void {
     if (this.#finished) return;
     if (this.#failed) {
+      // The same error twice (two threads that failed with one shared error, say, both
+      // receivers of a channel closed with it) is one failure: it is there already.
+      if (holds(this.#error, error)) return;
       this.#error = new SuppressedError(
         error,
         this.#error,
@@ -1780,6 +1787,17 @@ function remove(list: Thread[], thread: Thread): void {
 
 function chain(newer: unknown, older: unknown): SuppressedError {
   return new SuppressedError(newer, older, "Another error occurred after the first");
+}
+
+/** Whether `error` is `failure`, or one of the errors chained in it. */
+function holds(failure: unknown, error: unknown): boolean {
+  const pending = [failure];
+  for (let seen = 0; pending.length > 0 && seen < 10_000; seen++) {
+    const next = pending.pop();
+    if (next === error) return true;
+    if (next instanceof SuppressedError) pending.push(next.error, next.suppressed);
+  }
+  return false;
 }
 
 /** Why `value` cannot be run as a coroutine, or null if it can. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  Channel,
   type Coroutine,
   DeadlockError,
   Event,
@@ -266,6 +267,24 @@ Deno.test("run() chains an error thrown by a finally during teardown as a Suppre
   assert.ok(error instanceof SuppressedError);
   assert.equal(error.error, cleanup);
   assert.equal(error.suppressed, first);
+});
+
+Deno.test("run() ends with one error once, not chained to itself, when two threads fail with it", async () => {
+  // Both receivers throw the channel's error. The one nobody joins ends the run; the root,
+  // killed holding the other's (joined) copy, drops it, and it goes to the run again.
+  const upstream = new Error("upstream gone");
+  const channel = new Channel<number>(0);
+  const error = await run(
+    function* () {
+      const first = yield* spawn(channel.receive());
+      yield* spawn(channel.receive()); // nobody joins this one
+      yield* sleep(1);
+      channel.close(upstream);
+      yield* join(first);
+    }(),
+    { clock: new VirtualClock() },
+  ).catch((e) => e);
+  assert.equal(error, upstream);
 });
 
 Deno.test("VirtualClock refuses a start that is not a finite number", () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   all,
+  Channel,
   type Coroutine,
   join,
   kill,
@@ -385,4 +386,31 @@ Deno.test("group.spawn from a child's finally while the group fails gives a chil
     { message: "boom" },
   );
   assert.deepEqual(record, ["joined the late child: KilledError, killed true"]);
+});
+
+Deno.test("taskGroup(): two children failing with one shared error fail the group with it once", async () => {
+  // Both receive from a channel closed with `upstream`: the group throws that error, not a
+  // SuppressedError of it chained to itself.
+  const upstream = new Error("upstream gone");
+  const channel = new Channel<number>();
+  const record: string[] = [];
+  const error = await run(
+    taskGroup(function* (group) {
+      for (const name of ["a", "b"]) {
+        yield* group.spawn(function* () {
+          try {
+            yield* channel.receive();
+          } catch (error) {
+            record.push(`${name} threw ${(error as Error).message}`);
+            throw error;
+          }
+        }());
+      }
+      yield* sleep(1);
+      channel.close(upstream);
+    }),
+    { clock: new VirtualClock() },
+  ).catch((e) => e);
+  assert.deepEqual(record, ["a threw upstream gone", "b threw upstream gone"]);
+  assert.equal(error, upstream);
 });
