@@ -9,8 +9,9 @@ import {
 import { checkPort, formatHostPort } from "./_addr.ts";
 import { awaitOwned } from "./_await_owned.ts";
 import { mapConnectError } from "./_map_error.ts";
-import { Connection } from "./connection.ts";
-import { ConnectTimeoutError } from "./errors.ts";
+import { descriptorGuard } from "./_fd_guard.ts";
+import { Connection, socketOf } from "./connection.ts";
+import { ConnectError, ConnectTimeoutError } from "./errors.ts";
 
 /** Options for {@linkcode connect}. */
 export interface ConnectOptions {
@@ -62,7 +63,9 @@ export interface ConnectOptions {
  * @returns An event that resumes with the connection.
  * @throws {ConnectionRefusedError} If nothing listens there.
  * @throws {ConnectTimeoutError} If `options.timeout` passed first.
- * @throws {ConnectError} If connecting fails otherwise (name lookup, TLS handshake).
+ * @throws {ConnectError} If connecting fails otherwise (name lookup, TLS handshake), or
+ * if the process holds as many connections as its file descriptor limit allows (see
+ * `server`'s descriptor guard).
  * @throws {RangeError} If `port` or `options.timeout` is out of range.
  * @throws {TypeError} If the options do not fit together.
  *
@@ -142,6 +145,17 @@ function* attemptConnect(
   transport: "tcp" | "unix",
   where: string,
 ): Coroutine<Connection> {
+  // A connection holds a descriptor as one a server accepted does, so it counts against
+  // the same budget (net/_fd_guard.ts): a proxy's upstream connects, say, must not take
+  // the process past its limit, where Deno aborts it.
+  const guard = descriptorGuard();
+  if (guard.full) {
+    throw new ConnectError(
+      `Cannot connect to ${where}: this process holds ${guard.held} connections, as many as its descriptor limit allows`,
+    );
+  }
+  guard.take();
+  let counted = true;
   const threadSignal = yield* useAbortSignal();
   const controller = new AbortController();
   const signal = controller.signal;
@@ -176,6 +190,8 @@ function* attemptConnect(
     signal.throwIfAborted();
     const connection = new Connection(conn);
     conn = undefined;
+    socketOf(connection).whenReleased(() => guard.give());
+    counted = false;
     return connection;
   } catch (error) {
     throw mapConnectError(error, `Cannot connect to ${where}`);
@@ -183,6 +199,7 @@ function* attemptConnect(
     threadSignal.removeEventListener("abort", onKill);
     signal.removeEventListener("abort", onAbort);
     if (conn !== undefined) close(conn);
+    if (counted) guard.give();
   }
 }
 

@@ -86,7 +86,8 @@ export interface ServerOptions extends ListenerOptions {
  * when it runs out of descriptors, so all servers of a process together hold at most the
  * soft limit (read from `/proc/self/limits`) less the descriptors open at the first start
  * and a reserve of a tenth of the limit (at least 16). Past that, new clients wait in the
- * listen backlog. (Connections from a `MemoryListener` hold no descriptor and do not
+ * listen backlog. Connections made with `connect` count too (past the budget, it throws a
+ * `ConnectError`). (Connections from a `MemoryListener` hold no descriptor and do not
  * count.) Deno 2.9.6 lets only a program run with `--allow-all` read `/proc/self`;
  * otherwise (or off Linux) the limit is unknown, and only `maxConnections` applies: set it
  * below `ulimit -n`.

@@ -4,6 +4,7 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import {
   connect,
   type Connection,
+  ConnectionResetError,
   type Coroutine,
   join,
   run,
@@ -17,6 +18,7 @@ import { makeCertificate, tempDir, text, underUlimit } from "./_helpers.ts";
 const LIMIT = 64;
 const CLIENTS = 100;
 const SERVER = new URL("./_fd_guard_server.ts", import.meta.url).pathname;
+const PROXY = new URL("./_fd_guard_proxy.ts", import.meta.url).pathname;
 const TLS_SERVER = new URL("./_fd_guard_tls_server.ts", import.meta.url).pathname;
 
 Deno.test({
@@ -59,6 +61,85 @@ Deno.test({
     const { rest, code, stderr } = await server.stop();
     deepEqual(record, [`${budget} served`, "ten more served", "a new client served"]);
     equal(rest, "stopped", stderr);
+    equal(code, 0, stderr);
+  },
+});
+
+Deno.test({
+  name:
+    "a proxy under ulimit -n 64 stays up with 100 clients: its upstream connects count against the budget too",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    // Each client the proxy serves holds two descriptors. Counted as one, the server would
+    // accept twice what the limit allows, and the process would abort. The upstream is a
+    // plain line echo server in this process, with no limit of its own.
+    using upstream = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const echoes = (async () => {
+      const served: Promise<void>[] = [];
+      for await (const conn of upstream) {
+        served.push((async () => {
+          try {
+            const buffer = new Uint8Array(1024);
+            for (let n; (n = await conn.read(buffer)) !== null;) {
+              await conn.write(buffer.subarray(0, n));
+            }
+          } catch {
+            // a proxy connection cut at the end of the test
+          } finally {
+            try {
+              conn.close();
+            } catch {
+              // closed already
+            }
+          }
+        })());
+      }
+      await Promise.all(served);
+    })();
+    const server = await underUlimit(LIMIT, PROXY, {
+      args: [String((upstream.addr as Deno.NetAddr).port)],
+    });
+    const record: string[] = [];
+    await run(function* () {
+      const clients: Connection[] = [];
+      try {
+        for (let i = 0; i < CLIENTS; i++) {
+          const conn = yield* connect("127.0.0.1", server.port);
+          clients.push(conn);
+          yield* conn.sendall(`client ${i}\n`);
+        }
+        // Each client gets its line back or is closed by the proxy (its upstream connect
+        // refused); the process must not abort either way.
+        let served = 0;
+        for (let i = 0; i < CLIENTS; i++) {
+          if (i % 10 === 9) { for (let j = i - 9; j <= i; j++) clients[j].close(); }
+          if (clients[i].closed) continue;
+          let line: string;
+          try {
+            line = text(yield* withTimeout(10_000, clients[i].readline()));
+          } catch (error) {
+            // Closed with its line unread: the reset says so.
+            if (!(error instanceof ConnectionResetError)) throw error;
+            continue;
+          }
+          if (line === `client ${i}\n`) served++;
+          else equal(line, "", `client ${i}`);
+        }
+        record.push(served > 0 ? "some served" : "none served");
+        for (const conn of clients) conn.close();
+        using late = yield* connect("127.0.0.1", server.port);
+        yield* late.sendall("late\n");
+        equal(text(yield* withTimeout(10_000, late.readline())), "late\n");
+        record.push("a new client served");
+      } finally {
+        for (const conn of clients) conn.close();
+      }
+    }());
+    const { rest, code, stderr } = await server.stop();
+    upstream.close();
+    await echoes;
+    deepEqual(record, ["some served", "a new client served"]);
+    ok(/^stopped, (some|no) connects refused$/.test(rest), `${rest} ${stderr}`);
     equal(code, 0, stderr);
   },
 });
