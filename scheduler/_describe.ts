@@ -1,7 +1,7 @@
 // How the kernel describes threads and values to people: in deadlock reports, error
 // stories, snapshots and misuse errors.
 import type { Primitive } from "./_primitive.ts";
-import { siteOf } from "./_story.ts";
+import { siteOf, tracing } from "./_story.ts";
 import { type Thread, ThreadState } from "./_thread.ts";
 import type { ThreadSnapshot, ThreadStateName } from "./snapshot.ts";
 
@@ -26,8 +26,9 @@ export function snapshotOf(thread: Thread): ThreadSnapshot {
   const waitsOn = state === "ready" || state === "running" ? "" : describeWait(thread);
   const sites = thread.extras?.frameSites ?? [];
   const stack: string[] = [];
+  // Only a tracing run records sites; its root has none until its first `call`.
   for (let depth = thread.depth - 1; depth >= 0; depth--) {
-    if (sites.length === 0) break;
+    if (sites.length === 0 && !tracing.on) break;
     const capture = sites[depth];
     stack.push(siteOf(capture) ?? noSite(thread, depth, capture !== undefined));
   }

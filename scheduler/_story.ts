@@ -21,6 +21,8 @@ const MAX_STACK_LINES = 100;
 const LIBRARY_DIRS = [new URL(".", import.meta.url).href, new URL("../net/", import.meta.url).href];
 /** A stack line that names a frame. */
 const AT = /^\s*at /;
+/** The kernel's frames: below the code that made an event, they are what drove that code. */
+const KERNEL = new URL("./kernel.ts:", import.meta.url).href;
 
 /**
  * Appends `lines` (or what `lines()` gives, made only if needed) to `error.stack`, first
@@ -45,12 +47,19 @@ export function addToStory(error: unknown, lines: readonly string[] | (() => str
 
 function withoutKernelFrames(lines: string[]): string[] {
   // Keep the message and the coroutine frames; drop the generator resumptions between
-  // them and everything from the library's first frame on. Only if some frame of user
-  // code is there: a stack made by the library itself keeps what it has.
+  // them and everything from the library's first frame below them on (the kernel, and
+  // what drove it: a timer, the caller of `run`). An error the library made (a timeout, a
+  // kill) starts with the library's frames where it was made: those are kept, up to the
+  // kernel's or a generator resumption, below which the library's frames are the kernel's.
   const first = lines.findIndex((line) => AT.test(line));
-  if (first < 0 || isLibrary(lines[first])) return lines;
+  if (first < 0) return lines;
   const kept = lines.slice(0, first);
-  for (let i = first; i < lines.length; i++) {
+  let i = first;
+  for (; i < lines.length && isLibrary(lines[i]); i++) {
+    if (lines[i].includes(KERNEL)) return kept;
+    kept.push(lines[i]);
+  }
+  for (; i < lines.length; i++) {
     const line = lines[i];
     if (isLibrary(line)) break;
     if (!RESUMPTION.test(line)) kept.push(line);
@@ -59,11 +68,65 @@ function withoutKernelFrames(lines: string[]): string[] {
 }
 
 /**
+ * What a channel closed with `error` throws to each receiver: `error`, its story set back
+ * to where it was at the close, so that each receiver's story tells its own frames.
+ */
+export function sharedError(error: unknown): () => unknown {
+  const restore = storyFork(error);
+  return () => {
+    restore();
+    return error;
+  };
+}
+
+/**
+ * Keeps the story `error` has told so far, for an error that goes several ways from here
+ * (a failed thread's, handed to each of its joiners; a channel's, thrown to each of its
+ * receivers): gives a function that sets the story back to that point, so that each way
+ * tells its own frames rather than those of every way before it.
+ */
+export function storyFork(error: unknown): () => void {
+  let story: unknown;
+  try {
+    story = error instanceof Error ? error.stack : undefined;
+  } catch {
+    story = undefined; // a `stack` getter that throws: nothing to keep
+  }
+  if (typeof story !== "string") return () => {};
+  return () => {
+    try {
+      if ((error as Error).stack !== story) (error as Error).stack = story as string;
+    } catch {
+      // An error whose stack cannot be set keeps the one it has.
+    }
+  };
+}
+
+/**
  * The coroutine frames waiting at the current point, innermost first, as `at fn (file)`
  * lines: the frames below the library's code calling this, down to the kernel.
  */
 export function waitingFrames(): string[] {
-  const lines = new Error().stack?.split("\n") ?? [];
+  // Deep enough for every frame of a deep wait: the engine's default of 10 would leave
+  // the outer ones out, the library's own frames taking some of them. (A limit the program
+  // made unwritable, or a getter, is left as it is.)
+  let limit: unknown = undefined;
+  let raised = false;
+  try {
+    limit = Error.stackTraceLimit;
+    if (!(typeof limit === "number" && limit >= MAX_STACK_LINES)) {
+      Error.stackTraceLimit = MAX_STACK_LINES;
+      raised = true;
+    }
+  } catch {
+    // As it is, then.
+  }
+  let lines: string[];
+  try {
+    lines = new Error().stack?.split("\n") ?? [];
+  } finally {
+    if (raised) Error.stackTraceLimit = limit as number;
+  }
   const frames: string[] = [];
   let i = 1;
   while (i < lines.length && isLibrary(lines[i])) i++;
@@ -82,8 +145,6 @@ function isLibrary(line: string): boolean {
 /** Whether events record where they are made; the kernel turns it on in `trace` mode. */
 export const tracing = { on: false };
 
-/** The kernel's frames: below the code that made an event, they are what drove that code. */
-const KERNEL = new URL("./kernel.ts:", import.meta.url).href;
 /** This file's frames: `captureSite`'s own. */
 const STORY = new URL("./_story.ts:", import.meta.url).href;
 /** A place in code: `file:line:column`, not `<anonymous>`, `native` or `index 0`. */

@@ -108,6 +108,8 @@ export class ThreadExtras {
   receivers: number;
   /** Once failed: whether a thread it handed its error to threw it. */
   errorTaken: boolean;
+  /** Once failed: sets its error's story back to where the thread ended (`storyFork`). */
+  endStory: (() => void) | null;
   /** The timed wait whose deadline the thread's timer stands for, while it waits. */
   deadlineWait: TimedWait<unknown, unknown> | null;
   /**
@@ -161,6 +163,7 @@ export class ThreadExtras {
     this.misuse = undefined;
     this.receivers = 0;
     this.errorTaken = false;
+    this.endStory = null;
     this.deadlineWait = null;
     this.spawnedInShield = null;
     this.shieldSerial = 0;

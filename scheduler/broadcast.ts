@@ -3,6 +3,7 @@ import type { Effect } from "./effect.ts";
 import { Subscription } from "./subscription.ts";
 import { useAbortSignal } from "./use_abort_signal.ts";
 import { Hub, Member, type Overflow, Publish } from "./_broadcast_hub.ts";
+import { sharedError } from "./_story.ts";
 
 /**
  * What a {@linkcode Broadcast} does when a subscriber's buffer is full:
@@ -216,7 +217,7 @@ export class Broadcast<T> {
    * ```
    */
   close(error?: unknown): void {
-    this.#hub.close(error === undefined ? null : () => error);
+    this.#hub.close(error === undefined ? null : sharedError(error));
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { Effect } from "./effect.ts";
 import { ChannelCore, ReceiveOperation, SendOperation } from "./_channel_core.ts";
+import { sharedError } from "./_story.ts";
 
 /** Options for {@linkcode Channel}. */
 export interface ChannelOptions {
@@ -206,7 +207,7 @@ export class Channel<T> {
    * ```
    */
   close(error?: unknown): void {
-    this.#core.close(error === undefined ? null : () => error);
+    this.#core.close(error === undefined ? null : sharedError(error));
   }
 
   /**

@@ -82,7 +82,7 @@ import { Effect } from "./effect.ts";
 import { DeadlockError, KilledError } from "./errors.ts";
 import { asCoroutine, type Operation } from "./operation.ts";
 import { advanceClock, claimClock, releaseClock, type VirtualClock } from "./virtual_clock.ts";
-import { addToStory, tracing } from "./_story.ts";
+import { addToStory, storyFork, tracing } from "./_story.ts";
 import type { ThreadSnapshot } from "./snapshot.ts";
 import { describe, describeLineage, describeWait, label, snapshotOf } from "./_describe.ts";
 
@@ -1590,7 +1590,11 @@ export class Kernel implements ThreadHost {
       for (const member of members) this.#killUnlessShielded(member);
       return;
     }
-    if (ending === ENDING_FAILED) addToStory(result, [`in ${describeLineage(thread)}`]);
+    if (ending === ENDING_FAILED) {
+      addToStory(result, [`in ${describeLineage(thread)}`]);
+      // Each joiner goes on from here, not from where another joiner's took it.
+      thread.withExtras().endStory = storyFork(result);
+    }
     thread.state = STATE_DONE;
     thread.ending = ending;
     thread.resumeValue = result; // read back as `result`
@@ -1696,6 +1700,7 @@ export class Kernel implements ThreadHost {
       return;
     }
     joiner.resumeMode = MODE_THROW;
+    if (target.ending === ENDING_FAILED) target.extras?.endStory?.();
     joiner.resumeValue = target.ending === ENDING_FAILED
       ? target.result
       : new KilledError(`Thread ${target.id} was killed`, {

@@ -172,6 +172,25 @@ Deno.test("snapshot() in trace mode shows each thread's call stack, innermost fi
   assert.equal(child.spawnedBy, 0);
 });
 
+Deno.test("snapshot() in trace mode gives the root one stack entry per frame, calls or none", async () => {
+  const [plain] = await run(function* () {
+    return yield* snapshot();
+  }(), { trace: true });
+  assert.deepEqual([plain.depth, plain.stack], [1, ["(the root of the run)"]]);
+  const [called] = await run(function* () {
+    return yield* call(function* () {
+      return yield* snapshot();
+    }());
+  }(), { trace: true });
+  assert.equal(called.depth, 2);
+  assert.equal(called.stack[1], "(the root of the run)");
+  assert.match(called.stack[0], /story_test\.ts:\d+:\d+$/);
+  const [untraced] = await run(function* () {
+    return yield* snapshot();
+  }());
+  assert.deepEqual(untraced.stack, []);
+});
+
 Deno.test("a deadlock names each stuck thread by its name", async () => {
   const error = await run(function* () {
     const tasks: Task<void>[] = [];
@@ -314,4 +333,138 @@ Deno.test("snapshot() in trace mode shows a shield's frame where it was shielded
     [`story_test.ts:${shieldLine}`, "(the root of the run)"],
     [`story_test.ts:${shieldLine + 2}`, "(the root of the run)"],
   ]);
+});
+
+const LIBRARY = [
+  new URL("../../scheduler/", import.meta.url).href,
+  new URL("../../net/", import.meta.url).href,
+];
+
+/** `storyOf(error)` without the library's own frames (where it made an error). */
+function userStoryOf(error: unknown): string[] {
+  const own = String((error as Error).stack).split("\n").slice(1).map((line) =>
+    LIBRARY.some((dir) => line.includes(dir))
+  );
+  return storyOf(error).filter((_, i) => !own[i]);
+}
+
+Deno.test("an error the library made (a timeout) tells no frame of the kernel or of what drove it", async (t) => {
+  function* fetchPage(): Coroutine<void> {
+    yield* sleep(1000);
+  }
+  function* crawl(): Coroutine<void> {
+    yield* withTimeout(10, fetchPage());
+  }
+  for (const clock of [new VirtualClock(), undefined]) {
+    await t.step(clock === undefined ? "real clock" : "virtual clock", async () => {
+      const error = await run(
+        function* main() {
+          yield* join(yield* spawn(crawl(), { name: "crawler" }));
+        }(),
+        { clock, name: "main" },
+      ).catch((e) => e);
+      assert.equal(error.name, "TimeoutError");
+      assert.doesNotMatch(String(error.stack), /kernel\.ts|run\.ts|ext:|node:|<anonymous>/);
+      assert.deepEqual(userStoryOf(error), [
+        "at crawl",
+        'in thread 1 "crawler", spawned by thread 0 "main"',
+        "at main",
+        'in thread 0 "main"',
+      ]);
+    });
+  }
+});
+
+Deno.test("a KilledError tells no frame of the kernel", async () => {
+  const error = await run(
+    function* main() {
+      const sleeper = yield* spawn(sleep(100));
+      yield* spawn(kill(sleeper));
+      yield* join(sleeper);
+    }(),
+    { clock: new VirtualClock(), name: "main" },
+  ).catch((e) => e);
+  assert.equal(error.name, "KilledError");
+  assert.deepEqual(storyOf(error), ["at main", 'in thread 0 "main"']);
+});
+
+Deno.test("an error thrown into a wait many frames deep names every frame it passed through", async () => {
+  const channel = new Channel<number>();
+  function* level(n: number): Coroutine<void> {
+    if (n === 0) yield* channel.receive();
+    else yield* level(n - 1);
+  }
+  const error = await run(
+    function* main() {
+      yield* spawn(function* () {
+        yield* sleep(1);
+        channel.close(new Error("closed"));
+      }());
+      yield* level(12);
+    }(),
+    { clock: new VirtualClock(), name: "main" },
+  ).catch((e) => e);
+  const story = storyOf(error);
+  assert.equal(story.filter((line) => line === "at level").length, 13);
+  assert.deepEqual(story.slice(-2), ["at main", 'in thread 0 "main"']);
+});
+
+Deno.test("an error handed to two joiners tells each its own way, not the other's", async () => {
+  const stories: string[][] = [];
+  function* work(): Coroutine<void> {
+    yield* sleep(5);
+    throw new Error("work failed");
+  }
+  function* watcherA(task: Task<void>): Coroutine<void> {
+    try {
+      yield* join(task);
+    } catch (error) {
+      stories.push(storyOf(error));
+    }
+  }
+  function* watcherB(task: Task<void>): Coroutine<void> {
+    yield* sleep(10);
+    try {
+      yield* join(task);
+    } catch (error) {
+      stories.push(storyOf(error));
+    }
+  }
+  await run(
+    function* () {
+      const task = yield* spawn(work(), { name: "worker" });
+      yield* spawn(watcherA(task));
+      yield* spawn(watcherB(task));
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(stories, [
+    ["at work", 'in thread 1 "worker", spawned by thread 0', "at watcherA"],
+    ["at work", 'in thread 1 "worker", spawned by thread 0', "at watcherB"],
+  ]);
+});
+
+Deno.test("an error a channel was closed with tells each receiver its own way", async () => {
+  const stories: string[][] = [];
+  const channel = new Channel<number>();
+  function* consumer(): Coroutine<void> {
+    try {
+      yield* channel.receive();
+    } catch (error) {
+      stories.push(storyOf(error));
+    }
+  }
+  function* producer(): Coroutine<void> {
+    yield* sleep(1);
+    channel.close(new Error("upstream gone"));
+  }
+  await run(
+    function* () {
+      yield* spawn(consumer(), { name: "c0" });
+      yield* spawn(consumer(), { name: "c1" });
+      yield* spawn(producer());
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(stories, [["at producer", "at consumer"], ["at producer", "at consumer"]]);
 });
