@@ -15,7 +15,7 @@ import {
 import { Primitive, SUSPEND, SUSPEND_EXTERNAL } from "../scheduler/lowlevel.ts";
 import { formatAddr } from "./_addr.ts";
 import { type DescriptorGuard, descriptorGuard } from "./_fd_guard.ts";
-import type { Socket } from "./_socket.ts";
+import { failedOn, type Socket } from "./_socket.ts";
 import { type Connection, socketOf } from "./connection.ts";
 import {
   BrokenPipeError,
@@ -355,22 +355,25 @@ function* reap(
  * did, say), those links are dropped and the rest is reported.
  */
 function reportFailure(serving: Serving, entry: Entry, error: unknown, conn: Connection): void {
-  const worth = worthReporting(error, entry);
+  const worth = worthReporting(error, entry, socketOf(conn));
   if (worth !== NOTHING) report(serving.settings.onError, worth, conn);
 }
 
 const NOTHING: unique symbol = Symbol("nothing");
 
-function worthReporting(error: unknown, entry: Entry): unknown {
+function worthReporting(error: unknown, entry: Entry, client: Socket): unknown {
   if (error instanceof SuppressedError) {
-    const newer = worthReporting(error.error, entry);
-    const older = worthReporting(error.suppressed, entry);
+    const newer = worthReporting(error.error, entry, client);
+    const older = worthReporting(error.suppressed, entry, client);
     if (newer === NOTHING) return older;
     if (older === NOTHING) return newer;
     if (newer === error.error && older === error.suppressed) return error;
     return new SuppressedError(newer, older, error.message);
   }
-  const quiet = isPeerGone(error) || (entry.idle && error instanceof SocketClosedError);
+  // Only the client's going away is weather: the same error from a connection the handler
+  // made (a backend that resets, a certificate it does not trust) is its failure.
+  const quiet = (isPeerGone(error) && failedOn(error) === client) ||
+    (entry.idle && error instanceof SocketClosedError);
   return quiet ? NOTHING : error;
 }
 

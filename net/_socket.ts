@@ -6,6 +6,17 @@ import { closedError, mapError } from "./_map_error.ts";
 import { MemoryEnd } from "./_memory_transport.ts";
 import { ReadBuffer } from "./_read_buffer.ts";
 
+/** The socket each error an operation on it threw is about (see `failedOn`). */
+const failedSockets = new WeakMap<object, Socket>();
+
+/**
+ * The socket an error is about, if an operation on one threw it: `server` keeps quiet
+ * about a peer that went away only on the connection it accepted.
+ */
+export function failedOn(error: unknown): Socket | undefined {
+  return typeof error === "object" && error !== null ? failedSockets.get(error) : undefined;
+}
+
 /** A connection's shared state; fields are open to the socket events, not to users. */
 export class Socket {
   readonly conn: Deno.Conn;
@@ -251,7 +262,9 @@ export class Socket {
   }
 
   mapError(error: unknown, action: string): unknown {
-    return mapError(error, `Cannot ${action} ${this.peer()}`, this.closed);
+    const mapped = mapError(error, `Cannot ${action} ${this.peer()}`, this.closed);
+    if (typeof mapped === "object" && mapped !== null) failedSockets.set(mapped, this);
+    return mapped;
   }
 
   peer(): string {

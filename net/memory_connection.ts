@@ -212,11 +212,13 @@ export class MemoryConnection extends Connection {
    * const [client, server] = memoryPair();
    * client.closeAfter(7);
    * await run(function* () {
+   *   let caught: unknown;
    *   try {
    *     yield* client.sendall("GET /index.html\r\n");
    *   } catch (error) {
-   *     assert.ok(error instanceof SocketClosedError);
+   *     caught = error;
    *   }
+   *   assert.ok(caught instanceof SocketClosedError); // the write that met the close threw
    *   assert.equal(new TextDecoder().decode(yield* server.readline()), "GET /in");
    * }());
    * ```

@@ -49,10 +49,11 @@ export interface ServerOptions extends ListenerOptions {
   gracePeriod?: number;
   /**
    * Receives what a handler threw, with its connection, and errors accepting
-   * connections (with no connection). A peer resetting the connection, a broken pipe, a
+   * connections (with no connection). The client resetting the connection, a broken pipe, a
    * connection timed out by the system or a client that does not speak TLS to a TLS
    * server (or closes before its handshake is done, as health checks do) is not an error
-   * here: that handler just ends.
+   * here: that handler just ends. (The same on a connection the handler made itself, to a
+   * backend, is: it is reported.)
    * Nor is a client that reset before it was accepted: it is skipped.
    *
    * @default {undefined} (logged to stderr with `console.error`)

@@ -20,7 +20,7 @@ import {
   VirtualClock,
   withTimeout,
 } from "../../mod.ts";
-import { MemoryListener } from "../../testing/mod.ts";
+import { MemoryListener, memoryPair } from "../../testing/mod.ts";
 import { text, thrown } from "./_helpers.ts";
 
 Deno.test("server() on a MemoryListener serves a multi-client conversation with timeouts in virtual time", async () => {
@@ -330,4 +330,35 @@ Deno.test("server(): a handler that fails as the idle limit marks it and the ser
     { clock },
   );
   deepEqual(record, ["125 handler throws", "125 onError: handler failed", "125 server killed"]);
+});
+
+Deno.test("server() reports a reset of a handler's own upstream connection; its client's reset stays quiet", async () => {
+  // A reset is the network's weather only on the connection the server accepted: one on a
+  // connection the handler made itself (a backend, a database) is the handler's failure.
+  const record: string[] = [];
+  const listener = new MemoryListener({ hostname: "proxy.test", port: 1 });
+  function* handler(conn: Connection): Coroutine<void> {
+    const [upstream, backend] = memoryPair();
+    using _ = upstream;
+    backend.reset(); // the backend goes away hard
+    if (text(yield* conn.readline()) === "ask upstream\n") yield* upstream.recv(100);
+    else yield* conn.recv(100); // the client resets
+  }
+  await run(
+    function* () {
+      const serving = yield* spawn(server(listener, handler, {
+        onError: (error) => record.push(`onError: ${(error as Error).name}`),
+      }));
+      using asks = yield* listener.connect();
+      yield* asks.sendall("ask upstream\n");
+      equal((yield* asks.recv(100)).length, 0); // the server closed it
+      using resets = yield* listener.connect();
+      yield* resets.sendall("hello\n");
+      resets.reset();
+      yield* sleep(10);
+      yield* kill(serving);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  deepEqual(record, ["onError: ConnectionResetError"]);
 });
