@@ -282,9 +282,78 @@ function makesEvent(callee: Node, imports: Imports): boolean {
   if (name !== undefined) return EVENT_FUNCTIONS.has(name);
   if (!imports.used || callee.type !== "MemberExpression" || callee.computed) return false;
   if (callee.property.type !== "Identifier") return false;
+  if (callee.object.type === "Identifier" && isPlatformObject(callee.object)) return false;
   const method = callee.property.name;
   if (EVENT_METHODS.has(method)) return true;
   return ownedMethod(OWNED_EVENT_METHODS, method, imports);
+}
+
+/** The platform's objects, whose methods of the same names (`Atomics.wait`) are not events. */
+const PLATFORM_OBJECTS = new Set([
+  "Atomics",
+  "Deno",
+  "Reflect",
+  "console",
+  "crypto",
+  "globalThis",
+  "navigator",
+  "performance",
+  "self",
+  "window",
+]);
+
+/** Whether `object` names one of the platform's objects (not a local of that name). */
+function isPlatformObject(object: Deno.lint.Identifier): boolean {
+  return PLATFORM_OBJECTS.has(object.name) && !shadowed(object, object.name);
+}
+
+/**
+ * Whether a call is surely the library's, so that `--fix` may yield it: an export called
+ * (`sleep(5)`), or a method of a receiver declared as the library's: a parameter typed
+ * with one of its types (`conn: Connection`), or a variable made by `new` of one of its
+ * classes (`const jobs = new Channel<Job>()`) or typed so. A method matched by its name
+ * alone may be anything's (`ws.send(x)`): `yield*` would break it.
+ */
+function surelyLibrarys(callee: Node, imports: Imports): boolean {
+  if (exportName(callee, imports) !== undefined) return true;
+  if (callee.type !== "MemberExpression" || callee.object.type !== "Identifier") return false;
+  const declared = declarationOf(callee.object, callee.object.name);
+  return declared !== undefined && namesLibraryType(declared, imports);
+}
+
+/** What declares `name` where `node` uses it: the parameter or variable declarator, if any. */
+function declarationOf(node: Node, name: string): Node | undefined {
+  for (let current = parentOf(node); current; current = parentOf(current)) {
+    if (isFunction(current)) {
+      const param = current.params.find((param) => binds(param, name));
+      if (param !== undefined) {
+        return param.type === "TSParameterProperty" ? param.parameter : param;
+      }
+    } else if (current.type === "BlockStatement" || current.type === "Program") {
+      for (const statement of current.body) {
+        if (statement.type !== "VariableDeclaration") continue;
+        const declarator = statement.declarations.find((d) => binds(d.id, name));
+        if (declarator !== undefined) return declarator;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Whether a parameter or declarator is typed with, or made by `new` of, a library export. */
+function namesLibraryType(declared: Node, imports: Imports): boolean {
+  const id = declared.type === "VariableDeclarator" ? declared.id : declared;
+  const annotation = id.type === "Identifier" ? id.typeAnnotation?.typeAnnotation : undefined;
+  if (
+    annotation?.type === "TSTypeReference" && annotation.typeName.type === "Identifier" &&
+    imports.exported.has(annotation.typeName.name)
+  ) {
+    return true;
+  }
+  if (declared.type !== "VariableDeclarator") return false;
+  const init = declared.init;
+  return init?.type === "NewExpression" && init.callee.type === "Identifier" &&
+    imports.names.has(init.callee.name);
 }
 
 /** Whether `method` is in `owned` and the file imports an export that has it. */
@@ -410,6 +479,15 @@ const unyieldedEvent: Deno.lint.Rule = {
             message,
             hint:
               `Yield it where the optional chain is defined: yield* ${text} throws on undefined`,
+          });
+          return;
+        }
+        if (!surelyLibrarys(call.callee, imports)) {
+          // Matched by its name alone: no fix, which would break another library's call.
+          ctx.report({
+            node: call,
+            message,
+            hint: `If it is bluelet's event, yield it: yield* ${text}`,
           });
           return;
         }

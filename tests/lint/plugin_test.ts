@@ -587,3 +587,35 @@ function* unshadowed() {
     ["async-coroutine", "fetcher()"],
   ]);
 });
+
+Deno.test("unyielded-event fixes only calls surely the library's; one matched by name is flagged without a fix", () => {
+  const source = IMPORTS + `
+import { Channel as Queue } from "@bluelet/bluelet";
+function* handler(conn: Connection, ws: WebSocket, peer) {
+  const jobs = new Queue<number>(1);
+  const typed: Channel<number> = jobs;
+  const plain = { send(_: number) {} };
+  jobs.send(1);
+  typed.send(2);
+  conn.sendall("x");
+  ws.send("hello");
+  plain.send(3);
+  peer.sendall("y");
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+  sleep(5);
+}`;
+  const fixed = Deno.lint.runPlugin(plugin, "handler.ts", source).map((diagnostic) => [
+    source.slice(diagnostic.range[0], diagnostic.range[1]),
+    (diagnostic.fix?.length ?? 0) > 0 ? "fix" : "no fix",
+    diagnostic.hint,
+  ]);
+  assert.deepEqual(fixed, [
+    ["jobs.send(1)", "fix", "Yield it: yield* jobs.send(...)"],
+    ["typed.send(2)", "fix", "Yield it: yield* typed.send(...)"],
+    ['conn.sendall("x")', "fix", "Yield it: yield* conn.sendall(...)"],
+    ['ws.send("hello")', "no fix", "If it is bluelet's event, yield it: yield* ws.send(...)"],
+    ["plain.send(3)", "no fix", "If it is bluelet's event, yield it: yield* plain.send(...)"],
+    ['peer.sendall("y")', "no fix", "If it is bluelet's event, yield it: yield* peer.sendall(...)"],
+    ["sleep(5)", "fix", "Yield it: yield* sleep(...)"],
+  ]);
+});
