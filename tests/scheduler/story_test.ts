@@ -173,15 +173,21 @@ Deno.test("snapshot() in trace mode shows each thread's call stack, innermost fi
 });
 
 Deno.test("snapshot() in trace mode gives the root one stack entry per frame, calls or none", async () => {
-  const [plain] = await run(function* () {
-    return yield* snapshot();
-  }(), { trace: true });
-  assert.deepEqual([plain.depth, plain.stack], [1, ["(the root of the run)"]]);
-  const [called] = await run(function* () {
-    return yield* call(function* () {
+  const [plain] = await run(
+    function* () {
       return yield* snapshot();
-    }());
-  }(), { trace: true });
+    }(),
+    { trace: true },
+  );
+  assert.deepEqual([plain.depth, plain.stack], [1, ["(the root of the run)"]]);
+  const [called] = await run(
+    function* () {
+      return yield* call(function* () {
+        return yield* snapshot();
+      }());
+    }(),
+    { trace: true },
+  );
   assert.equal(called.depth, 2);
   assert.equal(called.stack[1], "(the root of the run)");
   assert.match(called.stack[0], /story_test\.ts:\d+:\d+$/);
