@@ -309,7 +309,7 @@ Deno.test("in trace mode, a server's threads say the library spawned them, howev
     { clock: new VirtualClock(), trace: true },
   );
   assert.deepEqual(threads.map((thread) => [thread.id, thread.stack.map(shortSite)]), [
-    [0, []], // no call or spawn of its own recorded a site
+    [0, ["(the root of the run)"]],
     [1, ["(called by the library)", `story_test.ts:${serverLine}`]],
     [2, ["(spawned by the library)"]],
     [3, ["(spawned by the library)"]],
