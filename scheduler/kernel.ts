@@ -194,6 +194,10 @@ export class Kernel implements ThreadHost {
   /** Jumps a virtual clock after a quiet spell; see `VirtualClockOptions`. */
   #autojumpHandle: ReturnType<typeof setTimeout> | undefined = undefined;
   #hopTimerHandle: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** The event loop's turn before a virtual clock jumps, while it is pending. */
+  #jumpHandle: ReturnType<typeof setImmediate> | undefined = undefined;
+  /** Whether that turn came: the clock may jump now. */
+  #turnBeforeJump = false;
   /** Whether a drive for a wake from outside the run is queued. */
   #driveQueued = false;
   /** Work of drives from promise reactions since the last look at the time. */
@@ -329,6 +333,12 @@ export class Kernel implements ThreadHost {
     this.#macrotaskSeen = performance.now();
   };
 
+  readonly #onTurnBeforeJump = (): void => {
+    this.#jumpHandle = undefined;
+    this.#turnBeforeJump = true;
+    this.#drive();
+  };
+
   readonly #onHopTimer = (): void => {
     this.#hopTimerHandle = undefined;
     this.#drive();
@@ -438,6 +448,14 @@ export class Kernel implements ThreadHost {
       if (
         !woke && nextTimer !== undefined && this.#clock !== undefined && this.#externalWaits === 0
       ) {
+        // Before time passes, the event loop has a turn: what the program does outside the
+        // run meanwhile (an abort right after `run()`, a send from a timer) comes before
+        // the jump, as it would in real time.
+        if (!this.#turnBeforeJump) {
+          this.#jumpHandle ??= setImmediate(this.#onTurnBeforeJump);
+          return;
+        }
+        this.#turnBeforeJump = false;
         advanceClock(this.#clock, nextTimer.deadline);
         woke = this.#fireDueTimers();
       }
@@ -616,7 +634,12 @@ export class Kernel implements ThreadHost {
     if (this.#hopTimerHandle !== undefined) clearTimeout(this.#hopTimerHandle);
     if (this.#autojumpHandle !== undefined) clearTimeout(this.#autojumpHandle);
     if (this.#macrotaskMark !== undefined) clearTimeout(this.#macrotaskMark);
-    this.#wakeHandle = this.#immediateHandle = this.#hopTimerHandle = undefined;
+    if (this.#jumpHandle !== undefined) clearImmediate(this.#jumpHandle);
+    this.#wakeHandle =
+      this.#immediateHandle =
+      this.#hopTimerHandle =
+      this.#jumpHandle =
+        undefined;
     this.#autojumpHandle = this.#macrotaskMark = undefined;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     if (this.#clock !== undefined) releaseClock(this.#clock, this);

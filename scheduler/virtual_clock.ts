@@ -29,7 +29,11 @@ export interface VirtualClockOptions {
  * A clock for tests: pass it to {@linkcode run} as `options.clock` and time becomes virtual.
  * Whenever every thread is waiting on timers only (nothing is ready and no promise is
  * pending), the kernel jumps the clock to the next deadline, so an hour of sleeps runs in
- * milliseconds and always in the same order. Use one clock per run: a run started with a
+ * milliseconds and always in the same order. Before each jump the event loop has one turn
+ * (a `setImmediate`), so what the program does outside the run right then (an abort just
+ * after `run()`, a send queued for the next turn) comes first, as it would in real time.
+ * (A real timer takes a millisecond at least, far longer than a turn: code that waits on
+ * one needs `options.autojumpThreshold`.) Use one clock per run: a run started with a
  * clock another run still uses rejects with a `TypeError` (once that run has ended, the
  * clock may be used again). While a promise is
  * pending the clock holds still, unless `options.autojumpThreshold` is set.

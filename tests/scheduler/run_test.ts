@@ -8,6 +8,7 @@ import {
   kill,
   KilledError,
   run,
+  select,
   sleep,
   spawn,
   type Task,
@@ -291,4 +292,36 @@ Deno.test("VirtualClock refuses a start that is not a finite number", () => {
   for (const start of [NaN, Infinity, -Infinity]) {
     assert.throws(() => new VirtualClock(start), RangeError);
   }
+});
+
+Deno.test("a virtual clock jumps only after the event loop had a turn: an abort right after run() comes first", async () => {
+  const clock = new VirtualClock();
+  const stop = new AbortController();
+  const outcome = run(
+    function* () {
+      yield* sleep(100);
+      return "slept";
+    }(),
+    { clock, signal: stop.signal },
+  );
+  stop.abort(new Error("stop"));
+  await assert.rejects(outcome, { message: "stop" });
+  assert.equal(clock.now(), 0);
+});
+
+Deno.test("a virtual clock jumps only after the event loop had a turn: what runs in it comes first", async () => {
+  // A send queued for the event loop's next turn, made before a 1000 ms sleep: in real time
+  // it lands long before the sleep ends, and in virtual time too.
+  const clock = new VirtualClock();
+  const channel = new Channel<string>(1);
+  setImmediate(() => channel.trySend("from outside"));
+  const record: string[] = [];
+  await run(
+    function* () {
+      const { index, value } = yield* select([channel.receive(), sleep(1000)]);
+      record.push(`case ${index} at ${clock.now()}: ${JSON.stringify(value)}`);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, ['case 0 at 0: {"value":"from outside","done":false}']);
 });
