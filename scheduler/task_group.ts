@@ -65,7 +65,10 @@ export class TaskGroup {
    * ```
    */
   *spawn<T>(operation: Operation<T>): Coroutine<Task<T>> {
-    if (this.#ended) throw new TypeError("Cannot spawn in task group: it has ended");
+    // Ended whichever way: its children all returned, or it failed, or it was killed.
+    if (this.#ended || this.#scope?.done === true) {
+      throw new TypeError("Cannot spawn in task group: it has ended");
+    }
     const task = yield* spawn(operation, { owner: this.#scope });
     const tasks = this.#tasks;
     tasks.add(task);

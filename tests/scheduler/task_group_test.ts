@@ -414,3 +414,43 @@ Deno.test("taskGroup(): two children failing with one shared error fail the grou
   assert.deepEqual(record, ["a threw upstream gone", "b threw upstream gone"]);
   assert.equal(error, upstream);
 });
+
+Deno.test("group.spawn into a group that ended by failing or by a kill says the group has ended", async () => {
+  const record: string[] = [];
+  const spawnLate = function* (group: TaskGroup): Coroutine<void> {
+    try {
+      yield* group.spawn(sleep(1));
+      record.push("spawned");
+    } catch (error) {
+      record.push(`${(error as Error).name}: ${(error as Error).message}`);
+    }
+  };
+  await run(
+    function* () {
+      let failed!: TaskGroup;
+      try {
+        yield* taskGroup(function* (group) {
+          failed = group;
+          yield* sleep(1);
+          throw new Error("body failed");
+        });
+      } catch {
+        // expected
+      }
+      yield* spawnLate(failed);
+      let killed!: TaskGroup;
+      const task = yield* spawn(taskGroup(function* (group) {
+        killed = group;
+        yield* sleep(100);
+      }));
+      yield* sleep(1);
+      yield* kill(task);
+      yield* spawnLate(killed);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, [
+    "TypeError: Cannot spawn in task group: it has ended",
+    "TypeError: Cannot spawn in task group: it has ended",
+  ]);
+});
