@@ -46,7 +46,7 @@ export class Member<T> {
       this.#publishedBeforeLag = this.hub.published - 1;
       this.hub.members.delete(this);
       core.close(() => new LaggedError(this.missed));
-      this.controller?.abort(new LaggedError(1));
+      this.controller?.abort(new LaggedError(1)); // as the `signal` getter says
       return;
     }
     this.core.noteWaiting();

@@ -141,8 +141,9 @@ export class Subscription<T> {
 
   /**
    * Aborted when the subscription ends: with a {@linkcode LaggedError} as its reason when
-   * it fell behind (the `"end"` policy), or a `ClosedError` when it or its broadcast was
-   * closed. Useful to interrupt what a slow subscriber is stuck in, say to close the
+   * it fell behind (the `"end"` policy; its `missed` is 1, the item that did not fit, as of
+   * that moment, while `statistics().missed` goes on counting), or a `ClosedError` when it
+   * or its broadcast was closed. Useful to interrupt what a slow subscriber is stuck in, say to close the
    * connection whose writes stopped draining.
    *
    * @returns The signal.
@@ -165,7 +166,9 @@ export class Subscription<T> {
     const member = this.#member;
     if (member.controller === null) {
       member.controller = new AbortController();
-      if (member.lagged) member.controller.abort(new LaggedError(member.missed));
+      // As of the moment it ended, whenever the signal is first asked for: one item, the
+      // one that did not fit (`statistics().missed` goes on counting).
+      if (member.lagged) member.controller.abort(new LaggedError(1));
       else if (member.core.closed) member.ended();
     }
     return member.controller.signal;

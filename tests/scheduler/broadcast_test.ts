@@ -445,3 +445,19 @@ Deno.test("Broadcast: closed by a listener during a delivery, what was published
     "the reader's end",
   ]);
 });
+
+Deno.test("Broadcast: a lagged subscription's signal says the same whenever it is first asked for", async () => {
+  const news = new Broadcast<number>({ capacity: 1, overflow: "end" });
+  const missed: number[] = [];
+  await run(function* () {
+    const early = yield* news.subscribe();
+    const late = yield* news.subscribe();
+    const earlySignal = early.signal; // asked for before the lag
+    for (let i = 0; i < 4; i++) news.tryPublish(i);
+    for (const signal of [earlySignal, late.signal]) {
+      missed.push((signal.reason as LaggedError).missed);
+    }
+    missed.push(late.statistics().missed);
+  }());
+  assert.deepEqual(missed, [1, 1, 3]);
+});
