@@ -29,7 +29,9 @@ export interface SubscriptionStatistics {
  * One subscriber's view of a {@linkcode Broadcast}: every item published after it was
  * made, in order, through a buffer of the broadcast's capacity. Made by
  * `yield* broadcast.subscribe()`, it belongs to the thread that made it and ends with it
- * (killed or finished), or earlier with {@linkcode Subscription.close} (or `using`).
+ * (killed or finished), or earlier with {@linkcode Subscription.close} (or `using`). (A
+ * coroutine given to `withTimeout`, `moveOnAfter`, `all` or `race` runs in a helper thread:
+ * a subscription made there ends when the helper does.)
  *
  * @typeParam T The type of the items.
  *

@@ -11,7 +11,11 @@ import { TimedWait } from "./_timed_wait.ts";
 /**
  * Runs a coroutine (or event) with a time limit. If it is not done within `ms`, it is
  * killed (its `finally` blocks run) and a {@linkcode TimeoutError} is thrown. Its result
- * or error passes through otherwise.
+ * or error passes through otherwise. *
+ * A coroutine runs in a helper thread of its own (a leaf event, such as a `receive` or a
+ * `recv`, waits in the caller's thread): what belongs to a thread and is made inside it (a
+ * `subscribe()`, `useAbortSignal()`'s signal) belongs to that helper, and ends with it.
+ * Make those before, in the caller.
  *
  * @typeParam T The coroutine's return value.
  * @param ms The time limit in milliseconds.
