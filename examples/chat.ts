@@ -160,6 +160,7 @@ export async function main(args: readonly string[]): Promise<void> {
   try {
     await run(
       server(host, port, chat(room), {
+        maxConnections: 800, // a socket each: below the usual `ulimit -n` of 1024
         onListen: (addr) => {
           const { hostname, port } = addr as Deno.NetAddr;
           console.log(`listening on ${hostname}:${port}`);

@@ -77,6 +77,7 @@ function* serve(
   });
   try {
     yield* bluelet.server(host, port, echoer, {
+      maxConnections: 800, // a socket each: below the usual `ulimit -n` of 1024
       onListen: (addr) => console.log(`listening on ${describe(addr)}`),
       // A graceful stop: no new clients, two seconds for the connected ones to leave.
       signal: stop,

@@ -74,6 +74,7 @@ export async function main(args: readonly string[]): Promise<void> {
     // A signal ends the run: the server is killed, and every open relay with it.
     await bluelet.run(
       bluelet.server("127.0.0.1", port, forwardTo(host, upstreamPort), {
+        maxConnections: 400, // two sockets each: well below the usual `ulimit -n` of 1024
         onListen: (addr) => console.log(`listening on 127.0.0.1:${(addr as Deno.NetAddr).port}`),
       }),
       { signal: stop.signal },
