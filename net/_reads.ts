@@ -71,7 +71,7 @@ export class Recv extends Read {
   }
 
   get description(): string {
-    return `recv(${this.#bufsize})`;
+    return `recv(${this.#bufsize}) from ${this.socket.peer()}`;
   }
 
   protected get action(): string {
@@ -106,7 +106,7 @@ export class RecvExactly extends Read {
   }
 
   get description(): string {
-    return `recvExactly(${this.#count})`;
+    return `recvExactly(${this.#count}) from ${this.socket.peer()}`;
   }
 
   protected get action(): string {
@@ -159,7 +159,7 @@ export class ReadLine extends Read {
   }
 
   get description(): string {
-    return "readline";
+    return `readline from ${this.socket.peer()}`;
   }
 
   protected get action(): string {
@@ -230,7 +230,7 @@ export class RecvInto extends Read<number> {
   }
 
   get description(): string {
-    return "recvInto";
+    return `recvInto from ${this.socket.peer()}`;
   }
 
   protected get action(): string {

@@ -29,7 +29,7 @@ export class Send<T extends number | void> extends SocketEvent<T> {
   }
 
   get description(): string {
-    return this.#all ? "sendall" : "send";
+    return `${this.#all ? "sendall" : "send"} to ${this.socket.peer()}`;
   }
 
   protected get action(): string {
@@ -140,7 +140,7 @@ export class Send<T extends number | void> extends SocketEvent<T> {
 /** `closeWrite()`: shuts down the sending side, once. */
 export class CloseWrite extends SocketEvent<void> {
   get description(): string {
-    return "closeWrite";
+    return `closeWrite to ${this.socket.peer()}`;
   }
 
   protected get action(): string {

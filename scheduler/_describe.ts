@@ -95,12 +95,12 @@ const KILL_TARGETS_NAMED = 5;
 export function describeWait(thread: Thread): string {
   switch (thread.state) {
     case ThreadState.Joining:
-      return `join(thread ${thread.extras!.waitingOn!.id})`;
+      return `join(${label(thread.extras!.waitingOn!)})`;
     case ThreadState.KillWaiting: {
       const extras = thread.extras!;
       const targets = extras.waitingOnAll?.filter((target) => target.state !== ThreadState.Done) ??
         [extras.waitingOn!];
-      const named = targets.slice(0, KILL_TARGETS_NAMED).map((target) => `thread ${target.id}`);
+      const named = targets.slice(0, KILL_TARGETS_NAMED).map(label);
       if (targets.length > KILL_TARGETS_NAMED) {
         named.push(`${targets.length - KILL_TARGETS_NAMED} more`);
       }

@@ -45,6 +45,8 @@ export class TaskGroup {
    *
    * @typeParam T The child's value.
    * @param operation The generator object (or event) to run.
+   * @param options A name for the child, shown in error stories, in `snapshot()` and in
+   * a `DeadlockError`, as with `spawn`.
    * @returns A coroutine to `yield*` that gives the child's {@linkcode Task}.
    * @throws {TypeError} If the group has already ended.
    *
@@ -64,12 +66,12 @@ export class TaskGroup {
    * assert.deepEqual(done, ["body", "child"]); // the group waited for its child
    * ```
    */
-  *spawn<T>(operation: Operation<T>): Coroutine<Task<T>> {
+  *spawn<T>(operation: Operation<T>, options: { name?: string } = {}): Coroutine<Task<T>> {
     // Ended whichever way: its children all returned, or it failed, or it was killed.
     if (this.#ended || this.#scope?.done === true) {
       throw new TypeError("Cannot spawn in task group: it has ended");
     }
-    const task = yield* spawn(operation, { owner: this.#scope });
+    const task = yield* spawn(operation, { owner: this.#scope, name: options.name });
     const tasks = this.#tasks;
     tasks.add(task);
     if (tasks.size >= this.#sweepAt) {

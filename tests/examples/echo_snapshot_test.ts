@@ -10,8 +10,11 @@ Deno.test("echo.ts prints every live thread and what it waits on when it gets SI
     server.kill("SIGUSR2");
     await server.waitForLine(/^thread 0 "main" /);
     await server.waitForLine(/^thread \d+ "inspector" running$/);
-    // The echoer waits on its client: a read, named by its event.
-    await server.waitForLine(/^thread \d+ awaiting: recv\(1024\)$/);
+    // The echoer waits on its client: a read, named by its event and the client's address.
+    const { port: clientPort } = client.localAddr as Deno.NetAddr;
+    await server.waitForLine(
+      new RegExp(`^thread \\d+ awaiting: recv\\(1024\\) from 127\\.0\\.0\\.1:${clientPort}$`),
+    );
   } finally {
     client.close();
   }

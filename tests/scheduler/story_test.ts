@@ -1,7 +1,7 @@
 // Errors that tell their story: the coroutines and threads an error passed through.
 import assert from "node:assert/strict";
 import { type Connection, server } from "../../net/mod.ts";
-import { MemoryListener } from "../../testing/mod.ts";
+import { MemoryListener, memoryPair } from "../../testing/mod.ts";
 import {
   all,
   call,
@@ -16,6 +16,7 @@ import {
   snapshot,
   spawn,
   type Task,
+  taskGroup,
   VirtualClock,
   withTimeout,
   yieldNow,
@@ -146,9 +147,9 @@ Deno.test("snapshot() tells each live thread's state and what it waits on", asyn
     'thread 0 "main" running',
     'thread 1 "sleeper" sleeping: sleep until 1000',
     'thread 2 "receiver" suspended: receive(Channel)',
-    'thread 3 "joiner" joining: join(thread 1)',
+    'thread 3 "joiner" joining: join(thread 1 "sleeper")',
     'thread 4 "dying" being killed, sleeping: sleep until 11',
-    'thread 5 "killer" killing: kill(thread 4)',
+    'thread 5 "killer" killing: kill(thread 4 "dying")',
   ]);
 });
 
@@ -214,7 +215,7 @@ Deno.test("a deadlock names each stuck thread by its name", async () => {
   assert.ok(error instanceof DeadlockError);
   assert.match(
     error.message,
-    /thread 1 "left" waits on join\(thread 2\); thread 2 "right" waits on join\(thread 1\)/,
+    /thread 1 "left" waits on join\(thread 2 "right"\); thread 2 "right" waits on join\(thread 1 "left"\)/,
   );
 });
 
@@ -473,4 +474,18 @@ Deno.test("an error a channel was closed with tells each receiver its own way", 
     { clock: new VirtualClock() },
   );
   assert.deepEqual(stories, [["at producer", "at consumer"], ["at producer", "at consumer"]]);
+});
+
+Deno.test("a deadlock names the connection a thread waits to read or write, and a task group's named child", async () => {
+  const [client, server] = memoryPair();
+  const error = await run(
+    taskGroup(function* (group) {
+      yield* group.spawn(server.readline(), { name: "reader" });
+      yield* group.spawn(client.recv(10), { name: "other reader" });
+    }),
+    { clock: new VirtualClock() },
+  ).catch((e) => e);
+  assert.ok(error instanceof DeadlockError, String(error));
+  assert.match(error.message, /thread \d+ "reader" waits on readline from [^;)]+:\d+/);
+  assert.match(error.message, /thread \d+ "other reader" waits on recv\(10\) from [^;)]+:\d+/);
 });
