@@ -62,7 +62,13 @@ class TimeLimit<T> extends TimedWait<T, T> {
   }
 
   protected expired(): T {
-    throw new TimeoutError(`Operation timed out after ${this.ms} ms`);
+    let waitedOn: string;
+    try {
+      waitedOn = String(this.inner.description);
+    } catch {
+      waitedOn = "a primitive whose description threw"; // user code: it must not win
+    }
+    throw new TimeoutError(`Operation timed out after ${this.ms} ms waiting on ${waitedOn}`);
   }
 
   protected finished(value: T): T {

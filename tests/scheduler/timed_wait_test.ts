@@ -95,7 +95,10 @@ Deno.test("withTimeout(receive): times out taking nothing, and ends no later tha
   );
   // The timer of the second wait was killed with it: the run ended at 15, not at 60,015.
   assert.equal(clock.now(), 15);
-  assert.deepEqual(record, ["Operation timed out after 10 ms at 10", "got late at 15"]);
+  assert.deepEqual(record, [
+    "Operation timed out after 10 ms waiting on receive(Channel) at 10",
+    "got late at 15",
+  ]);
 });
 
 Deno.test("moveOnAfter(acquire): moves on without the lock, which the holder keeps", async () => {
@@ -191,13 +194,13 @@ Deno.test("nested time limits on one leaf operation: the earliest deadline ends 
     { clock },
   );
   assert.deepEqual(outcomes, [
-    "withTimeout(10, withTimeout(5, receive)): Operation timed out after 5 ms after 5",
-    "withTimeout(5, withTimeout(10, receive)): Operation timed out after 5 ms after 5",
+    "withTimeout(10, withTimeout(5, receive)): Operation timed out after 5 ms waiting on receive(Channel) after 5",
+    "withTimeout(5, withTimeout(10, receive)): Operation timed out after 5 ms waiting on timeout(10) of receive(Channel) after 5",
     'moveOnAfter(3, withTimeout(10, receive)): {"timedOut":true} after 3',
     'withTimeout(10, moveOnAfter(4, receive)): {"timedOut":true} after 4',
     // A tie: the inner limit ends it, whether it is on the leaf or inside a coroutine.
-    "moveOnAfter(6, withTimeout(6, receive)): Operation timed out after 6 ms after 6",
-    "moveOnAfter(6, a coroutine: withTimeout(6, receive)): Operation timed out after 6 ms after 6",
+    "moveOnAfter(6, withTimeout(6, receive)): Operation timed out after 6 ms waiting on receive(Channel) after 6",
+    "moveOnAfter(6, a coroutine: withTimeout(6, receive)): Operation timed out after 6 ms waiting on receive(Channel) after 6",
   ]);
 });
 
