@@ -18,6 +18,7 @@ import { ClosedError } from "./closed_error.ts";
 import { Deque } from "./_deque.ts";
 import { fastPath } from "./_at_once.ts";
 import { Finished } from "./_finished.ts";
+import { inUnwindingThread } from "./_primitive.ts";
 import { type Link, WaitList } from "./_wait_list.ts";
 
 /** A receive waiting in a channel's queue (a plain receive, or a case of a `select`). */
@@ -49,6 +50,12 @@ export class ChannelCore<T> {
   readonly senders: WaitList<SendWaiter> = new WaitList<SendWaiter>();
   /** Items in the buffer promised to woken receivers that have not run yet. */
   reserved = 0;
+  /**
+   * Of those, the items held by a `select` that won with them and waits for its helper
+   * threads' cleanup before it takes them: as good as taken, for `ended`. (Were that select
+   * killed meanwhile, its item would come back, after receivers may have had the end.)
+   */
+  settling = 0;
   /** The most items the buffer has held at once, reserved ones included (a channel's). */
   peak = 0;
   /** The most items waiting at once, reserved ones not included (a subscription's). */
@@ -92,10 +99,12 @@ export class ChannelCore<T> {
   /**
    * Whether a receive that finds no item free gets the end now: the channel is closed and
    * no item is held for a woken receiver. One that is may come back (its receiver killed
-   * before it ran), and then the next receiver must be there to take it.
+   * before it ran), and then the next receiver must be there to take it. For a receive in
+   * a thread being killed (`unwinding`), the items a settling `select` holds count as
+   * taken: that thread may be the select's helper, which the select waits for.
    */
-  ended(): boolean {
-    return this.closed && this.reserved === 0;
+  ended(unwinding = false): boolean {
+    return this.closed && (this.reserved === 0 || unwinding && this.reserved === this.settling);
   }
 
   /** What a receive gives once the channel has ended: an item left, the end, or the error. */
@@ -240,7 +249,7 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
   start(): typeof SUSPEND | null {
     const core = this.core;
     if (core.readyToTake()) this.state = READY;
-    else if (core.ended()) this.state = CLOSED;
+    else if (core.ended(inUnwindingThread(this))) this.state = CLOSED;
     else {
       this.state = QUEUED;
       core.receivers.push(this);

@@ -2,6 +2,7 @@ import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { Primitive, SUSPEND } from "./lowlevel.ts";
+import { inUnwindingThread } from "./_primitive.ts";
 import type { Operation, OperationResult } from "./operation.ts";
 import { spawn } from "./spawn.ts";
 import type { Task } from "./task.ts";
@@ -253,7 +254,7 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
       const core = link.core;
       if (link.receiving) {
         if (core.readyToTake()) return this.#won(i, TAKE);
-        if (core.ended()) return this.#won(i, CLOSED);
+        if (core.ended(inUnwindingThread(this))) return this.#won(i, CLOSED);
       } else {
         if (core.closed) return this.#won(i, SEND_FAILED);
         if (core.hasRoom()) {
@@ -276,6 +277,15 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
     this.#winner = index;
     this.#how = how;
     return null;
+  }
+
+  /** Whether its winner's reservation counts in its channel's `settling`. */
+  #settling = false;
+
+  #stopSettling(core: ChannelCore<unknown>): void {
+    if (!this.#settling) return;
+    this.#settling = false;
+    core.settling--;
   }
 
   /** A case took effect while the selection waited: the others are withdrawn. */
@@ -309,6 +319,12 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
       this.links[this.#winner]!.core.reserved++;
       this.#how = RESERVED;
     }
+    // The item is as good as taken: no other receiver waits for it to be, or a helper
+    // whose cleanup receives from that channel would wait on itself (see `settling`).
+    if (this.#how === RESERVED) {
+      this.links[this.#winner]!.core.settling++;
+      this.#settling = true;
+    }
     return undefined;
   }
 
@@ -322,6 +338,7 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
     const core = this.links[index]?.core;
     switch (how) {
       case RESERVED:
+        this.#stopSettling(core!);
         core!.reserved--;
         return { index, value: core!.take() };
       case TAKE:
@@ -342,7 +359,11 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
    * the error of a helper case that won by failing, which must not be dropped.
    */
   abandon(): { error: unknown } | null {
-    if (this.#how === RESERVED) this.links[this.#winner]!.core.unreserve();
+    if (this.#how === RESERVED) {
+      const core = this.links[this.#winner]!.core;
+      this.#stopSettling(core);
+      core.unreserve();
+    }
     const failure = this.#how === HELPER_FAILED ? { error: this.#value } : null;
     this.#acceptingEarly = this.#wonEarly = false;
     this.#how = NONE;
@@ -354,7 +375,11 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
     if (this.#waiting) {
       this.#waiting = false;
       this.#withdraw();
-    } else if (this.#how === RESERVED) this.links[this.#winner]!.core.unreserve();
+    } else if (this.#how === RESERVED) {
+      const core = this.links[this.#winner]!.core;
+      this.#stopSettling(core);
+      core.unreserve();
+    }
     // A helper's error stays for `abandon`, which the killed thread's cleanup calls next.
     if (this.#how === HELPER_FAILED) return;
     this.#how = NONE;

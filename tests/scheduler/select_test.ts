@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  call,
   Channel,
   ClosedError,
   type Coroutine,
@@ -12,6 +13,7 @@ import {
   sleep,
   spawn,
   VirtualClock,
+  withTimeout,
   yieldNow,
 } from "../../mod.ts";
 
@@ -247,6 +249,41 @@ Deno.test("select() on a closed channel waits while an item is held for another 
     'B then {"done":true}',
     "A killed at 11",
   ]);
+});
+
+Deno.test("select(): a helper whose cleanup receives from the closed channel the select won gets its end", async (t) => {
+  // The select holds its item until its helpers are gone; a helper that waited for that
+  // item to be taken before giving the end would wait on itself.
+  for (const timed of [false, true]) {
+    await t.step(timed ? "a receive with a time limit" : "a plain receive", async () => {
+      const record: string[] = [];
+      const channel = new Channel<number>(1);
+      function* helperCase(): Coroutine<void> {
+        try {
+          yield* sleep(60_000);
+        } finally {
+          const item = yield* (timed ? withTimeout(100, channel.receive()) : channel.receive());
+          record.push(`helper's cleanup got ${JSON.stringify(item)}`);
+        }
+      }
+      const result = await run(
+        function* () {
+          yield* spawn(function* () {
+            yield* sleep(5);
+            channel.trySend(1);
+            channel.close();
+          }());
+          return yield* select([channel.receive(), call(helperCase())]);
+        }(),
+        { clock: new VirtualClock() },
+      );
+      record.push(`select returned ${JSON.stringify(result)}`);
+      assert.deepEqual(record, [
+        'helper\'s cleanup got {"done":true}',
+        'select returned {"index":0,"value":{"value":1,"done":false}}',
+      ]);
+    });
+  }
 });
 
 Deno.test("select() rejects no cases, and a send and a receive on one channel", () => {
