@@ -77,6 +77,9 @@ export class ThreadExtras {
   /** The errors thrown by `finally` blocks during a kill, chained. */
   cleanupError: unknown;
   cleanupFailed: boolean;
+  /** The errors in `cleanupError`, and in a closing scope's `closingResult`: each once. */
+  cleanupSeen: Set<unknown> | null;
+  closingSeen: Set<unknown> | null;
   /** The thread waited on by a join or a kill. */
   waitingOn: Thread | null;
   /** The threads waited on by a kill of many (`KillAllEffect`), and how many still run. */
@@ -164,6 +167,8 @@ export class ThreadExtras {
     this.receivers = 0;
     this.errorTaken = false;
     this.endStory = null;
+    this.cleanupSeen = null;
+    this.closingSeen = null;
     this.deadlineWait = null;
     this.spawnedInShield = null;
     this.shieldSerial = 0;

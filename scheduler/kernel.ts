@@ -208,6 +208,8 @@ export class Kernel implements ThreadHost {
   #macrotaskMark: ReturnType<typeof setTimeout> | undefined = undefined;
   /** When a macrotask mark last fired (0: never). */
   #macrotaskSeen = 0;
+  /** The errors the run's failure holds (see `seenBefore`). */
+  readonly #failures = new Set<unknown>();
   /** The thread `#step` runs now; null between turns. */
   #stepping: Thread | null = null;
   /** Slice hops since the kernel last went idle. */
@@ -831,7 +833,7 @@ export class Kernel implements ThreadHost {
     const extras = thread.withExtras();
     // One error that reaches it twice (two children that failed with one shared error) is
     // one failure.
-    if (extras.cleanupFailed && holds(extras.cleanupError, error)) return;
+    if (seenBefore(extras.cleanupSeen ??= new Set(), error)) return;
     extras.cleanupError = extras.cleanupFailed
       ? new SuppressedError(
         error,
@@ -1610,6 +1612,8 @@ export class Kernel implements ThreadHost {
       thread.state = STATE_CLOSING;
       extras.closingEnding = ending;
       extras.closingResult = result;
+      extras.closingSeen?.clear();
+      if (ending === ENDING_FAILED) seenBefore(extras.closingSeen ??= new Set(), result);
       for (const member of members) this.#killUnlessShielded(member);
       return;
     }
@@ -1702,8 +1706,12 @@ export class Kernel implements ThreadHost {
     if (scope === null) return this.#fail(error);
     const extras = scope.extras!;
     if (scope.state === STATE_CLOSING) {
-      if (extras.closingEnding !== ENDING_FAILED) extras.closingResult = error;
-      else if (!holds(extras.closingResult, error)) {
+      const seen = extras.closingSeen ??= new Set();
+      if (extras.closingEnding !== ENDING_FAILED) {
+        seen.clear();
+        seenBefore(seen, error);
+        extras.closingResult = error;
+      } else if (!seenBefore(seen, error)) {
         extras.closingResult = chain(error, extras.closingResult);
       }
       extras.closingEnding = ENDING_FAILED;
@@ -1737,7 +1745,7 @@ export class Kernel implements ThreadHost {
     if (this.#failed) {
       // The same error twice (two threads that failed with one shared error, say, both
       // receivers of a channel closed with it) is one failure: it is there already.
-      if (holds(this.#error, error)) return;
+      if (seenBefore(this.#failures, error)) return;
       this.#error = new SuppressedError(
         error,
         this.#error,
@@ -1747,6 +1755,7 @@ export class Kernel implements ThreadHost {
     }
     this.#failed = true;
     this.#error = error;
+    seenBefore(this.#failures, error);
     // Oldest first (the live list runs newest first): a thread's `finally` that kills or
     // joins the threads it started then runs before theirs end, and what they throw
     // reaches it (a server hands a handler's errors to `onError` so), not the run.
@@ -1817,14 +1826,15 @@ function chain(newer: unknown, older: unknown): SuppressedError {
   return new SuppressedError(newer, older, "Another error occurred after the first");
 }
 
-/** Whether `error` is `failure`, or one of the errors chained in it. */
-function holds(failure: unknown, error: unknown): boolean {
-  const pending = [failure];
-  for (let seen = 0; pending.length > 0 && seen < 10_000; seen++) {
-    const next = pending.pop();
-    if (next === error) return true;
-    if (next instanceof SuppressedError) pending.push(next.error, next.suppressed);
-  }
+/**
+ * Whether `error` is an object already in `seen` (one shared error reaching a chain of
+ * failures again); adds it if not. A value that is not an object (`throw "timeout"`) is a
+ * failure of its own each time: equal strings from two places are two failures.
+ */
+function seenBefore(seen: Set<unknown>, error: unknown): boolean {
+  if ((typeof error !== "object" || error === null) && typeof error !== "function") return false;
+  if (seen.has(error)) return true;
+  seen.add(error);
   return false;
 }
 

@@ -288,6 +288,54 @@ Deno.test("run() ends with one error once, not chained to itself, when two threa
   assert.equal(error, upstream);
 });
 
+Deno.test("run() chains equal values thrown from two places: only one shared object is one failure", async () => {
+  const error = await run(
+    function* () {
+      yield* spawn(function* () {
+        try {
+          yield* sleep(1000);
+        } finally {
+          // deno-lint-ignore no-unsafe-finally -- a cleanup that throws
+          throw "timeout";
+        }
+      }());
+      yield* sleep(1);
+      throw "timeout";
+    }(),
+    { clock: new VirtualClock() },
+  ).catch((e) => e);
+  assert.ok(error instanceof SuppressedError, `got ${error}`);
+  assert.deepEqual([error.error, error.suppressed], ["timeout", "timeout"]);
+});
+
+Deno.test("run() chains a second failure to a first whose own fields throw when read", async () => {
+  const first = new SuppressedError(new Error("a"), new Error("b"), "first");
+  Object.defineProperty(first, "error", {
+    get() {
+      throw new Error("getter exploded");
+    },
+  });
+  const second = new Error("second");
+  const error = await run(
+    function* () {
+      yield* spawn(function* () {
+        try {
+          yield* sleep(1000);
+        } finally {
+          // deno-lint-ignore no-unsafe-finally -- a cleanup that throws
+          throw second;
+        }
+      }());
+      yield* sleep(1);
+      throw first;
+    }(),
+    { clock: new VirtualClock() },
+  ).catch((e) => e);
+  assert.ok(error instanceof SuppressedError, `got ${error}`);
+  assert.equal(error.error, second);
+  assert.equal(error.suppressed, first);
+});
+
 Deno.test("VirtualClock refuses a start that is not a finite number", () => {
   for (const start of [NaN, Infinity, -Infinity]) {
     assert.throws(() => new VirtualClock(start), RangeError);
