@@ -107,9 +107,12 @@ export function storyFork(error: unknown): () => void {
  * lines: the frames below the library's code calling this, down to the kernel.
  */
 export function waitingFrames(): string[] {
-  // Deep enough for every frame of a deep wait: the engine's default of 10 would leave
-  // the outer ones out, the library's own frames taking some of them. (A limit the program
-  // made unwritable, or a getter, is left as it is.)
+  // The engine's default depth (10 frames) first: formatting a frame costs (Deno maps it
+  // to its source), and most waits are shallow. If the frames of user code go on past
+  // them, the stack is taken again deep enough for all (the library's own frames would
+  // otherwise leave the outer ones out).
+  const frames = userFramesOf(new Error().stack);
+  if (frames !== null) return frames;
   let limit: unknown = undefined;
   let raised = false;
   try {
@@ -119,23 +122,33 @@ export function waitingFrames(): string[] {
       raised = true;
     }
   } catch {
-    // As it is, then.
+    // A limit the program made unwritable, or a getter: the frames the engine gives.
   }
-  let lines: string[];
+  let stack: string | undefined;
   try {
-    lines = new Error().stack?.split("\n") ?? [];
+    stack = new Error().stack;
   } finally {
     if (raised) Error.stackTraceLimit = limit as number;
   }
+  return userFramesOf(stack) ?? userFramesOf(stack, true)!;
+}
+
+/**
+ * The coroutine frames in a stack taken by `waitingFrames`: those below the library's
+ * code calling it, down to the kernel. Null if they run to the end of the stack (it was
+ * cut short, so more may follow), unless `whatever` says to take them as they are.
+ */
+function userFramesOf(stack: string | undefined, whatever = false): string[] | null {
+  const lines = stack?.split("\n") ?? [];
   const frames: string[] = [];
   let i = 1;
   while (i < lines.length && isLibrary(lines[i])) i++;
   for (; i < lines.length; i++) {
     const line = lines[i];
-    if (isLibrary(line)) break;
+    if (isLibrary(line)) return frames;
     if (!RESUMPTION.test(line)) frames.push(line.trim());
   }
-  return frames;
+  return whatever || lines.length <= 1 ? frames : null;
 }
 
 function isLibrary(line: string): boolean {
