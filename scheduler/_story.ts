@@ -31,7 +31,12 @@ const KERNEL = new URL("./kernel.ts:", import.meta.url).href;
  */
 export function addToStory(error: unknown, lines: readonly string[] | (() => string[])): void {
   if (!(error instanceof Error) || !Object.isExtensible(error)) return;
-  const stack = error.stack;
+  let stack: unknown;
+  try {
+    stack = error.stack;
+  } catch {
+    return; // a `stack` getter that throws: the error goes on as it is, never replaced
+  }
   if (typeof stack !== "string") return;
   const kept = withoutKernelFrames(stack.split("\n"));
   if (kept.length >= MAX_STACK_LINES) return;

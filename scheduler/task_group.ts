@@ -66,12 +66,12 @@ export class TaskGroup {
    * assert.deepEqual(done, ["body", "child"]); // the group waited for its child
    * ```
    */
-  *spawn<T>(operation: Operation<T>, options: { name?: string } = {}): Coroutine<Task<T>> {
+  *spawn<T>(operation: Operation<T>, options?: { name?: string } | null): Coroutine<Task<T>> {
     // Ended whichever way: its children all returned, or it failed, or it was killed.
     if (this.#ended || this.#scope?.done === true) {
       throw new TypeError("Cannot spawn in task group: it has ended");
     }
-    const task = yield* spawn(operation, { owner: this.#scope, name: options.name });
+    const task = yield* spawn(operation, { owner: this.#scope, name: options?.name });
     const tasks = this.#tasks;
     tasks.add(task);
     if (tasks.size >= this.#sweepAt) {

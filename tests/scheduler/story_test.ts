@@ -102,6 +102,42 @@ Deno.test("a story stops growing: an error rethrown through many frames keeps a 
   assert.ok(String(error.stack).split("\n").length <= 110);
 });
 
+Deno.test("an error whose stack getter throws passes through untouched, to receivers and joiners", async () => {
+  const odd = new Error("odd");
+  Object.defineProperty(odd, "stack", {
+    get() {
+      throw new Error("stack getter threw");
+    },
+  });
+  const channel = new Channel<number>();
+  const caught: unknown[] = [];
+  await run(
+    function* () {
+      const failing = yield* spawn(function* () {
+        yield* sleep(1);
+        throw odd;
+      }());
+      for (let i = 0; i < 2; i++) {
+        yield* spawn(function* () {
+          try {
+            yield* channel.receive();
+          } catch (error) {
+            caught.push(error);
+          }
+        }());
+      }
+      try {
+        yield* join(failing);
+      } catch (error) {
+        caught.push(error);
+      }
+      channel.close(odd);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(caught, [odd, odd, odd]);
+});
+
 Deno.test("values that are not errors, and frozen errors, pass through untouched", async () => {
   const frozen = Object.freeze(new Error("frozen"));
   const stack = frozen.stack;

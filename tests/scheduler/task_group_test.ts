@@ -7,6 +7,7 @@ import {
   kill,
   run,
   sleep,
+  snapshot,
   spawn,
   type Task,
   type TaskGroup,
@@ -453,4 +454,18 @@ Deno.test("group.spawn into a group that ended by failing or by a kill says the 
     "TypeError: Cannot spawn in task group: it has ended",
     "TypeError: Cannot spawn in task group: it has ended",
   ]);
+});
+
+Deno.test("group.spawn takes no options, undefined or null, as spawn does", async () => {
+  const names = await run(taskGroup(function* (group) {
+    const tasks = [
+      yield* group.spawn(sleep(1)),
+      yield* group.spawn(sleep(1), undefined),
+      yield* group.spawn(sleep(1), null),
+      yield* group.spawn(sleep(1), { name: "named" }),
+    ];
+    const threads = yield* snapshot();
+    return tasks.map((task) => threads.find((thread) => thread.id === task.id)?.name);
+  }));
+  assert.deepEqual(names, [undefined, undefined, undefined, "named"]);
 });
