@@ -127,6 +127,8 @@ const COROUTINE_TAKERS = new Set([
 /** The library's names imported by one file: local name to exported name. */
 interface Imports {
   names: Map<string, string>;
+  /** The local names of everything imported from the library, types included. */
+  locals: Set<string>;
   namespaces: Set<string>;
   /** Exported names imported, types included. */
   exported: Set<string>;
@@ -135,7 +137,13 @@ interface Imports {
 }
 
 function noImports(): Imports {
-  return { names: new Map(), namespaces: new Set(), exported: new Set(), used: false };
+  return {
+    names: new Map(),
+    locals: new Set(),
+    namespaces: new Set(),
+    exported: new Set(),
+    used: false,
+  };
 }
 
 function isLibrarySource(specifier: string): boolean {
@@ -158,6 +166,7 @@ function collectImports(program: Deno.lint.Program): Imports {
           ? specifier.imported.name
           : specifier.imported.value;
         imports.exported.add(imported);
+        imports.locals.add(specifier.local.name);
         if (!types && specifier.importKind !== "type") {
           imports.names.set(specifier.local.name, imported);
         }
@@ -321,39 +330,70 @@ function surelyLibrarys(callee: Node, imports: Imports): boolean {
   return declared !== undefined && namesLibraryType(declared, imports);
 }
 
-/** What declares `name` where `node` uses it: the parameter or variable declarator, if any. */
+/**
+ * What declares `name` where `node` uses it, nearest first: a parameter, a variable's
+ * declarator, or anything else that binds it (a `for` head, a `catch` clause, a function
+ * or a class), which says nothing of the library. Undefined if nothing in the module does.
+ */
 function declarationOf(node: Node, name: string): Node | undefined {
-  for (let current = parentOf(node); current; current = parentOf(current)) {
+  let child: Node = node;
+  for (let current = parentOf(node); current; child = current, current = parentOf(current)) {
     if (isFunction(current)) {
       const param = current.params.find((param) => binds(param, name));
       if (param !== undefined) {
         return param.type === "TSParameterProperty" ? param.parameter : param;
       }
+      if (current.type === "FunctionExpression" && current.id?.name === name) return current;
     } else if (current.type === "BlockStatement" || current.type === "Program") {
       for (const statement of current.body) {
-        if (statement.type !== "VariableDeclaration") continue;
-        const declarator = statement.declarations.find((d) => binds(d.id, name));
-        if (declarator !== undefined) return declarator;
+        const declared = statement.type === "ExportNamedDeclaration"
+          ? statement.declaration
+          : statement;
+        if (declared?.type === "VariableDeclaration") {
+          const declarator = declared.declarations.find((d) => binds(d.id, name));
+          if (declarator !== undefined) return declarator;
+        } else if (declared !== null && declared !== undefined && declares(declared, name)) {
+          return declared;
+        }
       }
+    } else if (
+      (current.type === "ForOfStatement" || current.type === "ForInStatement") &&
+      current.left.type === "VariableDeclaration" && current.left !== child &&
+      current.left.declarations.some((d) => binds(d.id, name))
+    ) {
+      return current.left;
+    } else if (
+      current.type === "ForStatement" && current.init?.type === "VariableDeclaration" &&
+      current.init.declarations.some((d) => binds(d.id, name))
+    ) {
+      return current.init;
+    } else if (current.type === "CatchClause" && binds(current.param, name)) {
+      return current;
     }
   }
   return undefined;
 }
 
-/** Whether a parameter or declarator is typed with, or made by `new` of, a library export. */
+/**
+ * Whether a parameter or declarator is surely the library's: typed with one of its types
+ * (by the name the module imported it as, not hidden there), or a `const` made by `new` of
+ * one of its classes. (A `let` may be given anything later.)
+ */
 function namesLibraryType(declared: Node, imports: Imports): boolean {
-  const id = declared.type === "VariableDeclarator" ? declared.id : declared;
+  const bound = declared.type === "VariableDeclarator" ? declared.id : declared;
+  const id = bound.type === "AssignmentPattern" ? bound.left : bound; // `ch: Channel = ...`
   const annotation = id.type === "Identifier" ? id.typeAnnotation?.typeAnnotation : undefined;
-  if (
-    annotation?.type === "TSTypeReference" && annotation.typeName.type === "Identifier" &&
-    imports.exported.has(annotation.typeName.name)
-  ) {
-    return true;
+  if (annotation?.type === "TSTypeReference") {
+    const type = annotation.typeName;
+    return type.type === "Identifier" && imports.locals.has(type.name) &&
+      !shadowed(annotation, type.name);
   }
-  if (declared.type !== "VariableDeclarator") return false;
+  if (declared.type !== "VariableDeclarator" || annotation !== undefined) return false;
+  const declaration = parentOf(declared);
   const init = declared.init;
-  return init?.type === "NewExpression" && init.callee.type === "Identifier" &&
-    imports.names.has(init.callee.name);
+  return declaration?.type === "VariableDeclaration" && declaration.kind === "const" &&
+    init?.type === "NewExpression" && init.callee.type === "Identifier" &&
+    imports.names.has(init.callee.name) && !shadowed(init, init.callee.name);
 }
 
 /** Whether `method` is in `owned` and the file imports an export that has it. */

@@ -619,3 +619,30 @@ function* handler(conn: Connection, ws: WebSocket, peer) {
     ["sleep(5)", "fix", "Yield it: yield* sleep(...)"],
   ]);
 });
+
+Deno.test("unyielded-event gives no fix where the receiver may be another library's", () => {
+  const head = `import { Channel as Queue, type Connection } from "@bluelet/bluelet";\n`;
+  const cases: [string, string][] = [
+    ["for (const conn of sockets) conn.send(1);", "sockets: WebSocket[]"],
+    ["try { yield 1; } catch (conn) { conn.send(1); }", ""],
+    ["let conn: any = new Queue<number>(); conn = new WebSocket(''); conn.send(1);", ""],
+    [
+      "{ class Connection { send(_: number) {} } const c: Connection = new Connection(); c.send(1); }",
+      "",
+    ],
+    ["const c: Channel = local; c.send(1);", "local: Channel"], // a local type, not the import
+  ];
+  for (const [body, params] of cases) {
+    const source = head +
+      `interface Channel { send(x: number): void }\nfunction* f(conn: Connection, ${params}) { ${body} }`;
+    const fixes = Deno.lint.runPlugin(plugin, "f.ts", source)
+      .filter((diagnostic) => diagnostic.id === "bluelet/unyielded-event")
+      .map((diagnostic) => (diagnostic.fix?.length ?? 0) > 0);
+    assert.deepEqual(fixes, [false], body);
+  }
+  // The library's own, by the names the module imported them as: fixed.
+  const source = head +
+    `function* f(q: Queue<number> = new Queue(1)) { const r = new Queue<number>(1); q.send(1); r.send(2); }`;
+  const fixes = Deno.lint.runPlugin(plugin, "f.ts", source).map((d) => (d.fix?.length ?? 0) > 0);
+  assert.deepEqual(fixes, [true, true]);
+});
