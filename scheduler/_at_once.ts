@@ -35,9 +35,15 @@ export type AtOnceJoin = (host: unknown) => boolean;
  * its count for `fastPath`. Each run keeps its own count and puts it here while it steps
  * its threads, so that a run's order of events does not depend on the runs before it.
  */
-export const atOnce: { run: AtOnce | null; join: AtOnceJoin | null; credit: number } = {
+export const atOnce: {
+  run: AtOnce | null;
+  join: AtOnceJoin | null;
+  suspend: ((primitive: object) => boolean) | null;
+  credit: number;
+} = {
   run: null,
   join: null,
+  suspend: null,
   credit: FAST_PATH_RUN,
 };
 

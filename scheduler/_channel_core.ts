@@ -14,9 +14,10 @@
 // rendezvous): then the item moves into the buffer and the sender is woken, its send done.
 // Killed before that, it leaves the queue and the item is not delivered; after, it was.
 import { Effect, Primitive, SUSPEND } from "./lowlevel.ts";
+import { waitingIterator } from "./effect.ts";
 import { ClosedError } from "./closed_error.ts";
 import { Deque } from "./_deque.ts";
-import { fastPath } from "./_at_once.ts";
+import { atOnce, fastPath } from "./_at_once.ts";
 import { Finished } from "./_finished.ts";
 import { inUnwindingThread } from "./_primitive.ts";
 import { type Link, WaitList } from "./_wait_list.ts";
@@ -193,6 +194,12 @@ export class ChannelCore<T> {
 // Nothing observable changes (an operation that needs no wait never gave way to another
 // thread anyway) except that the kernel counts no step for it: `fastPath()` sends one in
 // so many the slow way, so that a thread looping on such operations still gives way.
+//
+// One that has to wait begins its wait there too, when the iterator is first asked for a
+// result (`waitAtOnce`): the kernel marks the thread suspended on it (`atOnce.suspend`,
+// under the same rules as a primitive begun by `#doAtOnce`) and the operation joins its
+// queue, without the kernel's dispatch and `start`. Anything unusual (a closed channel, a
+// busy operation, a step budget about to run out) takes the usual way.
 
 /** What a send that took effect at once gives: nothing, so one object serves them all. */
 const SENT: Finished<void> = new Finished<void>(undefined);
@@ -238,12 +245,27 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
     IteratorResult<T, undefined>,
     unknown
   > {
-    if (!this.busy && fastPath() && this.core.readyToTake()) return new Finished(this.core.take());
+    if (!this.busy && fastPath()) {
+      if (this.core.readyToTake()) return new Finished(this.core.take());
+      return waitingIterator(this);
+    }
     return effectIterator.call(this) as Iterator<
       Effect<IteratorResult<T, undefined>>,
       IteratorResult<T, undefined>,
       unknown
     >;
+  }
+
+  /** Queues a receive that finds no item and no end, where `yield*` asks for it. */
+  waitAtOnce(): boolean {
+    const core = this.core;
+    // A closed channel takes the usual way, whose `start` knows the end's finer rules.
+    if (core.buffer.size > core.reserved || core.senders.size > 0 || core.closed) return false;
+    const suspend = atOnce.suspend;
+    if (suspend === null || !suspend(this)) return false;
+    this.state = QUEUED;
+    core.receivers.push(this);
+    return true;
   }
 
   start(): typeof SUSPEND | null {
@@ -315,11 +337,25 @@ export class SendOperation<T> extends Primitive<void> implements SendWaiter {
   /** See the fast path above. */
   override [Symbol.iterator](): Iterator<Effect<void>, void, unknown> {
     const core = this.core;
-    if (!this.busy && !core.closed && fastPath() && core.hasRoom()) {
-      core.put(this.value);
-      return SENT;
+    if (!this.busy && !core.closed && fastPath()) {
+      if (core.hasRoom()) {
+        core.put(this.value);
+        return SENT;
+      }
+      return waitingIterator(this);
     }
     return effectIterator.call(this) as Iterator<Effect<void>, void, unknown>;
+  }
+
+  /** Queues a send that finds no room, where `yield*` asks for it. */
+  waitAtOnce(): boolean {
+    const core = this.core;
+    if (core.closed || core.hasRoom()) return false;
+    const suspend = atOnce.suspend;
+    if (suspend === null || !suspend(this)) return false;
+    this.state = QUEUED;
+    core.senders.push(this);
+    return true;
   }
 
   start(): typeof SUSPEND | null {

@@ -1,15 +1,22 @@
 // A FIFO of threads on a growable circular buffer: O(1) push and shift with no per-item
-// allocation, which an `Array#shift` (O(n) once arrays get large) cannot promise.
+// allocation, which an `Array#shift` (O(n) once arrays get large) cannot promise. The head
+// item is kept apart when the buffer behind it is empty: a run that hands off between two
+// threads keeps one thread queued at a time, and a field is cheaper than the buffer.
 export class RingQueue<T> {
+  #front: T | undefined = undefined;
   #items: (T | undefined)[] = new Array(64);
   #head = 0;
   #size = 0;
 
   get size(): number {
-    return this.#size;
+    return this.#front === undefined ? this.#size : this.#size + 1;
   }
 
   push(item: T): void {
+    if (this.#front === undefined && this.#size === 0) {
+      this.#front = item;
+      return;
+    }
     const capacity = this.#items.length;
     if (this.#size === capacity) this.#grow();
     this.#items[(this.#head + this.#size) & (this.#items.length - 1)] = item;
@@ -17,6 +24,11 @@ export class RingQueue<T> {
   }
 
   shift(): T | undefined {
+    const front = this.#front;
+    if (front !== undefined) {
+      this.#front = undefined;
+      return front;
+    }
     if (this.#size === 0) return undefined;
     const item = this.#items[this.#head];
     this.#items[this.#head] = undefined;

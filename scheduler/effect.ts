@@ -36,6 +36,22 @@ export abstract class Effect<T> {
   }
 }
 
+/** An effect that may begin a wait itself where `yield*` asks for its first result. */
+export interface WaitsAtOnce {
+  /** Begins its wait if it can do so at once, with nothing else to do; says whether it did. */
+  waitAtOnce(): boolean;
+}
+
+/**
+ * The iterator of an effect that offers itself to wait at once (a channel operation that
+ * found nothing to do without a wait) before it is offered to the kernel as usual.
+ */
+export function waitingIterator<T>(
+  effect: Effect<T> & WaitsAtOnce,
+): Iterator<Effect<T>, T, unknown> {
+  return new EffectIterator<T>(effect, true);
+}
+
 /**
  * What `yield* effect` runs: a plain object, since a generator object per event would cost
  * a generator allocation on every step. It has no `finally`, so a kill passes straight
@@ -52,17 +68,23 @@ class EffectIterator<T> implements Iterator<Effect<T>, T, unknown> {
   value: unknown;
   done: boolean;
   #effect: Effect<T> | null;
+  #waits: boolean;
 
-  constructor(effect: Effect<T>) {
+  constructor(effect: Effect<T>, waits = false) {
     this.value = undefined;
     this.done = false;
     this.#effect = effect;
+    this.#waits = waits;
   }
 
   next(value?: unknown): IteratorResult<Effect<T>, T> {
     const effect = this.#effect;
     if (effect !== null) {
       this.#effect = null;
+      if (this.#waits && (effect as Effect<T> & WaitsAtOnce).waitAtOnce()) {
+        this.value = effect;
+        return this as IteratorResult<Effect<T>, T>;
+      }
       // An event the kernel can do at once ends the delegation here (see _at_once.ts).
       const run = atOnce.run;
       if (run !== null && run(effect, this)) {

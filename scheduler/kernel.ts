@@ -389,6 +389,8 @@ export class Kernel implements ThreadHost {
     const creditBefore = atOnce.credit;
     atOnce.run = this.#doAtOnce;
     atOnce.join = this.#joinAtOnce;
+    const suspendBefore = atOnce.suspend;
+    atOnce.suspend = this.#suspendAtOnce;
     atOnce.credit = this.#fastPathCredit;
     try {
       this.#loop();
@@ -396,6 +398,7 @@ export class Kernel implements ThreadHost {
       tracing.on = tracingBefore;
       atOnce.run = atOnceBefore;
       atOnce.join = joinBefore;
+      atOnce.suspend = suspendBefore;
       this.#fastPathCredit = atOnce.credit;
       atOnce.credit = creditBefore;
       this.#running = false;
@@ -1042,6 +1045,16 @@ export class Kernel implements ThreadHost {
       return true;
     }
     return false;
+  };
+
+  /** A primitive about to wait (SUSPEND) begun where `yield*` asked for it. */
+  readonly #suspendAtOnce = (primitive: object): boolean => {
+    const thread = this.#stepping;
+    if (thread === null || thread.state !== STATE_RUNNING || this.#budget <= 1) return false;
+    if (!claimPrimitive(primitive as Primitive<unknown>, thread)) return false;
+    thread.primitive = primitive as Primitive<unknown>;
+    thread.state = STATE_SUSPENDED;
+    return true;
   };
 
   /** See `AtOnceJoin`: the join of a returned thread of `host`, done by its task. */
