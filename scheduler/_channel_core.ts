@@ -19,7 +19,7 @@ import { ClosedError } from "./closed_error.ts";
 import { Deque } from "./_deque.ts";
 import { atOnce, fastPath } from "./_at_once.ts";
 import { Finished } from "./_finished.ts";
-import { inUnwindingThread } from "./_primitive.ts";
+import { threadRunning } from "./_primitive.ts";
 import { type Link, WaitList } from "./_wait_list.ts";
 
 /** A receive waiting in a channel's queue (a plain receive, or a case of a `select`). */
@@ -39,6 +39,12 @@ export interface SendWaiter extends Link {
   failed(): void;
 }
 
+/** A `select` that holds a channel's item while it waits for its helper threads to end. */
+export interface Settler {
+  /** Whether `thread` is one of the helpers it waits for. */
+  waitsFor(thread: unknown): boolean;
+}
+
 /** What a finished receive gives at the end of a closed, drained channel. */
 export const DONE: IteratorReturnResult<undefined> = Object.freeze({
   value: undefined,
@@ -52,11 +58,10 @@ export class ChannelCore<T> {
   /** Items in the buffer promised to woken receivers that have not run yet. */
   reserved = 0;
   /**
-   * Of those, the items held by a `select` that won with them and waits for its helper
-   * threads' cleanup before it takes them: as good as taken, for `ended`. (Were that select
-   * killed meanwhile, its item would come back, after receivers may have had the end.)
+   * The `select`s holding one of those items each, won with it, while they wait for their
+   * helper threads' cleanup before they take it (see `ended`).
    */
-  settling = 0;
+  readonly settlers: Settler[] = [];
   /** The most items the buffer has held at once, reserved ones included (a channel's). */
   peak = 0;
   /** The most items waiting at once, reserved ones not included (a subscription's). */
@@ -101,11 +106,17 @@ export class ChannelCore<T> {
    * Whether a receive that finds no item free gets the end now: the channel is closed and
    * no item is held for a woken receiver. One that is may come back (its receiver killed
    * before it ran), and then the next receiver must be there to take it. For a receive in
-   * a thread being killed (`unwinding`), the items a settling `select` holds count as
-   * taken: that thread may be the select's helper, which the select waits for.
+   * `thread`, the items held by `select`s waiting for that thread's cleanup (it is their
+   * helper) count as taken: waiting for them, it would wait on itself.
    */
-  ended(unwinding = false): boolean {
-    return this.closed && (this.reserved === 0 || unwinding && this.reserved === this.settling);
+  ended(thread: unknown = null): boolean {
+    if (!this.closed) return false;
+    const reserved = this.reserved;
+    if (reserved === 0) return true;
+    if (thread === null) return false;
+    let heldForIt = 0;
+    for (const settler of this.settlers) if (settler.waitsFor(thread)) heldForIt++;
+    return heldForIt === reserved;
   }
 
   /** What a receive gives once the channel has ended: an item left, the end, or the error. */
@@ -271,7 +282,7 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
   start(): typeof SUSPEND | null {
     const core = this.core;
     if (core.readyToTake()) this.state = READY;
-    else if (core.ended(inUnwindingThread(this))) this.state = CLOSED;
+    else if (core.ended(threadRunning(this))) this.state = CLOSED;
     else {
       this.state = QUEUED;
       core.receivers.push(this);

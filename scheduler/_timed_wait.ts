@@ -9,12 +9,12 @@
 // ran, its own `cancel` gives back, as for any wait.
 import {
   claimPrimitive,
-  inUnwindingThread,
   Primitive,
   type PrimitiveWaiter,
   releasePrimitive,
   SUSPEND,
   SUSPEND_EXTERNAL,
+  threadRunning,
   type Wait,
 } from "./_primitive.ts";
 
@@ -50,8 +50,8 @@ class InnerWaiter implements PrimitiveWaiter {
     this.onWake();
   }
 
-  get killing(): boolean {
-    return inUnwindingThread(this.outer);
+  get thread(): unknown {
+    return threadRunning(this.outer);
   }
 }
 
@@ -60,7 +60,7 @@ export abstract class TimedWait<T, R> extends Primitive<R> {
   /** The deadline, in milliseconds from the start of the wait; the kernel reads it. */
   declare readonly ms: number;
   declare readonly inner: Primitive<T>;
-  /** The inner primitive's `wake` lands here; it is killed with this one's thread. */
+  /** The inner primitive's `wake` lands here; its thread is this one's. */
   readonly #waiter: PrimitiveWaiter = new InnerWaiter(this, () => this.#innerWoken());
   /** Between `start` and `finish` or `cancel`. */
   #active = false;

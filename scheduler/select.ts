@@ -2,7 +2,8 @@ import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { Primitive, SUSPEND } from "./lowlevel.ts";
-import { inUnwindingThread } from "./_primitive.ts";
+import { threadRunning } from "./_primitive.ts";
+import { type TaskHandle, threadOf } from "./_thread.ts";
 import type { Operation, OperationResult } from "./operation.ts";
 import { spawn } from "./spawn.ts";
 import type { Task } from "./task.ts";
@@ -103,7 +104,7 @@ export function select<const T extends readonly Operation<unknown>[]>(
 // taken. So the selection keeps its winner's reservation across the wait and takes the
 // item in the same step as it returns; a kill in between gives the reservation back.
 function* withHelpers(selection: Selection): Coroutine<unknown> {
-  const tasks: Task<void>[] = [];
+  const tasks = selection.helperTasks;
   selection.deferred = true;
   // A helper can end before the selection begins (when the step budget runs out as this
   // thread spawns them, the helpers run first): its case took effect, so it wins.
@@ -254,7 +255,7 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
       const core = link.core;
       if (link.receiving) {
         if (core.readyToTake()) return this.#won(i, TAKE);
-        if (core.ended(inUnwindingThread(this))) return this.#won(i, CLOSED);
+        if (core.ended(threadRunning(this))) return this.#won(i, CLOSED);
       } else {
         if (core.closed) return this.#won(i, SEND_FAILED);
         if (core.hasRoom()) {
@@ -279,13 +280,22 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
     return null;
   }
 
-  /** Whether its winner's reservation counts in its channel's `settling`. */
+  /** Whether it is in its winner's channel's `settlers`. */
   #settling = false;
+  /** The helper threads' tasks, once spawned (see `waitsFor`). */
+  readonly helperTasks: Task<void>[] = [];
+
+  /** As a `Settler`: whether `thread` is one of its helpers. */
+  waitsFor(thread: unknown): boolean {
+    for (const task of this.helperTasks) if (threadOf(task as TaskHandle) === thread) return true;
+    return false;
+  }
 
   #stopSettling(core: ChannelCore<unknown>): void {
     if (!this.#settling) return;
     this.#settling = false;
-    core.settling--;
+    const settlers = core.settlers;
+    settlers.splice(settlers.indexOf(this), 1);
   }
 
   /** A case took effect while the selection waited: the others are withdrawn. */
@@ -319,10 +329,10 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
       this.links[this.#winner]!.core.reserved++;
       this.#how = RESERVED;
     }
-    // The item is as good as taken: no other receiver waits for it to be, or a helper
-    // whose cleanup receives from that channel would wait on itself (see `settling`).
+    // A helper whose cleanup receives from that channel must not wait for this item to be
+    // taken: it would wait on itself (see `ChannelCore.ended`). Other receivers do.
     if (this.#how === RESERVED) {
-      this.links[this.#winner]!.core.settling++;
+      this.links[this.#winner]!.core.settlers.push(this);
       this.#settling = true;
     }
     return undefined;

@@ -286,6 +286,51 @@ Deno.test("select(): a helper whose cleanup receives from the closed channel the
   }
 });
 
+Deno.test("select(): another thread being killed still waits for the item a settling select holds", async () => {
+  // Only the select's own helpers may take the end past its item: a worker draining the
+  // channel in its `finally` waits until the select has taken it, or given it back.
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  const channel = new Channel<string>(1);
+  await run(
+    function* () {
+      yield* spawn(function* () {
+        const result = yield* select([
+          channel.receive(),
+          function* () {
+            try {
+              yield* sleep(1000);
+            } finally {
+              yield* sleep(10);
+            }
+          }(),
+        ]);
+        record.push(`select got ${JSON.stringify(result.value)} at ${clock.now()}`);
+      }());
+      const worker = yield* spawn(function* () {
+        try {
+          yield* sleep(1000);
+        } finally {
+          for (let item; !(item = yield* channel.receive()).done;) {
+            record.push(`worker got ${item.value}`);
+          }
+          record.push(`worker got the end at ${clock.now()}`);
+        }
+      }());
+      yield* sleep(1);
+      channel.trySend("X");
+      yield* sleep(1); // the select won with "X" and waits for its helper's cleanup
+      channel.close();
+      yield* kill(worker);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    'select got {"value":"X","done":false} at 11',
+    "worker got the end at 11",
+  ]);
+});
+
 Deno.test("select() rejects no cases, and a send and a receive on one channel", () => {
   assert.throws(() => select([]), RangeError);
   const channel = new Channel<number>();
