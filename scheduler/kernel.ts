@@ -1845,10 +1845,25 @@ function chain(newer: unknown, older: unknown): SuppressedError {
  * failure of its own each time: equal strings from two places are two failures.
  */
 function seenBefore(seen: Set<unknown>, error: unknown): boolean {
-  if ((typeof error !== "object" || error === null) && typeof error !== "function") return false;
+  if (!isObject(error)) return false;
   if (seen.has(error)) return true;
-  seen.add(error);
+  // A chain (a killed thread's cleanup failures, say) brings the errors in it.
+  const pending = [error];
+  for (let next; (next = pending.pop()) !== undefined;) {
+    if (!isObject(next) || seen.has(next)) continue;
+    seen.add(next);
+    if (!(next instanceof SuppressedError)) continue;
+    try {
+      pending.push(next.error, next.suppressed);
+    } catch {
+      // fields that throw when read: only the chain itself is known
+    }
+  }
   return false;
+}
+
+function isObject(value: unknown): value is object {
+  return (typeof value === "object" && value !== null) || typeof value === "function";
 }
 
 /** Why `value` cannot be run as a coroutine, or null if it can. */

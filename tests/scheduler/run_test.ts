@@ -336,6 +336,49 @@ Deno.test("run() chains a second failure to a first whose own fields throw when 
   assert.equal(error.suppressed, first);
 });
 
+Deno.test("run() holds a shared error once even when it first came inside a chain", async () => {
+  // x's cleanup fails with `other` after rethrowing `upstream`: a SuppressedError of the
+  // two ends the run. `upstream` reaching it again, from the second receiver, is no news.
+  const upstream = new Error("upstream gone");
+  const other = new Error("x cleanup failed");
+  const channel = new Channel<number>();
+  function* receiver(extra?: Error): Coroutine<void> {
+    let error: unknown;
+    try {
+      yield* channel.receive();
+    } catch (e) {
+      error = e;
+    }
+    try {
+      yield function* () {
+        try {
+          yield* sleep(100);
+        } finally {
+          // deno-lint-ignore no-unsafe-finally -- a cleanup that rethrows
+          if (error) throw error;
+        }
+      }();
+    } finally {
+      // deno-lint-ignore no-unsafe-finally -- a cleanup that throws
+      if (extra) throw extra;
+    }
+  }
+  const error = await run(
+    function* () {
+      const x = yield* spawn(receiver(other));
+      yield* spawn(receiver());
+      yield* sleep(1);
+      channel.close(upstream);
+      yield* sleep(1);
+      yield* kill(x);
+    }(),
+    { clock: new VirtualClock() },
+  ).catch((e) => e);
+  const flat = (e: unknown): unknown[] =>
+    e instanceof SuppressedError ? [...flat(e.error), ...flat(e.suppressed)] : [e];
+  assert.deepEqual(flat(error), [other, upstream]);
+});
+
 Deno.test("VirtualClock refuses a start that is not a finite number", () => {
   for (const start of [NaN, Infinity, -Infinity]) {
     assert.throws(() => new VirtualClock(start), RangeError);
