@@ -355,7 +355,12 @@ function* reap(
  * did, say), those links are dropped and the rest is reported.
  */
 function reportFailure(serving: Serving, entry: Entry, error: unknown, conn: Connection): void {
-  const worth = worthReporting(error, entry, socketOf(conn));
+  let worth: unknown;
+  try {
+    worth = worthReporting(error, entry, socketOf(conn));
+  } catch {
+    worth = error; // looking at it threw (a revoked proxy): reported as it is
+  }
   if (worth !== NOTHING) report(serving.settings.onError, worth, conn);
 }
 
@@ -408,7 +413,12 @@ function report(
   try {
     onError(error, conn);
   } catch (failure) {
-    console.error("server: onError threw", failure, "while reporting", error);
+    try {
+      console.error("server: onError threw", failure, "while reporting", error);
+    } catch {
+      // Not even logging it works (a revoked proxy cannot be shown): the server goes on.
+      console.error("server: onError threw while reporting a handler's error");
+    }
   }
 }
 

@@ -30,12 +30,14 @@ const KERNEL = new URL("./kernel.ts:", import.meta.url).href;
  * for a value that is not an extensible `Error`, or once its story is long enough.
  */
 export function addToStory(error: unknown, lines: readonly string[] | (() => string[])): void {
-  if (!(error instanceof Error) || !Object.isExtensible(error)) return;
   let stack: unknown;
   try {
+    if (!(error instanceof Error) || !Object.isExtensible(error)) return;
     stack = error.stack;
   } catch {
-    return; // a `stack` getter that throws: the error goes on as it is, never replaced
+    // A `stack` getter that throws, a revoked proxy: the value goes on as it is, never
+    // replaced by what looking at it threw.
+    return;
   }
   if (typeof stack !== "string") return;
   const kept = withoutKernelFrames(stack.split("\n"));
@@ -153,7 +155,7 @@ function userFramesOf(stack: string | undefined, whatever = false): string[] | n
     if (isLibrary(line)) return frames;
     if (!RESUMPTION.test(line)) frames.push(line.trim());
   }
-  return whatever || lines.length <= 1 ? frames : null;
+  return whatever ? frames : null;
 }
 
 function isLibrary(line: string): boolean {

@@ -1852,11 +1852,10 @@ function seenBefore(seen: Set<unknown>, error: unknown): boolean {
   for (let next; (next = pending.pop()) !== undefined;) {
     if (!isObject(next) || seen.has(next)) continue;
     seen.add(next);
-    if (!(next instanceof SuppressedError)) continue;
     try {
-      pending.push(next.error, next.suppressed);
+      if (next instanceof SuppressedError) pending.push(next.error, next.suppressed);
     } catch {
-      // fields that throw when read: only the chain itself is known
+      // A revoked proxy, fields that throw when read: only the value itself is known.
     }
   }
   return false;

@@ -362,3 +362,43 @@ Deno.test("server() reports a reset of a handler's own upstream connection; its 
   );
   deepEqual(record, ["onError: ConnectionResetError"]);
 });
+
+Deno.test("server() reports a handler's revoked proxy, and survives one with the default onError", async () => {
+  const { proxy, revoke } = Proxy.revocable(new Error("boom"), {});
+  revoke();
+  const reported: unknown[] = [];
+  for (const onError of [(error: unknown) => reported.push(error), undefined]) {
+    const listener = new MemoryListener();
+    const errors: string[] = [];
+    const log = console.error;
+    console.error = (...args: unknown[]) => {
+      // As Deno's console does: a revoked proxy cannot be shown.
+      if (args.includes(proxy)) throw new TypeError("Cannot inspect a proxy that has been revoked");
+      errors.push(String(args[0]));
+    };
+    try {
+      await run(
+        function* () {
+          const serving = yield* spawn(server(listener, function* () {
+            throw proxy;
+          }, { onError }));
+          for (let i = 0; i < 2; i++) {
+            using _ = yield* listener.connect();
+            yield* sleep(5);
+          }
+          yield* kill(serving);
+        }(),
+        { clock: new VirtualClock() },
+      );
+    } finally {
+      console.error = log;
+    }
+    if (onError === undefined) {
+      deepEqual(errors, [
+        "server: onError threw while reporting a handler's error",
+        "server: onError threw while reporting a handler's error",
+      ]);
+    }
+  }
+  deepEqual(reported, [proxy, proxy]);
+});

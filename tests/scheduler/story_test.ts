@@ -138,6 +138,49 @@ Deno.test("an error whose stack getter throws passes through untouched, to recei
   assert.deepEqual(caught, [odd, odd, odd]);
 });
 
+Deno.test("a revoked proxy thrown by a thread passes through untouched, to its joiner", async () => {
+  const { proxy, revoke } = Proxy.revocable(new Error("boom"), {});
+  revoke();
+  const caught = await run(
+    function* () {
+      const failing = yield* spawn(function* () {
+        yield* sleep(1);
+        throw proxy;
+      }());
+      try {
+        yield* join(failing);
+        return "joined";
+      } catch (error) {
+        return error === proxy ? "the proxy" : "something else";
+      }
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.equal(caught, "the proxy");
+});
+
+Deno.test("with Error.stackTraceLimit at 0, a story still names the frames a wait passed through", async () => {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    const channel = new Channel<number>();
+    const error = await run(
+      function* main() {
+        yield* spawn(function* () {
+          yield* sleep(1);
+          channel.close(new Error("upstream"));
+        }());
+        yield* channel.receive();
+      }(),
+      { clock: new VirtualClock(), name: "main" },
+    ).catch((e) => e);
+    assert.deepEqual(storyOf(error), ["at main", 'in thread 0 "main"']);
+    assert.equal(Error.stackTraceLimit, 0);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+});
+
 Deno.test("values that are not errors, and frozen errors, pass through untouched", async () => {
   const frozen = Object.freeze(new Error("frozen"));
   const stack = frozen.stack;
