@@ -129,6 +129,10 @@ interface Imports {
   names: Map<string, string>;
   /** The local names of everything imported from the library, types included. */
   locals: Set<string>;
+  /** Of those, the ones imported from a module named for bluelet: surely the library's. */
+  sureLocals: Set<string>;
+  /** The namespaces imported from a module named for bluelet. */
+  sureNamespaces: Set<string>;
   namespaces: Set<string>;
   /** Exported names imported, types included. */
   exported: Set<string>;
@@ -140,6 +144,8 @@ function noImports(): Imports {
   return {
     names: new Map(),
     locals: new Set(),
+    sureLocals: new Set(),
+    sureNamespaces: new Set(),
     namespaces: new Set(),
     exported: new Set(),
     used: false,
@@ -157,16 +163,19 @@ function collectImports(program: Deno.lint.Program): Imports {
     if (statement.type !== "ImportDeclaration") continue;
     if (!isLibrarySource(statement.source.value)) continue;
     imports.used = true;
+    const sure = statement.source.value.includes("bluelet");
     const types = statement.importKind === "type";
     for (const specifier of statement.specifiers) {
       if (specifier.type === "ImportNamespaceSpecifier" && !types) {
         imports.namespaces.add(specifier.local.name);
+        if (sure) imports.sureNamespaces.add(specifier.local.name);
       } else if (specifier.type === "ImportSpecifier") {
         const imported = specifier.imported.type === "Identifier"
           ? specifier.imported.name
           : specifier.imported.value;
         imports.exported.add(imported);
         imports.locals.add(specifier.local.name);
+        if (sure) imports.sureLocals.add(specifier.local.name);
         if (!types && specifier.importKind !== "type") {
           imports.names.set(specifier.local.name, imported);
         }
@@ -324,76 +333,158 @@ function isPlatformObject(object: Deno.lint.Identifier): boolean {
  * alone may be anything's (`ws.send(x)`): `yield*` would break it.
  */
 function surelyLibrarys(callee: Node, imports: Imports): boolean {
-  if (exportName(callee, imports) !== undefined) return true;
+  if (exportName(callee, imports) !== undefined) {
+    // `sleep(5)`, `bluelet.sleep(5)`: imported from a module named for bluelet.
+    const local = callee.type === "MemberExpression" ? callee.object : callee;
+    return local.type === "Identifier" &&
+      (imports.sureLocals.has(local.name) || imports.sureNamespaces.has(local.name));
+  }
   if (callee.type !== "MemberExpression" || callee.object.type !== "Identifier") return false;
   const declared = declarationOf(callee.object, callee.object.name);
   return declared !== undefined && namesLibraryType(declared, imports);
 }
 
+/** A binding that says nothing of the library: a function, a class, a `for` head, ... */
+const OTHER: unique symbol = Symbol("other");
+
 /**
- * What declares `name` where `node` uses it, nearest first: a parameter, a variable's
- * declarator, or anything else that binds it (a `for` head, a `catch` clause, a function
- * or a class), which says nothing of the library. Undefined if nothing in the module does.
+ * What binds `name` where `node` uses it, nearest first: a parameter, a variable's
+ * declarator, or `OTHER` for anything else that binds it (a function or a class, a `for`
+ * head, a `catch` clause, a `var` hoisted from a nested block). Undefined if nothing in the
+ * module does.
  */
-function declarationOf(node: Node, name: string): Node | undefined {
+function declarationOf(node: Node, name: string): Node | typeof OTHER | undefined {
   let child: Node = node;
   for (let current = parentOf(node); current; child = current, current = parentOf(current)) {
+    let found: Node | typeof OTHER | undefined;
     if (isFunction(current)) {
+      // A `var` in a nested block is hoisted to the function (a parameter of the same name
+      // is that variable, given whatever the `var` is).
+      if (current.body?.type === "BlockStatement" && hoistsVar(current.body, name)) return OTHER;
       const param = current.params.find((param) => binds(param, name));
       if (param !== undefined) {
         return param.type === "TSParameterProperty" ? param.parameter : param;
       }
-      if (current.type === "FunctionExpression" && current.id?.name === name) return current;
-    } else if (current.type === "BlockStatement" || current.type === "Program") {
-      for (const statement of current.body) {
-        const declared = statement.type === "ExportNamedDeclaration"
-          ? statement.declaration
-          : statement;
-        if (declared?.type === "VariableDeclaration") {
-          const declarator = declared.declarations.find((d) => binds(d.id, name));
-          if (declarator !== undefined) return declarator;
-        } else if (declared !== null && declared !== undefined && declares(declared, name)) {
-          return declared;
-        }
+      if (current.type === "FunctionExpression" && current.id?.name === name) return OTHER;
+    } else if (current.type === "SwitchStatement") {
+      for (const branch of current.cases) {
+        found ??= declaredIn(branch.consequent, name);
       }
     } else if (
       (current.type === "ForOfStatement" || current.type === "ForInStatement") &&
-      current.left.type === "VariableDeclaration" && current.left !== child &&
-      current.left.declarations.some((d) => binds(d.id, name))
+      current.left !== child && declares(current.left, name)
     ) {
-      return current.left;
+      return OTHER;
     } else if (
-      current.type === "ForStatement" && current.init?.type === "VariableDeclaration" &&
-      current.init.declarations.some((d) => binds(d.id, name))
+      current.type === "ForStatement" && current.init !== null && declares(current.init, name)
     ) {
-      return current.init;
+      return OTHER;
     } else if (current.type === "CatchClause" && binds(current.param, name)) {
-      return current;
+      return OTHER;
+    } else {
+      const body = (current as { body?: unknown }).body;
+      if (Array.isArray(body)) found = declaredIn(body as Node[], name);
     }
+    if (found !== undefined) return found;
   }
   return undefined;
 }
 
+/** How `statements` (a block, a module, a namespace, a `case`) bind `name`, if they do. */
+function declaredIn(statements: Node[], name: string): Node | typeof OTHER | undefined {
+  for (const statement of statements) {
+    const declared = statement.type === "ExportNamedDeclaration"
+      ? statement.declaration
+      : statement;
+    if (declared === null || declared === undefined) continue;
+    if (declared.type === "VariableDeclaration") {
+      const declarator = declared.declarations.find((d) => binds(d.id, name));
+      if (declarator !== undefined) return declarator;
+    } else if (declares(declared, name)) return OTHER;
+  }
+  return undefined;
+}
+
+/** Whether a `var` of `name` is declared anywhere in `node`'s statements (not in functions). */
+function hoistsVar(node: Node | null | undefined, name: string): boolean {
+  if (node === null || node === undefined) return false;
+  switch (node.type) {
+    case "VariableDeclaration":
+      return node.kind === "var" && node.declarations.some((d) => binds(d.id, name));
+    case "BlockStatement":
+      return node.body.some((statement) => hoistsVar(statement, name));
+    case "IfStatement":
+      return hoistsVar(node.consequent, name) || hoistsVar(node.alternate, name);
+    case "ForStatement":
+      return hoistsVar(node.init, name) || hoistsVar(node.body, name);
+    case "ForInStatement":
+    case "ForOfStatement":
+      return hoistsVar(node.left, name) || hoistsVar(node.body, name);
+    case "WhileStatement":
+    case "DoWhileStatement":
+    case "LabeledStatement":
+      return hoistsVar(node.body, name);
+    case "TryStatement":
+      return hoistsVar(node.block, name) || hoistsVar(node.handler?.body, name) ||
+        hoistsVar(node.finalizer, name);
+    case "SwitchStatement":
+      return node.cases.some((branch) => branch.consequent.some((s) => hoistsVar(s, name)));
+    default:
+      return false;
+  }
+}
+
 /**
  * Whether a parameter or declarator is surely the library's: typed with one of its types
- * (by the name the module imported it as, not hidden there), or a `const` made by `new` of
- * one of its classes. (A `let` may be given anything later.)
+ * (by the name the module imported it as from bluelet, not hidden there by a type of the
+ * same name), or a `const` made by `new` of one of its classes. (A `let` may be given
+ * anything later; a relative module's types may be anything's.)
  */
-function namesLibraryType(declared: Node, imports: Imports): boolean {
+function namesLibraryType(declared: Node | typeof OTHER, imports: Imports): boolean {
+  if (declared === OTHER) return false;
   const bound = declared.type === "VariableDeclarator" ? declared.id : declared;
   const id = bound.type === "AssignmentPattern" ? bound.left : bound; // `ch: Channel = ...`
   const annotation = id.type === "Identifier" ? id.typeAnnotation?.typeAnnotation : undefined;
   if (annotation?.type === "TSTypeReference") {
     const type = annotation.typeName;
-    return type.type === "Identifier" && imports.locals.has(type.name) &&
-      !shadowed(annotation, type.name);
+    return type.type === "Identifier" && imports.sureLocals.has(type.name) &&
+      !shadowed(annotation, type.name) && !typeShadowed(annotation, type.name);
   }
   if (declared.type !== "VariableDeclarator" || annotation !== undefined) return false;
   const declaration = parentOf(declared);
   const init = declared.init;
   return declaration?.type === "VariableDeclaration" && declaration.kind === "const" &&
     init?.type === "NewExpression" && init.callee.type === "Identifier" &&
-    imports.names.has(init.callee.name) && !shadowed(init, init.callee.name);
+    imports.sureLocals.has(init.callee.name) && declarationOf(init, init.callee.name) === undefined;
+}
+
+/**
+ * Whether a type named `name` is declared between `node` and the module's top: a type
+ * parameter, a type alias, an interface, an enum, a class or a namespace of that name.
+ */
+function typeShadowed(node: Node, name: string): boolean {
+  for (let current = parentOf(node); current; current = parentOf(current)) {
+    const params = (current as { typeParameters?: { params?: { name?: { name?: string } }[] } })
+      .typeParameters?.params;
+    if (params?.some((param) => param.name?.name === name)) return true;
+    const body = (current as { body?: unknown }).body;
+    if (current.type === "Program" || !Array.isArray(body)) continue;
+    for (const statement of body as Node[]) {
+      const declared = statement.type === "ExportNamedDeclaration"
+        ? statement.declaration
+        : statement;
+      const id = (declared as { id?: { name?: string } } | null)?.id;
+      if (
+        declared !== null && declared !== undefined && id?.name === name &&
+        (declared.type === "TSTypeAliasDeclaration" || declared.type === "TSInterfaceDeclaration" ||
+          declared.type === "TSEnumDeclaration" || declared.type === "ClassDeclaration" ||
+          declared.type === "TSModuleDeclaration")
+      ) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 /** Whether `method` is in `owned` and the file imports an export that has it. */

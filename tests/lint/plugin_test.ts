@@ -631,6 +631,9 @@ Deno.test("unyielded-event gives no fix where the receiver may be another librar
       "",
     ],
     ["const c: Channel = local; c.send(1);", "local: Channel"], // a local type, not the import
+    ["switch (1) { case 1: { const conn = ws; conn.send(1); } }", "ws: WebSocket"],
+    ["if (ws) var conn = ws; conn.send(1);", "ws: WebSocket"], // a var, hoisted
+    ["type Queue = WebSocket; const q: Queue = ws; q.send(1);", "ws: WebSocket"],
   ];
   for (const [body, params] of cases) {
     const source = head +
@@ -639,6 +642,16 @@ Deno.test("unyielded-event gives no fix where the receiver may be another librar
       .filter((diagnostic) => diagnostic.id === "bluelet/unyielded-event")
       .map((diagnostic) => (diagnostic.fix?.length ?? 0) > 0);
     assert.deepEqual(fixes, [false], body);
+  }
+  // A type parameter hides the import, and a relative module's types may be anything's.
+  for (
+    const source of [
+      head + `function* f<Queue extends WebSocket>(q: Queue) { q.send(1); }`,
+      `import type { Stats } from "./stats.ts";\nfunction* f(stats: Stats) { stats.send(1); }`,
+    ]
+  ) {
+    const fixes = Deno.lint.runPlugin(plugin, "f.ts", source).map((d) => (d.fix?.length ?? 0) > 0);
+    assert.deepEqual(fixes, [false], source);
   }
   // The library's own, by the names the module imported them as: fixed.
   const source = head +
