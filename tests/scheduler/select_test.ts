@@ -17,6 +17,15 @@ import {
   yieldNow,
 } from "../../mod.ts";
 
+/** A case that waits a second, and takes 10 ms to clean up when killed. */
+function* slowTimer(): Coroutine<void> {
+  try {
+    yield* sleep(1000);
+  } finally {
+    yield* sleep(10);
+  }
+}
+
 Deno.test("select() lets exactly one ready case take effect: the first channel case in the array", async () => {
   const a = new Channel<string>(1);
   const b = new Channel<string>(1);
@@ -173,13 +182,6 @@ Deno.test("select() killed while its timer thread is being cleaned up gives the 
   const record: string[] = [];
   const clock = new VirtualClock();
   const channel = new Channel<string>(1);
-  function* slowTimer(): Coroutine<void> {
-    try {
-      yield* sleep(1000);
-    } finally {
-      yield* sleep(10); // the select waits for this after its receive has won
-    }
-  }
   await run(
     function* () {
       const selecting = yield* spawn(function* () {
@@ -217,13 +219,6 @@ Deno.test("select() on a closed channel waits while an item is held for another 
   const record: string[] = [];
   const clock = new VirtualClock();
   const channel = new Channel<string>();
-  function* slowTimer(): Coroutine<void> {
-    try {
-      yield* sleep(1000);
-    } finally {
-      yield* sleep(10);
-    }
-  }
   await run(
     function* () {
       const a = yield* spawn(function* () {
@@ -295,16 +290,7 @@ Deno.test("select(): another thread being killed still waits for the item a sett
   await run(
     function* () {
       yield* spawn(function* () {
-        const result = yield* select([
-          channel.receive(),
-          function* () {
-            try {
-              yield* sleep(1000);
-            } finally {
-              yield* sleep(10);
-            }
-          }(),
-        ]);
+        const result = yield* select([channel.receive(), slowTimer()]);
         record.push(`select got ${JSON.stringify(result.value)} at ${clock.now()}`);
       }());
       const worker = yield* spawn(function* () {
