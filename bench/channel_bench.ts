@@ -5,7 +5,7 @@
 //   bounded     the same through two `Channel(16)`s.
 //   fan-in      10 producers send ITEMS / 10 items each into one `Channel(64)`; one
 //               consumer receives them all.
-// Peers: "promise queue", a minimal async queue written below (a buffer, FIFOs of waiting
+// Peers: "promise queue", a minimal async queue (bench/_ping_pong.ts: a buffer, FIFOs of waiting
 // senders and receivers, one promise per wait; the same capacity semantics, 0 included,
 // nothing else: no close, no cancellation), driven by async functions; and "effection",
 // npm:effection's `createChannel` (v4: an unbuffered broadcast, each subscription queues
@@ -20,6 +20,7 @@
 // send never waits, no close, no cancellation rules). It is what the kernel's own thread
 // switches cost; `Channel` costs that plus its buffer, reservation and cancellation rules.
 import { Channel, type Coroutine, run, spawn } from "../mod.ts";
+import { ITEMS, pingPongBluelet, pingPongPromises, PromiseQueue } from "./_ping_pong.ts";
 import {
   type Bare,
   BareChannel,
@@ -37,7 +38,6 @@ import {
   type Subscription as EffSubscription,
 } from "effection";
 
-const ITEMS = 100_000;
 const PRODUCERS = 10;
 
 function expect(actual: number, expected: number): void {
@@ -46,25 +46,6 @@ function expect(actual: number, expected: number): void {
 
 // -----------------------------------------------------------------------------------------
 // bluelet
-
-function pingPongBluelet(capacity: number): Promise<number> {
-  return run(function* (): Coroutine<number> {
-    const ping = new Channel<number>(capacity);
-    const pong = new Channel<number>(capacity);
-    yield* spawn(function* (): Coroutine<void> {
-      for (let i = 0; i < ITEMS; i++) {
-        const item = yield* ping.receive();
-        yield* pong.send(item.value! + 1);
-      }
-    }());
-    let sum = 0;
-    for (let i = 0; i < ITEMS; i++) {
-      yield* ping.send(i);
-      sum += (yield* pong.receive()).value! - i;
-    }
-    return sum;
-  }());
-}
 
 function pingPongHandoff(): Promise<number> {
   return run(function* (): Coroutine<number> {
@@ -98,64 +79,6 @@ function fanInBluelet(): Promise<number> {
 
 // -----------------------------------------------------------------------------------------
 // A minimal promise-based async queue
-
-class PromiseQueue<T> {
-  readonly #buffer: T[] = [];
-  #head = 0;
-  readonly #senders: { value: T; resolve: () => void }[] = [];
-  readonly #receivers: ((value: T) => void)[] = [];
-  constructor(readonly capacity: number) {}
-
-  send(value: T): Promise<void> {
-    const receiver = this.#receivers.shift();
-    if (receiver !== undefined) {
-      receiver(value);
-      return Promise.resolve();
-    }
-    if (this.#buffer.length - this.#head < this.capacity) {
-      this.#buffer.push(value);
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.#senders.push({ value, resolve }));
-  }
-
-  receive(): Promise<T> {
-    if (this.#buffer.length > this.#head) {
-      const value = this.#buffer[this.#head++];
-      if (this.#head > 1024 && this.#head * 2 > this.#buffer.length) {
-        this.#buffer.splice(0, this.#head);
-        this.#head = 0;
-      }
-      const sender = this.#senders.shift();
-      if (sender !== undefined) {
-        this.#buffer.push(sender.value);
-        sender.resolve();
-      }
-      return Promise.resolve(value);
-    }
-    const sender = this.#senders.shift();
-    if (sender !== undefined) {
-      sender.resolve();
-      return Promise.resolve(sender.value);
-    }
-    return new Promise((resolve) => this.#receivers.push(resolve));
-  }
-}
-
-async function pingPongPromises(capacity: number): Promise<number> {
-  const ping = new PromiseQueue<number>(capacity);
-  const pong = new PromiseQueue<number>(capacity);
-  const echo = (async () => {
-    for (let i = 0; i < ITEMS; i++) await pong.send((await ping.receive()) + 1);
-  })();
-  let sum = 0;
-  for (let i = 0; i < ITEMS; i++) {
-    await ping.send(i);
-    sum += (await pong.receive()) - i;
-  }
-  await echo;
-  return sum;
-}
 
 async function fanInPromises(): Promise<number> {
   const queue = new PromiseQueue<number>(64);
