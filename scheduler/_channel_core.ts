@@ -28,6 +28,8 @@ export interface ReceiveWaiter extends Link {
   reserved(): void;
   /** The channel closed while it waited. */
   closed(): void;
+  /** The thread that waits (see `ChannelCore.ended`). */
+  waitingThread(): unknown;
 }
 
 /** A send waiting in a channel's queue. */
@@ -106,8 +108,9 @@ export class ChannelCore<T> {
    * Whether a receive that finds no item free gets the end now: the channel is closed and
    * no item is held for a woken receiver. One that is may come back (its receiver killed
    * before it ran), and then the next receiver must be there to take it. For a receive in
-   * `thread`, the items held by `select`s waiting for that thread's cleanup (it is their
-   * helper) count as taken: waiting for them, it would wait on itself.
+   * `thread`, the items held by `select`s waiting for that thread's cleanup (it is one of
+   * their helpers, or was spawned by one) count as taken: waiting for them, it would wait
+   * on itself.
    */
   ended(thread: unknown = null): boolean {
     if (!this.closed) return false;
@@ -168,8 +171,12 @@ export class ChannelCore<T> {
         const sender = this.senders.shift()!;
         this.accept(sender.value as T);
         sender.delivered();
-      } else if (this.ended()) {
-        receivers.shift()!.closed();
+      } else if (this.closed) {
+        if (this.reserved === 0) receivers.shift()!.closed();
+        else {
+          this.#endWhereDue();
+          break;
+        }
       } else return;
     }
     while (this.senders.size > 0 && this.buffer.size - this.reserved < this.capacity) {
@@ -177,6 +184,20 @@ export class ChannelCore<T> {
       this.accept(sender.value as T);
       sender.delivered();
     }
+  }
+
+  /**
+   * On a closed channel whose free items are gone while some are still held: gives the end
+   * to each waiting receiver that `ended` lets have it (a settling select's helper, or one
+   * of its threads), and leaves the others waiting for the held items.
+   */
+  #endWhereDue(): void {
+    const due: ReceiveWaiter[] = [];
+    for (let link = this.receivers.first; link !== null; link = link.nextLink as ReceiveWaiter) {
+      if (this.ended(link.waitingThread())) due.push(link);
+    }
+    // A select that ends takes its other cases out of their queues: only those still in.
+    for (const receiver of due) if (this.receivers.remove(receiver)) receiver.closed();
   }
 
   close(reason: (() => unknown) | null): void {
@@ -294,6 +315,10 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
   reserved(): void {
     this.state = RESERVED;
     this.wake();
+  }
+
+  waitingThread(): unknown {
+    return threadRunning(this);
   }
 
   closed(): void {

@@ -1848,8 +1848,9 @@ function seenBefore(seen: Set<unknown>, error: unknown): boolean {
   if (!isObject(error)) return false;
   if (seen.has(error)) return true;
   // A chain (a killed thread's cleanup failures, say) brings the errors in it.
-  const pending = [error];
-  for (let next; (next = pending.pop()) !== undefined;) {
+  const pending: unknown[] = [error];
+  while (pending.length > 0) {
+    const next = pending.pop();
     if (!isObject(next) || seen.has(next)) continue;
     seen.add(next);
     try {

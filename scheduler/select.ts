@@ -3,7 +3,7 @@ import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { Primitive, SUSPEND } from "./lowlevel.ts";
 import { threadRunning } from "./_primitive.ts";
-import { type TaskHandle, threadOf } from "./_thread.ts";
+import { type TaskHandle, type Thread, threadOf } from "./_thread.ts";
 import type { Operation, OperationResult } from "./operation.ts";
 import { spawn } from "./spawn.ts";
 import type { Task } from "./task.ts";
@@ -181,6 +181,9 @@ class CaseLink implements ReceiveWaiter, SendWaiter {
   closed(): void {
     this.selection.commit(this.index, CLOSED, undefined);
   }
+  waitingThread(): unknown {
+    return threadRunning(this.selection);
+  }
   delivered(): void {
     this.selection.commit(this.index, SENT, undefined);
   }
@@ -285,9 +288,13 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
   /** The helper threads' tasks, once spawned (see `waitsFor`). */
   readonly helperTasks: Task<void>[] = [];
 
-  /** As a `Settler`: whether `thread` is one of its helpers. */
+  /** As a `Settler`: whether `thread` is one of its helpers, or was spawned by one. */
   waitsFor(thread: unknown): boolean {
-    for (const task of this.helperTasks) if (threadOf(task as TaskHandle) === thread) return true;
+    if (this.helperTasks.length === 0) return false;
+    const helpers = this.helperTasks.map((task) => threadOf(task as TaskHandle));
+    for (let t = thread as Thread | null; t !== null && t !== undefined; t = t.parent) {
+      if (helpers.includes(t)) return true;
+    }
     return false;
   }
 

@@ -6,12 +6,15 @@ import {
   type Coroutine,
   end,
   Event,
+  join,
   kill,
   Lock,
+  type Operation,
   run,
   select,
   sleep,
   spawn,
+  taskGroup,
   VirtualClock,
   withTimeout,
   yieldNow,
@@ -315,6 +318,85 @@ Deno.test("select(): another thread being killed still waits for the item a sett
     'select got {"value":"X","done":false} at 11',
     "worker got the end at 11",
   ]);
+});
+
+Deno.test("select(): what its helpers' cleanup spawned, and its helpers queued before the close, get the end too", async (t) => {
+  // The select waits for every thread its helpers' kills wait for; none of them may wait
+  // for the item it holds. Another select holding an item on the same channel does not
+  // change that once it has taken its item.
+  function* drainer(channel: Channel<number>, record: string[], clock: VirtualClock) {
+    try {
+      yield* sleep(60_000);
+    } finally {
+      record.push(`drainer got ${JSON.stringify(yield* channel.receive())} at ${clock.now()}`);
+    }
+  }
+  const cases: Record<
+    string,
+    (channel: Channel<number>, record: string[], clock: VirtualClock) => {
+      helper: Operation<unknown>;
+      before?: () => Coroutine<void>;
+      sends: number[];
+      pause?: number;
+    }
+  > = {
+    "a task group's child": (channel, record, clock) => ({
+      helper: taskGroup(function* (group) {
+        yield* group.spawn(drainer(channel, record, clock));
+        yield* sleep(60_000);
+      }),
+      sends: [1],
+    }),
+    "a nested select's helper": (channel, record, clock) => ({
+      helper: select([channel.receive(), drainer(channel, record, clock)]),
+      sends: [1],
+    }),
+    "beside another settling select": (channel, record, clock) => ({
+      helper: drainer(channel, record, clock),
+      before: function* () {
+        yield* spawn(function* () {
+          const result = yield* select([channel.receive(), slowTimer()]);
+          record.push(`other select got ${JSON.stringify(result.value)} at ${clock.now()}`);
+        }());
+      },
+      sends: [1, 2],
+    }),
+    "queued before the close": (channel, record, clock) => ({
+      helper: drainer(channel, record, clock),
+      sends: [1],
+      pause: 5,
+    }),
+  };
+  for (const [name, make] of Object.entries(cases)) {
+    await t.step(name, async () => {
+      const record: string[] = [];
+      const clock = new VirtualClock();
+      const channel = new Channel<number>(2);
+      const { helper, before, sends, pause } = make(channel, record, clock);
+      await run(
+        function* () {
+          if (before !== undefined) yield* before();
+          const selecting = yield* spawn(select([channel.receive(), helper]));
+          yield* sleep(5);
+          for (const item of sends) channel.trySend(item);
+          if (pause !== undefined) yield* sleep(pause);
+          channel.close();
+          const result = yield* join(selecting);
+          record.push(`select got ${JSON.stringify(result.value)}`);
+        }(),
+        { clock },
+      );
+      assert.ok(
+        record.some((line) => line.startsWith('drainer got {"done":true}')),
+        String(record),
+      );
+      assert.ok(
+        record.includes('select got {"value":1,"done":false}') ||
+          record.includes('select got {"value":2,"done":false}'),
+        String(record),
+      );
+    });
+  }
 });
 
 Deno.test("select() rejects no cases, and a send and a receive on one channel", () => {
