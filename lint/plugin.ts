@@ -334,10 +334,12 @@ function isPlatformObject(object: Deno.lint.Identifier): boolean {
  */
 function surelyLibrarys(callee: Node, imports: Imports): boolean {
   if (exportName(callee, imports) !== undefined) {
-    // `sleep(5)`, `bluelet.sleep(5)`: imported from a module named for bluelet.
+    // `sleep(5)`, `bluelet.sleep(5)`: imported from a module named for bluelet, and bound
+    // to nothing else where it is called (a namespace's function, a hoisted `var`).
     const local = callee.type === "MemberExpression" ? callee.object : callee;
     return local.type === "Identifier" &&
-      (imports.sureLocals.has(local.name) || imports.sureNamespaces.has(local.name));
+      (imports.sureLocals.has(local.name) || imports.sureNamespaces.has(local.name)) &&
+      declarationOf(local, local.name) === undefined;
   }
   if (callee.type !== "MemberExpression" || callee.object.type !== "Identifier") return false;
   const declared = declarationOf(callee.object, callee.object.name);

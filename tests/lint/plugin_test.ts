@@ -643,10 +643,15 @@ Deno.test("unyielded-event gives no fix where the receiver may be another librar
       .map((diagnostic) => (diagnostic.fix?.length ?? 0) > 0);
     assert.deepEqual(fixes, [false], body);
   }
-  // A type parameter hides the import, and a relative module's types may be anything's.
+  // A type parameter hides the import, and a relative module's types may be anything's; a
+  // namespace's own function or a hoisted var hides an imported function.
   for (
     const source of [
       head + `function* f<Queue extends WebSocket>(q: Queue) { q.send(1); }`,
+      `import { kill } from "@bluelet/bluelet";\n` +
+      `namespace N { function kill(_: number) {} export function* f() { kill(1); } }`,
+      `import { kill } from "@bluelet/bluelet";\n` +
+      `function* f(hard: boolean) { if (hard) { var kill = (_: number) => {}; } kill(1); }`,
       `import type { Stats } from "./stats.ts";\nfunction* f(stats: Stats) { stats.send(1); }`,
     ]
   ) {

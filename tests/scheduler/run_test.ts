@@ -379,6 +379,30 @@ Deno.test("run() holds a shared error once even when it first came inside a chai
   assert.deepEqual(flat(error), [other, upstream]);
 });
 
+Deno.test("run() knows a shared error inside a chain that also holds undefined", async () => {
+  const shared = new Error("shared");
+  const first = new SuppressedError(shared, undefined, "wrapped");
+  const error = await run(
+    function* () {
+      yield* spawn(function* () {
+        yield* sleep(1);
+        throw first;
+      }());
+      yield* spawn(function* () {
+        try {
+          yield* sleep(100);
+        } finally {
+          // deno-lint-ignore no-unsafe-finally -- a cleanup that throws
+          throw shared;
+        }
+      }());
+      yield* sleep(10);
+    }(),
+    { clock: new VirtualClock() },
+  ).catch((e) => e);
+  assert.equal(error, first);
+});
+
 Deno.test("VirtualClock refuses a start that is not a finite number", () => {
   for (const start of [NaN, Infinity, -Infinity]) {
     assert.throws(() => new VirtualClock(start), RangeError);
