@@ -19,7 +19,6 @@ import { ClosedError } from "./closed_error.ts";
 import { Deque } from "./_deque.ts";
 import { atOnce, fastPath } from "./_at_once.ts";
 import { Finished } from "./_finished.ts";
-import { threadRunning } from "./_primitive.ts";
 import { type Link, WaitList } from "./_wait_list.ts";
 
 /** A receive waiting in a channel's queue (a plain receive, or a case of a `select`). */
@@ -28,8 +27,6 @@ export interface ReceiveWaiter extends Link {
   reserved(): void;
   /** The channel closed while it waited. */
   closed(): void;
-  /** The thread that waits (see `ChannelCore.ended`). */
-  waitingThread(): unknown;
 }
 
 /** A send waiting in a channel's queue. */
@@ -39,12 +36,6 @@ export interface SendWaiter extends Link {
   delivered(): void;
   /** The channel closed while it waited: its item was not delivered. */
   failed(): void;
-}
-
-/** A `select` that holds a channel's item while it waits for its helper threads to end. */
-export interface Settler {
-  /** Whether `thread` is one of the helpers it waits for. */
-  waitsFor(thread: unknown): boolean;
 }
 
 /** What a finished receive gives at the end of a closed, drained channel. */
@@ -60,10 +51,10 @@ export class ChannelCore<T> {
   /** Items in the buffer promised to woken receivers that have not run yet. */
   reserved = 0;
   /**
-   * The `select`s holding one of those items each, won with it, while they wait for their
-   * helper threads' cleanup before they take it (see `ended`).
+   * Of those, the items held by `select`s that won with them and wait for their helper
+   * threads' cleanup before they take them: as good as taken, for `ended`.
    */
-  readonly settlers: Settler[] = [];
+  settling = 0;
   /** The most items the buffer has held at once, reserved ones included (a channel's). */
   peak = 0;
   /** The most items waiting at once, reserved ones not included (a subscription's). */
@@ -107,19 +98,13 @@ export class ChannelCore<T> {
   /**
    * Whether a receive that finds no item free gets the end now: the channel is closed and
    * no item is held for a woken receiver. One that is may come back (its receiver killed
-   * before it ran), and then the next receiver must be there to take it. For a receive in
-   * `thread`, the items held by `select`s waiting for that thread's cleanup (it is one of
-   * their helpers, or was spawned by one) count as taken: waiting for them, it would wait
-   * on itself.
+   * before it ran), and then the next receiver must be there to take it. An item a
+   * `select` holds while it waits for its helper threads' cleanup counts as taken: the
+   * threads that cleanup waits for (its helpers, what they started or joined) may well
+   * receive from this channel, and must not wait for that item.
    */
-  ended(thread: unknown = null): boolean {
-    if (!this.closed) return false;
-    const reserved = this.reserved;
-    if (reserved === 0) return true;
-    if (thread === null) return false;
-    let heldForIt = 0;
-    for (const settler of this.settlers) if (settler.waitsFor(thread)) heldForIt++;
-    return heldForIt === reserved;
+  ended(): boolean {
+    return this.closed && this.reserved === this.settling;
   }
 
   /** What a receive gives once the channel has ended: an item left, the end, or the error. */
@@ -171,12 +156,8 @@ export class ChannelCore<T> {
         const sender = this.senders.shift()!;
         this.accept(sender.value as T);
         sender.delivered();
-      } else if (this.closed) {
-        if (this.reserved === 0) receivers.shift()!.closed();
-        else {
-          this.#endWhereDue();
-          break;
-        }
+      } else if (this.ended()) {
+        receivers.shift()!.closed();
       } else return;
     }
     while (this.senders.size > 0 && this.buffer.size - this.reserved < this.capacity) {
@@ -184,20 +165,6 @@ export class ChannelCore<T> {
       this.accept(sender.value as T);
       sender.delivered();
     }
-  }
-
-  /**
-   * On a closed channel whose free items are gone while some are still held: gives the end
-   * to each waiting receiver that `ended` lets have it (a settling select's helper, or one
-   * of its threads), and leaves the others waiting for the held items.
-   */
-  #endWhereDue(): void {
-    const due: ReceiveWaiter[] = [];
-    for (let link = this.receivers.first; link !== null; link = link.nextLink as ReceiveWaiter) {
-      if (this.ended(link.waitingThread())) due.push(link);
-    }
-    // A select that ends takes its other cases out of their queues: only those still in.
-    for (const receiver of due) if (this.receivers.remove(receiver)) receiver.closed();
   }
 
   close(reason: (() => unknown) | null): void {
@@ -303,7 +270,7 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
   start(): typeof SUSPEND | null {
     const core = this.core;
     if (core.readyToTake()) this.state = READY;
-    else if (core.ended(threadRunning(this))) this.state = CLOSED;
+    else if (core.ended()) this.state = CLOSED;
     else {
       this.state = QUEUED;
       core.receivers.push(this);
@@ -315,10 +282,6 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
   reserved(): void {
     this.state = RESERVED;
     this.wake();
-  }
-
-  waitingThread(): unknown {
-    return threadRunning(this);
   }
 
   closed(): void {

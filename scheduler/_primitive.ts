@@ -29,12 +29,7 @@ export type Wait = PromiseLike<unknown> | null | typeof SUSPEND | typeof SUSPEND
 export interface PrimitiveWaiter {
   /** Resumes the waiting thread if it still waits on `primitive`. */
   wake(primitive: Primitive<unknown>): void;
-  /** The thread it stands for (a timed wait's inner primitive is run by the timed wait). */
-  readonly thread: unknown;
 }
-
-/** The thread running `primitive`, or null if none does. */
-export let threadRunning: (primitive: Primitive<unknown>) => unknown;
 
 /**
  * Binds a primitive to the thread about to run it, unless another thread runs it already
@@ -187,6 +182,5 @@ export abstract class Primitive<T> extends Effect<T> {
     releasePrimitive = (primitive) => {
       primitive[WAITER] = null;
     };
-    threadRunning = (primitive) => primitive[WAITER]?.thread ?? null;
   }
 }

@@ -312,11 +312,6 @@ export class Thread implements PrimitiveWaiter {
   wake(primitive: Primitive<unknown>): void {
     this.host.wakePrimitive(this, primitive);
   }
-
-  /** As a `PrimitiveWaiter`: the thread it stands for, itself. */
-  get thread(): Thread {
-    return this;
-  }
 }
 
 /** The callbacks a thread hands to the promises it waits on. */

@@ -10,11 +10,9 @@
 import {
   claimPrimitive,
   Primitive,
-  type PrimitiveWaiter,
   releasePrimitive,
   SUSPEND,
   SUSPEND_EXTERNAL,
-  threadRunning,
   type Wait,
 } from "./_primitive.ts";
 
@@ -42,26 +40,13 @@ const INNER_STARTING = 1;
 const INNER_SUSPENDED = 2;
 const INNER_FOLLOWING = 3;
 
-/** What a timed wait's inner primitive sees of the kernel: the timed wait itself. */
-class InnerWaiter implements PrimitiveWaiter {
-  constructor(readonly outer: Primitive<unknown>, readonly onWake: () => void) {}
-
-  wake(): void {
-    this.onWake();
-  }
-
-  get thread(): unknown {
-    return threadRunning(this.outer);
-  }
-}
-
 /** `inner` with a deadline; `R` is what the caller gets either way. */
 export abstract class TimedWait<T, R> extends Primitive<R> {
   /** The deadline, in milliseconds from the start of the wait; the kernel reads it. */
   declare readonly ms: number;
   declare readonly inner: Primitive<T>;
-  /** The inner primitive's `wake` lands here; its thread is this one's. */
-  readonly #waiter: PrimitiveWaiter = new InnerWaiter(this, () => this.#innerWoken());
+  /** The inner primitive's `wake` lands here. */
+  readonly #waiter = { wake: (): void => this.#innerWoken() };
   /** Between `start` and `finish` or `cancel`. */
   #active = false;
   /**

@@ -16,11 +16,6 @@ export class WaitList<T extends Link> {
   #tail: T | null = null;
   size = 0;
 
-  /** The first node, from which `nextLink` leads through the rest. */
-  get first(): T | null {
-    return this.#head;
-  }
-
   push(node: T): void {
     node.inList = this as unknown as WaitList<Link>;
     node.prevLink = this.#tail;

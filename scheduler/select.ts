@@ -2,8 +2,6 @@ import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { Primitive, SUSPEND } from "./lowlevel.ts";
-import { threadRunning } from "./_primitive.ts";
-import { type TaskHandle, type Thread, threadOf } from "./_thread.ts";
 import type { Operation, OperationResult } from "./operation.ts";
 import { spawn } from "./spawn.ts";
 import type { Task } from "./task.ts";
@@ -104,7 +102,7 @@ export function select<const T extends readonly Operation<unknown>[]>(
 // taken. So the selection keeps its winner's reservation across the wait and takes the
 // item in the same step as it returns; a kill in between gives the reservation back.
 function* withHelpers(selection: Selection): Coroutine<unknown> {
-  const tasks = selection.helperTasks;
+  const tasks: Task<void>[] = [];
   selection.deferred = true;
   // A helper can end before the selection begins (when the step budget runs out as this
   // thread spawns them, the helpers run first): its case took effect, so it wins.
@@ -181,9 +179,6 @@ class CaseLink implements ReceiveWaiter, SendWaiter {
   closed(): void {
     this.selection.commit(this.index, CLOSED, undefined);
   }
-  waitingThread(): unknown {
-    return threadRunning(this.selection);
-  }
   delivered(): void {
     this.selection.commit(this.index, SENT, undefined);
   }
@@ -258,7 +253,7 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
       const core = link.core;
       if (link.receiving) {
         if (core.readyToTake()) return this.#won(i, TAKE);
-        if (core.ended(threadRunning(this))) return this.#won(i, CLOSED);
+        if (core.ended()) return this.#won(i, CLOSED);
       } else {
         if (core.closed) return this.#won(i, SEND_FAILED);
         if (core.hasRoom()) {
@@ -283,26 +278,13 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
     return null;
   }
 
-  /** Whether it is in its winner's channel's `settlers`. */
+  /** Whether its winner's reservation counts in its channel's `settling`. */
   #settling = false;
-  /** The helper threads' tasks, once spawned (see `waitsFor`). */
-  readonly helperTasks: Task<void>[] = [];
-
-  /** As a `Settler`: whether `thread` is one of its helpers, or was spawned by one. */
-  waitsFor(thread: unknown): boolean {
-    if (this.helperTasks.length === 0) return false;
-    const helpers = this.helperTasks.map((task) => threadOf(task as TaskHandle));
-    for (let t = thread as Thread | null; t !== null && t !== undefined; t = t.parent) {
-      if (helpers.includes(t)) return true;
-    }
-    return false;
-  }
 
   #stopSettling(core: ChannelCore<unknown>): void {
     if (!this.#settling) return;
     this.#settling = false;
-    const settlers = core.settlers;
-    settlers.splice(settlers.indexOf(this), 1);
+    core.settling--;
   }
 
   /** A case took effect while the selection waited: the others are withdrawn. */
@@ -336,10 +318,10 @@ class Selection extends Primitive<{ index: number; value: unknown } | undefined>
       this.links[this.#winner]!.core.reserved++;
       this.#how = RESERVED;
     }
-    // A helper whose cleanup receives from that channel must not wait for this item to be
-    // taken: it would wait on itself (see `ChannelCore.ended`). Other receivers do.
+    // Receivers of that channel do not wait for this item to be taken: the threads the
+    // helpers' cleanup waits for would wait on themselves (see `ChannelCore.ended`).
     if (this.#how === RESERVED) {
-      this.links[this.#winner]!.core.settlers.push(this);
+      this.links[this.#winner]!.core.settling++;
       this.#settling = true;
     }
     return undefined;
