@@ -385,7 +385,16 @@ function declarationOf(node: Node, name: string): Node | typeof OTHER | undefine
       return OTHER;
     } else {
       const body = (current as { body?: unknown }).body;
-      if (Array.isArray(body)) found = declaredIn(body as Node[], name);
+      if (Array.isArray(body)) {
+        found = declaredIn(body as Node[], name);
+        // A namespace's (or the module's) `var` in a nested block is hoisted to it.
+        if (
+          found === undefined && (current.type === "TSModuleBlock" || current.type === "Program") &&
+          (body as Node[]).some((statement) => hoistsVar(statement, name))
+        ) {
+          found = OTHER;
+        }
+      }
     }
     if (found !== undefined) return found;
   }

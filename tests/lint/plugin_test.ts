@@ -652,6 +652,8 @@ Deno.test("unyielded-event gives no fix where the receiver may be another librar
       `namespace N { function kill(_: number) {} export function* f() { kill(1); } }`,
       `import { kill } from "@bluelet/bluelet";\n` +
       `function* f(hard: boolean) { if (hard) { var kill = (_: number) => {}; } kill(1); }`,
+      `import { kill } from "@bluelet/bluelet";\n` +
+      `namespace N { if (1) { var kill = (_: number) => {}; } export function* f() { kill(1); } }`,
       `import type { Stats } from "./stats.ts";\nfunction* f(stats: Stats) { stats.send(1); }`,
     ]
   ) {
