@@ -127,9 +127,8 @@ const COROUTINE_TAKERS = new Set([
 /** The library's names imported by one file: local name to exported name. */
 interface Imports {
   names: Map<string, string>;
-  /** The local names of everything imported from the library, types included. */
-  locals: Set<string>;
-  /** Of those, the ones imported from a module named for bluelet: surely the library's. */
+  /** The local names imported from a module named for bluelet, types included: surely the
+   * library's. */
   sureLocals: Set<string>;
   /** The namespaces imported from a module named for bluelet. */
   sureNamespaces: Set<string>;
@@ -143,7 +142,6 @@ interface Imports {
 function noImports(): Imports {
   return {
     names: new Map(),
-    locals: new Set(),
     sureLocals: new Set(),
     sureNamespaces: new Set(),
     namespaces: new Set(),
@@ -174,7 +172,6 @@ function collectImports(program: Deno.lint.Program): Imports {
           ? specifier.imported.name
           : specifier.imported.value;
         imports.exported.add(imported);
-        imports.locals.add(specifier.local.name);
         if (sure) imports.sureLocals.add(specifier.local.name);
         if (!types && specifier.importKind !== "type") {
           imports.names.set(specifier.local.name, imported);

@@ -49,8 +49,8 @@ export interface ServerOptions extends ListenerOptions {
   gracePeriod?: number;
   /**
    * Receives what a handler threw, with its connection, and errors accepting
-   * connections (with no connection). The client resetting the connection, a broken pipe, a
-   * connection timed out by the system or a client that does not speak TLS to a TLS
+   * connections (with no connection). The client resetting the connection, a broken
+   * pipe, a connection timed out by the system or a client that does not speak TLS to a TLS
    * server (or closes before its handshake is done, as health checks do) is not an error
    * here: that handler just ends. (The same on a connection the handler made itself, to a
    * backend, is: it is reported.)

@@ -260,6 +260,7 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
     const core = this.core;
     // A closed channel takes the usual way, whose `start` knows the end's finer rules.
     if (core.buffer.size > core.reserved || core.senders.size > 0 || core.closed) return false;
+    // As in SendOperation.waitAtOnce: each written out, so each access stays of one shape.
     const suspend = atOnce.suspend;
     if (suspend === null || !suspend(this)) return false;
     this.state = QUEUED;

@@ -125,7 +125,7 @@ export function describeWait(thread: Thread): string {
  * takes a snapshot, from wherever the kernel runs (a timer): what it throws must not end
  * the process.
  */
-function descriptionOf(primitive: Primitive<unknown>): string {
+export function descriptionOf(primitive: Primitive<unknown>): string {
   try {
     return String(primitive.description);
   } catch {

@@ -20,8 +20,9 @@ export interface AllOptions {
 /**
  * Runs coroutines (or events) concurrently and gives all their results, in order. If one
  * fails, the others are killed (their `finally` blocks run) and its error is thrown. If
- * the caller is killed, so are they. Each runs in a helper thread of its own: what belongs to a thread
- * and is made inside one (a `subscribe()`, `useAbortSignal()`'s signal) ends with it.
+ * the caller is killed, so are they. Each runs in a helper thread of its own: what
+ * belongs to a thread and is made inside one (a `subscribe()`, `useAbortSignal()`'s
+ * signal) ends with it.
  *
  * @typeParam T The operations, as a tuple, so each result keeps its type.
  * @param operations Generator objects or events to run concurrently.

@@ -190,8 +190,8 @@ export class Channel<T> {
    * the end (`done: true`), or `error` thrown if one is given. A value handed to a receiver
    * that has not run yet counts as buffered until it is taken: should that receiver be
    * killed, the next one gets it, and only then the end. (Not one a `select` with helper
-   * cases holds while its helpers unwind: see the README on `select`.) Waiting senders, and every later
-   * send, throw {@linkcode ClosedError}. Closing again does nothing.
+   * cases holds while its helpers unwind: see the README on `select`.) Waiting senders,
+   * and every later send, throw {@linkcode ClosedError}. Closing again does nothing.
    *
    * @param error If given, what receivers throw once the channel is drained. `undefined`
    * counts as not given, so `close(undefined)` is a clean close: a wrapper that passes on

@@ -26,7 +26,8 @@ export type MoveOnResult<T> =
  * This is Trio's `move_on_after`; {@linkcode withTimeout} is the form that throws.
  *
  * An operation that finishes at the very moment time runs out counts as done: its value is
- * returned, never dropped. So a channel `receive()` limited this way loses no item. *
+ * returned, never dropped. So a channel `receive()` limited this way loses no item.
+ *
  * A coroutine runs in a helper thread of its own (a leaf event, such as a `receive` or a
  * `recv`, waits in the caller's thread): what belongs to a thread and is made inside it (a
  * `subscribe()`, `useAbortSignal()`'s signal) belongs to that helper, and ends with it.

@@ -7,9 +7,9 @@ import type { Operation, OperationResult } from "./operation.ts";
 /**
  * Runs coroutines (or events) concurrently and gives the result of the first to finish;
  * if the first to finish failed, its error is thrown. Either way the others are killed
- * (their `finally` blocks run) before `race` returns. Each runs in a helper thread of its own: what belongs
- * to a thread and is made inside one (a `subscribe()`, `useAbortSignal()`'s signal) ends
- * with it.
+ * (their `finally` blocks run) before `race` returns. Each runs in a helper thread of its
+ * own: what belongs to a thread and is made inside one (a `subscribe()`,
+ * `useAbortSignal()`'s signal) ends with it.
  *
  * @typeParam T The operations, as a tuple.
  * @param operations Generator objects or events to race; at least one.

@@ -20,7 +20,10 @@ export interface ThreadSnapshot {
   readonly name: string | undefined;
   /** What it is doing. */
   readonly state: ThreadStateName;
-  /** What it waits on, e.g. `sleep until 1500`, `join(thread 2)`, `recv(1024) from 10.0.0.7:5000`. */
+  /**
+   * What it waits on, e.g. `sleep until 1500`, `join(thread 2)`,
+   * `recv(1024) from 10.0.0.7:5000`.
+   */
   readonly waitsOn: string;
   /** Whether it is being killed (its `finally` blocks are running). */
   readonly killing: boolean;

@@ -145,8 +145,8 @@ export class Subscription<T> {
    * Aborted when the subscription ends: with a {@linkcode LaggedError} as its reason when
    * it fell behind (the `"end"` policy; its `missed` is 1, the item that did not fit, as of
    * that moment, while `statistics().missed` goes on counting), or a `ClosedError` when it
-   * or its broadcast was closed. Useful to interrupt what a slow subscriber is stuck in, say to close the
-   * connection whose writes stopped draining.
+   * or its broadcast was closed. Useful to interrupt what a slow subscriber is stuck in,
+   * say to close the connection whose writes stopped draining.
    *
    * @returns The signal.
    *

@@ -7,11 +7,13 @@ import { settle, supervise } from "./_supervise.ts";
 import type { Operation } from "./operation.ts";
 import { Primitive } from "./_primitive.ts";
 import { TimedWait } from "./_timed_wait.ts";
+import { descriptionOf } from "./_describe.ts";
 
 /**
  * Runs a coroutine (or event) with a time limit. If it is not done within `ms`, it is
  * killed (its `finally` blocks run) and a {@linkcode TimeoutError} is thrown. Its result
- * or error passes through otherwise. *
+ * or error passes through otherwise.
+ *
  * A coroutine runs in a helper thread of its own (a leaf event, such as a `receive` or a
  * `recv`, waits in the caller's thread): what belongs to a thread and is made inside it (a
  * `subscribe()`, `useAbortSignal()`'s signal) belongs to that helper, and ends with it.
@@ -62,12 +64,7 @@ class TimeLimit<T> extends TimedWait<T, T> {
   }
 
   protected expired(): T {
-    let waitedOn: string;
-    try {
-      waitedOn = String(this.inner.description);
-    } catch {
-      waitedOn = "a primitive whose description threw"; // user code: it must not win
-    }
+    const waitedOn = descriptionOf(this.inner); // user code: what it throws must not win
     throw new TimeoutError(`Operation timed out after ${this.ms} ms waiting on ${waitedOn}`);
   }
 

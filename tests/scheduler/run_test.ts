@@ -17,6 +17,16 @@ import {
   yieldNow,
 } from "../../mod.ts";
 
+/** A thread that sleeps `ms`, and throws `error` from its `finally` when it is killed. */
+function* throwsWhenKilled(error: unknown, ms: number): Coroutine<void> {
+  try {
+    yield* sleep(ms);
+  } finally {
+    // deno-lint-ignore no-unsafe-finally -- the point: a cleanup that throws
+    throw error;
+  }
+}
+
 Deno.test("run() resolves with the root's value only after every thread has finished", async () => {
   const record: string[] = [];
   const clock = new VirtualClock();
@@ -252,14 +262,7 @@ Deno.test("run() chains an error thrown by a finally during teardown as a Suppre
   const cleanup = new Error("cleanup failure");
   const error = await run(
     function* () {
-      yield* spawn(function* () {
-        try {
-          yield* sleep(60_000);
-        } finally {
-          // deno-lint-ignore no-unsafe-finally -- the point of this test is a finally that throws
-          throw cleanup;
-        }
-      }());
+      yield* spawn(throwsWhenKilled(cleanup, 60_000));
       yield* sleep(1);
       throw first;
     }(),
@@ -291,14 +294,7 @@ Deno.test("run() ends with one error once, not chained to itself, when two threa
 Deno.test("run() chains equal values thrown from two places: only one shared object is one failure", async () => {
   const error = await run(
     function* () {
-      yield* spawn(function* () {
-        try {
-          yield* sleep(1000);
-        } finally {
-          // deno-lint-ignore no-unsafe-finally -- a cleanup that throws
-          throw "timeout";
-        }
-      }());
+      yield* spawn(throwsWhenKilled("timeout", 1000));
       yield* sleep(1);
       throw "timeout";
     }(),
@@ -318,14 +314,7 @@ Deno.test("run() chains a second failure to a first whose own fields throw when 
   const second = new Error("second");
   const error = await run(
     function* () {
-      yield* spawn(function* () {
-        try {
-          yield* sleep(1000);
-        } finally {
-          // deno-lint-ignore no-unsafe-finally -- a cleanup that throws
-          throw second;
-        }
-      }());
+      yield* spawn(throwsWhenKilled(second, 1000));
       yield* sleep(1);
       throw first;
     }(),
@@ -388,14 +377,7 @@ Deno.test("run() knows a shared error inside a chain that also holds undefined",
         yield* sleep(1);
         throw first;
       }());
-      yield* spawn(function* () {
-        try {
-          yield* sleep(100);
-        } finally {
-          // deno-lint-ignore no-unsafe-finally -- a cleanup that throws
-          throw shared;
-        }
-      }());
+      yield* spawn(throwsWhenKilled(shared, 100));
       yield* sleep(10);
     }(),
     { clock: new VirtualClock() },
