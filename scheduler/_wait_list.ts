@@ -12,18 +12,32 @@ export interface Link {
 }
 
 export class WaitList<T extends Link> {
+  // A ring: the head's prevLink is the tail. Only `#head` lives in the list itself: a list
+  // lives long and its nodes (the operations waiting) are new, and V8 takes the slow path
+  // of its write barrier for every new object stored into an old one. A head and a tail
+  // took two per wait; this takes one.
   #head: T | null = null;
-  #tail: T | null = null;
   size = 0;
 
   push(node: T): void {
     node.inList = this as unknown as WaitList<Link>;
-    node.prevLink = this.#tail;
-    node.nextLink = null;
-    if (this.#tail === null) this.#head = node;
-    else this.#tail.nextLink = node;
-    this.#tail = node;
+    const head = this.#head;
+    if (head === null) {
+      node.prevLink = node.nextLink = node;
+      this.#head = node;
+    } else {
+      const tail = head.prevLink!;
+      node.prevLink = tail;
+      node.nextLink = head;
+      tail.nextLink = node;
+      head.prevLink = node;
+    }
     this.size++;
+  }
+
+  /** The first node, left in. */
+  get first(): T | null {
+    return this.#head;
   }
 
   shift(): T | null {
@@ -35,15 +49,16 @@ export class WaitList<T extends Link> {
   /** Takes `node` out if it is in this list; says whether it was. */
   remove(node: T): boolean {
     if (node.inList !== (this as unknown as WaitList<Link>)) return false;
-    const prev = node.prevLink as T | null;
-    const next = node.nextLink as T | null;
-    if (prev === null) this.#head = next;
-    else prev.nextLink = next;
-    if (next === null) this.#tail = prev;
-    else next.prevLink = prev;
+    if (--this.size === 0) this.#head = null;
+    else {
+      const prev = node.prevLink!;
+      const next = node.nextLink!;
+      prev.nextLink = next;
+      next.prevLink = prev;
+      if (this.#head === node) this.#head = next as T;
+    }
     node.prevLink = node.nextLink = null;
     node.inList = null;
-    this.size--;
     return true;
   }
 }

@@ -391,6 +391,8 @@ export class Kernel implements ThreadHost {
     atOnce.join = this.#joinAtOnce;
     const suspendBefore = atOnce.suspend;
     atOnce.suspend = this.#suspendAtOnce;
+    const chargeBefore = atOnce.charge;
+    atOnce.charge = this.#chargeAtOnce;
     atOnce.credit = this.#fastPathCredit;
     try {
       this.#loop();
@@ -399,6 +401,7 @@ export class Kernel implements ThreadHost {
       atOnce.run = atOnceBefore;
       atOnce.join = joinBefore;
       atOnce.suspend = suspendBefore;
+      atOnce.charge = chargeBefore;
       this.#fastPathCredit = atOnce.credit;
       atOnce.credit = creditBefore;
       this.#running = false;
@@ -668,7 +671,22 @@ export class Kernel implements ThreadHost {
   #step(thread: Thread): void {
     thread.state = STATE_RUNNING;
     const primitive = thread.primitive;
-    if (primitive !== null) this.#finishPrimitive(thread, primitive);
+    // A primitive's result goes to the generator from a local, not through the thread's
+    // `resumeValue`: a thread lives long and a result is new, and V8 takes the slow path
+    // of its write barrier for every new object stored into an old one.
+    let finished = false;
+    let finishedValue: unknown;
+    if (primitive !== null) {
+      thread.primitive = null;
+      releasePrimitive(primitive);
+      try {
+        finishedValue = primitive.finish();
+        finished = true;
+      } catch (error) {
+        thread.resumeMode = MODE_THROW;
+        thread.resumeValue = error;
+      }
+    }
     // Set for the whole turn, not around each resumption: the null() step is the hot loop.
     this.#stepping = thread;
     for (;;) {
@@ -677,13 +695,27 @@ export class Kernel implements ThreadHost {
       this.#budget--;
       const generator = thread.frame;
       const mode = thread.resumeMode;
-      const value = thread.resumeValue;
+      let value: unknown;
       thread.resumeMode = MODE_NEXT;
-      thread.resumeValue = undefined;
+      if (finished) {
+        finished = false;
+        value = finishedValue;
+        finishedValue = undefined;
+      } else {
+        value = thread.resumeValue;
+        thread.resumeValue = undefined;
+      }
       let result: IteratorResult<unknown, unknown>;
       try {
-        if (mode === MODE_NEXT) result = generator.next(value);
-        else if (mode === MODE_THROW) {
+        if (mode === MODE_NEXT) {
+          // Every generator function gives its generators a map of their own, so loading
+          // `generator.next` here is megamorphic in any program of more than four (about
+          // 3% of a channel ping-pong). Native generators all share one `next`, called
+          // directly (one replaced on a generator object itself is not looked at).
+          result = generator instanceof NativeGenerator
+            ? generatorNext.call(generator, value)
+            : (generator as Coroutine<unknown>).next(value);
+        } else if (mode === MODE_THROW) {
           const extras = thread.extras;
           if (extras !== null) {
             if (extras.handedFrom !== null || extras.handedMany !== null) {
@@ -1054,6 +1086,18 @@ export class Kernel implements ThreadHost {
     if (!claimPrimitive(primitive as Primitive<unknown>, thread)) return false;
     thread.primitive = primitive as Primitive<unknown>;
     thread.state = STATE_SUSPENDED;
+    return true;
+  };
+
+  /**
+   * Counts the step of a run of channel operations done inside `yield*` (see `fastPath`),
+   * as `#doAtOnce` would for one of them; says no where it would, and the operation then
+   * takes the usual way, which gives way.
+   */
+  readonly #chargeAtOnce = (): boolean => {
+    const thread = this.#stepping;
+    if (thread === null || thread.state !== STATE_RUNNING || this.#budget <= 1) return false;
+    this.#budget--;
     return true;
   };
 
@@ -1887,6 +1931,10 @@ function coroutineProblem(value: unknown, verb: string): string | null {
  */
 const NativeGenerator = function () {} as unknown as { new (): Coroutine<unknown> };
 NativeGenerator.prototype = Object.getPrototypeOf(Object.getPrototypeOf((function* () {})()));
+const generatorNext = NativeGenerator.prototype.next as (
+  this: Coroutine<unknown>,
+  value: unknown,
+) => IteratorResult<unknown, unknown>;
 
 /** Whether `value` is a generator object (what `function*` returns, or one just like it). */
 export function isGenerator(value: unknown): value is Coroutine<unknown> {

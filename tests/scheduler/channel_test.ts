@@ -280,6 +280,47 @@ Deno.test("a closed channel gives the end to waiting receivers once the held ite
   assert.deepEqual(record, ["r1 got last", "r1 finally", "r2 threw upstream gone"]);
 });
 
+Deno.test("a receiver waiting on a closed channel gets the end once the item held for another is taken", async () => {
+  // r1 and r2 wait; "last" goes to r1 and the channel closes before r1 runs. r2 waits
+  // on (r1 might yet be killed and give "last" back), and must be told the end once r1
+  // has taken it.
+  const record: string[] = [];
+  const channel = new Channel<string>();
+  await run(function* () {
+    yield* spawn(receiver(channel, "r1", record));
+    yield* spawn(receiver(channel, "r2", record));
+    yield* yieldNow();
+    channel.trySend("last");
+    channel.close();
+    record.push(`waiting receivers: ${channel.statistics().waitingReceivers}`);
+  }());
+  assert.deepEqual(record, [
+    "waiting receivers: 1",
+    "r1 got last",
+    "r1 finally",
+    "r2 got the end",
+    "r2 finally",
+  ]);
+});
+
+Deno.test("statistics() counts an item handed to a receiver that has not run yet as buffered", async () => {
+  const channel = new Channel<string>();
+  const seen: string[] = [];
+  await run(function* () {
+    yield* spawn(function* () {
+      seen.push(`got ${(yield* channel.receive()).value}`);
+    }());
+    yield* yieldNow();
+    channel.trySend("a");
+    const stats = channel.statistics();
+    seen.push(
+      `buffered ${stats.buffered}, peak ${stats.peakBuffered}, waiting ${stats.waitingReceivers}`,
+    );
+  }());
+  assert.deepEqual(seen, ["buffered 1, peak 1, waiting 0", "got a"]);
+  assert.equal(channel.statistics().buffered, 0);
+});
+
 Deno.test("close(error) makes receivers throw the error once the buffer is drained", async () => {
   const channel = new Channel<number>(2);
   const failure = new Error("producer failed");
