@@ -16,13 +16,6 @@ export class Deque<T> {
     this.#size++;
   }
 
-  unshift(item: T): void {
-    if (this.#size === this.#items.length) this.#grow();
-    this.#head = (this.#head - 1) & (this.#items.length - 1);
-    this.#items[this.#head] = item;
-    this.#size++;
-  }
-
   shift(): T {
     const item = this.#items[this.#head] as T;
     this.#items[this.#head] = undefined;

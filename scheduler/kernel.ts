@@ -64,6 +64,7 @@ import { type AtOnce, atOnce, type AtOnceJoin, FAST_PATH_RUN } from "./_at_once.
 import { RingQueue } from "./_ring_queue.ts";
 import {
   Ending,
+  generatorNext,
   type PromiseWaiter,
   ResumeMode,
   type Spawned,
@@ -708,13 +709,8 @@ export class Kernel implements ThreadHost {
       let result: IteratorResult<unknown, unknown>;
       try {
         if (mode === MODE_NEXT) {
-          // Every generator function gives its generators a map of their own, so loading
-          // `generator.next` here is megamorphic in any program of more than four (about
-          // 3% of a channel ping-pong). Native generators all share one `next`, called
-          // directly (one replaced on a generator object itself is not looked at).
-          result = generator instanceof NativeGenerator
-            ? generatorNext.call(generator, value)
-            : (generator as Coroutine<unknown>).next(value);
+          // See `generatorNext`: the load of `generator.next` would be megamorphic.
+          result = thread.nativeNext ? generatorNext.call(generator, value) : generator.next(value);
         } else if (mode === MODE_THROW) {
           const extras = thread.extras;
           if (extras !== null) {
@@ -1931,10 +1927,6 @@ function coroutineProblem(value: unknown, verb: string): string | null {
  */
 const NativeGenerator = function () {} as unknown as { new (): Coroutine<unknown> };
 NativeGenerator.prototype = Object.getPrototypeOf(Object.getPrototypeOf((function* () {})()));
-const generatorNext = NativeGenerator.prototype.next as (
-  this: Coroutine<unknown>,
-  value: unknown,
-) => IteratorResult<unknown, unknown>;
 
 /** Whether `value` is a generator object (what `function*` returns, or one just like it). */
 export function isGenerator(value: unknown): value is Coroutine<unknown> {

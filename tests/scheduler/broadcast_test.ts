@@ -461,3 +461,19 @@ Deno.test("Broadcast: a lagged subscription's signal says the same whenever it i
   }());
   assert.deepEqual(missed, [1, 1, 3]);
 });
+
+Deno.test("a subscription hands items out in the order they came when a receive runs before the woken one", async () => {
+  const record: string[] = [];
+  const news = new Broadcast<number>({ capacity: 4, overflow: "dropOldest" });
+  await run(function* () {
+    const subscription = yield* news.subscribe();
+    yield* spawn(function* () {
+      record.push(`s1 got ${(yield* subscription.receive()).value}`);
+    }());
+    yield* yieldNow();
+    news.tryPublish(1);
+    news.tryPublish(2);
+    record.push(`receive got ${(yield* subscription.receive()).value}`);
+  }());
+  assert.deepEqual(record, ["receive got 1", "s1 got 2"]);
+});

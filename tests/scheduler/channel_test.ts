@@ -321,6 +321,85 @@ Deno.test("statistics() counts an item handed to a receiver that has not run yet
   assert.equal(channel.statistics().buffered, 0);
 });
 
+Deno.test("items leave in the order they came when another taker runs before the receiver handed the first", async () => {
+  // r1 waits first and is handed 1; 2 is buffered; r2, already ready, takes before r1 runs.
+  for (const capacity of [1, 2, Infinity]) {
+    const record: string[] = [];
+    const channel = new Channel<number>(capacity);
+    await run(function* () {
+      yield* spawn(function* () {
+        record.push(`r1 got ${(yield* channel.receive()).value}`);
+      }());
+      yield* yieldNow();
+      yield* spawn(function* () {
+        record.push(`r2 got ${(yield* channel.receive()).value}`);
+      }());
+      channel.trySend(1);
+      channel.trySend(2);
+    }());
+    assert.deepEqual(record, ["r2 got 1", "r1 got 2"], `capacity ${capacity}`);
+  }
+});
+
+Deno.test("items leave in the order they came when tryReceive and a kill come before the woken receiver runs", async () => {
+  const record: string[] = [];
+  const channel = new Channel<number>(1);
+  await run(function* () {
+    const r1 = yield* spawn(function* () {
+      try {
+        record.push(`r1 got ${(yield* channel.receive()).value}`);
+      } finally {
+        record.push("r1 finally");
+      }
+    }());
+    yield* yieldNow();
+    channel.trySend(1);
+    channel.trySend(2);
+    record.push(`tryReceive got ${channel.tryReceive()?.value}`);
+    yield* kill(r1);
+    record.push(`tryReceive got ${channel.tryReceive()?.value}`);
+  }());
+  assert.deepEqual(record, ["tryReceive got 1", "r1 finally", "tryReceive got 2"]);
+});
+
+Deno.test("a rendezvous hands items out in the order they came when a waiting sender's item is taken first", async () => {
+  const record: string[] = [];
+  const channel = new Channel<number>(0);
+  await run(function* () {
+    yield* spawn(function* () {
+      record.push(`r1 got ${(yield* channel.receive()).value}`);
+    }());
+    yield* yieldNow();
+    yield* spawn(function* () {
+      yield* channel.send(2);
+      record.push("S sent 2");
+    }());
+    yield* spawn(function* () {
+      record.push(`r2 got ${(yield* channel.receive()).value}`);
+    }());
+    record.push(`trySend(1) = ${channel.trySend(1)}`);
+  }());
+  assert.deepEqual(record, ["trySend(1) = true", "r2 got 1", "r1 got 2", "S sent 2"]);
+});
+
+Deno.test("peakBuffered counts an item handed to a receiver that has not run yet", async () => {
+  const channel = new Channel<number>(2);
+  let seen = "";
+  await run(function* () {
+    yield* spawn(function* () {
+      yield* channel.receive();
+    }());
+    yield* yieldNow();
+    channel.trySend(1);
+    channel.trySend(2);
+    channel.trySend(3);
+    const stats = channel.statistics();
+    seen = `buffered ${stats.buffered}, peak ${stats.peakBuffered}`;
+  }());
+  assert.equal(seen, "buffered 3, peak 3");
+  assert.equal(channel.statistics().peakBuffered, 3);
+});
+
 Deno.test("close(error) makes receivers throw the error once the buffer is drained", async () => {
   const channel = new Channel<number>(2);
   const failure = new Error("producer failed");

@@ -422,3 +422,39 @@ Deno.test("a virtual clock jumps only after the event loop had a turn: what runs
   );
   assert.deepEqual(record, ['case 0 at 0: {"value":"from outside","done":false}']);
 });
+
+Deno.test("run() resumes coroutines whose next is not the generators' own: replaced, bound by a proxy, or inherited", async () => {
+  function* body(): Coroutine<string> {
+    yield* sleep(1);
+    return "done";
+  }
+  const clock = new VirtualClock();
+  // A `next` replaced on the generator object before it runs is the one called.
+  const traced = body();
+  const next = traced.next.bind(traced);
+  let calls = 0;
+  traced.next = (value: unknown) => {
+    calls++;
+    return next(value);
+  };
+  assert.equal(await run(traced, { clock }), "done");
+  assert.equal(calls, 2);
+  // A proxy that binds the generator's methods to it.
+  const target = body();
+  const proxy = new Proxy(target, {
+    get: (object, key) => {
+      const value = Reflect.get(object, key);
+      return typeof value === "function" ? value.bind(object) : value;
+    },
+  });
+  assert.equal(await run(proxy, { clock }), "done");
+  // An object that inherits the generator prototype but has methods of its own.
+  const inner = body();
+  const prototype = Object.getPrototypeOf(Object.getPrototypeOf(inner));
+  const inherited = Object.create(prototype, {
+    next: { value: (value: unknown) => inner.next(value) },
+    throw: { value: (error: unknown) => inner.throw(error) },
+    return: { value: (value: string) => inner.return(value) },
+  }) as Coroutine<string>;
+  assert.equal(await run(inherited, { clock }), "done");
+});

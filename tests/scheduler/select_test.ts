@@ -570,3 +570,19 @@ Deno.test("select() killed while its helpers unwind hands a helper's cleanup err
     "run ok",
   ]);
 });
+
+Deno.test("select() takes the channel's first item when a receiver woken for it has not run yet", async () => {
+  const record: string[] = [];
+  const channel = new Channel<number>(4);
+  await run(function* () {
+    yield* spawn(function* () {
+      record.push(`r1 got ${(yield* channel.receive()).value}`);
+    }());
+    yield* yieldNow();
+    channel.trySend(1);
+    channel.trySend(2);
+    const won = yield* select([channel.receive()]);
+    record.push(`select got ${(won.value as IteratorResult<number>).value}`);
+  }());
+  assert.deepEqual(record, ["select got 1", "r1 got 2"]);
+});
