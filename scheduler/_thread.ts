@@ -186,8 +186,8 @@ export class ThreadExtras {
  * The `next` every generator made by a `function*` shares. Loading `generator.next` at
  * each step would be megamorphic (each generator function gives its generators a map of
  * their own: any program has more than four), about 3% of a channel ping-pong; the
- * kernel calls this directly instead, where the frame's `next` was this one when the frame
- * became the innermost (a `next` replaced on a generator object after that is not seen).
+ * kernel calls this directly instead, where the frame's `next` was this one when the kernel
+ * first resumed the frame (a `next` replaced on a generator object after that is not seen).
  */
 export const generatorNext = Object.getPrototypeOf(Object.getPrototypeOf((function* () {})()))
   .next as (this: Coroutine<unknown>, value: unknown) => IteratorResult<unknown, unknown>;
@@ -200,9 +200,11 @@ export class Thread implements PrimitiveWaiter {
   declare frame: Coroutine<unknown>;
   /**
    * Whether `frame.next` is the `next` every generator made by a `function*` shares, as it
-   * was when the frame became the innermost: the kernel then calls that directly.
+   * was when the kernel first resumed the frame: the kernel then calls that directly.
+   * Undefined until then: the kernel looks inside its step, where an error in reading it
+   * (a throwing accessor, a revoked proxy) is the frame's failure.
    */
-  declare nativeNext: boolean;
+  declare nativeNext: boolean | undefined;
   /** The frames below `frame`, innermost last; null until the thread first calls. */
   declare callers: Coroutine<unknown>[] | null;
   /** The thread that spawned it; null for a run's root thread. */
@@ -241,7 +243,7 @@ export class Thread implements PrimitiveWaiter {
     this.host = host;
     this.resumeMode = ResumeMode.Next;
     this.frame = coroutine;
-    this.nativeNext = coroutine.next === generatorNext;
+    this.nativeNext = undefined;
     this.primitive = null;
     this.extras = null;
     this.id = id;
@@ -281,7 +283,7 @@ export class Thread implements PrimitiveWaiter {
   pushFrame(coroutine: Coroutine<unknown>): void {
     (this.callers ??= []).push(this.frame);
     this.frame = coroutine;
-    this.nativeNext = coroutine.next === generatorNext;
+    this.nativeNext = undefined;
   }
 
   /** Drops the innermost frame; gives its index (0 for the thread's own coroutine). */
@@ -289,9 +291,8 @@ export class Thread implements PrimitiveWaiter {
     const callers = this.callers;
     if (callers === null || callers.length === 0) return 0;
     const index = callers.length;
-    const frame = callers.pop()!;
-    this.frame = frame;
-    this.nativeNext = frame.next === generatorNext;
+    this.frame = callers.pop()!;
+    this.nativeNext = undefined;
     return index;
   }
 

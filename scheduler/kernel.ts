@@ -710,7 +710,9 @@ export class Kernel implements ThreadHost {
       try {
         if (mode === MODE_NEXT) {
           // See `generatorNext`: the load of `generator.next` would be megamorphic.
-          result = thread.nativeNext ? generatorNext.call(generator, value) : generator.next(value);
+          let native = thread.nativeNext;
+          if (native === undefined) native = thread.nativeNext = generator.next === generatorNext;
+          result = native ? generatorNext.call(generator, value) : generator.next(value);
         } else if (mode === MODE_THROW) {
           const extras = thread.extras;
           if (extras !== null) {

@@ -458,3 +458,74 @@ Deno.test("run() resumes coroutines whose next is not the generators' own: repla
   }) as Coroutine<string>;
   assert.equal(await run(inherited, { clock }), "done");
 });
+
+Deno.test("a frame whose next cannot be read fails at its yield, and the run goes on", async () => {
+  const generatorPrototype = Object.getPrototypeOf(Object.getPrototypeOf((function* () {})()));
+  const inner = (function* () {
+    return 1;
+  })();
+  // Taken for a generator (it inherits the prototype); reading its `next` throws.
+  const unreadable = Object.create(generatorPrototype, {
+    next: {
+      get() {
+        throw new Error("next cannot be read");
+      },
+    },
+    throw: { value: (error: unknown) => inner.throw(error) },
+    return: { value: (value: number) => inner.return(value) },
+  }) as Coroutine<number>;
+  const record: string[] = [];
+  const result = await run(
+    function* () {
+      const sibling = yield* spawn(function* () {
+        try {
+          yield* sleep(1000);
+        } finally {
+          record.push("sibling finally");
+        }
+      }());
+      yield* sleep(1);
+      try {
+        yield unreadable;
+      } catch (error) {
+        record.push(`caught: ${(error as Error).message}`);
+      } finally {
+        record.push("root finally");
+      }
+      yield* kill(sibling);
+      return "ok";
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.equal(result, "ok");
+  assert.deepEqual(record, ["caught: next cannot be read", "root finally", "sibling finally"]);
+});
+
+Deno.test("a caller frame revoked while its callee runs fails when it is resumed, and its caller catches it", async () => {
+  let revoke = () => {};
+  function* outer(): Coroutine<unknown> {
+    return yield (function* () {
+      yield* sleep(1);
+      revoke();
+      return 5;
+    })();
+  }
+  const revocable = Proxy.revocable(outer(), {
+    get: (object, key) => {
+      const value = Reflect.get(object, key);
+      return typeof value === "function" ? value.bind(object) : value;
+    },
+  });
+  revoke = revocable.revoke;
+  const result = await run(
+    function* () {
+      try {
+        return `got ${yield revocable.proxy}`;
+      } catch (error) {
+        return `caught ${(error as Error).constructor.name}`;
+      }
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.equal(result, "caught TypeError");
+});
