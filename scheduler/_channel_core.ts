@@ -60,10 +60,13 @@ export class ChannelCore<T> {
   /** Items in the buffer promised to woken receivers that have not run yet. */
   reserved = 0;
   /**
-   * The woken receive that holds the channel's only item, outside the buffer (see
-   * `handOff`); null when none does. While one does, the buffer is empty.
+   * Whether a woken receive (the holder) holds the channel's only item, outside the buffer
+   * (see `handOff`). While one does, the buffer is empty.
    */
-  holder: ReceiveOperation<T> | null = null;
+  holding = false;
+  /** The item the holder holds, kept here (not in the receive) so the core needs no pointer
+   * to the receive: a new object stored into a long-lived one costs V8 a write barrier. */
+  held: T | undefined = undefined;
   /**
    * Of those, the items held by `select`s that won with them and wait for their helper
    * threads' cleanup before they take them: as good as taken, for `ended`.
@@ -118,7 +121,7 @@ export class ChannelCore<T> {
    * receive from this channel, and must not wait for that item.
    */
   ended(): boolean {
-    return this.closed && this.reserved === this.settling && this.holder === null;
+    return this.closed && this.reserved === this.settling && !this.holding;
   }
 
   /** What a receive gives once the channel has ended: an item left, the end, or the error. */
@@ -141,38 +144,45 @@ export class ChannelCore<T> {
    */
   handOff(value: T): boolean {
     const receiver = this.receivers.first;
-    if (!(receiver instanceof ReceiveOperation) || this.buffer.size !== 0 || this.holder !== null) {
+    if (!(receiver instanceof ReceiveOperation) || this.buffer.size !== 0 || this.holding) {
       return false;
     }
     this.receivers.shift();
-    this.holder = receiver;
+    this.holding = true;
+    this.held = value;
     if (this.peak === 0) this.peak = 1;
-    receiver.handed(value);
+    receiver.handed();
     return true;
   }
 
-  /** The holder took its item. */
-  taken(): void {
-    this.holder = null;
+  /** The holder takes its item. */
+  takeHeld(): IteratorYieldResult<T> {
+    const value = this.held as T;
+    this.held = undefined;
+    this.holding = false;
     // Receivers waiting on a closed channel for this item's fate get the end now.
     if (this.closed) this.pump();
     this.onTake?.();
+    return { value, done: false };
   }
 
-  /** The holder was cancelled: its item goes back into the (empty) buffer, for the next. */
-  handBack(value: T): void {
-    this.holder = null;
+  /** The holder was cancelled: its item goes into the (empty) buffer, for the next. */
+  handBack(): void {
+    const value = this.held as T;
+    this.held = undefined;
+    this.holding = false;
     this.accept(value);
     this.pump();
     this.noteWaiting();
   }
 
   accept(value: T): void {
-    const holder = this.holder;
-    // The held item came first: it goes back to the buffer ahead of this one, reserved.
-    if (holder !== null) {
-      this.holder = null;
-      this.buffer.push(holder.reserve());
+    // The held item came first: it goes to the buffer ahead of this one, reserved for its
+    // holder, which from now on waits as a reserved receive does (see `finish`).
+    if (this.holding) {
+      this.holding = false;
+      this.buffer.push(this.held as T);
+      this.held = undefined;
       this.reserved++;
     }
     this.buffer.push(value);
@@ -281,15 +291,12 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
   declare inList: WaitList<Link> | null;
   declare state: number;
   declare readonly core: ChannelCore<T>;
-  /** The item handed to it (HANDED). */
-  declare item: T | undefined;
 
   constructor(core: ChannelCore<T>) {
     super();
     this.prevLink = this.nextLink = this.inList = null;
     this.state = IDLE;
     this.core = core;
-    this.item = undefined;
   }
 
   get description(): string {
@@ -348,30 +355,19 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
     this.wake();
   }
 
-  handed(value: T): void {
+  handed(): void {
     this.state = HANDED;
-    this.item = value;
     this.wake();
-  }
-
-  /** Gives back the item it holds and waits on as a reserved receive instead. */
-  reserve(): T {
-    const value = this.item as T;
-    this.item = undefined;
-    this.state = RESERVED;
-    return value;
   }
 
   finish(): IteratorResult<T, undefined> {
     const state = this.state;
     this.state = IDLE;
-    if (state === HANDED) {
-      const value = this.item as T;
-      this.item = undefined;
-      this.core.taken();
-      return { value, done: false };
-    }
-    if (state === RESERVED) {
+    // Handed an item: still holding it, or made a reserved receive since (see `accept`).
+    // Only one receive is ever handed an item at a time, and the reservation keeps another
+    // from being handed one until this receive is done.
+    if (state === HANDED && this.core.holding) return this.core.takeHeld();
+    if (state === RESERVED || state === HANDED) {
       this.core.reserved--;
       return this.core.take();
     }
@@ -383,12 +379,8 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
     const state = this.state;
     this.state = IDLE;
     if (state === QUEUED) this.core.receivers.remove(this);
-    else if (state === RESERVED) this.core.unreserve();
-    else if (state === HANDED) {
-      const value = this.item as T;
-      this.item = undefined;
-      this.core.handBack(value);
-    }
+    else if (state === HANDED && this.core.holding) this.core.handBack();
+    else if (state === RESERVED || state === HANDED) this.core.unreserve();
   }
 }
 

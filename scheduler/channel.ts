@@ -252,7 +252,7 @@ export class Channel<T> {
   statistics(): ChannelStatistics {
     const core = this.#core;
     return {
-      buffered: core.holder === null ? core.buffer.size : 1,
+      buffered: core.holding ? 1 : core.buffer.size,
       capacity: core.capacity,
       waitingSenders: core.senders.size,
       waitingReceivers: core.receivers.size,
