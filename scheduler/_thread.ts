@@ -182,29 +182,12 @@ export class ThreadExtras {
   }
 }
 
-/**
- * The `next` every generator made by a `function*` shares. Loading `generator.next` at
- * each step would be megamorphic (each generator function gives its generators a map of
- * their own: any program has more than four), about 3% of a channel ping-pong; the
- * kernel calls this directly instead, where the frame's `next` was this one when the kernel
- * first resumed the frame (a `next` replaced on a generator object after that is not seen).
- */
-export const generatorNext = Object.getPrototypeOf(Object.getPrototypeOf((function* () {})()))
-  .next as (this: Coroutine<unknown>, value: unknown) => IteratorResult<unknown, unknown>;
-
 /** One thread of a run. */
 export class Thread implements PrimitiveWaiter {
   declare readonly id: number;
   declare readonly host: ThreadHost;
   /** The innermost frame of the thread's call stack: the generator it runs now. */
   declare frame: Coroutine<unknown>;
-  /**
-   * Whether `frame.next` is the `next` every generator made by a `function*` shares, as it
-   * was when the kernel first resumed the frame: the kernel then calls that directly.
-   * Undefined until then: the kernel looks inside its step, where an error in reading it
-   * (a throwing accessor, a revoked proxy) is the frame's failure.
-   */
-  declare nativeNext: boolean | undefined;
   /** The frames below `frame`, innermost last; null until the thread first calls. */
   declare callers: Coroutine<unknown>[] | null;
   /** The thread that spawned it; null for a run's root thread. */
@@ -243,7 +226,6 @@ export class Thread implements PrimitiveWaiter {
     this.host = host;
     this.resumeMode = ResumeMode.Next;
     this.frame = coroutine;
-    this.nativeNext = undefined;
     this.primitive = null;
     this.extras = null;
     this.id = id;
@@ -283,7 +265,6 @@ export class Thread implements PrimitiveWaiter {
   pushFrame(coroutine: Coroutine<unknown>): void {
     (this.callers ??= []).push(this.frame);
     this.frame = coroutine;
-    this.nativeNext = undefined;
   }
 
   /** Drops the innermost frame; gives its index (0 for the thread's own coroutine). */
@@ -292,7 +273,6 @@ export class Thread implements PrimitiveWaiter {
     if (callers === null || callers.length === 0) return 0;
     const index = callers.length;
     this.frame = callers.pop()!;
-    this.nativeNext = undefined;
     return index;
   }
 

@@ -64,7 +64,6 @@ import { type AtOnce, atOnce, type AtOnceJoin, FAST_PATH_RUN } from "./_at_once.
 import { RingQueue } from "./_ring_queue.ts";
 import {
   Ending,
-  generatorNext,
   type PromiseWaiter,
   ResumeMode,
   type Spawned,
@@ -708,12 +707,8 @@ export class Kernel implements ThreadHost {
       }
       let result: IteratorResult<unknown, unknown>;
       try {
-        if (mode === MODE_NEXT) {
-          // See `generatorNext`: the load of `generator.next` would be megamorphic.
-          let native = thread.nativeNext;
-          if (native === undefined) native = thread.nativeNext = generator.next === generatorNext;
-          result = native ? generatorNext.call(generator, value) : generator.next(value);
-        } else if (mode === MODE_THROW) {
+        if (mode === MODE_NEXT) result = generator.next(value);
+        else if (mode === MODE_THROW) {
           const extras = thread.extras;
           if (extras !== null) {
             if (extras.handedFrom !== null || extras.handedMany !== null) {
