@@ -32,8 +32,9 @@ export type AtOnceJoin = (host: unknown) => boolean;
 
 /**
  * The running kernel's `AtOnce` and `AtOnceJoin`, set only while it steps a thread, the
- * way it counts a step for `fastPath` (`charge`), and its count for `fastPath`. Each run keeps its own count and puts it here while it steps
- * its threads, so that a run's order of events does not depend on the runs before it.
+ * way it counts a step for `fastPath` (`charge`), and its count for `fastPath`. Each run
+ * keeps its own count and puts it here while it steps its threads, so that a run's order
+ * of events does not depend on the runs before it.
  */
 export const atOnce: {
   run: AtOnce | null;
@@ -56,7 +57,7 @@ export const atOnce: {
  * kernel's own way of doing it at once would; once the thread's budget is spent, it is
  * told no and takes the usual way, which gives way: a thread looping on such operations
  * still gives way now and then. (Sending that one the usual way every time, as before,
- * cost about 3% of a channel ping-pong.)
+ * cost 1% to 3% of a channel ping-pong.)
  */
 export function fastPath(): boolean {
   if (--atOnce.credit > 0) return true;

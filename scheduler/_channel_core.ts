@@ -64,8 +64,11 @@ export class ChannelCore<T> {
    * (see `handOff`). While one does, the buffer is empty.
    */
   holding = false;
-  /** The item the holder holds, kept here (not in the receive) so the core needs no pointer
-   * to the receive: a new object stored into a long-lived one costs V8 a write barrier. */
+  /**
+   * The item the holder holds, kept here rather than in the receive, so that the core
+   * needs no pointer to it: a new object stored into a long-lived one costs V8 the slow
+   * path of its write barrier.
+   */
   held: T | undefined = undefined;
   /**
    * Of those, the items held by `select`s that won with them and wait for their helper
@@ -355,6 +358,7 @@ export class ReceiveOperation<T> extends Primitive<IteratorResult<T, undefined>>
     this.wake();
   }
 
+  /** It is handed the channel's only item, which the core holds for it (`handOff`). */
   handed(): void {
     this.state = HANDED;
     this.wake();
