@@ -461,7 +461,9 @@ Deno.test("run() resumes coroutines whose next is not the generators' own: repla
 
 Deno.test("a frame whose next cannot be read fails at its yield, and the run goes on", async () => {
   const generatorPrototype = Object.getPrototypeOf(Object.getPrototypeOf((function* () {})()));
+  // Never resumed: only its throw and return stand behind the unreadable frame's.
   const inner = (function* () {
+    yield;
     return 1;
   })();
   // Taken for a generator (it inherits the prototype); reading its `next` throws.
