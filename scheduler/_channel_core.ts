@@ -80,6 +80,8 @@ export class ChannelCore<T> {
   /** The most items waiting at once, reserved ones not included (a subscription's). */
   peakWaiting = 0;
   closed = false;
+  /** Set by `discard`: the core keeps no item that is not promised to a woken receiver. */
+  discarding = false;
   /** Makes the error a drained closed channel throws; null ends it without one. */
   reason: (() => unknown) | null = null;
   /** Called whenever a receive takes an item (a subscription frees room for a publisher). */
@@ -174,7 +176,8 @@ export class ChannelCore<T> {
     const value = this.held as T;
     this.held = undefined;
     this.holding = false;
-    this.accept(value);
+    // A closed subscription drops it (see `unreserve`).
+    if (!this.discarding) this.accept(value);
     this.pump();
     this.noteWaiting();
   }
@@ -206,6 +209,9 @@ export class ChannelCore<T> {
   /** A woken receiver was cancelled: its item goes to the next one. */
   unreserve(): void {
     this.reserved--;
+    // A closed subscription keeps only the items promised to woken receivers: this one no
+    // longer is (the youngest goes: every taker takes the head).
+    if (this.discarding) this.buffer.pop();
     this.pump();
     // With no receiver to take it, the item waits again, past the capacity if need be.
     this.noteWaiting();
@@ -243,8 +249,12 @@ export class ChannelCore<T> {
     this.pump();
   }
 
-  /** Drops every item not promised to a woken receiver (a subscription that was closed). */
+  /**
+   * Drops every item not promised to a woken receiver (a subscription that was closed), and
+   * from now on each that a killed receiver gives back.
+   */
   discard(): void {
+    this.discarding = true;
     while (this.buffer.size > this.reserved) this.buffer.pop();
   }
 

@@ -209,6 +209,34 @@ Deno.test("Subscription: an item given back by a receiver killed before it ran w
   ]);
 });
 
+Deno.test("Subscription: closed, it drops an item a receiver killed before it ran gives back, and waiting receives get the end", async () => {
+  for (const published of [1, 2]) {
+    const record: string[] = [];
+    const broadcast = new Broadcast<number>({ capacity: 4 });
+    await run(function* () {
+      const subscription = yield* broadcast.subscribe();
+      const readers: Task<void>[] = [];
+      for (const name of ["r1", "r2", "r3"]) {
+        readers.push(
+          yield* spawn(function* () {
+            const item = yield* subscription.receive();
+            record.push(item.done ? `${name} got the end` : `${name} got ${item.value}`);
+          }()),
+        );
+      }
+      yield* yieldNow(); // the readers wait
+      for (let i = 1; i <= published; i++) broadcast.tryPublish(i); // r1 (and r2) woken
+      subscription.close();
+      yield* kill(readers[0]); // gives its item back to a closed subscription
+      record.push(`tryReceive: ${JSON.stringify(subscription.tryReceive())}`);
+    }());
+    const expected = published === 1
+      ? ["r2 got the end", "r3 got the end", 'tryReceive: {"done":true}']
+      : ["r2 got 1", 'tryReceive: {"done":true}', "r3 got the end"];
+    assert.deepEqual(record, expected, `${published} published`);
+  }
+});
+
 Deno.test('Broadcast "end": a subscription ended for falling behind no longer counts as a subscriber', async () => {
   const record: string[] = [];
   const broadcast = new Broadcast<number>({ capacity: 1, overflow: "end" });
