@@ -171,12 +171,14 @@ export class ChannelCore<T> {
     return { value, done: false };
   }
 
-  /** The holder was cancelled: its item goes into the (empty) buffer, for the next. */
+  /**
+   * The holder was cancelled: its item goes into the (empty) buffer, for the next; a closed
+   * subscription drops it.
+   */
   handBack(): void {
     const value = this.held as T;
     this.held = undefined;
     this.holding = false;
-    // A closed subscription drops it (see `unreserve`).
     if (!this.discarding) this.accept(value);
     this.pump();
     this.noteWaiting();

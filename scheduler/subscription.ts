@@ -9,7 +9,7 @@ export interface SubscriptionStatistics {
    * Items waiting to be received. One already handed to a receiver that has not run yet
    * is not counted: it takes no room. Never more than the capacity, unless such a receiver
    * is killed before it runs: its item goes back to the front, past the capacity if need
-   * be, until it is received.
+   * be, until it is received (or, once the subscription is closed, is dropped).
    */
   buffered: number;
   /**
