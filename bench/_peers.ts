@@ -204,3 +204,112 @@ export function trampolineChannels(threads: readonly Bare[]): void {
     }
   }
 }
+
+// The same channels driven through `yield*`, the way bluelet's typed operations are: each
+// request is its own iterable, a request that needs no wait takes effect inside `yield*`
+// (no round trip through the trampoline), and one that must wait yields itself to the
+// trampoline, which queues its thread. What the kernel adds to this is what its switches
+// cost beyond the protocol: cancellation, fairness, timers, deadlock detection.
+
+/** The ready queue of the {@linkcode trampolineDelegated} that is running. */
+let delegatedReady: RingQueue<BareThread> | null = null;
+
+/** What a request that took effect at once gives `yield*`: its result, done. */
+class DoneResult {
+  readonly done = true;
+  constructor(readonly value: unknown) {}
+  next(): DoneResult {
+    return this;
+  }
+}
+
+const SENT = new DoneResult(undefined);
+
+/** A request that must wait: yields it, then ends with what its thread is resumed with. */
+class WaitingResult {
+  value: unknown;
+  done = false;
+  #yielded = false;
+  constructor(request: unknown) {
+    this.value = request;
+  }
+  next(input: unknown): WaitingResult {
+    if (!this.#yielded) this.#yielded = true;
+    else {
+      this.value = input;
+      this.done = true;
+    }
+    return this;
+  }
+}
+
+/** `yield* new DelegatedSend(channel, value)` under {@linkcode trampolineDelegated}. */
+export class DelegatedSend {
+  constructor(readonly channel: BareChannel, readonly value: unknown) {}
+  [Symbol.iterator](): Iterator<unknown, unknown, unknown> {
+    const channel = this.channel;
+    const receiver = channel.receivers.shift();
+    if (receiver !== undefined) {
+      receiver.input = this.value;
+      delegatedReady!.push(receiver);
+      return SENT;
+    }
+    if (channel.buffer.size < channel.capacity) {
+      channel.buffer.push(this.value);
+      return SENT;
+    }
+    return new WaitingResult(this);
+  }
+}
+
+/** `yield* new DelegatedReceive(channel)` under {@linkcode trampolineDelegated}. */
+export class DelegatedReceive {
+  constructor(readonly channel: BareChannel) {}
+  [Symbol.iterator](): Iterator<unknown, unknown, unknown> {
+    const channel = this.channel;
+    if (channel.buffer.size > 0) {
+      const value = channel.buffer.shift();
+      const sender = channel.senders.shift();
+      if (sender !== undefined) {
+        channel.buffer.push(channel.pending.shift());
+        delegatedReady!.push(sender);
+      }
+      return new DoneResult(value);
+    }
+    const sender = channel.senders.shift();
+    if (sender !== undefined) {
+      delegatedReady!.push(sender);
+      return new DoneResult(channel.pending.shift());
+    }
+    return new WaitingResult(this);
+  }
+}
+
+/**
+ * {@linkcode trampolineChannels}' threads, with requests made through `yield*`: the
+ * trampoline only sees the requests that must wait.
+ */
+export function trampolineDelegated(threads: readonly Bare[]): void {
+  const queue = new RingQueue<BareThread>();
+  delegatedReady = queue;
+  try {
+    for (const generator of threads) queue.push(new BareThread(generator));
+    let thread: BareThread | undefined;
+    while ((thread = queue.shift()) !== undefined) {
+      const result = thread.generator.next(thread.input);
+      thread.input = undefined;
+      if (result.done) continue;
+      const request = result.value;
+      if (request instanceof DelegatedSend) {
+        request.channel.senders.push(thread);
+        request.channel.pending.push(request.value);
+      } else if (request instanceof DelegatedReceive) {
+        request.channel.receivers.push(thread);
+      } else {
+        throw new TypeError("Unknown yielded value");
+      }
+    }
+  } finally {
+    delegatedReady = null;
+  }
+}

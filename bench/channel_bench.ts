@@ -18,15 +18,21 @@
 // queue's `await`. In the ping-pongs, "bluelet kernel: bare handoff" is a second floor: the
 // same threads on the kernel, through the least channel it can run (bench/_handoff.ts: a
 // send never waits, no close, no cancellation rules). It is what the kernel's own thread
-// switches cost; `Channel` costs that plus its buffer, reservation and cancellation rules.
+// switches cost through the public low-level API, without `Channel`'s fast paths. A third
+// floor, "bare trampoline, yield* requests", is the bare trampoline driven through
+// `yield*` the way `Channel`'s typed operations are (a request that needs no wait takes
+// effect inside `yield*`): the least that protocol itself costs.
 import { Channel, type Coroutine, run, spawn } from "../mod.ts";
 import { ITEMS, pingPongBluelet, pingPongPromises, PromiseQueue } from "./_ping_pong.ts";
 import {
   type Bare,
   BareChannel,
+  DelegatedReceive,
+  DelegatedSend,
   ReceiveRequest,
   SendRequest,
   trampolineChannels,
+  trampolineDelegated,
 } from "./_peers.ts";
 import { Handoff } from "./_handoff.ts";
 import {
@@ -114,6 +120,26 @@ function pingPongBare(capacity: number): number {
     }
   }
   trampolineChannels([echo(), main()]);
+  return sum;
+}
+
+function pingPongDelegated(capacity: number): number {
+  const ping = new BareChannel(capacity);
+  const pong = new BareChannel(capacity);
+  let sum = 0;
+  function* echo(): Bare<void> {
+    for (let i = 0; i < ITEMS; i++) {
+      const item = (yield* new DelegatedReceive(ping)) as number;
+      yield* new DelegatedSend(pong, item + 1);
+    }
+  }
+  function* main(): Bare<void> {
+    for (let i = 0; i < ITEMS; i++) {
+      yield* new DelegatedSend(ping, i);
+      sum += ((yield* new DelegatedReceive(pong)) as number) - i;
+    }
+  }
+  trampolineDelegated([echo(), main()]);
   return sum;
 }
 
@@ -208,6 +234,13 @@ for (const [group, capacity] of [["rendezvous", 0], ["bounded", 16]] as const) {
     group,
     fn() {
       expect(pingPongBare(capacity), ITEMS);
+    },
+  });
+  Deno.bench({
+    name: `bare trampoline, yield* requests (${capacity}, floor)`,
+    group,
+    fn() {
+      expect(pingPongDelegated(capacity), ITEMS);
     },
   });
 }
