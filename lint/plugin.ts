@@ -127,8 +127,10 @@ const COROUTINE_TAKERS = new Set([
 /** The library's names imported by one file: local name to exported name. */
 interface Imports {
   names: Map<string, string>;
-  /** The local names imported from a module named for bluelet, types included: surely the
-   * library's. */
+  /**
+   * The local names imported from a module named for bluelet, types included: surely the
+   * library's.
+   */
   sureLocals: Set<string>;
   /** The namespaces imported from a module named for bluelet. */
   sureNamespaces: Set<string>;

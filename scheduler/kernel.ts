@@ -94,6 +94,9 @@ export { Thread } from "./_thread.ts";
  */
 const ENDED: Coroutine<unknown> = (function* () {})();
 
+/** No primitive's result to resume with: `#finishPrimitive`'s answer when `finish` threw. */
+const NO_RESULT: unique symbol = Symbol("no result");
+
 // The constants the kernel compares against, copied here from the modules that define them.
 // Deno compiles each module on its own, so an enum imported from another module is an
 // object at run time, and every imported binding a cell: each `ThreadState.Running` or
@@ -674,19 +677,7 @@ export class Kernel implements ThreadHost {
     // A primitive's result goes to the generator from a local, not through the thread's
     // `resumeValue`: a thread lives long and a result is new, and V8 takes the slow path
     // of its write barrier for every new object stored into an old one.
-    let finished = false;
-    let finishedValue: unknown;
-    if (primitive !== null) {
-      thread.primitive = null;
-      releasePrimitive(primitive);
-      try {
-        finishedValue = primitive.finish();
-        finished = true;
-      } catch (error) {
-        thread.resumeMode = MODE_THROW;
-        thread.resumeValue = error;
-      }
-    }
+    let finishedValue = primitive === null ? NO_RESULT : this.#finishPrimitive(thread, primitive);
     // Set for the whole turn, not around each resumption: the null() step is the hot loop.
     this.#stepping = thread;
     for (;;) {
@@ -697,10 +688,9 @@ export class Kernel implements ThreadHost {
       const mode = thread.resumeMode;
       let value: unknown;
       thread.resumeMode = MODE_NEXT;
-      if (finished) {
-        finished = false;
+      if (finishedValue !== NO_RESULT) {
         value = finishedValue;
-        finishedValue = undefined;
+        finishedValue = NO_RESULT;
       } else {
         value = thread.resumeValue;
         thread.resumeValue = undefined;
@@ -731,7 +721,7 @@ export class Kernel implements ThreadHost {
         if (!result.done && result.value === thread.primitive) {
           if (thread.state !== STATE_READY) break;
           thread.state = STATE_RUNNING;
-          this.#finishPrimitive(thread, thread.primitive!);
+          finishedValue = this.#finishPrimitive(thread, thread.primitive!);
           continue;
         }
         const failure = this.#abandonAtOnce(thread);
@@ -1272,7 +1262,8 @@ export class Kernel implements ThreadHost {
     const wokenDuringStart = thread.state === STATE_READY;
     thread.state = STATE_RUNNING;
     if (wait === null || (wokenDuringStart && (wait === SUSPEND || wait === SUSPEND_EXTERNAL))) {
-      this.#finishPrimitive(thread, primitive);
+      const value = this.#finishPrimitive(thread, primitive);
+      if (value !== NO_RESULT) thread.resumeValue = value;
       return true;
     }
     if (wait === SUSPEND) {
@@ -1460,15 +1451,20 @@ export class Kernel implements ThreadHost {
     this.#driveFromReaction();
   };
 
-  /** Sets `thread` up to resume with what its primitive gives. */
-  #finishPrimitive(thread: Thread, primitive: Primitive<unknown>): void {
+  /**
+   * Detaches the thread's primitive and gives what its `finish` gives, for the thread to
+   * resume with; if `finish` throws, sets the thread to throw that instead and gives
+   * NO_RESULT.
+   */
+  #finishPrimitive(thread: Thread, primitive: Primitive<unknown>): unknown {
     thread.primitive = null;
     releasePrimitive(primitive);
     try {
-      thread.resumeValue = primitive.finish();
+      return primitive.finish();
     } catch (error) {
       thread.resumeMode = MODE_THROW;
       thread.resumeValue = error;
+      return NO_RESULT;
     }
   }
 
