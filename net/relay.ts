@@ -3,7 +3,7 @@
 // that half-closes is seen as half-closed on the far side too, while the other direction
 // goes on (what tokio's `copy_bidirectional` does).
 import { all, type Coroutine } from "../scheduler/mod.ts";
-import type { Connection } from "./connection.ts";
+import { type Connection, socketOf } from "./connection.ts";
 
 /** Options for {@linkcode relay}. */
 export interface RelayOptions {
@@ -33,7 +33,11 @@ const DEFAULT_CHUNK_SIZE = 64 * 1024;
  *
  * If either direction fails (a reset, a broken pipe), the other is stopped and the error
  * is thrown. Killing the relaying thread stops both. The connections stay open either
- * way: closing them is their owner's job.
+ * way: closing them is their owner's job. Nothing is lost in between: bytes a stopped
+ * relay had read from one connection and not handed to the other are put back, for the
+ * next read of the connection they came from. (A write cut part way by the OS, whose
+ * share that reached the peer is unknown, cannot be undone: the connection it wrote to
+ * is then cut, and its next send throws `SocketClosedError`.)
  *
  * @param a One connection.
  * @param b The other.
@@ -90,9 +94,40 @@ function* copy(from: Connection, to: Connection, chunkSize: number): Coroutine<n
   for (;;) {
     const data = yield* from.recv(chunkSize);
     if (data.length === 0) break;
-    yield* to.sendall(data);
+    yield* forward(data, from, to);
     total += data.length;
   }
   yield* to.closeWrite();
   return total;
+}
+
+/**
+ * Sends `data`, taken from `from`, to `to`. If that ends early (a kill, a failed write),
+ * the bytes no peer got go back in front of `from`'s buffer, for its next reader: a
+ * stopped relay loses nothing between the two connections. Unless a write was cut part
+ * way (an OS write in flight: how much of it went is unknown), which marks `to` cut and
+ * makes its next send throw, so the loss is never silent.
+ */
+function* forward(data: Uint8Array, from: Connection, to: Connection): Coroutine<void> {
+  const sink = socketOf(to);
+  const cutBefore = sink.writeCut;
+  let sent = 0;
+  try {
+    while (sent < data.length) sent += yield* to.send(data.subarray(sent));
+  } finally {
+    if (sent < data.length && (cutBefore || !sink.writeCut)) giveBack(from, data.subarray(sent));
+  }
+}
+
+/** Puts `rest` back in front of what `from` has buffered. */
+function giveBack(from: Connection, rest: Uint8Array): void {
+  const source = socketOf(from);
+  // An OS read in flight on `from` (another thread reading it meanwhile) fills the buffer's
+  // tail: the buffer must not change under it. Said, then, rather than lost unseen.
+  if (source.inflight !== null || source.orphan !== null) {
+    throw new Error(
+      `Cannot give ${rest.length} relayed bytes back to ${source.peer()}: another thread is reading from it`,
+    );
+  }
+  source.buffer.putBack(rest);
 }

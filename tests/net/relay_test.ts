@@ -1,5 +1,17 @@
-import { deepEqual, equal, ok } from "node:assert/strict";
-import { type Coroutine, join, kill, relay, run, spawn, withTimeout, yieldNow } from "../../mod.ts";
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import {
+  type Coroutine,
+  join,
+  kill,
+  relay,
+  run,
+  sleep,
+  spawn,
+  VirtualClock,
+  withTimeout,
+  yieldNow,
+} from "../../mod.ts";
+import { memoryPair } from "../../testing/mod.ts";
 import { type Pair, socketPair, text, thrown } from "./_helpers.ts";
 
 /** `n` bytes of a repeating pattern, so that a lost or repeated byte shows. */
@@ -127,6 +139,91 @@ Deno.test("relay() killed stops both directions and leaves the connections open"
     yield* left.client.sendall("after");
     equal(text(yield* left.peer.recvExactly(5)), "after");
   }());
+});
+
+Deno.test("relay() killed while a write waits for room gives the chunk it held back to its source", async () => {
+  // In memory, a write killed before it handed over a byte leaves the stream whole; the
+  // chunk the relay had taken must not vanish between the two connections.
+  const [client, front] = memoryPair({ bufferSize: 1000 });
+  const [back, upstream] = memoryPair({ bufferSize: 1000 });
+  const sent = pattern(10_000, 7);
+  const record: string[] = [];
+  await run(
+    function* () {
+      yield* spawn(function* () {
+        yield* client.sendall(sent);
+        yield* client.closeWrite();
+      }());
+      const first = yield* spawn(relay(front, back));
+      yield* sleep(10); // the upstream does not read: the relay's write waits for room
+      yield* kill(first);
+      record.push("first relay killed");
+      const second = yield* spawn(relay(front, back));
+      const got = yield* readToEnd(upstream);
+      yield* upstream.closeWrite();
+      const counted = yield* join(second);
+      record.push(`second relay copied ${counted.aToB} + ${counted.bToA}`);
+      equal(got.length, sent.length);
+      deepEqual(got, sent);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  // The first relay handed over the first 1,000 bytes (the upstream's buffer) before it
+  // was killed; the second copies the rest, the given-back chunk first.
+  deepEqual(record, ["first relay killed", "second relay copied 9000 + 0"]);
+  for (const conn of [client, front, back, upstream]) conn.close();
+});
+
+Deno.test("relay() that fails to write gives back what it had not handed over", async () => {
+  // The upstream goes away while the relay waits to write a chunk: that write fails, and
+  // the chunk's bytes, which no peer got, are still there to read from the source.
+  const [client, front] = memoryPair({ bufferSize: 1000 });
+  const [back, upstream] = memoryPair({ bufferSize: 1000 });
+  const sent = pattern(10_000, 11);
+  await run(
+    function* () {
+      yield* spawn(function* () {
+        yield* client.sendall(sent);
+      }());
+      const relaying = yield* spawn(relay(front, back));
+      const head = yield* upstream.recvExactly(1000);
+      yield* sleep(10); // the relay's next write waits for room again
+      upstream.close(); // with 1,000 more bytes unread in its buffer: those are gone
+      const error = yield* thrown(join(relaying));
+      equal((error as Error).name, "BrokenPipeError");
+      deepEqual(head, sent.subarray(0, 1000));
+      // Everything after what the upstream's buffer held comes back from the source.
+      const rest = yield* front.recvExactly(sent.length - 2000);
+      deepEqual(rest, sent.subarray(2000));
+    }(),
+    { clock: new VirtualClock() },
+  );
+  for (const conn of [client, front, back, upstream]) conn.close();
+});
+
+Deno.test("relay() killed says so when it cannot give a chunk back: another thread reads its source", async () => {
+  const [back, upstream] = memoryPair({ bufferSize: 10 });
+  await run(function* () {
+    const left = yield* socketPair();
+    using _left = left;
+    const relaying = yield* spawn(relay(left.peer, back));
+    yield* left.client.sendall(pattern(100, 3));
+    // Once bytes reach the far end, the relay holds the rest of its chunk, waiting for
+    // room in `back` (its buffer holds 10 bytes).
+    equal((yield* upstream.recv(10)).length, 10);
+    yield* yieldNow();
+    // Misuse: another thread reads the relay's source meanwhile, an OS read in flight.
+    const reader = yield* spawn(left.peer.recv(10));
+    yield* yieldNow();
+    const error = yield* thrown(kill(relaying));
+    match(
+      (error as Error).message,
+      /^Cannot give \d+ relayed bytes back to 127\.0\.0\.1:\d+: another thread is reading from it$/,
+    );
+    yield* kill(reader);
+  }());
+  back.close();
+  upstream.close();
 });
 
 Deno.test("relay() rejects a chunk size that is not a positive integer", async () => {
