@@ -11,13 +11,16 @@
 //      `--servers plain,trampoline,kernel,typed` takes the library apart layer by layer:
 //      "trampoline" is the echo as a generator per connection resumed by its promises'
 //      reactions (no bluelet), "kernel" the same generators as bluelet threads.
+//      "control" is plain again, measured as a server of its own: how far its ratio
+//      strays from 1 is how far the machine's noise alone moves a ratio.
 //      (or `deno task bench:echo-load`, flags after it)
 //
-// Each round runs every server once, one after the other, and each server's rate is
-// divided by plain's from the same round: machine load that comes and goes (other work on
-// the machine, frequency changes) then shifts both sides of a ratio alike, and the median
-// over the rounds drops the rounds where it did not. Each server runs in a process of its
-// own, started afresh per run, so no run inherits another's garbage or warm-up.
+// Each round runs every server once, one after the other, each round starting with the
+// next server in turn, and each server's rate is divided by plain's from the same round:
+// machine load that comes and goes (other work on the machine, frequency changes) then
+// shifts both sides of a ratio alike, and the median over the rounds drops the rounds
+// where it did not. Each server runs in a process of its own, started afresh per run, so
+// no run inherits another's garbage or warm-up.
 //
 // The script runs itself as the server process: `--serve KIND` serves one kind on a free
 // port, prints the port and serves until killed, or until its stdin closes, so a server
@@ -40,6 +43,7 @@ const SERVERS = {
   into: "bluelet server, recvInto one array",
   trampoline: "floor: generators, promise trampoline",
   kernel: "layer: bluelet kernel, Deno's promises",
+  control: "control: plain Deno.listen again",
 } as const;
 
 /** The servers measured when `--servers` is not given: plain Deno and bluelet's echoers. */
@@ -66,8 +70,8 @@ function serve(kind: ServerKind): void {
     }
     Deno.exit(0);
   })();
-  if (kind === "plain" || kind === "trampoline" || kind === "kernel") {
-    const start = kind === "plain"
+  if (kind === "plain" || kind === "control" || kind === "trampoline" || kind === "kernel") {
+    const start = kind === "plain" || kind === "control"
       ? plainServer
       : kind === "trampoline"
       ? trampolineServer
@@ -306,9 +310,14 @@ async function measure(
   pin: boolean,
 ): Promise<Map<ServerKind, number[]>> {
   const rates = new Map(options.servers.map((kind) => [kind, [] as number[]]));
+  const servers = options.servers;
   for (let round = 0; round < options.rounds; round++) {
     const line = [`round ${round + 1}:`];
-    for (const kind of options.servers) {
+    // Each round starts with the next server: the first run of a round is not the same as
+    // the last (the machine's state, the page cache, frequency), and with a fixed order
+    // that difference would land on one server's ratio every round.
+    const order = servers.map((_, i) => servers[(round + i) % servers.length]);
+    for (const kind of order) {
       const rate = await withServer(kind, pin, (port) => load(kind, generator, pin, port, options));
       rates.get(kind)!.push(rate);
       line.push(`${kind} ${Math.round(rate)}`);
