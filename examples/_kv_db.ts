@@ -296,6 +296,11 @@ export class Database {
     return this.#overMemory;
   }
 
+  /** See {@linkcode DatabaseOptions.pubsubBufferLimit}. */
+  get pubsubBufferLimit(): number {
+    return this.#pubsubBufferLimit;
+  }
+
   /** The bytes of every message published so far (see {@linkcode Message.end}). */
   get publishedBytes(): number {
     return this.#publishedBytes;
@@ -1223,6 +1228,7 @@ export class Client {
     if (subscription === null || this.#killed) return; // a dropped client's messages go nowhere
     for (let next; (next = subscription.tryReceive()) !== undefined && !next.done;) {
       this.deliver(next.value);
+      if (this.#killed) return;
     }
   }
 
@@ -1244,12 +1250,22 @@ export class Client {
     }
     for (const pattern of this.patterns) {
       if (!globMatch(pattern, channel)) continue;
+      // A message goes out once per pattern that matches, so its size counted once at
+      // PUBLISH is not what it takes here: the replies are checked as they grow.
+      if (this.#pastPubsubLimit()) return this.kill();
       out.array(4);
       out.bulk("pmessage");
       out.bulk(pattern);
       out.bulk(channel);
       out.bulk(payload);
     }
+    if (this.#pastPubsubLimit()) this.kill();
+  }
+
+  /** Whether its backlog and unwritten replies are past `pubsubBufferLimit` (see publish). */
+  #pastPubsubLimit(): boolean {
+    const limit = this.db.pubsubBufferLimit;
+    return limit > 0 && this.db.publishedBytes - this.taken + this.out.length > limit;
   }
 }
 

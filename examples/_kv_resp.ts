@@ -33,6 +33,12 @@ const BULK_MAX = PROTO_MAX_BULK_LEN;
  */
 const QUERY_BUFFER_MAX = 1024 * 1024 * 1024;
 const INT_MAX = 2 ** 31 - 1;
+/**
+ * What an argument held costs beyond its bytes: its string's header and its slot in the
+ * arguments' array. Counted so that a flood of empty arguments (`$0`, no bytes each)
+ * cannot pass the query buffer limit.
+ */
+const ARG_OVERHEAD = 16;
 /** The digits of the largest 64-bit integer, and of the least without its sign. */
 const INT64_MAX_DIGITS = "9223372036854775807";
 const INT64_MIN_DIGITS = "9223372036854775808";
@@ -79,6 +85,51 @@ export interface RequestParserOptions {
    * @default {1073741824}
    */
   queryBufferLimit?: number;
+  /**
+   * A limit shared with the parsers of other clients, on what they hold all together:
+   * `feed` refuses more past it too.
+   *
+   * @default {undefined} (none)
+   */
+  budget?: QueryBudget;
+}
+
+/**
+ * What the request parsers of many clients may hold all together: each client's query
+ * buffer limit alone lets enough clients together fill the heap.
+ *
+ * @example Two parsers sharing 64 bytes
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { QueryBudget, RequestParser } from "./_kv_resp.ts";
+ *
+ * const budget = new QueryBudget(64);
+ * const one = new RequestParser({ budget });
+ * const two = new RequestParser({ budget });
+ * one.feed(new TextEncoder().encode("*1\r\n$100\r\n" + "x".repeat(40)));
+ * assert.throws(() => two.feed(new TextEncoder().encode("y".repeat(40))), RangeError);
+ * one.release(); // its client is gone
+ * two.feed(new TextEncoder().encode("y".repeat(40)));
+ * assert.equal(budget.held, 40);
+ * ```
+ */
+export class QueryBudget {
+  /** What the parsers hold, as of their last `feed`. */
+  held = 0;
+
+  /**
+   * Creates a budget.
+   *
+   * @param limit The bytes all parsers together may hold.
+   * @throws {RangeError} If `limit` is not a positive integer.
+   */
+  constructor(readonly limit: number) {
+    if (!(Number.isInteger(limit) && limit > 0)) {
+      throw new RangeError(
+        `Cannot create query budget: limit must be a positive integer, got ${limit}`,
+      );
+    }
+  }
 }
 
 /**
@@ -114,7 +165,7 @@ export class RequestParser {
   /** The length of the bulk string being read, once its `$` line was parsed; else -1. */
   #bulkLength = -1;
   #args: string[] = [];
-  /** The bytes of `#args`, which count against the query buffer limit too. */
+  /** What `#args` holds (see `ARG_OVERHEAD`), which counts against the limit too. */
   #argBytes = 0;
   /** Requests parsed ahead (see {@linkcode RequestParser.parseAhead}), from `#readyAt`. */
   #ready: string[][] = [];
@@ -124,6 +175,9 @@ export class RequestParser {
   /** The error parsing ahead met: thrown once the requests before it were taken. */
   #failure: ProtocolError | null = null;
   readonly #limit: number;
+  readonly #budget: QueryBudget | null;
+  /** What this parser's share of `#budget.held` is. */
+  #reported = 0;
 
   /**
    * Creates a parser for one connection.
@@ -139,6 +193,13 @@ export class RequestParser {
       );
     }
     this.#limit = limit;
+    this.#budget = options.budget ?? null;
+  }
+
+  /** Gives back this parser's share of its budget, once its client is gone. */
+  release(): void {
+    if (this.#budget !== null) this.#budget.held -= this.#reported;
+    this.#reported = 0;
   }
 
   /** Bytes received and not yet parsed into requests. */
@@ -153,15 +214,28 @@ export class RequestParser {
    * @param chunk The bytes.
    * @param copy Whether to copy `chunk` (for a caller that reuses its read buffer).
    * @throws {RangeError} If the requests held, not yet executed, would pass the query
-   * buffer limit (Redis closes such a client too).
+   * buffer limit, or the budget shared with other clients (Redis closes such a client
+   * too).
    */
   feed(chunk: Uint8Array, copy = false): void {
     // After a malformed request nothing more is parsed: the connection closes once the
     // requests before it are answered, so what comes meanwhile is dropped, not held.
     if (this.#failure !== null) return;
     const n = chunk.length;
-    if (this.#end - this.#start + n + this.#argBytes + this.#readyBytes > this.#limit) {
+    const held = this.#end - this.#start + n + this.#argBytes + this.#readyBytes;
+    if (held > this.#limit) {
       throw new RangeError("Cannot buffer request: query buffer limit reached");
+    }
+    const budget = this.#budget;
+    if (budget !== null) {
+      const total = budget.held - this.#reported + held;
+      if (total > budget.limit) {
+        throw new RangeError(
+          "Cannot buffer request: the query memory all clients share is used up",
+        );
+      }
+      budget.held = total;
+      this.#reported = held;
     }
     if (!copy && this.#start === this.#end && n > 0) {
       // Nothing is pending (the usual case): parse the chunk where it is, and copy only
@@ -269,7 +343,7 @@ export class RequestParser {
       if (this.#end - this.#start < length + 2) return null;
       // Like Redis, the two bytes after the data are skipped unchecked.
       this.#args.push(latin1(this.#buf, this.#start, this.#start + length));
-      this.#argBytes += length;
+      this.#argBytes += length + ARG_OVERHEAD;
       this.#start += length + 2;
       this.#bulkLength = -1;
       if (--this.#pending === 0) {

@@ -1,7 +1,7 @@
 // deno run --allow-net examples/kv.ts [--port 6380] [--host 127.0.0.1] [--idle-timeout SECONDS]
 //                                      [--pubsub-limit MESSAGES] [--max-clients N]
 //                                      [--pubsub-buffer-limit BYTES] [--query-buffer-limit BYTES]
-//                                      [--maxmemory BYTES]
+//                                      [--query-memory BYTES] [--maxmemory BYTES]
 //
 // A Redis-compatible key-value server that real clients talk to unmodified:
 // `redis-cli -p 6380`, `redis-benchmark -p 6380`. It speaks RESP2 (arrays, and inline
@@ -26,7 +26,8 @@
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
 import { type Client, Database, type Message } from "./_kv_db.ts";
-import { RequestParser, type RequestParserOptions } from "./_kv_resp.ts";
+import { getHeapStatistics } from "node:v8";
+import { QueryBudget, RequestParser } from "./_kv_resp.ts";
 
 /**
  * The port `deno task kv` listens on: next to Redis's 6379, so both can run.
@@ -43,6 +44,13 @@ export const DEFAULT_PORT = 6380;
 
 /** Redis reads 16 KiB at a time too. */
 const RECV_SIZE = 16 * 1024;
+
+/**
+ * Replies of a pipeline held past this many bytes are written before the next request
+ * runs: a client that sends requests and never reads their replies holds at most this,
+ * and one reply, rather than every reply of what it sent.
+ */
+const REPLY_FLUSH_BYTES = 64 * 1024;
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 
@@ -155,7 +163,30 @@ function* blockClient(
  * const options: KvOptions = { queryBufferLimit: 1024 * 1024 };
  * ```
  */
-export type KvOptions = RequestParserOptions;
+export interface KvOptions {
+  /**
+   * Redis's `client-query-buffer-limit`: how many bytes of requests not yet executed one
+   * client may hold (see `RequestParserOptions.queryBufferLimit`); past it, it is dropped.
+   *
+   * @default {1073741824}
+   */
+  queryBufferLimit?: number;
+  /**
+   * How many bytes of requests not yet executed all clients together may hold; the client
+   * whose request would pass it is dropped. Each client's own limit is not enough: enough
+   * clients near it fill V8's heap, and the process dies with it.
+   *
+   * @default {an eighth of V8's heap_size_limit}
+   */
+  queryMemory?: number;
+  /**
+   * Redis's `maxclients`: one more client is told `-ERR max number of clients reached`,
+   * and its connection is closed.
+   *
+   * @default {10000}
+   */
+  maxClients?: number;
+}
 
 /**
  * Makes the handler that serves one client of `db`. Expiry's sweep and the idle limit
@@ -164,7 +195,8 @@ export type KvOptions = RequestParserOptions;
  * @param db The database every client shares.
  * @param options Limits on what one client may send.
  * @returns The handler, for `bluelet.server`.
- * @throws {RangeError} If `options.queryBufferLimit` is not a positive integer.
+ * @throws {RangeError} If `options.queryBufferLimit`, `options.queryMemory` or
+ * `options.maxClients` is not a positive integer.
  *
  * @example A client's pipeline, over a real socket
  * ```ts
@@ -194,11 +226,27 @@ export function kvHandler(
   db: Database,
   options: KvOptions = {},
 ): (conn: bluelet.Connection) => bluelet.Coroutine<void> {
-  new RequestParser(options); // its options are checked now, not at the first client
+  const maxClients = options.maxClients ?? 10_000;
+  if (!(Number.isInteger(maxClients) && maxClients > 0)) {
+    throw new RangeError(
+      `Cannot create kv handler: maxClients must be a positive integer, got ${maxClients}`,
+    );
+  }
+  const budget = new QueryBudget(
+    options.queryMemory ?? Math.floor(getHeapStatistics().heap_size_limit / 8),
+  );
+  const parserOptions = { queryBufferLimit: options.queryBufferLimit, budget };
+  new RequestParser(parserOptions); // its options are checked now, not at the first client
+  let clients = 0;
   return function* kvClient(conn) {
+    if (clients >= maxClients) {
+      yield* conn.sendall("-ERR max number of clients reached\r\n");
+      return; // the server closes the connection
+    }
+    clients++;
     const client = db.connect();
     client.onKill = () => conn.close();
-    const parser = new RequestParser(options);
+    const parser = new RequestParser(parserOptions);
     // One read event for the whole connection: an event yielded again starts afresh, and
     // Bluelet-style `yield` skips the iterator that `yield*` makes. It is the hot path.
     const read = conn.recv(RECV_SIZE);
@@ -220,6 +268,11 @@ export function kvHandler(
           const args = client.nextRequest(parser);
           if (args === null) break;
           const timeout = client.execute(args);
+          if (client.out.length > REPLY_FLUSH_BYTES) {
+            // Subscribed by this batch: listen before the write lets anything publish.
+            if (client.subscription === null && client.subscribed) yield* client.listen();
+            yield* flush(conn, client);
+          }
           if (timeout >= 0) {
             yield* bluelet.call(blockClient(conn, client, parser, timeout));
             // It hung up while blocked: what else it sent must not run (a pop would lose
@@ -243,6 +296,8 @@ export function kvHandler(
         error instanceof bluelet.LaggedError;
       if (!(client.killed && dropped)) throw error;
     } finally {
+      clients--;
+      parser.release();
       db.disconnect(client);
     }
   };
@@ -254,8 +309,10 @@ export function kvHandler(
  * @param args `--port N` (default 6380), `--host H` (default 127.0.0.1),
  * `--idle-timeout SECONDS` (default 0: never), `--pubsub-limit MESSAGES` (default 10000),
  * `--pubsub-buffer-limit BYTES` (default 32 MiB),
- * `--max-clients N` (default 10000), `--query-buffer-limit BYTES` (default 1 GiB: what one
- * client may have sent that was not executed yet, as Redis's `client-query-buffer-limit`),
+ * `--max-clients N` (default 10000; one more is told so and disconnected, as in Redis),
+ * `--query-buffer-limit BYTES` (default 1 GiB: what one client may have sent that was not
+ * executed yet, as Redis's `client-query-buffer-limit`), `--query-memory BYTES` (default
+ * an eighth of V8's heap limit: the same for all clients together),
  * `--maxmemory BYTES` (default three quarters of V8's heap limit; 0 for none: past it,
  * writes get Redis's OOM error).
  * @param signal Stops the server too, as a signal would.
@@ -279,7 +336,6 @@ export async function main(args: readonly string[], signal?: AbortSignal): Promi
   let pubsubLimit: number | undefined;
   let pubsubBufferLimit: number | undefined;
   let maxmemory: number | undefined;
-  let maxConnections = 10_000;
   const handlerOptions: KvOptions = {};
   for (let i = 0; i < args.length; i++) {
     const value = args[i + 1];
@@ -289,8 +345,9 @@ export async function main(args: readonly string[], signal?: AbortSignal): Promi
     else if (args[i] === "--pubsub-limit") pubsubLimit = Number(value);
     else if (args[i] === "--pubsub-buffer-limit") pubsubBufferLimit = Number(value);
     else if (args[i] === "--maxmemory") maxmemory = Number(value);
-    else if (args[i] === "--max-clients") maxConnections = Number(value);
+    else if (args[i] === "--max-clients") handlerOptions.maxClients = Number(value);
     else if (args[i] === "--query-buffer-limit") handlerOptions.queryBufferLimit = Number(value);
+    else if (args[i] === "--query-memory") handlerOptions.queryMemory = Number(value);
     else throw new TypeError(`Unknown argument: ${args[i]}`);
     i++;
   }
@@ -308,8 +365,9 @@ export async function main(args: readonly string[], signal?: AbortSignal): Promi
         // server: a thread spawned in a handler ends with that client's connection.
         const sweep = yield* bluelet.spawn(db.expireCycle(), { name: "sweep" });
         try {
+          // No limit on connections here: past `--max-clients`, the handler tells a
+          // client so and hangs up, as Redis does, rather than leave it waiting unserved.
           yield* bluelet.server(host, port, handler, {
-            maxConnections,
             onListen: (addr) => {
               if (addr.transport === "tcp") {
                 console.log(`listening on ${addr.hostname}:${addr.port}`);

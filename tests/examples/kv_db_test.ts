@@ -682,4 +682,148 @@ Deno.test("kv refuses limits that are not numbers, or out of range, as it starts
       ),
     );
   }
+  for (const value of [0, -1, NaN, 1.5]) {
+    assert.throws(
+      () => kvHandler(new Database(), { queryMemory: value }),
+      new RangeError(`Cannot create query budget: limit must be a positive integer, got ${value}`),
+    );
+    assert.throws(
+      () => kvHandler(new Database(), { maxClients: value }),
+      new RangeError(
+        `Cannot create kv handler: maxClients must be a positive integer, got ${value}`,
+      ),
+    );
+  }
+});
+
+/** Serves `conn` with `handler`, shared by several connections; closes it at the end. */
+function* serveWith(
+  handler: (conn: MemoryConnection) => Coroutine<void>,
+  conn: MemoryConnection,
+): Coroutine<void> {
+  try {
+    yield* handler(conn);
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("kvHandler drops the client whose requests would pass what all clients may hold together (queryMemory)", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock });
+  const handler = kvHandler(db, { queryMemory: 64 * 1024 });
+  const [first, firstEnd] = memoryPair();
+  const [second, secondEnd] = memoryPair();
+  const head = `*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$${48 * 1024}\r\n`;
+  const record: string[] = [];
+  await run(
+    function* () {
+      const handlers = [
+        yield* spawn(serveWith(handler, firstEnd)),
+        yield* spawn(serveWith(handler, secondEnd)),
+      ];
+      // Each is under its own limit (1 GiB); together they pass the 64 KiB they share.
+      yield* first.sendall(head + "a".repeat(40 * 1024));
+      yield* sleep(1);
+      yield* second.sendall(head + "b".repeat(40 * 1024));
+      record.push(`second got ${JSON.stringify(yield* readToEnd(second))}, closed`);
+      yield* join(handlers[1]);
+      // Its share is given back: the first finishes its request.
+      yield* first.sendall("a".repeat(8 * 1024) + "\r\nSTRLEN k\r\n");
+      record.push(
+        `first got ${JSON.stringify(String.fromCharCode(...yield* first.recvExactly(13)))}`,
+      );
+      first.close();
+      yield* join(handlers[0]);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, ['second got "", closed', 'first got "+OK\\r\\n:49152\\r\\n"']);
+});
+
+Deno.test("pub/sub: a subscriber whose patterns multiply one message past pubsubBufferLimit is dropped", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock, pubsubBufferLimit: 4096 });
+  // It reads nothing: once a message's replies pass what its connection holds, they pile
+  // up in the server.
+  const [sleeper, sleeperEnd] = memoryPair();
+  const publisher = db.connect();
+  const patterns = Array.from({ length: 40 }, (_, i) => "f" + "*".repeat(i + 1));
+  let receivers = "";
+  let dropped = "";
+  await run(
+    function* () {
+      const handler = yield* spawn(serve(db, sleeperEnd));
+      yield* sleeper.sendall(`PSUBSCRIBE ${patterns.join(" ")}\r\n`);
+      yield* sleep(1);
+      // 200 bytes published, counted once (under 4,096), but it goes out once per pattern.
+      receivers = (yield* request(publisher, "PUBLISH", "feed", "m".repeat(196))).trim();
+      yield* join(handler);
+      dropped = "dropped";
+      sleeper.close();
+    }(),
+    { clock },
+  );
+  assert.equal(receivers, ":40");
+  assert.equal(dropped, "dropped");
+});
+
+Deno.test("kvHandler writes a pipeline's replies before going on once they pile up: a client that never reads holds them back", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock });
+  const [client, server] = memoryPair({ bufferSize: 1024 });
+  const [control, controlEnd] = memoryPair();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const controller = yield* spawn(serve(db, controlEnd));
+      yield* control.sendall(
+        `*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$102400\r\n${"x".repeat(102400)}\r\n`,
+      );
+      assert.equal(String.fromCharCode(...yield* control.recvExactly(5)), "+OK\r\n");
+      const handler = yield* spawn(serve(db, server));
+      // Ten 100 KiB replies, then a write: the client never reads.
+      yield* client.sendall("GET big\r\n".repeat(10) + "SET done 1\r\n");
+      yield* sleep(1);
+      yield* control.sendall("EXISTS done\r\n");
+      record.push(`done exists: ${String.fromCharCode(...yield* control.recvExactly(4)).trim()}`);
+      yield* kill(handler);
+      client.close();
+      control.close();
+      yield* join(controller);
+    }(),
+    { clock },
+  );
+  // The first reply waits to be written: the rest of the pipeline has not run.
+  assert.deepEqual(record, ["done exists: :0"]);
+});
+
+Deno.test("kvHandler tells a client past maxClients so and hangs up, as Redis does", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock });
+  const handler = kvHandler(db, { maxClients: 1 });
+  const [first, firstEnd] = memoryPair();
+  const [second, secondEnd] = memoryPair();
+  const [third, thirdEnd] = memoryPair();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const one = yield* spawn(serveWith(handler, firstEnd));
+      yield* spawn(serveWith(handler, secondEnd));
+      yield* second.sendall("PING\r\n");
+      record.push(`second: ${JSON.stringify(yield* readToEnd(second))}`);
+      first.close();
+      yield* join(one);
+      yield* spawn(serveWith(handler, thirdEnd));
+      yield* third.sendall("PING\r\n");
+      record.push(`third: ${JSON.stringify(String.fromCharCode(...yield* third.recvExactly(7)))}`);
+      third.close();
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    'second: "-ERR max number of clients reached\\r\\n"',
+    'third: "+PONG\\r\\n"',
+  ]);
+  second.close();
 });

@@ -1,7 +1,13 @@
 // The RESP2 parser of examples/kv.ts: however a stream of requests is split into reads, it
 // gives the same requests, and it never writes to the chunks it was given.
 import assert from "node:assert/strict";
-import { ProtocolError, ReplyBuffer, RequestParser, splitArgs } from "../../examples/_kv_resp.ts";
+import {
+  ProtocolError,
+  QueryBudget,
+  ReplyBuffer,
+  RequestParser,
+  splitArgs,
+} from "../../examples/_kv_resp.ts";
 import { globMatch } from "../../examples/_kv_glob.ts";
 
 const bytes = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
@@ -150,14 +156,49 @@ Deno.test("RequestParser.parseAhead holds a blocked client's requests in order, 
 });
 
 Deno.test("RequestParser counts the arguments of a request still arriving against the query buffer limit", () => {
-  const parser = new RequestParser({ queryBufferLimit: 100 });
+  const parser = new RequestParser({ queryBufferLimit: 150 });
   parser.feed(bytes(`*3\r\n$3\r\nSET\r\n$48\r\n${"k".repeat(48)}\r\n$48\r\n`));
   assert.equal(parser.next(), null);
   assert.equal(parser.buffered, 0);
-  // SET and the key (51 bytes) are held as strings: with 48 bytes of the value, 99 bytes
-  // are held, and 2 more would pass the limit of 100.
+  // SET and the key are held as strings: their 51 bytes, and 16 each for what a string
+  // and its place in the array cost. With 48 bytes of the value, 131 bytes are held, and
+  // 20 more would pass the limit of 150.
   parser.feed(bytes("v".repeat(48)));
-  assert.throws(() => parser.feed(bytes("vv")), RangeError);
+  assert.throws(() => parser.feed(bytes("v".repeat(20))), RangeError);
+  parser.feed(bytes("v".repeat(19)));
+});
+
+Deno.test("RequestParser counts empty arguments too: a flood of them cannot pass the query buffer limit", () => {
+  const parser = new RequestParser({ queryBufferLimit: 1000 });
+  parser.feed(bytes("*1000000\r\n"));
+  let fed = 0;
+  assert.throws(() => {
+    for (; fed < 1000; fed++) {
+      parser.feed(bytes("$0\r\n\r\n".repeat(10)));
+      assert.equal(parser.next(), null);
+    }
+  }, new RangeError("Cannot buffer request: query buffer limit reached"));
+  // 16 bytes held per argument: the 7th batch of ten passes 1,000 bytes.
+  assert.equal(fed, 6);
+});
+
+Deno.test("RequestParser shares a QueryBudget with other parsers, and gives its share back", () => {
+  const budget = new QueryBudget(1000);
+  const one = new RequestParser({ budget });
+  const two = new RequestParser({ budget });
+  one.feed(bytes(`*1\r\n$2000\r\n${"a".repeat(589)}`)); // 600 bytes buffered
+  assert.equal(budget.held, 600);
+  assert.throws(
+    () => two.feed(bytes("b".repeat(401))),
+    new RangeError("Cannot buffer request: the query memory all clients share is used up"),
+  );
+  two.feed(bytes("b".repeat(400)));
+  assert.equal(budget.held, 1000);
+  one.release();
+  one.release(); // twice gives back nothing more
+  assert.equal(budget.held, 400);
+  two.feed(bytes("b".repeat(600)));
+  assert.equal(budget.held, 1000);
 });
 
 Deno.test("RequestParser refuses a bulk string longer than a JavaScript string can be, at its length line", () => {
