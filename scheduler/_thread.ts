@@ -82,6 +82,11 @@ export class ThreadExtras {
   closingSeen: Set<unknown> | null;
   /** The thread waited on by a join or a kill. */
   waitingOn: Thread | null;
+  /**
+   * Of a scope: the thread that spawned it and was joining it when it was killed (see
+   * `#stopWaiting`), which its error goes to while that thread unwinds.
+   */
+  abandonedBy: Thread | null;
   /** The threads waited on by a kill of many (`KillAllEffect`), and how many still run. */
   waitingOnAll: Thread[] | null;
   killsLeft: number;
@@ -151,6 +156,7 @@ export class ThreadExtras {
     this.cleanupError = undefined;
     this.cleanupFailed = false;
     this.waitingOn = null;
+    this.abandonedBy = null;
     this.waitingOnAll = null;
     this.killsLeft = 0;
     this.name = undefined;

@@ -1558,11 +1558,20 @@ export class Kernel implements ThreadHost {
     extras.unwindDepth = target.depth;
     // Killed before it could throw the error of a thread it joined (or killed): if no other
     // thread handed that error threw it or still can, it goes where it would have gone had
-    // the kill come a moment earlier, to that thread's scope or the run, not nowhere.
+    // the kill come a moment earlier, to that thread's scope or the run, not nowhere. But
+    // a scope it spawned and joined (a task group's) is part of its own work, as the
+    // children of `all` are: that error goes to its killer, as `all`'s would.
     const from = extras.handedFrom;
     if (from !== null) {
       extras.handedFrom = null;
-      this.#dropHandedError(from);
+      if (from.parent === target && from.isScope) {
+        const fromExtras = from.extras!;
+        fromExtras.receivers--;
+        fromExtras.errorTaken = true;
+        this.#cleanupFailed(target, from.result);
+      } else {
+        this.#dropHandedError(from);
+      }
     }
     const many = extras.handedMany;
     if (many !== null) {
@@ -1605,10 +1614,16 @@ export class Kernel implements ThreadHost {
         thread.waiter = null;
         this.#externalWaits--;
         break;
-      case STATE_JOINING:
-        remove(thread.extras!.waitingOn!.extras!.joiners!, thread);
+      case STATE_JOINING: {
+        const target = thread.extras!.waitingOn!;
+        remove(target.extras!.joiners!, thread);
         thread.extras!.waitingOn = null;
+        // A scope it spawned (a task group's) is part of its own work, as the children of
+        // `all` are: should the scope fail before this thread is done unwinding, the error
+        // goes to this thread's killer, as `all`'s would (see #finish).
+        if (target.parent === thread && target.isScope) target.extras!.abandonedBy = thread;
         break;
+      }
       case STATE_KILL_WAITING: {
         const extras = thread.extras!;
         const all = extras.waitingOnAll;
@@ -1729,7 +1744,15 @@ export class Kernel implements ThreadHost {
       }
       const handled = (joiners !== null && joiners.length > 0) ||
         (killers !== null && killers.length > 0);
-      if (ending === ENDING_FAILED && !handled) this.#unhandled(thread, result);
+      if (ending === ENDING_FAILED && !handled) {
+        // A scope abandoned by its spawner's kill: while the spawner still unwinds its
+        // frames, the error is one of its cleanup's, for its killer (see #stopWaiting). A
+        // spawner that is a scope closing takes it in as one of its members' instead.
+        const by = extras.abandonedBy;
+        if (by !== null && by.killing && by.state !== STATE_DONE && by.state !== STATE_CLOSING) {
+          this.#cleanupFailed(by, result);
+        } else this.#unhandled(thread, result);
+      }
     } else if (ending === ENDING_FAILED) this.#unhandled(thread, result);
     // Last: a closing scope takes in this thread's error (above) before it ends.
     const scope = thread.scope;

@@ -13,6 +13,7 @@ import {
   type TaskGroup,
   taskGroup,
   VirtualClock,
+  yieldNow,
 } from "../../mod.ts";
 
 function* child(
@@ -468,4 +469,50 @@ Deno.test("group.spawn takes no options, undefined or null, as spawn does", asyn
     return tasks.map((task) => threads.find((thread) => thread.id === task.id)?.name);
   }));
   assert.deepEqual(names, [undefined, undefined, undefined, "named"]);
+});
+
+Deno.test("taskGroup(): a caller killed in the instant its group failed hands the group's error to its killer", async () => {
+  // Whatever the instant of the kill, the child's error reaches the caller or the one that
+  // killed it (as with `all`), never the run past both.
+  const outcomes = new Set<string>();
+  for (let delay = 0; delay < 10; delay++) {
+    const record: string[] = [];
+    await run(
+      function* () {
+        const caller = yield* spawn(function* () {
+          yield* sleep(3);
+          try {
+            yield* taskGroup(function* (group) {
+              yield* group.spawn(function* () {
+                yield* sleep(0);
+                throw new Error("child failed");
+              }());
+            });
+          } catch (error) {
+            record.push(`caller caught ${(error as Error).message}`);
+          }
+        }());
+        yield* spawn(function* () {
+          yield* sleep(3);
+          for (let i = 0; i < delay; i++) yield* yieldNow();
+          try {
+            yield* kill(caller);
+            record.push("killed");
+          } catch (error) {
+            record.push(`killer caught ${(error as Error).message}`);
+          }
+        }());
+      }(),
+      { clock: new VirtualClock() },
+    );
+    assert.equal(record.length, record[0] === "caller caught child failed" ? 2 : 1, `${record}`);
+    outcomes.add(record.join(", "));
+  }
+  // Every way happens over these instants: killed before the child failed (the group is
+  // killed with it), in the instants after, and once the caller took the error in.
+  assert.deepEqual([...outcomes].sort(), [
+    "caller caught child failed, killed",
+    "killed",
+    "killer caught child failed",
+  ]);
 });
