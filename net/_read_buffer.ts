@@ -146,6 +146,22 @@ export class ReadBuffer {
   }
 
   /**
+   * Puts `bytes`, the end of what `take` gave last, back where they were, if they still
+   * are: nothing else changes, so a `tail()` awaiting its `commit` may be outstanding.
+   * Says whether it could.
+   */
+  putBackInPlace(bytes: Uint8Array): boolean {
+    const count = bytes.length;
+    if (count === 0) return true;
+    if (this.#buffer.byteLength === 0) return false;
+    const at = this.#start - count;
+    if (bytes.buffer !== this.#buffer || bytes.byteOffset !== at) return false;
+    // Nothing wrote the bytes: everything before `start` is never written again.
+    this.#start = at;
+    return true;
+  }
+
+  /**
    * Puts `bytes`, just taken, back in front of the buffered bytes, for the next read to
    * take again: a taker that found nobody to give them to (a stream whose consumer left).
    * Only between reads, with no `tail()` awaiting its `commit`: the block may change.
@@ -153,13 +169,8 @@ export class ReadBuffer {
   putBack(bytes: Uint8Array): void {
     const count = bytes.length;
     if (count === 0) return;
+    if (this.putBackInPlace(bytes)) return;
     if (this.#buffer.byteLength === 0) this.#dropDetached();
-    const at = this.#start - count;
-    if (bytes.buffer === this.#buffer && bytes.byteOffset === at) {
-      // What `take` gave last: the bytes are still where they were, and nothing wrote them.
-      this.#start = at;
-      return;
-    }
     // The bytes before `start` may be viewed by results: nothing writes over them, so the
     // bytes and what is buffered go to a new block, which reads then go on filling.
     const size = this.#end - this.#start;

@@ -37,6 +37,12 @@ export class Socket {
   /** Counts reads and writes that moved bytes (or reached the end): the idle limit's clock. */
   progress = 0;
   /**
+   * Bytes handed over by sends: the OS took them, the in-memory peer got them, or (TLS)
+   * they are queued to go out. Counted as it happens, so it is known even for a send whose
+   * thread was stopped before it took its result in (see net/relay.ts).
+   */
+  sent = 0;
+  /**
    * Whether small sends are coalesced: on TLS, where Deno offers no way to turn Nagle's
    * algorithm off, a reply sent in two writes would wait about 40 ms for a delayed ACK.
    */

@@ -90,6 +90,7 @@ export class Send<T extends number | void> extends SocketEvent<T> {
     if (bytes.length > COALESCE_MAX) return socket.drained().then(() => socket.conn.write(bytes));
     socket.queueWrite(bytes);
     this.#sent = bytes.length;
+    socket.sent += bytes.length;
     this.#done = true; // queued whole: it goes out even if this thread is killed now
     // Past a limit, wait for the writes to catch up rather than queue without bound.
     return socket.queued > QUEUE_LIMIT ? socket.drained().then(() => 0) : null;
@@ -98,6 +99,7 @@ export class Send<T extends number | void> extends SocketEvent<T> {
   /** Records that `n` more bytes went out: an in-memory transport calls it as it hands them over. */
   wrote(n: number): void {
     this.socket.progress++;
+    this.socket.sent += n;
     this.#sent += n;
     // `send` makes one write; `sendall` is done once every byte is handed over.
     if (!this.#all || this.#sent === this.#bytes.length) this.#done = true;
@@ -126,6 +128,7 @@ export class Send<T extends number | void> extends SocketEvent<T> {
     }
     this.socket.progress++;
     const bytes = this.#bytes;
+    this.socket.sent += value as number;
     const sent = this.#sent += value as number;
     if (this.#all && sent < bytes.length) return this.socket.conn.write(bytes.subarray(sent));
     this.#done = true;

@@ -104,26 +104,41 @@ function* copy(from: Connection, to: Connection, chunkSize: number): Coroutine<n
 /**
  * Sends `data`, taken from `from`, to `to`. If that ends early (a kill, a failed write),
  * the bytes no peer got go back in front of `from`'s buffer, for its next reader: a
- * stopped relay loses nothing between the two connections. Unless a write was cut part
- * way (an OS write in flight: how much of it went is unknown), which marks `to` cut and
- * makes its next send throw, so the loss is never silent.
+ * stopped relay loses nothing between the two connections. Unless an OS write was cut
+ * in flight (how much of it went is unknown), which marks `to` cut and makes its next
+ * send throw, so the loss is never silent.
  */
 function* forward(data: Uint8Array, from: Connection, to: Connection): Coroutine<void> {
   const sink = socketOf(to);
   const cutBefore = sink.writeCut;
-  let sent = 0;
+  const before = sink.sent;
+  let done = false;
   try {
-    while (sent < data.length) sent += yield* to.send(data.subarray(sent));
+    yield* to.sendall(data);
+    done = true;
   } finally {
-    if (sent < data.length && (cutBefore || !sink.writeCut)) giveBack(from, data.subarray(sent));
+    if (!done) {
+      // Counted as they went, even those of a write whose result this thread never took in
+      // (stopped in the instant it ended): those went, and must not come back.
+      const handed = sink.sent - before;
+      if (handed < data.length) {
+        // Cut part way in memory, what went is known to the byte: with the rest given
+        // back, the stream goes on whole, and is not cut.
+        if (!cutBefore && sink.writeCut && sink.memory !== null) sink.writeCut = false;
+        if (cutBefore || !sink.writeCut) giveBack(from, data.subarray(handed));
+      }
+    }
   }
 }
 
-/** Puts `rest` back in front of what `from` has buffered. */
+/** Puts `rest`, the end of what `from` gave last, back in front of what it has buffered. */
 function giveBack(from: Connection, rest: Uint8Array): void {
   const source = socketOf(from);
-  // An OS read in flight on `from` (another thread reading it meanwhile) fills the buffer's
-  // tail: the buffer must not change under it. Said, then, rather than lost unseen.
+  // Where they were, if nothing was taken since: nothing else moves, so a read in flight
+  // (one a timed-out reader left) is no matter.
+  if (source.buffer.putBackInPlace(rest)) return;
+  // Elsewhere, they go to a new block; an OS read in flight fills the old one's tail, and
+  // would be lost: another thread reads from `from`. Said, rather than lost unseen.
   if (source.inflight !== null || source.orphan !== null) {
     throw new Error(
       `Cannot give ${rest.length} relayed bytes back to ${source.peer()}: another thread is reading from it`,

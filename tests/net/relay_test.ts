@@ -3,6 +3,7 @@ import {
   type Coroutine,
   join,
   kill,
+  moveOnAfter,
   relay,
   run,
   sleep,
@@ -206,21 +207,84 @@ Deno.test("relay() killed says so when it cannot give a chunk back: another thre
   await run(function* () {
     const left = yield* socketPair();
     using _left = left;
-    const relaying = yield* spawn(relay(left.peer, back));
     yield* left.client.sendall(pattern(100, 3));
-    // Once bytes reach the far end, the relay holds the rest of its chunk, waiting for
-    // room in `back` (its buffer holds 10 bytes).
-    equal((yield* upstream.recv(10)).length, 10);
+    const relaying = yield* spawn(relay(left.peer, back, { chunkSize: 10 }));
+    // The upstream takes the first chunk; the second fills `back`, and the relay waits to
+    // send its third.
+    equal((yield* upstream.recvExactly(10)).length, 10);
     yield* yieldNow();
-    // Misuse: another thread reads the relay's source meanwhile, an OS read in flight.
+    // Misuse: another thread reads the relay's source meanwhile. It takes the bytes after
+    // the relay's chunk, then waits on an OS read, which fills the buffer's tail.
+    equal((yield* left.peer.recv(1000)).length, 70);
     const reader = yield* spawn(left.peer.recv(10));
     yield* yieldNow();
     const error = yield* thrown(kill(relaying));
     match(
       (error as Error).message,
-      /^Cannot give \d+ relayed bytes back to 127\.0\.0\.1:\d+: another thread is reading from it$/,
+      /^Cannot give 10 relayed bytes back to 127\.0\.0\.1:\d+: another thread is reading from it$/,
     );
     yield* kill(reader);
+  }());
+  back.close();
+  upstream.close();
+});
+
+Deno.test("relay() stopped at any instant, then started again, delivers every byte once", async () => {
+  // A send may have handed its bytes over before the relay's thread ran again: those must
+  // not also go back to the source (a byte twice), and the others must (no byte lost).
+  const sent = pattern(300, 5);
+  for (
+    const [k, settings] of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].flatMap((k) => [
+      [k, { bufferSize: 1 }] as const,
+      // A write that hands part of its bytes over, then waits for room.
+      [k, { bufferSize: 10, chunkSizes: [3, 7] }] as const,
+    ])
+  ) {
+    const [client, front] = memoryPair(settings);
+    const [back, upstream] = memoryPair(settings);
+    const got: number[] = [];
+    await run(
+      function* () {
+        yield* spawn(function* () {
+          yield* client.sendall(sent);
+          yield* client.closeWrite();
+        }());
+        const first = yield* spawn(relay(front, back, { chunkSize: 5 }));
+        const reader = yield* spawn(function* () {
+          for (let data; (data = yield* upstream.recv(1)).length > 0;) got.push(...data);
+        }());
+        for (let i = 0; i < k; i++) yield* yieldNow();
+        yield* kill(first);
+        const second = yield* spawn(relay(front, back, { chunkSize: 5 }));
+        yield* join(reader);
+        yield* upstream.closeWrite();
+        yield* join(second);
+      }(),
+      { clock: new VirtualClock() },
+    );
+    for (const conn of [client, front, back, upstream]) conn.close();
+    deepEqual(new Uint8Array(got), sent, `stopped after ${k} yields, ${JSON.stringify(settings)}`);
+  }
+});
+
+Deno.test("relay() stopped gives bytes back past a read a timed-out reader left in flight", async () => {
+  // Nobody else reads the source: an earlier read that timed out left its OS read in
+  // flight, with bytes already buffered, which the relay then took.
+  const [back, upstream] = memoryPair({ bufferSize: 2 });
+  await run(function* () {
+    const left = yield* socketPair();
+    using _left = left;
+    yield* left.client.sendall("HELLO");
+    const header = yield* moveOnAfter(50, left.peer.recvExactly(8));
+    equal(header.timedOut, true);
+    const relaying = yield* spawn(relay(left.peer, back, { chunkSize: 64 }));
+    equal(text(yield* upstream.recvExactly(2)), "HE");
+    yield* yieldNow();
+    yield* kill(relaying); // no error: the relay's reads were its own
+    yield* left.client.sendall("!");
+    // What the upstream's buffer holds went; the rest is back in front of the source.
+    const inBuffer = text(yield* upstream.recv(64));
+    equal(inBuffer + text(yield* left.peer.recvExactly(4 - inBuffer.length)), "LLO!");
   }());
   back.close();
   upstream.close();
