@@ -125,6 +125,8 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const BULK_MAX = PROTO_MAX_BULK_LEN;
 /** How many bytes of arguments writes may bring between two looks at the heap's size. */
 const MEMORY_CHECK_BYTES = 1024 * 1024;
+/** How many bytes of replies a subscriber's messages are taken into before a write. */
+const TAKE_BATCH_BYTES = 64 * 1024;
 /** How often the expiry sweep runs (Redis's `hz` 10). */
 const SWEEP_INTERVAL = 100;
 /** How many keys with a time to live the sweep looks at before it decides to go on. */
@@ -1222,11 +1224,17 @@ export class Client {
     this.db.listening(this, false);
   }
 
-  /** Appends the messages waiting in its subscription that it is subscribed to. */
+  /**
+   * Appends the messages waiting in its subscription that it is subscribed to, until its
+   * replies pass 64 KiB: the rest wait in the subscription, where they count once each
+   * (see `pubsubBufferLimit`), for after those replies are written.
+   */
   takeMessages(): void {
     const subscription = this.subscription;
     if (subscription === null || this.#killed) return; // a dropped client's messages go nowhere
-    for (let next; (next = subscription.tryReceive()) !== undefined && !next.done;) {
+    while (this.out.length < TAKE_BATCH_BYTES) {
+      const next = subscription.tryReceive();
+      if (next === undefined || next.done) return;
       this.deliver(next.value);
       if (this.#killed) return;
     }
@@ -1242,6 +1250,7 @@ export class Client {
     const { channel, payload } = message;
     this.taken = message.end;
     const out = this.out;
+    const before = out.length;
     if (this.channels.has(channel)) {
       out.array(3);
       out.bulk("message");
@@ -1251,21 +1260,21 @@ export class Client {
     for (const pattern of this.patterns) {
       if (!globMatch(pattern, channel)) continue;
       // A message goes out once per pattern that matches, so its size counted once at
-      // PUBLISH is not what it takes here: the replies are checked as they grow.
-      if (this.#pastPubsubLimit()) return this.kill();
+      // PUBLISH is not what it takes here: its replies alone may pass the limit.
+      if (this.#pastPubsubLimit(out.length - before)) return this.kill();
       out.array(4);
       out.bulk("pmessage");
       out.bulk(pattern);
       out.bulk(channel);
       out.bulk(payload);
     }
-    if (this.#pastPubsubLimit()) this.kill();
+    if (this.#pastPubsubLimit(out.length - before)) this.kill();
   }
 
-  /** Whether its backlog and unwritten replies are past `pubsubBufferLimit` (see publish). */
-  #pastPubsubLimit(): boolean {
+  /** Whether `bytes` of replies to one message pass `pubsubBufferLimit`. */
+  #pastPubsubLimit(bytes: number): boolean {
     const limit = this.db.pubsubBufferLimit;
-    return limit > 0 && this.db.publishedBytes - this.taken + this.out.length > limit;
+    return limit > 0 && bytes > limit;
   }
 }
 

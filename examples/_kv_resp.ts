@@ -273,7 +273,19 @@ export class RequestParser {
   next(): string[] | null {
     if (this.#readyAt < this.#ready.length) return this.#takeReady();
     if (this.#failure !== null) throw this.#failure;
-    return this.#parse();
+    const request = this.#parse();
+    // Every complete request was taken: what is held now is what its budget counts.
+    if (request === null) this.#report();
+    return request;
+  }
+
+  /** Brings this parser's share of its budget up to date with what it holds. */
+  #report(): void {
+    const budget = this.#budget;
+    if (budget === null) return;
+    const held = this.#end - this.#start + this.#argBytes + this.#readyBytes;
+    budget.held += held - this.#reported;
+    this.#reported = held;
   }
 
   /**
@@ -284,6 +296,14 @@ export class RequestParser {
    */
   parseAhead(): void {
     if (this.#failure !== null) return;
+    try {
+      this.#parseAhead();
+    } finally {
+      this.#report();
+    }
+  }
+
+  #parseAhead(): void {
     try {
       for (;;) {
         const before = this.#end - this.#start + this.#argBytes;

@@ -827,3 +827,30 @@ Deno.test("kvHandler tells a client past maxClients so and hangs up, as Redis do
   ]);
   second.close();
 });
+
+Deno.test("pub/sub: a subscriber that reads as messages come keeps up with a burst past pubsubBufferLimit's worth of replies", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock, pubsubBufferLimit: 8192 });
+  const [subscriber, subscriberEnd] = memoryPair();
+  const [publisher, publisherEnd] = memoryPair();
+  const message = "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nx\r\n";
+  let got = "";
+  await run(
+    function* () {
+      const handlers = [
+        yield* spawn(serve(db, subscriberEnd)),
+        yield* spawn(serve(db, publisherEnd)),
+      ];
+      yield* subscriber.sendall("SUBSCRIBE c\r\n");
+      yield* subscriber.recvExactly("*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n".length);
+      // A thousand messages in one burst: 30 KiB of replies, 2 KB of backlog.
+      yield* publisher.sendall("PUBLISH c x\r\n".repeat(1000));
+      got = String.fromCharCode(...yield* subscriber.recvExactly(message.length * 1000));
+      publisher.close();
+      subscriber.close();
+      for (const handler of handlers) yield* join(handler);
+    }(),
+    { clock },
+  );
+  assert.equal(got, message.repeat(1000));
+});

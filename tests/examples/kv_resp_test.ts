@@ -252,3 +252,24 @@ Deno.test("ReplyBuffer drains a long reply in short writes moving each byte a bo
   // Moving the rest to the front after every write copies 500 MB here.
   assert.ok(moved <= 2 * expected.length, `${moved} bytes moved to drain ${expected.length}`);
 });
+
+Deno.test("RequestParser gives back its share of a QueryBudget once its requests are taken", () => {
+  const budget = new QueryBudget(1000);
+  const one = new RequestParser({ budget });
+  const two = new RequestParser({ budget });
+  one.feed(bytes(`*2\r\n$4\r\nECHO\r\n$578\r\n${"a".repeat(578)}\r\n`)); // 600 bytes
+  assert.equal(budget.held, 600);
+  assert.deepEqual(one.next(), ["ECHO", "a".repeat(578)]);
+  assert.equal(one.next(), null); // all taken: nothing held
+  assert.equal(budget.held, 0);
+  two.feed(bytes("b".repeat(1000)));
+  assert.equal(budget.held, 1000);
+  // Parsed ahead (a blocked client's requests), they are held until taken.
+  const shared = new QueryBudget(1000);
+  const three = new RequestParser({ budget: shared });
+  three.feed(bytes("PING\r\n".repeat(10)));
+  three.parseAhead();
+  assert.equal(shared.held, 60);
+  assert.throws(() => three.feed(bytes("x".repeat(941))), RangeError);
+  three.feed(bytes("x".repeat(940)));
+});
