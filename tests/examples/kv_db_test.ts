@@ -597,7 +597,11 @@ Deno.test("expiry: the sweep keeps going while it finds many expired keys, as Re
     }(),
     { clock },
   );
-  assert.deepEqual(record, [":100\r\n"]);
+  // A round also stops after 25 ms of real time (as Redis's does), which a loaded machine
+  // can reach before the last key: so the test asks only for far more than a fixed budget
+  // would have deleted. Unloaded, the round deletes them all (":100").
+  const left = Number(/^:(\d+)\r\n$/.exec(record[0])![1]);
+  assert.ok(left >= 100 && left <= 10_100, `${left} keys left after one round`);
 });
 
 Deno.test("expiry: deadlines are whole milliseconds, so PEXPIRE and PTTL round-trip exactly", async () => {
