@@ -177,9 +177,16 @@ export class SleepEffect extends Effect<void> {
     tagKind(this, Kind.Sleep);
   }
   declare readonly ms: number;
-  constructor(ms: number) {
+  /**
+   * A time limit's timer (`withTimeout` or `moveOnAfter` of a coroutine): it wakes after
+   * what is due in the same instant, as a leaf operation's deadline does (kernel.ts,
+   * #fireDueTimers).
+   */
+  declare readonly late: boolean;
+  constructor(ms: number, late = false) {
     super();
     this.ms = ms;
+    this.late = late;
   }
   get description(): string {
     return `sleep(${this.ms})`;

@@ -20,8 +20,9 @@ import {
  * How a timed wait about to wait asks the kernel for a timer: `start` leaves itself here,
  * and the kernel takes it once `start` returns. A primitive's `start` is the only code
  * between, so nothing else can see it. Of nested timed waits, the earliest deadline wins
- * (on a tie, the inner one, as when the inner limit is inside a coroutine: its timer was
- * armed first): it expires the inner one, whose result the outer one then gives.
+ * (on a tie, the inner one, as for limits on coroutines: the kernel orders deadlines of an
+ * instant innermost first): it expires the inner one, whose result the outer one then
+ * gives.
  */
 export const deadlineRequest: { wait: TimedWait<unknown, unknown> | null } = { wait: null };
 

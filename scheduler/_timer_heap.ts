@@ -1,11 +1,18 @@
-// A binary min-heap of timers ordered by (deadline, insertion order), so timers with equal
-// deadlines fire in the order they were set. Cancelling is lazy (the entry's owner is
-// cleared) so that it is O(1); the heap is rebuilt when most of it is cancelled entries.
+// A binary min-heap of timers ordered by deadline. Of timers with equal deadlines, the
+// ordinary ones (a sleep) come first, in the order they were set; then the late ones (a
+// time limit's deadline), the most deeply nested limit first: a deadline ends a wait only
+// after what is due in the same instant, and of nested limits, the inner one. Cancelling is
+// lazy (the entry's owner is cleared) so that it is O(1); the heap is rebuilt when most of
+// it is cancelled entries.
 
 export interface TimerEntry<T> {
   deadline: number;
   seq: number;
   owner: T | null;
+  /** A time limit's deadline: see the ordering above. */
+  late: boolean;
+  /** How deeply a late one's limit is nested (threads from the run's main thread). */
+  depth: number;
 }
 
 export class TimerHeap<T> {
@@ -13,8 +20,8 @@ export class TimerHeap<T> {
   #seq = 0;
   #cancelled = 0;
 
-  push(deadline: number, owner: T): TimerEntry<T> {
-    const entry: TimerEntry<T> = { deadline, seq: this.#seq++, owner };
+  push(deadline: number, owner: T, late = false, depth = 0): TimerEntry<T> {
+    const entry: TimerEntry<T> = { deadline, seq: this.#seq++, owner, late, depth };
     const heap = this.#heap;
     heap.push(entry);
     this.#up(heap.length - 1);
@@ -39,10 +46,13 @@ export class TimerHeap<T> {
     return heap[0];
   }
 
-  /** Removes and returns the earliest live entry if it is due at `now`. */
-  popDue(now: number): TimerEntry<T> | undefined {
+  /**
+   * Removes and returns the earliest live entry if it is due at `now`; a late one only if
+   * `lateToo`.
+   */
+  popDue(now: number, lateToo: boolean): TimerEntry<T> | undefined {
     const top = this.peek();
-    if (top === undefined || top.deadline > now) return undefined;
+    if (top === undefined || top.deadline > now || (top.late && !lateToo)) return undefined;
     this.#pop();
     return top;
   }
@@ -91,6 +101,8 @@ export class TimerHeap<T> {
 }
 
 function before<T>(a: TimerEntry<T>, b: TimerEntry<T>): boolean {
-  return a.deadline < b.deadline ||
-    (a.deadline === b.deadline && a.seq < b.seq);
+  if (a.deadline !== b.deadline) return a.deadline < b.deadline;
+  if (a.late !== b.late) return b.late;
+  if (a.depth !== b.depth) return a.depth > b.depth;
+  return a.seq < b.seq;
 }

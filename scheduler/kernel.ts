@@ -187,6 +187,8 @@ export class Kernel implements ThreadHost {
   #budget = STEPS_PER_CHECK;
   /** How many times the budget has run out and refilled: with it, steps can be counted. */
   #refills = 0;
+  /** `#refills` when a due deadline was first held back (#fireDueTimers), or `Infinity`. */
+  #lateHeldAt = Infinity;
   /** This run's count for channel operations done inside `yield*` (see `fastPath`). */
   #fastPathCredit = FAST_PATH_RUN;
   /** Numbers each shield, so that a later shield as deep is told from an ended one. */
@@ -545,19 +547,30 @@ export class Kernel implements ThreadHost {
     } else this.#immediateHandle = setImmediate(this.#onImmediate);
   }
 
-  /** Moves every due timer's thread to the ready queue; says whether any was due. */
+  /**
+   * Moves every due timer's thread to the ready queue, or ends its timed wait; says whether
+   * any was due. A time limit's deadline (a late timer) waits while threads are ready: what
+   * is due in its instant runs first (the holder that releases the lock at that very
+   * moment), so an operation that finishes then counts as done, whatever its form. Threads
+   * that keep the queue busy hold a deadline back for one whole step budget at most.
+   */
   #fireDueTimers(): boolean {
-    if (this.#timers.peek() === undefined) return false;
+    const timers = this.#timers;
+    if (timers.peek() === undefined) return false;
     const now = this.now();
+    const force = this.#refills - this.#lateHeldAt > 1;
     let fired = false;
     let entry;
-    while ((entry = this.#timers.popDue(now)) !== undefined) {
+    while ((entry = timers.popDue(now, force || this.#queue.size === 0)) !== undefined) {
       const thread = entry.owner!;
       thread.timer = null;
       if (thread.state === STATE_SLEEPING) this.#enqueue(thread);
       else this.#expireDeadline(thread);
       fired = true;
     }
+    const next = timers.peek();
+    if (next === undefined || next.deadline > now) this.#lateHeldAt = Infinity;
+    else if (this.#lateHeldAt === Infinity) this.#lateHeldAt = this.#refills;
     return fired;
   }
 
@@ -1182,7 +1195,20 @@ export class Kernel implements ThreadHost {
 
   #onSleep(thread: Thread, effect: SleepEffect): boolean {
     // `sleep()` gives the `null()` event for `ms <= 0`, so a timer is always due later.
-    thread.timer = this.#timers.push(this.now() + effect.ms, thread);
+    const now = this.now();
+    const deadline = now + effect.ms;
+    if (deadline > Number.MAX_SAFE_INTEGER && this.#clock !== undefined) {
+      return this.#resumeThrowing(
+        thread,
+        new RangeError(
+          `Cannot sleep for ${effect.ms} ms: the virtual clock would pass 2^53 - 1 ms (it is at ${now} ms)`,
+        ),
+      );
+    }
+    thread.timer = effect.late
+      // A limit's timer thread is its caller's child: the limit is as deep as the caller.
+      ? this.#timers.push(deadline, thread, true, spawnDepth(thread) - 1)
+      : this.#timers.push(deadline, thread);
     thread.state = STATE_SLEEPING;
     return false;
   }
@@ -1266,6 +1292,19 @@ export class Kernel implements ThreadHost {
       if (value !== NO_RESULT) thread.resumeValue = value;
       return true;
     }
+    if (timed !== null && (wait === SUSPEND || wait === SUSPEND_EXTERNAL)) {
+      const now = this.now();
+      if (now + timed.ms > Number.MAX_SAFE_INTEGER && this.#clock !== undefined) {
+        // Past 2^53 a double no longer tells one millisecond from the next (as for a sleep).
+        const failure = this.#cancelPrimitive(thread);
+        return this.#resumeThrowing(
+          thread,
+          failure?.error ?? new RangeError(
+            `Cannot wait on ${primitive.description}: its deadline would pass 2^53 - 1 ms on the virtual clock (it is at ${now} ms)`,
+          ),
+        );
+      }
+    }
     if (wait === SUSPEND) {
       thread.state = STATE_SUSPENDED;
       if (timed !== null) this.#armDeadline(thread, timed);
@@ -1287,7 +1326,7 @@ export class Kernel implements ThreadHost {
    */
   #armDeadline(thread: Thread, wait: TimedWait<unknown, unknown>): void {
     thread.withExtras().deadlineWait = wait;
-    thread.timer = this.#timers.push(this.now() + wait.ms, thread);
+    thread.timer = this.#timers.push(this.now() + wait.ms, thread, true, spawnDepth(thread));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1966,4 +2005,11 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === "object" || typeof value === "function") &&
     value !== null &&
     typeof (value as PromiseLike<unknown>).then === "function";
+}
+
+/** How many threads `thread` descends from: 0 for a run's main thread. */
+function spawnDepth(thread: Thread): number {
+  let depth = 0;
+  for (let t = thread.parent; t !== null; t = t.parent) depth++;
+  return depth;
 }

@@ -3,7 +3,7 @@ import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { Primitive, SUSPEND } from "./lowlevel.ts";
 import type { Operation } from "./operation.ts";
-import { sleep } from "./sleep.ts";
+import { deadlineSleep } from "./sleep.ts";
 import { spawn } from "./spawn.ts";
 import { TimedWait } from "./_timed_wait.ts";
 import { shield } from "./shield.ts";
@@ -26,7 +26,9 @@ export type MoveOnResult<T> =
  * This is Trio's `move_on_after`; {@linkcode withTimeout} is the form that throws.
  *
  * An operation that finishes at the very moment time runs out counts as done: its value is
- * returned, never dropped. So a channel `receive()` limited this way loses no item.
+ * returned, never dropped. So a channel `receive()` limited this way loses no item. The
+ * deadline comes after whatever else is due in its instant (a sender whose sleep ends
+ * then), and of nested limits that end together, the inner one decides.
  *
  * A coroutine runs in a helper thread of its own (a leaf event, such as a `receive` or a
  * `recv`, waits in the caller's thread): what belongs to a thread and is made inside it (a
@@ -155,6 +157,6 @@ function* attempt<T>(operation: Operation<T>, deadline: Deadline<T>): Coroutine<
 }
 
 function* timer(ms: number, deadline: Deadline<unknown>): Coroutine<void> {
-  yield* sleep(ms);
+  yield* deadlineSleep(ms);
   deadline.expire();
 }

@@ -9,7 +9,9 @@ import type { Effect } from "./effect.ts";
  *
  * @param ms How long to sleep, in milliseconds.
  * @returns An event that resumes once the time has passed.
- * @throws {RangeError} If `ms` is not a finite number.
+ * @throws {RangeError} If `ms` is not a finite number. Under a `VirtualClock`, the sleep
+ * throws one into the thread if it would take the clock past 2^53 - 1 ms, where a double
+ * no longer tells one millisecond from the next.
  *
  * @example Sleeping, on a virtual clock
  * ```ts
@@ -33,4 +35,13 @@ export function sleep(ms: number): Effect<void> {
   // No timer at all: the same event as `null()`, with no allocation.
   if (ms <= 0) return YIELD_NOW;
   return new SleepEffect(ms);
+}
+
+/**
+ * A time limit's timer (`withTimeout` or `moveOnAfter` of a coroutine): a sleep that ends
+ * after what is due in the same instant has run, as a leaf operation's deadline does.
+ * `ms` is checked by the caller.
+ */
+export function deadlineSleep(ms: number): Effect<void> {
+  return ms <= 0 ? YIELD_NOW : new SleepEffect(ms, true);
 }

@@ -38,6 +38,11 @@ export interface VirtualClockOptions {
  * clock may be used again). While a promise is
  * pending the clock holds still, unless `options.autojumpThreshold` is set.
  *
+ * Timers due in the same instant fire in the order they were set, and a time limit's
+ * deadline ({@linkcode withTimeout}, {@linkcode moveOnAfter}) after what else is due then.
+ * A sleep or deadline that would take the clock past 2^53 - 1 ms, where a double no longer
+ * tells one millisecond from the next, throws a `RangeError` into its thread.
+ *
  * @example An hour of sleeping, instantly
  * ```ts
  * import { run, sleep, VirtualClock } from "@bluelet/bluelet";

@@ -2,7 +2,7 @@ import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { TimeoutError } from "./errors.ts";
-import { sleep } from "./sleep.ts";
+import { deadlineSleep } from "./sleep.ts";
 import { settle, supervise } from "./_supervise.ts";
 import type { Operation } from "./operation.ts";
 import { Primitive } from "./_primitive.ts";
@@ -12,7 +12,10 @@ import { descriptionOf } from "./_describe.ts";
 /**
  * Runs a coroutine (or event) with a time limit. If it is not done within `ms`, it is
  * killed (its `finally` blocks run) and a {@linkcode TimeoutError} is thrown. Its result
- * or error passes through otherwise.
+ * or error passes through otherwise. The deadline comes after whatever else is due in its
+ * instant: an operation that finishes at that very moment (a lock released by a holder
+ * whose sleep ends then) counts as done. Of nested limits that end together, the inner one
+ * decides.
  *
  * A coroutine runs in a helper thread of its own (a leaf event, such as a `receive` or a
  * `recv`, waits in the caller's thread): what belongs to a thread and is made inside it (a
@@ -54,7 +57,7 @@ export function withTimeout<T>(
   }
   // A leaf operation waits in the caller's own thread, so a kill can never lose its result.
   if (operation instanceof Primitive) return new TimeLimit(operation as Primitive<T>, ms);
-  return call(limited(ms, operation, sleep(ms)));
+  return call(limited(ms, operation, deadlineSleep(ms)));
 }
 
 /** `withTimeout` of a primitive. */

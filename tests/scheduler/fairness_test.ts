@@ -5,6 +5,8 @@ import {
   Channel,
   type Coroutine,
   kill,
+  Lock,
+  moveOnAfter,
   run,
   sleep,
   spawn,
@@ -313,4 +315,32 @@ Deno.test("many threads awaiting promises already settled, run in one drive each
   for (const [threads, count] of Object.entries(rounds)) {
     assert.ok(count < 40, `${threads} threads: the timer fired after ${count} rounds`);
   }
+});
+
+Deno.test("a time limit's deadline ends its wait on time while busy threads keep the ready queue full", async () => {
+  // A deadline waits for what is due in its instant to run, but busy threads never let the
+  // queue empty: they may hold it back for one step budget, not for as long as they are
+  // busy. The real clock on purpose: a virtual one does not move while threads are ready.
+  const record: string[] = [];
+  const held = new Lock();
+  held.tryAcquire(); // never released
+  let movedOn = false;
+  await run(function* () {
+    for (const name of ["a", "b"]) {
+      yield* spawn(function* () {
+        const end = performance.now() + 2000;
+        while (!movedOn && performance.now() < end) yield* yieldNow();
+        record.push(`spinner ${name} stopped`);
+      }());
+    }
+    const outcome = yield* moveOnAfter(5, held.acquire());
+    movedOn = true;
+    record.push(`moved on: ${JSON.stringify(outcome)}`);
+  }());
+  // The spinners stop in either order, once they see it.
+  assert.deepEqual([record[0], ...record.slice(1).sort()], [
+    'moved on: {"timedOut":true}',
+    "spinner a stopped",
+    "spinner b stopped",
+  ]);
 });

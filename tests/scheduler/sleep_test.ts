@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { run, sleep, spawn, until, VirtualClock } from "../../mod.ts";
+import {
+  Lock,
+  moveOnAfter,
+  run,
+  sleep,
+  spawn,
+  until,
+  VirtualClock,
+  withTimeout,
+} from "../../mod.ts";
 
 Deno.test("sleep() wakes threads in deadline order, and equal deadlines in the order they were set", async () => {
   const record: string[] = [];
@@ -109,6 +118,47 @@ Deno.test("VirtualClock refuses a start that is not finite, or past where millis
     );
   }
   assert.equal(new VirtualClock(Number.MAX_SAFE_INTEGER - 10).now(), Number.MAX_SAFE_INTEGER - 10);
+});
+
+Deno.test("on a virtual clock, a wait that would end past 2^53 - 1 ms is a RangeError, not a lost millisecond", async () => {
+  // Past 2^53 a double no longer tells one millisecond from the next: a sleep there would
+  // take no time at all.
+  const clock = new VirtualClock(Number.MAX_SAFE_INTEGER - 10);
+  const held = new Lock();
+  held.tryAcquire();
+  const record: string[] = [];
+  await run(
+    function* () {
+      yield* sleep(10);
+      record.push(`slept to ${clock.now()}`);
+      for (
+        const [name, wait] of [
+          ["sleep(1)", () => sleep(1)],
+          ["withTimeout(1, acquire)", () => withTimeout(1, held.acquire())],
+          ["moveOnAfter(1, acquire)", () => moveOnAfter(1, held.acquire())],
+          ["withTimeout(1, sleep(5))", () => withTimeout(1, sleep(5))],
+        ] as const
+      ) {
+        try {
+          yield* wait();
+          record.push(`${name}: returned at ${clock.now()}`);
+        } catch (error) {
+          record.push(`${name}: ${(error as Error).name}: ${(error as Error).message}`);
+        }
+      }
+    }(),
+    { clock },
+  );
+  const at = Number.MAX_SAFE_INTEGER;
+  assert.deepEqual(record, [
+    `slept to ${at}`,
+    `sleep(1): RangeError: Cannot sleep for 1 ms: the virtual clock would pass 2^53 - 1 ms (it is at ${at} ms)`,
+    `withTimeout(1, acquire): RangeError: Cannot wait on timeout(1) of acquire(Lock): its deadline would pass 2^53 - 1 ms on the virtual clock (it is at ${at} ms)`,
+    `moveOnAfter(1, acquire): RangeError: Cannot wait on moveOnAfter(1) of acquire(Lock): its deadline would pass 2^53 - 1 ms on the virtual clock (it is at ${at} ms)`,
+    // The operation runs first, and its own error passes through.
+    `withTimeout(1, sleep(5)): RangeError: Cannot sleep for 5 ms: the virtual clock would pass 2^53 - 1 ms (it is at ${at} ms)`,
+  ]);
+  assert.equal(held.locked, true);
 });
 
 Deno.test("VirtualClock with an autojump threshold past setTimeout's limit does not jump at once", async () => {

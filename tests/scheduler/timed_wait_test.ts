@@ -288,3 +288,92 @@ Deno.test("a timed wait ignores a stray wake() while its primitive waits on a pr
     }
   }
 });
+
+Deno.test("a deadline at the very instant the awaited thing happens: it counts as done, in every form", async () => {
+  // The holder's release is due at 5, as is the waiter's deadline. What is due in an
+  // instant runs before a deadline of that instant ends a wait: leaf operation or coroutine,
+  // `withTimeout` or `moveOnAfter`, the waiter gets the lock.
+  const forms: [string, (lock: Lock) => Operation<unknown>][] = [
+    ["moveOnAfter(5, acquire)", (lock) => moveOnAfter(5, lock.acquire())],
+    ["moveOnAfter(5, coroutine)", (lock) => moveOnAfter(5, acquiring(lock))],
+    ["withTimeout(5, acquire)", (lock) => withTimeout(5, lock.acquire())],
+    ["withTimeout(5, coroutine)", (lock) => withTimeout(5, acquiring(lock))],
+  ];
+  function* acquiring(lock: Lock): Coroutine<string> {
+    yield* lock.acquire();
+    return "acquired";
+  }
+  const record: string[] = [];
+  for (const [name, attempt] of forms) {
+    const lock = new Lock();
+    const clock = new VirtualClock();
+    await run(
+      function* () {
+        yield* lock.acquire();
+        yield* spawn(function* () {
+          yield* sleep(5);
+          lock.release();
+        }());
+        yield* yieldNow(); // the holder's timer is armed first
+        try {
+          const result = yield* attempt(lock);
+          record.push(`${name}: ${JSON.stringify(result)} at ${clock.now()}, held: ${lock.locked}`);
+        } catch (error) {
+          record.push(`${name}: ${(error as Error).name} at ${clock.now()}, held: ${lock.locked}`);
+        }
+        if (lock.locked) lock.release();
+      }(),
+      { clock },
+    );
+  }
+  assert.deepEqual(record, [
+    'moveOnAfter(5, acquire): {"timedOut":false} at 5, held: true',
+    'moveOnAfter(5, coroutine): {"timedOut":false,"value":"acquired"} at 5, held: true',
+    "withTimeout(5, acquire): undefined at 5, held: true",
+    'withTimeout(5, coroutine): "acquired" at 5, held: true',
+  ]);
+});
+
+Deno.test("nested time limits with equal deadlines: the inner one ends it, over a leaf or a coroutine", async () => {
+  const held = new Lock();
+  held.tryAcquire(); // never released: an acquire of it waits for ever
+  function* sleeping(): Coroutine<void> {
+    yield* sleep(100);
+  }
+  const cases: [string, () => Operation<unknown>][] = [
+    [
+      "withTimeout(10, moveOnAfter(10, acquire))",
+      () => withTimeout(10, moveOnAfter(10, held.acquire())),
+    ],
+    ["withTimeout(10, moveOnAfter(10, sleep))", () => withTimeout(10, moveOnAfter(10, sleep(100)))],
+    [
+      "withTimeout(10, moveOnAfter(10, coroutine))",
+      () => withTimeout(10, moveOnAfter(10, sleeping())),
+    ],
+    [
+      "moveOnAfter(10, withTimeout(10, acquire))",
+      () => moveOnAfter(10, withTimeout(10, held.acquire())),
+    ],
+    [
+      "moveOnAfter(10, withTimeout(10, coroutine))",
+      () => moveOnAfter(10, withTimeout(10, sleeping())),
+    ],
+  ];
+  const record: string[] = [];
+  for (const [name, attempt] of cases) {
+    const clock = new VirtualClock();
+    try {
+      const result = await run(attempt() as Coroutine<unknown>, { clock });
+      record.push(`${name}: ${JSON.stringify(result)} at ${clock.now()}`);
+    } catch (error) {
+      record.push(`${name}: ${(error as Error).name} at ${clock.now()}`);
+    }
+  }
+  assert.deepEqual(record, [
+    'withTimeout(10, moveOnAfter(10, acquire)): {"timedOut":true} at 10',
+    'withTimeout(10, moveOnAfter(10, sleep)): {"timedOut":true} at 10',
+    'withTimeout(10, moveOnAfter(10, coroutine)): {"timedOut":true} at 10',
+    "moveOnAfter(10, withTimeout(10, acquire)): TimeoutError at 10",
+    "moveOnAfter(10, withTimeout(10, coroutine)): TimeoutError at 10",
+  ]);
+});
