@@ -4,19 +4,13 @@
 // layer writes that buffer. Time comes from the clock passed in, and expiry runs on the
 // scheduler's timers, so tests drive all of it under a VirtualClock.
 //
-// Published messages go out on one `Broadcast` for the whole server, so every subscriber
-// sees them in the order they were published, whatever mix of channels and patterns it
-// listens to. Each subscriber's connection holds one `Subscription` and keeps the messages
-// its channels and patterns match, looking before each of its commands, so that its replies
-// and its messages keep Redis's order and a message reaches exactly the clients that
-// PUBLISH counted.
-import {
-  Broadcast,
-  type Coroutine,
-  LaggedError,
-  sleep,
-  type Subscription,
-} from "../scheduler/mod.ts";
+// A published message goes into the mailbox (a `Channel`) of each subscriber whose channels
+// or patterns match it, as Redis appends it to each one's output buffer: a subscriber sees
+// its messages in the order they were published, and only its own count against its
+// limits. Its connection takes them as they come, and every one waiting before each of its
+// commands, so that its replies and its messages keep Redis's order and a message reaches
+// exactly the clients that PUBLISH counted.
+import { Channel, type Coroutine, sleep } from "../scheduler/mod.ts";
 import { getHeapStatistics } from "node:v8";
 import { Deque } from "./_kv_deque.ts";
 import { globMatch } from "./_kv_glob.ts";
@@ -74,9 +68,9 @@ export interface DatabaseOptions {
   /**
    * How many published messages a subscriber may fall behind (its connection has not
    * taken them yet, because its writes stopped draining); one more and it is disconnected,
-   * as Redis's `client-output-buffer-limit pubsub` does by bytes. Every message published
-   * while it is subscribed counts, including those for other channels. Publishers never
-   * wait for subscribers.
+   * as Redis's `client-output-buffer-limit pubsub` does by bytes. Only the messages it
+   * gets count: traffic on channels it did not join never drops it. Publishers never wait
+   * for subscribers.
    *
    * @default {10000}
    */
@@ -84,11 +78,11 @@ export interface DatabaseOptions {
   /**
    * How many bytes of messages a subscriber may fall behind, as Redis's hard
    * `client-output-buffer-limit pubsub 32mb`: the messages it has not taken yet (their
-   * payloads and channel names, counting every message published meanwhile, as
-   * `pubsubLimit` does) and its replies not yet written. One byte more and it is
+   * payloads and channel names, once per channel or pattern of its that matches, as it
+   * will get them) and its replies not yet written. One byte more and it is
    * disconnected, so a subscriber that never reads pins at most this much, however big
-   * the messages. Checked on every publish. 0 sets no limit in bytes (`pubsubLimit`, in
-   * messages, still holds), as in Redis.
+   * the messages. Checked on every publish, for the subscribers of that message. 0 sets
+   * no limit in bytes (`pubsubLimit`, in messages, still holds), as in Redis.
    *
    * @default {33554432}
    */
@@ -223,11 +217,6 @@ function parseTimeout(text: string): number | string {
 export class Database {
   /** The clock that expiry and timeouts use. */
   readonly clock: Clock;
-  /**
-   * Every published message, to every subscriber: a subscriber that falls `pubsubLimit`
-   * messages behind gets a `LaggedError` (the `"end"` policy).
-   */
-  readonly messages: Broadcast<Message>;
   readonly #idleTimeout: number;
   readonly #keys = new Map<string, Entry>();
   /** The keys with a time to live, for the sweep. */
@@ -240,11 +229,12 @@ export class Database {
   readonly #channels = new Map<string, Set<Client>>();
   readonly #patterns = new Map<string, Set<Client>>();
   readonly #clients = new Set<Client>();
-  /** The clients holding a subscription, whose backlog PUBLISH checks. */
+  /** The clients with a mailbox: those subscribed to a channel or pattern. */
   readonly #listeners = new Set<Client>();
+  readonly #pubsubLimit: number;
   readonly #pubsubBufferLimit: number;
-  /** The bytes of every message published so far: a subscriber's backlog starts at its mark. */
-  #publishedBytes = 0;
+  /** Numbers each PUBLISH, so that a subscriber matched more than once gets it once. */
+  #published = 0;
   /** Redis's `maxmemory`: the heap's size past which writes are refused; 0 for none. */
   readonly maxmemory: number;
   /** Bytes of arguments written since the heap was last looked at: the first write looks. */
@@ -259,7 +249,7 @@ export class Database {
    * non-negative number.
    */
   constructor(options: DatabaseOptions = {}) {
-    for (const name of ["pubsubBufferLimit", "maxmemory", "idleTimeout"] as const) {
+    for (const name of ["pubsubLimit", "pubsubBufferLimit", "maxmemory", "idleTimeout"] as const) {
       const value = options[name];
       if (value !== undefined && !(value >= 0 && value < Infinity)) {
         throw new RangeError(
@@ -268,11 +258,7 @@ export class Database {
       }
     }
     this.clock = options.clock ?? performance;
-    this.messages = new Broadcast<Message>({
-      capacity: options.pubsubLimit ?? 10_000,
-      overflow: "end",
-      name: "kv messages",
-    });
+    this.#pubsubLimit = options.pubsubLimit ?? 10_000;
     this.#idleTimeout = options.idleTimeout ?? 0;
     this.#pubsubBufferLimit = options.pubsubBufferLimit ?? 32 * 1024 * 1024;
     this.maxmemory = options.maxmemory ??
@@ -303,9 +289,9 @@ export class Database {
     return this.#pubsubBufferLimit;
   }
 
-  /** The bytes of every message published so far (see {@linkcode Message.end}). */
-  get publishedBytes(): number {
-    return this.#publishedBytes;
+  /** How many clients are subscribed to a channel or pattern, and hold a mailbox. */
+  get subscribers(): number {
+    return this.#listeners.size;
   }
 
   /** @internal */
@@ -954,6 +940,7 @@ export class Database {
 
   /** @internal */
   subscribe(client: Client, args: string[], patterns: boolean): void {
+    client.openMailbox();
     const kind = patterns ? "psubscribe" : "subscribe";
     const mine = patterns ? client.patterns : client.channels;
     const registry = patterns ? this.#patterns : this.#channels;
@@ -1007,40 +994,46 @@ export class Database {
 
   /** @internal */
   publish(client: Client, channel: string, payload: string): void {
-    // Counted now, delivered as each subscriber takes it: the same clients (see Client.execute).
+    // Counted and handed over now, to the clients whose channels and patterns match now,
+    // as Redis does (see Client.execute for why they are still the ones that match when
+    // each subscriber takes it).
+    const message: Message = { channel, payload };
+    const serial = ++this.#published;
     let receivers = 0;
     for (const subscriber of this.#channels.get(channel) ?? []) {
-      if (!subscriber.killed) receivers++; // a dropped one is about to leave
+      if (subscriber.droppedBefore(serial)) continue; // it is about to leave
+      receivers++;
+      subscriber.hand(message, serial, channel.length + payload.length);
     }
     for (const [pattern, subscribers] of this.#patterns) {
       if (!globMatch(pattern, channel)) continue;
-      for (const subscriber of subscribers) if (!subscriber.killed) receivers++;
-    }
-    if (receivers > 0) {
-      const end = this.#publishedBytes += channel.length + payload.length;
-      this.messages.tryPublish({ channel, payload, end }); // never waits
-      // The message is counted for a subscriber it takes past its limit, as in Redis.
-      const limit = this.#pubsubBufferLimit;
-      for (const listener of this.#listeners) {
-        if (limit > 0 && end - listener.taken + listener.out.length > limit) listener.kill();
+      for (const subscriber of subscribers) {
+        if (subscriber.droppedBefore(serial)) continue;
+        receivers++;
+        subscriber.hand(message, serial, pattern.length + channel.length + payload.length);
       }
     }
     client.out.integer(receivers);
   }
+
+  /**
+   * Whether a subscriber this far behind (in messages, and in bytes of messages not taken
+   * and replies not written) is past the limits, and must be dropped.
+   *
+   * @internal
+   */
+  pastPubsubLimits(messages: number, bytes: number): boolean {
+    const limit = this.#pubsubBufferLimit;
+    return messages > this.#pubsubLimit || (limit > 0 && bytes > limit);
+  }
 }
 
-/** A published message, as {@linkcode Database.messages} carries it to every subscriber. */
+/** A published message, as each subscriber's mailbox holds it. */
 export interface Message {
   /** The channel it was published on. */
   readonly channel: string;
   /** What was published. */
   readonly payload: string;
-  /**
-   * The bytes (payloads and channel names) of every message published up to this one,
-   * from {@linkcode Database.publishedBytes}: a subscriber that took this message is
-   * behind by the difference.
-   */
-  readonly end: number;
 }
 
 /**
@@ -1079,8 +1072,11 @@ export class Client {
   blocked: Blocked | null = null;
   /** Wakes the client's thread when a blocking pop serves it. */
   readonly wakeup: Wakeup = new Wakeup();
-  /** While it is subscribed, where its messages come from (see {@linkcode Client.listen}). */
-  subscription: Subscription<Message> | null = null;
+  /**
+   * While it is subscribed, where its messages wait for its connection to take them (see
+   * {@linkcode Client.takeMessages}).
+   */
+  mailbox: Channel<Message> | null = null;
   /** Set by QUIT: write the replies, then close. */
   closeAfterReply = false;
   /**
@@ -1092,11 +1088,12 @@ export class Client {
   lastActive: number;
   /** What {@linkcode Client.kill} calls: the socket layer closes the connection. */
   onKill: (() => void) | null = null;
-  /**
-   * While subscribed, the {@linkcode Message.end} of the last message it took (or where
-   * the messages stood when it subscribed): it is behind by the bytes published since.
-   */
-  taken = 0;
+  /** How many messages wait in its mailbox. */
+  #pendingMessages = 0;
+  /** Their bytes: channel names, payloads and patterns, once per reply they will make. */
+  #pendingBytes = 0;
+  /** The last PUBLISH that handed it a message (see {@linkcode Client.hand}). */
+  #lastSerial = 0;
   #killed = false;
 
   /**
@@ -1147,16 +1144,18 @@ export class Client {
   }
 
   /**
-   * Executes one request, appending the reply to `out` after the messages published
-   * since the client last looked (so a message published before a command that changes
-   * its subscriptions is delivered as they were).
+   * Executes one request, appending the reply to `out` after every message published
+   * before it that the client has not taken yet (so a message published before a command
+   * that changes its subscriptions is delivered as they were, and none is left behind).
    *
    * @param args The command and its arguments, binary strings.
    * @returns -1, or for a blocking pop that must wait, the timeout to pass to
    * {@linkcode Client.block}.
    */
   execute(args: string[]): number {
-    if (this.subscription !== null) this.takeMessages();
+    // Every one, however many: the command may change what it is subscribed to. They are
+    // bounded by the limits, which dropped it otherwise.
+    if (this.mailbox !== null) this.takeMessages(Infinity);
     const command = COMMANDS.get(args[0]) ?? COMMANDS.get(args[0].toLowerCase());
     if (command === undefined) {
       this.out.error(unknownCommand(args));
@@ -1201,80 +1200,101 @@ export class Client {
     this.blocked = null;
   }
 
-  /**
-   * Once a command subscribed the client, takes its {@linkcode Subscription} to
-   * {@linkcode Database.messages} in the calling thread, the client's connection, before
-   * that thread waits for anything (so no message is missed). A client that falls
-   * `pubsubLimit` messages behind is dropped at once, with nobody else slowed.
-   */
-  *listen(): Coroutine<void> {
-    const subscription = yield* this.db.messages.subscribe();
-    this.subscription = subscription;
-    this.taken = this.db.publishedBytes;
+  /** Gives it a mailbox, as it subscribes. @internal */
+  openMailbox(): void {
+    if (this.mailbox !== null) return;
+    this.mailbox = new Channel<Message>(Infinity);
     this.db.listening(this, true);
-    subscription.signal.addEventListener("abort", () => {
-      if (subscription.signal.reason instanceof LaggedError) this.kill();
-    });
   }
 
-  /** Ends the subscription, once the client has no channel or pattern left. */
+  /** Drops its mailbox, once it has no channel or pattern left (and took its messages). */
   unlisten(): void {
-    this.subscription?.close();
-    this.subscription = null;
+    this.mailbox = null;
+    this.#pendingMessages = this.#pendingBytes = 0;
     this.db.listening(this, false);
   }
 
   /**
-   * Appends the messages waiting in its subscription that it is subscribed to, until its
-   * replies pass 64 KiB: the rest wait in the subscription, where they count once each
-   * (see `pubsubBufferLimit`), for after those replies are written.
+   * Puts a published message in its mailbox, once per PUBLISH however many of its
+   * channels and patterns match (it makes a reply per match as it takes it), and drops it
+   * if that takes it past the limits.
+   *
+   * @param message The message.
+   * @param serial The PUBLISH's number.
+   * @param bytes What this match adds to its backlog.
+   * @internal
    */
-  takeMessages(): void {
-    const subscription = this.subscription;
-    if (subscription === null || this.#killed) return; // a dropped client's messages go nowhere
-    while (this.out.length < TAKE_BATCH_BYTES) {
-      const next = subscription.tryReceive();
-      if (next === undefined || next.done) return;
-      this.deliver(next.value);
-      if (this.#killed) return;
+  hand(message: Message, serial: number, bytes: number): void {
+    if (this.#killed) return;
+    if (this.#lastSerial !== serial) {
+      this.#lastSerial = serial;
+      this.#pendingMessages++;
+      this.mailbox!.trySend(message); // no capacity limit: never refused
+    }
+    this.#pendingBytes += bytes;
+    // Still counted for the message it is dropped on, as in Redis.
+    if (this.db.pastPubsubLimits(this.#pendingMessages, this.#pendingBytes + this.out.length)) {
+      this.kill();
     }
   }
 
   /**
-   * Appends a published message as Redis sends it: as a `message` if the client is
-   * subscribed to its channel, then a `pmessage` per pattern of its that matches.
+   * Whether it was dropped before PUBLISH number `serial` reached it. One dropped by that
+   * very message is still counted for each of its matches, as in Redis.
+   *
+   * @param serial The PUBLISH's number.
+   * @internal
+   */
+  droppedBefore(serial: number): boolean {
+    return this.#killed && this.#lastSerial !== serial;
+  }
+
+  /**
+   * Appends the messages waiting in its mailbox until its replies pass `bytes` (64 KiB by
+   * default): the rest wait, where they count against its limits, for after those
+   * replies are written.
+   *
+   * @param bytes How many bytes of replies to stop at.
+   */
+  takeMessages(bytes: number = TAKE_BATCH_BYTES): void {
+    const mailbox = this.mailbox;
+    if (mailbox === null || this.#killed) return; // a dropped client's messages go nowhere
+    while (this.out.length < bytes) {
+      const next = mailbox.tryReceive();
+      if (next === undefined || next.done) return;
+      this.deliver(next.value);
+    }
+  }
+
+  /**
+   * Appends a message taken from its mailbox as Redis sends it: as a `message` if the
+   * client is subscribed to its channel, then a `pmessage` per pattern of its that
+   * matches.
    *
    * @param message The message.
    */
   deliver(message: Message): void {
     const { channel, payload } = message;
-    this.taken = message.end;
     const out = this.out;
-    const before = out.length;
+    let bytes = 0;
     if (this.channels.has(channel)) {
       out.array(3);
       out.bulk("message");
       out.bulk(channel);
       out.bulk(payload);
+      bytes += channel.length + payload.length;
     }
     for (const pattern of this.patterns) {
       if (!globMatch(pattern, channel)) continue;
-      // A message goes out once per pattern that matches, so its size counted once at
-      // PUBLISH is not what it takes here: its replies alone may pass the limit.
-      if (this.#pastPubsubLimit(out.length - before)) return this.kill();
       out.array(4);
       out.bulk("pmessage");
       out.bulk(pattern);
       out.bulk(channel);
       out.bulk(payload);
+      bytes += pattern.length + channel.length + payload.length;
     }
-    if (this.#pastPubsubLimit(out.length - before)) this.kill();
-  }
-
-  /** Whether `bytes` of replies to one message pass `pubsubBufferLimit`. */
-  #pastPubsubLimit(bytes: number): boolean {
-    const limit = this.db.pubsubBufferLimit;
-    return limit > 0 && bytes > limit;
+    this.#pendingMessages--;
+    this.#pendingBytes -= bytes;
   }
 }
 

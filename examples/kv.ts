@@ -10,15 +10,14 @@
 // byte. One coroutine per client reads requests and executes them; the commands themselves
 // (examples/_kv_db.ts) know nothing of sockets.
 //
-// Publish/subscribe runs on one `Broadcast` of every published message, so a subscriber
-// gets its messages in publish order across all its channels and patterns. The policy for
-// a subscriber that does not read: its connection's writes stop draining, so it stops
-// taking messages from its `Subscription`; once it is `--pubsub-limit` messages behind
-// (default 10,000, counting every message published meanwhile to a channel that has a
-// subscriber), the Broadcast ends its subscription with a `LaggedError` and the server
-// disconnects it; so does a PUBLISH that leaves it `--pubsub-buffer-limit` bytes behind
+// Publish/subscribe hands each message to the mailbox (a `Channel`) of every subscriber it
+// matches, so a subscriber gets its messages in publish order across all its channels and
+// patterns. The policy for a subscriber that does not read: its connection's writes stop
+// draining, so it stops taking messages from its mailbox; a PUBLISH that leaves it
+// `--pubsub-limit` messages behind (default 10,000) or `--pubsub-buffer-limit` bytes behind
 // (default 32 MiB, Redis's `client-output-buffer-limit pubsub 32mb`: messages not taken,
-// and replies not written), so that big messages cannot pin count x size bytes. Publishers
+// once per channel or pattern that matches, and replies not written) disconnects it, so
+// that big messages cannot pin count x size bytes. Only its own messages count. Publishers
 // never wait, and nobody else is affected.
 // `--port 0` picks a free port; the `listening on HOST:PORT` line says which. Ctrl-C (or
 // SIGTERM) closes every connection and exits.
@@ -82,22 +81,22 @@ function* readFor(
 
 /**
  * A subscriber's read: writes its messages as they come until it sends something, and
- * gives that (empty once it hung up). Only this thread takes from the subscription and
- * writes, so while a write waits (the client is not reading), messages wait in the
- * subscription, up to `--pubsub-limit`.
+ * gives that (empty once it hung up). Only this thread takes from the mailbox and writes,
+ * so while a write waits (the client is not reading), messages wait in the mailbox, up to
+ * the limits.
  */
 function* readWhileSubscribed(
   conn: bluelet.Connection,
   client: Client,
-  subscription: bluelet.Subscription<Message>,
+  mailbox: bluelet.Channel<Message>,
 ): bluelet.Coroutine<Uint8Array> {
   const input = new bluelet.Channel<Uint8Array>();
   const reader = yield* bluelet.spawn(readFor(conn, input));
   try {
     for (;;) {
-      const next = yield* bluelet.select([input.receive(), subscription.receive()]);
+      const next = yield* bluelet.select([input.receive(), mailbox.receive()]);
       if (next.index === 0) return next.value.value ?? EMPTY;
-      if (next.value.done) break; // closed: only this thread closes it, so never here
+      if (next.value.done) break; // closed: nobody closes it, so never here
       client.deliver(next.value.value);
       client.takeMessages(); // the rest go in the same write
       yield* flush(conn, client);
@@ -252,10 +251,10 @@ export function kvHandler(
     const read = conn.recv(RECV_SIZE);
     try {
       while (!client.closeAfterReply) {
-        const subscription = client.subscription;
-        const data: Uint8Array = subscription === null
+        const mailbox = client.mailbox;
+        const data: Uint8Array = mailbox === null
           ? yield read
-          : yield* bluelet.call(readWhileSubscribed(conn, client, subscription));
+          : yield* bluelet.call(readWhileSubscribed(conn, client, mailbox));
         if (data.length === 0) return;
         client.active = true;
         try {
@@ -268,11 +267,7 @@ export function kvHandler(
           const args = client.nextRequest(parser);
           if (args === null) break;
           const timeout = client.execute(args);
-          if (client.out.length > REPLY_FLUSH_BYTES) {
-            // Subscribed by this batch: listen before the write lets anything publish.
-            if (client.subscription === null && client.subscribed) yield* client.listen();
-            yield* flush(conn, client);
-          }
+          if (client.out.length > REPLY_FLUSH_BYTES) yield* flush(conn, client);
           if (timeout >= 0) {
             yield* bluelet.call(blockClient(conn, client, parser, timeout));
             // It hung up while blocked: what else it sent must not run (a pop would lose
@@ -281,8 +276,6 @@ export function kvHandler(
           }
           if (client.closeAfterReply) break;
         }
-        // Subscribed by this batch: listen before anything can publish.
-        if (client.subscription === null && client.subscribed) yield* client.listen();
         if (client.out.length > 0) {
           // flush(), inlined on the hot path: one generator less per batch.
           const n: number = yield conn.send(client.out.bytes());
@@ -292,9 +285,7 @@ export function kvHandler(
       }
     } catch (error) {
       // Closed by the server itself (a slow subscriber, an idle client): not a failure.
-      const dropped = error instanceof bluelet.SocketClosedError ||
-        error instanceof bluelet.LaggedError;
-      if (!(client.killed && dropped)) throw error;
+      if (!(client.killed && error instanceof bluelet.SocketClosedError)) throw error;
     } finally {
       clients--;
       parser.release();
