@@ -34,11 +34,12 @@ const BULK_MAX = PROTO_MAX_BULK_LEN;
 const QUERY_BUFFER_MAX = 1024 * 1024 * 1024;
 const INT_MAX = 2 ** 31 - 1;
 /**
- * What an argument held costs beyond its bytes: its string's header and its slot in the
- * arguments' array. Counted so that a flood of empty arguments (`$0`, no bytes each)
- * cannot pass the query buffer limit.
+ * What an argument held costs beyond its bytes: its string's header (16 bytes, the
+ * string rounded up to 8) and its slot in the arguments' array, about 30 bytes as
+ * measured. Counted so that a flood of empty or one-byte arguments cannot pass the query
+ * buffer limit.
  */
-const ARG_OVERHEAD = 16;
+const ARG_OVERHEAD = 32;
 /** The digits of the largest 64-bit integer, and of the least without its sign. */
 const INT64_MAX_DIGITS = "9223372036854775807";
 const INT64_MIN_DIGITS = "9223372036854775808";
@@ -306,10 +307,12 @@ export class RequestParser {
   #parseAhead(): void {
     try {
       for (;;) {
-        const before = this.#end - this.#start + this.#argBytes;
         const request = this.#parse();
         if (request === null) return;
-        const size = before - (this.#end - this.#start);
+        // What the request holds now that it is parsed, however it was sent: an inline
+        // line of one-byte words holds far more than its bytes.
+        let size = 0;
+        for (let i = 0; i < request.length; i++) size += request[i].length + ARG_OVERHEAD;
         this.#ready.push(request);
         this.#readySizes.push(size);
         this.#readyBytes += size;
@@ -470,7 +473,9 @@ function parseStrictInt(buf: Uint8Array, from: number, to: number): number | nul
 
 /** Bytes as a binary string, one char per byte. */
 function latin1(bytes: Uint8Array, start: number, end: number): string {
-  if (end - start <= 16) {
+  // V8 joins strings of 13 bytes or more as a chain of pieces (a cons string), several
+  // times the size of a flat one: only shorter ones are joined a byte at a time.
+  if (end - start < 13) {
     let text = "";
     for (let i = start; i < end; i++) text += String.fromCharCode(bytes[i]);
     return text;

@@ -125,7 +125,7 @@ Deno.test("splitArgs splits an 8 MiB line of long words, quoted and not", () => 
 });
 
 Deno.test("RequestParser.parseAhead holds a blocked client's requests in order, to the same limits", () => {
-  const parser = new RequestParser({ queryBufferLimit: 100 });
+  const parser = new RequestParser({ queryBufferLimit: 400 });
   parser.feed(bytes("PING\r\n*2\r\n$4\r\nECHO\r\n$1\r\na\r\n*1\r\n$4\r\nPI"));
   parser.parseAhead();
   assert.equal(parser.buffered, 2); // the "PI" of a request still coming
@@ -135,7 +135,8 @@ Deno.test("RequestParser.parseAhead holds a blocked client's requests in order, 
   assert.deepEqual(parser.next(), ["PING"]);
   assert.equal(parser.next(), null);
 
-  // Requests parsed ahead count against the query buffer limit until they are taken.
+  // Requests parsed ahead count against the query buffer limit until they are taken: 36
+  // bytes for each PING held (see the next test), 360 for ten, and 42 more pass 400.
   parser.feed(bytes("PING\r\n".repeat(10)));
   parser.parseAhead();
   assert.equal(parser.buffered, 0);
@@ -156,13 +157,13 @@ Deno.test("RequestParser.parseAhead holds a blocked client's requests in order, 
 });
 
 Deno.test("RequestParser counts the arguments of a request still arriving against the query buffer limit", () => {
-  const parser = new RequestParser({ queryBufferLimit: 150 });
+  const parser = new RequestParser({ queryBufferLimit: 182 });
   parser.feed(bytes(`*3\r\n$3\r\nSET\r\n$48\r\n${"k".repeat(48)}\r\n$48\r\n`));
   assert.equal(parser.next(), null);
   assert.equal(parser.buffered, 0);
-  // SET and the key are held as strings: their 51 bytes, and 16 each for what a string
-  // and its place in the array cost. With 48 bytes of the value, 131 bytes are held, and
-  // 20 more would pass the limit of 150.
+  // SET and the key are held as strings: their 51 bytes, and 32 each for what a string
+  // and its place in the array cost. With 48 bytes of the value, 163 bytes are held, and
+  // 20 more would pass the limit of 182.
   parser.feed(bytes("v".repeat(48)));
   assert.throws(() => parser.feed(bytes("v".repeat(20))), RangeError);
   parser.feed(bytes("v".repeat(19)));
@@ -178,8 +179,40 @@ Deno.test("RequestParser counts empty arguments too: a flood of them cannot pass
       assert.equal(parser.next(), null);
     }
   }, new RangeError("Cannot buffer request: query buffer limit reached"));
-  // 16 bytes held per argument: the 7th batch of ten passes 1,000 bytes.
-  assert.equal(fed, 6);
+  // 32 bytes held per argument: the 4th batch of ten passes 1,000 bytes.
+  assert.equal(fed, 3);
+});
+
+Deno.test("RequestParser counts requests parsed ahead for a blocked client as it counts any: each argument's overhead too", () => {
+  // Inline lines of one-byte words, and RESP requests of empty arguments, parsed ahead
+  // (the client waits in BLPOP): 500 arguments a line, far more held than the bytes sent.
+  for (
+    const [name, line] of [
+      ["inline", "a ".repeat(499) + "a\r\n"],
+      ["RESP", "*500\r\n" + "$0\r\n\r\n".repeat(500)],
+    ]
+  ) {
+    const budget = new QueryBudget(1_000_000);
+    const parser = new RequestParser({ queryBufferLimit: 100_000, budget });
+    let fed = 0;
+    assert.throws(
+      () => {
+        for (; fed < 1000; fed++) {
+          parser.feed(bytes(line));
+          parser.parseAhead();
+        }
+      },
+      new RangeError("Cannot buffer request: query buffer limit reached"),
+      name,
+    );
+    // 500 arguments of 32 bytes and more each: past 100,000 bytes within 7 lines.
+    assert.ok(fed <= 7, `${name}: ${fed} lines held`);
+    assert.ok(budget.held >= 500 * 32 * fed, `${name}: ${budget.held} counted for ${fed} lines`);
+    let taken = 0;
+    while (parser.next() !== null) taken++;
+    assert.equal(taken, fed, name);
+    assert.equal(budget.held, 0, name);
+  }
 });
 
 Deno.test("RequestParser shares a QueryBudget with other parsers, and gives its share back", () => {
@@ -269,7 +302,7 @@ Deno.test("RequestParser gives back its share of a QueryBudget once its requests
   const three = new RequestParser({ budget: shared });
   three.feed(bytes("PING\r\n".repeat(10)));
   three.parseAhead();
-  assert.equal(shared.held, 60);
-  assert.throws(() => three.feed(bytes("x".repeat(941))), RangeError);
-  three.feed(bytes("x".repeat(940)));
+  assert.equal(shared.held, 360); // 4 bytes and 32 of overhead each
+  assert.throws(() => three.feed(bytes("x".repeat(641))), RangeError);
+  three.feed(bytes("x".repeat(640)));
 });
