@@ -97,7 +97,10 @@ export interface RequestParserOptions {
 
 /**
  * What the request parsers of many clients may hold all together: each client's query
- * buffer limit alone lets enough clients together fill the heap.
+ * buffer limit alone lets enough clients together fill the heap. A parser that would pass
+ * it drops the parser holding the most instead, if that one holds more than it would (as
+ * Redis's `maxmemory-clients` evicts the biggest clients): so one client cannot take it
+ * all and lock the others out.
  *
  * @example Two parsers sharing 64 bytes
  * ```ts
@@ -117,6 +120,8 @@ export interface RequestParserOptions {
 export class QueryBudget {
   /** What the parsers hold, as of their last `feed`. */
   held = 0;
+  /** The parsers holding a share, among which the biggest is found. @internal */
+  readonly members: Set<RequestParser> = new Set();
 
   /**
    * Creates a budget.
@@ -179,6 +184,13 @@ export class RequestParser {
   readonly #budget: QueryBudget | null;
   /** What this parser's share of `#budget.held` is. */
   #reported = 0;
+  /** Dropped by another parser, to keep within the budget: it takes nothing more. */
+  #evicted = false;
+  /**
+   * Called when another parser drops this one to keep within their budget: the caller
+   * closes the client's connection.
+   */
+  onEvicted: (() => void) | null = null;
 
   /**
    * Creates a parser for one connection.
@@ -199,8 +211,18 @@ export class RequestParser {
 
   /** Gives back this parser's share of its budget, once its client is gone. */
   release(): void {
-    if (this.#budget !== null) this.#budget.held -= this.#reported;
+    if (this.#budget !== null) {
+      this.#budget.held -= this.#reported;
+      this.#budget.members.delete(this);
+    }
     this.#reported = 0;
+  }
+
+  /** Gives its share back, and takes nothing more: another parser needs the room. */
+  #evict(): void {
+    this.release();
+    this.#evicted = true;
+    this.onEvicted?.();
   }
 
   /** Bytes received and not yet parsed into requests. */
@@ -227,16 +249,33 @@ export class RequestParser {
     if (held > this.#limit) {
       throw new RangeError("Cannot buffer request: query buffer limit reached");
     }
+    if (this.#evicted) {
+      throw new RangeError(
+        "Cannot buffer request: dropped to free the query memory all clients share",
+      );
+    }
     const budget = this.#budget;
     if (budget !== null) {
-      const total = budget.held - this.#reported + held;
-      if (total > budget.limit) {
-        throw new RangeError(
-          "Cannot buffer request: the query memory all clients share is used up",
-        );
+      while (budget.held - this.#reported + held > budget.limit) {
+        // The client holding the most goes, if it holds more than this one would.
+        let biggest: RequestParser | null = null;
+        let most = held;
+        for (const member of budget.members) {
+          if (member !== this && member.#reported > most) {
+            biggest = member;
+            most = member.#reported;
+          }
+        }
+        if (biggest === null) {
+          throw new RangeError(
+            "Cannot buffer request: the query memory all clients share is used up",
+          );
+        }
+        biggest.#evict();
       }
-      budget.held = total;
+      budget.held += held - this.#reported;
       this.#reported = held;
+      budget.members.add(this);
     }
     if (!copy && this.#start === this.#end && n > 0) {
       // Nothing is pending (the usual case): parse the chunk where it is, and copy only
@@ -283,7 +322,7 @@ export class RequestParser {
   /** Brings this parser's share of its budget up to date with what it holds. */
   #report(): void {
     const budget = this.#budget;
-    if (budget === null) return;
+    if (budget === null || this.#evicted) return;
     const held = this.#end - this.#start + this.#argBytes + this.#readyBytes;
     budget.held += held - this.#reported;
     this.#reported = held;

@@ -171,9 +171,11 @@ export interface KvOptions {
    */
   queryBufferLimit?: number;
   /**
-   * How many bytes of requests not yet executed all clients together may hold; the client
-   * whose request would pass it is dropped. Each client's own limit is not enough: enough
-   * clients near it fill V8's heap, and the process dies with it.
+   * How many bytes of requests not yet executed all clients together may hold. A request
+   * that would pass it drops the client holding the most, as Redis's `maxmemory-clients`
+   * evicts the biggest clients (the client sending it, if that one would hold the most),
+   * so one client cannot take it all and lock the others out. Each client's own limit is
+   * not enough: enough clients near it fill V8's heap, and the process dies with it.
    *
    * @default {an eighth of V8's heap_size_limit}
    */
@@ -246,6 +248,7 @@ export function kvHandler(
     const client = db.connect();
     client.onKill = () => conn.close();
     const parser = new RequestParser(parserOptions);
+    parser.onEvicted = () => client.kill(); // it held the most of the query memory
     // One read event for the whole connection: an event yielded again starts afresh, and
     // Bluelet-style `yield` skips the iterator that `yield*` makes. It is the hot path.
     const read = conn.recv(RECV_SIZE);
@@ -303,7 +306,8 @@ export function kvHandler(
  * `--max-clients N` (default 10000; one more is told so and disconnected, as in Redis),
  * `--query-buffer-limit BYTES` (default 1 GiB: what one client may have sent that was not
  * executed yet, as Redis's `client-query-buffer-limit`), `--query-memory BYTES` (default
- * an eighth of V8's heap limit: the same for all clients together),
+ * an eighth of V8's heap limit: the same for all clients together; past it, the client
+ * holding the most is dropped),
  * `--maxmemory BYTES` (default three quarters of V8's heap limit; 0 for none: past it,
  * writes get Redis's OOM error).
  * @param signal Stops the server too, as a signal would.

@@ -717,14 +717,15 @@ Deno.test("kvHandler drops the client whose requests would pass what all clients
         yield* spawn(serveWith(handler, firstEnd)),
         yield* spawn(serveWith(handler, secondEnd)),
       ];
-      // Each is under its own limit (1 GiB); together they pass the 64 KiB they share.
-      yield* first.sendall(head + "a".repeat(40 * 1024));
+      // Each is under its own limit (1 GiB); together they pass the 64 KiB they share, and
+      // the second would then hold the most.
+      yield* first.sendall(head + "a".repeat(20 * 1024));
       yield* sleep(1);
-      yield* second.sendall(head + "b".repeat(40 * 1024));
+      yield* second.sendall(head + "b".repeat(48 * 1024));
       record.push(`second got ${JSON.stringify(yield* readToEnd(second))}, closed`);
       yield* join(handlers[1]);
       // Its share is given back: the first finishes its request.
-      yield* first.sendall("a".repeat(8 * 1024) + "\r\nSTRLEN k\r\n");
+      yield* first.sendall("a".repeat(28 * 1024) + "\r\nSTRLEN k\r\n");
       record.push(
         `first got ${JSON.stringify(String.fromCharCode(...yield* first.recvExactly(13)))}`,
       );
@@ -734,6 +735,40 @@ Deno.test("kvHandler drops the client whose requests would pass what all clients
     { clock },
   );
   assert.deepEqual(record, ['second got "", closed', 'first got "+OK\\r\\n:49152\\r\\n"']);
+});
+
+Deno.test("kvHandler drops the client holding the most of queryMemory when another needs room, so one cannot lock the others out", async () => {
+  const clock = new VirtualClock();
+  const db = new Database({ clock });
+  const handler = kvHandler(db, { queryMemory: 64 * 1024 });
+  const [hog, hogEnd] = memoryPair();
+  const [honest, honestEnd] = memoryPair();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const handlers = [
+        yield* spawn(serveWith(handler, hogEnd)),
+        yield* spawn(serveWith(handler, honestEnd)),
+      ];
+      // 60 KiB of a request it never finishes: under its own limit, and under 64 KiB.
+      yield* hog.sendall(
+        `*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$${1024 * 1024}\r\n` + "h".repeat(60 * 1024),
+      );
+      yield* sleep(1);
+      yield* honest.sendall(
+        `*3\r\n$3\r\nSET\r\n$1\r\nv\r\n$8192\r\n${"v".repeat(8192)}\r\nSTRLEN v\r\n`,
+      );
+      record.push(
+        `honest got ${JSON.stringify(String.fromCharCode(...yield* honest.recvExactly(12)))}`,
+      );
+      record.push(`hog got ${JSON.stringify(yield* readToEnd(hog))}, closed`);
+      yield* join(handlers[0]);
+      honest.close();
+      yield* join(handlers[1]);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, ['honest got "+OK\\r\\n:8192\\r\\n"', 'hog got "", closed']);
 });
 
 Deno.test("pub/sub: a subscriber whose patterns multiply one message past pubsubBufferLimit is dropped", async () => {

@@ -219,18 +219,19 @@ Deno.test("RequestParser shares a QueryBudget with other parsers, and gives its 
   const budget = new QueryBudget(1000);
   const one = new RequestParser({ budget });
   const two = new RequestParser({ budget });
-  one.feed(bytes(`*1\r\n$2000\r\n${"a".repeat(589)}`)); // 600 bytes buffered
-  assert.equal(budget.held, 600);
+  one.feed(bytes(`*1\r\n$2000\r\n${"a".repeat(389)}`)); // 400 bytes buffered
+  assert.equal(budget.held, 400);
+  // Holding more than `one` would, `two` is refused (a test below has the other case).
   assert.throws(
-    () => two.feed(bytes("b".repeat(401))),
+    () => two.feed(bytes("b".repeat(601))),
     new RangeError("Cannot buffer request: the query memory all clients share is used up"),
   );
-  two.feed(bytes("b".repeat(400)));
+  two.feed(bytes("b".repeat(600)));
   assert.equal(budget.held, 1000);
   one.release();
   one.release(); // twice gives back nothing more
-  assert.equal(budget.held, 400);
-  two.feed(bytes("b".repeat(600)));
+  assert.equal(budget.held, 600);
+  two.feed(bytes("b".repeat(400)));
   assert.equal(budget.held, 1000);
 });
 
@@ -284,6 +285,36 @@ Deno.test("ReplyBuffer drains a long reply in short writes moving each byte a bo
   assert.equal(drained, expected);
   // Moving the rest to the front after every write copies 500 MB here.
   assert.ok(moved <= 2 * expected.length, `${moved} bytes moved to drain ${expected.length}`);
+});
+
+Deno.test("RequestParser: past a QueryBudget, the parser holding the most is dropped, unless that is the one feeding", () => {
+  const budget = new QueryBudget(1000);
+  const record: string[] = [];
+  const hog = new RequestParser({ budget });
+  hog.onEvicted = () => record.push("hog dropped");
+  const honest = new RequestParser({ budget });
+  honest.onEvicted = () => record.push("honest dropped");
+  hog.feed(bytes(`*1\r\n$5000\r\n${"h".repeat(889)}`)); // 900 held
+  honest.feed(bytes("*1\r\n$4\r\nPI")); // 10 held
+  // 205 more would pass 1,000: the hog, holding more than the honest one would, goes.
+  honest.feed(bytes("NG\r\n" + "*2\r\n$4\r\nECHO\r\n$300\r\n" + "e".repeat(181)));
+  assert.deepEqual(honest.next(), ["PING"]);
+  record.push(`held: ${budget.held}`);
+  assert.throws(
+    () => hog.feed(bytes("h")),
+    new RangeError("Cannot buffer request: dropped to free the query memory all clients share"),
+  );
+  hog.release(); // its client is gone: nothing more to give back
+  record.push(`held: ${budget.held}`);
+  // Now the honest one holds the most: it is the one refused, and nobody is dropped.
+  const other = new RequestParser({ budget });
+  other.onEvicted = () => record.push("other dropped");
+  other.feed(bytes("*1\r\n$400\r\n" + "o".repeat(300)));
+  assert.throws(
+    () => honest.feed(bytes("e".repeat(500))),
+    new RangeError("Cannot buffer request: the query memory all clients share is used up"),
+  );
+  assert.deepEqual(record, ["hog dropped", "held: 215", "held: 215"]);
 });
 
 Deno.test("RequestParser gives back its share of a QueryBudget once its requests are taken", () => {
