@@ -43,6 +43,11 @@ export class Socket {
    */
   sent = 0;
   /**
+   * Counts the reads begun: a relay that gives a chunk back knows from it whether another
+   * thread read since it took the chunk (see net/relay.ts).
+   */
+  readsStarted = 0;
+  /**
    * Whether small sends are coalesced: on TLS, where Deno offers no way to turn Nagle's
    * algorithm off, a reply sent in two writes would wait about 40 ms for a delayed ACK.
    */
@@ -82,6 +87,7 @@ export class Socket {
   startRead(action: string): void {
     this.#checkFree(this.reader, action, "reading from", "reads");
     this.reader = action;
+    this.readsStarted++;
   }
 
   /** Claims the write side for `action`, or throws why it cannot. */

@@ -37,7 +37,9 @@ const DEFAULT_CHUNK_SIZE = 64 * 1024;
  * relay had read from one connection and not handed to the other are put back, for the
  * next read of the connection they came from. (A write cut part way by the OS, whose
  * share that reached the peer is unknown, cannot be undone: the connection it wrote to
- * is then cut, and its next send throws `SocketClosedError`.)
+ * is then cut, and its next send throws `SocketClosedError`.) While it runs, nothing else
+ * may read from `a` or `b`: stopped after another thread did, a relay throws rather than
+ * give its bytes back behind those that thread took.
  *
  * @param a One connection.
  * @param b The other.
@@ -94,7 +96,7 @@ function* copy(from: Connection, to: Connection, chunkSize: number): Coroutine<n
   for (;;) {
     const data = yield* from.recv(chunkSize);
     if (data.length === 0) break;
-    yield* forward(data, from, to);
+    yield* forward(data, from, to, socketOf(from).readsStarted);
     total += data.length;
   }
   yield* to.closeWrite();
@@ -102,13 +104,18 @@ function* copy(from: Connection, to: Connection, chunkSize: number): Coroutine<n
 }
 
 /**
- * Sends `data`, taken from `from`, to `to`. If that ends early (a kill, a failed write),
- * the bytes no peer got go back in front of `from`'s buffer, for its next reader: a
- * stopped relay loses nothing between the two connections. Unless an OS write was cut
- * in flight (how much of it went is unknown), which marks `to` cut and makes its next
- * send throw, so the loss is never silent.
+ * Sends `data`, taken from `from` by the read numbered `read`, to `to`. If that ends early
+ * (a kill, a failed write), the bytes no peer got go back in front of `from`'s buffer, for
+ * its next reader: a stopped relay loses nothing between the two connections. Unless an
+ * OS write was cut in flight (how much of it went is unknown), which marks `to` cut and
+ * makes its next send throw, so the loss is never silent.
  */
-function* forward(data: Uint8Array, from: Connection, to: Connection): Coroutine<void> {
+function* forward(
+  data: Uint8Array,
+  from: Connection,
+  to: Connection,
+  read: number,
+): Coroutine<void> {
   const sink = socketOf(to);
   const cutBefore = sink.writeCut;
   const before = sink.sent;
@@ -125,24 +132,28 @@ function* forward(data: Uint8Array, from: Connection, to: Connection): Coroutine
         // Cut part way in memory, what went is known to the byte: with the rest given
         // back, the stream goes on whole, and is not cut.
         if (!cutBefore && sink.writeCut && sink.memory !== null) sink.writeCut = false;
-        if (cutBefore || !sink.writeCut) giveBack(from, data.subarray(handed));
+        if (cutBefore || !sink.writeCut) giveBack(from, data.subarray(handed), read);
       }
     }
   }
 }
 
-/** Puts `rest`, the end of what `from` gave last, back in front of what it has buffered. */
-function giveBack(from: Connection, rest: Uint8Array): void {
+/**
+ * Puts `rest`, the end of what `from` gave the relay's read numbered `read`, back in front
+ * of what it has buffered.
+ */
+function giveBack(from: Connection, rest: Uint8Array, read: number): void {
   const source = socketOf(from);
-  // Where they were, if nothing was taken since: nothing else moves, so a read in flight
-  // (one a timed-out reader left) is no matter.
-  if (source.buffer.putBackInPlace(rest)) return;
-  // Elsewhere, they go to a new block; an OS read in flight fills the old one's tail, and
-  // would be lost: another thread reads from `from`. Said, rather than lost unseen.
-  if (source.inflight !== null || source.orphan !== null) {
+  // Another thread read from `from` since (misuse): what it took, or waits for, comes
+  // after these bytes, which would go back behind it, or under a waiting reader that
+  // nothing wakes. Said, rather than the stream reordered unseen.
+  if (source.readsStarted !== read) {
     throw new Error(
-      `Cannot give ${rest.length} relayed bytes back to ${source.peer()}: another thread is reading from it`,
+      `Cannot give ${rest.length} relayed bytes back to ${source.peer()}: another thread read from it meanwhile`,
     );
   }
+  // With no read since, nothing is in flight but a read that a reader stopped before the
+  // relay's read left, which that read waited for: the bytes go back where they were, or
+  // (taken from a block the buffer has since let go) in front, in a new one.
   source.buffer.putBack(rest);
 }

@@ -4,6 +4,7 @@ import {
   join,
   kill,
   moveOnAfter,
+  recvInto,
   relay,
   run,
   sleep,
@@ -221,12 +222,52 @@ Deno.test("relay() killed says so when it cannot give a chunk back: another thre
     const error = yield* thrown(kill(relaying));
     match(
       (error as Error).message,
-      /^Cannot give 10 relayed bytes back to 127\.0\.0\.1:\d+: another thread is reading from it$/,
+      /^Cannot give 10 relayed bytes back to 127\.0\.0\.1:\d+: another thread read from it meanwhile$/,
     );
     yield* kill(reader);
   }());
   back.close();
   upstream.close();
+});
+
+Deno.test("relay() killed says so whenever another thread read its source since its chunk, never reordering it", async (t) => {
+  // Misuse in three forms, each after the relay took its chunk and while it waits to send
+  // it: a read that ended, a recv waiting on the OS, a recvInto reading straight into its
+  // target. Putting the chunk back would reorder the stream, or leave the waiting reader
+  // asleep with bytes buffered: the relay's killer is told instead.
+  for (const form of ["a read that ended", "a recv in flight", "a recvInto in flight"]) {
+    await t.step(form, async () => {
+      const [back, upstream] = memoryPair({ bufferSize: 4 });
+      await run(function* () {
+        const left = yield* socketPair();
+        using _left = left;
+        yield* left.client.sendall("AAAABBBBCCCCDDDD");
+        const relaying = yield* spawn(relay(left.peer, back, { chunkSize: 4 }));
+        // AAAA is handed over, BBBB fills `back`, CCCC waits for room, DDDD is buffered at
+        // the source.
+        equal(text(yield* upstream.recvExactly(4)), "AAAA");
+        yield* yieldNow();
+        let reader = null;
+        if (form === "a read that ended") {
+          equal(text(yield* left.peer.recv(64)), "DDDD");
+        } else {
+          equal(text(yield* left.peer.recv(64)), "DDDD");
+          reader = form === "a recv in flight"
+            ? yield* spawn(left.peer.recv(64))
+            : yield* spawn(recvInto(left.peer, new Uint8Array(64)));
+          yield* yieldNow();
+        }
+        const error = yield* thrown(kill(relaying));
+        match(
+          (error as Error).message,
+          /^Cannot give 4 relayed bytes back to 127\.0\.0\.1:\d+: another thread read from it meanwhile$/,
+        );
+        if (reader !== null) yield* kill(reader);
+      }());
+      back.close();
+      upstream.close();
+    });
+  }
 });
 
 Deno.test("relay() stopped at any instant, then started again, delivers every byte once", async () => {
