@@ -107,14 +107,19 @@ export interface RequestParserOptions {
  * import assert from "node:assert/strict";
  * import { QueryBudget, RequestParser } from "./_kv_resp.ts";
  *
+ * const encode = (text: string) => new TextEncoder().encode(text);
  * const budget = new QueryBudget(64);
  * const one = new RequestParser({ budget });
  * const two = new RequestParser({ budget });
- * one.feed(new TextEncoder().encode("*1\r\n$100\r\n" + "x".repeat(40)));
- * assert.throws(() => two.feed(new TextEncoder().encode("y".repeat(40))), RangeError);
- * one.release(); // its client is gone
- * two.feed(new TextEncoder().encode("y".repeat(40)));
+ * let dropped = "";
+ * one.onEvicted = () => dropped = "one"; // a server closes its client here
+ * one.feed(encode("*1\r\n$100\r\n" + "x".repeat(40))); // 50 bytes held
+ * // Together they would hold 90: the one holding the most goes.
+ * two.feed(encode("y".repeat(40)));
+ * assert.equal(dropped, "one");
  * assert.equal(budget.held, 40);
+ * // Past it alone, the parser feeding is refused.
+ * assert.throws(() => two.feed(encode("y".repeat(30))), RangeError);
  * ```
  */
 export class QueryBudget {
