@@ -1,4 +1,4 @@
-import { call, type Coroutine, type Effect, moveOnAfter } from "../scheduler/mod.ts";
+import { call, type Coroutine, type Effect, race, sleep } from "../scheduler/mod.ts";
 import { formatAddr } from "./_addr.ts";
 import { memoryPort, memorySettings } from "./_memory_settings.ts";
 import { MemoryEnd } from "./_memory_transport.ts";
@@ -250,8 +250,10 @@ function* delayed<T>(socket: Socket, latency: number, event: Effect<T>): Corouti
   if (!socket.closed && !socket.writeClosed && !socket.writeCut) {
     socket.startWrite("send to"); // the write event's own action, for the same message
     try {
-      // Closing the connection meanwhile ends the wait: the write then fails at once.
-      yield moveOnAfter(latency, socket.memory!.whenClosed());
+      // Closing the connection meanwhile ends the wait: the write then fails at once. A
+      // plain sleep, not a time limit (`moveOnAfter`), whose deadline would come after
+      // what else is due in its instant: a delay is part of that instant's work.
+      yield race([sleep(latency), socket.memory!.whenClosed()]);
     } finally {
       socket.writer = null;
     }

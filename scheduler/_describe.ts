@@ -107,7 +107,9 @@ export function describeWait(thread: Thread): string {
       return `kill(${named.join(", ")})`;
     }
     case ThreadState.Sleeping:
-      return `sleep until ${Number(thread.timer!.deadline.toFixed(3))}`;
+      return thread.timer === null
+        ? "a time limit past what the virtual clock can reach"
+        : `sleep until ${Number(thread.timer.deadline.toFixed(3))}`;
     case ThreadState.Awaiting:
       return thread.primitive === null ? "a promise" : descriptionOf(thread.primitive);
     case ThreadState.Suspended:

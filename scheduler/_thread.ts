@@ -198,6 +198,8 @@ export class Thread implements PrimitiveWaiter {
   declare callers: Coroutine<unknown>[] | null;
   /** The thread that spawned it; null for a run's root thread. */
   declare readonly parent: Thread | null;
+  /** How many threads it descends from (0 for a run's main thread): a time limit's depth. */
+  declare readonly generation: number;
   /** The scope thread that owns it, or null when it belongs to the run. */
   declare readonly scope: Thread | null;
   declare state: ThreadState;
@@ -236,6 +238,7 @@ export class Thread implements PrimitiveWaiter {
     this.extras = null;
     this.id = id;
     this.parent = parent;
+    this.generation = parent === null ? 0 : parent.generation + 1;
     this.scope = scope;
     this.callers = null;
     this.timer = null;

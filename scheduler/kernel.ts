@@ -552,11 +552,15 @@ export class Kernel implements ThreadHost {
    * any was due. A time limit's deadline (a late timer) waits while threads are ready: what
    * is due in its instant runs first (the holder that releases the lock at that very
    * moment), so an operation that finishes then counts as done, whatever its form. Threads
-   * that keep the queue busy hold a deadline back for one whole step budget at most.
+   * that keep the queue busy hold a deadline back for one to two step budgets (a budget
+   * at least, so that the instant's own work has its turn first).
    */
   #fireDueTimers(): boolean {
     const timers = this.#timers;
-    if (timers.peek() === undefined) return false;
+    if (timers.peek() === undefined) {
+      this.#lateHeldAt = Infinity; // a deadline held back was cancelled since
+      return false;
+    }
     const now = this.now();
     const force = this.#refills - this.#lateHeldAt > 1;
     let fired = false;
@@ -1197,7 +1201,13 @@ export class Kernel implements ThreadHost {
     // `sleep()` gives the `null()` event for `ms <= 0`, so a timer is always due later.
     const now = this.now();
     const deadline = now + effect.ms;
+    thread.state = STATE_SLEEPING;
     if (deadline > Number.MAX_SAFE_INTEGER && this.#clock !== undefined) {
+      // Past 2^53 a double no longer tells one millisecond from the next: a virtual clock
+      // never gets there. A time limit's timer just never fires, as a limit that far
+      // off never would; a sleep asked for that long is an error.
+      if (effect.late) return false; // it sleeps with no timer, until it is killed
+      thread.state = STATE_RUNNING;
       return this.#resumeThrowing(
         thread,
         new RangeError(
@@ -1207,9 +1217,8 @@ export class Kernel implements ThreadHost {
     }
     thread.timer = effect.late
       // A limit's timer thread is its caller's child: the limit is as deep as the caller.
-      ? this.#timers.push(deadline, thread, true, spawnDepth(thread) - 1)
+      ? this.#timers.push(deadline, thread, true, thread.generation - 1)
       : this.#timers.push(deadline, thread);
-    thread.state = STATE_SLEEPING;
     return false;
   }
 
@@ -1292,19 +1301,6 @@ export class Kernel implements ThreadHost {
       if (value !== NO_RESULT) thread.resumeValue = value;
       return true;
     }
-    if (timed !== null && (wait === SUSPEND || wait === SUSPEND_EXTERNAL)) {
-      const now = this.now();
-      if (now + timed.ms > Number.MAX_SAFE_INTEGER && this.#clock !== undefined) {
-        // Past 2^53 a double no longer tells one millisecond from the next (as for a sleep).
-        const failure = this.#cancelPrimitive(thread);
-        return this.#resumeThrowing(
-          thread,
-          failure?.error ?? new RangeError(
-            `Cannot wait on ${primitive.description}: its deadline would pass 2^53 - 1 ms on the virtual clock (it is at ${now} ms)`,
-          ),
-        );
-      }
-    }
     if (wait === SUSPEND) {
       thread.state = STATE_SUSPENDED;
       if (timed !== null) this.#armDeadline(thread, timed);
@@ -1325,8 +1321,11 @@ export class Kernel implements ThreadHost {
    * (#fireDueTimers).
    */
   #armDeadline(thread: Thread, wait: TimedWait<unknown, unknown>): void {
+    const deadline = this.now() + wait.ms;
+    // A virtual clock never gets past 2^53 - 1 ms (see #onSleep): such a limit never ends.
+    if (deadline > Number.MAX_SAFE_INTEGER && this.#clock !== undefined) return;
     thread.withExtras().deadlineWait = wait;
-    thread.timer = this.#timers.push(this.now() + wait.ms, thread, true, spawnDepth(thread));
+    thread.timer = this.#timers.push(deadline, thread, true, thread.generation);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1646,7 +1645,8 @@ export class Kernel implements ThreadHost {
   #stopWaiting(thread: Thread): void {
     switch (thread.state) {
       case STATE_SLEEPING:
-        this.#timers.cancel(thread.timer!);
+        // None for a time limit's timer the virtual clock never reaches (#onSleep).
+        if (thread.timer !== null) this.#timers.cancel(thread.timer);
         thread.timer = null;
         break;
       case STATE_AWAITING:
@@ -2005,11 +2005,4 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === "object" || typeof value === "function") &&
     value !== null &&
     typeof (value as PromiseLike<unknown>).then === "function";
-}
-
-/** How many threads `thread` descends from: 0 for a run's main thread. */
-function spawnDepth(thread: Thread): number {
-  let depth = 0;
-  for (let t = thread.parent; t !== null; t = t.parent) depth++;
-  return depth;
 }

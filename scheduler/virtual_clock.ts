@@ -40,8 +40,9 @@ export interface VirtualClockOptions {
  *
  * Timers due in the same instant fire in the order they were set, and a time limit's
  * deadline ({@linkcode withTimeout}, {@linkcode moveOnAfter}) after what else is due then.
- * A sleep or deadline that would take the clock past 2^53 - 1 ms, where a double no longer
- * tells one millisecond from the next, throws a `RangeError` into its thread.
+ * A sleep that would take the clock past 2^53 - 1 ms, where a double no longer tells one
+ * millisecond from the next, throws a `RangeError` into its thread; a time limit that far
+ * off never ends.
  *
  * @example An hour of sleeping, instantly
  * ```ts

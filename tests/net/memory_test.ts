@@ -11,6 +11,7 @@ import {
   DeadlockError,
   join,
   kill,
+  moveOnAfter,
   run,
   sleep,
   SocketClosedError,
@@ -726,4 +727,47 @@ Deno.test("memoryPair({ latency }): closing the connection ends a write that wai
     { clock },
   );
   equal(outcome, "SocketClosedError at 1");
+});
+
+Deno.test("memoryPair({ latency }): bytes that arrive at the very instant a limited read's time runs out count, however the threads sit", async () => {
+  // A write's latency is a delay, not a time limit: it ends before the deadlines of its
+  // instant, so the read gets the bytes, whichever thread is deeper in the spawn tree.
+  const record: string[] = [];
+  for (const readerDeeper of [true, false]) {
+    for (const form of ["withTimeout", "moveOnAfter"] as const) {
+      const clock = new VirtualClock();
+      const [a, b] = memoryPair({ latency: 10 });
+      const reader = function* (): Coroutine<void> {
+        const result = form === "withTimeout"
+          ? yield* withTimeout(10, b.recv(10))
+          : (yield* moveOnAfter(10, b.recv(10))).value;
+        record.push(
+          `${form}, reader ${readerDeeper ? "deeper" : "shallower"}: ${
+            text(result!)
+          } at ${clock.now()}`,
+        );
+      };
+      const writer = function* (): Coroutine<void> {
+        yield* a.sendall("hi");
+      };
+      await run(
+        function* () {
+          const [deep, shallow] = readerDeeper ? [reader, writer] : [writer, reader];
+          yield* spawn(function* () {
+            yield* spawn(deep());
+          }());
+          yield* shallow();
+        }(),
+        { clock },
+      );
+      a.close();
+      b.close();
+    }
+  }
+  deepEqual(record, [
+    "withTimeout, reader deeper: hi at 10",
+    "moveOnAfter, reader deeper: hi at 10",
+    "withTimeout, reader shallower: hi at 10",
+    "moveOnAfter, reader shallower: hi at 10",
+  ]);
 });

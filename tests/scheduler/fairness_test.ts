@@ -12,6 +12,7 @@ import {
   spawn,
   until,
   VirtualClock,
+  withTimeout,
   yieldNow,
 } from "../../mod.ts";
 
@@ -319,7 +320,7 @@ Deno.test("many threads awaiting promises already settled, run in one drive each
 
 Deno.test("a time limit's deadline ends its wait on time while busy threads keep the ready queue full", async () => {
   // A deadline waits for what is due in its instant to run, but busy threads never let the
-  // queue empty: they may hold it back for one step budget, not for as long as they are
+  // queue empty: they may hold it back for a step budget or two, not for as long as they are
   // busy. The real clock on purpose: a virtual one does not move while threads are ready.
   const record: string[] = [];
   const held = new Lock();
@@ -343,4 +344,38 @@ Deno.test("a time limit's deadline ends its wait on time while busy threads keep
     "spinner a stopped",
     "spinner b stopped",
   ]);
+});
+
+Deno.test("a deadline held back once leaves nothing behind: the same tie later goes the same way", async () => {
+  // A holder's sleep(5) and the waiter's time limit of 5 end in the same instant; a hog
+  // keeps the kernel busy until both are due, so the deadline is held back while the
+  // release runs. The wait then ends, and its timer with it. Thousands of steps later
+  // the same tie must go the same way: the waiter gets the lock. The real clock on
+  // purpose, as in the test above; the 20 ms hog makes both timers due at once.
+  function* tie(record: string[]): Coroutine<void> {
+    const lock = new Lock();
+    yield* lock.acquire();
+    yield* spawn(function* () {
+      yield* sleep(5);
+      lock.release();
+    }());
+    yield* yieldNow(); // the holder's timer is set first
+    yield* spawn(function* () {
+      busy(20);
+    }());
+    try {
+      yield* withTimeout(5, lock.acquire());
+      record.push("acquired");
+      lock.release();
+    } catch (error) {
+      record.push((error as Error).name);
+    }
+  }
+  const record: string[] = [];
+  await run(function* () {
+    yield* tie(record);
+    for (let i = 0; i < 3000; i++) yield* yieldNow(); // about three step budgets
+    yield* tie(record);
+  }());
+  assert.deepEqual(record, ["acquired", "acquired"]);
 });
