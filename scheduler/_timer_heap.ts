@@ -1,9 +1,10 @@
-// A binary min-heap of timers ordered by deadline. Of timers with equal deadlines, the
-// ordinary ones (a sleep) come first, in the order they were set; then the late ones (a
-// time limit's deadline), the most deeply nested limit first: a deadline ends a wait only
-// after what is due in the same instant, and of nested limits, the inner one. Cancelling is
-// lazy (the entry's owner is cleared) so that it is O(1); the heap is rebuilt when most of
-// it is cancelled entries.
+// A binary min-heap of timers ordered by deadline, then by the order they were set. A late
+// timer (a time limit's deadline) that comes due is not handed out with the others but
+// held: the kernel fires it once what is due in its instant has run, so that an operation
+// finishing at that very moment counts as done. Held ones go out earliest deadline first,
+// then the most deeply nested limit first (of nested limits, the inner one decides), then
+// in the order they were set. Cancelling is lazy (the entry's owner is cleared) so that it
+// is O(1); the heap is rebuilt when most of it is cancelled entries.
 
 export interface TimerEntry<T> {
   deadline: number;
@@ -11,6 +12,8 @@ export interface TimerEntry<T> {
   owner: T | null;
   /** A time limit's deadline: see the ordering above. */
   late: boolean;
+  /** Taken out of the heap, due, to wait for `popHeld`. */
+  held: boolean;
   /** How deeply a late one's limit is nested (threads from the run's main thread). */
   depth: number;
 }
@@ -19,9 +22,22 @@ export class TimerHeap<T> {
   #heap: TimerEntry<T>[] = [];
   #seq = 0;
   #cancelled = 0;
+  /**
+   * Late entries that came due, the first to go out last once sorted; cancelled ones are
+   * dropped as met.
+   */
+  #held: TimerEntry<T>[] = [];
+  #heldSorted = true;
 
   push(deadline: number, owner: T, late = false, depth = 0): TimerEntry<T> {
-    const entry: TimerEntry<T> = { deadline, seq: this.#seq++, owner, late, depth };
+    const entry: TimerEntry<T> = {
+      deadline,
+      seq: this.#seq++,
+      owner,
+      late,
+      held: false,
+      depth,
+    };
     const heap = this.#heap;
     heap.push(entry);
     this.#up(heap.length - 1);
@@ -30,6 +46,7 @@ export class TimerHeap<T> {
 
   cancel(entry: TimerEntry<T>): void {
     entry.owner = null;
+    if (entry.held) return; // not in the heap: dropped when next met
     this.#cancelled++;
     if (this.#cancelled > 1024 && this.#cancelled * 2 > this.#heap.length) {
       this.#rebuild();
@@ -47,14 +64,44 @@ export class TimerHeap<T> {
   }
 
   /**
-   * Removes and returns the earliest live entry if it is due at `now`; a late one only if
-   * `lateToo`.
+   * Removes and returns the earliest live ordinary entry due at `now`; late ones due by
+   * then are moved to the held ones on the way.
    */
-  popDue(now: number, lateToo: boolean): TimerEntry<T> | undefined {
-    const top = this.peek();
-    if (top === undefined || top.deadline > now || (top.late && !lateToo)) return undefined;
-    this.#pop();
-    return top;
+  popDue(now: number): TimerEntry<T> | undefined {
+    for (;;) {
+      const top = this.peek();
+      if (top === undefined || top.deadline > now) return undefined;
+      this.#pop();
+      if (!top.late) return top;
+      top.held = true;
+      this.#held.push(top);
+      this.#heldSorted = false;
+    }
+  }
+
+  /** Whether a late entry that came due is held, not cancelled. */
+  get hasHeld(): boolean {
+    const held = this.#held;
+    for (let i = held.length - 1; i >= 0; i--) {
+      if (held[i].owner !== null) return true;
+      held.pop(); // only from the end, keeping the scan cheap
+    }
+    return false;
+  }
+
+  /** Removes and returns the first held entry (see the ordering above), if any. */
+  popHeld(): TimerEntry<T> | undefined {
+    const held = this.#held;
+    if (!this.#heldSorted) {
+      held.sort((a, b) => heldBefore(a, b) ? 1 : -1);
+      this.#heldSorted = true;
+    }
+    let entry;
+    while ((entry = held.pop()) !== undefined) {
+      entry.held = false;
+      if (entry.owner !== null) return entry;
+    }
+    return undefined;
   }
 
   #pop(): void {
@@ -101,8 +148,11 @@ export class TimerHeap<T> {
 }
 
 function before<T>(a: TimerEntry<T>, b: TimerEntry<T>): boolean {
+  return a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq);
+}
+
+function heldBefore<T>(a: TimerEntry<T>, b: TimerEntry<T>): boolean {
   if (a.deadline !== b.deadline) return a.deadline < b.deadline;
-  if (a.late !== b.late) return b.late;
   if (a.depth !== b.depth) return a.depth > b.depth;
   return a.seq < b.seq;
 }

@@ -142,6 +142,14 @@ const KIND_KILL_ALL = Kind.KillAll;
 const SLICE_MS = 4;
 /** How many generator steps pass between two looks at the time. */
 const STEPS_PER_CHECK = 1024;
+/**
+ * How many step budgets a deadline may be held back on a virtual clock while threads keep
+ * the queue busy (#fireDueTimers): an instant's work of up to some 16,000 steps (a
+ * thousand clients woken at once, each taking a few) runs before that instant's deadlines.
+ * Virtual time does not pass meanwhile, so the hold costs nothing but real time; on the
+ * real clock a hold lasts one budget, as a due timer waits at most one.
+ */
+const HOLD_CHECKS_VIRTUAL = 16;
 /** Every this many back-to-back slice hops, one is a timer hop, which lets Deno poll I/O. */
 const HOPS_PER_IO_POLL = 8;
 /**
@@ -187,8 +195,10 @@ export class Kernel implements ThreadHost {
   #budget = STEPS_PER_CHECK;
   /** How many times the budget has run out and refilled: with it, steps can be counted. */
   #refills = 0;
-  /** `#refills` when a due deadline was first held back (#fireDueTimers), or `Infinity`. */
-  #lateHeldAt = Infinity;
+  /** A deadline that came due is held back (#fireDueTimers). */
+  #holding = false;
+  /** How many more budget checks a hold may last (see HOLD_CHECKS_VIRTUAL). */
+  #holdChecks = 0;
   /** This run's count for channel operations done inside `yield*` (see `fastPath`). */
   #fastPathCredit = FAST_PATH_RUN;
   /** Numbers each shield, so that a later shield as deep is told from an ended one. */
@@ -430,6 +440,8 @@ export class Kernel implements ThreadHost {
           this.#budget = STEPS_PER_CHECK;
           this.#refills++;
           if (this.#abortPending) this.#takeAbort();
+          // Deadlines held back long enough: busy threads hold them no longer.
+          if (this.#holding && --this.#holdChecks <= 0) this.#fireHeld(true);
           this.#fireDueTimers();
           const now = performance.now();
           if (sliceEnd === 0) sliceEnd = now + SLICE_MS;
@@ -458,6 +470,19 @@ export class Kernel implements ThreadHost {
         woke = this.#fireDueTimers();
         nextTimer = this.#timers.peek();
       }
+      if (!woke && this.#holding) {
+        // Deadlines due: what else was due in their instant has run. With a promise
+        // pending (one already settled, say), the event loop has a turn first, as before a
+        // clock jump: what settles at once is part of the instant too.
+        if (!this.#timers.hasHeld) this.#holding = false; // all cancelled meanwhile
+        else if (this.#externalWaits > 0 && !this.#turnBeforeJump) {
+          this.#jumpHandle ??= setImmediate(this.#onTurnBeforeJump);
+          return;
+        } else {
+          this.#turnBeforeJump = false;
+          woke = this.#fireHeld(false);
+        }
+      }
       if (
         !woke && nextTimer !== undefined && this.#clock !== undefined && this.#externalWaits === 0
       ) {
@@ -471,6 +496,8 @@ export class Kernel implements ThreadHost {
         this.#turnBeforeJump = false;
         advanceClock(this.#clock, nextTimer.deadline);
         woke = this.#fireDueTimers();
+        // Only deadlines came due: nothing else is due in their instant.
+        if (!woke && this.#holding) woke = this.#fireHeld(false);
       }
       if (woke) {
         // Timers keep the kernel busy as much as ready threads do.
@@ -548,33 +575,52 @@ export class Kernel implements ThreadHost {
   }
 
   /**
-   * Moves every due timer's thread to the ready queue, or ends its timed wait; says whether
-   * any was due. A time limit's deadline (a late timer) waits while threads are ready: what
-   * is due in its instant runs first (the holder that releases the lock at that very
-   * moment), so an operation that finishes then counts as done, whatever its form. Threads
-   * that keep the queue busy hold a deadline back for one to two step budgets (a budget
-   * at least, so that the instant's own work has its turn first).
+   * Moves every due timer's thread to the ready queue; says whether any was due. A time
+   * limit's deadline (a late timer) is held back instead (#fireHeld): what is due in its
+   * instant runs first (the holder that releases the lock at that very moment), so an
+   * operation that finishes then counts as done, whatever its form. Busy threads hold it
+   * back for a whole step budget at most (on a virtual clock, HOLD_CHECKS_VIRTUAL of
+   * them): the budget starts afresh as the hold begins, so the hold is the same number of
+   * steps whatever ran before.
    */
   #fireDueTimers(): boolean {
     const timers = this.#timers;
-    if (timers.peek() === undefined) {
-      this.#lateHeldAt = Infinity; // a deadline held back was cancelled since
-      return false;
-    }
+    if (timers.peek() === undefined) return false;
     const now = this.now();
-    const force = this.#refills - this.#lateHeldAt > 1;
     let fired = false;
     let entry;
-    while ((entry = timers.popDue(now, force || this.#queue.size === 0)) !== undefined) {
+    while ((entry = timers.popDue(now)) !== undefined) {
       const thread = entry.owner!;
       thread.timer = null;
-      if (thread.state === STATE_SLEEPING) this.#enqueue(thread);
-      else this.#expireDeadline(thread);
+      this.#enqueue(thread);
       fired = true;
     }
-    const next = timers.peek();
-    if (next === undefined || next.deadline > now) this.#lateHeldAt = Infinity;
-    else if (this.#lateHeldAt === Infinity) this.#lateHeldAt = this.#refills;
+    if (!this.#holding && timers.hasHeld) {
+      this.#holding = true;
+      this.#budget = STEPS_PER_CHECK;
+      this.#holdChecks = this.#clock === undefined ? 1 : HOLD_CHECKS_VIRTUAL;
+    }
+    return fired;
+  }
+
+  /**
+   * Fires the deadlines held back, innermost first: each ends its wait and wakes its
+   * thread, which runs before the next one fires, unless `all` (a hold that lasted a whole
+   * budget). Says whether any fired.
+   */
+  #fireHeld(all: boolean): boolean {
+    const timers = this.#timers;
+    let fired = false;
+    let entry;
+    while ((entry = timers.popHeld()) !== undefined) {
+      const thread = entry.owner!;
+      thread.timer = null;
+      if (thread.state === STATE_SLEEPING) this.#enqueue(thread); // a coroutine limit's timer
+      else this.#expireDeadline(thread);
+      fired = true;
+      if (!all && this.#queue.size > 0) break;
+    }
+    this.#holding = timers.hasHeld;
     return fired;
   }
 

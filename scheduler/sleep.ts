@@ -43,5 +43,7 @@ export function sleep(ms: number): Effect<void> {
  * `ms` is checked by the caller.
  */
 export function deadlineSleep(ms: number): Effect<void> {
-  return ms <= 0 ? YIELD_NOW : new SleepEffect(ms, true);
+  // Even of 0 ms or less: a deadline due now still comes after what is ready now, as a
+  // leaf operation's does.
+  return new SleepEffect(Math.max(ms, 0), true);
 }

@@ -320,7 +320,7 @@ Deno.test("many threads awaiting promises already settled, run in one drive each
 
 Deno.test("a time limit's deadline ends its wait on time while busy threads keep the ready queue full", async () => {
   // A deadline waits for what is due in its instant to run, but busy threads never let the
-  // queue empty: they may hold it back for a step budget or two, not for as long as they are
+  // queue empty: they may hold it back for a step budget, not for as long as they are
   // busy. The real clock on purpose: a virtual one does not move while threads are ready.
   const record: string[] = [];
   const held = new Lock();

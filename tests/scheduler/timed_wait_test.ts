@@ -13,6 +13,7 @@ import {
   snapshot,
   spawn,
   TimeoutError,
+  until,
   VirtualClock,
   withTimeout,
   yieldNow,
@@ -376,4 +377,123 @@ Deno.test("nested time limits with equal deadlines: the inner one ends it, over 
     "moveOnAfter(10, withTimeout(10, acquire)): TimeoutError at 10",
     "moveOnAfter(10, withTimeout(10, coroutine)): TimeoutError at 10",
   ]);
+});
+
+Deno.test("a deadline held back holds back no ordinary timer due after it", async () => {
+  const { TimerHeap } = await import("../../scheduler/_timer_heap.ts");
+  const timers = new TimerHeap<string>();
+  timers.push(5, "deadline at 5", true, 0);
+  timers.push(6, "sleep until 6");
+  timers.push(5, "inner deadline at 5", true, 1);
+  timers.push(7, "sleep until 7");
+  const record: string[] = [];
+  for (let entry; (entry = timers.popDue(6)) !== undefined;) record.push(entry.owner!);
+  record.push(`held: ${timers.hasHeld}`);
+  for (let entry; (entry = timers.popHeld()) !== undefined;) record.push(entry.owner!);
+  record.push(`held: ${timers.hasHeld}, next: ${timers.peek()?.owner}`);
+  assert.deepEqual(record, [
+    "sleep until 6",
+    "held: true",
+    "inner deadline at 5",
+    "deadline at 5",
+    "held: false, next: sleep until 7",
+  ]);
+});
+
+Deno.test("a deadline waits for its whole instant: thousands of threads woken then, whatever ran before", async () => {
+  // 3,000 sleepers wake at 5 (each a step), then the holder releases the lock; the
+  // waiter's limit of 5 still finds it released, however many steps ran before.
+  const record: string[] = [];
+  for (const before of [0, 700]) {
+    const lock = new Lock();
+    await run(
+      function* () {
+        for (let i = 0; i < before; i++) yield* yieldNow(); // unrelated earlier work
+        yield* lock.acquire();
+        for (let i = 0; i < 3000; i++) yield* spawn(sleep(5));
+        yield* spawn(function* () {
+          yield* sleep(5);
+          lock.release();
+        }());
+        const outcome = yield* moveOnAfter(5, lock.acquire());
+        record.push(`after ${before} steps: ${JSON.stringify(outcome)}`);
+      }(),
+      { clock: new VirtualClock() },
+    );
+  }
+  assert.deepEqual(record, [
+    'after 0 steps: {"timedOut":false}',
+    'after 700 steps: {"timedOut":false}',
+  ]);
+});
+
+Deno.test("a limit of 0 ms ends once what is ready has run, on a leaf operation or a coroutine", async () => {
+  const record: string[] = [];
+  const forms: [string, (channel: Channel<string>) => Operation<unknown>][] = [
+    ["moveOnAfter(0, receive)", (channel) => moveOnAfter(0, channel.receive())],
+    ["moveOnAfter(0, coroutine)", (channel) =>
+      moveOnAfter(
+        0,
+        function* () {
+          return yield* channel.receive();
+        }(),
+      )],
+    ["withTimeout(0, receive)", (channel) => withTimeout(0, channel.receive())],
+    ["withTimeout(0, coroutine)", (channel) =>
+      withTimeout(
+        0,
+        function* () {
+          return yield* channel.receive();
+        }(),
+      )],
+  ];
+  for (const [name, limited] of forms) {
+    const channel = new Channel<string>(1);
+    await run(
+      function* () {
+        // A sender already ready, three steps from sending.
+        yield* spawn(function* () {
+          for (let i = 0; i < 3; i++) yield* yieldNow();
+          yield* channel.send("item");
+        }());
+        try {
+          const result = yield* limited(channel);
+          record.push(`${name}: ${JSON.stringify(result)}`);
+        } catch (error) {
+          record.push(`${name}: ${(error as Error).name}`);
+        }
+      }(),
+      { clock: new VirtualClock() },
+    );
+  }
+  assert.deepEqual(record, [
+    'moveOnAfter(0, receive): {"timedOut":false,"value":{"value":"item","done":false}}',
+    'moveOnAfter(0, coroutine): {"timedOut":false,"value":{"value":"item","done":false}}',
+    'withTimeout(0, receive): {"value":"item","done":false}',
+    'withTimeout(0, coroutine): {"value":"item","done":false}',
+  ]);
+});
+
+Deno.test("a deadline waits for a promise already settled in its instant: the event loop has a turn first", async () => {
+  const record: string[] = [];
+  for (const form of ["leaf", "coroutine"]) {
+    const lock = new Lock();
+    await run(
+      function* () {
+        yield* lock.acquire();
+        yield* spawn(function* () {
+          yield* sleep(5);
+          yield* until(Promise.resolve());
+          lock.release();
+        }());
+        yield* yieldNow();
+        const acquire = form === "leaf" ? lock.acquire() : function* () {
+          yield* lock.acquire();
+        }();
+        record.push(`${form}: ${JSON.stringify(yield* moveOnAfter(5, acquire))}`);
+      }(),
+      { clock: new VirtualClock() },
+    );
+  }
+  assert.deepEqual(record, ['leaf: {"timedOut":false}', 'coroutine: {"timedOut":false}']);
 });
