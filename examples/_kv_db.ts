@@ -77,9 +77,9 @@ export interface DatabaseOptions {
   pubsubLimit?: number;
   /**
    * How many bytes of messages a subscriber may fall behind, as Redis's hard
-   * `client-output-buffer-limit pubsub 32mb`: the messages it has not taken yet (their
-   * payloads and channel names, once per channel or pattern of its that matches, as it
-   * will get them) and its replies not yet written. One byte more and it is
+   * `client-output-buffer-limit pubsub 32mb`: the replies the messages it has not taken
+   * yet will make (to the byte: one per channel or pattern of its that matches) and its
+   * replies not yet written. One byte more and it is
    * disconnected, so a subscriber that never reads pins at most this much, however big
    * the messages. Checked on every publish, for the subscribers of that message. 0 sets
    * no limit in bytes (`pubsubLimit`, in messages, still holds), as in Redis.
@@ -1003,14 +1003,14 @@ export class Database {
     for (const subscriber of this.#channels.get(channel) ?? []) {
       if (subscriber.droppedBefore(serial)) continue; // it is about to leave
       receivers++;
-      subscriber.hand(message, serial, channel.length + payload.length);
+      subscriber.hand(message, serial, null);
     }
     for (const [pattern, subscribers] of this.#patterns) {
       if (!globMatch(pattern, channel)) continue;
       for (const subscriber of subscribers) {
         if (subscriber.droppedBefore(serial)) continue;
         receivers++;
-        subscriber.hand(message, serial, pattern.length + channel.length + payload.length);
+        subscriber.hand(message, serial, pattern);
       }
     }
     client.out.integer(receivers);
@@ -1028,12 +1028,32 @@ export class Database {
   }
 }
 
-/** A published message, as each subscriber's mailbox holds it. */
+/** A published message. */
 export interface Message {
   /** The channel it was published on. */
   readonly channel: string;
   /** What was published. */
   readonly payload: string;
+}
+
+/**
+ * A message as one subscriber's mailbox holds it: what it matched there, found once, as
+ * PUBLISH counted it, and the bytes of the replies it makes.
+ */
+export interface Delivery {
+  /** The message. */
+  readonly message: Message;
+  /** Whether the subscriber is subscribed to its channel (a `message` reply). */
+  channel: boolean;
+  /** The subscriber's patterns it matches (a `pmessage` reply each), or null for none. */
+  patterns: string[] | null;
+  /** The bytes of those replies, as written. */
+  bytes: number;
+}
+
+/** The bytes of a RESP bulk string of `length` bytes, as written. */
+function bulkBytes(length: number): number {
+  return String(length).length + length + 5; // `$`, the length, CRLF, the bytes, CRLF
 }
 
 /**
@@ -1076,7 +1096,7 @@ export class Client {
    * While it is subscribed, where its messages wait for its connection to take them (see
    * {@linkcode Client.takeMessages}).
    */
-  mailbox: Channel<Message> | null = null;
+  mailbox: Channel<Delivery> | null = null;
   /** Set by QUIT: write the replies, then close. */
   closeAfterReply = false;
   /**
@@ -1090,10 +1110,11 @@ export class Client {
   onKill: (() => void) | null = null;
   /** How many messages wait in its mailbox. */
   #pendingMessages = 0;
-  /** Their bytes: channel names, payloads and patterns, once per reply they will make. */
+  /** The bytes of the replies they will make. */
   #pendingBytes = 0;
-  /** The last PUBLISH that handed it a message (see {@linkcode Client.hand}). */
+  /** The last PUBLISH that handed it a message (see {@linkcode Client.hand}), and how. */
   #lastSerial = 0;
+  #lastDelivery: Delivery | null = null;
   #killed = false;
 
   /**
@@ -1203,34 +1224,47 @@ export class Client {
   /** Gives it a mailbox, as it subscribes. @internal */
   openMailbox(): void {
     if (this.mailbox !== null) return;
-    this.mailbox = new Channel<Message>(Infinity);
+    this.mailbox = new Channel<Delivery>(Infinity);
     this.db.listening(this, true);
   }
 
   /** Drops its mailbox, once it has no channel or pattern left (and took its messages). */
   unlisten(): void {
     this.mailbox = null;
+    this.#lastDelivery = null;
     this.#pendingMessages = this.#pendingBytes = 0;
     this.db.listening(this, false);
   }
 
   /**
    * Puts a published message in its mailbox, once per PUBLISH however many of its
-   * channels and patterns match (it makes a reply per match as it takes it), and drops it
-   * if that takes it past the limits.
+   * channels and patterns match, noting each match (it makes a reply per match as it
+   * takes it: counted now, to the byte), and drops it if that takes it past the limits.
    *
    * @param message The message.
    * @param serial The PUBLISH's number.
-   * @param bytes What this match adds to its backlog.
+   * @param pattern The pattern it matched, or null for its channel.
    * @internal
    */
-  hand(message: Message, serial: number, bytes: number): void {
+  hand(message: Message, serial: number, pattern: string | null): void {
     if (this.#killed) return;
-    if (this.#lastSerial !== serial) {
+    let delivery = this.#lastDelivery;
+    if (this.#lastSerial !== serial || delivery === null) {
       this.#lastSerial = serial;
+      delivery = this.#lastDelivery = { message, channel: false, patterns: null, bytes: 0 };
       this.#pendingMessages++;
-      this.mailbox!.trySend(message); // no capacity limit: never refused
+      this.mailbox!.trySend(delivery); // no capacity limit: never refused
     }
+    const rest = bulkBytes(message.channel.length) + bulkBytes(message.payload.length);
+    let bytes: number;
+    if (pattern === null) {
+      delivery.channel = true;
+      bytes = 17 + rest; // `*3` and `message`
+    } else {
+      (delivery.patterns ??= []).push(pattern);
+      bytes = 18 + bulkBytes(pattern.length) + rest; // `*4` and `pmessage`
+    }
+    delivery.bytes += bytes;
     this.#pendingBytes += bytes;
     // Still counted for the message it is dropped on, as in Redis.
     if (this.db.pastPubsubLimits(this.#pendingMessages, this.#pendingBytes + this.out.length)) {
@@ -1266,35 +1300,38 @@ export class Client {
     }
   }
 
+  /** Whether messages wait in its mailbox for it to take them. */
+  get messagesWaiting(): boolean {
+    return this.#pendingMessages > 0 && this.mailbox !== null && !this.#killed;
+  }
+
   /**
    * Appends a message taken from its mailbox as Redis sends it: as a `message` if the
    * client is subscribed to its channel, then a `pmessage` per pattern of its that
-   * matches.
+   * matched, as PUBLISH found them (its subscriptions are the same: every message waiting
+   * is taken before a command runs).
    *
-   * @param message The message.
+   * @param delivery The message, and what it matched.
    */
-  deliver(message: Message): void {
-    const { channel, payload } = message;
+  deliver(delivery: Delivery): void {
+    const { channel, payload } = delivery.message;
     const out = this.out;
-    let bytes = 0;
-    if (this.channels.has(channel)) {
+    if (delivery.channel) {
       out.array(3);
       out.bulk("message");
       out.bulk(channel);
       out.bulk(payload);
-      bytes += channel.length + payload.length;
     }
-    for (const pattern of this.patterns) {
-      if (!globMatch(pattern, channel)) continue;
+    for (const pattern of delivery.patterns ?? []) {
       out.array(4);
       out.bulk("pmessage");
       out.bulk(pattern);
       out.bulk(channel);
       out.bulk(payload);
-      bytes += pattern.length + channel.length + payload.length;
     }
+    if (this.#lastDelivery === delivery) this.#lastDelivery = null;
     this.#pendingMessages--;
-    this.#pendingBytes -= bytes;
+    this.#pendingBytes -= delivery.bytes;
   }
 }
 

@@ -16,7 +16,7 @@
 // draining, so it stops taking messages from its mailbox; a PUBLISH that leaves it
 // `--pubsub-limit` messages behind (default 10,000) or `--pubsub-buffer-limit` bytes behind
 // (default 32 MiB, Redis's `client-output-buffer-limit pubsub 32mb`: messages not taken,
-// once per channel or pattern that matches, and replies not written) disconnects it, so
+// counted as the replies they will make, and replies not written) disconnects it, so
 // that big messages cannot pin count x size bytes. Only its own messages count. Publishers
 // never wait, and nobody else is affected.
 // `--port 0` picks a free port; the `listening on HOST:PORT` line says which. Ctrl-C (or
@@ -24,7 +24,7 @@
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
-import { type Client, Database, type Message } from "./_kv_db.ts";
+import { type Client, Database, type Delivery } from "./_kv_db.ts";
 import { getHeapStatistics } from "node:v8";
 import { QueryBudget, RequestParser } from "./_kv_resp.ts";
 
@@ -88,7 +88,7 @@ function* readFor(
 function* readWhileSubscribed(
   conn: bluelet.Connection,
   client: Client,
-  mailbox: bluelet.Channel<Message>,
+  mailbox: bluelet.Channel<Delivery>,
 ): bluelet.Coroutine<Uint8Array> {
   const input = new bluelet.Channel<Uint8Array>();
   const reader = yield* bluelet.spawn(readFor(conn, input));
@@ -269,6 +269,13 @@ export function kvHandler(
         for (;;) {
           const args = client.nextRequest(parser);
           if (args === null) break;
+          // Messages published before it go first (`execute` takes any left), 64 KiB of
+          // replies at a time, each batch written before the next is made: a backlog of
+          // many small messages is never made into replies all in one step.
+          while (client.messagesWaiting) {
+            client.takeMessages();
+            yield* flush(conn, client);
+          }
           const timeout = client.execute(args);
           if (client.out.length > REPLY_FLUSH_BYTES) yield* flush(conn, client);
           if (timeout >= 0) {

@@ -537,10 +537,10 @@ Deno.test("pub/sub: a subscriber whose writes stopped draining is dropped past p
     }(),
     { clock },
   );
-  // Messages are 136 bytes on the wire, 104 of payload and channel: 7 and 72 bytes of the
-  // 8th fill the sleeper's 1,024-byte buffer, and its handler waits to write the other 64.
-  // Behind by 64 + 104 x 39 bytes, past 4,096, the 47th drops it (still counted for it).
-  assert.equal(receivers, ":2".repeat(47) + ":1".repeat(53));
+  // Messages are 136 bytes on the wire: 7 and 72 bytes of the 8th fill the sleeper's
+  // 1,024-byte buffer, and its handler waits to write the other 64. Behind by 64 + 136 x 30
+  // bytes, past 4,096, the 38th drops it (still counted for it).
+  assert.equal(receivers, ":2".repeat(38) + ":1".repeat(62));
 });
 
 Deno.test("pub/sub: pubsubBufferLimit 0 sets no byte limit, as in Redis", async () => {
@@ -858,9 +858,11 @@ Deno.test("kvHandler tells a client past maxClients so and hangs up, as Redis do
   second.close();
 });
 
-Deno.test("pub/sub: a subscriber that reads as messages come keeps up with a burst past pubsubBufferLimit's worth of replies", async () => {
+Deno.test("pub/sub: a subscriber that reads as messages come gets a burst of a thousand, in order", async () => {
   const clock = new VirtualClock();
-  const db = new Database({ clock, pubsubBufferLimit: 8192 });
+  // The burst's replies, 30,000 bytes, are within the limit: counted to the byte, a
+  // backlog past it would drop the subscriber, as in Redis.
+  const db = new Database({ clock, pubsubBufferLimit: 32 * 1024 });
   const [subscriber, subscriberEnd] = memoryPair();
   const [publisher, publisherEnd] = memoryPair();
   const message = "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nx\r\n";
@@ -959,4 +961,29 @@ Deno.test("pub/sub: traffic on a channel a subscriber did not join never drops i
     "+OK",
     "noisy dropped",
   ]);
+});
+
+Deno.test("pub/sub: a subscriber's backlog counts the replies it will write, to the byte, patterns included", () => {
+  // One message on `news` to a client subscribed to it and to two patterns that match:
+  // three replies. A limit of exactly their bytes keeps the client; one byte less drops it.
+  function publishedTo(limit: number): { replies: string; dropped: boolean } {
+    const db = new Database({ pubsubBufferLimit: limit });
+    const subscriber = db.connect();
+    subscriber.execute(["SUBSCRIBE", "news"]);
+    subscriber.execute(["PSUBSCRIBE", "n*", "*s"]);
+    sent(subscriber);
+    db.connect().execute(["PUBLISH", "news", "payload"]);
+    const dropped = subscriber.killed;
+    subscriber.takeMessages();
+    return { replies: sent(subscriber), dropped };
+  }
+  const { replies } = publishedTo(0); // no limit
+  assert.equal(
+    replies,
+    "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$7\r\npayload\r\n" +
+      "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$7\r\npayload\r\n" +
+      "*4\r\n$8\r\npmessage\r\n$2\r\n*s\r\n$4\r\nnews\r\n$7\r\npayload\r\n",
+  );
+  assert.equal(publishedTo(replies.length).dropped, false);
+  assert.equal(publishedTo(replies.length - 1).dropped, true);
 });
