@@ -352,8 +352,11 @@ export class Kernel implements ThreadHost {
 
   readonly #onTurnBeforeJump = (): void => {
     this.#jumpHandle = undefined;
+    // The turn counts for the drive it starts only: one left over (its jump or deadline
+    // went ahead another way meanwhile) must not let a later one skip its own turn.
     this.#turnBeforeJump = true;
     this.#drive();
+    this.#turnBeforeJump = false;
   };
 
   readonly #onHopTimer = (): void => {
@@ -440,9 +443,14 @@ export class Kernel implements ThreadHost {
           this.#budget = STEPS_PER_CHECK;
           this.#refills++;
           if (this.#abortPending) this.#takeAbort();
-          // Deadlines held back long enough: busy threads hold them no longer.
-          if (this.#holding && --this.#holdChecks <= 0) this.#fireHeld(true);
+          // Deadlines held back long enough: busy threads hold them no longer. On the real
+          // clock, that is at this look at the time: a deadline found due here is late
+          // already, by as much as a sleep due with it.
+          if (this.#holding && this.#clock !== undefined && --this.#holdChecks <= 0) {
+            this.#fireHeld(true);
+          }
           this.#fireDueTimers();
+          if (this.#holding && this.#clock === undefined) this.#fireHeld(true);
           const now = performance.now();
           if (sliceEnd === 0) sliceEnd = now + SLICE_MS;
           else if (now >= sliceEnd && queue.size > 0) return this.#hop();
@@ -579,9 +587,10 @@ export class Kernel implements ThreadHost {
    * limit's deadline (a late timer) is held back instead (#fireHeld): what is due in its
    * instant runs first (the holder that releases the lock at that very moment), so an
    * operation that finishes then counts as done, whatever its form. Busy threads hold it
-   * back for a whole step budget at most (on a virtual clock, HOLD_CHECKS_VIRTUAL of
-   * them): the budget starts afresh as the hold begins, so the hold is the same number of
-   * steps whatever ran before.
+   * back until the next look at the time on the real clock (no later than a sleep due
+   * with it), and for HOLD_CHECKS_VIRTUAL step budgets on a virtual clock, where the
+   * budget starts afresh as the hold begins, so that the hold is the same number of steps
+   * whatever ran before.
    */
   #fireDueTimers(): boolean {
     const timers = this.#timers;
@@ -597,8 +606,11 @@ export class Kernel implements ThreadHost {
     }
     if (!this.#holding && timers.hasHeld) {
       this.#holding = true;
-      this.#budget = STEPS_PER_CHECK;
-      this.#holdChecks = this.#clock === undefined ? 1 : HOLD_CHECKS_VIRTUAL;
+      if (this.#clock !== undefined) {
+        // The same number of steps, whatever ran before.
+        this.#budget = STEPS_PER_CHECK;
+        this.#holdChecks = HOLD_CHECKS_VIRTUAL;
+      }
     }
     return fired;
   }

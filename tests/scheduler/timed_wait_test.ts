@@ -497,3 +497,37 @@ Deno.test("a deadline waits for a promise already settled in its instant: the ev
   }
   assert.deepEqual(record, ['leaf: {"timedOut":false}', 'coroutine: {"timedOut":false}']);
 });
+
+Deno.test("the same tie with a settled promise in it goes the same way every time, while a promise stays pending", async () => {
+  // Rounds of one tie in one run: the event-loop turn a deadline waits for is its own,
+  // never one left over from an earlier round (which let the next deadline skip its turn).
+  for (const clock of [new VirtualClock(0, { autojumpThreshold: 2 }), undefined]) {
+    const record: string[] = [];
+    await run(
+      function* () {
+        const never = yield* spawn(until(new Promise<never>(() => {}))); // an accept, say
+        for (let round = 1; round <= 4; round++) {
+          const lock = new Lock();
+          yield* lock.acquire();
+          yield* spawn(function* () {
+            yield* sleep(5);
+            yield* until(Promise.resolve());
+            lock.release();
+          }());
+          yield* yieldNow();
+          const outcome = yield* moveOnAfter(5, lock.acquire());
+          record.push(`round ${round}: ${outcome.timedOut ? "timed out" : "acquired"}`);
+          if (!outcome.timedOut) lock.release();
+        }
+        yield* kill(never);
+      }(),
+      { clock },
+    );
+    assert.deepEqual(record, [
+      "round 1: acquired",
+      "round 2: acquired",
+      "round 3: acquired",
+      "round 4: acquired",
+    ], clock === undefined ? "real clock" : "virtual clock");
+  }
+});
