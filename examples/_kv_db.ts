@@ -68,9 +68,10 @@ export interface DatabaseOptions {
   /**
    * How many published messages a subscriber may fall behind (its connection has not
    * taken them yet, because its writes stopped draining); one more and it is disconnected,
-   * as Redis's `client-output-buffer-limit pubsub` does by bytes. Only the messages it
-   * gets count: traffic on channels it did not join never drops it. Publishers never wait
-   * for subscribers.
+   * as Redis's `client-output-buffer-limit pubsub` does by bytes. A message counts once per
+   * reply it makes there: once per channel or pattern of the subscriber's that it
+   * matches. Only the messages it gets count: traffic on channels it did not join never
+   * drops it. Publishers never wait for subscribers.
    *
    * @default {10000}
    */
@@ -1003,14 +1004,15 @@ export class Database {
     for (const subscriber of this.#channels.get(channel) ?? []) {
       if (subscriber.droppedBefore(serial)) continue; // it is about to leave
       receivers++;
-      subscriber.hand(message, serial, null);
+      subscriber.hand(message, serial);
     }
     for (const [pattern, subscribers] of this.#patterns) {
       if (!globMatch(pattern, channel)) continue;
+      const match: PatternMatch = { message, pattern }; // one for all its subscribers
       for (const subscriber of subscribers) {
         if (subscriber.droppedBefore(serial)) continue;
         receivers++;
-        subscriber.hand(message, serial, pattern);
+        subscriber.hand(match, serial);
       }
     }
     client.out.integer(receivers);
@@ -1036,19 +1038,31 @@ export interface Message {
   readonly payload: string;
 }
 
-/**
- * A message as one subscriber's mailbox holds it: what it matched there, found once, as
- * PUBLISH counted it, and the bytes of the replies it makes.
- */
-export interface Delivery {
+/** A published message as it matched a pattern: a `pmessage` reply. */
+export interface PatternMatch {
   /** The message. */
   readonly message: Message;
-  /** Whether the subscriber is subscribed to its channel (a `message` reply). */
-  channel: boolean;
-  /** The subscriber's patterns it matches (a `pmessage` reply each), or null for none. */
-  patterns: string[] | null;
-  /** The bytes of those replies, as written. */
-  bytes: number;
+  /** The pattern it matched. */
+  readonly pattern: string;
+}
+
+/**
+ * What a subscriber's mailbox holds: a reply to make, found as PUBLISH counted it. A
+ * message (a `message` reply, its channel matched) or a pattern match (a `pmessage`), each
+ * made once per PUBLISH and shared by every subscriber it goes to.
+ */
+export type Delivery = Message | PatternMatch;
+
+/** The bytes of the reply `delivery` makes, as written. */
+function replyBytes(delivery: Delivery): number {
+  if ("pattern" in delivery) {
+    const { channel, payload } = delivery.message;
+    // `*4`, `pmessage`, the pattern, the channel, the payload.
+    return 18 + bulkBytes(delivery.pattern.length) + bulkBytes(channel.length) +
+      bulkBytes(payload.length);
+  }
+  // `*3`, `message`, the channel, the payload.
+  return 17 + bulkBytes(delivery.channel.length) + bulkBytes(delivery.payload.length);
 }
 
 /** The bytes of a RESP bulk string of `length` bytes, as written. */
@@ -1108,13 +1122,12 @@ export class Client {
   lastActive: number;
   /** What {@linkcode Client.kill} calls: the socket layer closes the connection. */
   onKill: (() => void) | null = null;
-  /** How many messages wait in its mailbox. */
-  #pendingMessages = 0;
+  /** How many replies to messages wait in its mailbox. */
+  #pendingReplies = 0;
   /** The bytes of the replies they will make. */
   #pendingBytes = 0;
-  /** The last PUBLISH that handed it a message (see {@linkcode Client.hand}), and how. */
+  /** The last PUBLISH that handed it a message (see {@linkcode Client.hand}). */
   #lastSerial = 0;
-  #lastDelivery: Delivery | null = null;
   #killed = false;
 
   /**
@@ -1231,43 +1244,27 @@ export class Client {
   /** Drops its mailbox, once it has no channel or pattern left (and took its messages). */
   unlisten(): void {
     this.mailbox = null;
-    this.#lastDelivery = null;
-    this.#pendingMessages = this.#pendingBytes = 0;
+    this.#pendingReplies = this.#pendingBytes = 0;
     this.db.listening(this, false);
   }
 
   /**
-   * Puts a published message in its mailbox, once per PUBLISH however many of its
-   * channels and patterns match, noting each match (it makes a reply per match as it
-   * takes it: counted now, to the byte), and drops it if that takes it past the limits.
+   * Puts a reply to a published message in its mailbox, one per channel or pattern of
+   * its that the message matched, counted now to the byte, and drops it if that takes it
+   * past the limits.
    *
-   * @param message The message.
+   * @param delivery The message, or the pattern match.
    * @param serial The PUBLISH's number.
-   * @param pattern The pattern it matched, or null for its channel.
    * @internal
    */
-  hand(message: Message, serial: number, pattern: string | null): void {
+  hand(delivery: Delivery, serial: number): void {
     if (this.#killed) return;
-    let delivery = this.#lastDelivery;
-    if (this.#lastSerial !== serial || delivery === null) {
-      this.#lastSerial = serial;
-      delivery = this.#lastDelivery = { message, channel: false, patterns: null, bytes: 0 };
-      this.#pendingMessages++;
-      this.mailbox!.trySend(delivery); // no capacity limit: never refused
-    }
-    const rest = bulkBytes(message.channel.length) + bulkBytes(message.payload.length);
-    let bytes: number;
-    if (pattern === null) {
-      delivery.channel = true;
-      bytes = 17 + rest; // `*3` and `message`
-    } else {
-      (delivery.patterns ??= []).push(pattern);
-      bytes = 18 + bulkBytes(pattern.length) + rest; // `*4` and `pmessage`
-    }
-    delivery.bytes += bytes;
-    this.#pendingBytes += bytes;
+    this.#lastSerial = serial;
+    this.#pendingReplies++;
+    this.#pendingBytes += replyBytes(delivery);
+    this.mailbox!.trySend(delivery); // no capacity limit: never refused
     // Still counted for the message it is dropped on, as in Redis.
-    if (this.db.pastPubsubLimits(this.#pendingMessages, this.#pendingBytes + this.out.length)) {
+    if (this.db.pastPubsubLimits(this.#pendingReplies, this.#pendingBytes + this.out.length)) {
       this.kill();
     }
   }
@@ -1284,54 +1281,57 @@ export class Client {
   }
 
   /**
-   * Appends the messages waiting in its mailbox until its replies pass `bytes` (64 KiB by
-   * default): the rest wait, where they count against its limits, for after those
-   * replies are written.
+   * Appends the replies waiting in its mailbox, at most `count` of them, until its
+   * replies pass `bytes` (64 KiB by default): the rest wait, where they count against its
+   * limits, for after those replies are written.
    *
    * @param bytes How many bytes of replies to stop at.
+   * @param count How many to take at most.
+   * @returns How many it took.
    */
-  takeMessages(bytes: number = TAKE_BATCH_BYTES): void {
+  takeMessages(bytes: number = TAKE_BATCH_BYTES, count = Infinity): number {
     const mailbox = this.mailbox;
-    if (mailbox === null || this.#killed) return; // a dropped client's messages go nowhere
-    while (this.out.length < bytes) {
+    if (mailbox === null || this.#killed) return 0; // a dropped client's messages go nowhere
+    let taken = 0;
+    while (taken < count && this.out.length < bytes) {
       const next = mailbox.tryReceive();
-      if (next === undefined || next.done) return;
+      if (next === undefined || next.done) break;
       this.deliver(next.value);
+      taken++;
     }
+    return taken;
   }
 
-  /** Whether messages wait in its mailbox for it to take them. */
-  get messagesWaiting(): boolean {
-    return this.#pendingMessages > 0 && this.mailbox !== null && !this.#killed;
+  /** How many replies to messages wait in its mailbox for it to take them. */
+  get repliesWaiting(): number {
+    return this.mailbox === null || this.#killed ? 0 : this.#pendingReplies;
   }
 
   /**
-   * Appends a message taken from its mailbox as Redis sends it: as a `message` if the
-   * client is subscribed to its channel, then a `pmessage` per pattern of its that
-   * matched, as PUBLISH found them (its subscriptions are the same: every message waiting
-   * is taken before a command runs).
+   * Appends a reply taken from its mailbox as Redis sends it: a `message` for a message
+   * its channel matched, a `pmessage` for a pattern match. They are the replies PUBLISH
+   * counted (its subscriptions are the same: every message waiting is taken before a
+   * command runs).
    *
-   * @param delivery The message, and what it matched.
+   * @param delivery The message, or the pattern match.
    */
   deliver(delivery: Delivery): void {
-    const { channel, payload } = delivery.message;
     const out = this.out;
-    if (delivery.channel) {
-      out.array(3);
-      out.bulk("message");
-      out.bulk(channel);
-      out.bulk(payload);
-    }
-    for (const pattern of delivery.patterns ?? []) {
+    if ("pattern" in delivery) {
+      const { channel, payload } = delivery.message;
       out.array(4);
       out.bulk("pmessage");
-      out.bulk(pattern);
+      out.bulk(delivery.pattern);
       out.bulk(channel);
       out.bulk(payload);
+    } else {
+      out.array(3);
+      out.bulk("message");
+      out.bulk(delivery.channel);
+      out.bulk(delivery.payload);
     }
-    if (this.#lastDelivery === delivery) this.#lastDelivery = null;
-    this.#pendingMessages--;
-    this.#pendingBytes -= delivery.bytes;
+    this.#pendingReplies--;
+    this.#pendingBytes -= replyBytes(delivery);
   }
 }
 

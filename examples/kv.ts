@@ -269,11 +269,15 @@ export function kvHandler(
         for (;;) {
           const args = client.nextRequest(parser);
           if (args === null) break;
-          // Messages published before it go first (`execute` takes any left), 64 KiB of
-          // replies at a time, each batch written before the next is made: a backlog of
-          // many small messages is never made into replies all in one step.
-          while (client.messagesWaiting) {
-            client.takeMessages();
+          // Messages published before it go first, 64 KiB of replies at a time, each batch
+          // written before the next is made: a backlog of many small messages is never made
+          // into replies all in one step. Those waiting now, not those published meanwhile,
+          // or a publisher faster than the client reads would hold the request back for
+          // ever (`execute` takes what came meanwhile, within the limits).
+          for (let waiting = client.repliesWaiting; waiting > 0 && !client.killed;) {
+            const taken = client.takeMessages(REPLY_FLUSH_BYTES, waiting);
+            if (taken === 0 && client.out.length === 0) break; // none left after all
+            waiting -= taken;
             yield* flush(conn, client);
           }
           const timeout = client.execute(args);
