@@ -474,6 +474,13 @@ Deno.test("a limit of 0 ms ends once what is ready has run, on a leaf operation 
   ]);
 });
 
+/** Releases `lock` at 5 ms, after waiting on a promise already settled. */
+function* releaseAfterSettled(lock: Lock): Coroutine<void> {
+  yield* sleep(5);
+  yield* until(Promise.resolve());
+  lock.release();
+}
+
 Deno.test("a deadline waits for a promise already settled in its instant: the event loop has a turn first", async () => {
   const record: string[] = [];
   for (const form of ["leaf", "coroutine"]) {
@@ -481,11 +488,7 @@ Deno.test("a deadline waits for a promise already settled in its instant: the ev
     await run(
       function* () {
         yield* lock.acquire();
-        yield* spawn(function* () {
-          yield* sleep(5);
-          yield* until(Promise.resolve());
-          lock.release();
-        }());
+        yield* spawn(releaseAfterSettled(lock));
         yield* yieldNow();
         const acquire = form === "leaf" ? lock.acquire() : function* () {
           yield* lock.acquire();
@@ -509,11 +512,7 @@ Deno.test("the same tie with a settled promise in it goes the same way every tim
         for (let round = 1; round <= 4; round++) {
           const lock = new Lock();
           yield* lock.acquire();
-          yield* spawn(function* () {
-            yield* sleep(5);
-            yield* until(Promise.resolve());
-            lock.release();
-          }());
+          yield* spawn(releaseAfterSettled(lock));
           yield* yieldNow();
           const outcome = yield* moveOnAfter(5, lock.acquire());
           record.push(`round ${round}: ${outcome.timedOut ? "timed out" : "acquired"}`);
