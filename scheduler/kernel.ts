@@ -443,14 +443,9 @@ export class Kernel implements ThreadHost {
           this.#budget = STEPS_PER_CHECK;
           this.#refills++;
           if (this.#abortPending) this.#takeAbort();
-          // Deadlines held back long enough: busy threads hold them no longer. On the real
-          // clock, that is at this look at the time: a deadline found due here is late
-          // already, by as much as a sleep due with it.
-          if (this.#holding && this.#clock !== undefined && --this.#holdChecks <= 0) {
-            this.#fireHeld(true);
-          }
+          // Deadlines held back long enough: busy threads hold them no longer.
+          if (this.#holding && --this.#holdChecks <= 0) this.#fireHeld(true);
           this.#fireDueTimers();
-          if (this.#holding && this.#clock === undefined) this.#fireHeld(true);
           const now = performance.now();
           if (sliceEnd === 0) sliceEnd = now + SLICE_MS;
           else if (now >= sliceEnd && queue.size > 0) return this.#hop();
@@ -469,26 +464,21 @@ export class Kernel implements ThreadHost {
       // wake leaves that timer to the wake. A busy drive (one that has looked at the time)
       // and one woken by the wake itself still look, so timers keep their turn.
       let nextTimer = this.#timers.peek();
-      let woke = false;
+      // Deadlines held back: nothing is ready, so what else was due in their instant has
+      // run. They go before timers due since, which could otherwise keep them waiting.
+      let woke = this.#fireHeldWhenIdle();
+      if (woke === null) return; // the event loop's turn first
       if (
-        nextTimer !== undefined &&
+        !woke && nextTimer !== undefined &&
         (sliceEnd !== 0 || this.#clock !== undefined || this.#wakeHandle === undefined ||
           this.#wakeAt !== nextTimer.deadline)
       ) {
         woke = this.#fireDueTimers();
         nextTimer = this.#timers.peek();
-      }
-      if (!woke && this.#holding) {
-        // Deadlines due: what else was due in their instant has run. With a promise
-        // pending (one already settled, say), the event loop has a turn first, as before a
-        // clock jump: what settles at once is part of the instant too.
-        if (!this.#timers.hasHeld) this.#holding = false; // all cancelled meanwhile
-        else if (this.#externalWaits > 0 && !this.#turnBeforeJump) {
-          this.#jumpHandle ??= setImmediate(this.#onTurnBeforeJump);
-          return;
-        } else {
-          this.#turnBeforeJump = false;
-          woke = this.#fireHeld(false);
+        // Deadlines that came due with nothing else due in their instant.
+        if (!woke) {
+          woke = this.#fireHeldWhenIdle();
+          if (woke === null) return;
         }
       }
       if (
@@ -587,10 +577,10 @@ export class Kernel implements ThreadHost {
    * limit's deadline (a late timer) is held back instead (#fireHeld): what is due in its
    * instant runs first (the holder that releases the lock at that very moment), so an
    * operation that finishes then counts as done, whatever its form. Busy threads hold it
-   * back until the next look at the time on the real clock (no later than a sleep due
-   * with it), and for HOLD_CHECKS_VIRTUAL step budgets on a virtual clock, where the
-   * budget starts afresh as the hold begins, so that the hold is the same number of steps
-   * whatever ran before.
+   * back on the real clock until every thread ready as the hold began has had a step,
+   * and on a virtual clock for HOLD_CHECKS_VIRTUAL step budgets, the budget starting
+   * afresh as the hold begins, so that the hold is the same number of steps whatever ran
+   * before.
    */
   #fireDueTimers(): boolean {
     const timers = this.#timers;
@@ -610,9 +600,34 @@ export class Kernel implements ThreadHost {
         // The same number of steps, whatever ran before.
         this.#budget = STEPS_PER_CHECK;
         this.#holdChecks = HOLD_CHECKS_VIRTUAL;
+      } else {
+        // Until every thread ready now, the ones just woken too, has had a step: no later
+        // than that on a busy server, where a deadline is found late at a look at the time.
+        this.#budget = Math.min(STEPS_PER_CHECK, this.#queue.size + 1);
+        this.#holdChecks = 1;
       }
     }
     return fired;
+  }
+
+  /**
+   * Fires deadlines held back once nothing is ready (#fireHeld). With a promise pending
+   * (one already settled, say), the event loop has a turn first, as before a clock jump:
+   * what settles at once is part of the instant too. Says whether any fired, or null if
+   * the kernel is to wait for that turn.
+   */
+  #fireHeldWhenIdle(): boolean | null {
+    if (!this.#holding) return false;
+    if (!this.#timers.hasHeld) {
+      this.#holding = false; // all cancelled meanwhile
+      return false;
+    }
+    if (this.#externalWaits > 0 && !this.#turnBeforeJump) {
+      this.#jumpHandle ??= setImmediate(this.#onTurnBeforeJump);
+      return null;
+    }
+    this.#turnBeforeJump = false;
+    return this.#fireHeld(false);
   }
 
   /**

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import {
   Channel,
   type Coroutine,
+  join,
   kill,
   Lock,
   moveOnAfter,
@@ -378,4 +379,67 @@ Deno.test("a deadline held back once leaves nothing behind: the same tie later g
     yield* tie(record);
   }());
   assert.deepEqual(record, ["acquired", "acquired"]);
+});
+
+Deno.test("on a busy real clock, a lock released as a limit on acquiring it runs out is acquired", async () => {
+  // A busy thread keeps the kernel checking the time only every budget of steps, so the
+  // holder's sleep and the waiter's deadline are found due at the same look. The holder
+  // gets its step before the deadline fires. Real time decides whether both are found
+  // together, hence a count: 20 of 20 here, where firing the deadline at once gave 0.
+  let acquired = 0;
+  await run(function* () {
+    let done = false;
+    const spinner = yield* spawn(function* () {
+      while (!done) {
+        busy(0.002);
+        yield* yieldNow();
+      }
+    }());
+    for (let round = 0; round < 20; round++) {
+      const lock = new Lock();
+      yield* lock.acquire();
+      yield* spawn(function* () {
+        yield* sleep(3);
+        lock.release();
+      }());
+      const outcome = yield* moveOnAfter(3, lock.acquire());
+      if (!outcome.timedOut) {
+        acquired++;
+        lock.release();
+      }
+    }
+    done = true;
+    yield* join(spinner);
+  }());
+  assert.ok(acquired >= 16, `${acquired} of 20 acquired`);
+});
+
+Deno.test("a held deadline is not kept waiting by other timers that keep coming due", async () => {
+  // Two threads each work 2 ms and sleep 1 ms, so some timer is due at every look at the
+  // time. A limit of 10 ms on a lock never released must still end about on time, not
+  // once a budget of their steps has passed (2 s).
+  const record: string[] = [];
+  const held = new Lock();
+  held.tryAcquire();
+  let movedOn = false;
+  await run(function* () {
+    for (const name of ["a", "b"]) {
+      yield* spawn(function* () {
+        const end = performance.now() + 1500;
+        while (!movedOn && performance.now() < end) {
+          busy(2);
+          yield* sleep(1);
+        }
+        record.push(`${name} stopped`);
+      }());
+    }
+    const outcome = yield* moveOnAfter(10, held.acquire());
+    movedOn = true;
+    record.push(`moved on: ${JSON.stringify(outcome)}`);
+  }());
+  assert.deepEqual([record[0], ...record.slice(1).sort()], [
+    'moved on: {"timedOut":true}',
+    "a stopped",
+    "b stopped",
+  ]);
 });
