@@ -280,6 +280,7 @@ export function kvHandler(
             waiting -= taken;
             yield* flush(conn, client);
           }
+          if (client.killed) return; // dropped meanwhile: nothing more it sent runs
           const timeout = client.execute(args);
           if (client.out.length > REPLY_FLUSH_BYTES) yield* flush(conn, client);
           if (timeout >= 0) {
