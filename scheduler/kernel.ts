@@ -577,10 +577,9 @@ export class Kernel implements ThreadHost {
    * limit's deadline (a late timer) is held back instead (#fireHeld): what is due in its
    * instant runs first (the holder that releases the lock at that very moment), so an
    * operation that finishes then counts as done, whatever its form. Busy threads hold it
-   * back on the real clock until every thread ready as the hold began has had a step,
-   * and on a virtual clock for HOLD_CHECKS_VIRTUAL step budgets, the budget starting
-   * afresh as the hold begins, so that the hold is the same number of steps whatever ran
-   * before.
+   * back on the real clock until the next look at the time (a step budget at most), and
+   * on a virtual clock for HOLD_CHECKS_VIRTUAL step budgets, the budget starting afresh as
+   * the hold begins, so that the hold is the same number of steps whatever ran before.
    */
   #fireDueTimers(): boolean {
     const timers = this.#timers;
@@ -601,9 +600,9 @@ export class Kernel implements ThreadHost {
         this.#budget = STEPS_PER_CHECK;
         this.#holdChecks = HOLD_CHECKS_VIRTUAL;
       } else {
-        // Until every thread ready now, the ones just woken too, has had a step: no later
-        // than that on a busy server, where a deadline is found late at a look at the time.
-        this.#budget = Math.min(STEPS_PER_CHECK, this.#queue.size + 1);
+        // Until the next look at the time: a deadline found due at a look has the threads
+        // woken with it run first (a shorter budget would starve busy threads of steps
+        // whenever deadlines keep coming due).
         this.#holdChecks = 1;
       }
     }

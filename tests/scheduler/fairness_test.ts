@@ -443,3 +443,27 @@ Deno.test("a held deadline is not kept waiting by other timers that keep coming 
     "b stopped",
   ]);
 });
+
+Deno.test("a holder that takes a few steps of its instant to release still beats the deadline, on the real clock", async () => {
+  // The holder's sleep and the waiter's limit end together; the holder then takes three
+  // more steps before it releases. The whole instant runs before the deadline fires (a
+  // hold that allowed each ready thread only one step timed out every round).
+  let acquired = 0;
+  await run(function* () {
+    for (let round = 0; round < 20; round++) {
+      const lock = new Lock();
+      yield* lock.acquire();
+      yield* spawn(function* () {
+        yield* sleep(5);
+        for (let i = 0; i < 3; i++) yield* yieldNow();
+        lock.release();
+      }());
+      const outcome = yield* moveOnAfter(5, lock.acquire());
+      if (!outcome.timedOut) {
+        acquired++;
+        lock.release();
+      }
+    }
+  }());
+  assert.equal(acquired, 20);
+});
