@@ -1019,14 +1019,14 @@ export class Database {
   }
 
   /**
-   * Whether a subscriber this far behind (in messages, and in bytes of messages not taken
-   * and replies not written) is past the limits, and must be dropped.
+   * Whether a subscriber this far behind (in replies to messages not taken, and in
+   * bytes of those and of replies not written) is past the limits, and must be dropped.
    *
    * @internal
    */
-  pastPubsubLimits(messages: number, bytes: number): boolean {
+  pastPubsubLimits(replies: number, bytes: number): boolean {
     const limit = this.#pubsubBufferLimit;
-    return messages > this.#pubsubLimit || (limit > 0 && bytes > limit);
+    return replies > this.#pubsubLimit || (limit > 0 && bytes > limit);
   }
 }
 

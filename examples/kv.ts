@@ -1,5 +1,5 @@
 // deno run --allow-net examples/kv.ts [--port 6380] [--host 127.0.0.1] [--idle-timeout SECONDS]
-//                                      [--pubsub-limit MESSAGES] [--max-clients N]
+//                                      [--pubsub-limit REPLIES] [--max-clients N]
 //                                      [--pubsub-buffer-limit BYTES] [--query-buffer-limit BYTES]
 //                                      [--query-memory BYTES] [--maxmemory BYTES]
 //
@@ -14,7 +14,7 @@
 // matches, so a subscriber gets its messages in publish order across all its channels and
 // patterns. The policy for a subscriber that does not read: its connection's writes stop
 // draining, so it stops taking messages from its mailbox; a PUBLISH that leaves it
-// `--pubsub-limit` messages behind (default 10,000) or `--pubsub-buffer-limit` bytes behind
+// `--pubsub-limit` replies behind (default 10,000) or `--pubsub-buffer-limit` bytes behind
 // (default 32 MiB, Redis's `client-output-buffer-limit pubsub 32mb`: messages not taken,
 // counted as the replies they will make, and replies not written) disconnects it, so
 // that big messages cannot pin count x size bytes. Only its own messages count. Publishers
@@ -313,7 +313,7 @@ export function kvHandler(
  * Runs the server until SIGINT or SIGTERM (or `signal`), then closes every connection.
  *
  * @param args `--port N` (default 6380), `--host H` (default 127.0.0.1),
- * `--idle-timeout SECONDS` (default 0: never), `--pubsub-limit MESSAGES` (default 10000),
+ * `--idle-timeout SECONDS` (default 0: never), `--pubsub-limit REPLIES` (default 10000; a message makes one per channel or pattern it matches),
  * `--pubsub-buffer-limit BYTES` (default 32 MiB),
  * `--max-clients N` (default 10000; one more is told so and disconnected, as in Redis),
  * `--query-buffer-limit BYTES` (default 1 GiB: what one client may have sent that was not

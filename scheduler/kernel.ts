@@ -1270,27 +1270,28 @@ export class Kernel implements ThreadHost {
   }
 
   #onSleep(thread: Thread, effect: SleepEffect): boolean {
-    // `sleep()` gives the `null()` event for `ms <= 0`, so a timer is always due later.
+    // `sleep()` gives the `null()` event for `ms <= 0`; a time limit's timer may be due now.
     const now = this.now();
     const deadline = now + effect.ms;
-    thread.state = STATE_SLEEPING;
     if (deadline > Number.MAX_SAFE_INTEGER && this.#clock !== undefined) {
       // Past 2^53 a double no longer tells one millisecond from the next: a virtual clock
-      // never gets there. A time limit's timer just never fires, as a limit that far
-      // off never would; a sleep asked for that long is an error.
-      if (effect.late) return false; // it sleeps with no timer, until it is killed
-      thread.state = STATE_RUNNING;
-      return this.#resumeThrowing(
-        thread,
-        new RangeError(
-          `Cannot sleep for ${effect.ms} ms: the virtual clock would pass 2^53 - 1 ms (it is at ${now} ms)`,
-        ),
-      );
+      // never gets there. A sleep asked for that long is an error; a time limit's timer
+      // just never fires, as a limit that far off never would.
+      if (!effect.late) {
+        return this.#resumeThrowing(
+          thread,
+          new RangeError(
+            `Cannot sleep for ${effect.ms} ms: the virtual clock would pass 2^53 - 1 ms (it is at ${now} ms)`,
+          ),
+        );
+      }
+    } else {
+      thread.timer = effect.late
+        // A limit's timer thread is its caller's child: the limit is as deep as the caller.
+        ? this.#timers.push(deadline, thread, true, thread.generation - 1)
+        : this.#timers.push(deadline, thread);
     }
-    thread.timer = effect.late
-      // A limit's timer thread is its caller's child: the limit is as deep as the caller.
-      ? this.#timers.push(deadline, thread, true, thread.generation - 1)
-      : this.#timers.push(deadline, thread);
+    thread.state = STATE_SLEEPING; // with no timer for that far-off limit, until killed
     return false;
   }
 

@@ -1,5 +1,6 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import {
+  type Connection,
   type Coroutine,
   join,
   kill,
@@ -26,6 +27,12 @@ function pattern(n: number, seed: number): Uint8Array {
 /** Two pairs, `left.peer` and `right.client` relayed: left.client <-> right.peer. */
 function* twoPairs(): Coroutine<[Pair, Pair]> {
   return [yield* socketPair(), yield* socketPair()];
+}
+
+/** Sends `bytes`, then ends the stream. */
+function* sendAll(conn: Connection, bytes: Uint8Array): Coroutine<void> {
+  yield* conn.sendall(bytes);
+  yield* conn.closeWrite();
 }
 
 function* readToEnd(conn: Pair["client"]): Coroutine<Uint8Array> {
@@ -152,10 +159,7 @@ Deno.test("relay() killed while a write waits for room gives the chunk it held b
   const record: string[] = [];
   await run(
     function* () {
-      yield* spawn(function* () {
-        yield* client.sendall(sent);
-        yield* client.closeWrite();
-      }());
+      yield* spawn(sendAll(client, sent));
       const first = yield* spawn(relay(front, back));
       yield* sleep(10); // the upstream does not read: the relay's write waits for room
       yield* kill(first);
@@ -286,10 +290,7 @@ Deno.test("relay() stopped at any instant, then started again, delivers every by
     const got: number[] = [];
     await run(
       function* () {
-        yield* spawn(function* () {
-          yield* client.sendall(sent);
-          yield* client.closeWrite();
-        }());
+        yield* spawn(sendAll(client, sent));
         const first = yield* spawn(relay(front, back, { chunkSize: 5 }));
         const reader = yield* spawn(function* () {
           for (let data; (data = yield* upstream.recv(1)).length > 0;) got.push(...data);

@@ -8,6 +8,7 @@ import {
   kill,
   Lock,
   moveOnAfter,
+  type Operation,
   run,
   sleep,
   spawn,
@@ -319,10 +320,15 @@ Deno.test("many threads awaiting promises already settled, run in one drive each
   }
 });
 
-Deno.test("a time limit's deadline ends its wait on time while busy threads keep the ready queue full", async () => {
-  // A deadline waits for what is due in its instant to run, but busy threads never let the
-  // queue empty: they may hold it back for a step budget, not for as long as they are
-  // busy. The real clock on purpose: a virtual one does not move while threads are ready.
+/**
+ * A limit of `ms` on a lock never released, on the real clock, beside two threads that
+ * repeat `work` until the limit ends (or 2 s pass). Gives what happened, in order: the
+ * limit's end comes first if busy threads did not hold it back long.
+ */
+async function limitBesideBusyThreads(
+  ms: number,
+  work: () => Operation<void>,
+): Promise<string[]> {
   const record: string[] = [];
   const held = new Lock();
   held.tryAcquire(); // never released
@@ -331,19 +337,26 @@ Deno.test("a time limit's deadline ends its wait on time while busy threads keep
     for (const name of ["a", "b"]) {
       yield* spawn(function* () {
         const end = performance.now() + 2000;
-        while (!movedOn && performance.now() < end) yield* yieldNow();
-        record.push(`spinner ${name} stopped`);
+        while (!movedOn && performance.now() < end) yield* work();
+        record.push(`${name} stopped`);
       }());
     }
-    const outcome = yield* moveOnAfter(5, held.acquire());
+    const outcome = yield* moveOnAfter(ms, held.acquire());
     movedOn = true;
     record.push(`moved on: ${JSON.stringify(outcome)}`);
   }());
-  // The spinners stop in either order, once they see it.
-  assert.deepEqual([record[0], ...record.slice(1).sort()], [
+  // The busy threads stop in either order, once they see it.
+  return [record[0], ...record.slice(1).sort()];
+}
+
+Deno.test("a time limit's deadline ends its wait on time while busy threads keep the ready queue full", async () => {
+  // A deadline waits for what is due in its instant to run, but busy threads never let the
+  // queue empty: they may hold it back for a step budget, not for as long as they are
+  // busy. The real clock on purpose: a virtual one does not move while threads are ready.
+  assert.deepEqual(await limitBesideBusyThreads(5, yieldNow), [
     'moved on: {"timedOut":true}',
-    "spinner a stopped",
-    "spinner b stopped",
+    "a stopped",
+    "b stopped",
   ]);
 });
 
@@ -381,13 +394,37 @@ Deno.test("a deadline held back once leaves nothing behind: the same tie later g
   assert.deepEqual(record, ["acquired", "acquired"]);
 });
 
+/**
+ * Rounds of one tie on the real clock: a holder's `sleep(3)` ends as the waiter's
+ * `moveOnAfter(3)` on acquiring its lock does, the holder's timer set first (so it is
+ * never due later); the holder then takes `steps` more steps before it releases. Gives
+ * how many of 20 rounds the waiter acquired the lock.
+ */
+function* tieRounds(steps: number): Coroutine<number> {
+  let acquired = 0;
+  for (let round = 0; round < 20; round++) {
+    const lock = new Lock();
+    yield* lock.acquire();
+    yield* spawn(function* () {
+      yield* sleep(3);
+      for (let i = 0; i < steps; i++) yield* yieldNow();
+      lock.release();
+    }());
+    yield* yieldNow(); // the holder's timer is set first
+    const outcome = yield* moveOnAfter(3, lock.acquire());
+    if (!outcome.timedOut) {
+      acquired++;
+      lock.release();
+    }
+  }
+  return acquired;
+}
+
 Deno.test("on a busy real clock, a lock released as a limit on acquiring it runs out is acquired", async () => {
   // A busy thread keeps the kernel checking the time only every budget of steps, so the
   // holder's sleep and the waiter's deadline are found due at the same look. The holder
-  // gets its step before the deadline fires. Real time decides whether both are found
-  // together, hence a count: 20 of 20 here, where firing the deadline at once gave 0.
-  let acquired = 0;
-  await run(function* () {
+  // runs before the deadline fires (fired at once, the deadline won every round).
+  const acquired = await run(function* () {
     let done = false;
     const spinner = yield* spawn(function* () {
       while (!done) {
@@ -395,75 +432,27 @@ Deno.test("on a busy real clock, a lock released as a limit on acquiring it runs
         yield* yieldNow();
       }
     }());
-    for (let round = 0; round < 20; round++) {
-      const lock = new Lock();
-      yield* lock.acquire();
-      yield* spawn(function* () {
-        yield* sleep(3);
-        lock.release();
-      }());
-      const outcome = yield* moveOnAfter(3, lock.acquire());
-      if (!outcome.timedOut) {
-        acquired++;
-        lock.release();
-      }
-    }
+    const acquired = yield* tieRounds(0);
     done = true;
     yield* join(spinner);
+    return acquired;
   }());
-  assert.ok(acquired >= 16, `${acquired} of 20 acquired`);
+  assert.equal(acquired, 20);
 });
 
 Deno.test("a held deadline is not kept waiting by other timers that keep coming due", async () => {
   // Two threads each work 2 ms and sleep 1 ms, so some timer is due at every look at the
   // time. A limit of 10 ms on a lock never released must still end about on time, not
   // once a budget of their steps has passed (2 s).
-  const record: string[] = [];
-  const held = new Lock();
-  held.tryAcquire();
-  let movedOn = false;
-  await run(function* () {
-    for (const name of ["a", "b"]) {
-      yield* spawn(function* () {
-        const end = performance.now() + 1500;
-        while (!movedOn && performance.now() < end) {
-          busy(2);
-          yield* sleep(1);
-        }
-        record.push(`${name} stopped`);
-      }());
-    }
-    const outcome = yield* moveOnAfter(10, held.acquire());
-    movedOn = true;
-    record.push(`moved on: ${JSON.stringify(outcome)}`);
-  }());
-  assert.deepEqual([record[0], ...record.slice(1).sort()], [
-    'moved on: {"timedOut":true}',
-    "a stopped",
-    "b stopped",
-  ]);
+  const result = await limitBesideBusyThreads(10, function* () {
+    busy(2);
+    yield* sleep(1);
+  });
+  assert.deepEqual(result, ['moved on: {"timedOut":true}', "a stopped", "b stopped"]);
 });
 
 Deno.test("a holder that takes a few steps of its instant to release still beats the deadline, on the real clock", async () => {
-  // The holder's sleep and the waiter's limit end together; the holder then takes three
-  // more steps before it releases. The whole instant runs before the deadline fires (a
-  // hold that allowed each ready thread only one step timed out every round).
-  let acquired = 0;
-  await run(function* () {
-    for (let round = 0; round < 20; round++) {
-      const lock = new Lock();
-      yield* lock.acquire();
-      yield* spawn(function* () {
-        yield* sleep(5);
-        for (let i = 0; i < 3; i++) yield* yieldNow();
-        lock.release();
-      }());
-      const outcome = yield* moveOnAfter(5, lock.acquire());
-      if (!outcome.timedOut) {
-        acquired++;
-        lock.release();
-      }
-    }
-  }());
-  assert.equal(acquired, 20);
+  // The whole instant runs before the deadline fires (a hold that allowed each ready
+  // thread only one step timed out every round).
+  assert.equal(await run(tieRounds(3)), 20);
 });

@@ -19,6 +19,7 @@ import {
   yieldNow,
 } from "../../mod.ts";
 import { Primitive, type Wait } from "../../scheduler/lowlevel.ts";
+import { TimerHeap } from "../../scheduler/_timer_heap.ts";
 
 const wrappers: [string, <T>(op: Operation<T>) => Operation<unknown>][] = [
   ["withTimeout", (op) => withTimeout(1000, op)],
@@ -379,8 +380,7 @@ Deno.test("nested time limits with equal deadlines: the inner one ends it, over 
   ]);
 });
 
-Deno.test("a deadline held back holds back no ordinary timer due after it", async () => {
-  const { TimerHeap } = await import("../../scheduler/_timer_heap.ts");
+Deno.test("a deadline held back holds back no ordinary timer due after it", () => {
   const timers = new TimerHeap<string>();
   timers.push(5, "deadline at 5", true, 0);
   timers.push(6, "sleep until 6");
