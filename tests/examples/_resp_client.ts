@@ -124,8 +124,20 @@ export class RespClient implements Disposable {
    * client: it waits that long after each read of at most 64 KiB.
    */
   async reply(pauseMs = 0): Promise<string> {
+    // A bulk reply's end is known from its first line: from then on only the length is
+    // compared. Searching the text again after every read would flatten all of it each
+    // time, quadratic in a reply of megabytes, and a client busy copying does not read.
+    let knownEnd = -1;
     for (;;) {
-      const end = this.#buffered.length > 0 ? replyEnd(this.#buffered, 0) : -1;
+      const text = this.#buffered;
+      let end = -1;
+      if (knownEnd >= 0) {
+        if (text.length >= knownEnd) end = knownEnd;
+      } else if (text.length > 0) {
+        end = replyEnd(text, 0);
+        const lineEnd = end < 0 && text[0] === "$" ? text.indexOf("\r\n") : -1;
+        if (lineEnd >= 0) knownEnd = lineEnd + 2 + Number(text.slice(1, lineEnd)) + 2;
+      }
       if (end >= 0) {
         const reply = this.#buffered.slice(0, end);
         this.#buffered = this.#buffered.slice(end);

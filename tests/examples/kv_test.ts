@@ -652,15 +652,17 @@ Deno.test({
   name: "kv.ts keeps a client past --idle-timeout while its reply is still flowing",
   ...KV_ONLY,
   async fn() {
-    await using server = await startServer(["--idle-timeout", "1"]);
+    await using server = await startServer(["--idle-timeout", "2"]);
     using client = await RespClient.open(server.port);
-    const value = "x".repeat(12 * 1024 * 1024);
+    const value = "x".repeat(24 * 1024 * 1024);
     assert.equal(await client.command("SET", "big", value), "+OK\r\n");
     await client.send(encode("GET", "big"));
-    // At most 64 KiB per 10 ms: the reply takes about 3 s to read, more than the socket
-    // buffers hold, so the server's writes go on for seconds, each well within the limit.
-    // (Once they are done, the client may be closed as idle while it reads the rest.)
-    assert.equal(await client.reply(10), `$${value.length}\r\n${value}\r\n`);
+    // At most 64 KiB per 5 ms: the reply takes about 2.5 s to read, more than the socket
+    // buffers hold, so the server's writes go on past the limit, each well within it.
+    // (Once they are done, the client may be closed as idle while it reads the rest.) A
+    // server that counted only reads as activity cuts the reply after 2 s; the limit is 2
+    // s, not less, so that a test process stalled by a loaded machine is not idle.
+    assert.equal(await client.reply(5), `$${value.length}\r\n${value}\r\n`);
   },
 });
 
