@@ -131,8 +131,7 @@ class Serving {
       conn.close();
     } finally {
       const guard = this.guard;
-      if (guard === null) this.wake();
-      else {
+      if (guard !== null) {
         this.lingering.add(socket);
         socket.whenReleased(() => {
           this.lingering.delete(socket);
@@ -140,6 +139,9 @@ class Serving {
           this.wake();
         });
       }
+      // Its slot among maxConnections is free now, even if its descriptor is not yet (a
+      // TLS socket closed mid-handshake): the server looks again at once.
+      this.wake();
     }
   }
 }

@@ -887,6 +887,41 @@ Deno.test("server() over TLS counts a socket mid-handshake until its client leav
   ]);
 });
 
+Deno.test("server() over TLS takes a new client as soon as the idle limit frees a slot of maxConnections, with the closed ones still mid-handshake", async () => {
+  // A socket closed mid-handshake still holds its descriptor (see the test above), but not
+  // its slot among maxConnections: two silent clients must not lock out a third.
+  const { cert, key } = await makeCertificate();
+  const record: string[] = [];
+  await run(withServer(
+    function* (conn) {
+      try {
+        yield* conn.sendall(yield* conn.recv(10));
+        yield* conn.recv(10); // until the client leaves
+      } finally {
+        record.push("handler ended");
+      }
+    },
+    { tls: { cert, key }, maxConnections: 2, idleTimeout: 50 },
+    function* (addr) {
+      const silent: Deno.Conn[] = [];
+      try {
+        for (let i = 0; i < 2; i++) {
+          silent.push(yield* until(Deno.connect({ hostname: "127.0.0.1", port: portOf(addr) })));
+        }
+        using client = yield* withTimeout(
+          3000,
+          connect("localhost", portOf(addr), { tls: { caCerts: [cert] } }),
+        );
+        yield* client.sendall("ping");
+        record.push(`echoed ${text(yield* withTimeout(3000, client.recvExactly(4)))}`);
+      } finally {
+        for (const conn of silent) conn.close();
+      }
+    },
+  ));
+  deepEqual(record, ["handler ended", "handler ended", "echoed ping", "handler ended"]);
+});
+
 Deno.test("server() graceful shutdown in virtual time: handlers get gracePeriod, then are killed", async () => {
   const clock = new VirtualClock();
   const listener = new MemoryListener();
