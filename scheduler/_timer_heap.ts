@@ -28,6 +28,8 @@ export class TimerHeap<T> {
    */
   #held: TimerEntry<T>[] = [];
   #heldSorted = true;
+  /** How many late entries have come due so far: a change says more are held. */
+  heldSoFar = 0;
 
   push(deadline: number, owner: T, late = false, depth = 0): TimerEntry<T> {
     const entry: TimerEntry<T> = {
@@ -74,6 +76,7 @@ export class TimerHeap<T> {
       this.#pop();
       if (!top.late) return top;
       top.held = true;
+      this.heldSoFar++;
       this.#held.push(top);
       this.#heldSorted = false;
     }

@@ -147,9 +147,17 @@ const STEPS_PER_CHECK = 1024;
  * the queue busy (#fireDueTimers): an instant's work of up to some 16,000 steps (a
  * thousand clients woken at once, each taking a few) runs before that instant's deadlines.
  * Virtual time does not pass meanwhile, so the hold costs nothing but real time; on the
- * real clock a hold lasts one budget, as a due timer waits at most one.
+ * real clock a hold is counted in steps instead (HOLD_ROUNDS_REAL).
  */
 const HOLD_CHECKS_VIRTUAL = 16;
+/**
+ * On the real clock, a deadline is held for this many rounds of the threads ready as it
+ * came due (a round: each of them takes a step), at most a step budget of steps, but at
+ * least one round: the holder woken with it runs first however many are ready, and
+ * finishes what it does in a few steps, while busy threads hold the deadline back only a
+ * few of their turns beyond a sleep due with it.
+ */
+const HOLD_ROUNDS_REAL = 16;
 /** Every this many back-to-back slice hops, one is a timer hop, which lets Deno poll I/O. */
 const HOPS_PER_IO_POLL = 8;
 /**
@@ -199,6 +207,12 @@ export class Kernel implements ThreadHost {
   #holding = false;
   /** How many more budget checks a hold may last (see HOLD_CHECKS_VIRTUAL). */
   #holdChecks = 0;
+  /** On the real clock, how many more steps a hold lasts; 0 when not counting. */
+  #holdSteps = 0;
+  /** The steps given to the current hold so far, extensions included. */
+  #holdGiven = 0;
+  /** The timer heap's `heldSoFar` when the kernel last looked. */
+  #heldSeen = 0;
   /** This run's count for channel operations done inside `yield*` (see `fastPath`). */
   #fastPathCredit = FAST_PATH_RUN;
   /** Numbers each shield, so that a later shield as deep is told from an ended one. */
@@ -439,6 +453,7 @@ export class Kernel implements ThreadHost {
       let thread: Thread | undefined;
       while ((thread = queue.shift()) !== undefined) {
         this.#step(thread);
+        if (this.#holdSteps !== 0 && --this.#holdSteps === 0) this.#fireHeld(true);
         if (this.#budget <= 0) {
           this.#budget = STEPS_PER_CHECK;
           this.#refills++;
@@ -577,9 +592,10 @@ export class Kernel implements ThreadHost {
    * limit's deadline (a late timer) is held back instead (#fireHeld): what is due in its
    * instant runs first (the holder that releases the lock at that very moment), so an
    * operation that finishes then counts as done, whatever its form. Busy threads hold it
-   * back on the real clock until the next look at the time (a step budget at most), and
-   * on a virtual clock for HOLD_CHECKS_VIRTUAL step budgets, the budget starting afresh as
-   * the hold begins, so that the hold is the same number of steps whatever ran before.
+   * back on the real clock for HOLD_ROUNDS_REAL turns each (counted in steps, apart from
+   * the budget, which depends on what ran before), and on a virtual clock for
+   * HOLD_CHECKS_VIRTUAL step budgets, the budget starting afresh as the hold begins, so
+   * that the hold is the same number of steps whatever ran before.
    */
   #fireDueTimers(): boolean {
     const timers = this.#timers;
@@ -593,20 +609,41 @@ export class Kernel implements ThreadHost {
       this.#enqueue(thread);
       fired = true;
     }
-    if (!this.#holding && timers.hasHeld) {
-      this.#holding = true;
+    const heldSoFar = timers.heldSoFar;
+    if (heldSoFar !== this.#heldSeen) {
+      this.#heldSeen = heldSoFar;
       if (this.#clock !== undefined) {
-        // The same number of steps, whatever ran before.
-        this.#budget = STEPS_PER_CHECK;
-        this.#holdChecks = HOLD_CHECKS_VIRTUAL;
+        if (!this.#holding) {
+          // The same number of steps, whatever ran before.
+          this.#budget = STEPS_PER_CHECK;
+          this.#holdChecks = HOLD_CHECKS_VIRTUAL;
+        }
       } else {
-        // Until the next look at the time: a deadline found due at a look has the threads
-        // woken with it run first (a shorter budget would starve busy threads of steps
-        // whenever deadlines keep coming due).
-        this.#holdChecks = 1;
+        // Counted in steps, not by the budget, which depends on what ran before. Ones
+        // coming due during a hold lengthen it for their own instant, up to two budgets
+        // in all, so deadlines that keep coming due cannot hold the first back for ever.
+        this.#holdChecks = Infinity;
+        const wanted = this.#holdLength();
+        if (!this.#holding) this.#holdSteps = this.#holdGiven = wanted;
+        else {
+          const spent = this.#holdGiven - this.#holdSteps;
+          const room = Math.max(2 * STEPS_PER_CHECK, this.#holdGiven) - spent;
+          this.#holdSteps = Math.max(this.#holdSteps, Math.min(wanted, room));
+          this.#holdGiven = spent + this.#holdSteps;
+        }
       }
+      this.#holding = true;
     }
     return fired;
+  }
+
+  /**
+   * How many steps a real-clock hold lasts for the threads ready now (HOLD_ROUNDS_REAL);
+   * with none ready, as for one: threads a promise wakes meanwhile are part of the instant.
+   */
+  #holdLength(): number {
+    const ready = this.#queue.size;
+    return Math.max(ready, Math.min(Math.max(ready, 1) * HOLD_ROUNDS_REAL, STEPS_PER_CHECK));
   }
 
   /**
@@ -619,6 +656,7 @@ export class Kernel implements ThreadHost {
     if (!this.#holding) return false;
     if (!this.#timers.hasHeld) {
       this.#holding = false; // all cancelled meanwhile
+      this.#holdSteps = 0;
       return false;
     }
     if (this.#externalWaits > 0 && !this.#turnBeforeJump) {
@@ -647,6 +685,11 @@ export class Kernel implements ThreadHost {
       if (!all && this.#queue.size > 0) break;
     }
     this.#holding = timers.hasHeld;
+    if (!this.#holding) this.#holdSteps = 0;
+    else if (this.#clock === undefined) {
+      // One fired: the rest wait for what it woke, as for a new instant.
+      this.#holdSteps = this.#holdGiven = this.#holdLength();
+    }
     return fired;
   }
 

@@ -12,6 +12,7 @@ import {
   run,
   sleep,
   spawn,
+  type Task,
   until,
   VirtualClock,
   withTimeout,
@@ -455,4 +456,104 @@ Deno.test("a holder that takes a few steps of its instant to release still beats
   // The whole instant runs before the deadline fires (a hold that allowed each ready
   // thread only one step timed out every round).
   assert.equal(await run(tieRounds(3)), 20);
+});
+
+Deno.test("on the real clock, a tie goes the same way however many steps ran before it", async () => {
+  // The holder takes a few steps to release; where the kernel's step budget stands when
+  // the tie comes due depends on the steps before it, and must not decide the tie.
+  const lost: number[] = [];
+  for (let before = 900; before < 1100; before += 3) {
+    const timedOut = await run(function* () {
+      for (let i = 0; i < before; i++) yield* yieldNow();
+      const lock = new Lock();
+      yield* lock.acquire();
+      yield* spawn(function* () {
+        yield* sleep(3);
+        for (let i = 0; i < 5; i++) yield* yieldNow();
+        lock.release();
+      }());
+      yield* yieldNow(); // the holder's timer is set first
+      return (yield* moveOnAfter(3, lock.acquire())).timedOut;
+    }());
+    if (timedOut) lost.push(before);
+  }
+  assert.deepEqual(lost, []);
+});
+
+Deno.test("on the real clock, a holder queued behind more ready threads than a step budget still beats the deadline, on a leaf and on a coroutine", async () => {
+  for (const form of ["leaf", "coroutine"]) {
+    const acquired = await run(function* () {
+      let done = false;
+      const spinners: Task<void>[] = [];
+      for (let i = 0; i < 1500; i++) {
+        spinners.push(
+          yield* spawn(function* () {
+            while (!done) yield* yieldNow();
+          }()),
+        );
+      }
+      let acquired = 0;
+      for (let round = 0; round < 10; round++) {
+        const lock = new Lock();
+        yield* lock.acquire();
+        yield* spawn(function* () {
+          yield* sleep(3);
+          lock.release();
+        }());
+        yield* yieldNow(); // the holder's timer is set first
+        const outcome = form === "leaf"
+          ? yield* moveOnAfter(3, lock.acquire())
+          : yield* moveOnAfter(
+            3,
+            function* () {
+              yield* lock.acquire();
+            }(),
+          );
+        if (!outcome.timedOut) {
+          acquired++;
+          lock.release();
+        }
+      }
+      done = true;
+      for (const spinner of spinners) yield* join(spinner);
+      return acquired;
+    }());
+    assert.equal(acquired, 10, `${form}: acquired ${acquired} of 10`);
+  }
+});
+
+Deno.test("on the real clock, busy threads hold a deadline back a few of their turns beyond a sleep due with it, not a step budget", async () => {
+  // Two threads count their steps; a sleep and a limit end at the same moment. The limit
+  // waits for the sleeper's turn and a few rounds more, not for the next look at the time
+  // (a step budget, 1,024 steps: 0.1 s at these 0.1 ms steps).
+  const gap = await run(function* () {
+    let steps = 0;
+    let done = false;
+    const workers: Task<void>[] = [];
+    for (let i = 0; i < 2; i++) {
+      workers.push(
+        yield* spawn(function* () {
+          while (!done) {
+            busy(0.1);
+            steps++;
+            yield* yieldNow();
+          }
+        }()),
+      );
+    }
+    let sleptAt = -1;
+    yield* spawn(function* () {
+      yield* sleep(50);
+      sleptAt = steps;
+    }());
+    yield* yieldNow(); // the sleeper's timer is set first
+    const never = new Lock();
+    never.tryAcquire();
+    yield* moveOnAfter(50, never.acquire());
+    const gap = steps - sleptAt;
+    done = true;
+    for (const worker of workers) yield* join(worker);
+    return gap;
+  }());
+  assert.ok(gap >= 0 && gap < 200, `the limit ended ${gap} busy steps after the sleep`);
 });
