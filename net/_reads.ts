@@ -25,7 +25,7 @@ abstract class Read<T = Uint8Array> extends SocketEvent<T> {
 
   protected claim(): void {
     this.check();
-    this.socket.startRead(this.action);
+    this.socket.startRead(this.action, this);
     this.reset();
   }
 

@@ -18,6 +18,11 @@ export function failedOn(error: unknown): Socket | undefined {
 }
 
 /** A connection's shared state; fields are open to the socket events, not to users. */
+/** What holds a side of a connection: an event, named in errors by its description. */
+export interface SideHolder {
+  readonly description: string;
+}
+
 export class Socket {
   readonly conn: Deno.Conn;
   readonly addr: Deno.NetAddr | Deno.UnixAddr;
@@ -60,9 +65,12 @@ export class Socket {
   #flushed: Promise<void> | null = null;
   /** The error a coalesced write failed with: the next write throws it. */
   #writeFailure: unknown = undefined;
-  /** The read (or write) operation in progress, to reject overlapping ones. */
-  reader: string | null = null;
-  writer: string | null = null;
+  /**
+   * The read (or write) operation in progress, to reject overlapping ones; an overlapping
+   * one's error names it by its description, e.g. `recv(1024) from 127.0.0.1:5000`.
+   */
+  reader: SideHolder | null = null;
+  writer: SideHolder | null = null;
   writeClosed = false;
   /** A send was killed part way (an OS write in flight, or bytes handed over in memory). */
   writeCut = false;
@@ -83,24 +91,24 @@ export class Socket {
     this.memory = conn instanceof MemoryEnd ? conn.attach(this) : null;
   }
 
-  /** Claims the read side for `action`, or throws why it cannot. */
-  startRead(action: string): void {
+  /** Claims the read side for `holder`, doing `action`, or throws why it cannot. */
+  startRead(action: string, holder: SideHolder): void {
     this.#checkFree(this.reader, action, "reading from", "reads");
-    this.reader = action;
+    this.reader = holder;
     this.readsStarted++;
   }
 
-  /** Claims the write side for `action`, or throws why it cannot. */
-  startWrite(action: string): void {
+  /** Claims the write side for `holder`, doing `action`, or throws why it cannot. */
+  startWrite(action: string, holder: SideHolder): void {
     this.#checkFree(this.writer, action, "writing to", "writes");
-    this.writer = action;
+    this.writer = holder;
   }
 
-  #checkFree(holder: string | null, action: string, doing: string, kind: string): void {
+  #checkFree(holder: SideHolder | null, action: string, doing: string, kind: string): void {
     if (this.closed) throw closedError(`Cannot ${action} ${this.peer()}`);
     if (holder !== null) {
       throw new TypeError(
-        `Cannot ${action} ${this.peer()}: another thread is already ${doing} this connection (${holder}); ${kind} on one connection must not overlap`,
+        `Cannot ${action} ${this.peer()}: another thread is already ${doing} this connection (${holder.description}); ${kind} on one connection must not overlap`,
       );
     }
   }

@@ -58,7 +58,7 @@ export class Send<T extends number | void> extends SocketEvent<T> {
         `Cannot send to ${socket.peer()}: an earlier send was interrupted part way, so the stream is cut`,
       );
     }
-    socket.startWrite(this.action);
+    socket.startWrite(this.action, this);
     this.#bytes = bytes;
     this.#sent = 0;
     this.#done = false;
@@ -158,7 +158,7 @@ export class CloseWrite extends SocketEvent<void> {
         `Cannot shut down writing to ${socket.peer()}: an earlier send was interrupted part way`,
       );
     }
-    socket.startWrite(this.action);
+    socket.startWrite(this.action, this);
   }
 
   protected release(): void {

@@ -248,7 +248,7 @@ export class MemoryConnection extends Connection {
  */
 function* delayed<T>(socket: Socket, latency: number, event: Effect<T>): Coroutine<T> {
   if (!socket.closed && !socket.writeClosed && !socket.writeCut) {
-    socket.startWrite("send to"); // the write event's own action, for the same message
+    socket.startWrite("send to", event); // the write event's own, for the same message
     try {
       // Closing the connection meanwhile ends the wait: the write then fails at once. A
       // plain sleep, not a time limit (`moveOnAfter`), whose deadline would come after

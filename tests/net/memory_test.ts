@@ -167,7 +167,7 @@ Deno.test("memoryPair({ latency }): a write is in progress while it waits out it
     { clock },
   );
   const busy =
-    "another thread is already writing to this connection (send to); writes on one connection must not overlap";
+    `another thread is already writing to this connection (sendall to ${peer}); writes on one connection must not overlap`;
   deepEqual(record, [
     `TypeError: Cannot shut down writing to ${peer}: ${busy}`,
     `TypeError: Cannot send to ${peer}: ${busy}`,
