@@ -5,6 +5,7 @@
 // (before any of them runs again, so none starts another operation) and is what the
 // caller gets. The workers are plain threads, not a scope: a thread an operation spawns
 // runs free, as it does under `all` without a limit.
+import { checkCount } from "./_checks.ts";
 import { ownFrameFor } from "./_effects.ts";
 import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
@@ -49,9 +50,5 @@ export function* allLimited(
 
 /** Checks the `concurrency` option: a positive integer, or `Infinity` for no limit. */
 export function checkConcurrency(concurrency: number): void {
-  if (!(concurrency >= 1 && (Number.isInteger(concurrency) || concurrency === Infinity))) {
-    throw new RangeError(
-      `Cannot run all: concurrency must be a positive integer or Infinity, got ${concurrency}`,
-    );
-  }
+  checkCount(concurrency, 1, "Cannot run all", "concurrency");
 }

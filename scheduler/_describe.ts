@@ -138,8 +138,11 @@ export function descriptionOf(primitive: Primitive<unknown>): string {
 /** Names a value in an error message without dumping it. */
 export function describe(value: unknown): string {
   if (value === null) return "null";
+  if (value === undefined) return "undefined";
   if (typeof value === "function") {
-    return `function ${value.name || "(anonymous)"}`;
+    return `${isGeneratorFunction(value) ? "generator function" : "function"} ${
+      value.name || "(anonymous)"
+    }`;
   }
   if (typeof value === "object") {
     return `an object (${value.constructor?.name ?? "no prototype"})`;
@@ -148,4 +151,22 @@ export function describe(value: unknown): string {
     return `the string ${JSON.stringify(value.length > 20 ? value.slice(0, 20) + "..." : value)}`;
   }
   return `${typeof value} ${String(value)}`;
+}
+
+const GeneratorFunction = Object.getPrototypeOf(function* () {}).constructor;
+
+/** Whether `value` is a `function*`: called, it makes a generator. */
+export function isGeneratorFunction(value: unknown): value is (...args: never[]) => unknown {
+  return value instanceof GeneratorFunction;
+}
+
+/**
+ * The advice a misuse error adds when `value` is a `function*` given where its generator
+ * belongs (the commonest slip): call it. Empty for anything else.
+ */
+export function callItHint(value: unknown): string {
+  if (!isGeneratorFunction(value)) return "";
+  return value.name === ""
+    ? "; call it to make one"
+    : `; call it to make one, as in ${value.name}()`;
 }

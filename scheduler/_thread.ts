@@ -311,10 +311,12 @@ export class Thread implements PrimitiveWaiter {
   abortReason(): unknown {
     const extras = this.extras;
     if (extras !== null && extras.killReason !== undefined) return extras.killReason;
+    const name = extras?.name;
+    const who = name === undefined
+      ? `Thread ${this.id}`
+      : `Thread ${this.id} ${JSON.stringify(name)}`;
     return new KilledError(
-      this.state === ThreadState.Done && !this.killing
-        ? `Thread ${this.id} has ended`
-        : `Thread ${this.id} was killed`,
+      this.state === ThreadState.Done && !this.killing ? `${who} has ended` : `${who} was killed`,
     );
   }
 

@@ -1,3 +1,4 @@
+import { checkOperations } from "./_checks.ts";
 import { call } from "./call.ts";
 import { allLimited, checkConcurrency } from "./_all_limited.ts";
 import type { Coroutine } from "./coroutine.ts";
@@ -28,6 +29,7 @@ export interface AllOptions {
  * @param operations Generator objects or events to run concurrently.
  * @param options How many may run at once.
  * @returns An event that resumes with the results in the order of `operations`.
+ * @throws {TypeError} If `operations` is not an array, or `options.concurrency` not a number.
  * @throws {RangeError} If `options.concurrency` is not a positive integer or `Infinity`.
  *
  * @example Waiting for several sleepers
@@ -47,6 +49,7 @@ export function all<const T extends readonly Operation<unknown>[]>(
   operations: T,
   options?: AllOptions,
 ): Effect<{ -readonly [K in keyof T]: OperationResult<T[K]> }> {
+  checkOperations(operations, "Cannot run all");
   const concurrency = options?.concurrency ?? Infinity;
   checkConcurrency(concurrency);
   if (concurrency < operations.length) {

@@ -1,3 +1,4 @@
+import { checkCount } from "./_checks.ts";
 import type { Effect } from "./effect.ts";
 import { ChannelCore, ReceiveOperation, SendOperation } from "./_channel_core.ts";
 import { sharedError } from "./_story.ts";
@@ -73,14 +74,11 @@ export class Channel<T> {
    *
    * @param capacity How many items it buffers: 0 for a rendezvous, `Infinity` for no limit.
    * @param options A name for descriptions and messages.
+   * @throws {TypeError} If `capacity` is not a number.
    * @throws {RangeError} If `capacity` is negative or not an integer (or `Infinity`).
    */
   constructor(capacity = 0, options: ChannelOptions = {}) {
-    if (!(capacity >= 0 && (Number.isInteger(capacity) || capacity === Infinity))) {
-      throw new RangeError(
-        `Cannot create channel: capacity must be a non-negative integer or Infinity, got ${capacity}`,
-      );
-    }
+    checkCount(capacity, 0, "Cannot create channel", "capacity");
     const name = options.name;
     this.#core = new ChannelCore<T>(
       capacity,

@@ -84,7 +84,14 @@ import { asCoroutine, type Operation } from "./operation.ts";
 import { advanceClock, claimClock, releaseClock, type VirtualClock } from "./virtual_clock.ts";
 import { addToStory, storyFork, tracing } from "./_story.ts";
 import type { ThreadSnapshot } from "./snapshot.ts";
-import { describe, describeLineage, describeWait, label, snapshotOf } from "./_describe.ts";
+import {
+  callItHint,
+  describe,
+  describeLineage,
+  describeWait,
+  label,
+  snapshotOf,
+} from "./_describe.ts";
 
 export { Thread } from "./_thread.ts";
 
@@ -1020,7 +1027,7 @@ export class Kernel implements ThreadHost {
         ? `Cannot handle yielded value: ${ASYNC_GENERATOR}`
         : `Cannot handle yielded value: ${
           describe(yielded)
-        } is not an event, a generator or a promise`,
+        } is not an event, a generator or a promise${callItHint(yielded)}`,
     );
   }
 
@@ -1958,7 +1965,7 @@ export class Kernel implements ThreadHost {
     if (target.ending === ENDING_FAILED) target.extras?.endStory?.();
     joiner.resumeValue = target.ending === ENDING_FAILED
       ? target.result
-      : new KilledError(`Thread ${target.id} was killed`, {
+      : new KilledError(`T${label(target).slice(1)} was killed`, {
         cause: target.extras?.killReason,
       });
   }
@@ -2082,7 +2089,7 @@ function coroutineProblem(value: unknown, verb: string): string | null {
   if (!isGenerator(value)) {
     return isAsyncGenerator(value)
       ? `Cannot ${verb} coroutine: ${ASYNC_GENERATOR}`
-      : `Cannot ${verb} coroutine: ${describe(value)} is not a generator`;
+      : `Cannot ${verb} coroutine: ${describe(value)} is not a generator${callItHint(value)}`;
   }
   const thread = (value as Spawned)[THREAD];
   if (thread === undefined) return null;

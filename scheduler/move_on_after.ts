@@ -1,3 +1,4 @@
+import { checkDuration } from "./_checks.ts";
 import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
@@ -40,6 +41,7 @@ export type MoveOnResult<T> =
  * @param operation The generator object (or event) to run.
  * @returns An event that resumes with `{ timedOut: false, value }` or
  * `{ timedOut: true, value: undefined }`. The operation's own error passes through.
+ * @throws {TypeError} If `ms` is not a number.
  * @throws {RangeError} If `ms` is not a finite number.
  *
  * @example Collect what arrives within 100 ms
@@ -62,13 +64,7 @@ export type MoveOnResult<T> =
  * ```
  */
 export function moveOnAfter<T>(ms: number, operation: Operation<T>): Effect<MoveOnResult<T>> {
-  if (typeof ms !== "number" || !Number.isFinite(ms)) {
-    throw new RangeError(
-      `Cannot move on after a deadline: duration must be a finite number of milliseconds, got ${
-        String(ms)
-      }`,
-    );
-  }
+  checkDuration(ms, "Cannot move on after a deadline");
   // A leaf operation (a channel operation, an acquire, a read) waits in this thread, so
   // it can give back what it was handed if the thread is killed the moment it arrives.
   if (operation instanceof Primitive) return new MoveOn(operation as Primitive<T>, ms);

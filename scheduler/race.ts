@@ -1,3 +1,4 @@
+import { checkOperations } from "./_checks.ts";
 import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
@@ -14,6 +15,7 @@ import type { Operation, OperationResult } from "./operation.ts";
  * @typeParam T The operations, as a tuple.
  * @param operations Generator objects or events to race; at least one.
  * @returns An event that resumes with the winner's result.
+ * @throws {TypeError} If `operations` is not an array.
  * @throws {RangeError} If `operations` is empty.
  *
  * @example The faster of two sleepers
@@ -31,6 +33,7 @@ import type { Operation, OperationResult } from "./operation.ts";
 export function race<const T extends readonly Operation<unknown>[]>(
   operations: T,
 ): Effect<OperationResult<T[number]>> {
+  checkOperations(operations, "Cannot race");
   if (operations.length === 0) {
     throw new RangeError("Cannot race: no operations were given");
   }

@@ -1,3 +1,4 @@
+import { checkOperations } from "./_checks.ts";
 import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
@@ -58,6 +59,7 @@ export type SelectResult<T extends readonly Operation<unknown>[]> = {
  * @param cases The operations to wait on; at least one.
  * @returns An event that resumes with `{ index, value }` of the case that took effect. It
  * throws what that case throws (a send on a closed channel, a helper's error).
+ * @throws {TypeError} If `cases` is not an array.
  * @throws {RangeError} If `cases` is empty.
  * @throws {TypeError} If a channel is both sent to and received from in one select.
  *
@@ -90,6 +92,7 @@ export type SelectResult<T extends readonly Operation<unknown>[]> = {
 export function select<const T extends readonly Operation<unknown>[]>(
   cases: T,
 ): Effect<SelectResult<T>> {
+  checkOperations(cases, "Cannot select", "cases");
   if (cases.length === 0) throw new RangeError("Cannot select: no cases were given");
   const selection = new Selection(cases);
   return (selection.helpers.length === 0 ? selection : call(withHelpers(selection))) as Effect<

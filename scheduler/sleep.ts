@@ -1,3 +1,4 @@
+import { checkDuration } from "./_checks.ts";
 import { SleepEffect, YIELD_NOW } from "./_effects.ts";
 import type { Effect } from "./effect.ts";
 
@@ -9,6 +10,7 @@ import type { Effect } from "./effect.ts";
  *
  * @param ms How long to sleep, in milliseconds.
  * @returns An event that resumes once the time has passed.
+ * @throws {TypeError} If `ms` is not a number.
  * @throws {RangeError} If `ms` is not a finite number. Under a `VirtualClock`, the sleep
  * throws one into the thread if it would take the clock past 2^53 - 1 ms, where a double
  * no longer tells one millisecond from the next.
@@ -27,11 +29,7 @@ import type { Effect } from "./effect.ts";
  * ```
  */
 export function sleep(ms: number): Effect<void> {
-  if (typeof ms !== "number" || !Number.isFinite(ms)) {
-    throw new RangeError(
-      `Cannot sleep: duration must be a finite number of milliseconds, got ${String(ms)}`,
-    );
-  }
+  checkDuration(ms, "Cannot sleep");
   // No timer at all: the same event as `null()`, with no allocation.
   if (ms <= 0) return YIELD_NOW;
   return new SleepEffect(ms);

@@ -1,3 +1,4 @@
+import { checkDuration } from "./_checks.ts";
 import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
@@ -26,6 +27,7 @@ import { descriptionOf } from "./_describe.ts";
  * @param ms The time limit in milliseconds.
  * @param operation The generator object (or event) to run.
  * @returns An event that resumes with the operation's result.
+ * @throws {TypeError} If `ms` is not a number.
  * @throws {RangeError} If `ms` is not a finite number.
  *
  * @example A slow operation times out
@@ -48,13 +50,7 @@ export function withTimeout<T>(
   ms: number,
   operation: Operation<T>,
 ): Effect<T> {
-  if (typeof ms !== "number" || !Number.isFinite(ms)) {
-    throw new RangeError(
-      `Cannot limit an operation's time: duration must be a finite number of milliseconds, got ${
-        String(ms)
-      }`,
-    );
-  }
+  checkDuration(ms, "Cannot limit an operation's time");
   // A leaf operation waits in the caller's own thread, so a kill can never lose its result.
   if (operation instanceof Primitive) return new TimeLimit(operation as Primitive<T>, ms);
   return call(limited(ms, operation, deadlineSleep(ms)));

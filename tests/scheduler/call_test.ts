@@ -104,7 +104,10 @@ Deno.test("call() throws a TypeError at the yield point for a non-generator", as
       return error.message;
     }
   }());
-  assert.equal(message, "Cannot call coroutine: function double is not a generator");
+  assert.equal(
+    message,
+    "Cannot call coroutine: generator function double is not a generator; call it to make one, as in double()",
+  );
 });
 
 Deno.test("yielding something that is not an event, generator or promise throws a TypeError there", async () => {
@@ -112,7 +115,8 @@ Deno.test("yielding something that is not an event, generator or promise throws 
     const out: string[] = [];
     // An object that looks like an event (a `kind`, a `start`) is not one either.
     const lookalike = { kind: 11, description: "fake", start: () => null, finish: () => 1 };
-    for (const bad of [42, "text", { x: 1 }, null, lookalike]) {
+    function* work() {}
+    for (const bad of [42, "text", { x: 1 }, null, lookalike, undefined, work]) {
       try {
         yield bad;
       } catch (error) {
@@ -128,6 +132,8 @@ Deno.test("yielding something that is not an event, generator or promise throws 
     "Cannot handle yielded value: an object (Object) is not an event, a generator or a promise",
     "Cannot handle yielded value: null is not an event, a generator or a promise",
     "Cannot handle yielded value: an object (Object) is not an event, a generator or a promise",
+    "Cannot handle yielded value: undefined is not an event, a generator or a promise",
+    "Cannot handle yielded value: generator function work is not an event, a generator or a promise; call it to make one, as in work()",
   ]);
 });
 

@@ -170,6 +170,34 @@ Deno.test("race() refuses an empty list with a RangeError", () => {
   assert.throws(() => race([]), new RangeError("Cannot race: no operations were given"));
 });
 
+Deno.test("all(), race() and select() refuse what is not an array with a TypeError, at the call", () => {
+  // A Set or an iterator is an easy slip (an iterator helper's map, say): refused where it
+  // is made, rather than run as nothing, which deadlocked with "waits on all of undefined".
+  const set = new Set([after(1, "a")]);
+  const hint = "(spread an iterable into one, as in [...items])";
+  const bad = set as unknown as [];
+  assert.throws(
+    () => all(bad),
+    new TypeError(`Cannot run all: operations must be an array, got an object (Set) ${hint}`),
+  );
+  assert.throws(
+    () => race(bad),
+    new TypeError(`Cannot race: operations must be an array, got an object (Set) ${hint}`),
+  );
+  assert.throws(
+    () => select(bad),
+    new TypeError(`Cannot select: cases must be an array, got an object (Set) ${hint}`),
+  );
+  assert.throws(
+    () => all([], { concurrency: "2" as unknown as number }),
+    new TypeError('Cannot run all: concurrency must be a number, got the string "2"'),
+  );
+  assert.throws(
+    () => new Channel("3" as unknown as number),
+    new TypeError('Cannot create channel: capacity must be a number, got the string "3"'),
+  );
+});
+
 Deno.test("a thread killed inside yield* withTimeout() does not resume after it (no resurrection)", async () => {
   const record: string[] = [];
   await run(

@@ -50,7 +50,22 @@ Deno.test("run() rejects with a TypeError when given something other than a gene
   await assert.rejects(
     // @ts-expect-error: a function, not a generator object
     run(function* () {}),
-    new TypeError("Cannot run coroutine: function (anonymous) is not a generator"),
+    new TypeError(
+      "Cannot run coroutine: generator function (anonymous) is not a generator; call it to make one",
+    ),
+  );
+  function* main() {}
+  await assert.rejects(
+    // @ts-expect-error: the commonest slip, a generator function not called
+    run(main),
+    new TypeError(
+      "Cannot run coroutine: generator function main is not a generator; call it to make one, as in main()",
+    ),
+  );
+  await assert.rejects(
+    // @ts-expect-error: nothing at all
+    run(undefined),
+    new TypeError("Cannot run coroutine: undefined is not a generator"),
   );
   await assert.rejects(
     // @ts-expect-error: not a generator at all

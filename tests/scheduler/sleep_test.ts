@@ -83,12 +83,27 @@ Deno.test("sleep() with real time wakes after a shorter real timer set at the sa
 });
 
 Deno.test("sleep() refuses a duration that is not a finite number", () => {
-  for (const bad of [NaN, Infinity, -Infinity, "10" as unknown as number]) {
-    assert.throws(() => sleep(bad), RangeError);
-  }
+  for (const bad of [NaN, Infinity, -Infinity]) assert.throws(() => sleep(bad), RangeError);
   assert.throws(
     () => sleep(NaN),
     new RangeError("Cannot sleep: duration must be a finite number of milliseconds, got NaN"),
+  );
+  // Not a number at all: a TypeError, which says what it got rather than "got 10".
+  assert.throws(
+    () => sleep("10" as unknown as number),
+    new TypeError('Cannot sleep: duration must be a number of milliseconds, got the string "10"'),
+  );
+  assert.throws(
+    () => withTimeout(undefined as unknown as number, sleep(1)),
+    new TypeError(
+      "Cannot limit an operation's time: duration must be a number of milliseconds, got undefined",
+    ),
+  );
+  assert.throws(
+    () => moveOnAfter("5" as unknown as number, sleep(1)),
+    new TypeError(
+      'Cannot move on after a deadline: duration must be a number of milliseconds, got the string "5"',
+    ),
   );
 });
 

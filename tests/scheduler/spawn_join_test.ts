@@ -8,6 +8,7 @@ import {
   sleep,
   spawn,
   type Task,
+  useAbortSignal,
   VirtualClock,
   yieldNow,
 } from "../../mod.ts";
@@ -204,6 +205,34 @@ Deno.test("join() of a killed thread throws KilledError", async () => {
     { clock: new VirtualClock() },
   );
   assert.equal(message, "Thread 1 was killed");
+});
+
+Deno.test("the KilledError of a named thread names it, to its joiner and in its own signal", async () => {
+  const record: string[] = [];
+  await run(
+    function* () {
+      const task = yield* spawn(
+        function* () {
+          const signal = yield* useAbortSignal();
+          signal.addEventListener("abort", () => record.push(`signal: ${signal.reason.message}`));
+          yield* sleep(1000);
+        }(),
+        { name: "poller" },
+      );
+      yield* yieldNow();
+      yield* kill(task);
+      try {
+        yield* join(task);
+      } catch (error) {
+        record.push(`join: ${(error as Error).message}`);
+      }
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, [
+    'signal: Thread 1 "poller" was killed',
+    'join: Thread 1 "poller" was killed',
+  ]);
 });
 
 Deno.test("join() of a thread killed while being joined throws KilledError to the joiner", async () => {

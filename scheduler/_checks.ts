@@ -1,0 +1,40 @@
+// The argument checks the public functions share, so that a wrong argument gets the same
+// kind of error everywhere: a `TypeError` for a value of the wrong type, named as it is
+// (`the string "10"`), and a `RangeError` for a number out of range.
+import { describe } from "./_describe.ts";
+
+/** Checks a duration in milliseconds; `action` begins the message (`Cannot sleep`). */
+export function checkDuration(ms: unknown, action: string): asserts ms is number {
+  if (typeof ms !== "number") {
+    throw new TypeError(
+      `${action}: duration must be a number of milliseconds, got ${describe(ms)}`,
+    );
+  }
+  if (!Number.isFinite(ms)) {
+    throw new RangeError(
+      `${action}: duration must be a finite number of milliseconds, got ${ms}`,
+    );
+  }
+}
+
+/** Checks the operations given to `all`, `race` or `select`, which take an array. */
+export function checkOperations(operations: unknown, action: string, noun = "operations"): void {
+  if (!Array.isArray(operations)) {
+    throw new TypeError(
+      `${action}: ${noun} must be an array, got ${
+        describe(operations)
+      } (spread an iterable into one, as in [...items])`,
+    );
+  }
+}
+
+/** Checks a count that may be `Infinity`, at least `min`; `what` names it in the message. */
+export function checkCount(value: unknown, min: number, action: string, what: string): void {
+  if (typeof value !== "number") {
+    throw new TypeError(`${action}: ${what} must be a number, got ${describe(value)}`);
+  }
+  if (!(value >= min && (Number.isInteger(value) || value === Infinity))) {
+    const kind = min === 0 ? "a non-negative integer" : "a positive integer";
+    throw new RangeError(`${action}: ${what} must be ${kind} or Infinity, got ${value}`);
+  }
+}
