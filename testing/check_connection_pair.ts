@@ -256,7 +256,8 @@ const CHECKS: Record<string, Check> = {
  * Both the in-memory pair and a pair over loopback TCP pass it; a transport of your own
  * can be held to the same contract.
  *
- * @param makePair Makes a new connected pair, inside the run of the check.
+ * @param makePair Makes a new connected pair, inside the run of the check: gives the pair,
+ * or an operation that gives it (a coroutine that connects over TCP, say).
  * @param options Whether to run in virtual time, and how long the timeout check waits.
  * @returns A promise that resolves once every check passed.
  * @throws {Error} If a check fails: the message names it, and `cause` is the failure.
@@ -265,14 +266,14 @@ const CHECKS: Record<string, Check> = {
  * ```ts
  * import { checkConnectionPair, memoryPair } from "@bluelet/bluelet/testing";
  *
- * // deno-lint-ignore require-yield
- * await checkConnectionPair(function* () {
- *   return memoryPair({ bufferSize: 4096, chunkSeed: 7, maxChunk: 1024 });
- * }, { virtualTime: true });
+ * await checkConnectionPair(
+ *   () => memoryPair({ bufferSize: 4096, chunkSeed: 7, maxChunk: 1024 }),
+ *   { virtualTime: true },
+ * );
  * ```
  */
 export async function checkConnectionPair(
-  makePair: () => Operation<[Connection, Connection]>,
+  makePair: () => Operation<[Connection, Connection]> | [Connection, Connection],
   options: CheckConnectionPairOptions = {},
 ): Promise<void> {
   const timeout = options.timeout ?? 20;
@@ -282,7 +283,8 @@ export async function checkConnectionPair(
       try {
         await run(
           function* () {
-            const [first, second] = yield* makePair();
+            const made = makePair();
+            const [first, second] = Array.isArray(made) ? made : yield* made;
             const [a, b] = flipped ? [second, first] : [first, second];
             try {
               yield* check(a, b, timeout);

@@ -23,12 +23,15 @@
  *
  * const clock = new VirtualClock();
  * const [client, server] = memoryPair({ latency: 5 });
- * await run(function* () {
- *   const serving = yield* spawn(handler(server));
- *   yield* client.sendall("hi\n");
- *   assert.equal(new TextDecoder().decode(yield* client.readline()), "you said hi\n");
- *   yield* serving; // then the client goes silent: the handler times out
- * }(), { clock }).catch((error) => assert.equal(error.name, "TimeoutError"));
+ * await assert.rejects(
+ *   run(function* () {
+ *     const serving = yield* spawn(handler(server));
+ *     yield* client.sendall("hi\n");
+ *     assert.equal(new TextDecoder().decode(yield* client.readline()), "you said hi\n");
+ *     yield* serving; // then the client goes silent: the handler times out
+ *   }(), { clock }),
+ *   { name: "TimeoutError" },
+ * );
  * assert.equal(clock.now(), 30_010); // two writes of 5 ms, then 30 s of silence
  * ```
  *
