@@ -280,7 +280,18 @@ export class RecvInto extends Read<number> {
   }
 
   protected result(): number {
-    return this.#count > 0 ? this.#count : this.socket.buffer.takeInto(this.#target);
+    const count = this.#count;
+    if (count === 0) return this.socket.buffer.takeInto(this.#target);
+    // The caller detached or shrank `target` while the OS read was in flight: what landed
+    // past its end is out of reach. The bytes that fit are the result, and the next read
+    // says how many went; with none that fit, this read says so, since 0 is the end.
+    const fits = Math.min(count, this.#target.length);
+    if (fits < count) {
+      const error = lostError(this.socket, count - fits, IN_FLIGHT);
+      if (fits === 0) throw error;
+      this.socket.failure = error;
+    }
+    return fits;
   }
 
   override cancel(): void {
@@ -330,9 +341,17 @@ function keep(socket: Socket, target: Uint8Array, n: number): void {
   const kept = Math.min(n, target.length); // 0 once detached: no view of it can be made
   if (kept > 0) socket.buffer.append(target.subarray(0, kept));
   if (kept === n) return;
-  socket.failure = new TypeError(
-    `Cannot read from ${socket.peer()}: ${
-      n - kept
-    } received bytes were lost, since they landed in the array of a recvInto() that was killed or timed out, and that array was detached or shrunk meanwhile`,
+  socket.failure = lostError(socket, n - kept, KILLED);
+}
+
+const KILLED =
+  "they landed in the array of a recvInto() that was killed or timed out, and that array was detached or shrunk meanwhile";
+const IN_FLIGHT =
+  "they landed past the end of a recvInto()'s array, which was detached or shrunk while its read was in flight";
+
+/** The error that says `count` received bytes were lost, and `why`. */
+function lostError(socket: Socket, count: number, why: string): TypeError {
+  return new TypeError(
+    `Cannot read from ${socket.peer()}: ${count} received bytes were lost, since ${why}`,
   );
 }

@@ -20,11 +20,16 @@ import { type Connection, socketOf } from "./connection.ts";
  * mixes those bytes with the peer's. Giving it to the same connection's next read is
  * safe: that read takes the copy first.
  *
+ * Detaching `target` (transferring its buffer) or shrinking it while the read is in flight
+ * loses what lands past its end, and says so: the read gives the bytes that fit, and the
+ * connection's next read throws a `TypeError` saying how many went (this one throws it if
+ * none fit, since 0 would mean the end of the stream).
+ *
  * @param conn The connection to read.
  * @param target Where the bytes go, from its start; not empty.
  * @returns An event that resumes with how many bytes were written into `target`.
- * @throws {TypeError} If `target` is not a non-empty `Uint8Array`, or another read on the
- * connection is in progress.
+ * @throws {TypeError} If `target` is not a non-empty `Uint8Array`, another read on the
+ * connection is in progress, or `target` was detached while the read was in flight.
  * @throws {SocketClosedError} If the connection is closed.
  * @throws {ConnectionResetError} If the peer reset the connection.
  *

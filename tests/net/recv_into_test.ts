@@ -20,6 +20,13 @@ function lostBytes(conn: Connection, count: number): string {
   }: ${count} received bytes were lost, since they landed in the array of a recvInto() that was killed or timed out, and that array was detached or shrunk meanwhile`;
 }
 
+/** The error of a recvInto() whose array lost `count` bytes of its read in flight. */
+function lostInFlight(conn: Connection, count: number): string {
+  return `Cannot read from ${
+    peerOf(conn)
+  }: ${count} received bytes were lost, since they landed past the end of a recvInto()'s array, which was detached or shrunk while its read was in flight`;
+}
+
 /** How messages name `conn`'s peer. */
 function peerOf(conn: Connection): string {
   const addr = conn.addr as Deno.NetAddr;
@@ -198,6 +205,42 @@ Deno.test("recvInto() killed in flight, its resizable array then shrunk: the byt
     const error = yield* thrown(withTimeout(5_000, pair.peer.recv(100)));
     ok(error instanceof TypeError, String(error));
     equal(error.message, lostBytes(pair.peer, 3));
+    yield* pair.client.sendall("after");
+    equal(text(yield* withTimeout(5_000, pair.peer.recvExactly(5))), "after");
+  }());
+});
+
+Deno.test("recvInto() whose resizable array shrinks while its read is in flight gives the bytes that fit, then the next read says how many went", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const memory = new ArrayBuffer(64, { maxByteLength: 64 });
+    const target = new Uint8Array(memory); // tracks the buffer's length
+    const reader = yield* spawn(recvInto(pair.peer, target));
+    yield* yieldNow(); // the OS read is in flight, into all 64 bytes
+    memory.resize(2);
+    yield* pair.client.sendall("hello");
+    equal(yield* join(reader), 2);
+    equal(text(target), "he");
+    const error = yield* thrown(withTimeout(5_000, pair.peer.recv(100)));
+    ok(error instanceof TypeError, String(error));
+    equal(error.message, lostInFlight(pair.peer, 3));
+    yield* pair.client.sendall("after");
+    equal(text(yield* withTimeout(5_000, pair.peer.recvExactly(5))), "after");
+  }());
+});
+
+Deno.test("recvInto() whose array's buffer is transferred while its read is in flight throws, rather than give 0 (the end of the stream)", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const target = new Uint8Array(16);
+    const reader = yield* spawn(recvInto(pair.peer, target));
+    yield* yieldNow(); // the OS read is in flight
+    const moved = target.buffer.transfer(); // the bytes land in `moved` now
+    yield* pair.client.sendall("hello");
+    const error = yield* thrown(join(reader));
+    ok(error instanceof TypeError, String(error));
+    equal(error.message, lostInFlight(pair.peer, 5));
+    equal(text(new Uint8Array(moved, 0, 5)), "hello");
     yield* pair.client.sendall("after");
     equal(text(yield* withTimeout(5_000, pair.peer.recvExactly(5))), "after");
   }());
