@@ -163,7 +163,8 @@ export async function main(args: readonly string[]): Promise<void> {
         maxConnections: 800, // a socket each: below the usual `ulimit -n` of 1024
         onListen: (addr) => {
           const { hostname, port } = addr as Deno.NetAddr;
-          console.log(`listening on ${hostname}:${port}`);
+          const host = hostname.includes(":") ? `[${hostname}]` : hostname; // IPv6: [::1]
+          console.log(`listening on ${host}:${port}`);
         },
         onError: (error) => console.log(`dropped a client: ${(error as Error).message}`),
       }),

@@ -16,7 +16,11 @@ import * as bluelet from "../mod.ts";
 export const DEFAULT_PORT = 4915;
 
 function describe(addr: Deno.Addr): string {
-  return "hostname" in addr ? `${addr.hostname}:${addr.port}` : addr.transport;
+  if (!("hostname" in addr)) return addr.transport;
+  // An IPv6 address goes in brackets, as in a URL: [::1]:4915.
+  return addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
 }
 
 function preview(data: Uint8Array): string {

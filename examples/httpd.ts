@@ -213,9 +213,18 @@ export async function main(args: readonly string[]): Promise<void> {
       `Cannot serve files: --timeout must be a positive number of milliseconds, got ${timeout}`,
     );
   }
-  const real = (await Deno.realPath(root)).replace(/\/?$/, "/");
-  const onListen = (a: Deno.Addr) =>
-    a.transport === "tcp" && console.log(`listening on ${a.hostname}:${a.port}`);
+  let real: string;
+  try {
+    real = (await Deno.realPath(root)).replace(/\/?$/, "/");
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    throw new Error(`Cannot serve files: no such directory: ${root}`, { cause: error });
+  }
+  const onListen = (a: Deno.Addr) => {
+    if (a.transport !== "tcp") return;
+    const host = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname; // IPv6: [::1]
+    console.log(`listening on ${host}:${a.port}`);
+  };
   const stop = new AbortController();
   const signals = ["SIGINT", "SIGTERM"] as const;
   const onSignal = () => stop.abort();

@@ -377,7 +377,8 @@ export async function main(args: readonly string[], signal?: AbortSignal): Promi
           yield* bluelet.server(host, port, handler, {
             onListen: (addr) => {
               if (addr.transport === "tcp") {
-                console.log(`listening on ${addr.hostname}:${addr.port}`);
+                const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+                console.log(`listening on ${host}:${addr.port}`);
               }
             },
           });

@@ -75,7 +75,11 @@ export async function main(args: readonly string[]): Promise<void> {
     await bluelet.run(
       bluelet.server("127.0.0.1", port, forwardTo(host, upstreamPort), {
         maxConnections: 400, // two sockets each: well below the usual `ulimit -n` of 1024
-        onListen: (addr) => console.log(`listening on 127.0.0.1:${(addr as Deno.NetAddr).port}`),
+        onListen: (addr) => {
+          const { hostname, port } = addr as Deno.NetAddr;
+          const host = hostname.includes(":") ? `[${hostname}]` : hostname; // IPv6: [::1]
+          console.log(`listening on ${host}:${port}`);
+        },
       }),
       { signal: stop.signal },
     );
