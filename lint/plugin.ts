@@ -1,6 +1,7 @@
 /**
  * A Deno lint plugin that catches the mistakes this library cannot see at run time: an event
- * created but never yielded (`conn.sendall(data);` on its own line does nothing), a function
+ * created but never yielded (`conn.sendall(data);` on its own line does nothing, and so does
+ * `greet(conn);` of the file's own `function* greet`), a function
  * yielded instead of its event (`yield sleep`), `yield*` into a coroutine whose `finally`
  * yields (a kill inside it is lost), and an `async function*` given to the scheduler.
  *
@@ -597,12 +598,39 @@ function calleeText(ctx: Deno.lint.RuleContext, call: Deno.lint.CallExpression):
   return `${ctx.sourceCode.getText(call.callee)}${optional}(...)`;
 }
 
+/**
+ * The names the module's top level gives its own generator functions: `function* f`,
+ * `export function* f`, `const f = function* ...`.
+ */
+function topLevelGenerators(program: Deno.lint.Program): Set<string> {
+  const names = new Set<string>();
+  for (const top of program.body) {
+    const statement = top.type === "ExportNamedDeclaration" && top.declaration !== null
+      ? top.declaration
+      : top;
+    if (statement.type === "FunctionDeclaration" && statement.generator && !statement.async) {
+      if (statement.id !== null) names.add(statement.id.name);
+    } else if (statement.type === "VariableDeclaration") {
+      for (const declarator of statement.declarations) {
+        const init = declarator.init;
+        if (
+          declarator.id.type === "Identifier" && init?.type === "FunctionExpression" &&
+          init.generator && !init.async
+        ) names.add(declarator.id.name);
+      }
+    }
+  }
+  return names;
+}
+
 const unyieldedEvent: Deno.lint.Rule = {
   create(ctx) {
     let imports = noImports();
+    let generators = new Set<string>();
     return {
       Program(node) {
         imports = collectImports(node);
+        generators = imports.used ? topLevelGenerators(node) : new Set();
       },
       ExpressionStatement(node) {
         const statement = node.expression;
@@ -610,7 +638,22 @@ const unyieldedEvent: Deno.lint.Rule = {
         const chained = statement.type === "ChainExpression";
         const call = chained ? statement.expression : statement;
         if (call.type !== "CallExpression" || !inCoroutine(node)) return;
-        if (!makesEvent(call.callee, imports)) return;
+        const callee = call.callee;
+        if (
+          !chained && callee.type === "Identifier" && generators.has(callee.name) &&
+          !shadowed(callee, callee.name)
+        ) {
+          // The file's own coroutine, called for its effect: a generator made and dropped.
+          const text = calleeText(ctx, call);
+          ctx.report({
+            node: call,
+            message: `The coroutine from ${text} is never run, so its body does nothing`,
+            hint: `Run it in this thread: yield* ${text}`,
+            fix: (fixer) => fixer.insertTextBefore(call, "yield* "),
+          });
+          return;
+        }
+        if (!makesEvent(callee, imports)) return;
         const text = calleeText(ctx, call);
         const message = `The event from ${text} is never yielded, so it does nothing`;
         if (chained) {

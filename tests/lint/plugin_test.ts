@@ -91,6 +91,53 @@ Deno.test("unyielded-event says what was dropped and fixes it with yield*", () =
   }]);
 });
 
+Deno.test("unyielded-event flags a call of the file's own coroutine whose generator is dropped, and fixes it with yield*", () => {
+  const source = IMPORTS + `
+function* greet(conn: Connection) {
+  yield* conn.sendall("hello");
+}
+export function* farewell(conn: Connection) {
+  yield* conn.sendall("bye");
+}
+const wave = function* (conn: Connection) {
+  yield* conn.sendall("~");
+};
+function plain(conn: Connection) {
+  return conn;
+}
+function* handler(conn: Connection) {
+  greet(conn);
+  farewell(conn);
+  wave(conn);
+  plain(conn);
+  yield* greet(conn);
+  const later = greet(conn);
+  yield* later;
+}
+function* shadowing(greet: (conn: Connection) => void, conn: Connection) {
+  greet(conn);
+  yield* sleep(1);
+}
+function outside(conn: Connection) {
+  greet(conn); // not in a coroutine: another mistake, not this rule's
+}`;
+  assert.deepEqual(lint(source), [
+    ["unyielded-event", "greet(conn)"],
+    ["unyielded-event", "farewell(conn)"],
+    ["unyielded-event", "wave(conn)"],
+  ]);
+  const [diagnostic] = Deno.lint.runPlugin(plugin, "a.ts", source);
+  assert.equal(
+    diagnostic.message,
+    "The coroutine from greet(...) is never run, so its body does nothing",
+  );
+  assert.equal(diagnostic.hint, "Run it in this thread: yield* greet(...)");
+  assert.deepEqual(diagnostic.fix, [{
+    range: [diagnostic.range[0], diagnostic.range[0]],
+    text: "yield* ",
+  }]);
+});
+
 Deno.test("unyielded-event leaves yielded events and code outside coroutines alone", () => {
   const source = IMPORTS + `
 import { sleep as delay } from "npm:some-other-library";
