@@ -23,6 +23,16 @@ export class RingQueue<T> {
     this.#size++;
   }
 
+  /** The item `index` places from the head (0 is the head). */
+  at(index: number): T | undefined {
+    if (this.#front !== undefined) {
+      if (index === 0) return this.#front;
+      index--;
+    }
+    if (index < 0 || index >= this.#size) return undefined;
+    return this.#items[(this.#head + index) & (this.#items.length - 1)];
+  }
+
   shift(): T | undefined {
     const front = this.#front;
     if (front !== undefined) {

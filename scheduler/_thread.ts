@@ -215,6 +215,11 @@ export class Thread implements PrimitiveWaiter {
   /** The run's list of live threads. */
   declare prev: Thread | null;
   declare next: Thread | null;
+  /**
+   * On the real clock, the instant whose work it is part of while a deadline is held back
+   * (the kernel's count of instants); 0 for none.
+   */
+  declare instant: number;
 
   constructor(
     host: ThreadHost,
@@ -245,6 +250,7 @@ export class Thread implements PrimitiveWaiter {
     this.waiter = null;
     this.prev = null;
     this.next = null;
+    this.instant = 0;
   }
 
   /** Set once the thread is killed: its stack is being unwound. */

@@ -16,6 +16,8 @@ export interface TimerEntry<T> {
   held: boolean;
   /** How deeply a late one's limit is nested (threads from the run's main thread). */
   depth: number;
+  /** For a held one, the heap's `instant` when it came due (the kernel's instant). */
+  instant: number;
 }
 
 export class TimerHeap<T> {
@@ -30,6 +32,8 @@ export class TimerHeap<T> {
   #heldSorted = true;
   /** How many late entries have come due so far: a change says more are held. */
   heldSoFar = 0;
+  /** What late entries that come due now are stamped with (`TimerEntry.instant`). */
+  instant = 0;
 
   push(deadline: number, owner: T, late = false, depth = 0): TimerEntry<T> {
     const entry: TimerEntry<T> = {
@@ -39,6 +43,7 @@ export class TimerHeap<T> {
       late,
       held: false,
       depth,
+      instant: 0,
     };
     const heap = this.#heap;
     heap.push(entry);
@@ -76,6 +81,7 @@ export class TimerHeap<T> {
       this.#pop();
       if (!top.late) return top;
       top.held = true;
+      top.instant = this.instant;
       this.heldSoFar++;
       this.#held.push(top);
       this.#heldSorted = false;
@@ -94,15 +100,25 @@ export class TimerHeap<T> {
 
   /** Removes and returns the first held entry (see the ordering above), if any. */
   popHeld(): TimerEntry<T> | undefined {
+    const entry = this.peekHeld();
+    if (entry === undefined) return undefined;
+    this.#held.pop();
+    entry.held = false;
+    return entry;
+  }
+
+  /** The first held entry (see the ordering above), if any, left in place. */
+  peekHeld(): TimerEntry<T> | undefined {
     const held = this.#held;
     if (!this.#heldSorted) {
       held.sort((a, b) => heldBefore(a, b) ? 1 : -1);
       this.#heldSorted = true;
     }
-    let entry;
-    while ((entry = held.pop()) !== undefined) {
-      entry.held = false;
+    for (let i = held.length - 1; i >= 0; i--) {
+      const entry = held[i];
       if (entry.owner !== null) return entry;
+      entry.held = false;
+      held.pop();
     }
     return undefined;
   }

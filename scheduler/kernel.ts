@@ -154,17 +154,20 @@ const STEPS_PER_CHECK = 1024;
  * the queue busy (#fireDueTimers): an instant's work of up to some 16,000 steps (a
  * thousand clients woken at once, each taking a few) runs before that instant's deadlines.
  * Virtual time does not pass meanwhile, so the hold costs nothing but real time; on the
- * real clock a hold is counted in steps instead (HOLD_ROUNDS_REAL).
+ * real clock a hold lasts until its instant's own work is done (HOLD_ROUNDS_REAL).
  */
 const HOLD_CHECKS_VIRTUAL = 16;
 /**
- * On the real clock, a deadline is held for this many rounds of the threads ready as it
- * came due (a round: each of them takes a step), at most a step budget of steps, but at
- * least one round: the holder woken with it runs first however many are ready, and
- * finishes what it does in a few steps, while busy threads hold the deadline back only a
- * few of their turns beyond a sleep due with it.
+ * On the real clock, a deadline waits for its instant's work (what the timers due by then
+ * woke, and what that work wakes in turn) however long busy threads that were running
+ * already hold it back, but a thread of that work that never stops must not keep the
+ * deadline back for ever: it waits HOLD_ROUNDS_REAL turns of every ready thread and
+ * HOLD_STEPS_REAL steps at most.
  */
-const HOLD_ROUNDS_REAL = 16;
+const HOLD_ROUNDS_REAL = 4;
+const HOLD_STEPS_REAL = 2 * STEPS_PER_CHECK;
+/** Thread.instant of a thread a timer woke, until it runs or joins an instant's work. */
+const WOKEN_BY_TIMER = -1;
 /** Every this many back-to-back slice hops, one is a timer hop, which lets Deno poll I/O. */
 const HOPS_PER_IO_POLL = 8;
 /**
@@ -214,10 +217,32 @@ export class Kernel implements ThreadHost {
   #holding = false;
   /** How many more budget checks a hold may last (see HOLD_CHECKS_VIRTUAL). */
   #holdChecks = 0;
-  /** On the real clock, how many more steps a hold lasts; 0 when not counting. */
+  /**
+   * On the real clock, how many more steps the first held deadline may wait for its
+   * instant's work (HOLD_ROUNDS_REAL); 0 when not holding.
+   */
   #holdSteps = 0;
-  /** The steps given to the current hold so far, extensions included. */
-  #holdGiven = 0;
+  /**
+   * On the real clock, the instant of the first held deadline: the look at the time that
+   * found it due. Threads stamped with it or an earlier one (Thread.instant) are the work
+   * it waits for. 0 when not holding.
+   */
+  #instant = 0;
+  /** How many instants the real clock's holds have had; numbers each one. */
+  #instants = 0;
+  /** The first instant of the current hold: stamps below it are left from an earlier one. */
+  #instantBase = 0;
+  /** How many ready threads each instant of the hold has, from `#instantBase` on. */
+  #instantCounts: number[] = [];
+  /** How many ready threads the instants up to `#instant` have: at 0 its work is done. */
+  #instantReady = 0;
+  /**
+   * Whether the instant's work has had the event loop's turn (once, when it waits on
+   * promises): what settles at once is part of it.
+   */
+  #instantTurned = false;
+  /** During that turn: every thread queued is part of the instant's work. */
+  #instantOpen = false;
   /** The timer heap's `heldSoFar` when the kernel last looked. */
   #heldSeen = 0;
   /** This run's count for channel operations done inside `yield*` (see `fastPath`). */
@@ -449,6 +474,7 @@ export class Kernel implements ThreadHost {
 
   #loop(): void {
     const queue = this.#queue;
+    this.#instantOpen = false; // the event loop's turn, if one was asked for, is over
     // The slice starts at the first look at the time, not here: most drives are one
     // thread woken by I/O, and reading the clock costs more than stepping it.
     let sliceEnd = 0;
@@ -459,8 +485,8 @@ export class Kernel implements ThreadHost {
       // Phase 1: run the ready threads, looking at the time now and then.
       let thread: Thread | undefined;
       while ((thread = queue.shift()) !== undefined) {
-        this.#step(thread);
-        if (this.#holdSteps !== 0 && --this.#holdSteps === 0) this.#fireHeld(true);
+        if (this.#holdSteps === 0) this.#step(thread);
+        else if (this.#stepHeld(thread)) return this.#hop();
         if (this.#budget <= 0) {
           this.#budget = STEPS_PER_CHECK;
           this.#refills++;
@@ -598,9 +624,11 @@ export class Kernel implements ThreadHost {
    * Moves every due timer's thread to the ready queue; says whether any was due. A time
    * limit's deadline (a late timer) is held back instead (#fireHeld): what is due in its
    * instant runs first (the holder that releases the lock at that very moment), so an
-   * operation that finishes then counts as done, whatever its form. Busy threads hold it
-   * back on the real clock for HOLD_ROUNDS_REAL turns each (counted in steps, apart from
-   * the budget, which depends on what ran before), and on a virtual clock for
+   * operation that finishes then counts as done, whatever its form. On the real clock the
+   * instant's work is known by its threads (Thread.instant): those timers woke that have
+   * not run yet, and what they wake, spawn or requeue; busy threads that were running
+   * already are not part of it, so they hold the deadline back only as long as they hold
+   * back that work. On a virtual clock, where no time passes meanwhile, the hold lasts
    * HOLD_CHECKS_VIRTUAL step budgets, the budget starting afresh as the hold begins, so
    * that the hold is the same number of steps whatever ran before.
    */
@@ -608,12 +636,17 @@ export class Kernel implements ThreadHost {
     const timers = this.#timers;
     if (timers.peek() === undefined) return false;
     const now = this.now();
+    const queue = this.#queue;
     let fired = false;
     let entry;
+    const real = this.#clock === undefined;
+    if (real) timers.instant = this.#instants + 1; // for deadlines coming due now
     while ((entry = timers.popDue(now)) !== undefined) {
       const thread = entry.owner!;
       thread.timer = null;
       this.#enqueue(thread);
+      // Due work of an instant a deadline may be held for, until it runs.
+      if (real) thread.instant = WOKEN_BY_TIMER;
       fired = true;
     }
     const heldSoFar = timers.heldSoFar;
@@ -626,18 +659,18 @@ export class Kernel implements ThreadHost {
           this.#holdChecks = HOLD_CHECKS_VIRTUAL;
         }
       } else {
-        // Counted in steps, not by the budget, which depends on what ran before. Ones
-        // coming due during a hold lengthen it for their own instant, up to two budgets
-        // in all, so deadlines that keep coming due cannot hold the first back for ever.
-        this.#holdChecks = Infinity;
-        const wanted = this.#holdLength();
-        if (!this.#holding) this.#holdSteps = this.#holdGiven = wanted;
-        else {
-          const spent = this.#holdGiven - this.#holdSteps;
-          const room = Math.max(2 * STEPS_PER_CHECK, this.#holdGiven) - spent;
-          this.#holdSteps = Math.max(this.#holdSteps, Math.min(wanted, room));
-          this.#holdGiven = spent + this.#holdSteps;
+        // The threads timers woke that have not run yet are this instant's work, which its
+        // deadlines wait for; a hold in progress goes on for its own first deadline.
+        const instant = ++this.#instants;
+        if (!this.#holding) {
+          this.#holdChecks = Infinity;
+          this.#instant = this.#instantBase = instant;
+          this.#instantCounts = [];
+          this.#instantReady = 0;
+          this.#instantTurned = false;
+          this.#holdSteps = this.#holdLength();
         }
+        this.#stampTimerWoken(instant);
       }
       this.#holding = true;
     }
@@ -645,12 +678,98 @@ export class Kernel implements ThreadHost {
   }
 
   /**
-   * How many steps a real-clock hold lasts for the threads ready now (HOLD_ROUNDS_REAL);
-   * with none ready, as for one: threads a promise wakes meanwhile are part of the instant.
+   * Makes the threads that timers woke and that have not run since part of the instant
+   * held for: the work due by its deadline, whichever look at the time found it due.
    */
+  #stampTimerWoken(instant: number): void {
+    const queue = this.#queue;
+    for (let i = 0; i < queue.size; i++) {
+      const thread = queue.at(i)!;
+      if (thread.instant === WOKEN_BY_TIMER) {
+        thread.instant = instant;
+        this.#countInstant(instant, 1);
+      }
+    }
+  }
+
+  /** Counts `delta` more ready threads of `instant`'s work. */
+  #countInstant(instant: number, delta: number): void {
+    const counts = this.#instantCounts;
+    const at = instant - this.#instantBase;
+    counts[at] = (counts[at] ?? 0) + delta;
+    if (instant <= this.#instant) this.#instantReady += delta;
+  }
+
+  /**
+   * Steps `thread` while a deadline is held back on the real clock, and fires the deadline
+   * once its instant's work is done; says whether the event loop is to have a turn first.
+   */
+  #stepHeld(thread: Thread): boolean {
+    const instant = thread.instant;
+    if (instant >= this.#instantBase && instant > 0) this.#countInstant(instant, -1);
+    this.#step(thread);
+    return (--this.#holdSteps === 0 || this.#instantReady === 0) && this.#instantDone();
+  }
+
+  /**
+   * On the real clock, a held deadline's instant has no more work ready (or its hold ran
+   * out): the first held deadline fires, or, with the queue empty, phase 2 fires it. Says
+   * whether the event loop is to have a turn first: the work waits on promises, and what
+   * settles at once is part of the instant.
+   */
+  #instantDone(): boolean {
+    if (this.#holdSteps === 0) {
+      this.#fireHeld(true);
+      return false;
+    }
+    // The first deadline still held may be of a later instant (the earlier ones' waits
+    // ended on their own): it waits for its own instant's work.
+    const first = this.#timers.peekHeld();
+    if (first === undefined) {
+      this.#holding = false; // all cancelled meanwhile
+      this.#holdSteps = 0;
+      this.#instant = 0;
+      return false;
+    }
+    if (first.instant > this.#instant) {
+      this.#advanceInstant(first.instant);
+      if (this.#instantReady > 0) return false;
+    }
+    if (this.#queue.size === 0) return false; // phase 2, which gives the turn itself
+    if (this.#externalWaits > 0 && !this.#instantTurned) {
+      this.#instantTurned = this.#instantOpen = true;
+      return true;
+    }
+    this.#fireHeld(false);
+    return false;
+  }
+
+  /** The most steps a held deadline waits for its instant's work, from now. */
   #holdLength(): number {
-    const ready = this.#queue.size;
-    return Math.max(ready, Math.min(Math.max(ready, 1) * HOLD_ROUNDS_REAL, STEPS_PER_CHECK));
+    return HOLD_ROUNDS_REAL * this.#queue.size + HOLD_STEPS_REAL;
+  }
+
+  /**
+   * Makes `instant` the one the first held deadline waits for: it waits for the work of
+   * that instant and the earlier ones, from now on, as long as a hold may last.
+   */
+  #advanceInstant(instant: number): void {
+    this.#instant = instant;
+    let ready = 0;
+    const counts = this.#instantCounts;
+    for (let at = 0; at <= instant - this.#instantBase && at < counts.length; at++) {
+      ready += counts[at] ?? 0;
+    }
+    this.#instantReady = ready;
+    this.#instantTurned = false;
+    this.#holdSteps = this.#holdLength();
+  }
+
+  /** Makes the threads queued from place `from` on part of `instant`'s work. */
+  #stampInstant(from: number, instant: number): void {
+    const queue = this.#queue;
+    for (let i = from; i < queue.size; i++) queue.at(i)!.instant = instant;
+    this.#countInstant(instant, queue.size - from);
   }
 
   /**
@@ -664,10 +783,13 @@ export class Kernel implements ThreadHost {
     if (!this.#timers.hasHeld) {
       this.#holding = false; // all cancelled meanwhile
       this.#holdSteps = 0;
+      this.#instant = 0;
       return false;
     }
     if (this.#externalWaits > 0 && !this.#turnBeforeJump) {
       this.#jumpHandle ??= setImmediate(this.#onTurnBeforeJump);
+      // What the turn wakes is part of the instant's work (on the real clock).
+      if (this.#instant !== 0) this.#instantTurned = this.#instantOpen = true;
       return null;
     }
     this.#turnBeforeJump = false;
@@ -681,7 +803,10 @@ export class Kernel implements ThreadHost {
    */
   #fireHeld(all: boolean): boolean {
     const timers = this.#timers;
+    const queue = this.#queue;
+    const before = queue.size;
     let fired = false;
+    let instant = 0;
     let entry;
     while ((entry = timers.popHeld()) !== undefined) {
       const thread = entry.owner!;
@@ -689,13 +814,21 @@ export class Kernel implements ThreadHost {
       if (thread.state === STATE_SLEEPING) this.#enqueue(thread); // a coroutine limit's timer
       else this.#expireDeadline(thread);
       fired = true;
-      if (!all && this.#queue.size > 0) break;
+      instant = entry.instant;
+      if (!all && queue.size > before) break;
     }
     this.#holding = timers.hasHeld;
-    if (!this.#holding) this.#holdSteps = 0;
-    else if (this.#clock === undefined) {
-      // One fired: the rest wait for what it woke, as for a new instant.
-      this.#holdSteps = this.#holdGiven = this.#holdLength();
+    if (!this.#holding) {
+      this.#holdSteps = 0;
+      this.#instant = 0;
+    } else if (this.#clock === undefined) {
+      // One fired: what it woke is its instant's work, which the rest wait for too, with
+      // whatever of their own instants' work is still to run.
+      if (instant >= this.#instantBase) this.#stampInstant(before, instant);
+      const next = timers.peekHeld()!.instant;
+      if (next > this.#instant) this.#advanceInstant(next);
+      this.#instantTurned = false;
+      if (this.#holdSteps === 0) this.#holdSteps = this.#holdLength();
     }
     return fired;
   }
@@ -1646,6 +1779,18 @@ export class Kernel implements ThreadHost {
   #enqueue(thread: Thread): void {
     thread.state = STATE_READY;
     this.#queue.push(thread);
+    // While a deadline is held back on the real clock, what its instant's work wakes (or
+    // spawns, or requeues) is part of that work; so is what the event loop's turn for it
+    // wakes.
+    if (this.#instant !== 0) {
+      const by = this.#instantOpen ? this.#instant : this.#stepping?.instant ?? 0;
+      if (by >= this.#instantBase && by > 0) {
+        thread.instant = by;
+        this.#countInstant(by, 1);
+        return;
+      }
+    }
+    thread.instant = 0; // no longer of an instant, nor woken by a timer
   }
 
   // ---------------------------------------------------------------------------------------
@@ -2017,8 +2162,10 @@ export class Kernel implements ThreadHost {
  * would be lost to a kill between the two. After, for those that must take effect with the
  * code that yields them, and hand it nothing: a `shield` holds before a kill can land (a
  * `finally` that shields its cleanup is not cut short), a `kill` of many happens in the
- * step that decided it (a combinator's losers do not run again), and a promise is waited
- * on at once (its rejection is seen).
+ * step that decided it (a combinator's losers do not run again), a promise is waited
+ * on at once (its rejection is seen), and a sleep starts when it is asked for: it hands
+ * nothing and gives way itself, and put off by a turn of every ready thread, it would end
+ * that much later on the real clock (after a time limit set after it, say).
  */
 function deferrable(yielded: unknown): boolean {
   if (yielded instanceof NativeGenerator) return true; // a call
@@ -2026,7 +2173,7 @@ function deferrable(yielded: unknown): boolean {
   const kind = (yielded as Tagged)[KIND];
   if (kind === KIND_UNTIL) return typeof (yielded as UntilEffect<unknown>).source === "function";
   return kind !== undefined && kind !== KIND_SHIELD && kind !== KIND_KILL &&
-    kind !== KIND_KILL_ALL;
+    kind !== KIND_KILL_ALL && kind !== KIND_SLEEP;
 }
 
 /**

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import {
   Channel,
+  Event,
   type Coroutine,
   join,
   kill,
@@ -556,4 +557,103 @@ Deno.test("on the real clock, busy threads hold a deadline back a few of their t
     return gap;
   }());
   assert.ok(gap >= 0 && gap < 200, `the limit ended ${gap} busy steps after the sleep`);
+});
+
+Deno.test("on the real clock, the whole instant's work runs before its deadline: a fan-out through an Event, and a chain of relays", async () => {
+  // A ticker's sleep(3) ends as the waiter's limit of 3 does. In the fan-out it wakes 50
+  // threads, the last of which releases the lock; in the chain, 40 relays pass a signal
+  // along before the last releases it. (Held for 16 turns of the threads ready as the
+  // deadline came due, the deadline fired first from 17 threads or 16 relays on.)
+  const outcomes: string[] = [];
+  for (const shape of ["fan-out", "chain"]) {
+    for (const form of ["leaf", "coroutine"]) {
+      let acquired = 0;
+      for (let round = 0; round < 5; round++) {
+        const timedOut = await run(function* () {
+          const lock = new Lock();
+          yield* lock.acquire();
+          const start = new Event();
+          if (shape === "fan-out") {
+            for (let i = 0; i < 49; i++) {
+              yield* spawn(function* () {
+                yield* start.wait();
+              }());
+            }
+            yield* spawn(function* () {
+              yield* start.wait();
+              lock.release();
+            }());
+          } else {
+            let previous = start;
+            for (let i = 0; i < 40; i++) {
+              const from = previous;
+              const to = new Event();
+              yield* spawn(function* () {
+                yield* from.wait();
+                to.set();
+              }());
+              previous = to;
+            }
+            const last = previous;
+            yield* spawn(function* () {
+              yield* last.wait();
+              lock.release();
+            }());
+          }
+          yield* spawn(function* () {
+            yield* sleep(3);
+            start.set();
+          }());
+          yield* yieldNow(); // the ticker's timer is set first
+          const outcome = form === "leaf"
+            ? yield* moveOnAfter(3, lock.acquire())
+            : yield* moveOnAfter(3, function* () {
+              yield* lock.acquire();
+            }());
+          return outcome.timedOut;
+        }());
+        if (!timedOut) acquired++;
+      }
+      outcomes.push(`${shape} ${form}: ${acquired} of 5`);
+    }
+  }
+  assert.deepEqual(outcomes, [
+    "fan-out leaf: 5 of 5",
+    "fan-out coroutine: 5 of 5",
+    "chain leaf: 5 of 5",
+    "chain coroutine: 5 of 5",
+  ]);
+});
+
+Deno.test("on the real clock, ties found due at successive looks at the time, behind more ready threads than a budget, all go the holders' way", async () => {
+  // Forty holder and waiter pairs, each pair's sleep and limit ending together, 0.05 ms
+  // after the pair before: with 1,500 threads ready, several pairs come due at each look.
+  const lost = await run(function* () {
+    let done = false;
+    const spinners: Task<void>[] = [];
+    for (let i = 0; i < 1500; i++) {
+      spinners.push(yield* spawn(function* () {
+        while (!done) yield* yieldNow();
+      }()));
+    }
+    const waiters: Task<boolean>[] = [];
+    for (let pair = 0; pair < 40; pair++) {
+      const lock = new Lock();
+      lock.tryAcquire();
+      const ms = 5 + pair * 0.05;
+      yield* spawn(function* () {
+        yield* sleep(ms);
+        lock.release();
+      }());
+      waiters.push(yield* spawn(function* () {
+        return (yield* moveOnAfter(ms, lock.acquire())).timedOut;
+      }()));
+    }
+    let lost = 0;
+    for (const waiter of waiters) if (yield* join(waiter)) lost++;
+    done = true;
+    for (const spinner of spinners) yield* join(spinner);
+    return lost;
+  }());
+  assert.equal(lost, 0);
 });
