@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import {
   Channel,
-  Event,
   type Coroutine,
+  Event,
   join,
   kill,
   Lock,
@@ -607,9 +607,12 @@ Deno.test("on the real clock, the whole instant's work runs before its deadline:
           yield* yieldNow(); // the ticker's timer is set first
           const outcome = form === "leaf"
             ? yield* moveOnAfter(3, lock.acquire())
-            : yield* moveOnAfter(3, function* () {
-              yield* lock.acquire();
-            }());
+            : yield* moveOnAfter(
+              3,
+              function* () {
+                yield* lock.acquire();
+              }(),
+            );
           return outcome.timedOut;
         }());
         if (!timedOut) acquired++;
@@ -632,9 +635,11 @@ Deno.test("on the real clock, ties found due at successive looks at the time, be
     let done = false;
     const spinners: Task<void>[] = [];
     for (let i = 0; i < 1500; i++) {
-      spinners.push(yield* spawn(function* () {
-        while (!done) yield* yieldNow();
-      }()));
+      spinners.push(
+        yield* spawn(function* () {
+          while (!done) yield* yieldNow();
+        }()),
+      );
     }
     const waiters: Task<boolean>[] = [];
     for (let pair = 0; pair < 40; pair++) {
@@ -645,9 +650,11 @@ Deno.test("on the real clock, ties found due at successive looks at the time, be
         yield* sleep(ms);
         lock.release();
       }());
-      waiters.push(yield* spawn(function* () {
-        return (yield* moveOnAfter(ms, lock.acquire())).timedOut;
-      }()));
+      waiters.push(
+        yield* spawn(function* () {
+          return (yield* moveOnAfter(ms, lock.acquire())).timedOut;
+        }()),
+      );
     }
     let lost = 0;
     for (const waiter of waiters) if (yield* join(waiter)) lost++;
@@ -656,4 +663,26 @@ Deno.test("on the real clock, ties found due at successive looks at the time, be
     return lost;
   }());
   assert.equal(lost, 0);
+});
+
+Deno.test("on the real clock, a sleep starts when it is yielded, even as the step budget runs out: a holder's sleep set before a limit ends no later", async () => {
+  // With 1,023 threads spinning beside the main thread, the step budget runs out on the
+  // holder's own step, where it yields its sleep. Put off by a turn of every thread, the
+  // sleep would start after the waiter's limit, and end after it.
+  const acquired = await run(function* () {
+    let done = false;
+    const spinners: Task<void>[] = [];
+    for (let i = 0; i < 1023; i++) {
+      spinners.push(
+        yield* spawn(function* () {
+          while (!done) yield* yieldNow();
+        }()),
+      );
+    }
+    const acquired = yield* tieRounds(0);
+    done = true;
+    for (const spinner of spinners) yield* join(spinner);
+    return acquired;
+  }());
+  assert.equal(acquired, 20);
 });
