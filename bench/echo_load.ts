@@ -13,6 +13,9 @@
 //      reactions (no bluelet), "kernel" the same generators as bluelet threads.
 //      "control" is plain again, measured as a server of its own: how far its ratio
 //      strays from 1 is how far the machine's noise alone moves a ratio.
+//      `--servers plain,workers1,workers2` compares `serveWorkers` with one Worker (on
+//      core 1, as every other server) and with two (free to use both cores, the load
+//      generator's included: what a second Worker gains where the client leaves room).
 //      (or `deno task bench:echo-load`, flags after it)
 //
 // Each round runs every server once, one after the other, each round starting with the
@@ -25,7 +28,7 @@
 // The script runs itself as the server process: `--serve KIND` serves one kind on a free
 // port, prints the port and serves until killed, or until its stdin closes, so a server
 // whose parent died does not keep its core busy.
-import { run, server } from "../mod.ts";
+import { run, server, serveWorkers } from "../mod.ts";
 import {
   handler as echoer,
   intoEchoer,
@@ -44,6 +47,8 @@ const SERVERS = {
   trampoline: "floor: generators, promise trampoline",
   kernel: "layer: bluelet kernel, Deno's promises",
   control: "control: plain Deno.listen again",
+  workers1: "serveWorkers, 1 Worker",
+  workers2: "serveWorkers, 2 Workers (both cores)",
 } as const;
 
 /** The servers measured when `--servers` is not given: plain Deno and bluelet's echoers. */
@@ -77,6 +82,17 @@ function serve(kind: ServerKind): void {
       ? trampolineServer
       : kernelServer;
     console.log(start());
+    return;
+  }
+  if (kind === "workers1" || kind === "workers2") {
+    const module = new URL("./_echo_servers.ts", import.meta.url);
+    serveWorkers(module, { workers: kind === "workers1" ? 1 : 2 }).then(
+      (workers) => console.log(workers.port),
+      (error) => {
+        console.error(error);
+        Deno.exit(1);
+      },
+    );
     return;
   }
   const handler = kind === "recv" ? echoer : kind === "typed" ? typedEchoer : intoEchoer;
@@ -188,7 +204,11 @@ async function canPin(): Promise<boolean> {
 }
 
 /** The command and its arguments, behind `taskset -c core` when pinning. */
-function pinned(pin: boolean, core: number, command: readonly string[]): [string, string[]] {
+function pinned(
+  pin: boolean,
+  core: number | string,
+  command: readonly string[],
+): [string, string[]] {
   const full = pin ? ["taskset", "-c", `${core}`, ...command] : command;
   return [full[0], full.slice(1)];
 }
@@ -222,9 +242,21 @@ async function withServer<T>(
   use: (port: number) => Promise<T>,
 ): Promise<T> {
   const script = new URL(import.meta.url).pathname;
-  const command = [Deno.execPath(), "run", "--allow-net=127.0.0.1", script, "--serve", kind];
+  const workers = kind === "workers1" || kind === "workers2";
+  // Workers load the echo module and listen with `reusePort`.
+  const flags = workers ? ["--unstable-net", "--allow-read"] : [];
+  const command = [
+    Deno.execPath(),
+    "run",
+    "--allow-net=127.0.0.1",
+    ...flags,
+    script,
+    "--serve",
+    kind,
+  ];
   // Its stdin stays open as long as this process lives: the server exits when it closes.
-  const child = spawn(pinned(pin, SERVER_CORE, command), {
+  const cores = kind === "workers2" ? `${LOAD_CORE},${SERVER_CORE}` : `${SERVER_CORE}`;
+  const child = spawn(pinned(pin, cores, command), {
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
