@@ -481,6 +481,20 @@ Deno.test("on the real clock, a tie goes the same way however many steps ran bef
   assert.deepEqual(lost, []);
 });
 
+/**
+ * The waiter's side of a tie: a limit of 3 ms on acquiring `lock`, on the leaf wait or on
+ * a coroutine (`form`); gives whether it timed out.
+ */
+function* limitedAcquire(lock: Lock, form: string): Coroutine<boolean> {
+  const outcome = form === "leaf" ? yield* moveOnAfter(3, lock.acquire()) : yield* moveOnAfter(
+    3,
+    function* () {
+      yield* lock.acquire();
+    }(),
+  );
+  return outcome.timedOut;
+}
+
 Deno.test("on the real clock, a holder queued behind more ready threads than a step budget still beats the deadline, on a leaf and on a coroutine", async () => {
   for (const form of ["leaf", "coroutine"]) {
     const acquired = await run(function* () {
@@ -502,15 +516,7 @@ Deno.test("on the real clock, a holder queued behind more ready threads than a s
           lock.release();
         }());
         yield* yieldNow(); // the holder's timer is set first
-        const outcome = form === "leaf"
-          ? yield* moveOnAfter(3, lock.acquire())
-          : yield* moveOnAfter(
-            3,
-            function* () {
-              yield* lock.acquire();
-            }(),
-          );
-        if (!outcome.timedOut) {
+        if (!(yield* limitedAcquire(lock, form))) {
           acquired++;
           lock.release();
         }
@@ -605,15 +611,7 @@ Deno.test("on the real clock, the whole instant's work runs before its deadline:
             start.set();
           }());
           yield* yieldNow(); // the ticker's timer is set first
-          const outcome = form === "leaf"
-            ? yield* moveOnAfter(3, lock.acquire())
-            : yield* moveOnAfter(
-              3,
-              function* () {
-                yield* lock.acquire();
-              }(),
-            );
-          return outcome.timedOut;
+          return yield* limitedAcquire(lock, form);
         }());
         if (!timedOut) acquired++;
       }
