@@ -399,10 +399,11 @@ Deno.test("a deadline held back once leaves nothing behind: the same tie later g
 /**
  * Rounds of one tie on the real clock: a holder's `sleep(3)` ends as the waiter's
  * `moveOnAfter(3)` on acquiring its lock does, the holder's timer set first (so it is
- * never due later); the holder then takes `steps` more steps before it releases. Gives
- * how many of 20 rounds the waiter acquired the lock.
+ * never due later); the holder then takes `steps` more steps before it releases. The
+ * limit is on the leaf wait, or on a coroutine (`form`). Gives how many of 20 rounds the
+ * waiter acquired the lock.
  */
-function* tieRounds(steps: number): Coroutine<number> {
+function* tieRounds(steps: number, form = "leaf"): Coroutine<number> {
   let acquired = 0;
   for (let round = 0; round < 20; round++) {
     const lock = new Lock();
@@ -413,8 +414,7 @@ function* tieRounds(steps: number): Coroutine<number> {
       lock.release();
     }());
     yield* yieldNow(); // the holder's timer is set first
-    const outcome = yield* moveOnAfter(3, lock.acquire());
-    if (!outcome.timedOut) {
+    if (!(yield* limitedAcquire(lock, form))) {
       acquired++;
       lock.release();
     }
@@ -481,6 +481,25 @@ Deno.test("on the real clock, a tie goes the same way however many steps ran bef
   assert.deepEqual(lost, []);
 });
 
+/** Runs `coroutine` beside `count` threads that spin on `yieldNow()` until it ends. */
+function* besideSpinners<T>(count: number, coroutine: Coroutine<T>): Coroutine<T> {
+  let done = false;
+  const spinners: Task<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    spinners.push(
+      yield* spawn(function* () {
+        while (!done) yield* yieldNow();
+      }()),
+    );
+  }
+  try {
+    return yield* coroutine;
+  } finally {
+    done = true;
+    for (const spinner of spinners) yield* join(spinner);
+  }
+}
+
 /**
  * The waiter's side of a tie: a limit of 3 ms on acquiring `lock`, on the leaf wait or on
  * a coroutine (`form`); gives whether it timed out.
@@ -497,35 +516,8 @@ function* limitedAcquire(lock: Lock, form: string): Coroutine<boolean> {
 
 Deno.test("on the real clock, a holder queued behind more ready threads than a step budget still beats the deadline, on a leaf and on a coroutine", async () => {
   for (const form of ["leaf", "coroutine"]) {
-    const acquired = await run(function* () {
-      let done = false;
-      const spinners: Task<void>[] = [];
-      for (let i = 0; i < 1500; i++) {
-        spinners.push(
-          yield* spawn(function* () {
-            while (!done) yield* yieldNow();
-          }()),
-        );
-      }
-      let acquired = 0;
-      for (let round = 0; round < 10; round++) {
-        const lock = new Lock();
-        yield* lock.acquire();
-        yield* spawn(function* () {
-          yield* sleep(3);
-          lock.release();
-        }());
-        yield* yieldNow(); // the holder's timer is set first
-        if (!(yield* limitedAcquire(lock, form))) {
-          acquired++;
-          lock.release();
-        }
-      }
-      done = true;
-      for (const spinner of spinners) yield* join(spinner);
-      return acquired;
-    }());
-    assert.equal(acquired, 10, `${form}: acquired ${acquired} of 10`);
+    const acquired = await run(besideSpinners(1500, tieRounds(0, form)));
+    assert.equal(acquired, 20, `${form}: acquired ${acquired} of 20`);
   }
 });
 
@@ -629,37 +621,29 @@ Deno.test("on the real clock, the whole instant's work runs before its deadline:
 Deno.test("on the real clock, ties found due at successive looks at the time, behind more ready threads than a budget, all go the holders' way", async () => {
   // Forty holder and waiter pairs, each pair's sleep and limit ending together, 0.05 ms
   // after the pair before: with 1,500 threads ready, several pairs come due at each look.
-  const lost = await run(function* () {
-    let done = false;
-    const spinners: Task<void>[] = [];
-    for (let i = 0; i < 1500; i++) {
-      spinners.push(
+  const lost = await run(besideSpinners(
+    1500,
+    function* () {
+      const waiters: Task<boolean>[] = [];
+      for (let pair = 0; pair < 40; pair++) {
+        const lock = new Lock();
+        lock.tryAcquire();
+        const ms = 5 + pair * 0.05;
         yield* spawn(function* () {
-          while (!done) yield* yieldNow();
-        }()),
-      );
-    }
-    const waiters: Task<boolean>[] = [];
-    for (let pair = 0; pair < 40; pair++) {
-      const lock = new Lock();
-      lock.tryAcquire();
-      const ms = 5 + pair * 0.05;
-      yield* spawn(function* () {
-        yield* sleep(ms);
-        lock.release();
-      }());
-      waiters.push(
-        yield* spawn(function* () {
-          return (yield* moveOnAfter(ms, lock.acquire())).timedOut;
-        }()),
-      );
-    }
-    let lost = 0;
-    for (const waiter of waiters) if (yield* join(waiter)) lost++;
-    done = true;
-    for (const spinner of spinners) yield* join(spinner);
-    return lost;
-  }());
+          yield* sleep(ms);
+          lock.release();
+        }());
+        waiters.push(
+          yield* spawn(function* () {
+            return (yield* moveOnAfter(ms, lock.acquire())).timedOut;
+          }()),
+        );
+      }
+      let lost = 0;
+      for (const waiter of waiters) if (yield* join(waiter)) lost++;
+      return lost;
+    }(),
+  ));
   assert.equal(lost, 0);
 });
 
@@ -667,20 +651,5 @@ Deno.test("on the real clock, a sleep starts when it is yielded, even as the ste
   // With 1,023 threads spinning beside the main thread, the step budget runs out on the
   // holder's own step, where it yields its sleep. Put off by a turn of every thread, the
   // sleep would start after the waiter's limit, and end after it.
-  const acquired = await run(function* () {
-    let done = false;
-    const spinners: Task<void>[] = [];
-    for (let i = 0; i < 1023; i++) {
-      spinners.push(
-        yield* spawn(function* () {
-          while (!done) yield* yieldNow();
-        }()),
-      );
-    }
-    const acquired = yield* tieRounds(0);
-    done = true;
-    for (const spinner of spinners) yield* join(spinner);
-    return acquired;
-  }());
-  assert.equal(acquired, 20);
+  assert.equal(await run(besideSpinners(1023, tieRounds(0))), 20);
 });
