@@ -231,9 +231,15 @@ export class Kernel implements ThreadHost {
   /** How many instants the real clock's holds have had; numbers each one. */
   #instants = 0;
   /** The first instant of the current hold: stamps below it are left from an earlier one. */
-  #instantBase = 0;
-  /** How many ready threads each instant of the hold has, from `#instantBase` on. */
+  #holdFirst = 0;
+  /**
+   * How many ready threads each instant of the hold has, from `#instantBase` on; the
+   * first count also holds those of the hold's instants before it (merged as the first
+   * held deadline's instant moves on, so that a hold that lasts keeps few counts).
+   */
   #instantCounts: number[] = [];
+  /** The instant of `#instantCounts[0]`. */
+  #instantBase = 0;
   /** How many ready threads the instants up to `#instant` have: at 0 its work is done. */
   #instantReady = 0;
   /**
@@ -664,7 +670,7 @@ export class Kernel implements ThreadHost {
         const instant = ++this.#instants;
         if (!this.#holding) {
           this.#holdChecks = Infinity;
-          this.#instant = this.#instantBase = instant;
+          this.#instant = this.#instantBase = this.#holdFirst = instant;
           this.#instantCounts = [];
           this.#instantReady = 0;
           this.#instantTurned = false;
@@ -695,7 +701,7 @@ export class Kernel implements ThreadHost {
   /** Counts `delta` more ready threads of `instant`'s work. */
   #countInstant(instant: number, delta: number): void {
     const counts = this.#instantCounts;
-    const at = instant - this.#instantBase;
+    const at = Math.max(instant - this.#instantBase, 0);
     counts[at] = (counts[at] ?? 0) + delta;
     if (instant <= this.#instant) this.#instantReady += delta;
   }
@@ -706,9 +712,12 @@ export class Kernel implements ThreadHost {
    */
   #stepHeld(thread: Thread): boolean {
     const instant = thread.instant;
-    if (instant >= this.#instantBase && instant > 0) this.#countInstant(instant, -1);
+    if (instant >= this.#holdFirst && instant > 0) this.#countInstant(instant, -1);
+    // Counted in steps, not turns: a thread alone in the queue takes many in one turn.
+    const budget = this.#budget;
     this.#step(thread);
-    return (--this.#holdSteps === 0 || this.#instantReady === 0) && this.#instantDone();
+    this.#holdSteps -= Math.max(budget - this.#budget, 1);
+    return (this.#holdSteps <= 0 || this.#instantReady === 0) && this.#instantDone();
   }
 
   /**
@@ -718,7 +727,7 @@ export class Kernel implements ThreadHost {
    * settles at once is part of the instant.
    */
   #instantDone(): boolean {
-    if (this.#holdSteps === 0) {
+    if (this.#holdSteps <= 0) {
       this.#fireHeld(true);
       return false;
     }
@@ -757,9 +766,11 @@ export class Kernel implements ThreadHost {
     this.#instant = instant;
     let ready = 0;
     const counts = this.#instantCounts;
-    for (let at = 0; at <= instant - this.#instantBase && at < counts.length; at++) {
-      ready += counts[at] ?? 0;
-    }
+    const merged = instant - this.#instantBase + 1;
+    for (let at = 0; at < merged && at < counts.length; at++) ready += counts[at] ?? 0;
+    // Those instants' counts are only ever read together from now on: one count for all.
+    counts.splice(0, merged, ready);
+    this.#instantBase = instant;
     this.#instantReady = ready;
     this.#instantTurned = false;
     this.#holdSteps = this.#holdLength();
@@ -824,11 +835,11 @@ export class Kernel implements ThreadHost {
     } else if (this.#clock === undefined) {
       // One fired: what it woke is its instant's work, which the rest wait for too, with
       // whatever of their own instants' work is still to run.
-      if (instant >= this.#instantBase) this.#stampInstant(before, instant);
+      if (instant >= this.#holdFirst) this.#stampInstant(before, instant);
       const next = timers.peekHeld()!.instant;
       if (next > this.#instant) this.#advanceInstant(next);
       this.#instantTurned = false;
-      if (this.#holdSteps === 0) this.#holdSteps = this.#holdLength();
+      if (this.#holdSteps <= 0) this.#holdSteps = this.#holdLength();
     }
     return fired;
   }
@@ -1784,7 +1795,7 @@ export class Kernel implements ThreadHost {
     // wakes.
     if (this.#instant !== 0) {
       const by = this.#instantOpen ? this.#instant : this.#stepping?.instant ?? 0;
-      if (by >= this.#instantBase && by > 0) {
+      if (by >= this.#holdFirst && by > 0) {
         thread.instant = by;
         this.#countInstant(by, 1);
         return;

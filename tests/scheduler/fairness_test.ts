@@ -653,3 +653,27 @@ Deno.test("on the real clock, a sleep starts when it is yielded, even as the ste
   // sleep would start after the waiter's limit, and end after it.
   assert.equal(await run(besideSpinners(1023, tieRounds(0))), 20);
 });
+
+Deno.test("on the real clock, a thread that a timer woke and that never stops holds a deadline due with it back some two budgets of steps, not for ever", async () => {
+  // Alone in the queue, the spinner takes a whole budget of steps in each of its turns:
+  // the hold counts its steps, not its turns (counted in turns, it ran 2.1 million steps).
+  const steps = await run(function* () {
+    let spun = 0;
+    let done = false;
+    const spinner = yield* spawn(function* () {
+      yield* sleep(5);
+      while (!done) {
+        spun++;
+        yield* yieldNow();
+      }
+    }());
+    yield* yieldNow(); // the spinner's timer is set first
+    const never = new Lock();
+    never.tryAcquire();
+    yield* moveOnAfter(5, never.acquire());
+    done = true;
+    yield* join(spinner);
+    return spun;
+  }());
+  assert.ok(steps < 5_000, `the spinner ran ${steps} steps before the deadline fired`);
+});
