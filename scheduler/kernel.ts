@@ -642,7 +642,6 @@ export class Kernel implements ThreadHost {
     const timers = this.#timers;
     if (timers.peek() === undefined) return false;
     const now = this.now();
-    const queue = this.#queue;
     let fired = false;
     let entry;
     const real = this.#clock === undefined;
