@@ -166,6 +166,9 @@ const HOLD_CHECKS_VIRTUAL = 16;
  */
 const HOLD_ROUNDS_REAL = 4;
 const HOLD_STEPS_REAL = 2 * STEPS_PER_CHECK;
+/** How many runs of this module are live (started, not finished), in this thread. */
+let liveRuns = 0;
+
 /** Thread.instant of a thread a timer woke, until it runs or joins an instant's work. */
 const WOKEN_BY_TIMER = -1;
 /** Every this many back-to-back slice hops, one is a timer hop, which lets Deno poll I/O. */
@@ -323,6 +326,7 @@ export class Kernel implements ThreadHost {
       return;
     }
     signal?.addEventListener("abort", this.#onAbort);
+    liveRuns++;
     this.#root = this.#spawn(coroutine, null, false);
     if (this.#rootName !== undefined) this.#root.withExtras().name = this.#rootName;
     this.#drive();
@@ -856,8 +860,13 @@ export class Kernel implements ThreadHost {
 
   /** Handles a run where nothing can ever wake up again; says whether to keep looping. */
   #deadlock(): boolean {
+    // A run sees its own threads only: one that waits on something another run shares
+    // with it (a channel, a lock, an in-memory connection) looks stuck, and may be.
+    const others = liveRuns > 1
+      ? "; another run is live in this process, and what these threads wait on cannot be woken from it: share channels, locks and in-memory connections within one run"
+      : "";
     const error = new DeadlockError(
-      `Cannot continue run: every thread is blocked forever (${this.#describeStuck()})`,
+      `Cannot continue run: every thread is blocked forever (${this.#describeStuck()})${others}`,
     );
     if (!this.#failed) {
       this.#fail(error);
@@ -922,6 +931,7 @@ export class Kernel implements ThreadHost {
   #complete(): void {
     if (this.#finished) return;
     this.#finished = true;
+    if (this.#root !== undefined) liveRuns--;
     if (this.#wakeHandle !== undefined) clearTimeout(this.#wakeHandle);
     if (this.#immediateHandle !== undefined) clearImmediate(this.#immediateHandle);
     if (this.#hopTimerHandle !== undefined) clearTimeout(this.#hopTimerHandle);

@@ -546,3 +546,33 @@ Deno.test("a caller frame revoked while its callee runs fails when it is resumed
   );
   assert.equal(result, "caught TypeError");
 });
+
+Deno.test("a deadlock while another run is live says that what the threads wait on cannot be woken from it", async () => {
+  // The slip: one channel shared by two runs. The receiving run sees only its own threads:
+  // none can send, so it ends, whatever the other run meant to do.
+  const channel = new Channel<string>();
+  const other = run(function* () {
+    yield* sleep(50);
+    return channel.trySend("late");
+  }());
+  await assert.rejects(
+    run(function* () {
+      yield* channel.receive();
+    }()),
+    new DeadlockError(
+      "Cannot continue run: every thread is blocked forever (thread 0 waits on receive(Channel)); " +
+        "another run is live in this process, and what these threads wait on cannot be woken from it: " +
+        "share channels, locks and in-memory connections within one run",
+    ),
+  );
+  assert.equal(await other, false); // nobody was left to receive it
+  // Alone again, a deadlock says nothing of other runs.
+  await assert.rejects(
+    run(function* () {
+      yield* channel.receive();
+    }()),
+    new DeadlockError(
+      "Cannot continue run: every thread is blocked forever (thread 0 waits on receive(Channel))",
+    ),
+  );
+});
