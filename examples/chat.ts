@@ -1,8 +1,8 @@
 // deno run --allow-net examples/chat.ts --port 4916 [--host 127.0.0.1]
 //
-// A line chat server on a `Broadcast`: a client's first line is its name; each line after
-// that goes to every other client as "name: line"; joins and leaves are announced. Try it
-// with a few `nc 127.0.0.1 4916`.
+// A line chat server on a `Broadcast`: a client's first line that is not blank is its name;
+// each line after that goes to every other client as "name: line" (blank ones go nowhere);
+// joins and leaves are announced. Try it with a few `nc 127.0.0.1 4916`.
 //
 // Each connection has two threads in a task group: a reader that publishes the client's
 // lines, and a writer that sends the client what its subscription receives. The room's
@@ -86,9 +86,12 @@ export function chat(
   }
   return function* session(conn: Connection): Coroutine<void> {
     const id = nextId++;
-    const first = printable(decoder.decode(yield* conn.readline("\n", { maxLength }))).trim();
-    if (first === "") return; // gone before saying who it is
-    const name = first;
+    let name = "";
+    while (name === "") {
+      const line = yield* conn.readline("\n", { maxLength });
+      if (line.length === 0) return; // gone before saying who it is
+      name = printable(decoder.decode(line)).trim(); // a blank line is no name: read on
+    }
     const subscription = yield* room.subscribe();
     // Fallen behind: its writer is stuck in a write that never drains. Closing the
     // connection ends that write, and with it this handler.
@@ -106,6 +109,7 @@ export function chat(
             const line = yield* conn.readline("\n", { maxLength });
             if (line.length === 0) break;
             const text = printable(decoder.decode(line).trimEnd());
+            if (text.trim() === "") continue; // nothing to say to everyone
             yield* publish({ from: id, text: `${name}: ${text}` });
             // Let the writers take it before reading on.
             yield* yieldNow();

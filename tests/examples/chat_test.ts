@@ -246,3 +246,23 @@ Deno.test("chat.ts: control characters in names and lines do not reach other cli
     await chatServer.stop();
   }
 });
+
+Deno.test("chat.ts: blank lines are neither a name nor a message", async () => {
+  // A client that presses Enter before typing its name is asked again, not cut off, and an
+  // empty line is not sent to everyone as "carol: ".
+  const room = new Broadcast<Message>({ capacity: 64, overflow: "end" });
+  const chatServer = await startChat(room, () => {});
+  const bob = await Client.connect(chatServer.port, "bob", true);
+  const carol = await Client.connect(chatServer.port, "\n  \ncarol", true);
+  try {
+    await withDeadline(bob.wait((lines) => lines.length >= 1), "carol's join");
+    await carol.write("\n   \nhello\n");
+    await withDeadline(bob.wait((lines) => lines.length >= 2), "carol's line");
+    assert.deepEqual(bob.lines, ["* carol joined", "carol: hello"]);
+  } finally {
+    bob.conn.close();
+    carol.conn.close();
+    await Promise.all([bob.reading, carol.reading]);
+    await chatServer.stop();
+  }
+});
