@@ -715,11 +715,13 @@ export class Kernel implements ThreadHost {
    */
   #stepHeld(thread: Thread): boolean {
     const instant = thread.instant;
-    if (instant >= this.#holdFirst && instant > 0) this.#countInstant(instant, -1);
-    // Counted in steps, not turns: a thread alone in the queue takes many in one turn.
+    const ofHold = instant >= this.#holdFirst && instant > 0;
+    if (ofHold) this.#countInstant(instant, -1);
+    // The hold's own work is charged its steps (alone in the queue, a thread takes many in
+    // one turn); a busy thread that was running already, a turn, whatever its steps.
     const budget = this.#budget;
     this.#step(thread);
-    this.#holdSteps -= Math.max(budget - this.#budget, 1);
+    this.#holdSteps -= ofHold ? Math.max(budget - this.#budget, 1) : 1;
     return (this.#holdSteps <= 0 || this.#instantReady === 0) && this.#instantDone();
   }
 
@@ -863,7 +865,7 @@ export class Kernel implements ThreadHost {
     // A run sees its own threads only: one that waits on something another run shares
     // with it (a channel, a lock, an in-memory connection) looks stuck, and may be.
     const others = liveRuns > 1
-      ? "; another run is live in this process, and what these threads wait on cannot be woken from it: share channels, locks and in-memory connections within one run"
+      ? "; another run is live in this process: if these threads wait on something it shares with this run (a channel, a lock, an in-memory connection), it cannot wake them, since a run sees its own threads only"
       : "";
     const error = new DeadlockError(
       `Cannot continue run: every thread is blocked forever (${this.#describeStuck()})${others}`,

@@ -677,3 +677,30 @@ Deno.test("on the real clock, a thread that a timer woke and that never stops ho
   }());
   assert.ok(steps < 5_000, `the spinner ran ${steps} steps before the deadline fired`);
 });
+
+Deno.test("on the real clock, busy threads that take a whole budget of steps a turn do not use up a held deadline's wait", async () => {
+  // Four threads loop on a lock nobody else takes, which never gives way: each takes a
+  // budget of steps a turn. They were running already, so they are not the instant's
+  // work, and the holder behind them still runs before the deadline (charged their steps,
+  // the hold ran out first, 0 of 20).
+  const acquired = await run(function* () {
+    let done = false;
+    const busy: Task<void>[] = [];
+    for (let i = 0; i < 4; i++) {
+      busy.push(
+        yield* spawn(function* () {
+          const own = new Lock();
+          while (!done) {
+            yield* own.acquire();
+            own.release();
+          }
+        }()),
+      );
+    }
+    const acquired = yield* tieRounds(0);
+    done = true;
+    for (const thread of busy) yield* join(thread);
+    return acquired;
+  }());
+  assert.equal(acquired, 20);
+});

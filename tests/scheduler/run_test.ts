@@ -561,8 +561,9 @@ Deno.test("a deadlock while another run is live says that what the threads wait 
     }()),
     new DeadlockError(
       "Cannot continue run: every thread is blocked forever (thread 0 waits on receive(Channel)); " +
-        "another run is live in this process, and what these threads wait on cannot be woken from it: " +
-        "share channels, locks and in-memory connections within one run",
+        "another run is live in this process: if these threads wait on something it shares with this " +
+        "run (a channel, a lock, an in-memory connection), it cannot wake them, since a run sees its " +
+        "own threads only",
     ),
   );
   assert.equal(await other, false); // nobody was left to receive it
