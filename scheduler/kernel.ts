@@ -225,6 +225,8 @@ export class Kernel implements ThreadHost {
    * instant's work (HOLD_ROUNDS_REAL); 0 when not holding.
    */
   #holdSteps = 0;
+  /** How many more steps of any thread the first held deadline may wait (#startHoldWait). */
+  #holdTotal = 0;
   /**
    * On the real clock, the instant of the first held deadline: the look at the time that
    * found it due. Threads stamped with it or an earlier one (Thread.instant) are the work
@@ -677,7 +679,7 @@ export class Kernel implements ThreadHost {
           this.#instantCounts = [];
           this.#instantReady = 0;
           this.#instantTurned = false;
-          this.#holdSteps = this.#holdLength();
+          this.#startHoldWait();
         }
         this.#stampTimerWoken(instant);
       }
@@ -721,8 +723,11 @@ export class Kernel implements ThreadHost {
     // one turn); a busy thread that was running already, a turn, whatever its steps.
     const budget = this.#budget;
     this.#step(thread);
-    this.#holdSteps -= ofHold ? Math.max(budget - this.#budget, 1) : 1;
-    return (this.#holdSteps <= 0 || this.#instantReady === 0) && this.#instantDone();
+    const steps = Math.max(budget - this.#budget, 1);
+    this.#holdSteps -= ofHold ? steps : 1;
+    this.#holdTotal -= steps;
+    return (this.#holdSteps <= 0 || this.#holdTotal <= 0 || this.#instantReady === 0) &&
+      this.#instantDone();
   }
 
   /**
@@ -732,7 +737,7 @@ export class Kernel implements ThreadHost {
    * settles at once is part of the instant.
    */
   #instantDone(): boolean {
-    if (this.#holdSteps <= 0) {
+    if (this.#holdSteps <= 0 || this.#holdTotal <= 0) {
       this.#fireHeld(true);
       return false;
     }
@@ -758,9 +763,16 @@ export class Kernel implements ThreadHost {
     return false;
   }
 
-  /** The most steps a held deadline waits for its instant's work, from now. */
-  #holdLength(): number {
-    return HOLD_ROUNDS_REAL * this.#queue.size + HOLD_STEPS_REAL;
+  /**
+   * Starts the first held deadline's wait for its instant's work: HOLD_ROUNDS_REAL steps
+   * of every ready thread and HOLD_STEPS_REAL more, counting that work's steps and a turn
+   * of any other thread; and, whatever the steps, no longer than a virtual clock holds one
+   * (busy threads that take a budget of steps a turn beside work that never stops).
+   */
+  #startHoldWait(): void {
+    const ready = this.#queue.size;
+    this.#holdSteps = HOLD_ROUNDS_REAL * ready + HOLD_STEPS_REAL;
+    this.#holdTotal = HOLD_ROUNDS_REAL * ready + HOLD_CHECKS_VIRTUAL * STEPS_PER_CHECK;
   }
 
   /**
@@ -778,7 +790,7 @@ export class Kernel implements ThreadHost {
     this.#instantBase = instant;
     this.#instantReady = ready;
     this.#instantTurned = false;
-    this.#holdSteps = this.#holdLength();
+    this.#startHoldWait();
   }
 
   /** Makes the threads queued from place `from` on part of `instant`'s work. */
@@ -844,7 +856,7 @@ export class Kernel implements ThreadHost {
       const next = timers.peekHeld()!.instant;
       if (next > this.#instant) this.#advanceInstant(next);
       this.#instantTurned = false;
-      if (this.#holdSteps <= 0) this.#holdSteps = this.#holdLength();
+      if (this.#holdSteps <= 0) this.#startHoldWait();
     }
     return fired;
   }

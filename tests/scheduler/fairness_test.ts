@@ -704,3 +704,40 @@ Deno.test("on the real clock, busy threads that take a whole budget of steps a t
   }());
   assert.equal(acquired, 20);
 });
+
+Deno.test("on the real clock, instant work that never stops beside threads taking a budget a turn holds a deadline back a bounded number of steps", async () => {
+  // The spinner a timer woke is the instant's work and never stops; three threads loop on
+  // their own locks, a budget of steps a turn. Charged only for the spinner's steps, the
+  // hold lasted some 6 million of theirs (seconds); it ends within some 16 budgets.
+  const iterations = await run(function* () {
+    let looped = 0;
+    let done = false;
+    const busy: Task<void>[] = [];
+    for (let i = 0; i < 3; i++) {
+      busy.push(
+        yield* spawn(function* () {
+          const own = new Lock();
+          while (!done) {
+            yield* own.acquire();
+            own.release();
+            looped++;
+          }
+        }()),
+      );
+    }
+    const spinner = yield* spawn(function* () {
+      yield* sleep(5);
+      while (!done) yield* yieldNow();
+    }());
+    yield* yieldNow(); // the spinner's timer is set first
+    const never = new Lock();
+    never.tryAcquire();
+    const start = looped;
+    yield* moveOnAfter(5, never.acquire());
+    const during = looped - start;
+    done = true;
+    for (const thread of [...busy, spinner]) yield* join(thread);
+    return during;
+  }());
+  assert.ok(iterations < 100_000, `the busy threads looped ${iterations} times meanwhile`);
+});
