@@ -165,6 +165,11 @@ const HOLD_CHECKS_VIRTUAL = 16;
  * HOLD_STEPS_REAL steps at most.
  */
 const HOLD_ROUNDS_REAL = 4;
+/**
+ * And, on the real clock, at most this many milliseconds, looked at when the kernel looks
+ * at the time: beside busy threads whose steps are slow, a count of steps is no bound.
+ */
+const HOLD_MS_REAL = 20;
 const HOLD_STEPS_REAL = 2 * STEPS_PER_CHECK;
 /** How many runs of this module are live (started, not finished), in this thread. */
 let liveRuns = 0;
@@ -227,6 +232,8 @@ export class Kernel implements ThreadHost {
   #holdSteps = 0;
   /** How many more steps of any thread the first held deadline may wait (#startHoldWait). */
   #holdTotal = 0;
+  /** When the first held deadline's wait began (real time; see HOLD_MS_REAL). */
+  #holdStartedAt = 0;
   /**
    * On the real clock, the instant of the first held deadline: the look at the time that
    * found it due. Threads stamped with it or an earlier one (Thread.instant) are the work
@@ -505,8 +512,13 @@ export class Kernel implements ThreadHost {
           if (this.#abortPending) this.#takeAbort();
           // Deadlines held back long enough: busy threads hold them no longer.
           if (this.#holding && --this.#holdChecks <= 0) this.#fireHeld(true);
-          this.#fireDueTimers();
           const now = performance.now();
+          // On the real clock, an instant's work of more than HOLD_MS_REAL is no instant:
+          // however few steps it took, slow ones beside it held the deadline long enough.
+          if (this.#holdSteps !== 0 && now - this.#holdStartedAt >= HOLD_MS_REAL) {
+            this.#fireHeld(true);
+          }
+          this.#fireDueTimers();
           if (sliceEnd === 0) sliceEnd = now + SLICE_MS;
           else if (now >= sliceEnd && queue.size > 0) return this.#hop();
         }
@@ -766,13 +778,15 @@ export class Kernel implements ThreadHost {
   /**
    * Starts the first held deadline's wait for its instant's work: HOLD_ROUNDS_REAL steps
    * of every ready thread and HOLD_STEPS_REAL more, counting that work's steps and a turn
-   * of any other thread; and, whatever the steps, no longer than a virtual clock holds one
-   * (busy threads that take a budget of steps a turn beside work that never stops).
+   * of any other thread; and, in all steps, no longer than HOLD_ROUNDS_REAL turns of every
+   * ready thread at a whole budget each and HOLD_CHECKS_VIRTUAL budgets more (busy threads
+   * that take a budget of steps a turn, beside work that never stops).
    */
   #startHoldWait(): void {
+    this.#holdStartedAt = performance.now();
     const ready = this.#queue.size;
     this.#holdSteps = HOLD_ROUNDS_REAL * ready + HOLD_STEPS_REAL;
-    this.#holdTotal = HOLD_ROUNDS_REAL * ready + HOLD_CHECKS_VIRTUAL * STEPS_PER_CHECK;
+    this.#holdTotal = (HOLD_ROUNDS_REAL * ready + HOLD_CHECKS_VIRTUAL) * STEPS_PER_CHECK;
   }
 
   /**

@@ -741,3 +741,42 @@ Deno.test("on the real clock, instant work that never stops beside threads takin
   }());
   assert.ok(iterations < 100_000, `the busy threads looped ${iterations} times meanwhile`);
 });
+
+Deno.test("on the real clock, busy threads with slow steps hold a deadline back some milliseconds beyond a sleep, not thousands of their steps", async () => {
+  // Two threads loop on their own locks, 0.02 ms of work an iteration and a budget of
+  // steps a turn (20 ms); a thread a timer woke spins for ever beside them. The hold ends
+  // by time too (a cap of 16 budgets in steps let them loop some 30,000 times first).
+  const iterations = await run(function* () {
+    let looped = 0;
+    let done = false;
+    const threads: Task<void>[] = [];
+    for (let i = 0; i < 2; i++) {
+      threads.push(
+        yield* spawn(function* () {
+          const own = new Lock();
+          while (!done) {
+            yield* own.acquire();
+            own.release();
+            busy(0.02);
+            looped++;
+          }
+        }()),
+      );
+    }
+    threads.push(
+      yield* spawn(function* () {
+        yield* sleep(20);
+        while (!done) yield* yieldNow();
+      }()),
+    );
+    yield* yieldNow(); // the spinner's timer is set first
+    const never = new Lock();
+    never.tryAcquire();
+    yield* moveOnAfter(20, never.acquire());
+    const before = looped;
+    done = true;
+    for (const thread of threads) yield* join(thread);
+    return before;
+  }());
+  assert.ok(iterations < 12_000, `the busy threads looped ${iterations} times first`);
+});

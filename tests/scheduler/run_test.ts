@@ -547,7 +547,7 @@ Deno.test("a caller frame revoked while its callee runs fails when it is resumed
   assert.equal(result, "caught TypeError");
 });
 
-Deno.test("a deadlock while another run is live says that what the threads wait on cannot be woken from it", async () => {
+Deno.test("a deadlock while another run is live says that a run cannot wake threads of another", async () => {
   // The slip: one channel shared by two runs. The receiving run sees only its own threads:
   // none can send, so it ends, whatever the other run meant to do.
   const channel = new Channel<string>();
