@@ -679,104 +679,90 @@ Deno.test("on the real clock, a thread that a timer woke and that never stops ho
 });
 
 Deno.test("on the real clock, busy threads that take a whole budget of steps a turn do not use up a held deadline's wait", async () => {
-  // Four threads loop on a lock nobody else takes, which never gives way: each takes a
+  // Four threads loop on locks nobody else takes, which never give way: each takes a
   // budget of steps a turn. They were running already, so they are not the instant's
   // work, and the holder behind them still runs before the deadline (charged their steps,
   // the hold ran out first, 0 of 20).
   const acquired = await run(function* () {
-    let done = false;
-    const busy: Task<void>[] = [];
-    for (let i = 0; i < 4; i++) {
-      busy.push(
-        yield* spawn(function* () {
-          const own = new Lock();
-          while (!done) {
-            yield* own.acquire();
-            own.release();
-          }
-        }()),
-      );
+    const loopers = yield* lockLoopers(4, 0);
+    try {
+      return yield* tieRounds(0);
+    } finally {
+      yield* loopers.stop();
     }
-    const acquired = yield* tieRounds(0);
-    done = true;
-    for (const thread of busy) yield* join(thread);
-    return acquired;
   }());
   assert.equal(acquired, 20);
 });
 
-Deno.test("on the real clock, instant work that never stops beside threads taking a budget a turn holds a deadline back a bounded number of steps", async () => {
-  // The spinner a timer woke is the instant's work and never stops; three threads loop on
-  // their own locks, a budget of steps a turn. Charged only for the spinner's steps, the
-  // hold lasted some 6 million of theirs (seconds); it ends within some 16 budgets.
-  const iterations = await run(function* () {
-    let looped = 0;
-    let done = false;
-    const busy: Task<void>[] = [];
-    for (let i = 0; i < 3; i++) {
-      busy.push(
-        yield* spawn(function* () {
-          const own = new Lock();
-          while (!done) {
-            yield* own.acquire();
-            own.release();
-            looped++;
-          }
-        }()),
-      );
-    }
-    const spinner = yield* spawn(function* () {
-      yield* sleep(5);
-      while (!done) yield* yieldNow();
-    }());
-    yield* yieldNow(); // the spinner's timer is set first
-    const never = new Lock();
-    never.tryAcquire();
-    const start = looped;
-    yield* moveOnAfter(5, never.acquire());
-    const during = looped - start;
-    done = true;
-    for (const thread of [...busy, spinner]) yield* join(thread);
-    return during;
+/**
+ * Threads that loop on locks nobody else takes (`workMs` of work an iteration), which never
+ * give way: each takes a whole budget of steps a turn. `looped` counts their iterations.
+ */
+function* lockLoopers(
+  count: number,
+  workMs: number,
+): Coroutine<{ readonly looped: number; stop(): Coroutine<void> }> {
+  let looped = 0;
+  let done = false;
+  const threads: Task<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    threads.push(
+      yield* spawn(function* () {
+        const own = new Lock();
+        while (!done) {
+          yield* own.acquire();
+          own.release();
+          if (workMs > 0) busy(workMs);
+          looped++;
+        }
+      }()),
+    );
+  }
+  return {
+    get looped() {
+      return looped;
+    },
+    *stop() {
+      done = true;
+      for (const thread of threads) yield* join(thread);
+    },
+  };
+}
+
+/**
+ * A limit of `ms` on a lock never released, on the real clock, beside `count` lock loopers
+ * and a thread whose `sleep(ms)` ends with the limit and that then spins for ever: the
+ * instant's work, which never stops. Gives how many times the loopers looped meanwhile.
+ */
+function* limitBesideEndlessWork(count: number, workMs: number, ms: number): Coroutine<number> {
+  const loopers = yield* lockLoopers(count, workMs);
+  let done = false;
+  const spinner = yield* spawn(function* () {
+    yield* sleep(ms);
+    while (!done) yield* yieldNow();
   }());
-  assert.ok(iterations < 100_000, `the busy threads looped ${iterations} times meanwhile`);
+  yield* yieldNow(); // the spinner's timer is set first
+  const never = new Lock();
+  never.tryAcquire();
+  const start = loopers.looped;
+  yield* moveOnAfter(ms, never.acquire());
+  const looped = loopers.looped - start;
+  done = true;
+  yield* join(spinner);
+  yield* loopers.stop();
+  return looped;
+}
+
+Deno.test("on the real clock, instant work that never stops beside threads taking a budget a turn holds a deadline back a bounded number of steps", async () => {
+  // Charged only for the spinner's steps, the hold let the loopers loop millions of times
+  // (seconds); it ends within some 20 ms of their loops.
+  const looped = await run(limitBesideEndlessWork(3, 0, 5));
+  assert.ok(looped < 1_000_000, `the busy threads looped ${looped} times meanwhile`);
 });
 
 Deno.test("on the real clock, busy threads with slow steps hold a deadline back some milliseconds beyond a sleep, not thousands of their steps", async () => {
-  // Two threads loop on their own locks, 0.02 ms of work an iteration and a budget of
-  // steps a turn (20 ms); a thread a timer woke spins for ever beside them. The hold ends
-  // by time too (a cap of 16 budgets in steps let them loop some 30,000 times first).
-  const iterations = await run(function* () {
-    let looped = 0;
-    let done = false;
-    const threads: Task<void>[] = [];
-    for (let i = 0; i < 2; i++) {
-      threads.push(
-        yield* spawn(function* () {
-          const own = new Lock();
-          while (!done) {
-            yield* own.acquire();
-            own.release();
-            busy(0.02);
-            looped++;
-          }
-        }()),
-      );
-    }
-    threads.push(
-      yield* spawn(function* () {
-        yield* sleep(20);
-        while (!done) yield* yieldNow();
-      }()),
-    );
-    yield* yieldNow(); // the spinner's timer is set first
-    const never = new Lock();
-    never.tryAcquire();
-    yield* moveOnAfter(20, never.acquire());
-    const before = looped;
-    done = true;
-    for (const thread of threads) yield* join(thread);
-    return before;
-  }());
-  assert.ok(iterations < 12_000, `the busy threads looped ${iterations} times first`);
+  // With 0.02 ms of work an iteration, a turn of each looper is 20 ms. The hold ends by
+  // time too (a cap of 16 budgets in steps let them loop some 30,000 times first).
+  const looped = await run(limitBesideEndlessWork(2, 0.02, 20));
+  assert.ok(looped < 12_000, `the busy threads looped ${looped} times meanwhile`);
 });
