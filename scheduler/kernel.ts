@@ -757,9 +757,7 @@ export class Kernel implements ThreadHost {
     // ended on their own): it waits for its own instant's work.
     const first = this.#timers.peekHeld();
     if (first === undefined) {
-      this.#holding = false; // all cancelled meanwhile
-      this.#holdSteps = 0;
-      this.#instant = 0;
+      this.#endHold(); // all cancelled meanwhile
       return false;
     }
     if (first.instant > this.#instant) {
@@ -814,6 +812,13 @@ export class Kernel implements ThreadHost {
     this.#countInstant(instant, queue.size - from);
   }
 
+  /** Nothing is held back any more. */
+  #endHold(): void {
+    this.#holding = false;
+    this.#holdSteps = 0;
+    this.#instant = 0;
+  }
+
   /**
    * Fires deadlines held back once nothing is ready (#fireHeld). With a promise pending
    * (one already settled, say), the event loop has a turn first, as before a clock jump:
@@ -823,9 +828,7 @@ export class Kernel implements ThreadHost {
   #fireHeldWhenIdle(): boolean | null {
     if (!this.#holding) return false;
     if (!this.#timers.hasHeld) {
-      this.#holding = false; // all cancelled meanwhile
-      this.#holdSteps = 0;
-      this.#instant = 0;
+      this.#endHold(); // all cancelled meanwhile
       return false;
     }
     if (this.#externalWaits > 0 && !this.#turnBeforeJump) {
@@ -859,11 +862,8 @@ export class Kernel implements ThreadHost {
       instant = entry.instant;
       if (!all && queue.size > before) break;
     }
-    this.#holding = timers.hasHeld;
-    if (!this.#holding) {
-      this.#holdSteps = 0;
-      this.#instant = 0;
-    } else if (this.#clock === undefined) {
+    if (!timers.hasHeld) this.#endHold();
+    else if (this.#clock === undefined) {
       // One fired: what it woke is its instant's work, which the rest wait for too, with
       // whatever of their own instants' work is still to run.
       if (instant >= this.#holdFirst) this.#stampInstant(before, instant);
