@@ -27,6 +27,7 @@ import {
   taskGroup,
   yieldNow,
 } from "../mod.ts";
+import { portArg, runCommand, textArg, UsageError } from "./_command.ts";
 
 /** A line in the room, with the connection that sent it (so it is not echoed back). */
 export interface Message {
@@ -152,9 +153,9 @@ export async function main(args: readonly string[]): Promise<void> {
   let port = 4916;
   let host = "127.0.0.1";
   for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--port") port = Number(args[++i]);
-    else if (args[i] === "--host") host = args[++i] ?? "";
-    else throw new TypeError(`Unknown argument: ${args[i]}`);
+    if (args[i] === "--port") port = portArg(args[i], args[++i]);
+    else if (args[i] === "--host") host = textArg(args[i], args[++i]);
+    else throw new UsageError(`Unknown argument: ${args[i]}`);
   }
   const room = new Broadcast<Message>({ capacity: 1024, overflow: "end" });
   const stop = new AbortController();
@@ -183,4 +184,4 @@ export async function main(args: readonly string[]): Promise<void> {
   }
 }
 
-if (import.meta.main) await main(Deno.args);
+if (import.meta.main) await runCommand(main, "deno task chat [--port N] [--host H]");

@@ -20,6 +20,7 @@
 import * as bluelet from "../mod.ts";
 import { type FetchReply, fetchText } from "./_crawler_fetch.ts";
 import { httpGet } from "./_http_client.ts";
+import { runCommand, UsageError } from "./_command.ts";
 
 // ---------------------------------------------------------------------------------------
 // The local delayed server
@@ -403,7 +404,7 @@ export interface CrawlerArgs {
  *
  * @param args `[--count N] [--delay MS] [--pool N] [--chart FILE] [--strategies a,b] [URL...]`
  * @returns The options.
- * @throws {TypeError} On an unknown flag or strategy, an empty list of them, or a bad number.
+ * @throws {UsageError} On an unknown flag or strategy, an empty list of them, or a bad number.
  */
 export function parseArgs(args: readonly string[]): CrawlerArgs {
   const parsed: CrawlerArgs = {
@@ -417,7 +418,7 @@ export function parseArgs(args: readonly string[]): CrawlerArgs {
   const number = (flag: string, value: string | undefined, min: number) => {
     const n = Number(value);
     if (value === undefined || !Number.isInteger(n) || n < min) {
-      throw new TypeError(`${flag} needs an integer >= ${min}, got ${value}`);
+      throw new UsageError(`${flag} needs an integer >= ${min}, got ${value}`);
     }
     return n;
   };
@@ -430,18 +431,18 @@ export function parseArgs(args: readonly string[]): CrawlerArgs {
     else if (arg === "--strategies") {
       parsed.strategies = (args[++i] ?? "").split(",").filter(Boolean);
       if (parsed.strategies.length === 0) {
-        throw new TypeError(`--strategies needs at least one strategy, got "${args[i] ?? ""}"`);
+        throw new UsageError(`--strategies needs at least one strategy, got "${args[i] ?? ""}"`);
       }
       for (const name of parsed.strategies) {
         if (!Object.hasOwn(STRATEGIES, name)) { // not `in`: "toString" is no strategy
-          throw new TypeError(`Unknown strategy: ${name}`);
+          throw new UsageError(`Unknown strategy: ${name}`);
         }
       }
-    } else if (arg.startsWith("-")) throw new TypeError(`Unknown flag: ${arg}`);
+    } else if (arg.startsWith("-")) throw new UsageError(`Unknown flag: ${arg}`);
     else parsed.urls.push(arg);
   }
   if (parsed.chart === "" || (args.at(-1) === "--chart")) {
-    throw new TypeError("--chart needs a file name");
+    throw new UsageError("--chart needs a file name");
   }
   return parsed;
 }
@@ -491,4 +492,9 @@ export async function main(args: readonly string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  await runCommand(
+    main,
+    "deno task crawler [--count N] [--delay MS] [--pool N] [--chart FILE] [--strategies a,b] [URL...]",
+  );
+}

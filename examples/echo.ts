@@ -11,6 +11,7 @@
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
+import { portArg, runCommand, textArg, UsageError } from "./_command.ts";
 
 /** Bluelet's port for its echo demo. */
 export const DEFAULT_PORT = 4915;
@@ -101,9 +102,9 @@ export async function main(args: readonly string[]): Promise<void> {
   let port = DEFAULT_PORT;
   let host = "127.0.0.1";
   for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--port") port = Number(args[++i]);
-    else if (args[i] === "--host") host = args[++i] ?? "";
-    else throw new TypeError(`Unknown argument: ${args[i]}`);
+    if (args[i] === "--port") port = portArg(args[i], args[++i]);
+    else if (args[i] === "--host") host = textArg(args[i], args[++i]);
+    else throw new UsageError(`Unknown argument: ${args[i]}`);
   }
   const stop = new AbortController();
   const onSignal = () => stop.abort();
@@ -120,4 +121,4 @@ export async function main(args: readonly string[]): Promise<void> {
   }
 }
 
-if (import.meta.main) await main(Deno.args);
+if (import.meta.main) await runCommand(main, "deno task echo [--port N] [--host H]");

@@ -10,6 +10,7 @@
 // connections and lets open requests finish.
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
+import { numberArg, portArg, runCommand, textArg, UsageError } from "./_command.ts";
 
 /** A response: a status, and a body given as text or as a file to stream. */
 type Reply = { status: string; type: string; text?: string; file?: string; size: number };
@@ -201,15 +202,15 @@ export async function main(args: readonly string[]): Promise<void> {
   let [root, port, host, timeout] = [".", 8000, "127.0.0.1", 10_000];
   let rootGiven = false;
   for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--port") port = Number(args[++i]);
-    else if (args[i] === "--host") host = args[++i] ?? "";
-    else if (args[i] === "--timeout") timeout = Number(args[++i]);
+    if (args[i] === "--port") port = portArg(args[i], args[++i]);
+    else if (args[i] === "--host") host = textArg(args[i], args[++i]);
+    else if (args[i] === "--timeout") timeout = numberArg(args[i], args[++i]);
     else if (args[i].startsWith("--") || rootGiven) {
-      throw new TypeError(`Unknown argument: ${args[i]}`);
+      throw new UsageError(`Unknown argument: ${args[i]}`);
     } else [root, rootGiven] = [args[i], true];
   }
-  if (!(timeout > 0 && timeout < Infinity)) {
-    throw new RangeError(
+  if (!(timeout > 0)) {
+    throw new UsageError(
       `Cannot serve files: --timeout must be a positive number of milliseconds, got ${timeout}`,
     );
   }
@@ -218,7 +219,7 @@ export async function main(args: readonly string[]): Promise<void> {
     real = (await Deno.realPath(root)).replace(/\/?$/, "/");
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
-    throw new Error(`Cannot serve files: no such directory: ${root}`, { cause: error });
+    throw new UsageError(`Cannot serve files: no such directory: ${root}`, { cause: error });
   }
   const onListen = (a: Deno.Addr) => {
     if (a.transport !== "tcp") return;
@@ -240,4 +241,6 @@ export async function main(args: readonly string[]): Promise<void> {
   console.log("stopped");
 }
 
-if (import.meta.main) await main(Deno.args);
+if (import.meta.main) {
+  await runCommand(main, "deno task httpd [ROOT] [--port N] [--host H] [--timeout MS]");
+}

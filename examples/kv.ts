@@ -24,6 +24,7 @@
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
+import { numberArg, portArg, runCommand, textArg, UsageError } from "./_command.ts";
 import { type Client, Database, type Delivery } from "./_kv_db.ts";
 import { getHeapStatistics } from "node:v8";
 import { QueryBudget, RequestParser } from "./_kv_resp.ts";
@@ -345,21 +346,30 @@ export async function main(args: readonly string[], signal?: AbortSignal): Promi
   let maxmemory: number | undefined;
   const handlerOptions: KvOptions = {};
   for (let i = 0; i < args.length; i++) {
-    const value = args[i + 1];
-    if (args[i] === "--port") port = Number(value);
-    else if (args[i] === "--host") host = value ?? "";
-    else if (args[i] === "--idle-timeout") idleTimeout = Number(value) * 1000;
-    else if (args[i] === "--pubsub-limit") pubsubLimit = Number(value);
-    else if (args[i] === "--pubsub-buffer-limit") pubsubBufferLimit = Number(value);
-    else if (args[i] === "--maxmemory") maxmemory = Number(value);
-    else if (args[i] === "--max-clients") handlerOptions.maxClients = Number(value);
-    else if (args[i] === "--query-buffer-limit") handlerOptions.queryBufferLimit = Number(value);
-    else if (args[i] === "--query-memory") handlerOptions.queryMemory = Number(value);
-    else throw new TypeError(`Unknown argument: ${args[i]}`);
+    const [flag, value] = [args[i], args[i + 1]];
+    if (flag === "--port") port = portArg(flag, value);
+    else if (flag === "--host") host = textArg(flag, value);
+    else if (flag === "--idle-timeout") idleTimeout = numberArg(flag, value) * 1000;
+    else if (flag === "--pubsub-limit") pubsubLimit = numberArg(flag, value);
+    else if (flag === "--pubsub-buffer-limit") pubsubBufferLimit = numberArg(flag, value);
+    else if (flag === "--maxmemory") maxmemory = numberArg(flag, value);
+    else if (flag === "--max-clients") handlerOptions.maxClients = numberArg(flag, value);
+    else if (flag === "--query-buffer-limit") {
+      handlerOptions.queryBufferLimit = numberArg(flag, value);
+    } else if (flag === "--query-memory") handlerOptions.queryMemory = numberArg(flag, value);
+    else throw new UsageError(`Unknown argument: ${flag}`);
     i++;
   }
-  const db = new Database({ idleTimeout, pubsubLimit, pubsubBufferLimit, maxmemory });
-  const handler = kvHandler(db, handlerOptions);
+  let db: Database;
+  let handler: (conn: bluelet.Connection) => bluelet.Coroutine<void>;
+  try {
+    db = new Database({ idleTimeout, pubsubLimit, pubsubBufferLimit, maxmemory });
+    handler = kvHandler(db, handlerOptions);
+  } catch (error) {
+    // A limit out of range: the flag that gave it is the mistake.
+    if (error instanceof RangeError) throw new UsageError(error.message, { cause: error });
+    throw error;
+  }
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   signal?.addEventListener("abort", onSignal);
@@ -398,4 +408,9 @@ export async function main(args: readonly string[], signal?: AbortSignal): Promi
   }
 }
 
-if (import.meta.main) await main(Deno.args);
+if (import.meta.main) {
+  await runCommand(
+    main,
+    "deno task kv [--port N] [--host H] [--maxmemory BYTES] (more in examples/kv.ts)",
+  );
+}

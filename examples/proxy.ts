@@ -13,6 +13,7 @@
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
+import { portArg, runCommand, textArg, UsageError } from "./_command.ts";
 
 /**
  * Makes the handler that proxies one client to `host`:`port`.
@@ -57,14 +58,14 @@ export async function main(args: readonly string[]): Promise<void> {
   let port = 4917;
   let upstream = "127.0.0.1:4915";
   for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--port") port = Number(args[++i]);
-    else if (args[i] === "--upstream") upstream = args[++i] ?? "";
-    else throw new TypeError(`Unknown argument: ${args[i]}`);
+    if (args[i] === "--port") port = portArg(args[i], args[++i]);
+    else if (args[i] === "--upstream") upstream = textArg(args[i], args[++i]);
+    else throw new UsageError(`Unknown argument: ${args[i]}`);
   }
   const [, host, digits] = /^(.+):(\d+)$/.exec(upstream) ?? [];
   const upstreamPort = Number(digits);
   if (host === undefined || upstreamPort < 1 || upstreamPort > 65535) {
-    throw new TypeError(`Cannot start the proxy: --upstream must be HOST:PORT, got "${upstream}"`);
+    throw new UsageError(`Cannot start the proxy: --upstream must be HOST:PORT, got "${upstream}"`);
   }
   const stop = new AbortController();
   const onSignal = () => stop.abort();
@@ -91,4 +92,6 @@ export async function main(args: readonly string[]): Promise<void> {
   }
 }
 
-if (import.meta.main) await main(Deno.args);
+if (import.meta.main) {
+  await runCommand(main, "deno task proxy [--port N] [--upstream HOST:PORT]");
+}

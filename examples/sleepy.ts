@@ -9,6 +9,7 @@
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
+import { numberArg, runCommand, UsageError } from "./_command.ts";
 
 /** How long one demo "second" lasts, in milliseconds, unless `--scale` says otherwise. */
 export const DEFAULT_SCALE_MS = 100;
@@ -53,17 +54,16 @@ export function* sleepy(
  *
  * @param args `--scale MS` sets the length of a demo second.
  */
-export async function main(args: string[]): Promise<void> {
+export async function main(args: readonly string[]): Promise<void> {
   let scaleMs = DEFAULT_SCALE_MS;
   for (let i = 0; i < args.length; i++) {
-    // A blank value is no number, though `Number("")` is 0.
-    if (args[i] === "--scale") scaleMs = args[++i]?.trim() ? Number(args[i]) : NaN;
-    else throw new TypeError(`Unknown argument: ${args[i]}`);
+    if (args[i] === "--scale") scaleMs = numberArg(args[i], args[++i]);
+    else throw new UsageError(`Unknown argument: ${args[i]}`);
   }
-  if (!Number.isFinite(scaleMs) || scaleMs < 0) {
-    throw new RangeError("Cannot run sleepy: --scale must be a number >= 0");
+  if (scaleMs < 0) {
+    throw new UsageError(`Cannot run sleepy: --scale must be a number >= 0, got ${scaleMs}`);
   }
   await bluelet.run(sleepy(scaleMs));
 }
 
-if (import.meta.main) await main(Deno.args);
+if (import.meta.main) await runCommand(main, "deno task sleepy [--scale MS]");

@@ -1,0 +1,89 @@
+// How each example runs as a command: its `import.meta.main` line calls `runCommand`.
+//
+// A mistake in how it was started (a flag it does not know, a port that is no port) and a
+// failure the library names for its user (the port in use, a refused upstream, no
+// permission) are for the user to fix, not bugs: they print as one line, `error: ...`,
+// and the command exits with status 2 after a usage mistake (with the usage), 1 otherwise.
+// Anything else is a bug, and keeps its stack trace.
+import { NetError } from "../net/mod.ts";
+
+/** A mistake in the command line, found before the example starts its work. */
+export class UsageError extends TypeError {
+  /**
+   * @param message What is wrong, in Deno std style.
+   * @param options Its cause, if another error found it.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UsageError";
+  }
+}
+
+/**
+ * Runs `main(Deno.args)` as a command (see the top of the file), and exits with the code it
+ * gives, if any.
+ *
+ * @param main The example's `main`.
+ * @param usage How to start it, as in `deno task echo [--port N] [--host H]`.
+ */
+export async function runCommand(
+  main: (args: readonly string[]) => Promise<number | void>,
+  usage: string,
+): Promise<void> {
+  let code: number | void;
+  try {
+    code = await main(Deno.args);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`error: ${error.message}\nusage: ${usage}`);
+      Deno.exit(2);
+    }
+    if (error instanceof NetError || error instanceof Deno.errors.NotCapable) {
+      console.error(`error: ${error.message}`);
+      Deno.exit(1);
+    }
+    throw error;
+  }
+  if (typeof code === "number") Deno.exit(code);
+}
+
+/**
+ * The value of a flag that takes a port, checked.
+ *
+ * @param flag The flag, as in `--port`.
+ * @param value What followed it, if anything did.
+ * @returns The port: an integer from 0 to 65535.
+ */
+export function portArg(flag: string, value: string | undefined): number {
+  const port = value?.trim() ? Number(value) : NaN;
+  if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+    throw new UsageError(`${flag} must be a port from 0 to 65535, got ${quoted(value)}`);
+  }
+  return port;
+}
+
+/**
+ * The value of a flag that takes a number, checked only for being one: what range it
+ * needs is for the code that uses it to say.
+ *
+ * @param flag The flag, as in `--timeout`.
+ * @param value What followed it, if anything did.
+ * @returns The number.
+ */
+export function numberArg(flag: string, value: string | undefined): number {
+  const number = value?.trim() ? Number(value) : NaN;
+  if (!Number.isFinite(number)) {
+    throw new UsageError(`${flag} must be a number, got ${quoted(value)}`);
+  }
+  return number;
+}
+
+/** The value of a flag that takes any text. */
+export function textArg(flag: string, value: string | undefined): string {
+  if (value === undefined) throw new UsageError(`${flag} needs a value`);
+  return value;
+}
+
+function quoted(value: string | undefined): string {
+  return value === undefined ? "nothing" : JSON.stringify(value);
+}
