@@ -1,8 +1,9 @@
 // deno run --allow-net examples/chat.ts --port 4916 [--host 127.0.0.1]
 //
-// A line chat server on a `Broadcast`: a client's first line that is not blank is its name;
-// each line after that goes to every other client as "name: line" (blank ones go nowhere);
-// joins and leaves are announced. Try it with a few `nc 127.0.0.1 4916`.
+// A line chat server on a `Broadcast`: it asks each client its name, until it gives one that
+// is not blank and no one in the room has; each line after that goes to every other client
+// as "name: line" (blank ones go nowhere); joins and leaves are announced. Try it with a few
+// `nc 127.0.0.1 4916`.
 //
 // Each connection has two threads in a task group: a reader that publishes the client's
 // lines, and a writer that sends the client what its subscription receives. The room's
@@ -85,14 +86,36 @@ export function chat(
     burst++;
     yield* room.publish(message);
   }
-  return function* session(conn: Connection): Coroutine<void> {
-    const id = nextId++;
-    let name = "";
-    while (name === "") {
+  // The names of those in the room: no one can speak as another.
+  const names = new Set<string>();
+
+  /** Asks until the client gives a name no one has; null if it leaves first. */
+  function* askName(conn: Connection): Coroutine<string | null> {
+    let question = "What is your name?";
+    for (;;) {
+      yield* conn.sendall(encoder.encode(question + "\n"));
       const line = yield* conn.readline("\n", { maxLength });
-      if (line.length === 0) return; // gone before saying who it is
-      name = printable(decoder.decode(line)).trim(); // a blank line is no name: read on
+      if (line.length === 0) return null; // gone before saying who it is
+      const name = printable(decoder.decode(line)).trim();
+      if (name !== "" && !names.has(name)) return name;
+      // A blank line is no name: ask again.
+      question = name === "" ? "What is your name?" : `${name} is taken. What is your name?`;
     }
+  }
+
+  return function* session(conn: Connection): Coroutine<void> {
+    const name = yield* askName(conn);
+    if (name === null) return;
+    names.add(name); // no wait since it was found free: no one else took it meanwhile
+    try {
+      yield* member(conn, nextId++, name);
+    } finally {
+      names.delete(name);
+    }
+  };
+
+  /** Serves a client who has given its name: reads its lines, writes it the room's. */
+  function* member(conn: Connection, id: number, name: string): Coroutine<void> {
     const subscription = yield* room.subscribe();
     // Fallen behind: its writer is stuck in a write that never drains. Closing the
     // connection ends that write, and with it this handler.
@@ -126,7 +149,7 @@ export function chat(
       signal.removeEventListener("abort", onEnd);
       if (!room.closed) room.tryPublish({ from: id, text: `* ${name} left` });
     }
-  };
+  }
 }
 
 /** Sends the client every line of the room but its own, several at a time when it can. */

@@ -4,6 +4,7 @@ import { chat, type Message } from "../../examples/chat.ts";
 import { withDeadline } from "./_process.ts";
 
 const encoder = new TextEncoder();
+const QUESTION = "What is your name?";
 
 /** A plain Deno client that reads the server's lines as they come. */
 class Client {
@@ -15,10 +16,18 @@ class Client {
 
   constructor(readonly conn: Deno.TcpConn) {}
 
+  /**
+   * Connects and gives `name`. A client that reads has the server's question read and
+   * dropped from its lines first; one that never reads leaves it unread.
+   */
   static async connect(port: number, name: string, read: boolean): Promise<Client> {
     const client = new Client(await Deno.connect({ hostname: "127.0.0.1", port }));
+    if (read) {
+      client.reading = client.#read();
+      await withDeadline(client.wait((lines) => lines.length >= 1), "the name question");
+      assert.deepEqual(client.lines.splice(0), [QUESTION]);
+    }
     await client.write(`${name}\n`);
-    if (read) client.reading = client.#read();
     return client;
   }
 
@@ -259,10 +268,42 @@ Deno.test("chat.ts: blank lines are neither a name nor a message", async () => {
     await carol.write("\n   \nhello\n");
     await withDeadline(bob.wait((lines) => lines.length >= 2), "carol's line");
     assert.deepEqual(bob.lines, ["* carol joined", "carol: hello"]);
+    await withDeadline(carol.wait((lines) => lines.length >= 2), "carol's questions");
+    assert.deepEqual(carol.lines, [QUESTION, QUESTION]);
   } finally {
     bob.conn.close();
     carol.conn.close();
     await Promise.all([bob.reading, carol.reading]);
+    await chatServer.stop();
+  }
+});
+
+Deno.test("chat.ts: no one can take the name of someone in the room; it is free once they leave", async () => {
+  const room = new Broadcast<Message>({ capacity: 64, overflow: "end" });
+  const chatServer = await startChat(room, () => {});
+  const bob = await Client.connect(chatServer.port, "bob", true);
+  const other = await Client.connect(chatServer.port, " bob ", true);
+  let third: Client | undefined;
+  let bobLeft = false;
+  try {
+    await withDeadline(other.wait((lines) => lines.length >= 1), "the second question");
+    assert.deepEqual(other.lines.splice(0), ["bob is taken. What is your name?"]);
+    await other.write("robert\n");
+    await withDeadline(bob.wait((lines) => lines.length >= 1), "robert's join");
+    bob.conn.close();
+    bobLeft = true;
+    await bob.reading;
+    await withDeadline(other.wait((lines) => lines.length >= 1), "bob's leave");
+    third = await Client.connect(chatServer.port, "bob", true);
+    await withDeadline(other.wait((lines) => lines.length >= 2), "the new bob's join");
+    assert.deepEqual(bob.lines, ["* robert joined"]);
+    assert.deepEqual(other.lines, ["* bob left", "* bob joined"]);
+    assert.deepEqual(third.lines, []);
+  } finally {
+    if (!bobLeft) bob.conn.close();
+    other.conn.close();
+    third?.conn.close();
+    await Promise.all([bob.reading, other.reading, third?.reading]);
     await chatServer.stop();
   }
 });
