@@ -1,4 +1,5 @@
-// How each example runs as a command: its `import.meta.main` line calls `runCommand`.
+// How each example runs as a command: its `import.meta.main` line calls `runCommand`, and a
+// server prints where it listens with `printListening`.
 //
 // A mistake in how it was started (a flag it does not know, a port that is no port) and a
 // failure the library names for its user (the port in use, a refused upstream, no
@@ -86,4 +87,21 @@ export function textArg(flag: string, value: string | undefined): string {
 
 function quoted(value: string | undefined): string {
   return value === undefined ? "nothing" : JSON.stringify(value);
+}
+
+/**
+ * An address as people write it: `HOST:PORT`, an IPv6 host in brackets as in a URL
+ * (`[::1]:4915`); a Unix socket's path.
+ */
+export function address(addr: Deno.Addr): string {
+  if ("path" in addr) return addr.path;
+  if (!("hostname" in addr)) return `${addr.transport}:${addr.cid}:${addr.port}`;
+  return addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
+}
+
+/** Prints `listening on HOST:PORT`: a server's `onListen`, for you and for the tests. */
+export function printListening(addr: Deno.Addr): void {
+  console.log(`listening on ${address(addr)}`);
 }

@@ -28,7 +28,7 @@ import {
   taskGroup,
   yieldNow,
 } from "../mod.ts";
-import { portArg, runCommand, textArg, UsageError } from "./_command.ts";
+import { portArg, printListening, runCommand, textArg, UsageError } from "./_command.ts";
 
 /** A line in the room, with the connection that sent it (so it is not echoed back). */
 export interface Message {
@@ -189,11 +189,7 @@ export async function main(args: readonly string[]): Promise<void> {
     await run(
       server(host, port, chat(room), {
         maxConnections: 800, // a socket each: below the usual `ulimit -n` of 1024
-        onListen: (addr) => {
-          const { hostname, port } = addr as Deno.NetAddr;
-          const host = hostname.includes(":") ? `[${hostname}]` : hostname; // IPv6: [::1]
-          console.log(`listening on ${host}:${port}`);
-        },
+        onListen: printListening,
         onError: (error) => console.log(`dropped a client: ${(error as Error).message}`),
       }),
       { signal: stop.signal },

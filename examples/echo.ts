@@ -11,18 +11,10 @@
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
-import { portArg, runCommand, textArg, UsageError } from "./_command.ts";
+import { address, portArg, printListening, runCommand, textArg, UsageError } from "./_command.ts";
 
 /** Bluelet's port for its echo demo. */
 export const DEFAULT_PORT = 4915;
-
-function describe(addr: Deno.Addr): string {
-  if (!("hostname" in addr)) return addr.transport;
-  // An IPv6 address goes in brackets, as in a URL: [::1]:4915.
-  return addr.hostname.includes(":")
-    ? `[${addr.hostname}]:${addr.port}`
-    : `${addr.hostname}:${addr.port}`;
-}
 
 function preview(data: Uint8Array): string {
   const text = JSON.stringify(new TextDecoder().decode(data.subarray(0, 60)));
@@ -39,7 +31,7 @@ export function* echoer(
   conn: bluelet.Connection,
   log: (line: string) => void = console.log,
 ): bluelet.Coroutine<void> {
-  const peer = describe(conn.addr);
+  const peer = address(conn.addr);
   log(`Connected: ${peer}`);
   try {
     while (true) {
@@ -83,7 +75,7 @@ function* serve(
   try {
     yield* bluelet.server(host, port, echoer, {
       maxConnections: 800, // a socket each: below the usual `ulimit -n` of 1024
-      onListen: (addr) => console.log(`listening on ${describe(addr)}`),
+      onListen: printListening,
       // A graceful stop: no new clients, two seconds for the connected ones to leave.
       signal: stop,
       gracePeriod: 2000,

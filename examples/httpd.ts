@@ -10,7 +10,7 @@
 // connections and lets open requests finish.
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
-import { numberArg, portArg, runCommand, textArg, UsageError } from "./_command.ts";
+import { numberArg, portArg, printListening, runCommand, textArg, UsageError } from "./_command.ts";
 
 /** A response: a status, and a body given as text or as a file to stream. */
 type Reply = { status: string; type: string; text?: string; file?: string; size: number };
@@ -221,17 +221,12 @@ export async function main(args: readonly string[]): Promise<void> {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
     throw new UsageError(`Cannot serve files: no such directory: ${root}`, { cause: error });
   }
-  const onListen = (a: Deno.Addr) => {
-    if (a.transport !== "tcp") return;
-    const host = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname; // IPv6: [::1]
-    console.log(`listening on ${host}:${a.port}`);
-  };
   const stop = new AbortController();
   const signals = ["SIGINT", "SIGTERM"] as const;
   const onSignal = () => stop.abort();
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   await bluelet.run(bluelet.server(host, port, handler(real, { timeout, stopping: stop.signal }), {
-    onListen,
+    onListen: printListening,
     maxConnections: 400, // a socket and a file each: well below the usual `ulimit -n` of 1024
     idleTimeout: 60_000, // a keep-alive client idle between requests, or that stops reading
     signal: stop.signal,

@@ -24,7 +24,7 @@
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
-import { numberArg, portArg, runCommand, textArg, UsageError } from "./_command.ts";
+import { numberArg, portArg, printListening, runCommand, textArg, UsageError } from "./_command.ts";
 import { type Client, Database, type Delivery } from "./_kv_db.ts";
 import { getHeapStatistics } from "node:v8";
 import { QueryBudget, RequestParser } from "./_kv_resp.ts";
@@ -385,12 +385,7 @@ export async function main(args: readonly string[], signal?: AbortSignal): Promi
           // No limit on connections here: past `--max-clients`, the handler tells a
           // client so and hangs up, as Redis does, rather than leave it waiting unserved.
           yield* bluelet.server(host, port, handler, {
-            onListen: (addr) => {
-              if (addr.transport === "tcp") {
-                const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-                console.log(`listening on ${host}:${addr.port}`);
-              }
-            },
+            onListen: printListening,
           });
         } finally {
           yield* bluelet.kill(sweep);

@@ -13,7 +13,7 @@
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
-import { portArg, runCommand, textArg, UsageError } from "./_command.ts";
+import { portArg, printListening, runCommand, textArg, UsageError } from "./_command.ts";
 
 /**
  * Makes the handler that proxies one client to `host`:`port`.
@@ -76,11 +76,7 @@ export async function main(args: readonly string[]): Promise<void> {
     await bluelet.run(
       bluelet.server("127.0.0.1", port, forwardTo(host, upstreamPort), {
         maxConnections: 400, // two sockets each: well below the usual `ulimit -n` of 1024
-        onListen: (addr) => {
-          const { hostname, port } = addr as Deno.NetAddr;
-          const host = hostname.includes(":") ? `[${hostname}]` : hostname; // IPv6: [::1]
-          console.log(`listening on ${host}:${port}`);
-        },
+        onListen: printListening,
       }),
       { signal: stop.signal },
     );
