@@ -50,17 +50,31 @@ export class CallEffect<T> extends Effect<T> {
   static {
     tagKind(this, Kind.Call);
   }
-  declare readonly coroutine: Coroutine<T>;
+  /** The coroutine `call(coroutine)` runs; null for one made afresh by `make`. */
+  declare readonly coroutine: Coroutine<T> | null;
+  /** Makes the coroutine each time the event is yielded (see `callEach`); or null. */
+  declare readonly make: (() => Coroutine<T>) | null;
   /** Where the call was made, in `trace` mode (see `siteOf`). */
   declare readonly site: Error | undefined;
-  constructor(coroutine: Coroutine<T>) {
+  constructor(coroutine: Coroutine<T> | null, make: (() => Coroutine<T>) | null = null) {
     super();
     this.coroutine = coroutine;
+    this.make = make;
     this.site = tracing.on ? captureSite() : undefined;
   }
   get description(): string {
     return "call";
   }
+}
+
+/**
+ * The event of a combinator (`all`, `withTimeout`, a lock's `withLock`...): a call of a
+ * coroutine that `make` makes afresh each time the event is yielded, so that the event
+ * does its work every time, as `sleep(10)` does. (Made once with the event, a second yield
+ * ran the finished coroutine: `undefined` at once, whatever the event's type said.)
+ */
+export function callEach<T>(make: () => Coroutine<T>): Effect<T> {
+  return new CallEffect<T>(null, make);
 }
 
 export class SpawnEffect<T> extends Effect<Task<T>> {

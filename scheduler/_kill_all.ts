@@ -1,7 +1,6 @@
 // Killing a set of threads and keeping what their cleanup threw: shared by the combinators
 // (`all`, `race`, `withTimeout`), `select` and `moveOnAfter`.
-import { call } from "./call.ts";
-import { KillAllEffect, KillFailures } from "./_effects.ts";
+import { callEach, KillAllEffect, KillFailures } from "./_effects.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import type { Task } from "./task.ts";
@@ -41,7 +40,7 @@ export function killAll(
   targets: readonly (Task<unknown> | Coroutine<unknown>)[],
   reason?: unknown,
 ): Effect<void> {
-  return call(killAllAndThrow(targets, null, reason));
+  return callEach(() => killAllAndThrow(targets, null, reason));
 }
 
 /**

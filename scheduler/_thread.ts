@@ -52,11 +52,15 @@ export const enum Ending {
   Killed,
 }
 
-/** Marks a spawned generator with its thread, for Bluelet-style `join(gen)`/`kill(gen)`. */
+/**
+ * Marks a spawned generator with its thread, for Bluelet-style `join(gen)`/`kill(gen)`, and
+ * a called one with null: a generator runs once, and one run before is refused, not run
+ * again (a finished generator would give `undefined` at once, whatever its type said).
+ */
 export const THREAD: unique symbol = Symbol("bluelet.thread");
 
-/** A generator that may have been spawned. */
-export type Spawned = Coroutine<unknown> & { [THREAD]?: Thread };
+/** A generator that may have been spawned (its thread) or called (null) already. */
+export type Spawned = Coroutine<unknown> & { [THREAD]?: Thread | null };
 
 /** What the kernel does for a thread; the kernel implements it. */
 export interface ThreadHost {

@@ -1,5 +1,6 @@
 import { checkOperations } from "./_checks.ts";
 import { call } from "./call.ts";
+import { callEach } from "./_effects.ts";
 import { allLimited, checkConcurrency } from "./_all_limited.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
@@ -53,11 +54,11 @@ export function all<const T extends readonly Operation<unknown>[]>(
   const concurrency = options?.concurrency ?? Infinity;
   checkConcurrency(concurrency);
   if (concurrency < operations.length) {
-    return call(allLimited(operations, concurrency)) as Effect<
+    return callEach(() => allLimited(operations, concurrency)) as Effect<
       { -readonly [K in keyof T]: OperationResult<T[K]> }
     >;
   }
-  return call(allOf(operations));
+  return callEach(() => allOf(operations));
 }
 
 function* allOf<const T extends readonly Operation<unknown>[]>(

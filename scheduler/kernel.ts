@@ -1176,7 +1176,7 @@ export class Kernel implements ThreadHost {
       ? new SuppressedError(
         error,
         extras.cleanupError,
-        `Another error occurred while thread ${thread.id} was being killed`,
+        `Another error occurred while ${label(thread)} was being killed`,
       )
       : error;
     extras.cleanupFailed = true;
@@ -1225,6 +1225,7 @@ export class Kernel implements ThreadHost {
       return this.#throwInto(thread, coroutineProblem(coroutine, "call")!);
     }
     if (this.#trace) this.#recordSite(thread, undefined);
+    (coroutine as Spawned)[THREAD] = null; // called: it runs once (see THREAD)
     thread.pushFrame(coroutine);
     return true;
   }
@@ -1266,7 +1267,8 @@ export class Kernel implements ThreadHost {
 
   #onCall(thread: Thread, effect: CallEffect<unknown>): boolean {
     if (this.#trace) this.#recordSite(thread, effect.site);
-    return this.#pushFrame(thread, effect.coroutine, "call");
+    const make = effect.make;
+    return this.#pushFrame(thread, make === null ? effect.coroutine : make(), "call");
   }
 
   /** In `trace` mode: where the frame about to be pushed was called from. */
@@ -1639,6 +1641,7 @@ export class Kernel implements ThreadHost {
   #pushFrame(thread: Thread, coroutine: unknown, verb: string): boolean {
     const problem = coroutineProblem(coroutine, verb);
     if (problem !== null) return this.#throwInto(thread, problem);
+    (coroutine as Spawned)[THREAD] = null; // called: it runs once (see THREAD)
     thread.pushFrame(coroutine as Coroutine<unknown>);
     return true;
   }
@@ -1662,7 +1665,7 @@ export class Kernel implements ThreadHost {
     // A generator first (Bluelet's `join(gen)`): `instanceof` of the generator prototype
     // fails at once on a handle, while `instanceof TaskHandle` walks a generator's chain.
     if (isGenerator(target)) {
-      found = (target as Spawned)[THREAD];
+      found = (target as Spawned)[THREAD] ?? undefined; // null: it was called, not spawned
       if (found === undefined) problem = `Cannot ${verb} coroutine: it was never spawned`;
     } else if (target instanceof TaskHandle) found = threadOf(target);
     else {
@@ -2143,9 +2146,11 @@ export class Kernel implements ThreadHost {
     }
     // The scope fails with the error: it is killed where it waits (a shield is waited for),
     // so no `catch` in it can swallow the error, and it ends with the error (any later
-    // ones chained), once its threads are gone too.
-    this.#cleanupFailed(scope, error);
+    // ones chained), once its threads are gone too. The kill first: an error the scope was
+    // handed and had yet to throw (a child's it joined) came before this one, and the kill
+    // records it first, so that the newest is outermost.
     this.#startKill(scope, error);
+    this.#cleanupFailed(scope, error);
   }
 
   /** Sets up `joiner` to receive how `target` ended. */
@@ -2288,6 +2293,9 @@ function coroutineProblem(value: unknown, verb: string): string | null {
   }
   const thread = (value as Spawned)[THREAD];
   if (thread === undefined) return null;
+  if (thread === null) {
+    return `Cannot ${verb} coroutine: it was run already; a generator runs once, so call its function again for another`;
+  }
   return thread.state === STATE_DONE
     ? `Cannot ${verb} coroutine: it already ran as thread ${thread.id}`
     : `Cannot ${verb} coroutine: it is already running as thread ${thread.id}`;

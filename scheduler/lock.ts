@@ -1,4 +1,4 @@
-import { call } from "./call.ts";
+import { callEach } from "./_effects.ts";
 import type { Effect } from "./effect.ts";
 import type { Operation } from "./operation.ts";
 import { Acquire, holding, Permits } from "./_permits.ts";
@@ -137,7 +137,7 @@ export class Lock {
    * ```
    */
   withLock<T>(operation: Operation<T>): Effect<T> {
-    return call(holding(this.#permits, operation));
+    return callEach(() => holding(this.#permits, operation));
   }
 
   /**

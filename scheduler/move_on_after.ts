@@ -1,5 +1,4 @@
 import { checkDuration } from "./_checks.ts";
-import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { Primitive, SUSPEND } from "./lowlevel.ts";
@@ -9,7 +8,7 @@ import { spawn } from "./spawn.ts";
 import { TimedWait } from "./_timed_wait.ts";
 import { shield } from "./shield.ts";
 import { killAllAndThrow } from "./_kill_all.ts";
-import { ownFrameFor } from "./_effects.ts";
+import { callEach, ownFrameFor } from "./_effects.ts";
 
 /**
  * What {@linkcode moveOnAfter} gives: the operation's value, or that time ran out.
@@ -68,7 +67,7 @@ export function moveOnAfter<T>(ms: number, operation: Operation<T>): Effect<Move
   // A leaf operation (a channel operation, an acquire, a read) waits in this thread, so
   // it can give back what it was handed if the thread is killed the moment it arrives.
   if (operation instanceof Primitive) return new MoveOn(operation as Primitive<T>, ms);
-  return call(moveOn(ms, operation));
+  return callEach(() => moveOn(ms, operation));
 }
 
 /** `moveOnAfter` of a primitive. */

@@ -1,5 +1,6 @@
 import { checkOperations } from "./_checks.ts";
 import { call } from "./call.ts";
+import { callEach } from "./_effects.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { settle, supervise } from "./_supervise.ts";
@@ -37,7 +38,7 @@ export function race<const T extends readonly Operation<unknown>[]>(
   if (operations.length === 0) {
     throw new RangeError("Cannot race: no operations were given");
   }
-  return call(firstOf(operations));
+  return callEach(() => firstOf(operations));
 }
 
 function* firstOf<const T extends readonly Operation<unknown>[]>(

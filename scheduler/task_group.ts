@@ -1,4 +1,4 @@
-import { call } from "./call.ts";
+import { callEach } from "./_effects.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { kill } from "./kill.ts";
@@ -151,12 +151,12 @@ export class TaskGroup {
  * ```
  */
 export function taskGroup<T>(body: (group: TaskGroup) => Operation<T>): Effect<T> {
-  return call(runGroup(body));
+  return callEach(() => runGroup(body));
 }
 
 function* runGroup<T>(body: (group: TaskGroup) => Operation<T>): Coroutine<T> {
   const group = new TaskGroup();
-  const scope = yield* spawn(groupScope(group, body), { scope: true });
+  const scope = yield* spawn(groupScope(group, body), { scope: true, name: "task group" });
   // Before the scope runs: it runs only once this thread waits.
   setScope(group, scope);
   try {

@@ -1,5 +1,6 @@
 import { checkDuration } from "./_checks.ts";
 import { call } from "./call.ts";
+import { callEach } from "./_effects.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { TimeoutError } from "./errors.ts";
@@ -53,7 +54,7 @@ export function withTimeout<T>(
   checkDuration(ms, "Cannot limit an operation's time");
   // A leaf operation waits in the caller's own thread, so a kill can never lose its result.
   if (operation instanceof Primitive) return new TimeLimit(operation as Primitive<T>, ms);
-  return call(limited(ms, operation, deadlineSleep(ms)));
+  return callEach(() => limited(ms, operation, deadlineSleep(ms)));
 }
 
 /** `withTimeout` of a primitive. */

@@ -516,3 +516,27 @@ Deno.test("taskGroup(): a caller killed in the instant its group failed hands th
     "killer caught child failed",
   ]);
 });
+
+Deno.test("taskGroup(): two children failing in one instant chain their errors newest outermost", async () => {
+  const record: string[] = [];
+  function* fail(message: string): Coroutine<void> {
+    yield* sleep(5);
+    record.push(`${message} throws`);
+    throw new Error(message);
+  }
+  const error = await run(
+    taskGroup(function* (group) {
+      yield* group.spawn(fail("A"));
+      yield* group.spawn(fail("B"));
+    }),
+    { clock: new VirtualClock() },
+  ).catch((error) => error);
+  assert.deepEqual(record, ["A throws", "B throws"]);
+  assert.ok(error instanceof SuppressedError);
+  assert.equal(
+    error.message,
+    'Another error occurred while thread 1 "task group" was being killed',
+  );
+  assert.equal((error.error as Error).message, "B");
+  assert.equal((error.suppressed as Error).message, "A");
+});
