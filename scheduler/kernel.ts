@@ -1106,6 +1106,9 @@ export class Kernel implements ThreadHost {
       fromExtras.receivers--;
       fromExtras.errorTaken = true;
     }
+    // The error goes on from where its thread ended, not from where another joiner's took
+    // it: joiners handed one error together throw it one after the other.
+    from?.extras!.endStory?.();
   }
 
   /**

@@ -568,3 +568,38 @@ Deno.test("a deadlock names the connection a thread waits to read or write, and 
   assert.match(error.message, /thread \d+ "reader" waits on readline from [^;)]+:\d+/);
   assert.match(error.message, /thread \d+ "other reader" waits on recv\(10\) from [^;)]+:\d+/);
 });
+
+Deno.test("each joiner of a failed thread tells its own way on, not another joiner's", async () => {
+  function* leaf(): Coroutine<void> {
+    yield* sleep(5);
+    throw new Error("leaf failed");
+  }
+  function* joinerA(task: Task<void>): Coroutine<void> {
+    yield* join(task);
+  }
+  function* joinerB(task: Task<void>): Coroutine<void> {
+    yield* join(task);
+  }
+  let caught: Error | undefined;
+  const rejected = await run(
+    function* main(): Coroutine<void> {
+      const leafy = yield* spawn(leaf(), { name: "leafy" });
+      const a = yield* spawn(joinerA(leafy), { name: "A" });
+      yield* spawn(joinerB(leafy), { name: "B" });
+      try {
+        yield* join(a);
+      } catch (error) {
+        caught = error as Error;
+      }
+    }(),
+    { clock: new VirtualClock(), name: "main" },
+  ).catch((error: Error) => error);
+  // One error object goes both ways: B's way ends the run, after A's was told.
+  assert.equal(caught, undefined); // the run ended with B's before main could catch A's
+  assert.deepEqual(storyOf(rejected), [
+    "at leaf",
+    'in thread 1 "leafy", spawned by thread 0 "main"',
+    "at joinerB",
+    'in thread 3 "B", spawned by thread 0 "main"',
+  ]);
+});
