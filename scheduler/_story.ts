@@ -76,9 +76,12 @@ function withoutKernelFrames(lines: string[]): string[] {
 
 /**
  * What a channel closed with `error` throws to each receiver: `error`, its story set back
- * to where it was at the close, so that each receiver's story tells its own frames.
+ * to where it was at the close, so that each receiver's story tells its own frames. Closed
+ * by a thread, the story says which first: the receivers' frames are of other threads.
  */
 export function sharedError(error: unknown): () => unknown {
+  const where = stepping.lineage?.() ?? null;
+  if (where !== null) addToStory(error, [`in ${where}`]);
   const restore = storyFork(error);
   return () => {
     restore();
@@ -164,6 +167,12 @@ function isLibrary(line: string): boolean {
 
 /** Whether events record where they are made; the kernel turns it on in `trace` mode. */
 export const tracing = { on: false };
+
+/**
+ * The thread the running kernel steps, for a story, as `thread 1 "closer", spawned by
+ * thread 0 "main"`; null outside a step. The kernel sets it while it drives.
+ */
+export const stepping: { lineage: (() => string | null) | null } = { lineage: null };
 
 /** This file's frames: `captureSite`'s own. */
 const STORY = new URL("./_story.ts:", import.meta.url).href;

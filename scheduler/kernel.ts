@@ -82,7 +82,7 @@ import { Effect } from "./effect.ts";
 import { DeadlockError, KilledError } from "./errors.ts";
 import { asCoroutine, type Operation } from "./operation.ts";
 import { advanceClock, claimClock, releaseClock, type VirtualClock } from "./virtual_clock.ts";
-import { addToStory, storyFork, tracing } from "./_story.ts";
+import { addToStory, stepping, storyFork, tracing } from "./_story.ts";
 import type { ThreadSnapshot } from "./snapshot.ts";
 import {
   callItHint,
@@ -466,6 +466,8 @@ export class Kernel implements ThreadHost {
     // Events record where they are made only while a tracing run steps its threads.
     const tracingBefore = tracing.on;
     tracing.on = this.#trace;
+    const lineageBefore = stepping.lineage;
+    stepping.lineage = this.#steppingLineage;
     // A run started from inside another run's step has its own: restored on the way out.
     const atOnceBefore = atOnce.run;
     const joinBefore = atOnce.join;
@@ -481,6 +483,7 @@ export class Kernel implements ThreadHost {
       this.#loop();
     } finally {
       tracing.on = tracingBefore;
+      stepping.lineage = lineageBefore;
       atOnce.run = atOnceBefore;
       atOnce.join = joinBefore;
       atOnce.suspend = suspendBefore;
@@ -490,6 +493,12 @@ export class Kernel implements ThreadHost {
       this.#running = false;
     }
   }
+
+  /** The thread being stepped, for a story (see `stepping`). */
+  readonly #steppingLineage = (): string | null => {
+    const thread = this.#stepping;
+    return thread === null ? null : describeLineage(thread);
+  };
 
   #loop(): void {
     const queue = this.#queue;
@@ -1108,7 +1117,7 @@ export class Kernel implements ThreadHost {
     }
     // The error goes on from where its thread ended, not from where another joiner's took
     // it: joiners handed one error together throw it one after the other.
-    from?.extras!.endStory?.();
+    if (from !== null) from.extras!.endStory?.();
   }
 
   /**

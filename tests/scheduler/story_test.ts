@@ -17,6 +17,7 @@ import {
   spawn,
   type Task,
   taskGroup,
+  until,
   VirtualClock,
   withTimeout,
   yieldNow,
@@ -174,7 +175,11 @@ Deno.test("with Error.stackTraceLimit at 0, a story still names the frames a wai
       }(),
       { clock: new VirtualClock(), name: "main" },
     ).catch((e) => e);
-    assert.deepEqual(storyOf(error), ["at main", 'in thread 0 "main"']);
+    assert.deepEqual(storyOf(error), [
+      'in thread 1, spawned by thread 0 "main"',
+      "at main",
+      'in thread 0 "main"',
+    ]);
     assert.equal(Error.stackTraceLimit, 0);
   } finally {
     Error.stackTraceLimit = limit;
@@ -552,7 +557,9 @@ Deno.test("an error a channel was closed with tells each receiver its own way", 
     }(),
     { clock: new VirtualClock() },
   );
-  assert.deepEqual(stories, [["at producer", "at consumer"], ["at producer", "at consumer"]]);
+  // The producer's thread first: the consumers' frames are of other threads.
+  const closed = ["at producer", "in thread 3, spawned by thread 0"];
+  assert.deepEqual(stories, [[...closed, "at consumer"], [...closed, "at consumer"]]);
 });
 
 Deno.test("a deadlock names the connection a thread waits to read or write, and a task group's named child", async () => {
@@ -601,5 +608,46 @@ Deno.test("each joiner of a failed thread tells its own way on, not another join
     'in thread 1 "leafy", spawned by thread 0 "main"',
     "at joinerB",
     'in thread 3 "B", spawned by thread 0 "main"',
+  ]);
+});
+
+Deno.test("an error a thread closes a channel with says which thread closed it, before each receiver's way", async () => {
+  const channel = new Channel<number>();
+  function* closer(): Coroutine<void> {
+    yield* sleep(1);
+    channel.close(new Error("producer gave up"));
+  }
+  const stories: string[][] = [];
+  function* receiver(): Coroutine<void> {
+    try {
+      yield* channel.receive();
+    } catch (error) {
+      stories.push(storyOf(error));
+    }
+  }
+  await run(
+    function* main(): Coroutine<void> {
+      yield* spawn(receiver(), { name: "a" });
+      yield* spawn(receiver(), { name: "b" });
+      yield* spawn(closer(), { name: "closer" });
+    }(),
+    { clock: new VirtualClock(), name: "main" },
+  );
+  const closed = ["at closer", 'in thread 3 "closer", spawned by thread 0 "main"'];
+  assert.deepEqual(stories, [[...closed, "at receiver"], [...closed, "at receiver"]]);
+  // Closed from outside any thread's step (a timer's callback): no thread to name.
+  const outside = new Channel<number>();
+  setTimeout(() => outside.close(new Error("closed from a timer")), 1);
+  const later = new Promise((resolve) => setTimeout(resolve, 5)); // the run waits on it
+  const error = await run(
+    function* main(): Coroutine<void> {
+      yield* all([outside.receive(), until(later)]);
+    }(),
+    { name: "main" },
+  ).catch((error) => error);
+  await later;
+  assert.equal((error as Error).message, "closed from a timer");
+  assert.deepEqual(storyOf(error).filter((line) => !line.startsWith("at ")), [
+    'in thread 0 "main"',
   ]);
 });
