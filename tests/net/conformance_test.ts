@@ -1,6 +1,7 @@
 // One contract, two transports: the in-memory pair and a real loopback pair must both pass
 // the same conformance check, which keeps the in-memory pair honest.
 import { equal, ok, rejects } from "node:assert/strict";
+import type { Connection } from "../../net/mod.ts";
 import { checkConnectionPair, memoryPair } from "../../testing/mod.ts";
 import { socketPair, tempDir } from "./_helpers.ts";
 
@@ -89,6 +90,35 @@ Deno.test("checkConnectionPair() fails a pair that drops bytes, naming the check
         'Connection pair failed the check "bytes arrive whole and in order, both ways at once"',
       );
       ok(error.cause instanceof Error);
+      return true;
+    },
+  );
+});
+
+Deno.test("checkConnectionPair() fails a pair that flips a byte, saying where", async () => {
+  // A pair whose reads flip one bit of byte 200,000 of what b receives.
+  function corrupting(conn: Connection): Connection {
+    let seen = 0;
+    const recv = conn.recv.bind(conn);
+    // A coroutine where an event was: the check reads with `yield*`, which takes either.
+    conn.recv = function* (bufsize: number) {
+      const data = (yield* recv(bufsize)).slice();
+      if (seen <= 200_000 && seen + data.length > 200_000) data[200_000 - seen] ^= 1;
+      seen += data.length;
+      return data;
+    } as unknown as Connection["recv"];
+    return conn;
+  }
+  await rejects(
+    checkConnectionPair(() => {
+      const [a, b] = memoryPair();
+      return [a, corrupting(b)];
+    }, { virtualTime: true }),
+    (error: Error) => {
+      const [, got, sent] =
+        /: Bytes sent a to b differ at offset 200000 of 307200: got (\d+), sent (\d+)$/
+          .exec(error.message) ?? [];
+      equal(Number(got), Number(sent) ^ 1, error.message);
       return true;
     },
   );
