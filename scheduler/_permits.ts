@@ -9,6 +9,15 @@ import { type Link, WaitList } from "./_wait_list.ts";
 
 export class Permits {
   readonly waiters: WaitList<Acquire> = new WaitList<Acquire>();
+  /**
+   * Permits held by `withLock`/`withPermit`, from their grant to their end: each gives its
+   * own back, so `release()` must not (a stray one let two threads into a lock).
+   */
+  scoped = 0;
+  /**
+   * @param available The permits there are, all free.
+   * @param label What descriptions call it.
+   */
   constructor(public available: number, readonly label: string) {}
 
   tryAcquire(): boolean {
@@ -37,7 +46,11 @@ export class Acquire extends Primitive<void> implements Link {
   inList: WaitList<Link> | null = null;
   #state = IDLE;
 
-  constructor(readonly permits: Permits) {
+  /**
+   * @param permits The queue it waits in.
+   * @param scoped Whether `withLock`/`withPermit` holds what it gets (see `Permits.scoped`).
+   */
+  constructor(readonly permits: Permits, readonly scoped = false) {
     super();
   }
 
@@ -46,7 +59,10 @@ export class Acquire extends Primitive<void> implements Link {
   }
 
   start(): typeof SUSPEND | null {
-    if (this.permits.tryAcquire()) return null;
+    if (this.permits.tryAcquire()) {
+      if (this.scoped) this.permits.scoped++;
+      return null;
+    }
     this.#state = QUEUED;
     this.permits.waiters.push(this);
     return SUSPEND;
@@ -54,6 +70,7 @@ export class Acquire extends Primitive<void> implements Link {
 
   granted(): void {
     this.#state = GRANTED;
+    if (this.scoped) this.permits.scoped++;
     this.wake();
   }
 
@@ -65,16 +82,20 @@ export class Acquire extends Primitive<void> implements Link {
     const state = this.#state;
     this.#state = IDLE;
     if (state === QUEUED) this.permits.waiters.remove(this);
-    else if (state === GRANTED) this.permits.release();
+    else if (state === GRANTED) {
+      if (this.scoped) this.permits.scoped--;
+      this.permits.release();
+    }
   }
 }
 
 /** Runs `operation` holding one of `permits`; shared with Lock. */
 export function* holding<T>(permits: Permits, operation: Operation<T>): Coroutine<T> {
-  yield new Acquire(permits);
+  yield new Acquire(permits, true);
   try {
     return (yield operation) as T;
   } finally {
+    permits.scoped--;
     permits.release();
   }
 }

@@ -97,9 +97,11 @@ export class Lock {
   }
 
   /**
-   * Releases the lock: the first waiting thread gets it.
+   * Releases the lock: the first waiting thread gets it. Any thread may release a lock
+   * taken with {@linkcode Lock.acquire} or {@linkcode Lock.tryAcquire} (one thread can
+   * hand it to another); one that {@linkcode Lock.withLock} holds only `withLock` releases.
    *
-   * @throws {TypeError} If the lock is not held.
+   * @throws {TypeError} If the lock is not held, or `withLock` holds it.
    *
    * @example
    * ```ts
@@ -114,6 +116,11 @@ export class Lock {
    */
   release(): void {
     if (!this.locked) throw new TypeError("Cannot release lock: it is not locked");
+    if (this.#permits.scoped > 0) {
+      throw new TypeError(
+        "Cannot release lock: withLock holds it, and releases it when its operation ends",
+      );
+    }
     this.#permits.release();
   }
 

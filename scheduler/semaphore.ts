@@ -112,7 +112,9 @@ export class Semaphore {
   /**
    * Gives a permit back: to the first waiting thread if there is one.
    *
-   * @throws {RangeError} If that would make more permits than the semaphore was created with.
+   * @throws {RangeError} If that would make more permits than the semaphore was created
+   * with, or give back one that {@linkcode Semaphore.withPermit} holds (it gives its own
+   * back).
    *
    * @example
    * ```ts
@@ -129,6 +131,11 @@ export class Semaphore {
     const permits = this.#permits;
     if (permits.available >= this.#initial) {
       throw new RangeError("Cannot release semaphore: every permit is already free");
+    }
+    if (permits.available + permits.scoped >= this.#initial) {
+      throw new RangeError(
+        "Cannot release semaphore: every permit taken is held by withPermit, which gives it back when its operation ends",
+      );
     }
     permits.release();
   }

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import {
+  all,
   type Coroutine,
   DeadlockError,
   Event,
+  join,
   kill,
   Lock,
   run,
@@ -226,4 +228,81 @@ Deno.test("Event wakes every waiter in order once set; a killed waiter leaves", 
 
 Deno.test("Event: waiting on one nobody sets ends the run with a DeadlockError", async () => {
   await assert.rejects(run(new Event().wait()), DeadlockError);
+});
+
+Deno.test("Lock: release() refuses a lock that withLock holds, from its grant to its end", async () => {
+  const lock = new Lock();
+  const record: string[] = [];
+  function* holder(name: string): Coroutine<void> {
+    record.push(`${name} holds`);
+    yield* sleep(10);
+    record.push(`${name} releases`);
+  }
+  function* stray(when: string): Coroutine<void> {
+    try {
+      lock.release();
+      record.push(`${when}: released`);
+    } catch (error) {
+      record.push(`${when}: ${(error as Error).message}`);
+    }
+  }
+  await run(
+    function* () {
+      yield* spawn(lock.withLock(holder("a")));
+      const b = yield* spawn(lock.withLock(holder("b")));
+      yield* sleep(1);
+      yield* stray("while a holds");
+      yield* sleep(9); // a's sleep ends first: a gives the lock to b, which has not run yet
+      yield* stray("while b is granted it");
+      yield* join(b);
+      record.push(`locked: ${lock.locked}, tryAcquire: ${lock.tryAcquire()}, ${lock.tryAcquire()}`);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  const refused = "Cannot release lock: withLock holds it, and releases it when its operation ends";
+  assert.deepEqual(record, [
+    "a holds",
+    `while a holds: ${refused}`,
+    "a releases",
+    `while b is granted it: ${refused}`,
+    "b holds",
+    "b releases",
+    "locked: false, tryAcquire: true, false",
+  ]);
+});
+
+Deno.test("Semaphore: release() never gives back a permit withPermit holds", async () => {
+  const semaphore = new Semaphore(2);
+  const record: string[] = [];
+  let running = 0;
+  let peak = 0;
+  function* job(): Coroutine<void> {
+    peak = Math.max(peak, ++running);
+    yield* sleep(10);
+    running--;
+  }
+  await run(
+    function* () {
+      assert.equal(semaphore.tryAcquire(), true); // one taken by hand, one by withPermit
+      const task = yield* spawn(semaphore.withPermit(job()));
+      yield* sleep(1);
+      semaphore.release(); // the one taken by hand
+      try {
+        semaphore.release(); // a slip: the other is withPermit's
+      } catch (error) {
+        record.push(`${(error as Error).name}: ${(error as Error).message}`);
+      }
+      yield* join(task);
+      record.push(`available: ${semaphore.available}`);
+      peak = 0;
+      yield* all([1, 2, 3, 4].map(() => semaphore.withPermit(job())));
+      record.push(`peak: ${peak}`);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, [
+    "RangeError: Cannot release semaphore: every permit taken is held by withPermit, which gives it back when its operation ends",
+    "available: 2",
+    "peak: 2",
+  ]);
 });
