@@ -113,9 +113,9 @@ function sameBytes(actual: Uint8Array, expected: Uint8Array, way: string): void 
   throw new AssertionError({
     message: at === length
       ? `Bytes sent ${way}: ${actual.length} arrived, ${expected.length} were sent`
-      : `Bytes sent ${way} differ at offset ${at} of ${expected.length}: got ${
-        actual[at]
-      }, sent ${expected[at]}`,
+      : `Bytes sent ${way} differ at offset ${at} of ${expected.length}: got ${actual[at]}, sent ${
+        expected[at]
+      }`,
     actual: actual.length,
     expected: expected.length,
     operator: "sameBytes",
