@@ -120,6 +120,17 @@ export class JoinEffect<T> extends Effect<T> {
   }
 }
 
+/**
+ * Waits for a thread to end without joining it: the waiter is not handed the thread's
+ * error, so an error that nobody joins still goes to the thread's scope. What a task group
+ * waits for its children with: it fails on a child's error only if no thread joined it.
+ */
+export class WatchEndEffect extends JoinEffect<unknown> {
+  override get description(): string {
+    return `end of ${describeTarget(this.target)}`;
+  }
+}
+
 export class KillEffect extends Effect<void> {
   static {
     tagKind(this, Kind.Kill);

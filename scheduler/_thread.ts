@@ -75,6 +75,8 @@ export class ThreadExtras {
   /** The threads joining it, and those killing it (waiting for its unwinding). */
   joiners: Thread[] | null;
   killers: Thread[] | null;
+  /** The threads waiting for it to end without joining it (see `WatchEndEffect`). */
+  watchers: Thread[] | null;
   abortController: AbortController | null;
   /** While killing: frames below this index are being unwound. */
   unwindDepth: number;
@@ -145,6 +147,11 @@ export class ThreadExtras {
   sparedTillEnd: Thread[] | null;
   /** Whether the thread is a scope. */
   isScope: boolean;
+  /**
+   * Whether it is a task group's scope: a member's error fails it even when a thread
+   * joined the member, so that the rest are killed at once, as a group promises.
+   */
+  failsOnAnyError: boolean;
   /** For a scope: the live threads it owns, made when it first owns one. */
   members: Set<Thread> | null;
   /** For a closing scope: how it ended, told to its joiners once its threads are gone. */
@@ -155,6 +162,7 @@ export class ThreadExtras {
     // Assigned here rather than with field initializers, which cost a step per allocation.
     this.joiners = null;
     this.killers = null;
+    this.watchers = null;
     this.abortController = null;
     this.unwindDepth = 0;
     this.cleanupError = undefined;
@@ -186,6 +194,7 @@ export class ThreadExtras {
     this.spared = null;
     this.sparedTillEnd = null;
     this.isScope = false;
+    this.failsOnAnyError = false;
     this.members = null;
     this.closingEnding = Ending.None;
     this.closingResult = undefined;

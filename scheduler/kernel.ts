@@ -50,6 +50,7 @@ import {
   type SpawnEffect,
   type Tagged,
   type UntilEffect,
+  WatchEndEffect,
   YIELD_NOW as yieldNowEvent,
 } from "./_effects.ts";
 import {
@@ -1446,11 +1447,13 @@ export class Kernel implements ThreadHost {
         `Cannot join thread ${thread.id}: a thread cannot join itself`,
       );
     }
+    const watching = effect instanceof WatchEndEffect;
     if (target.state === STATE_DONE) {
-      this.#deliverEnding(thread, target);
+      if (!watching) this.#deliverEnding(thread, target);
       return true;
     }
-    (target.withExtras().joiners ??= []).push(thread);
+    if (watching) (target.withExtras().watchers ??= []).push(thread);
+    else (target.withExtras().joiners ??= []).push(thread);
     thread.withExtras().waitingOn = target;
     thread.state = STATE_JOINING;
     return false;
@@ -1986,7 +1989,9 @@ export class Kernel implements ThreadHost {
         break;
       case STATE_JOINING: {
         const target = thread.extras!.waitingOn!;
-        remove(target.extras!.joiners!, thread);
+        const targetExtras = target.extras!;
+        remove(targetExtras.joiners ?? [], thread);
+        remove(targetExtras.watchers ?? [], thread);
         thread.extras!.waitingOn = null;
         // A scope it spawned (a task group's) is part of its own work, as the children of
         // `all` are: should the scope fail before this thread is done unwinding, the error
@@ -2103,6 +2108,15 @@ export class Kernel implements ThreadHost {
         }
       }
       extras.receivers = receivers;
+      // Those waiting for its end: told nothing of how it ended (see WatchEndEffect).
+      const watchers = extras.watchers;
+      if (watchers !== null) {
+        extras.watchers = null;
+        for (const watcher of watchers) {
+          watcher.extras!.waitingOn = null;
+          this.#enqueue(watcher);
+        }
+      }
       const children = extras.teardownChildren;
       if (children !== null) { for (const child of children) this.#startKill(child, undefined); }
       if (extras.spared !== null) this.#reconsiderSpared(extras);
@@ -2112,7 +2126,10 @@ export class Kernel implements ThreadHost {
         extras.sparedTillEnd = null;
         for (const t of sparedTillEnd) this.#killUnlessShielded(t);
       }
-      const handled = (joiners !== null && joiners.length > 0) ||
+      // A task group's child fails the group even if a thread joined it (which gets the
+      // error too, unless the group's teardown kills it first); a killer takes it as ever.
+      const handled = (joiners !== null && joiners.length > 0 &&
+        thread.scope?.extras!.failsOnAnyError !== true) ||
         (killers !== null && killers.length > 0);
       if (ending === ENDING_FAILED && !handled) {
         // A scope abandoned by its spawner's kill: while the spawner still unwinds its

@@ -1,4 +1,4 @@
-import { callEach } from "./_effects.ts";
+import { callEach, WatchEndEffect } from "./_effects.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { kill } from "./kill.ts";
@@ -6,6 +6,7 @@ import type { Operation } from "./operation.ts";
 import { shield } from "./shield.ts";
 import { spawn } from "./spawn.ts";
 import type { Task } from "./task.ts";
+import { type TaskHandle, threadOf } from "./_thread.ts";
 
 let waitForChildren: (group: TaskGroup) => Coroutine<void>;
 let setScope: (group: TaskGroup, scope: Task<unknown>) => void;
@@ -38,10 +39,11 @@ export class TaskGroup {
    * Starts a child of the group: a thread that the group waits for before it ends, and
    * that is killed if the group fails or is killed. Call it from the body, from a child,
    * or from any thread of the run (inside a nested group, say): the child belongs to this
-   * group wherever it is started. Its {@linkcode Task} can be joined for its value; an
-   * error that nobody joins fails the group. Started while the group tears down (it failed
-   * or was killed, and a child's `finally` starts another), the child is killed before it
-   * runs: joining it throws a `KilledError`.
+   * group wherever it is started. Its {@linkcode Task} can be joined for its value; its
+   * error fails the group at once, even if a thread joins it (that thread gets the error
+   * too, unless the group's teardown kills it first). Started while the group tears down
+   * (it failed or was killed, and a child's `finally` starts another), the child is killed
+   * before it runs: joining it throws a `KilledError`.
    *
    * @typeParam T The child's value.
    * @param operation The generator object (or event) to run.
@@ -75,9 +77,9 @@ export class TaskGroup {
     const tasks = this.#tasks;
     tasks.add(task);
     if (tasks.size >= this.#sweepAt) {
-      // A long-lived group spawning many short children: forget the finished ones, but for
-      // those that failed, whose error the group must still throw when it ends.
-      for (const t of tasks) if (t.done && (yield* endedWell(t))) tasks.delete(t);
+      // A long-lived group spawning many short children: forget the finished ones (an
+      // error of one went to its joiners or failed the group already).
+      for (const t of tasks) if (t.done) tasks.delete(t);
       this.#sweepAt = Math.max(64, tasks.size * 2);
     }
     return task;
@@ -90,15 +92,12 @@ export class TaskGroup {
     // The group's scope waits for the children through this, not a public method.
     waitForChildren = function* (group) {
       const tasks = group.#tasks;
+      // Waits for each to end, without joining it: a child's error goes to the threads
+      // that join it, and fails the group (its scope) only if none does, as it would
+      // anywhere, whether it comes before the body ends or after.
       for (const task of tasks) {
         tasks.delete(task);
-        try {
-          yield* task; // a finished child is joined too, so that its error is not lost
-        } catch (error) {
-          // A child that someone killed has simply ended; one that failed, whatever its
-          // error (a `KilledError` from a join, say), fails the group.
-          if (!task.killed) throw error;
-        }
+        if (!task.done) yield* new WatchEndEffect(task);
       }
       group.#ended = true;
     };
@@ -159,6 +158,7 @@ function* runGroup<T>(body: (group: TaskGroup) => Operation<T>): Coroutine<T> {
   const scope = yield* spawn(groupScope(group, body), { scope: true, name: "task group" });
   // Before the scope runs: it runs only once this thread waits.
   setScope(group, scope);
+  threadOf(scope as unknown as TaskHandle).withExtras().failsOnAnyError = true;
   try {
     return yield* scope;
   } finally {
@@ -174,15 +174,4 @@ function* groupScope<T>(
   const value = (yield body(group)) as T;
   yield* waitForChildren(group);
   return value;
-}
-
-/** Whether a finished task returned or was killed, rather than failed. */
-function* endedWell(task: Task<unknown>): Coroutine<boolean> {
-  if (task.killed) return true;
-  try {
-    yield* task; // done: a join gives its value, or throws its error, at once
-    return true;
-  } catch {
-    return false;
-  }
 }

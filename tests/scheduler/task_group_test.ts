@@ -342,7 +342,7 @@ Deno.test("taskGroup(): a child that failed fails the group however many childre
           try {
             yield* failing;
           } catch {
-            // seen here too; the group still fails with it
+            // not reached: the group fails with it at once, and kills its body here
           }
           for (let i = 0; i < more; i++) yield* group.spawn(sleep(0));
           yield* sleep(1);
@@ -539,4 +539,80 @@ Deno.test("taskGroup(): two children failing in one instant chain their errors n
   );
   assert.equal((error.error as Error).message, "B");
   assert.equal((error.suppressed as Error).message, "A");
+});
+
+Deno.test("taskGroup(): a child's error fails the group at once, even one a thread joined", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  let failing: Task<void> | undefined;
+  const error = await run(
+    function* (): Coroutine<unknown> {
+      // A thread outside the group joins the child too: it gets the error as well.
+      yield* spawn(function* () {
+        yield* sleep(1);
+        try {
+          yield* failing!;
+        } catch (error) {
+          record.push(`outside joiner got: ${(error as Error).message} at ${clock.now()}`);
+        }
+      }());
+      try {
+        return yield* taskGroup(function* (group) {
+          yield* group.spawn(function* () {
+            try {
+              yield* sleep(1000);
+            } finally {
+              record.push(`sibling killed at ${clock.now()}`);
+            }
+          }());
+          failing = yield* group.spawn(function* () {
+            yield* sleep(10);
+            throw new Error("child failed");
+          }());
+          try {
+            yield* failing; // the group's body is killed here: it cannot carry on without it
+            record.push("body went on (wrong)");
+          } catch {
+            record.push("body caught it (wrong)");
+          } finally {
+            record.push(`body unwound at ${clock.now()}`);
+          }
+          yield* sleep(1000);
+          return "the body's value (wrong)";
+        });
+      } catch (error) {
+        return error;
+      }
+    }(),
+    { clock },
+  );
+  assert.equal((error as Error).message, "child failed");
+  assert.deepEqual(record.sort(), [
+    "body unwound at 10",
+    "outside joiner got: child failed at 10",
+    "sibling killed at 10",
+  ]);
+});
+
+Deno.test("taskGroup(): a child's error nobody joins fails the group, though the group waits for it", async () => {
+  const record: string[] = [];
+  const error = await run(
+    taskGroup(function* (group) {
+      yield* group.spawn(function* () {
+        try {
+          yield* sleep(100);
+        } finally {
+          record.push("sibling killed");
+        }
+      }());
+      yield* group.spawn(function* () {
+        yield* sleep(10);
+        throw new Error("unjoined");
+      }());
+      return "body done";
+    }),
+    { clock: new VirtualClock() },
+  ).catch((error) => error);
+  assert.equal((error as Error).message, "unjoined");
+  assert.deepEqual(record, ["sibling killed"]);
 });
