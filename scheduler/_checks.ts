@@ -28,11 +28,20 @@ export function checkOperations(operations: unknown, action: string, noun = "ope
   }
 }
 
-/** Checks a count that may be `Infinity`, at least `min`; `what` names it in the message. */
-export function checkCount(value: unknown, min: number, action: string, what: string): void {
+/** Checks that `value` is a number (a string of digits is not); `what` names it. */
+export function checkNumber(
+  value: unknown,
+  action: string,
+  what: string,
+): asserts value is number {
   if (typeof value !== "number") {
     throw new TypeError(`${action}: ${what} must be a number, got ${describe(value)}`);
   }
+}
+
+/** Checks a count that may be `Infinity`, at least `min`; `what` names it in the message. */
+export function checkCount(value: unknown, min: number, action: string, what: string): void {
+  checkNumber(value, action, what);
   if (!(value >= min && (Number.isInteger(value) || value === Infinity))) {
     const kind = min === 0 ? "a non-negative integer" : "a positive integer";
     throw new RangeError(`${action}: ${what} must be ${kind} or Infinity, got ${value}`);

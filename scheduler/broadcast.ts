@@ -1,3 +1,4 @@
+import { checkNumber } from "./_checks.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { Subscription } from "./subscription.ts";
@@ -93,10 +94,12 @@ export class Broadcast<T> {
    * Creates a broadcast with no subscribers.
    *
    * @param options Buffer capacity per subscriber, overflow policy and a name.
+   * @throws {TypeError} If `capacity` is not a number.
    * @throws {RangeError} If `capacity` is not a positive integer, or `overflow` unknown.
    */
   constructor(options: BroadcastOptions = {}) {
     const { capacity = 16, overflow = "wait", name } = options;
+    checkNumber(capacity, "Cannot create broadcast", "capacity");
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(
         `Cannot create broadcast: capacity must be a positive integer, got ${capacity}`,

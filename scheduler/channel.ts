@@ -24,7 +24,11 @@ export interface ChannelStatistics {
   waitingSenders: number;
   /** Threads waiting to receive. */
   waitingReceivers: number;
-  /** The most items the buffer has held at once so far: a guide for sizing it. */
+  /**
+   * The most items the buffer has held at once so far, those promised to receivers about
+   * to run included (so a rendezvous channel that passed an item shows 1): a guide for
+   * sizing it.
+   */
   peakBuffered: number;
   /** Whether the channel is closed. */
   closed: boolean;

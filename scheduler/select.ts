@@ -1,5 +1,4 @@
 import { checkOperations } from "./_checks.ts";
-import { call } from "./call.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { Primitive, SUSPEND } from "./lowlevel.ts";
@@ -15,7 +14,7 @@ import {
 } from "./_channel_core.ts";
 import { shield } from "./shield.ts";
 import { chain, killAll, killAllAndThrow } from "./_kill_all.ts";
-import { ownFrameFor } from "./_effects.ts";
+import { callEach, ownFrameFor } from "./_effects.ts";
 import type { Link, WaitList } from "./_wait_list.ts";
 
 /**
@@ -94,10 +93,10 @@ export function select<const T extends readonly Operation<unknown>[]>(
 ): Effect<SelectResult<T>> {
   checkOperations(cases, "Cannot select", "cases");
   if (cases.length === 0) throw new RangeError("Cannot select: no cases were given");
-  const selection = new Selection(cases);
-  return (selection.helpers.length === 0 ? selection : call(withHelpers(selection))) as Effect<
-    SelectResult<T>
-  >;
+  const selection = new Selection(cases); // checks the cases now, not at the yield
+  if (selection.helpers.length === 0) return selection as Effect<SelectResult<T>>;
+  // A selection of its own each time the event is yielded: a yield, a selection.
+  return callEach(() => withHelpers(new Selection(cases))) as Effect<SelectResult<T>>;
 }
 
 // With helpers, the winning case's item must not be taken until the helpers are gone:

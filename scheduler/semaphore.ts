@@ -1,3 +1,4 @@
+import { checkNumber } from "./_checks.ts";
 import { callEach } from "./_effects.ts";
 import type { Effect } from "./effect.ts";
 import type { Operation } from "./operation.ts";
@@ -54,9 +55,11 @@ export class Semaphore {
    * refused because {@linkcode Semaphore.release} never gives back more permits than
    * the semaphore started with, so none could ever be handed out.
    * @param options A name for descriptions.
+   * @throws {TypeError} If `permits` is not a number.
    * @throws {RangeError} If `permits` is not a positive integer.
    */
   constructor(permits: number, options: SemaphoreOptions = {}) {
+    checkNumber(permits, "Cannot create semaphore", "permits");
     if (!Number.isInteger(permits) || permits < 1) {
       throw new RangeError(
         `Cannot create semaphore: permits must be a positive integer, got ${permits}`,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   all,
+  Broadcast,
   Channel,
   type Coroutine,
   end,
@@ -10,6 +11,7 @@ import {
   race,
   run,
   select,
+  Semaphore,
   sleep,
   spawn,
   TimeoutError,
@@ -195,6 +197,14 @@ Deno.test("all(), race() and select() refuse what is not an array with a TypeErr
   assert.throws(
     () => new Channel("3" as unknown as number),
     new TypeError('Cannot create channel: capacity must be a number, got the string "3"'),
+  );
+  assert.throws(
+    () => new Semaphore("2" as unknown as number),
+    new TypeError('Cannot create semaphore: permits must be a number, got the string "2"'),
+  );
+  assert.throws(
+    () => new Broadcast({ capacity: "4" as unknown as number }),
+    new TypeError('Cannot create broadcast: capacity must be a number, got the string "4"'),
   );
 });
 

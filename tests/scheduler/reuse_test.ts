@@ -7,12 +7,14 @@ import assert from "node:assert/strict";
 import {
   all,
   call,
+  Channel,
   join,
   kill,
   Lock,
   moveOnAfter,
   race,
   run,
+  select,
   Semaphore,
   sleep,
   spawn,
@@ -160,5 +162,27 @@ Deno.test("a generator called once is refused the second time, in every form", a
     `call(g) again: Cannot call coroutine: ${refused}`,
     "spawn(g) first: 1",
     `spawn(g) again: Cannot spawn coroutine: ${refused}`,
+  ]);
+});
+
+Deno.test("a select with a case that is no channel operation, yielded again, selects again", async () => {
+  const clock = new VirtualClock();
+  const jobs = new Channel<string>(4);
+  const record: string[] = [];
+  await run(
+    function* () {
+      const next = select([jobs.receive(), sleep(10)]);
+      for (let round = 1; round <= 3; round++) {
+        if (round === 2) jobs.trySend("job");
+        const { index, value } = yield* next;
+        record.push(`${round}: case ${index} ${JSON.stringify(value)} at ${clock.now()}`);
+      }
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    "1: case 1 undefined at 10",
+    '2: case 0 {"value":"job","done":false} at 10',
+    "3: case 1 undefined at 20",
   ]);
 });
