@@ -18,6 +18,8 @@ import type { Operation } from "./operation.ts";
 import { shield } from "./shield.ts";
 import { spawn } from "./spawn.ts";
 import type { Task } from "./task.ts";
+import { type TaskHandle, threadOf } from "./_thread.ts";
+import { describeWait } from "./_describe.ts";
 
 /** Collects the children's outcomes; waiting on it ends once the answer is known. */
 class Gathering extends Primitive<void> {
@@ -29,11 +31,14 @@ class Gathering extends Primitive<void> {
   readonly tasks: Task<void>[] = [];
   /** What the killed children's `finally` blocks threw, in the children's order. */
   readonly failures: unknown[] = [];
+  /** What the first operation waited on when another was decisive (see `supervise`). */
+  firstWaited: string | undefined = undefined;
 
   constructor(
     size: number,
     readonly isDecisive: (outcome: Outcome<unknown>) => boolean,
     readonly description: string,
+    readonly describeFirst: boolean,
   ) {
     super();
     this.outcomes = new Array(size);
@@ -87,6 +92,11 @@ function* child(
   // taken what it was given yet, and a kill makes it give it back. The supervisor waits
   // for this.
   if (gathering.decisive === index) {
+    if (gathering.describeFirst && index !== 0) {
+      const first = threadOf(gathering.tasks[0] as unknown as TaskHandle);
+      const waited = describeWait(first);
+      if (waited !== "nothing") gathering.firstWaited = waited;
+    }
     yield* killEach(gathering.tasks, gathering.failures, gathering.tasks[index]);
   }
 }
@@ -98,6 +108,11 @@ export interface Supervised {
   decisive: number;
   /** What the killed children's `finally` blocks threw, chained; null if nothing. */
   cleanupFailure: { error: unknown } | null;
+  /**
+   * With `describeFirst`: what the first operation's thread waited on when another was
+   * decisive (`receive(Channel)`, `join(thread 4)`), if it waited.
+   */
+  firstWaited: string | undefined;
 }
 
 /**
@@ -110,8 +125,9 @@ export function* supervise<T>(
   isDecisive: (outcome: Outcome<unknown>) => boolean,
   name: string,
   conclude: (supervised: Supervised) => T,
+  describeFirst = false,
 ): Coroutine<T> {
-  const gathering = new Gathering(operations.length, isDecisive, name);
+  const gathering = new Gathering(operations.length, isDecisive, name, describeFirst);
   const tasks = gathering.tasks;
   let answered = false;
   try {
@@ -171,6 +187,7 @@ function* finishAll<T>(
     outcomes: gathering.outcomes,
     decisive: gathering.decisive,
     cleanupFailure: chainAll(gathering.failures),
+    firstWaited: gathering.firstWaited,
   };
   // An answer that holds an error of a child's or of a cleanup's is made here, inside the
   // shield: a kill that waits for the shield then hands it to its killer, rather than drop

@@ -80,11 +80,15 @@ function* limited<T>(
 ): Coroutine<T> {
   const value = yield* call(
     supervise([operation, timer], () => true, `timeout(${ms})`, (done) => {
+      const waited = done.firstWaited === undefined ? "" : ` waiting on ${done.firstWaited}`;
       const outcome = done.decisive === 1
-        ? { ok: false as const, error: new TimeoutError(`Operation timed out after ${ms} ms`) }
+        ? {
+          ok: false as const,
+          error: new TimeoutError(`Operation timed out after ${ms} ms${waited}`),
+        }
         : done.outcomes[0]!;
       return settle(outcome, done);
-    }),
+    }, true),
   );
   return value as T;
 }

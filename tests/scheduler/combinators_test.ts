@@ -5,6 +5,7 @@ import {
   Channel,
   type Coroutine,
   end,
+  join,
   kill,
   moveOnAfter,
   type Operation,
@@ -62,7 +63,27 @@ Deno.test("withTimeout() kills a late coroutine, runs its finally blocks, then t
   assert.deepEqual(record, [
     "cleanup at 50",
     "cleanup finished at 55",
-    "TimeoutError: Operation timed out after 50 ms at 55",
+    "TimeoutError: Operation timed out after 50 ms waiting on sleep until 1000 at 55",
+  ]);
+});
+
+Deno.test("withTimeout() of a coroutine says what the coroutine waited on when its time ran out", async () => {
+  const channel = new Channel<number>();
+  function* receiver(): Coroutine<unknown> {
+    return yield* channel.receive();
+  }
+  function* delegator(): Coroutine<unknown> {
+    return yield* join(yield* spawn(receiver()));
+  }
+  const messages: string[] = [];
+  for (const operation of [receiver, delegator]) {
+    await run(withTimeout(10, operation()), { clock: new VirtualClock() }).catch((error) =>
+      messages.push(`${error.name}: ${error.message}`)
+    );
+  }
+  assert.deepEqual(messages, [
+    "TimeoutError: Operation timed out after 10 ms waiting on receive(Channel)",
+    "TimeoutError: Operation timed out after 10 ms waiting on join(thread 3)",
   ]);
 });
 
