@@ -5,6 +5,9 @@
 // counts what it holds, across every server in the thread, against a budget read from the
 // soft limit in /proc/self/limits, and stops accepting at the budget instead of meeting
 // EMFILE. Waiting clients stay in the listen backlog, which costs this process nothing.
+// Without `--allow-all` the limit cannot be read: then the first accept that fails for
+// want of descriptors sets the budget (see `limitToHeld`), and the server closes the
+// newest connections past it, before anything else meets the limit.
 
 /** Descriptors left for everything else (files a handler opens, Deno's own, clients). */
 const RESERVE_FRACTION = 0.1;
@@ -12,13 +15,33 @@ const MIN_RESERVE = 16;
 
 /** The process-wide count of connections held by servers, and who waits for room. */
 export class DescriptorGuard {
-  /** The most connections all servers together may hold; Infinity when unknown. */
-  readonly budget: number;
+  #budget: number;
   #held = 0;
   #waiters: (() => void)[] = [];
 
   constructor(budget: number) {
-    this.budget = budget;
+    this.#budget = budget;
+  }
+
+  /** The most connections all servers together may hold; Infinity when unknown. */
+  get budget(): number {
+    return this.#budget;
+  }
+
+  /**
+   * Learns the budget from an accept that failed for want of descriptors (the limit could
+   * not be read: no `--allow-all`): the connections held now, less a reserve, are the most
+   * from now on. Gives how many are held past it, for the caller to close: at the limit,
+   * Deno panics as soon as anything else needs a descriptor. Gives null, and leaves the
+   * budget, when servers hold too few for it to say anything.
+   */
+  limitToHeld(): number | null {
+    const held = this.#held;
+    // Few held: something else holds the descriptors, and servers give way by waiting.
+    if (held < 2 * MIN_RESERVE) return null;
+    const reserve = Math.max(MIN_RESERVE, Math.ceil(held * RESERVE_FRACTION));
+    this.#budget = Math.min(this.#budget, held - reserve);
+    return Math.max(0, held - this.#budget);
   }
 
   /** How many connections servers hold now. */
@@ -28,7 +51,7 @@ export class DescriptorGuard {
 
   /** Whether holding one more connection would pass the budget. */
   get full(): boolean {
-    return this.#held >= this.budget;
+    return this.#held >= this.#budget;
   }
 
   /** Counts a connection accepted. */

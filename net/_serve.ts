@@ -175,7 +175,26 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
         if (listener.closed) throw error;
         // A client that reset while it waited in the backlog: skip it, at once.
         if (isAboutOneConnection(error)) continue;
-        // Out of descriptors or memory: retrying at once would spin. Back off.
+        // Out of descriptors with no budget to stop it (the limit could not be read): the
+        // connections held now set the budget, and those past it are closed, newest first,
+        // before anything else meets the limit, which would abort the process.
+        const guard = serving.guard;
+        const over = guard !== null && isOutOfDescriptors(error) ? guard.limitToHeld() : null;
+        if (over !== null) {
+          report(
+            settings.onError,
+            new NetError(
+              `${(error as Error).message}; servers hold ${guard!.held} connections, and will ` +
+                `hold at most ${guard!.budget} from now on (the limit cannot be read without ` +
+                `--allow-all); closing this server's newest ${over}`,
+              { cause: error },
+            ),
+            undefined,
+          );
+          yield* shed(serving, over);
+          continue;
+        }
+        // Out of memory, say: retrying at once would spin. Back off.
         report(settings.onError, error, undefined);
         pause = Math.min(pause * 2 || FIRST_PAUSE_MS, MAX_PAUSE_MS);
         yield sleep(pause);
@@ -329,6 +348,22 @@ function* sweepIdle(serving: Serving): Coroutine<void> {
   }
 }
 
+/**
+ * Closes this server's newest `count` connections (at most all it has), and kills their
+ * threads, as the idle limit does: they were closed on purpose, and meeting the closed
+ * connection is no error of theirs.
+ */
+function* shed(serving: Serving, count: number): Coroutine<void> {
+  const newest = [...serving.live].filter(([, entry]) => !entry.idle && entry.task !== null)
+    .slice(-count);
+  for (const [conn, entry] of count > 0 ? newest : []) {
+    entry.idle = true;
+    conn.close();
+    entry.reaper = yield* spawn(reap(entry.task!, entry, conn, serving));
+    serving.reapersRunning.add(entry);
+  }
+}
+
 function* reap(
   task: Task<void>,
   entry: Entry,
@@ -396,6 +431,14 @@ function isPeerGone(error: unknown): boolean {
         error.cause instanceof Deno.errors.UnexpectedEof));
 }
 
+/** Whether an accept failed for want of file descriptors, the process's or the system's. */
+export function isOutOfDescriptors(error: unknown): boolean {
+  const cause = error instanceof NetError ? error.cause : error;
+  const code = (cause as { code?: unknown } | null)?.code;
+  return code === "EMFILE" || code === "ENFILE" ||
+    (cause instanceof Error && /\(os error 2[34]\)/.test(cause.message));
+}
+
 /** Whether an accept failure is about the one connection it was accepting. */
 export function isAboutOneConnection(error: unknown): boolean {
   const cause = error instanceof NetError ? error.cause : error;
@@ -428,7 +471,7 @@ function report(
 export function logError(error: unknown, conn?: Connection): void {
   if (conn === undefined) {
     const message = error instanceof Error ? error.message : String(error);
-    console.error(`server: accept failed, retrying after a pause: ${message}`);
+    console.error(`server: accept failed: ${message}`);
   } else {
     console.error(`server: handler for ${formatAddr(conn.addr)} failed:`, error);
   }

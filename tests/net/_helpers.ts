@@ -164,20 +164,20 @@ export interface LimitedServer {
 }
 
 /**
- * Starts `deno run --quiet -A [flags] script [args]` under `ulimit -n limit` (Linux), and
- * reads the first line it prints, `listening PORT budget N`.
+ * Starts `deno run --quiet -A [flags] script [args]` (or with `permissions` for `-A`) under
+ * `ulimit -n limit` (Linux), and reads the first line it prints, `listening PORT budget N`.
  */
 export async function underUlimit(
   limit: number,
   script: string,
-  options: { flags?: string[]; args?: string[] } = {},
+  options: { flags?: string[]; args?: string[]; permissions?: string[] } = {},
 ): Promise<LimitedServer> {
-  const flags = options.flags ?? [];
+  const flags = [...options.permissions ?? ["-A"], ...options.flags ?? []];
   const args = options.args ?? [];
   const child = new Deno.Command("bash", {
     args: [
       "-c",
-      `ulimit -n ${limit} && exec "$0" run --quiet -A ${flags.join(" ")} "$@"`,
+      `ulimit -n ${limit} && exec "$0" run --quiet ${flags.join(" ")} "$@"`,
       Deno.execPath(),
       script,
       ...args,
@@ -189,7 +189,7 @@ export async function underUlimit(
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   const stderr = new Response(child.stderr).text();
   const first = (await lines.read()).value ?? "";
-  const match = /^listening (\d+) budget (\d+)/.exec(first);
+  const match = /^listening (\d+) budget (\d+|Infinity)/.exec(first);
   if (match === null) {
     child.kill("SIGKILL");
     await child.status;

@@ -2,11 +2,13 @@
 // process that runs out of descriptors, so the server must wait rather than accept.
 import { deepEqual, equal, ok } from "node:assert/strict";
 import {
+  all,
   connect,
   type Connection,
   ConnectionResetError,
   type Coroutine,
   join,
+  moveOnAfter,
   run,
   sleep,
   spawn,
@@ -199,5 +201,55 @@ Deno.test({
     deepEqual(record, ["waits", "served once they left"]);
     equal(rest, "stopped", stderr);
     equal(code, 0, stderr);
+  },
+});
+
+Deno.test({
+  name:
+    "server() without --allow-all under ulimit -n 1024 survives 1,100 clients: the first accept out of descriptors sets the budget",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    // Without every permission the limit cannot be read, so there is no budget at first;
+    // Deno 2.9.6 aborted such a process once about 1,010 clients had connected.
+    const limit = 1024;
+    const server = await underUlimit(limit, SERVER, { permissions: ["--allow-net"] });
+    equal(server.budget, Infinity);
+    const record: string[] = [];
+    await run(function* () {
+      const clients: Connection[] = [];
+      try {
+        for (let i = 0; i < 1100; i++) clients.push(yield* connect("127.0.0.1", server.port));
+        // Each says a line: those served echo it, those closed for the budget end, and
+        // those past it wait in the backlog until room is made.
+        const answers = yield* all(clients.map((conn, i) =>
+          function* (): Coroutine<string> {
+            yield* conn.sendall(`client ${i}\n`);
+            const got = yield* moveOnAfter(3000, conn.readline());
+            if (got.timedOut) return "waiting";
+            const line = text(got.value);
+            return line === "" ? "closed" : line === `client ${i}\n` ? "echoed" : line;
+          }()
+        ));
+        const count = (what: string) => answers.filter((answer) => answer === what).length;
+        ok(count("echoed") >= 800 && count("echoed") < limit - 16, `${count("echoed")} echoed`);
+        ok(count("closed") >= 16, `${count("closed")} closed`);
+        equal(count("echoed") + count("closed") + count("waiting"), 1100);
+        record.push("served below the limit, closed the newest past it");
+        for (const conn of clients) conn.close();
+        using late = yield* connect("127.0.0.1", server.port);
+        yield* late.sendall("late\n");
+        equal(text(yield* withTimeout(10_000, late.readline())), "late\n");
+        record.push("a new client served");
+      } finally {
+        for (const conn of clients) conn.close();
+      }
+    }());
+    const { rest, code, stderr } = await server.stop();
+    deepEqual(record, ["served below the limit, closed the newest past it", "a new client served"]);
+    equal(rest, "stopped", stderr);
+    equal(code, 0, stderr);
+    const reports = stderr.split("\n").filter((line) => line.includes("too many open files"));
+    equal(reports.length, 1, stderr);
+    ok(/will hold at most \d+ from now on/.test(reports[0]), reports[0]);
   },
 });

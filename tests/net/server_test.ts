@@ -508,7 +508,7 @@ Deno.test("server() backs off on resource errors (5 ms doubling to 1 s) and skip
   await capturingStderr(async (logged) => {
     await Promise.resolve(logError(tooMany()));
     deepEqual(logged, [[
-      "server: accept failed, retrying after a pause: Cannot accept on 127.0.0.1:1: too many open files",
+      "server: accept failed: Cannot accept on 127.0.0.1:1: too many open files",
     ]]);
   });
 });
