@@ -1,4 +1,5 @@
 // deno run --allow-net --allow-read examples/httpd.ts [ROOT] [--port 8000] [--host H] [--timeout MS]
+//   [--max-connections N]
 //
 // Bluelet's web server: files from ROOT (default "."), GET/HEAD, index.html, listings,
 // keep-alive; one coroutine per connection, so a slow client never stalls the others. A
@@ -6,8 +7,9 @@
 // is anything but a regular file or a directory (a FIFO, an index.html that is a directory).
 // A request head must arrive within --timeout ms (default 10 s; after a connection's first
 // request, of its first byte), a connection that moves no byte for a minute is closed, and
-// at most 400 clients are served at once. Ctrl-C (or SIGTERM) stops accepting, closes idle
-// connections and lets open requests finish.
+// at most 400 clients are served at once (--max-connections: each holds a socket and a file,
+// so keep it under half of `ulimit -n`; past the limit Deno aborts the process). Ctrl-C (or
+// SIGTERM) stops accepting, closes idle connections and lets open requests finish.
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
 import { numberArg, portArg, printListening, runCommand, textArg, UsageError } from "./_command.ts";
@@ -197,17 +199,26 @@ export function handler(
   };
 }
 
-/** Serves `[ROOT] [--port N] [--host H] [--timeout MS]` until SIGINT or SIGTERM. */
+/**
+ * Serves `[ROOT] [--port N] [--host H] [--timeout MS] [--max-connections N]` until SIGINT or
+ * SIGTERM.
+ */
 export async function main(args: readonly string[]): Promise<void> {
-  let [root, port, host, timeout] = [".", 8000, "127.0.0.1", 10_000];
+  let [root, port, host, timeout, maxConnections] = [".", 8000, "127.0.0.1", 10_000, 400];
   let rootGiven = false;
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--port") port = portArg(args[i], args[++i]);
     else if (args[i] === "--host") host = textArg(args[i], args[++i]);
     else if (args[i] === "--timeout") timeout = numberArg(args[i], args[++i]);
+    else if (args[i] === "--max-connections") maxConnections = numberArg(args[i], args[++i]);
     else if (args[i].startsWith("--") || rootGiven) {
       throw new UsageError(`Unknown argument: ${args[i]}`);
     } else [root, rootGiven] = [args[i], true];
+  }
+  if (!(Number.isInteger(maxConnections) && maxConnections > 0)) {
+    throw new UsageError(
+      `Cannot serve files: --max-connections must be a positive integer, got ${maxConnections}`,
+    );
   }
   if (!(timeout > 0)) {
     throw new UsageError(
@@ -227,7 +238,7 @@ export async function main(args: readonly string[]): Promise<void> {
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   await bluelet.run(bluelet.server(host, port, handler(real, { timeout, stopping: stop.signal }), {
     onListen: printListening,
-    maxConnections: 400, // a socket and a file each: well below the usual `ulimit -n` of 1024
+    maxConnections, // a socket and a file each: 400 is well below the usual `ulimit -n` of 1024
     idleTimeout: 60_000, // a keep-alive client idle between requests, or that stops reading
     signal: stop.signal,
     gracePeriod: 5000,
@@ -237,5 +248,8 @@ export async function main(args: readonly string[]): Promise<void> {
 }
 
 if (import.meta.main) {
-  await runCommand(main, "deno task httpd [ROOT] [--port N] [--host H] [--timeout MS]");
+  await runCommand(
+    main,
+    "deno task httpd [ROOT] [--port N] [--host H] [--timeout MS] [--max-connections N]",
+  );
 }

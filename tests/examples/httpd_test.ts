@@ -763,6 +763,10 @@ Deno.test("httpd.ts refuses an unknown argument, a second root and a bad --timeo
       ),
     ],
     [["--port", "http"], new UsageError('--port must be a port from 0 to 65535, got "http"')],
+    [
+      ["--max-connections", "0"],
+      new UsageError("Cannot serve files: --max-connections must be a positive integer, got 0"),
+    ],
   ];
   for (const [args, error] of cases) await assert.rejects(main(args), error);
 });
