@@ -148,10 +148,10 @@ export class ThreadExtras {
   /** Whether the thread is a scope. */
   isScope: boolean;
   /**
-   * Whether it is a task group's scope: a member's error fails it even when a thread
-   * joined the member, so that the rest are killed at once, as a group promises.
+   * Whether it is a task group's child (`group.spawn`): its error fails the group even
+   * when a thread joined it, so that the rest are killed at once, as a group promises.
    */
-  failsOnAnyError: boolean;
+  failsItsGroup: boolean;
   /** For a scope: the live threads it owns, made when it first owns one. */
   members: Set<Thread> | null;
   /** For a closing scope: how it ended, told to its joiners once its threads are gone. */
@@ -194,7 +194,7 @@ export class ThreadExtras {
     this.spared = null;
     this.sparedTillEnd = null;
     this.isScope = false;
-    this.failsOnAnyError = false;
+    this.failsItsGroup = false;
     this.members = null;
     this.closingEnding = Ending.None;
     this.closingResult = undefined;

@@ -2128,8 +2128,7 @@ export class Kernel implements ThreadHost {
       }
       // A task group's child fails the group even if a thread joined it (which gets the
       // error too, unless the group's teardown kills it first); a killer takes it as ever.
-      const handled = (joiners !== null && joiners.length > 0 &&
-        thread.scope?.extras!.failsOnAnyError !== true) ||
+      const handled = (joiners !== null && joiners.length > 0 && !extras.failsItsGroup) ||
         (killers !== null && killers.length > 0);
       if (ending === ENDING_FAILED && !handled) {
         // A scope abandoned by its spawner's kill: while the spawner still unwinds its

@@ -74,6 +74,9 @@ export class TaskGroup {
       throw new TypeError("Cannot spawn in task group: it has ended");
     }
     const task = yield* spawn(operation, { owner: this.#scope, name: options?.name });
+    // Before it runs (a spawned thread waits for its spawner to give way): its error fails
+    // the group even if a thread joins it.
+    threadOf(task as unknown as TaskHandle).withExtras().failsItsGroup = true;
     const tasks = this.#tasks;
     tasks.add(task);
     if (tasks.size >= this.#sweepAt) {
@@ -97,7 +100,7 @@ export class TaskGroup {
       // anywhere, whether it comes before the body ends or after.
       for (const task of tasks) {
         tasks.delete(task);
-        if (!task.done) yield* new WatchEndEffect(task);
+        if (!task.done) yield new WatchEndEffect(task);
       }
       group.#ended = true;
     };
@@ -158,7 +161,6 @@ function* runGroup<T>(body: (group: TaskGroup) => Operation<T>): Coroutine<T> {
   const scope = yield* spawn(groupScope(group, body), { scope: true, name: "task group" });
   // Before the scope runs: it runs only once this thread waits.
   setScope(group, scope);
-  threadOf(scope as unknown as TaskHandle).withExtras().failsOnAnyError = true;
   try {
     return yield* scope;
   } finally {

@@ -616,3 +616,47 @@ Deno.test("taskGroup(): a child's error nobody joins fails the group, though the
   assert.equal((error as Error).message, "unjoined");
   assert.deepEqual(record, ["sibling killed"]);
 });
+
+Deno.test("taskGroup(): an error a body catches from a nested group, or from a plain spawn, does not fail the group", async () => {
+  const record: string[] = [];
+  function* flaky(attempt: number): Coroutine<string> {
+    yield* sleep(1);
+    if (attempt < 3) throw new Error(`attempt ${attempt} failed`);
+    return `attempt ${attempt} worked`;
+  }
+  const value = await run(
+    taskGroup(function* (group) {
+      yield* group.spawn(function* () {
+        yield* sleep(10);
+        record.push("outer child done");
+      }());
+      try {
+        yield* taskGroup(function* (inner) {
+          yield* inner.spawn(function* () {
+            yield* sleep(1);
+            throw new Error("inner boom");
+          }());
+        });
+      } catch (error) {
+        record.push(`caught ${(error as Error).message}`);
+      }
+      // A retry loop over plain spawns: each failure is joined and handled.
+      for (let attempt = 1;; attempt++) {
+        try {
+          return yield* join(yield* spawn(flaky(attempt)));
+        } catch (error) {
+          record.push(`caught ${(error as Error).message}`);
+        }
+      }
+    }),
+    { clock: new VirtualClock() },
+  );
+  record.push(value);
+  assert.deepEqual(record, [
+    "caught inner boom",
+    "caught attempt 1 failed",
+    "caught attempt 2 failed",
+    "outer child done", // the group waited for it
+    "attempt 3 worked",
+  ]);
+});
