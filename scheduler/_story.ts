@@ -40,16 +40,23 @@ export function addToStory(error: unknown, lines: readonly string[] | (() => str
     return;
   }
   if (typeof stack !== "string") return;
-  const kept = withoutKernelFrames(stack.split("\n"));
-  if (kept.length >= MAX_STACK_LINES) return;
-  const added = typeof lines === "function" ? lines() : lines;
-  if (added.length === 0) return;
-  for (const line of added) kept.push(`    ${line}`);
+  const told = storyWith(stack, lines);
+  if (told === null) return;
   try {
-    error.stack = kept.join("\n");
+    error.stack = told;
   } catch {
     // An error whose stack cannot be set keeps the one it has.
   }
+}
+
+/** `stack` without the kernel's frames, with `lines` added; null if nothing changes. */
+function storyWith(stack: string, lines: readonly string[] | (() => string[])): string | null {
+  const kept = withoutKernelFrames(stack.split("\n"));
+  if (kept.length >= MAX_STACK_LINES) return null;
+  const added = typeof lines === "function" ? lines() : lines;
+  if (added.length === 0) return null;
+  for (const line of added) kept.push(`    ${line}`);
+  return kept.join("\n");
 }
 
 function withoutKernelFrames(lines: string[]): string[] {
@@ -80,9 +87,9 @@ function withoutKernelFrames(lines: string[]): string[] {
  * by a thread, the story says which first: the receivers' frames are of other threads.
  */
 export function sharedError(error: unknown): () => unknown {
+  // Only the receivers' story says so: the closer may go on to throw the error itself.
   const where = stepping.lineage?.() ?? null;
-  if (where !== null) addToStory(error, [`in ${where}`]);
-  const restore = storyFork(error);
+  const restore = storyFork(error, where === null ? [] : [`in ${where}`]);
   return () => {
     restore();
     return error;
@@ -92,17 +99,18 @@ export function sharedError(error: unknown): () => unknown {
 /**
  * Keeps the story `error` has told so far, for an error that goes several ways from here
  * (a failed thread's, handed to each of its joiners; a channel's, thrown to each of its
- * receivers): gives a function that sets the story back to that point, so that each way
- * tells its own frames rather than those of every way before it.
+ * receivers): gives a function that sets the story back to that point, with `lines` added,
+ * so that each way tells its own frames rather than those of every way before it.
  */
-export function storyFork(error: unknown): () => void {
+export function storyFork(error: unknown, lines: readonly string[] = []): () => void {
   let story: unknown;
   try {
-    story = error instanceof Error ? error.stack : undefined;
+    story = error instanceof Error && Object.isExtensible(error) ? error.stack : undefined;
   } catch {
     story = undefined; // a `stack` getter that throws: nothing to keep
   }
   if (typeof story !== "string") return () => {};
+  story = storyWith(story, lines) ?? story;
   return () => {
     try {
       if ((error as Error).stack !== story) (error as Error).stack = story as string;

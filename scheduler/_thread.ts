@@ -124,6 +124,8 @@ export class ThreadExtras {
   errorTaken: boolean;
   /** Once failed: sets its error's story back to where the thread ended (`storyFork`). */
   endStory: (() => void) | null;
+  /** Once failed: the thread that last took its error in (see `Kernel#takeHandedErrors`). */
+  storyTaker: Thread | null;
   /** The timed wait whose deadline the thread's timer stands for, while it waits. */
   deadlineWait: TimedWait<unknown, unknown> | null;
   /**
@@ -185,6 +187,7 @@ export class ThreadExtras {
     this.receivers = 0;
     this.errorTaken = false;
     this.endStory = null;
+    this.storyTaker = null;
     this.cleanupSeen = null;
     this.closingSeen = null;
     this.deadlineWait = null;

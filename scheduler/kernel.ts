@@ -1032,7 +1032,7 @@ export class Kernel implements ThreadHost {
           const extras = thread.extras;
           if (extras !== null) {
             if (extras.handedFrom !== null || extras.handedMany !== null) {
-              this.#takeHandedErrors(extras);
+              this.#takeHandedErrors(thread, extras);
             }
             extras.misuse = undefined;
           }
@@ -1106,7 +1106,7 @@ export class Kernel implements ThreadHost {
   }
 
   /** A thread throws the error of a thread it joined (or those it killed): it is taken. */
-  #takeHandedErrors(extras: ThreadExtras): void {
+  #takeHandedErrors(thread: Thread, extras: ThreadExtras): void {
     const from = extras.handedFrom;
     const many = extras.handedMany;
     extras.handedFrom = null;
@@ -1116,9 +1116,15 @@ export class Kernel implements ThreadHost {
       fromExtras.receivers--;
       fromExtras.errorTaken = true;
     }
-    // The error goes on from where its thread ended, not from where another joiner's took
-    // it: joiners handed one error together throw it one after the other.
-    if (from !== null) from.extras!.endStory?.();
+    // The error goes on from where its thread ended, not from where another joiner took it
+    // (joiners handed one error together throw it one after the other), unless that joiner
+    // still runs, and may yet throw it: one error tells one story, and its frames stay.
+    if (from !== null) {
+      const fromExtras = from.extras!;
+      const last = fromExtras.storyTaker;
+      if (last === null || last.state === STATE_DONE) fromExtras.endStory?.();
+      fromExtras.storyTaker = thread;
+    }
   }
 
   /**

@@ -651,3 +651,69 @@ Deno.test("an error a thread closes a channel with says which thread closed it, 
     'in thread 0 "main"',
   ]);
 });
+
+Deno.test("an error a thread closes a channel with, then throws itself, names that thread once", async () => {
+  const first = new Channel<number>();
+  const second = new Channel<number>();
+  function* producer(): Coroutine<void> {
+    try {
+      yield* sleep(1);
+      throw new Error("disk on fire");
+    } catch (error) {
+      first.close(error);
+      second.close(error);
+      first.close(error); // again: nothing happens
+      throw error;
+    }
+  }
+  const error = await run(
+    function* main(): Coroutine<void> {
+      yield* spawn(producer(), { name: "producer" });
+      yield* sleep(5);
+    }(),
+    { clock: new VirtualClock(), name: "main" },
+  ).catch((error) => error);
+  assert.deepEqual(storyOf(error), [
+    "at producer",
+    'in thread 1 "producer", spawned by thread 0 "main"',
+  ]);
+});
+
+Deno.test("a joiner that holds a failed thread's error while another takes it keeps its own frame in the story", async () => {
+  function* failer(): Coroutine<void> {
+    yield* sleep(1);
+    throw new Error("E");
+  }
+  function* joinerOne(task: Task<void>): Coroutine<void> {
+    try {
+      yield* join(task);
+    } catch (error) {
+      yield* sleep(2); // holds the error while joinerTwo takes it
+      throw error;
+    }
+  }
+  function* joinerTwo(task: Task<void>): Coroutine<void> {
+    try {
+      yield* join(task);
+    } catch {
+      // kept
+    }
+  }
+  const error = await run(
+    function* main(): Coroutine<void> {
+      const task = yield* spawn(failer(), { name: "failer" });
+      yield* spawn(joinerOne(task), { name: "J1" });
+      yield* spawn(joinerTwo(task), { name: "J2" });
+      yield* sleep(10);
+    }(),
+    { clock: new VirtualClock(), name: "main" },
+  ).catch((error) => error);
+  const story = storyOf(error);
+  // One error tells one story: J2's frame is in it too, but J1's is not lost to it.
+  assert.deepEqual(story.slice(0, 3), [
+    "at failer",
+    'in thread 1 "failer", spawned by thread 0 "main"',
+    "at joinerOne",
+  ]);
+  assert.equal(story.at(-1), 'in thread 2 "J1", spawned by thread 0 "main"');
+});
