@@ -365,7 +365,7 @@ export class Kernel implements ThreadHost {
     const thread = new Thread(this, this.#nextId++, coroutine, parent, scope);
     if (isScope) thread.withExtras().isScope = true;
     if (scope !== null) (scope.withExtras().members ??= new Set()).add(thread);
-    (coroutine as Spawned)[THREAD] = thread;
+    markRun(coroutine, thread);
     const first = this.#first;
     if (first !== null) {
       thread.next = first;
@@ -1244,7 +1244,7 @@ export class Kernel implements ThreadHost {
       return this.#throwInto(thread, coroutineProblem(coroutine, "call")!);
     }
     if (this.#trace) this.#recordSite(thread, undefined);
-    (coroutine as Spawned)[THREAD] = null; // called: it runs once (see THREAD)
+    markRun(coroutine, null); // called: it runs once (see THREAD)
     thread.pushFrame(coroutine);
     return true;
   }
@@ -1287,7 +1287,14 @@ export class Kernel implements ThreadHost {
   #onCall(thread: Thread, effect: CallEffect<unknown>): boolean {
     if (this.#trace) this.#recordSite(thread, effect.site);
     const make = effect.make;
-    return this.#pushFrame(thread, make === null ? effect.coroutine : make(), "call");
+    if (make === null) return this.#pushFrame(thread, effect.coroutine, "call");
+    let coroutine: Coroutine<unknown>;
+    try {
+      coroutine = make();
+    } catch (error) {
+      return this.#resumeThrowing(thread, error); // at the yield, where it belongs
+    }
+    return this.#pushFrame(thread, coroutine, "call");
   }
 
   /** In `trace` mode: where the frame about to be pushed was called from. */
@@ -1662,7 +1669,7 @@ export class Kernel implements ThreadHost {
   #pushFrame(thread: Thread, coroutine: unknown, verb: string): boolean {
     const problem = coroutineProblem(coroutine, verb);
     if (problem !== null) return this.#throwInto(thread, problem);
-    (coroutine as Spawned)[THREAD] = null; // called: it runs once (see THREAD)
+    markRun(coroutine as Coroutine<unknown>, null); // called: it runs once (see THREAD)
     thread.pushFrame(coroutine as Coroutine<unknown>);
     return true;
   }
@@ -2312,6 +2319,18 @@ function seenBefore(seen: Set<unknown>, error: unknown): boolean {
     }
   }
   return false;
+}
+
+/**
+ * Marks a generator as run, by `thread` (spawned) or null (called). A frozen one cannot be
+ * marked: it runs unmarked (the write must not throw out of the kernel).
+ */
+function markRun(coroutine: Coroutine<unknown>, thread: Thread | null): void {
+  try {
+    (coroutine as Spawned)[THREAD] = thread;
+  } catch {
+    // Not extensible: a second run of it is not caught, and `join(gen)` does not find it.
+  }
 }
 
 function isObject(value: unknown): value is object {

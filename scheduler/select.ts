@@ -95,8 +95,10 @@ export function select<const T extends readonly Operation<unknown>[]>(
   if (cases.length === 0) throw new RangeError("Cannot select: no cases were given");
   const selection = new Selection(cases); // checks the cases now, not at the yield
   if (selection.helpers.length === 0) return selection as Effect<SelectResult<T>>;
-  // A selection of its own each time the event is yielded: a yield, a selection.
-  return callEach(() => withHelpers(new Selection(cases))) as Effect<SelectResult<T>>;
+  // A selection of its own each time the event is yielded, of the cases as given: what
+  // happens to the caller's array later changes nothing.
+  const given = [...cases];
+  return callEach(() => withHelpers(new Selection(given))) as Effect<SelectResult<T>>;
 }
 
 // With helpers, the winning case's item must not be taken until the helpers are gone:

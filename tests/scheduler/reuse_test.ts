@@ -23,6 +23,7 @@ import {
   VirtualClock,
   withTimeout,
 } from "../../mod.ts";
+import type { Coroutine, Operation } from "../../mod.ts";
 
 Deno.test("a combinator's event yielded twice does its work twice", async () => {
   const clock = new VirtualClock();
@@ -185,4 +186,41 @@ Deno.test("a select with a case that is no channel operation, yielded again, sel
     '2: case 0 {"value":"job","done":false} at 10',
     "3: case 1 undefined at 20",
   ]);
+});
+
+Deno.test("a frozen generator runs as a call or a thread, unmarked", async () => {
+  function* child(): Coroutine<number> {
+    yield* sleep(1);
+    return 1;
+  }
+  const values = await run(
+    function* (): Coroutine<unknown[]> {
+      const called = yield Object.freeze(child());
+      const viaCall = yield* call(Object.freeze(child()));
+      const task = yield* spawn(Object.freeze(child()));
+      return [called, viaCall, yield* join(task)];
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(values, [1, 1, 1]);
+});
+
+Deno.test("a select's cases are the ones it was given, whatever happens to the array after", async () => {
+  const jobs = new Channel<string>(4);
+  const other = new Channel<string>(4);
+  const cases: Operation<unknown>[] = [jobs.receive(), sleep(10)];
+  const next = select(cases);
+  cases[1] = jobs.send("x"); // sends on the channel the first case receives from
+  cases.push(other.receive());
+  const record: string[] = [];
+  await run(
+    function* () {
+      for (let round = 1; round <= 2; round++) {
+        const { index } = yield* next;
+        record.push(`${round}: case ${index}`);
+      }
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, ["1: case 1", "2: case 1"]);
 });
