@@ -50,11 +50,13 @@ const BURST = 256;
 
 /**
  * `text` without control characters: a carriage return or an escape sequence would let a
- * client draw over another's terminal lines (forge "* alice left", say). Tabs stay.
+ * client draw over another's terminal lines (forge "* alice left", say). Tabs stay. Nor
+ * invisible format characters (a zero-width space, a soft hyphen, a bidi override): with
+ * them "bob\u200b" would be a name of its own that reads "bob".
  */
 function printable(text: string): string {
   // deno-lint-ignore no-control-regex -- control characters are what it removes
-  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, "");
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]|\p{Cf}/gu, "");
 }
 
 /**

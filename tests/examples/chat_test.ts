@@ -288,6 +288,10 @@ Deno.test("chat.ts: no one can take the name of someone in the room; it is free 
   try {
     await withDeadline(other.wait((lines) => lines.length >= 1), "the second question");
     assert.deepEqual(other.lines.splice(0), ["bob is taken. What is your name?"]);
+    // Nor with invisible characters that make another string of it.
+    await other.write("bob\u200b\n");
+    await withDeadline(other.wait((lines) => lines.length >= 1), "the third question");
+    assert.deepEqual(other.lines.splice(0), ["bob is taken. What is your name?"]);
     await other.write("robert\n");
     await withDeadline(bob.wait((lines) => lines.length >= 1), "robert's join");
     bob.conn.close();
