@@ -1,7 +1,8 @@
 // deno run --allow-net examples/chat.ts --port 4916 [--host 127.0.0.1]
 //
 // A line chat server on a `Broadcast`: it asks each client its name, until it gives one that
-// is not blank and no one in the room has; each line after that goes to every other client
+// is not blank and no one in the room has (within a minute, or it is let go: a silent client
+// holds a connection no one else can have); each line after that goes to every other client
 // as "name: line" (blank ones go nowhere); joins and leaves are announced. Try it with a few
 // `nc 127.0.0.1 4916`.
 //
@@ -21,6 +22,7 @@ import {
   type Connection,
   type Coroutine,
   LaggedError,
+  moveOnAfter,
   run,
   server,
   sleep,
@@ -40,6 +42,11 @@ export interface Message {
 export interface ChatOptions {
   /** The longest line accepted, in bytes. */
   maxLineLength?: number;
+  /**
+   * How long a client has to give its name, in milliseconds (default 60 s): one that
+   * connects and says nothing holds a connection no one else can have.
+   */
+  nameTimeout?: number;
 }
 
 const encoder = new TextEncoder();
@@ -71,6 +78,7 @@ export function chat(
   options: ChatOptions = {},
 ): (conn: Connection) => Coroutine<void> {
   const maxLength = options.maxLineLength ?? 4096;
+  const nameTimeout = options.nameTimeout ?? 60_000;
   let nextId = 0;
   // Lines taken since a reader last waited for the event loop to turn (so every 256th line
   // waits 1 ms, however slowly they came); the turns, counted by whoever waited for one.
@@ -96,7 +104,12 @@ export function chat(
     let question = "What is your name?";
     for (;;) {
       yield* conn.sendall(encoder.encode(question + "\n"));
-      const line = yield* conn.readline("\n", { maxLength });
+      const answer = yield* moveOnAfter(nameTimeout, conn.readline("\n", { maxLength }));
+      if (answer.timedOut) {
+        yield* conn.sendall(encoder.encode("No name in time. Goodbye.\n"));
+        return null;
+      }
+      const line = answer.value;
       if (line.length === 0) return null; // gone before saying who it is
       const name = printable(decoder.decode(line)).trim();
       if (name !== "" && !names.has(name)) return name;

@@ -311,3 +311,26 @@ Deno.test("chat.ts: no one can take the name of someone in the room; it is free 
     await chatServer.stop();
   }
 });
+
+Deno.test("chat.ts: a client that gives no name in time is told so and let go", async () => {
+  const room = new Broadcast<Message>({ capacity: 64, overflow: "end" });
+  const stop = Promise.withResolvers<void>();
+  const { promise: listening, resolve } = Promise.withResolvers<number>();
+  const serving = run(function* () {
+    const task = yield* spawn(
+      server("127.0.0.1", 0, chat(room, { nameTimeout: 50 }), {
+        onListen: (addr) => resolve((addr as Deno.NetAddr).port),
+      }),
+    );
+    yield* until(stop.promise);
+    yield* kill(task);
+  }());
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: await listening });
+  try {
+    const said = await withDeadline(new Response(conn.readable).text(), "the goodbye");
+    assert.equal(said, `${QUESTION}\nNo name in time. Goodbye.\n`);
+  } finally {
+    stop.resolve();
+    await serving;
+  }
+});
