@@ -15,9 +15,17 @@ import {
   until,
   withTimeout,
 } from "../../mod.ts";
-import { makeCertificate, tempDir, text, underUlimit } from "./_helpers.ts";
+import { type LimitedServer, makeCertificate, tempDir, text, underUlimit } from "./_helpers.ts";
 
 const LIMIT = 64;
+
+/** Stops `server`, which must say "stopped" and exit with 0; gives what it logged. */
+async function stoppedCleanly(server: LimitedServer): Promise<string> {
+  const { rest, code, stderr } = await server.stop();
+  equal(rest, "stopped", stderr);
+  equal(code, 0, stderr);
+  return stderr;
+}
 const CLIENTS = 100;
 const SERVER = new URL("./_fd_guard_server.ts", import.meta.url).pathname;
 const PROXY = new URL("./_fd_guard_proxy.ts", import.meta.url).pathname;
@@ -60,10 +68,8 @@ Deno.test({
         for (const conn of clients) conn.close();
       }
     }());
-    const { rest, code, stderr } = await server.stop();
+    await stoppedCleanly(server);
     deepEqual(record, [`${budget} served`, "ten more served", "a new client served"]);
-    equal(rest, "stopped", stderr);
-    equal(code, 0, stderr);
   },
 });
 
@@ -197,10 +203,8 @@ Deno.test({
         for (const conn of silent) conn.close();
       }
     }());
-    const { rest, code, stderr } = await server.stop();
+    await stoppedCleanly(server);
     deepEqual(record, ["waits", "served once they left"]);
-    equal(rest, "stopped", stderr);
-    equal(code, 0, stderr);
   },
 });
 
@@ -244,10 +248,8 @@ Deno.test({
         for (const conn of clients) conn.close();
       }
     }());
-    const { rest, code, stderr } = await server.stop();
+    const stderr = await stoppedCleanly(server);
     deepEqual(record, ["served below the limit, closed the newest past it", "a new client served"]);
-    equal(rest, "stopped", stderr);
-    equal(code, 0, stderr);
     const reports = stderr.split("\n").filter((line) => line.includes("too many open files"));
     equal(reports.length, 1, stderr);
     ok(/will hold at most \d+ from now on/.test(reports[0]), reports[0]);
