@@ -337,31 +337,33 @@ function* sweepIdle(serving: Serving): Coroutine<void> {
         entry.progress = progress;
         entry.quietMs = 0;
       } else if ((entry.quietMs += tick) >= limit && !entry.idle && entry.task !== null) {
-        entry.idle = true;
-        conn.close(); // so that no I/O in the handler's `finally` can wait on this peer
-        // Noted once spawned (a kill as the sweeper gives way may come first, and then
-        // there is no reaper), and before it runs: it takes itself off as it ends.
-        entry.reaper = yield* spawn(reap(entry.task, entry, conn, serving));
-        serving.reapersRunning.add(entry);
+        yield* closeOnPurpose(serving, conn, entry);
       }
     }
   }
 }
 
 /**
- * Closes this server's newest `count` connections (at most all it has), and kills their
- * threads, as the idle limit does: they were closed on purpose, and meeting the closed
- * connection is no error of theirs.
+ * Closes this server's newest `count` connections (at most all it has), as the idle limit
+ * closes a connection.
  */
 function* shed(serving: Serving, count: number): Coroutine<void> {
-  const newest = [...serving.live].filter(([, entry]) => !entry.idle && entry.task !== null)
-    .slice(-count);
-  for (const [conn, entry] of count > 0 ? newest : []) {
-    entry.idle = true;
-    conn.close();
-    entry.reaper = yield* spawn(reap(entry.task!, entry, conn, serving));
-    serving.reapersRunning.add(entry);
-  }
+  if (count <= 0) return;
+  const open = [...serving.live].filter(([, entry]) => !entry.idle && entry.task !== null);
+  for (const [conn, entry] of open.slice(-count)) yield* closeOnPurpose(serving, conn, entry);
+}
+
+/**
+ * Closes a connection the server gives up on and kills its thread: meeting the closed
+ * connection is no error of the handler's.
+ */
+function* closeOnPurpose(serving: Serving, conn: Connection, entry: Entry): Coroutine<void> {
+  entry.idle = true;
+  conn.close(); // so that no I/O in the handler's `finally` can wait on this peer
+  // Noted once spawned (a kill as the caller gives way may come first, and then there is
+  // no reaper), and before it runs: it takes itself off as it ends.
+  entry.reaper = yield* spawn(reap(entry.task!, entry, conn, serving));
+  serving.reapersRunning.add(entry);
 }
 
 function* reap(

@@ -18,7 +18,7 @@ import type { Operation } from "./operation.ts";
 import { shield } from "./shield.ts";
 import { spawn } from "./spawn.ts";
 import type { Task } from "./task.ts";
-import { type TaskHandle, threadOf } from "./_thread.ts";
+import { type TaskHandle, threadOf, ThreadState } from "./_thread.ts";
 import { describeWait } from "./_describe.ts";
 
 /** Collects the children's outcomes; waiting on it ends once the answer is known. */
@@ -94,8 +94,12 @@ function* child(
   if (gathering.decisive === index) {
     if (gathering.describeFirst && index !== 0) {
       const first = threadOf(gathering.tasks[0] as unknown as TaskHandle);
-      const waited = describeWait(first);
-      if (waited !== "nothing") gathering.firstWaited = waited;
+      const state = first.state;
+      if (
+        state !== ThreadState.Ready && state !== ThreadState.Running && state !== ThreadState.Done
+      ) {
+        gathering.firstWaited = describeWait(first);
+      }
     }
     yield* killEach(gathering.tasks, gathering.failures, gathering.tasks[index]);
   }

@@ -2002,9 +2002,9 @@ export class Kernel implements ThreadHost {
         break;
       case STATE_JOINING: {
         const target = thread.extras!.waitingOn!;
-        const targetExtras = target.extras!;
-        remove(targetExtras.joiners ?? [], thread);
-        remove(targetExtras.watchers ?? [], thread);
+        const { joiners, watchers } = target.extras!;
+        if (joiners !== null) remove(joiners, thread);
+        if (watchers !== null) remove(watchers, thread);
         thread.extras!.waitingOn = null;
         // A scope it spawned (a task group's) is part of its own work, as the children of
         // `all` are: should the scope fail before this thread is done unwinding, the error

@@ -80,8 +80,8 @@ export class TaskGroup {
     const tasks = this.#tasks;
     tasks.add(task);
     if (tasks.size >= this.#sweepAt) {
-      // A long-lived group spawning many short children: forget the finished ones (an
-      // error of one went to its joiners or failed the group already).
+      // A long-lived group spawning many short children: forget the finished ones (one
+      // that failed has failed the group already).
       for (const t of tasks) if (t.done) tasks.delete(t);
       this.#sweepAt = Math.max(64, tasks.size * 2);
     }
@@ -95,9 +95,8 @@ export class TaskGroup {
     // The group's scope waits for the children through this, not a public method.
     waitForChildren = function* (group) {
       const tasks = group.#tasks;
-      // Waits for each to end, without joining it: a child's error goes to the threads
-      // that join it, and fails the group (its scope) only if none does, as it would
-      // anywhere, whether it comes before the body ends or after.
+      // Waits for each to end, without joining it: a child's error fails the group at
+      // once, however it ends (see `failsItsGroup`), and must not reach it twice.
       for (const task of tasks) {
         tasks.delete(task);
         if (!task.done) yield new WatchEndEffect(task);
