@@ -79,6 +79,22 @@ export function numberArg(flag: string, value: string | undefined): number {
   return number;
 }
 
+/**
+ * The value of `--idle-timeout`: how long a server lets a connection move no byte before it
+ * lets the client go (the `server` helper's `idleTimeout`).
+ *
+ * @param flag The flag, as in `--idle-timeout`.
+ * @param value What followed it, if anything did.
+ * @returns The limit in milliseconds: a positive number.
+ */
+export function idleTimeoutArg(flag: string, value: string | undefined): number {
+  const ms = numberArg(flag, value);
+  if (!(ms > 0)) {
+    throw new UsageError(`${flag} must be a positive number of milliseconds, got ${ms}`);
+  }
+  return ms;
+}
+
 /** The value of a flag that takes any text. */
 export function textArg(flag: string, value: string | undefined): string {
   if (value === undefined) throw new UsageError(`${flag} needs a value`);

@@ -1,20 +1,33 @@
-// deno run --allow-net examples/echo.ts --port 4915 [--host 127.0.0.1]
+// deno run --allow-net examples/echo.ts --port 4915 [--host 127.0.0.1] [--idle-timeout MS]
 //
 // Bluelet's echo server: `bluelet.server` accepts connections forever and runs one
 // `echoer` coroutine per client, which sends back whatever it reads and logs connects and
 // disconnects. Try it with `nc 127.0.0.1 4915`. `--port 0` picks a free port; the
 // `listening on HOST:PORT` line says which. Ctrl-C (or SIGTERM) stops it gracefully: it
 // accepts no more clients, gives those connected two seconds to leave, then ends the rest;
-// every echoer's `finally` runs before "Exiting.". `kill -USR2 <pid>` prints every live
+// every echoer's `finally` runs before "Exiting.". A client that sends nothing for five
+// minutes (`--idle-timeout`) is let go, so idle connections cannot hold every place for
+// good. `kill -USR2 <pid>` prints every live
 // thread and what it waits on. (Not SIGUSR1: Deno answers that by opening its inspector,
 // an unauthenticated debugger, on 127.0.0.1:9229.)
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
-import { address, portArg, printListening, runCommand, textArg, UsageError } from "./_command.ts";
+import {
+  address,
+  idleTimeoutArg,
+  portArg,
+  printListening,
+  runCommand,
+  textArg,
+  UsageError,
+} from "./_command.ts";
 
 /** Bluelet's port for its echo demo. */
 export const DEFAULT_PORT = 4915;
+
+/** How long a client may move no byte before the server lets it go: five minutes. */
+export const DEFAULT_IDLE_TIMEOUT = 5 * 60_000;
 
 function preview(data: Uint8Array): string {
   const text = JSON.stringify(new TextDecoder().decode(data.subarray(0, 60)));
@@ -67,6 +80,7 @@ function* printThreadsOnSignal(): bluelet.Coroutine<void> {
 function* serve(
   host: string,
   port: number,
+  idleTimeout: number,
   stop: AbortSignal,
 ): bluelet.Coroutine<void> {
   const inspector = yield* bluelet.spawn(printThreadsOnSignal(), {
@@ -75,6 +89,7 @@ function* serve(
   try {
     yield* bluelet.server(host, port, echoer, {
       maxConnections: 800, // a socket each: below the usual `ulimit -n` of 1024
+      idleTimeout,
       onListen: printListening,
       // A graceful stop: no new clients, two seconds for the connected ones to leave.
       signal: stop,
@@ -88,14 +103,17 @@ function* serve(
 /**
  * Runs the echo server until SIGINT or SIGTERM.
  *
- * @param args `--port N` (default 4915) and `--host H` (default 127.0.0.1).
+ * @param args `--port N` (default 4915), `--host H` (default 127.0.0.1) and
+ * `--idle-timeout MS` (default five minutes).
  */
 export async function main(args: readonly string[]): Promise<void> {
   let port = DEFAULT_PORT;
   let host = "127.0.0.1";
+  let idleTimeout = DEFAULT_IDLE_TIMEOUT;
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--port") port = portArg(args[i], args[++i]);
     else if (args[i] === "--host") host = textArg(args[i], args[++i]);
+    else if (args[i] === "--idle-timeout") idleTimeout = idleTimeoutArg(args[i], args[++i]);
     else throw new UsageError(`Unknown argument: ${args[i]}`);
   }
   const stop = new AbortController();
@@ -103,7 +121,7 @@ export async function main(args: readonly string[]): Promise<void> {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
-    await bluelet.run(serve(host, port, stop.signal), { name: "main" });
+    await bluelet.run(serve(host, port, idleTimeout, stop.signal), { name: "main" });
   } catch (error) {
     if (!stop.signal.aborted) throw error;
   } finally {
@@ -113,4 +131,6 @@ export async function main(args: readonly string[]): Promise<void> {
   }
 }
 
-if (import.meta.main) await runCommand(main, "deno task echo [--port N] [--host H]");
+if (import.meta.main) {
+  await runCommand(main, "deno task echo [--port N] [--host H] [--idle-timeout MS]");
+}

@@ -1,10 +1,12 @@
-// deno run --allow-net examples/proxy.ts --port 4917 --upstream 127.0.0.1:4915
+// deno run --allow-net examples/proxy.ts --port 4917 --upstream 127.0.0.1:4915 [--idle-timeout MS]
 //
 // A TCP proxy: every client that connects gets a connection of its own to the upstream
 // server, and `relay` copies bytes both ways until both sides are done. A client that
 // half-closes (sends, then shuts down its sending side) is seen half-closed by the
 // upstream server, and can still read the reply. If the upstream refuses, the client's
-// connection is closed at once. Try it with `deno task echo` in another terminal, then
+// connection is closed at once. A pair of connections that moves no byte either way for ten
+// minutes (`--idle-timeout`) is closed, so idle clients cannot hold every place for good.
+// Try it with `deno task echo` in another terminal, then
 // `nc 127.0.0.1 4917`. `--port 0` picks a free port; the `listening on` line says which.
 //
 // A limit: if the upstream resets its connection mid-transfer, the proxy logs it, but the
@@ -13,7 +15,17 @@
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
-import { portArg, printListening, runCommand, textArg, UsageError } from "./_command.ts";
+import {
+  idleTimeoutArg,
+  portArg,
+  printListening,
+  runCommand,
+  textArg,
+  UsageError,
+} from "./_command.ts";
+
+/** How long a client and its upstream may move no byte before both are closed. */
+export const DEFAULT_IDLE_TIMEOUT = 10 * 60_000;
 
 /**
  * Makes the handler that proxies one client to `host`:`port`.
@@ -52,13 +64,16 @@ export function forwardTo(
 /**
  * Runs the proxy until SIGINT or SIGTERM.
  *
- * @param args `--port N` (default 4917), `--upstream HOST:PORT` (default 127.0.0.1:4915).
+ * @param args `--port N` (default 4917), `--upstream HOST:PORT` (default 127.0.0.1:4915),
+ * `--idle-timeout MS` (default ten minutes).
  */
 export async function main(args: readonly string[]): Promise<void> {
   let port = 4917;
   let upstream = "127.0.0.1:4915";
+  let idleTimeout = DEFAULT_IDLE_TIMEOUT;
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--port") port = portArg(args[i], args[++i]);
+    else if (args[i] === "--idle-timeout") idleTimeout = idleTimeoutArg(args[i], args[++i]);
     else if (args[i] === "--upstream") upstream = textArg(args[i], args[++i]);
     else throw new UsageError(`Unknown argument: ${args[i]}`);
   }
@@ -76,6 +91,7 @@ export async function main(args: readonly string[]): Promise<void> {
     await bluelet.run(
       bluelet.server("127.0.0.1", port, forwardTo(host, upstreamPort), {
         maxConnections: 400, // two sockets each: well below the usual `ulimit -n` of 1024
+        idleTimeout, // bytes either way count: the server's connection carries both
         onListen: printListening,
       }),
       { signal: stop.signal },
@@ -89,5 +105,5 @@ export async function main(args: readonly string[]): Promise<void> {
 }
 
 if (import.meta.main) {
-  await runCommand(main, "deno task proxy [--port N] [--upstream HOST:PORT]");
+  await runCommand(main, "deno task proxy [--port N] [--upstream HOST:PORT] [--idle-timeout MS]");
 }

@@ -8,7 +8,7 @@ Deno.test("an example started with an unknown flag prints it and its usage, and 
   assert.deepEqual([echo.code, echo.stdout, echo.stderr], [
     2,
     "",
-    "error: Unknown argument: --verbose\nusage: deno task echo [--port N] [--host H]\n",
+    "error: Unknown argument: --verbose\nusage: deno task echo [--port N] [--host H] [--idle-timeout MS]\n",
   ]);
   const crawler = await runExample("crawler.ts", NET, ["--count", "many"]);
   assert.equal(crawler.code, 2);
@@ -32,6 +32,24 @@ Deno.test("an example given a port that is no port says so before it listens", a
     kv.stderr.split("\n")[0],
     "error: --port must be a port from 0 to 65535, got nothing",
   );
+});
+
+Deno.test("an example given an idle limit that is no positive number of ms says so", async () => {
+  for (const [name, value] of [["echo.ts", "-5"], ["proxy.ts", "abc"], ["echo.ts", "0"]]) {
+    const { code, stdout, stderr } = await runExample(name, NET, [
+      "--port",
+      "0",
+      "--idle-timeout",
+      value,
+    ]);
+    assert.equal(code, 2, name);
+    assert.equal(stdout, "", name);
+    assert.match(
+      stderr.split("\n")[0],
+      /^error: --idle-timeout must be (a number|a positive number of milliseconds), got /,
+      name,
+    );
+  }
 });
 
 Deno.test("an example whose port is taken says so in one line, and exits 1", async () => {

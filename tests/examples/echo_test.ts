@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ExampleProcess } from "./_process.ts";
+import { ExampleProcess, withDeadline } from "./_process.ts";
 
 /** Writes all of `data`, then reads until as many bytes came back (bounded by size). */
 async function roundTrip(
@@ -110,4 +110,29 @@ Deno.test("echo.ts on SIGTERM still serves connected clients, and exits once the
   assert.equal(code, 0);
   assert.match(stdout, /Read from 127\.0\.0\.1:\d+: "\\u0003\\u0004"\nDisconnected: /);
   assert.match(stdout, /Disconnected: 127\.0\.0\.1:\d+\nExiting\.$/);
+});
+
+Deno.test("echo.ts lets an idle client go after --idle-timeout, and keeps a busy one", async () => {
+  await using server = new ExampleProcess("echo.ts", ["--allow-net=127.0.0.1"], [
+    "--port",
+    "0",
+    "--idle-timeout",
+    "300",
+  ]);
+  const { hostname, port } = await server.listening();
+  const idle = await Deno.connect({ hostname, port });
+  const busy = await Deno.connect({ hostname, port });
+  try {
+    // The busy client sends every 100 ms, for 1.2 s: four idle periods.
+    for (let i = 0; i < 12; i++) {
+      assert.deepEqual(await roundTrip(busy, new Uint8Array([i])), new Uint8Array([i]));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // The idle one was closed meanwhile: it reads the end of the stream.
+    assert.equal(await withDeadline(idle.read(new Uint8Array(1)), "the idle client's end"), null);
+    assert.deepEqual(await roundTrip(busy, new Uint8Array([99])), new Uint8Array([99]));
+  } finally {
+    idle.close();
+    busy.close();
+  }
 });

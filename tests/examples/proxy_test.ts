@@ -2,7 +2,7 @@
 // client connects to the proxy, the upstream is a `Deno.listen` server in this process.
 import { deepEqual, equal, match, notEqual, ok } from "node:assert/strict";
 import net from "node:net";
-import { ExampleProcess, runExample } from "./_process.ts";
+import { ExampleProcess, runExample, withDeadline } from "./_process.ts";
 
 const PERMISSIONS = ["--allow-net=127.0.0.1"];
 
@@ -158,4 +158,43 @@ Deno.test("proxy example logs an upstream that resets; the client sees the strea
   const { code, stderr } = await proxy.stop();
   equal(code, 0);
   equal(stderr, "");
+});
+
+Deno.test("proxy example lets an idle client go after --idle-timeout; bytes either way count", async () => {
+  using upstream = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await using proxy = new ExampleProcess("proxy.ts", PERMISSIONS, [
+    "--port",
+    "0",
+    "--upstream",
+    `127.0.0.1:${upstream.addr.port}`,
+    "--idle-timeout",
+    "300",
+  ]);
+  const { port } = await proxy.listening();
+  // The first client only reads: its upstream sends a byte every 100 ms, for 1.2 s.
+  const reader = await Deno.connect({ hostname: "127.0.0.1", port });
+  using readerUp = await upstream.accept();
+  const idle = await Deno.connect({ hostname: "127.0.0.1", port });
+  using idleUp = await upstream.accept();
+  try {
+    const got = new Uint8Array(1);
+    for (let i = 0; i < 12; i++) {
+      await writeAll(readerUp, new Uint8Array([i]));
+      equal(await reader.read(got), 1);
+      equal(got[0], i);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // The idle pair was let go meanwhile, on both sides.
+    equal(await withDeadline(idle.read(got), "the idle client's end"), null);
+    equal(await withDeadline(idleUp.read(got), "the idle upstream's end"), null);
+    await writeAll(readerUp, new Uint8Array([42]));
+    equal(await reader.read(got), 1);
+    equal(got[0], 42);
+  } finally {
+    reader.close();
+    idle.close();
+  }
+  const { code, stderr } = await proxy.stop();
+  equal(code, 0);
+  match(stderr, /^$/);
 });
