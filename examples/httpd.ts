@@ -8,7 +8,9 @@
 // A request head must arrive within --timeout ms (default 10 s; after a connection's first
 // request, of its first byte), a connection that moves no byte for a minute is closed, and
 // at most 400 clients are served at once (--max-connections: each holds a socket and a file,
-// so keep it under half of `ulimit -n`; past the limit Deno aborts the process). Ctrl-C (or
+// so keep it under half of `ulimit -n`; past the limit Deno aborts the process). A request
+// body is never read: the answer says the connection closes, and what the client still
+// sends is read and dropped for up to 5 s first, so that the answer is not lost. Ctrl-C (or
 // SIGTERM) stops accepting, closes idle connections and lets open requests finish.
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
@@ -96,6 +98,27 @@ function* sendFile(
     sent += n;
   }
   return true;
+}
+
+/** How long a closing connection goes on reading what its client still sends: see `linger`. */
+const LINGER_MS = 5000;
+
+/**
+ * Ends the server's side of a connection about to close while its client may still be
+ * sending (a request body the server never reads, the rest of a malformed head), then reads
+ * and drops what comes until the client closes too, for at most LINGER_MS. Closing with
+ * bytes unread makes the system reset the connection, and a reset can reach the client
+ * before it has read the answer, which is then lost. (What nginx calls a lingering close.)
+ */
+function* linger(conn: bluelet.Connection): bluelet.Coroutine<void> {
+  yield* conn.closeWrite();
+  yield* bluelet.moveOnAfter(LINGER_MS, drain(conn));
+}
+
+/** Reads until the end of the stream, dropping every byte, into one reused array. */
+function* drain(conn: bluelet.Connection): bluelet.Coroutine<void> {
+  const scratch = new Uint8Array(65536);
+  while ((yield* bluelet.recvInto(conn, scratch)) > 0);
 }
 
 /** Ends when `signal` aborts. */
@@ -195,6 +218,8 @@ export function handler(
       if (file && method !== "HEAD" && !(yield* sendFile(conn, file, size))) {
         return log(`${method} ${target}: the file shrank while sent, connection closed`);
       }
+      const unread = !valid || has("content-length") || has("transfer-encoding");
+      if (!keepAlive && unread) yield* linger(conn);
     }
   };
 }

@@ -244,6 +244,28 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
     });
 
     await t.step(
+      "a client that sends a large body before it reads gets its 405 whole",
+      async () => {
+        // The server reads no body: it answers, and lets the client's bytes drain before it
+        // closes, since closing with bytes unread would reset the connection and could take
+        // the answer with it.
+        for (const size of [5 * 1024 * 1024, 200_000]) {
+          using client = await RawClient.open(port);
+          const body = "x".repeat(size);
+          const [, r] = await Promise.all([
+            client.send(
+              `POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n${body}`,
+            ),
+            withDeadline(client.response(), "the 405"),
+          ]);
+          assert.equal(r.status, 405, `${size}`);
+          assert.match(r.head, /\r\nConnection: close(\r\n|$)/);
+          assert.ok(await withDeadline(client.closedByServer(), "the close"), `${size}`);
+        }
+      },
+    );
+
+    await t.step(
       "400 for malformed requests, and the server lives on",
       async () => {
         for (
@@ -747,6 +769,57 @@ Deno.test("httpd.ts gives a keep-alive connection idle between requests no 408, 
     "HTTP/1.1 408 Request Timeout",
     "closed",
     "HTTP/1.1 408 Request Timeout after 10000 ms",
+  ]);
+});
+
+Deno.test("httpd.ts reads what a client still sends after its answer for 5 s at most, then closes", async () => {
+  const root = (await Deno.realPath(await Deno.makeTempDir())) + "/";
+  const decoder = new TextDecoder();
+  const record: string[] = [];
+  const clock = new VirtualClock(0, { autojumpThreshold: 1 });
+  try {
+    await run(
+      function* () {
+        const [client, conn] = memoryPair();
+        const handling = yield* spawn(function* () {
+          try {
+            yield* handler(root, { log: () => {} })(conn);
+          } finally {
+            conn.close();
+          }
+        }());
+        // A body far longer than the client will ever finish, a byte a second.
+        yield* client.sendall("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n");
+        const head = decoder.decode(yield* client.readline("\r\n\r\n"));
+        record.push(head.split("\r\n")[0]);
+        yield* client.recvExactly(Number(/Content-Length: (\d+)/.exec(head)![1]));
+        record.push(`server's side ended: ${(yield* client.recv(1)).length === 0}`);
+        const started = clock.now();
+        const trickle = yield* spawn(function* () {
+          try {
+            for (let i = 0; i < 100; i++) {
+              yield* client.sendall("x");
+              yield* sleep(1000);
+            }
+          } catch (error) {
+            record.push(`the client's next byte: ${(error as Error).name}`);
+          }
+        }());
+        yield* join(handling);
+        record.push(`closed after ${clock.now() - started} ms`);
+        yield* join(trickle);
+        client.close();
+      }(),
+      { clock },
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+  assert.deepEqual(record, [
+    "HTTP/1.1 405 Method Not Allowed",
+    "server's side ended: true",
+    "closed after 5000 ms",
+    "the client's next byte: BrokenPipeError",
   ]);
 });
 
