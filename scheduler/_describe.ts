@@ -94,8 +94,13 @@ const KILL_TARGETS_NAMED = 5;
 /** Says what a stuck thread waits on, for a `DeadlockError`. */
 export function describeWait(thread: Thread): string {
   switch (thread.state) {
-    case ThreadState.Joining:
-      return `join(${label(thread.extras!.waitingOn!)})`;
+    case ThreadState.Joining: {
+      // Waiting for its end without joining it (a task group for its children), or joining.
+      const target = thread.extras!.waitingOn!;
+      return target.extras?.watchers?.includes(thread)
+        ? `the end of ${label(target)}`
+        : `join(${label(target)})`;
+    }
     case ThreadState.KillWaiting: {
       const extras = thread.extras!;
       const targets = extras.waitingOnAll?.filter((target) => target.state !== ThreadState.Done) ??

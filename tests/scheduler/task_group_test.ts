@@ -660,3 +660,20 @@ Deno.test("taskGroup(): an error a body catches from a nested group, or from a p
     "attempt 3 worked",
   ]);
 });
+
+Deno.test("a deadlock report says a task group waits for its child's end, not that it joins it", async () => {
+  const channel = new Channel<number>(0, { name: "never" });
+  await assert.rejects(
+    run(taskGroup(function* (group) {
+      yield* group.spawn(function* () {
+        yield* channel.receive();
+      }());
+    })),
+    {
+      name: "DeadlockError",
+      message: "Cannot continue run: every thread is blocked forever (thread 0 waits on " +
+        'join(thread 1 "task group"); thread 1 "task group" waits on the end of thread 2; ' +
+        'thread 2 waits on receive(Channel "never"))',
+    },
+  );
+});
