@@ -12,7 +12,7 @@ import {
   VirtualClock,
 } from "../../scheduler/mod.ts";
 import { type MemoryConnection, memoryPair } from "../../testing/mod.ts";
-import { type Client, Database } from "../../examples/_kv_db.ts";
+import { type Client, Database, parseTimeout } from "../../examples/_kv_db.ts";
 import { kvHandler, type KvOptions } from "../../examples/kv.ts";
 
 /** What a client has to send, as text; the buffer is then empty. */
@@ -1054,4 +1054,39 @@ Deno.test("pub/sub: a subscriber's command waits for the messages published befo
     { clock },
   );
   assert.deepEqual(record, ["pong", "BrokenPipeError"]);
+});
+
+Deno.test("BLPOP's timeout is read as Redis reads it, to the millisecond, whatever its form", () => {
+  // Each answer is redis-server 7.0.15's (`strtold`, then `* 1000` rounded up): 0 waits for
+  // ever; a string is the error it replies.
+  const cases: [string, number | string][] = [
+    ["0", 0],
+    ["-0", 0],
+    ["1.", 1000],
+    [".5", 500],
+    ["0.0001", 1],
+    ["1e-3", 1],
+    ["1e-400", 1], // above 0, though a double holds it as 0
+    ["-1e-400", 0], // rounded up to 0: for ever, as in Redis
+    ["-0.0005", 0],
+    ["-0.001", "ERR timeout is negative"],
+    ["0x10", 16000],
+    ["0x1.8p1", 3000],
+    ["+0X1P-3", 125],
+    ["0x.8", 500],
+    ["0x1p-1080", 1],
+    ["0x0.0001p0", 1],
+    ["9223372036854775.807", 2 ** 63 - 1], // Redis's longest, as near as a number holds it
+    ["9223372036854775.808", "ERR timeout is negative"],
+    ["1e400", "ERR timeout is negative"],
+    ["inf", "ERR timeout is negative"],
+    ["1e5000", "ERR timeout is not a float or out of range"],
+    ["1e-5000", "ERR timeout is not a float or out of range"],
+    ["0x", "ERR timeout is not a float or out of range"],
+    [".", "ERR timeout is not a float or out of range"],
+    ["1e", "ERR timeout is not a float or out of range"],
+    [" 1", "ERR timeout is not a float or out of range"],
+    ["nan", "ERR timeout is not a float or out of range"],
+  ];
+  for (const [text, expected] of cases) assert.equal(parseTimeout(text), expected, text);
 });

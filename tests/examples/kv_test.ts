@@ -270,6 +270,19 @@ const SCRIPT: [string[], string | RegExp][] = [
   [["BLPOP", "k", "-1"], "-ERR timeout is negative\r\n"],
   [["BLPOP", "k", "inf"], "-ERR timeout is negative\r\n"],
   [["BLPOP", "k", "1e400"], "-ERR timeout is negative\r\n"],
+  // Past a long double's range, as Redis's `strtold` says (ERANGE).
+  [["BLPOP", "k", "1e5000"], "-ERR timeout is not a float or out of range\r\n"],
+  [["BLPOP", "k", "1e-5000"], "-ERR timeout is not a float or out of range\r\n"],
+  [["BLPOP", "k", "0x"], "-ERR timeout is not a float or out of range\r\n"],
+  // The longest timeout Redis takes, in ms, is 2^63 - 1: one more is "negative".
+  [["BLPOP", "k", "9223372036854775.808"], "-ERR timeout is negative\r\n"],
+  [["BLPOP", "k", "-0.001"], "-ERR timeout is negative\r\n"],
+  // Any timeout above 0, however small (a double holds it as 0), is at least 1 ms.
+  [["BLPOP", "k", "1e-400"], "*-1\r\n"],
+  [["BLPOP", "k", "0x1p-1080"], "*-1\r\n"],
+  [["BLPOP", "k", "0x0.0001p0"], "*-1\r\n"],
+  [["BRPOP", "k", "+0X1P-3"], "*-1\r\n"],
+  [["BRPOP", "k", ".0001"], "*-1\r\n"],
   [["BLPOP", "L2", "0"], WRONGTYPE],
   [["RPUSH", "bl", "a", "b"], ":2\r\n"],
   [["BLPOP", "nokey", "bl", "0"], "*2\r\n$2\r\nbl\r\n$1\r\na\r\n"],
