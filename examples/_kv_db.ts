@@ -451,8 +451,11 @@ export class Database {
         // The socket layer only raises a flag on each read and each write that moved
         // bytes (reading the clock there would cost more than the rest of a GET); the
         // sweep turns it into a time. Blocked clients and subscribers are exempt, as in
-        // Redis: their idle time starts once they are neither.
-        if (client.active || client.blocked !== null || client.subscribed) {
+        // Redis: their idle time starts once they are neither. A client served is no longer
+        // blocked, though its reply may still wait to be written (to a client that never
+        // reads): closed, it gives the value back (see `disconnect`).
+        const waiting = client.blocked !== null && client.blocked.served === null;
+        if (client.active || waiting || client.subscribed) {
           client.active = false;
           client.lastActive = now;
         } else if (now - client.lastActive > this.#idleTimeout) {

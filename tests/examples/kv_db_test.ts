@@ -396,6 +396,38 @@ Deno.test("idle limit: a client's idle time starts when its blocking pop ends, n
   assert.deepEqual(record, ['950 "*-1\\r\\n"', "1300 closed"]);
 });
 
+Deno.test("idle limit: a client served by its blocking pop is idle from then on, though its reply waits", async () => {
+  // One that never reads: its reply (and the replies before it) wait to be written for
+  // ever. Served, it is no longer blocked, so the idle limit closes it, and the value it
+  // was served goes back to its list, since it was never sent.
+  const clock = new VirtualClock();
+  const db = new Database({ clock, idleTimeout: 300 });
+  const stuck = db.connect();
+  const other = db.connect();
+  const record: string[] = [];
+  stuck.onKill = () => {
+    record.push(`${clock.now()} closed`);
+    db.disconnect(stuck); // what its handler does once its connection is closed
+  };
+  await run(
+    function* () {
+      const sweeper = yield* spawn(db.expireCycle());
+      assert.equal(stuck.execute(["BLPOP", "q", "0"]), Infinity); // blocks, with no limit
+      yield* sleep(1000); // blocked: exempt
+      other.execute(["RPUSH", "q", "precious"]);
+      record.push(`${clock.now()} served`);
+      yield* sleep(1000);
+      yield* kill(sweeper);
+    }(),
+    { clock },
+  );
+  // Last seen blocked by the sweep's round at 900: closed at the first round 300 ms past it.
+  assert.deepEqual(record, ["1000 served", "1300 closed"]);
+  sent(other);
+  other.execute(["LRANGE", "q", "0", "-1"]);
+  assert.equal(sent(other), "*1\r\n$8\r\nprecious\r\n");
+});
+
 Deno.test("kvHandler answers each read's pipeline with one write", async () => {
   let pipeline = "";
   let replies = "";
