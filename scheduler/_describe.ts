@@ -150,7 +150,14 @@ export function describe(value: unknown): string {
     }`;
   }
   if (typeof value === "object") {
-    return `an object (${value.constructor?.name ?? "no prototype"})`;
+    let name: string;
+    try {
+      // A getter may throw, and so does every read of a revoked Proxy.
+      name = String(value.constructor?.name ?? "no prototype");
+    } catch {
+      name = "whose constructor could not be read";
+    }
+    return `an object (${name})`;
   }
   if (typeof value === "string") {
     return `the string ${JSON.stringify(value.length > 20 ? value.slice(0, 20) + "..." : value)}`;

@@ -592,13 +592,22 @@ export class Kernel implements ThreadHost {
       if (nextTimer !== undefined) {
         // A virtual timer cannot fire in real time: with something outside pending, the
         // clock holds still, or jumps after the threshold's quiet spell.
-        if (this.#clock === undefined) return this.#armWake(nextTimer.deadline);
-        const threshold = this.#clock.autojumpThreshold;
-        if (threshold !== Infinity) {
+        if (this.#clock === undefined) this.#armWake(nextTimer.deadline);
+        else if (this.#clock.autojumpThreshold !== Infinity) {
           // setTimeout fires at once past 2^31 - 1 ms; no test waits that long anyway.
-          this.#autojumpHandle = setTimeout(this.#onAutojump, Math.min(threshold, 2 ** 31 - 1));
+          const threshold = Math.min(this.#clock.autojumpThreshold, 2 ** 31 - 1);
+          this.#autojumpHandle = setTimeout(this.#onAutojump, threshold);
         }
-        return;
+        // Under `deno test`, the process's first setTimeout runs the microtasks queued so
+        // far inside the call: a promise reaction there may have woken a thread, whose
+        // drive was refused (this one runs). It runs now, not at the timer, and the quiet
+        // spell starts again.
+        if (queue.size === 0) return;
+        if (this.#autojumpHandle !== undefined) {
+          clearTimeout(this.#autojumpHandle);
+          this.#autojumpHandle = undefined;
+        }
+        continue;
       }
       if (this.#externalWaits > 0) return;
       if (!this.#deadlock()) return;
@@ -1096,7 +1105,18 @@ export class Kernel implements ThreadHost {
         this.#enqueue(thread);
         break;
       }
-      if (!this.#handle(thread, yielded)) break;
+      let goesOn: boolean;
+      try {
+        goesOn = this.#handle(thread, yielded);
+      } catch (error) {
+        // A value whose every read throws (a revoked Proxy, a throwing getter), looked at
+        // wherever the kernel looks (the yielded value, what an event names): the error
+        // goes to the thread at its yield point. Not once the thread waits: an error then
+        // is the kernel's own, and must not pass for the thread's.
+        if (thread.state !== STATE_RUNNING) throw error;
+        goesOn = this.#resumeThrowing(thread, error);
+      }
+      if (!goesOn) break;
       if (this.#budget <= 0 && !deferrable(yielded)) {
         this.#enqueue(thread);
         break;

@@ -1,6 +1,7 @@
+import { describe } from "./_describe.ts";
 import { Kernel } from "./kernel.ts";
 import type { Operation } from "./operation.ts";
-import type { VirtualClock } from "./virtual_clock.ts";
+import { VirtualClock } from "./virtual_clock.ts";
 
 /** Options for {@linkcode run}. */
 export interface RunOptions {
@@ -44,7 +45,7 @@ export interface RunOptions {
  * an error that escaped a thread nobody was joining, the abort reason of `options.signal`,
  * or a {@linkcode DeadlockError}; by then every other thread was killed and its `finally`
  * blocks ran. Rejects with a `TypeError` if `operation` is neither a generator nor an
- * event.
+ * event, or an option is of the wrong type (the root then does not start).
  *
  * @typeParam T The root coroutine's return value.
  * @param operation The generator object to run, e.g. `main()`, or a single event.
@@ -68,8 +69,29 @@ export function run<T>(
   options: RunOptions = {},
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    const problem = optionsProblem(options);
+    // The root has not started, so it has no `finally` to run.
+    if (problem !== null) return reject(new TypeError(`Cannot run coroutine: ${problem}`));
     new Kernel(options, resolve as (value: unknown) => void, reject).start(
       operation,
     );
   });
+}
+
+/** What is wrong with `run`'s options, for a caller without types; null if nothing. */
+function optionsProblem(options: RunOptions): string | null {
+  if (typeof options !== "object" || options === null) {
+    return `options must be an object, got ${describe(options)}`;
+  }
+  const { clock, signal, name } = options;
+  if (clock !== undefined && !(clock instanceof VirtualClock)) {
+    return `clock must be a VirtualClock, got ${describe(clock)}`;
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    return `signal must be an AbortSignal, got ${describe(signal)}`;
+  }
+  if (name !== undefined && typeof name !== "string") {
+    return `name must be a string, got ${describe(name)}`;
+  }
+  return null;
 }

@@ -1,4 +1,5 @@
 import { callEach, WatchEndEffect } from "./_effects.ts";
+import { describe } from "./_describe.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { kill } from "./kill.ts";
@@ -125,6 +126,7 @@ export class TaskGroup {
  * @param body A generator function that gets the {@linkcode TaskGroup} and returns the
  * group's value.
  * @returns An event that resumes with the body's value once every child has ended.
+ * @throws {TypeError} If `body` is not a function.
  *
  * @example One child fails: its sibling is killed and the error reaches the caller
  * ```ts
@@ -152,6 +154,11 @@ export class TaskGroup {
  * ```
  */
 export function taskGroup<T>(body: (group: TaskGroup) => Operation<T>): Effect<T> {
+  if (typeof body !== "function") {
+    throw new TypeError(
+      `Cannot start task group: body must be a function, got ${describe(body)}`,
+    );
+  }
   return callEach(() => runGroup(body));
 }
 

@@ -1,3 +1,5 @@
+import { checkNumber } from "./_checks.ts";
+
 /** Moves a virtual clock forward to `to` (never backwards). Only the kernel calls this. */
 export let advanceClock: (clock: VirtualClock, to: number) => void;
 
@@ -86,15 +88,22 @@ export class VirtualClock {
    *
    * @param start The clock's initial time in milliseconds.
    * @param options When to jump while a promise is pending.
+   * @throws {TypeError} If `start` or `options.autojumpThreshold` is not a number.
+   * @throws {RangeError} If `start` is past ±2^53 - 1 or `options.autojumpThreshold` is
+   * negative.
    */
   constructor(start = 0, options: VirtualClockOptions = {}) {
+    checkNumber(start, "Cannot create virtual clock", "start");
+    const threshold = options.autojumpThreshold ?? Infinity;
+    if (options.autojumpThreshold !== undefined) {
+      checkNumber(options.autojumpThreshold, "Cannot create virtual clock", "autojumpThreshold");
+    }
     // Past 2^53 a double no longer tells one millisecond from the next.
     if (!(Math.abs(start) <= Number.MAX_SAFE_INTEGER)) {
       throw new RangeError(
         `Cannot create virtual clock: start must be a finite number within ±2^53 - 1 ms, got ${start}`,
       );
     }
-    const threshold = options.autojumpThreshold ?? Infinity;
     if (!(threshold >= 0)) {
       throw new RangeError(
         `Cannot create virtual clock: autojumpThreshold must be a number of milliseconds, got ${threshold}`,

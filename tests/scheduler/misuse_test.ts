@@ -1,7 +1,21 @@
 // Misuse gets a clear error at the yield point; it never corrupts a thread or escapes the
 // scheduler.
 import assert from "node:assert/strict";
-import { call, type Coroutine, run, spawn, until, VirtualClock, yieldNow } from "../../mod.ts";
+import {
+  call,
+  type Coroutine,
+  join,
+  run,
+  type RunOptions,
+  shield,
+  sleep,
+  spawn,
+  type Task,
+  taskGroup,
+  until,
+  VirtualClock,
+  yieldNow,
+} from "../../mod.ts";
 
 Deno.test("a thenable whose then() throws is an error at the yield point", async (t) => {
   const failure = new Error("then exploded");
@@ -145,4 +159,134 @@ Deno.test("an async generator is refused with a TypeError that says what to do",
     `Cannot run coroutine: ${expected}`,
   );
   assert.equal(steps, 0);
+});
+
+/** A Proxy that throws on every read, as a revoked one does. */
+function revokedProxy(): object {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  return proxy;
+}
+
+/** An object whose `constructor` getter throws. */
+function throwingConstructor(): object {
+  const odd = {};
+  Object.defineProperty(odd, "constructor", {
+    get() {
+      throw new Error("constructor getter");
+    },
+  });
+  return odd;
+}
+
+Deno.test("a value the kernel cannot even look at is an error at the yield point, and every finally runs", async () => {
+  const cases: [string, () => unknown][] = [
+    ["an object whose constructor getter throws", throwingConstructor],
+    ["a revoked proxy", revokedProxy],
+    ["spawn() of a revoked proxy", () => spawn(revokedProxy() as Coroutine<void>)],
+    ["call() of a revoked proxy", () => call(revokedProxy() as Coroutine<void>)],
+    ["join() of a revoked proxy", () => join(revokedProxy() as Task<void>)],
+    ["shield() of a revoked proxy", () => shield(revokedProxy() as Coroutine<void>)],
+  ];
+  for (const [what, make] of cases) {
+    const record: string[] = [];
+    // After a sleep too: the kernel then runs from a timer callback, where an error that
+    // escaped it would end the process.
+    for (const delay of [0, 1]) {
+      await run(
+        function* () {
+          yield* spawn(function* () {
+            try {
+              yield* sleep(5);
+            } finally {
+              record.push("other thread's finally");
+            }
+          }());
+          try {
+            if (delay > 0) yield* sleep(delay);
+            yield make();
+            record.push("no error");
+          } catch (error) {
+            record.push(`caught ${(error as Error).name}`);
+          } finally {
+            record.push("finally");
+          }
+        }(),
+        { clock: new VirtualClock() },
+      );
+    }
+    assert.deepEqual(record, [
+      `caught TypeError`,
+      "finally",
+      "other thread's finally",
+      `caught TypeError`,
+      "finally",
+      "other thread's finally",
+    ], what);
+  }
+});
+
+Deno.test("an object whose constructor getter throws is named in the error as well as can be", async () => {
+  const error = await run(function* () {
+    try {
+      yield throwingConstructor();
+    } catch (error) {
+      return error as Error;
+    }
+    return null;
+  }());
+  assert.equal(
+    error?.message,
+    "Cannot handle yielded value: an object (whose constructor could not be read) is not an " +
+      "event, a generator or a promise",
+  );
+});
+
+Deno.test("run's options, a task group's body and a virtual clock's numbers of the wrong type are TypeErrors that say so", async () => {
+  const finallies: string[] = [];
+  function* root() {
+    try {
+      yield* sleep(1);
+    } finally {
+      finallies.push("ran"); // never: the root does not start
+    }
+  }
+  const runs: [RunOptions, string][] = [
+    [{ clock: 5 as unknown as VirtualClock }, "clock must be a VirtualClock, got number 5"],
+    [
+      { signal: "stop" as unknown as AbortSignal },
+      'signal must be an AbortSignal, got the string "stop"',
+    ],
+    [{ name: 7 as unknown as string }, "name must be a string, got number 7"],
+  ];
+  for (const [options, message] of runs) {
+    await assert.rejects(run(root(), options), {
+      name: "TypeError",
+      message: `Cannot run coroutine: ${message}`,
+    });
+  }
+  await assert.rejects(run(root(), 5 as unknown as RunOptions), {
+    name: "TypeError",
+    message: "Cannot run coroutine: options must be an object, got number 5",
+  });
+  assert.deepEqual(finallies, []);
+  assert.throws(() => taskGroup(42 as unknown as () => Coroutine<void>), {
+    name: "TypeError",
+    message: "Cannot start task group: body must be a function, got number 42",
+  });
+  assert.throws(() => new VirtualClock("5" as unknown as number), {
+    name: "TypeError",
+    message: 'Cannot create virtual clock: start must be a number, got the string "5"',
+  });
+  for (const threshold of ["5", null]) {
+    assert.throws(
+      () => new VirtualClock(0, { autojumpThreshold: threshold as unknown as number }),
+      {
+        name: "TypeError",
+        message: `Cannot create virtual clock: autojumpThreshold must be a number, got ${
+          threshold === null ? "null" : 'the string "5"'
+        }`,
+      },
+    );
+  }
 });
