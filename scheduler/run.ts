@@ -87,7 +87,10 @@ function optionsProblem(options: RunOptions): string | null {
   if (clock !== undefined && !(clock instanceof VirtualClock)) {
     return `clock must be a VirtualClock, got ${describe(clock)}`;
   }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+  // Any object that acts as one: a signal of another realm, or a polyfill.
+  const listens =
+    typeof (signal as { addEventListener?: unknown })?.addEventListener === "function";
+  if (signal !== undefined && !listens) {
     return `signal must be an AbortSignal, got ${describe(signal)}`;
   }
   if (name !== undefined && typeof name !== "string") {
