@@ -664,8 +664,20 @@ const OK = [43, 79, 75, CR, LF]; // +OK\r\n
 const NULL_BULK = [36, 45, 49, CR, LF]; // $-1\r\n
 
 /**
+ * A bulk string at least this long is not copied into the buffer: it is written a chunk of
+ * this size at a time as the client takes it (see `ReplyBuffer`).
+ */
+const CHUNK = 64 * 1024;
+
+/**
  * Replies in RESP2, appended to one growing buffer so that a whole pipeline's replies go
  * out in one write. Strings are binary strings (one char per byte).
+ *
+ * A long bulk string (1 MiB or more) is the exception: it is held as it is, and written a
+ * chunk at a time, each chunk made as the one before it has been taken. Copied whole, a
+ * 500 MB value would stall every client for seconds, and each client reading it would hold
+ * a copy of its own. So `bytes()` may give less than `length`: write what it gives, call
+ * `consume`, and ask again.
  *
  * @example The replies to `SET k v` and `GET k`
  * ```ts
@@ -679,29 +691,61 @@ const NULL_BULK = [36, 45, 49, CR, LF]; // $-1\r\n
  * ```
  */
 export class ReplyBuffer {
+  /** Where replies are appended: after everything in `#front`, if there is anything. */
   #buf: Uint8Array = new Uint8Array(4096);
   /** Where the bytes not yet written start: a partial write only moves this. */
   #start = 0;
   #length = 0;
+  /**
+   * What goes out before `#buf`, oldest first, once a long bulk string came: the bytes
+   * before it, the string, the bytes after it up to the next long one, and so on. Null in
+   * the common case, where there is none.
+   */
+  #front: (Uint8Array | string)[] | null = null;
+  /** How much of `#front[0]` was written. */
+  #frontAt = 0;
+  /** How many bytes of `#front` wait to be written. */
+  #frontBytes = 0;
+  /** The chunk of a long string being written: its bytes, from `#chunkFrom`. */
+  #chunk: Uint8Array | null = null;
+  #chunkFrom = 0;
+  #chunkLength = 0;
 
   /** How many bytes are waiting to be written. */
   get length(): number {
-    return this.#length - this.#start;
+    return this.#length - this.#start + this.#frontBytes;
   }
 
   /**
-   * The replies so far. The view is valid until the buffer is next written to.
+   * The replies, or the first part of them (see above). The view is valid until the buffer
+   * is next written to or consumed from.
    *
-   * @returns A view of the buffered bytes.
+   * @returns A view of the bytes to write next.
    */
   bytes(): Uint8Array {
-    return this.#buf.subarray(this.#start, this.#length);
+    const front = this.#front;
+    if (front === null) return this.#buf.subarray(this.#start, this.#length);
+    const first = front[0];
+    const at = this.#frontAt;
+    if (typeof first !== "string") return first.subarray(at);
+    // A chunk is made once: a write that takes part of it leaves the rest for the next.
+    if (this.#chunk === null || this.#chunkFrom > at || at >= this.#chunkFrom + this.#chunkLength) {
+      const chunk = this.#chunk ??= new Uint8Array(CHUNK);
+      const end = Math.min(first.length, at + CHUNK);
+      for (let i = at; i < end; i++) chunk[i - at] = first.charCodeAt(i);
+      this.#chunkFrom = at;
+      this.#chunkLength = end - at;
+    }
+    return this.#chunk!.subarray(at - this.#chunkFrom, this.#chunkLength);
   }
 
   /** Empties the buffer once its bytes were written; a big buffer is given back. */
   clear(): void {
     this.#start = 0;
     this.#length = 0;
+    this.#front = null;
+    this.#frontAt = this.#frontBytes = 0;
+    this.#chunk = null;
     if (this.#buf.length > 256 * 1024) this.#buf = new Uint8Array(4096);
   }
 
@@ -717,9 +761,29 @@ export class ReplyBuffer {
    * @param n How many bytes were written.
    */
   consume(n: number): void {
-    if (n >= this.#length - this.#start) {
+    if (n >= this.length) {
       this.clear();
       return;
+    }
+    const front = this.#front;
+    if (front !== null) {
+      // A write takes at most what `bytes()` gave, the rest of `#front[0]`; but any `n`
+      // drops the bytes it says, in order.
+      while (n > 0 && this.#front !== null) {
+        const taken = Math.min(n, front[0].length - this.#frontAt);
+        this.#frontAt += taken;
+        this.#frontBytes -= taken;
+        n -= taken;
+        if (this.#frontAt === front[0].length) {
+          front.shift();
+          this.#frontAt = 0;
+          if (front.length === 0) {
+            this.#front = null;
+            this.#chunk = null;
+          }
+        }
+      }
+      if (n === 0) return;
     }
     this.#start += n;
     const rest = this.#length - this.#start;
@@ -728,6 +792,24 @@ export class ReplyBuffer {
       this.#start = 0;
       this.#length = rest;
     }
+  }
+
+  /**
+   * Puts `text` (a long bulk string's bytes) after everything so far, as it is: the bytes
+   * before it go to `#front` first, and a new buffer takes what comes after it (the old one
+   * may be in a write that is still reading it).
+   */
+  #later(text: string): void {
+    const front = this.#front ??= [];
+    const waiting = this.#length - this.#start;
+    if (waiting > 0) {
+      front.push(this.#buf.subarray(this.#start, this.#length));
+      this.#frontBytes += waiting;
+      this.#buf = new Uint8Array(4096);
+      this.#start = this.#length = 0;
+    }
+    front.push(text);
+    this.#frontBytes += text.length;
   }
 
   #reserve(n: number): Uint8Array {
@@ -805,7 +887,8 @@ export class ReplyBuffer {
   bulk(value: string): void {
     this.#text("$" + value.length);
     this.#crlf();
-    this.#text(value);
+    if (value.length >= CHUNK) this.#later(value);
+    else this.#text(value);
     this.#crlf();
   }
 

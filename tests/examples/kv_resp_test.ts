@@ -262,8 +262,10 @@ Deno.test("RequestParser refuses a bulk string longer than a JavaScript string c
 
 Deno.test("ReplyBuffer drains a long reply in short writes moving each byte a bounded number of times", () => {
   const out = new ReplyBuffer();
-  out.bulk("v".repeat(1024 * 1024));
-  let expected = `$1048576\r\n${"v".repeat(1024 * 1024)}\r\n`;
+  // Just short of what is written a chunk at a time: this one is copied into the buffer.
+  const value = "v".repeat(1024 * 1024 - 1);
+  out.bulk(value);
+  let expected = `$${value.length}\r\n${value}\r\n`;
   // Counts the bytes the buffer copies, whichever way it copies them.
   let moved = 0;
   const { copyWithin, set } = Uint8Array.prototype;
@@ -280,8 +282,9 @@ Deno.test("ReplyBuffer drains a long reply in short writes moving each byte a bo
   try {
     // A slow reader takes 1,000 bytes a write; replies appended meanwhile stay, in order.
     for (let writes = 1; out.length > 0; writes++) {
-      const n = Math.min(1000, out.length);
-      drained += String.fromCharCode(...out.bytes().subarray(0, n));
+      const view = out.bytes();
+      const n = Math.min(1000, view.length);
+      drained += String.fromCharCode(...view.subarray(0, n));
       out.consume(n);
       if (writes % 64 === 0) {
         out.integer(writes);
@@ -346,4 +349,40 @@ Deno.test("RequestParser gives back its share of a QueryBudget once its requests
   assert.equal(shared.held, 2280); // 4 bytes, and 32 + 192 of overhead, each
   assert.throws(() => three.feed(bytes("x".repeat(721))), RangeError);
   three.feed(bytes("x".repeat(720)));
+});
+
+Deno.test("ReplyBuffer writes a long bulk string a chunk at a time, never copying it whole, in order with what follows", () => {
+  // A value of 8 MiB: encoding it whole would stall every client for as long as it takes
+  // (seconds, at 500 MB), and hold a second copy of it for each client reading it.
+  const value = Array.from({ length: 8 * 1024 * 1024 }, (_, i) => String.fromCharCode(i % 251))
+    .join("");
+  const out = new ReplyBuffer();
+  out.ok();
+  out.bulk(value);
+  out.integer(1);
+  out.bulk(value.slice(0, 3 * 1024 * 1024));
+  let expected = `+OK\r\n$${value.length}\r\n${value}\r\n:1\r\n$${3 * 1024 * 1024}\r\n${
+    value.slice(0, 3 * 1024 * 1024)
+  }\r\n`;
+  assert.equal(out.length, expected.length);
+  const drained: string[] = [];
+  let largest = 0;
+  // A reader whose writes take odd amounts; replies come in meanwhile and keep their place.
+  for (let writes = 1; out.length > 0 && writes < 1_000_000; writes++) {
+    const view = out.bytes();
+    largest = Math.max(largest, view.length);
+    const n = Math.min(view.length, 1 + (writes * 7919) % 300_000);
+    let text = "";
+    for (let i = 0; i < n; i += 8192) {
+      text += String.fromCharCode(...view.subarray(i, Math.min(n, i + 8192)));
+    }
+    drained.push(text);
+    out.consume(n);
+    if (writes % 10 === 0) {
+      out.integer(writes);
+      expected += `:${writes}\r\n`;
+    }
+  }
+  assert.ok(drained.join("") === expected, "the bytes written are the replies, in order");
+  assert.ok(largest <= 1024 * 1024, `a write of ${largest} bytes at once`);
 });
