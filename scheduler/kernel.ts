@@ -180,10 +180,23 @@ const WOKEN_BY_TIMER = -1;
 /** Every this many back-to-back slice hops, one is a timer hop, which lets Deno poll I/O. */
 const HOPS_PER_IO_POLL = 8;
 /**
+ * And a hop this long after the last timer hop is one too, however few hops came between:
+ * a kernel driven only by promise reactions (writes to a client that keeps reading settle
+ * at once) goes idle between them, which starts the count afresh, while Deno's event loop
+ * never does, and polls no socket.
+ */
+const IO_POLL_MS = HOPS_PER_IO_POLL * SLICE_MS;
+/**
  * How much work drives from promise reactions do between two looks at the time: one for
- * each drive, and one for each step it ran.
+ * each step a drive ran, and REACTION_WORK_PER_DRIVE for the drive itself.
  */
 const REACTION_WORK_PER_CHECK = 64;
+/**
+ * A drive counts as this many steps: a look at the time comes at least every eight drives,
+ * however slow their steps (a handler that compresses each chunk it writes), so that such
+ * drives are not left to run for 64 steps' time before the event loop gets a turn.
+ */
+const REACTION_WORK_PER_DRIVE = 8;
 /** How many stuck threads a `DeadlockError` names. */
 const DEADLOCK_REPORT_LIMIT = 10;
 
@@ -294,6 +307,8 @@ export class Kernel implements ThreadHost {
   #stepping: Thread | null = null;
   /** Slice hops since the kernel last went idle. */
   #busyHops = 0;
+  /** When the last timer hop was made (see IO_POLL_MS). */
+  #lastIoPoll = 0;
 
   constructor(
     options: KernelOptions,
@@ -301,9 +316,9 @@ export class Kernel implements ThreadHost {
     reject: (error: unknown) => void,
   ) {
     this.#clock = options.clock;
-    this.#signal = options.signal;
+    this.#signal = options.signal ?? undefined;
     this.#trace = options.trace === true;
-    this.#rootName = options.name;
+    this.#rootName = options.name ?? undefined;
     this.#resolve = resolve;
     this.#reject = reject;
   }
@@ -571,6 +586,12 @@ export class Kernel implements ThreadHost {
         // the jump, as it would in real time.
         if (!this.#turnBeforeJump) {
           this.#jumpHandle ??= setImmediate(this.#onTurnBeforeJump);
+          // Something became ready as it was armed (see #armedTimer): the turn that counts
+          // comes after that thread has run.
+          if (this.#armedTimer()) {
+            clearImmediate(this.#jumpHandle);
+            this.#jumpHandle = undefined;
+          }
           return;
         }
         this.#turnBeforeJump = false;
@@ -598,16 +619,9 @@ export class Kernel implements ThreadHost {
           const threshold = Math.min(this.#clock.autojumpThreshold, 2 ** 31 - 1);
           this.#autojumpHandle = setTimeout(this.#onAutojump, threshold);
         }
-        // Under `deno test`, the process's first setTimeout runs the microtasks queued so
-        // far inside the call: a promise reaction there may have woken a thread, whose
-        // drive was refused (this one runs). It runs now, not at the timer, and the quiet
-        // spell starts again.
-        if (queue.size === 0) return;
-        if (this.#autojumpHandle !== undefined) {
-          clearTimeout(this.#autojumpHandle);
-          this.#autojumpHandle = undefined;
-        }
-        continue;
+        // The next drive clears the autojump timer: something happened.
+        this.#armedTimer();
+        return;
       }
       if (this.#externalWaits > 0) return;
       if (!this.#deadlock()) return;
@@ -646,7 +660,7 @@ export class Kernel implements ThreadHost {
     const budget = this.#budget;
     const refills = this.#refills;
     this.#drive();
-    this.#reactionWork += 1 + budget - this.#budget +
+    this.#reactionWork += REACTION_WORK_PER_DRIVE + budget - this.#budget +
       (this.#refills - refills) * STEPS_PER_CHECK;
   }
 
@@ -655,10 +669,28 @@ export class Kernel implements ThreadHost {
     this.#fail(this.#signal!.reason);
   }
 
+  /**
+   * Called just after the kernel armed a timer (or an immediate) and is about to wait:
+   * under `deno test`, the process's first timer call runs the microtasks queued so far
+   * inside the call, and a promise reaction there may have woken a thread (or asked for an
+   * abort) while the kernel ran, which refused to be driven for it. Such a thread runs
+   * from a hop, not at the timer (it could be a second away, or a virtual clock jump),
+   * and not at once: a promise's thread never resumes before `run()` has returned. Says
+   * whether there was one.
+   */
+  #armedTimer(): boolean {
+    if (this.#queue.size === 0 && !this.#abortPending) return false;
+    this.#hop();
+    return true;
+  }
+
   /** Lets the event loop in while the kernel is still busy; see rule 5. */
   #hop(): void {
     if (this.#immediateHandle !== undefined || this.#hopTimerHandle !== undefined) return;
-    if (++this.#busyHops % HOPS_PER_IO_POLL === 0) {
+    // Hops come at most once a slice, so reading the clock here costs little.
+    const now = performance.now();
+    if (++this.#busyHops % HOPS_PER_IO_POLL === 0 || now - this.#lastIoPoll >= IO_POLL_MS) {
+      this.#lastIoPoll = now;
       this.#hopTimerHandle = setTimeout(this.#onHopTimer, 0);
     } else this.#immediateHandle = setImmediate(this.#onImmediate);
   }
@@ -851,9 +883,10 @@ export class Kernel implements ThreadHost {
       return false;
     }
     if (this.#externalWaits > 0 && !this.#turnBeforeJump) {
-      this.#jumpHandle ??= setImmediate(this.#onTurnBeforeJump);
-      // What the turn wakes is part of the instant's work (on the real clock).
+      // What the turn wakes is part of the instant's work (on the real clock); so is what
+      // a first timer call wakes as it is made (see #armedTimer).
       if (this.#instant !== 0) this.#instantTurned = this.#instantOpen = true;
+      this.#jumpHandle ??= setImmediate(this.#onTurnBeforeJump);
       return null;
     }
     this.#turnBeforeJump = false;
@@ -1113,7 +1146,7 @@ export class Kernel implements ThreadHost {
         // wherever the kernel looks (the yielded value, what an event names): the error
         // goes to the thread at its yield point. Not once the thread waits: an error then
         // is the kernel's own, and must not pass for the thread's.
-        if (thread.state !== STATE_RUNNING) throw error;
+        if (thread.state !== STATE_RUNNING || isStackOverflow(error)) throw error;
         goesOn = this.#resumeThrowing(thread, error);
       }
       if (!goesOn) break;
@@ -2281,10 +2314,23 @@ export class Kernel implements ThreadHost {
  * nothing and gives way itself, and put off by a turn of every ready thread, it would end
  * that much later on the real clock (after a time limit set after it, say).
  */
+/**
+ * Whether `error` is V8's stack overflow: the kernel's own, which may come after a handler
+ * changed some of its state, so it must not pass for an error of the thread's.
+ */
+function isStackOverflow(error: unknown): boolean {
+  return error instanceof RangeError && error.message === "Maximum call stack size exceeded";
+}
+
 function deferrable(yielded: unknown): boolean {
-  if (yielded instanceof NativeGenerator) return true; // a call
   if (typeof yielded !== "object" || yielded === null) return false;
-  const kind = (yielded as Tagged)[KIND];
+  let kind: Kind | undefined;
+  try {
+    if (yielded instanceof NativeGenerator) return true; // a call
+    kind = (yielded as Tagged)[KIND];
+  } catch {
+    return false; // a revoked Proxy, say: #handle gives the thread the error
+  }
   if (kind === KIND_UNTIL) return typeof (yielded as UntilEffect<unknown>).source === "function";
   return kind !== undefined && kind !== KIND_SHIELD && kind !== KIND_KILL &&
     kind !== KIND_KILL_ALL && kind !== KIND_SLEEP;

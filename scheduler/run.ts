@@ -85,15 +85,18 @@ function optionsProblem(options: RunOptions): string | null {
   }
   const { clock, signal, name } = options;
   if (clock !== undefined && !(clock instanceof VirtualClock)) {
-    return `clock must be a VirtualClock, got ${describe(clock)}`;
+    const copy = (clock as { constructor?: { name?: unknown } })?.constructor?.name;
+    return copy === "VirtualClock"
+      ? "clock is a VirtualClock of another copy of bluelet (import both from one place)"
+      : `clock must be a VirtualClock, got ${describe(clock)}`;
   }
   // Any object that acts as one: a signal of another realm, or a polyfill.
   const listens =
     typeof (signal as { addEventListener?: unknown })?.addEventListener === "function";
-  if (signal !== undefined && !listens) {
+  if (signal != null && !listens) { // null passes for none, as in fetch's options
     return `signal must be an AbortSignal, got ${describe(signal)}`;
   }
-  if (name !== undefined && typeof name !== "string") {
+  if (name != null && typeof name !== "string") {
     return `name must be a string, got ${describe(name)}`;
   }
   return null;

@@ -22,7 +22,8 @@ export interface ThreadSnapshot {
   readonly state: ThreadStateName;
   /**
    * What it waits on, e.g. `sleep until 1500`, `join(thread 2)`,
-   * `recv(1024) from 10.0.0.7:5000`.
+   * `recv(1024) from 10.0.0.7:5000`; a task group waiting for a child (its state is
+   * `joining` too), `the end of thread 2`.
    */
   readonly waitsOn: string;
   /** Whether it is being killed (its `finally` blocks are running). */

@@ -290,3 +290,34 @@ Deno.test("run's options, a task group's body and a virtual clock's numbers of t
     );
   }
 });
+
+Deno.test("a revoked proxy yielded just as a thread's step budget runs out is still an error at the yield point", async () => {
+  // The budget runs out after about a thousand steps; one of these lands on it.
+  for (let steps = 1000; steps < 1040; steps++) {
+    const record: string[] = [];
+    await run(function* () {
+      try {
+        for (let i = 0; i < steps; i++) yield* yieldNow();
+        yield revokedProxy();
+      } catch (error) {
+        record.push(`caught ${(error as Error).name}`);
+      } finally {
+        record.push("finally");
+      }
+    }());
+    assert.deepEqual(record, ["caught TypeError", "finally"], `after ${steps} steps`);
+  }
+});
+
+Deno.test("run takes null for no signal and no name, as fetch-style options do", async () => {
+  assert.equal(
+    await run(
+      function* () {
+        yield* yieldNow();
+        return 42;
+      }(),
+      { signal: null as unknown as undefined, name: null as unknown as undefined },
+    ),
+    42,
+  );
+});

@@ -1,0 +1,26 @@
+// Run by busy_writer_test.ts as a process of its own, so that its writes to a client that
+// keeps reading complete at once, as they do in production (a client in the same process
+// reads only when the event loop turns). A client that says BIG gets 32 MiB in 64 KiB
+// chunks, each made with 0.2 ms of work first; any other client is echoed.
+import * as bluelet from "../../mod.ts";
+
+const CHUNK = 64 * 1024;
+const TOTAL = 32 * 1024 * 1024;
+
+function busy(ms: number): void {
+  const start = performance.now();
+  while (performance.now() - start < ms); // a chunk's work: compressing it, say
+}
+
+await bluelet.run(bluelet.server("127.0.0.1", 0, function* (conn) {
+  const first = yield* conn.recv(4);
+  if (new TextDecoder().decode(first) === "BIG\n") {
+    const chunk = new Uint8Array(CHUNK);
+    for (let sent = 0; sent < TOTAL; sent += CHUNK) {
+      busy(0.2);
+      yield* conn.sendall(chunk);
+    }
+    return;
+  }
+  for (let data = first; data.length > 0; data = yield* conn.recv(64)) yield* conn.sendall(data);
+}, { onListen: (addr) => console.log(`listening on port ${(addr as Deno.NetAddr).port}`) }));
