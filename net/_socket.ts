@@ -71,6 +71,12 @@ export class Socket {
    */
   reader: SideHolder | null = null;
   writer: SideHolder | null = null;
+  /**
+   * Set while a read that may give way holds the read side (a Web Stream's, once nobody
+   * holds the stream): called when another read wants the side, it stops that read, whose
+   * bytes stay buffered, and says whether it did.
+   */
+  readGivesWay: (() => boolean) | null = null;
   writeClosed = false;
   /** A send was killed part way (an OS write in flight, or bytes handed over in memory). */
   writeCut = false;
@@ -93,6 +99,7 @@ export class Socket {
 
   /** Claims the read side for `holder`, doing `action`, or throws why it cannot. */
   startRead(action: string, holder: SideHolder): void {
+    if (this.reader !== null && this.readGivesWay !== null) this.readGivesWay();
     this.#checkFree(this.reader, action, "reading from", "reads");
     this.reader = holder;
     this.readsStarted++;

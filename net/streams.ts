@@ -76,7 +76,10 @@ const DEFAULT_CHUNK_SIZE = 64 * 1024;
  * the end: the connection's owner does.
  *
  * Reads and writes of a connection must not overlap, streams included: while a
- * `pipeTo` reads, a coroutine's `recv` on the same connection throws a `TypeError`.
+ * `pipeTo` reads, a coroutine's `recv` on the same connection throws a `TypeError`. Once
+ * nobody holds the readable (after `releaseLock`, or a `pipeTo` stopped with
+ * `preventCancel`), its read in flight waits for nobody, and a `recv` stops it instead,
+ * as a `cancel` would: the bytes it had not delivered stay buffered for that `recv`.
  *
  * The streams need a real socket (TCP, TLS or Unix). Each stream operation runs in a run
  * of its own, and an in-memory connection (`memoryPair`, `MemoryListener`) waits only on
@@ -138,7 +141,18 @@ function readableOf(
   /** Aborts the run of the read in flight, if any. */
   let reading: AbortController | null = null;
   let cancelled = false;
+  /** Whether the read in flight was stopped for another read (see `givesWay`). */
+  let gaveWay = false;
   const stopReading = () => reading?.abort();
+  // Once nobody holds the stream (`releaseLock`, a `pipeTo` stopped with `preventCancel`),
+  // its read in flight waits for nobody: another read of the connection (the owner's
+  // `recv`) stops it, as `cancel` would, rather than fail. Its bytes stay buffered.
+  const givesWay = (): boolean => {
+    if (readable.locked || reading === null) return false;
+    gaveWay = true;
+    reading.abort();
+    return true;
+  };
 
   // Takes one chunk and hands it over in the same step: a kill (from `cancel`) comes
   // either before the read's bytes are taken, and they stay buffered, or not at all.
@@ -167,17 +181,21 @@ function readableOf(
       if (signal?.aborted) return controller.error(signal.reason);
       const aborter = new AbortController();
       reading = aborter;
+      gaveWay = false;
+      socket.readGivesWay = givesWay;
       // Listened to only while reading, as the writable side does.
       signal?.addEventListener("abort", stopReading);
       try {
         await run(pullOnce(controller), { signal: aborter.signal });
       } catch (error) {
-        if (cancelled) return;
+        // Stopped for another read: the next pull reads afresh.
+        if (cancelled || gaveWay) return;
         // Killed as `cancel` kills it: its bytes stay buffered.
         if (signal?.aborted) return controller.error(signal.reason);
         throw error;
       } finally {
         reading = null;
+        if (socket.readGivesWay === givesWay) socket.readGivesWay = null;
         signal?.removeEventListener("abort", stopReading);
       }
     },

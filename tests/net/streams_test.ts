@@ -173,6 +173,46 @@ Deno.test("toStreams() readable released with a read in flight, then cancelled, 
   }());
 });
 
+Deno.test("toStreams() readable let go with a read in flight, the peer silent, leaves the connection to recv at once", async () => {
+  for (const letGo of ["releaseLock", "pipeTo stopped with preventCancel"]) {
+    await run(function* () {
+      using pair = yield* socketPair();
+      const { readable } = toStreams(pair.peer);
+      if (letGo === "releaseLock") {
+        const reader = readable.getReader();
+        const pending = reader.read();
+        yield* until(macrotask()); // the stream's pull has started its read by now
+        reader.releaseLock();
+        yield* until(rejects(pending, { name: "TypeError" }));
+      } else {
+        const aborter = new AbortController();
+        const piping = readable.pipeTo(new WritableStream(), {
+          preventCancel: true,
+          signal: aborter.signal,
+        }).catch(() => {});
+        yield* until(macrotask());
+        aborter.abort(new Error("stop"));
+        yield* until(piping);
+      }
+      // Nobody holds the stream: the owner reads on, and its recv takes the read's place.
+      const receiving = yield* spawn(pair.peer.recvExactly(4));
+      yield* pair.client.sendall("data");
+      equal(text(yield* withTimeout(5_000, join(receiving))), "data", letGo);
+      // And the stream, taken again, reads what comes next.
+      yield* pair.client.sendall("more");
+      yield* pair.client.closeWrite();
+      const reader = readable.getReader();
+      let more = "";
+      for (let reads = 0; reads < 100; reads++) {
+        const { value, done } = yield* until(reader.read());
+        if (done) break;
+        more += text(value);
+      }
+      equal(more, "more", letGo);
+    }());
+  }
+});
+
 Deno.test("toStreams() readable released with a read in flight gives the bytes that came meanwhile to its next reader, once", async () => {
   await run(function* () {
     using pair = yield* socketPair();
