@@ -152,6 +152,15 @@ export interface ServeWorkersOptions {
    * @default {10000}
    */
   stopTimeout?: number;
+  /**
+   * Aborting it stops the Workers. While they start, the start then fails with the
+   * signal's reason, once those started have stopped: a handler module that never finishes
+   * loading would keep it waiting for ever otherwise. After, it begins
+   * {@linkcode WorkerServer.shutdown}. Already aborted, nothing starts.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -206,6 +215,8 @@ export class WorkerServer implements AsyncDisposable {
   readonly #workers: WorkerState[];
   readonly #stopTimeout: number;
   #shutdown: Promise<void> | null = null;
+  /** Stops listening to `ServeWorkersOptions.signal`, once shutting down. */
+  #unlisten: (() => void) | null = null;
 
   /** Made by {@linkcode serveWorkers} only. */
   private constructor(port: number, workers: WorkerState[], stopTimeout: number) {
@@ -264,6 +275,8 @@ export class WorkerServer implements AsyncDisposable {
    * ```
    */
   shutdown(): Promise<void> {
+    this.#unlisten?.();
+    this.#unlisten = null;
     this.#shutdown ??= (async () => {
       for (const state of this.#workers) {
         state.asked = true;
@@ -306,6 +319,8 @@ export class WorkerServer implements AsyncDisposable {
           }`,
         );
       }
+      const signal = options.signal;
+      signal?.throwIfAborted();
       const stopTimeout = options.stopTimeout ?? 10_000;
       if (!(stopTimeout > 0)) {
         throw new RangeError(
@@ -353,7 +368,7 @@ export class WorkerServer implements AsyncDisposable {
       startFailed.promise.catch(() => {}); // awaited only while they start
       let failedToStart = false;
       /** Fails the start with `error`; says false if it has failed already. */
-      const failStart = (error: Error): boolean => {
+      const failStart = (error: unknown): boolean => {
         if (failedToStart) return false;
         failedToStart = true;
         startFailed.reject(error);
@@ -527,6 +542,8 @@ export class WorkerServer implements AsyncDisposable {
         worker.postMessage(message, [channel.port2]);
         return listening.promise;
       };
+      const abortStart = () => void failStart(signal!.reason);
+      signal?.addEventListener("abort", abortStart);
       try {
         // The first Worker picks the port (when 0 was asked for); the others share it.
         const port = await Promise.race([start(options.port ?? 0), startFailed.promise]);
@@ -535,10 +552,18 @@ export class WorkerServer implements AsyncDisposable {
         await Promise.race([Promise.all(rest), startFailed.promise]);
         await Promise.race([Promise.all(dying), startFailed.promise]);
         started = true;
-        return new WorkerServer(port, workers, stopTimeout);
+        const server = new WorkerServer(port, workers, stopTimeout);
+        if (signal !== undefined) {
+          const shutDown = () => void server.shutdown();
+          signal.addEventListener("abort", shutDown, { once: true });
+          server.#unlisten = () => signal.removeEventListener("abort", shutDown);
+        }
+        return server;
       } catch (error) {
         await new WorkerServer(0, workers, stopTimeout).shutdown();
         throw error;
+      } finally {
+        signal?.removeEventListener("abort", abortStart);
       }
     };
   }

@@ -105,6 +105,36 @@ Deno.test("serveWorkers() fails to start when the module lacks the export, leavi
   );
 });
 
+Deno.test("serveWorkers() whose handler module never finishes loading ends its start when its signal aborts, leaving no worker", async () => {
+  const hangs = new URL(
+    "data:text/javascript,await new Promise(() => {}); export function* handler() {}",
+  );
+  const stop = new AbortController();
+  const record: string[] = [];
+  const starting = serveWorkers(hangs, { workers: 2, signal: stop.signal, stopTimeout: 500 })
+    .then(() => "started", (error: Error) => `start failed: ${error.message}`);
+  setTimeout(() => {
+    record.push("abort");
+    stop.abort(new Error("gave up waiting"));
+  }, 200);
+  record.push(await withDeadline(starting, "the start"));
+  deepEqual(record, ["abort", "start failed: gave up waiting"]);
+  // Already aborted: nothing starts.
+  await rejects(serveWorkers(HANDLER, { workers: 1, signal: stop.signal }), {
+    message: "gave up waiting",
+  });
+});
+
+Deno.test("serveWorkers() shuts its workers down when its signal aborts after they started", async () => {
+  const stop = new AbortController();
+  const workers = await serveWorkers(HANDLER, { workers: 2, signal: stop.signal });
+  equal(workers.serving, 2);
+  stop.abort();
+  await withDeadline(workers.shutdown(), "the shutdown"); // the one the signal began
+  equal(workers.serving, 0);
+  await rejects(run(connect("127.0.0.1", workers.port)), ConnectionRefusedError);
+});
+
 Deno.test("serveWorkers() fails to start when a worker's module throws, leaving no worker", async () => {
   const broken = new URL("data:text/javascript,throw new Error('broken')");
   await rejects(serveWorkers(broken, { workers: 2 }), (error: Error) => {
