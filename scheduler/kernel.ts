@@ -1142,12 +1142,7 @@ export class Kernel implements ThreadHost {
       try {
         goesOn = this.#handle(thread, yielded);
       } catch (error) {
-        // A value whose every read throws (a revoked Proxy, a throwing getter), looked at
-        // wherever the kernel looks (the yielded value, what an event names): the error
-        // goes to the thread at its yield point. Not once the thread waits: an error then
-        // is the kernel's own, and must not pass for the thread's.
-        if (thread.state !== STATE_RUNNING || isStackOverflow(error)) throw error;
-        goesOn = this.#resumeThrowing(thread, error);
+        goesOn = this.#handleThrew(thread, error);
       }
       if (!goesOn) break;
       if (this.#budget <= 0 && !deferrable(yielded)) {
@@ -1282,6 +1277,18 @@ export class Kernel implements ThreadHost {
           describe(yielded)
         } is not an event, a generator or a promise${callItHint(yielded)}`,
     );
+  }
+
+  /**
+   * `#handle` threw `error`: a value whose every read throws (a revoked Proxy, a throwing
+   * getter), looked at wherever the kernel looks (the yielded value, what an event names).
+   * The error goes to the thread at its yield point. Not once the thread waits, nor a
+   * stack overflow: those are the kernel's own, maybe halfway through a change, and must
+   * not pass for the thread's. (Out of #step, whose size decides how V8 optimizes it.)
+   */
+  #handleThrew(thread: Thread, error: unknown): boolean {
+    if (thread.state !== STATE_RUNNING || isStackOverflow(error)) throw error;
+    return this.#resumeThrowing(thread, error);
   }
 
   /** Sets `thread` up to resume by throwing `error` at its yield point; it goes on. */
