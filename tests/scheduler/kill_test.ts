@@ -867,3 +867,51 @@ Deno.test("a thread killed before the kernel took in the promise it yielded leav
     assert.ok(record.length <= 1);
   }
 });
+
+Deno.test("a finally that ends in continue goes on to the next yield, where the kill goes on; one that ends in return ends only its frame", async () => {
+  const record: string[] = [];
+  await run(
+    function* () {
+      function* inner(): Coroutine<number> {
+        try {
+          yield* sleep(100);
+        } finally {
+          record.push("inner finally returns");
+          // deno-lint-ignore no-unsafe-finally
+          return 5;
+        }
+      }
+      const caller = yield* spawn(function* () {
+        record.push(`caller got ${yield* call(inner())}`); // never: the kill goes on
+      }());
+      yield* sleep(10);
+      yield* kill(caller);
+      record.push("first kill done");
+      const looping = yield* spawn(function* () {
+        for (let i = 0; i < 3; i++) {
+          try {
+            yield* sleep(100);
+          } finally {
+            record.push(`finally ${i}`);
+            // deno-lint-ignore no-unsafe-finally
+            if (i < 2) continue;
+          }
+        }
+        record.push("after the loop, before any yield");
+      }());
+      yield* sleep(10);
+      yield* kill(looping);
+      record.push("second kill done");
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, [
+    "inner finally returns",
+    "first kill done",
+    "finally 0",
+    "finally 1",
+    "finally 2",
+    "after the loop, before any yield",
+    "second kill done",
+  ]);
+});
