@@ -782,6 +782,8 @@ export class ReplyBuffer {
         if (this.#frontAt === front[0].length) {
           front.shift();
           this.#frontAt = 0;
+          // The chunk made is of the string just written: the next one starts at 0 too.
+          this.#chunkLength = 0;
           if (front.length === 0) {
             this.#front = null;
             this.#chunk = null;

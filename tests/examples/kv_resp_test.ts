@@ -406,3 +406,25 @@ Deno.test("RequestParser keeps every byte of a long bulk string, whatever its va
     assert.ok(Uint8Array.from(text, (c) => c.charCodeAt(0)).every((b, i) => b === value[i]));
   }
 });
+
+Deno.test("ReplyBuffer writes each of two long bulk strings in one reply as itself, whatever their lengths", () => {
+  // The chunk made for the first must not pass for the second's: both start at offset 0.
+  for (const length of [1024 * 1024, 1024 * 1024 + 1, 2 * 1024 * 1024]) {
+    const a = "A".repeat(length);
+    const b = "B".repeat(length);
+    const out = new ReplyBuffer();
+    out.array(2);
+    out.bulk(a);
+    out.bulk(b);
+    const expected = `*2\r\n$${length}\r\n${a}\r\n$${length}\r\n${b}\r\n`;
+    let drained = "";
+    for (let writes = 0; out.length > 0 && writes < 100; writes++) {
+      const view = out.bytes();
+      for (let i = 0; i < view.length; i += 8192) {
+        drained += String.fromCharCode(...view.subarray(i, Math.min(view.length, i + 8192)));
+      }
+      out.consume(view.length);
+    }
+    assert.ok(drained === expected, `two values of ${length} bytes`);
+  }
+});
