@@ -192,11 +192,11 @@ const IO_POLL_MS = HOPS_PER_IO_POLL * SLICE_MS;
  */
 const REACTION_WORK_PER_CHECK = 64;
 /**
- * A drive counts as this many steps: a look at the time comes at least every eight drives,
+ * A drive counts as this many steps: a look at the time comes at least every four drives,
  * however slow their steps (a handler that compresses each chunk it writes), so that such
  * drives are not left to run for 64 steps' time before the event loop gets a turn.
  */
-const REACTION_WORK_PER_DRIVE = 8;
+const REACTION_WORK_PER_DRIVE = 16;
 /** How many stuck threads a `DeadlockError` names. */
 const DEADLOCK_REPORT_LIMIT = 10;
 
@@ -309,6 +309,8 @@ export class Kernel implements ThreadHost {
   #busyHops = 0;
   /** When the last timer hop was made (see IO_POLL_MS). */
   #lastIoPoll = 0;
+  /** When #driveFromReaction last looked at the time. */
+  #lastLook = 0;
 
   constructor(
     options: KernelOptions,
@@ -643,8 +645,12 @@ export class Kernel implements ThreadHost {
   #driveFromReaction(): void {
     if (this.#immediateHandle !== undefined || this.#hopTimerHandle !== undefined) return;
     if (this.#reactionWork >= REACTION_WORK_PER_CHECK) {
-      this.#reactionWork = 0;
       const now = performance.now();
+      // Drives that took a slice or more since the last look (slow steps: a handler that
+      // compresses each chunk it writes) are looked at one by one from now on, so that the
+      // hop comes a drive after the mark, not four; fast ones again every four or so.
+      this.#reactionWork = now - this.#lastLook >= SLICE_MS ? REACTION_WORK_PER_CHECK : 0;
+      this.#lastLook = now;
       if (this.#macrotaskMark === undefined) {
         if (now - this.#macrotaskSeen >= SLICE_MS) {
           this.#reactionsSince = now;
