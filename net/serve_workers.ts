@@ -551,6 +551,8 @@ export class WorkerServer implements AsyncDisposable {
         for (let i = 1; i < count; i++) rest.push(start(port));
         await Promise.race([Promise.all(rest), startFailed.promise]);
         await Promise.race([Promise.all(dying), startFailed.promise]);
+        // Aborted in the last turns of the start, after the race above had settled.
+        if (signal?.aborted) throw signal.reason;
         started = true;
         const server = new WorkerServer(port, workers, stopTimeout);
         if (signal !== undefined) {

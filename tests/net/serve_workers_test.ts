@@ -125,6 +125,58 @@ Deno.test("serveWorkers() whose handler module never finishes loading ends its s
   });
 });
 
+Deno.test("serveWorkers() aborted in the last turns of its start does not resolve with Workers serving", async () => {
+  // The abort is made a few microtasks after the last Worker says it listens: wherever it
+  // lands, the start rejects, or what it resolved with is shut down.
+  const handler = new URL("data:text/javascript,export function* handler() {}");
+  const onmessage = Object.getOwnPropertyDescriptor(MessagePort.prototype, "onmessage")!;
+  let depth = 0;
+  let listening = 0;
+  let stop: AbortController | null = null;
+  Object.defineProperty(MessagePort.prototype, "onmessage", {
+    configurable: true,
+    get() {
+      return onmessage.get!.call(this);
+    },
+    set(receive) {
+      onmessage.set!.call(
+        this,
+        receive === null ? null : (event: MessageEvent) => {
+          receive(event);
+          const told = event.data && typeof event.data === "object" && "listening" in event.data;
+          if (stop !== null && told && --listening === 0) {
+            const aborter = stop;
+            stop = null;
+            let later = Promise.resolve();
+            for (let i = 0; i < depth; i++) later = later.then(() => {});
+            later.then(() => aborter.abort(new Error(`aborted ${depth} microtasks later`)));
+          }
+        },
+      );
+    },
+  });
+  try {
+    for (depth = 0; depth <= 6; depth++) {
+      const aborter = stop = new AbortController();
+      listening = 2;
+      const workers = await serveWorkers(handler, { workers: 2, signal: aborter.signal })
+        .catch((error: Error) => error.message);
+      if (typeof workers === "string") {
+        equal(workers, `aborted ${depth} microtasks later`);
+        continue;
+      }
+      // Resolved: the abort came after, and shuts the Workers down by itself.
+      for (let waits = 0; workers.serving > 0 && waits < 300; waits++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      equal(workers.serving, 0, `Workers still serving after an abort ${depth} microtasks late`);
+      await withDeadline(workers.shutdown(), "the shutdown");
+    }
+  } finally {
+    Object.defineProperty(MessagePort.prototype, "onmessage", onmessage);
+  }
+});
+
 Deno.test("serveWorkers() shuts its workers down when its signal aborts after they started", async () => {
   const stop = new AbortController();
   const workers = await serveWorkers(HANDLER, { workers: 2, signal: stop.signal });
