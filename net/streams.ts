@@ -79,7 +79,9 @@ const DEFAULT_CHUNK_SIZE = 64 * 1024;
  * `pipeTo` reads, a coroutine's `recv` on the same connection throws a `TypeError`. Once
  * nobody holds the readable (after `releaseLock`, or a `pipeTo` stopped with
  * `preventCancel`), its read in flight waits for nobody, and a `recv` stops it instead,
- * as a `cancel` would: the bytes it had not delivered stay buffered for that `recv`.
+ * as a `cancel` would: the bytes it had not delivered stay buffered for that `recv`. (A
+ * chunk the stopped pipe had already taken from the stream, and not written yet, is the
+ * pipe's: the Streams standard drops it.)
  *
  * The streams need a real socket (TCP, TLS or Unix). Each stream operation runs in a run
  * of its own, and an in-memory connection (`memoryPair`, `MemoryListener`) waits only on
@@ -147,8 +149,10 @@ function readableOf(
   // Once nobody holds the stream (`releaseLock`, a `pipeTo` stopped with `preventCancel`),
   // its read in flight waits for nobody: another read of the connection (the owner's
   // `recv`) stops it, as `cancel` would, rather than fail. Its bytes stay buffered.
+  // The hook of another stream of the same connection, set before this one's: asked in turn.
+  let before: (() => boolean) | null = null;
   const givesWay = (): boolean => {
-    if (readable.locked || reading === null) return false;
+    if (readable.locked || reading === null) return before?.() ?? false;
     gaveWay = true;
     reading.abort();
     return true;
@@ -182,6 +186,7 @@ function readableOf(
       const aborter = new AbortController();
       reading = aborter;
       gaveWay = false;
+      if (socket.readGivesWay !== givesWay) before = socket.readGivesWay;
       socket.readGivesWay = givesWay;
       // Listened to only while reading, as the writable side does.
       signal?.addEventListener("abort", stopReading);
@@ -195,7 +200,8 @@ function readableOf(
         throw error;
       } finally {
         reading = null;
-        if (socket.readGivesWay === givesWay) socket.readGivesWay = null;
+        if (socket.readGivesWay === givesWay) socket.readGivesWay = before;
+        before = null;
         signal?.removeEventListener("abort", stopReading);
       }
     },

@@ -213,6 +213,33 @@ Deno.test("toStreams() readable let go with a read in flight, the peer silent, l
   }
 });
 
+Deno.test("toStreams() twice on one connection: a stream let go gives way to the other's read, and then to recv", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const first = toStreams(pair.peer).readable;
+    const second = toStreams(pair.peer).readable;
+    const a = first.getReader();
+    const pending = a.read();
+    yield* until(macrotask()); // the first stream's read is in flight
+    a.releaseLock();
+    yield* until(rejects(pending, { name: "TypeError" }));
+    // The second stream reads: the first's read waits for nobody, so it stops.
+    const b = second.getReader();
+    const reading = b.read();
+    yield* until(macrotask());
+    yield* pair.client.sendall("one");
+    equal(text((yield* until(reading)).value!), "one");
+    const again = b.read();
+    yield* until(macrotask());
+    b.releaseLock();
+    yield* until(rejects(again, { name: "TypeError" }));
+    // Neither is held now: recv takes the connection from the second's read in flight.
+    const receiving = yield* spawn(pair.peer.recvExactly(3));
+    yield* pair.client.sendall("two");
+    equal(text(yield* withTimeout(5_000, join(receiving))), "two");
+  }());
+});
+
 Deno.test("toStreams() readable released with a read in flight gives the bytes that came meanwhile to its next reader, once", async () => {
   await run(function* () {
     using pair = yield* socketPair();
