@@ -16,6 +16,7 @@ import { Deque } from "./_kv_deque.ts";
 import { globMatch } from "./_kv_glob.ts";
 import { PROTO_MAX_BULK_LEN, ProtocolError, ReplyBuffer, type RequestParser } from "./_kv_resp.ts";
 import { FOREVER, Wakeup } from "./_kv_wakeup.ts";
+import { parseTimeout } from "./_kv_timeout.ts";
 
 /**
  * A source of time in milliseconds: `performance`, or a `VirtualClock`.
@@ -172,87 +173,6 @@ function parseInt64(text: string): bigint | null {
 function parseCount(text: string): number | null {
   const value = parseInt64(text);
   return value === null ? null : Number(value);
-}
-
-/** What a timeout Redis's `strtold` would not take replies. */
-const NOT_A_FLOAT = "ERR timeout is not a float or out of range";
-/** What a timeout past 2^63 - 1 ms, or below 0 once rounded up, replies. */
-const NEGATIVE = "ERR timeout is negative";
-const LONGEST_MS = 2n ** 63n - 1n;
-// A long double's range, which Redis's `strtold` keeps to: past it, ERANGE (an error).
-const DECIMAL_EXPONENTS = { max: 4932, min: -4951 };
-const BINARY_EXPONENTS = { max: 16383, min: -16445 };
-
-/**
- * BLPOP's timeout in milliseconds (0 for none), as Redis reads it (`strtold`, then `* 1000`
- * rounded up), or the error to reply. It is worked out exactly, not in a double: a double
- * takes `1e-400` for 0, which would make a timeout above 0 wait for ever, and cannot tell
- * 2^63 - 1 ms (the longest Redis takes) from 2^63 (which Redis calls negative).
- *
- * @param text The argument: decimal (`1.5`, `2e-3`), hexadecimal (`0x1.8p1`) or `inf`.
- * @returns The milliseconds, or the error's text.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { parseTimeout } from "./_kv_db.ts";
- *
- * assert.equal(parseTimeout("0.25"), 250);
- * assert.equal(parseTimeout("1e-400"), 1); // above 0: at least a millisecond
- * assert.equal(parseTimeout("-1"), "ERR timeout is negative");
- * ```
- */
-export function parseTimeout(text: string): number | string {
-  // The value is digits × base^exponent: with the `* 1000` folded into the digits.
-  const decimal = /^([+-]?)(\d*)(?:\.(\d*))?(?:e([+-]?\d+))?$/i.exec(text);
-  if (decimal !== null && (decimal[2] || decimal[3])) {
-    const [, sign, whole, fraction = "", exponent = "0"] = decimal;
-    return milliseconds(sign, whole + fraction, 10, Number(exponent) - fraction.length);
-  }
-  const hex = /^([+-]?)0x([\da-f]*)(?:\.([\da-f]*))?(?:p([+-]?\d+))?$/i.exec(text);
-  if (hex !== null && (hex[2] || hex[3])) {
-    const [, sign, whole, fraction = "", exponent = "0"] = hex;
-    return milliseconds(sign, "0x" + whole + fraction, 2, Number(exponent) - 4 * fraction.length);
-  }
-  if (/^[+-]?inf(inity)?$/i.test(text)) return NEGATIVE;
-  return NOT_A_FLOAT;
-}
-
-/** `digits × base^exponent` seconds in ms, rounded up, or the error (see `parseTimeout`). */
-function milliseconds(
-  sign: string,
-  digits: string,
-  base: 2 | 10,
-  exponent: number,
-): number | string {
-  const mantissa = BigInt(digits);
-  if (mantissa === 0n) return 0;
-  // The value's own exponent: d.ddd × base^magnitude.
-  const width = base === 10 ? mantissa.toString().length : mantissa.toString(2).length;
-  const magnitude = width - 1 + exponent;
-  const range = base === 10 ? DECIMAL_EXPONENTS : BINARY_EXPONENTS;
-  if (!(magnitude <= range.max && magnitude >= range.min)) return NOT_A_FLOAT;
-  const scaled = mantissa * 1000n;
-  let floor: bigint;
-  let exact = true;
-  if (exponent >= 0) {
-    // At least 1 s of digits: past 2^63 ms once the exponent passes the range.
-    if (magnitude > 20) return NEGATIVE;
-    floor = scaled * BigInt(base) ** BigInt(exponent);
-  } else if (-exponent > scaled.toString(base).length) {
-    floor = 0n; // well under a millisecond
-    exact = false;
-  } else {
-    const divisor = BigInt(base) ** BigInt(-exponent);
-    floor = scaled / divisor;
-    exact = floor * divisor === scaled;
-  }
-  if (sign === "-") {
-    // Rounded up, a negative value under a millisecond is 0: for ever, as in Redis.
-    return floor === 0n ? 0 : NEGATIVE;
-  }
-  const ms = exact ? floor : floor + 1n;
-  return ms > LONGEST_MS ? NEGATIVE : Number(ms);
 }
 
 /**

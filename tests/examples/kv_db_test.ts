@@ -12,7 +12,8 @@ import {
   VirtualClock,
 } from "../../scheduler/mod.ts";
 import { type MemoryConnection, memoryPair } from "../../testing/mod.ts";
-import { type Client, Database, parseTimeout } from "../../examples/_kv_db.ts";
+import { type Client, Database } from "../../examples/_kv_db.ts";
+import { parseTimeout } from "../../examples/_kv_timeout.ts";
 import { kvHandler, type KvOptions } from "../../examples/kv.ts";
 
 /** What a client has to send, as text; the buffer is then empty. */
@@ -1089,8 +1090,9 @@ Deno.test("pub/sub: a subscriber's command waits for the messages published befo
 });
 
 Deno.test("BLPOP's timeout is read as Redis reads it, to the millisecond, whatever its form", () => {
-  // Each answer is redis-server 7.0.15's (`strtold`, then `* 1000` rounded up): 0 waits for
-  // ever; a string is the error it replies.
+  // Each answer is redis-server 7.0.15's (`strtold` into a long double, `* 1000` in long
+  // double, `ceill`, a cast to long long): 0 waits for ever; a string is the error it
+  // replies. (20,000 random forms also matched a C program doing just that.)
   const cases: [string, number | string][] = [
     ["0", 0],
     ["-0", 0],
@@ -1101,7 +1103,10 @@ Deno.test("BLPOP's timeout is read as Redis reads it, to the millisecond, whatev
     ["1e-400", 1], // above 0, though a double holds it as 0
     ["-1e-400", 0], // rounded up to 0: for ever, as in Redis
     ["-0.0005", 0],
-    ["-0.001", "ERR timeout is negative"],
+    ["-0.001", 0], // a hair above -1 ms as a long double: rounded up to 0, for ever
+    ["-0.0015", "ERR timeout is negative"],
+    ["0.253", 254], // a hair above 253 ms
+    ["0.25", 250],
     ["0x10", 16000],
     ["0x1.8p1", 3000],
     ["+0X1P-3", 125],
@@ -1114,6 +1119,10 @@ Deno.test("BLPOP's timeout is read as Redis reads it, to the millisecond, whatev
     ["inf", "ERR timeout is negative"],
     ["1e5000", "ERR timeout is not a float or out of range"],
     ["1e-5000", "ERR timeout is not a float or out of range"],
+    ["1e-4951", "ERR timeout is not a float or out of range"], // rounds to 0: ERANGE
+    ["0x1.8p-16446", 1], // rounds to the least subnormal, not 0
+    ["1.2e4932", "ERR timeout is not a float or out of range"], // past the greatest
+    ["9".repeat(5120), "ERR timeout is not a float or out of range"], // Redis's 5 KiB limit
     ["0x", "ERR timeout is not a float or out of range"],
     [".", "ERR timeout is not a float or out of range"],
     ["1e", "ERR timeout is not a float or out of range"],

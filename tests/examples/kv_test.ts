@@ -276,7 +276,7 @@ const SCRIPT: [string[], string | RegExp][] = [
   [["BLPOP", "k", "0x"], "-ERR timeout is not a float or out of range\r\n"],
   // The longest timeout Redis takes, in ms, is 2^63 - 1: one more is "negative".
   [["BLPOP", "k", "9223372036854775.808"], "-ERR timeout is negative\r\n"],
-  [["BLPOP", "k", "-0.001"], "-ERR timeout is negative\r\n"],
+  [["BLPOP", "k", "-0.0015"], "-ERR timeout is negative\r\n"],
   // Any timeout above 0, however small (a double holds it as 0), is at least 1 ms.
   [["BLPOP", "k", "1e-400"], "*-1\r\n"],
   [["BLPOP", "k", "0x1p-1080"], "*-1\r\n"],
