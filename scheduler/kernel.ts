@@ -354,6 +354,9 @@ export class Kernel implements ThreadHost {
     }
     signal?.addEventListener("abort", this.#onAbort);
     liveRuns++;
+    // Counted from the start, not from 0: a run's first hop is an immediate one, like the
+    // seven after it, not a timer (which costs a short run a millisecond or two).
+    this.#lastIoPoll = performance.now();
     this.#root = this.#spawn(coroutine, null, false);
     if (this.#rootName !== undefined) this.#root.withExtras().name = this.#rootName;
     this.#drive();
