@@ -72,11 +72,11 @@ export class Socket {
   reader: SideHolder | null = null;
   writer: SideHolder | null = null;
   /**
-   * Set while a read that may give way holds the read side (a Web Stream's, once nobody
-   * holds the stream): called when another read wants the side, it stops that read, whose
-   * bytes stay buffered, and says whether it did.
+   * The reads that may give way (Web Streams' reads in flight, each once nobody holds its
+   * stream), while there are any: when another read wants the side, each is asked in turn
+   * until one says it stopped (its bytes stay buffered).
    */
-  readGivesWay: (() => boolean) | null = null;
+  readsGivingWay: Set<() => boolean> | null = null;
   writeClosed = false;
   /** A send was killed part way (an OS write in flight, or bytes handed over in memory). */
   writeCut = false;
@@ -99,7 +99,9 @@ export class Socket {
 
   /** Claims the read side for `holder`, doing `action`, or throws why it cannot. */
   startRead(action: string, holder: SideHolder): void {
-    if (this.reader !== null && this.readGivesWay !== null) this.readGivesWay();
+    if (this.reader !== null && this.readsGivingWay !== null) {
+      for (const giveWay of this.readsGivingWay) if (giveWay()) break;
+    }
     this.#checkFree(this.reader, action, "reading from", "reads");
     this.reader = holder;
     this.readsStarted++;

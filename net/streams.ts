@@ -149,10 +149,8 @@ function readableOf(
   // Once nobody holds the stream (`releaseLock`, a `pipeTo` stopped with `preventCancel`),
   // its read in flight waits for nobody: another read of the connection (the owner's
   // `recv`) stops it, as `cancel` would, rather than fail. Its bytes stay buffered.
-  // The hook of another stream of the same connection, set before this one's: asked in turn.
-  let before: (() => boolean) | null = null;
   const givesWay = (): boolean => {
-    if (readable.locked || reading === null) return before?.() ?? false;
+    if (readable.locked || reading === null) return false;
     gaveWay = true;
     reading.abort();
     return true;
@@ -186,8 +184,7 @@ function readableOf(
       const aborter = new AbortController();
       reading = aborter;
       gaveWay = false;
-      if (socket.readGivesWay !== givesWay) before = socket.readGivesWay;
-      socket.readGivesWay = givesWay;
+      (socket.readsGivingWay ??= new Set()).add(givesWay);
       // Listened to only while reading, as the writable side does.
       signal?.addEventListener("abort", stopReading);
       try {
@@ -200,8 +197,9 @@ function readableOf(
         throw error;
       } finally {
         reading = null;
-        if (socket.readGivesWay === givesWay) socket.readGivesWay = before;
-        before = null;
+        const giving = socket.readsGivingWay;
+        giving?.delete(givesWay);
+        if (giving?.size === 0) socket.readsGivingWay = null;
         signal?.removeEventListener("abort", stopReading);
       }
     },

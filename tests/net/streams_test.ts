@@ -240,6 +240,29 @@ Deno.test("toStreams() twice on one connection: a stream let go gives way to the
   }());
 });
 
+Deno.test("toStreams() twice on one connection, both held again: an overlapping read is the usual TypeError", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const first = toStreams(pair.peer).readable;
+    const second = toStreams(pair.peer).readable;
+    const a = first.getReader();
+    const pending = a.read();
+    yield* until(macrotask());
+    a.releaseLock();
+    yield* until(rejects(pending, { name: "TypeError" }));
+    const b = second.getReader();
+    const reading = b.read(); // the first's read gives way to this one
+    yield* until(macrotask());
+    // The first, held again, reads while the second's read is in flight: that overlaps.
+    yield* until(rejects(first.getReader().read(), {
+      name: "TypeError",
+      message: /another thread is already reading from this connection/,
+    }));
+    yield* pair.client.sendall("xyz");
+    equal(text((yield* until(reading)).value!), "xyz");
+  }());
+});
+
 Deno.test("toStreams() readable released with a read in flight gives the bytes that came meanwhile to its next reader, once", async () => {
   await run(function* () {
     using pair = yield* socketPair();
