@@ -98,8 +98,13 @@ function round(
   shift: bigint,
 ): LongDouble | "infinite" | "zero" {
   if (numerator === 0n) return "zero";
+  // The value lies in [2^(top - 1), 2^(top + 1)). Far out of range, it is said so before
+  // any shift: an exponent a client wrote (`0x1p-9999999999`) must not size a BigInt.
+  const top = bitLength(numerator) - bitLength(denominator) + shift;
+  if (top - 1n > GREATEST_E + SIGNIFICAND_BITS) return "infinite";
+  if (top + 1n <= LEAST_E - 1n) return "zero"; // below half the least subnormal
   // The exponent that puts the significand in [2^63, 2^64), or the least there is.
-  let e = bitLength(numerator) - bitLength(denominator) + shift - SIGNIFICAND_BITS;
+  let e = top - SIGNIFICAND_BITS;
   for (;;) {
     const m = scaled(numerator, denominator, shift - e).quotient;
     if (m >= 2n ** SIGNIFICAND_BITS) e++;

@@ -1123,6 +1123,10 @@ Deno.test("BLPOP's timeout is read as Redis reads it, to the millisecond, whatev
     ["0x1.8p-16446", 1], // rounds to the least subnormal, not 0
     ["1.2e4932", "ERR timeout is not a float or out of range"], // past the greatest
     ["9".repeat(5120), "ERR timeout is not a float or out of range"], // Redis's 5 KiB limit
+    // Exponents far out of range, in a few bytes: answered without a BigInt that size.
+    ["0x1p-99999999999999999999", "ERR timeout is not a float or out of range"],
+    ["0x1p99999999999999999999", "ERR timeout is not a float or out of range"],
+    ["1e-99999999999999999999", "ERR timeout is not a float or out of range"],
     ["0x", "ERR timeout is not a float or out of range"],
     [".", "ERR timeout is not a float or out of range"],
     ["1e", "ERR timeout is not a float or out of range"],
