@@ -22,6 +22,17 @@ function macrotask(ms = 1): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** What `reader` gives until the end of its stream, as text (at most 100 reads). */
+function* readToEnd(reader: ReadableStreamDefaultReader<Uint8Array>): Coroutine<string> {
+  let got = "";
+  for (let reads = 0; reads < 100; reads++) {
+    const { value, done } = yield* until(reader.read());
+    if (done) break;
+    got += text(value);
+  }
+  return got;
+}
+
 /** `n` bytes of a repeating pattern, so that a lost or repeated byte shows. */
 function pattern(n: number, seed = 0): Uint8Array {
   const bytes = new Uint8Array(n);
@@ -201,14 +212,7 @@ Deno.test("toStreams() readable let go with a read in flight, the peer silent, l
       // And the stream, taken again, reads what comes next.
       yield* pair.client.sendall("more");
       yield* pair.client.closeWrite();
-      const reader = readable.getReader();
-      let more = "";
-      for (let reads = 0; reads < 100; reads++) {
-        const { value, done } = yield* until(reader.read());
-        if (done) break;
-        more += text(value);
-      }
-      equal(more, "more", letGo);
+      equal(yield* readToEnd(readable.getReader()), "more", letGo);
     }());
   }
 });
@@ -277,14 +281,7 @@ Deno.test("toStreams() readable released with a read in flight gives the bytes t
     yield* pair.client.sendall("def");
     yield* pair.client.closeWrite();
     // Each byte comes once: "abc" from the connection again (or the stream, not both).
-    const next = readable.getReader();
-    let got = "";
-    for (let reads = 0; reads < 100; reads++) {
-      const { value, done } = yield* until(next.read());
-      if (done) break;
-      got += text(value);
-    }
-    equal(got, "abcdef");
+    equal(yield* readToEnd(readable.getReader()), "abcdef");
   }());
 });
 
