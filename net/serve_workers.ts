@@ -21,7 +21,10 @@ export interface ServeWorkersOptions {
   host?: string;
   /**
    * The port; 0 picks a free one, which every Worker then shares
-   * ({@linkcode WorkerServer.port} tells which).
+   * ({@linkcode WorkerServer.port} tells which). The Workers listen with `reusePort`, so a
+   * fixed port that another `reusePort` listener of this user holds (a second
+   * `serveWorkers` on it, say) is no error: the system shares the connections between
+   * them all. One held without it is "address already in use".
    *
    * @default {0}
    */
