@@ -21,12 +21,12 @@ async function probe(scenario: string): Promise<string> {
 Deno.test("in a `deno test` process, what happens inside the kernel's first timer call is seen as under `deno run`", async (t) => {
   // Each is what the same scenario gives under `deno run`, where the quirk does not happen.
   const expected: Record<string, string> = {
-    real: "run() returned | resumed at once",
-    virtual: "run() returned | resumed at once",
+    real: "run() returned | root resumed | outside timer",
+    virtual: "run() returned | root resumed at 0 | outside timer",
     jump: "root got 1 at 0 | outside answers at 0 | root got 2 at 0 | sleeper wakes at 1000",
     held: "got 7",
-    abort: "aborted at once",
-    "abort-virtual": "sleeper's finally at 0 | aborted at once",
+    abort: "aborted | outside timer",
+    "abort-virtual": "sleeper's finally at 0 | aborted | outside timer",
   };
   for (const [scenario, result] of Object.entries(expected)) {
     await t.step(scenario, async () => assert.equal(await probe(scenario), result));
