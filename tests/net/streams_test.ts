@@ -22,6 +22,19 @@ function macrotask(ms = 1): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * Takes a reader of `readable`, starts a read and waits until the stream's own read is in
+ * flight, then lets the stream go (`releaseLock`), which rejects that read; the stream's
+ * read goes on.
+ */
+function* readThenLetGo(readable: ReadableStream<Uint8Array>): Coroutine<void> {
+  const reader = readable.getReader();
+  const pending = reader.read();
+  yield* until(macrotask()); // the stream's pull has started its read by now
+  reader.releaseLock();
+  yield* until(rejects(pending, { name: "TypeError" }));
+}
+
 /** What `reader` gives until the end of its stream, as text (at most 100 reads). */
 function* readToEnd(reader: ReadableStreamDefaultReader<Uint8Array>): Coroutine<string> {
   let got = "";
@@ -170,11 +183,7 @@ Deno.test("toStreams() readable released with a read in flight, then cancelled, 
   await run(function* () {
     using pair = yield* socketPair();
     const { readable } = toStreams(pair.peer);
-    const reader = readable.getReader();
-    const pending = reader.read();
-    yield* until(macrotask()); // the stream's pull has started its read by now
-    reader.releaseLock(); // rejects the read; the stream's read goes on
-    yield* until(rejects(pending, { name: "TypeError" }));
+    yield* readThenLetGo(readable);
     yield* pair.client.sendall("important");
     yield* readEnded(pair.peer); // it lands with nobody waiting for the chunk
     yield* until(readable.cancel());
@@ -190,11 +199,7 @@ Deno.test("toStreams() readable let go with a read in flight, the peer silent, l
       using pair = yield* socketPair();
       const { readable } = toStreams(pair.peer);
       if (letGo === "releaseLock") {
-        const reader = readable.getReader();
-        const pending = reader.read();
-        yield* until(macrotask()); // the stream's pull has started its read by now
-        reader.releaseLock();
-        yield* until(rejects(pending, { name: "TypeError" }));
+        yield* readThenLetGo(readable);
       } else {
         const aborter = new AbortController();
         const piping = readable.pipeTo(new WritableStream(), {
@@ -222,11 +227,7 @@ Deno.test("toStreams() twice on one connection: a stream let go gives way to the
     using pair = yield* socketPair();
     const first = toStreams(pair.peer).readable;
     const second = toStreams(pair.peer).readable;
-    const a = first.getReader();
-    const pending = a.read();
-    yield* until(macrotask()); // the first stream's read is in flight
-    a.releaseLock();
-    yield* until(rejects(pending, { name: "TypeError" }));
+    yield* readThenLetGo(first);
     // The second stream reads: the first's read waits for nobody, so it stops.
     const b = second.getReader();
     const reading = b.read();
@@ -249,11 +250,7 @@ Deno.test("toStreams() twice on one connection, both held again: an overlapping 
     using pair = yield* socketPair();
     const first = toStreams(pair.peer).readable;
     const second = toStreams(pair.peer).readable;
-    const a = first.getReader();
-    const pending = a.read();
-    yield* until(macrotask());
-    a.releaseLock();
-    yield* until(rejects(pending, { name: "TypeError" }));
+    yield* readThenLetGo(first);
     const b = second.getReader();
     const reading = b.read(); // the first's read gives way to this one
     yield* until(macrotask());
@@ -271,11 +268,7 @@ Deno.test("toStreams() readable released with a read in flight gives the bytes t
   await run(function* () {
     using pair = yield* socketPair();
     const { readable } = toStreams(pair.peer);
-    const first = readable.getReader();
-    const pending = first.read();
-    yield* until(macrotask());
-    first.releaseLock();
-    yield* until(rejects(pending, { name: "TypeError" }));
+    yield* readThenLetGo(readable);
     yield* pair.client.sendall("abc");
     yield* readEnded(pair.peer);
     yield* pair.client.sendall("def");
