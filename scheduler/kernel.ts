@@ -151,6 +151,20 @@ const SLICE_MS = 4;
 /** How many generator steps pass between two looks at the time. */
 const STEPS_PER_CHECK = 1024;
 /**
+ * On the real clock, a budget is also looked at within, in stretches, for slow steps: a
+ * budget that has lasted a slice ends there. A thread whose steps take a millisecond would
+ * otherwise hold timers and I/O back for a whole budget, a second. A drive's first stretch
+ * and a budget's are this many steps at most; the next one is twice as long while they
+ * take under a quarter of a slice, and otherwise as long as half a slice's worth of steps
+ * at the last one's pace. Stretches add no work to a step: one ends where a budget would.
+ */
+const FIRST_STRETCH = 16;
+/**
+ * The longest stretch: a thread whose steps turn slow late in a budget of fast ones holds
+ * the event loop back for this many of them at most (the more stretches, the more looks).
+ */
+const MAX_STRETCH = 256;
+/**
  * How many step budgets a deadline may be held back on a virtual clock while threads keep
  * the queue busy (#fireDueTimers): an instant's work of up to some 16,000 steps (a
  * thousand clients woken at once, each taking a few) runs before that instant's deadlines.
@@ -232,7 +246,25 @@ export class Kernel implements ThreadHost {
   #error: unknown = undefined;
   /** The run's signal was aborted during a step: acted on between steps. */
   #abortPending = false;
+  /** Steps left in the budget's current stretch (see FIRST_STRETCH). */
   #budget = STEPS_PER_CHECK;
+  /** Steps left in the budget after the current stretch; always 0 on a virtual clock. */
+  #budgetRest = 0;
+  /** How long the next stretch is (see FIRST_STRETCH). */
+  #stretch = FIRST_STRETCH;
+  /** When the kernel last looked at the time in a budget (its start, or a stretch's end). */
+  #lastStepLook = 0;
+  /**
+   * When the current budget began, as looked at then, or, if that was in an earlier drive,
+   * at the drive's first look: the event loop's time between two drives is no step's.
+   */
+  #budgetStartedAt = 0;
+  /** Whether the kernel has looked at the time in a budget since this drive began. */
+  #driveLooked = false;
+  /** Whether the current budget ended early, having lasted a slice (#endStretch). */
+  #budgetSliceUsed = false;
+  /** Steps a budget had left when slow steps ended it early: not steps taken. */
+  #forfeited = 0;
   /** How many times the budget has run out and refilled: with it, steps can be counted. */
   #refills = 0;
   /** A deadline that came due is held back (#fireDueTimers). */
@@ -359,7 +391,7 @@ export class Kernel implements ThreadHost {
     this.#lastIoPoll = performance.now();
     this.#root = this.#spawn(coroutine, null, false);
     if (this.#rootName !== undefined) this.#root.withExtras().name = this.#rootName;
-    this.#drive();
+    this.#drive(true);
   }
 
   /** The kernel's time: the virtual clock's, or the monotonic real time. */
@@ -428,7 +460,7 @@ export class Kernel implements ThreadHost {
 
   readonly #onImmediate = (): void => {
     this.#immediateHandle = undefined;
-    this.#drive();
+    this.#drive(true);
   };
 
   readonly #onMacrotaskMark = (): void => {
@@ -447,7 +479,7 @@ export class Kernel implements ThreadHost {
 
   readonly #onHopTimer = (): void => {
     this.#hopTimerHandle = undefined;
-    this.#drive();
+    this.#drive(true);
   };
 
   readonly #onAbort = (): void => {
@@ -456,7 +488,7 @@ export class Kernel implements ThreadHost {
       // listener during a kill): act once that step is over. A zero budget ends the
       // running thread's turn at its next yield.
       this.#abortPending = true;
-      this.#budget = 0;
+      this.#budget = this.#budgetRest = 0;
       return;
     }
     // Killing runs threads' own abort listeners, which must not re-enter the loop.
@@ -476,7 +508,11 @@ export class Kernel implements ThreadHost {
     this.#drive();
   };
 
-  #drive(): void {
+  /**
+   * Runs the kernel for a while. `busy`: the drive is likely a long one (the run's first,
+   * or one after a hop), so its time is looked at from its start (see #cutStretch).
+   */
+  #drive(busy = false): void {
     if (this.#running || this.#finished) return;
     if (this.#autojumpHandle !== undefined) {
       // Something happened: the quiet spell starts again when the kernel next waits.
@@ -484,6 +520,7 @@ export class Kernel implements ThreadHost {
       this.#autojumpHandle = undefined;
     }
     this.#running = true;
+    if (this.#clock === undefined) this.#cutStretch(busy);
     // Events record where they are made only while a tracing run steps its threads.
     const tracingBefore = tracing.on;
     tracing.on = this.#trace;
@@ -536,19 +573,25 @@ export class Kernel implements ThreadHost {
       while ((thread = queue.shift()) !== undefined) {
         if (this.#holdSteps === 0) this.#step(thread);
         else if (this.#stepHeld(thread)) return this.#hop();
-        if (this.#budget <= 0) {
-          this.#budget = STEPS_PER_CHECK;
+        if (this.#budget <= 0 && this.#spent()) {
+          this.#refillBudget();
           this.#refills++;
           if (this.#abortPending) this.#takeAbort();
           // Deadlines held back long enough: busy threads hold them no longer.
           if (this.#holding && --this.#holdChecks <= 0) this.#fireHeld(true);
           const now = performance.now();
+          // A budget that slow steps ended has lasted a slice of this drive already.
+          const sliceUsed = this.#budgetSliceUsed;
+          this.#budgetSliceUsed = false;
+          this.#lastStepLook = this.#budgetStartedAt = now;
+          this.#driveLooked = true;
           // On the real clock, an instant's work of more than HOLD_MS_REAL is no instant:
           // however few steps it took, slow ones beside it held the deadline long enough.
           if (this.#holdSteps !== 0 && now - this.#holdStartedAt >= HOLD_MS_REAL) {
             this.#fireHeld(true);
           }
           this.#fireDueTimers();
+          if (sliceUsed && queue.size > 0) return this.#hop();
           if (sliceEnd === 0) sliceEnd = now + SLICE_MS;
           else if (now >= sliceEnd && queue.size > 0) return this.#hop();
         }
@@ -666,10 +709,10 @@ export class Kernel implements ThreadHost {
     }
     // Counted in steps, not drives: one drive may run every thread whose promise settled
     // in the same turn of the event loop. (The budget refills each time it runs out.)
-    const budget = this.#budget;
+    const budget = this.#budget + this.#budgetRest;
     const refills = this.#refills;
     this.#drive();
-    this.#reactionWork += REACTION_WORK_PER_DRIVE + budget - this.#budget +
+    this.#reactionWork += REACTION_WORK_PER_DRIVE + budget - this.#budget - this.#budgetRest +
       (this.#refills - refills) * STEPS_PER_CHECK;
   }
 
@@ -793,9 +836,11 @@ export class Kernel implements ThreadHost {
     if (ofHold) this.#countInstant(instant, -1);
     // The hold's own work is charged its steps (alone in the queue, a thread takes many in
     // one turn); a busy thread that was running already, a turn, whatever its steps.
-    const budget = this.#budget;
+    const budget = this.#budget + this.#budgetRest;
+    const forfeited = this.#forfeited;
     this.#step(thread);
-    const steps = Math.max(budget - this.#budget, 1);
+    const left = this.#budget + this.#budgetRest;
+    const steps = Math.max(budget - left - (this.#forfeited - forfeited), 1);
     this.#holdSteps -= ofHold ? steps : 1;
     this.#holdTotal -= steps;
     return (this.#holdSteps <= 0 || this.#holdTotal <= 0 || this.#instantReady === 0) &&
@@ -1120,7 +1165,9 @@ export class Kernel implements ThreadHost {
         if (!this.#frameEnded(thread, true, result.value)) break;
         // What the frame returned reaches its caller before the thread gives way; a frame
         // unwound by a kill hands nothing on, so a deep unwinding still gives way.
-        if (this.#budget <= 0 && (thread.resumeMode as ResumeMode) === MODE_RETURN) {
+        if (
+          (thread.resumeMode as ResumeMode) === MODE_RETURN && this.#budget <= 0 && this.#spent()
+        ) {
           this.#enqueue(thread);
           break;
         }
@@ -1130,7 +1177,7 @@ export class Kernel implements ThreadHost {
       if (yielded === YIELD_NOW) {
         // The commonest event, recognized before any dispatch.
         if (!this.#onYieldNow(thread)) break;
-        if (this.#budget <= 0) {
+        if (this.#budget <= 0 && this.#spent()) {
           this.#enqueue(thread);
           break;
         }
@@ -1141,7 +1188,9 @@ export class Kernel implements ThreadHost {
       // before most events take effect (a kill meanwhile finds them undone), but after those
       // that must take effect with the code that yields them (see `deferrable`). An event
       // it gave way before is handled first thing on its next turn, whatever the budget.
-      if (this.#budget <= 0 && mode !== MODE_HANDLE && deferrable(yielded)) {
+      if (
+        this.#budget <= 0 && mode !== MODE_HANDLE && deferrable(yielded) && this.#spent()
+      ) {
         thread.resumeMode = MODE_HANDLE;
         thread.resumeValue = yielded;
         this.#enqueue(thread);
@@ -1154,12 +1203,93 @@ export class Kernel implements ThreadHost {
         goesOn = this.#handleThrew(thread, error);
       }
       if (!goesOn) break;
-      if (this.#budget <= 0 && !deferrable(yielded)) {
+      if (this.#budget <= 0 && !deferrable(yielded) && this.#spent()) {
         this.#enqueue(thread);
         break;
       }
     }
     this.#stepping = null;
+  }
+
+  /**
+   * The budget's current stretch is used up (`#budget <= 0`): says whether the whole
+   * budget is, after starting its next stretch if it has one (see FIRST_STRETCH).
+   */
+  #spent(): boolean {
+    if (this.#budgetRest !== 0) this.#endStretch();
+    return this.#budget <= 0;
+  }
+
+  /** As #spent, for an operation that needs two steps of the budget: says if it has not. */
+  #nearlySpent(): boolean {
+    if (this.#budgetRest !== 0) this.#endStretch();
+    return this.#budget <= 1;
+  }
+
+  /**
+   * Ends a stretch of the budget, on the real clock: looks at the time, and ends the budget
+   * if it has lasted a slice (the running thread gives way, and the kernel looks as at the
+   * end of any budget, so timers, I/O and the event loop get their turn); otherwise the
+   * next stretch begins.
+   */
+  #endStretch(): void {
+    const rest = this.#budgetRest;
+    const now = performance.now();
+    if (!this.#driveLooked) {
+      // The budget's time in this drive starts here.
+      this.#driveLooked = true;
+      this.#budgetStartedAt = now;
+    } else {
+      // The next stretch is to take about half a slice, and fast ones double.
+      const took = now - this.#lastStepLook;
+      const stretch = this.#stretch;
+      this.#stretch = took < SLICE_MS / 4
+        ? Math.min(stretch * 2, MAX_STRETCH)
+        : Math.min(Math.max(Math.floor(stretch * SLICE_MS / 2 / took), 1), MAX_STRETCH);
+      if (now - this.#budgetStartedAt >= SLICE_MS) {
+        // What is left counts for a held deadline's wait as no steps taken.
+        this.#forfeited += rest + Math.max(this.#budget, 0);
+        this.#budget = this.#budgetRest = 0;
+        this.#budgetSliceUsed = true;
+        return;
+      }
+    }
+    this.#lastStepLook = now;
+    const next = Math.min(this.#stretch, rest);
+    this.#budget += next;
+    this.#budgetRest = rest - next;
+  }
+
+  /** Starts a new budget: on the real clock, with a first stretch (see FIRST_STRETCH). */
+  #refillBudget(): void {
+    if (this.#clock !== undefined) {
+      this.#budget = STEPS_PER_CHECK;
+      return;
+    }
+    if (this.#stretch > FIRST_STRETCH) this.#stretch = FIRST_STRETCH;
+    this.#budget = this.#stretch;
+    this.#budgetRest = STEPS_PER_CHECK - this.#stretch;
+  }
+
+  /**
+   * At the start of a drive on the real clock: the budget left from the last one goes on
+   * in a first stretch, so that slow steps in this drive are looked at soon. The budget's
+   * time starts with the drive if it is `busy`; otherwise (most drives are one thread
+   * woken by I/O, for which reading the clock would cost more than stepping it) at the
+   * drive's first look.
+   */
+  #cutStretch(busy: boolean): void {
+    if (this.#stretch > FIRST_STRETCH) this.#stretch = FIRST_STRETCH;
+    const stretch = this.#stretch;
+    const budget = this.#budget;
+    if (budget > stretch) {
+      this.#budgetRest += budget - stretch;
+      this.#budget = stretch;
+    }
+    this.#driveLooked = busy;
+    if (busy) this.#lastStepLook = this.#budgetStartedAt = performance.now();
+    // A budget that slow steps ended in an earlier drive used up that drive's slice.
+    this.#budgetSliceUsed = false;
   }
 
   /** A thread throws the error of a thread it joined (or those it killed): it is taken. */
@@ -1445,14 +1575,14 @@ export class Kernel implements ThreadHost {
       const coroutine = (effect as SpawnEffect<unknown>).coroutine;
       if (!isGenerator(coroutine) || (coroutine as Spawned)[THREAD] !== undefined) return false;
       if ((effect as SpawnEffect<unknown>).owner !== undefined) return false; // checked there
-      if (--this.#budget <= 0) return false;
+      if (--this.#budget <= 0 && this.#spent()) return false;
       out.value = this.#spawnFor(thread, effect as SpawnEffect<unknown>, coroutine, null);
       return true;
     }
     if (kind === KIND_PRIMITIVE) {
       // Begun here whether or not it has to wait: if it does, the thread waits from now
       // on, and its generator suspends on the primitive next (see #step).
-      if (this.#budget <= 1) return false;
+      if (this.#budget <= 1 && this.#nearlySpent()) return false;
       if (!this.#onPrimitive(thread, effect as Primitive<unknown>)) return false;
       this.#budget--;
       const mode = thread.resumeMode;
@@ -1472,7 +1602,7 @@ export class Kernel implements ThreadHost {
       if (!(target instanceof TaskHandle)) return false;
       const found = threadOf(target);
       if (found.state !== STATE_DONE || found.ending !== ENDING_RETURNED) return false;
-      if (found.host !== this || --this.#budget <= 0) return false;
+      if (found.host !== this || (--this.#budget <= 0 && this.#spent())) return false;
       out.value = found.result;
       return true;
     }
@@ -1482,7 +1612,8 @@ export class Kernel implements ThreadHost {
   /** A primitive about to wait (SUSPEND) begun where `yield*` asked for it. */
   readonly #suspendAtOnce = (primitive: object): boolean => {
     const thread = this.#stepping;
-    if (thread === null || thread.state !== STATE_RUNNING || this.#budget <= 1) return false;
+    if (thread === null || thread.state !== STATE_RUNNING) return false;
+    if (this.#budget <= 1 && this.#nearlySpent()) return false;
     if (!claimPrimitive(primitive as Primitive<unknown>, thread)) return false;
     thread.primitive = primitive as Primitive<unknown>;
     thread.state = STATE_SUSPENDED;
@@ -1496,7 +1627,8 @@ export class Kernel implements ThreadHost {
    */
   readonly #chargeAtOnce = (): boolean => {
     const thread = this.#stepping;
-    if (thread === null || thread.state !== STATE_RUNNING || this.#budget <= 1) return false;
+    if (thread === null || thread.state !== STATE_RUNNING) return false;
+    if (this.#budget <= 1 && this.#nearlySpent()) return false;
     this.#budget--;
     return true;
   };
@@ -1505,7 +1637,7 @@ export class Kernel implements ThreadHost {
   readonly #joinAtOnce: AtOnceJoin = (host) => {
     const thread = this.#stepping;
     return host === this && thread !== null && thread.state === STATE_RUNNING &&
-      --this.#budget > 0;
+      (--this.#budget > 0 || !this.#spent());
   };
 
   /**

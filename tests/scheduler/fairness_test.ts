@@ -766,3 +766,73 @@ Deno.test("on the real clock, busy threads with slow steps hold a deadline back 
   const looped = await run(limitBesideEndlessWork(2, 0.02, 20));
   assert.ok(looped < 12_000, `the busy threads looped ${looped} times meanwhile`);
 });
+
+/**
+ * Runs `threads` threads taking `steps` steps each (`work` of `ms` milliseconds, then the
+ * wait `between` gives), beside a sleeper, a thread waiting on a promise a real timer
+ * settles, and that timer itself: gives when each of those three came in, in steps taken.
+ */
+async function slowStepsBeside(
+  threads: number,
+  steps: number,
+  ms: number,
+  between: (i: number) => Operation<unknown>,
+): Promise<string[]> {
+  const record: string[] = [];
+  let taken = 0;
+  const settled = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      record.push(`timer fired after ${taken} steps`);
+      resolve();
+    }, 5)
+  );
+  await run(function* () {
+    yield* spawn(function* () {
+      yield* sleep(5);
+      record.push(`sleeper woke after ${taken} steps`);
+    }());
+    yield* spawn(function* () {
+      yield* until(settled);
+      record.push(`promise waiter woke after ${taken} steps`);
+    }());
+    const workers: Task<void>[] = [];
+    for (let t = 0; t < threads; t++) {
+      workers.push(
+        yield* spawn(function* () {
+          for (let i = 0; i < steps; i++) {
+            busy(ms);
+            taken++;
+            yield* between(i);
+          }
+        }()),
+      );
+    }
+    for (const worker of workers) yield* worker;
+  }());
+  return record;
+}
+
+/** Says which of `record`'s entries came in after `limit` steps or more. */
+function lateOnes(record: string[], limit: number): string[] {
+  assert.equal(record.length, 3, `all three came in: ${record.join("; ")}`);
+  return record.filter((entry) => Number(entry.match(/after (\d+) steps/)![1]) >= limit);
+}
+
+Deno.test("a thread whose steps are slow lets timers, promises and the event loop in within a few of its steps, not a step budget", async () => {
+  // 1 ms of work between two yieldNow()s: a step budget (1024 steps) is a second. The
+  // three wait 5 ms; a slice is 4 ms, and finding out that steps are slow takes a few.
+  const record = await slowStepsBeside(1, 300, 1, () => yieldNow());
+  assert.deepEqual(lateOnes(record, 100), [], record.join("; "));
+});
+
+Deno.test("threads whose steps are slow, taking turns, let timers, promises and the event loop in within a few of their steps", async () => {
+  const record = await slowStepsBeside(20, 30, 0.5, () => yieldNow());
+  assert.deepEqual(lateOnes(record, 200), [], record.join("; "));
+});
+
+Deno.test("a thread whose steps are slow between channel sends that never wait lets timers, promises and the event loop in", async () => {
+  // A send with room takes effect inside `yield*`, and is charged a step only now and then.
+  const channel = new Channel<number>(1000);
+  const record = await slowStepsBeside(1, 600, 0.5, (i) => channel.send(i));
+  assert.deepEqual(lateOnes(record, 400), [], record.join("; "));
+});
