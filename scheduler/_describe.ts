@@ -11,14 +11,36 @@ export function label(thread: Thread): string {
   return name === undefined ? `thread ${thread.id}` : `thread ${thread.id} ${JSON.stringify(name)}`;
 }
 
-/** A thread and those that spawned it, e.g. `thread 2, spawned by thread 1 (at x.ts:5:3)`. */
+/** How many threads a lineage names at most: the first ones, then the root. */
+const LINEAGE_LIMIT = 10;
+
+/**
+ * A thread and those that spawned it, e.g. `thread 2, spawned by thread 1 (at x.ts:5:3)`.
+ * Spawners that ended and were let go are told as a count (`descends from thread 1, 5
+ * generations up`), and past LINEAGE_LIMIT threads only the root is named.
+ */
 export function describeLineage(thread: Thread): string {
-  const parts: string[] = [];
+  let text = "";
+  let named = 0;
+  let child: Thread | null = null;
   for (let t: Thread | null = thread; t !== null; t = t.parent) {
+    if (named === LINEAGE_LIMIT - 1 && t.parent !== null) {
+      let root: Thread = t;
+      while (root.parent !== null) root = root.parent;
+      text += `, descends from ${label(root)}, ${
+        child!.generation - root.generation
+      } generations up`;
+      break;
+    }
     const site = siteOf(t.extras?.frameSites?.[0]);
-    parts.push(site === undefined ? label(t) : `${label(t)} (spawned at ${site})`);
+    const name = site === undefined ? label(t) : `${label(t)} (spawned at ${site})`;
+    if (child === null) text = name;
+    else if (child.generation - t.generation === 1) text += `, spawned by ${name}`;
+    else text += `, descends from ${name}, ${child.generation - t.generation} generations up`;
+    named++;
+    child = t;
   }
-  return parts.join(", spawned by ");
+  return text;
 }
 
 export function snapshotOf(thread: Thread): ThreadSnapshot {

@@ -212,8 +212,12 @@ export class Thread implements PrimitiveWaiter {
   declare frame: Coroutine<unknown>;
   /** The frames below `frame`, innermost last; null until the thread first calls. */
   declare callers: Coroutine<unknown>[] | null;
-  /** The thread that spawned it; null for a run's root thread. */
-  declare readonly parent: Thread | null;
+  /**
+   * The thread that spawned it; null for a run's root thread. Once it has ended, the
+   * nearest thread it descends from that is still of use (see `Kernel#finish`): then
+   * `parent.generation` is below `generation - 1`.
+   */
+  declare parent: Thread | null;
   /** How many threads it descends from (0 for a run's main thread): a time limit's depth. */
   declare readonly generation: number;
   /** The scope thread that owns it, or null when it belongs to the run. */

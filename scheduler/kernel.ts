@@ -2275,6 +2275,12 @@ export class Kernel implements ThreadHost {
     thread.state = STATE_DONE;
     thread.ending = ending;
     thread.resumeValue = result; // read back as `result`
+    // A thread that spawns the next and ends, over and over (a restart loop), would keep
+    // every one before it through `parent`: an ended thread skips spawners that have ended
+    // and that nothing needs to see (see uselessSpawner).
+    let parent = thread.parent;
+    while (parent !== null && uselessSpawner(parent)) parent = parent.parent;
+    thread.parent = parent;
     // A task outlives its thread's generator: let the generator go.
     thread.frame = ENDED;
     // Unlink from the live list.
@@ -2468,6 +2474,24 @@ export class Kernel implements ThreadHost {
  */
 function isStackOverflow(error: unknown): boolean {
   return error instanceof RangeError && error.message === "Maximum call stack size exceeded";
+}
+
+/**
+ * Whether an ended thread's spawner is of no use to the threads it descends to: it has
+ * ended, is not the root, is no scope, was spawned in no shield or teardown, and belongs
+ * to its own spawner's scope. A kill walking up from a descendant (#killUnlessShielded) then goes
+ * through it to its spawner and finds nothing, so it may go there at once.
+ */
+function uselessSpawner(spawner: Thread): boolean {
+  // The root is kept anyway (by the kernel), and a story names it.
+  if (spawner.state !== STATE_DONE || spawner.parent === null) return false;
+  const extras = spawner.extras;
+  if (
+    extras !== null &&
+    (extras.isScope || extras.spawnedInShield !== null || extras.spawnedInTeardownOf !== null)
+  ) return false;
+  const up = spawner.parent;
+  return spawner.scope === (up === null ? null : up.isScope ? up : up.scope);
 }
 
 function deferrable(yielded: unknown): boolean {

@@ -30,3 +30,11 @@ Deno.test("what a killed thread's long finally started, and has ended, is not ke
     "first helper's result: collected",
   ]);
 });
+
+Deno.test("a chain of threads that each spawn the next and end keeps the ended ones no longer", async () => {
+  // A restart loop: each link spawns the next and ends. The live link keeps its spawner
+  // (an error's story names it); the links before are let go, with their results.
+  assert.deepEqual(await probe("./_chain_retention_probe.ts"), [
+    "ended links: 999, kept: at most one",
+  ]);
+});

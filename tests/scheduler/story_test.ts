@@ -717,3 +717,39 @@ Deno.test("a joiner that holds a failed thread's error while another takes it ke
   ]);
   assert.equal(story.at(-1), 'in thread 2 "J1", spawned by thread 0 "main"');
 });
+
+Deno.test("a story names a few threads of a long lineage, and the spawners let go as a count, then the root", async () => {
+  // A restart loop: each link spawns the next and ends, and the 30th fails.
+  function* restarting(n: number): Coroutine<void> {
+    if (n === 30) throw new Error("link 30 failed");
+    yield* spawn(restarting(n + 1));
+  }
+  const restarted = await run(
+    function* main() {
+      yield* spawn(restarting(1));
+    }(),
+    { clock: new VirtualClock(), name: "main" },
+  ).catch((e) => e);
+  assert.ok(
+    storyOf(restarted).includes(
+      'in thread 30, spawned by thread 29, descends from thread 0 "main", 29 generations up',
+    ),
+    storyOf(restarted).join("\n"),
+  );
+  // Each link spawns the next and waits for it: all 30 are live when the last fails.
+  function* nested(n: number): Coroutine<void> {
+    if (n === 30) throw new Error("link 30 failed");
+    yield* join(yield* spawn(nested(n + 1)));
+  }
+  const deep = await run(
+    function* main() {
+      yield* join(yield* spawn(nested(1)));
+    }(),
+    { clock: new VirtualClock(), name: "main" },
+  ).catch((e) => e);
+  const threads = Array.from({ length: 9 }, (_, i) => `thread ${30 - i}`).join(", spawned by ");
+  assert.equal(
+    storyOf(deep).filter((line) => line.startsWith("in thread 30"))[0],
+    `in ${threads}, descends from thread 0 "main", 22 generations up`,
+  );
+});
