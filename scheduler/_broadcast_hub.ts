@@ -19,6 +19,11 @@ export class Member<T> {
   closed = false;
   /** Behind `Subscription.signal`, made on first use. */
   controller: AbortController | null = null;
+  /**
+   * Takes the subscription's listener off its thread's abort signal, once it is over: a
+   * thread that lives long and subscribes over and over must not keep every one.
+   */
+  letGo: (() => void) | null = null;
   constructor(readonly hub: Hub<T>) {
     this.core = new ChannelCore<T>(hub.capacity, `Subscription of ${hub.label}`, "subscription");
     if (hub.overflow === "wait") this.core.onTake = hub.onTake;
@@ -47,14 +52,23 @@ export class Member<T> {
       this.hub.members.delete(this);
       core.close(() => new LaggedError(this.missed));
       this.controller?.abort(new LaggedError(1)); // as the `signal` getter says
+      this.over();
       return;
     }
     this.core.noteWaiting();
   }
 
-  /** Ends the subscription's signal, if anyone asked for it. */
+  /** Ends the subscription's signal, if anyone asked for it; the hub is done with it. */
   ended(): void {
     this.controller?.abort(new ClosedError("Cannot receive from subscription: it has ended"));
+    this.over();
+  }
+
+  /** The hub is done with it: nothing needs to end it when its thread does. */
+  over(): void {
+    const letGo = this.letGo;
+    this.letGo = null;
+    letGo?.();
   }
 }
 
@@ -64,6 +78,8 @@ export class Hub<T> {
   /** Items sent out so far, for what a lagged member missed. */
   published = 0;
   closed = false;
+  /** What the broadcast was closed with, for those who subscribe after. */
+  closeReason: (() => unknown) | null = null;
   /**
    * While an item goes out, what is published meanwhile (by a subscription's signal
    * listener, which runs as a member lags) waits its turn in `#queued`, so that every
@@ -156,6 +172,7 @@ export class Hub<T> {
   close(reason: (() => unknown) | null): void {
     if (this.closed) return;
     this.closed = true;
+    this.closeReason = reason;
     let publisher;
     while ((publisher = this.publishers.shift()) !== null) publisher.failed();
     // Closed by a listener while items go out: those (published before the close) reach

@@ -1,4 +1,5 @@
-import { checkNumber } from "./_checks.ts";
+import { checkName, checkNumber, checkOptions } from "./_checks.ts";
+import { describe } from "./_describe.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { Subscription } from "./subscription.ts";
@@ -98,7 +99,9 @@ export class Broadcast<T> {
    * @throws {RangeError} If `capacity` is not a positive integer, or `overflow` unknown.
    */
   constructor(options: BroadcastOptions = {}) {
-    const { capacity = 16, overflow = "wait", name } = options;
+    checkOptions(options, "Cannot create broadcast");
+    const { capacity = 16, overflow = "wait", name } = options ?? {};
+    checkName(name, "Cannot create broadcast");
     checkNumber(capacity, "Cannot create broadcast", "capacity");
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(
@@ -108,15 +111,15 @@ export class Broadcast<T> {
     if (overflow !== "wait" && overflow !== "dropOldest" && overflow !== "end") {
       throw new RangeError(
         `Cannot create broadcast: overflow must be "wait", "dropOldest" or "end", got ${
-          JSON.stringify(overflow)
+          describe(overflow)
         }`,
       );
     }
     this.#hub = new Hub<T>(
       capacity,
       overflow,
-      name === undefined ? "Broadcast" : `Broadcast ${JSON.stringify(name)}`,
-      name === undefined ? "broadcast" : `broadcast ${JSON.stringify(name)}`,
+      name == null ? "Broadcast" : `Broadcast ${JSON.stringify(name)}`,
+      name == null ? "broadcast" : `broadcast ${JSON.stringify(name)}`,
     );
   }
 
@@ -176,7 +179,8 @@ export class Broadcast<T> {
    * on, and ends when the thread ends or is killed, or when it is closed.
    *
    * @returns A coroutine to `yield*` that gives the {@linkcode Subscription}. On a closed
-   * broadcast the subscription is already ended.
+   * broadcast the subscription is already ended: it gives the end, or throws the error the
+   * broadcast was closed with, as the subscriptions before it do.
    *
    * @example
    * ```ts
@@ -195,8 +199,10 @@ export class Broadcast<T> {
     const signal = yield* useAbortSignal();
     const hub = this.#hub;
     const member = new Member(hub);
-    // On a closed broadcast, or in a thread that is ending, the subscription is over at once.
-    if (hub.closed || signal.aborted) member.core.close(null);
+    // On a closed broadcast (it ends as those before it do), or in a thread that is
+    // ending, the subscription is over at once.
+    if (hub.closed) member.core.close(hub.closeReason);
+    else if (signal.aborted) member.core.close(null);
     else hub.members.add(member);
     return new Subscription(member, signal);
   }

@@ -62,7 +62,9 @@ export class Subscription<T> {
   constructor(member: Member<T>, signal: AbortSignal) {
     this.#member = member;
     this.#signal = signal;
+    if (member.core.closed) return; // over already: nothing to end with the thread
     signal.addEventListener("abort", this.#onAbort, { once: true });
+    member.letGo = () => signal.removeEventListener("abort", this.#onAbort);
   }
 
   readonly #onAbort = (): void => {

@@ -38,3 +38,12 @@ Deno.test("a chain of threads that each spawn the next and end keeps the ended o
     "ended links: 999, kept: at most one",
   ]);
 });
+
+Deno.test("a subscription that ended without close() is not kept by its thread", async () => {
+  // Its broadcast closed, or it fell behind under "end": the thread's abort signal no
+  // longer needs it, so a long-lived thread that subscribes over and over keeps none.
+  assert.deepEqual(await probe("./_subscription_retention_probe.ts"), [
+    "of closed broadcasts: at most the last one of 200 kept",
+    "lagged: at most the last one of 200 kept",
+  ]);
+});
