@@ -39,6 +39,23 @@ export function checkNumber(
   }
 }
 
+/**
+ * Checks an options argument: an object, or `undefined` or `null` for none (as `fetch`
+ * takes them); `action` begins the message.
+ */
+export function checkOptions(options: unknown, action: string): void {
+  if (options != null && typeof options !== "object") {
+    throw new TypeError(`${action}: options must be an object, got ${describe(options)}`);
+  }
+}
+
+/** Checks a `name` option: a string, or `undefined` or `null` for none. */
+export function checkName(name: unknown, action: string): asserts name is string | undefined {
+  if (name != null && typeof name !== "string") {
+    throw new TypeError(`${action}: name must be a string, got ${describe(name)}`);
+  }
+}
+
 /** Checks a count that may be `Infinity`, at least `min`; `what` names it in the message. */
 export function checkCount(value: unknown, min: number, action: string, what: string): void {
   checkNumber(value, action, what);

@@ -1,4 +1,4 @@
-import { checkOperations } from "./_checks.ts";
+import { checkOperations, checkOptions } from "./_checks.ts";
 import { call } from "./call.ts";
 import { callEach } from "./_effects.ts";
 import { allLimited, checkConcurrency } from "./_all_limited.ts";
@@ -51,6 +51,7 @@ export function all<const T extends readonly Operation<unknown>[]>(
   options?: AllOptions,
 ): Effect<{ -readonly [K in keyof T]: OperationResult<T[K]> }> {
   checkOperations(operations, "Cannot run all");
+  checkOptions(options, "Cannot run all");
   const concurrency = options?.concurrency ?? Infinity;
   checkConcurrency(concurrency);
   if (concurrency < operations.length) {

@@ -1,4 +1,4 @@
-import { checkCount } from "./_checks.ts";
+import { checkCount, checkName, checkOptions } from "./_checks.ts";
 import type { Effect } from "./effect.ts";
 import { ChannelCore, ReceiveOperation, SendOperation } from "./_channel_core.ts";
 import { sharedError } from "./_story.ts";
@@ -83,7 +83,9 @@ export class Channel<T> {
    */
   constructor(capacity = 0, options: ChannelOptions = {}) {
     checkCount(capacity, 0, "Cannot create channel", "capacity");
-    const name = options.name;
+    checkOptions(options, "Cannot create channel");
+    const name = options?.name ?? undefined;
+    checkName(name, "Cannot create channel");
     this.#core = new ChannelCore<T>(
       capacity,
       name === undefined ? "Channel" : `Channel ${JSON.stringify(name)}`,

@@ -1,3 +1,4 @@
+import { checkName, checkOptions } from "./_checks.ts";
 import type { Effect } from "./effect.ts";
 import { Primitive, SUSPEND } from "./lowlevel.ts";
 import { type Link, WaitList } from "./_wait_list.ts";
@@ -54,7 +55,10 @@ export class Event {
    * @param options A name for descriptions.
    */
   constructor(options: EventOptions = {}) {
-    this.#label = options.name === undefined ? "Event" : `Event ${JSON.stringify(options.name)}`;
+    checkOptions(options, "Cannot create event");
+    const name = options?.name ?? undefined;
+    checkName(name, "Cannot create event");
+    this.#label = name === undefined ? "Event" : `Event ${JSON.stringify(name)}`;
   }
 
   /**

@@ -1,3 +1,4 @@
+import { checkName, checkOptions } from "./_checks.ts";
 import { callEach } from "./_effects.ts";
 import type { Effect } from "./effect.ts";
 import type { Operation } from "./operation.ts";
@@ -50,10 +51,10 @@ export class Lock {
    * @param options A name for descriptions.
    */
   constructor(options: LockOptions = {}) {
-    this.#permits = new Permits(
-      1,
-      options.name === undefined ? "Lock" : `Lock ${JSON.stringify(options.name)}`,
-    );
+    checkOptions(options, "Cannot create lock");
+    const name = options?.name ?? undefined;
+    checkName(name, "Cannot create lock");
+    this.#permits = new Permits(1, name === undefined ? "Lock" : `Lock ${JSON.stringify(name)}`);
   }
 
   /**

@@ -69,10 +69,12 @@ export function run<T>(
   options: RunOptions = {},
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const problem = optionsProblem(options);
+    // `null` is no options, as `fetch` takes it.
+    const given = options ?? {};
+    const problem = optionsProblem(given);
     // The root has not started, so it has no `finally` to run.
     if (problem !== null) return reject(new TypeError(`Cannot run coroutine: ${problem}`));
-    new Kernel(options, resolve as (value: unknown) => void, reject).start(
+    new Kernel(given, resolve as (value: unknown) => void, reject).start(
       operation,
     );
   });

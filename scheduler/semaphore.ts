@@ -1,4 +1,4 @@
-import { checkNumber } from "./_checks.ts";
+import { checkName, checkNumber, checkOptions } from "./_checks.ts";
 import { callEach } from "./_effects.ts";
 import type { Effect } from "./effect.ts";
 import type { Operation } from "./operation.ts";
@@ -65,10 +65,13 @@ export class Semaphore {
         `Cannot create semaphore: permits must be a positive integer, got ${permits}`,
       );
     }
+    checkOptions(options, "Cannot create semaphore");
+    const name = options?.name ?? undefined;
+    checkName(name, "Cannot create semaphore");
     this.#initial = permits;
     this.#permits = new Permits(
       permits,
-      options.name === undefined ? "Semaphore" : `Semaphore ${JSON.stringify(options.name)}`,
+      name === undefined ? "Semaphore" : `Semaphore ${JSON.stringify(name)}`,
     );
   }
 

@@ -2,11 +2,23 @@
 // scheduler.
 import assert from "node:assert/strict";
 import {
+  all,
+  type AllOptions,
+  Broadcast,
+  type BroadcastOptions,
   call,
+  Channel,
+  type ChannelOptions,
   type Coroutine,
+  Event,
+  type EventOptions,
   join,
+  Lock,
+  type LockOptions,
   run,
   type RunOptions,
+  Semaphore,
+  type SemaphoreOptions,
   shield,
   sleep,
   spawn,
@@ -319,5 +331,44 @@ Deno.test("run takes null for no signal and no name, as fetch-style options do",
       { signal: null as unknown as undefined, name: null as unknown as undefined },
     ),
     42,
+  );
+});
+
+Deno.test("options that are not an object are refused with the library's error; null is no options", async () => {
+  const makers: [string, (options: unknown) => unknown][] = [
+    ["Cannot create channel", (options) => new Channel(0, options as ChannelOptions)],
+    ["Cannot create broadcast", (options) => new Broadcast(options as BroadcastOptions)],
+    ["Cannot create lock", (options) => new Lock(options as LockOptions)],
+    ["Cannot create semaphore", (options) => new Semaphore(2, options as SemaphoreOptions)],
+    ["Cannot create event", (options) => new Event(options as EventOptions)],
+    ["Cannot run all", (options) => all([], options as AllOptions)],
+  ];
+  for (const [action, make] of makers) {
+    make(null);
+    make(undefined);
+    assert.throws(() => make("wait"), {
+      name: "TypeError",
+      message: `${action}: options must be an object, got the string "wait"`,
+    }, action);
+    if (action !== "Cannot run all") {
+      assert.throws(() => make({ name: 5n }), {
+        name: "TypeError",
+        message: `${action}: name must be a string, got bigint 5`,
+      }, action);
+    }
+  }
+  assert.throws(() => new Broadcast({ overflow: 1n as unknown as "end" }), {
+    name: "RangeError",
+    message:
+      'Cannot create broadcast: overflow must be "wait", "dropOldest" or "end", got bigint 1',
+  });
+  assert.equal(
+    await run(
+      function* () {
+        return 7;
+      }(),
+      null as unknown as RunOptions,
+    ),
+    7,
   );
 });
