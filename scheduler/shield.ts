@@ -15,7 +15,12 @@ import type { Operation } from "./operation.ts";
  * should be: a shield that never ends keeps its thread alive.
  *
  * If the shielded operation throws and a kill is waiting, the error goes to the killer,
- * like an error from any `finally` during a kill.
+ * like an error from any `finally` during a kill. If it returns, the kill then takes
+ * effect and its result goes nowhere (in the example, "finally done" is never recorded):
+ * shield the work that must finish, not an operation whose result someone needs. A
+ * shielded `channel.receive()` in a thread being killed takes an item and drops it; to
+ * hand an item on whatever happens, receive it unshielded (a killed receive takes
+ * nothing) and shield what is done with it.
  *
  * @typeParam T The operation's result.
  * @param operation The generator object (or event) to run.
