@@ -168,7 +168,7 @@ export function describe(value: unknown): string {
   if (value === undefined) return "undefined";
   if (typeof value === "function") {
     return `${isGeneratorFunction(value) ? "generator function" : "function"} ${
-      value.name || "(anonymous)"
+      functionName(value) || "(anonymous)"
     }`;
   }
   if (typeof value === "object") {
@@ -187,11 +187,47 @@ export function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
+/** A function's name, or "" if reading it throws (a getter, a revoked Proxy). */
+function functionName(value: { name: unknown }): string {
+  try {
+    const name = value.name;
+    return typeof name === "string" ? name : "";
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Whether `value` is an object whose prototype cannot be read: a revoked Proxy, whose
+ * every use throws. Misuse errors name it rather than let the engine's error through.
+ */
+export function unreadable(value: unknown): boolean {
+  if ((typeof value !== "object" || value === null) && typeof value !== "function") return false;
+  try {
+    Object.getPrototypeOf(value);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** `value instanceof type`, and false where that throws (a revoked Proxy). */
+export function isInstance(
+  value: unknown,
+  type: abstract new (...args: never[]) => unknown,
+): boolean {
+  try {
+    return value instanceof type;
+  } catch {
+    return false;
+  }
+}
+
 const GeneratorFunction = Object.getPrototypeOf(function* () {}).constructor;
 
 /** Whether `value` is a `function*`: called, it makes a generator. */
 export function isGeneratorFunction(value: unknown): value is (...args: never[]) => unknown {
-  return value instanceof GeneratorFunction;
+  return isInstance(value, GeneratorFunction);
 }
 
 /**
@@ -200,7 +236,6 @@ export function isGeneratorFunction(value: unknown): value is (...args: never[])
  */
 export function callItHint(value: unknown): string {
   if (!isGeneratorFunction(value)) return "";
-  return value.name === ""
-    ? "; call it to make one"
-    : `; call it to make one, as in ${value.name}()`;
+  const name = functionName(value);
+  return name === "" ? "; call it to make one" : `; call it to make one, as in ${name}()`;
 }

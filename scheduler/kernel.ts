@@ -90,8 +90,10 @@ import {
   describe,
   describeLineage,
   describeWait,
+  isInstance,
   label,
   snapshotOf,
+  unreadable,
 } from "./_describe.ts";
 
 export { Thread } from "./_thread.ts";
@@ -1200,7 +1202,7 @@ export class Kernel implements ThreadHost {
       try {
         goesOn = this.#handle(thread, yielded);
       } catch (error) {
-        goesOn = this.#handleThrew(thread, error);
+        goesOn = this.#handleThrew(thread, error, yielded);
       }
       if (!goesOn) break;
       if (this.#budget <= 0 && !deferrable(yielded) && this.#spent()) {
@@ -1425,8 +1427,17 @@ export class Kernel implements ThreadHost {
    * stack overflow: those are the kernel's own, maybe halfway through a change, and must
    * not pass for the thread's. (Out of #step, whose size decides how V8 optimizes it.)
    */
-  #handleThrew(thread: Thread, error: unknown): boolean {
+  #handleThrew(thread: Thread, error: unknown, yielded: unknown): boolean {
     if (thread.state !== STATE_RUNNING || isStackOverflow(error)) throw error;
+    if (unreadable(yielded)) {
+      // Not the engine's words: ours, which say what was attempted.
+      return this.#throwInto(
+        thread,
+        `Cannot handle yielded value: ${
+          describe(yielded)
+        } is not an event, a generator or a promise`,
+      );
+    }
     return this.#resumeThrowing(thread, error);
   }
 
@@ -1507,10 +1518,10 @@ export class Kernel implements ThreadHost {
     // read is slow, and spawn is on the hot path of a server.
     let coroutine: unknown = effect.coroutine;
     if (!isGenerator(coroutine)) {
-      if (!(coroutine instanceof Effect)) {
+      if (!isInstance(coroutine, Effect)) {
         return this.#throwInto(thread, coroutineProblem(coroutine, "spawn")!);
       }
-      coroutine = asCoroutine(coroutine);
+      coroutine = asCoroutine(coroutine as Effect<unknown>);
     } else if ((coroutine as Spawned)[THREAD] !== undefined) {
       return this.#throwInto(thread, coroutineProblem(coroutine, "spawn")!);
     }
@@ -1526,12 +1537,12 @@ export class Kernel implements ThreadHost {
 
   /** The scope thread a spawn's `owner` option names, or why it names none. */
   #ownerScope(owner: unknown): Thread | string {
-    if (!(owner instanceof TaskHandle)) {
+    if (!isInstance(owner, TaskHandle)) {
       return `Cannot spawn coroutine: the owner must be the task of a scope thread, got ${
         describe(owner)
       }`;
     }
-    const found = threadOf(owner);
+    const found = threadOf(owner as TaskHandle);
     if (found.host !== this) {
       return `Cannot spawn coroutine in thread ${found.id}: it belongs to another run`;
     }
@@ -1599,8 +1610,8 @@ export class Kernel implements ThreadHost {
     if (kind === KIND_JOIN) {
       // `yield* task` (the handle is its own join event) or `yield* join(task)`.
       const target = (effect as JoinEffect<unknown> | TaskHandle).target;
-      if (!(target instanceof TaskHandle)) return false;
-      const found = threadOf(target);
+      if (!isInstance(target, TaskHandle)) return false;
+      const found = threadOf(target as TaskHandle);
       if (found.state !== STATE_DONE || found.ending !== ENDING_RETURNED) return false;
       if (found.host !== this || (--this.#budget <= 0 && this.#spent())) return false;
       out.value = found.result;
@@ -1896,7 +1907,7 @@ export class Kernel implements ThreadHost {
     if (isGenerator(target)) {
       found = (target as Spawned)[THREAD] ?? undefined; // null: it was called, not spawned
       if (found === undefined) problem = `Cannot ${verb} coroutine: it was never spawned`;
-    } else if (target instanceof TaskHandle) found = threadOf(target);
+    } else if (isInstance(target, TaskHandle)) found = threadOf(target as TaskHandle);
     else {
       problem = `Cannot ${verb} thread: ${describe(target)} is not a task or a spawned generator`;
     }
@@ -2602,11 +2613,15 @@ NativeGenerator.prototype = Object.getPrototypeOf(Object.getPrototypeOf((functio
 
 /** Whether `value` is a generator object (what `function*` returns, or one just like it). */
 export function isGenerator(value: unknown): value is Coroutine<unknown> {
-  if (value instanceof NativeGenerator) return true;
-  return typeof value === "object" && value !== null && !(Symbol.asyncIterator in value) &&
-    typeof (value as Coroutine<unknown>).next === "function" &&
-    typeof (value as Coroutine<unknown>).throw === "function" &&
-    typeof (value as Coroutine<unknown>).return === "function";
+  try {
+    if (value instanceof NativeGenerator) return true;
+    return typeof value === "object" && value !== null && !(Symbol.asyncIterator in value) &&
+      typeof (value as Coroutine<unknown>).next === "function" &&
+      typeof (value as Coroutine<unknown>).throw === "function" &&
+      typeof (value as Coroutine<unknown>).return === "function";
+  } catch {
+    return false; // a revoked Proxy, a throwing getter: no generator, which the caller says
+  }
 }
 
 /** What an async generator is, in the `TypeError` that refuses it. */
@@ -2614,8 +2629,12 @@ const ASYNC_GENERATOR =
   "an async generator: bluelet runs function* generators; consume it in an async function and wait with until()";
 
 function isAsyncGenerator(value: unknown): boolean {
-  return typeof value === "object" && value !== null && Symbol.asyncIterator in value &&
-    typeof (value as AsyncGenerator).next === "function";
+  try {
+    return typeof value === "object" && value !== null && Symbol.asyncIterator in value &&
+      typeof (value as AsyncGenerator).next === "function";
+  } catch {
+    return false;
+  }
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

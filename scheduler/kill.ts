@@ -95,6 +95,15 @@ export function kill(
   target: Task<unknown> | Coroutine<unknown> | readonly (Task<unknown> | Coroutine<unknown>)[],
   reason?: unknown,
 ): Effect<void> {
-  if (Array.isArray(target)) return killAll(target, reason);
+  if (isArray(target)) return killAll(target, reason);
   return new KillEffect(target as Task<unknown> | Coroutine<unknown>, reason);
+}
+
+/** `Array.isArray`, and false for a revoked Proxy (the kill then says what it is). */
+function isArray(value: unknown): value is readonly unknown[] {
+  try {
+    return Array.isArray(value);
+  } catch {
+    return false;
+  }
 }

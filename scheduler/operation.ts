@@ -38,7 +38,11 @@ export type OperationResult<O> = O extends Coroutine<infer R> ? R
  * an event is wrapped, anything else is given back as it is (the kernel checks it).
  */
 export function asCoroutine<T>(operation: Operation<T>): Coroutine<T> {
-  return operation instanceof Effect ? awaitEffect(operation) : operation;
+  try {
+    return operation instanceof Effect ? awaitEffect(operation) : operation;
+  } catch {
+    return operation as Coroutine<T>; // a revoked Proxy: the kernel's check names it
+  }
 }
 
 function* awaitEffect<T>(effect: Effect<T>): Coroutine<T> {

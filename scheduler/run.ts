@@ -1,4 +1,4 @@
-import { describe } from "./_describe.ts";
+import { describe, isInstance, unreadable } from "./_describe.ts";
 import { Kernel } from "./kernel.ts";
 import type { Operation } from "./operation.ts";
 import { VirtualClock } from "./virtual_clock.ts";
@@ -85,16 +85,26 @@ function optionsProblem(options: RunOptions): string | null {
   if (typeof options !== "object" || options === null) {
     return `options must be an object, got ${describe(options)}`;
   }
+  if (unreadable(options)) return `options must be readable, got ${describe(options)}`;
   const { clock, signal, name } = options;
-  if (clock !== undefined && !(clock instanceof VirtualClock)) {
-    const copy = (clock as { constructor?: { name?: unknown } })?.constructor?.name;
+  if (clock !== undefined && !isInstance(clock, VirtualClock)) {
+    let copy: unknown;
+    try {
+      copy = (clock as { constructor?: { name?: unknown } })?.constructor?.name;
+    } catch {
+      // A revoked Proxy: named below.
+    }
     return copy === "VirtualClock"
       ? "clock is a VirtualClock of another copy of bluelet (import both from one place)"
       : `clock must be a VirtualClock, got ${describe(clock)}`;
   }
   // Any object that acts as one: a signal of another realm, or a polyfill.
-  const listens =
-    typeof (signal as { addEventListener?: unknown })?.addEventListener === "function";
+  let listens = false;
+  try {
+    listens = typeof (signal as { addEventListener?: unknown })?.addEventListener === "function";
+  } catch {
+    // A revoked Proxy: no signal.
+  }
   if (signal != null && !listens) { // null passes for none, as in fetch's options
     return `signal must be an AbortSignal, got ${describe(signal)}`;
   }

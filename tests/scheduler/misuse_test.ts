@@ -13,6 +13,7 @@ import {
   Event,
   type EventOptions,
   join,
+  kill,
   Lock,
   type LockOptions,
   run,
@@ -365,10 +366,64 @@ Deno.test("options that are not an object are refused with the library's error; 
   assert.equal(
     await run(
       function* () {
+        yield* yieldNow();
         return 7;
       }(),
       null as unknown as RunOptions,
     ),
     7,
+  );
+});
+
+Deno.test("a revoked Proxy or a function whose name throws, given where a coroutine, task or event belongs, gets the library's TypeError", async () => {
+  const proxy = revokedProxy() as never;
+  const unread = "an object (whose constructor could not be read)";
+  const misuses: [string, () => Coroutine<unknown>, string][] = [
+    ["spawn", function* () {
+      yield* spawn(proxy);
+    }, `Cannot spawn coroutine: ${unread} is not a generator`],
+    ["call", function* () {
+      yield* call(proxy);
+    }, `Cannot call coroutine: ${unread} is not a generator`],
+    ["join", function* () {
+      yield* join(proxy);
+    }, `Cannot join thread: ${unread} is not a task or a spawned generator`],
+    ["kill", function* () {
+      yield* kill(proxy);
+    }, `Cannot kill thread: ${unread} is not a task or a spawned generator`],
+    ["yield", function* () {
+      yield proxy;
+    }, `Cannot handle yielded value: ${unread} is not an event, a generator or a promise`],
+  ];
+  for (const [what, body, message] of misuses) {
+    await assert.rejects(run(body()), { name: "TypeError", message }, what);
+  }
+  await assert.rejects(run(proxy), {
+    name: "TypeError",
+    message: `Cannot run coroutine: ${unread} is not a generator`,
+  });
+  await assert.rejects(run(function* () {}(), { clock: proxy }), {
+    name: "TypeError",
+    message: `Cannot run coroutine: clock must be a VirtualClock, got ${unread}`,
+  });
+  await assert.rejects(run(function* () {}(), proxy), {
+    name: "TypeError",
+    message: `Cannot run coroutine: options must be readable, got ${unread}`,
+  });
+  const named = function* () {};
+  Object.defineProperty(named, "name", {
+    get() {
+      throw new Error("name getter threw");
+    },
+  });
+  await assert.rejects(
+    run(function* () {
+      yield* spawn(named as never);
+    }()),
+    {
+      name: "TypeError",
+      message:
+        "Cannot spawn coroutine: generator function (anonymous) is not a generator; call it to make one",
+    },
   );
 });
