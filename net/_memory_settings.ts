@@ -3,6 +3,7 @@
 // addresses.
 import type { EndSettings } from "./_memory_transport.ts";
 import type { MemoryPairOptions } from "./memory_connection.ts";
+import { checkNumberOption, checkOptionsObject, named } from "./_checks.ts";
 
 let nextPort = 49152;
 
@@ -15,16 +16,20 @@ export function memoryPort(): number {
 
 /** Checks `options` and gives the settings of an end, and the latency. */
 export function memorySettings(
-  options: MemoryPairOptions,
+  given: MemoryPairOptions | null | undefined,
   action: string,
 ): { settings: () => EndSettings; latency: number } {
+  checkOptionsObject(given, action);
+  const options = given ?? {};
   const bufferSize = options.bufferSize ?? 65536;
+  checkNumberOption(bufferSize, action, "bufferSize");
   if (!Number.isInteger(bufferSize) || bufferSize < 1) {
     throw new RangeError(
       `${action}: bufferSize must be a positive integer, got ${bufferSize}`,
     );
   }
   const latency = options.latency ?? 0;
+  checkNumberOption(latency, action, "latency");
   if (!(latency >= 0) || !Number.isFinite(latency)) {
     throw new RangeError(
       `${action}: latency must be a non-negative finite number of milliseconds, got ${latency}`,
@@ -34,20 +39,24 @@ export function memorySettings(
   const seed = options.chunkSeed;
   const maxChunk = options.maxChunk ?? 16;
   if (sizes !== undefined) {
-    if (
-      !Array.isArray(sizes) || sizes.length === 0 ||
-      !sizes.every((size) => Number.isInteger(size) && size > 0)
-    ) {
+    if (!Array.isArray(sizes)) {
+      throw new TypeError(`${action}: chunkSizes must be an array, got ${named(sizes)}`);
+    }
+    if (sizes.length === 0) {
+      throw new RangeError(`${action}: chunkSizes must not be empty`);
+    }
+    const bad = sizes.findIndex((size) => !Number.isInteger(size) || size <= 0);
+    if (bad >= 0) {
       throw new RangeError(
-        `${action}: chunkSizes must be a non-empty array of positive integers, got ${
-          JSON.stringify(sizes)
-        }`,
+        `${action}: chunkSizes must be positive integers, got ${named(sizes[bad])} at index ${bad}`,
       );
     }
   } else if (seed !== undefined) {
+    checkNumberOption(seed, action, "chunkSeed");
     if (!Number.isInteger(seed)) {
       throw new RangeError(`${action}: chunkSeed must be an integer, got ${seed}`);
     }
+    checkNumberOption(maxChunk, action, "maxChunk");
     if (!Number.isInteger(maxChunk) || maxChunk < 1) {
       throw new RangeError(
         `${action}: maxChunk must be a positive integer, got ${maxChunk}`,

@@ -231,7 +231,7 @@ export class MemoryConnection extends Connection {
         }: byteCount must be a non-negative integer, got ${byteCount}`,
       );
     }
-    this.#end.cutAfter(byteCount, options.reset ?? false);
+    this.#end.cutAfter(byteCount, options?.reset ?? false);
   }
 
   static {

@@ -1,6 +1,7 @@
 import { type Coroutine, TimeoutError, withTimeout } from "../scheduler/mod.ts";
 import { Primitive, SUSPEND } from "../scheduler/lowlevel.ts";
 import { checkPort, formatAddr } from "./_addr.ts";
+import { checkNumberOption, checkOptionsObject, named } from "./_checks.ts";
 import { type EndSettings, MemoryEnd } from "./_memory_transport.ts";
 import { closedError } from "./_map_error.ts";
 import { ConnectionRefusedError, ConnectTimeoutError } from "./errors.ts";
@@ -111,11 +112,19 @@ export class MemoryListener implements Disposable {
    * ```
    */
   constructor(options: MemoryListenerOptions = {}) {
-    const hostname = options.hostname ?? "memory";
-    const port = options.port ?? 0;
+    checkOptionsObject(options, "Cannot listen in memory");
+    const hostname = options?.hostname ?? "memory";
+    if (typeof hostname !== "string") {
+      throw new TypeError(
+        `Cannot listen in memory: hostname must be a string, got ${named(hostname)}`,
+      );
+    }
+    const port = options?.port ?? 0;
+    checkNumberOption(port, `Cannot listen in memory on ${hostname}`, "port");
     const action = `Cannot listen in memory on ${hostname}:${port}`;
     checkPort(port, action);
-    const backlog = options.backlog ?? 511;
+    const backlog = options?.backlog ?? 511;
+    checkNumberOption(backlog, action, "backlog");
     if (!Number.isInteger(backlog) || backlog < 1) {
       throw new RangeError(
         `${action}: backlog must be a positive integer, got ${backlog}`,

@@ -1,4 +1,5 @@
 import { AssertionError, equal, ok } from "node:assert/strict";
+import { checkNumberOption, checkOptionsObject, named } from "../net/_checks.ts";
 import {
   type Coroutine,
   join,
@@ -297,14 +298,32 @@ export async function checkConnectionPair(
   makePair: () => Operation<[Connection, Connection]> | [Connection, Connection],
   options: CheckConnectionPairOptions = {},
 ): Promise<void> {
-  const timeout = options.timeout ?? 20;
+  const action = "Cannot check connection pair";
+  if (typeof makePair !== "function") {
+    throw new TypeError(`${action}: makePair must be a function, got ${named(makePair)}`);
+  }
+  checkOptionsObject(options, action);
+  const timeout = options?.timeout ?? 20;
+  checkNumberOption(timeout, action, "timeout");
+  if (!(timeout > 0) || !Number.isFinite(timeout)) {
+    throw new RangeError(
+      `${action}: timeout must be a positive finite number of milliseconds, got ${timeout}`,
+    );
+  }
   for (const [name, check] of Object.entries(CHECKS)) {
     for (const flipped of [false, true]) {
-      const clock = options.virtualTime ? new VirtualClock() : undefined;
+      const clock = options?.virtualTime ? new VirtualClock() : undefined;
       try {
         await run(
           function* () {
             const made = makePair();
+            if (!Array.isArray(made) && !isOperation(made)) {
+              throw new PairMisuse(
+                `${action}: makePair must give two connections, or an operation that gives them, got ${
+                  named(made)
+                }`,
+              );
+            }
             const [first, second] = Array.isArray(made) ? made : yield* made;
             const [a, b] = flipped ? [second, first] : [first, second];
             try {
@@ -317,6 +336,7 @@ export async function checkConnectionPair(
           { clock },
         );
       } catch (error) {
+        if (error instanceof PairMisuse) throw new TypeError(error.message);
         const message = error instanceof Error ? error.message : String(error);
         throw new Error(
           `Connection pair failed the check "${name}"${
@@ -327,4 +347,13 @@ export async function checkConnectionPair(
       }
     }
   }
+}
+
+/** A mistake in what `makePair` gives: reported as it is, not as a check that failed. */
+class PairMisuse extends Error {}
+
+/** Whether `value` can be delegated to for a pair: an event or a generator. */
+function isOperation(value: unknown): boolean {
+  return typeof value === "object" && value !== null &&
+    typeof (value as { [Symbol.iterator]?: unknown })[Symbol.iterator] === "function";
 }

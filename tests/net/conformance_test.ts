@@ -123,3 +123,21 @@ Deno.test("checkConnectionPair() fails a pair that flips a byte, saying where", 
     },
   );
 });
+
+Deno.test("checkConnectionPair() refuses a wrong argument as such, not as a pair that failed a check", async () => {
+  type MakePair = Parameters<typeof checkConnectionPair>[0];
+  await rejects(checkConnectionPair(42 as unknown as MakePair), {
+    name: "TypeError",
+    message: "Cannot check connection pair: makePair must be a function, got number 42",
+  });
+  await rejects(checkConnectionPair(() => null as unknown as [Connection, Connection]), {
+    name: "TypeError",
+    message:
+      "Cannot check connection pair: makePair must give two connections, or an operation that gives them, got null",
+  });
+  await rejects(checkConnectionPair(() => memoryPair(), { timeout: -1 }), {
+    name: "RangeError",
+    message:
+      "Cannot check connection pair: timeout must be a positive finite number of milliseconds, got -1",
+  });
+});

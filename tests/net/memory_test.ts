@@ -532,6 +532,51 @@ Deno.test("memoryPair() checks its options", () => {
   throws(() => memoryPair({ chunkSeed: 1, maxChunk: 0 }), /maxChunk must be a positive integer/);
 });
 
+Deno.test("memoryPair(), MemoryListener and closeAfter() name a wrong option as it is, and take null for none", () => {
+  type Options = Parameters<typeof memoryPair>[0];
+  const pair = (options: unknown) => memoryPair(options as Options);
+  const listen = (options: unknown) =>
+    new MemoryListener(options as ConstructorParameters<typeof MemoryListener>[0]);
+  const refusals: [() => unknown, ErrorConstructor, string][] = [
+    [() => pair({ bufferSize: "4" }), TypeError, 'bufferSize must be a number, got the string "4"'],
+    [() => pair({ latency: "5" }), TypeError, 'latency must be a number, got the string "5"'],
+    [
+      () => pair({ chunkSizes: "12" }),
+      TypeError,
+      'chunkSizes must be an array, got the string "12"',
+    ],
+    [
+      () => pair({ chunkSizes: [1n] }),
+      RangeError,
+      "chunkSizes must be positive integers, got bigint 1 at index 0",
+    ],
+    [
+      () => pair({ chunkSizes: [3, ...Array(1e6).fill(0)] }),
+      RangeError,
+      "chunkSizes must be positive integers, got number 0 at index 1",
+    ],
+    [() => pair(7), TypeError, "options must be an object, got number 7"],
+    [() => listen({ backlog: "3" }), TypeError, 'backlog must be a number, got the string "3"'],
+    [() => listen({ hostname: 5 }), TypeError, "hostname must be a string, got number 5"],
+    [() => listen({ port: "80" }), TypeError, 'port must be a number, got the string "80"'],
+  ];
+  for (const [attempt, type, message] of refusals) {
+    let error: unknown;
+    try {
+      attempt();
+    } catch (caught) {
+      error = caught;
+    }
+    ok(error instanceof type && error.message.endsWith(message), String(error));
+    ok(error.message.length < 200, "no value dumped");
+  }
+  const [a, b] = pair(null);
+  a.closeAfter(1, null as unknown as undefined);
+  a.close();
+  b.close();
+  listen(null).close();
+});
+
 Deno.test("MemoryListener: connect() waits in the backlog until accept() takes it, in order", async () => {
   using listener = new MemoryListener({ hostname: "app.test", port: 80 });
   const record: string[] = [];
