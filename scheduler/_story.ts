@@ -15,8 +15,15 @@
 
 /** A native generator resumption: the line below which the kernel's own frames start. */
 const RESUMPTION = /^\s*at \S+\.(?:next|throw|return) \(<anonymous>\)$/;
-/** The story stops growing here, so an error rethrown in a loop cannot grow without bound. */
+/**
+ * A story keeps this many lines at most, so that an error rethrown in a loop (one object
+ * thrown by every round's worker) cannot grow without bound: its first STORY_HEAD lines
+ * and its newest ones, with a line between that says how many were left out.
+ */
 const MAX_STACK_LINES = 100;
+const STORY_HEAD = 50;
+/** The line that stands for the lines a story left out. */
+const LEFT_OUT = /^ {4}… (\d+) lines? of this story left out …$/;
 /** The library's folders: frames in them are the library's, not the user's. */
 const LIBRARY_DIRS = [new URL(".", import.meta.url).href, new URL("../net/", import.meta.url).href];
 /** A stack line that names a frame. */
@@ -52,11 +59,21 @@ export function addToStory(error: unknown, lines: readonly string[] | (() => str
 /** `stack` without the kernel's frames, with `lines` added; null if nothing changes. */
 function storyWith(stack: string, lines: readonly string[] | (() => string[])): string | null {
   const kept = withoutKernelFrames(stack.split("\n"));
-  if (kept.length >= MAX_STACK_LINES) return null;
   const added = typeof lines === "function" ? lines() : lines;
   if (added.length === 0) return null;
   for (const line of added) kept.push(`    ${line}`);
-  return kept.join("\n");
+  return capped(kept).join("\n");
+}
+
+/** `lines`, or its first and newest ones if there are too many (see MAX_STACK_LINES). */
+function capped(lines: string[]): string[] {
+  if (lines.length <= MAX_STACK_LINES) return lines;
+  const at = lines.findIndex((line) => LEFT_OUT.test(line));
+  const head = at < 0 ? lines.slice(0, STORY_HEAD) : lines.slice(0, at);
+  const tail = at < 0 ? lines.slice(STORY_HEAD) : lines.slice(at + 1);
+  const drop = tail.length - (MAX_STACK_LINES - head.length - 1);
+  const left = (at < 0 ? 0 : Number(LEFT_OUT.exec(lines[at])![1])) + drop;
+  return [...head, `    … ${left} lines of this story left out …`, ...tail.slice(drop)];
 }
 
 function withoutKernelFrames(lines: string[]): string[] {

@@ -753,3 +753,38 @@ Deno.test("a story names a few threads of a long lineage, and the spawners let g
     `in ${threads}, descends from thread 0 "main", 22 generations up`,
   );
 });
+
+Deno.test("an error object thrown again round after round keeps a bounded story that ends with the newest round", async () => {
+  // A sentinel error shared by every round's worker: its story is one, and would grow.
+  const unavailable = new Error("upstream down");
+  function* worker(): Coroutine<void> {
+    yield* sleep(1);
+    throw unavailable;
+  }
+  const stories: string[][] = [];
+  await run(
+    function* main() {
+      for (let i = 0; i < 200; i++) {
+        try {
+          yield* join(yield* spawn(worker(), { name: `w${i}` }));
+        } catch (error) {
+          stories.push(storyOf(error));
+        }
+      }
+    }(),
+    { clock: new VirtualClock(), name: "main" },
+  );
+  const threads = (story: string[]) => story.filter((line) => line.startsWith("in thread"));
+  assert.deepEqual(threads(stories[1]), [
+    'in thread 1 "w0", spawned by thread 0 "main"',
+    'in thread 2 "w1", spawned by thread 0 "main"',
+  ]);
+  const last = stories[199];
+  assert.ok(last.length <= 100, `${last.length} lines`);
+  assert.equal(threads(last)[0], 'in thread 1 "w0", spawned by thread 0 "main"');
+  assert.match(
+    last.find((line) => line.includes("left out"))!,
+    /^… \d+ lines of this story left out …$/,
+  );
+  assert.deepEqual(last.slice(-2), ['in thread 200 "w199", spawned by thread 0 "main"', "at main"]);
+});
