@@ -20,7 +20,10 @@
  * `acquire`, `withLock`, `withPermit`) count on any object. Methods whose names are common
  * elsewhere count only where the file imports a class that has them: `publish` and
  * `subscribe` with `Broadcast`, `spawn` with `TaskGroup` or `taskGroup`, `connect` with
- * `MemoryListener` (a namespace import counts as importing them all). Rules look only in
+ * `MemoryListener` (a namespace import from a module named for bluelet counts as importing
+ * them all; one from a relative module, those the file names through it, as in
+ * `deps.Broadcast`). A generator called by name is the one the name is bound to where it
+ * is called: a parameter or a local of the same name is not the file's generator. Rules look only in
  * files that use the library, and the event rules only inside generators; `async-coroutine`
  * looks at every call of `run`, `spawn`, `group.spawn` and `call`, wherever it is.
  *
@@ -136,6 +139,12 @@ interface Imports {
   /** The namespaces imported from a module named for bluelet. */
   sureNamespaces: Set<string>;
   namespaces: Set<string>;
+  /**
+   * Exports reached through a namespace import: all of them through a module named for
+   * bluelet; through a relative one (a project's own module, or its re-export of the
+   * library), those the file names through it (`deps.Broadcast`).
+   */
+  namespaceExports: Set<string>;
   /** Exported names imported, types included. */
   exported: Set<string>;
   /** Whether anything (types included) comes from the library: a file that uses it. */
@@ -148,6 +157,7 @@ function noImports(): Imports {
     sureLocals: new Set(),
     sureNamespaces: new Set(),
     namespaces: new Set(),
+    namespaceExports: new Set(),
     exported: new Set(),
     used: false,
   };
@@ -158,7 +168,7 @@ function isLibrarySource(specifier: string): boolean {
     specifier.startsWith("../");
 }
 
-function collectImports(program: Deno.lint.Program): Imports {
+function collectImports(program: Deno.lint.Program, text: string): Imports {
   const imports = noImports();
   for (const statement of program.body) {
     if (statement.type !== "ImportDeclaration") continue;
@@ -168,8 +178,21 @@ function collectImports(program: Deno.lint.Program): Imports {
     const types = statement.importKind === "type";
     for (const specifier of statement.specifiers) {
       if (specifier.type === "ImportNamespaceSpecifier" && !types) {
-        imports.namespaces.add(specifier.local.name);
-        if (sure) imports.sureNamespaces.add(specifier.local.name);
+        const local = specifier.local.name;
+        imports.namespaces.add(local);
+        if (sure) imports.sureNamespaces.add(local);
+        for (
+          const owners of [...OWNED_EVENT_METHODS.values(), ...OWNED_COROUTINE_TAKERS.values()]
+        ) {
+          for (const owner of owners) {
+            const named = new RegExp(
+              `(?<![\\w$.])${local.replaceAll("$", "\\$")}\\s*\\.\\s*${owner}\\b`,
+            );
+            if (sure || named.test(text)) {
+              imports.namespaceExports.add(owner);
+            }
+          }
+        }
       } else if (specifier.type === "ImportSpecifier") {
         const imported = specifier.imported.type === "Identifier"
           ? specifier.imported.name
@@ -251,6 +274,56 @@ function shadowed(node: Node, name: string): boolean {
     }
   }
   return false;
+}
+
+/**
+ * What `name`, used at `node`, is bound to in the module: a function (declared, or a
+ * variable's function expression), `null` for any other binding (a parameter, a variable
+ * of another value, a class, a `for` head, a `catch` clause), `undefined` for none (an
+ * import or a global).
+ */
+function functionBinding(node: Node, name: string): FunctionNode | null | undefined {
+  for (let current = parentOf(node); current; current = parentOf(current)) {
+    switch (current.type) {
+      case "FunctionDeclaration":
+      case "FunctionExpression":
+      case "ArrowFunctionExpression":
+        if (current.params.some((param) => binds(param, name))) return null;
+        if (current.type === "FunctionExpression" && current.id?.name === name) return current;
+        continue;
+      case "ClassExpression":
+        if (current.id?.name === name) return null;
+        continue;
+      case "ForStatement":
+        if (current.init !== null && declares(current.init, name)) return null;
+        continue;
+      case "ForInStatement":
+      case "ForOfStatement":
+        if (declares(current.left, name)) return null;
+        continue;
+      case "CatchClause":
+        if (current.param !== null && binds(current.param, name)) return null;
+        continue;
+    }
+    const statements = current.type === "SwitchStatement"
+      ? current.cases.flatMap((branch) => branch.consequent)
+      : (current as { body?: unknown }).body;
+    if (!Array.isArray(statements)) continue;
+    for (const statement of statements as Node[]) {
+      const declared = statement.type === "ExportNamedDeclaration"
+        ? statement.declaration
+        : statement;
+      if (declared === null || declared === undefined) continue;
+      if (declared.type === "FunctionDeclaration" && declared.id?.name === name) return declared;
+      if (declared.type === "ClassDeclaration" && declared.id?.name === name) return null;
+      if (declared.type !== "VariableDeclaration") continue;
+      const declarator = declared.declarations.find((d) => binds(d.id, name));
+      if (declarator === undefined) continue;
+      const init = declarator.init;
+      return declarator.id.type === "Identifier" && init != null && isFunction(init) ? init : null;
+    }
+  }
+  return undefined;
 }
 
 /** Whether a statement declares `name` in the block it is in. */
@@ -502,7 +575,7 @@ function typeShadowed(node: Node, name: string): boolean {
 function ownedMethod(owned: Map<string, string[]>, method: string, imports: Imports): boolean {
   const owners = owned.get(method);
   return owners !== undefined &&
-    (imports.namespaces.size > 0 || owners.some((owner) => imports.exported.has(owner)));
+    owners.some((owner) => imports.exported.has(owner) || imports.namespaceExports.has(owner));
 }
 
 /** Whether a call's callee runs the coroutines given to it: `spawn`, `group.spawn`. */
@@ -629,7 +702,7 @@ const unyieldedEvent: Deno.lint.Rule = {
     let generators = new Set<string>();
     return {
       Program(node) {
-        imports = collectImports(node);
+        imports = collectImports(node, ctx.sourceCode.getText());
         generators = imports.used ? topLevelGenerators(node) : new Set();
       },
       ExpressionStatement(node) {
@@ -691,7 +764,7 @@ const uncalledEvent: Deno.lint.Rule = {
     let imports = noImports();
     return {
       Program(node) {
-        imports = collectImports(node);
+        imports = collectImports(node, ctx.sourceCode.getText());
       },
       YieldExpression(node) {
         const argument = node.argument?.type === "ChainExpression"
@@ -718,7 +791,9 @@ const yieldStarFinally: Deno.lint.Rule = {
     const generators = new Map<string, FunctionNode>();
     const ambiguous = new Set<string>();
     const yieldingFinally = new Set<FunctionNode>();
-    const delegations: { node: Deno.lint.YieldExpression; callee: string }[] = [];
+    // Each delegation's callee: the function a plain name is bound to where it is called
+    // (null: bound to something else), or a method's name (`this.sub`) to look up.
+    const delegations: { node: Deno.lint.YieldExpression; callee: FunctionNode | string }[] = [];
     const declare = (fn: FunctionNode) => {
       const name = generatorName(fn);
       if (name === undefined) return;
@@ -727,7 +802,7 @@ const yieldStarFinally: Deno.lint.Rule = {
     };
     return {
       Program(node) {
-        imports = collectImports(node);
+        imports = collectImports(node, ctx.sourceCode.getText());
       },
       FunctionDeclaration: declare,
       FunctionExpression: declare,
@@ -737,15 +812,23 @@ const yieldStarFinally: Deno.lint.Rule = {
         if (inFinally(node)) yieldingFinally.add(fn);
         const argument = node.argument;
         if (!node.delegate || argument?.type !== "CallExpression") return;
-        const callee = calledName(argument.callee);
+        const called = argument.callee;
+        if (called.type === "Identifier") {
+          // A parameter or a local of the same name is not the generator of that name.
+          const fn = functionBinding(called, called.name);
+          if (fn != null) delegations.push({ node, callee: fn });
+          return;
+        }
+        const callee = calledName(called);
         if (callee !== undefined) delegations.push({ node, callee });
       },
       "Program:exit"() {
         // A generator with a yielding finally is a coroutine only where the library is used.
         if (!imports.used) return;
-        const unsafe = (name: string) => {
-          const fn = generators.get(name);
-          return fn !== undefined && !ambiguous.has(name) && yieldingFinally.has(fn);
+        const unsafe = (callee: FunctionNode | string) => {
+          if (typeof callee !== "string") return callee.generator && yieldingFinally.has(callee);
+          const fn = generators.get(callee);
+          return fn !== undefined && !ambiguous.has(callee) && yieldingFinally.has(fn);
         };
         // A coroutine that delegates to an unsafe one loses a kill the same way.
         let grew = true;
@@ -800,7 +883,7 @@ const asyncCoroutine: Deno.lint.Rule = {
     };
     return {
       Program(node) {
-        imports = collectImports(node);
+        imports = collectImports(node, ctx.sourceCode.getText());
       },
       FunctionDeclaration(node) {
         if (node.async && node.generator && node.id) asyncGenerators.add(node.id.name);
@@ -829,7 +912,11 @@ const asyncCoroutine: Deno.lint.Rule = {
         };
         for (const call of candidates) {
           const callee = call.callee;
-          const named = callee.type === "Identifier" && asyncGenerators.has(callee.name);
+          // Named for an async generator, and bound to one where it is called.
+          const bound = callee.type === "Identifier" && asyncGenerators.has(callee.name)
+            ? functionBinding(callee, callee.name)
+            : undefined;
+          const named = bound != null && bound.async && bound.generator;
           if (!named && !isAsyncGenerator(callee) && !isAsyncMethod(callee)) continue;
           ctx.report({
             node: call,

@@ -262,8 +262,47 @@ function* main(conn: Connection) {
   function* twice() { yield 3; }
   twice();
 }`;
-  // "twice" names two generators here, so which one main delegates to is unknown.
+  // Of the two generators named "twice", main sees the first: the second is the block's.
+  assert.deepEqual(lint(source), [["yield-star-finally", "yield* twice()"]]);
+});
+
+Deno.test("the rules look up a name where it is used: a parameter or a local of the same name is not the file's generator", () => {
+  const source = IMPORTS + `
+function* cleanup() { try { yield* sleep(100); } finally { yield* sleep(10); } }
+async function* ticks() { yield 1; }
+function* runStep(cleanup: () => Coroutine<void>) {
+  yield* cleanup(); // the caller's callback
+}
+function* main() {
+  const ticks = function* () { yield* sleep(1); };
+  yield* spawn(ticks());
+  {
+    function* cleanup() { yield* sleep(1); }
+    yield* cleanup();
+  }
+}`;
   assert.deepEqual(lint(source), []);
+});
+
+Deno.test("a namespace import of a project's own module does not make connect, publish or spawn events", () => {
+  const source = `
+import * as paths from "./paths.ts";
+import { sleep } from "@bluelet/bluelet";
+interface Db { connect(): void }
+function* job(db: Db, bus: { publish(topic: string): void }) {
+  db.connect();
+  bus.publish(paths.root);
+  new Deno.Command("ls").spawn();
+  yield* sleep(1);
+}`;
+  assert.deepEqual(lint(source), []);
+  // Unless the file names the library's class through it: a re-export of the library.
+  const reexported = `
+import * as deps from "./deps.ts";
+function* news(room: deps.Broadcast<string>) {
+  room.publish("hi");
+}`;
+  assert.deepEqual(lint(reexported), [["unyielded-event", 'room.publish("hi")']]);
 });
 
 Deno.test("async-coroutine flags an async generator given to the scheduler", () => {
