@@ -8,8 +8,11 @@ import { Connection, socketOf } from "./connection.ts";
 /** Options for {@linkcode memoryPair} (and each connection of a {@linkcode MemoryListener}). */
 export interface MemoryPairOptions {
   /**
-   * How many bytes a side holds unread before its peer's writes wait for it to read: a
-   * `sendall` of more waits, and a `send` gives the count that fit.
+   * How many bytes may be in flight to a side (written by its peer, not yet taken in by
+   * one of its reads) before the peer's writes wait: a `sendall` of more waits, and a
+   * `send` gives the count that fit. As from an OS socket, a read takes in what is in
+   * flight (one chunk of it, when reads are cut into chunks), and what it does not give
+   * its caller waits in the side's own receive buffer, outside this count.
    *
    * @default {65536}
    */
@@ -125,7 +128,7 @@ export class MemoryConnection extends Connection {
    *
    * const [a, b] = memoryPair({ bufferSize: 4 });
    * await run(function* () {
-   *   assert.equal(yield* a.send("hello"), 4); // b holds 4 bytes unread at most
+   *   assert.equal(yield* a.send("hello"), 4); // at most 4 bytes in flight to b
    *   assert.equal(new TextDecoder().decode(yield* b.recv(10)), "hell");
    * }());
    * ```
@@ -275,8 +278,13 @@ function* delayed<T>(socket: Socket, latency: number, event: Effect<T>): Corouti
  * can end, and fails with a `DeadlockError`. Run the two sides as threads of one run
  * instead (`spawn` one of them).
  *
+ * The ends' addresses (`memory:49152`) are numbered in the process, as an OS numbers the
+ * ports it picks: they depend on the pairs made before, so a test that must not depend on
+ * the tests before it names the ends by what they do, not by their ports.
+ *
  * @param options The buffer size, latency and read chunking of both directions.
  * @returns The two ends: by convention, the client's and the server's.
+ * @throws {TypeError} If an option is of the wrong type.
  * @throws {RangeError} If an option is out of range.
  *
  * @example A conversation in memory, with a timeout, in virtual time
