@@ -67,6 +67,17 @@ function printable(text: string): string {
 }
 
 /**
+ * The name a client's answer gives: printable, and without the characters that show
+ * nothing (a combining grapheme joiner, a variation selector, a Hangul filler), so that
+ * "bob\u034f" is "bob", whose name is taken; "" if nothing visible is left (spaces, a
+ * braille blank).
+ */
+function nameOf(answer: string): string {
+  const name = printable(answer).replace(/\p{Default_Ignorable_Code_Point}/gu, "").trim();
+  return /[^\s\u2800]/u.test(name) ? name : "";
+}
+
+/**
  * Makes the handler that serves one chat connection in `room`.
  *
  * @param room The broadcast that carries the room's lines.
@@ -111,7 +122,7 @@ export function chat(
       }
       const line = answer.value;
       if (line.length === 0) return null; // gone before saying who it is
-      const name = printable(decoder.decode(line)).trim();
+      const name = nameOf(decoder.decode(line));
       if (name !== "" && !names.has(name)) return name;
       // A blank line is no name: ask again.
       question = name === "" ? "What is your name?" : `${name} is taken. What is your name?`;

@@ -288,10 +288,19 @@ Deno.test("chat.ts: no one can take the name of someone in the room; it is free 
   try {
     await withDeadline(other.wait((lines) => lines.length >= 1), "the second question");
     assert.deepEqual(other.lines.splice(0), ["bob is taken. What is your name?"]);
-    // Nor with invisible characters that make another string of it.
-    await other.write("bob\u200b\n");
-    await withDeadline(other.wait((lines) => lines.length >= 1), "the third question");
-    assert.deepEqual(other.lines.splice(0), ["bob is taken. What is your name?"]);
+    // Nor with characters that show nothing and make another string of it: a zero-width
+    // space, a combining grapheme joiner, a variation selector.
+    for (const invisible of ["\u200b", "\u034f", "\ufe0f"]) {
+      await other.write(`bob${invisible}\n`);
+      await withDeadline(other.wait((lines) => lines.length >= 1), `bob with ${invisible}`);
+      assert.deepEqual(other.lines.splice(0), ["bob is taken. What is your name?"]);
+    }
+    // A name of nothing that shows (Hangul fillers, a braille blank) is no name.
+    for (const blank of ["\u3164\u3164", "\u2800"]) {
+      await other.write(`${blank}\n`);
+      await withDeadline(other.wait((lines) => lines.length >= 1), "a blank name's question");
+      assert.deepEqual(other.lines.splice(0), ["What is your name?"]);
+    }
     await other.write("robert\n");
     await withDeadline(bob.wait((lines) => lines.length >= 1), "robert's join");
     bob.conn.close();
