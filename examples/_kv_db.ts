@@ -90,13 +90,16 @@ export interface DatabaseOptions {
    */
   pubsubBufferLimit?: number;
   /**
-   * Redis's `maxmemory` with its `noeviction` policy: once V8's heap holds more than this
-   * many bytes, commands that add data (SET, APPEND, RPUSH...) get Redis's OOM error,
+   * Redis's `maxmemory` with its `noeviction` policy: once the data set takes more than
+   * this many bytes, commands that add data (SET, APPEND, RPUSH...) get Redis's OOM error,
    * while reads and deletes go on. Values are strings on V8's heap, and a Deno process
    * dies once that heap reaches its limit (about 4 GiB unless `--v8-flags=
-   * --max-old-space-size` says otherwise), so this keeps it off that cliff. The heap is
-   * looked at once per MiB of arguments written (and on every write while over), so it
-   * may be passed by one megabyte or one big value. 0 sets no limit.
+   * --max-old-space-size` says otherwise), so this keeps it off that cliff. The data set
+   * counts its keys' and values' bytes, with an estimate of V8's overhead for each key
+   * and list item; once it is half the limit or more, V8's heap counts too, looked at once
+   * per MiB of arguments written (and on every write while over), so the limit may be
+   * passed by one megabyte or one big value. A deleted value counts no more at once,
+   * though V8 may hold it for long before it collects it. 0 sets no limit.
    *
    * @default {three quarters of V8's heap_size_limit}
    */
@@ -121,6 +124,11 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const BULK_MAX = PROTO_MAX_BULK_LEN;
 /** How many bytes of arguments writes may bring between two looks at the heap's size. */
 const MEMORY_CHECK_BYTES = 1024 * 1024;
+/**
+ * What a key is counted beyond its name's and value's bytes, as an estimate of what V8
+ * spends on it (its entry in the map, its Entry object, its strings' headers).
+ */
+const KEY_OVERHEAD = 96;
 /** How many bytes of replies a subscriber's messages are taken into before a write. */
 const TAKE_BATCH_BYTES = 64 * 1024;
 /** How often the expiry sweep runs (Redis's `hz` 10). */
@@ -221,6 +229,12 @@ export class Database {
   /** Bytes of arguments written since the heap was last looked at: the first write looks. */
   #sinceMemoryCheck = MEMORY_CHECK_BYTES;
   #overMemory = false;
+  /**
+   * The data set's size: its keys' and values' bytes, with KEY_OVERHEAD for each key and
+   * ITEM_OVERHEAD for each list item (lists count theirs into it themselves). A new one
+   * on FLUSHALL, so that a list let go then counts nothing more.
+   */
+  #usage = { bytes: 0 };
 
   /**
    * Creates an empty database.
@@ -247,14 +261,20 @@ export class Database {
   }
 
   /**
-   * Whether a command that adds data must be refused, V8's heap being over `maxmemory`.
-   * Looking costs little, but not nothing: it is done once per MiB of arguments written,
-   * and on every write while over (so that writes resume once the memory was freed).
+   * Whether a command that adds data must be refused: the data set is over `maxmemory`,
+   * or half of it or more, with V8's heap over it. Looking at the heap costs little, but
+   * not nothing: it is done once per MiB of arguments written, and on every write while
+   * over (so that writes resume once the memory was freed).
    *
    * @internal
    */
   outOfMemory(args: string[]): boolean {
     if (this.maxmemory === 0) return false;
+    const stored = this.#usage.bytes;
+    if (stored > this.maxmemory) return true;
+    // The heap also holds what was deleted until V8 collects it, which it may not do for
+    // long once writes stop: a data set of less than half the limit is no reason to refuse.
+    if (stored < this.maxmemory / 2) return false;
     let bytes = 64 * args.length;
     for (let i = 0; i < args.length; i++) bytes += args[i].length;
     this.#sinceMemoryCheck += bytes;
@@ -312,8 +332,8 @@ export class Database {
       const { key, value } = blocked.served;
       let entry = this.#lookup(key);
       if (entry === undefined) {
-        entry = new Entry("", new Deque());
-        this.#keys.set(key, entry);
+        entry = new Entry("", new Deque(this.#usage));
+        this.#add(key, entry);
       }
       if (entry.list === null) return; // the key became a string meanwhile
       if (blocked.left) entry.list.unshift(value);
@@ -406,10 +426,19 @@ export class Database {
     return entry;
   }
 
+  /** Adds a key that is not there, and counts it (see `#usage`). */
+  #add(key: string, entry: Entry): void {
+    this.#keys.set(key, entry);
+    this.#usage.bytes += KEY_OVERHEAD + key.length + entry.value.length;
+  }
+
   #delete(key: string): boolean {
     const entry = this.#keys.get(key);
     if (entry === undefined) return false;
     this.#keys.delete(key);
+    const list = entry.list;
+    this.#usage.bytes -= KEY_OVERHEAD + key.length +
+      (list === null ? entry.value.length : list.bytes);
     if (entry.expiresAt !== 0) this.#volatile.delete(key);
     return true;
   }
@@ -429,9 +458,11 @@ export class Database {
     let entry = this.#keys.get(key);
     if (entry === undefined) {
       entry = new Entry(value, null);
-      this.#keys.set(key, entry);
+      this.#add(key, entry);
       return entry;
     }
+    const list = entry.list;
+    this.#usage.bytes += value.length - (list === null ? entry.value.length : list.bytes);
     entry.value = value;
     entry.list = null;
     if (!keepTtl && entry.expiresAt !== 0) this.#setExpiry(key, entry, 0n);
@@ -671,6 +702,7 @@ export class Database {
       return;
     }
     this.#keys.clear();
+    this.#usage = { bytes: 0 };
     this.#volatile.clear();
     this.#sweep = null;
     client.out.ok();
@@ -758,8 +790,8 @@ export class Database {
     const key = args[1];
     let entry = this.#lookup(key);
     if (entry === undefined) {
-      entry = new Entry("", new Deque());
-      this.#keys.set(key, entry);
+      entry = new Entry("", new Deque(this.#usage));
+      this.#add(key, entry);
     } else if (entry.list === null) {
       client.out.error(WRONGTYPE);
       return;

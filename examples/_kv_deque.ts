@@ -2,6 +2,12 @@
 // LRANGE's indexing are all O(1).
 
 /**
+ * What a list item is counted beyond its bytes, as an estimate of what V8 spends on it
+ * (its string's header, its slot).
+ */
+export const ITEM_OVERHEAD = 32;
+
+/**
  * A double-ended queue of strings.
  *
  * @example
@@ -21,6 +27,28 @@ export class Deque {
   #items: (string | undefined)[] = new Array(4);
   #head = 0;
   #length = 0;
+  #bytes = 0;
+  readonly #usage: { bytes: number };
+
+  /**
+   * Makes an empty list.
+   *
+   * @param usage A count its items' bytes are added to as they come and taken from as
+   * they go, with ITEM_OVERHEAD each: the data set's size.
+   */
+  constructor(usage: { bytes: number } = { bytes: 0 }) {
+    this.#usage = usage;
+  }
+
+  /** The bytes its items take, with ITEM_OVERHEAD each. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  #count(delta: number): void {
+    this.#bytes += delta;
+    this.#usage.bytes += delta;
+  }
 
   /** How many items it holds. */
   get length(): number {
@@ -46,6 +74,7 @@ export class Deque {
     if (this.#length === this.#items.length) this.#grow();
     this.#items[(this.#head + this.#length) & (this.#items.length - 1)] = item;
     this.#length++;
+    this.#count(item.length + ITEM_OVERHEAD);
   }
 
   /**
@@ -58,6 +87,7 @@ export class Deque {
     this.#head = (this.#head - 1) & (this.#items.length - 1);
     this.#items[this.#head] = item;
     this.#length++;
+    this.#count(item.length + ITEM_OVERHEAD);
   }
 
   /**
@@ -71,6 +101,7 @@ export class Deque {
     this.#items[this.#head] = undefined;
     this.#head = (this.#head + 1) & (this.#items.length - 1);
     this.#length--;
+    this.#count(-(item!.length + ITEM_OVERHEAD));
     return item;
   }
 
@@ -85,6 +116,7 @@ export class Deque {
     const item = this.#items[at];
     this.#items[at] = undefined;
     this.#length--;
+    this.#count(-(item!.length + ITEM_OVERHEAD));
     return item;
   }
 

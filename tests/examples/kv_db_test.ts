@@ -671,8 +671,11 @@ Deno.test("expiry: deadlines are whole milliseconds, so PEXPIRE and PTTL round-t
 });
 
 Deno.test("maxmemory: past it, commands that add data get Redis's OOM error; reads and deletes go on", () => {
-  const db = new Database({ maxmemory: 1 }); // any heap is more than a byte
+  const db = new Database({ maxmemory: 1 });
   const client = db.connect();
+  // The first key is taken (the data set is empty), and the data set is then past a byte.
+  client.execute(["SET", "k", "v"]);
+  assert.equal(sent(client), "+OK\r\n");
   const commands = [
     ["SET", "k", "v"],
     ["GET", "k"],
@@ -688,8 +691,39 @@ Deno.test("maxmemory: past it, commands that add data get Redis's OOM error; rea
   const oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
   assert.equal(
     sent(client),
-    `${oom}$-1\r\n${oom}${oom}${oom}${oom}:0\r\n+PONG\r\n*2\r\n$9\r\nmaxmemory\r\n$1\r\n1\r\n`,
+    `${oom}$1\r\nv\r\n${oom}${oom}${oom}${oom}:1\r\n+PONG\r\n*2\r\n$9\r\nmaxmemory\r\n$1\r\n1\r\n`,
   );
+});
+
+Deno.test("maxmemory: writes resume as soon as FLUSHALL, DEL or pops empty the data set, whatever V8 has yet to collect", () => {
+  const limit = 1024 * 1024; // less than any heap
+  const db = new Database({ maxmemory: limit });
+  const client = db.connect();
+  const value = "x".repeat(64 * 1024);
+  const oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+  /** Writes with `write(i)` until refused; gives how many were taken. */
+  const fill = (write: (i: number) => string[]) => {
+    for (let i = 0; i < 64; i++) {
+      client.execute(write(i));
+      if (sent(client) === oom) return i;
+    }
+    throw new Error("Expected an OOM error");
+  };
+  // Refused once the data set is half the limit or more, while the heap is past it.
+  assert.equal(fill((i) => ["SET", `k${i}`, value]), 8);
+  client.execute(["FLUSHALL"]);
+  client.execute(["SET", "a", "b"]);
+  assert.equal(sent(client), "+OK\r\n+OK\r\n");
+  const pushed = fill(() => ["RPUSH", "list", value]);
+  assert.ok(pushed >= 7 && pushed <= 8, `${pushed}`);
+  client.execute(["LPOP", "list", String(pushed)]);
+  client.out.clear(); // the values
+  client.execute(["SET", "c", "d"]);
+  assert.equal(sent(client), "+OK\r\n");
+  const set = fill((i) => ["SET", `k${i}`, value]);
+  client.execute(["DEL", ...Array.from({ length: set }, (_, i) => `k${i}`)]);
+  client.execute(["SET", "e", "f"]);
+  assert.equal(sent(client), `:${set}\r\n+OK\r\n`);
 });
 
 Deno.test("kv refuses limits that are not numbers, or out of range, as it starts", () => {
