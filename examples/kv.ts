@@ -146,9 +146,17 @@ function* blockClient(
   const watcher = yield* bluelet.spawn(watchBlocked(conn, client, parser));
   try {
     yield* client.block(timeout);
+    // Served. A hang-up that reached the server just before what served it (the push)
+    // may not have been read yet: Deno hands over the reads its poll found over more than
+    // one turn of the event loop. One turn (a few µs) lets the watcher see it, and the
+    // value then goes back to its list (`Database.disconnect`), not to a closed socket.
+    if (client.blocked !== null) {
+      yield* bluelet.until(new Promise<void>((resolve) => setImmediate(resolve)));
+    }
   } finally {
     if (!watcher.done) yield bluelet.kill(watcher); // a killed read loses no bytes
   }
+  if (client.killed) return; // it hung up: the handler's end gives the value back
   yield* flush(conn, client);
   client.delivered();
 }

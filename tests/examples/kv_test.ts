@@ -779,3 +779,25 @@ Deno.test({
     assert.equal(await cli("GET", "a"), "2\n");
   },
 });
+
+Deno.test({
+  name: "kv.ts gives no value to a blocked client that hung up just before the push",
+  ...KV_ONLY,
+  async fn() {
+    // The client's end of the stream and the push reach the server together: the push is
+    // read first, and serves the blocked client, whose hang-up the server has not read yet.
+    await using server = await startServer();
+    using control = await RespClient.open(server.port);
+    let lost = 0;
+    for (let round = 0; round < 30; round++) {
+      const key = `queue${round}`;
+      const blocked = await RespClient.open(server.port);
+      await blocked.send(encode("BLPOP", key, "0"));
+      assert.equal(await control.command("PING"), "+PONG\r\n"); // the BLPOP waits by now
+      blocked.close();
+      assert.equal(await control.command("RPUSH", key, "v"), ":1\r\n");
+      if (await control.command("LLEN", key) !== ":1\r\n") lost++;
+    }
+    assert.equal(lost, 0, `${lost} of 30 values went to a client that had hung up`);
+  },
+});
