@@ -156,9 +156,9 @@ const STEPS_PER_CHECK = 1024;
  * On the real clock, a budget is also looked at within, in stretches, for slow steps: a
  * budget that has lasted a slice ends there. A thread whose steps take a millisecond would
  * otherwise hold timers and I/O back for a whole budget, a second. A drive's first stretch
- * and a budget's are this many steps at most; the next one is twice as long while they
- * take under a quarter of a slice, and otherwise as long as half a slice's worth of steps
- * at the last one's pace. Stretches add no work to a step: one ends where a budget would.
+ * is this many steps at most; the next one is twice as long while they take under a
+ * quarter of a slice, and otherwise as long as half a slice's worth of steps at the last
+ * one's pace. Stretches add no work to a step: one ends where a budget would.
  */
 const FIRST_STRETCH = 16;
 /**
@@ -1111,7 +1111,10 @@ export class Kernel implements ThreadHost {
     for (;;) {
       // Charge every resumption, also one that ends in a wait or a requeue: otherwise
       // threads taking turns on `null()` never use up the budget and starve timers and I/O.
-      this.#budget--;
+      // A stretch of the budget that ends here ends at once (see FIRST_STRETCH): the checks
+      // below then see the budget's end only. (One call, out of the way: #step's size
+      // decides how V8 optimizes it.)
+      if (--this.#budget <= 0 && this.#budgetRest !== 0) this.#endStretch();
       const generator = thread.frame;
       const mode = thread.resumeMode;
       let value: unknown;
@@ -1167,9 +1170,7 @@ export class Kernel implements ThreadHost {
         if (!this.#frameEnded(thread, true, result.value)) break;
         // What the frame returned reaches its caller before the thread gives way; a frame
         // unwound by a kill hands nothing on, so a deep unwinding still gives way.
-        if (
-          (thread.resumeMode as ResumeMode) === MODE_RETURN && this.#budget <= 0 && this.#spent()
-        ) {
+        if (this.#budget <= 0 && (thread.resumeMode as ResumeMode) === MODE_RETURN) {
           this.#enqueue(thread);
           break;
         }
@@ -1179,7 +1180,7 @@ export class Kernel implements ThreadHost {
       if (yielded === YIELD_NOW) {
         // The commonest event, recognized before any dispatch.
         if (!this.#onYieldNow(thread)) break;
-        if (this.#budget <= 0 && this.#spent()) {
+        if (this.#budget <= 0) {
           this.#enqueue(thread);
           break;
         }
@@ -1190,6 +1191,8 @@ export class Kernel implements ThreadHost {
       // before most events take effect (a kill meanwhile finds them undone), but after those
       // that must take effect with the code that yields them (see `deferrable`). An event
       // it gave way before is handled first thing on its next turn, whatever the budget.
+      // (A stretch that ended in an operation done at once, which then refused the next,
+      // ends here: the thread gives way at the end of its budget only.)
       if (
         this.#budget <= 0 && mode !== MODE_HANDLE && deferrable(yielded) && this.#spent()
       ) {
@@ -1205,7 +1208,7 @@ export class Kernel implements ThreadHost {
         goesOn = this.#handleThrew(thread, error, yielded);
       }
       if (!goesOn) break;
-      if (this.#budget <= 0 && !deferrable(yielded) && this.#spent()) {
+      if (this.#budget <= 0 && !deferrable(yielded)) {
         this.#enqueue(thread);
         break;
       }
@@ -1220,12 +1223,6 @@ export class Kernel implements ThreadHost {
   #spent(): boolean {
     if (this.#budgetRest !== 0) this.#endStretch();
     return this.#budget <= 0;
-  }
-
-  /** As #spent, for an operation that needs two steps of the budget: says if it has not. */
-  #nearlySpent(): boolean {
-    if (this.#budgetRest !== 0) this.#endStretch();
-    return this.#budget <= 1;
   }
 
   /**
@@ -1262,13 +1259,17 @@ export class Kernel implements ThreadHost {
     this.#budgetRest = rest - next;
   }
 
-  /** Starts a new budget: on the real clock, with a first stretch (see FIRST_STRETCH). */
+  /**
+   * Starts a new budget: on the real clock, in stretches as long as the last budget's
+   * pace allows (see FIRST_STRETCH). Starting each budget at the first stretch again would
+   * add looks to every budget of fast steps, and catch no slow step sooner than the last
+   * stretch of a budget does.
+   */
   #refillBudget(): void {
     if (this.#clock !== undefined) {
       this.#budget = STEPS_PER_CHECK;
       return;
     }
-    if (this.#stretch > FIRST_STRETCH) this.#stretch = FIRST_STRETCH;
     this.#budget = this.#stretch;
     this.#budgetRest = STEPS_PER_CHECK - this.#stretch;
   }
@@ -1586,14 +1587,14 @@ export class Kernel implements ThreadHost {
       const coroutine = (effect as SpawnEffect<unknown>).coroutine;
       if (!isGenerator(coroutine) || (coroutine as Spawned)[THREAD] !== undefined) return false;
       if ((effect as SpawnEffect<unknown>).owner !== undefined) return false; // checked there
-      if (--this.#budget <= 0 && this.#spent()) return false;
+      if (--this.#budget <= 0) return false;
       out.value = this.#spawnFor(thread, effect as SpawnEffect<unknown>, coroutine, null);
       return true;
     }
     if (kind === KIND_PRIMITIVE) {
       // Begun here whether or not it has to wait: if it does, the thread waits from now
       // on, and its generator suspends on the primitive next (see #step).
-      if (this.#budget <= 1 && this.#nearlySpent()) return false;
+      if (this.#budget <= 1) return false;
       if (!this.#onPrimitive(thread, effect as Primitive<unknown>)) return false;
       this.#budget--;
       const mode = thread.resumeMode;
@@ -1613,7 +1614,7 @@ export class Kernel implements ThreadHost {
       if (!isInstance(target, TaskHandle)) return false;
       const found = threadOf(target as TaskHandle);
       if (found.state !== STATE_DONE || found.ending !== ENDING_RETURNED) return false;
-      if (found.host !== this || (--this.#budget <= 0 && this.#spent())) return false;
+      if (found.host !== this || --this.#budget <= 0) return false;
       out.value = found.result;
       return true;
     }
@@ -1623,8 +1624,7 @@ export class Kernel implements ThreadHost {
   /** A primitive about to wait (SUSPEND) begun where `yield*` asked for it. */
   readonly #suspendAtOnce = (primitive: object): boolean => {
     const thread = this.#stepping;
-    if (thread === null || thread.state !== STATE_RUNNING) return false;
-    if (this.#budget <= 1 && this.#nearlySpent()) return false;
+    if (thread === null || thread.state !== STATE_RUNNING || this.#budget <= 1) return false;
     if (!claimPrimitive(primitive as Primitive<unknown>, thread)) return false;
     thread.primitive = primitive as Primitive<unknown>;
     thread.state = STATE_SUSPENDED;
@@ -1638,8 +1638,7 @@ export class Kernel implements ThreadHost {
    */
   readonly #chargeAtOnce = (): boolean => {
     const thread = this.#stepping;
-    if (thread === null || thread.state !== STATE_RUNNING) return false;
-    if (this.#budget <= 1 && this.#nearlySpent()) return false;
+    if (thread === null || thread.state !== STATE_RUNNING || this.#budget <= 1) return false;
     this.#budget--;
     return true;
   };
@@ -1648,7 +1647,7 @@ export class Kernel implements ThreadHost {
   readonly #joinAtOnce: AtOnceJoin = (host) => {
     const thread = this.#stepping;
     return host === this && thread !== null && thread.state === STATE_RUNNING &&
-      (--this.#budget > 0 || !this.#spent());
+      --this.#budget > 0;
   };
 
   /**
