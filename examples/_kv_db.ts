@@ -96,7 +96,7 @@ export interface DatabaseOptions {
    * dies once that heap reaches its limit (about 4 GiB unless `--v8-flags=
    * --max-old-space-size` says otherwise), so this keeps it off that cliff. The data set
    * counts its keys' and values' bytes, with an estimate of V8's overhead for each key
-   * and list item; once it is half the limit or more, V8's heap counts too, looked at once
+   * and list item; once it is a quarter of the limit or more, V8's heap counts too, looked at once
    * per MiB of arguments written (and on every write while over), so the limit may be
    * passed by one megabyte or one big value. A deleted value counts no more at once,
    * though V8 may hold it for long before it collects it. 0 sets no limit.
@@ -129,6 +129,14 @@ const MEMORY_CHECK_BYTES = 1024 * 1024;
  * spends on it (its entry in the map, its Entry object, its strings' headers).
  */
 const KEY_OVERHEAD = 96;
+/** What an APPEND adds beyond its bytes: the node V8 joins the two strings with. */
+const JOIN_OVERHEAD = 32;
+/**
+ * The data set's share of `maxmemory` below which V8's heap is not looked at: what the
+ * estimate leaves out is well under four times what it counts, and the heap holds what
+ * was deleted until V8 collects it, which it may not do for long once writes stop.
+ */
+const HEAP_LOOK_SHARE = 1 / 4;
 /** How many bytes of replies a subscriber's messages are taken into before a write. */
 const TAKE_BATCH_BYTES = 64 * 1024;
 /** How often the expiry sweep runs (Redis's `hz` 10). */
@@ -154,6 +162,8 @@ class Entry {
    */
   expiresAt = 0;
   farExpiresAt: bigint | null = null;
+  /** Bytes the data set counts for the value beyond its length: APPEND's joins. */
+  joins = 0;
 
   constructor(value: string, list: Deque | null) {
     this.value = value;
@@ -262,7 +272,7 @@ export class Database {
 
   /**
    * Whether a command that adds data must be refused: the data set is over `maxmemory`,
-   * or half of it or more, with V8's heap over it. Looking at the heap costs little, but
+   * or a quarter of it or more, with V8's heap over it. Looking at the heap costs little, but
    * not nothing: it is done once per MiB of arguments written, and on every write while
    * over (so that writes resume once the memory was freed).
    *
@@ -272,9 +282,7 @@ export class Database {
     if (this.maxmemory === 0) return false;
     const stored = this.#usage.bytes;
     if (stored > this.maxmemory) return true;
-    // The heap also holds what was deleted until V8 collects it, which it may not do for
-    // long once writes stop: a data set of less than half the limit is no reason to refuse.
-    if (stored < this.maxmemory / 2) return false;
+    if (stored < this.maxmemory * HEAP_LOOK_SHARE) return false;
     let bytes = 64 * args.length;
     for (let i = 0; i < args.length; i++) bytes += args[i].length;
     this.#sinceMemoryCheck += bytes;
@@ -438,7 +446,7 @@ export class Database {
     this.#keys.delete(key);
     const list = entry.list;
     this.#usage.bytes -= KEY_OVERHEAD + key.length +
-      (list === null ? entry.value.length : list.bytes);
+      (list === null ? entry.value.length + entry.joins : list.bytes);
     if (entry.expiresAt !== 0) this.#volatile.delete(key);
     return true;
   }
@@ -462,8 +470,10 @@ export class Database {
       return entry;
     }
     const list = entry.list;
-    this.#usage.bytes += value.length - (list === null ? entry.value.length : list.bytes);
+    this.#usage.bytes += value.length -
+      (list === null ? entry.value.length + entry.joins : list.bytes);
     entry.value = value;
+    entry.joins = 0;
     entry.list = null;
     if (!keepTtl && entry.expiresAt !== 0) this.#setExpiry(key, entry, 0n);
     return entry;
@@ -614,7 +624,11 @@ export class Database {
       return;
     }
     const value = current + suffix;
-    this.#setString(key, value, true);
+    const joins = entry === undefined || current.length === 0 ? 0 : entry.joins + JOIN_OVERHEAD;
+    const stored = this.#setString(key, value, true);
+    // V8 joins strings without copying: each APPEND adds a node of its own to the value.
+    stored.joins = joins;
+    this.#usage.bytes += joins;
     client.out.integer(value.length);
   }
 
