@@ -167,6 +167,11 @@ const FIRST_STRETCH = 16;
  */
 const MAX_STRETCH = 256;
 /**
+ * A budget ends early only if the rest of it would take this long at its steps' pace: a
+ * budget of steps of a few microseconds (code not yet compiled) ends where it always did.
+ */
+const LONG_BUDGET_MS = 4 * SLICE_MS;
+/**
  * How many step budgets a deadline may be held back on a virtual clock while threads keep
  * the queue busy (#fireDueTimers): an instant's work of up to some 16,000 steps (a
  * thousand clients woken at once, each taking a few) runs before that instant's deadlines.
@@ -265,6 +270,14 @@ export class Kernel implements ThreadHost {
   #driveLooked = false;
   /** Whether the current budget ended early, having lasted a slice (#endStretch). */
   #budgetSliceUsed = false;
+  /** How many steps the current stretch was given. */
+  #stretchLength = STEPS_PER_CHECK;
+  /**
+   * How many stretches in a row went at a pace that would make the rest of their budget
+   * last LONG_BUDGET_MS or more: two, and a budget that has lasted a slice ends (one alone
+   * may be a pause of the garbage collector, not slow steps).
+   */
+  #slowStretches = 0;
   /** Steps a budget had left when slow steps ended it early: not steps taken. */
   #forfeited = 0;
   /** How many times the budget has run out and refilled: with it, steps can be counted. */
@@ -1245,7 +1258,9 @@ export class Kernel implements ThreadHost {
       this.#stretch = took < SLICE_MS / 4
         ? Math.min(stretch * 2, MAX_STRETCH)
         : Math.min(Math.max(Math.floor(stretch * SLICE_MS / 2 / took), 1), MAX_STRETCH);
-      if (now - this.#budgetStartedAt >= SLICE_MS) {
+      const slow = took / this.#stretchLength * rest >= LONG_BUDGET_MS;
+      this.#slowStretches = slow ? this.#slowStretches + 1 : 0;
+      if (this.#slowStretches >= 2 && now - this.#budgetStartedAt >= SLICE_MS) {
         // What is left counts for a held deadline's wait as no steps taken.
         this.#forfeited += rest + Math.max(this.#budget, 0);
         this.#budget = this.#budgetRest = 0;
@@ -1257,6 +1272,7 @@ export class Kernel implements ThreadHost {
     const next = Math.min(this.#stretch, rest);
     this.#budget += next;
     this.#budgetRest = rest - next;
+    this.#stretchLength = Math.max(this.#budget, 1);
   }
 
   /**
@@ -1270,7 +1286,7 @@ export class Kernel implements ThreadHost {
       this.#budget = STEPS_PER_CHECK;
       return;
     }
-    this.#budget = this.#stretch;
+    this.#budget = this.#stretchLength = this.#stretch;
     this.#budgetRest = STEPS_PER_CHECK - this.#stretch;
   }
 
@@ -1289,6 +1305,7 @@ export class Kernel implements ThreadHost {
       this.#budgetRest += budget - stretch;
       this.#budget = stretch;
     }
+    this.#stretchLength = Math.max(this.#budget, 1);
     this.#driveLooked = busy;
     if (busy) this.#lastStepLook = this.#budgetStartedAt = performance.now();
     // A budget that slow steps ended in an earlier drive used up that drive's slice.
@@ -1587,7 +1604,7 @@ export class Kernel implements ThreadHost {
       const coroutine = (effect as SpawnEffect<unknown>).coroutine;
       if (!isGenerator(coroutine) || (coroutine as Spawned)[THREAD] !== undefined) return false;
       if ((effect as SpawnEffect<unknown>).owner !== undefined) return false; // checked there
-      if (--this.#budget <= 0) return false;
+      if (--this.#budget <= 0) return this.#refuseAtOnce();
       out.value = this.#spawnFor(thread, effect as SpawnEffect<unknown>, coroutine, null);
       return true;
     }
@@ -1614,12 +1631,24 @@ export class Kernel implements ThreadHost {
       if (!isInstance(target, TaskHandle)) return false;
       const found = threadOf(target as TaskHandle);
       if (found.state !== STATE_DONE || found.ending !== ENDING_RETURNED) return false;
-      if (found.host !== this || --this.#budget <= 0) return false;
+      if (found.host !== this) return false;
+      if (--this.#budget <= 0) return this.#refuseAtOnce();
       out.value = found.result;
       return true;
     }
     return false;
   };
+
+  /**
+   * An operation done at once that took its step and found the budget's stretch at its
+   * end refuses, to be handled the usual way: at a stretch's end (not the budget's) the
+   * step goes back, since the usual way takes it again, and a budget of fast steps ends
+   * where it did before stretches. Says false.
+   */
+  #refuseAtOnce(): false {
+    if (this.#budgetRest !== 0) this.#budget++;
+    return false;
+  }
 
   /** A primitive about to wait (SUSPEND) begun where `yield*` asked for it. */
   readonly #suspendAtOnce = (primitive: object): boolean => {
@@ -1647,7 +1676,7 @@ export class Kernel implements ThreadHost {
   readonly #joinAtOnce: AtOnceJoin = (host) => {
     const thread = this.#stepping;
     return host === this && thread !== null && thread.state === STATE_RUNNING &&
-      --this.#budget > 0;
+      (--this.#budget > 0 || this.#refuseAtOnce());
   };
 
   /**
@@ -2290,6 +2319,13 @@ export class Kernel implements ThreadHost {
     // and that nothing needs to see (see uselessSpawner).
     let parent = thread.parent;
     while (parent !== null && uselessSpawner(parent)) parent = parent.parent;
+    // Those passed on the way skip to the same one (each of them has ended), so that many
+    // threads ending below a long chain of ended ones walk it once, not once each.
+    for (let passed = thread.parent; passed !== parent;) {
+      const next: Thread | null = passed!.parent;
+      passed!.parent = parent;
+      passed = next;
+    }
     thread.parent = parent;
     // A task outlives its thread's generator: let the generator go.
     thread.frame = ENDED;

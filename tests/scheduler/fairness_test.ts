@@ -836,3 +836,45 @@ Deno.test("a thread whose steps are slow between channel sends that never wait l
   const record = await slowStepsBeside(1, 600, 0.5, (i) => channel.send(i));
   assert.deepEqual(lateOnes(record, 400), [], record.join("; "));
 });
+
+Deno.test("on the real clock, fast threads take turns where a budget of steps ends, as on a virtual clock", async () => {
+  // The real clock looks at a budget in stretches (for slow steps); where a stretch ends
+  // must not be where a thread gives way, whatever it does at once there: spawn, join a
+  // thread that has returned, or send on a channel with room.
+  async function turns(clock: VirtualClock | undefined): Promise<string> {
+    const record: string[] = [];
+    let count = 0;
+    await run(
+      function* () {
+        const busy = yield* spawn(function* () {
+          const channel = new Channel<number>(Infinity);
+          const returned = yield* spawn(function* () {
+            return 0;
+          }());
+          yield* join(returned);
+          for (let i = 0; i < 6000; i++) {
+            count++;
+            yield* spawn(function* () {
+              return i;
+            }());
+            if (i % 3 === 1) yield* returned;
+            else if (i % 3 === 2) yield* join(returned);
+            yield* channel.send(i);
+          }
+        }());
+        const other = yield* spawn(function* () {
+          for (let turn = 0; turn < 8; turn++) {
+            record.push(String(count));
+            yield* yieldNow();
+          }
+        }());
+        yield* join(busy);
+        yield* join(other);
+      }(),
+      { clock },
+    );
+    return record.join(",");
+  }
+  const expected = await turns(new VirtualClock());
+  for (let i = 0; i < 3; i++) assert.equal(await turns(undefined), expected);
+});
