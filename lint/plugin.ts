@@ -185,8 +185,11 @@ function collectImports(program: Deno.lint.Program, text: string): Imports {
           const owners of [...OWNED_EVENT_METHODS.values(), ...OWNED_COROUTINE_TAKERS.values()]
         ) {
           for (const owner of owners) {
+            // `deps.Broadcast`, `deps?.Broadcast`, `deps["Broadcast"]`, `{ Broadcast } = deps`.
+            const ns = local.replaceAll("$", "\\$");
             const named = new RegExp(
-              `(?<![\\w$.])${local.replaceAll("$", "\\$")}\\s*\\.\\s*${owner}\\b`,
+              `(?<![\\w$.])${ns}\\s*(?:\\?\\.|\\.|\\[\\s*["'\`])\\s*${owner}\\b|` +
+                `\\{[^{}]*\\b${owner}\\b[^{}]*\\}\\s*=\\s*${ns}(?![\\w$])`,
             );
             if (sure || named.test(text)) {
               imports.namespaceExports.add(owner);
@@ -287,10 +290,16 @@ function functionBinding(node: Node, name: string): FunctionNode | null | undefi
     switch (current.type) {
       case "FunctionDeclaration":
       case "FunctionExpression":
-      case "ArrowFunctionExpression":
+      case "ArrowFunctionExpression": {
         if (current.params.some((param) => binds(param, name))) return null;
         if (current.type === "FunctionExpression" && current.id?.name === name) return current;
+        // A `var` in a block beside the one used from is hoisted to the function.
+        const hoisted = current.body?.type === "BlockStatement"
+          ? hoistedVar(current.body, name)
+          : undefined;
+        if (hoisted !== undefined) return functionOf(hoisted);
         continue;
+      }
       case "ClassExpression":
         if (current.id?.name === name) return null;
         continue;
@@ -310,7 +319,8 @@ function functionBinding(node: Node, name: string): FunctionNode | null | undefi
       : (current as { body?: unknown }).body;
     if (!Array.isArray(statements)) continue;
     for (const statement of statements as Node[]) {
-      const declared = statement.type === "ExportNamedDeclaration"
+      const declared = statement.type === "ExportNamedDeclaration" ||
+          statement.type === "ExportDefaultDeclaration"
         ? statement.declaration
         : statement;
       if (declared === null || declared === undefined) continue;
@@ -319,11 +329,65 @@ function functionBinding(node: Node, name: string): FunctionNode | null | undefi
       if (declared.type !== "VariableDeclaration") continue;
       const declarator = declared.declarations.find((d) => binds(d.id, name));
       if (declarator === undefined) continue;
-      const init = declarator.init;
-      return declarator.id.type === "Identifier" && init != null && isFunction(init) ? init : null;
+      return functionOf(declarator);
+    }
+    if (current.type === "Program") {
+      // The module's `var` in a nested block is hoisted to it.
+      for (const statement of statements as Node[]) {
+        const hoisted = hoistedVar(statement, name);
+        if (hoisted !== undefined) return functionOf(hoisted);
+      }
     }
   }
   return undefined;
+}
+
+/** The function a declarator binds its name to, or `null` for any other value. */
+function functionOf(declarator: Deno.lint.VariableDeclarator): FunctionNode | null {
+  const init = declarator.init;
+  return declarator.id.type === "Identifier" && init != null && isFunction(init) ? init : null;
+}
+
+/** The declarator of a `var` of `name` in `node`'s statements (not in functions), if any. */
+function hoistedVar(
+  node: Node | null | undefined,
+  name: string,
+): Deno.lint.VariableDeclarator | undefined {
+  if (node === null || node === undefined) return undefined;
+  switch (node.type) {
+    case "VariableDeclaration":
+      return node.kind === "var" ? node.declarations.find((d) => binds(d.id, name)) : undefined;
+    case "BlockStatement":
+      for (const statement of node.body) {
+        const found = hoistedVar(statement, name);
+        if (found !== undefined) return found;
+      }
+      return undefined;
+    case "IfStatement":
+      return hoistedVar(node.consequent, name) ?? hoistedVar(node.alternate, name);
+    case "ForStatement":
+      return hoistedVar(node.init, name) ?? hoistedVar(node.body, name);
+    case "ForInStatement":
+    case "ForOfStatement":
+      return hoistedVar(node.left, name) ?? hoistedVar(node.body, name);
+    case "WhileStatement":
+    case "DoWhileStatement":
+    case "LabeledStatement":
+      return hoistedVar(node.body, name);
+    case "TryStatement":
+      return hoistedVar(node.block, name) ?? hoistedVar(node.handler?.body, name) ??
+        hoistedVar(node.finalizer, name);
+    case "SwitchStatement":
+      for (const branch of node.cases) {
+        for (const statement of branch.consequent) {
+          const found = hoistedVar(statement, name);
+          if (found !== undefined) return found;
+        }
+      }
+      return undefined;
+    default:
+      return undefined;
+  }
 }
 
 /** Whether a statement declares `name` in the block it is in. */

@@ -752,3 +752,36 @@ Deno.test("unyielded-event gives no fix where the receiver may be another librar
   const fixes = Deno.lint.runPlugin(plugin, "f.ts", source).map((d) => (d.fix?.length ?? 0) > 0);
   assert.deepEqual(fixes, [true, true]);
 });
+
+Deno.test("the rules find a generator by name however it is declared: exported as default, or a var hoisted from a block", () => {
+  const defaults = IMPORTS + `
+export default function* cleanup() { try { yield* sleep(100); } finally { yield* sleep(10); } }
+function* main() {
+  yield* cleanup();
+}`;
+  assert.deepEqual(lint(defaults), [["yield-star-finally", "yield* cleanup()"]]);
+  const asyncDefault = IMPORTS + `
+export default async function* ticks() { yield 1; }
+await run(ticks());`;
+  assert.deepEqual(lint(asyncDefault), [["async-coroutine", "ticks()"]]);
+  const hoisted = IMPORTS + `
+function* main(flag: boolean) {
+  if (flag) {
+    var closes = function* () { try { yield* sleep(1); } finally { yield* sleep(1); } };
+  }
+  yield* closes();
+}`;
+  assert.deepEqual(lint(hoisted), [["yield-star-finally", "yield* closes()"]]);
+});
+
+Deno.test("a namespace import of a relative module counts Broadcast however the file reaches it through it", () => {
+  for (const reach of ["deps?.Broadcast", 'deps["Broadcast"]', "({ Broadcast } = deps)"]) {
+    const source = `
+import * as deps from "./deps.ts";
+const reached = ${reach};
+function* news(room: { publish(item: string): unknown }) {
+  room.publish("hi");
+}`;
+    assert.deepEqual(lint(source), [["unyielded-event", 'room.publish("hi")']], reach);
+  }
+});
