@@ -62,19 +62,30 @@ const BURST = 256;
  * them "bob\u200b" would be a name of its own that reads "bob".
  */
 function printable(text: string): string {
+  // A line or paragraph separator would break a line as a newline does.
   // deno-lint-ignore no-control-regex -- control characters are what it removes
-  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]|\p{Cf}/gu, "");
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]|[\p{Cf}\p{Zl}\p{Zp}]/gu, "");
 }
 
 /**
- * The name a client's answer gives: printable, and without the characters that show
- * nothing (a combining grapheme joiner, a variation selector, a Hangul filler), so that
- * "bob\u034f" is "bob", whose name is taken; "" if nothing visible is left (spaces, a
- * braille blank).
+ * Characters a name can hold that show nothing, or may show as nothing: those Unicode
+ * says to ignore (a combining grapheme joiner, a variation selector, a Hangul filler),
+ * unassigned and private ones, white space, and the braille blank.
  */
+const UNSEEN = /[\p{Default_Ignorable_Code_Point}\p{Cn}\p{Co}\p{Cs}\s\u2800]/gu;
+
+/** The name a client's answer gives: printable; "" if nothing in it shows. */
 function nameOf(answer: string): string {
-  const name = printable(answer).replace(/\p{Default_Ignorable_Code_Point}/gu, "").trim();
-  return /[^\s\u2800]/u.test(name) ? name : "";
+  const name = printable(answer).trim();
+  return /[\p{L}\p{N}\p{P}\p{S}]/u.test(name.replace(UNSEEN, "")) ? name : "";
+}
+
+/**
+ * What tells names apart: what shows of them, in one form (NFKC), so that "bob" followed
+ * by a character that shows nothing, or "ｂｏｂ", is bob's name, and taken while bob is in.
+ */
+function nameKey(name: string): string {
+  return name.normalize("NFKC").replace(UNSEEN, "");
 }
 
 /**
@@ -107,7 +118,7 @@ export function chat(
     burst++;
     yield* room.publish(message);
   }
-  // The names of those in the room: no one can speak as another.
+  // The names of those in the room, by nameKey: no one can speak as another.
   const names = new Set<string>();
 
   /** Asks until the client gives a name no one has; null if it leaves first. */
@@ -123,7 +134,7 @@ export function chat(
       const line = answer.value;
       if (line.length === 0) return null; // gone before saying who it is
       const name = nameOf(decoder.decode(line));
-      if (name !== "" && !names.has(name)) return name;
+      if (name !== "" && !names.has(nameKey(name))) return name;
       // A blank line is no name: ask again.
       question = name === "" ? "What is your name?" : `${name} is taken. What is your name?`;
     }
@@ -132,11 +143,12 @@ export function chat(
   return function* session(conn: Connection): Coroutine<void> {
     const name = yield* askName(conn);
     if (name === null) return;
-    names.add(name); // no wait since it was found free: no one else took it meanwhile
+    const key = nameKey(name);
+    names.add(key); // no wait since it was found free: no one else took it meanwhile
     try {
       yield* member(conn, nextId++, name);
     } finally {
-      names.delete(name);
+      names.delete(key);
     }
   };
 

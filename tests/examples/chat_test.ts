@@ -289,14 +289,24 @@ Deno.test("chat.ts: no one can take the name of someone in the room; it is free 
     await withDeadline(other.wait((lines) => lines.length >= 1), "the second question");
     assert.deepEqual(other.lines.splice(0), ["bob is taken. What is your name?"]);
     // Nor with characters that show nothing and make another string of it: a zero-width
-    // space, a combining grapheme joiner, a variation selector.
-    for (const invisible of ["\u200b", "\u034f", "\ufe0f"]) {
-      await other.write(`bob${invisible}\n`);
-      await withDeadline(other.wait((lines) => lines.length >= 1), `bob with ${invisible}`);
-      assert.deepEqual(other.lines.splice(0), ["bob is taken. What is your name?"]);
+    // space, a combining grapheme joiner, a variation selector, a braille blank, a private
+    // character; nor with a line separator in it, or in full-width letters.
+    const lookalikes = [
+      "bob\u200b",
+      "bob\u034f",
+      "bob\ufe0f",
+      "bob\u2800",
+      "bob\ue000",
+      "b\u2028ob",
+      "\uff42\uff4f\uff42",
+    ];
+    for (const lookalike of lookalikes) {
+      await other.write(`${lookalike}\n`);
+      await withDeadline(other.wait((lines) => lines.length >= 1), JSON.stringify(lookalike));
+      assert.match(other.lines.splice(0)[0], / is taken\. What is your name\?$/);
     }
-    // A name of nothing that shows (Hangul fillers, a braille blank) is no name.
-    for (const blank of ["\u3164\u3164", "\u2800"]) {
+    // A name of nothing that shows (Hangul fillers, a braille blank, a lone accent) is no name.
+    for (const blank of ["\u3164\u3164", "\u2800", "\u0301"]) {
       await other.write(`${blank}\n`);
       await withDeadline(other.wait((lines) => lines.length >= 1), "a blank name's question");
       assert.deepEqual(other.lines.splice(0), ["What is your name?"]);
