@@ -64,8 +64,21 @@ export class Member<T> {
     this.over();
   }
 
-  /** The hub is done with it: nothing needs to end it when its thread does. */
+  /**
+   * The hub is done with it. Once its end is taken (at once, if nothing is buffered),
+   * nothing needs to end it when its thread does; until then, the thread's end drops what
+   * it buffered, as for any subscription.
+   */
   over(): void {
+    if (this.core.waiting > 0) {
+      this.core.onEnd = () => this.#letGoNow();
+      return;
+    }
+    this.#letGoNow();
+  }
+
+  #letGoNow(): void {
+    this.core.onEnd = null;
     const letGo = this.letGo;
     this.letGo = null;
     letGo?.();

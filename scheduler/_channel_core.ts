@@ -86,6 +86,8 @@ export class ChannelCore<T> {
   reason: (() => unknown) | null = null;
   /** Called whenever a receive takes an item (a subscription frees room for a publisher). */
   onTake: (() => void) | null = null;
+  /** Called when a receive takes the end of the closed, drained channel. */
+  onEnd: (() => void) | null = null;
 
   /**
    * @param capacity How many items the buffer holds before a send waits.
@@ -132,6 +134,7 @@ export class ChannelCore<T> {
   /** What a receive gives once the channel has ended: an item left, the end, or the error. */
   takeAfterClose(): IteratorResult<T, undefined> {
     if (this.buffer.size > this.reserved) return this.take();
+    this.onEnd?.();
     if (this.reason !== null) throw this.reason();
     return DONE;
   }

@@ -3,6 +3,7 @@ import {
   Broadcast,
   ClosedError,
   type Coroutine,
+  join,
   kill,
   LaggedError,
   run,
@@ -510,4 +511,34 @@ Deno.test("a subscription hands items out in the order they came when a receive 
     record.push(`receive got ${(yield* subscription.receive()).value}`);
   }());
   assert.deepEqual(record, ["receive got 1", "s1 got 2"]);
+});
+
+Deno.test("Subscription: one that ended with items buffered still drops them when its thread ends, as a live one does", async () => {
+  const record: string[] = [];
+  for (const how of ["live", "closed", "lagged"]) {
+    const news = new Broadcast<number>({ capacity: 2, overflow: "end" });
+    await run(function* () {
+      const child = yield* spawn(function* () {
+        const subscription = yield* news.subscribe();
+        news.tryPublish(1);
+        news.tryPublish(2);
+        if (how === "closed") news.close();
+        if (how === "lagged") news.tryPublish(3);
+        return subscription;
+      }());
+      const subscription = yield* join(child); // its thread has ended
+      let outcome: string;
+      try {
+        outcome = JSON.stringify(yield* subscription.receive());
+      } catch (error) {
+        outcome = (error as Error).name;
+      }
+      record.push(`${how}: ${subscription.statistics().buffered} buffered, ${outcome}`);
+    }());
+  }
+  assert.deepEqual(record, [
+    'live: 0 buffered, {"done":true}',
+    'closed: 0 buffered, {"done":true}',
+    "lagged: 0 buffered, LaggedError",
+  ]);
 });
