@@ -18,6 +18,13 @@ export function checkOptionsObject(options: unknown, action: string): void {
   if (options != null && typeof options !== "object") {
     throw new TypeError(`${action}: options must be an object, got ${named(options)}`);
   }
+  if (options != null) {
+    try {
+      Object.getPrototypeOf(options);
+    } catch {
+      throw new TypeError(`${action}: options must be readable, got a revoked Proxy`);
+    }
+  }
 }
 
 /** Checks that an option given is a number; `what` names it. */

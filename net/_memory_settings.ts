@@ -45,6 +45,14 @@ export function memorySettings(
     if (sizes.length === 0) {
       throw new RangeError(`${action}: chunkSizes must not be empty`);
     }
+    const notNumber = sizes.findIndex((size) => typeof size !== "number");
+    if (notNumber >= 0) {
+      throw new TypeError(
+        `${action}: chunkSizes must be numbers, got ${
+          named(sizes[notNumber])
+        } at index ${notNumber}`,
+      );
+    }
     const bad = sizes.findIndex((size) => !Number.isInteger(size) || size <= 0);
     if (bad >= 0) {
       throw new RangeError(

@@ -1,5 +1,6 @@
 import { call, type Coroutine, type Effect, race, sleep } from "../scheduler/mod.ts";
 import { formatAddr } from "./_addr.ts";
+import { checkNumberOption, checkOptionsObject, named } from "./_checks.ts";
 import { memoryPort, memorySettings } from "./_memory_settings.ts";
 import { MemoryEnd } from "./_memory_transport.ts";
 import type { Socket } from "./_socket.ts";
@@ -227,14 +228,17 @@ export class MemoryConnection extends Connection {
    * ```
    */
   closeAfter(byteCount: number, options: CloseAfterOptions = {}): void {
+    const action = `Cannot schedule a close of ${formatAddr(this.localAddr)}`;
+    checkNumberOption(byteCount, action, "byteCount");
     if (!Number.isInteger(byteCount) || byteCount < 0) {
-      throw new RangeError(
-        `Cannot schedule a close of ${
-          formatAddr(this.localAddr)
-        }: byteCount must be a non-negative integer, got ${byteCount}`,
-      );
+      throw new RangeError(`${action}: byteCount must be a non-negative integer, got ${byteCount}`);
     }
-    this.#end.cutAfter(byteCount, options?.reset ?? false);
+    checkOptionsObject(options, action);
+    const reset = options?.reset ?? false;
+    if (typeof reset !== "boolean") {
+      throw new TypeError(`${action}: reset must be a boolean, got ${named(reset)}`);
+    }
+    this.#end.cutAfter(byteCount, reset);
   }
 
   static {

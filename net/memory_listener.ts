@@ -119,6 +119,11 @@ export class MemoryListener implements Disposable {
         `Cannot listen in memory: hostname must be a string, got ${named(hostname)}`,
       );
     }
+    if (hostname.length > 253) {
+      throw new RangeError(
+        `Cannot listen in memory: hostname must be at most 253 characters, got ${hostname.length}`,
+      );
+    }
     const port = options?.port ?? 0;
     checkNumberOption(port, `Cannot listen in memory on ${hostname}`, "port");
     const action = `Cannot listen in memory on ${hostname}:${port}`;

@@ -1,7 +1,7 @@
 // The argument checks the public functions share, so that a wrong argument gets the same
 // kind of error everywhere: a `TypeError` for a value of the wrong type, named as it is
 // (`the string "10"`), and a `RangeError` for a number out of range.
-import { describe } from "./_describe.ts";
+import { describe, unreadable } from "./_describe.ts";
 
 /** Checks a duration in milliseconds; `action` begins the message (`Cannot sleep`). */
 export function checkDuration(ms: unknown, action: string): asserts ms is number {
@@ -46,6 +46,9 @@ export function checkNumber(
 export function checkOptions(options: unknown, action: string): void {
   if (options != null && typeof options !== "object") {
     throw new TypeError(`${action}: options must be an object, got ${describe(options)}`);
+  }
+  if (unreadable(options)) {
+    throw new TypeError(`${action}: options must be readable, got ${describe(options)}`);
   }
 }
 

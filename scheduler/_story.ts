@@ -68,7 +68,8 @@ function storyWith(stack: string, lines: readonly string[] | (() => string[])): 
 /** `lines`, or its first and newest ones if there are too many (see MAX_STACK_LINES). */
 function capped(lines: string[]): string[] {
   if (lines.length <= MAX_STACK_LINES) return lines;
-  const at = lines.findIndex((line) => LEFT_OUT.test(line));
+  // Where an earlier cut put its line, and nowhere else: a message may hold such a line.
+  const at = LEFT_OUT.test(lines[STORY_HEAD]) ? STORY_HEAD : -1;
   const head = at < 0 ? lines.slice(0, STORY_HEAD) : lines.slice(0, at);
   const tail = at < 0 ? lines.slice(STORY_HEAD) : lines.slice(at + 1);
   const drop = tail.length - (MAX_STACK_LINES - head.length - 1);

@@ -547,8 +547,8 @@ Deno.test("memoryPair(), MemoryListener and closeAfter() name a wrong option as 
     ],
     [
       () => pair({ chunkSizes: [1n] }),
-      RangeError,
-      "chunkSizes must be positive integers, got bigint 1 at index 0",
+      TypeError,
+      "chunkSizes must be numbers, got bigint 1 at index 0",
     ],
     [
       () => pair({ chunkSizes: [3, ...Array(1e6).fill(0)] }),
@@ -559,6 +559,26 @@ Deno.test("memoryPair(), MemoryListener and closeAfter() name a wrong option as 
     [() => listen({ backlog: "3" }), TypeError, 'backlog must be a number, got the string "3"'],
     [() => listen({ hostname: 5 }), TypeError, "hostname must be a string, got number 5"],
     [() => listen({ port: "80" }), TypeError, 'port must be a number, got the string "80"'],
+    [
+      () => pair({ chunkSizes: [1, "2"] }),
+      TypeError,
+      'chunkSizes must be numbers, got the string "2" at index 1',
+    ],
+    [
+      () => listen({ hostname: "h".repeat(300) }),
+      RangeError,
+      "hostname must be at most 253 characters, got 300",
+    ],
+    [
+      () => memoryPair()[0].closeAfter("5" as unknown as number),
+      TypeError,
+      'byteCount must be a number, got the string "5"',
+    ],
+    [
+      () => memoryPair()[0].closeAfter(1, { reset: "no" as unknown as boolean }),
+      TypeError,
+      'reset must be a boolean, got the string "no"',
+    ],
   ];
   for (const [attempt, type, message] of refusals) {
     let error: unknown;

@@ -427,3 +427,13 @@ Deno.test("a revoked Proxy or a function whose name throws, given where a corout
     },
   );
 });
+
+Deno.test("a revoked Proxy given as options is refused with the library's TypeError", () => {
+  const options = revokedProxy() as never;
+  assert.throws(() => new Channel(0, options), {
+    name: "TypeError",
+    message:
+      "Cannot create channel: options must be readable, got an object (whose constructor could not be read)",
+  });
+  assert.throws(() => new Lock(options), { name: "TypeError", message: /^Cannot create lock: / });
+});
