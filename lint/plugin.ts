@@ -264,19 +264,26 @@ function shadowed(node: Node, name: string): boolean {
           if (branch.consequent.some((statement) => declares(statement, name))) return true;
         }
         break;
-      case "ForStatement":
-        if (current.init !== null && declares(current.init, name)) return true;
-        break;
-      case "ForInStatement":
-      case "ForOfStatement":
-        if (declares(current.left, name)) return true;
-        break;
-      case "CatchClause":
-        if (current.param !== null && binds(current.param, name)) return true;
-        break;
+      default:
+        if (headBinds(current, name)) return true;
     }
   }
   return false;
+}
+
+/** Whether `node` is a `for` head or a `catch` clause that binds `name` for what it holds. */
+function headBinds(node: Node, name: string): boolean {
+  switch (node.type) {
+    case "ForStatement":
+      return node.init !== null && declares(node.init, name);
+    case "ForInStatement":
+    case "ForOfStatement":
+      return declares(node.left, name);
+    case "CatchClause":
+      return node.param !== null && binds(node.param, name);
+    default:
+      return false;
+  }
 }
 
 /**
@@ -303,17 +310,8 @@ function functionBinding(node: Node, name: string): FunctionNode | null | undefi
       case "ClassExpression":
         if (current.id?.name === name) return null;
         continue;
-      case "ForStatement":
-        if (current.init !== null && declares(current.init, name)) return null;
-        continue;
-      case "ForInStatement":
-      case "ForOfStatement":
-        if (declares(current.left, name)) return null;
-        continue;
-      case "CatchClause":
-        if (current.param !== null && binds(current.param, name)) return null;
-        continue;
     }
+    if (headBinds(current, name)) return null;
     const statements = current.type === "SwitchStatement"
       ? current.cases.flatMap((branch) => branch.consequent)
       : (current as { body?: unknown }).body;
