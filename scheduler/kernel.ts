@@ -167,8 +167,9 @@ const FIRST_STRETCH = 16;
  */
 const MAX_STRETCH = 256;
 /**
- * A budget ends early only if the rest of it would take this long at its steps' pace: a
- * budget of steps of a few microseconds (code not yet compiled) ends where it always did.
+ * A budget ends early if the rest of it would take this long at its steps' pace (a budget
+ * of steps of a few microseconds, code not yet compiled, ends where it always did), or
+ * once it has lasted this long, whatever the pace.
  */
 const LONG_BUDGET_MS = 4 * SLICE_MS;
 /**
@@ -1260,7 +1261,10 @@ export class Kernel implements ThreadHost {
         : Math.min(Math.max(Math.floor(stretch * SLICE_MS / 2 / took), 1), MAX_STRETCH);
       const slow = took / this.#stretchLength * rest >= LONG_BUDGET_MS;
       this.#slowStretches = slow ? this.#slowStretches + 1 : 0;
-      if (this.#slowStretches >= 2 && now - this.#budgetStartedAt >= SLICE_MS) {
+      // Or, whatever the stretches' pace (a slow step every so many fast ones), once the
+      // budget has lasted LONG_BUDGET_MS.
+      const lasted = now - this.#budgetStartedAt;
+      if ((this.#slowStretches >= 2 && lasted >= SLICE_MS) || lasted >= LONG_BUDGET_MS) {
         // What is left counts for a held deadline's wait as no steps taken.
         this.#forfeited += rest + Math.max(this.#budget, 0);
         this.#budget = this.#budgetRest = 0;
@@ -1667,7 +1671,11 @@ export class Kernel implements ThreadHost {
    */
   readonly #chargeAtOnce = (): boolean => {
     const thread = this.#stepping;
-    if (thread === null || thread.state !== STATE_RUNNING || this.#budget <= 1) return false;
+    if (thread === null || thread.state !== STATE_RUNNING) return false;
+    // At a stretch's end the budget goes on (the operation takes its step, as it would
+    // have without stretches), unless the stretch ends it.
+    if (this.#budget <= 1 && this.#budgetRest !== 0) this.#endStretch();
+    if (this.#budget <= 1) return false;
     this.#budget--;
     return true;
   };
