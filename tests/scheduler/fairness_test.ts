@@ -875,6 +875,80 @@ Deno.test("on the real clock, fast threads take turns where a budget of steps en
     );
     return record.join(",");
   }
+  // Three tries: a pause of the collector or the compiler may end a budget early.
   const expected = await turns(new VirtualClock());
-  for (let i = 0; i < 3; i++) assert.equal(await turns(undefined), expected);
+  let same = false;
+  for (let i = 0; i < 3 && !same; i++) same = await turns(undefined) === expected;
+  assert.ok(same);
+});
+
+Deno.test("on the real clock, fast threads doing random mixes of operations take the same turns as on a virtual clock", async () => {
+  // Operations done at once (spawn, joins of returned threads, channel operations with
+  // room, charged a step one in sixteen) must count their steps where a stretch of the
+  // budget ends as they do without stretches, waits included.
+  function random(seed: number): (n: number) => number {
+    let state = seed * 2654435761 >>> 0 || 1;
+    return (n) => {
+      state ^= state << 13;
+      state >>>= 0;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      state >>>= 0;
+      return state % n;
+    };
+  }
+  async function record(seed: number, clock: VirtualClock | undefined): Promise<string> {
+    const log: string[] = [];
+    const pick = random(seed);
+    const buffered = new Channel<number>(4);
+    const handoff = new Channel<number>(0);
+    const lock = new Lock();
+    function* worker(id: number): Coroutine<void> {
+      const next = random(seed * 100 + id + 1);
+      for (let i = 0; i < 300; i++) {
+        const op = next(6);
+        log.push(`${id}.${op}`);
+        if (op === 0) yield* yieldNow();
+        else if (op === 1) {
+          const child = yield* spawn(function* () {
+            return i;
+          }());
+          yield* child;
+        } else if (op === 2) {
+          for (let k = 0; k < 1 + next(6); k++) {
+            if (buffered.statistics().buffered === 4) buffered.tryReceive();
+            yield* buffered.send(k);
+          }
+        } else if (op === 3) {
+          const receiver = yield* spawn(function* () {
+            return (yield* handoff.receive()).value!;
+          }());
+          yield* handoff.send(i);
+          log.push(`${id}h${yield* receiver}`);
+        } else if (op === 4) {
+          yield* lock.withLock(yieldNow());
+        } else {
+          log.push(`${id}t${buffered.tryReceive()?.value}`);
+        }
+      }
+    }
+    await run(
+      function* () {
+        const workers: Task<void>[] = [];
+        for (let id = 0; id < 2 + pick(10); id++) workers.push(yield* spawn(worker(id)));
+        for (const task of workers) yield* join(task);
+      }(),
+      { clock },
+    );
+    return log.join(" ");
+  }
+  // A pause of the collector or the compiler may end a budget early on the real clock
+  // (the README says so), so each program has three tries; a step counted wrong misses
+  // every time.
+  for (let seed = 1; seed <= 40; seed++) {
+    const expected = await record(seed, new VirtualClock());
+    let same = false;
+    for (let i = 0; i < 3 && !same; i++) same = await record(seed, undefined) === expected;
+    assert.ok(same, `seed ${seed}`);
+  }
 });
