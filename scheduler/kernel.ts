@@ -276,7 +276,9 @@ export class Kernel implements ThreadHost {
   /**
    * How many stretches in a row went at a pace that would make the rest of their budget
    * last LONG_BUDGET_MS or more: two, and a budget that has lasted a slice ends (one alone
-   * may be a pause of the garbage collector, not slow steps).
+   * may be a short pause of the garbage collector, not slow steps). A pause of
+   * LONG_BUDGET_MS or more ends it anyway, as do two in a row: compiling code at a
+   * process's start can, so a fresh process's first budgets may end early.
    */
   #slowStretches = 0;
   /** Steps a budget had left when slow steps ended it early: not steps taken. */
