@@ -153,12 +153,13 @@ const SLICE_MS = 4;
 /** How many generator steps pass between two looks at the time. */
 const STEPS_PER_CHECK = 1024;
 /**
- * On the real clock, a budget is also looked at within, in stretches, for slow steps: a
- * budget that has lasted a slice ends there. A thread whose steps take a millisecond would
- * otherwise hold timers and I/O back for a whole budget, a second. A drive's first stretch
- * is this many steps at most; the next one is twice as long while they take under a
- * quarter of a slice, and otherwise as long as half a slice's worth of steps at the last
- * one's pace. Stretches add no work to a step: one ends where a budget would.
+ * On the real clock, a budget is also looked at within, in stretches, for slow steps (see
+ * #endStretch for when one ends the budget early). A thread whose steps take a millisecond
+ * would otherwise hold timers and I/O back for a whole budget, a second. A drive's first
+ * stretch is this many steps at most; the next one is twice as long while they take under
+ * a quarter of a slice, and otherwise as long as half a slice's worth of steps at the last
+ * one's pace. A stretch ends only where the budget is already looked at (a step costs one
+ * compare more, when the budget's count reaches 0).
  */
 const FIRST_STRETCH = 16;
 /**
@@ -167,9 +168,9 @@ const FIRST_STRETCH = 16;
  */
 const MAX_STRETCH = 256;
 /**
- * A budget ends early if the rest of it would take this long at its steps' pace (a budget
- * of steps of a few microseconds, code not yet compiled, ends where it always did), or
- * once it has lasted this long, whatever the pace.
+ * A stretch is slow if the rest of its budget would take this long at its pace (a budget
+ * of steps of a few microseconds, code not yet compiled, is not); and a budget that has
+ * lasted this long ends, whatever the pace.
  */
 const LONG_BUDGET_MS = 4 * SLICE_MS;
 /**
@@ -1243,9 +1244,10 @@ export class Kernel implements ThreadHost {
 
   /**
    * Ends a stretch of the budget, on the real clock: looks at the time, and ends the budget
-   * if it has lasted a slice (the running thread gives way, and the kernel looks as at the
-   * end of any budget, so timers, I/O and the event loop get their turn); otherwise the
-   * next stretch begins.
+   * if it has lasted a slice after two slow stretches in a row, or LONG_BUDGET_MS whatever
+   * their pace (the running thread gives way, and the kernel looks as at the end of any
+   * budget, so timers, I/O and the event loop get their turn); otherwise the next stretch
+   * begins.
    */
   #endStretch(): void {
     const rest = this.#budgetRest;
