@@ -6,12 +6,13 @@
 // request's real path (symlinks followed) must lie inside the real root, or it is a 404, as
 // is anything but a regular file or a directory (a FIFO, an index.html that is a directory).
 // A request head must arrive within --timeout ms (default 10 s; after a connection's first
-// request, of its first byte), a connection that moves no byte for a minute is closed, and
-// at most 400 clients are served at once (--max-connections: each holds a socket and a file,
-// so keep it under half of `ulimit -n`; past the limit Deno aborts the process). A request
-// body is never read: the answer says the connection closes, and what the client still
-// sends is read and dropped for up to 5 s first, so that the answer is not lost. Ctrl-C (or
-// SIGTERM) stops accepting, closes idle connections and lets open requests finish.
+// request, of its first byte), and a line of it that ends in a bare LF is a 400 at once. A
+// connection that moves no byte for a minute is closed, and at most 400 clients are served
+// at once (--max-connections: each holds a socket and a file, so keep it under half of
+// `ulimit -n`; past the limit Deno aborts the process). A request body is never read: the
+// answer says the connection closes, and what the client still sends is read and dropped
+// for up to 5 s first, so that the answer is not lost. Ctrl-C (or SIGTERM) stops
+// accepting, closes idle connections and lets open requests finish.
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
 import { numberArg, portArg, printListening, runCommand, textArg, UsageError } from "./_command.ts";
@@ -155,11 +156,42 @@ function* headOf(
   // The first byte alone: a stop ends the wait for a request, never a request begun.
   const first = yield* bluelet.race([conn.recv(1), aborted(stopping)]);
   if (!first?.length) return "";
-  // A head that is only its blank line has its end begun in that first byte.
-  const end = first[0] === 13 ? "\n\r\n" : "\r\n\r\n";
-  const line = conn.readline(end, { maxLength: HEAD_LIMIT - 1 });
-  const rest = timeout === undefined ? yield* line : yield* bluelet.withTimeout(timeout, line);
-  return new TextDecoder().decode(first) + new TextDecoder().decode(rest);
+  const rest = restOfHead(conn, first);
+  return timeout === undefined ? yield* rest : yield* bluelet.withTimeout(timeout, rest);
+}
+
+/** A request head over HEAD_LIMIT, with the status that answers it. */
+class HeadTooLongError extends Error {
+  constructor(readonly status: string) {
+    super(`Cannot read a request head: it is over ${HEAD_LIMIT} bytes`);
+  }
+}
+
+/**
+ * Reads a head's lines after its `first` byte, up to its blank line, or up to the first
+ * line that ends in a bare LF: that head is malformed, and is answered at once rather than
+ * when the timeout ends a wait for a CRLF CRLF that may never come.
+ */
+function* restOfHead(conn: bluelet.Connection, first: Uint8Array): bluelet.Coroutine<string> {
+  const decoder = new TextDecoder();
+  let head = decoder.decode(first);
+  let size = first.length;
+  for (;;) {
+    let line: Uint8Array;
+    try {
+      line = yield* conn.readline("\n", { maxLength: HEAD_LIMIT - size });
+    } catch (error) {
+      if (!(error instanceof bluelet.LineTooLongError)) throw error;
+      // Its request line is that long, or the lines after it are.
+      throw new HeadTooLongError(
+        size === first.length ? "414 URI Too Long" : "431 Request Header Fields Too Large",
+      );
+    }
+    if (line.length === 0) return head; // the stream ended inside the head
+    head += decoder.decode(line);
+    size += line.length;
+    if (!head.endsWith("\r\n") || head.endsWith("\r\n\r\n")) return head;
+  }
 }
 
 /** Gives the handler for one connection, serving `root` (a real path ending in /). */
@@ -178,12 +210,8 @@ export function handler(
           const head = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n";
           return yield* conn.sendall(head + "Connection: close\r\n\r\n");
         }
-        if (!(error instanceof bluelet.LineTooLongError)) throw error;
-        // Nothing of the head was taken: does its request line end within the limit?
-        const start = new TextDecoder().decode(yield* conn.recv(HEAD_LIMIT));
-        tooLong = start.includes("\r\n")
-          ? "431 Request Header Fields Too Large"
-          : "414 URI Too Long";
+        if (!(error instanceof HeadTooLongError)) throw error;
+        tooLong = error.status;
       }
       if (!request && !tooLong) return; // The client closed, or the server stops, between requests.
       const [line, ...rest] = request.slice(0, -4).split("\r\n");

@@ -498,14 +498,15 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
   }
 });
 
-Deno.test("httpd.ts answers a bad Host with 400, a long target with 414, long fields with 431, and closes", async () => {
+Deno.test("httpd.ts answers a bad Host or a bare LF with 400, a long target with 414, long fields with 431, and closes", async () => {
   const tmp = await Deno.realPath(await Deno.makeTempDir());
   try {
     await Deno.writeTextFile(`${tmp}/hello.txt`, "Hello, world!\n");
+    // A timeout longer than `withDeadline`'s: every answer must come without it.
     await using server = new ExampleProcess("httpd.ts", [
       "--allow-net=127.0.0.1",
       `--allow-read=${tmp}`,
-    ], [tmp, "--port", "0"]);
+    ], [tmp, "--port", "0", "--timeout", "60000"]);
     const { port } = await server.listening();
     const refused: [string, string][] = [
       ["GET /hello.txt HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "400 Bad Request"],
@@ -514,6 +515,10 @@ Deno.test("httpd.ts answers a bad Host with 400, a long target with 414, long fi
       ["GET /hello.txt HTTP/1.1\r\nHost: a/b\r\n\r\n", "400 Bad Request"],
       ["GET /hello.txt HTTP/1.1\r\nHost: a:80x\r\n\r\n", "400 Bad Request"],
       ["GET /hello.txt HTTP/1.1\r\nHost: a@b\r\n\r\n", "400 Bad Request"],
+      // Lines that end in a bare LF: answered at once, not when a CRLF CRLF never comes.
+      ["GET /hello.txt HTTP/1.1\nHost: a\n\n", "400 Bad Request"],
+      ["GET /hello.txt HTTP/1.1\r\nHost: a\n\n", "400 Bad Request"],
+      ["GET /hello.txt HTTP/1.1\r\nHost: a\r\n\n", "400 Bad Request"],
       // Too long: sent without more, so the server reads it all (no reset on close).
       [`GET /${"a".repeat(16_400)}`, "414 URI Too Long"],
       [
