@@ -342,7 +342,7 @@ function functionBinding(node: Node, name: string): FunctionNode | null | undefi
 
 /** The function a declarator binds its name to, or `null` for any other value. */
 function functionOf(declarator: Deno.lint.VariableDeclarator): FunctionNode | null {
-  const init = declarator.init;
+  const init = declarator.init == null ? null : unwrapped(declarator.init);
   return declarator.id.type === "Identifier" && init != null && isFunction(init) ? init : null;
 }
 
@@ -665,6 +665,24 @@ function methodName(fn: FunctionNode): string | undefined {
   return parent.value === fn ? memberName(parent.key, parent.computed) : undefined;
 }
 
+type Assertion =
+  | Deno.lint.TSAsExpression
+  | Deno.lint.TSSatisfiesExpression
+  | Deno.lint.TSNonNullExpression
+  | Deno.lint.TSTypeAssertion;
+
+/** Whether `node` is a type assertion (`as`, `satisfies`, `!`, `<T>`): nothing at run time. */
+function isAssertion(node: Node): node is Assertion {
+  return node.type === "TSAsExpression" || node.type === "TSSatisfiesExpression" ||
+    node.type === "TSNonNullExpression" || node.type === "TSTypeAssertion";
+}
+
+/** `node` without the type assertions around it: the value it is at run time. */
+function unwrapped(node: Node): Node {
+  while (isAssertion(node)) node = node.expression;
+  return node;
+}
+
 function isFunction(node: Node): node is FunctionNode {
   return node.type === "FunctionDeclaration" || node.type === "FunctionExpression" ||
     node.type === "ArrowFunctionExpression";
@@ -697,7 +715,8 @@ function inCoroutine(node: Node): boolean {
 function generatorName(fn: FunctionNode): string | undefined {
   if (fn.type === "ArrowFunctionExpression" || !fn.generator) return undefined;
   if (fn.type === "FunctionDeclaration") return fn.id?.name;
-  const parent = fn.parent;
+  let parent: Node = fn.parent;
+  while (isAssertion(parent)) parent = parent.parent;
   if (parent.type === "VariableDeclarator" && parent.id.type === "Identifier") {
     return parent.id.name;
   }
@@ -747,7 +766,7 @@ function topLevelGenerators(program: Deno.lint.Program): Set<string> {
       if (statement.id !== null) names.add(statement.id.name);
     } else if (statement.type === "VariableDeclaration") {
       for (const declarator of statement.declarations) {
-        const init = declarator.init;
+        const init = declarator.init == null ? null : unwrapped(declarator.init);
         if (
           declarator.id.type === "Identifier" && init?.type === "FunctionExpression" &&
           init.generator && !init.async
@@ -951,7 +970,7 @@ const asyncCoroutine: Deno.lint.Rule = {
         if (node.async && node.generator && node.id) asyncGenerators.add(node.id.name);
       },
       VariableDeclarator(node) {
-        if (node.id.type === "Identifier" && node.init && isAsyncGenerator(node.init)) {
+        if (node.id.type === "Identifier" && node.init && isAsyncGenerator(unwrapped(node.init))) {
           asyncGenerators.add(node.id.name);
         }
       },

@@ -785,3 +785,37 @@ function* news(room: { publish(item: string): unknown }) {
     assert.deepEqual(lint(source), [["unyielded-event", 'room.publish("hi")']], reach);
   }
 });
+
+Deno.test("the rules see a generator through as, satisfies, a non-null assertion and an angle-bracket cast", () => {
+  const source = IMPORTS + `
+type Job = (conn: Connection) => Generator<unknown, void>;
+const cast = function* (conn: Connection) {
+  yield* conn.sendall("a");
+} as Job;
+const checked = (function* () {
+  try { yield* sleep(1); } finally { yield* sleep(1); }
+}) satisfies () => Generator<unknown, void>;
+const asserted = (function* () {
+  try { yield* sleep(1); } finally { yield* sleep(1); }
+})!;
+const fetched = (async function* () {}) as unknown as () => AsyncGenerator<void>;
+function* main(conn: Connection) {
+  cast(conn);
+  yield* checked();
+  yield* asserted();
+  yield* spawn(fetched());
+}`;
+  assert.deepEqual(lint(source), [
+    ["unyielded-event", "cast(conn)"],
+    ["yield-star-finally", "yield* checked()"],
+    ["yield-star-finally", "yield* asserted()"],
+    ["async-coroutine", "fetched()"],
+  ]);
+  const angled = `import { sleep } from "@bluelet/bluelet";
+const old = <() => Generator<unknown, void>> function* () { yield* sleep(1); };
+function* main() {
+  old();
+  yield* sleep(1);
+}`;
+  assert.deepEqual(lint(angled), [["unyielded-event", "old()"]]);
+});
