@@ -3,6 +3,7 @@
 import { atOnce } from "./_at_once.ts";
 import { Kind, tagKind } from "./_effects.ts";
 import { Finished } from "./_finished.ts";
+import { asFrame } from "./_native_generator.ts";
 import type { Primitive, PrimitiveWaiter } from "./_primitive.ts";
 import type { TimedWait } from "./_timed_wait.ts";
 import type { TimerEntry } from "./_timer_heap.ts";
@@ -258,7 +259,7 @@ export class Thread implements PrimitiveWaiter {
     this.resumeValue = undefined;
     this.host = host;
     this.resumeMode = ResumeMode.Next;
-    this.frame = coroutine;
+    this.frame = asFrame(coroutine);
     this.primitive = null;
     this.extras = null;
     this.id = id;
@@ -299,7 +300,7 @@ export class Thread implements PrimitiveWaiter {
   /** Calls `coroutine`: it becomes the innermost frame. */
   pushFrame(coroutine: Coroutine<unknown>): void {
     (this.callers ??= []).push(this.frame);
-    this.frame = coroutine;
+    this.frame = asFrame(coroutine);
   }
 
   /** Drops the innermost frame; gives its index (0 for the thread's own coroutine). */

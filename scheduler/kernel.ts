@@ -78,6 +78,7 @@ import {
 } from "./_thread.ts";
 import { deadlineRequest, ownPromise, type TimedWait } from "./_timed_wait.ts";
 import { TimerHeap } from "./_timer_heap.ts";
+import { NativeGenerator, resumeNext } from "./_native_generator.ts";
 import type { Coroutine } from "./coroutine.ts";
 import { Effect } from "./effect.ts";
 import { DeadlockError, KilledError } from "./errors.ts";
@@ -103,6 +104,12 @@ export { Thread } from "./_thread.ts";
  * task its thread: the generator it ran, which nothing steps again, is let go.
  */
 const ENDED: Coroutine<unknown> = (function* () {})();
+
+/**
+ * The generator built-in that resumes every frame (see _native_generator.ts), in a constant
+ * of this module's own: the compiler calls it directly, as it would not an import.
+ */
+const RESUME_NEXT = resumeNext;
 
 /** No primitive's result to resume with: `#finishPrimitive`'s answer when `finish` threw. */
 const NO_RESULT: unique symbol = Symbol("no result");
@@ -1145,7 +1152,7 @@ export class Kernel implements ThreadHost {
       }
       let result: IteratorResult<unknown, unknown>;
       try {
-        if (mode === MODE_NEXT) result = generator.next(value);
+        if (mode === MODE_NEXT) result = RESUME_NEXT.call(generator, value);
         else if (mode === MODE_THROW) {
           const extras = thread.extras;
           if (extras !== null) {
@@ -2649,14 +2656,6 @@ function coroutineProblem(value: unknown, verb: string): string | null {
     ? `Cannot ${verb} coroutine: it already ran as thread ${thread.id}`
     : `Cannot ${verb} coroutine: it is already running as thread ${thread.id}`;
 }
-
-/**
- * Has the generator objects `function*` makes as its instances: `instanceof` it walks the
- * prototype chain without reading a property, much faster than reading `next`, `throw`
- * and `return` of an object the kernel has seen many shapes of.
- */
-const NativeGenerator = function () {} as unknown as { new (): Coroutine<unknown> };
-NativeGenerator.prototype = Object.getPrototypeOf(Object.getPrototypeOf((function* () {})()));
 
 /** Whether `value` is a generator object (what `function*` returns, or one just like it). */
 export function isGenerator(value: unknown): value is Coroutine<unknown> {
