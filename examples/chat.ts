@@ -237,8 +237,9 @@ export async function main(args: readonly string[]): Promise<void> {
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
-    console.log("Exiting.");
   }
+  // Only once it served: a server that could not start says why, and nothing else.
+  console.log("Exiting.");
 }
 
 if (import.meta.main) await runCommand(main, "deno task chat [--port N] [--host H]");

@@ -17,8 +17,8 @@
 import * as bluelet from "../mod.ts";
 import { numberArg, portArg, printListening, runCommand, textArg, UsageError } from "./_command.ts";
 
-/** A response: a status, and a body given as text or as a file to stream. */
-type Reply = { status: string; type: string; text?: string; file?: string; size: number };
+/** A response: a status, and a body given as text or as a file (opened) to stream. */
+type Reply = { status: string; type: string; text?: string; file?: Deno.FsFile; size: number };
 const TEXT = "text/plain;charset=utf-8";
 const HTML = "text/html;charset=utf-8";
 // A Map, not an object: an extension such as `.constructor` must find nothing.
@@ -49,8 +49,12 @@ function* resolve(root: string, path: string): bluelet.Coroutine<string | null> 
   return real && (real + "/").startsWith(root) ? real : null;
 }
 
-/** Answers a GET or HEAD for `target` from `root`, a real path ending in /. */
-export function* respond(root: string, target: string): bluelet.Coroutine<Reply> {
+/**
+ * Answers a GET or HEAD for `target` from `root`, a real path ending in /. The file a GET
+ * sends is opened here, before any of the answer goes out: one the server may not read is a
+ * 403, and one removed since it was found a 404, not a 200 cut short.
+ */
+export function* respond(root: string, target: string, method: string): bluelet.Coroutine<Reply> {
   const raw = target.split("?")[0];
   let path = "\0"; // Stays so, and is refused, if an escape is malformed.
   try {
@@ -59,6 +63,24 @@ export function* respond(root: string, target: string): bluelet.Coroutine<Reply>
   if (raw[0] !== "/" || /\p{Cc}/u.test(path)) return reply("400 Bad Request");
   const real = yield* resolve(root, path);
   if (real === null) return reply("404 Not Found");
+  try {
+    return yield* found(root, path, real, method === "GET");
+  } catch (error) {
+    if (error instanceof Deno.errors.PermissionDenied) return reply("403 Forbidden");
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return reply("404 Not Found");
+    }
+    throw error;
+  }
+}
+
+/** Answers for `real`, the real path of `path`, which exists (or did a moment ago). */
+function* found(
+  root: string,
+  path: string,
+  real: string,
+  open: boolean,
+): bluelet.Coroutine<Reply> {
   const isDir = (yield* bluelet.until(Deno.stat(real))).isDirectory;
   const file = isDir ? yield* resolve(root, path.replace(/\/?$/, "/index.html")) : real;
   if (file === null) { // A directory without an index.html: list it.
@@ -75,7 +97,8 @@ export function* respond(root: string, target: string): bluelet.Coroutine<Reply>
   const { isFile, size } = yield* bluelet.until(Deno.stat(file));
   if (!isFile) return reply("404 Not Found"); // an index.html that is a directory, a FIFO
   const type = CONTENT_TYPES.get(file.split(".").at(-1)!) ?? "application/octet-stream";
-  return { status: "200 OK", type, file, size };
+  const opened = open ? yield* bluelet.until(Deno.open(file)) : undefined;
+  return { status: "200 OK", type, file: opened, size };
 }
 
 /**
@@ -85,10 +108,9 @@ export function* respond(root: string, target: string): bluelet.Coroutine<Reply>
  */
 function* sendFile(
   conn: bluelet.Connection,
-  path: string,
+  file: Deno.FsFile,
   size: number,
 ): bluelet.Coroutine<boolean> {
-  using file = yield* bluelet.until(Deno.open(path));
   const chunk = new Uint8Array(65536);
   for (let sent = 0; sent < size;) {
     const n = yield* bluelet.until(
@@ -177,6 +199,8 @@ function* restOfHead(conn: bluelet.Connection, first: Uint8Array): bluelet.Corou
   let head = decoder.decode(first);
   let size = first.length;
   for (;;) {
+    // Lines that fill the limit leave no room for the blank line that ends the head.
+    if (size >= HEAD_LIMIT) throw new HeadTooLongError("431 Request Header Fields Too Large");
     let line: Uint8Array;
     try {
       line = yield* conn.readline("\n", { maxLength: HEAD_LIMIT - size });
@@ -227,8 +251,9 @@ export function handler(
         rest.every((field) => /^[^\s:]+:/.test(field)) &&
         (hosts.length === 0 ? version === "HTTP/1.0" : hosts.length === 1 && HOST.test(hosts[0]));
       const { status, type, text, file, size } = valid && ["GET", "HEAD"].includes(method)
-        ? yield* respond(root, target)
+        ? yield* respond(root, target, method)
         : reply(valid ? "405 Method Not Allowed" : tooLong || "400 Bad Request");
+      using _file = file; // closed however this request ends
       log(`${valid ? `${method} ${target}` : "(malformed request)"} ${status}`);
       // HTTP/1.1 persists by default, 1.0 if asked; a malformed request, an unread request
       // body or a shutdown ends it. A 404 or 405 was read whole, so the next one can follow.
@@ -243,7 +268,7 @@ export function handler(
             method === "HEAD" ? "" : text ?? ""
           }`,
       );
-      if (file && method !== "HEAD" && !(yield* sendFile(conn, file, size))) {
+      if (file && !(yield* sendFile(conn, file, size))) {
         return log(`${method} ${target}: the file shrank while sent, connection closed`);
       }
       const unread = !valid || has("content-length") || has("transfer-encoding");
@@ -280,11 +305,15 @@ export async function main(args: readonly string[]): Promise<void> {
   }
   let real: string;
   try {
-    real = (await Deno.realPath(root)).replace(/\/?$/, "/");
+    real = await Deno.realPath(root);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
     throw new UsageError(`Cannot serve files: no such directory: ${root}`, { cause: error });
   }
+  if (!(await Deno.stat(real)).isDirectory) {
+    throw new UsageError(`Cannot serve files: not a directory: ${root}`);
+  }
+  real = real.replace(/\/?$/, "/");
   const stop = new AbortController();
   const signals = ["SIGINT", "SIGTERM"] as const;
   const onSignal = () => stop.abort();

@@ -407,8 +407,9 @@ export async function main(args: readonly string[], signal?: AbortSignal): Promi
     signal?.removeEventListener("abort", onSignal);
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
-    console.log("Exiting.");
   }
+  // Only once it served: a server that could not start says why, and nothing else.
+  console.log("Exiting.");
 }
 
 if (import.meta.main) {

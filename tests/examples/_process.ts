@@ -60,9 +60,34 @@ export class ExampleProcess {
   readonly #pumps: Promise<void>;
   #stopped: Finished | null = null;
 
-  constructor(name: string, permissions: string[], args: string[] = []) {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", ...permissions, examplePath(name), ...args],
+  /**
+   * Starts example `name` with Deno's `permissions` and its own `args`; as user `asUser`
+   * if given (with `setpriv`, so the caller must be root), whose home and Deno cache are
+   * that directory, which it must be able to write.
+   */
+  constructor(
+    name: string,
+    permissions: string[],
+    args: string[] = [],
+    asUser?: { uid: number; home: string },
+  ) {
+    const deno = ["run", "--quiet", ...permissions, examplePath(name), ...args];
+    const [command, commandArgs] = asUser === undefined ? [Deno.execPath(), deno] : [
+      "setpriv",
+      [
+        `--reuid=${asUser.uid}`,
+        `--regid=${asUser.uid}`,
+        "--clear-groups",
+        Deno.execPath(),
+        // The lock file is root's to write.
+        ...deno.toSpliced(1, 0, "--no-lock"),
+      ],
+    ];
+    this.#child = new Deno.Command(command, {
+      args: commandArgs,
+      env: asUser === undefined
+        ? undefined
+        : { HOME: asUser.home, DENO_DIR: `${asUser.home}/deno` },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

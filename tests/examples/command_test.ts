@@ -55,14 +55,31 @@ Deno.test("an example given an idle limit that is no positive number of ms says 
 Deno.test("an example whose port is taken says so in one line, and exits 1", async () => {
   using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = String(taken.addr.port);
-  for (const name of ["echo.ts", "kv.ts", "httpd.ts"]) {
-    const { code, stderr } = await runExample(name, [...NET, "--allow-read"], ["--port", port]);
-    assert.equal(code, 1, name);
-    assert.equal(
-      stderr,
-      `error: Cannot listen on 127.0.0.1:${port}: address already in use\n`,
+  for (const name of ["echo.ts", "kv.ts", "httpd.ts", "chat.ts", "proxy.ts"]) {
+    const { code, stdout, stderr } = await runExample(name, [...NET, "--allow-read"], [
+      "--port",
+      port,
+    ]);
+    assert.deepEqual(
+      [code, stdout, stderr],
+      [1, "", `error: Cannot listen on 127.0.0.1:${port}: address already in use\n`],
       name,
     );
+  }
+});
+
+Deno.test("httpd.ts given a ROOT that is a file, not a directory, says so and exits 2", async () => {
+  const file = await Deno.makeTempFile();
+  try {
+    const { code, stdout, stderr } = await runExample("httpd.ts", [...NET, "--allow-read"], [
+      file,
+      "--port",
+      "0",
+    ]);
+    assert.deepEqual([code, stdout], [2, ""]);
+    assert.equal(stderr.split("\n")[0], `error: Cannot serve files: not a directory: ${file}`);
+  } finally {
+    await Deno.remove(file);
   }
 });
 

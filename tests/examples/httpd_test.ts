@@ -525,6 +525,11 @@ Deno.test("httpd.ts answers a bad Host or a bare LF with 400, a long target with
         `GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(16_400)}`,
         "431 Request Header Fields Too Large",
       ],
+      // Lines that end exactly at the limit, then the blank line: one byte too long.
+      [
+        `GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Pad: ${"p".repeat(16_384 - 43)}\r\n\r\n`,
+        "431 Request Header Fields Too Large",
+      ],
     ];
     const answers = [];
     for (const [raw, status] of refused) {
@@ -544,6 +549,12 @@ Deno.test("httpd.ts answers a bad Host or a bare LF with 400, a long target with
       const r = await request(port, `GET /hello.txt HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
       assert.equal(r.head.split("\r\n")[0], "HTTP/1.1 200 OK", host);
     }
+    // A head of exactly the limit, its blank line included, is served.
+    const padded = `GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Pad: ${
+      "p".repeat(16_384 - 45)
+    }\r\n\r\n`;
+    assert.equal(padded.length, 16_384);
+    assert.equal((await request(port, padded)).head.split("\r\n")[0], "HTTP/1.1 200 OK");
     const { code, stdout } = await server.stop();
     assert.equal(code, 0);
     assert.ok(stdout.split("\n").includes("(malformed request) 414 URI Too Long"), stdout);
@@ -847,4 +858,47 @@ Deno.test("httpd.ts refuses an unknown argument, a second root and a bad --timeo
     ],
   ];
   for (const [args, error] of cases) await assert.rejects(main(args), error);
+});
+
+Deno.test({
+  name:
+    "httpd.ts answers a file or directory it may not read with a whole 403, not a 200 cut short",
+  // Permissions hold for a user other than root only: the server runs as nobody.
+  ignore: Deno.build.os !== "linux" || Deno.uid() !== 0,
+  async fn() {
+    const tmp = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      await Deno.chmod(tmp, 0o755);
+      await Deno.mkdir(`${tmp}/www/closed`, { recursive: true });
+      await Deno.mkdir(`${tmp}/home`);
+      await Deno.chmod(`${tmp}/home`, 0o777);
+      await Deno.writeTextFile(`${tmp}/www/open.txt`, "open\n");
+      await Deno.writeTextFile(`${tmp}/www/secret.txt`, SECRET);
+      await Deno.chmod(`${tmp}/www/secret.txt`, 0o000);
+      await Deno.chmod(`${tmp}/www/closed`, 0o000);
+      await using server = new ExampleProcess(
+        "httpd.ts",
+        ["--allow-net=127.0.0.1", "--allow-read"],
+        [`${tmp}/www`, "--port", "0"],
+        { uid: 65534, home: `${tmp}/home` },
+      );
+      const { port } = await server.listening();
+      const answers = [];
+      for (const target of ["/secret.txt", "/closed/", "/open.txt"]) {
+        const r = await get(port, target);
+        answers.push([target, r.head.split("\r\n")[0], r.body]);
+      }
+      assert.deepEqual(answers, [
+        ["/secret.txt", "HTTP/1.1 403 Forbidden", "403 Forbidden\n"],
+        ["/closed/", "HTTP/1.1 403 Forbidden", "403 Forbidden\n"],
+        ["/open.txt", "HTTP/1.1 200 OK", "open\n"],
+      ]);
+      const { code, stdout, stderr } = await server.stop();
+      assert.equal(code, 0);
+      assert.equal(stderr, "");
+      assert.ok(stdout.includes("GET /secret.txt 403 Forbidden"), stdout);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
 });
