@@ -81,6 +81,37 @@ function nameOf(answer: string): string {
 }
 
 /**
+ * The scripts a name's letters may come from, those of one writing system together (a
+ * Japanese name mixes kanji and kana). A letter of none of them is of its own.
+ */
+const SCRIPTS = [
+  /\p{sc=Latin}/u,
+  /\p{sc=Greek}/u,
+  /\p{sc=Cyrillic}/u,
+  /\p{sc=Armenian}/u,
+  /\p{sc=Georgian}/u,
+  /\p{sc=Hebrew}/u,
+  /\p{sc=Arabic}/u,
+  /\p{sc=Devanagari}/u,
+  /\p{sc=Thai}/u,
+  /[\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}\p{sc=Hangul}\p{sc=Bopomofo}]/u,
+];
+
+/**
+ * Why a name is refused, or "" if it is not: a colon would make a line read as if another
+ * said it ("alice: I quit" saying hello), and letters of two scripts let one look like
+ * another's name (a Cyrillic "о" in "bob").
+ */
+function nameProblem(name: string): string {
+  if (name.includes(":") || name.normalize("NFKC").includes(":")) return "cannot hold a colon";
+  const scripts = new Set<number>();
+  for (const letter of name.normalize("NFKC").match(/\p{L}/gu) ?? []) {
+    scripts.add(SCRIPTS.findIndex((script) => script.test(letter)));
+  }
+  return scripts.size > 1 ? "cannot mix scripts" : "";
+}
+
+/**
  * What tells names apart: what shows of them, in one form (NFKC), so that "bob" followed
  * by a character that shows nothing, or "ｂｏｂ", is bob's name, and taken while bob is in.
  */
@@ -134,9 +165,14 @@ export function chat(
       const line = answer.value;
       if (line.length === 0) return null; // gone before saying who it is
       const name = nameOf(decoder.decode(line));
-      if (name !== "" && !names.has(nameKey(name))) return name;
+      const problem = name === "" ? "" : nameProblem(name);
+      if (name !== "" && problem === "" && !names.has(nameKey(name))) return name;
       // A blank line is no name: ask again.
-      question = name === "" ? "What is your name?" : `${name} is taken. What is your name?`;
+      question = name === ""
+        ? "What is your name?"
+        : problem !== ""
+        ? `A name ${problem}. What is your name?`
+        : `${name} is taken. What is your name?`;
     }
   }
 

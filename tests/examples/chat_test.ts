@@ -305,6 +305,19 @@ Deno.test("chat.ts: no one can take the name of someone in the room; it is free 
       await withDeadline(other.wait((lines) => lines.length >= 1), JSON.stringify(lookalike));
       assert.match(other.lines.splice(0)[0], / is taken\. What is your name\?$/);
     }
+    // Nor with a letter of another script that looks the same (a Cyrillic o): a name's
+    // letters are of one script. A colon would make a line read as if someone else said it.
+    for (
+      const [refused, why] of [
+        ["b\u043eb", "cannot mix scripts"],
+        ["\u0392ob", "cannot mix scripts"],
+        ["alice: I quit", "cannot hold a colon"],
+      ]
+    ) {
+      await other.write(`${refused}\n`);
+      await withDeadline(other.wait((lines) => lines.length >= 1), JSON.stringify(refused));
+      assert.deepEqual(other.lines.splice(0), [`A name ${why}. What is your name?`]);
+    }
     // A name of nothing that shows (Hangul fillers, a braille blank, a lone accent) is no name.
     for (const blank of ["\u3164\u3164", "\u2800", "\u0301"]) {
       await other.write(`${blank}\n`);
