@@ -4,7 +4,8 @@
 // Bluelet's web server: files from ROOT (default "."), GET/HEAD, index.html, listings,
 // keep-alive; one coroutine per connection, so a slow client never stalls the others. A
 // request's real path (symlinks followed) must lie inside the real root, or it is a 404, as
-// is anything but a regular file or a directory (a FIFO, an index.html that is a directory).
+// is anything but a regular file or a directory (a FIFO, an index.html that is a directory);
+// one the server may not read is a 403.
 // A request head must arrive within --timeout ms (default 10 s; after a connection's first
 // request, of its first byte), and a line of it that ends in a bare LF is a 400 at once. A
 // connection that moves no byte for a minute is closed, and at most 400 clients are served

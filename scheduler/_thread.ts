@@ -103,6 +103,11 @@ export class ThreadExtras {
   frameSites: (Error | undefined)[] | null;
   /** The reason given to `kill`, if any. */
   killReason: unknown;
+  /**
+   * Killed by a teardown (a run that fails, a scope that fails or ends): a join of a thread
+   * the same teardown killed throws in its cleanup, and that is no failure of its own.
+   */
+  tornDown: boolean;
   /** The stack depths of the shielded frames, innermost last. */
   shields: number[] | null;
   /** A kill that waits for the shielded frames to end. */
@@ -177,6 +182,7 @@ export class ThreadExtras {
     this.name = undefined;
     this.frameSites = null;
     this.killReason = undefined;
+    this.tornDown = false;
     this.shields = null;
     this.killDeferred = false;
     this.teardownChildren = null;

@@ -111,6 +111,14 @@ const ENDED: Coroutine<unknown> = (function* () {})();
  */
 const RESUME_NEXT = resumeNext;
 
+/**
+ * The `KilledError`s a join throws for a thread that a teardown killed. One thrown in the
+ * cleanup of a thread the teardown killed too (a `finally` that joins what its thread
+ * started) is the teardown's own doing: it is not recorded as that thread's failure, where
+ * it would end up on top of the error that began the teardown.
+ */
+const teardownKills = new WeakSet<object>();
+
 /** No primitive's result to resume with: `#finishPrimitive`'s answer when `finish` threw. */
 const NO_RESULT: unique symbol = Symbol("no result");
 
@@ -1410,6 +1418,7 @@ export class Kernel implements ThreadHost {
   /** Records an error thrown while `thread` was being killed, chaining it to earlier ones. */
   #cleanupFailed(thread: Thread, error: unknown): void {
     const extras = thread.withExtras();
+    if (extras.tornDown && teardownKills.has(error as object)) return;
     // One error that reaches it twice (two children that failed with one shared error) is
     // one failure.
     if (seenBefore(extras.cleanupSeen ??= new Set(), error)) return;
@@ -2186,6 +2195,7 @@ export class Kernel implements ThreadHost {
       }
       t = given ? t.scope : parent;
     }
+    thread.withExtras().tornDown = true;
     this.#startKill(thread, undefined);
   }
 
@@ -2462,8 +2472,30 @@ export class Kernel implements ThreadHost {
     // ones chained), once its threads are gone too. The kill first: an error the scope was
     // handed and had yet to throw (a child's it joined) came before this one, and the kill
     // records it first, so that the newest is outermost.
+    const members = extras.members!;
+    const killedBefore = new Set<Thread>();
+    for (const member of members) if (member.killing) killedBefore.add(member);
     this.#startKill(scope, error);
     this.#cleanupFailed(scope, error);
+    // Its other threads are killed at once too, not once its own cleanup is done: none of
+    // them runs again, as the losers of `all` do not. And they unwind oldest first, the
+    // scope first, as in a run that fails (see #fail): a ready one would go first else.
+    extras.tornDown = true;
+    for (const member of members) this.#killUnlessShielded(member);
+    const killed = new Set<Thread>([scope]);
+    for (const member of members) {
+      if (member.killing && !killedBefore.has(member)) killed.add(member);
+    }
+    this.#unwindOldestFirst(killed);
+  }
+
+  /** Puts the threads of `killed` that are queued in order of age, in the places they hold. */
+  #unwindOldestFirst(killed: Set<Thread>): void {
+    const queued: Thread[] = [];
+    for (let t; (t = this.#queue.shift()) !== undefined;) queued.push(t);
+    const inOrder = queued.filter((t) => killed.has(t)).sort((a, b) => a.id - b.id);
+    let next = 0;
+    for (const t of queued) this.#queue.push(killed.has(t) ? inOrder[next++] : t);
   }
 
   /** Sets up `joiner` to receive how `target` ended. */
@@ -2473,12 +2505,16 @@ export class Kernel implements ThreadHost {
       return;
     }
     joiner.resumeMode = MODE_THROW;
-    if (target.ending === ENDING_FAILED) target.extras?.endStory?.();
-    joiner.resumeValue = target.ending === ENDING_FAILED
-      ? target.result
-      : new KilledError(`T${label(target).slice(1)} was killed`, {
-        cause: target.extras?.killReason,
-      });
+    if (target.ending === ENDING_FAILED) {
+      target.extras?.endStory?.();
+      joiner.resumeValue = target.result;
+      return;
+    }
+    const error = new KilledError(`T${label(target).slice(1)} was killed`, {
+      cause: target.extras?.killReason,
+    });
+    if (target.extras?.tornDown) teardownKills.add(error);
+    joiner.resumeValue = error;
   }
 
   /** Ends the run with `error`: kills every thread, then rejects once they are gone. */

@@ -391,8 +391,10 @@ Deno.test("group.spawn from a child's finally while the group fails gives a chil
 });
 
 Deno.test("taskGroup(): two children failing with one shared error fail the group with it once", async () => {
-  // Both receive from a channel closed with `upstream`: the group throws that error, not a
-  // SuppressedError of it chained to itself.
+  // A child receives from a channel closed with `upstream`; another, killed for it, throws
+  // the same error from its cleanup: the group throws that error, not a SuppressedError of
+  // it chained to itself. (A second receiver woken with the error in the same instant is
+  // killed before it runs: it never throws.)
   const upstream = new Error("upstream gone");
   const channel = new Channel<number>();
   const record: string[] = [];
@@ -408,12 +410,21 @@ Deno.test("taskGroup(): two children failing with one shared error fail the grou
           }
         }());
       }
+      yield* group.spawn(function* () {
+        try {
+          yield* sleep(1000);
+        } finally {
+          record.push("c rethrows it in its cleanup");
+          // deno-lint-ignore no-unsafe-finally
+          throw upstream;
+        }
+      }());
       yield* sleep(1);
       channel.close(upstream);
     }),
     { clock: new VirtualClock() },
   ).catch((e) => e);
-  assert.deepEqual(record, ["a threw upstream gone", "b threw upstream gone"]);
+  assert.deepEqual(record, ["a threw upstream gone", "c rethrows it in its cleanup"]);
   assert.equal(error, upstream);
 });
 
@@ -517,12 +528,16 @@ Deno.test("taskGroup(): a caller killed in the instant its group failed hands th
   ]);
 });
 
-Deno.test("taskGroup(): two children failing in one instant chain their errors newest outermost", async () => {
+Deno.test("taskGroup(): a child due to fail in the instant a sibling failed is killed before it runs", async () => {
   const record: string[] = [];
   function* fail(message: string): Coroutine<void> {
-    yield* sleep(5);
-    record.push(`${message} throws`);
-    throw new Error(message);
+    try {
+      yield* sleep(5);
+      record.push(`${message} throws`);
+      throw new Error(message);
+    } finally {
+      record.push(`${message} finally`);
+    }
   }
   const error = await run(
     taskGroup(function* (group) {
@@ -531,14 +546,9 @@ Deno.test("taskGroup(): two children failing in one instant chain their errors n
     }),
     { clock: new VirtualClock() },
   ).catch((error) => error);
-  assert.deepEqual(record, ["A throws", "B throws"]);
-  assert.ok(error instanceof SuppressedError);
-  assert.equal(
-    error.message,
-    'Another error occurred while thread 1 "task group" was being killed',
-  );
-  assert.equal((error.error as Error).message, "B");
-  assert.equal((error.suppressed as Error).message, "A");
+  assert.deepEqual(record, ["A throws", "A finally", "B finally"]);
+  assert.ok(!(error instanceof SuppressedError), String(error));
+  assert.equal((error as Error).message, "A");
 });
 
 Deno.test("taskGroup(): a child's error fails the group at once, even one a thread joined", async () => {
@@ -676,4 +686,50 @@ Deno.test("a deadlock report says a task group waits for its child's end, not th
         'thread 2 waits on receive(Channel "never"))',
     },
   );
+});
+
+Deno.test("taskGroup(): a failing child kills its siblings at once, while the body's cleanup still runs", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  const sent = new Channel<string>(10);
+  await assert.rejects(
+    run(
+      taskGroup(function* (group) {
+        yield* group.spawn(function* () {
+          yield* sleep(10);
+          record.push(`child throws at ${clock.now()}`);
+          throw new Error("child failed");
+        }());
+        // Woken in the same instant as the failing child, after it: it must not run again.
+        yield* group.spawn(function* () {
+          try {
+            yield* sleep(10);
+            for (let i = 0; i < 3; i++) {
+              record.push(`sibling step ${i} at ${clock.now()}`);
+              yield* sent.send(`side effect ${i}`);
+              yield* sleep(10);
+            }
+          } finally {
+            record.push(`sibling finally at ${clock.now()}`);
+          }
+        }());
+        try {
+          yield* sleep(1000);
+        } finally {
+          record.push(`body cleanup starts at ${clock.now()}`);
+          yield* sleep(50);
+          record.push(`body cleanup done at ${clock.now()}`);
+        }
+      }),
+      { clock },
+    ),
+    { message: "child failed" },
+  );
+  assert.deepEqual(record, [
+    "child throws at 10",
+    "body cleanup starts at 10",
+    "sibling finally at 10",
+    "body cleanup done at 60",
+  ]);
+  assert.equal(sent.statistics().buffered, 0);
 });

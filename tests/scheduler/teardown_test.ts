@@ -5,14 +5,17 @@ import {
   all,
   Channel,
   type Coroutine,
+  DeadlockError,
   join,
   kill,
+  type Operation,
   race,
   run,
   shield,
   sleep,
   spawn,
   type Task,
+  taskGroup,
   TimeoutError,
   VirtualClock,
   withTimeout,
@@ -382,4 +385,82 @@ async function order(fail: boolean): Promise<string[]> {
 Deno.test("killed threads woken in order are served in that order, also while the run fails", async () => {
   assert.deepEqual(await order(false), ["younger got a", "older got b"]);
   assert.deepEqual(await order(true), ["younger got a", "older got b"]);
+});
+
+Deno.test("a finally that joins a thread its own teardown killed adds no KilledError to how the run, a group or a scope ends", async (t) => {
+  // A supervisor's cleanup waits for the worker it started: the teardown that kills the
+  // supervisor kills the worker too, so the join throws a KilledError. That error is the
+  // teardown's own doing, not a failure of its own.
+  function* supervisor(
+    record: string[],
+    work: Operation<unknown> = sleep(100_000),
+  ): Coroutine<void> {
+    const worker = yield* spawn(work, { name: "worker" });
+    try {
+      yield* sleep(100_000);
+    } finally {
+      record.push("supervisor joins");
+      yield* join(worker);
+    }
+  }
+  const failure = new Error("real failure");
+  await t.step("a run that fails", async () => {
+    const record: string[] = [];
+    const error = await run(
+      function* () {
+        yield* spawn(supervisor(record), { name: "supervisor" });
+        yield* sleep(10);
+        throw failure;
+      }(),
+      { clock: new VirtualClock() },
+    ).catch((error) => error);
+    assert.equal(error, failure);
+    assert.deepEqual(record, ["supervisor joins"]);
+  });
+  await t.step("a task group whose body fails", async () => {
+    const record: string[] = [];
+    const error = await run(
+      taskGroup(function* (group) {
+        yield* group.spawn(supervisor(record));
+        yield* sleep(10);
+        throw failure;
+      }),
+      { clock: new VirtualClock() },
+    ).catch((error) => error);
+    assert.equal(error, failure);
+    assert.deepEqual(record, ["supervisor joins"]);
+  });
+  await t.step("a scope whose code returned, ending its threads", async () => {
+    const record: string[] = [];
+    const result = await run(
+      function* (): Coroutine<string> {
+        const scope = yield* spawn(
+          function* (): Coroutine<string> {
+            yield* spawn(supervisor(record), { name: "supervisor" });
+            yield* sleep(10);
+            return "scope's value";
+          }(),
+          { scope: true },
+        );
+        return yield* join(scope);
+      }(),
+      { clock: new VirtualClock() },
+    );
+    assert.equal(result, "scope's value");
+    assert.deepEqual(record, ["supervisor joins"]);
+  });
+  await t.step("a deadlock", async () => {
+    const record: string[] = [];
+    const error = await run(
+      function* () {
+        // The worker waits for an item nobody sends, and so does the supervisor's cleanup.
+        const boss = yield* spawn(supervisor(record, new Channel<number>().receive()));
+        yield* sleep(10);
+        yield* kill(boss);
+      }(),
+      { clock: new VirtualClock() },
+    ).catch((error) => error);
+    assert.ok(error instanceof DeadlockError, String(error));
+    assert.deepEqual(record, ["supervisor joins"]);
+  });
 });
