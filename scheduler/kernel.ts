@@ -1968,7 +1968,9 @@ export class Kernel implements ThreadHost {
       problem = `Cannot ${verb} thread: ${describe(target)} is not a task or a spawned generator`;
     }
     if (found !== undefined && found.host !== this) {
-      problem = `Cannot ${verb} thread ${found.id}: it belongs to another run`;
+      problem = found.state === STATE_DONE
+        ? `Cannot ${verb} thread ${found.id}: it belongs to another run, where it has ended (a task is joined or killed in its own run only)`
+        : `Cannot ${verb} thread ${found.id}: it belongs to another run`;
     }
     if (problem === undefined) return found!;
     this.#throwInto(thread, problem);

@@ -303,7 +303,7 @@ Deno.test("join() refuses itself, a never-spawned generator, a non-task and a th
     "Cannot join thread 0: a thread cannot join itself",
     "Cannot join coroutine: it was never spawned",
     "Cannot join thread: number 7 is not a task or a spawned generator",
-    "Cannot join thread 1: it belongs to another run",
+    "Cannot join thread 1: it belongs to another run, where it has ended (a task is joined or killed in its own run only)",
   ]);
 });
 
@@ -321,7 +321,12 @@ Deno.test("yield* task refuses a thread of another run, even one that has return
       return yield* foreign;
     }()),
     TypeError,
-    "Cannot join thread 1: it belongs to another run",
+    "Cannot join thread 1: it belongs to another run, where it has ended (a task is joined or killed in its own run only)",
+  );
+  await assert.rejects(
+    run(kill(foreign)),
+    TypeError,
+    "Cannot kill thread 1: it belongs to another run, where it has ended (a task is joined or killed in its own run only)",
   );
 });
 
