@@ -86,6 +86,8 @@ export class Socket {
    * once it has ended, either way.
    */
   #handshake: Promise<void> | null = null;
+  /** Rejected by a `close` while the handshake runs; made on first use (see `orClosed`). */
+  #closedMidHandshake: PromiseWithResolvers<never> | null = null;
   /** Whether the Deno connection is closed: `close` may leave it open for the handshake. */
   #released = false;
   /** Made on first use: most sockets never have a callback. */
@@ -133,7 +135,7 @@ export class Socket {
     }
     const read = this.conn.read(this.buffer.tail());
     this.inflight = read;
-    return read;
+    return this.orClosed(read);
   }
 
   /**
@@ -245,8 +247,21 @@ export class Socket {
     // begins it at once), before the close.
     const queued = this.#takeQueued();
     if (queued !== null) this.conn.write(queued).catch(() => {});
-    // Mid-handshake, closing would not free the socket, only hide when it goes.
+    // Mid-handshake, closing would not free the socket, only hide when it goes. What waits
+    // on it is told now, not when the client ends the handshake (see `orClosed`).
     if (this.#handshake === null) this.release();
+    else this.#closedMidHandshake?.reject(new Deno.errors.Interrupted("closed mid-handshake"));
+  }
+
+  /**
+   * `op`, an OS read or write, or, should this side close first while the TLS handshake
+   * runs, its rejection: the Deno connection stays open until the handshake ends, and so
+   * would `op` wait (see `holdUntilHandshake`). Past the handshake, `op` itself.
+   */
+  orClosed<T>(op: Promise<T>): Promise<T> {
+    if (this.#handshake === null) return op;
+    const closed = this.#closedMidHandshake ??= Promise.withResolvers<never>();
+    return Promise.race([op, closed.promise]);
   }
 
   /**
@@ -263,6 +278,7 @@ export class Socket {
     if (typeof conn.handshake !== "function" || this.#released) return;
     const settled = (): void => {
       this.#handshake = null;
+      this.#closedMidHandshake = null;
       if (this.closed) this.release();
     };
     this.#handshake = conn.handshake().then(settled, settled);

@@ -87,7 +87,9 @@ export class Send<T extends number | void> extends SocketEvent<T> {
   #coalesced(bytes: Uint8Array): Wait {
     const socket = this.socket;
     socket.throwWriteFailure();
-    if (bytes.length > COALESCE_MAX) return socket.drained().then(() => socket.conn.write(bytes));
+    if (bytes.length > COALESCE_MAX) {
+      return socket.orClosed(socket.drained().then(() => socket.conn.write(bytes)));
+    }
     socket.queueWrite(bytes);
     this.#sent = bytes.length;
     socket.sent += bytes.length;
@@ -130,7 +132,9 @@ export class Send<T extends number | void> extends SocketEvent<T> {
     const bytes = this.#bytes;
     this.socket.sent += value as number;
     const sent = this.#sent += value as number;
-    if (this.#all && sent < bytes.length) return this.socket.conn.write(bytes.subarray(sent));
+    if (this.#all && sent < bytes.length) {
+      return this.socket.orClosed(this.socket.conn.write(bytes.subarray(sent)));
+    }
     this.#done = true;
     return null;
   }

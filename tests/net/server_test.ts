@@ -1153,3 +1153,44 @@ Deno.test("server() killed as its sweeper is about to start a reaper shuts down 
   }
   deepEqual(failures, []);
 });
+
+Deno.test("server() over TLS: closing a connection mid-handshake wakes its waiting read and send at once", async () => {
+  // Deno leaves such a socket open until the client finishes the handshake or leaves (see
+  // above); a read or a big send waiting on it must not wait that long for the close.
+  const { cert, key } = await makeCertificate();
+  const record: string[] = [];
+  await run(withServer(
+    function* (conn) {
+      const waits = [conn.recv(10), conn.sendall(new Uint8Array(64 * 1024))].map((op) =>
+        spawn(function* () {
+          try {
+            yield* op;
+          } catch (error) {
+            record.push(`${op.description.split(" ")[0]} threw ${(error as Error).name}`);
+          }
+        }())
+      );
+      const waiters = [];
+      for (const wait of waits) waiters.push(yield* wait);
+      yield* sleep(20);
+      conn.close();
+      for (const waiter of waiters) yield* join(waiter);
+      record.push("handler joined both");
+    },
+    { tls: { cert, key }, onError: (error) => record.push(`onError: ${error}`) },
+    function* (addr) {
+      // A client that never starts the handshake, and stays until the handler is done.
+      const silent = yield* until(Deno.connect({ hostname: "127.0.0.1", port: portOf(addr) }));
+      try {
+        for (let i = 0; i < 2000 && record.length < 3; i++) yield* sleep(1);
+      } finally {
+        silent.close();
+      }
+    },
+  ));
+  deepEqual(record.toSorted(), [
+    "handler joined both",
+    "recv(10) threw SocketClosedError",
+    "sendall threw SocketClosedError",
+  ]);
+});
