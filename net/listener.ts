@@ -35,6 +35,13 @@ export interface ListenerOptions {
 }
 
 /**
+ * The OS accept a listener has in flight, if any. Deno frees a closed listener's socket only
+ * once that settles (in a later turn of the event loop), so `server` waits for it: a server
+ * killed and started again at once on its port (a restart) finds the port free.
+ */
+export let acceptInFlight: (listener: Listener) => Promise<unknown> | null;
+
+/**
  * A listening socket. It listens as soon as it is constructed (this is not an event);
  * {@linkcode Listener.accept} is the event that waits for a connection.
  *
@@ -200,7 +207,10 @@ export class Listener implements Disposable {
 
   /**
    * Stops listening. A thread waiting in `accept` throws {@linkcode SocketClosedError}.
-   * Connections already accepted stay open. Closing again does nothing.
+   * Connections already accepted stay open. Closing again does nothing. With an accept in
+   * flight, Deno frees the port once that has settled, in a later turn of the event loop:
+   * listening on it again at once can fail with {@linkcode AddressInUseError}. (A `server`
+   * waits for that before it ends.)
    *
    * @example Closing a listener
    * ```ts
@@ -265,5 +275,9 @@ export class Listener implements Disposable {
 
   #where(): string {
     return formatAddr(this.addr);
+  }
+
+  static {
+    acceptInFlight = (listener) => listener.#accepting;
   }
 }

@@ -1,7 +1,7 @@
-import { call, type Coroutine } from "../scheduler/mod.ts";
+import { call, type Coroutine, shield, until } from "../scheduler/mod.ts";
 import { logError, serveOn } from "./_serve.ts";
 import type { Connection } from "./connection.ts";
-import { Listener, type ListenerOptions } from "./listener.ts";
+import { acceptInFlight, Listener, type ListenerOptions } from "./listener.ts";
 import type { MemoryListener } from "./memory_listener.ts";
 
 /** Options for {@linkcode server}: where to listen, plus how to serve. */
@@ -248,13 +248,19 @@ function* serveForever(
     listener.close();
     throw error;
   }
-  yield* serveOn(listener, {
-    handler,
-    onError: options.onError ?? logError,
-    maxConnections,
-    idleTimeout,
-    gracePeriod,
-    signal: options.signal,
-    descriptors: listener instanceof Listener,
-  });
+  try {
+    yield* serveOn(listener, {
+      handler,
+      onError: options.onError ?? logError,
+      maxConnections,
+      idleTimeout,
+      gracePeriod,
+      signal: options.signal,
+      descriptors: listener instanceof Listener,
+    });
+  } finally {
+    // The listener is closed; its port is free once Deno's accept in flight has settled.
+    const accepting = listener instanceof Listener ? acceptInFlight(listener) : null;
+    if (accepting !== null) yield shield(until(accepting));
+  }
 }

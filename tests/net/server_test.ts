@@ -1194,3 +1194,22 @@ Deno.test("server() over TLS: closing a connection mid-handshake wakes its waiti
     "sendall threw SocketClosedError",
   ]);
 });
+
+Deno.test("a server killed frees its port before the kill completes: listening again at once works", async () => {
+  const record: string[] = [];
+  await run(function* () {
+    for (let round = 0; round < 3; round++) {
+      let port = 0;
+      const serving = yield* spawn(server("127.0.0.1", 0, function* (conn) {
+        yield* conn.recv(10);
+      }, { onListen: (addr) => port = portOf(addr) }));
+      yield* sleep(5);
+      yield* kill(serving);
+      // Deno frees a listening socket once its accept in flight has settled.
+      using again = new Listener("127.0.0.1", port);
+      record.push(`round ${round}: listening again on the same port`);
+      again.close();
+    }
+  }());
+  deepEqual(record, [0, 1, 2].map((round) => `round ${round}: listening again on the same port`));
+});
