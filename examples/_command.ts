@@ -20,6 +20,18 @@ export class UsageError extends TypeError {
   }
 }
 
+/** A failure the command names for its user (a URL it cannot fetch): one line, status 1. */
+export class CommandError extends Error {
+  /**
+   * @param message What failed, in Deno std style.
+   * @param options Its cause.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CommandError";
+  }
+}
+
 /**
  * Runs `main(Deno.args)` as a command (see the top of the file), and exits with the code it
  * gives, if any.
@@ -31,6 +43,10 @@ export async function runCommand(
   main: (args: readonly string[]) => Promise<number | void>,
   usage: string,
 ): Promise<void> {
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    console.log(`usage: ${usage}`);
+    return;
+  }
   let code: number | void;
   try {
     code = await main(Deno.args);
@@ -39,7 +55,10 @@ export async function runCommand(
       console.error(`error: ${error.message}\nusage: ${usage}`);
       Deno.exit(2);
     }
-    if (error instanceof NetError || error instanceof Deno.errors.NotCapable) {
+    if (
+      error instanceof NetError || error instanceof CommandError ||
+      error instanceof Deno.errors.NotCapable
+    ) {
       console.error(`error: ${error.message}`);
       Deno.exit(1);
     }
@@ -56,7 +75,8 @@ export async function runCommand(
  * @returns The port: an integer from 0 to 65535.
  */
 export function portArg(flag: string, value: string | undefined): number {
-  const port = value?.trim() ? Number(value) : NaN;
+  // Decimal digits only: `Number` would take "1e3" and "0x10" too.
+  const port = value !== undefined && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
     throw new UsageError(`${flag} must be a port from 0 to 65535, got ${quoted(value)}`);
   }

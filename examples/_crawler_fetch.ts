@@ -11,18 +11,42 @@ export type FetchReply = { ok: true; body: string } | {
   error: string;
 };
 
+/** A request that failed: no answer (a refused connection, say), or not a 2xx one. */
+export class FetchError extends Error {
+  /**
+   * @param message What failed, as in `Cannot fetch URL: why`.
+   * @param options Its cause.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "FetchError";
+  }
+}
+
 /**
  * Fetches `url` and gives its body as text.
  *
  * @param url The URL to GET.
  * @returns The body.
- * @throws {Error} If the status is not 2xx.
+ * @throws {FetchError} If there is no answer, or its status is not 2xx.
  */
 export async function fetchText(url: string): Promise<string> {
-  const response = await fetch(url);
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    // `fetch` says why in a TypeError ("fetch failed"), and what failed in its cause.
+    const cause = (error as Error).cause;
+    const why =
+      (cause instanceof Error ? cause.message.replace(/.*: /, "") : (error as Error).message)
+        .replace(/\s*\(os error \d+\)$/, "");
+    throw new FetchError(`Cannot fetch ${url}: ${why[0].toLowerCase()}${why.slice(1)}`, {
+      cause: error,
+    });
+  }
   const body = await response.text();
   if (!response.ok) {
-    throw new Error(`Cannot fetch ${url}: HTTP status ${response.status}`);
+    throw new FetchError(`Cannot fetch ${url}: HTTP status ${response.status}`);
   }
   return body;
 }
@@ -39,11 +63,19 @@ if ("WorkerGlobalScope" in globalThis) {
     try {
       scope.postMessage({ ok: true, body: await fetchText(event.data) });
     } catch (error) {
-      scope.postMessage({ ok: false, error: String(error) });
+      scope.postMessage({ ok: false, error: (error as Error).message ?? String(error) });
     }
   };
 } else if (import.meta.main) {
-  const body = new TextEncoder().encode(await fetchText(Deno.args[0]));
+  let text: string;
+  try {
+    text = await fetchText(Deno.args[0]);
+  } catch (error) {
+    if (!(error instanceof FetchError)) throw error;
+    console.error(error.message); // for the parent to pass on, without a stack trace
+    Deno.exit(1);
+  }
+  const body = new TextEncoder().encode(text);
   for (let written = 0; written < body.length;) {
     written += await Deno.stdout.write(body.subarray(written));
   }

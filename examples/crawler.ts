@@ -18,9 +18,9 @@
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
-import { type FetchReply, fetchText } from "./_crawler_fetch.ts";
+import { FetchError, type FetchReply, fetchText } from "./_crawler_fetch.ts";
 import { httpGet } from "./_http_client.ts";
-import { runCommand, UsageError } from "./_command.ts";
+import { CommandError, runCommand, UsageError } from "./_command.ts";
 
 // ---------------------------------------------------------------------------------------
 // The local delayed server
@@ -157,7 +157,7 @@ function fetchInWorker(url: string): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     worker.onmessage = ({ data }: MessageEvent<FetchReply>) => {
       if (data.ok) resolve(data.body);
-      else reject(new Error(data.error));
+      else reject(new FetchError(data.error));
     };
     worker.onerror = (event) => {
       event.preventDefault();
@@ -189,9 +189,7 @@ async function fetchInProcess(url: string): Promise<string> {
   }).output();
   if (!output.success) {
     const why = new TextDecoder().decode(output.stderr).trim();
-    throw new Error(
-      `Cannot fetch ${url} in a subprocess (exit code ${output.code}): ${why}`,
-    );
+    throw new FetchError(`${why} (in a subprocess, which exited with code ${output.code})`);
   }
   return new TextDecoder().decode(output.stdout);
 }
@@ -235,7 +233,7 @@ export function runProcesses(
 function* fetchCoroutine(url: string): bluelet.Coroutine<string> {
   const response = yield* httpGet(url);
   if (response.status < 200 || response.status > 299) {
-    throw new Error(`Cannot fetch ${url}: HTTP status ${response.status}`);
+    throw new FetchError(`Cannot fetch ${url}: HTTP status ${response.status}`);
   }
   return new TextDecoder().decode(response.body);
 }
@@ -293,7 +291,14 @@ export async function crawl(
     const strategy = Object.hasOwn(STRATEGIES, name) ? STRATEGIES[name] : undefined;
     if (!strategy) throw new TypeError(`Unknown strategy: ${name}`);
     const start = performance.now();
-    const bodies = await strategy(urls, options);
+    let bodies: string[];
+    try {
+      bodies = await strategy(urls, options);
+    } catch (error) {
+      // A URL that gives no answer is the user's to see in one line; anything else is a bug.
+      if (!(error instanceof FetchError || error instanceof bluelet.NetError)) throw error;
+      throw new CommandError(`Cannot crawl with ${name}: ${error.message}`, { cause: error });
+    }
     timings.push({ name, seconds: (performance.now() - start) / 1000, bodies });
   }
   return timings;
@@ -399,6 +404,15 @@ export interface CrawlerArgs {
   strategies: string[];
 }
 
+/** `url`, if it is one every strategy can fetch (the bluelet client speaks http: only). */
+function checkedUrl(url: string): string {
+  if (!URL.canParse(url)) throw new UsageError(`Not a URL: ${url}`);
+  if (new URL(url).protocol !== "http:") {
+    throw new UsageError(`Cannot crawl ${url}: only http: URLs are supported`);
+  }
+  return url;
+}
+
 /**
  * Parses the crawler's arguments.
  *
@@ -439,7 +453,7 @@ export function parseArgs(args: readonly string[]): CrawlerArgs {
         }
       }
     } else if (arg.startsWith("-")) throw new UsageError(`Unknown flag: ${arg}`);
-    else parsed.urls.push(arg);
+    else parsed.urls.push(checkedUrl(arg));
   }
   if (parsed.chart === "" || (args.at(-1) === "--chart")) {
     throw new UsageError("--chart needs a file name");
@@ -455,6 +469,16 @@ export function parseArgs(args: readonly string[]): CrawlerArgs {
  */
 export async function main(args: readonly string[]): Promise<number> {
   const options = parseArgs(args);
+  // Said before the crawl, not after it.
+  const chart = options.chart;
+  if (
+    chart !== undefined &&
+    Deno.permissions.querySync({ name: "write", path: chart }).state !== "granted"
+  ) {
+    throw new CommandError(
+      `Cannot write the chart to ${chart}: no write permission (run with --allow-write=${chart})`,
+    );
+  }
   let server: DelayedServer | undefined;
   let urls = options.urls;
   if (urls.length === 0) {

@@ -10,6 +10,7 @@
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
+import { runCommand, UsageError } from "./_command.ts";
 
 type Print = (line: string) => void;
 
@@ -63,4 +64,9 @@ export async function main(print: Print = console.log): Promise<void> {
   await bluelet.run(excGrandparent(print));
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await runCommand(async (args) => {
+    if (args.length > 0) throw new UsageError(`Unknown argument: ${args[0]}`);
+    await main();
+  }, "deno task delegation");
+}

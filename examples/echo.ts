@@ -29,8 +29,16 @@ export const DEFAULT_PORT = 4915;
 /** How long a client may move no byte before the server lets it go: five minutes. */
 export const DEFAULT_IDLE_TIMEOUT = 5 * 60_000;
 
+/**
+ * A client's bytes as a log can show them: JSON escapes C0 controls, and the rest that a
+ * terminal acts on (DEL, C1 controls, bidi overrides, line separators) are escaped too.
+ */
 function preview(data: Uint8Array): string {
-  const text = JSON.stringify(new TextDecoder().decode(data.subarray(0, 60)));
+  const text = JSON.stringify(new TextDecoder().decode(data.subarray(0, 60))).replace(
+    /[\u007f-\u009f\p{Cf}\u2028\u2029]/gu,
+    (c) =>
+      c.split("").map((unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`).join(""),
+  );
   return data.length > 60 ? `${text}... (${data.length} bytes)` : text;
 }
 

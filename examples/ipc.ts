@@ -11,6 +11,7 @@
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
+import { runCommand, UsageError } from "./_command.ts";
 
 type Print = (line: string) => void;
 
@@ -164,4 +165,9 @@ if ("WorkerGlobalScope" in globalThis) {
       (error) => scope.postMessage({ error: String(error) }),
     );
   };
-} else if (import.meta.main) await main();
+} else if (import.meta.main) {
+  await runCommand(async (args) => {
+    if (args.length > 0) throw new UsageError(`Unknown argument: ${args[0]}`);
+    await main();
+  }, "deno task ipc");
+}

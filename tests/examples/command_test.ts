@@ -111,3 +111,95 @@ Deno.test("a bug in an example's main keeps its stack trace", async () => {
   assert.match(stderr, /Uncaught \(in promise\) TypeError: Cannot read properties of undefined/);
   assert.match(stderr, /at broken \(.*_command_bug\.ts/);
 });
+
+Deno.test("every example prints its usage for --help and -h, and exits 0", async () => {
+  const usages: [string, string][] = [
+    ["echo.ts", "deno task echo"],
+    ["chat.ts", "deno task chat"],
+    ["proxy.ts", "deno task proxy"],
+    ["kv.ts", "deno task kv"],
+    ["httpd.ts", "deno task httpd"],
+    ["crawler.ts", "deno task crawler"],
+    ["sleepy.ts", "deno task sleepy"],
+    ["delegation.ts", "deno task delegation"],
+    ["ipc.ts", "deno task ipc"],
+  ];
+  for (const [name, usage] of usages) {
+    for (const flag of ["--help", "-h"]) {
+      const { code, stdout, stderr } = await runExample(name, [], [flag]);
+      assert.deepEqual([code, stderr], [0, ""], `${name} ${flag}`);
+      assert.ok(stdout.startsWith(`usage: ${usage}`), `${name} ${flag}: ${stdout}`);
+    }
+  }
+});
+
+Deno.test("an example that takes no arguments refuses one", async () => {
+  for (const name of ["delegation.ts", "ipc.ts"]) {
+    const { code, stdout, stderr } = await runExample(name, NET, ["--bogus"]);
+    assert.deepEqual([code, stdout], [2, ""], name);
+    assert.equal(stderr.split("\n")[0], "error: Unknown argument: --bogus", name);
+  }
+});
+
+Deno.test("a port written other than in decimal digits is refused", async () => {
+  for (const port of ["1e3", "0x10", "1.0", "+80"]) {
+    const { code, stderr } = await runExample("echo.ts", NET, ["--port", port]);
+    assert.equal(code, 2, port);
+    assert.equal(
+      stderr.split("\n")[0],
+      `error: --port must be a port from 0 to 65535, got "${port}"`,
+      port,
+    );
+  }
+});
+
+Deno.test("crawler.ts refuses what is no http: URL before it starts, and names a fetch that fails", async () => {
+  for (
+    const [url, message] of [
+      ["notaurl", "error: Not a URL: notaurl"],
+      [
+        "https://127.0.0.1:1/",
+        "error: Cannot crawl https://127.0.0.1:1/: only http: URLs are supported",
+      ],
+    ]
+  ) {
+    const { code, stdout, stderr } = await runExample("crawler.ts", NET, [url]);
+    assert.deepEqual([code, stdout], [2, ""], url);
+    assert.equal(stderr.split("\n")[0], message, url);
+  }
+  // A port nothing listens on: each strategy fails to connect, and says so in one line.
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const url = `http://127.0.0.1:${closed.addr.port}/`;
+  closed.close();
+  for (const strategy of ["bluelet", "async", "workers", "processes"]) {
+    const { code, stderr } = await runExample(
+      "crawler.ts",
+      [...NET, "--allow-read", "--allow-run"],
+      [
+        "--strategies",
+        strategy,
+        url,
+      ],
+    );
+    assert.equal(code, 1, strategy);
+    assert.match(
+      stderr,
+      new RegExp(`^error: Cannot crawl with ${strategy}: .*refused.*\\n$`, "i"),
+      strategy,
+    );
+  }
+});
+
+Deno.test("crawler.ts says it may not write its chart before it crawls", async () => {
+  const { code, stdout, stderr } = await runExample("crawler.ts", NET, [
+    "--chart",
+    "/tmp/bluelet-no-write.svg",
+    "--count",
+    "1",
+  ]);
+  assert.deepEqual([code, stdout], [1, ""]);
+  assert.equal(
+    stderr.split("\n")[0],
+    "error: Cannot write the chart to /tmp/bluelet-no-write.svg: no write permission (run with --allow-write=/tmp/bluelet-no-write.svg)",
+  );
+});

@@ -136,3 +136,19 @@ Deno.test("echo.ts lets an idle client go after --idle-timeout, and keeps a busy
     busy.close();
   }
 });
+
+Deno.test("echo.ts logs what a client sends with every control and format character escaped", async () => {
+  await using server = new ExampleProcess("echo.ts", ["--allow-net=127.0.0.1"], ["--port", "0"]);
+  const { hostname, port } = await server.listening();
+  const conn = await Deno.connect({ hostname, port });
+  try {
+    // A right-to-left override, a C1 control sequence introducer, a line separator.
+    const sent = new TextEncoder().encode("a\u202eb\u009b2Jc\u2028d\u007f\n");
+    assert.deepEqual(await roundTrip(conn, sent), sent);
+  } finally {
+    conn.close();
+  }
+  const [line] = await server.waitForLine(/^Read from .*$/);
+  assert.ok(line.endsWith(': "a\\u202eb\\u009b2Jc\\u2028d\\u007f\\n"'), line);
+  assert.ok(!/[\u007f-\u009f\p{Cf}\u2028\u2029]/u.test(line), line);
+});
