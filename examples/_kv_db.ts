@@ -74,7 +74,7 @@ export interface DatabaseOptions {
    * matches. Only the messages it gets count: traffic on channels it did not join never
    * drops it. Publishers never wait for subscribers.
    *
-   * @default {10000}
+   * @default {1000000}
    */
   pubsubLimit?: number;
   /**
@@ -101,9 +101,15 @@ export interface DatabaseOptions {
    * passed by one megabyte or one big value. A deleted value counts no more at once,
    * though V8 may hold it for long before it collects it. 0 sets no limit.
    *
-   * @default {three quarters of V8's heap_size_limit}
+   * @default {three quarters of what V8's heap_size_limit leaves the old generation}
    */
   maxmemory?: number;
+  /**
+   * Gives how many bytes V8's heap uses now: for tests, which say what it is.
+   *
+   * @default {node:v8's getHeapStatistics().used_heap_size}
+   */
+  heapUsed?: () => number;
   /**
    * Close clients idle for this many milliseconds (Redis's `timeout`); 0 never does.
    * Blocked clients and subscribers are exempt, as in Redis.
@@ -137,6 +143,8 @@ const JOIN_OVERHEAD = 32;
  * was deleted until V8 collects it, which it may not do for long once writes stop.
  */
 const HEAP_LOOK_SHARE = 1 / 4;
+/** What V8's heap_size_limit holds for the young generation, by default. */
+const YOUNG_GENERATION = 96 * 1024 * 1024;
 /** How many bytes of replies a subscriber's messages are taken into before a write. */
 const TAKE_BATCH_BYTES = 64 * 1024;
 /** How often the expiry sweep runs (Redis's `hz` 10). */
@@ -239,6 +247,16 @@ export class Database {
   /** Bytes of arguments written since the heap was last looked at: the first write looks. */
   #sinceMemoryCheck = MEMORY_CHECK_BYTES;
   #overMemory = false;
+  readonly #heapUsed: () => number;
+  /** The heap as last looked at. */
+  #heapSeen = 0;
+  /**
+   * The most the data set counted since the heap last shrank (V8 collected): what it
+   * counts less now was freed since, and is held against no write (see `outOfMemory`).
+   */
+  #usagePeak = 0;
+  /** What subscriptions hold: each channel or pattern a client joined, as a key counts. */
+  #subscriptionBytes = 0;
   /**
    * The data set's size: its keys' and values' bytes, with KEY_OVERHEAD for each key and
    * ITEM_OVERHEAD for each list item (lists count theirs into it themselves). A new one
@@ -263,11 +281,15 @@ export class Database {
       }
     }
     this.clock = options.clock ?? performance;
-    this.#pubsubLimit = options.pubsubLimit ?? 10_000;
+    this.#pubsubLimit = options.pubsubLimit ?? 1_000_000;
     this.#idleTimeout = options.idleTimeout ?? 0;
     this.#pubsubBufferLimit = options.pubsubBufferLimit ?? 32 * 1024 * 1024;
+    // The limit counts the young generation too, where values do not stay: 96 MiB by
+    // default, which is most of a small heap (`--max-old-space-size=256`).
+    const heapLimit = getHeapStatistics().heap_size_limit;
     this.maxmemory = options.maxmemory ??
-      Math.floor(getHeapStatistics().heap_size_limit * 0.75);
+      Math.floor(Math.max(heapLimit - YOUNG_GENERATION, heapLimit / 2) * 0.75);
+    this.#heapUsed = options.heapUsed ?? (() => getHeapStatistics().used_heap_size);
   }
 
   /**
@@ -280,7 +302,7 @@ export class Database {
    */
   outOfMemory(args: string[]): boolean {
     if (this.maxmemory === 0) return false;
-    const stored = this.#usage.bytes;
+    const stored = this.#usage.bytes + this.#subscriptionBytes;
     if (stored > this.maxmemory) return true;
     if (stored < this.maxmemory * HEAP_LOOK_SHARE) return false;
     let bytes = 64 * args.length;
@@ -288,7 +310,14 @@ export class Database {
     this.#sinceMemoryCheck += bytes;
     if (this.#overMemory || this.#sinceMemoryCheck >= MEMORY_CHECK_BYTES) {
       this.#sinceMemoryCheck = 0;
-      this.#overMemory = getHeapStatistics().used_heap_size > this.maxmemory;
+      const heap = this.#heapUsed();
+      // V8 holds what was deleted until it collects, which an idle server may not do for
+      // long: what the data set counted less since the heap last shrank is not held
+      // against a write. (Missed collections only make this count less than it could.)
+      if (heap < this.#heapSeen) this.#usagePeak = stored;
+      this.#heapSeen = heap;
+      this.#usagePeak = Math.max(this.#usagePeak, stored);
+      this.#overMemory = heap - (this.#usagePeak - stored) > this.maxmemory;
     }
     return this.#overMemory;
   }
@@ -512,8 +541,8 @@ export class Database {
       } else if (option === "KEEPTTL" && (expiry === "" || expiry === option)) {
         expiry = option;
       } else if (
-        (option === "EX" || option === "PX") && (expiry === "" || expiry === option) &&
-        i + 1 < args.length
+        (option === "EX" || option === "PX" || option === "EXAT" || option === "PXAT") &&
+        (expiry === "" || expiry === option) && i + 1 < args.length
       ) {
         expiry = option;
         amount = args[++i];
@@ -522,9 +551,11 @@ export class Database {
         return;
       }
     }
-    let expiresAt = 0n;
-    if (expiry === "EX" || expiry === "PX") {
-      const at = this.#deadline(amount, expiry === "EX", true);
+    let expiresAt: bigint | null = null;
+    if (expiry !== "" && expiry !== "KEEPTTL") {
+      const at = expiry.endsWith("AT")
+        ? this.#deadlineAt(amount, expiry === "EXAT")
+        : this.#deadline(amount, expiry === "EX", true);
       if (typeof at === "string") {
         out.error(at === "invalid" ? "ERR invalid expire time in 'set' command" : at);
         return;
@@ -543,7 +574,9 @@ export class Database {
       return;
     }
     const stored = this.#setString(args[1], args[2], expiry === "KEEPTTL");
-    if (expiresAt !== 0n) this.#setExpiry(args[1], stored, expiresAt);
+    // A Unix time passed already (EXAT, PXAT): set, and gone at once, as in Redis.
+    if (expiresAt !== null && expiresAt <= BigInt(this.#now())) this.#delete(args[1]);
+    else if (expiresAt !== null) this.#setExpiry(args[1], stored, expiresAt);
     if (!get) out.ok();
     else if (old === undefined) out.nullBulk();
     else out.bulk(old);
@@ -563,6 +596,17 @@ export class Database {
     // Redis adds the Unix time in milliseconds and refuses what overflows 64 bits.
     if (ms > INT64_MAX - BigInt(Date.now())) return "invalid";
     return BigInt(this.#now()) + ms;
+  }
+
+  /**
+   * When a Unix time of `text` seconds (or milliseconds) comes, on our clock (it may have
+   * passed already); or as `#deadline` says.
+   */
+  #deadlineAt(text: string, seconds: boolean): bigint | string {
+    const amount = parseInt64(text);
+    if (amount === null) return NOT_INTEGER;
+    if (amount <= 0n || (seconds && amount > INT64_MAX / 1000n)) return "invalid";
+    return (seconds ? amount * 1000n : amount) - BigInt(Date.now()) + BigInt(this.#now());
   }
 
   /** @internal */
@@ -978,6 +1022,7 @@ export class Database {
       const name = args[i];
       if (!mine.has(name)) {
         mine.add(name);
+        this.#subscriptionBytes += KEY_OVERHEAD + name.length;
         let members = registry.get(name);
         if (members === undefined) registry.set(name, members = new Set());
         members.add(client);
@@ -1011,6 +1056,7 @@ export class Database {
     const mine = patterns ? client.patterns : client.channels;
     const registry = patterns ? this.#patterns : this.#channels;
     if (mine.delete(name)) {
+      this.#subscriptionBytes -= KEY_OVERHEAD + name.length;
       const members = registry.get(name)!;
       members.delete(client);
       if (members.size === 0) registry.delete(name);
@@ -1511,12 +1557,14 @@ const TABLE: Command[] = [
     name: "subscribe",
     arity: -2,
     pubsub: true,
+    denyoom: true, // not in Redis: here the names count against maxmemory
     run: (db, c, a) => db.subscribe(c, a, false),
   },
   {
     name: "psubscribe",
     arity: -2,
     pubsub: true,
+    denyoom: true,
     run: (db, c, a) => db.subscribe(c, a, true),
   },
   { name: "unsubscribe", arity: -1, pubsub: true, run: (db, c, a) => db.unsubscribe(c, a, false) },

@@ -323,11 +323,16 @@ export class RequestParser {
    * @throws {ProtocolError} If the request is malformed; the connection is then beyond use.
    */
   next(): string[] | null {
-    if (this.#readyAt < this.#ready.length) return this.#takeReady();
+    if (this.#readyAt < this.#ready.length) {
+      const ready = this.#takeReady();
+      this.#report();
+      return ready;
+    }
     if (this.#failure !== null) throw this.#failure;
     const request = this.#parse();
-    // Every complete request was taken: what is held now is what its budget counts.
-    if (request === null) this.#report();
+    // What is held now is what its budget counts: a client may block after this request
+    // (BLPOP), and must not be found holding the bytes of those it took.
+    this.#report();
     return request;
   }
 

@@ -14,7 +14,7 @@
 // matches, so a subscriber gets its messages in publish order across all its channels and
 // patterns. The policy for a subscriber that does not read: its connection's writes stop
 // draining, so it stops taking messages from its mailbox; a PUBLISH that leaves it
-// `--pubsub-limit` replies behind (default 10,000) or `--pubsub-buffer-limit` bytes behind
+// `--pubsub-limit` replies behind (default 1,000,000) or `--pubsub-buffer-limit` bytes behind
 // (default 32 MiB, Redis's `client-output-buffer-limit pubsub 32mb`: messages not taken,
 // counted as the replies they will make, and replies not written) disconnects it, so
 // that big messages cannot pin count x size bytes. Only its own messages count. Publishers
@@ -322,15 +322,15 @@ export function kvHandler(
  * Runs the server until SIGINT or SIGTERM (or `signal`), then closes every connection.
  *
  * @param args `--port N` (default 6380), `--host H` (default 127.0.0.1),
- * `--idle-timeout SECONDS` (default 0: never), `--pubsub-limit REPLIES` (default 10000; a message makes one per channel or pattern it matches),
+ * `--idle-timeout SECONDS` (default 0: never), `--pubsub-limit REPLIES` (default 1000000; a message makes one per channel or pattern it matches),
  * `--pubsub-buffer-limit BYTES` (default 32 MiB),
  * `--max-clients N` (default 10000; one more is told so and disconnected, as in Redis),
  * `--query-buffer-limit BYTES` (default 1 GiB: what one client may have sent that was not
  * executed yet, as Redis's `client-query-buffer-limit`), `--query-memory BYTES` (default
  * an eighth of V8's heap limit: the same for all clients together; past it, the client
  * holding the most is dropped),
- * `--maxmemory BYTES` (default three quarters of V8's heap limit; 0 for none: past it,
- * writes get Redis's OOM error).
+ * `--maxmemory BYTES` (default three quarters of what V8's heap limit leaves the old
+ * generation; 0 for none: past it, writes and subscriptions get Redis's OOM error).
  * @param signal Stops the server too, as a signal would.
  * @returns A promise that resolves once the server has stopped.
  *

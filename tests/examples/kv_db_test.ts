@@ -1169,3 +1169,94 @@ Deno.test("BLPOP's timeout is read as Redis reads it, to the millisecond, whatev
   ];
   for (const [text, expected] of cases) assert.equal(parseTimeout(text), expected, text);
 });
+
+Deno.test("pub/sub: a burst of messages in one turn does not drop a subscriber that reads, by default", () => {
+  // 1,100 PUBLISHes in one write, each matching 10 patterns of one subscriber: 11,000
+  // replies before its thread can take one, 440 KB, far below Redis's 32 MB limit.
+  const db = new Database();
+  const subscriber = db.connect();
+  const patterns = Array.from({ length: 10 }, (_, i) => `c${"*".repeat(i + 1)}`);
+  subscriber.execute(["PSUBSCRIBE", ...patterns]);
+  sent(subscriber);
+  const publisher = db.connect();
+  for (let i = 0; i < 1100; i++) publisher.execute(["PUBLISH", "ch", "m"]);
+  assert.equal(sent(publisher), ":10\r\n".repeat(1100));
+  assert.equal(subscriber.killed, false);
+});
+
+Deno.test("maxmemory: what DEL freed is not held against writes while V8 has yet to collect it", () => {
+  // V8's heap, as the test says it is: the live data set plus what is not collected yet.
+  let heap = 0;
+  const limit = 1000 * 1024;
+  const db = new Database({ maxmemory: limit, heapUsed: () => heap });
+  const client = db.connect();
+  const value = "x".repeat(10 * 1024);
+  const oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+  const big = "b".repeat(1024 * 1024); // a write big enough that the heap is looked at
+  for (let i = 0; i < 80; i++) client.execute(["SET", `k${i}`, value]); // 80 values: 800 KiB
+  assert.equal(sent(client), "+OK\r\n".repeat(80));
+  heap = 1100 * 1024; // what V8 spends beyond the data set takes it past the limit
+  client.execute(["SET", "big", big]);
+  assert.equal(sent(client), oom);
+  // Half the values go; V8 collects nothing yet, so its heap stays where it was.
+  client.execute(["DEL", ...Array.from({ length: 40 }, (_, i) => `k${i}`)]);
+  client.execute(["SET", "one", "more"]);
+  assert.equal(sent(client), ":40\r\n+OK\r\n");
+  // V8 collects, then the heap grows past the limit again: refused again.
+  heap = 500 * 1024;
+  client.execute(["SET", "two", "more"]);
+  heap = 1050 * 1024;
+  client.execute(["SET", "big", big]);
+  assert.equal(sent(client), `+OK\r\n${oom}`);
+});
+
+Deno.test("maxmemory: subscriptions count, so a client cannot subscribe the server out of memory", () => {
+  const db = new Database({ maxmemory: 1024 * 1024, heapUsed: () => 0 });
+  const client = db.connect();
+  const name = (i: number) => `${i}`.padEnd(100 * 1024, "n");
+  const oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+  // The replies name the channels: only their first bytes are read.
+  const reply = () => {
+    const text = new TextDecoder().decode(client.out.bytes().subarray(0, 64));
+    client.out.clear();
+    return text;
+  };
+  let taken = 0;
+  for (; taken < 20; taken++) {
+    client.execute([taken % 2 === 0 ? "SUBSCRIBE" : "PSUBSCRIBE", name(taken)]);
+    if (reply() === oom) break;
+  }
+  // Ten names are 1,000 KiB: the eleventh is taken, past the limit, and the twelfth refused.
+  assert.equal(taken, 11);
+  // Leaving makes room again.
+  client.execute(["UNSUBSCRIBE"]);
+  client.execute(["PUNSUBSCRIBE"]);
+  reply();
+  client.execute(["SUBSCRIBE", name(0)]);
+  assert.ok(reply().startsWith("*3\r\n$9\r\nsubscribe\r\n"));
+});
+
+Deno.test("SET takes EXAT and PXAT, Unix times, as Redis 6.2 and later do", () => {
+  const clock = new VirtualClock(5000);
+  const db = new Database({ clock });
+  const client = db.connect();
+  const inSeconds = Math.floor(Date.now() / 1000) + 100;
+  client.execute(["SET", "a", "1", "EXAT", String(inSeconds)]);
+  client.execute(["SET", "b", "2", "pxat", String(Date.now() + 50_000)]);
+  client.execute(["SET", "gone", "3", "PXAT", "1"]); // long past: set, and gone at once
+  client.execute(["GET", "gone"]);
+  client.execute(["SET", "c", "4", "EX", "10", "PXAT", "1"]);
+  client.execute(["SET", "c", "4", "EXAT", "0"]);
+  client.execute(["SET", "c", "4", "PXAT", "soon"]);
+  assert.equal(
+    sent(client),
+    "+OK\r\n+OK\r\n+OK\r\n$-1\r\n-ERR syntax error\r\n" +
+      "-ERR invalid expire time in 'set' command\r\n-ERR value is not an integer or out of range\r\n",
+  );
+  client.execute(["TTL", "a"]);
+  const ttl = Number(sent(client).slice(1, -2));
+  assert.ok(ttl > 90 && ttl <= 100, `${ttl}`);
+  client.execute(["PTTL", "b"]);
+  const pttl = Number(sent(client).slice(1, -2));
+  assert.ok(pttl > 45_000 && pttl <= 50_000, `${pttl}`);
+});

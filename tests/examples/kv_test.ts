@@ -801,3 +801,34 @@ Deno.test({
     assert.equal(lost, 0, `${lost} of 30 values went to a client that had hung up`);
   },
 });
+
+Deno.test({
+  name: "kv.ts on a small heap refuses writes with the OOM error before the heap runs out",
+  ...KV_ONLY,
+  async fn() {
+    // V8's heap limit counts its young generation too, most of a 256 MiB heap's room.
+    const process = new ExampleProcess("kv.ts", [
+      "--allow-net=127.0.0.1",
+      "--v8-flags=--max-old-space-size=256",
+    ], ["--port", "0"]);
+    const { port } = await process.listening();
+    try {
+      using client = await RespClient.open(port);
+      const value = "v".repeat(1024 * 1024);
+      let reply = "";
+      let taken = 0;
+      for (
+        ;
+        taken < 400 && (reply = await client.command("SET", `k${taken}`, value)) === "+OK\r\n";
+      ) {
+        taken++;
+      }
+      assert.equal(reply, "-OOM command not allowed when used memory > 'maxmemory'.\r\n");
+      assert.ok(taken > 100, `${taken}`);
+      assert.equal(await client.command("PING"), "+PONG\r\n");
+    } finally {
+      const { code, stderr } = await process.stop();
+      assert.equal(code, 0, stderr);
+    }
+  },
+});
