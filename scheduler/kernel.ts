@@ -2475,15 +2475,22 @@ export class Kernel implements ThreadHost {
     // handed and had yet to throw (a child's it joined) came before this one, and the kill
     // records it first, so that the newest is outermost.
     const members = extras.members!;
+    // Killed now, they are queued in the order killed, which is oldest first; but one that
+    // was queued already (woken in this instant) keeps its place, ahead of the others.
+    let queuedBefore = scope.state === STATE_READY;
     const killedBefore = new Set<Thread>();
-    for (const member of members) if (member.killing) killedBefore.add(member);
+    for (const member of members) {
+      if (member.killing) killedBefore.add(member);
+      else if (member.state === STATE_READY) queuedBefore = true;
+    }
     this.#startKill(scope, error);
     this.#cleanupFailed(scope, error);
     // Its other threads are killed at once too, not once its own cleanup is done: none of
     // them runs again, as the losers of `all` do not. And they unwind oldest first, the
-    // scope first, as in a run that fails (see #fail): a ready one would go first else.
+    // scope first, as in a run that fails (see #fail).
     extras.tornDown = true;
     for (const member of members) this.#killUnlessShielded(member);
+    if (!queuedBefore) return;
     const killed = new Set<Thread>([scope]);
     for (const member of members) {
       if (member.killing && !killedBefore.has(member)) killed.add(member);
