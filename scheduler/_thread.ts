@@ -104,10 +104,11 @@ export class ThreadExtras {
   /** The reason given to `kill`, if any. */
   killReason: unknown;
   /**
-   * Killed by a teardown (a run that fails, a scope that fails or ends): a join of a thread
-   * the same teardown killed throws in its cleanup, and that is no failure of its own.
+   * The teardown that killed it, if one did: the kernel for a run that fails, the scope
+   * for a scope killed (or failing) with its threads, or ending with some left. A join of
+   * a thread the same teardown killed throws in its cleanup; that is no failure of its own.
    */
-  tornDown: boolean;
+  tornDown: object | null;
   /** The stack depths of the shielded frames, innermost last. */
   shields: number[] | null;
   /** A kill that waits for the shielded frames to end. */
@@ -182,7 +183,7 @@ export class ThreadExtras {
     this.name = undefined;
     this.frameSites = null;
     this.killReason = undefined;
-    this.tornDown = false;
+    this.tornDown = null;
     this.shields = null;
     this.killDeferred = false;
     this.teardownChildren = null;

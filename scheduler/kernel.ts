@@ -112,12 +112,13 @@ const ENDED: Coroutine<unknown> = (function* () {})();
 const RESUME_NEXT = resumeNext;
 
 /**
- * The `KilledError`s a join throws for a thread that a teardown killed. One thrown in the
- * cleanup of a thread the teardown killed too (a `finally` that joins what its thread
- * started) is the teardown's own doing: it is not recorded as that thread's failure, where
- * it would end up on top of the error that began the teardown.
+ * The `KilledError`s a join throws for a thread that a teardown killed, each with its
+ * teardown (see `ThreadExtras.tornDown`). One thrown in the cleanup of a thread the same
+ * teardown killed (a `finally` that joins what its thread started) is the teardown's own
+ * doing: it is not recorded as that thread's failure, where it would end up on top of the
+ * error that began the teardown.
  */
-const teardownKills = new WeakSet<object>();
+const teardownKills = new WeakMap<object, object>();
 
 /** No primitive's result to resume with: `#finishPrimitive`'s answer when `finish` threw. */
 const NO_RESULT: unique symbol = Symbol("no result");
@@ -1418,7 +1419,7 @@ export class Kernel implements ThreadHost {
   /** Records an error thrown while `thread` was being killed, chaining it to earlier ones. */
   #cleanupFailed(thread: Thread, error: unknown): void {
     const extras = thread.withExtras();
-    if (extras.tornDown && teardownKills.has(error as object)) return;
+    if (extras.tornDown !== null && teardownKills.get(error as object) === extras.tornDown) return;
     // One error that reaches it twice (two children that failed with one shared error) is
     // one failure.
     if (seenBefore(extras.cleanupSeen ??= new Set(), error)) return;
@@ -2168,7 +2169,16 @@ export class Kernel implements ThreadHost {
    * one that descends from a thread spawned while its spawner was torn down (a `finally` of
    * a killed thread that uses `withTimeout`): it lives as long as that spawner.
    */
-  #killUnlessShielded(thread: Thread): void {
+  #killUnlessShielded(thread: Thread, teardown?: object): void {
+    // What kills it is this teardown, unless another kill has begun already (a thread's
+    // own `kill`, whose killer is owed what its cleanup throws).
+    if (
+      teardown !== undefined && !thread.killing && thread.state !== STATE_DONE &&
+      thread.state !== STATE_CLOSING
+    ) {
+      const extras = thread.withExtras();
+      extras.tornDown ??= teardown;
+    }
     for (let t: Thread | null = thread; t !== null;) {
       // A closing scope ends its members itself: what spares it does not spare them.
       if (t !== thread && t.state === STATE_CLOSING) break;
@@ -2197,7 +2207,6 @@ export class Kernel implements ThreadHost {
       }
       t = given ? t.scope : parent;
     }
-    thread.withExtras().tornDown = true;
     this.#startKill(thread, undefined);
   }
 
@@ -2209,6 +2218,21 @@ export class Kernel implements ThreadHost {
   }
 
   #beginUnwinding(target: Thread): void {
+    this.#unwind(target);
+    // A scope's threads are killed with it, in this instant, not once its own cleanup is
+    // done: none of them runs again (as the losers of `all` do not), and a nested scope's
+    // threads go at once too. After it, so that they unwind after it, oldest first, as in
+    // a run that fails. The kill is one teardown (see `tornDown`).
+    const extras = target.extras!;
+    const members = extras.members;
+    if (members !== null && members.size > 0) {
+      extras.tornDown ??= target;
+      for (const member of members) this.#killUnlessShielded(member, extras.tornDown);
+    }
+  }
+
+  /** Sets `target` to unwind its frames, and queues it. */
+  #unwind(target: Thread): void {
     const extras = target.withExtras();
     extras.killing = true;
     extras.unwindDepth = target.depth;
@@ -2334,7 +2358,7 @@ export class Kernel implements ThreadHost {
       extras.closingResult = result;
       extras.closingSeen?.clear();
       if (ending === ENDING_FAILED) seenBefore(extras.closingSeen ??= new Set(), result);
-      for (const member of members) this.#killUnlessShielded(member);
+      for (const member of members) this.#killUnlessShielded(member, thread);
       return;
     }
     if (ending === ENDING_FAILED) {
@@ -2456,6 +2480,8 @@ export class Kernel implements ThreadHost {
     let scope = thread.scope;
     while (scope !== null && scope.state === STATE_DONE) scope = scope.scope;
     if (scope === null) return this.#fail(error);
+    // A KilledError of this scope's own teardown, come back to it: no failure of its own.
+    if (teardownKills.get(error as object) === scope) return;
     const extras = scope.extras!;
     if (scope.state === STATE_CLOSING) {
       const seen = extras.closingSeen ??= new Set();
@@ -2474,37 +2500,9 @@ export class Kernel implements ThreadHost {
     // ones chained), once its threads are gone too. The kill first: an error the scope was
     // handed and had yet to throw (a child's it joined) came before this one, and the kill
     // records it first, so that the newest is outermost.
-    const members = extras.members!;
-    // Killed now, they are queued in the order killed, which is oldest first; but one that
-    // was queued already (woken in this instant) keeps its place, ahead of the others.
-    let queuedBefore = scope.state === STATE_READY;
-    const killedBefore = new Set<Thread>();
-    for (const member of members) {
-      if (member.killing) killedBefore.add(member);
-      else if (member.state === STATE_READY) queuedBefore = true;
-    }
+    // (Its other threads are killed with it: see #beginUnwinding.)
     this.#startKill(scope, error);
     this.#cleanupFailed(scope, error);
-    // Its other threads are killed at once too, not once its own cleanup is done: none of
-    // them runs again, as the losers of `all` do not. And they unwind oldest first, the
-    // scope first, as in a run that fails (see #fail).
-    extras.tornDown = true;
-    for (const member of members) this.#killUnlessShielded(member);
-    if (!queuedBefore) return;
-    const killed = new Set<Thread>([scope]);
-    for (const member of members) {
-      if (member.killing && !killedBefore.has(member)) killed.add(member);
-    }
-    this.#unwindOldestFirst(killed);
-  }
-
-  /** Puts the threads of `killed` that are queued in order of age, in the places they hold. */
-  #unwindOldestFirst(killed: Set<Thread>): void {
-    const queued: Thread[] = [];
-    for (let t; (t = this.#queue.shift()) !== undefined;) queued.push(t);
-    const inOrder = queued.filter((t) => killed.has(t)).sort((a, b) => a.id - b.id);
-    let next = 0;
-    for (const t of queued) this.#queue.push(killed.has(t) ? inOrder[next++] : t);
   }
 
   /** Sets up `joiner` to receive how `target` ended. */
@@ -2522,7 +2520,8 @@ export class Kernel implements ThreadHost {
     const error = new KilledError(`T${label(target).slice(1)} was killed`, {
       cause: target.extras?.killReason,
     });
-    if (target.extras?.tornDown) teardownKills.add(error);
+    const teardown = target.extras?.tornDown ?? null;
+    if (teardown !== null) teardownKills.set(error, teardown);
     joiner.resumeValue = error;
   }
 
@@ -2530,6 +2529,9 @@ export class Kernel implements ThreadHost {
   #fail(error: unknown): void {
     if (this.#finished) return;
     if (this.#failed) {
+      // A KilledError of this run's teardown, come back to it (through a killer torn down
+      // too): the teardown's own doing.
+      if (teardownKills.get(error as object) === this) return;
       // The same error twice (two threads that failed with one shared error, say, both
       // receivers of a channel closed with it) is one failure: it is there already.
       if (seenBefore(this.#failures, error)) return;
@@ -2552,7 +2554,7 @@ export class Kernel implements ThreadHost {
     // run in that order.
     const before = new Set<Thread>();
     for (const t of threads) if (t.killing) before.add(t);
-    for (let i = threads.length - 1; i >= 0; i--) this.#killUnlessShielded(threads[i]);
+    for (let i = threads.length - 1; i >= 0; i--) this.#killUnlessShielded(threads[i], this);
     // And they unwind oldest first too: a thread that was ready already (woken in this
     // instant) would otherwise end before an older one could kill or join it, and what it
     // threw would have nobody to go to but the run.

@@ -11,9 +11,11 @@ export interface SpawnOptions {
    * scope instead of ending the whole run: the scope thread is killed where it waits (its
    * `finally` blocks run, a {@linkcode shield} is waited for; no `catch` in it can swallow
    * the error), and its joiners get the error (later ones chained as `SuppressedError`).
-   * When the scope thread ends, the threads it owns that still run are killed, and it
-   * waits for them (their `finally` blocks run) before its joiners see it end. `server`
-   * runs each connection's handler in a scope.
+   * A scope thread killed (for such an error, or by a `kill`) has the threads it owns
+   * killed in that same instant, before any of them runs again, not once its own `finally`
+   * blocks are done. When the scope thread ends, the threads it owns that still run are
+   * killed, and it waits for them (their `finally` blocks run) before its joiners see it
+   * end. `server` runs each connection's handler in a scope.
    *
    * @default {false}
    */

@@ -741,11 +741,10 @@ Deno.test("server() idleTimeout runs on the run's clock: in memory, a silent cli
   ]);
 });
 
-Deno.test("server() that stops as the idle limit ends a failing handler reports the failure before it ends", async (t) => {
+Deno.test("server() that stops as the idle limit ends a failing handler reports the failure before it ends, or kills the handler before it fails", async (t) => {
   // At 125 the sweeper finds the silent client idle and closes its connection, the handler
-  // fails, and its reaper reports that. A server that stops in that instant (killed), or
-  // is draining then (shut down at 50), waits for the report: it never comes after the
-  // server ended, nor is it lost with the run.
+  // fails, and its reaper reports that. A server draining then (shut down at 50) waits for
+  // the report: it never comes after the server ended, nor is it lost with the run.
   for (const { how, at } of [{ how: "killed", at: 125 }, { how: "shut down", at: 50 }]) {
     await t.step(how, async () => {
       const clock = new VirtualClock();
@@ -787,12 +786,18 @@ Deno.test("server() that stops as the idle limit ends a failing handler reports 
         }(),
         { clock },
       );
-      deepEqual(record, [
-        `${at} ${how}`,
-        "125 handler fails",
-        "125 onError: handler failed",
-        "125 server ended",
-      ]);
+      // Killed in the instant its connection was closed, the handler is killed with the
+      // server before it runs again: it never fails (a scope's threads go with it at
+      // once). Shut down before, it fails, and the server waits for the report.
+      deepEqual(
+        record,
+        how === "killed" ? [`${at} ${how}`, "125 server ended"] : [
+          `${at} ${how}`,
+          "125 handler fails",
+          "125 onError: handler failed",
+          "125 server ended",
+        ],
+      );
     });
   }
 });
@@ -1212,4 +1217,37 @@ Deno.test("a server killed frees its port before the kill completes: listening a
     }
   }());
   deepEqual(record, [0, 1, 2].map((round) => `round ${round}: listening again on the same port`));
+});
+
+Deno.test("server() over TLS: closing a connection mid-handshake wakes a read that waits on an earlier, timed-out one", async () => {
+  const { cert, key } = await makeCertificate();
+  const record: string[] = [];
+  await run(withServer(
+    function* (conn) {
+      // Its OS read goes on without it: the next read waits on that one.
+      const first = yield* moveOnAfter(5, conn.recv(10));
+      record.push(`first read timed out: ${first.timedOut}`);
+      const reader = yield* spawn(function* () {
+        try {
+          yield* conn.recv(10);
+        } catch (error) {
+          record.push(`second read threw ${(error as Error).name}`);
+        }
+      }());
+      yield* sleep(20);
+      conn.close();
+      yield* join(reader);
+    },
+    { tls: { cert, key }, onError: (error) => record.push(`onError: ${error}`) },
+    function* (addr) {
+      // A client that never starts the handshake, and stays until the handler is done.
+      const silent = yield* until(Deno.connect({ hostname: "127.0.0.1", port: portOf(addr) }));
+      try {
+        for (let i = 0; i < 2000 && record.length < 2; i++) yield* sleep(1);
+      } finally {
+        silent.close();
+      }
+    },
+  ));
+  deepEqual(record, ["first read timed out: true", "second read threw SocketClosedError"]);
 });

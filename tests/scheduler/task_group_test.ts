@@ -6,6 +6,7 @@ import {
   join,
   kill,
   run,
+  shield,
   sleep,
   snapshot,
   spawn,
@@ -725,11 +726,53 @@ Deno.test("taskGroup(): a failing child kills its siblings at once, while the bo
     ),
     { message: "child failed" },
   );
+  // The sibling, woken in that instant already, keeps its turn: it unwinds first.
   assert.deepEqual(record, [
     "child throws at 10",
-    "body cleanup starts at 10",
     "sibling finally at 10",
+    "body cleanup starts at 10",
     "body cleanup done at 60",
   ]);
   assert.equal(sent.statistics().buffered, 0);
+});
+
+Deno.test("taskGroup(): the threads of a group nested in a killed child go in that instant too", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  await assert.rejects(
+    run(
+      taskGroup(function* (outer) {
+        yield* outer.spawn(taskGroup(function* (inner) {
+          yield* inner.spawn(function* () {
+            try {
+              for (;;) {
+                yield* sleep(3);
+                record.push(`inner child works at ${clock.now()}`);
+              }
+            } finally {
+              record.push(`inner child finally at ${clock.now()}`);
+            }
+          }());
+          try {
+            yield* sleep(1000);
+          } finally {
+            yield* shield(sleep(10));
+            record.push(`inner body cleanup done at ${clock.now()}`);
+          }
+        }));
+        yield* outer.spawn(function* () {
+          yield* sleep(4);
+          throw new Error("outer child failed");
+        }());
+        yield* sleep(1000);
+      }),
+      { clock },
+    ),
+    { message: "outer child failed" },
+  );
+  assert.deepEqual(record, [
+    "inner child works at 3",
+    "inner child finally at 4",
+    "inner body cleanup done at 14",
+  ]);
 });

@@ -464,3 +464,80 @@ Deno.test("a finally that joins a thread its own teardown killed adds no KilledE
     assert.deepEqual(record, ["supervisor joins"]);
   });
 });
+
+Deno.test("only the KilledError of a thread the same teardown killed is excused, and only in a thread it killed", async (t) => {
+  await t.step("a thread a user killed first: its killer gets what its cleanup threw", async () => {
+    const record: string[] = [];
+    let doomed: Task<void> | undefined;
+    await run(
+      function* () {
+        const killer = yield* spawn(function* () {
+          yield* sleep(1);
+          try {
+            yield* kill(doomed!);
+            record.push("kill returned");
+          } catch (error) {
+            record.push(`kill threw ${(error as Error).message}`);
+          }
+        }());
+        try {
+          yield* taskGroup(function* (group) {
+            const sibling = yield* group.spawn(sleep(1000));
+            doomed = yield* group.spawn(function* () {
+              try {
+                yield* sleep(1000);
+              } finally {
+                yield* join(sibling); // killed by the group's failure, meanwhile
+              }
+            }());
+            yield* group.spawn(function* () {
+              yield* sleep(2);
+              throw new Error("child failed");
+            }());
+            yield* sleep(1000);
+          });
+        } catch (error) {
+          record.push(`group: ${(error as Error).message}`);
+        }
+        yield* join(killer);
+      }(),
+      { clock: new VirtualClock() },
+    );
+    assert.deepEqual(record, ["kill threw Thread 3 was killed", "group: child failed"]);
+  });
+  await t.step("another teardown's kill: the group fails with it too", async () => {
+    let earlier: Task<void> | undefined;
+    const error = await run(
+      function* () {
+        try {
+          yield* taskGroup(function* (group) {
+            earlier = yield* group.spawn(sleep(1000));
+            yield* group.spawn(function* () {
+              yield* sleep(1);
+              throw new Error("first group failed");
+            }());
+            yield* sleep(1000);
+          });
+        } catch { /* its own failure */ }
+        yield* taskGroup(function* (group) {
+          yield* group.spawn(function* () {
+            try {
+              yield* sleep(1000);
+            } finally {
+              yield* join(earlier!);
+            }
+          }());
+          yield* group.spawn(function* () {
+            yield* sleep(5);
+            throw new Error("second group failed");
+          }());
+          yield* sleep(1000);
+        });
+      }(),
+      { clock: new VirtualClock() },
+    ).catch((error) => error);
+    assert.ok(error instanceof SuppressedError, String(error));
+    assert.equal(error.suppressed.message, "second group failed");
+    assert.equal(error.error.name, "KilledError");
+  });
+});
