@@ -127,7 +127,7 @@ export class Socket {
   /** What the reader waits on for more bytes: an orphaned read, or a new OS read. */
   readMore(): Promise<unknown> {
     const orphan = this.orphan;
-    if (orphan !== null) return orphan;
+    if (orphan !== null) return this.orClosed(orphan);
     const failure = this.failure;
     if (failure !== undefined) {
       this.failure = undefined;
