@@ -43,7 +43,11 @@ export async function runCommand(
   main: (args: readonly string[]) => Promise<number | void>,
   usage: string,
 ): Promise<void> {
-  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+  // Anywhere, as a flag of its own: not as another flag's value (`--host --help`).
+  const args = Deno.args;
+  const help = (arg: string, i: number) =>
+    (arg === "--help" || arg === "-h") && (i === 0 || !args[i - 1].startsWith("-"));
+  if (args.some(help)) {
     console.log(`usage: ${usage}`);
     return;
   }

@@ -92,21 +92,45 @@ const SCRIPTS = [
   /\p{sc=Georgian}/u,
   /\p{sc=Hebrew}/u,
   /\p{sc=Arabic}/u,
+  /\p{sc=Syriac}/u,
+  /\p{sc=Thaana}/u,
   /\p{sc=Devanagari}/u,
+  /\p{sc=Bengali}/u,
+  /\p{sc=Gurmukhi}/u,
+  /\p{sc=Gujarati}/u,
+  /\p{sc=Tamil}/u,
+  /\p{sc=Telugu}/u,
+  /\p{sc=Kannada}/u,
+  /\p{sc=Malayalam}/u,
+  /\p{sc=Sinhala}/u,
   /\p{sc=Thai}/u,
+  /\p{sc=Lao}/u,
+  /\p{sc=Tibetan}/u,
+  /\p{sc=Myanmar}/u,
+  /\p{sc=Khmer}/u,
+  /\p{sc=Ethiopic}/u,
+  /\p{sc=Cherokee}/u,
+  /\p{sc=Canadian_Aboriginal}/u,
+  /\p{sc=Coptic}/u,
   /[\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}\p{sc=Hangul}\p{sc=Bopomofo}]/u,
 ];
+
+/** Letters of every script (Common, Inherited): the kana length mark, the ʻokina. */
+const ANY_SCRIPT = /[\p{sc=Common}\p{sc=Inherited}]/u;
 
 /**
  * Why a name is refused, or "" if it is not: a colon would make a line read as if another
  * said it ("alice: I quit" saying hello), and letters of two scripts let one look like
  * another's name (a Cyrillic "о" in "bob").
+ *
+ * @param name The name, as given.
+ * @returns What is wrong with it, as in "cannot mix scripts", or "".
  */
-function nameProblem(name: string): string {
+export function nameProblem(name: string): string {
   if (name.includes(":") || name.normalize("NFKC").includes(":")) return "cannot hold a colon";
   const scripts = new Set<number>();
   for (const letter of name.normalize("NFKC").match(/\p{L}/gu) ?? []) {
-    scripts.add(SCRIPTS.findIndex((script) => script.test(letter)));
+    if (!ANY_SCRIPT.test(letter)) scripts.add(SCRIPTS.findIndex((script) => script.test(letter)));
   }
   return scripts.size > 1 ? "cannot mix scripts" : "";
 }

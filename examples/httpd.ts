@@ -51,11 +51,12 @@ function* resolve(root: string, path: string): bluelet.Coroutine<string | null> 
 }
 
 /**
- * Answers a GET or HEAD for `target` from `root`, a real path ending in /. The file a GET
- * sends is opened here, before any of the answer goes out: one the server may not read is a
- * 403, and one removed since it was found a 404, not a 200 cut short.
+ * Answers a GET or HEAD for `target` from `root`, a real path ending in /. The file is
+ * opened here (for HEAD too, which reads none of it), before any of the answer goes out:
+ * one the server may not read is a 403, and one removed since it was found a 404, not a 200
+ * cut short.
  */
-export function* respond(root: string, target: string, method: string): bluelet.Coroutine<Reply> {
+export function* respond(root: string, target: string): bluelet.Coroutine<Reply> {
   const raw = target.split("?")[0];
   let path = "\0"; // Stays so, and is refused, if an escape is malformed.
   try {
@@ -65,7 +66,7 @@ export function* respond(root: string, target: string, method: string): bluelet.
   const real = yield* resolve(root, path);
   if (real === null) return reply("404 Not Found");
   try {
-    return yield* found(root, path, real, method === "GET");
+    return yield* found(root, path, real);
   } catch (error) {
     if (error instanceof Deno.errors.PermissionDenied) return reply("403 Forbidden");
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
@@ -76,12 +77,7 @@ export function* respond(root: string, target: string, method: string): bluelet.
 }
 
 /** Answers for `real`, the real path of `path`, which exists (or did a moment ago). */
-function* found(
-  root: string,
-  path: string,
-  real: string,
-  open: boolean,
-): bluelet.Coroutine<Reply> {
+function* found(root: string, path: string, real: string): bluelet.Coroutine<Reply> {
   const isDir = (yield* bluelet.until(Deno.stat(real))).isDirectory;
   const file = isDir ? yield* resolve(root, path.replace(/\/?$/, "/index.html")) : real;
   if (file === null) { // A directory without an index.html: list it.
@@ -98,7 +94,7 @@ function* found(
   const { isFile, size } = yield* bluelet.until(Deno.stat(file));
   if (!isFile) return reply("404 Not Found"); // an index.html that is a directory, a FIFO
   const type = CONTENT_TYPES.get(file.split(".").at(-1)!) ?? "application/octet-stream";
-  const opened = open ? yield* bluelet.until(Deno.open(file)) : undefined;
+  const opened = yield* bluelet.until(Deno.open(file));
   return { status: "200 OK", type, file: opened, size };
 }
 
@@ -252,7 +248,7 @@ export function handler(
         rest.every((field) => /^[^\s:]+:/.test(field)) &&
         (hosts.length === 0 ? version === "HTTP/1.0" : hosts.length === 1 && HOST.test(hosts[0]));
       const { status, type, text, file, size } = valid && ["GET", "HEAD"].includes(method)
-        ? yield* respond(root, target, method)
+        ? yield* respond(root, target)
         : reply(valid ? "405 Method Not Allowed" : tooLong || "400 Bad Request");
       using _file = file; // closed however this request ends
       log(`${valid ? `${method} ${target}` : "(malformed request)"} ${status}`);
@@ -269,7 +265,7 @@ export function handler(
             method === "HEAD" ? "" : text ?? ""
           }`,
       );
-      if (file && !(yield* sendFile(conn, file, size))) {
+      if (file && method !== "HEAD" && !(yield* sendFile(conn, file, size))) {
         return log(`${method} ${target}: the file shrank while sent, connection closed`);
       }
       const unread = !valid || has("content-length") || has("transfer-encoding");

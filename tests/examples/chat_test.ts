@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Broadcast, kill, LaggedError, run, server, spawn, until } from "../../mod.ts";
-import { chat, type Message } from "../../examples/chat.ts";
+import { chat, type Message, nameProblem } from "../../examples/chat.ts";
 import { withDeadline } from "./_process.ts";
 
 const encoder = new TextEncoder();
@@ -365,4 +365,30 @@ Deno.test("chat.ts: a client that gives no name in time is told so and let go", 
     stop.resolve();
     await serving;
   }
+});
+
+Deno.test("chat.ts takes names of one script, with the letters every script shares, and refuses mixes", () => {
+  const taken = [
+    "alice2",
+    "Zoë",
+    "José",
+    "O'Brien",
+    "ユーリ", // katakana with the length mark, a letter of no one script
+    "ジョージ",
+    "らーめん",
+    "山田太郎",
+    "山田たろう",
+    "김민준",
+    "Kaʻiulani", // the ʻokina
+    "Νίκος",
+    "Борис",
+    "😀bob",
+    "Ｂｏｂ",
+  ];
+  for (const name of taken) assert.equal(nameProblem(name), "", name);
+  for (const name of ["b\u043eb", "\u0392ob", "\u13aalice", "Борис2b"]) {
+    assert.equal(nameProblem(name), "cannot mix scripts", name);
+  }
+  assert.equal(nameProblem("alice: I quit"), "cannot hold a colon");
+  assert.equal(nameProblem("bob\uff1a"), "cannot hold a colon"); // a full-width colon
 });

@@ -133,6 +133,16 @@ Deno.test("every example prints its usage for --help and -h, and exits 0", async
   }
 });
 
+Deno.test("--help after a flag that takes a value is that value, not a request for help", async () => {
+  const { code, stdout, stderr } = await runExample("echo.ts", NET, ["--port", "--help"]);
+  assert.deepEqual([code, stdout], [2, ""]);
+  assert.equal(stderr.split("\n")[0], 'error: --port must be a port from 0 to 65535, got "--help"');
+  // After a flag's value, it is one again.
+  const help = await runExample("echo.ts", NET, ["--port", "0", "--help"]);
+  assert.deepEqual([help.code, help.stderr], [0, ""]);
+  assert.ok(help.stdout.startsWith("usage: deno task echo"));
+});
+
 Deno.test("an example that takes no arguments refuses one", async () => {
   for (const name of ["delegation.ts", "ipc.ts"]) {
     const { code, stdout, stderr } = await runExample(name, NET, ["--bogus"]);
