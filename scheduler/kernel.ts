@@ -2170,18 +2170,16 @@ export class Kernel implements ThreadHost {
    * a killed thread that uses `withTimeout`): it lives as long as that spawner.
    */
   #killUnlessShielded(thread: Thread, teardown?: object): void {
-    // What kills it is this teardown, unless another kill has begun already (a thread's
-    // own `kill`, whose killer is owed what its cleanup throws).
-    if (
-      teardown !== undefined && !thread.killing && thread.state !== STATE_DONE &&
-      thread.state !== STATE_CLOSING
-    ) {
-      const extras = thread.withExtras();
-      extras.tornDown ??= teardown;
-    }
     for (let t: Thread | null = thread; t !== null;) {
-      // A closing scope ends its members itself: what spares it does not spare them.
-      if (t !== thread && t.state === STATE_CLOSING) break;
+      // A scope closing, or being killed, ends its members itself: what spares it (a shield
+      // of its spawner's) does not spare them. And a thread this teardown killed found no
+      // shield above it: one below it need not look again (oldest first, a chain of
+      // spawns is walked once, not once per thread).
+      if (
+        t !== thread &&
+        (t.state === STATE_CLOSING ||
+          (t.killing && (t.isScope || (teardown !== undefined && t.extras!.tornDown === teardown))))
+      ) break;
       const extras = t.extras;
       const parent: Thread | null = t.parent;
       // A thread given to a scope lives as that scope does, whoever started it.
@@ -2206,6 +2204,14 @@ export class Kernel implements ThreadHost {
         }
       }
       t = given ? t.scope : parent;
+    }
+    // What kills it is this teardown, unless another kill has begun already, or waits for
+    // a shield (a thread's own `kill`, whose killer is owed what its cleanup throws).
+    if (
+      teardown !== undefined && !thread.killing && thread.state !== STATE_DONE &&
+      thread.state !== STATE_CLOSING && !(thread.extras?.killDeferred ?? false)
+    ) {
+      thread.withExtras().tornDown ??= teardown;
     }
     this.#startKill(thread, undefined);
   }

@@ -14,6 +14,7 @@ import {
   type TaskGroup,
   taskGroup,
   VirtualClock,
+  withTimeout,
   yieldNow,
 } from "../../mod.ts";
 
@@ -775,4 +776,66 @@ Deno.test("taskGroup(): the threads of a group nested in a killed child go in th
     "inner child finally at 4",
     "inner body cleanup done at 14",
   ]);
+});
+
+Deno.test("taskGroup(): a group run inside a shield, or in a finally, kills its other children at once too", async () => {
+  for (const where of ["in a shield", "in a finally"]) {
+    const record: string[] = [];
+    const clock = new VirtualClock();
+    const group = () =>
+      taskGroup(function* (group) {
+        yield* group.spawn(function* () {
+          try {
+            for (;;) {
+              yield* sleep(3);
+              record.push(`sibling works at ${clock.now()}`);
+            }
+          } finally {
+            record.push(`sibling finally at ${clock.now()}`);
+          }
+        }());
+        yield* group.spawn(function* () {
+          yield* sleep(4);
+          throw new Error("child failed");
+        }());
+        try {
+          yield* sleep(1000);
+        } finally {
+          yield* shield(sleep(10));
+          record.push(`body cleanup done at ${clock.now()}`);
+        }
+      });
+    await run(
+      function* () {
+        if (where === "in a shield") {
+          try {
+            yield* shield(group());
+          } catch (error) {
+            record.push(`caught ${(error as Error).message}`);
+          }
+          return;
+        }
+        const killed = yield* spawn(function* () {
+          try {
+            yield* sleep(1000);
+          } finally {
+            try {
+              yield* withTimeout(500, group());
+            } catch (error) {
+              record.push(`caught ${(error as Error).message}`);
+            }
+          }
+        }());
+        yield* yieldNow(); // it starts, and waits in its try
+        yield* kill(killed);
+      }(),
+      { clock },
+    );
+    assert.deepEqual(record, [
+      "sibling works at 3",
+      "sibling finally at 4",
+      "body cleanup done at 14",
+      "caught child failed",
+    ], where);
+  }
 });

@@ -541,3 +541,93 @@ Deno.test("only the KilledError of a thread the same teardown killed is excused,
     assert.equal(error.error.name, "KilledError");
   });
 });
+
+Deno.test("a scope made inside a shield and killed there kills its threads at once; a kill a shield holds back keeps its killer's errors", async (t) => {
+  await t.step("the kill of a scope spawned in a shield", async () => {
+    const record: string[] = [];
+    const clock = new VirtualClock();
+    await run(
+      function* () {
+        let scope: Task<void> | undefined;
+        const killer = yield* spawn(function* () {
+          yield* sleep(5);
+          yield* kill(scope!);
+        }());
+        yield* shield(function* () {
+          scope = yield* spawn(
+            function* () {
+              yield* spawn(function* () {
+                try {
+                  for (;;) {
+                    yield* sleep(2);
+                    record.push(`member works at ${clock.now()}`);
+                  }
+                } finally {
+                  record.push(`member finally at ${clock.now()}`);
+                }
+              }());
+              try {
+                yield* sleep(1000);
+              } finally {
+                yield* shield(sleep(6));
+                record.push(`scope finally at ${clock.now()}`);
+              }
+            }(),
+            { scope: true },
+          );
+          try {
+            yield* join(scope);
+          } catch { /* killed */ }
+        }());
+        yield* join(killer);
+      }(),
+      { clock },
+    );
+    assert.deepEqual(record, [
+      "member works at 2",
+      "member works at 4",
+      "member finally at 5",
+      "scope finally at 11",
+    ]);
+  });
+  await t.step("a user's kill a shield holds back, then a teardown", async () => {
+    const record: string[] = [];
+    let doomed: Task<void> | undefined;
+    await run(
+      function* () {
+        const killer = yield* spawn(function* () {
+          yield* sleep(1);
+          try {
+            yield* kill(doomed!);
+            record.push("kill returned");
+          } catch (error) {
+            record.push(`kill threw ${(error as Error).message}`);
+          }
+        }());
+        try {
+          yield* taskGroup(function* (group) {
+            const sibling = yield* group.spawn(sleep(1000));
+            doomed = yield* group.spawn(function* () {
+              try {
+                yield* shield(sleep(10)); // the kill waits for it
+                yield* sleep(1000);
+              } finally {
+                yield* join(sibling); // killed by the group's failure, meanwhile
+              }
+            }());
+            yield* group.spawn(function* () {
+              yield* sleep(2);
+              throw new Error("child failed");
+            }());
+            yield* sleep(1000);
+          });
+        } catch (error) {
+          record.push(`group: ${(error as Error).message}`);
+        }
+        yield* join(killer);
+      }(),
+      { clock: new VirtualClock() },
+    );
+    assert.deepEqual(record, ["kill threw Thread 3 was killed", "group: child failed"]);
+  });
+});
