@@ -109,6 +109,8 @@ export class ThreadExtras {
    * a thread the same teardown killed throws in its cleanup; that is no failure of its own.
    */
   tornDown: object | null;
+  /** A scope whose threads were killed with it: what is given to it later is killed too. */
+  membersKilled: boolean;
   /** The stack depths of the shielded frames, innermost last. */
   shields: number[] | null;
   /** A kill that waits for the shielded frames to end. */
@@ -184,6 +186,7 @@ export class ThreadExtras {
     this.frameSites = null;
     this.killReason = undefined;
     this.tornDown = null;
+    this.membersKilled = false;
     this.shields = null;
     this.killDeferred = false;
     this.teardownChildren = null;

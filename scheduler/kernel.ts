@@ -479,9 +479,13 @@ export class Kernel implements ThreadHost {
       extras.spawnedInShield = parent;
       extras.shieldSerial = parent!.extras!.shieldSerials![0];
     }
-    // Given to a scope that is killing what it owns (a task group failing): killed at
-    // once, before it runs, as Trio starts a task in a cancelled nursery cancelled.
-    if (owner !== null && owner.state === STATE_CLOSING) this.#startKill(thread, undefined);
+    // Given to a scope that is killing what it owns (a task group failing, or killed, or
+    // ending): killed at once, before it runs, as Trio starts a task in a cancelled nursery
+    // cancelled, by the same teardown.
+    if (owner !== null && (owner.state === STATE_CLOSING || owner.extras!.membersKilled)) {
+      thread.withExtras().tornDown = owner.extras!.tornDown;
+      this.#startKill(thread, undefined);
+    }
     return thread;
   }
 
@@ -2189,6 +2193,7 @@ export class Kernel implements ThreadHost {
         // A spawner whose code has ended (a closing scope) waits for it: no longer spared.
         const spawner = extras.spawnedInTeardownOf;
         if (spawner !== null && spawner.state !== STATE_DONE && spawner.state !== STATE_CLOSING) {
+          this.#markTornDown(thread, teardown); // the kill when the spawner ends is this one
           addToKillLater(spawner.withExtras().sparedTillEnd ??= [], thread);
           return;
         }
@@ -2198,6 +2203,7 @@ export class Kernel implements ThreadHost {
           // Still inside the very shield it was spawned in (not a later one)?
           const byExtras = by.extras!;
           if (byExtras.shieldSerials?.[0] === extras.shieldSerial) {
+            this.#markTornDown(thread, teardown); // the kill when the shield ends is this one
             addToKillLater(byExtras.spared ??= [], thread);
             return;
           }
@@ -2205,15 +2211,22 @@ export class Kernel implements ThreadHost {
       }
       t = given ? t.scope : parent;
     }
-    // What kills it is this teardown, unless another kill has begun already, or waits for
-    // a shield (a thread's own `kill`, whose killer is owed what its cleanup throws).
+    this.#markTornDown(thread, teardown);
+    this.#startKill(thread, undefined);
+  }
+
+  /**
+   * Notes that `teardown` kills `thread` (now, or once what spares it ends), unless another
+   * kill has begun already, or waits for a shield: a thread's own `kill`, whose killer is
+   * owed what its cleanup throws.
+   */
+  #markTornDown(thread: Thread, teardown: object | undefined): void {
     if (
       teardown !== undefined && !thread.killing && thread.state !== STATE_DONE &&
       thread.state !== STATE_CLOSING && !(thread.extras?.killDeferred ?? false)
     ) {
       thread.withExtras().tornDown ??= teardown;
     }
-    this.#startKill(thread, undefined);
   }
 
   /** Kills what a teardown spared for the sake of a shield of this thread, unless still shielded. */
@@ -2228,13 +2241,17 @@ export class Kernel implements ThreadHost {
     // A scope's threads are killed with it, in this instant, not once its own cleanup is
     // done: none of them runs again (as the losers of `all` do not), and a nested scope's
     // threads go at once too. After it, so that they unwind after it, oldest first, as in
-    // a run that fails. The kill is one teardown (see `tornDown`).
-    const extras = target.extras!;
-    const members = extras.members;
-    if (members !== null && members.size > 0) {
-      extras.tornDown ??= target;
-      for (const member of members) this.#killUnlessShielded(member, extras.tornDown);
-    }
+    // a run that fails.
+    if (target.extras!.members !== null) this.#killMembers(target);
+  }
+
+  /** Kills a scope's threads, as one teardown (see `tornDown`), and those given to it later. */
+  #killMembers(scope: Thread): void {
+    const extras = scope.extras!;
+    if (extras.membersKilled) return;
+    extras.membersKilled = true;
+    extras.tornDown ??= scope;
+    for (const member of extras.members!) this.#killUnlessShielded(member, extras.tornDown);
   }
 
   /** Sets `target` to unwind its frames, and queues it. */
@@ -2506,9 +2523,11 @@ export class Kernel implements ThreadHost {
     // ones chained), once its threads are gone too. The kill first: an error the scope was
     // handed and had yet to throw (a child's it joined) came before this one, and the kill
     // records it first, so that the newest is outermost.
-    // (Its other threads are killed with it: see #beginUnwinding.)
     this.#startKill(scope, error);
     this.#cleanupFailed(scope, error);
+    // Its other threads are killed with it (see #beginUnwinding), even while a shield holds
+    // its own kill back: the scope has failed, and none of them may run again.
+    this.#killMembers(scope);
   }
 
   /** Sets up `joiner` to receive how `target` ended. */

@@ -839,3 +839,69 @@ Deno.test("taskGroup(): a group run inside a shield, or in a finally, kills its 
     ], where);
   }
 });
+
+Deno.test("taskGroup(): a child that fails while the body waits in a shield kills its siblings at once", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  await assert.rejects(
+    run(
+      taskGroup(function* (group) {
+        yield* group.spawn(function* () {
+          yield* sleep(10);
+          throw new Error("child failed");
+        }());
+        yield* group.spawn(function* () {
+          try {
+            for (;;) {
+              yield* sleep(5);
+              record.push(`sibling works at ${clock.now()}`);
+            }
+          } finally {
+            record.push(`sibling finally at ${clock.now()}`);
+          }
+        }());
+        yield* shield(sleep(40));
+        record.push("body after its shield (wrong)");
+      }),
+      { clock },
+    ),
+    { message: "child failed" },
+  );
+  assert.deepEqual(record, ["sibling works at 5", "sibling finally at 10"]);
+});
+
+Deno.test("taskGroup(): a child started while the group is killed is killed before it runs", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  await run(
+    function* () {
+      const caller = yield* spawn(taskGroup(function* (group) {
+        yield* group.spawn(function* () {
+          try {
+            yield* sleep(1000);
+          } finally {
+            const late = yield* group.spawn(function* () {
+              record.push(`late child runs at ${clock.now()} (wrong)`);
+              yield* sleep(5);
+            }());
+            try {
+              yield* join(late);
+            } catch (error) {
+              record.push(`late child: ${(error as Error).name}`);
+            }
+          }
+        }());
+        try {
+          yield* sleep(1000);
+        } finally {
+          yield* sleep(30);
+          record.push(`body cleanup done at ${clock.now()}`);
+        }
+      }));
+      yield* sleep(10);
+      yield* kill(caller);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, ["late child: KilledError", "body cleanup done at 40"]);
+});

@@ -631,3 +631,32 @@ Deno.test("a scope made inside a shield and killed there kills its threads at on
     assert.deepEqual(record, ["kill threw Thread 3 was killed", "group: child failed"]);
   });
 });
+
+Deno.test("a teardown that spares a thread for a shield, then kills it, still owns its KilledError", async () => {
+  // P starts W inside a shield; the run fails while P is shielded, so W is spared until
+  // the shield ends, then killed; P's cleanup joins W. The run fails with E alone.
+  const failure = new Error("E");
+  const record: string[] = [];
+  const error = await run(
+    function* () {
+      yield* spawn(function* () {
+        let worker: Task<void> | undefined;
+        try {
+          yield* shield(function* () {
+            worker = yield* spawn(sleep(1000));
+            yield* sleep(20);
+          }());
+          yield* sleep(1000);
+        } finally {
+          record.push("P joins W");
+          yield* join(worker!);
+        }
+      }());
+      yield* sleep(5);
+      throw failure;
+    }(),
+    { clock: new VirtualClock() },
+  ).catch((error) => error);
+  assert.equal(error, failure);
+  assert.deepEqual(record, ["P joins W"]);
+});
