@@ -465,45 +465,57 @@ Deno.test("a finally that joins a thread its own teardown killed adds no KilledE
   });
 });
 
+/**
+ * A thread of a group a user kills at 1 (its kill held back by a shield, if `shielded`);
+ * its `finally` joins a sibling that the group's failure at 2 kills. What its killer gets.
+ */
+async function killedByUserThenTeardown(shielded: boolean): Promise<string[]> {
+  const record: string[] = [];
+  let doomed: Task<void> | undefined;
+  await run(
+    function* () {
+      const killer = yield* spawn(function* () {
+        yield* sleep(1);
+        try {
+          yield* kill(doomed!);
+          record.push("kill returned");
+        } catch (error) {
+          record.push(`kill threw ${(error as Error).message}`);
+        }
+      }());
+      try {
+        yield* taskGroup(function* (group) {
+          const sibling = yield* group.spawn(sleep(1000));
+          doomed = yield* group.spawn(function* () {
+            try {
+              if (shielded) yield* shield(sleep(10)); // the kill waits for it
+              yield* sleep(1000);
+            } finally {
+              yield* join(sibling); // killed by the group's failure, meanwhile
+            }
+          }());
+          yield* group.spawn(function* () {
+            yield* sleep(2);
+            throw new Error("child failed");
+          }());
+          yield* sleep(1000);
+        });
+      } catch (error) {
+        record.push(`group: ${(error as Error).message}`);
+      }
+      yield* join(killer);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  return record;
+}
+
 Deno.test("only the KilledError of a thread the same teardown killed is excused, and only in a thread it killed", async (t) => {
   await t.step("a thread a user killed first: its killer gets what its cleanup threw", async () => {
-    const record: string[] = [];
-    let doomed: Task<void> | undefined;
-    await run(
-      function* () {
-        const killer = yield* spawn(function* () {
-          yield* sleep(1);
-          try {
-            yield* kill(doomed!);
-            record.push("kill returned");
-          } catch (error) {
-            record.push(`kill threw ${(error as Error).message}`);
-          }
-        }());
-        try {
-          yield* taskGroup(function* (group) {
-            const sibling = yield* group.spawn(sleep(1000));
-            doomed = yield* group.spawn(function* () {
-              try {
-                yield* sleep(1000);
-              } finally {
-                yield* join(sibling); // killed by the group's failure, meanwhile
-              }
-            }());
-            yield* group.spawn(function* () {
-              yield* sleep(2);
-              throw new Error("child failed");
-            }());
-            yield* sleep(1000);
-          });
-        } catch (error) {
-          record.push(`group: ${(error as Error).message}`);
-        }
-        yield* join(killer);
-      }(),
-      { clock: new VirtualClock() },
-    );
-    assert.deepEqual(record, ["kill threw Thread 3 was killed", "group: child failed"]);
+    assert.deepEqual(await killedByUserThenTeardown(false), [
+      "kill threw Thread 3 was killed",
+      "group: child failed",
+    ]);
   });
   await t.step("another teardown's kill: the group fails with it too", async () => {
     let earlier: Task<void> | undefined;
@@ -591,44 +603,10 @@ Deno.test("a scope made inside a shield and killed there kills its threads at on
     ]);
   });
   await t.step("a user's kill a shield holds back, then a teardown", async () => {
-    const record: string[] = [];
-    let doomed: Task<void> | undefined;
-    await run(
-      function* () {
-        const killer = yield* spawn(function* () {
-          yield* sleep(1);
-          try {
-            yield* kill(doomed!);
-            record.push("kill returned");
-          } catch (error) {
-            record.push(`kill threw ${(error as Error).message}`);
-          }
-        }());
-        try {
-          yield* taskGroup(function* (group) {
-            const sibling = yield* group.spawn(sleep(1000));
-            doomed = yield* group.spawn(function* () {
-              try {
-                yield* shield(sleep(10)); // the kill waits for it
-                yield* sleep(1000);
-              } finally {
-                yield* join(sibling); // killed by the group's failure, meanwhile
-              }
-            }());
-            yield* group.spawn(function* () {
-              yield* sleep(2);
-              throw new Error("child failed");
-            }());
-            yield* sleep(1000);
-          });
-        } catch (error) {
-          record.push(`group: ${(error as Error).message}`);
-        }
-        yield* join(killer);
-      }(),
-      { clock: new VirtualClock() },
-    );
-    assert.deepEqual(record, ["kill threw Thread 3 was killed", "group: child failed"]);
+    assert.deepEqual(await killedByUserThenTeardown(true), [
+      "kill threw Thread 3 was killed",
+      "group: child failed",
+    ]);
   });
 });
 
