@@ -479,12 +479,12 @@ export class Kernel implements ThreadHost {
       extras.spawnedInShield = parent;
       extras.shieldSerial = parent!.extras!.shieldSerials![0];
     }
-    // Given to a scope that is killing what it owns (a task group failing, or killed, or
-    // ending): killed at once, before it runs, as Trio starts a task in a cancelled nursery
-    // cancelled, by the same teardown.
-    if (owner !== null && (owner.state === STATE_CLOSING || owner.extras!.membersKilled)) {
-      thread.withExtras().tornDown = owner.extras!.tornDown;
-      this.#startKill(thread, undefined);
+    // Started in a scope that is killing what it owns (a task group failing, or killed, or
+    // ending): that teardown's, as if it had been there. Given to the scope, it is killed
+    // at once, before it runs, as Trio starts a task in a cancelled nursery cancelled; a
+    // helper that a shielded operation or a `finally` starts lives until that ends.
+    if (scope !== null && (scope.state === STATE_CLOSING || scope.extras!.membersKilled)) {
+      this.#killUnlessShielded(thread, scope.extras!.tornDown ?? scope);
     }
     return thread;
   }
@@ -2381,7 +2381,8 @@ export class Kernel implements ThreadHost {
       extras.closingResult = result;
       extras.closingSeen?.clear();
       if (ending === ENDING_FAILED) seenBefore(extras.closingSeen ??= new Set(), result);
-      for (const member of members) this.#killUnlessShielded(member, thread);
+      extras.tornDown ??= thread;
+      for (const member of members) this.#killUnlessShielded(member, extras.tornDown);
       return;
     }
     if (ending === ENDING_FAILED) {

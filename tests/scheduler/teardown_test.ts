@@ -638,3 +638,81 @@ Deno.test("a teardown that spares a thread for a shield, then kills it, still ow
   assert.equal(error, failure);
   assert.deepEqual(record, ["P joins W"]);
 });
+
+Deno.test("what a failed scope's shielded body starts lives until the shield ends; what is given to a closing scope is its teardown's", async (t) => {
+  await t.step("a helper started in a shield after the scope failed", async () => {
+    const clock = new VirtualClock();
+    const record: string[] = [];
+    const error = await run(
+      function* () {
+        const scope = yield* spawn(
+          function* () {
+            try {
+              yield* shield(function* () {
+                yield* sleep(10);
+                yield* spawn(function* () {
+                  try {
+                    for (;;) {
+                      yield* sleep(10);
+                      record.push(`helper works at ${clock.now()}`);
+                    }
+                  } finally {
+                    record.push(`helper finally at ${clock.now()}`);
+                  }
+                }());
+                yield* sleep(5);
+                record.push(`shield ends at ${clock.now()}`);
+              }());
+            } finally {
+              yield* shield(sleep(50));
+              record.push(`body cleanup done at ${clock.now()}`);
+            }
+          }(),
+          { scope: true },
+        );
+        yield* sleep(5);
+        yield* spawn(
+          function* () {
+            throw new Error("member failed");
+          }(),
+          { owner: scope },
+        );
+        yield* join(scope);
+      }(),
+      { clock },
+    ).catch((error) => error);
+    assert.equal((error as Error).message, "member failed");
+    assert.deepEqual(record, [
+      "shield ends at 15",
+      "helper finally at 15",
+      "body cleanup done at 65",
+    ]);
+  });
+  await t.step("a thread given to a scope that closes, joined by a thread it ends", async () => {
+    const result = await run(
+      function* (): Coroutine<string> {
+        // Read only in the thread's `finally`, long after it is set.
+        const given: { to?: Task<string> } = {};
+        const scope = given.to = yield* spawn(
+          function* (): Coroutine<string> {
+            yield* spawn(function* () {
+              try {
+                yield* sleep(1000);
+              } finally {
+                // Killed as the scope closes: it gives the scope one more, killed at once.
+                const late = yield* spawn(sleep(5), { owner: given.to! });
+                yield* join(late);
+              }
+            }());
+            yield* sleep(10);
+            return "scope's value";
+          }(),
+          { scope: true },
+        );
+        return yield* join(scope);
+      }(),
+      { clock: new VirtualClock() },
+    );
+    assert.equal(result, "scope's value");
+  });
+});
