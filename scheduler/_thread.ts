@@ -111,6 +111,8 @@ export class ThreadExtras {
   tornDown: object | null;
   /** A scope whose threads were killed with it: what is given to it later is killed too. */
   membersKilled: boolean;
+  /** Those threads were killed because the scope failed (see `#killMembers`). */
+  membersFailed: boolean;
   /** The stack depths of the shielded frames, innermost last. */
   shields: number[] | null;
   /** A kill that waits for the shielded frames to end. */
@@ -187,6 +189,7 @@ export class ThreadExtras {
     this.killReason = undefined;
     this.tornDown = null;
     this.membersKilled = false;
+    this.membersFailed = false;
     this.shields = null;
     this.killDeferred = false;
     this.teardownChildren = null;

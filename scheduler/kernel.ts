@@ -472,9 +472,10 @@ export class Kernel implements ThreadHost {
       thread.withExtras().spawnedInTeardownOf = parent; // spared while its spawner unwinds
     }
     // What a shielded frame spawns is spared by teardowns until the outermost shield it
-    // is in ends: every shielded operation around it may still wait for it.
+    // is in ends: every shielded operation around it may still wait for it. Not one it
+    // gives a scope (`group.spawn`): that is the scope's to end.
     const shields = parent?.extras?.shields;
-    if (shields != null && shields.length > 0) {
+    if (owner === null && shields != null && shields.length > 0) {
       const extras = thread.withExtras();
       extras.spawnedInShield = parent;
       extras.shieldSerial = parent!.extras!.shieldSerials![0];
@@ -2173,7 +2174,7 @@ export class Kernel implements ThreadHost {
    * one that descends from a thread spawned while its spawner was torn down (a `finally` of
    * a killed thread that uses `withTimeout`): it lives as long as that spawner.
    */
-  #killUnlessShielded(thread: Thread, teardown?: object): void {
+  #killUnlessShielded(thread: Thread, teardown?: object, failing = false): void {
     for (let t: Thread | null = thread; t !== null;) {
       // A scope closing, or being killed, ends its members itself: what spares it (a shield
       // of its spawner's) does not spare them. And a thread this teardown killed found no
@@ -2213,6 +2214,12 @@ export class Kernel implements ThreadHost {
     }
     this.#markTornDown(thread, teardown);
     this.#startKill(thread, undefined);
+    // A scope whose own code a shield holds back, in a scope that failed: its threads go
+    // now all the same, but for those the shield's operation started. (Killed, not failed,
+    // it takes its threads when its kill takes effect, as a kill waits for a shield.)
+    if (failing && thread.extras?.killDeferred && thread.extras.members !== null) {
+      this.#killMembers(thread, true);
+    }
   }
 
   /**
@@ -2242,16 +2249,21 @@ export class Kernel implements ThreadHost {
     // done: none of them runs again (as the losers of `all` do not), and a nested scope's
     // threads go at once too. After it, so that they unwind after it, oldest first, as in
     // a run that fails.
-    if (target.extras!.members !== null) this.#killMembers(target);
+    if (target.extras!.members !== null) this.#killMembers(target, false);
   }
 
   /** Kills a scope's threads, as one teardown (see `tornDown`), and those given to it later. */
-  #killMembers(scope: Thread): void {
+  #killMembers(scope: Thread, failing: boolean): void {
     const extras = scope.extras!;
-    if (extras.membersKilled) return;
+    // A scope that fails, its threads killed already: they may hold nested scopes that a
+    // shield spared for its kill, whose threads go now (see #killUnlessShielded).
+    if (extras.membersKilled && (!failing || extras.membersFailed)) return;
     extras.membersKilled = true;
+    if (failing) extras.membersFailed = true;
     extras.tornDown ??= scope;
-    for (const member of extras.members!) this.#killUnlessShielded(member, extras.tornDown);
+    for (const member of extras.members!) {
+      this.#killUnlessShielded(member, extras.tornDown, failing);
+    }
   }
 
   /** Sets `target` to unwind its frames, and queues it. */
@@ -2528,7 +2540,7 @@ export class Kernel implements ThreadHost {
     this.#cleanupFailed(scope, error);
     // Its other threads are killed with it (see #beginUnwinding), even while a shield holds
     // its own kill back: the scope has failed, and none of them may run again.
-    this.#killMembers(scope);
+    this.#killMembers(scope, true);
   }
 
   /** Sets up `joiner` to receive how `target` ended. */

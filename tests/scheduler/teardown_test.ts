@@ -716,3 +716,75 @@ Deno.test("what a failed scope's shielded body starts lives until the shield end
     assert.equal(result, "scope's value");
   });
 });
+
+Deno.test("a failing scope kills the threads of a nested scope whose code waits in a shield, and a child given to a group from a shield", async (t) => {
+  await t.step("a nested scope in a shield", async () => {
+    const clock = new VirtualClock();
+    const record: string[] = [];
+    await run(
+      function* () {
+        const outer = yield* spawn(
+          function* () {
+            yield* spawn(
+              function* () {
+                yield* spawn(function* () { // started before the shield: not the shield's
+                  try {
+                    for (;;) {
+                      yield* sleep(2);
+                      record.push(`helper works at ${clock.now()}`);
+                    }
+                  } finally {
+                    record.push(`helper finally at ${clock.now()}`);
+                  }
+                }());
+                yield* shield(sleep(10));
+              }(),
+              { scope: true },
+            );
+            yield* spawn(function* () {
+              yield* sleep(1);
+              throw new Error("sibling failed");
+            }());
+            yield* sleep(1000);
+          }(),
+          { scope: true },
+        );
+        try {
+          yield* join(outer);
+        } catch (error) {
+          record.push(`joiner got ${(error as Error).message} at ${clock.now()}`);
+        }
+      }(),
+      { clock },
+    );
+    assert.deepEqual(record, ["helper finally at 1", "joiner got sibling failed at 10"]);
+  });
+  await t.step("a child given to a group from inside a sibling's shield", async () => {
+    const clock = new VirtualClock();
+    const record: string[] = [];
+    const error = await run(
+      taskGroup(function* (group) {
+        yield* group.spawn(shield(function* () {
+          yield* group.spawn(function* () {
+            try {
+              for (;;) {
+                yield* sleep(2);
+                record.push(`given child works at ${clock.now()}`);
+              }
+            } finally {
+              record.push(`given child finally at ${clock.now()}`);
+            }
+          }());
+          yield* sleep(10);
+        }()));
+        yield* group.spawn(function* () {
+          yield* sleep(1);
+          throw new Error("sibling failed");
+        }());
+      }),
+      { clock },
+    ).catch((error) => error);
+    assert.equal((error as Error).message, "sibling failed");
+    assert.deepEqual(record, ["given child finally at 1"]);
+  });
+});
