@@ -5,6 +5,11 @@
  * Bluelet-style code such as `const data = yield conn.recv(1024)` compile under strict
  * mode. Use `yield*` where you want the result typed.
  *
+ * Any object with `next`, `throw` and `return` runs as one too. A generator object is
+ * resumed with the generator built-ins when its `next` is the built-in as it starts (is
+ * spawned or called): a `next` replaced on it before then is used, one replaced later is
+ * not.
+ *
  * @typeParam T The coroutine's return value.
  *
  * @example Annotating a Bluelet-style coroutine
