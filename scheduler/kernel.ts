@@ -429,6 +429,11 @@ export class Kernel implements ThreadHost {
     this.#drive(true);
   }
 
+  /** Whether the run has ended: settled, with every thread it could end ended. */
+  get ended(): boolean {
+    return this.#finished;
+  }
+
   /** The kernel's time: the virtual clock's, or the monotonic real time. */
   now(): number {
     return this.#clock === undefined ? performance.now() : this.#clock.now();
@@ -1974,9 +1979,13 @@ export class Kernel implements ThreadHost {
       problem = `Cannot ${verb} thread: ${describe(target)} is not a task or a spawned generator`;
     }
     if (found !== undefined && found.host !== this) {
-      problem = found.state === STATE_DONE
-        ? `Cannot ${verb} thread ${found.id}: it belongs to another run, where it has ended (a task is joined or killed in its own run only)`
-        : `Cannot ${verb} thread ${found.id}: it belongs to another run`;
+      const where = found.state === STATE_DONE
+        ? ", where it has ended"
+        : (found.host as Kernel).ended
+        ? ", which has ended" // it gave up on the thread, stuck in its teardown
+        : "";
+      problem = `Cannot ${verb} thread ${found.id}: it belongs to another run${where}` +
+        (where === "" ? "" : " (a task is joined or killed in its own run only)");
     }
     if (problem === undefined) return found!;
     this.#throwInto(thread, problem);

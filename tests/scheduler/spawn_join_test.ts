@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import {
+  Channel,
   type Coroutine,
+  DeadlockError,
   join,
   kill,
   KilledError,
   run,
+  shield,
   sleep,
   spawn,
   type Task,
@@ -320,13 +323,19 @@ Deno.test("yield* task refuses a thread of another run, even one that has return
     run(function* () {
       return yield* foreign;
     }()),
-    TypeError,
-    "Cannot join thread 1: it belongs to another run, where it has ended (a task is joined or killed in its own run only)",
+    {
+      name: "TypeError",
+      message:
+        "Cannot join thread 1: it belongs to another run, where it has ended (a task is joined or killed in its own run only)",
+    },
   );
   await assert.rejects(
     run(kill(foreign)),
-    TypeError,
-    "Cannot kill thread 1: it belongs to another run, where it has ended (a task is joined or killed in its own run only)",
+    {
+      name: "TypeError",
+      message:
+        "Cannot kill thread 1: it belongs to another run, where it has ended (a task is joined or killed in its own run only)",
+    },
   );
 });
 
@@ -365,4 +374,24 @@ Deno.test("KilledError is an Error with its own name", () => {
   assert.ok(error instanceof Error);
   assert.equal(error.name, "KilledError");
   assert.equal(error.message, "Thread was killed");
+});
+
+Deno.test("a thread left stuck when its run gave up after a deadlock is said to be of a run that has ended", async () => {
+  let stuck: Task<unknown> | undefined;
+  await assert.rejects(
+    run(function* () {
+      stuck = yield* spawn(shield(new Channel<number>().receive()));
+      yield* new Channel<number>().receive();
+    }()),
+    DeadlockError,
+  );
+  assert.equal(stuck!.done, false);
+  await assert.rejects(
+    run(kill(stuck!)),
+    {
+      name: "TypeError",
+      message:
+        "Cannot kill thread 1: it belongs to another run, which has ended (a task is joined or killed in its own run only)",
+    },
+  );
 });
