@@ -2526,7 +2526,9 @@ export class Kernel implements ThreadHost {
     while (scope !== null && scope.state === STATE_DONE) scope = scope.scope;
     if (scope === null) return this.#fail(error);
     // A KilledError of this scope's own teardown, come back to it: no failure of its own.
-    if (teardownKills.get(error as object) === scope) return;
+    // (A scope an outer teardown spared, then closing, kills as that teardown.)
+    const by = teardownKills.get(error as object);
+    if (by !== undefined && (by === scope || by === scope.extras?.tornDown)) return;
     const extras = scope.extras!;
     if (scope.state === STATE_CLOSING) {
       const seen = extras.closingSeen ??= new Set();

@@ -788,3 +788,49 @@ Deno.test("a failing scope kills the threads of a nested scope whose code waits 
     assert.deepEqual(record, ["given child finally at 1"]);
   });
 });
+
+Deno.test("a scope a failing run spared, closing on its own, is not failed by its closing's KilledErrors", async () => {
+  // S, started in a shield, is spared by the run's failure at 5; its code returns at 10,
+  // and its closing kills M3 and M2. M2's cleanup helper joins M3 and throws its
+  // KilledError: S's own teardown, as when S closes with no run failing.
+  for (const runFails of [false, true]) {
+    const record: string[] = [];
+    const outcome = await run(
+      function* () {
+        yield* spawn(function* () {
+          yield* shield(function* () {
+            const scope: Task<string> = yield* spawn(
+              function* (): Coroutine<string> {
+                const m3 = yield* spawn(sleep(1000));
+                yield* spawn(function* () {
+                  try {
+                    yield* sleep(1000);
+                  } finally {
+                    yield* spawn(function* () {
+                      yield* sleep(1);
+                      yield* join(m3);
+                    }());
+                    yield* sleep(5);
+                  }
+                }());
+                yield* sleep(10);
+                return "S's value";
+              }(),
+              { scope: true },
+            );
+            try {
+              record.push(`S gave ${yield* join(scope)}`);
+            } catch (error) {
+              record.push(`S threw ${(error as Error).message}`);
+            }
+          }());
+        }());
+        yield* sleep(5);
+        if (runFails) throw new Error("E");
+      }(),
+      { clock: new VirtualClock() },
+    ).then(() => "ok", (error) => (error as Error).message);
+    assert.deepEqual(record, ["S gave S's value"], `run fails: ${runFails}`);
+    assert.equal(outcome, runFails ? "E" : "ok");
+  }
+});
