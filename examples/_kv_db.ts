@@ -242,8 +242,11 @@ export class Database {
   readonly #pubsubBufferLimit: number;
   /** Numbers each PUBLISH, so that a subscriber matched more than once gets it once. */
   #published = 0;
-  /** Redis's `maxmemory`: the heap's size past which writes are refused; 0 for none. */
-  readonly maxmemory: number;
+  /**
+   * Redis's `maxmemory`: the heap's size past which writes are refused; 0 for none.
+   * `CONFIG SET maxmemory` changes it.
+   */
+  maxmemory: number;
   /** Bytes of arguments written since the heap was last looked at: the first write looks. */
   #sinceMemoryCheck = MEMORY_CHECK_BYTES;
   #overMemory = false;
@@ -1466,6 +1469,49 @@ function configGet(db: Database, client: Client, args: string[]): void {
   }
 }
 
+/** Redis's memory units, case aside: `k` is 1000 and `kb` 1024, and so on. */
+const MEMORY_UNITS: ReadonlyMap<string, number> = new Map([
+  ["", 1],
+  ["b", 1],
+  ["k", 1000],
+  ["kb", 1024],
+  ["m", 1000 ** 2],
+  ["mb", 1024 ** 2],
+  ["g", 1000 ** 3],
+  ["gb", 1024 ** 3],
+]);
+
+/** Bytes that `text` says, as Redis reads a memory value (`100mb`); null if none. */
+function memoryValue(text: string): number | null {
+  const match = /^(\d+)([a-z]*)$/i.exec(text);
+  const unit = match === null ? undefined : MEMORY_UNITS.get(match[2].toLowerCase());
+  if (unit === undefined) return null;
+  const bytes = Number(match![1]) * unit;
+  return Number.isSafeInteger(bytes) ? bytes : null;
+}
+
+/** `CONFIG SET`: of what it answers to, only `maxmemory` can be changed. All or nothing. */
+function configSet(db: Database, client: Client, args: string[]): void {
+  let maxmemory = db.maxmemory;
+  for (let i = 2; i < args.length; i += 2) {
+    const name = args[i].toLowerCase();
+    if (name !== "maxmemory") {
+      client.out.error(`ERR Unknown option or number of arguments for CONFIG SET - '${args[i]}'`);
+      return;
+    }
+    const bytes = memoryValue(args[i + 1]);
+    if (bytes === null) {
+      client.out.error(
+        "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value",
+      );
+      return;
+    }
+    maxmemory = bytes;
+  }
+  db.maxmemory = maxmemory;
+  client.out.ok();
+}
+
 function config(db: Database, client: Client, args: string[]): void {
   const sub = args[1].toLowerCase();
   if (sub === "get") {
@@ -1475,9 +1521,7 @@ function config(db: Database, client: Client, args: string[]): void {
   } else if (sub === "set") {
     if (args.length < 4 || args.length % 2 !== 0) {
       client.out.error("ERR wrong number of arguments for 'config|set' command");
-    } else {
-      client.out.error(`ERR Unknown option or number of arguments for CONFIG SET - '${args[2]}'`);
-    }
+    } else configSet(db, client, args);
   } else {
     client.out.error(`ERR unknown subcommand '${args[1].slice(0, 128)}'. Try CONFIG HELP.`);
   }

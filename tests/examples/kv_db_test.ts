@@ -1260,3 +1260,43 @@ Deno.test("SET takes EXAT and PXAT, Unix times, as Redis 6.2 and later do", () =
   const pttl = Number(sent(client).slice(1, -2));
   assert.ok(pttl > 45_000 && pttl <= 50_000, `${pttl}`);
 });
+
+Deno.test("CONFIG SET maxmemory takes bytes or Redis's units, and takes effect at once", () => {
+  const db = new Database({ maxmemory: 0 });
+  const client = db.connect();
+  const get = () => {
+    client.execute(["CONFIG", "GET", "maxmemory"]);
+    return sent(client).split("\r\n")[4];
+  };
+  const cases: [string, string][] = [
+    ["100", "100"],
+    ["1kb", "1024"],
+    ["2k", "2000"],
+    ["1MB", "1048576"],
+    ["3m", "3000000"],
+    ["1gb", "1073741824"],
+    ["0", "0"],
+  ];
+  for (const [value, bytes] of cases) {
+    client.execute(["CONFIG", "SET", "maxmemory", value]);
+    assert.equal(sent(client), "+OK\r\n", value);
+    assert.equal(get(), bytes, value);
+  }
+  for (const bad of ["10x", "-1", "1.5mb", ""]) {
+    client.execute(["CONFIG", "SET", "maxmemory", bad]);
+    assert.equal(
+      sent(client),
+      "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value\r\n",
+      bad,
+    );
+  }
+  client.execute(["CONFIG", "SET", "maxmemory", "1"]);
+  client.execute(["SET", "a", "b"]);
+  client.execute(["SET", "c", "d"]);
+  client.execute(["CONFIG", "SET", "save", ""]);
+  assert.equal(
+    sent(client),
+    "+OK\r\n+OK\r\n-OOM command not allowed when used memory > 'maxmemory'.\r\n" +
+      "-ERR Unknown option or number of arguments for CONFIG SET - 'save'\r\n",
+  );
+});
