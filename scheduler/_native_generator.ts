@@ -2,7 +2,7 @@
 // generator objects a shape of their own, so a `frame.next(value)` in the kernel, which
 // steps the generators of every function a program has, is a megamorphic load: a lookup in
 // V8's stub cache on every step. Calling the built-in itself reads no property, and made a
-// loop of `yieldNow()` 6-10% faster. So every frame's `next` is that built-in: a coroutine
+// loop of `yieldNow()` 5-13% faster. So every frame's `next` is that built-in: a coroutine
 // whose `next` is another (replaced on it, a Proxy's, any object with `next`, `throw` and
 // `return`) runs inside a generator that delegates to it through `yield*`: each call goes
 // on to the coroutine, and each result comes back as it is.

@@ -66,6 +66,8 @@ export type Spawned = Coroutine<unknown> & { [THREAD]?: Thread | null };
 /** What the kernel does for a thread; the kernel implements it. */
 export interface ThreadHost {
   wakePrimitive(thread: Thread, primitive: Primitive<unknown>): void;
+  /** Whether the run has ended. */
+  readonly ended: boolean;
 }
 
 /**

@@ -120,6 +120,11 @@ const RESUME_NEXT = resumeNext;
  */
 const teardownKills = new WeakMap<object, object>();
 
+/** Whether `error` is the `KilledError` of a thread that `teardown` killed. */
+function killedBy(error: unknown, teardown: object | null | undefined): boolean {
+  return teardown != null && teardownKills.get(error as object) === teardown;
+}
+
 /** No primitive's result to resume with: `#finishPrimitive`'s answer when `finish` threw. */
 const NO_RESULT: unique symbol = Symbol("no result");
 
@@ -1429,7 +1434,7 @@ export class Kernel implements ThreadHost {
   /** Records an error thrown while `thread` was being killed, chaining it to earlier ones. */
   #cleanupFailed(thread: Thread, error: unknown): void {
     const extras = thread.withExtras();
-    if (extras.tornDown !== null && teardownKills.get(error as object) === extras.tornDown) return;
+    if (killedBy(error, extras.tornDown)) return;
     // One error that reaches it twice (two children that failed with one shared error) is
     // one failure.
     if (seenBefore(extras.cleanupSeen ??= new Set(), error)) return;
@@ -1979,13 +1984,14 @@ export class Kernel implements ThreadHost {
       problem = `Cannot ${verb} thread: ${describe(target)} is not a task or a spawned generator`;
     }
     if (found !== undefined && found.host !== this) {
-      const where = found.state === STATE_DONE
-        ? ", where it has ended"
-        : (found.host as Kernel).ended
-        ? ", which has ended" // it gave up on the thread, stuck in its teardown
-        : "";
-      problem = `Cannot ${verb} thread ${found.id}: it belongs to another run${where}` +
-        (where === "" ? "" : " (a task is joined or killed in its own run only)");
+      // A run that has ended may have given up on a thread stuck in its teardown.
+      const ended = found.state === STATE_DONE
+        ? "where it has ended"
+        : found.host.ended
+        ? "which has ended"
+        : null;
+      problem = `Cannot ${verb} thread ${found.id}: it belongs to another run` +
+        (ended === null ? "" : `, ${ended} (a task is joined or killed in its own run only)`);
     }
     if (problem === undefined) return found!;
     this.#throwInto(thread, problem);
@@ -2527,8 +2533,7 @@ export class Kernel implements ThreadHost {
     if (scope === null) return this.#fail(error);
     // A KilledError of this scope's own teardown, come back to it: no failure of its own.
     // (A scope an outer teardown spared, then closing, kills as that teardown.)
-    const by = teardownKills.get(error as object);
-    if (by !== undefined && (by === scope || by === scope.extras?.tornDown)) return;
+    if (killedBy(error, scope) || killedBy(error, scope.extras?.tornDown)) return;
     const extras = scope.extras!;
     if (scope.state === STATE_CLOSING) {
       const seen = extras.closingSeen ??= new Set();
@@ -2580,7 +2585,7 @@ export class Kernel implements ThreadHost {
     if (this.#failed) {
       // A KilledError of this run's teardown, come back to it (through a killer torn down
       // too): the teardown's own doing.
-      if (teardownKills.get(error as object) === this) return;
+      if (killedBy(error, this)) return;
       // The same error twice (two threads that failed with one shared error, say, both
       // receivers of a channel closed with it) is one failure: it is there already.
       if (seenBefore(this.#failures, error)) return;

@@ -404,32 +404,29 @@ Deno.test("a finally that joins a thread its own teardown killed adds no KilledE
     }
   }
   const failure = new Error("real failure");
-  await t.step("a run that fails", async () => {
-    const record: string[] = [];
-    const error = await run(
+  // The same supervisor under a run that fails and under a task group whose body fails.
+  const failing: [string, (record: string[]) => Operation<unknown>][] = [
+    ["a run that fails", (record) =>
       function* () {
         yield* spawn(supervisor(record), { name: "supervisor" });
         yield* sleep(10);
         throw failure;
-      }(),
-      { clock: new VirtualClock() },
-    ).catch((error) => error);
-    assert.equal(error, failure);
-    assert.deepEqual(record, ["supervisor joins"]);
-  });
-  await t.step("a task group whose body fails", async () => {
-    const record: string[] = [];
-    const error = await run(
+      }()],
+    ["a task group whose body fails", (record) =>
       taskGroup(function* (group) {
         yield* group.spawn(supervisor(record));
         yield* sleep(10);
         throw failure;
-      }),
-      { clock: new VirtualClock() },
-    ).catch((error) => error);
-    assert.equal(error, failure);
-    assert.deepEqual(record, ["supervisor joins"]);
-  });
+      })],
+  ];
+  for (const [name, program] of failing) {
+    await t.step(name, async () => {
+      const record: string[] = [];
+      const error = await run(program(record), { clock: new VirtualClock() }).catch((e) => e);
+      assert.equal(error, failure);
+      assert.deepEqual(record, ["supervisor joins"]);
+    });
+  }
   await t.step("a scope whose code returned, ending its threads", async () => {
     const record: string[] = [];
     const result = await run(
