@@ -1,6 +1,7 @@
 // Killing a set of threads and keeping what their cleanup threw: shared by the combinators
 // (`all`, `race`, `withTimeout`), `select` and `moveOnAfter`.
 import { callEach, KillAllEffect, KillFailures } from "./_effects.ts";
+import { isInstance } from "./_describe.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import type { Task } from "./task.ts";
@@ -26,8 +27,8 @@ function* killAndCollect(
   try {
     yield new KillAllEffect(targets, reason);
   } catch (error) {
-    if (!(error instanceof KillFailures)) throw error;
-    for (const failure of error.errors) failures.push(failure); // any number of them
+    if (!isInstance(error, KillFailures)) throw error;
+    for (const failure of (error as KillFailures).errors) failures.push(failure); // any number of them
   }
 }
 

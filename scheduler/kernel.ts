@@ -1066,7 +1066,7 @@ export class Kernel implements ThreadHost {
     if (killed) return true;
     // Teardown itself is stuck: give up on those threads rather than hang. Stuck since a
     // deadlock began the teardown, it is that same deadlock (a thread stuck in a shield).
-    if (!(this.#error instanceof DeadlockError)) this.#fail(error);
+    if (!isInstance(this.#error, DeadlockError)) this.#fail(error);
     // Errors the stuck threads hold (a failing scope's, a failed cleanup's) would have
     // reached the run had they ended: they are not dropped.
     for (const held of this.#heldErrors()) {
@@ -2639,7 +2639,11 @@ export class Kernel implements ThreadHost {
  * changed some of its state, so it must not pass for an error of the thread's.
  */
 function isStackOverflow(error: unknown): boolean {
-  return error instanceof RangeError && error.message === "Maximum call stack size exceeded";
+  try {
+    return error instanceof RangeError && error.message === "Maximum call stack size exceeded";
+  } catch {
+    return false; // a thrown revoked Proxy, a `message` getter that throws: the user's value
+  }
 }
 
 /**

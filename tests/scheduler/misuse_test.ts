@@ -10,6 +10,7 @@ import {
   Channel,
   type ChannelOptions,
   type Coroutine,
+  DeadlockError,
   Event,
   type EventOptions,
   join,
@@ -181,6 +182,15 @@ function revokedProxy(): object {
   return proxy;
 }
 
+/** A Proxy whose every read throws `thrown`. */
+function throwingOnRead(thrown: unknown): object {
+  return new Proxy({}, {
+    get() {
+      throw thrown;
+    },
+  });
+}
+
 /** An object whose `constructor` getter throws. */
 function throwingConstructor(): object {
   const odd = {};
@@ -302,6 +312,59 @@ Deno.test("run's options, a task group's body and a virtual clock's numbers of t
       },
     );
   }
+});
+
+Deno.test("what a yielded value's read throws, however odd, goes to the thread at its yield point", async () => {
+  const rangeError = new RangeError();
+  Object.defineProperty(rangeError, "message", {
+    get() {
+      throw new Error("message getter");
+    },
+  });
+  // Values the kernel cannot look at either: it must not try to, and so end the process.
+  for (const thrown of [revokedProxy(), rangeError]) {
+    for (const delay of [0, 1]) {
+      const record: string[] = [];
+      const clock = new VirtualClock();
+      await run(
+        function* () {
+          try {
+            if (delay > 0) yield* sleep(delay);
+            yield throwingOnRead(thrown);
+            record.push("no error");
+          } catch (error) {
+            record.push(error === thrown ? "caught what the read threw" : "caught another");
+          } finally {
+            record.push("finally");
+          }
+        }(),
+        { clock },
+      );
+      assert.deepEqual(record, ["caught what the read threw", "finally"]);
+      // The run ended, so the clock is free again.
+      await run(sleep(10), { clock });
+    }
+  }
+});
+
+Deno.test("a run that fails with a revoked proxy while its teardown is stuck in a shield keeps that proxy under the deadlock", async () => {
+  const revoked = revokedProxy();
+  const never = new Event();
+  const outcome = await run(
+    function* () {
+      yield* spawn(shield(never.wait()));
+      yield* spawn(function* () {
+        yield* sleep(1);
+        throw revoked;
+      }());
+      yield* sleep(100);
+    }(),
+    { clock: new VirtualClock() },
+  ).then(() => "resolved", (error) => error);
+  // As for any error: the stuck teardown's deadlock, with the run's own error under it.
+  assert.ok(outcome instanceof SuppressedError);
+  assert.ok(outcome.error instanceof DeadlockError);
+  assert.equal(outcome.suppressed, revoked);
 });
 
 Deno.test("a revoked proxy yielded just as a thread's step budget runs out is still an error at the yield point", async () => {
