@@ -361,6 +361,10 @@ export class Kernel implements ThreadHost {
   #hopTimerHandle: ReturnType<typeof setTimeout> | undefined = undefined;
   /** The event loop's turn before a virtual clock jumps, while it is pending. */
   #jumpHandle: ReturnType<typeof setImmediate> | undefined = undefined;
+  /** How many turns of the event loop the armed jump still waits (see #armTurnBeforeJump). */
+  #jumpTurnsLeft = 0;
+  /** While `start` runs the first drive, inside the caller's `run()`. */
+  #starting = false;
   /** Whether that turn came: the clock may jump now. */
   #turnBeforeJump = false;
   /** Whether a drive for a wake from outside the run is queued. */
@@ -431,7 +435,12 @@ export class Kernel implements ThreadHost {
     this.#lastIoPoll = performance.now();
     this.#root = this.#spawn(coroutine, null, false);
     if (this.#rootName !== undefined) this.#root.withExtras().name = this.#rootName;
-    this.#drive(true);
+    this.#starting = true;
+    try {
+      this.#drive(true);
+    } finally {
+      this.#starting = false;
+    }
   }
 
   /** Whether the run has ended: settled, with every thread it could end ended. */
@@ -518,7 +527,23 @@ export class Kernel implements ThreadHost {
     this.#macrotaskSeen = performance.now();
   };
 
+  /**
+   * Gives the event loop a turn before the clock jumps (or held deadlines fire), unless one
+   * is asked for already. Asked for inside `run()` itself, the turn would come before what
+   * the caller queues right after `run()` returns (a `setImmediate` that sends, or aborts),
+   * which in real time comes first: so it takes two turns.
+   */
+  #armTurnBeforeJump(): void {
+    if (this.#jumpHandle !== undefined) return;
+    this.#jumpTurnsLeft = this.#starting ? 2 : 1;
+    this.#jumpHandle = setImmediate(this.#onTurnBeforeJump);
+  }
+
   readonly #onTurnBeforeJump = (): void => {
+    if (--this.#jumpTurnsLeft > 0) {
+      this.#jumpHandle = setImmediate(this.#onTurnBeforeJump);
+      return;
+    }
     this.#jumpHandle = undefined;
     // The turn counts for the drive it starts only: one left over (its jump or deadline
     // went ahead another way meanwhile) must not let a later one skip its own turn.
@@ -683,7 +708,7 @@ export class Kernel implements ThreadHost {
         // run meanwhile (an abort right after `run()`, a send from a timer) comes before
         // the jump, as it would in real time.
         if (!this.#turnBeforeJump) {
-          this.#jumpHandle ??= setImmediate(this.#onTurnBeforeJump);
+          this.#armTurnBeforeJump();
           // Something became ready as it was armed (see #armedTimer): the turn that counts
           // comes after that thread has run.
           if (this.#armedTimer()) {
@@ -990,7 +1015,7 @@ export class Kernel implements ThreadHost {
       // What the turn wakes is part of the instant's work (on the real clock); so is what
       // a first timer call wakes as it is made (see #armedTimer).
       if (this.#instant !== 0) this.#instantTurned = this.#instantOpen = true;
-      this.#jumpHandle ??= setImmediate(this.#onTurnBeforeJump);
+      this.#armTurnBeforeJump();
       return null;
     }
     this.#turnBeforeJump = false;

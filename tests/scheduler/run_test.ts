@@ -438,6 +438,35 @@ Deno.test("a virtual clock jumps only after the event loop had a turn: what runs
   assert.deepEqual(record, ['case 0 at 0: {"value":"from outside","done":false}']);
 });
 
+Deno.test("a virtual clock's first jump waits for what the caller queues right after run() returns", async () => {
+  // Queued in the same synchronous code as `run()`, just after it: in real time the
+  // immediate runs long before a 1000 ms sleep ends.
+  const clock = new VirtualClock();
+  const channel = new Channel<string>(1);
+  const record: string[] = [];
+  const sent = run(
+    function* () {
+      const { index } = yield* select([channel.receive(), sleep(1000)]);
+      record.push(`case ${index} at ${clock.now()}`);
+    }(),
+    { clock },
+  );
+  setImmediate(() => channel.trySend("from outside"));
+  await sent;
+  // An abort queued so, likewise.
+  const controller = new AbortController();
+  const aborted = run(
+    function* () {
+      yield* sleep(100);
+      record.push("slept");
+    }(),
+    { clock, signal: controller.signal },
+  );
+  setImmediate(() => controller.abort(new Error("stop")));
+  await aborted.catch((error) => record.push(`rejected: ${error.message} at ${clock.now()}`));
+  assert.deepEqual(record, ["case 0 at 0", "rejected: stop at 0"]);
+});
+
 Deno.test("run() resumes coroutines whose next is not the generators' own: replaced, bound by a proxy, or inherited", async () => {
   function* body(): Coroutine<string> {
     yield* sleep(1);
