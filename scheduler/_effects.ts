@@ -10,6 +10,8 @@ import { asCoroutine, type Operation } from "./operation.ts";
 import type { Task } from "./task.ts";
 import type { TaskHandle } from "./_thread.ts";
 import { captureSite, tracing } from "./_story.ts";
+import { isInstance } from "./_describe.ts";
+import { NativeGenerator } from "./_native_generator.ts";
 
 /** The kernel's dispatch tags, one per effect class. */
 export const enum Kind {
@@ -194,7 +196,12 @@ export class EndEffect<T> extends Effect<never> {
  * helper thread): `end` ends the frame it is yielded in, so it gets a frame of its own.
  */
 export function ownFrameFor<T>(operation: Operation<T>): Operation<T> {
-  return operation instanceof EndEffect ? asCoroutine(operation as Operation<T>) : operation;
+  if (operation instanceof EndEffect) return asCoroutine(operation as Operation<T>);
+  // In `trace` mode, a call event records that the library made the call: a snapshot then
+  // says so, where a bare `yield gen` would pass for the user's own.
+  return tracing.on && isInstance(operation, NativeGenerator)
+    ? new CallEffect(operation as Coroutine<T>)
+    : operation;
 }
 
 export class SleepEffect extends Effect<void> {

@@ -10,6 +10,9 @@ import {
   DeadlockError,
   join,
   kill,
+  moveOnAfter,
+  type Operation,
+  race,
   run,
   shield,
   sleep,
@@ -346,6 +349,31 @@ Deno.test("in trace mode, what the library spawned or called says so, never nami
       [5, ["(spawned by the library)"]],
     ],
   );
+});
+
+Deno.test("in trace mode, a user's coroutine that a combinator runs in a thread of its own was called by the library", async () => {
+  function* work(): Coroutine<void> {
+    yield* sleep(500);
+  }
+  const cases: [string, () => Operation<unknown>][] = [
+    ["withTimeout", () => withTimeout(1000, work())],
+    ["moveOnAfter", () => moveOnAfter(1000, work())],
+    ["all", () => all([work()])],
+    ["race", () => race([work(), sleep(2000)])],
+  ];
+  for (const [name, make] of cases) {
+    const threads = await run(
+      function* main() {
+        yield* spawn(make(), { name });
+        yield* sleep(1);
+        return yield* snapshot();
+      }(),
+      { clock: new VirtualClock(), trace: true, name: "main" },
+    );
+    // The thread running `work`: the user never wrote a `yield gen` for it.
+    const worker = threads.find((thread) => thread.waitsOn === "sleep until 500")!;
+    assert.deepEqual(worker.stack, ["(called by the library)", "(spawned by the library)"], name);
+  }
 });
 
 Deno.test("in trace mode, an error's story names no engine frame for a thread the library spawned", async () => {
