@@ -194,6 +194,11 @@ function readableOf(
         if (cancelled || gaveWay) return;
         // Killed as `cancel` kills it: its bytes stay buffered.
         if (signal?.aborted) return controller.error(signal.reason);
+        // Failed while nobody held the stream (let go with its read in flight): the
+        // connection's next read throws the error too, as after a read that was stopped
+        // (net/_reads.ts). Linux reads a clean end of stream after a reset: dropped here,
+        // the reset would pass for one.
+        if (!readable.locked && socket.memory === null) socket.failure ??= error;
         throw error;
       } finally {
         reading = null;

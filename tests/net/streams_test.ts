@@ -1,7 +1,9 @@
-import { deepEqual, equal, rejects, throws } from "node:assert/strict";
+import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
+import * as nodeNet from "node:net";
 import {
   connect,
   type Connection,
+  ConnectionResetError,
   type Coroutine,
   join,
   Listener,
@@ -218,6 +220,40 @@ Deno.test("toStreams() readable let go with a read in flight, the peer silent, l
       yield* pair.client.sendall("more");
       yield* pair.client.closeWrite();
       equal(yield* readToEnd(readable.getReader()), "more", letGo);
+    }());
+  }
+});
+
+Deno.test("toStreams() readable let go with a read in flight, then the peer resets: the owner's recv throws the reset, not a clean end", async () => {
+  for (const letGo of ["releaseLock", "pipeTo stopped with preventCancel"]) {
+    await run(function* () {
+      using listener = new Listener("127.0.0.1", 0);
+      const client = nodeNet.connect(portOf(listener.addr), "127.0.0.1");
+      const closed = new Promise((resolve) => client.once("close", resolve));
+      using conn = yield* listener.accept();
+      const { readable } = toStreams(conn);
+      if (letGo === "releaseLock") {
+        yield* readThenLetGo(readable);
+      } else {
+        const aborter = new AbortController();
+        const piping = readable.pipeTo(new WritableStream(), {
+          preventCancel: true,
+          signal: aborter.signal,
+        }).catch(() => {});
+        yield* until(macrotask());
+        aborter.abort(new Error("stop"));
+        yield* until(piping);
+      }
+      client.resetAndDestroy();
+      yield* until(closed);
+      // The stream's read lands with the reset while nobody holds the stream.
+      for (let i = 0; i < 1_000 && socketOf(conn).reader !== null; i++) {
+        yield* until(macrotask());
+      }
+      equal(socketOf(conn).reader, null, letGo);
+      // Linux reads a clean end of stream after a reset: only the connection can tell.
+      const error = yield* until(run(conn.recv(100)).then(() => null, (error) => error));
+      ok(error instanceof ConnectionResetError, `${letGo}: ${error}`);
     }());
   }
 });
