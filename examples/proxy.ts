@@ -11,7 +11,10 @@
 //
 // A limit: if the upstream resets its connection mid-transfer, the proxy logs it, but the
 // client sees a plain end of stream, as if the transfer were complete. Passing the reset on
-// would take SO_LINGER, which `Deno.Conn` does not offer.
+// would take SO_LINGER, which `Deno.Conn` does not offer. Another: bytes count for the idle
+// limit as the proxy moves them, on either leg. A peer reading slowly drains the OS's send
+// buffer, and Linux takes more of a waiting write only once a third of that buffer is free:
+// with a peer under about 2 KB/s, minutes can pass between two moves.
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";

@@ -332,7 +332,7 @@ function* sweepIdle(serving: Serving): Coroutine<void> {
   for (;;) {
     yield sleep(tick);
     for (const [conn, entry] of serving.live) {
-      const progress = socketOf(conn).progress;
+      const progress = socketOf(conn).moves;
       if (progress !== entry.progress) {
         entry.progress = progress;
         entry.quietMs = 0;

@@ -39,8 +39,13 @@ export class Socket {
   /** The error an orphaned read ended with after it landed: the next reader throws it. */
   failure: unknown = undefined;
   eof = false;
-  /** Counts reads and writes that moved bytes (or reached the end): the idle limit's clock. */
+  /** Counts reads and writes that moved bytes (or reached the end). */
   progress = 0;
+  /**
+   * The connection a relay copies to and from this one, while it runs: the bytes moving
+   * there count for this one's idle clock too (see `moves`).
+   */
+  relayedWith: Socket | null = null;
   /**
    * Bytes handed over by sends: the OS took them, the in-memory peer got them, or (TLS)
    * they are queued to go out. Counted as it happens, so it is known even for a send whose
@@ -97,6 +102,15 @@ export class Socket {
     this.conn = conn;
     this.addr = connAddr(conn.remoteAddr);
     this.memory = conn instanceof MemoryEnd ? conn.attach(this) : null;
+  }
+
+  /**
+   * The idle limit's clock: what moved on this connection, and on the one a relay joins
+   * it to. A relay sending to a slow peer reads nothing from this one meanwhile, and a
+   * pair busy on its other leg is not idle.
+   */
+  get moves(): number {
+    return this.progress + (this.relayedWith?.progress ?? 0);
   }
 
   /** Claims the read side for `holder`, doing `action`, or throws why it cannot. */

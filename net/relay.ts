@@ -41,6 +41,10 @@ const DEFAULT_CHUNK_SIZE = 64 * 1024;
  * may read from `a` or `b`: stopped after another thread did, a relay throws rather than
  * give its bytes back behind those that thread took.
  *
+ * While it runs, bytes moving on either connection count for both under a server's
+ * `idleTimeout`: a relay waiting on a slow peer reads nothing from the other side, which
+ * is not idle for that.
+ *
  * @param a One connection.
  * @param b The other.
  * @param options How much one read takes.
@@ -86,8 +90,21 @@ export function* relay(
       `Cannot relay between connections: chunkSize must be a positive integer, got ${chunkSize}`,
     );
   }
-  const [aToB, bToA] = yield* all([copy(a, b, chunkSize), copy(b, a, chunkSize)]);
-  return { aToB, bToA };
+  // Each connection's idle clock counts what moves on the other meanwhile (a server's
+  // `idleTimeout`): bytes moving either way keep the pair alive.
+  const first = socketOf(a);
+  const second = socketOf(b);
+  const firstBefore = first.relayedWith;
+  const secondBefore = second.relayedWith;
+  first.relayedWith = second;
+  second.relayedWith = first;
+  try {
+    const [aToB, bToA] = yield* all([copy(a, b, chunkSize), copy(b, a, chunkSize)]);
+    return { aToB, bToA };
+  } finally {
+    first.relayedWith = firstBefore;
+    second.relayedWith = secondBefore;
+  }
 }
 
 /** Copies from `from` to `to` until `from` ends, then shuts down `to`'s sending side. */

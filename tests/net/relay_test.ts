@@ -8,13 +8,14 @@ import {
   recvInto,
   relay,
   run,
+  server,
   sleep,
   spawn,
   VirtualClock,
   withTimeout,
   yieldNow,
 } from "../../mod.ts";
-import { memoryPair } from "../../testing/mod.ts";
+import { MemoryListener, memoryPair } from "../../testing/mod.ts";
 import { type Pair, socketPair, text, thrown } from "./_helpers.ts";
 
 /** `n` bytes of a repeating pattern, so that a lost or repeated byte shows. */
@@ -342,4 +343,47 @@ Deno.test("relay() rejects a chunk size that is not a positive integer", async (
       "Cannot relay between connections: chunkSize must be a positive integer, got 1.5",
     );
   }());
+});
+
+Deno.test("relay(): bytes moving on either connection keep both alive under a server's idle limit", async () => {
+  // The client uploads 10,000 bytes at once; the upstream takes 100 every 200 ms. The relay
+  // waits in a send to the upstream all that while, reading nothing from the client: only
+  // the upstream's leg moves. The server watches the client's connection.
+  const clock = new VirtualClock();
+  const record: string[] = [];
+  const listener = new MemoryListener();
+  const [proxySide, upstreamSide] = memoryPair({ bufferSize: 100 });
+  function* proxy(client: Connection): Coroutine<void> {
+    try {
+      const { aToB } = yield* relay(client, proxySide);
+      record.push(`${clock.now()} relayed ${aToB} bytes up`);
+    } finally {
+      proxySide.close(); // as a proxy does: the upstream learns that its client went
+    }
+  }
+  await run(
+    function* () {
+      const serving = yield* spawn(server(listener, proxy, { idleTimeout: 1_000 }));
+      using client = yield* listener.connect();
+      yield* client.sendall(new Uint8Array(10_000));
+      let got = 0;
+      while (got < 10_000) {
+        yield* sleep(200);
+        const data = yield* upstreamSide.recv(100);
+        if (data.length === 0) break; // the idle limit closed the pair
+        got += data.length;
+      }
+      record.push(`${clock.now()} upstream got ${got} bytes`);
+      if (got === 10_000) {
+        yield* client.closeWrite();
+        equal((yield* upstreamSide.recv(100)).length, 0);
+        yield* upstreamSide.closeWrite();
+        equal((yield* client.recv(100)).length, 0);
+      }
+      yield* sleep(10);
+      yield* kill(serving);
+    }(),
+    { clock },
+  );
+  deepEqual(record, ["20000 upstream got 10000 bytes", "20000 relayed 10000 bytes up"]);
 });
