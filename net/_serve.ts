@@ -292,7 +292,13 @@ function* joinReapers(serving: Serving): Coroutine<void> {
  */
 function* serve(conn: Connection, entry: Entry, serving: Serving): Coroutine<void> {
   try {
-    const handler = yield* spawn(serving.settings.handler(conn), { scope: true });
+    const made = serving.settings.handler(conn);
+    if (made instanceof Promise) {
+      // A function that returns a promise is no handler (spawn says so below), and its
+      // promise would fail with nobody to catch it, which ends the process: reported too.
+      made.catch((error) => report(serving.settings.onError, error, conn));
+    }
+    const handler = yield* spawn(made, { scope: true });
     try {
       yield join(handler);
     } finally {

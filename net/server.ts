@@ -1,4 +1,5 @@
 import { call, type Coroutine, shield, until } from "../scheduler/mod.ts";
+import { checkNumberOption } from "./_checks.ts";
 import { logError, serveOn } from "./_serve.ts";
 import type { Connection } from "./connection.ts";
 import { acceptInFlight, Listener, type ListenerOptions } from "./listener.ts";
@@ -90,8 +91,9 @@ export interface ServerOptions extends ListenerOptions {
  * listen backlog. Connections made with `connect` count too (past the budget, it throws a
  * `ConnectError`). (Connections from a `MemoryListener` hold no descriptor and do not
  * count.) Deno 2.9.6 lets only a program run with `--allow-all` read `/proc/self`;
- * otherwise (or off Linux) the limit is unknown, and only `maxConnections` applies: set it
- * below `ulimit -n`.
+ * otherwise (or off Linux) the limit is unknown until an accept fails for want of
+ * descriptors: the connections servers hold then, less the reserve, become the budget, and
+ * the newest past it are closed. Setting `maxConnections` below `ulimit -n` spares them.
  *
  * Killing the server thread closes the listener and kills every handler at once (their
  * `finally` blocks run side by side) before the kill completes. Aborting
@@ -105,7 +107,8 @@ export interface ServerOptions extends ListenerOptions {
  * @throws {AddressInUseError} If the address is in use.
  * @throws {RangeError} If `options.maxConnections`, `options.idleTimeout` or
  * `options.gracePeriod` is out of range.
- * @throws {TypeError} If `handler` is not a function.
+ * @throws {TypeError} If `handler` is not a function or is an async one, or an option is
+ * not a number.
  *
  * @example An echo server, shut down gracefully
  * ```ts
@@ -210,6 +213,20 @@ export function* server(
   }
 }
 
+const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+const AsyncGeneratorFunction = Object.getPrototypeOf(async function* () {}).constructor;
+
+/** "an async function" or "an async generator function" if `fn` is one; null if not. */
+function asyncFunctionKind(fn: unknown): string | null {
+  try {
+    if (fn instanceof AsyncFunction) return "an async function";
+    if (fn instanceof AsyncGeneratorFunction) return "an async generator function";
+  } catch {
+    // A revoked Proxy: no async function, and calling it throws where it is called.
+  }
+  return null;
+}
+
 function* serveForever(
   listen: () => Listener | MemoryListener,
   handler: (conn: Connection) => Coroutine<unknown>,
@@ -219,6 +236,17 @@ function* serveForever(
     throw new TypeError(
       `Cannot start server: the handler must be a function, got ${typeof handler}`,
     );
+  }
+  const asyncKind = asyncFunctionKind(handler);
+  if (asyncKind !== null) {
+    // Its promise would fail with nobody to catch it, and Deno ends the process then.
+    throw new TypeError(
+      `Cannot start server: the handler must be a generator function (function*), got ${asyncKind}`,
+    );
+  }
+  for (const name of ["maxConnections", "idleTimeout", "gracePeriod"] as const) {
+    const value = options[name];
+    if (value !== undefined) checkNumberOption(value, "Cannot start server", name);
   }
   const maxConnections = options.maxConnections ?? Infinity;
   if (

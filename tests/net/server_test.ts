@@ -14,6 +14,7 @@ import {
   Listener,
   moveOnAfter,
   NetError,
+  type Operation,
   run,
   server,
   shield,
@@ -124,6 +125,67 @@ Deno.test("server() checks its arguments", async () => {
       ok(error instanceof type, String(error));
     }
   }());
+});
+
+Deno.test("server() refuses, at its start, options of the wrong type and handlers that are async functions", async () => {
+  await run(function* () {
+    const cases: [Operation<void>, string, string][] = [
+      [
+        server("127.0.0.1", 0, echoer, { gracePeriod: "100" as never }),
+        "TypeError",
+        'Cannot start server: gracePeriod must be a number, got the string "100"',
+      ],
+      [
+        server("127.0.0.1", 0, echoer, { idleTimeout: true as never }),
+        "TypeError",
+        "Cannot start server: idleTimeout must be a number, got boolean true",
+      ],
+      [
+        server("127.0.0.1", 0, echoer, { maxConnections: "8" as never }),
+        "TypeError",
+        'Cannot start server: maxConnections must be a number, got the string "8"',
+      ],
+      [
+        server("127.0.0.1", 0, (async () => {}) as never),
+        "TypeError",
+        "Cannot start server: the handler must be a generator function (function*), got an async function",
+      ],
+      [
+        server("127.0.0.1", 0, (async function* () {}) as never),
+        "TypeError",
+        "Cannot start server: the handler must be a generator function (function*), got an async generator function",
+      ],
+    ];
+    for (const [operation, name, message] of cases) {
+      // Bounded: a server that started instead serves until the time limit.
+      const error = yield* thrown(withTimeout(1_000, operation));
+      deepEqual({ name: (error as Error).name, message: (error as Error).message }, {
+        name,
+        message,
+      });
+    }
+  }());
+});
+
+Deno.test("server(): a handler function that returns a promise is reported with its own failure, and the process goes on", async () => {
+  const record: string[] = [];
+  await run(withServer(
+    ((_conn: Connection) =>
+      new Promise((_, reject) => setTimeout(() => reject(new Error("async failure")), 5))) as never,
+    {
+      onError: (error) => record.push(`onError: ${(error as Error).message}`),
+    },
+    function* (addr) {
+      using client = yield* connect("127.0.0.1", portOf(addr));
+      // The server closed the connection at once: the handler made no coroutine.
+      equal((yield* client.recv(10)).length, 0);
+      yield* sleep(50); // the promise fails meanwhile: reported, not left unhandled
+    },
+  ));
+  deepEqual(record, [
+    "onError: Cannot spawn coroutine: an object (Promise) is not a generator",
+    "onError: async failure",
+  ]);
 });
 
 Deno.test("server() reports a handler error through onError and keeps serving", async () => {
