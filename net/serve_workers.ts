@@ -346,7 +346,16 @@ export class WorkerServer implements AsyncDisposable {
       // Workers share the process's descriptors, but each has a guard of its own: each
       // gets an equal share of the budget, reckoned once, here, less what the Workers
       // themselves will open.
-      const budget = connectionBudget() - count * WORKER_DESCRIPTORS;
+      const room = connectionBudget();
+      const own = count * WORKER_DESCRIPTORS;
+      if (room - own < count) {
+        // Starting a Worker with no descriptor left aborts the whole process (Deno 2.9.6):
+        // refused before the first starts. Each needs room for one connection at least.
+        throw new RangeError(
+          `Cannot serve in workers: ${count} Workers need about ${own} file descriptors of their own, and the process has room for ${room} (ulimit -n less those open and a reserve); start fewer Workers, or raise the limit`,
+        );
+      }
+      const budget = room - own;
       const share = budget === Infinity ? Infinity : Math.max(1, Math.floor(budget / count));
       const onWorkerError = options.onWorkerError ?? logWorkerError;
       const report = (error: Error): void => {
@@ -594,7 +603,8 @@ export class WorkerServer implements AsyncDisposable {
  * `new URL("./handler.ts", import.meta.url)`.
  * @param options How many Workers, where to listen, and how each serves.
  * @returns A promise of the running {@linkcode WorkerServer}, once every Worker listens.
- * @throws {RangeError} If `options.workers` is not a positive integer.
+ * @throws {RangeError} If `options.workers` is not a positive integer, or more than the
+ * file descriptors left can start (when the limit can be read: see {@linkcode server}).
  * @throws {TypeError} If `module` is not an absolute URL.
  * @throws {Error} If Deno runs without `--unstable-net`.
  * @throws {Error} If a Worker cannot start (say, the module has no such export), with

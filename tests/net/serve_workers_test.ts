@@ -1,4 +1,4 @@
-import { deepEqual, equal, ok, rejects } from "node:assert/strict";
+import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import {
   all,
   connect,
@@ -24,6 +24,7 @@ const DIES_SCRIPT = new URL("./_workers_dies_default.ts", import.meta.url).pathn
 const EXIT_SCRIPT = new URL("./_workers_exit.ts", import.meta.url).pathname;
 const NO_FLAG_SCRIPT = new URL("./_workers_no_flag.ts", import.meta.url).pathname;
 const FD_SERVER = new URL("./_workers_fd_server.ts", import.meta.url).pathname;
+const TOO_MANY_SCRIPT = new URL("./_workers_too_many.ts", import.meta.url).pathname;
 
 /** Connects, sends `line`, and gives the name of the Worker that answered. */
 function* whoServes(port: number, line = "who?"): Coroutine<string> {
@@ -913,6 +914,34 @@ Deno.test("serveWorkers() rejects a module that is not an absolute URL", async (
     message:
       'Cannot serve in workers: the module must be an absolute URL, got "./_worker_handler.ts"',
   });
+});
+
+Deno.test({
+  name:
+    "serveWorkers() under ulimit -n 128: more Workers than the descriptors left can start are refused, not started into a panic",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const output = await new Deno.Command("bash", {
+      args: [
+        "-c",
+        `ulimit -n 128 && exec "$0" run --quiet -A --unstable-net "$@"`,
+        Deno.execPath(),
+        TOO_MANY_SCRIPT,
+        "16",
+      ],
+      stdin: "null",
+    }).output();
+    const stdout = new TextDecoder().decode(output.stdout).trim();
+    const stderr = new TextDecoder().decode(output.stderr);
+    deepEqual({ code: output.code, panicked: stderr.includes("panicked") }, {
+      code: 0,
+      panicked: false,
+    });
+    match(
+      stdout,
+      /^refused RangeError: Cannot serve in workers: 16 Workers need about 128 file descriptors of their own, and the process has room for \d+ \(ulimit -n less those open and a reserve\); start fewer Workers, or raise the limit$/,
+    );
+  },
 });
 
 Deno.test("serveWorkers() rejects a worker count that is not a positive integer", async () => {
