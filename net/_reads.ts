@@ -131,7 +131,9 @@ export class RecvExactly extends Read {
     if (buffer.size < this.#count) {
       // Only at the end of the stream: what came stays buffered for `recv`.
       throw new UnexpectedEofError(
-        `Cannot receive exactly ${this.#count} bytes from ${this.socket.peer()}: the stream ended after ${buffer.size}`,
+        `Cannot receive exactly ${this.#count} bytes from ${this.socket.peer()}: the stream ended after ${buffer.size} byte${
+          buffer.size === 1 ? "" : "s"
+        }`,
       );
     }
     return buffer.take(this.#count);

@@ -71,21 +71,40 @@ export interface BroadcastStatistics {
  * @example A chat room where a slow reader is dropped, not waited for
  * ```ts
  * import assert from "node:assert/strict";
- * import { Broadcast, run, spawn, yieldNow } from "@bluelet/bluelet";
+ * import { Broadcast, LaggedError, run, sleep, spawn, yieldNow } from "@bluelet/bluelet";
  *
- * const room = new Broadcast<string>({ capacity: 8, overflow: "end" });
+ * const room = new Broadcast<string>({ capacity: 2, overflow: "end" });
  * const heard: string[] = [];
+ * const slowHeard: string[] = [];
+ * let slowMissed = 0;
  * await run(function* () {
  *   yield* spawn(function* () {
  *     const subscription = yield* room.subscribe();
  *     for (let line; !(line = yield* subscription.receive()).done;) heard.push(line.value);
  *   }());
- *   yield* yieldNow(); // let the listener subscribe
- *   yield* room.publish("alice: hi");
- *   yield* room.publish("bob: hello");
+ *   yield* spawn(function* () {
+ *     const subscription = yield* room.subscribe();
+ *     yield* sleep(10); // busy elsewhere while three lines come: one more than it holds
+ *     try {
+ *       for (let line; !(line = yield* subscription.receive()).done;) {
+ *         slowHeard.push(line.value);
+ *       }
+ *     } catch (error) {
+ *       if (!(error instanceof LaggedError)) throw error;
+ *       slowMissed = error.missed;
+ *     }
+ *   }());
+ *   yield* yieldNow(); // let both subscribe
+ *   for (const line of ["alice: hi", "bob: hello", "alice: bye"]) {
+ *     yield* room.publish(line); // never waits for the slow reader
+ *     yield* yieldNow(); // the quick one reads each line as it comes
+ *   }
  *   room.close();
  * }());
- * assert.deepEqual(heard, ["alice: hi", "bob: hello"]);
+ * assert.deepEqual(heard, ["alice: hi", "bob: hello", "alice: bye"]);
+ * // The slow reader gets what it held, then learns that it fell behind.
+ * assert.deepEqual(slowHeard, ["alice: hi", "bob: hello"]);
+ * assert.equal(slowMissed, 1);
  * ```
  */
 export class Broadcast<T> {

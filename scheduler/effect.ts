@@ -13,11 +13,17 @@ import { addToStory, waitingFrames } from "./_story.ts";
  *
  * @example Typed and untyped use of the same event
  * ```ts
- * import { run, sleep } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
+ * import { Channel, run } from "@bluelet/bluelet";
  *
+ * const channel = new Channel<number>(2);
  * await run(function* () {
- *   yield sleep(1); // Bluelet style
- *   yield* sleep(1); // typed style
+ *   channel.trySend(1);
+ *   channel.trySend(2);
+ *   const untyped = yield channel.receive(); // Bluelet style: the result is untyped
+ *   const typed = yield* channel.receive(); // typed style: a ChannelResult<number>
+ *   assert.equal(untyped.value, 1);
+ *   assert.equal(typed.value, 2);
  * }());
  * ```
  */

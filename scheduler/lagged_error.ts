@@ -15,12 +15,14 @@
  *   news.tryPublish(2); // no room: the subscription ends
  *   news.tryPublish(3);
  *   assert.equal((yield* subscription.receive()).value, 1);
+ *   let lagged: unknown;
  *   try {
  *     yield* subscription.receive();
  *   } catch (error) {
- *     assert.ok(error instanceof LaggedError);
- *     assert.equal(error.missed, 2);
+ *     lagged = error;
  *   }
+ *   assert.ok(lagged instanceof LaggedError);
+ *   assert.equal(lagged.missed, 2);
  * }());
  * ```
  */

@@ -7,12 +7,21 @@ import { Effect } from "./effect.ts";
  *
  * @typeParam T The value it gives.
  *
- * @example Running a single event as a thread
+ * @example Running a single event, or a coroutine, as a thread
  * ```ts
- * import { type Operation, run, sleep } from "@bluelet/bluelet";
+ * import assert from "node:assert/strict";
+ * import { Channel, type Coroutine, type Operation, run } from "@bluelet/bluelet";
  *
- * const nap: Operation<void> = sleep(1);
- * await run(nap);
+ * const channel = new Channel<string>(1);
+ * channel.trySend("hello");
+ * const receive: Operation<{ value?: string }> = channel.receive();
+ * assert.equal((await run(receive)).value, "hello");
+ *
+ * function* twice(n: number): Coroutine<number> {
+ *   return n * 2;
+ * }
+ * const doubling: Operation<number> = twice(21);
+ * assert.equal(await run(doubling), 42);
  * ```
  */
 export type Operation<T> = Coroutine<T> | Effect<T>;

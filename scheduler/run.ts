@@ -86,7 +86,7 @@ function optionsProblem(options: RunOptions): string | null {
     return `options must be an object, got ${describe(options)}`;
   }
   if (unreadable(options)) return `options must be readable, got ${describe(options)}`;
-  const { clock, signal, name } = options;
+  const { clock, signal, name, trace } = options;
   if (clock !== undefined && !isInstance(clock, VirtualClock)) {
     let copy: unknown;
     try {
@@ -110,6 +110,9 @@ function optionsProblem(options: RunOptions): string | null {
   }
   if (name != null && typeof name !== "string") {
     return `name must be a string, got ${describe(name)}`;
+  }
+  if (trace != null && typeof trace !== "boolean") {
+    return `trace must be a boolean, got ${describe(trace)}`;
   }
   return null;
 }

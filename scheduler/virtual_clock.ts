@@ -106,7 +106,7 @@ export class VirtualClock {
     }
     if (!(threshold >= 0)) {
       throw new RangeError(
-        `Cannot create virtual clock: autojumpThreshold must be a number of milliseconds, got ${threshold}`,
+        `Cannot create virtual clock: autojumpThreshold must be a non-negative number of milliseconds, got ${threshold}`,
       );
     }
     this.#now = start;

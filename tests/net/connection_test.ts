@@ -1,4 +1,4 @@
-import { deepEqual, equal, ok } from "node:assert/strict";
+import { deepEqual, equal, match, ok } from "node:assert/strict";
 import {
   BrokenPipeError,
   type Connection,
@@ -129,6 +129,10 @@ Deno.test("Connection.recvExactly() throws UnexpectedEofError and keeps the byte
     yield* pair.client.closeWrite();
     const error = yield* thrown(pair.peer.recvExactly(5));
     ok(error instanceof UnexpectedEofError, String(error));
+    match(
+      (error as Error).message,
+      /^Cannot receive exactly 5 bytes from 127\.0\.0\.1:\d+: the stream ended after 3 bytes$/,
+    );
     equal(text(yield* pair.peer.recv(10)), "abc");
   }());
 });

@@ -281,6 +281,7 @@ Deno.test("run's options, a task group's body and a virtual clock's numbers of t
       'signal must be an AbortSignal, got the string "stop"',
     ],
     [{ name: 7 as unknown as string }, "name must be a string, got number 7"],
+    [{ trace: "yes" as unknown as boolean }, 'trace must be a boolean, got the string "yes"'],
   ];
   for (const [options, message] of runs) {
     await assert.rejects(run(root(), options), {

@@ -233,7 +233,11 @@ Deno.test("VirtualClock with an autojump threshold jumps while a promise between
 });
 
 Deno.test("VirtualClock refuses a negative autojump threshold", () => {
-  assert.throws(() => new VirtualClock(0, { autojumpThreshold: -1 }), RangeError);
+  assert.throws(() => new VirtualClock(0, { autojumpThreshold: -1 }), {
+    name: "RangeError",
+    message:
+      "Cannot create virtual clock: autojumpThreshold must be a non-negative number of milliseconds, got -1",
+  });
 });
 
 Deno.test("a VirtualClock serves one run at a time: a second run with it rejects, a later one may use it", async () => {
