@@ -22,6 +22,9 @@
  * ```
  */
 export function globMatch(pattern: string, subject: string): boolean {
+  // As in Redis: no character to look at, no `*` is taken as empty (`PSUBSCRIBE *` gets no
+  // message published on the channel ""; KEYS takes the exact pattern `*` apart).
+  if (subject.length === 0) return pattern.length === 0;
   let p = 0;
   let s = 0;
   let starP = -1; // where to resume the pattern after the last `*`

@@ -87,7 +87,13 @@ Deno.test("splitArgs splits inline commands as Redis does", () => {
 
 Deno.test("globMatch follows Redis's stringmatch, and stays linear on hostile patterns", () => {
   const cases: [string, string, boolean][] = [
-    ["*", "", true],
+    // Redis's stringmatch matches an empty string with an empty pattern only (KEYS takes
+    // the exact pattern `*` for every key apart from this).
+    ["*", "", false],
+    ["**", "", false],
+    ["", "", true],
+    ["a*", "a", true],
+    ["a**", "a", true],
     ["h?llo", "hello", true],
     ["h*llo", "hllo", true],
     ["h[ae]llo", "hallo", true],
