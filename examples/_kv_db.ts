@@ -105,6 +105,14 @@ export interface DatabaseOptions {
    */
   maxmemory?: number;
   /**
+   * The most keys the key space holds: a write that could take it past this many (one key
+   * per two arguments, a conservative count) gets an OOM error, whole, before it changes
+   * anything. V8's `Map` holds at most 2^24 entries, and one more throws.
+   *
+   * @default {16777216}
+   */
+  maxKeys?: number;
+  /**
    * Gives how many bytes V8's heap uses now: for tests, which say what it is.
    *
    * @default {node:v8's getHeapStatistics().used_heap_size}
@@ -128,6 +136,8 @@ const INT64_MAX = 2n ** 63n - 1n;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 /** The longest string value: what a bulk string may be (see PROTO_MAX_BULK_LEN). */
 const BULK_MAX = PROTO_MAX_BULK_LEN;
+/** The most entries a V8 `Map` holds. */
+const MAP_MAX_SIZE = 2 ** 24;
 /** How many bytes of arguments writes may bring between two looks at the heap's size. */
 const MEMORY_CHECK_BYTES = 1024 * 1024;
 /**
@@ -239,6 +249,8 @@ export class Database {
   /** The clients with a mailbox: those subscribed to a channel or pattern. */
   readonly #listeners = new Set<Client>();
   readonly #pubsubLimit: number;
+  /** See {@linkcode DatabaseOptions.maxKeys}. */
+  readonly maxKeys: number;
   readonly #pubsubBufferLimit: number;
   /** Numbers each PUBLISH, so that a subscriber matched more than once gets it once. */
   #published = 0;
@@ -285,6 +297,7 @@ export class Database {
     }
     this.clock = options.clock ?? performance;
     this.#pubsubLimit = options.pubsubLimit ?? 1_000_000;
+    this.maxKeys = options.maxKeys ?? MAP_MAX_SIZE;
     this.#idleTimeout = options.idleTimeout ?? 0;
     this.#pubsubBufferLimit = options.pubsubBufferLimit ?? 32 * 1024 * 1024;
     // The limit counts the young generation too, where values do not stay: 96 MiB by
@@ -323,6 +336,16 @@ export class Database {
       this.#overMemory = heap - (this.#usagePeak - stored) > this.maxmemory;
     }
     return this.#overMemory;
+  }
+
+  /**
+   * Whether a write with `args` could take the key space past `maxKeys`: it would fail
+   * half done, at V8's limit, rather than refuse.
+   *
+   * @internal
+   */
+  outOfKeys(args: string[]): boolean {
+    return this.#keys.size + Math.ceil((args.length - 1) / 2) > this.maxKeys;
   }
 
   /** See {@linkcode DatabaseOptions.pubsubBufferLimit}. */
@@ -1281,6 +1304,12 @@ export class Client {
     // Before the subscribed mode's refusal, as in Redis's processCommand.
     if (command.denyoom && this.db.outOfMemory(args)) {
       this.out.error("OOM command not allowed when used memory > 'maxmemory'.");
+      return -1;
+    }
+    if (command.denyoom && !command.pubsub && this.db.outOfKeys(args)) {
+      this.out.error(
+        `OOM command not allowed when the key space could pass its ${this.db.maxKeys} keys`,
+      );
       return -1;
     }
     if (!command.pubsub && this.subscribed) {

@@ -695,6 +695,27 @@ Deno.test("maxmemory: past it, commands that add data get Redis's OOM error; rea
   );
 });
 
+Deno.test("maxKeys: a write that could take the key space past V8's Map limit is refused whole, with an OOM error; the connection goes on", () => {
+  const db = new Database({ maxKeys: 4 });
+  const client = db.connect();
+  const commands = [
+    ["MSET", "a", "1", "b", "2", "c", "3"],
+    ["MSET", "d", "4", "e", "5"], // two more could pass 4: none is set
+    ["SET", "d", "4"],
+    ["SET", "e", "5"],
+    ["INCR", "a"], // the key space is full: even an existing key is refused
+    ["DEL", "a"],
+    ["RPUSH", "l", "x"],
+    ["DBSIZE"],
+  ];
+  for (const args of commands) client.execute(args);
+  const full = "-OOM command not allowed when the key space could pass its 4 keys\r\n";
+  assert.equal(
+    sent(client),
+    `+OK\r\n${full}+OK\r\n${full}${full}:1\r\n:1\r\n:4\r\n`,
+  );
+});
+
 Deno.test("maxmemory: writes resume as soon as FLUSHALL, DEL or pops empty the data set, whatever V8 has yet to collect", () => {
   const limit = 1024 * 1024; // less than any heap
   const db = new Database({ maxmemory: limit });
