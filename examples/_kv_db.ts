@@ -803,7 +803,7 @@ export class Database {
       else if (option === "GT") gt = true;
       else if (option === "LT") lt = true;
       else {
-        client.out.error(`ERR Unsupported option ${args[i]}`);
+        client.out.errorQuoting("ERR Unsupported option ", args[i]);
         return;
       }
     }
@@ -1525,7 +1525,11 @@ function configSet(db: Database, client: Client, args: string[]): void {
   for (let i = 2; i < args.length; i += 2) {
     const name = args[i].toLowerCase();
     if (name !== "maxmemory") {
-      client.out.error(`ERR Unknown option or number of arguments for CONFIG SET - '${args[i]}'`);
+      client.out.errorQuoting(
+        "ERR Unknown option or number of arguments for CONFIG SET - '",
+        args[i],
+        "'",
+      );
       return;
     }
     const bytes = memoryValue(args[i + 1]);

@@ -882,6 +882,24 @@ export class ReplyBuffer {
   }
 
   /**
+   * An error that quotes a client's argument whole, as Redis's do: `-before`, the
+   * argument, then `after`. The argument is written on its own, never joined into one
+   * string with the rest: it may be as long as a JavaScript string can be.
+   *
+   * @param before The message up to the argument, with its code first.
+   * @param argument The argument, as the client sent it.
+   * @param after The rest of the message.
+   */
+  errorQuoting(before: string, argument: string, after = ""): void {
+    this.#text("-" + before.replace(/[\r\n]/g, " "));
+    const quoted = argument.replace(/[\r\n]/g, " ");
+    if (quoted.length >= CHUNK) this.#later(quoted);
+    else this.#text(quoted);
+    if (after !== "") this.#text(after.replace(/[\r\n]/g, " "));
+    this.#crlf();
+  }
+
+  /**
    * An integer, `:n`.
    *
    * @param n The integer.

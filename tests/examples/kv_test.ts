@@ -182,6 +182,15 @@ const SCRIPT: [string[], string | RegExp][] = [
   [["EXPIRE", "k", "5", "LT"], ":1\r\n"],
   [["EXPIRE", "k", "5", "XX"], ":1\r\n"],
   [["EXPIRE", "k", "5", "FOO"], "-ERR Unsupported option FOO\r\n"],
+  // An argument an error quotes is written whole, however long, its line breaks spaces.
+  [
+    ["EXPIRE", "k", "5", `a\r\nb${"c".repeat(1024 * 1024)}`],
+    `-ERR Unsupported option a  b${"c".repeat(1024 * 1024)}\r\n`,
+  ],
+  [
+    ["CONFIG", "SET", `x${"y".repeat(1024 * 1024)}`, "1"],
+    `-ERR Unknown option or number of arguments for CONFIG SET - 'x${"y".repeat(1024 * 1024)}'\r\n`,
+  ],
   [
     ["EXPIRE", "k", "5", "NX", "XX"],
     "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n",
