@@ -96,7 +96,8 @@ export interface DatabaseOptions {
    * dies once that heap reaches its limit (about 4 GiB unless `--v8-flags=
    * --max-old-space-size` says otherwise), so this keeps it off that cliff. The data set
    * counts its keys' and values' bytes, with an estimate of V8's overhead for each key
-   * and list item; once it is a quarter of the limit or more, V8's heap counts too, looked at once
+   * and list item, and so do the channels subscribed to and the keys blocked clients wait
+   * on (past the limit, SUBSCRIBE and a BLPOP that would wait are refused too); once it is a quarter of the limit or more, V8's heap counts too, looked at once
    * per MiB of arguments written (and on every write while over), so the limit may be
    * passed by one megabyte or one big value. A deleted value counts no more at once,
    * though V8 may hold it for long before it collects it. 0 sets no limit.
@@ -145,6 +146,14 @@ const MEMORY_CHECK_BYTES = 1024 * 1024;
  * spends on it (its entry in the map, its Entry object, its strings' headers).
  */
 const KEY_OVERHEAD = 96;
+/**
+ * What a key a blocked client waits on is counted beyond its bytes: its entries in the
+ * client's set and in the map of waiting queues, and its queue (about 260 bytes a key in
+ * all, measured with 500,000-key BLPOPs).
+ */
+const BLOCKED_KEY_OVERHEAD = 224;
+/** Redis's error for a command refused past `maxmemory`. */
+const OOM = "OOM command not allowed when used memory > 'maxmemory'.";
 /** What an APPEND adds beyond its bytes: the node V8 joins the two strings with. */
 const JOIN_OVERHEAD = 32;
 /**
@@ -196,6 +205,8 @@ interface Blocked {
   left: boolean;
   /** What it was given, until the socket layer confirms it was sent. */
   served: { key: string; value: string } | null;
+  /** Whether it is in the queues of its keys (and its keys count against maxmemory). */
+  queued: boolean;
 }
 
 /** Parses a 64-bit integer as Redis's `string2ll` does: strict, or `null`. */
@@ -273,6 +284,12 @@ export class Database {
   /** What subscriptions hold: each channel or pattern a client joined, as a key counts. */
   #subscriptionBytes = 0;
   /**
+   * What blocked clients hold: each key one waits on, with BLOCKED_KEY_OVERHEAD. A single
+   * BLPOP can name half a million keys, which its request's share of the query budget
+   * counts only while it is parsed and run.
+   */
+  #blockedBytes = 0;
+  /**
    * The data set's size: its keys' and values' bytes, with KEY_OVERHEAD for each key and
    * ITEM_OVERHEAD for each list item (lists count theirs into it themselves). A new one
    * on FLUSHALL, so that a list let go then counts nothing more.
@@ -318,7 +335,7 @@ export class Database {
    */
   outOfMemory(args: string[]): boolean {
     if (this.maxmemory === 0) return false;
-    const stored = this.#usage.bytes + this.#subscriptionBytes;
+    const stored = this.#usage.bytes + this.#subscriptionBytes + this.#blockedBytes;
     if (stored > this.maxmemory) return true;
     if (stored < this.maxmemory * HEAP_LOOK_SHARE) return false;
     let bytes = 64 * args.length;
@@ -346,6 +363,15 @@ export class Database {
    */
   outOfKeys(args: string[]): boolean {
     return this.#keys.size + Math.ceil((args.length - 1) / 2) > this.maxKeys;
+  }
+
+  /**
+   * What blocked clients' keys count against maxmemory now.
+   *
+   * @internal
+   */
+  get blockedBytes(): number {
+    return this.#blockedBytes;
   }
 
   /** See {@linkcode DatabaseOptions.pubsubBufferLimit}. */
@@ -983,8 +1009,21 @@ export class Database {
       client.out.bulk(value);
       return -1;
     }
-    const blocked: Blocked = { client, keys: [...new Set(keys)], left, served: null };
+    // Not in Redis: past maxmemory a pop that would wait is refused, as a SUBSCRIBE is,
+    // since the keys it waits on take memory (one served at once takes none).
+    if (this.outOfMemory(args)) {
+      client.out.error(OOM);
+      return -1;
+    }
+    const blocked: Blocked = {
+      client,
+      keys: [...new Set(keys)],
+      left,
+      served: null,
+      queued: true,
+    };
     for (const key of blocked.keys) {
+      this.#blockedBytes += BLOCKED_KEY_OVERHEAD + key.length;
       let queue = this.#blocked.get(key);
       if (queue === undefined) this.#blocked.set(key, queue = []);
       queue.push(blocked);
@@ -995,7 +1034,10 @@ export class Database {
 
   /** Takes a client out of every queue it waits in. */
   #unblock(blocked: Blocked): void {
+    if (!blocked.queued) return; // served, then gone: out of the queues already
+    blocked.queued = false;
     for (const key of blocked.keys) {
+      this.#blockedBytes -= BLOCKED_KEY_OVERHEAD + key.length;
       const queue = this.#blocked.get(key);
       if (queue === undefined) continue;
       const at = queue.indexOf(blocked);
@@ -1303,7 +1345,7 @@ export class Client {
     }
     // Before the subscribed mode's refusal, as in Redis's processCommand.
     if (command.denyoom && this.db.outOfMemory(args)) {
-      this.out.error("OOM command not allowed when used memory > 'maxmemory'.");
+      this.out.error(OOM);
       return -1;
     }
     if (command.denyoom && !command.pubsub && this.db.outOfKeys(args)) {

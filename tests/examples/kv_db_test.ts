@@ -695,6 +695,42 @@ Deno.test("maxmemory: past it, commands that add data get Redis's OOM error; rea
   );
 });
 
+Deno.test("maxmemory: the keys blocked clients wait on count; a pop that would block past it gets the OOM error, one served at once does not", () => {
+  const db = new Database({ maxmemory: 100_000 });
+  const waiting = db.connect();
+  const other = db.connect();
+  other.execute(["RPUSH", "y", "1"]);
+  assert.equal(sent(other), ":1\r\n");
+  // 1,000 keys of 20 bytes: a few hundred bytes each with what V8 spends on them.
+  const keys = Array.from(
+    { length: 1_000 },
+    (_, i) => `waited-on-key-${String(i).padStart(6, "0")}`,
+  );
+  assert.ok(waiting.execute(["BLPOP", ...keys, "0"]) >= 0); // blocks
+  assert.equal(sent(waiting), "");
+  const oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+  // Another pop that would block is refused; one with an item to take is served.
+  assert.equal(other.execute(["BLPOP", "x", "0"]), -1);
+  assert.equal(other.execute(["BLPOP", "y", "0"]), -1);
+  other.execute(["RPUSH", "z", "1"]);
+  assert.equal(sent(other), `${oom}*2\r\n$1\r\ny\r\n$1\r\n1\r\n${oom}`);
+  // The blocked client leaves: its keys count no more.
+  db.endBlock(waiting, false);
+  other.execute(["RPUSH", "z", "1"]);
+  assert.equal(sent(other), ":1\r\n");
+  assert.ok(other.execute(["BLPOP", "x", "0"]) >= 0); // blocks
+  // Served, then gone before its reply went out: its keys are counted off once only.
+  const third = db.connect();
+  third.execute(["RPUSH", "x", "2"]);
+  db.disconnect(other); // its item goes back to the list
+  assert.equal(sent(third), ":1\r\n");
+  assert.ok(waiting.execute(["BLPOP", ...keys, "0"]) >= 0); // as much as before: fits
+  assert.equal(third.execute(["BLPOP", "w", "0"]), -1);
+  assert.equal(sent(third), oom);
+  db.endBlock(waiting, false);
+  assert.equal(db.blockedBytes, 0);
+});
+
 Deno.test("maxKeys: a write that could take the key space past V8's Map limit is refused whole, with an OOM error; the connection goes on", () => {
   const db = new Database({ maxKeys: 4 });
   const client = db.connect();
