@@ -96,8 +96,10 @@ export interface DatabaseOptions {
    * dies once that heap reaches its limit (about 4 GiB unless `--v8-flags=
    * --max-old-space-size` says otherwise), so this keeps it off that cliff. The data set
    * counts its keys' and values' bytes, with an estimate of V8's overhead for each key
-   * and list item, and so do the channels subscribed to and the keys blocked clients wait
-   * on (past the limit, SUBSCRIBE and a BLPOP that would wait are refused too); once it is a quarter of the limit or more, V8's heap counts too, looked at once
+   * and list item, and so do the channels subscribed to, the keys blocked clients wait
+   * on and the messages subscribers have yet to take (past the limit, SUBSCRIBE and a
+   * BLPOP that would wait are refused too, and a subscriber at least as far behind as
+   * the average is dropped as a message reaches it); once it is a quarter of the limit or more, V8's heap counts too, looked at once
    * per MiB of arguments written (and on every write while over), so the limit may be
    * passed by one megabyte or one big value. A deleted value counts no more at once,
    * though V8 may hold it for long before it collects it. 0 sets no limit.
@@ -152,6 +154,11 @@ const KEY_OVERHEAD = 96;
  * all, measured with 500,000-key BLPOPs).
  */
 const BLOCKED_KEY_OVERHEAD = 224;
+/**
+ * What a reply to a message waiting in a mailbox is counted: its slot in the mailbox's
+ * queue, which doubles as it grows (the message itself is shared by its subscribers).
+ */
+const MAILBOX_ENTRY_BYTES = 24;
 /** Redis's error for a command refused past `maxmemory`. */
 const OOM = "OOM command not allowed when used memory > 'maxmemory'.";
 /** What an APPEND adds beyond its bytes: the node V8 joins the two strings with. */
@@ -289,6 +296,8 @@ export class Database {
    * counts only while it is parsed and run.
    */
   #blockedBytes = 0;
+  /** How many replies to messages wait in subscribers' mailboxes, all told. */
+  #mailboxEntries = 0;
   /**
    * The data set's size: its keys' and values' bytes, with KEY_OVERHEAD for each key and
    * ITEM_OVERHEAD for each list item (lists count theirs into it themselves). A new one
@@ -335,7 +344,7 @@ export class Database {
    */
   outOfMemory(args: string[]): boolean {
     if (this.maxmemory === 0) return false;
-    const stored = this.#usage.bytes + this.#subscriptionBytes + this.#blockedBytes;
+    const stored = this.#stored();
     if (stored > this.maxmemory) return true;
     if (stored < this.maxmemory * HEAP_LOOK_SHARE) return false;
     let bytes = 64 * args.length;
@@ -363,6 +372,41 @@ export class Database {
    */
   outOfKeys(args: string[]): boolean {
     return this.#keys.size + Math.ceil((args.length - 1) / 2) > this.maxKeys;
+  }
+
+  /** What counts against maxmemory, V8's heap apart. */
+  #stored(): number {
+    return this.#usage.bytes + this.#subscriptionBytes + this.#blockedBytes +
+      this.#mailboxEntries * MAILBOX_ENTRY_BYTES;
+  }
+
+  /**
+   * How many replies to messages wait in subscribers' mailboxes, all told.
+   *
+   * @internal
+   */
+  get mailboxEntries(): number {
+    return this.#mailboxEntries;
+  }
+
+  /** A reply to a message went into a mailbox. @internal */
+  mailboxGrew(): void {
+    this.#mailboxEntries++;
+  }
+
+  /** `n` replies left mailboxes (taken, or their subscriber dropped). @internal */
+  mailboxShrank(n: number): void {
+    this.#mailboxEntries -= n;
+  }
+
+  /**
+   * Whether what counts against maxmemory, mailboxes included, is past it (V8's heap
+   * apart: this is asked once per message per subscriber).
+   *
+   * @internal
+   */
+  mailboxesPastMemory(): boolean {
+    return this.maxmemory !== 0 && this.#stored() > this.maxmemory;
   }
 
   /**
@@ -1297,6 +1341,8 @@ export class Client {
   kill(): void {
     if (this.#killed) return;
     this.#killed = true;
+    // Its messages go nowhere from now on: they count no more.
+    if (this.mailbox !== null) this.db.mailboxShrank(this.#pendingReplies);
     this.onKill?.();
   }
 
@@ -1392,6 +1438,7 @@ export class Client {
 
   /** Drops its mailbox, once it has no channel or pattern left (and took its messages). */
   unlisten(): void {
+    if (!this.#killed) this.db.mailboxShrank(this.#pendingReplies);
     this.mailbox = null;
     this.#pendingReplies = this.#pendingBytes = 0;
     this.db.listening(this, false);
@@ -1412,8 +1459,17 @@ export class Client {
     this.#pendingReplies++;
     this.#pendingBytes += replyBytes(delivery);
     this.mailbox!.trySend(delivery); // no capacity limit: never refused
+    const db = this.db;
+    db.mailboxGrew();
     // Still counted for the message it is dropped on, as in Redis.
-    if (this.db.pastPubsubLimits(this.#pendingReplies, this.#pendingBytes + this.out.length)) {
+    if (db.pastPubsubLimits(this.#pendingReplies, this.#pendingBytes + this.out.length)) {
+      this.kill();
+    } else if (
+      // Past maxmemory with what all subscribers have yet to take: one at least as far
+      // behind as they are on average goes, as a message reaches it. Limits of one's own
+      // leave hundreds that never read room enough together to end the process.
+      db.mailboxesPastMemory() && this.#pendingReplies * db.subscribers >= db.mailboxEntries
+    ) {
       this.kill();
     }
   }
@@ -1481,6 +1537,7 @@ export class Client {
     }
     this.#pendingReplies--;
     this.#pendingBytes -= replyBytes(delivery);
+    this.db.mailboxShrank(1);
   }
 }
 

@@ -731,6 +731,31 @@ Deno.test("maxmemory: the keys blocked clients wait on count; a pop that would b
   assert.equal(db.blockedBytes, 0);
 });
 
+Deno.test("maxmemory: what subscribers have yet to take counts; past it, one behind the others is dropped as a message reaches it, one that keeps up is not", () => {
+  const db = new Database({ maxmemory: 20_000, pubsubBufferLimit: 0 });
+  const record: string[] = [];
+  const subscribers = ["slow 1", "slow 2", "quick"].map((name) => {
+    const client = db.connect();
+    client.onKill = () => record.push(`${name} dropped`);
+    client.execute(["SUBSCRIBE", "news"]);
+    sent(client);
+    return client;
+  });
+  const publisher = db.connect();
+  // Each waiting message costs its subscriber a slot; the two slow ones never take theirs.
+  for (let i = 0; i < 2_000 && record.length < 2; i++) {
+    publisher.execute(["PUBLISH", "news", "x"]);
+    subscribers[2].takeMessages();
+    sent(subscribers[2]);
+  }
+  sent(publisher);
+  assert.deepEqual(record.sort(), ["slow 1 dropped", "slow 2 dropped"]);
+  assert.equal(db.mailboxEntries, 0);
+  // The quick one kept every message, and writes go on.
+  publisher.execute(["SET", "k", "v"]);
+  assert.equal(sent(publisher), "+OK\r\n");
+});
+
 Deno.test("maxKeys: a write that could take the key space past V8's Map limit is refused whole, with an OOM error; the connection goes on", () => {
   const db = new Database({ maxKeys: 4 });
   const client = db.connect();
