@@ -674,17 +674,20 @@ const OK = [43, 79, 75, CR, LF]; // +OK\r\n
 const NULL_BULK = [36, 45, 49, CR, LF]; // $-1\r\n
 
 /**
- * A bulk string at least this long is not copied into the buffer: it is written a chunk of
- * this size at a time as the client takes it (see `ReplyBuffer`).
+ * A bulk string at least this long is not copied into the buffer: it is held as it is, and
+ * copied as the client takes it (see `ReplyBuffer`). Copied at once, a reply of 2,000
+ * values just under this many bytes each stalled every client for as long as it took.
  */
+const HELD = 64 * 1024;
+/** A held string is copied this much at a time. */
 const CHUNK = 1024 * 1024;
 
 /**
  * Replies in RESP2, appended to one growing buffer so that a whole pipeline's replies go
  * out in one write. Strings are binary strings (one char per byte).
  *
- * A long bulk string (1 MiB or more) is the exception: it is held as it is, and written a
- * chunk at a time, each chunk made as the one before it has been taken. Copied whole, a
+ * A long bulk string (64 KiB or more) is the exception: it is held as it is, and written a
+ * chunk (at most 1 MiB) at a time, each chunk made as the one before it has been taken. Copied whole, a
  * 500 MB value would stall every client for seconds, and each client reading it would hold
  * a copy of its own. So `bytes()` may give less than `length`: write what it gives, call
  * `consume`, and ask again.
@@ -740,8 +743,10 @@ export class ReplyBuffer {
     if (typeof first !== "string") return first.subarray(at);
     // A chunk is made once: a write that takes part of it leaves the rest for the next.
     if (this.#chunk === null || this.#chunkFrom > at || at >= this.#chunkFrom + this.#chunkLength) {
-      const chunk = this.#chunk ??= new Uint8Array(CHUNK);
       const end = Math.min(first.length, at + CHUNK);
+      // As big as needed, up to CHUNK: most held strings are far shorter.
+      let chunk = this.#chunk;
+      if (chunk === null || chunk.length < end - at) chunk = this.#chunk = new Uint8Array(end - at);
       for (let i = at; i < end; i++) chunk[i - at] = first.charCodeAt(i);
       this.#chunkFrom = at;
       this.#chunkLength = end - at;
@@ -893,7 +898,7 @@ export class ReplyBuffer {
   errorQuoting(before: string, argument: string, after = ""): void {
     this.#text("-" + before.replace(/[\r\n]/g, " "));
     const quoted = argument.replace(/[\r\n]/g, " ");
-    if (quoted.length >= CHUNK) this.#later(quoted);
+    if (quoted.length >= HELD) this.#later(quoted);
     else this.#text(quoted);
     if (after !== "") this.#text(after.replace(/[\r\n]/g, " "));
     this.#crlf();
@@ -917,7 +922,7 @@ export class ReplyBuffer {
   bulk(value: string): void {
     this.#text("$" + value.length);
     this.#crlf();
-    if (value.length >= CHUNK) this.#later(value);
+    if (value.length >= HELD) this.#later(value);
     else this.#text(value);
     this.#crlf();
   }

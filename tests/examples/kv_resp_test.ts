@@ -268,8 +268,8 @@ Deno.test("RequestParser refuses a bulk string longer than a JavaScript string c
 
 Deno.test("ReplyBuffer drains a long reply in short writes moving each byte a bounded number of times", () => {
   const out = new ReplyBuffer();
-  // Just short of what is written a chunk at a time: this one is copied into the buffer.
-  const value = "v".repeat(1024 * 1024 - 1);
+  // Just short of what is held as it is: this one is copied into the buffer.
+  const value = "v".repeat(64 * 1024 - 1);
   out.bulk(value);
   let expected = `$${value.length}\r\n${value}\r\n`;
   // Counts the bytes the buffer copies, whichever way it copies them.
@@ -412,6 +412,17 @@ Deno.test("RequestParser keeps every byte of a long bulk string, whatever its va
     assert.equal(text.length, length);
     assert.ok(Uint8Array.from(text, (c) => c.charCodeAt(0)).every((b, i) => b === value[i]));
   }
+});
+
+Deno.test("ReplyBuffer holds a bulk string of 64 KiB or more as it is: a reply of thousands is not copied in one step", () => {
+  const out = new ReplyBuffer();
+  const value = "v".repeat(100_000);
+  out.array(2_000);
+  for (let i = 0; i < 2_000; i++) out.bulk(value);
+  // Only what comes before the first value is in the buffer; each value is copied as the
+  // one before it has been written.
+  assert.equal(new TextDecoder().decode(out.bytes()), "*2000\r\n$100000\r\n");
+  assert.equal(out.length, 2_000 * ("$100000\r\n".length + 100_000 + 2) + "*2000\r\n".length);
 });
 
 Deno.test("ReplyBuffer writes each of two long bulk strings in one reply as itself, whatever their lengths", () => {
