@@ -33,3 +33,42 @@ export function checkNumberOption(value: unknown, action: string, what: string):
     throw new TypeError(`${action}: ${what} must be a number, got ${named(value)}`);
   }
 }
+
+/** The options `server` and `serveWorkers` share, as far as they are checked up front. */
+interface ServingOptions {
+  maxConnections?: unknown;
+  idleTimeout?: unknown;
+  gracePeriod?: unknown;
+}
+
+/**
+ * Checks the options of a server: a number of the wrong type is a TypeError, one out of
+ * range a RangeError, each prefixed with `action`.
+ */
+export function checkServingOptions(options: ServingOptions, action: string): void {
+  for (const name of ["maxConnections", "idleTimeout", "gracePeriod"] as const) {
+    const value = options[name];
+    if (value !== undefined) checkNumberOption(value, action, name);
+  }
+  const maxConnections = (options.maxConnections ?? Infinity) as number;
+  if (
+    !(maxConnections >= 1) ||
+    (!Number.isInteger(maxConnections) && maxConnections !== Infinity)
+  ) {
+    throw new RangeError(
+      `${action}: maxConnections must be a positive integer, got ${maxConnections}`,
+    );
+  }
+  const idleTimeout = (options.idleTimeout ?? Infinity) as number;
+  if (!(idleTimeout > 0)) {
+    throw new RangeError(
+      `${action}: idleTimeout must be a positive number of milliseconds, got ${idleTimeout}`,
+    );
+  }
+  const gracePeriod = (options.gracePeriod ?? 0) as number;
+  if (!(gracePeriod >= 0)) {
+    throw new RangeError(
+      `${action}: gracePeriod must be a non-negative number of milliseconds, got ${gracePeriod}`,
+    );
+  }
+}

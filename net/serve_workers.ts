@@ -2,6 +2,7 @@
 // scheduler, all listening on one port with `reusePort` so that the system spreads the
 // connections among them. Workers cannot share a function, so the handler is named by
 // the module that exports it, which each Worker imports.
+import { checkNumberOption, checkServingOptions, named } from "./_checks.ts";
 import { connectionBudget } from "./_fd_guard.ts";
 import { printable, SHUTDOWN, type WorkerReport, type WorkerStart } from "./_worker_protocol.ts";
 
@@ -330,6 +331,22 @@ export class WorkerServer implements AsyncDisposable {
           `Cannot serve in workers: stopTimeout must be a positive number of milliseconds, got ${stopTimeout}`,
         );
       }
+      // What each Worker's server would refuse, refused here, before any Worker starts.
+      const action = "Cannot serve in workers";
+      checkServingOptions(options, action);
+      const askedPort = options.port ?? 0;
+      checkNumberOption(askedPort, action, "port");
+      if (!(Number.isInteger(askedPort) && askedPort >= 0 && askedPort <= 65535)) {
+        throw new RangeError(
+          `${action}: port must be an integer from 0 to 65535, got ${askedPort}`,
+        );
+      }
+      for (const name of ["host", "exportName"] as const) {
+        const value = options[name];
+        if (value !== undefined && typeof value !== "string") {
+          throw new TypeError(`${action}: ${name} must be a string, got ${named(value)}`);
+        }
+      }
       const count = options.workers ?? navigator.hardwareConcurrency;
       if (!Number.isInteger(count) || count < 1) {
         throw new RangeError(
@@ -604,8 +621,9 @@ export class WorkerServer implements AsyncDisposable {
  * @param options How many Workers, where to listen, and how each serves.
  * @returns A promise of the running {@linkcode WorkerServer}, once every Worker listens.
  * @throws {RangeError} If `options.workers` is not a positive integer, or more than the
- * file descriptors left can start (when the limit can be read: see {@linkcode server}).
- * @throws {TypeError} If `module` is not an absolute URL.
+ * file descriptors left can start (when the limit can be read: see {@linkcode server}), or
+ * `options.port`, `maxConnections` or `idleTimeout` is out of range.
+ * @throws {TypeError} If `module` is not an absolute URL, or an option is of the wrong type.
  * @throws {Error} If Deno runs without `--unstable-net`.
  * @throws {Error} If a Worker cannot start (say, the module has no such export), with
  * what it threw as `cause`; the others are stopped first. One that stops serving later

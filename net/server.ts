@@ -1,5 +1,5 @@
 import { call, type Coroutine, shield, until } from "../scheduler/mod.ts";
-import { checkNumberOption } from "./_checks.ts";
+import { checkServingOptions } from "./_checks.ts";
 import { logError, serveOn } from "./_serve.ts";
 import type { Connection } from "./connection.ts";
 import { acceptInFlight, Listener, type ListenerOptions } from "./listener.ts";
@@ -244,31 +244,10 @@ function* serveForever(
       `Cannot start server: the handler must be a generator function (function*), got ${asyncKind}`,
     );
   }
-  for (const name of ["maxConnections", "idleTimeout", "gracePeriod"] as const) {
-    const value = options[name];
-    if (value !== undefined) checkNumberOption(value, "Cannot start server", name);
-  }
+  checkServingOptions(options, "Cannot start server");
   const maxConnections = options.maxConnections ?? Infinity;
-  if (
-    !(maxConnections >= 1) ||
-    (!Number.isInteger(maxConnections) && maxConnections !== Infinity)
-  ) {
-    throw new RangeError(
-      `Cannot start server: maxConnections must be a positive integer, got ${maxConnections}`,
-    );
-  }
   const idleTimeout = options.idleTimeout ?? Infinity;
-  if (!(idleTimeout > 0)) {
-    throw new RangeError(
-      `Cannot start server: idleTimeout must be a positive number of milliseconds, got ${idleTimeout}`,
-    );
-  }
   const gracePeriod = options.gracePeriod ?? 10_000;
-  if (!(gracePeriod >= 0)) {
-    throw new RangeError(
-      `Cannot start server: gracePeriod must be a non-negative number of milliseconds, got ${gracePeriod}`,
-    );
-  }
   const listener = listen();
   try {
     options.onListen?.(listener.addr);

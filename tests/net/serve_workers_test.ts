@@ -7,6 +7,7 @@ import {
   type Coroutine,
   run,
   serveWorkers,
+  type ServeWorkersOptions,
   until,
   withTimeout,
   type WorkerServer,
@@ -942,6 +943,34 @@ Deno.test({
       /^refused RangeError: Cannot serve in workers: 16 Workers need about 128 file descriptors of their own, and the process has room for \d+ \(ulimit -n less those open and a reserve\); start fewer Workers, or raise the limit$/,
     );
   },
+});
+
+Deno.test("serveWorkers() checks the server's options before any Worker starts, with the errors server() gives", async () => {
+  const cases: [ServeWorkersOptions, string, string][] = [
+    [{ maxConnections: 0 }, "RangeError", "maxConnections must be a positive integer, got 0"],
+    [
+      { maxConnections: "8" as never },
+      "TypeError",
+      'maxConnections must be a number, got the string "8"',
+    ],
+    [
+      { idleTimeout: -1 },
+      "RangeError",
+      "idleTimeout must be a positive number of milliseconds, got -1",
+    ],
+    [{ port: 70000 }, "RangeError", "port must be an integer from 0 to 65535, got 70000"],
+    [{ port: -1 }, "RangeError", "port must be an integer from 0 to 65535, got -1"],
+    [{ port: "80" as never }, "TypeError", 'port must be a number, got the string "80"'],
+    [{ exportName: 42 as never }, "TypeError", "exportName must be a string, got number 42"],
+    [{ host: 42 as never }, "TypeError", "host must be a string, got number 42"],
+  ];
+  for (const [options, name, message] of cases) {
+    await rejects(serveWorkers(HANDLER, { workers: 2, ...options }), {
+      name,
+      message: `Cannot serve in workers: ${message}`,
+    });
+  }
+  ok(true);
 });
 
 Deno.test("serveWorkers() rejects a worker count that is not a positive integer", async () => {
