@@ -151,7 +151,11 @@ export interface ServeWorkersOptions {
    * `onWorkerError`, as, for a shutdown, `Worker 2 failed while shutting down: it did not
    * stop within 10000 ms, so it was terminated` (or, if something had gone wrong in it
    * before, with that first error's message, and this one chained last, as below).
-   * `Infinity` waits however long it takes, also before a failed start rejects.
+   * `Infinity` waits however long it takes, also before a failed start rejects. Deno 2.9.6
+   * cannot terminate a Worker whose JavaScript never returns to its event loop (a handler
+   * stuck in `for (;;) {}`): it runs on, keeps its listener open and keeps the process
+   * from exiting. Nothing outside it can tell; the report says it was terminated all the
+   * same.
    *
    * @default {10000}
    */
@@ -265,7 +269,8 @@ export class WorkerServer implements AsyncDisposable {
    * same promise.
    *
    * @returns A promise that resolves once every Worker has stopped, what went wrong was
-   * reported, and every Worker is terminated; it does not reject.
+   * reported, and every Worker is terminated (see {@linkcode ServeWorkersOptions.stopTimeout}
+   * on a Worker stuck in a loop, which Deno cannot stop); it does not reject.
    *
    * @example Stopping the Workers
    * ```ts
