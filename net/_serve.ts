@@ -179,14 +179,19 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
         // connections held now set the budget, and those past it are closed, newest first,
         // before anything else meets the limit, which would abort the process.
         const guard = serving.guard;
+        const limitRead = guard !== null && guard.budget !== Infinity;
         const over = guard !== null && isOutOfDescriptors(error) ? guard.limitToHeld() : null;
         if (over !== null) {
+          // With the limit read, descriptors opened since (listeners, files) took the room.
+          const why = limitRead
+            ? "descriptors opened since the limit was read count against it too"
+            : "the limit cannot be read without --allow-all";
           report(
             settings.onError,
             new NetError(
               `${(error as Error).message}; servers hold ${guard!.held} connections, and will ` +
-                `hold at most ${guard!.budget} from now on (the limit cannot be read without ` +
-                `--allow-all); closing this server's newest ${over}`,
+                `hold at most ${guard!.budget} from now on (${why}); closing this server's ` +
+                `newest ${over}`,
               { cause: error },
             ),
             undefined,
