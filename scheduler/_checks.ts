@@ -26,6 +26,17 @@ export function checkOperations(operations: unknown, action: string, noun = "ope
       } (spread an iterable into one, as in [...items])`,
     );
   }
+  // Only values that cannot be one: caught here, where the caller's mistake is, not as a
+  // yielded value in a helper thread the caller never wrote.
+  const singular = noun === "cases" ? "case" : "operation";
+  for (let i = 0; i < operations.length; i++) {
+    const operation: unknown = operations[i];
+    if ((typeof operation !== "object" && typeof operation !== "function") || operation === null) {
+      throw new TypeError(
+        `${action}: ${singular} ${i} is ${describe(operation)}, not an event or a coroutine`,
+      );
+    }
+  }
 }
 
 /** Checks that `value` is a number (a string of digits is not); `what` names it. */

@@ -30,7 +30,8 @@ export interface AllOptions {
  * @param operations Generator objects or events to run concurrently.
  * @param options How many may run at once.
  * @returns An event that resumes with the results in the order of `operations`.
- * @throws {TypeError} If `operations` is not an array, or `options.concurrency` not a number.
+ * @throws {TypeError} If `operations` is not an array, or holds a value that is no object
+ * (a number, a string, `null`...), or `options.concurrency` is not a number.
  * @throws {RangeError} If `options.concurrency` is not a positive integer or `Infinity`.
  *
  * @example Waiting for several sleepers

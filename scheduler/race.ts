@@ -16,7 +16,7 @@ import type { Operation, OperationResult } from "./operation.ts";
  * @typeParam T The operations, as a tuple.
  * @param operations Generator objects or events to race; at least one.
  * @returns An event that resumes with the winner's result.
- * @throws {TypeError} If `operations` is not an array.
+ * @throws {TypeError} If `operations` is not an array, or holds a value that is no object.
  * @throws {RangeError} If `operations` is empty.
  *
  * @example The faster of two sleepers

@@ -58,7 +58,7 @@ export type SelectResult<T extends readonly Operation<unknown>[]> = {
  * @param cases The operations to wait on; at least one.
  * @returns An event that resumes with `{ index, value }` of the case that took effect. It
  * throws what that case throws (a send on a closed channel, a helper's error).
- * @throws {TypeError} If `cases` is not an array.
+ * @throws {TypeError} If `cases` is not an array, or holds a value that is no object.
  * @throws {RangeError} If `cases` is empty.
  * @throws {TypeError} If a channel is both sent to and received from in one select.
  *

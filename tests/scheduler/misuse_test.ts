@@ -17,8 +17,10 @@ import {
   kill,
   Lock,
   type LockOptions,
+  race,
   run,
   type RunOptions,
+  select,
   Semaphore,
   type SemaphoreOptions,
   shield,
@@ -345,6 +347,27 @@ Deno.test("what a yielded value's read throws, however odd, goes to the thread a
       // The run ended, so the clock is free again.
       await run(sleep(10), { clock });
     }
+  }
+});
+
+Deno.test("all, race and select refuse a value that is no operation when called, naming its place", () => {
+  const cases: [() => unknown, string][] = [
+    [
+      () => all([sleep(1), 1 as never]),
+      "Cannot run all: operation 1 is number 1, not an event or a coroutine",
+    ],
+    [
+      () => all([undefined as never], { concurrency: 1 }),
+      "Cannot run all: operation 0 is undefined, not an event or a coroutine",
+    ],
+    [
+      () => race(["go" as never]),
+      'Cannot race: operation 0 is the string "go", not an event or a coroutine',
+    ],
+    [() => select([null as never]), "Cannot select: case 0 is null, not an event or a coroutine"],
+  ];
+  for (const [make, message] of cases) {
+    assert.throws(make, { name: "TypeError", message });
   }
 });
 
