@@ -16,6 +16,7 @@
 // `enqueue` does): that would take the bytes still buffered, and detach earlier chunks.
 import { type Coroutine, type Operation, run } from "../scheduler/mod.ts";
 import { type Connection, socketOf } from "./connection.ts";
+import { NetError } from "./errors.ts";
 
 /** Options for {@linkcode toStreams}. */
 export interface ToStreamsOptions {
@@ -198,7 +199,11 @@ function readableOf(
         // connection's next read throws the error too, as after a read that was stopped
         // (net/_reads.ts). Linux reads a clean end of stream after a reset: dropped here,
         // the reset would pass for one.
-        if (!readable.locked && socket.memory === null) socket.failure ??= error;
+        // Only the OS read's own (a `NetError`): a misuse error (an overlapping read) says
+        // nothing about the connection.
+        if (!readable.locked && socket.memory === null && error instanceof NetError) {
+          socket.failure ??= error;
+        }
         throw error;
       } finally {
         reading = null;

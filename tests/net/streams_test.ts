@@ -258,6 +258,28 @@ Deno.test("toStreams() readable let go with a read in flight, then the peer rese
   }
 });
 
+Deno.test("toStreams() readable let go as its read fails for overlapping the owner's: the owner's later reads are not told of it", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const { readable } = toStreams(pair.peer);
+    const owner = yield* spawn(function* (): Coroutine<string[]> {
+      const got = [text(yield* pair.peer.recvExactly(3))];
+      got.push(text(yield* pair.peer.recvExactly(3)));
+      return got;
+    }());
+    yield* until(macrotask()); // the owner's read is in flight
+    const reader = readable.getReader();
+    const reading = reader.read();
+    reader.releaseLock(); // before the read's misuse error comes back
+    yield* until(rejects(reading, { name: "TypeError" }));
+    yield* until(macrotask());
+    yield* pair.client.sendall("one");
+    yield* until(macrotask(5));
+    yield* pair.client.sendall("two");
+    deepEqual(yield* withTimeout(5_000, join(owner)), ["one", "two"]);
+  }());
+});
+
 Deno.test("toStreams() twice on one connection: a stream let go gives way to the other's read, and then to recv", async () => {
   await run(function* () {
     using pair = yield* socketPair();
