@@ -98,8 +98,9 @@ export interface DatabaseOptions {
    * counts its keys' and values' bytes, with an estimate of V8's overhead for each key
    * and list item, and so do the channels subscribed to, the keys blocked clients wait
    * on and the messages subscribers have yet to take (past the limit, SUBSCRIBE and a
-   * BLPOP that would wait are refused too, and a subscriber at least as far behind as
-   * the average is dropped as a message reaches it); once it is a quarter of the limit or more, V8's heap counts too, looked at once
+   * BLPOP that would wait are refused too, and, while the messages waiting are half of
+   * what counts or more, a subscriber at least as far behind as the average is dropped
+   * as a message reaches it); once it is a quarter of the limit or more, V8's heap counts too, looked at once
    * per MiB of arguments written (and on every write while over), so the limit may be
    * passed by one megabyte or one big value. A deleted value counts no more at once,
    * though V8 may hold it for long before it collects it. 0 sets no limit.
@@ -400,13 +401,17 @@ export class Database {
   }
 
   /**
-   * Whether what counts against maxmemory, mailboxes included, is past it (V8's heap
-   * apart: this is asked once per message per subscriber).
+   * Whether what counts against maxmemory is past it, with subscribers' mailboxes holding
+   * half of it or more: dropping those behind then frees what matters. Past it for the
+   * data set's sake, dropping them would free next to nothing. (V8's heap apart: this is
+   * asked once per message per subscriber.)
    *
    * @internal
    */
   mailboxesPastMemory(): boolean {
-    return this.maxmemory !== 0 && this.#stored() > this.maxmemory;
+    if (this.maxmemory === 0) return false;
+    const stored = this.#stored();
+    return stored > this.maxmemory && 2 * this.#mailboxEntries * MAILBOX_ENTRY_BYTES >= stored;
   }
 
   /**
@@ -1465,8 +1470,8 @@ export class Client {
     if (db.pastPubsubLimits(this.#pendingReplies, this.#pendingBytes + this.out.length)) {
       this.kill();
     } else if (
-      // Past maxmemory with what all subscribers have yet to take: one at least as far
-      // behind as they are on average goes, as a message reaches it. Limits of one's own
+      // Past maxmemory, mostly with what subscribers have yet to take: one at least as
+      // far behind as they are on average goes, as a message reaches it. Limits of one's own
       // leave hundreds that never read room enough together to end the process.
       db.mailboxesPastMemory() && this.#pendingReplies * db.subscribers >= db.mailboxEntries
     ) {

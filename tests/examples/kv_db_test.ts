@@ -756,6 +756,30 @@ Deno.test("maxmemory: what subscribers have yet to take counts; past it, one beh
   assert.equal(sent(publisher), "+OK\r\n");
 });
 
+Deno.test("maxmemory: past it for the data set's sake, a publish drops no subscriber", () => {
+  const db = new Database({ maxmemory: 100_000 });
+  const record: string[] = [];
+  const subscribers = ["a", "b", "c"].map((name) => {
+    const client = db.connect();
+    client.onKill = () => record.push(`${name} dropped`);
+    client.execute(["SUBSCRIBE", "news"]);
+    sent(client);
+    return client;
+  });
+  const publisher = db.connect();
+  // The data set was under the limit: one big value takes it past.
+  publisher.execute(["SET", "big", "x".repeat(150_000)]);
+  for (let i = 0; i < 3; i++) {
+    publisher.execute(["PUBLISH", "news", "hello"]);
+    for (const subscriber of subscribers) {
+      subscriber.takeMessages();
+      sent(subscriber);
+    }
+  }
+  assert.equal(sent(publisher), "+OK\r\n:3\r\n:3\r\n:3\r\n");
+  assert.deepEqual(record, []);
+});
+
 Deno.test("maxKeys: a write that could take the key space past V8's Map limit is refused whole, with an OOM error; the connection goes on", () => {
   const db = new Database({ maxKeys: 4 });
   const client = db.connect();
