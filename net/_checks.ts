@@ -42,33 +42,32 @@ interface ServingOptions {
 }
 
 /**
- * Checks the options of a server: a number of the wrong type is a TypeError, one out of
- * range a RangeError, each prefixed with `action`.
+ * Checks the options of a server that `names` lists (`serveWorkers` has no `gracePeriod`):
+ * a number of the wrong type is a TypeError, one out of range a RangeError, each
+ * prefixed with `action`. `null` is no option, as `undefined` is.
  */
-export function checkServingOptions(options: ServingOptions, action: string): void {
-  for (const name of ["maxConnections", "idleTimeout", "gracePeriod"] as const) {
+export function checkServingOptions(
+  options: ServingOptions,
+  action: string,
+  names: readonly (keyof ServingOptions)[] = ["maxConnections", "idleTimeout", "gracePeriod"],
+): void {
+  for (const name of names) {
     const value = options[name];
-    if (value !== undefined) checkNumberOption(value, action, name);
-  }
-  const maxConnections = (options.maxConnections ?? Infinity) as number;
-  if (
-    !(maxConnections >= 1) ||
-    (!Number.isInteger(maxConnections) && maxConnections !== Infinity)
-  ) {
-    throw new RangeError(
-      `${action}: maxConnections must be a positive integer, got ${maxConnections}`,
-    );
-  }
-  const idleTimeout = (options.idleTimeout ?? Infinity) as number;
-  if (!(idleTimeout > 0)) {
-    throw new RangeError(
-      `${action}: idleTimeout must be a positive number of milliseconds, got ${idleTimeout}`,
-    );
-  }
-  const gracePeriod = (options.gracePeriod ?? 0) as number;
-  if (!(gracePeriod >= 0)) {
-    throw new RangeError(
-      `${action}: gracePeriod must be a non-negative number of milliseconds, got ${gracePeriod}`,
-    );
+    if (value == null) continue;
+    checkNumberOption(value, action, name);
+    const n = value as number;
+    if (name === "maxConnections" && (!(n >= 1) || (!Number.isInteger(n) && n !== Infinity))) {
+      throw new RangeError(`${action}: maxConnections must be a positive integer, got ${n}`);
+    }
+    if (name === "idleTimeout" && !(n > 0)) {
+      throw new RangeError(
+        `${action}: idleTimeout must be a positive number of milliseconds, got ${n}`,
+      );
+    }
+    if (name === "gracePeriod" && !(n >= 0)) {
+      throw new RangeError(
+        `${action}: gracePeriod must be a non-negative number of milliseconds, got ${n}`,
+      );
+    }
   }
 }

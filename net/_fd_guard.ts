@@ -18,9 +18,12 @@ export class DescriptorGuard {
   #budget: number;
   #held = 0;
   #waiters: (() => void)[] = [];
+  /** Whether the budget came from the limit (or a share of it), not from a failed accept. */
+  readonly limitRead: boolean;
 
   constructor(budget: number) {
     this.#budget = budget;
+    this.limitRead = budget !== Infinity;
   }
 
   /** The most connections all servers together may hold; Infinity when unknown. */

@@ -179,7 +179,7 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
         // connections held now set the budget, and those past it are closed, newest first,
         // before anything else meets the limit, which would abort the process.
         const guard = serving.guard;
-        const limitRead = guard !== null && guard.budget !== Infinity;
+        const limitRead = guard !== null && guard.limitRead;
         const over = guard !== null && isOutOfDescriptors(error) ? guard.limitToHeld() : null;
         if (over !== null) {
           // With the limit read, descriptors opened since (listeners, files) took the room.

@@ -338,7 +338,7 @@ export class WorkerServer implements AsyncDisposable {
       }
       // What each Worker's server would refuse, refused here, before any Worker starts.
       const action = "Cannot serve in workers";
-      checkServingOptions(options, action);
+      checkServingOptions(options, action, ["maxConnections", "idleTimeout"]);
       const askedPort = options.port ?? 0;
       checkNumberOption(askedPort, action, "port");
       if (!(Number.isInteger(askedPort) && askedPort >= 0 && askedPort <= 65535)) {

@@ -970,7 +970,11 @@ Deno.test("serveWorkers() checks the server's options before any Worker starts, 
       message: `Cannot serve in workers: ${message}`,
     });
   }
-  ok(true);
+  // `gracePeriod` is no option of serveWorkers (its Workers do not use one), and `null` is
+  // no option at all: these start.
+  const loose = { gracePeriod: -1, maxConnections: null, idleTimeout: null } as never;
+  await using workers = await serveWorkers(HANDLER, { workers: 1, ...(loose as object) });
+  equal(workers.workers, 1);
 });
 
 Deno.test("serveWorkers() rejects a worker count that is not a positive integer", async () => {

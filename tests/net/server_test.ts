@@ -156,6 +156,13 @@ Deno.test("server() refuses, at its start, options of the wrong type and handler
         "Cannot start server: the handler must be a generator function (function*), got an async generator function",
       ],
     ];
+    // `null` is no option, as in fetch's options: these start (and are stopped here).
+    for (const name of ["maxConnections", "idleTimeout", "gracePeriod"]) {
+      const started = yield* thrown(
+        withTimeout(50, server("127.0.0.1", 0, echoer, { [name]: null as never })),
+      );
+      equal((started as Error).name, "TimeoutError", name);
+    }
     for (const [operation, name, message] of cases) {
       // Bounded: a server that started instead serves until the time limit.
       const error = yield* thrown(withTimeout(1_000, operation));
@@ -524,6 +531,20 @@ function failingListener(
     },
   };
 }
+
+Deno.test("server(): out of descriptors with the limit unread, each shedding report says the limit cannot be read", async () => {
+  // No permissions: the limit cannot be read, and the first failed accept sets the budget.
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", new URL("./_shed_unread_limit.ts", import.meta.url).pathname],
+    stdin: "null",
+  }).output();
+  const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+  equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  deepEqual(lines.map((line) => line.replace(/\d+/g, "N")), [
+    "Too many open files (os error N); servers hold N connections, and will hold at most N from now on (the limit cannot be read without --allow-all); closing this server's newest N",
+    "Too many open files (os error N); servers hold N connections, and will hold at most N from now on (the limit cannot be read without --allow-all); closing this server's newest N",
+  ]);
+});
 
 Deno.test("server() backs off on resource errors (5 ms doubling to 1 s) and skips aborted connections at once", async () => {
   const clock = new VirtualClock();
