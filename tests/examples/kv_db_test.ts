@@ -731,16 +731,21 @@ Deno.test("maxmemory: the keys blocked clients wait on count; a pop that would b
   assert.equal(db.blockedBytes, 0);
 });
 
-Deno.test("maxmemory: what subscribers have yet to take counts; past it, one behind the others is dropped as a message reaches it, one that keeps up is not", () => {
-  const db = new Database({ maxmemory: 20_000, pubsubBufferLimit: 0 });
-  const record: string[] = [];
-  const subscribers = ["slow 1", "slow 2", "quick"].map((name) => {
+/** Clients of `db` subscribed to "news", by name; a dropped one is recorded. */
+function subscribedToNews(db: Database, names: string[], record: string[]): Client[] {
+  return names.map((name) => {
     const client = db.connect();
     client.onKill = () => record.push(`${name} dropped`);
     client.execute(["SUBSCRIBE", "news"]);
     sent(client);
     return client;
   });
+}
+
+Deno.test("maxmemory: what subscribers have yet to take counts; past it, one behind the others is dropped as a message reaches it, one that keeps up is not", () => {
+  const db = new Database({ maxmemory: 20_000, pubsubBufferLimit: 0 });
+  const record: string[] = [];
+  const subscribers = subscribedToNews(db, ["slow 1", "slow 2", "quick"], record);
   const publisher = db.connect();
   // Each waiting message costs its subscriber a slot; the two slow ones never take theirs.
   for (let i = 0; i < 2_000 && record.length < 2; i++) {
@@ -759,13 +764,7 @@ Deno.test("maxmemory: what subscribers have yet to take counts; past it, one beh
 Deno.test("maxmemory: past it for the data set's sake, a publish drops no subscriber", () => {
   const db = new Database({ maxmemory: 100_000 });
   const record: string[] = [];
-  const subscribers = ["a", "b", "c"].map((name) => {
-    const client = db.connect();
-    client.onKill = () => record.push(`${name} dropped`);
-    client.execute(["SUBSCRIBE", "news"]);
-    sent(client);
-    return client;
-  });
+  const subscribers = subscribedToNews(db, ["a", "b", "c"], record);
   const publisher = db.connect();
   // The data set was under the limit: one big value takes it past.
   publisher.execute(["SET", "big", "x".repeat(150_000)]);

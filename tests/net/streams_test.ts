@@ -37,6 +37,22 @@ function* readThenLetGo(readable: ReadableStream<Uint8Array>): Coroutine<void> {
   yield* until(rejects(pending, { name: "TypeError" }));
 }
 
+/**
+ * Lets `readable` go with the stream's own read in flight, as `letGo` says: a reader's
+ * `releaseLock`, or a `pipeTo` with `preventCancel` stopped by its signal.
+ */
+function* letGoInFlight(readable: ReadableStream<Uint8Array>, letGo: string): Coroutine<void> {
+  if (letGo === "releaseLock") return yield* readThenLetGo(readable);
+  const aborter = new AbortController();
+  const piping = readable.pipeTo(new WritableStream(), {
+    preventCancel: true,
+    signal: aborter.signal,
+  }).catch(() => {});
+  yield* until(macrotask());
+  aborter.abort(new Error("stop"));
+  yield* until(piping);
+}
+
 /** What `reader` gives until the end of its stream, as text (at most 100 reads). */
 function* readToEnd(reader: ReadableStreamDefaultReader<Uint8Array>): Coroutine<string> {
   let got = "";
@@ -200,18 +216,7 @@ Deno.test("toStreams() readable let go with a read in flight, the peer silent, l
     await run(function* () {
       using pair = yield* socketPair();
       const { readable } = toStreams(pair.peer);
-      if (letGo === "releaseLock") {
-        yield* readThenLetGo(readable);
-      } else {
-        const aborter = new AbortController();
-        const piping = readable.pipeTo(new WritableStream(), {
-          preventCancel: true,
-          signal: aborter.signal,
-        }).catch(() => {});
-        yield* until(macrotask());
-        aborter.abort(new Error("stop"));
-        yield* until(piping);
-      }
+      yield* letGoInFlight(readable, letGo);
       // Nobody holds the stream: the owner reads on, and its recv takes the read's place.
       const receiving = yield* spawn(pair.peer.recvExactly(4));
       yield* pair.client.sendall("data");
@@ -232,18 +237,7 @@ Deno.test("toStreams() readable let go with a read in flight, then the peer rese
       const closed = new Promise((resolve) => client.once("close", resolve));
       using conn = yield* listener.accept();
       const { readable } = toStreams(conn);
-      if (letGo === "releaseLock") {
-        yield* readThenLetGo(readable);
-      } else {
-        const aborter = new AbortController();
-        const piping = readable.pipeTo(new WritableStream(), {
-          preventCancel: true,
-          signal: aborter.signal,
-        }).catch(() => {});
-        yield* until(macrotask());
-        aborter.abort(new Error("stop"));
-        yield* until(piping);
-      }
+      yield* letGoInFlight(readable, letGo);
       client.resetAndDestroy();
       yield* until(closed);
       // The stream's read lands with the reset while nobody holds the stream.
