@@ -18,6 +18,8 @@ export class DescriptorGuard {
   #budget: number;
   #held = 0;
   #waiters: (() => void)[] = [];
+  /** Connections servers are closing for a failed accept, not yet given back. */
+  #closing = 0;
   /** Whether the budget came from the limit (or a share of it), not from a failed accept. */
   readonly limitRead: boolean;
 
@@ -39,9 +41,14 @@ export class DescriptorGuard {
    * budget, when servers hold too few for it to say anything.
    */
   limitToHeld(): number | null {
-    const held = this.#held;
+    // Those a server is closing for the last failure are as good as closed.
+    const held = this.#held - this.#closing;
     // Few held: something else holds the descriptors, and servers give way by waiting.
     if (held < 2 * MIN_RESERVE) return null;
+    // Within the budget while servers still close connections for the last failure: this
+    // one is of the same moment (another server's accept, made before they closed), seen
+    // late. Learnt again, it would lower the budget, and close more, once per server.
+    if (this.#closing > 0 && held <= this.#budget) return 0;
     const reserve = Math.max(MIN_RESERVE, Math.ceil(held * RESERVE_FRACTION));
     this.#budget = Math.min(this.#budget, held - reserve);
     return Math.max(0, held - this.#budget);
@@ -62,9 +69,15 @@ export class DescriptorGuard {
     this.#held++;
   }
 
-  /** Counts a connection closed, and wakes whoever waits for room. */
-  give(): void {
+  /** Counts connections a server began to close for a failed accept (see `limitToHeld`). */
+  closing(count: number): void {
+    this.#closing += count;
+  }
+
+  /** Counts a connection closed, and wakes whoever waits for room; `shed`: see `closing`. */
+  give(shed = false): void {
     this.#held--;
+    if (shed) this.#closing--;
     const waiters = this.#waiters;
     if (waiters.length === 0) return;
     this.#waiters = [];

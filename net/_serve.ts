@@ -59,6 +59,8 @@ class Entry {
   reaping = false;
   /** The thread that kills its thread for the idle limit (see `reap`), once spawned. */
   reaper: Task<void> | null = null;
+  /** Closed for a failed accept: counted as closing by the descriptor guard until given back. */
+  shed = false;
 }
 
 /**
@@ -125,6 +127,7 @@ class Serving {
 
   /** Closes `conn` and stops counting it once its socket is gone; does nothing the second time. */
   retire(conn: Connection): void {
+    const shed = this.live.get(conn)?.shed === true;
     if (!this.live.delete(conn)) return;
     const socket = socketOf(conn);
     try {
@@ -135,7 +138,7 @@ class Serving {
         this.lingering.add(socket);
         socket.whenReleased(() => {
           this.lingering.delete(socket);
-          guard.give();
+          guard.give(shed);
           this.wake();
         });
       }
@@ -181,7 +184,11 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
         const guard = serving.guard;
         const limitRead = guard !== null && guard.limitRead;
         const over = guard !== null && isOutOfDescriptors(error) ? guard.limitToHeld() : null;
-        if (over !== null) {
+        // Nothing to close: another server's failure of the same moment is being dealt
+        // with, and this one backs off as from any other.
+        if (over !== null && over > 0) {
+          // Only its own: the others close theirs as their accepts fail.
+          const closing = newest(serving, over);
           // With the limit read, descriptors opened since (listeners, files) took the room.
           const why = limitRead
             ? "descriptors opened since the limit was read count against it too"
@@ -191,12 +198,12 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
             new NetError(
               `${(error as Error).message}; servers hold ${guard!.held} connections, and will ` +
                 `hold at most ${guard!.budget} from now on (${why}); closing this server's ` +
-                `newest ${over}`,
+                `newest ${closing.length}`,
               { cause: error },
             ),
             undefined,
           );
-          yield* shed(serving, over);
+          yield* shed(serving, closing);
           continue;
         }
         // Out of memory, say: retrying at once would spin. Back off.
@@ -354,14 +361,20 @@ function* sweepIdle(serving: Serving): Coroutine<void> {
   }
 }
 
-/**
- * Closes this server's newest `count` connections (at most all it has), as the idle limit
- * closes a connection.
- */
-function* shed(serving: Serving, count: number): Coroutine<void> {
-  if (count <= 0) return;
+/** This server's newest `count` connections still served (at most all it has). */
+function newest(serving: Serving, count: number): [Connection, Entry][] {
   const open = [...serving.live].filter(([, entry]) => !entry.idle && entry.task !== null);
-  for (const [conn, entry] of open.slice(-count)) yield* closeOnPurpose(serving, conn, entry);
+  return count <= 0 ? [] : open.slice(-count);
+}
+
+/**
+ * Closes `closing`, connections of this server, as the idle limit closes a connection,
+ * counting them as closing with the descriptor guard until each is given back.
+ */
+function* shed(serving: Serving, closing: [Connection, Entry][]): Coroutine<void> {
+  for (const [, entry] of closing) entry.shed = true;
+  serving.guard?.closing(closing.length);
+  for (const [conn, entry] of closing) yield* closeOnPurpose(serving, conn, entry);
 }
 
 /**

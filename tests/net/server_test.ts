@@ -546,6 +546,19 @@ Deno.test("server(): out of descriptors with the limit unread, each shedding rep
   ]);
 });
 
+Deno.test("server(): two servers out of descriptors in one moment close the connections past the budget once, not once each", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", new URL("./_shed_two_servers.ts", import.meta.url).pathname],
+    stdin: "null",
+  }).output();
+  equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  deepEqual(new TextDecoder().decode(output.stdout).trim().split("\n"), [
+    "Too many open files (os error 24); servers hold 100 connections, and will hold at most 84 from now on (the limit cannot be read without --allow-all); closing this server's newest 16",
+    // The other server's failure is of the same moment: it backs off, and closes nothing.
+    "Too many open files (os error 24)",
+  ]);
+});
+
 Deno.test("server() backs off on resource errors (5 ms doubling to 1 s) and skips aborted connections at once", async () => {
   const clock = new VirtualClock();
   const shutdown = new AbortController();
