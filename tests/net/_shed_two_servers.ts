@@ -43,6 +43,7 @@ await run(function* () {
       maxConnections: Infinity,
       idleTimeout: Infinity,
       gracePeriod: 0,
+      signal: undefined,
       descriptors: true,
     }));
   }
