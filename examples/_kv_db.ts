@@ -96,14 +96,16 @@ export interface DatabaseOptions {
    * dies once that heap reaches its limit (about 4 GiB unless `--v8-flags=
    * --max-old-space-size` says otherwise), so this keeps it off that cliff. The data set
    * counts its keys' and values' bytes, with an estimate of V8's overhead for each key
-   * and list item, and so do the channels subscribed to, the keys blocked clients wait
-   * on and the messages subscribers have yet to take (past the limit, SUBSCRIBE and a
-   * BLPOP that would wait are refused too, and, while the messages waiting are half of
-   * what counts or more, a subscriber at least as far behind as the average is dropped
-   * as a message reaches it); once it is a quarter of the limit or more, V8's heap counts too, looked at once
-   * per MiB of arguments written (and on every write while over), so the limit may be
-   * passed by one megabyte or one big value. A deleted value counts no more at once,
-   * though V8 may hold it for long before it collects it. 0 sets no limit.
+   * and list item. Once it is a quarter of the limit or more, V8's heap counts too, looked
+   * at once per MiB of arguments written (and on every write while over), so the limit
+   * may be passed by one megabyte or one big value. A deleted value counts no more at
+   * once, though V8 may hold it for long before it collects it. 0 sets no limit.
+   *
+   * What clients hold counts too: the channels and patterns subscribed to, the keys
+   * blocked clients wait on, and the messages subscribers have yet to take. Past the
+   * limit, SUBSCRIBE and a BLPOP that would wait are refused as writes are; and while the
+   * messages waiting are half of what counts or more, a subscriber at least as far behind
+   * as the average is dropped as a message reaches it.
    *
    * @default {three quarters of what V8's heap_size_limit leaves the old generation}
    */
