@@ -136,7 +136,7 @@ export class ReadBuffer {
    * Removes and gives up to `n` bytes, in an array of exactly that length that nothing
    * will write to again (see the top of this file).
    */
-  take(n: number): Uint8Array {
+  take(n: number): Uint8Array<ArrayBuffer> {
     if (this.#lost !== 0 || this.#buffer.byteLength === 0) this.#checkLost();
     const start = this.#start;
     const count = Math.min(n, this.#end - start);

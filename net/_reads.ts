@@ -14,7 +14,7 @@ const encoder = new TextEncoder();
 const NEWLINE = encoder.encode("\n");
 
 /** A read: waits until the buffered bytes answer it, then takes its answer from them. */
-abstract class Read<T = Uint8Array> extends SocketEvent<T> {
+abstract class Read<T = Uint8Array<ArrayBuffer>> extends SocketEvent<T> {
   /** Throws if the arguments are wrong. */
   protected abstract check(): void;
   /** Whether the buffered bytes (and the end of the stream, if reached) answer the read. */
@@ -91,7 +91,7 @@ export class Recv extends Read {
     return this.socket.buffer.size > 0 || this.socket.eof;
   }
 
-  protected result(): Uint8Array {
+  protected result(): Uint8Array<ArrayBuffer> {
     return this.socket.buffer.take(this.#bufsize);
   }
 }
@@ -126,7 +126,7 @@ export class RecvExactly extends Read {
     return this.socket.buffer.size >= this.#count || this.socket.eof;
   }
 
-  protected result(): Uint8Array {
+  protected result(): Uint8Array<ArrayBuffer> {
     const buffer = this.socket.buffer;
     if (buffer.size < this.#count) {
       // Only at the end of the stream: what came stays buffered for `recv`.
@@ -198,7 +198,7 @@ export class ReadLine extends Read {
     return false;
   }
 
-  protected result(): Uint8Array {
+  protected result(): Uint8Array<ArrayBuffer> {
     const buffer = this.socket.buffer;
     const at = this.#at;
     // Without a delimiter the line is at least what is buffered (exactly that at the end

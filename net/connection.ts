@@ -147,7 +147,7 @@ export class Connection implements Disposable {
    * }());
    * ```
    */
-  recv(bufsize: number): Effect<Uint8Array> {
+  recv(bufsize: number): Effect<Uint8Array<ArrayBuffer>> {
     return new Recv(this.#socket, bufsize);
   }
 
@@ -183,7 +183,7 @@ export class Connection implements Disposable {
    * }());
    * ```
    */
-  recvExactly(n: number): Effect<Uint8Array> {
+  recvExactly(n: number): Effect<Uint8Array<ArrayBuffer>> {
     return new RecvExactly(this.#socket, n);
   }
 
@@ -229,7 +229,7 @@ export class Connection implements Disposable {
   readline(
     delim: string | Uint8Array = "\n",
     options: ReadlineOptions = {},
-  ): Effect<Uint8Array> {
+  ): Effect<Uint8Array<ArrayBuffer>> {
     return new ReadLine(this.#socket, delim, options.maxLength ?? DEFAULT_MAX_LINE);
   }
 

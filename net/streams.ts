@@ -48,7 +48,7 @@ export interface ToStreamsOptions {
 /** Both sides of a connection as Web Streams; a pair that `pipeThrough` accepts. */
 export interface ConnectionStreams {
   /** The bytes the peer sends, chunk by chunk; it closes at the end of the stream. */
-  readonly readable: ReadableStream<Uint8Array>;
+  readonly readable: ReadableStream<Uint8Array<ArrayBuffer>>;
   /** Bytes to send; closing it shuts the sending side down (the peer reads the end). */
   readonly writable: WritableStream<Uint8Array>;
 }
@@ -139,7 +139,7 @@ function readableOf(
   conn: Connection,
   chunkSize: number,
   signal: AbortSignal | undefined,
-): ReadableStream<Uint8Array> {
+): ReadableStream<Uint8Array<ArrayBuffer>> {
   const socket = socketOf(conn);
   /** Aborts the run of the read in flight, if any. */
   let reading: AbortController | null = null;
@@ -159,7 +159,9 @@ function readableOf(
 
   // Takes one chunk and hands it over in the same step: a kill (from `cancel`) comes
   // either before the read's bytes are taken, and they stay buffered, or not at all.
-  function* pullOnce(controller: ReadableStreamDefaultController<Uint8Array>): Coroutine<void> {
+  function* pullOnce(
+    controller: ReadableStreamDefaultController<Uint8Array<ArrayBuffer>>,
+  ): Coroutine<void> {
     const data = yield* conn.recv(chunkSize);
     if (data.length === 0) {
       controller.close();
@@ -179,7 +181,7 @@ function readableOf(
     }
   }
 
-  const readable = new ReadableStream<Uint8Array>({
+  const readable = new ReadableStream<Uint8Array<ArrayBuffer>>({
     async pull(controller) {
       if (signal?.aborted) return controller.error(signal.reason);
       const aborter = new AbortController();
@@ -230,7 +232,7 @@ function readableOf(
  * 1.03x at the default chunk size, 0.97x with the peer writing 16 KiB at a time; a copy of
  * every chunk cost 0.76x there. A 1 KiB chunk size copies every chunk: 0.59x.
  */
-function ownMemory(data: Uint8Array): Uint8Array {
+function ownMemory(data: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
   return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
 }
 

@@ -441,3 +441,22 @@ function formatPeer(conn: Connection): string {
   ok(addr.transport === "tcp");
   return `${addr.hostname}:${addr.port}`;
 }
+
+Deno.test("what the reads give is typed as bytes of an ArrayBuffer, which Web APIs take as they are", async () => {
+  // Typed as `Uint8Array` (of any buffer), none of these calls would type-check without a
+  // cast: `crypto.subtle.digest`, `Blob` and `Response` want memory that is not shared.
+  const [digest, blob, response] = await run(function* () {
+    const [a, b] = memoryPair();
+    yield* a.sendall("one\ntwo\nthree");
+    yield* a.closeWrite();
+    const line: Uint8Array<ArrayBuffer> = yield* b.readline();
+    const exactly: Uint8Array<ArrayBuffer> = yield* b.recvExactly(4);
+    const rest: Uint8Array<ArrayBuffer> = yield* b.recv(100);
+    a.close();
+    b.close();
+    return [crypto.subtle.digest("SHA-256", line), new Blob([exactly]), new Response(rest)];
+  }());
+  equal((await digest).byteLength, 32);
+  equal(await blob.text(), "two\n");
+  equal(await response.text(), "three");
+});

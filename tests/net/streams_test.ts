@@ -585,3 +585,17 @@ Deno.test("toStreams() refuses an in-memory connection with a TypeError", () => 
     }: an in-memory connection (memoryPair, MemoryListener) cannot back Web Streams, since each stream operation runs in a run of its own and only the connection's own run can wake its waits; use a TCP, TLS or Unix socket connection`,
   });
 });
+
+Deno.test("toStreams() readable gives chunks typed as bytes of an ArrayBuffer, which Web APIs take as they are", async () => {
+  await run(function* () {
+    using pair = yield* socketPair();
+    const { readable } = toStreams(pair.peer);
+    const reader = readable.getReader();
+    yield* pair.client.sendall("a chunk");
+    const { value } = yield* until(reader.read());
+    // Typed as `Uint8Array` (of any buffer), this would not type-check without a cast.
+    const blob = new Blob([value!]);
+    equal(yield* until(blob.text()), "a chunk");
+    yield* until(reader.cancel());
+  }());
+});
