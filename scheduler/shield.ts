@@ -22,6 +22,13 @@ import type { Operation } from "./operation.ts";
  * hand an item on whatever happens, receive it unshielded (a killed receive takes
  * nothing) and shield what is done with it.
  *
+ * The same goes for the error a `finally` runs for: the kill takes effect where the
+ * shield ends, with a `return()`, and JavaScript drops the error there (the kernel never
+ * sees it). To clean up after an error that must not be lost, do it in a `catch` and
+ * rethrow the error from inside the shield, as in the second example: with no kill, the
+ * caller gets it as usual; with a kill waiting, the killer (or `withTimeout`'s caller)
+ * does.
+ *
  * @typeParam T The operation's result.
  * @param operation The generator object (or event) to run.
  * @returns An event that resumes with the operation's result.
@@ -51,6 +58,34 @@ import type { Operation } from "./operation.ts";
  *   record.push("killed");
  * }(), { clock: new VirtualClock() });
  * assert.deepEqual(record, ["work done", "goodbye sent", "killed"]);
+ * ```
+ *
+ * @example Cleanup after an error, which a kill meanwhile does not lose
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { kill, run, shield, sleep, spawn, VirtualClock } from "@bluelet/bluelet";
+ *
+ * const caught = await run(function* () {
+ *   const worker = yield* spawn(function* () {
+ *     try {
+ *       yield* sleep(10);
+ *       throw new Error("database down");
+ *     } catch (error) {
+ *       yield* shield(function* () {
+ *         yield* sleep(50); // roll back
+ *         throw error;
+ *       }());
+ *     }
+ *   }());
+ *   yield* sleep(20); // the worker is now rolling back
+ *   try {
+ *     yield* kill(worker);
+ *   } catch (error) {
+ *     return error;
+ *   }
+ *   return "no error";
+ * }(), { clock: new VirtualClock() });
+ * assert.equal((caught as Error).message, "database down");
  * ```
  */
 export function shield<T>(operation: Operation<T>): Effect<T> {

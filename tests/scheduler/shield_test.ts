@@ -459,3 +459,58 @@ for (const nested of [false, true]) {
     assert.deepEqual(record, ["3 helper done", "3 joined"]);
   });
 }
+
+Deno.test("an error rethrown from inside a shield reaches the killer, or withTimeout's caller, where a finally would drop it", async (t) => {
+  function* failThenRollBack(record: string[], clock: VirtualClock): Coroutine<void> {
+    try {
+      throw new Error("database down");
+    } catch (error) {
+      yield* shield(function* () {
+        yield* sleep(5);
+        record.push(`rolled back at ${clock.now()}`);
+        throw error;
+      }());
+    }
+  }
+  await t.step(
+    "withTimeout: the deadline waits for the rollback, and the caller gets both",
+    async () => {
+      const record: string[] = [];
+      const clock = new VirtualClock();
+      const caught = await run(
+        function* () {
+          try {
+            yield* withTimeout(3, failThenRollBack(record, clock));
+          } catch (error) {
+            return error;
+          }
+          return "no error";
+        }(),
+        { clock },
+      );
+      assert.deepEqual(record, ["rolled back at 5"]);
+      assert.ok(caught instanceof SuppressedError);
+      assert.equal((caught.error as Error).message, "database down");
+      assert.equal((caught.suppressed as Error).name, "TimeoutError");
+    },
+  );
+  await t.step("kill: the killer gets the error", async () => {
+    const record: string[] = [];
+    const clock = new VirtualClock();
+    const caught = await run(
+      function* () {
+        const worker = yield* spawn(failThenRollBack(record, clock));
+        yield* sleep(2);
+        try {
+          yield* kill(worker);
+        } catch (error) {
+          return error;
+        }
+        return "no error";
+      }(),
+      { clock },
+    );
+    assert.deepEqual(record, ["rolled back at 5"]);
+    assert.equal((caught as Error).message, "database down");
+  });
+});
