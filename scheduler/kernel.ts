@@ -379,6 +379,8 @@ export class Kernel implements ThreadHost {
   #macrotaskSeen = 0;
   /** The errors the run's failure holds (see `seenBefore`). */
   readonly #failures = new Set<unknown>();
+  /** The run's teardown was found stuck: its DeadlockError is in `#error` already. */
+  #teardownStuck = false;
   /** The thread `#step` runs now; null between turns. */
   #stepping: Thread | null = null;
   /** Slice hops since the kernel last went idle. */
@@ -1089,9 +1091,29 @@ export class Kernel implements ThreadHost {
       killed = true;
     }
     if (killed) return true;
-    // Teardown itself is stuck: give up on those threads rather than hang. Stuck since a
-    // deadlock began the teardown, it is that same deadlock (a thread stuck in a shield).
-    if (!isInstance(this.#error, DeadlockError)) this.#fail(error);
+    // Teardown itself is stuck. Stuck since a deadlock began the teardown, it is that same
+    // deadlock (a thread stuck in a shield); otherwise this one goes on top of the error,
+    // once: stuck again after the kills below, it is still the same deadlock.
+    if (!this.#teardownStuck) {
+      this.#teardownStuck = true;
+      if (!isInstance(this.#error, DeadlockError)) this.#fail(error);
+    }
+    // Threads whose kill waits for a shield that nothing can end now: the kill goes
+    // through it, so that their `finally` blocks run (a lock they hold is let go, say).
+    // Once each: a thread stuck again in its cleanup is given up on below.
+    let forced = false;
+    for (let t = this.#first; t !== null; t = t.next) {
+      const extras = t.extras;
+      if (extras === null || !extras.killDeferred || t.killing) continue;
+      extras.killDeferred = false;
+      extras.shields!.length = 0;
+      extras.shieldSerials!.length = 0;
+      if (extras.spared !== null) this.#reconsiderSpared(extras);
+      this.#beginUnwinding(t);
+      forced = true;
+    }
+    if (forced) return true;
+    // Still stuck: give up on those threads rather than hang.
     // Errors the stuck threads hold (a failing scope's, a failed cleanup's) would have
     // reached the run had they ended: they are not dropped.
     for (const held of this.#heldErrors()) {

@@ -12,7 +12,8 @@ import type { Operation } from "./operation.ts";
  * `yield`: a thread killed while it cleans up after an error, or while a combinator kills
  * its losers, would stop half-way. `withTimeout`, `all` and `race` shield their own
  * cleanup. A shielded operation can still be limited with `withTimeout` inside it, and
- * should be: a shield that never ends keeps its thread alive.
+ * should be: a shield that never ends keeps its thread alive (unless the run deadlocks:
+ * then the kill goes through the shield, and the thread's `finally` blocks run).
  *
  * If the shielded operation throws and a kill is waiting, the error goes to the killer,
  * like an error from any `finally` during a kill. If it returns, the kill then takes

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   type Coroutine,
   DeadlockError,
+  Event,
   join,
   kill,
   KilledError,
@@ -513,4 +514,57 @@ Deno.test("an error rethrown from inside a shield reaches the killer, or withTim
     assert.deepEqual(record, ["rolled back at 5"]);
     assert.equal((caught as Error).message, "database down");
   });
+});
+
+Deno.test("a deadlock inside a shield kills through it: the thread's finally blocks run, and release the lock it holds", async () => {
+  const lock = new Lock({ name: "db" });
+  const record: string[] = [];
+  await assert.rejects(
+    run(
+      function* () {
+        try {
+          yield* shield(lock.withLock(function* () {
+            try {
+              yield* lock.acquire(); // held already by this thread: stuck for ever
+            } finally {
+              record.push("inner finally");
+            }
+          }()));
+        } finally {
+          record.push("outer finally");
+        }
+      }(),
+      { clock: new VirtualClock() },
+    ),
+    (error) => {
+      assert.ok(error instanceof DeadlockError, `got ${error}`);
+      assert.match(error.message, /thread 0 waits on acquire\(Lock "db"\)/);
+      return true;
+    },
+  );
+  assert.deepEqual(record, ["inner finally", "outer finally"]);
+  assert.equal(lock.locked, false);
+});
+
+Deno.test("a teardown stuck in a shield, then in the finally the kill goes on to, is one deadlock on top of the run's error", async () => {
+  const record: string[] = [];
+  const outcome = await run(
+    function* () {
+      yield* spawn(function* () {
+        try {
+          yield* shield(new Event().wait());
+        } finally {
+          record.push("finally runs");
+          yield* new Event().wait(); // stuck again: given up on
+        }
+      }());
+      yield* sleep(1);
+      throw new Error("boom");
+    }(),
+    { clock: new VirtualClock() },
+  ).then(() => "resolved", (error) => error);
+  assert.deepEqual(record, ["finally runs"]);
+  assert.ok(outcome instanceof SuppressedError, `got ${outcome}`);
+  assert.ok(outcome.error instanceof DeadlockError, `got ${outcome.error}`);
+  assert.equal((outcome.suppressed as Error).message, "boom");
 });

@@ -380,7 +380,14 @@ Deno.test("a thread left stuck when its run gave up after a deadlock is said to 
   let stuck: Task<unknown> | undefined;
   await assert.rejects(
     run(function* () {
-      stuck = yield* spawn(shield(new Channel<number>().receive()));
+      // The deadlock kills through the shield; the `finally` is stuck for good.
+      stuck = yield* spawn(function* () {
+        try {
+          yield* shield(new Channel<number>().receive());
+        } finally {
+          yield* new Channel<number>().receive();
+        }
+      }());
       yield* new Channel<number>().receive();
     }()),
     DeadlockError,
