@@ -12,7 +12,10 @@ import type { Task } from "./task.ts";
  * Killing a finished thread does nothing. Threads that join a killed thread get a
  * {@linkcode KilledError}, whose `cause` is `reason`. If a `finally` of the target throws,
  * the kill throws that error at the yield point (and the target's joiners get it too);
- * several are chained as `SuppressedError`s. A thread may kill itself. A thread inside
+ * several are chained as `SuppressedError`s, one for each frame the kernel runs (a call
+ * with `yield sub()` or `call`; `yield* sub()` is part of its caller's frame, where a
+ * `finally` that throws replaces the error in flight, as anywhere in JavaScript). A thread
+ * may kill itself. A thread inside
  * {@linkcode shield} is killed once the shielded operation ends.
  *
  * @param target The {@linkcode Task} to stop, or the generator object that was spawned.
