@@ -15,8 +15,9 @@ import {
 /**
  * Maps `error`, thrown while doing `action` (e.g. `"Cannot recv from 127.0.0.1:80"`), to a
  * typed error. `closed` says the socket was closed by this side, which is why a pending
- * op was interrupted. Errors that are not about the network (permissions, bugs) pass
- * through untouched.
+ * op was interrupted. Errors that are not about the network (Deno's own permissions,
+ * bugs) pass through untouched; the OS's EACCES (Deno's `PermissionDenied`) is about the
+ * address, and is mapped.
  */
 export function mapError(
   error: unknown,
@@ -56,10 +57,12 @@ export function mapError(
   if (error instanceof errors.AddrInUse) {
     return new AddressInUseError(`${action}: address already in use`, options);
   }
+  if (error instanceof errors.PermissionDenied) {
+    return new NetError(`${action}: permission denied`, options);
+  }
   if (
     error instanceof TypeError || error instanceof RangeError ||
-    error instanceof errors.NotCapable ||
-    error instanceof errors.PermissionDenied
+    error instanceof errors.NotCapable
   ) {
     return error;
   }

@@ -261,9 +261,12 @@ export class RecvInto extends Read<number> {
     const socket = this.socket;
     if (
       socket.memory !== null || socket.buffer.size > 0 || socket.eof || socket.orphan !== null ||
-      socket.failure !== undefined
+      socket.failure !== undefined || socket.handshaking
     ) {
       // Bytes (or an outcome) are already on their way through the buffer: take them there.
+      // So are a TLS connection's first bytes, read while its handshake runs: a close then
+      // must wake the read at once (`orClosed`), and the OS read it leaves behind must not
+      // land in the caller's array after the read has thrown.
       return super.begin();
     }
     return this.#direct = socket.conn.read(this.#target);

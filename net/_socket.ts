@@ -267,6 +267,11 @@ export class Socket {
     else this.#closedMidHandshake?.reject(new Deno.errors.Interrupted("closed mid-handshake"));
   }
 
+  /** Whether a TLS server connection's handshake is still running (see `orClosed`). */
+  get handshaking(): boolean {
+    return this.#handshake !== null;
+  }
+
   /**
    * `op`, an OS read or write, or, should this side close first while the TLS handshake
    * runs, its rejection: the Deno connection stays open until the handshake ends, and so

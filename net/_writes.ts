@@ -95,7 +95,7 @@ export class Send<T extends number | void> extends SocketEvent<T> {
     socket.sent += bytes.length;
     this.#done = true; // queued whole: it goes out even if this thread is killed now
     // Past a limit, wait for the writes to catch up rather than queue without bound.
-    return socket.queued > QUEUE_LIMIT ? socket.drained().then(() => 0) : null;
+    return socket.queued > QUEUE_LIMIT ? socket.orClosed(socket.drained().then(() => 0)) : null;
   }
 
   /** Records that `n` more bytes went out: an in-memory transport calls it as it hands them over. */
@@ -175,9 +175,12 @@ export class CloseWrite extends SocketEvent<void> {
     socket.writeClosed = true;
     const memory = socket.memory;
     if (memory !== null) return memory.closeWrite();
-    return socket.coalesce
-      ? socket.drained().then(() => socket.conn.closeWrite())
-      : socket.conn.closeWrite();
+    // Mid-handshake, a close wakes it at once (`orClosed`), as it does a read.
+    return socket.orClosed(
+      socket.coalesce
+        ? socket.drained().then(() => socket.conn.closeWrite())
+        : socket.conn.closeWrite(),
+    );
   }
 
   protected step(ok: boolean, value: unknown): null {

@@ -334,6 +334,12 @@ export class Connection implements Disposable {
    * Closes the connection. Operations waiting on it throw {@linkcode SocketClosedError};
    * later ones too. Closing again does nothing.
    *
+   * What completed sends handed the OS goes out as after any close. On TLS, small sends
+   * still queued (see the constructor) are written as the connection closes; but behind
+   * an earlier write that a peer not reading holds up, Deno cancels them with it, and
+   * they are lost without an error. To know every byte went out, `closeWrite()` first:
+   * it waits for them (within a time limit, if the peer may stall).
+   *
    * @example Closing in a finally block
    * ```ts
    * import { connect, Listener, run } from "@bluelet/bluelet";

@@ -69,6 +69,21 @@ Deno.test("mapError() maps ETIMEDOUT on a connection to ConnectionTimedOutError,
   ok(connecting instanceof ConnectTimeoutError, String(connecting));
 });
 
+Deno.test("mapError() maps the OS's permission denied (EACCES) to a NetError naming the address; a missing --allow-net passes through", () => {
+  // Deno 2 throws NotCapable for a permission of its own, PermissionDenied for EACCES (a
+  // port below 1024, a Unix socket in a directory this user may not write).
+  const cause = new Deno.errors.PermissionDenied("Permission denied (os error 13)");
+  const listening = mapError(cause, "Cannot listen on 127.0.0.1:80");
+  ok(listening instanceof NetError, String(listening));
+  equal((listening as Error).message, "Cannot listen on 127.0.0.1:80: permission denied");
+  equal((listening as Error).cause, cause);
+  const connecting = mapConnectError(cause, "Cannot connect to /run/app.sock");
+  ok(connecting instanceof ConnectError, String(connecting));
+  equal((connecting as Error).message, "Cannot connect to /run/app.sock: permission denied");
+  const notCapable = new Deno.errors.NotCapable('Requires net access to "127.0.0.1:80"');
+  equal(mapError(notCapable, "Cannot listen on 127.0.0.1:80"), notCapable);
+});
+
 Deno.test("mapError() maps ConnectionAborted to ConnectionResetError", () => {
   const cause = new Deno.errors.ConnectionAborted("Software caused connection abort");
   const error = mapError(cause, "Cannot recv from 127.0.0.1:80");

@@ -15,6 +15,7 @@ import {
   moveOnAfter,
   NetError,
   type Operation,
+  recvInto,
   run,
   server,
   shield,
@@ -1255,43 +1256,64 @@ Deno.test("server() killed as its sweeper is about to start a reaper shuts down 
   deepEqual(failures, []);
 });
 
-Deno.test("server() over TLS: closing a connection mid-handshake wakes its waiting read and send at once", async () => {
+Deno.test("server() over TLS: closing a connection mid-handshake wakes its waiting reads, sends and closeWrite at once", async () => {
   // Deno leaves such a socket open until the client finishes the handshake or leaves (see
-  // above); a read or a big send waiting on it must not wait that long for the close.
+  // above); a read, a big send or a shutdown waiting on it must not wait that long for the
+  // close. One read and one write at a time per connection: two rounds.
   const { cert, key } = await makeCertificate();
   const record: string[] = [];
-  await run(withServer(
-    function* (conn) {
-      const waits = [conn.recv(10), conn.sendall(new Uint8Array(64 * 1024))].map((op) =>
-        spawn(function* () {
-          try {
-            yield* op;
-          } catch (error) {
-            record.push(`${op.description.split(" ")[0]} threw ${(error as Error).name}`);
-          }
-        }())
-      );
-      const waiters = [];
-      for (const wait of waits) waiters.push(yield* wait);
-      yield* sleep(20);
-      conn.close();
-      for (const waiter of waiters) yield* join(waiter);
-      record.push("handler joined both");
-    },
-    { tls: { cert, key }, onError: (error) => record.push(`onError: ${error}`) },
-    function* (addr) {
-      // A client that never starts the handshake, and stays until the handler is done.
-      const silent = yield* until(Deno.connect({ hostname: "127.0.0.1", port: portOf(addr) }));
-      try {
-        for (let i = 0; i < 2000 && record.length < 3; i++) yield* sleep(1);
-      } finally {
-        silent.close();
-      }
-    },
-  ));
+  const rounds: [string, (conn: Connection) => Operation<unknown>][][] = [
+    [
+      ["recv(10)", (conn) => conn.recv(10)],
+      ["sendall", (conn) => conn.sendall(new Uint8Array(64 * 1024))],
+    ],
+    [
+      ["recvInto", (conn) => recvInto(conn, new Uint8Array(10))],
+      ["closeWrite after a small send", function* (conn) {
+        yield* conn.sendall("hi"); // queued, to go out with what follows
+        yield* conn.closeWrite();
+      }],
+    ],
+  ];
+  for (const ops of rounds) {
+    await run(withServer(
+      function* (conn) {
+        const waiters = [];
+        for (const [name, op] of ops) {
+          waiters.push(
+            yield* spawn(function* () {
+              try {
+                yield* op(conn);
+              } catch (error) {
+                record.push(`${name} threw ${(error as Error).name}`);
+              }
+            }()),
+          );
+        }
+        yield* sleep(20);
+        conn.close();
+        for (const waiter of waiters) yield* join(waiter);
+        record.push("handler joined both");
+      },
+      { tls: { cert, key }, onError: (error) => record.push(`onError: ${error}`) },
+      function* (addr) {
+        // A client that never starts the handshake, and stays until the handler is done.
+        const silent = yield* until(Deno.connect({ hostname: "127.0.0.1", port: portOf(addr) }));
+        const enough = record.length + 3;
+        try {
+          for (let i = 0; i < 2000 && record.length < enough; i++) yield* sleep(1);
+        } finally {
+          silent.close();
+        }
+      },
+    ));
+  }
   deepEqual(record.toSorted(), [
+    "closeWrite after a small send threw SocketClosedError",
+    "handler joined both",
     "handler joined both",
     "recv(10) threw SocketClosedError",
+    "recvInto threw SocketClosedError",
     "sendall threw SocketClosedError",
   ]);
 });
