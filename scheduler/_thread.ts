@@ -369,6 +369,9 @@ export class Thread implements PrimitiveWaiter {
 
 /** The callbacks a thread hands to the promises it waits on. */
 export interface PromiseWaiter {
+  /** The waiting thread and its kernel; null once the waiter is retired. */
+  thread: Thread | null;
+  host: object | null;
   fulfilled: (value: unknown) => void;
   rejected: (error: unknown) => void;
 }

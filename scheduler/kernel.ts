@@ -2067,32 +2067,46 @@ export class Kernel implements ThreadHost {
    * The callbacks a thread hands to the promises it waits on, made once per thread rather
    * than per wait. A thread waits on one promise at a time and leaves the wait only when it
    * settles, or when it is killed, which retires the waiter: so a callback whose waiter is
-   * no longer the thread's belongs to a wait that ended and is ignored.
+   * no longer the thread's belongs to a wait that ended and is ignored. The callbacks reach
+   * the thread and the kernel through the waiter only, which a retirement empties: a
+   * promise that never settles (one a program keeps, an OS accept on a quiet listener)
+   * keeps the small waiter of each wait it outlived, not the thread or the run.
    */
   #promiseWaiter(thread: Thread): PromiseWaiter {
-    const settle = (ok: boolean, value: unknown): void => {
-      if (thread.waiter !== waiter || thread.state !== STATE_AWAITING) return;
-      const primitive = thread.primitive;
-      if (primitive === null) {
-        thread.resumeMode = ok ? MODE_NEXT : MODE_THROW;
-        thread.resumeValue = value;
-      } else if (this.#primitiveSettled(thread, primitive, ok, value)) {
-        return; // waiting on the primitive's next promise
-      }
-      this.#externalWaits--;
-      this.#enqueue(thread);
-      // A thread alone in waiting on the outside is driven at once. Where others wait too
-      // (a server's connections), their promises may settle in this same turn of Deno's
-      // event loop, which resolves every op that completed: their threads then run in one
-      // drive, queued behind the last of them, rather than in one drive each.
-      if (this.#externalWaits === 0 && !this.#driveQueued) this.#driveFromReaction();
-      else this.#driveSoon();
-    };
     const waiter: PromiseWaiter = {
-      fulfilled: (value) => settle(true, value),
-      rejected: (error) => settle(false, error),
+      thread,
+      host: this,
+      fulfilled: (value) => {
+        const host = waiter.host as Kernel | null;
+        if (host !== null) host.#settle(waiter, true, value);
+      },
+      rejected: (error) => {
+        const host = waiter.host as Kernel | null;
+        if (host !== null) host.#settle(waiter, false, error);
+      },
     };
     return waiter;
+  }
+
+  /** A promise that `waiter`'s thread waits on settled. */
+  #settle(waiter: PromiseWaiter, ok: boolean, value: unknown): void {
+    const thread = waiter.thread!;
+    if (thread.waiter !== waiter || thread.state !== STATE_AWAITING) return;
+    const primitive = thread.primitive;
+    if (primitive === null) {
+      thread.resumeMode = ok ? MODE_NEXT : MODE_THROW;
+      thread.resumeValue = value;
+    } else if (this.#primitiveSettled(thread, primitive, ok, value)) {
+      return; // waiting on the primitive's next promise
+    }
+    this.#externalWaits--;
+    this.#enqueue(thread);
+    // A thread alone in waiting on the outside is driven at once. Where others wait too
+    // (a server's connections), their promises may settle in this same turn of Deno's
+    // event loop, which resolves every op that completed: their threads then run in one
+    // drive, queued behind the last of them, rather than in one drive each.
+    if (this.#externalWaits === 0 && !this.#driveQueued) this.#driveFromReaction();
+    else this.#driveSoon();
   }
 
   /**
@@ -2388,10 +2402,14 @@ export class Kernel implements ThreadHost {
         if (thread.timer !== null) this.#timers.cancel(thread.timer);
         thread.timer = null;
         break;
-      case STATE_AWAITING:
+      case STATE_AWAITING: {
+        // Retired: its callbacks, still on the promise, no longer reach the thread or run.
+        const waiter = thread.waiter!;
+        waiter.thread = waiter.host = null;
         thread.waiter = null;
         this.#externalWaits--;
         break;
+      }
       case STATE_JOINING: {
         const target = thread.extras!.waitingOn!;
         const { joiners, watchers } = target.extras!;

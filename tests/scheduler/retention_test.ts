@@ -47,3 +47,11 @@ Deno.test("a subscription that ended without close() is not kept by its thread",
     "lagged: at most the last one of 200 kept",
   ]);
 });
+
+Deno.test("threads killed while they wait on a promise that never settles are not kept by it", async () => {
+  // JavaScript cannot take a reaction off a promise: what stays on it must not reach the
+  // thread, or the run.
+  assert.deepEqual(await probe("./_abandoned_promise_retention_probe.ts"), [
+    "killed waits on a promise kept: at most two",
+  ]);
+});
