@@ -1,4 +1,5 @@
 // deno run --allow-net examples/proxy.ts --port 4917 --upstream 127.0.0.1:4915 [--idle-timeout MS]
+//   [--max-connections N]
 //
 // A TCP proxy: every client that connects gets a connection of its own to the upstream
 // server, and `relay` copies bytes both ways until both sides are done. A client that
@@ -20,6 +21,7 @@
 import * as bluelet from "../mod.ts";
 import {
   idleTimeoutArg,
+  numberArg,
   portArg,
   printListening,
   runCommand,
@@ -68,22 +70,30 @@ export function forwardTo(
  * Runs the proxy until SIGINT or SIGTERM.
  *
  * @param args `--port N` (default 4917), `--upstream HOST:PORT` (default 127.0.0.1:4915),
- * `--idle-timeout MS` (default ten minutes).
+ * `--idle-timeout MS` (default ten minutes), `--max-connections N` (default 400; each pair
+ * holds two descriptors, so keep it under half of `ulimit -n`).
  */
 export async function main(args: readonly string[]): Promise<void> {
   let port = 4917;
   let upstream = "127.0.0.1:4915";
   let idleTimeout = DEFAULT_IDLE_TIMEOUT;
+  let maxConnections = 400;
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--port") port = portArg(args[i], args[++i]);
     else if (args[i] === "--idle-timeout") idleTimeout = idleTimeoutArg(args[i], args[++i]);
     else if (args[i] === "--upstream") upstream = textArg(args[i], args[++i]);
+    else if (args[i] === "--max-connections") maxConnections = numberArg(args[i], args[++i]);
     else throw new UsageError(`Unknown argument: ${args[i]}`);
   }
   const [, host, digits] = /^(.+):(\d+)$/.exec(upstream) ?? [];
   const upstreamPort = Number(digits);
   if (host === undefined || upstreamPort < 1 || upstreamPort > 65535) {
     throw new UsageError(`Cannot start the proxy: --upstream must be HOST:PORT, got "${upstream}"`);
+  }
+  if (!(Number.isInteger(maxConnections) && maxConnections > 0)) {
+    throw new UsageError(
+      `Cannot start the proxy: --max-connections must be a positive integer, got ${maxConnections}`,
+    );
   }
   const stop = new AbortController();
   const onSignal = () => stop.abort();
@@ -93,7 +103,9 @@ export async function main(args: readonly string[]): Promise<void> {
     // A signal ends the run: the server is killed, and every open relay with it.
     await bluelet.run(
       bluelet.server("127.0.0.1", port, forwardTo(host, upstreamPort), {
-        maxConnections: 400, // two sockets each: well below the usual `ulimit -n` of 1024
+        // Two sockets each: 400 is well below the usual `ulimit -n` of 1024. Deno aborts
+        // when it runs out of descriptors, so a lower limit needs a lower value.
+        maxConnections,
         idleTimeout, // bytes either way count: the server's connection carries both
         onListen: printListening,
       }),
@@ -108,5 +120,8 @@ export async function main(args: readonly string[]): Promise<void> {
 }
 
 if (import.meta.main) {
-  await runCommand(main, "deno task proxy [--port N] [--upstream HOST:PORT] [--idle-timeout MS]");
+  await runCommand(
+    main,
+    "deno task proxy [--port N] [--upstream HOST:PORT] [--idle-timeout MS] [--max-connections N]",
+  );
 }

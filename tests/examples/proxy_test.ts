@@ -198,3 +198,51 @@ Deno.test("proxy example lets an idle client go after --idle-timeout; bytes eith
   equal(code, 0);
   match(stderr, /^$/);
 });
+
+Deno.test("proxy example takes --max-connections: past it, a client waits until one leaves", async () => {
+  // Each pair holds two descriptors: an operator keeps this under half of `ulimit -n`.
+  using upstream = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await using proxy = new ExampleProcess("proxy.ts", PERMISSIONS, [
+    "--port",
+    "0",
+    "--upstream",
+    `127.0.0.1:${upstream.addr.port}`,
+    "--max-connections",
+    "1",
+  ]);
+  const { port } = await proxy.listening();
+  const first = await Deno.connect({ hostname: "127.0.0.1", port });
+  const firstUp = await upstream.accept();
+  const second = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    // The second waits in the backlog: no upstream connection is made for it yet.
+    const accepting = upstream.accept();
+    const early = await Promise.race([
+      accepting,
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 300)),
+    ]);
+    equal(early, null, "the proxy connected a second client past --max-connections 1");
+    first.close();
+    firstUp.close();
+    using secondUp = await withDeadline(accepting, "the second client's upstream");
+    await writeAll(second, new TextEncoder().encode("hi"));
+    const got = new Uint8Array(2);
+    equal(await secondUp.read(got), 2);
+  } finally {
+    second.close();
+  }
+  const { code } = await proxy.stop();
+  equal(code, 0);
+});
+
+Deno.test("proxy example refuses a --max-connections that is not a positive integer", async () => {
+  const { code, stdout, stderr } = await runExample("proxy.ts", PERMISSIONS, [
+    "--port",
+    "0",
+    "--max-connections",
+    "0",
+  ], 20_000);
+  notEqual(code, 0);
+  equal(stdout, "");
+  match(stderr, /Cannot start the proxy: --max-connections must be a positive integer, got 0/);
+});
