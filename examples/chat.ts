@@ -14,7 +14,9 @@
 // A healthy client's writer sends while its subscription fills, and its sends complete
 // only when the event loop turns: so the readers let it turn after every `BURST` lines
 // the room takes (a paste is thousands of lines in one read), and a burst never fills the
-// subscription of a client that reads.
+// subscription of a client that reads. Nor does a paste outrun a client that reads on a
+// slow link: past `burstLines`, a client's lines are read at `linesPerSecond`, and the
+// rest of a paste waits in its sender's socket.
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import {
@@ -22,6 +24,7 @@ import {
   type Connection,
   type Coroutine,
   LaggedError,
+  LineTooLongError,
   moveOnAfter,
   run,
   server,
@@ -47,6 +50,15 @@ export interface ChatOptions {
    * connects and says nothing holds a connection no one else can have.
    */
   nameTimeout?: number;
+  /**
+   * How many lines a client may send at once (default 256) before the server reads its
+   * lines no faster than `linesPerSecond` (default 20): a paste read at the server's speed
+   * would drop every client that reads slower than it comes, on a slow link, say. The
+   * rest of a paste waits in the client's socket, and a flood slows down its sender only.
+   */
+  burstLines?: number;
+  /** See `burstLines`; `Infinity` for no limit. */
+  linesPerSecond?: number;
 }
 
 const encoder = new TextEncoder();
@@ -140,8 +152,19 @@ export function nameProblem(name: string): string {
  * by a character that shows nothing, or "ｂｏｂ", is bob's name, and taken while bob is in.
  */
 function nameKey(name: string): string {
-  return name.normalize("NFKC").replace(UNSEEN, "");
+  return name.normalize("NFKC").replace(UNSEEN, "").replace(LOOKS_LATIN, (c) => AS_LATIN[c]);
 }
+
+/**
+ * Greek and Cyrillic letters that look like Latin ones: a name of that script made only
+ * of them ("асе", "ΑΒΕ") reads as a Latin name, so it is told apart as that name.
+ */
+const AS_LATIN: Record<string, string> = {};
+// Each look-alike, then the Latin letter it looks like: Cyrillic, then Greek.
+const LOOK_ALIKES = "аaеeоoрpсcуyхxіiјjѕsԁdһhӏlԛqԝwАAВBЕEКKМMНHОOРPСCТTХXІIЈJЅSУYԚQԜW" +
+  "ΑAΒBΕEΖZΗHΙIΚKΜMΝNΟOΡPΤTΥYΧXοoνvρpυuχxιiκkαa";
+for (let i = 0; i < LOOK_ALIKES.length; i += 2) AS_LATIN[LOOK_ALIKES[i]] = LOOK_ALIKES[i + 1];
+const LOOKS_LATIN = new RegExp(`[${Object.keys(AS_LATIN).join("")}]`, "gu");
 
 /**
  * Makes the handler that serves one chat connection in `room`.
@@ -156,6 +179,9 @@ export function chat(
 ): (conn: Connection) => Coroutine<void> {
   const maxLength = options.maxLineLength ?? 4096;
   const nameTimeout = options.nameTimeout ?? 60_000;
+  const burstLines = options.burstLines ?? 256;
+  const linesPerSecond = options.linesPerSecond ?? 20;
+  const tooLong = encoder.encode(`* A line is at most ${maxLength} bytes. Goodbye.\n`);
   let nextId = 0;
   // Lines taken since a reader last waited for the event loop to turn (so every 256th line
   // waits 1 ms, however slowly they came); the turns, counted by whoever waited for one.
@@ -176,12 +202,44 @@ export function chat(
   // The names of those in the room, by nameKey: no one can speak as another.
   const names = new Set<string>();
 
+  /**
+   * Reads a line of the client's; one too long is answered with why the client is let go
+   * (the line stays unread, so nothing more can be read), then thrown, for `onError`.
+   */
+  function* readLine(conn: Connection): Coroutine<Uint8Array> {
+    try {
+      return yield* conn.readline("\n", { maxLength });
+    } catch (error) {
+      if (error instanceof LineTooLongError) yield* moveOnAfter(1000, conn.sendall(tooLong));
+      throw error;
+    }
+  }
+
+  /**
+   * Waits until the client may send another line (see `burstLines`): a bucket of
+   * `burstLines` lines that refills at `linesPerSecond`.
+   */
+  function pacer(): () => Coroutine<void> {
+    let lines = burstLines;
+    let lastLook = performance.now();
+    return function* pace(): Coroutine<void> {
+      for (;;) {
+        const now = performance.now();
+        lines = Math.min(burstLines, lines + (now - lastLook) * linesPerSecond / 1000);
+        lastLook = now;
+        if (lines >= 1) break;
+        yield* sleep((1 - lines) * 1000 / linesPerSecond);
+      }
+      lines--;
+    };
+  }
+
   /** Asks until the client gives a name no one has; null if it leaves first. */
   function* askName(conn: Connection): Coroutine<string | null> {
     let question = "What is your name?";
     for (;;) {
       yield* conn.sendall(encoder.encode(question + "\n"));
-      const answer = yield* moveOnAfter(nameTimeout, conn.readline("\n", { maxLength }));
+      const answer = yield* moveOnAfter(nameTimeout, readLine(conn));
       if (answer.timedOut) {
         yield* conn.sendall(encoder.encode("No name in time. Goodbye.\n"));
         return null;
@@ -223,12 +281,22 @@ export function chat(
     };
     signal.addEventListener("abort", onEnd);
     yield* publish({ from: id, text: `* ${name} joined` });
+    const pace = pacer();
+    let lineTooLong: LineTooLongError | null = null;
     try {
       yield* taskGroup(function* (group) {
         yield* group.spawn(writer(conn, subscription, id));
         try {
           for (;;) {
-            const line = yield* conn.readline("\n", { maxLength });
+            if (linesPerSecond !== Infinity) yield* pace();
+            let line: Uint8Array;
+            try {
+              line = yield* conn.readline("\n", { maxLength });
+            } catch (error) {
+              if (!(error instanceof LineTooLongError)) throw error;
+              lineTooLong = error; // told once the writer is done with the connection
+              break;
+            }
             if (line.length === 0) break;
             const text = printable(decoder.decode(line).trimEnd());
             if (text.trim() === "") continue; // nothing to say to everyone
@@ -240,6 +308,10 @@ export function chat(
           subscription.close(); // ends the writer
         }
       });
+      if (lineTooLong !== null) {
+        yield* moveOnAfter(1000, conn.sendall(tooLong));
+        throw lineTooLong;
+      }
     } catch (error) {
       // Report why the connection was closed, not how its reads and writes noticed.
       throw signal.reason instanceof LaggedError ? signal.reason : error;

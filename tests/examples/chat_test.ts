@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Broadcast, kill, LaggedError, run, server, spawn, until } from "../../mod.ts";
-import { chat, type Message, nameProblem } from "../../examples/chat.ts";
+import { chat, type ChatOptions, type Message, nameProblem } from "../../examples/chat.ts";
 import { withDeadline } from "./_process.ts";
 
 const encoder = new TextEncoder();
@@ -66,12 +66,16 @@ class Client {
 }
 
 /** Starts a chat server on a free port; `stop()` shuts it down and waits for it. */
-async function startChat(room: Broadcast<Message>, onError: (error: unknown) => void) {
+async function startChat(
+  room: Broadcast<Message>,
+  onError: (error: unknown) => void,
+  options: ChatOptions = {},
+) {
   const stop = Promise.withResolvers<void>();
   const { promise: listening, resolve } = Promise.withResolvers<number>();
   const serving = run(function* () {
     const task = yield* spawn(
-      server("127.0.0.1", 0, chat(room, { maxLineLength: 32 * 1024 }), {
+      server("127.0.0.1", 0, chat(room, { maxLineLength: 32 * 1024, ...options }), {
         onListen: (addr) => resolve((addr as Deno.NetAddr).port),
         onError,
       }),
@@ -187,7 +191,10 @@ Deno.test("chat.ts: clients pasting many lines in one write are not dropped; eve
   // for their sends. Nobody stopped reading: nobody may be dropped.
   const room = new Broadcast<Message>({ capacity: 1024, overflow: "end" });
   const errors: unknown[] = [];
-  const chatServer = await startChat(room, (error) => errors.push(error));
+  // No pace: the server reads the pastes as fast as they come (see the test below).
+  const chatServer = await startChat(room, (error) => errors.push(error), {
+    linesPerSecond: Infinity,
+  });
   const clients: Client[] = [];
   const pasters = 4;
   const perPaste = 2000;
@@ -391,4 +398,114 @@ Deno.test("chat.ts takes names of one script, with the letters every script shar
   }
   assert.equal(nameProblem("alice: I quit"), "cannot hold a colon");
   assert.equal(nameProblem("bob\uff1a"), "cannot hold a colon"); // a full-width colon
+});
+
+Deno.test("chat.ts: a client that pastes faster than another reads is slowed down, and the reader is not dropped", async () => {
+  // A reader on a slow link (here 64 KiB every 10 ms) falls behind a paste read at the
+  // server's speed, by more than its socket buffers and subscription hold, and a room that
+  // ends laggards would drop it. The server reads a client's lines no faster than
+  // `linesPerSecond` after a burst, so the paste waits in the paster's socket instead.
+  const room = new Broadcast<Message>({ capacity: 64, overflow: "end" });
+  const errors: unknown[] = [];
+  const chatServer = await startChat(room, (error) => errors.push(error), {
+    burstLines: 32,
+    linesPerSecond: 400,
+  });
+  const paster = await Client.connect(chatServer.port, "paster", true);
+  const slow = new Client(await Deno.connect({ hostname: "127.0.0.1", port: chatServer.port }));
+  const lines = 1200;
+  const text = "y".repeat(8 * 1024);
+  try {
+    await slow.write("slow\n");
+    await paster.wait((got) => got.includes("* slow joined"));
+    const pasting = paster.write(
+      Array.from({ length: lines }, (_, k) => `${k} ${text}\n`).join(""),
+    );
+    const decoder = new TextDecoder();
+    const buffer = new Uint8Array(64 * 1024);
+    let rest = "";
+    let pasted = 0;
+    let inOrder = true;
+    while (pasted < lines) {
+      const n = await withDeadline(slow.conn.read(buffer), "the slow reader's next read");
+      if (n === null) break;
+      const parts = (rest + decoder.decode(buffer.subarray(0, n), { stream: true })).split("\n");
+      rest = parts.pop()!;
+      for (const line of parts) {
+        if (!line.startsWith("paster: ")) continue;
+        inOrder &&= line === `paster: ${pasted} ${text}`;
+        pasted++;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await pasting;
+    assert.equal(pasted, lines);
+    assert.ok(inOrder);
+    assert.deepEqual(errors, []);
+  } finally {
+    paster.conn.close();
+    slow.conn.close();
+    await paster.reading;
+    await chatServer.stop();
+  }
+});
+
+Deno.test("chat.ts: a line longer than the limit is answered with why the client is let go", async () => {
+  const room = new Broadcast<Message>({ capacity: 64, overflow: "end" });
+  const errors: unknown[] = [];
+  const chatServer = await startChat(room, (error) => errors.push(error), { maxLineLength: 64 });
+  const listener = await Client.connect(chatServer.port, "listener", true);
+  const talker = await Client.connect(chatServer.port, "talker", true);
+  try {
+    await listener.wait((lines) => lines.includes("* talker joined"));
+    await talker.write("x".repeat(100) + "\n");
+    await withDeadline(talker.reading, "the talker's end");
+    assert.deepEqual(talker.lines, ["* A line is at most 64 bytes. Goodbye."]);
+    await withDeadline(listener.wait((lines) => lines.includes("* talker left")), "the leave");
+    assert.equal(errors.length, 1);
+    assert.equal((errors[0] as Error).name, "LineTooLongError");
+  } finally {
+    listener.conn.close();
+    talker.conn.close();
+    await listener.reading;
+    await chatServer.stop();
+  }
+});
+
+Deno.test("chat.ts: a name all in another script's look-alike letters is the name it looks like", async () => {
+  const room = new Broadcast<Message>({ capacity: 64, overflow: "end" });
+  const chatServer = await startChat(room, () => {});
+  const ace = await Client.connect(chatServer.port, "ace", true);
+  const abe = await Client.connect(chatServer.port, "ABE", true);
+  const other = await Client.connect(chatServer.port, "\u0430\u0441\u0435", true); // Cyrillic асе
+  try {
+    await withDeadline(other.wait((lines) => lines.length >= 1), "the second question");
+    assert.deepEqual(other.lines.splice(0), ["\u0430\u0441\u0435 is taken. What is your name?"]);
+    for (const lookalike of ["\u0391\u0392\u0395", "\u0440\u043e\u0440"]) { // Greek ΑΒΕ; Cyrillic рор
+      if (lookalike === "\u0440\u043e\u0440") {
+        await other.write("pop\n");
+        await withDeadline(abe.wait((lines) => lines.includes("* pop joined")), "pop's join");
+        continue;
+      }
+      await other.write(`${lookalike}\n`);
+      await withDeadline(other.wait((lines) => lines.length >= 1), JSON.stringify(lookalike));
+      assert.match(other.lines.splice(0)[0], / is taken\. What is your name\?$/);
+    }
+    const pop2 = await Client.connect(chatServer.port, "\u0440\u043e\u0440", true);
+    try {
+      await withDeadline(pop2.wait((lines) => lines.length >= 1), "the look-alike pop's question");
+      assert.match(pop2.lines.splice(0)[0], / is taken\. What is your name\?$/);
+    } finally {
+      pop2.conn.close();
+      await pop2.reading;
+    }
+    // Names of those scripts that look like no Latin name are theirs.
+    assert.equal(nameProblem("\u0411\u043e\u0440\u0438\u0441"), "");
+  } finally {
+    ace.conn.close();
+    abe.conn.close();
+    other.conn.close();
+    await Promise.all([ace.reading, abe.reading, other.reading]);
+    await chatServer.stop();
+  }
 });
