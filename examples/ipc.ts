@@ -9,9 +9,13 @@
 // objects and ended each with a random sentinel; a length prefix cannot clash with the
 // payload). `--allow-read` is for loading the Worker's module.
 //
+// Any local process can connect to a loopback port, and may be first: so the connecting
+// end sends a secret, made fresh for each pair, as its first frame, and the listening end
+// talks only to a connection that sends it.
+//
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
-import { runCommand, UsageError } from "./_command.ts";
+import { CommandError, runCommand, UsageError } from "./_command.ts";
 
 type Print = (line: string) => void;
 
@@ -65,16 +69,50 @@ export function* thread2(
   yield ep.put(["test", 1234, "foo"]);
 }
 
+/** A secret for one pair: what the connecting end proves itself with. */
+function newSecret(): string {
+  return crypto.randomUUID();
+}
+
+/**
+ * Accepts until a connection sends `secret` as its first frame, within `patience` ms;
+ * closes the others (another local process that connected first, say).
+ */
+export function* acceptPeer(
+  listener: bluelet.Listener,
+  secret: string,
+  patience = 1000,
+): bluelet.Coroutine<bluelet.Connection> {
+  for (;;) {
+    const conn = yield* listener.accept();
+    const proof = yield* bluelet.moveOnAfter(patience, provesSecret(conn, secret));
+    if (proof.value === true) return conn;
+    conn.close();
+  }
+}
+
+function* provesSecret(conn: bluelet.Connection, secret: string): bluelet.Coroutine<boolean> {
+  try {
+    return (yield* new Endpoint(conn).get()) === secret;
+  } catch (error) {
+    // Not our peer: what it sent is no frame of JSON, or it left. Anything else is a bug.
+    if (error instanceof SyntaxError || error instanceof bluelet.NetError) return false;
+    throw error;
+  }
+}
+
 /** Makes a connected pair of endpoints in one scheduler: accept and connect at once. */
 export function* channel(): bluelet.Coroutine<[Endpoint, Endpoint]> {
   using listener = new bluelet.Listener("127.0.0.1", 0);
+  const secret = newSecret();
   const accepting: bluelet.Task<bluelet.Connection> = yield bluelet.spawn(
-    listener.accept(),
+    acceptPeer(listener, secret),
   );
   const port = (listener.addr as Deno.NetAddr).port;
-  const client: bluelet.Connection = yield bluelet.connect("127.0.0.1", port);
+  const client = new Endpoint(yield* bluelet.connect("127.0.0.1", port));
+  yield client.put(secret);
   const server: bluelet.Connection = yield bluelet.join(accepting);
-  return [new Endpoint(server), new Endpoint(client)];
+  return [new Endpoint(server), client];
 }
 
 /** Part one: both threads in one scheduler. */
@@ -94,7 +132,11 @@ export function* inOneScheduler(
 }
 
 // Part two. A Worker is told its role; the listening one answers with its port first.
-type Command = { role: "thread2" } | { role: "thread1"; port: number };
+type Command = { role: "thread2"; secret: string } | {
+  role: "thread1";
+  port: number;
+  secret: string;
+};
 type Report = { listening: number } | { done: true } | { error: string };
 
 function* workerMain(
@@ -105,12 +147,13 @@ function* workerMain(
   if (command.role === "thread2") {
     using listener = new bluelet.Listener("127.0.0.1", 0);
     report({ listening: (listener.addr as Deno.NetAddr).port });
-    conn = yield* listener.accept();
+    conn = yield* acceptPeer(listener, command.secret);
   } else {
     conn = yield* bluelet.connect("127.0.0.1", command.port);
   }
   using _ = conn;
   const ep = new Endpoint(conn);
+  if (command.role === "thread1") yield* ep.put(command.secret);
   yield command.role === "thread1" ? thread1(ep) : thread2(ep);
 }
 
@@ -126,7 +169,8 @@ function startWorker(
     worker.onmessage = ({ data }: MessageEvent<Report>) => {
       if ("listening" in data) onListening?.(data.listening);
       else if ("done" in data) resolve();
-      else reject(new Error(`Worker ${command.role} failed: ${data.error}`));
+      // The exchange failed (its peer left, say): one line, as the command's own error.
+      else reject(new CommandError(`Worker ${command.role} failed: ${data.error}`));
     };
     worker.onerror = (event) => {
       event.preventDefault();
@@ -139,8 +183,9 @@ function startWorker(
 /** Part two: each thread in its own Worker, each Worker with its own scheduler. */
 export async function inTwoWorkers(): Promise<void> {
   const listening = Promise.withResolvers<number>();
-  const first = startWorker({ role: "thread2" }, listening.resolve);
-  const second = listening.promise.then((port) => startWorker({ role: "thread1", port }));
+  const secret = newSecret();
+  const first = startWorker({ role: "thread2", secret }, listening.resolve);
+  const second = listening.promise.then((port) => startWorker({ role: "thread1", port, secret }));
   await Promise.all([first, second]);
 }
 

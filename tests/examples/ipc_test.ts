@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as bluelet from "../../mod.ts";
-import { inOneScheduler } from "../../examples/ipc.ts";
+import { acceptPeer, Endpoint, inOneScheduler } from "../../examples/ipc.ts";
 import { runExample } from "./_process.ts";
 
 const EXCHANGE = [
@@ -31,3 +31,42 @@ Deno.test("ipc inOneScheduler() prints the exchange in order and closes both end
   await bluelet.run(inOneScheduler((line) => lines.push(line)));
   assert.deepEqual(lines, EXCHANGE);
 });
+
+Deno.test("ipc acceptPeer() talks only to the connection that sends the secret, whoever connects first", async () => {
+  const record: string[] = [];
+  await bluelet.run(function* () {
+    using listener = new bluelet.Listener("127.0.0.1", 0);
+    const port = (listener.addr as Deno.NetAddr).port;
+    const accepting = yield* bluelet.spawn(acceptPeer(listener, "s3cret", 50));
+    // Other local processes, first: a wrong secret, bytes that are no frame, silence.
+    const strangers = [];
+    for (const send of [frame("guess"), new TextEncoder().encode("\0\0\0\x03{{{"), null]) {
+      const stranger = yield* bluelet.connect("127.0.0.1", port);
+      if (send !== null) yield* stranger.sendall(send);
+      strangers.push(stranger);
+      yield* bluelet.sleep(10);
+    }
+    using peer = yield* bluelet.connect("127.0.0.1", port);
+    yield* new Endpoint(peer).put("s3cret");
+    using conn = yield* accepting;
+    yield* new Endpoint(conn).put("welcome");
+    // Within a time limit: given to a stranger, the welcome would never come.
+    record.push(`peer got ${yield* bluelet.withTimeout(2000, new Endpoint(peer).get())}`);
+    for (const stranger of strangers) {
+      record.push(`a stranger read ${(yield* stranger.recv(10)).length} bytes, then the end`);
+      stranger.close();
+    }
+  }());
+  assert.deepEqual(record, [
+    "peer got welcome",
+    ...Array(3).fill("a stranger read 0 bytes, then the end"),
+  ]);
+});
+
+function frame(value: unknown): Uint8Array {
+  const payload = new TextEncoder().encode(JSON.stringify(value));
+  const bytes = new Uint8Array(4 + payload.length);
+  new DataView(bytes.buffer).setUint32(0, payload.length);
+  bytes.set(payload, 4);
+  return bytes;
+}
