@@ -379,8 +379,13 @@ export class Kernel implements ThreadHost {
   #macrotaskSeen = 0;
   /** The errors the run's failure holds (see `seenBefore`). */
   readonly #failures = new Set<unknown>();
-  /** The run's teardown was found stuck: its DeadlockError is in `#error` already. */
-  #teardownStuck = false;
+  /** A DeadlockError of this run's is in `#error` already (#deadlock). */
+  #deadlockReported = false;
+  /**
+   * The threads whose kill waited for a shield when the run's teardown first stuck: those
+   * a deadlock may kill through their shield (#deadlock); null until then.
+   */
+  #forcible: Set<Thread> | null = null;
   /** The thread `#step` runs now; null between turns. */
   #stepping: Thread | null = null;
   /** Slice hops since the kernel last went idle. */
@@ -1080,6 +1085,7 @@ export class Kernel implements ThreadHost {
       `Cannot continue run: every thread is blocked forever (${this.#describeStuck()})${others}`,
     );
     if (!this.#failed) {
+      this.#deadlockReported = true;
       this.#fail(error);
       return true;
     }
@@ -1094,25 +1100,42 @@ export class Kernel implements ThreadHost {
     // Teardown itself is stuck. Stuck since a deadlock began the teardown, it is that same
     // deadlock (a thread stuck in a shield); otherwise this one goes on top of the error,
     // once: stuck again after the kills below, it is still the same deadlock.
-    if (!this.#teardownStuck) {
-      this.#teardownStuck = true;
-      if (!isInstance(this.#error, DeadlockError)) this.#fail(error);
+    if (!this.#deadlockReported) {
+      this.#deadlockReported = true;
+      this.#fail(error);
     }
     // Threads whose kill waits for a shield that nothing can end now: the kill goes
     // through it, so that their `finally` blocks run (a lock they hold is let go, say).
-    // Once each: a thread stuck again in its cleanup is given up on below.
-    let forced = false;
+    // One at a time, oldest first, each time the run is stuck again: what one lets go of
+    // may let another's shield end on its own. Only those stuck when the teardown first
+    // stuck: a cleanup that retries a helper stuck in a shield would otherwise go on for
+    // ever. A thread stuck again in its cleanup is given up on below.
+    if (this.#forcible === null) {
+      this.#forcible = new Set();
+      for (let t = this.#first; t !== null; t = t.next) {
+        if (t.extras?.killDeferred && !t.killing) this.#forcible.add(t);
+      }
+    }
+    // One that waits on another thread's end (a combinator's shielded cleanup killing its
+    // losers) goes last: through its shield, it would leave what it waits for undone.
+    let oldest: Thread | null = null;
+    let oldestWaitingOnThread: Thread | null = null;
     for (let t = this.#first; t !== null; t = t.next) {
-      const extras = t.extras;
-      if (extras === null || !extras.killDeferred || t.killing) continue;
+      if (!this.#forcible.has(t) || !t.extras!.killDeferred || t.killing) continue;
+      if (t.state === STATE_KILL_WAITING || t.state === STATE_JOINING) oldestWaitingOnThread = t;
+      else oldest = t;
+    }
+    oldest ??= oldestWaitingOnThread;
+    if (oldest !== null) {
+      this.#forcible.delete(oldest);
+      const extras = oldest.extras!;
       extras.killDeferred = false;
       extras.shields!.length = 0;
       extras.shieldSerials!.length = 0;
       if (extras.spared !== null) this.#reconsiderSpared(extras);
-      this.#beginUnwinding(t);
-      forced = true;
+      this.#beginUnwinding(oldest);
+      return true;
     }
-    if (forced) return true;
     // Still stuck: give up on those threads rather than hang.
     // Errors the stuck threads hold (a failing scope's, a failed cleanup's) would have
     // reached the run had they ended: they are not dropped.

@@ -1,6 +1,7 @@
 // `shield(op)`: a kill that arrives while `op` runs waits for it to end, then takes effect.
 import assert from "node:assert/strict";
 import {
+  all,
   type Coroutine,
   DeadlockError,
   Event,
@@ -567,4 +568,132 @@ Deno.test("a teardown stuck in a shield, then in the finally the kill goes on to
   assert.ok(outcome instanceof SuppressedError, `got ${outcome}`);
   assert.ok(outcome.error instanceof DeadlockError, `got ${outcome.error}`);
   assert.equal((outcome.suppressed as Error).message, "boom");
+});
+
+Deno.test("a deadlock kills through one stuck shield at a time, oldest first: a shield that can then end is not cut short", async () => {
+  // B holds the lock in a shield, waiting for ever; A's shielded flush needs the lock. Killed
+  // through its shield, B lets the lock go, and A's flush then ends on its own.
+  const record: string[] = [];
+  const lock = new Lock({ name: "journal" });
+  const outcome = await run(
+    function* () {
+      yield* spawn(function* () {
+        yield* shield(lock.withLock(function* () {
+          try {
+            yield* new Event().wait();
+          } finally {
+            record.push("B lets the lock go");
+          }
+        }()));
+      }());
+      yield* sleep(1);
+      yield* spawn(function* () {
+        yield* shield(function* () {
+          yield* lock.acquire();
+          try {
+            record.push("A's shielded flush done");
+          } finally {
+            lock.release();
+          }
+        }());
+      }());
+      yield* sleep(1);
+      throw new Error("boom");
+    }(),
+    { clock: new VirtualClock() },
+  ).then(() => "resolved", (error) => error);
+  assert.deepEqual(record, ["B lets the lock go", "A's shielded flush done"]);
+  assert.ok(outcome instanceof SuppressedError, `got ${outcome}`);
+  assert.ok(outcome.error instanceof DeadlockError, `got ${outcome.error}`);
+  assert.equal((outcome.suppressed as Error).message, "boom");
+});
+
+Deno.test("a deadlock kills through only the shields stuck when the teardown first stuck: a cleanup that retries forever still ends", async () => {
+  // Each helper the finally retries enters a stuck shield of its own: killing through
+  // those too would go on for ever.
+  let spawned = 0;
+  const outcome = await run(
+    function* () {
+      yield* spawn(function* () {
+        try {
+          yield* shield(new Event().wait());
+        } finally {
+          for (let i = 0; i < 1000; i++) {
+            spawned++;
+            const helper = yield* spawn(shield(new Event().wait()));
+            try {
+              yield* join(helper);
+              break;
+            } catch {
+              // retry
+            }
+          }
+        }
+      }());
+      yield* sleep(1);
+      throw new Error("boom");
+    }(),
+    { clock: new VirtualClock() },
+  ).then(() => "resolved", (error) => error);
+  assert.equal(spawned, 1);
+  assert.ok(outcome instanceof SuppressedError, `got ${outcome}`);
+  assert.ok(outcome.error instanceof DeadlockError, `got ${outcome.error}`);
+});
+
+Deno.test("a deadlock whose teardown fails, then sticks, is one DeadlockError", async () => {
+  const record: string[] = [];
+  const outcome = await run(
+    function* () {
+      yield* spawn(function* () {
+        try {
+          yield* shield(new Event().wait());
+        } finally {
+          record.push("shielded child's finally");
+        }
+      }());
+      yield* spawn(function* () {
+        try {
+          yield* new Event().wait();
+        } finally {
+          // deno-lint-ignore no-unsafe-finally
+          throw new Error("cleanup failed");
+        }
+      }());
+      yield* new Event().wait(); // the root is stuck too: the whole run deadlocks
+    }(),
+    { clock: new VirtualClock() },
+  ).then(() => "resolved", (error) => error);
+  assert.deepEqual(record, ["shielded child's finally"]);
+  // The cleanup's error on top of the one deadlock.
+  assert.ok(outcome instanceof SuppressedError, `got ${outcome}`);
+  assert.equal((outcome.error as Error).message, "cleanup failed");
+  assert.ok(outcome.suppressed instanceof DeadlockError, `got ${outcome.suppressed}`);
+});
+
+Deno.test("a deadlock kills through a leaf's shield before that of the thread waiting for it: all() keeps its child's error", async () => {
+  // all()'s shielded cleanup waits for the loser it kills, whose shield waits for ever:
+  // killed through first, the loser lets all() end, with the error that began it.
+  const record: string[] = [];
+  const outcome = await run(
+    function* () {
+      yield* all([
+        function* () {
+          yield* sleep(5);
+          throw new Error("child failed");
+        }(),
+        function* () {
+          try {
+            yield* shield(new Event().wait());
+          } finally {
+            record.push("loser's finally");
+          }
+        }(),
+      ]);
+    }(),
+    { clock: new VirtualClock() },
+  ).then(() => "resolved", (error) => error);
+  assert.deepEqual(record, ["loser's finally"]);
+  assert.ok(outcome instanceof SuppressedError, `got ${outcome}`);
+  assert.equal((outcome.error as Error).message, "child failed");
+  assert.ok(outcome.suppressed instanceof DeadlockError, `got ${outcome.suppressed}`);
 });
