@@ -1,16 +1,9 @@
 import assert from "node:assert/strict";
+import { runProbe } from "../_probe.ts";
 
-/** Runs a probe of this folder with `--expose-gc`; gives the lines it printed. */
-async function probe(name: string): Promise<string[]> {
-  const path = new URL(name, import.meta.url).pathname;
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--allow-net=127.0.0.1", "--v8-flags=--expose-gc", path],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
-  return new TextDecoder().decode(output.stdout).trim().split("\n");
+/** Runs a probe of this folder with `--expose-gc` and loopback network. */
+function probe(name: string): Promise<string[]> {
+  return runProbe(new URL(name, import.meta.url), ["--allow-net=127.0.0.1"]);
 }
 
 Deno.test("reads of a quiet peer that time out, over and over, are not kept until the peer sends", async () => {

@@ -1,16 +1,9 @@
 import assert from "node:assert/strict";
+import { runProbe } from "../_probe.ts";
 
 /** Runs a probe of this folder with `--expose-gc`; gives the lines it printed. */
-async function probe(name: string): Promise<string[]> {
-  const path = new URL(name, import.meta.url).pathname;
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--v8-flags=--expose-gc", path],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
-  return new TextDecoder().decode(output.stdout).trim().split("\n");
+function probe(name: string): Promise<string[]> {
+  return runProbe(new URL(name, import.meta.url));
 }
 
 Deno.test("a task held after its thread ended does not keep the thread's generator alive", async () => {
