@@ -241,6 +241,11 @@ const REACTION_WORK_PER_CHECK = 64;
  * drives are not left to run for 64 steps' time before the event loop gets a turn.
  */
 const REACTION_WORK_PER_DRIVE = 16;
+/**
+ * How many threads stuck in a shield a run's stuck teardown kills through it one at a
+ * time (see #deadlock); the rest go at once.
+ */
+const FORCED_ONE_BY_ONE = 64;
 /** How many stuck threads a `DeadlockError` names. */
 const DEADLOCK_REPORT_LIMIT = 10;
 
@@ -386,6 +391,8 @@ export class Kernel implements ThreadHost {
    * a deadlock may kill through their shield (#deadlock); null until then.
    */
   #forcible: Set<Thread> | null = null;
+  /** How many of them were killed through their shield one by one. */
+  #forcedOneByOne = 0;
   /** The thread `#step` runs now; null between turns. */
   #stepping: Thread | null = null;
   /** Slice hops since the kernel last went idle. */
@@ -1127,13 +1134,19 @@ export class Kernel implements ThreadHost {
     }
     oldest ??= oldestWaitingOnThread;
     if (oldest !== null) {
-      this.#forcible.delete(oldest);
-      const extras = oldest.extras!;
-      extras.killDeferred = false;
-      extras.shields!.length = 0;
-      extras.shieldSerials!.length = 0;
-      if (extras.spared !== null) this.#reconsiderSpared(extras);
-      this.#beginUnwinding(oldest);
+      // Each look walks every thread: past FORCED_ONE_BY_ONE, the rest go at once, or a
+      // teardown of many thousands stuck would take minutes.
+      const all = ++this.#forcedOneByOne > FORCED_ONE_BY_ONE;
+      for (const t of all ? [...this.#forcible] : [oldest]) {
+        this.#forcible.delete(t);
+        const extras = t.extras!;
+        if (!extras.killDeferred || t.killing) continue;
+        extras.killDeferred = false;
+        extras.shields!.length = 0;
+        extras.shieldSerials!.length = 0;
+        if (extras.spared !== null) this.#reconsiderSpared(extras);
+        this.#beginUnwinding(t);
+      }
       return true;
     }
     // Still stuck: give up on those threads rather than hang.

@@ -697,3 +697,28 @@ Deno.test("a deadlock kills through a leaf's shield before that of the thread wa
   assert.equal((outcome.error as Error).message, "child failed");
   assert.ok(outcome.suppressed instanceof DeadlockError, `got ${outcome.suppressed}`);
 });
+
+Deno.test("a deadlock with thousands of threads stuck in shields kills through them all, each finally once", async () => {
+  // The first 64 one at a time, the rest at once (each look walks every thread).
+  let finallies = 0;
+  const outcome = await run(
+    function* () {
+      for (let i = 0; i < 3000; i++) {
+        yield* spawn(function* () {
+          try {
+            yield* shield(new Event().wait());
+          } finally {
+            finallies++;
+          }
+        }());
+      }
+      yield* sleep(1);
+      throw new Error("boom");
+    }(),
+    { clock: new VirtualClock() },
+  ).then(() => "resolved", (error) => error);
+  assert.equal(finallies, 3000);
+  assert.ok(outcome instanceof SuppressedError, `got ${outcome}`);
+  assert.ok(outcome.error instanceof DeadlockError, `got ${outcome.error}`);
+  assert.equal((outcome.suppressed as Error).message, "boom");
+});
