@@ -63,6 +63,24 @@ Deno.test("ipc acceptPeer() talks only to the connection that sends the secret, 
   ]);
 });
 
+Deno.test("ipc acceptPeer() closes a stranger that announces a frame longer than any secret, without reading it", async () => {
+  // Read, half a gigabyte would be held (or fail the run), and the peer kept waiting.
+  await bluelet.run(function* () {
+    using listener = new bluelet.Listener("127.0.0.1", 0);
+    const port = (listener.addr as Deno.NetAddr).port;
+    const accepting = yield* bluelet.spawn(acceptPeer(listener, "s3cret", 5000));
+    using stranger = yield* bluelet.connect("127.0.0.1", port);
+    const header = new Uint8Array(4);
+    new DataView(header.buffer).setUint32(0, 2 ** 29);
+    yield* stranger.sendall(header);
+    yield* bluelet.sleep(10);
+    using peer = yield* bluelet.connect("127.0.0.1", port);
+    yield* new Endpoint(peer).put("s3cret");
+    using _conn = yield* bluelet.withTimeout(1000, bluelet.join(accepting));
+    assert.equal((yield* stranger.recv(10)).length, 0);
+  }());
+});
+
 function frame(value: unknown): Uint8Array {
   const payload = new TextEncoder().encode(JSON.stringify(value));
   const bytes = new Uint8Array(4 + payload.length);
