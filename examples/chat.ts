@@ -54,7 +54,8 @@ export interface ChatOptions {
    * How many lines a client may send at once (default 256) before the server reads its
    * lines no faster than `linesPerSecond` (default 20): a paste read at the server's speed
    * would drop every client that reads slower than it comes, on a slow link, say. The
-   * rest of a paste waits in the client's socket, and a flood slows down its sender only.
+   * rest of a paste waits in the client's socket, and a flood slows down its sender only
+   * (per connection: many pasting at once can still outrun a slow reader).
    */
   burstLines?: number;
   /** See `burstLines`; `Infinity` for no limit. */
@@ -151,8 +152,10 @@ export function nameProblem(name: string): string {
  * What tells names apart: what shows of them, in one form (NFKC), so that "bob" followed
  * by a character that shows nothing, or "ｂｏｂ", is bob's name, and taken while bob is in.
  */
-function nameKey(name: string): string {
-  return name.normalize("NFKC").replace(UNSEEN, "").replace(LOOKS_LATIN, (c) => AS_LATIN[c]);
+export function nameKey(name: string): string {
+  // NFKC again after the look-alikes: a Cyrillic "е" and a combining accent make "é".
+  return name.normalize("NFKC").replace(UNSEEN, "").replace(LOOKS_LATIN, (c) => AS_LATIN[c])
+    .normalize("NFKC");
 }
 
 /**
@@ -161,8 +164,8 @@ function nameKey(name: string): string {
  */
 const AS_LATIN: Record<string, string> = {};
 // Each look-alike, then the Latin letter it looks like: Cyrillic, then Greek.
-const LOOK_ALIKES = "аaеeоoрpсcуyхxіiјjѕsԁdһhӏlԛqԝwАAВBЕEКKМMНHОOРPСCТTХXІIЈJЅSУYԚQԜW" +
-  "ΑAΒBΕEΖZΗHΙIΚKΜMΝNΟOΡPΤTΥYΧXοoνvρpυuχxιiκkαa";
+const LOOK_ALIKES = "аaеeоoрpсcуyхxіiјjѕsԁdһhӏlԛqԝwАAВBЕEКKМMНHОOРPСCТTХXІIЈJЅSУYԚQԜWӀI" +
+  "ΑAΒBΕEΖZΗHΙIΚKΜMΝNΟOΡPΤTΥYΧXοoνvρpυuχxιiκkαaςcϳj"; // ς: what NFKC makes of a lunate ϲ
 for (let i = 0; i < LOOK_ALIKES.length; i += 2) AS_LATIN[LOOK_ALIKES[i]] = LOOK_ALIKES[i + 1];
 const LOOKS_LATIN = new RegExp(`[${Object.keys(AS_LATIN).join("")}]`, "gu");
 
@@ -181,7 +184,9 @@ export function chat(
   const nameTimeout = options.nameTimeout ?? 60_000;
   const burstLines = options.burstLines ?? 256;
   const linesPerSecond = options.linesPerSecond ?? 20;
-  const tooLong = encoder.encode(`* A line is at most ${maxLength} bytes. Goodbye.\n`);
+  const tooLong = encoder.encode(
+    `* A line is at most ${maxLength} bytes, its newline included. Goodbye.\n`,
+  );
   let nextId = 0;
   // Lines taken since a reader last waited for the event loop to turn (so every 256th line
   // waits 1 ms, however slowly they came); the turns, counted by whoever waited for one.

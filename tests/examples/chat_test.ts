@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Broadcast, kill, LaggedError, run, server, spawn, until } from "../../mod.ts";
-import { chat, type ChatOptions, type Message, nameProblem } from "../../examples/chat.ts";
+import { chat, type ChatOptions, type Message, nameKey, nameProblem } from "../../examples/chat.ts";
 import { withDeadline } from "./_process.ts";
 
 const encoder = new TextEncoder();
@@ -460,7 +460,9 @@ Deno.test("chat.ts: a line longer than the limit is answered with why the client
     await listener.wait((lines) => lines.includes("* talker joined"));
     await talker.write("x".repeat(100) + "\n");
     await withDeadline(talker.reading, "the talker's end");
-    assert.deepEqual(talker.lines, ["* A line is at most 64 bytes. Goodbye."]);
+    assert.deepEqual(talker.lines, [
+      "* A line is at most 64 bytes, its newline included. Goodbye.",
+    ]);
     await withDeadline(listener.wait((lines) => lines.includes("* talker left")), "the leave");
     assert.equal(errors.length, 1);
     assert.equal((errors[0] as Error).name, "LineTooLongError");
@@ -507,5 +509,23 @@ Deno.test("chat.ts: a name all in another script's look-alike letters is the nam
     other.conn.close();
     await Promise.all([ace.reading, abe.reading, other.reading]);
     await chatServer.stop();
+  }
+});
+
+Deno.test("chat.ts tells a name from its Greek and Cyrillic look-alikes, accents and capitals included", () => {
+  const pairs = [
+    ["ace", "\u0430\u0441\u0435"],
+    ["ABE", "\u0391\u0392\u0395"],
+    ["José", "\u0408\u043e\u0455\u0435\u0301"], // Cyrillic, then a combining acute
+    ["AI", "\u0410\u04c0"], // a capital palochka
+    ["cop", "\u03f2\u03bf\u03c1"], // a lunate sigma
+    ["jo", "\u03f3\u03bf"], // a Greek yot
+  ];
+  for (const [latin, lookalike] of pairs) {
+    assert.equal(nameKey(lookalike), nameKey(latin), JSON.stringify(lookalike));
+  }
+  // Names of those scripts stay theirs to take.
+  for (const name of ["Борис", "Ева", "Νίκος", "Δημήτρης", "Ольга"]) {
+    assert.equal(nameProblem(name), "", name);
   }
 });
