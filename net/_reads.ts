@@ -318,7 +318,7 @@ export class RecvInto extends Read<number> {
     this.#direct = null;
     const socket = this.socket;
     const target = this.#target;
-    socket.setOrphan(read.then((n) => {
+    socket.orphan = read.then((n) => {
       socket.orphan = null;
       socket.progress++;
       if (n === null) socket.eof = true;
@@ -328,7 +328,7 @@ export class RecvInto extends Read<number> {
       socket.orphan = null;
       socket.failure = error;
       return error;
-    }));
+    });
     this.release();
   }
 }

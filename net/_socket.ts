@@ -36,13 +36,6 @@ export class Socket {
    * buffer, and the next reader waits for it instead of reading, so no byte is lost.
    */
   orphan: Promise<unknown> | null = null;
-  /**
-   * Resolves the promise the reader waiting on `orphan` waits on. Each reader gets a
-   * promise of its own, which the orphan's one reaction settles: a reader that times out
-   * (the heartbeat loop of a quiet peer, again and again) leaves nothing behind on the
-   * orphan, which may stay pending for as long as the peer is quiet.
-   */
-  #orphanWaiter: ((outcome: unknown) => void) | null = null;
   /** The error an orphaned read ended with after it landed: the next reader throws it. */
   failure: unknown = undefined;
   eof = false;
@@ -147,9 +140,8 @@ export class Socket {
 
   /** What the reader waits on for more bytes: an orphaned read, or a new OS read. */
   readMore(): Promise<unknown> {
-    if (this.orphan !== null) {
-      return this.orClosed(new Promise((resolve) => this.#orphanWaiter = resolve));
-    }
+    const orphan = this.orphan;
+    if (orphan !== null) return this.orClosed(orphan);
     const failure = this.failure;
     if (failure !== undefined) {
       this.failure = undefined;
@@ -180,21 +172,7 @@ export class Socket {
   /** Releases the read side from a reader that was killed or timed out. */
   abandonRead(): void {
     if (this.inflight !== null) this.#orphanRead();
-    this.#orphanWaiter = null;
     this.reader = null;
-  }
-
-  /**
-   * Makes `landing`, which settles once a read nobody waits for has landed (never with a
-   * rejection), the read the next reader waits on.
-   */
-  setOrphan(landing: Promise<unknown>): void {
-    this.orphan = landing;
-    landing.then((outcome) => {
-      const waiter = this.#orphanWaiter;
-      this.#orphanWaiter = null;
-      waiter?.(outcome);
-    });
   }
 
   /** Lets the read in flight land in the buffer without its reader. */
@@ -203,7 +181,7 @@ export class Socket {
     this.inflight = null;
     // Resolves with `undefined` once landed, or with the read's error: never rejects,
     // since nobody may be there to handle it.
-    this.setOrphan(read.then((n) => {
+    this.orphan = read.then((n) => {
       this.orphan = null;
       this.progress++;
       if (n === null) this.eof = true;
@@ -215,7 +193,7 @@ export class Socket {
       this.orphan = null;
       this.failure = error;
       return error;
-    }));
+    });
   }
 
   /** How many bytes of small sends wait to be written. */

@@ -69,12 +69,6 @@ export class Listener implements Disposable {
   readonly #listener: Deno.Listener;
   /** The OS accept in flight, if any. It belongs to the listener, not to a thread. */
   #accepting: Promise<unknown> | null = null;
-  /**
-   * Settles the promise the accepting thread waits on, once the accept in flight has. Each
-   * wait has a promise of its own: a thread that stops waiting (an accept with a time
-   * limit, over and over, on a quiet listener) leaves nothing behind on the accept.
-   */
-  #acceptWaiter: ((outcome: unknown) => void) | null = null;
   /** A connection accepted for a thread that was killed meanwhile. */
   #ready: Deno.Conn | null = null;
   #acceptor = false;
@@ -197,8 +191,7 @@ export class Listener implements Disposable {
           this.#ready = null;
           return new Connection(ready);
         }
-        if (this.#accepting === null) this.#accept();
-        const error = yield new Promise((resolve) => this.#acceptWaiter = resolve);
+        const error = yield this.#accepting ?? this.#accept();
         if (this.#closed || error !== undefined) {
           throw mapError(
             error,
@@ -209,7 +202,6 @@ export class Listener implements Disposable {
       }
     } finally {
       this.#acceptor = false;
-      this.#acceptWaiter = null;
     }
   }
 
@@ -264,28 +256,21 @@ export class Listener implements Disposable {
   }
 
   /** Starts an OS accept; the promise gives an error or `undefined`. */
-  #accept(): void {
-    this.#accepting = this.#listener.accept().then(
+  #accept(): Promise<unknown> {
+    const accepting = this.#listener.accept().then(
       (conn) => {
         this.#accepting = null;
         if (this.#closed) conn.close();
         else this.#ready = conn;
-        this.#accepted(undefined);
         return undefined;
       },
       (error) => {
         this.#accepting = null;
-        this.#accepted(error);
         return error;
       },
     );
-  }
-
-  /** Hands how the accept in flight ended to the thread waiting for it, if one is. */
-  #accepted(outcome: unknown): void {
-    const waiter = this.#acceptWaiter;
-    this.#acceptWaiter = null;
-    waiter?.(outcome);
+    this.#accepting = accepting;
+    return accepting;
   }
 
   #where(): string {

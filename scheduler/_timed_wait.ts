@@ -41,7 +41,14 @@ const INNER_STARTING = 1;
 const INNER_SUSPENDED = 2;
 const INNER_FOLLOWING = 3;
 
+/** One wait of a {@linkcode TimedWait}: its primitive until the wait ends, then null. */
+interface Round {
+  wait: object | null;
+}
+const ENDED_ROUND: Round = { wait: null };
+
 /** `inner` with a deadline; `R` is what the caller gets either way. */
+
 export abstract class TimedWait<T, R> extends Primitive<R> {
   /** The deadline, in milliseconds from the start of the wait; the kernel reads it. */
   declare readonly ms: number;
@@ -62,8 +69,13 @@ export abstract class TimedWait<T, R> extends Primitive<R> {
   #expired = false;
   /** An error from cancelling the inner primitive at the deadline, or from its `settled`. */
   #failure: { error: unknown } | null = null;
-  /** Counts starts and ends, so that a promise of an earlier wait is ignored. */
-  #round = 0;
+  /**
+   * The current wait, from a start to its end, which empties it: a promise of an earlier
+   * wait finds it empty and is ignored. Its callbacks reach this primitive only through
+   * it, so a promise that outlives the wait (an OS read a timed-out `recv` left running,
+   * which the next read waits on too) keeps neither this primitive nor its inner one.
+   */
+  #round: Round = ENDED_ROUND;
 
   constructor(inner: Primitive<T>, ms: number) {
     super();
@@ -83,7 +95,7 @@ export abstract class TimedWait<T, R> extends Primitive<R> {
         `Cannot start ${inner.description}: it is already in progress in another thread`,
       );
     }
-    this.#round++;
+    this.#round = { wait: this };
     this.#active = true;
     this.#done = this.#expired = false;
     this.#failure = null;
@@ -123,19 +135,28 @@ export abstract class TimedWait<T, R> extends Primitive<R> {
     return wait;
   }
 
-  #follow(promise: PromiseLike<unknown>, round: number): void {
+  #follow(promise: PromiseLike<unknown>, round: Round): void {
     const settled = (ok: boolean, value: unknown): void => {
-      if (round !== this.#round) return; // the wait ended meanwhile
-      try {
-        // Handed over now, not when the caller runs: a kill in between finds it taken in.
-        const next = this.inner.settled(ok, value);
-        if (next !== null) return this.#follow(next, round);
-      } catch (error) {
-        this.#failure = { error };
-      }
-      this.#innerDone();
+      const wait = round.wait as TimedWait<T, R> | null;
+      if (wait !== null) wait.#settled(round, ok, value); // else the wait ended meanwhile
     };
     ownPromise(promise).then((value) => settled(true, value), (error) => settled(false, error));
+  }
+
+  #settled(round: Round, ok: boolean, value: unknown): void {
+    try {
+      // Handed over now, not when the caller runs: a kill in between finds it taken in.
+      const next = this.inner.settled(ok, value);
+      if (next !== null) return this.#follow(next, round);
+    } catch (error) {
+      this.#failure = { error };
+    }
+    this.#innerDone();
+  }
+
+  #endRound(): void {
+    this.#round.wait = null;
+    this.#round = ENDED_ROUND;
   }
 
   #innerWoken(): void {
@@ -158,7 +179,7 @@ export abstract class TimedWait<T, R> extends Primitive<R> {
     if (!this.#active || this.#done || this.#expired) return;
     this.#expired = true;
     this.#innerWait = INNER_IDLE;
-    this.#round++;
+    this.#endRound();
     const inner = this.inner;
     releasePrimitive(inner);
     try {
@@ -172,7 +193,7 @@ export abstract class TimedWait<T, R> extends Primitive<R> {
   finish(): R {
     this.#active = false;
     this.#innerWait = INNER_IDLE;
-    this.#round++;
+    this.#endRound();
     const failure = this.#failure;
     if (this.#expired) {
       if (failure !== null) throw failure.error;
@@ -188,7 +209,7 @@ export abstract class TimedWait<T, R> extends Primitive<R> {
   cancel(): void {
     this.#active = false;
     this.#innerWait = INNER_IDLE;
-    this.#round++;
+    this.#endRound();
     if (this.#expired) return; // cancelled already
     const inner = this.inner;
     releasePrimitive(inner);
