@@ -125,6 +125,17 @@ function killedBy(error: unknown, teardown: object | null | undefined): boolean 
   return teardown != null && teardownKills.get(error as object) === teardown;
 }
 
+/**
+ * Says whether a shield holds up `thread`'s end: its kill waits for the shield, or its
+ * cleanup, begun by a kill, entered one (a kill's cleanup ends whatever it waits on).
+ */
+function stuckInShield(thread: Thread): boolean {
+  const extras = thread.extras;
+  if (extras === null) return false;
+  if (thread.killing) return extras.shields !== null && extras.shields.length > 0;
+  return extras.killDeferred;
+}
+
 /** No primitive's result to resume with: `#finishPrimitive`'s answer when `finish` threw. */
 const NO_RESULT: unique symbol = Symbol("no result");
 
@@ -1120,7 +1131,7 @@ export class Kernel implements ThreadHost {
     if (this.#forcible === null) {
       this.#forcible = new Set();
       for (let t = this.#first; t !== null; t = t.next) {
-        if (t.extras?.killDeferred && !t.killing) this.#forcible.add(t);
+        if (stuckInShield(t)) this.#forcible.add(t);
       }
     }
     // One that waits on another thread's end (a combinator's shielded cleanup killing its
@@ -1128,7 +1139,7 @@ export class Kernel implements ThreadHost {
     let oldest: Thread | null = null;
     let oldestWaitingOnThread: Thread | null = null;
     for (let t = this.#first; t !== null; t = t.next) {
-      if (!this.#forcible.has(t) || !t.extras!.killDeferred || t.killing) continue;
+      if (!this.#forcible.has(t) || !stuckInShield(t)) continue;
       if (t.state === STATE_KILL_WAITING || t.state === STATE_JOINING) oldestWaitingOnThread = t;
       else oldest = t;
     }
@@ -1139,8 +1150,8 @@ export class Kernel implements ThreadHost {
       const all = ++this.#forcedOneByOne > FORCED_ONE_BY_ONE;
       for (const t of all ? [...this.#forcible] : [oldest]) {
         this.#forcible.delete(t);
+        if (!stuckInShield(t)) continue;
         const extras = t.extras!;
-        if (!extras.killDeferred || t.killing) continue;
         extras.killDeferred = false;
         extras.shields!.length = 0;
         extras.shieldSerials!.length = 0;

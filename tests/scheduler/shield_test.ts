@@ -302,8 +302,8 @@ Deno.test("a deadlock inside a shield is still a DeadlockError", async () => {
 
 Deno.test("a teardown stuck in a shield keeps the error that began it, chained to the DeadlockError", async () => {
   // A child fails; the group kills its sibling, whose shielded cleanup waits on a lock the
-  // group's caller holds while it waits on the group: stuck for ever. The run gives up on
-  // them, but the child's error is not dropped.
+  // group's caller holds while it waits on the group: stuck for ever. The run kills through
+  // the sibling's shield, and the group ends with the child's error, which is not dropped.
   const lock = new Lock({ name: "db" });
   await assert.rejects(
     run(
@@ -326,9 +326,9 @@ Deno.test("a teardown stuck in a shield keeps the error that began it, chained t
     ),
     (error) => {
       assert.ok(error instanceof SuppressedError, `got ${error}`);
-      assert.ok(error.error instanceof DeadlockError, `got ${error.error}`);
-      assert.match(error.error.message, /waits on acquire\(Lock "db"\)/);
-      assert.equal((error.suppressed as Error).message, "boom");
+      assert.equal((error.error as Error).message, "boom");
+      assert.ok(error.suppressed instanceof DeadlockError, `got ${error.suppressed}`);
+      assert.match(error.suppressed.message, /waits on acquire\(Lock "db"\)/);
       return true;
     },
   );
@@ -693,6 +693,37 @@ Deno.test("a deadlock kills through a leaf's shield before that of the thread wa
     { clock: new VirtualClock() },
   ).then(() => "resolved", (error) => error);
   assert.deepEqual(record, ["loser's finally"]);
+  assert.ok(outcome instanceof SuppressedError, `got ${outcome}`);
+  assert.equal((outcome.error as Error).message, "child failed");
+  assert.ok(outcome.suppressed instanceof DeadlockError, `got ${outcome.suppressed}`);
+});
+
+Deno.test("a deadlock kills through a shield that a kill's own cleanup entered: all() keeps its child's error", async () => {
+  // The loser's kill began first, and its finally entered the shield that sticks: the
+  // thread is unwinding already, and all()'s cleanup waits for it. Killed through first,
+  // the loser ends, and all() ends with the error that began it.
+  const record: string[] = [];
+  const outcome = await run(
+    function* () {
+      yield* all([
+        function* () {
+          yield* sleep(5);
+          throw new Error("child failed");
+        }(),
+        function* () {
+          try {
+            yield* sleep(1000);
+          } finally {
+            record.push("loser's cleanup starts");
+            yield* shield(new Event().wait());
+            record.push("never: cut short");
+          }
+        }(),
+      ]);
+    }(),
+    { clock: new VirtualClock() },
+  ).then(() => "resolved", (error) => error);
+  assert.deepEqual(record, ["loser's cleanup starts"]);
   assert.ok(outcome instanceof SuppressedError, `got ${outcome}`);
   assert.equal((outcome.error as Error).message, "child failed");
   assert.ok(outcome.suppressed instanceof DeadlockError, `got ${outcome.suppressed}`);
