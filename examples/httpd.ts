@@ -36,6 +36,8 @@ const HEAD_LIMIT = 16384; // bytes: past it, a 414 if the request line is that l
 // RFC 3986's uri-host [":" port], lowercased: a bracketed IP literal, or a name or IPv4
 // address (maybe empty). Anything else (a space, "/", "@") is a 400.
 const HOST = /^(\[[\w.:~!$&'()*+,;=-]+\]|([\w.~!$&'()*+,;=-]|%[\da-f]{2})*)(:\d*)?$/;
+// An absolute-form target's scheme and authority, which must be a valid Host.
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)/i;
 const esc = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
 const reply = (status: string, text = status + "\n", type = TEXT): Reply => ({
   status,
@@ -57,6 +59,14 @@ function* resolve(root: string, path: string): bluelet.Coroutine<string | null> 
  * cut short.
  */
 export function* respond(root: string, target: string): bluelet.Coroutine<Reply> {
+  // The absolute form ("GET http://host/a.txt"), which a server must take (RFC 9112,
+  // 3.2.2), names the same file as its path: this server has one root for every host.
+  const origin = ABSOLUTE_FORM.exec(target);
+  if (origin !== null) {
+    if (!HOST.test(origin[1].toLowerCase())) return reply("400 Bad Request");
+    target = target.slice(origin[0].length);
+    if (target[0] !== "/") target = "/" + target; // "http://host" or "http://host?q"
+  }
   const raw = target.split("?")[0];
   let path = "\0"; // Stays so, and is refused, if an escape is malformed.
   try {
@@ -79,15 +89,23 @@ export function* respond(root: string, target: string): bluelet.Coroutine<Reply>
 /** Answers for `real`, the real path of `path`, which exists (or did a moment ago). */
 function* found(root: string, path: string, real: string): bluelet.Coroutine<Reply> {
   const isDir = (yield* bluelet.until(Deno.stat(real))).isDirectory;
+  if (!isDir && path.endsWith("/")) return reply("404 Not Found"); // a file is no directory
   const file = isDir ? yield* resolve(root, path.replace(/\/?$/, "/index.html")) : real;
   if (file === null) { // A directory without an index.html: list it.
     const entries = yield* bluelet.until(Array.fromAsync(Deno.readDir(real)));
     const base = path.replace(/\/?$/, "/").split("/").map(encodeURIComponent).join("/");
-    const items = entries.map(({ name, isDirectory }) => {
+    const items: string[] = [];
+    for (const { name, isDirectory } of entries) {
       const s = isDirectory ? "/" : "";
+      // Deno gives a name that is not UTF-8 with U+FFFD in place of its bad bytes: a link to
+      // that name would find nothing, so there is none.
+      if (name.includes("\uFFFD") && !(yield* exists(`${real}/${name}`))) {
+        items.push(`<li>${esc(name + s)} (not UTF-8: cannot be served)</li>\n`);
+        continue;
+      }
       const href = base + encodeURIComponent(name) + s;
-      return `<li><a href="${esc(href)}">${esc(name + s)}</a></li>\n`;
-    });
+      items.push(`<li><a href="${esc(href)}">${esc(name + s)}</a></li>\n`);
+    }
     const title = `<title>${esc(path)}</title><h1>${esc(path)}</h1>\n`;
     return reply("200 OK", title + items.sort().join(""), HTML);
   }
@@ -96,6 +114,11 @@ function* found(root: string, path: string, real: string): bluelet.Coroutine<Rep
   const type = CONTENT_TYPES.get(file.split(".").at(-1)!) ?? "application/octet-stream";
   const opened = yield* bluelet.until(Deno.open(file));
   return { status: "200 OK", type, file: opened, size };
+}
+
+/** Whether `path` names something (a link that leads nowhere too). */
+function* exists(path: string): bluelet.Coroutine<boolean> {
+  return yield* bluelet.until(Deno.lstat(path).then(() => true, () => false));
 }
 
 /**

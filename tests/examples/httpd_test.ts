@@ -132,6 +132,11 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
     await Deno.writeTextFile(`${www}/c.unknown`, "c");
     await Deno.mkdir(`${www}/trap/index.html`, { recursive: true });
     await Deno.mkdir(`${www}/special`);
+    await Deno.mkdir(`${www}/latin1`);
+    const touch = await new Deno.Command("bash", {
+      args: ["-c", 'touch "$1/caf$(printf "\\351").txt" "$1/plain.txt"', "-", `${www}/latin1`],
+    }).output();
+    assert.ok(touch.success, "touch a file whose name is not UTF-8");
     const mkfifo = await new Deno.Command("mkfifo", { args: [`${www}/special/pipe.txt`] }).output();
     assert.ok(mkfifo.success, "mkfifo");
 
@@ -223,6 +228,38 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
         );
       },
     );
+
+    await t.step("a file asked for as a directory (a trailing slash) is a 404", async () => {
+      for (const target of ["/hello.txt/", "/sub/data.json/", "/alias.txt/", "/hello.txt//"]) {
+        assert.equal((await get(port, target)).status, 404, target);
+      }
+    });
+
+    await t.step(
+      "an absolute-form target is served as its path; another scheme is a 400",
+      async () => {
+        const file = await get(port, "http://x/hello.txt");
+        assert.equal(file.status, 200);
+        assert.equal(file.body, "Hello, world!\n");
+        const root = await get(port, "HTTP://Example.COM:8000");
+        assert.equal(root.status, 200);
+        assert.ok(root.body.includes('<a href="/hello.txt">hello.txt</a>'), root.body);
+        const query = await get(port, "https://x?a=1");
+        assert.equal(query.status, 200);
+        assert.ok(query.body.includes('<a href="/hello.txt">hello.txt</a>'), query.body);
+        for (const target of ["ftp://x/hello.txt", "http://user@x/hello.txt", "http:/hello.txt"]) {
+          assert.equal((await get(port, target)).status, 400, target);
+        }
+      },
+    );
+
+    await t.step("a name that is not UTF-8 is listed without a link that cannot work", async () => {
+      const r = await get(port, "/latin1/");
+      assert.equal(r.status, 200);
+      assert.ok(r.body.includes('<a href="/latin1/plain.txt">plain.txt</a>'), r.body);
+      assert.ok(r.body.includes("<li>caf\uFFFD.txt (not UTF-8: cannot be served)</li>"), r.body);
+      assert.equal([...r.body.matchAll(/href=/g)].length, 1, r.body);
+    });
 
     await t.step("a symlink inside the root is followed", async () => {
       assert.equal((await get(port, "/alias.txt")).body, "Hello, world!\n");
