@@ -2535,6 +2535,7 @@ export class Kernel implements ThreadHost {
     // A thread that spawns the next and ends, over and over (a restart loop), would keep
     // every one before it through `parent`: an ended thread skips spawners that have ended
     // and that nothing needs to see (see uselessSpawner).
+    if (thread.extras !== null) dropEndedSpares(thread.extras);
     let parent = thread.parent;
     while (parent !== null && uselessSpawner(parent)) parent = parent.parent;
     // Those passed on the way skip to the same one (each of them has ended), so that many
@@ -2768,12 +2769,32 @@ function uselessSpawner(spawner: Thread): boolean {
   // The root is kept anyway (by the kernel), and a story names it.
   if (spawner.state !== STATE_DONE || spawner.parent === null) return false;
   const extras = spawner.extras;
+  if (extras !== null) dropEndedSpares(extras);
   if (
     extras !== null &&
     (extras.isScope || extras.spawnedInShield !== null || extras.spawnedInTeardownOf !== null)
   ) return false;
   const up = spawner.parent;
   return spawner.scope === (up === null ? null : up.isScope ? up : up.scope);
+}
+
+/**
+ * Forgets what spared a thread once it can spare it no more (see #killUnlessShielded): the
+ * thread that spawned it from a shield, once that thread has ended or left that shield;
+ * the one that spawned it during its teardown, once that one has ended or is closing. A
+ * restart loop whose links spawn the next from a shield would otherwise keep every link
+ * through these, and through `parent` (see uselessSpawner).
+ */
+function dropEndedSpares(extras: ThreadExtras): void {
+  const by = extras.spawnedInShield;
+  if (
+    by !== null &&
+    (by.state === STATE_DONE || by.extras!.shieldSerials?.[0] !== extras.shieldSerial)
+  ) extras.spawnedInShield = null;
+  const spawner = extras.spawnedInTeardownOf;
+  if (spawner !== null && (spawner.state === STATE_DONE || spawner.state === STATE_CLOSING)) {
+    extras.spawnedInTeardownOf = null;
+  }
 }
 
 function deferrable(yielded: unknown): boolean {
