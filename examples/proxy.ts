@@ -11,8 +11,9 @@
 // `nc 127.0.0.1 4917`. `--port 0` picks a free port; the `listening on` line says which.
 //
 // A limit: if the upstream resets its connection mid-transfer, the proxy logs it, but the
-// client sees a plain end of stream, as if the transfer were complete. Passing the reset on
-// would take SO_LINGER, which `Deno.Conn` does not offer. Another: bytes count for the idle
+// client sees a plain end of stream, as if the transfer were complete; a client's reset
+// reaches the upstream the same way. Passing a reset on would take SO_LINGER, which
+// `Deno.Conn` does not offer. Another: bytes count for the idle
 // limit as the proxy moves them, on either leg. A peer reading slowly drains the OS's send
 // buffer, and Linux takes more of a waiting write only once much of that buffer is free: an
 // upstream reading 40 KB/s behind an upload saw no move for over 1.5 s here.
