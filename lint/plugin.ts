@@ -251,18 +251,9 @@ function shadowed(node: Node, name: string): boolean {
         if (current.id?.name === name) return true;
         break;
       case "BlockStatement":
-        if (current.body.some((statement) => declares(statement, name))) return true;
-        break;
-      case "StaticBlock":
-        // Deno gives its body as a BlockStatement (met on the way up), whatever its types say.
-        if (
-          Array.isArray(current.body) && current.body.some((statement) => declares(statement, name))
-        ) return true;
-        break;
+      case "StaticBlock": // Deno gives its body as a BlockStatement, whatever its types say
       case "SwitchStatement":
-        for (const branch of current.cases) {
-          if (branch.consequent.some((statement) => declares(statement, name))) return true;
-        }
+        if (bindingsOf(current).has(name)) return true;
         break;
       default:
         if (headBinds(current, name)) return true;
@@ -301,9 +292,8 @@ function functionBinding(node: Node, name: string): FunctionNode | null | undefi
         if (current.params.some((param) => binds(param, name))) return null;
         if (current.type === "FunctionExpression" && current.id?.name === name) return current;
         // A `var` in a block beside the one used from is hoisted to the function.
-        const hoisted = current.body?.type === "BlockStatement"
-          ? hoistedVar(current.body, name)
-          : undefined;
+        const body = current.body;
+        const hoisted = body?.type === "BlockStatement" ? hoistedVarsOf(body).get(name) : undefined;
         if (hoisted !== undefined) return functionOf(hoisted);
         continue;
       }
@@ -312,29 +302,15 @@ function functionBinding(node: Node, name: string): FunctionNode | null | undefi
         continue;
     }
     if (headBinds(current, name)) return null;
-    const statements = current.type === "SwitchStatement"
-      ? current.cases.flatMap((branch) => branch.consequent)
-      : (current as { body?: unknown }).body;
-    if (!Array.isArray(statements)) continue;
-    for (const statement of statements as Node[]) {
-      const declared = statement.type === "ExportNamedDeclaration" ||
-          statement.type === "ExportDefaultDeclaration"
-        ? statement.declaration
-        : statement;
-      if (declared === null || declared === undefined) continue;
-      if (declared.type === "FunctionDeclaration" && declared.id?.name === name) return declared;
-      if (declared.type === "ClassDeclaration" && declared.id?.name === name) return null;
-      if (declared.type !== "VariableDeclaration") continue;
-      const declarator = declared.declarations.find((d) => binds(d.id, name));
-      if (declarator === undefined) continue;
-      return functionOf(declarator);
+    const binding = bindingsOf(current).get(name);
+    if (binding !== undefined) {
+      if (binding.type === "FunctionDeclaration") return binding;
+      return binding.type === "ClassDeclaration" ? null : functionOf(binding);
     }
     if (current.type === "Program") {
       // The module's `var` in a nested block is hoisted to it.
-      for (const statement of statements as Node[]) {
-        const hoisted = hoistedVar(statement, name);
-        if (hoisted !== undefined) return functionOf(hoisted);
-      }
+      const hoisted = hoistedVarsOf(current).get(name);
+      if (hoisted !== undefined) return functionOf(hoisted);
     }
   }
   return undefined;
@@ -346,45 +322,127 @@ function functionOf(declarator: Deno.lint.VariableDeclarator): FunctionNode | nu
   return declarator.id.type === "Identifier" && init != null && isFunction(init) ? init : null;
 }
 
-/** The declarator of a `var` of `name` in `node`'s statements (not in functions), if any. */
-function hoistedVar(
-  node: Node | null | undefined,
-  name: string,
-): Deno.lint.VariableDeclarator | undefined {
-  if (node === null || node === undefined) return undefined;
-  switch (node.type) {
-    case "VariableDeclaration":
-      return node.kind === "var" ? node.declarations.find((d) => binds(d.id, name)) : undefined;
-    case "BlockStatement":
-      for (const statement of node.body) {
-        const found = hoistedVar(statement, name);
-        if (found !== undefined) return found;
-      }
-      return undefined;
-    case "IfStatement":
-      return hoistedVar(node.consequent, name) ?? hoistedVar(node.alternate, name);
-    case "ForStatement":
-      return hoistedVar(node.init, name) ?? hoistedVar(node.body, name);
-    case "ForInStatement":
-    case "ForOfStatement":
-      return hoistedVar(node.left, name) ?? hoistedVar(node.body, name);
-    case "WhileStatement":
-    case "DoWhileStatement":
-    case "LabeledStatement":
-      return hoistedVar(node.body, name);
-    case "TryStatement":
-      return hoistedVar(node.block, name) ?? hoistedVar(node.handler?.body, name) ??
-        hoistedVar(node.finalizer, name);
-    case "SwitchStatement":
-      for (const branch of node.cases) {
-        for (const statement of branch.consequent) {
-          const found = hoistedVar(statement, name);
-          if (found !== undefined) return found;
+/** What a statement list binds: a variable's declarator, a function or a class. */
+type Binding =
+  | Deno.lint.VariableDeclarator
+  | Deno.lint.FunctionDeclaration
+  | Deno.lint.ClassDeclaration;
+
+// Memos, by node: Deno's lint nodes are the same object however reached, but each read of
+// a list (`body`) makes a new array, so looking through a block's statements for each name
+// used in it made a big generator take seconds (quadratic in its size).
+const bindingMemo = new WeakMap<Node, Map<string, Binding>>();
+const hoistedMemo = new WeakMap<Node, Map<string, Deno.lint.VariableDeclarator>>();
+
+/**
+ * The names the statements of `node` (a block, the module, a namespace, a `switch`'s
+ * cases, in order) declare, each to its first declaration there; empty for any other node.
+ */
+function bindingsOf(node: Node): Map<string, Binding> {
+  let bindings = bindingMemo.get(node);
+  if (bindings !== undefined) return bindings;
+  bindings = new Map();
+  const statements = node.type === "SwitchStatement"
+    ? node.cases.flatMap((branch) => branch.consequent)
+    : (node as { body?: unknown }).body;
+  if (Array.isArray(statements)) {
+    for (const statement of statements as Node[]) {
+      const declared = statement.type === "ExportNamedDeclaration" ||
+          statement.type === "ExportDefaultDeclaration"
+        ? statement.declaration
+        : statement;
+      if (declared === null || declared === undefined) continue;
+      if (declared.type === "VariableDeclaration") {
+        for (const declarator of declared.declarations) {
+          for (const name of boundNames(declarator.id)) {
+            if (!bindings.has(name)) bindings.set(name, declarator);
+          }
         }
+      } else if (
+        (declared.type === "FunctionDeclaration" || declared.type === "ClassDeclaration") &&
+        declared.id != null && !bindings.has(declared.id.name)
+      ) {
+        bindings.set(declared.id.name, declared);
       }
-      return undefined;
+    }
+  }
+  bindingMemo.set(node, bindings);
+  return bindings;
+}
+
+/**
+ * The `var`s declared anywhere in `node`'s statements (not in functions), each to its first
+ * declarator: what is hoisted to the function or the module whose body `node` is.
+ */
+function hoistedVarsOf(node: Node): Map<string, Deno.lint.VariableDeclarator> {
+  let vars = hoistedMemo.get(node);
+  if (vars !== undefined) return vars;
+  const found = new Map<string, Deno.lint.VariableDeclarator>();
+  const visit = (node: Node | null | undefined): void => {
+    if (node === null || node === undefined) return;
+    switch (node.type) {
+      case "VariableDeclaration":
+        if (node.kind !== "var") return;
+        for (const declarator of node.declarations) {
+          for (const name of boundNames(declarator.id)) {
+            if (!found.has(name)) found.set(name, declarator);
+          }
+        }
+        return;
+      case "Program":
+      case "TSModuleBlock":
+      case "BlockStatement":
+        for (const statement of node.body as Node[]) visit(statement);
+        return;
+      case "IfStatement":
+        visit(node.consequent);
+        return visit(node.alternate);
+      case "ForStatement":
+        visit(node.init);
+        return visit(node.body);
+      case "ForInStatement":
+      case "ForOfStatement":
+        visit(node.left);
+        return visit(node.body);
+      case "WhileStatement":
+      case "DoWhileStatement":
+      case "LabeledStatement":
+        return visit(node.body);
+      case "TryStatement":
+        visit(node.block);
+        visit(node.handler?.body);
+        return visit(node.finalizer);
+      case "SwitchStatement":
+        for (const branch of node.cases) {
+          for (const statement of branch.consequent) visit(statement);
+        }
+        return;
+    }
+  };
+  visit(node);
+  hoistedMemo.set(node, found);
+  return found;
+}
+
+/** The names a parameter or a binding pattern (`{ a, b: [c] }`, `d = 1`, `...e`) binds. */
+function boundNames(pattern: Node | Deno.lint.Parameter | null): string[] {
+  if (pattern === null) return [];
+  if (pattern.type === "TSParameterProperty") return boundNames(pattern.parameter);
+  switch (pattern.type) {
+    case "Identifier":
+      return [pattern.name];
+    case "AssignmentPattern":
+      return boundNames(pattern.left);
+    case "RestElement":
+      return boundNames(pattern.argument);
+    case "ArrayPattern":
+      return pattern.elements.flatMap((element) => boundNames(element));
+    case "ObjectPattern":
+      return pattern.properties.flatMap((property) =>
+        boundNames(property.type === "RestElement" ? property.argument : property.value)
+      );
     default:
-      return undefined;
+      return [];
   }
 }
 
@@ -497,16 +555,15 @@ function declarationOf(node: Node, name: string): Node | typeof OTHER | undefine
     if (isFunction(current)) {
       // A `var` in a nested block is hoisted to the function (a parameter of the same name
       // is that variable, given whatever the `var` is).
-      if (current.body?.type === "BlockStatement" && hoistsVar(current.body, name)) return OTHER;
+      const body = current.body;
+      if (body?.type === "BlockStatement" && hoistedVarsOf(body).has(name)) return OTHER;
       const param = current.params.find((param) => binds(param, name));
       if (param !== undefined) {
         return param.type === "TSParameterProperty" ? param.parameter : param;
       }
       if (current.type === "FunctionExpression" && current.id?.name === name) return OTHER;
     } else if (current.type === "SwitchStatement") {
-      for (const branch of current.cases) {
-        found ??= declaredIn(branch.consequent, name);
-      }
+      found = declaredIn(current, name);
     } else if (
       (current.type === "ForOfStatement" || current.type === "ForInStatement") &&
       current.left !== child && declares(current.left, name)
@@ -519,16 +576,13 @@ function declarationOf(node: Node, name: string): Node | typeof OTHER | undefine
     } else if (current.type === "CatchClause" && binds(current.param, name)) {
       return OTHER;
     } else {
-      const body = (current as { body?: unknown }).body;
-      if (Array.isArray(body)) {
-        found = declaredIn(body as Node[], name);
-        // A namespace's (or the module's) `var` in a nested block is hoisted to it.
-        if (
-          found === undefined && (current.type === "TSModuleBlock" || current.type === "Program") &&
-          (body as Node[]).some((statement) => hoistsVar(statement, name))
-        ) {
-          found = OTHER;
-        }
+      found = declaredIn(current, name);
+      // A namespace's (or the module's) `var` in a nested block is hoisted to it.
+      if (
+        found === undefined && (current.type === "TSModuleBlock" || current.type === "Program") &&
+        hoistedVarsOf(current).has(name)
+      ) {
+        found = OTHER;
       }
     }
     if (found !== undefined) return found;
@@ -536,48 +590,11 @@ function declarationOf(node: Node, name: string): Node | typeof OTHER | undefine
   return undefined;
 }
 
-/** How `statements` (a block, a module, a namespace, a `case`) bind `name`, if they do. */
-function declaredIn(statements: Node[], name: string): Node | typeof OTHER | undefined {
-  for (const statement of statements) {
-    const declared = statement.type === "ExportNamedDeclaration"
-      ? statement.declaration
-      : statement;
-    if (declared === null || declared === undefined) continue;
-    if (declared.type === "VariableDeclaration") {
-      const declarator = declared.declarations.find((d) => binds(d.id, name));
-      if (declarator !== undefined) return declarator;
-    } else if (declares(declared, name)) return OTHER;
-  }
-  return undefined;
-}
-
-/** Whether a `var` of `name` is declared anywhere in `node`'s statements (not in functions). */
-function hoistsVar(node: Node | null | undefined, name: string): boolean {
-  if (node === null || node === undefined) return false;
-  switch (node.type) {
-    case "VariableDeclaration":
-      return node.kind === "var" && node.declarations.some((d) => binds(d.id, name));
-    case "BlockStatement":
-      return node.body.some((statement) => hoistsVar(statement, name));
-    case "IfStatement":
-      return hoistsVar(node.consequent, name) || hoistsVar(node.alternate, name);
-    case "ForStatement":
-      return hoistsVar(node.init, name) || hoistsVar(node.body, name);
-    case "ForInStatement":
-    case "ForOfStatement":
-      return hoistsVar(node.left, name) || hoistsVar(node.body, name);
-    case "WhileStatement":
-    case "DoWhileStatement":
-    case "LabeledStatement":
-      return hoistsVar(node.body, name);
-    case "TryStatement":
-      return hoistsVar(node.block, name) || hoistsVar(node.handler?.body, name) ||
-        hoistsVar(node.finalizer, name);
-    case "SwitchStatement":
-      return node.cases.some((branch) => branch.consequent.some((s) => hoistsVar(s, name)));
-    default:
-      return false;
-  }
+/** How `node`'s statements (a block, a module, a namespace, a `switch`) bind `name`, if they do. */
+function declaredIn(node: Node, name: string): Node | typeof OTHER | undefined {
+  const binding = bindingsOf(node).get(name);
+  if (binding === undefined) return undefined;
+  return binding.type === "VariableDeclarator" ? binding : OTHER;
 }
 
 /**
