@@ -375,8 +375,8 @@ function bindingsOf(node: Node): Map<string, Binding> {
  * declarator: what is hoisted to the function or the module whose body `node` is.
  */
 function hoistedVarsOf(node: Node): Map<string, Deno.lint.VariableDeclarator> {
-  let vars = hoistedMemo.get(node);
-  if (vars !== undefined) return vars;
+  const memo = hoistedMemo.get(node);
+  if (memo !== undefined) return memo;
   const found = new Map<string, Deno.lint.VariableDeclarator>();
   const visit = (node: Node | null | undefined): void => {
     if (node === null || node === undefined) return;
@@ -804,12 +804,21 @@ const unyieldedEvent: Deno.lint.Rule = {
         generators = imports.used ? topLevelGenerators(node) : new Set();
       },
       ExpressionStatement(node) {
-        const statement = node.expression;
+        // `void sleep(5)` drops the event just as surely; its fix replaces the `void`.
+        const voided = node.expression.type === "UnaryExpression" &&
+            node.expression.operator === "void"
+          ? node.expression
+          : null;
+        const expression = voided === null ? node.expression : voided.argument;
         // `maybe?.sendall(x)` is a chain around the call.
-        const chained = statement.type === "ChainExpression";
-        const call = chained ? statement.expression : statement;
+        const chained = expression.type === "ChainExpression";
+        const call = chained ? expression.expression : expression;
         if (call.type !== "CallExpression" || !inCoroutine(node)) return;
         const callee = call.callee;
+        const yieldIt = (fixer: Deno.lint.Fixer) =>
+          voided === null
+            ? fixer.insertTextBefore(call, "yield* ")
+            : fixer.replaceText(voided, `yield* ${ctx.sourceCode.getText(call)}`);
         if (
           !chained && callee.type === "Identifier" && generators.has(callee.name) &&
           !shadowed(callee, callee.name)
@@ -817,10 +826,10 @@ const unyieldedEvent: Deno.lint.Rule = {
           // The file's own coroutine, called for its effect: a generator made and dropped.
           const text = calleeText(ctx, call);
           ctx.report({
-            node: call,
+            node: voided ?? call,
             message: `The coroutine from ${text} is never run, so its body does nothing`,
             hint: `Run it in this thread: yield* ${text}`,
-            fix: (fixer) => fixer.insertTextBefore(call, "yield* "),
+            fix: yieldIt,
           });
           return;
         }
@@ -830,7 +839,7 @@ const unyieldedEvent: Deno.lint.Rule = {
         if (chained) {
           // No fix: `yield* undefined` throws where the chain skipped the call.
           ctx.report({
-            node: statement,
+            node: voided ?? expression,
             message,
             hint:
               `Yield it where the optional chain is defined: yield* ${text} throws on undefined`,
@@ -840,16 +849,38 @@ const unyieldedEvent: Deno.lint.Rule = {
         if (!surelyLibrarys(call.callee, imports)) {
           // Matched by its name alone: no fix, which would break another library's call.
           ctx.report({
-            node: call,
+            node: voided ?? call,
             message,
             hint: `If it is bluelet's event, yield it: yield* ${text}`,
           });
           return;
         }
         ctx.report({
-          node: call,
+          node: voided ?? call,
           message,
           hint: `Yield it: yield* ${text}`,
+          fix: yieldIt,
+        });
+      },
+      ReturnStatement(node) {
+        // `return sleep(5)` in a coroutine ends it with the event, which nothing yields.
+        const call = node.argument;
+        if (call?.type !== "CallExpression" || !inCoroutine(node)) return;
+        if (!makesEvent(call.callee, imports)) return;
+        const text = calleeText(ctx, call);
+        const message = `The event from ${text} is returned, never yielded, so it does nothing`;
+        if (!surelyLibrarys(call.callee, imports)) {
+          ctx.report({
+            node: call,
+            message,
+            hint: `If it is bluelet's event, yield it and return its result: return yield* ${text}`,
+          });
+          return;
+        }
+        ctx.report({
+          node: call,
+          message,
+          hint: `Yield it and return its result: return yield* ${text}`,
           fix: (fixer) => fixer.insertTextBefore(call, "yield* "),
         });
       },

@@ -91,6 +91,62 @@ Deno.test("unyielded-event says what was dropped and fixes it with yield*", () =
   }]);
 });
 
+Deno.test("unyielded-event flags an event dropped with void, or returned instead of yielded, and fixes each", () => {
+  const source = IMPORTS + `function* reply(conn: Connection) {
+  void sleep(5);
+  void conn.sendall("ok");
+  if (conn) return conn.recv(10);
+  return sleep(1);
+}
+function helper(conn: Connection) {
+  void sleep(5);
+  return conn.recv(10); // a plain function may hand an event to its caller
+}
+function* fine(conn: Connection) {
+  return yield* conn.recv(10);
+}`;
+  const diagnostics = Deno.lint.runPlugin(plugin, "reply.ts", source);
+  assert.deepEqual(
+    diagnostics.map((d) => [d.id, source.slice(d.range[0], d.range[1]), d.message, d.hint]),
+    [
+      [
+        "bluelet/unyielded-event",
+        "void sleep(5)",
+        "The event from sleep(...) is never yielded, so it does nothing",
+        "Yield it: yield* sleep(...)",
+      ],
+      [
+        "bluelet/unyielded-event",
+        'void conn.sendall("ok")',
+        "The event from conn.sendall(...) is never yielded, so it does nothing",
+        "Yield it: yield* conn.sendall(...)",
+      ],
+      [
+        "bluelet/unyielded-event",
+        "conn.recv(10)",
+        "The event from conn.recv(...) is returned, never yielded, so it does nothing",
+        "Yield it and return its result: return yield* conn.recv(...)",
+      ],
+      [
+        "bluelet/unyielded-event",
+        "sleep(1)",
+        "The event from sleep(...) is returned, never yielded, so it does nothing",
+        "Yield it and return its result: return yield* sleep(...)",
+      ],
+    ],
+  );
+  const fixed = diagnostics.reduceRight(
+    (text, d) =>
+      text.slice(0, d.fix![0].range[0]) + d.fix![0].text + text.slice(d.fix![0].range[1]),
+    source,
+  );
+  assert.ok(fixed.includes(`  yield* sleep(5);\n  yield* conn.sendall("ok");\n`), fixed);
+  assert.ok(
+    fixed.includes("if (conn) return yield* conn.recv(10);\n  return yield* sleep(1);"),
+    fixed,
+  );
+});
+
 Deno.test("unyielded-event flags a call of the file's own coroutine whose generator is dropped, and fixes it with yield*", () => {
   const source = IMPORTS + `
 function* greet(conn: Connection) {
