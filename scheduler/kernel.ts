@@ -589,12 +589,15 @@ export class Kernel implements ThreadHost {
       // running thread's turn at its next yield.
       this.#abortPending = true;
       this.#budget = this.#budgetRest = 0;
+      // So does an operation done without the kernel (a channel's fast path), which asks
+      // for a step at once (see `fastPath`), and is refused.
+      atOnce.credit = 0;
       return;
     }
     // Killing runs threads' own abort listeners, which must not re-enter the loop.
     this.#running = true;
     try {
-      this.#fail(this.#signal!.reason);
+      this.#fail(this.#signal!.reason, true);
     } finally {
       this.#running = false;
     }
@@ -818,7 +821,7 @@ export class Kernel implements ThreadHost {
 
   #takeAbort(): void {
     this.#abortPending = false;
-    this.#fail(this.#signal!.reason);
+    this.#fail(this.#signal!.reason, true);
   }
 
   /**
@@ -2692,8 +2695,11 @@ export class Kernel implements ThreadHost {
     joiner.resumeValue = error;
   }
 
-  /** Ends the run with `error`: kills every thread, then rejects once they are gone. */
-  #fail(error: unknown): void {
+  /**
+   * Ends the run with `error`: kills every thread (for that reason, if the run was
+   * `aborted`), then rejects once they are gone.
+   */
+  #fail(error: unknown, aborted = false): void {
     if (this.#finished) return;
     if (this.#failed) {
       // A KilledError of this run's teardown, come back to it (through a killer torn down
@@ -2717,6 +2723,9 @@ export class Kernel implements ThreadHost {
     // reaches it (a server hands a handler's errors to `onError` so), not the run.
     const threads: Thread[] = [];
     for (let t = this.#first; t !== null; t = t.next) threads.push(t);
+    // Aborted, the run kills its threads for the abort's reason, as `kill(task, reason)`
+    // does: their signals give it, so a `fetch` given one rejects with it.
+    if (aborted) { for (const t of threads) t.withExtras().killReason ??= error; }
     // Those killed before keep their place: woken in order (say, by a channel), they must
     // run in that order.
     const before = new Set<Thread>();

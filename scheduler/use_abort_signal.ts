@@ -5,6 +5,8 @@ import type { Thread } from "./kernel.ts";
 /**
  * Gives an `AbortSignal` that aborts when the current thread is killed or ends, to pass to
  * promise-based APIs (`fetch`, `Deno.connect`, ...) so their work stops with the thread.
+ * Its reason is the kill's (`kill(task, reason)`, or the reason the run's `signal` was
+ * aborted with); a `KilledError` if there was none, or once the thread has ended.
  *
  * @returns A coroutine that gives the current thread's signal.
  *

@@ -144,6 +144,45 @@ Deno.test("a thread that aborts its own run's signal stops at its next yield, un
   assert.deepEqual(record, ["still running until the next yield"]);
 });
 
+Deno.test("a thread that aborts its own run's signal takes no channel item after it, and sends none", async (t) => {
+  // A channel operation that needs no wait takes effect without the kernel most of the
+  // time (its fast path): an abort must stop that too, at the next operation.
+  await t.step("receives", async () => {
+    const controller = new AbortController();
+    const items = new Channel<number>(10);
+    for (let i = 0; i < 10; i++) items.trySend(i);
+    const taken: number[] = [];
+    const outcome = await run(
+      function* () {
+        controller.abort(new Error("stop"));
+        for (let i = 0; i < 10; i++) taken.push((yield* items.receive()).value!);
+      }(),
+      { clock: new VirtualClock(), signal: controller.signal },
+    ).then(() => "resolved", (error) => error.message);
+    assert.equal(outcome, "stop");
+    assert.deepEqual(taken, []);
+    assert.equal(items.statistics().buffered, 10);
+  });
+  await t.step("sends", async () => {
+    const controller = new AbortController();
+    const items = new Channel<number>(100);
+    let sent = 0;
+    const outcome = await run(
+      function* () {
+        controller.abort(new Error("stop"));
+        for (let i = 0; i < 100; i++) {
+          yield* items.send(i);
+          sent++;
+        }
+      }(),
+      { clock: new VirtualClock(), signal: controller.signal },
+    ).then(() => "resolved", (error) => error.message);
+    assert.equal(outcome, "stop");
+    assert.equal(sent, 0);
+    assert.equal(items.statistics().buffered, 0);
+  });
+});
+
 Deno.test("a run whose last thread aborts its signal and ends rejects with the reason", async () => {
   const controller = new AbortController();
   const reason = new Error("stop");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { kill, KilledError, run, spawn, until, useAbortSignal, yieldNow } from "../../mod.ts";
+import { join, kill, KilledError, run, spawn, until, useAbortSignal, yieldNow } from "../../mod.ts";
 
 Deno.test("useAbortSignal() aborts when the thread is killed, so promise-based work stops", async () => {
   const record: string[] = [];
@@ -30,4 +30,27 @@ Deno.test("useAbortSignal() aborts once the thread has ended", async () => {
   }());
   assert.equal(signal.aborted, true);
   assert.ok(signal.reason instanceof KilledError);
+});
+
+Deno.test("useAbortSignal() of a run aborted with a reason gives that reason, as kill(task, reason) does", async () => {
+  // A fetch given the thread's signal then rejects with what the caller aborted with.
+  const controller = new AbortController();
+  const reasons: unknown[] = [];
+  const running = run(
+    function* () {
+      const task = yield* spawn(function* () {
+        const signal = yield* useAbortSignal();
+        signal.addEventListener("abort", () => reasons.push(signal.reason));
+        yield* until(new Promise<never>(() => {}));
+      }());
+      const signal = yield* useAbortSignal();
+      signal.addEventListener("abort", () => reasons.push(signal.reason));
+      yield* join(task);
+    }(),
+    { signal: controller.signal },
+  );
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  controller.abort("shutting down");
+  await assert.rejects(running, (error) => error === "shutting down");
+  assert.deepEqual(reasons, ["shutting down", "shutting down"]);
 });
