@@ -1,7 +1,7 @@
 // The argument checks the public functions share, so that a wrong argument gets the same
 // kind of error everywhere: a `TypeError` for a value of the wrong type, named as it is
 // (`the string "10"`), and a `RangeError` for a number out of range.
-import { describe, unreadable } from "./_describe.ts";
+import { callItHint, describe, unreadable } from "./_describe.ts";
 
 /** Checks a duration in milliseconds; `action` begins the message (`Cannot sleep`). */
 export function checkDuration(ms: unknown, action: string): asserts ms is number {
@@ -26,16 +26,29 @@ export function checkOperations(operations: unknown, action: string, noun = "ope
       } (spread an iterable into one, as in [...items])`,
     );
   }
-  // Only values that cannot be one: caught here, where the caller's mistake is, not as a
-  // yielded value in a helper thread the caller never wrote.
   const singular = noun === "cases" ? "case" : "operation";
   for (let i = 0; i < operations.length; i++) {
-    const operation: unknown = operations[i];
-    if ((typeof operation !== "object" && typeof operation !== "function") || operation === null) {
-      throw new TypeError(
-        `${action}: ${singular} ${i} is ${describe(operation)}, not an event or a coroutine`,
-      );
-    }
+    checkOperation(operations[i], action, `${singular} ${i}`);
+  }
+}
+
+/**
+ * Checks an operation given to a combinator (`withTimeout`, `all`, ...); `what` names it
+ * in the message (`operation 1`). Only values that cannot be one: caught here, where the
+ * caller's mistake is, not as a yielded value in a helper thread the caller never wrote.
+ */
+export function checkOperation(operation: unknown, action: string, what: string): void {
+  const type = typeof operation;
+  if ((type !== "object" && type !== "function") || operation === null) {
+    throw new TypeError(
+      `${action}: ${what} is ${describe(operation)}, not an event or a coroutine`,
+    );
+  }
+  const hint = callItHint(operation); // a coroutine function, not called
+  if (hint !== "") {
+    throw new TypeError(
+      `${action}: ${what} is ${describe(operation)}, not an event or a coroutine${hint}`,
+    );
   }
 }
 

@@ -1,4 +1,4 @@
-import { checkDuration } from "./_checks.ts";
+import { checkDuration, checkOperation } from "./_checks.ts";
 import type { Coroutine } from "./coroutine.ts";
 import type { Effect } from "./effect.ts";
 import { Primitive, SUSPEND } from "./lowlevel.ts";
@@ -64,6 +64,7 @@ export type MoveOnResult<T> =
  */
 export function moveOnAfter<T>(ms: number, operation: Operation<T>): Effect<MoveOnResult<T>> {
   checkDuration(ms, "Cannot move on after a deadline");
+  checkOperation(operation, "Cannot move on after a deadline", "the operation");
   // A leaf operation (a channel operation, an acquire, a read) waits in this thread, so
   // it can give back what it was handed if the thread is killed the moment it arrives.
   if (operation instanceof Primitive) return new MoveOn(operation as Primitive<T>, ms);

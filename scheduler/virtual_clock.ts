@@ -1,4 +1,4 @@
-import { checkNumber } from "./_checks.ts";
+import { checkNumber, checkOptions } from "./_checks.ts";
 
 /** Moves a virtual clock forward to `to` (never backwards). Only the kernel calls this. */
 export let advanceClock: (clock: VirtualClock, to: number) => void;
@@ -94,6 +94,8 @@ export class VirtualClock {
    */
   constructor(start = 0, options: VirtualClockOptions = {}) {
     checkNumber(start, "Cannot create virtual clock", "start");
+    checkOptions(options, "Cannot create virtual clock");
+    options ??= {};
     const threshold = options.autojumpThreshold ?? Infinity;
     if (options.autojumpThreshold !== undefined) {
       checkNumber(options.autojumpThreshold, "Cannot create virtual clock", "autojumpThreshold");

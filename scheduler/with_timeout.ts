@@ -1,4 +1,4 @@
-import { checkDuration } from "./_checks.ts";
+import { checkDuration, checkOperation } from "./_checks.ts";
 import { call } from "./call.ts";
 import { callEach } from "./_effects.ts";
 import type { Coroutine } from "./coroutine.ts";
@@ -52,6 +52,7 @@ export function withTimeout<T>(
   operation: Operation<T>,
 ): Effect<T> {
   checkDuration(ms, "Cannot limit an operation's time");
+  checkOperation(operation, "Cannot limit an operation's time", "the operation");
   // A leaf operation waits in the caller's own thread, so a kill can never lose its result.
   if (operation instanceof Primitive) return new TimeLimit(operation as Primitive<T>, ms);
   return callEach(() => limited(ms, operation, deadlineSleep(ms)));

@@ -17,6 +17,7 @@ import {
   kill,
   Lock,
   type LockOptions,
+  moveOnAfter,
   race,
   run,
   type RunOptions,
@@ -30,6 +31,7 @@ import {
   taskGroup,
   until,
   VirtualClock,
+  withTimeout,
   yieldNow,
 } from "../../mod.ts";
 
@@ -365,11 +367,32 @@ Deno.test("all, race and select refuse a value that is no operation when called,
       'Cannot race: operation 0 is the string "go", not an event or a coroutine',
     ],
     [() => select([null as never]), "Cannot select: case 0 is null, not an event or a coroutine"],
+    [
+      () => race([sleep(1), greet as never]),
+      "Cannot race: operation 1 is generator function greet, not an event or a coroutine; call it to make one, as in greet()",
+    ],
+    [
+      () => withTimeout(10, 42 as never),
+      "Cannot limit an operation's time: the operation is number 42, not an event or a coroutine",
+    ],
+    [
+      () => withTimeout(10, greet as never),
+      "Cannot limit an operation's time: the operation is generator function greet, not an event or a coroutine; call it to make one, as in greet()",
+    ],
+    [
+      () => moveOnAfter(10, undefined as never),
+      "Cannot move on after a deadline: the operation is undefined, not an event or a coroutine",
+    ],
   ];
   for (const [make, message] of cases) {
     assert.throws(make, { name: "TypeError", message });
   }
 });
+
+/** A coroutine function, for the misuses above: passed where its coroutine belongs. */
+function* greet(): Coroutine<void> {
+  yield* sleep(1);
+}
 
 Deno.test("a run that fails with a revoked proxy while its teardown is stuck in a shield keeps that proxy under the deadlock", async () => {
   const revoked = revokedProxy();
@@ -430,6 +453,7 @@ Deno.test("options that are not an object are refused with the library's error; 
     ["Cannot create semaphore", (options) => new Semaphore(2, options as SemaphoreOptions)],
     ["Cannot create event", (options) => new Event(options as EventOptions)],
     ["Cannot run all", (options) => all([], options as AllOptions)],
+    ["Cannot create virtual clock", (options) => new VirtualClock(0, options as never)],
   ];
   for (const [action, make] of makers) {
     make(null);
@@ -438,7 +462,7 @@ Deno.test("options that are not an object are refused with the library's error; 
       name: "TypeError",
       message: `${action}: options must be an object, got the string "wait"`,
     }, action);
-    if (action !== "Cannot run all") {
+    if (action !== "Cannot run all" && action !== "Cannot create virtual clock") {
       assert.throws(() => make({ name: 5n }), {
         name: "TypeError",
         message: `${action}: name must be a string, got bigint 5`,
