@@ -23,8 +23,19 @@ export class DescriptorGuard {
   /** Whether the budget came from the limit (or a share of it), not from a failed accept. */
   readonly limitRead: boolean;
 
-  constructor(budget: number) {
+  /** How many guards share the process's descriptors, each about as many as this one. */
+  readonly #sharers: number;
+  /** Whether another guard of the process ran out of descriptors (see `hold`). */
+  #holding = false;
+  /**
+   * Called as an accept fails for want of descriptors: a Worker of `serveWorkers` tells
+   * its siblings, which then `hold`.
+   */
+  onOutOfDescriptors: (() => void) | null = null;
+
+  constructor(budget: number, sharers = 1) {
     this.#budget = budget;
+    this.#sharers = sharers;
     this.limitRead = budget !== Infinity;
   }
 
@@ -41,17 +52,42 @@ export class DescriptorGuard {
    * budget, when servers hold too few for it to say anything.
    */
   limitToHeld(): number | null {
+    this.onOutOfDescriptors?.();
     // Those a server is closing for the last failure are as good as closed.
     const held = this.#held - this.#closing;
+    // What the servers of the whole process hold, about: the Workers of `serveWorkers`
+    // share the connections, each about as many as this one.
+    const all = held * this.#sharers;
     // Few held: something else holds the descriptors, and servers give way by waiting.
-    if (held < 2 * MIN_RESERVE) return null;
-    // Within the budget while servers still close connections for the last failure: this
-    // one is of the same moment (another server's accept, made before they closed), seen
-    // late. Learnt again, it would lower the budget, and close more, once per server.
-    if (this.#closing > 0 && held <= this.#budget) return 0;
-    const reserve = Math.max(MIN_RESERVE, Math.ceil(held * RESERVE_FRACTION));
-    this.#budget = Math.min(this.#budget, held - reserve);
+    if (all < 2 * MIN_RESERVE) return null;
+    // Within the budget while servers still close connections for the last failure, or
+    // hold for another Worker's: this one is of the same moment (another server's accept,
+    // made before they closed), seen late. Learnt again, it would lower the budget, and
+    // close more, once per server.
+    if ((this.#closing > 0 || this.#holding) && held <= this.#budget) return 0;
+    this.#budget = Math.min(this.#budget, this.#budgetFor(held));
     return Math.max(0, held - this.#budget);
+  }
+
+  /**
+   * Another Worker of the process ran out of descriptors, and closes connections to make
+   * room: this one takes a budget as that one did, but closes none (they were accepted
+   * while there was room); it accepts no more until it holds fewer, so that it does not
+   * take the room made.
+   */
+  hold(): void {
+    this.#holding = true;
+    this.#budget = Math.min(this.#budget, this.#budgetFor(this.#held));
+  }
+
+  /**
+   * The budget that `held` connections at the limit say: those less this guard's share of
+   * a reserve, a tenth of what the process's servers hold (at least MIN_RESERVE); one at
+   * least, or a Worker that held few would serve no one again.
+   */
+  #budgetFor(held: number): number {
+    const reserve = Math.max(MIN_RESERVE, Math.ceil(held * this.#sharers * RESERVE_FRACTION));
+    return Math.max(1, held - Math.ceil(reserve / this.#sharers));
   }
 
   /** How many connections servers hold now. */
@@ -101,16 +137,16 @@ export function descriptorGuard(): DescriptorGuard {
 
 /**
  * Makes this thread's guard with `budget`, its share of the process's budget, instead of
- * reckoning one: a Worker of `serveWorkers`, whose siblings hold descriptors of the same
- * process. Call it before any server of the thread starts.
+ * reckoning one: a Worker of `serveWorkers`, one of `sharers` that hold descriptors of the
+ * same process. Call it before any server of the thread starts.
  */
-export function useBudget(budget: number): void {
+export function useBudget(budget: number, sharers: number): void {
   if (shared !== null) {
     throw new Error(
       "Cannot set the descriptor budget: a server of this thread already counts against one",
     );
   }
-  shared = new DescriptorGuard(budget);
+  shared = new DescriptorGuard(budget, sharers);
 }
 
 /**

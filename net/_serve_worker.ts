@@ -23,11 +23,17 @@
 // thread over a channel of their own (`WorkerStart.channel`); the Worker's global messages
 // are the module's.
 import { run } from "../scheduler/mod.ts";
-import { useBudget } from "./_fd_guard.ts";
+import { descriptorGuard, useBudget } from "./_fd_guard.ts";
 import { server } from "./server.ts";
 import type { Connection } from "./connection.ts";
 import type { Coroutine } from "../scheduler/mod.ts";
-import { printable, SHUTDOWN, type WorkerReport, type WorkerStart } from "./_worker_protocol.ts";
+import {
+  HOLD,
+  printable,
+  SHUTDOWN,
+  type WorkerReport,
+  type WorkerStart,
+} from "./_worker_protocol.ts";
 
 interface WorkerScope {
   onmessage: ((event: MessageEvent) => void) | null;
@@ -44,6 +50,7 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   let asked = false;
   const channel = start.channel;
   channel.onmessage = ({ data }) => {
+    if (data === HOLD) return descriptorGuard().hold();
     if (data !== SHUTDOWN) return;
     asked = true;
     stop.abort();
@@ -133,7 +140,8 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   });
   aborted.catch(() => {}); // awaited only while the module loads
   try {
-    useBudget(start.budget);
+    useBudget(start.budget, start.sharers);
+    descriptorGuard().onOutOfDescriptors = () => post(channel, { outOfDescriptors: true });
     const module = await Promise.race([import(start.module), aborted]);
     const handler = module[start.exportName] as (conn: Connection) => Coroutine<unknown>;
     if (typeof handler !== "function") {

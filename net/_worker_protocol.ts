@@ -12,6 +12,8 @@ export interface WorkerStart {
   options: Pick<ServerOptions, "maxConnections" | "idleTimeout">;
   /** This Worker's share of the process's descriptor budget (see net/_fd_guard.ts). */
   budget: number;
+  /** How many Workers share the process's descriptors, this one included. */
+  sharers: number;
   /**
    * The Worker's end of a channel of their own, for its reports and the shutdown: the
    * Worker's global messages belong to the module, which may post anything.
@@ -33,10 +35,17 @@ export type WorkerReport =
   // then whether one of them handled it: a later listener may end the Worker on the spot.
   | { trouble: unknown; asked: boolean; unless: number }
   | { handled: number }
-  | { unhandled: number };
+  | { unhandled: number }
+  | { outOfDescriptors: true };
 
 /** What the main thread sends to stop a Worker. */
 export const SHUTDOWN = "shutdown";
+
+/**
+ * What the main thread sends the other Workers when one reports `outOfDescriptors`: accept
+ * no more than they hold now (see `DescriptorGuard.hold`).
+ */
+export const HOLD = "hold";
 
 /** `String(value)`, or its tag where that throws (an object with no prototype, say). */
 export function printable(value: unknown): string {

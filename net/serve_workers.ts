@@ -4,7 +4,13 @@
 // the module that exports it, which each Worker imports.
 import { checkNumberOption, checkServingOptions, named } from "./_checks.ts";
 import { connectionBudget } from "./_fd_guard.ts";
-import { printable, SHUTDOWN, type WorkerReport, type WorkerStart } from "./_worker_protocol.ts";
+import {
+  HOLD,
+  printable,
+  SHUTDOWN,
+  type WorkerReport,
+  type WorkerStart,
+} from "./_worker_protocol.ts";
 
 /** Options for {@linkcode serveWorkers}. */
 export interface ServeWorkersOptions {
@@ -538,6 +544,11 @@ export class WorkerServer implements AsyncDisposable {
             else take(trouble);
           } else if ("stopped" in data) {
             end(everything());
+          } else if ("outOfDescriptors" in data) {
+            // It closes connections to make room: the others must not take that room.
+            for (const other of workers) {
+              if (other !== state && other.serving) other.channel.postMessage(HOLD);
+            }
           }
         };
         worker.onerror = (event) => {
@@ -571,6 +582,7 @@ export class WorkerServer implements AsyncDisposable {
           port,
           options: { maxConnections: options.maxConnections, idleTimeout: options.idleTimeout },
           budget: share,
+          sharers: count,
           channel: channel.port2,
         };
         worker.postMessage(message, [channel.port2]);
@@ -616,7 +628,10 @@ export class WorkerServer implements AsyncDisposable {
  * The Workers share the process's file descriptors too: the budget that keeps
  * {@linkcode server} below the limit (reckoned here, as it starts, less the few
  * descriptors each Worker opens for itself) is split evenly among them, so a Worker stops
- * accepting at its share even while another has room. It is reckoned from what is free
+ * accepting at its share even while another has room. (With the limit unknown, without
+ * `--allow-all`, the first Worker whose accept fails for want of descriptors learns a
+ * budget from what it holds, and the others take one too: see {@linkcode server}.) It is
+ * reckoned from what is free
  * as they start: a {@linkcode server} on the main thread (or a second `serveWorkers`)
  * reckons its own from the same descriptors, so run one server per process, or give each
  * a `maxConnections` that leaves room for the other.

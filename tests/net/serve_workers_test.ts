@@ -5,6 +5,7 @@ import {
   type Connection,
   ConnectionRefusedError,
   type Coroutine,
+  moveOnAfter,
   run,
   serveWorkers,
   type ServeWorkersOptions,
@@ -975,6 +976,55 @@ Deno.test("serveWorkers() checks the server's options before any Worker starts, 
   const loose = { gracePeriod: -1, maxConnections: null, idleTimeout: null } as never;
   await using workers = await serveWorkers(HANDLER, { workers: 1, ...(loose as object) });
   equal(workers.workers, 1);
+});
+
+Deno.test({
+  name:
+    "serveWorkers() without --allow-all under ulimit -n 100: four workers learn their budget from a failed accept, and the process stays up",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    // The limit cannot be read, so the Workers start with no budget. At the limit, each
+    // holds about a quarter of the connections: too few, alone, to tell a budget from
+    // descriptors something else holds. Deno 2.9.6 then aborted the process.
+    const server = await underUlimit(100, FD_SERVER, {
+      permissions: ["--allow-net", "--allow-read"],
+      flags: ["--unstable-net"],
+      args: ["4"],
+    });
+    equal(server.budget, Infinity);
+    const record: string[] = [];
+    await run(function* () {
+      const clients: Connection[] = [];
+      try {
+        for (let i = 0; i < 300; i++) clients.push(yield* connect("127.0.0.1", server.port));
+        for (const conn of clients) yield* conn.sendall("who?\n");
+        const answers = yield* all(clients.map((conn) =>
+          function* (): Coroutine<string> {
+            const got = yield* moveOnAfter(3000, conn.readline());
+            if (got.timedOut) return "waiting";
+            return text(got.value).startsWith("bluelet-worker-") ? "served" : "closed";
+          }()
+        ));
+        const count = (what: string) => answers.filter((answer) => answer === what).length;
+        const served = count("served");
+        ok(served > 0 && served < 100, `${served} served`);
+        // Each Worker that met the limit closed its share of a reserve of descriptors.
+        ok(count("closed") >= 4, `${count("closed")} closed`);
+        record.push("some served, the rest closed or waiting");
+        for (const conn of clients) conn.close();
+        using late = yield* connect("127.0.0.1", server.port);
+        yield* late.sendall("who?\n");
+        ok(text(yield* withTimeout(10_000, late.readline())).startsWith("bluelet-worker-"));
+        record.push("a new client served");
+      } finally {
+        for (const conn of clients) conn.close();
+      }
+    }());
+    const { rest, code, stderr } = await server.stop();
+    deepEqual(record, ["some served, the rest closed or waiting", "a new client served"]);
+    equal(rest, "stopped", stderr);
+    equal(code, 0, stderr);
+  },
 });
 
 Deno.test("serveWorkers() rejects a worker count that is not a positive integer", async () => {
