@@ -16,6 +16,7 @@ import { Primitive, SUSPEND, SUSPEND_EXTERNAL } from "../scheduler/lowlevel.ts";
 import { formatAddr } from "./_addr.ts";
 import { type DescriptorGuard, descriptorGuard } from "./_fd_guard.ts";
 import { failedOn, type Socket } from "./_socket.ts";
+import { whenFailed } from "./_when_failed.ts";
 import { type Connection, socketOf } from "./connection.ts";
 import {
   BrokenPipeError,
@@ -475,21 +476,27 @@ export function isAboutOneConnection(error: unknown): boolean {
     cause instanceof errors.InvalidData || cause instanceof errors.UnexpectedEof;
 }
 
-/** Calls `onError`; if that throws too, logs both rather than end the whole run. */
+/**
+ * Calls `onError`; if that throws too, or gives a promise that fails (an `async` one),
+ * logs both rather than end the whole run, or the process.
+ */
 function report(
   onError: (error: unknown, conn?: Connection) => void,
   error: unknown,
   conn: Connection | undefined,
 ): void {
-  try {
-    onError(error, conn);
-  } catch (failure) {
+  const failed = (failure: unknown) => {
     try {
       console.error("server: onError threw", failure, "while reporting", error);
     } catch {
       // Not even logging it works (a revoked proxy cannot be shown): the server goes on.
       console.error("server: onError threw while reporting a handler's error");
     }
+  };
+  try {
+    whenFailed(onError(error, conn), failed);
+  } catch (failure) {
+    failed(failure);
   }
 }
 

@@ -4,6 +4,7 @@
 // the module that exports it, which each Worker imports.
 import { checkNumberOption, checkServingOptions, named } from "./_checks.ts";
 import { connectionBudget } from "./_fd_guard.ts";
+import { whenFailed } from "./_when_failed.ts";
 import {
   HOLD,
   printable,
@@ -387,14 +388,17 @@ export class WorkerServer implements AsyncDisposable {
       const share = budget === Infinity ? Infinity : Math.max(1, Math.floor(budget / count));
       const onWorkerError = options.onWorkerError ?? logWorkerError;
       const report = (error: Error): void => {
-        try {
-          onWorkerError(error);
-        } catch (failure) {
+        const failed = (failure: unknown) => {
           try {
             console.error("serveWorkers: onWorkerError threw", failure, "while reporting", error);
           } catch {
             console.error("serveWorkers: onWorkerError threw while reporting", error);
           }
+        };
+        try {
+          whenFailed(onWorkerError(error), failed); // an async one that fails, too
+        } catch (failure) {
+          failed(failure);
         }
       };
       const workers: WorkerState[] = [];

@@ -1,6 +1,7 @@
 import { call, type Coroutine, shield, until } from "../scheduler/mod.ts";
 import { checkServingOptions } from "./_checks.ts";
 import { logError, serveOn } from "./_serve.ts";
+import { whenFailed } from "./_when_failed.ts";
 import type { Connection } from "./connection.ts";
 import { acceptInFlight, Listener, type ListenerOptions } from "./listener.ts";
 import type { MemoryListener } from "./memory_listener.ts";
@@ -250,7 +251,10 @@ function* serveForever(
   const gracePeriod = options.gracePeriod ?? 10_000;
   const listener = listen();
   try {
-    options.onListen?.(listener.addr);
+    // An async one that fails has failed too late to stop the start: it is logged.
+    whenFailed(options.onListen?.(listener.addr), (failure) => {
+      console.error("server: onListen threw", failure);
+    });
   } catch (error) {
     listener.close();
     throw error;

@@ -196,6 +196,53 @@ Deno.test("server(): a handler function that returns a promise is reported with 
   ]);
 });
 
+Deno.test("server() survives an async onError or onListen that fails: each is logged, and it keeps serving", async () => {
+  // Their types say void, which an async function passes for; a failure with nobody to
+  // catch it would end the process.
+  const logged: string[] = [];
+  const consoleError = console.error;
+  console.error = (...args: unknown[]) => {
+    logged.push(args.map((arg) => typeof arg === "string" ? arg : Deno.inspect(arg)).join(" "));
+  };
+  const record: string[] = [];
+  try {
+    await run(function* () {
+      let port = 0;
+      const serving = yield* spawn(server("127.0.0.1", 0, function* (conn) {
+        const line = text(yield* conn.readline());
+        if (line === "boom\n") throw new Error("handler failed");
+        yield* conn.sendall(line);
+      }, {
+        // deno-lint-ignore require-await
+        async onListen(addr) {
+          port = (addr as Deno.NetAddr).port;
+          throw new Error("the listen log is down");
+        },
+        // deno-lint-ignore require-await
+        async onError(error) {
+          record.push(`onError: ${(error as Error).message}`);
+          throw new Error("the error log is down");
+        },
+      }));
+      yield* yieldNow();
+      using failing = yield* connect("127.0.0.1", port);
+      yield* failing.sendall("boom\n");
+      equal((yield* failing.recv(10)).length, 0);
+      yield* sleep(20); // the failed promises are looked at meanwhile
+      using other = yield* connect("127.0.0.1", port);
+      yield* other.sendall("still there\n");
+      record.push(text(yield* other.readline()));
+      yield* kill(serving);
+    }());
+  } finally {
+    console.error = consoleError;
+  }
+  deepEqual(record, ["onError: handler failed", "still there\n"]);
+  equal(logged.length, 2, logged.join("\n"));
+  ok(logged[0].startsWith("server: onListen threw Error: the listen log is down"), logged[0]);
+  ok(logged[1].startsWith("server: onError threw Error: the error log is down"), logged[1]);
+});
+
 Deno.test("server() reports a handler error through onError and keeps serving", async () => {
   const record: string[] = [];
   await run(withServer(

@@ -1,0 +1,9 @@
+// What a user's callback (`onError`, `onListen`, `onWorkerError`) gives back, looked at:
+// their types say `void`, which an `async` function passes for, and a promise that fails
+// with nobody to catch it ends the process.
+
+/** Calls `failed` if `result`, what a callback gave, is a promise (or a thenable) that fails. */
+export function whenFailed(result: unknown, failed: (failure: unknown) => void): void {
+  if (typeof (result as { then?: unknown } | null)?.then !== "function") return;
+  Promise.resolve(result).catch(failed);
+}
