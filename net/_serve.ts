@@ -384,11 +384,19 @@ function* shed(serving: Serving, closing: [Connection, Entry][]): Coroutine<void
  */
 function* closeOnPurpose(serving: Serving, conn: Connection, entry: Entry): Coroutine<void> {
   entry.idle = true;
-  conn.close(); // so that no I/O in the handler's `finally` can wait on this peer
-  // Noted once spawned (a kill as the caller gives way may come first, and then there is
-  // no reaper), and before it runs: it takes itself off as it ends.
-  entry.reaper = yield* spawn(reap(entry.task!, entry, conn, serving));
-  serving.reapersRunning.add(entry);
+  try {
+    // Noted once spawned (a kill as the caller gives way may come first, and then there
+    // is no reaper), and before it runs: it takes itself off as it ends.
+    entry.reaper = yield* spawn(reap(entry.task!, entry, conn, serving));
+    serving.reapersRunning.add(entry);
+  } finally {
+    // Closed in the same step, so that no I/O in the handler's `finally` can wait on this
+    // peer; after the reaper is queued, so that its kill comes first where the close wakes
+    // the handler at once (a memory connection's waiting recv): woken first, the handler
+    // would be in the `finally` the closed connection began when the kill lands, and the
+    // kill would end that `finally` at its first yield.
+    conn.close();
+  }
 }
 
 function* reap(

@@ -170,6 +170,46 @@ Deno.test("server() on a MemoryListener closes an idle connection on the virtual
   ]);
 });
 
+Deno.test("server() on memory connections: the idle limit's kill runs the handler's finally whole, and reports what it throws", async () => {
+  // A memory connection's close wakes a waiting recv at once; the kill must still come
+  // first, or it lands in the finally the closed connection began, and ends it at its
+  // first yield (as on a real socket, where the close wakes the recv only later).
+  const clock = new VirtualClock();
+  const listener = new MemoryListener();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const serving = yield* spawn(server(listener, function* (conn: Connection) {
+        try {
+          yield* conn.recv(1);
+        } catch (error) {
+          record.push(`handler caught ${(error as Error).name}`);
+          throw error;
+        } finally {
+          record.push(`${clock.now()} finally starts`);
+          yield* sleep(5);
+          record.push(`${clock.now()} finally ends`);
+          // deno-lint-ignore no-unsafe-finally -- the point: a cleanup that fails
+          throw new Error("cleanup failed");
+        }
+      }, {
+        idleTimeout: 10,
+        onError: (error) => record.push(`${clock.now()} onError: ${(error as Error).message}`),
+      }));
+      using conn = yield* listener.connect();
+      yield* sleep(100);
+      yield* kill(serving);
+      conn.close();
+    }(),
+    { clock },
+  );
+  deepEqual(record, [
+    "12.5 finally starts",
+    "17.5 finally ends",
+    "17.5 onError: cleanup failed",
+  ]);
+});
+
 Deno.test("server() serves on a Listener made beforehand, and closes it when it ends", async () => {
   const listener = new Listener("127.0.0.1", 0);
   const record: string[] = [];
