@@ -142,6 +142,9 @@ export class Channel<T> {
 
   /**
    * Sends a value if that needs no wait: a receiver waits for it or the buffer has room.
+   * Code outside the run (a timer's callback) may call it, but a run cannot see such code
+   * coming: one whose threads all wait on channels with nothing of the outside pending ends
+   * with a `DeadlockError` (see the README's "Cooperating threads").
    *
    * @param value The value to send.
    * @returns Whether it was sent.
