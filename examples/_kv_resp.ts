@@ -257,10 +257,16 @@ export class RequestParser {
     // requests before it are answered, so what comes meanwhile is dropped, not held.
     if (this.#failure !== null) return;
     const n = chunk.length;
-    const held = this.#end - this.#start + n + this.#argBytes + this.#readyBytes;
-    if (held > this.#limit) {
+    const live = this.#end - this.#start;
+    const received = live + n + this.#argBytes + this.#readyBytes;
+    if (received > this.#limit) {
       throw new RangeError("Cannot buffer request: query buffer limit reached");
     }
+    // What a budget counts is what the buffer takes once this chunk is in (see `#taken`).
+    const borrow = !copy && live === 0 && n > 0;
+    const grown = borrow ? null : this.#grownTo(live, n);
+    const capacity = borrow ? 0 : grown ?? (this.#borrowed ? 0 : this.#buf.length);
+    const held = taken(live + n, capacity) + this.#argBytes + this.#readyBytes;
     if (this.#evicted) {
       throw new RangeError(
         "Cannot buffer request: dropped to free the query memory all clients share",
@@ -289,7 +295,7 @@ export class RequestParser {
       this.#reported = held;
       budget.members.add(this);
     }
-    if (!copy && this.#start === this.#end && n > 0) {
+    if (borrow) {
       // Nothing is pending (the usual case): parse the chunk where it is, and copy only
       // what is left of it when the next chunk comes. It is never written to.
       this.#buf = chunk;
@@ -299,13 +305,12 @@ export class RequestParser {
       return;
     }
     if (this.#borrowed || this.#end + n > this.#buf.length) {
-      const live = this.#end - this.#start;
-      if (!this.#borrowed && live + n <= this.#buf.length && this.#start > 0) {
+      if (grown === null) {
         this.#buf.copyWithin(0, this.#start, this.#end);
       } else {
-        const grown = new Uint8Array(Math.max(16 * 1024, 2 * (live + n)));
-        grown.set(this.#buf.subarray(this.#start, this.#end));
-        this.#buf = grown;
+        const buffer = new Uint8Array(grown);
+        buffer.set(this.#buf.subarray(this.#start, this.#end));
+        this.#buf = buffer;
         this.#borrowed = false;
       }
       this.#start = 0;
@@ -336,11 +341,36 @@ export class RequestParser {
     return request;
   }
 
-  /** Brings this parser's share of its budget up to date with what it holds. */
+  /**
+   * The size of the buffer `feed` makes for `live` bytes held and `n` more, copied, or
+   * null if it makes none (they fit in the buffer there is, maybe moved to its front). It
+   * doubles, so that a request arriving in many pieces is copied a few times only, but
+   * never past the end of the bulk string it waits for: doubled at the last step, a value
+   * of 256 MB took a buffer of 512 MB.
+   */
+  #grownTo(live: number, n: number): number | null {
+    if (!this.#borrowed && live + n <= this.#buf.length) return null;
+    let size = Math.max(16 * 1024, 2 * (live + n));
+    if (this.#pending > 0 && this.#bulkLength >= 0) {
+      size = Math.max(live + n, Math.min(size, this.#bulkLength + 2));
+    }
+    return size;
+  }
+
+  /**
+   * Brings this parser's share of its budget up to date with what it holds, having let go
+   * of a big buffer that holds nothing now (a client may block after a big request).
+   */
   #report(): void {
+    if (this.#start === this.#end && !this.#borrowed && this.#buf.length >= BIG_BUFFER) {
+      this.#buf = EMPTY;
+      this.#start = this.#end = 0;
+    }
     const budget = this.#budget;
     if (budget === null || this.#evicted) return;
-    const held = this.#end - this.#start + this.#argBytes + this.#readyBytes;
+    const live = this.#end - this.#start;
+    const held = taken(live, this.#borrowed ? 0 : this.#buf.length) + this.#argBytes +
+      this.#readyBytes;
     budget.held += held - this.#reported;
     this.#reported = held;
   }
@@ -525,6 +555,18 @@ function parseStrictInt(buf: Uint8Array, from: number, to: number): number | nul
     value = value * 10 + digit;
   }
   return negative ? -value : value;
+}
+
+/** From this size on, a parser's own buffer counts at its size, not the bytes in it. */
+const BIG_BUFFER = 64 * 1024;
+
+/**
+ * What `live` bytes in a buffer of `capacity` take, as a budget counts it: a big buffer
+ * (one of a request arriving in many pieces) all of it, since it is grown ahead of the
+ * bytes (up to twice them); a small one the bytes (a client's few requests in flight).
+ */
+function taken(live: number, capacity: number): number {
+  return capacity >= BIG_BUFFER ? Math.max(live, capacity) : live;
 }
 
 /** Bytes as a binary string, one char per byte. */

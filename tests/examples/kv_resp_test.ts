@@ -251,6 +251,30 @@ Deno.test("RequestParser shares a QueryBudget with other parsers, and gives its 
   assert.equal(budget.held, 1000);
 });
 
+Deno.test("RequestParser counts a big buffer at what it takes, grown to fit the bulk string it waits for, not past it", () => {
+  // A bulk string arriving in pieces is gathered in one buffer, grown as it comes: what a
+  // budget counts is that buffer's size, not only the bytes received.
+  const budget = new QueryBudget(1_000_000);
+  const fits = new RequestParser({ budget });
+  fits.feed(bytes(`*1\r\n$700000\r\n${"a".repeat(400_000)}`));
+  assert.equal(fits.next(), null);
+  // Doubled, the buffer would take 1,400,000 bytes; the bulk needs 700,002.
+  fits.feed(bytes("a".repeat(300_000)));
+  assert.equal(budget.held, 700_002);
+  fits.feed(bytes("\r\n"));
+  assert.deepEqual(fits.next()?.map((arg) => arg.length), [700_000]);
+  assert.equal(budget.held, 0);
+
+  const grows = new RequestParser({ budget });
+  grows.feed(bytes(`*1\r\n$3000000\r\n${"a".repeat(300_000)}`));
+  assert.equal(grows.next(), null);
+  // 600,000 bytes received, in a buffer grown to 1,200,000: past the budget.
+  assert.throws(
+    () => grows.feed(bytes("a".repeat(300_000))),
+    new RangeError("Cannot buffer request: the query memory all clients share is used up"),
+  );
+});
+
 Deno.test("RequestParser refuses a bulk string longer than a JavaScript string can be, at its length line", () => {
   // V8's strings stop at 2^29 - 24 characters, below Redis's 512 MB: a longer bulk string
   // could never be held, so its length is refused before any of its bytes are awaited.
