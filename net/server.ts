@@ -37,7 +37,9 @@ export interface ServerOptions extends ListenerOptions {
    * Aborting it shuts the server down gracefully: it stops accepting at once, waits up
    * to `gracePeriod` ms for the open handlers to end, then kills the rest at once (their
    * `finally` blocks run side by side), and the server returns. Handlers may watch the same signal to
-   * wind down (say, not to keep a connection alive for another request).
+   * wind down (say, not to keep a connection alive for another request). Already aborted,
+   * the server returns at once: it does not listen, nor call `onListen` (a listener made
+   * beforehand is closed).
    *
    * @default {undefined}
    */
@@ -210,7 +212,7 @@ export function* server(
       (conn: Connection) => Coroutine<unknown>,
       ServerOptions?,
     ];
-    yield call(serveForever(() => where, handler, options));
+    yield call(serveForever(() => where, handler, options, true));
   }
 }
 
@@ -232,6 +234,7 @@ function* serveForever(
   listen: () => Listener | MemoryListener,
   handler: (conn: Connection) => Coroutine<unknown>,
   options: ServerOptions,
+  madeBeforehand = false,
 ): Coroutine<void> {
   if (typeof handler !== "function") {
     throw new TypeError(
@@ -249,6 +252,12 @@ function* serveForever(
   const maxConnections = options.maxConnections ?? Infinity;
   const idleTimeout = options.idleTimeout ?? Infinity;
   const gracePeriod = options.gracePeriod ?? 10_000;
+  // Shut down before it started: it never listens (one made beforehand is closed, as the
+  // server would have at its end), and `onListen` is not called.
+  if (options.signal?.aborted) {
+    if (madeBeforehand) listen().close();
+    return;
+  }
   const listener = listen();
   try {
     // An async one that fails has failed too late to stop the start: it is logged.

@@ -243,6 +243,22 @@ Deno.test("server() survives an async onError or onListen that fails: each is lo
   ok(logged[1].startsWith("server: onError threw Error: the error log is down"), logged[1]);
 });
 
+Deno.test("server() with a signal aborted already does not listen, nor call onListen, and closes a listener made beforehand", async () => {
+  const record: string[] = [];
+  const aborted = AbortSignal.abort();
+  const memory = new MemoryListener();
+  await run(function* () {
+    yield* server("127.0.0.1", 0, echoer, {
+      signal: aborted,
+      onListen: () => record.push("listening (wrong)"),
+    });
+    record.push("returned");
+    yield* server(memory, echoer, { signal: aborted });
+    record.push(`returned, the listener closed: ${memory.closed}`);
+  }());
+  deepEqual(record, ["returned", "returned, the listener closed: true"]);
+});
+
 Deno.test("server() reports a handler error through onError and keeps serving", async () => {
   const record: string[] = [];
   await run(withServer(
