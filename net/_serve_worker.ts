@@ -57,7 +57,8 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
   };
   // Told at once, and never throws: the main thread may terminate a Worker that takes too
   // long to stop, and whatever it was not told by then is lost.
-  const tell = (error: unknown): void => post(channel, { trouble: cloneable(error), asked });
+  const tell = (error: unknown): void =>
+    post(channel, { trouble: cloneable(error), name: nameOf(error), asked });
   // The first failure stops the Worker unasked, unless it was asked already; every one is
   // reported, those that come while it stops too.
   const fail = (error: unknown): void => {
@@ -86,7 +87,7 @@ async function serveInWorker(scope: WorkerScope, start: WorkerStart): Promise<vo
     if (!event.cancelable || !dispatchedByDeno(event, here)) return;
     heard.add(event);
     const unless = ++events;
-    post(channel, { trouble: cloneable(error), asked, unless });
+    post(channel, { trouble: cloneable(error), name: nameOf(error), asked, unless });
     const watch: Watch = {
       handled: false,
       decided: false,
@@ -533,6 +534,15 @@ const UNPRINTABLE = "a value that can be neither cloned nor printed was thrown";
  * an `Error` with its message and stack that can. Never throws, whatever was thrown (a
  * revoked proxy, say).
  */
+/** The name of an error (`AddressInUseError`), for the main thread to make it again. */
+function nameOf(error: unknown): string | undefined {
+  try {
+    return error instanceof Error ? String(error.name) : undefined;
+  } catch {
+    return undefined; // a name getter that throws
+  }
+}
+
 function cloneable(error: unknown): unknown {
   try {
     const copy = structuredClone(error);

@@ -23,17 +23,18 @@ export interface WorkerStart {
 
 /**
  * What a Worker reports: it listens; something went wrong (each error as it comes, copied
- * across by structured clone, so that none is lost if the Worker is then terminated); it
+ * across by structured clone, so that none is lost if the Worker is then terminated; with
+ * its `name`, which the clone keeps only for the built-in kinds of error); it
  * has stopped. `asked` says whether it had been asked to stop before that error: the first
  * error of one that was not is why it stopped, or failed to start.
  */
 export type WorkerReport =
   | { listening: number }
-  | { trouble: unknown; asked: boolean }
+  | { trouble: unknown; name: string | undefined; asked: boolean }
   | { stopped: true }
   // An error event's error, told before its listeners have all run (`unless` numbers it),
   // then whether one of them handled it: a later listener may end the Worker on the spot.
-  | { trouble: unknown; asked: boolean; unless: number }
+  | { trouble: unknown; name: string | undefined; asked: boolean; unless: number }
   | { handled: number }
   | { unhandled: number }
   | { outOfDescriptors: true };

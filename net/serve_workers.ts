@@ -6,6 +6,19 @@ import { checkNumberOption, checkServingOptions, named } from "./_checks.ts";
 import { connectionBudget } from "./_fd_guard.ts";
 import { whenFailed } from "./_when_failed.ts";
 import {
+  AddressInUseError,
+  BrokenPipeError,
+  ConnectError,
+  ConnectionRefusedError,
+  ConnectionResetError,
+  ConnectionTimedOutError,
+  ConnectTimeoutError,
+  LineTooLongError,
+  NetError,
+  SocketClosedError,
+  UnexpectedEofError,
+} from "./errors.ts";
+import {
   HOLD,
   printable,
   SHUTDOWN,
@@ -69,7 +82,8 @@ export interface ServeWorkersOptions {
    * error events the module dispatches itself are its own business.) It is called
    * once for that Worker, with an `Error` that names it (`Worker 2 stopped serving: ...`,
    * the number of its name `bluelet-worker-2`) and has what it threw as `cause` (copied
-   * across by structured clone, so a subclass arrives as an `Error`). The Worker has
+   * across by structured clone, so a subclass arrives as an `Error`, but for the
+   * library's own errors, an `AddressInUseError` say, which are made again). The Worker has
    * closed its listener and ended its handlers first (their `finally` blocks ran), except
    * after `Deno.exit()`, which cannot wait, or an `error` listener of the module's own that
    * throws, which ends the Worker on the spot (the error it heard of still comes first,
@@ -542,7 +556,7 @@ export class WorkerServer implements AsyncDisposable {
             take();
           } else if ("trouble" in data) {
             if (ended) return;
-            const trouble = { error: data.trouble, asked: data.asked };
+            const trouble = { error: revived(data.trouble, data.name), asked: data.asked };
             if ("unless" in data) held.push({ ...trouble, unless: data.unless });
             else if (held.length > 0) held.push(trouble);
             else take(trouble);
@@ -706,9 +720,43 @@ function workerError(number: number, started: boolean, failure: Failure): Error 
   return new Error(`Worker ${number} ${what}: ${message}`, options);
 }
 
-/** The message of what a Worker threw, whatever it threw. */
+/** The library's errors, by name, which a structured clone makes plain `Error`s. */
+const NET_ERRORS: ReadonlyMap<string, new (message?: string, options?: ErrorOptions) => Error> =
+  new Map([
+    AddressInUseError,
+    BrokenPipeError,
+    ConnectError,
+    ConnectionRefusedError,
+    ConnectionResetError,
+    ConnectionTimedOutError,
+    ConnectTimeoutError,
+    LineTooLongError,
+    NetError,
+    SocketClosedError,
+    UnexpectedEofError,
+  ].map((kind) => [kind.name, kind]));
+
+/**
+ * What a Worker threw, as it threw it: an error of the library's kinds (an
+ * `AddressInUseError`, say), which its clone made a plain `Error`, is made that kind again,
+ * so that a caller can tell it by its class.
+ */
+function revived(error: unknown, name: string | undefined): unknown {
+  const kind = name === undefined ? undefined : NET_ERRORS.get(name);
+  if (kind === undefined || !(error instanceof Error) || error.constructor === kind) return error;
+  const again = new kind(error.message, "cause" in error ? { cause: error.cause } : undefined);
+  again.stack = error.stack;
+  return again;
+}
+
+/**
+ * The message of what a Worker threw, whatever it threw, to follow another's colon: with
+ * no period at its end (Deno's own messages have one), and a "Cannot" at its start in
+ * lower case ("Cannot serve in a worker: cannot start server: ...").
+ */
 function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : printable(error);
+  const message = error instanceof Error ? error.message : printable(error);
+  return message.replace(/(?<!\.)\.$/, "").replace(/^Cannot /, "cannot ");
 }
 
 /**

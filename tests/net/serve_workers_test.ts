@@ -1,5 +1,6 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import {
+  AddressInUseError,
   all,
   connect,
   type Connection,
@@ -626,7 +627,11 @@ const STOP_FAILURES = [
   { how: "throw", says: /^thrown from a timer while stopping$/ },
   { how: "reject", says: /^rejected while stopping$/ },
   { how: "exit", says: /^Deno\.exit\(3\) was called$/ },
-  { how: "stuck", says: /^Cannot continue run: every thread is blocked forever \(.*wait\(Event\)/ },
+  // "Cannot", or "cannot" after the colon of the message that names the Worker.
+  {
+    how: "stuck",
+    says: /^[Cc]annot continue run: every thread is blocked forever \(.*wait\(Event\)/,
+  },
 ];
 
 /** Starts `workers` Workers of the handler that fails at shutdown; reports go to `errors`. */
@@ -1061,6 +1066,22 @@ Deno.test({
     equal(rest, "stopped", stderr);
     equal(code, 0, stderr);
   },
+});
+
+Deno.test("serveWorkers() on a port in use rejects with the AddressInUseError as its cause, in one message", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (taken.addr as Deno.NetAddr).port;
+  const error = await serveWorkers(HANDLER, { workers: 1, port }).then(
+    () => null,
+    (error: Error) => error,
+  );
+  ok(error instanceof Error, `${error}`);
+  equal(
+    error.message,
+    `Cannot serve in a worker: cannot listen on 127.0.0.1:${port}: address already in use`,
+  );
+  // Made again on this side of the Worker, as structured clone makes it a plain Error.
+  ok(error.cause instanceof AddressInUseError, `${error.cause}`);
 });
 
 Deno.test("serveWorkers() rejects a worker count that is not a positive integer", async () => {
