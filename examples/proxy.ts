@@ -10,9 +10,10 @@
 // Try it with `deno task echo` in another terminal, then
 // `nc 127.0.0.1 4917`. `--port 0` picks a free port; the `listening on` line says which.
 //
-// A limit: if the upstream resets its connection mid-transfer, the proxy logs it, but the
-// client sees a plain end of stream, as if the transfer were complete; a client's reset
-// reaches the upstream the same way. Passing a reset on would take SO_LINGER, which
+// A limit: if the upstream resets its connection mid-transfer, the proxy logs it when the
+// system says so (Linux reads a reset that comes while the proxy sends that side nothing
+// as a plain end), but the client sees a plain end of stream either way, as if the
+// transfer were complete; a client's reset reaches the upstream the same way. Passing a reset on would take SO_LINGER, which
 // `Deno.Conn` does not offer. Another: bytes count for the idle
 // limit as the proxy moves them, on either leg. A peer reading slowly drains the OS's send
 // buffer, and Linux takes more of a waiting write only once much of that buffer is free: an
@@ -94,6 +95,13 @@ export async function main(args: readonly string[]): Promise<void> {
   if (!(Number.isInteger(maxConnections) && maxConnections > 0)) {
     throw new UsageError(
       `Cannot start the proxy: --max-connections must be a positive integer, got ${maxConnections}`,
+    );
+  }
+  // Found at the first client, a missing permission would be a stack trace per client.
+  const reach = await Deno.permissions.query({ name: "net", host: `${host}:${upstreamPort}` });
+  if (reach.state !== "granted") {
+    throw new Deno.errors.NotCapable(
+      `Cannot start the proxy: no permission to connect to ${host}:${upstreamPort} (run it with --allow-net)`,
     );
   }
   const stop = new AbortController();

@@ -21,6 +21,28 @@ const DEFAULT_MAX_LINE = 64 * 1024;
 export let socketOf: (conn: Connection) => Socket;
 
 /**
+ * Checks that `value` is a {@linkcode Connection} (a `Deno.Conn` is not); `action` begins
+ * the message, and `what` names the argument.
+ */
+export function checkConnection(
+  value: unknown,
+  action: string,
+  what: string,
+): asserts value is Connection {
+  if (value instanceof Connection) return;
+  let got = value === null || typeof value !== "object" ? String(value) : "an object";
+  try {
+    if (typeof value === "object" && value !== null) {
+      got = `an object (${Object.getPrototypeOf(value)?.constructor?.name || "no class"})`;
+    } else if (typeof value === "string") got = `the string ${JSON.stringify(value.slice(0, 20))}`;
+    else if (typeof value === "function") got = "a function";
+  } catch {
+    // A revoked Proxy: "an object" says enough.
+  }
+  throw new TypeError(`${action}: ${what} must be a Connection, got ${got}`);
+}
+
+/**
  * One end of a stream connection (TCP, TLS or Unix socket), with Bluelet's socket methods
  * as events: yield them (`const data = yield conn.recv(1024)`) or delegate to them for a
  * typed result (`const data = yield* conn.recv(1024)`). Get one from

@@ -3,7 +3,7 @@
 // that half-closes is seen as half-closed on the far side too, while the other direction
 // goes on (what tokio's `copy_bidirectional` does).
 import { all, type Coroutine } from "../scheduler/mod.ts";
-import { type Connection, socketOf } from "./connection.ts";
+import { checkConnection, type Connection, socketOf } from "./connection.ts";
 
 /** Options for {@linkcode relay}. */
 export interface RelayOptions {
@@ -49,8 +49,11 @@ const DEFAULT_CHUNK_SIZE = 64 * 1024;
  * @param b The other.
  * @param options How much one read takes.
  * @returns A coroutine that gives the count of bytes copied each way.
+ * @throws {TypeError} If `a` or `b` is not a {@linkcode Connection}.
  * @throws {RangeError} If `options.chunkSize` is not a positive integer.
- * @throws {ConnectionResetError} If a peer reset its connection.
+ * @throws {ConnectionResetError} If a peer reset its connection, where the system says
+ * so: Linux reads a reset that comes while nothing is being sent to that peer as a plain
+ * end, which the relay passes on as one (a half-close).
  * @throws {BrokenPipeError} If a peer went away while bytes were sent to it.
  *
  * @example A client and a server joined by a relay
@@ -84,6 +87,8 @@ export function* relay(
   b: Connection,
   options: RelayOptions = {},
 ): Coroutine<RelayResult> {
+  checkConnection(a, "Cannot relay between connections", "a");
+  checkConnection(b, "Cannot relay between connections", "b");
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (!Number.isInteger(chunkSize) || chunkSize < 1) {
     throw new RangeError(

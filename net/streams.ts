@@ -15,7 +15,7 @@
 // connection's other bytes, and stream consumers transfer chunks' buffers (a byte stream's
 // `enqueue` does): that would take the bytes still buffered, and detach earlier chunks.
 import { type Coroutine, type Operation, run } from "../scheduler/mod.ts";
-import { type Connection, socketOf } from "./connection.ts";
+import { checkConnection, type Connection, socketOf } from "./connection.ts";
 import { NetError } from "./errors.ts";
 
 /** Options for {@linkcode toStreams}. */
@@ -92,7 +92,7 @@ const DEFAULT_CHUNK_SIZE = 64 * 1024;
  * @param options The size of the readable side's chunks, and a signal that ends writes.
  * @returns The readable and writable sides.
  * @throws {RangeError} If `options.chunkSize` is not a positive integer.
- * @throws {TypeError} If `conn` is an in-memory connection.
+ * @throws {TypeError} If `conn` is not a {@linkcode Connection}, or is an in-memory one.
  *
  * @example Piping a stream into a connection, and the peer's reply out of it
  * ```ts
@@ -116,6 +116,7 @@ const DEFAULT_CHUNK_SIZE = 64 * 1024;
  * ```
  */
 export function toStreams(conn: Connection, options: ToStreamsOptions = {}): ConnectionStreams {
+  checkConnection(conn, "Cannot make streams for a connection", "conn");
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (!Number.isInteger(chunkSize) || chunkSize < 1) {
     throw new RangeError(

@@ -117,6 +117,25 @@ Deno.test("proxy example refuses an --upstream that is not HOST:PORT", async () 
   }
 });
 
+Deno.test("proxy example without permission to reach the upstream says so in one line before it listens", async () => {
+  // Found at the first client, it was a stack trace per client instead.
+  const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (free.addr as Deno.NetAddr).port;
+  free.close();
+  const { code, stdout, stderr } = await runExample("proxy.ts", [`--allow-net=127.0.0.1:${port}`], [
+    "--port",
+    `${port}`,
+    "--upstream",
+    `127.0.0.1:${port === 65535 ? port - 1 : port + 1}`,
+  ], 20_000);
+  equal(code, 1);
+  equal(stdout, "");
+  match(
+    stderr,
+    /^error: Cannot start the proxy: no permission to connect to 127\.0\.0\.1:\d+ \(run it with --allow-net\)\n$/,
+  );
+});
+
 /**
  * A node:net server (node:net can reset a connection, Deno.Conn cannot) that sends `payload`
  * to its one client and resets the connection when told to.

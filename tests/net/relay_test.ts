@@ -1,4 +1,4 @@
-import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import {
   type Connection,
   type Coroutine,
@@ -11,6 +11,7 @@ import {
   server,
   sleep,
   spawn,
+  toStreams,
   VirtualClock,
   withTimeout,
   yieldNow,
@@ -74,6 +75,26 @@ Deno.test("relay() copies megabytes both ways at once, intact, and counts them",
     yield* join(sendUp), yield* join(sendDown);
     deepEqual(yield* join(relaying), { aToB: up.length, bToA: down.length });
   }());
+});
+
+Deno.test("relay() and toStreams() refuse what is not a Connection, saying so", async () => {
+  const [a, b] = memoryPair();
+  using raw = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await rejects(run(relay(a, raw as never)), {
+    name: "TypeError",
+    message: "Cannot relay between connections: b must be a Connection, got an object (Listener)",
+  });
+  await rejects(run(relay(null as never, b)), {
+    name: "TypeError",
+    message: "Cannot relay between connections: a must be a Connection, got null",
+  });
+  throws(() => toStreams({} as never), {
+    name: "TypeError",
+    message:
+      "Cannot make streams for a connection: conn must be a Connection, got an object (Object)",
+  });
+  a.close();
+  b.close();
 });
 
 Deno.test("relay() passes a half-close on, each way, and the other direction goes on", async () => {
