@@ -64,6 +64,10 @@ export function memorySettings(
     if (!Number.isInteger(seed)) {
       throw new RangeError(`${action}: chunkSeed must be an integer, got ${seed}`);
     }
+  }
+  // Checked when given, even where it is not used (no seed): a typo must not pass for a
+  // setting.
+  if (options.maxChunk != null || seed !== undefined) {
     checkNumberOption(maxChunk, action, "maxChunk");
     if (!Number.isInteger(maxChunk) || maxChunk < 1) {
       throw new RangeError(

@@ -16,7 +16,7 @@ import {
 } from "../scheduler/mod.ts";
 import {
   BrokenPipeError,
-  type Connection,
+  Connection,
   ConnectionResetError,
   SocketClosedError,
   UnexpectedEofError,
@@ -316,15 +316,21 @@ export async function checkConnectionPair(
       try {
         await run(
           function* () {
-            const made = makePair();
-            if (!Array.isArray(made) && !isOperation(made)) {
-              throw new PairMisuse(
-                `${action}: makePair must give two connections, or an operation that gives them, got ${
-                  named(made)
-                }`,
-              );
+            let made: Operation<[Connection, Connection]> | [Connection, Connection];
+            try {
+              made = makePair();
+            } catch (error) {
+              throw new PairFailure(error);
             }
-            const [first, second] = Array.isArray(made) ? made : yield* made;
+            if (!Array.isArray(made) && !isOperation(made)) throw notAPair(made);
+            let pair: [Connection, Connection];
+            try {
+              pair = Array.isArray(made) ? made : yield* made;
+            } catch (error) {
+              throw new PairFailure(error);
+            }
+            if (!isPair(pair)) throw notAPair(pair);
+            const [first, second] = pair;
             const [a, b] = flipped ? [second, first] : [first, second];
             try {
               yield* check(a, b, timeout);
@@ -337,6 +343,10 @@ export async function checkConnectionPair(
         );
       } catch (error) {
         if (error instanceof PairMisuse) throw new TypeError(error.message);
+        if (error instanceof PairFailure) {
+          const why = error.cause instanceof Error ? error.cause.message : String(error.cause);
+          throw new Error(`${action}: makePair failed: ${why}`, { cause: error.cause });
+        }
         const message = error instanceof Error ? error.message : String(error);
         throw new Error(
           `Connection pair failed the check "${name}"${
@@ -351,6 +361,27 @@ export async function checkConnectionPair(
 
 /** A mistake in what `makePair` gives: reported as it is, not as a check that failed. */
 class PairMisuse extends Error {}
+
+/** What `makePair` threw: reported as its failure, not as a check that failed. */
+class PairFailure extends Error {
+  constructor(cause: unknown) {
+    super("makePair failed", { cause });
+  }
+}
+
+function notAPair(made: unknown): PairMisuse {
+  return new PairMisuse(
+    `Cannot check connection pair: makePair must give two connections, or an operation that gives them, got ${
+      named(made)
+    }`,
+  );
+}
+
+/** Whether `value` is two `Connection`s. */
+function isPair(value: unknown): value is [Connection, Connection] {
+  return Array.isArray(value) && value.length === 2 && value[0] instanceof Connection &&
+    value[1] instanceof Connection;
+}
 
 /** Whether `value` can be delegated to for a pair: an event or a generator. */
 function isOperation(value: unknown): boolean {

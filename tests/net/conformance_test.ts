@@ -135,6 +135,26 @@ Deno.test("checkConnectionPair() refuses a wrong argument as such, not as a pair
     message:
       "Cannot check connection pair: makePair must give two connections, or an operation that gives them, got null",
   });
+  await rejects(checkConnectionPair(() => [1, 2] as unknown as [Connection, Connection]), {
+    name: "TypeError",
+    message:
+      "Cannot check connection pair: makePair must give two connections, or an operation that gives them, got an object",
+  });
+  // A makePair that fails is no pair that failed a check either: its error, said so.
+  const failure = new Error("cannot reach the test server");
+  await rejects(
+    checkConnectionPair(() => {
+      throw failure;
+    }),
+    (error: Error) => {
+      equal(
+        error.message,
+        "Cannot check connection pair: makePair failed: cannot reach the test server",
+      );
+      equal(error.cause, failure);
+      return true;
+    },
+  );
   await rejects(checkConnectionPair(() => memoryPair(), { timeout: -1 }), {
     name: "RangeError",
     message:

@@ -530,6 +530,11 @@ Deno.test("memoryPair() checks its options", () => {
   throws(() => memoryPair({ chunkSizes: [2, 0] }), RangeError);
   throws(() => memoryPair({ chunkSeed: 1.5 }), RangeError);
   throws(() => memoryPair({ chunkSeed: 1, maxChunk: 0 }), /maxChunk must be a positive integer/);
+  // Checked when given, with no seed too: a typo must not pass for a setting.
+  throws(() => memoryPair({ maxChunk: 0 }), {
+    name: "RangeError",
+    message: "Cannot make a memory pair: maxChunk must be a positive integer, got 0",
+  });
 });
 
 Deno.test("memoryPair(), MemoryListener and closeAfter() name a wrong option as it is, and take null for none", () => {
