@@ -11,7 +11,8 @@
 //
 // Any local process can connect to a loopback port, and may be first: so the connecting
 // end sends a secret, made fresh for each pair, as its first frame, and the listening end
-// talks only to a connection that sends it.
+// talks only to a connection that sends it. Each connection proves itself on its own, so
+// strangers that stay silent do not hold the peer up.
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
@@ -76,20 +77,56 @@ function newSecret(): string {
 
 /**
  * Accepts until a connection sends `secret` as its first frame, within `patience` ms;
- * closes the others (another local process that connected first, say).
+ * closes the others (another local process that connected first, say). Each connection
+ * proves itself in a thread of its own, so strangers that stay silent do not hold up the
+ * peer behind them; at most MAX_PROVING at once.
  */
 export function* acceptPeer(
   listener: bluelet.Listener,
   secret: string,
   patience = 1000,
 ): bluelet.Coroutine<bluelet.Connection> {
-  for (;;) {
-    const conn = yield* listener.accept();
-    const proof = yield* bluelet.moveOnAfter(patience, provesSecret(conn, secret));
-    if (proof.value === true) return conn;
-    conn.close();
+  const proven = new bluelet.Channel<bluelet.Connection>(1);
+  try {
+    return yield* bluelet.taskGroup(acceptProven(listener, secret, patience, proven));
+  } finally {
+    // Proven but not taken: a second peer in the instant the first won, or the caller
+    // was killed.
+    for (let left; (left = proven.tryReceive()) !== undefined && !left.done;) left.value.close();
   }
 }
+
+function acceptProven(
+  listener: bluelet.Listener,
+  secret: string,
+  patience: number,
+  proven: bluelet.Channel<bluelet.Connection>,
+): () => bluelet.Coroutine<bluelet.Connection> {
+  const proving = new bluelet.Semaphore(MAX_PROVING);
+  return function* () {
+    // Helpers of the group: killed once the peer is found, their connections closed.
+    yield* bluelet.spawn(function* () {
+      for (;;) {
+        yield* proving.acquire();
+        const conn = yield* listener.accept();
+        yield* bluelet.spawn(function* () {
+          let proved = false;
+          try {
+            const proof = yield* bluelet.moveOnAfter(patience, provesSecret(conn, secret));
+            proved = proof.value === true && proven.trySend(conn);
+          } finally {
+            proving.release();
+            if (!proved) conn.close();
+          }
+        }());
+      }
+    }());
+    return (yield* proven.receive()).value!;
+  };
+}
+
+/** How many connections may be proving themselves at once (see `acceptPeer`). */
+const MAX_PROVING = 64;
 
 /** The longest first frame a peer may send: a secret, quoted as JSON, is far shorter. */
 const MAX_PROOF = 256;

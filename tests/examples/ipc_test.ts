@@ -81,6 +81,32 @@ Deno.test("ipc acceptPeer() closes a stranger that announces a frame longer than
   }());
 });
 
+Deno.test("ipc acceptPeer() is not held up by strangers that stay silent: each proves itself on its own", async () => {
+  // One after another, five silent strangers held the peer up for five patiences.
+  const record: string[] = [];
+  await bluelet.run(function* () {
+    using listener = new bluelet.Listener("127.0.0.1", 0);
+    const port = (listener.addr as Deno.NetAddr).port;
+    const accepting = yield* bluelet.spawn(acceptPeer(listener, "s3cret", 5000));
+    const strangers = [];
+    for (let i = 0; i < 5; i++) strangers.push(yield* bluelet.connect("127.0.0.1", port));
+    yield* bluelet.sleep(10);
+    using peer = yield* bluelet.connect("127.0.0.1", port);
+    yield* new Endpoint(peer).put("s3cret");
+    using _conn = yield* bluelet.withTimeout(2000, bluelet.join(accepting));
+    record.push("the peer is accepted");
+    // Once it is, the silent ones are closed.
+    for (const stranger of strangers) {
+      record.push(`a stranger read ${(yield* stranger.recv(10)).length} bytes, then the end`);
+      stranger.close();
+    }
+  }());
+  assert.deepEqual(record, [
+    "the peer is accepted",
+    ...Array(5).fill("a stranger read 0 bytes, then the end"),
+  ]);
+});
+
 function frame(value: unknown): Uint8Array {
   const payload = new TextEncoder().encode(JSON.stringify(value));
   const bytes = new Uint8Array(4 + payload.length);
