@@ -5,19 +5,7 @@
 import { checkNumberOption, checkServingOptions, named } from "./_checks.ts";
 import { connectionBudget } from "./_fd_guard.ts";
 import { whenFailed } from "./_when_failed.ts";
-import {
-  AddressInUseError,
-  BrokenPipeError,
-  ConnectError,
-  ConnectionRefusedError,
-  ConnectionResetError,
-  ConnectionTimedOutError,
-  ConnectTimeoutError,
-  LineTooLongError,
-  NetError,
-  SocketClosedError,
-  UnexpectedEofError,
-} from "./errors.ts";
+import * as netErrors from "./errors.ts";
 import {
   HOLD,
   printable,
@@ -722,19 +710,7 @@ function workerError(number: number, started: boolean, failure: Failure): Error 
 
 /** The library's errors, by name, which a structured clone makes plain `Error`s. */
 const NET_ERRORS: ReadonlyMap<string, new (message?: string, options?: ErrorOptions) => Error> =
-  new Map([
-    AddressInUseError,
-    BrokenPipeError,
-    ConnectError,
-    ConnectionRefusedError,
-    ConnectionResetError,
-    ConnectionTimedOutError,
-    ConnectTimeoutError,
-    LineTooLongError,
-    NetError,
-    SocketClosedError,
-    UnexpectedEofError,
-  ].map((kind) => [kind.name, kind]));
+  new Map(Object.values(netErrors).map((kind) => [kind.name, kind]));
 
 /**
  * What a Worker threw, as it threw it: an error of the library's kinds (an
