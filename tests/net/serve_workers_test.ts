@@ -548,43 +548,11 @@ for (const stopTimeout of [100, 1000]) {
   });
 }
 
-Deno.test("serveWorkers() survives an async onWorkerError that fails: it is logged", async () => {
-  // Its type says void, which an async function passes for; its failure, with nobody to
-  // catch it, would end the process.
-  const logged: string[] = [];
-  const consoleError = console.error;
-  console.error = (...args: unknown[]) => {
-    logged.push(args.map((arg) => typeof arg === "string" ? arg : Deno.inspect(arg)).join(" "));
-  };
-  try {
-    const workers = await withDeadline(
-      serveWorkers(DIES, {
-        workers: 2,
-        stopTimeout: 100,
-        // deno-lint-ignore require-await
-        async onWorkerError() {
-          throw new Error("the log sink is down");
-        },
-      }),
-      "starting",
-    );
-    try {
-      await withDeadline(run(whoServes(workers.port, "throw, then hang")), "asking");
-      while (logged.length === 0) await new Promise((ok) => setTimeout(ok, 10));
-    } finally {
-      await withDeadline(workers.shutdown(), "the shutdown");
-    }
-  } finally {
-    console.error = consoleError;
-  }
-  equal(logged.length, 1, logged.join("\n"));
-  ok(
-    logged[0].startsWith("serveWorkers: onWorkerError threw Error: the log sink is down"),
-    logged[0],
-  );
-});
-
-Deno.test("serveWorkers() survives an onWorkerError that throws what cannot even be logged", async () => {
+/**
+ * Serves DIES in two Workers with `onWorkerError`, makes one die, and gives what was
+ * logged with `console.error` once something was.
+ */
+async function loggedWhenReporting(onWorkerError: (error: Error) => void): Promise<string[]> {
   const logged: string[] = [];
   const consoleError = console.error;
   console.error = (...args: unknown[]) => {
@@ -593,15 +561,7 @@ Deno.test("serveWorkers() survives an onWorkerError that throws what cannot even
   };
   try {
     const workers = await withDeadline(
-      serveWorkers(DIES, {
-        workers: 2,
-        stopTimeout: 100,
-        onWorkerError() {
-          const { proxy, revoke } = Proxy.revocable({}, {});
-          revoke();
-          throw proxy;
-        },
-      }),
+      serveWorkers(DIES, { workers: 2, stopTimeout: 100, onWorkerError }),
       "starting",
     );
     try {
@@ -613,6 +573,29 @@ Deno.test("serveWorkers() survives an onWorkerError that throws what cannot even
   } finally {
     console.error = consoleError;
   }
+  return logged;
+}
+
+Deno.test("serveWorkers() survives an async onWorkerError that fails: it is logged", async () => {
+  // Its type says void, which an async function passes for; its failure, with nobody to
+  // catch it, would end the process.
+  // deno-lint-ignore require-await
+  const logged = await loggedWhenReporting(async () => {
+    throw new Error("the log sink is down");
+  });
+  equal(logged.length, 1, logged.join("\n"));
+  ok(
+    logged[0].startsWith("serveWorkers: onWorkerError threw Error: the log sink is down"),
+    logged[0],
+  );
+});
+
+Deno.test("serveWorkers() survives an onWorkerError that throws what cannot even be logged", async () => {
+  const logged = await loggedWhenReporting(() => {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    throw proxy;
+  });
   equal(logged.length, 1, logged.join("\n"));
   ok(logged[0].startsWith("serveWorkers: onWorkerError threw while reporting"), logged[0]);
   ok(logged[0].includes("stopped serving: thrown from a timer"), logged[0]);
