@@ -42,12 +42,15 @@ export const atOnce: {
   suspend: ((primitive: object) => boolean) | null;
   charge: (() => boolean) | null;
   credit: number;
+  /** The kernel whose these are, which keeps its count while another's are here. */
+  owner: object | null;
 } = {
   run: null,
   join: null,
   suspend: null,
   charge: null,
   credit: FAST_PATH_RUN,
+  owner: null,
 };
 
 /**

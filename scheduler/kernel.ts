@@ -397,6 +397,8 @@ export class Kernel implements ThreadHost {
   readonly #failures = new Set<unknown>();
   /** A DeadlockError of this run's is in `#error` already (#deadlock). */
   #deadlockReported = false;
+  /** Once the run's signal has aborted it: the abort's reason, every kill's from then on. */
+  #abortReason: { reason: unknown } | null = null;
   /**
    * The threads whose kill waited for a shield when the run's teardown first stuck: those
    * a deadlock may kill through their shield (#deadlock); null until then.
@@ -590,8 +592,11 @@ export class Kernel implements ThreadHost {
       this.#abortPending = true;
       this.#budget = this.#budgetRest = 0;
       // So does an operation done without the kernel (a channel's fast path), which asks
-      // for a step at once (see `fastPath`), and is refused.
-      atOnce.credit = 0;
+      // for a step at once (see `fastPath`), and is refused. Aborted from a run started
+      // inside this one's step, whose count is in `atOnce` now, this run's is in its field
+      // until that run's drive puts it back (see #drive).
+      this.#fastPathCredit = 0;
+      if (atOnce.owner === this) atOnce.credit = 0;
       return;
     }
     // Killing runs threads' own abort listeners, which must not re-enter the loop.
@@ -632,7 +637,11 @@ export class Kernel implements ThreadHost {
     // A run started from inside another run's step has its own: restored on the way out.
     const atOnceBefore = atOnce.run;
     const joinBefore = atOnce.join;
-    const creditBefore = atOnce.credit;
+    // The driving run's count goes back to its field meanwhile, where an abort of that run
+    // from inside this one (see #onAbort) finds it.
+    const ownerBefore = atOnce.owner as Kernel | null;
+    if (ownerBefore !== null) ownerBefore.#fastPathCredit = atOnce.credit;
+    atOnce.owner = this;
     atOnce.run = this.#doAtOnce;
     atOnce.join = this.#joinAtOnce;
     const suspendBefore = atOnce.suspend;
@@ -650,7 +659,8 @@ export class Kernel implements ThreadHost {
       atOnce.suspend = suspendBefore;
       atOnce.charge = chargeBefore;
       this.#fastPathCredit = atOnce.credit;
-      atOnce.credit = creditBefore;
+      atOnce.owner = ownerBefore;
+      atOnce.credit = ownerBefore === null ? FAST_PATH_RUN : ownerBefore.#fastPathCredit;
       this.#running = false;
     }
   }
@@ -1125,9 +1135,10 @@ export class Kernel implements ThreadHost {
       this.#deadlockReported = true;
       this.#fail(error);
     }
-    // Threads whose kill waits for a shield that nothing can end now: the kill goes
-    // through it, so that their `finally` blocks run (a lock they hold is let go, say).
-    // One at a time, oldest first, each time the run is stuck again: what one lets go of
+    // Threads whose end waits for a shield that nothing can end now (their kill waits for
+    // it, or their cleanup entered it): the kill goes through it, so that their `finally`
+    // blocks run (a lock they hold is let go, say). One at a time, oldest of each kind
+    // first (see below), each time the run is stuck again: what one lets go of
     // may let another's shield end on its own. Only those stuck when the teardown first
     // stuck: a cleanup that retries a helper stuck in a shield would otherwise go on for
     // ever. A thread stuck again in its cleanup is given up on below.
@@ -1137,16 +1148,20 @@ export class Kernel implements ThreadHost {
         if (stuckInShield(t)) this.#forcible.add(t);
       }
     }
-    // One that waits on another thread's end (a combinator's shielded cleanup killing its
+    // One whose kill a shield holds back goes first; then one whose cleanup, begun by a
+    // kill, entered a shield (it may wait on what the first kind holds: a lock); and one
+    // that waits on another thread's end (a combinator's shielded cleanup killing its
     // losers) goes last: through its shield, it would leave what it waits for undone.
     let oldest: Thread | null = null;
+    let oldestCleaning: Thread | null = null;
     let oldestWaitingOnThread: Thread | null = null;
     for (let t = this.#first; t !== null; t = t.next) {
       if (!this.#forcible.has(t) || !stuckInShield(t)) continue;
       if (t.state === STATE_KILL_WAITING || t.state === STATE_JOINING) oldestWaitingOnThread = t;
+      else if (t.killing) oldestCleaning = t;
       else oldest = t;
     }
-    oldest ??= oldestWaitingOnThread;
+    oldest ??= oldestCleaning ?? oldestWaitingOnThread;
     if (oldest !== null) {
       // Each look walks every thread: past FORCED_ONE_BY_ONE, the rest go at once, or a
       // teardown of many thousands stuck would take minutes.
@@ -2281,6 +2296,7 @@ export class Kernel implements ThreadHost {
   #startKill(target: Thread, reason: unknown): void {
     const state = target.state;
     if (state === STATE_DONE || state === STATE_CLOSING || target.killing) return;
+    if (reason === undefined && this.#abortReason !== null) reason = this.#abortReason.reason;
     if (reason !== undefined || target.extras !== null) {
       const extras = target.withExtras();
       if (extras.killReason === undefined) extras.killReason = reason;
@@ -2717,15 +2733,16 @@ export class Kernel implements ThreadHost {
     }
     this.#failed = true;
     this.#error = error;
+    // Aborted, the run kills its threads for the abort's reason, as `kill(task, reason)`
+    // does: their signals give it, so a `fetch` given one rejects with it. (Not a thread a
+    // shield spares that then ends on its own: it was not killed.)
+    if (aborted) this.#abortReason = { reason: error };
     seenBefore(this.#failures, error);
     // Oldest first (the live list runs newest first): a thread's `finally` that kills or
     // joins the threads it started then runs before theirs end, and what they throw
     // reaches it (a server hands a handler's errors to `onError` so), not the run.
     const threads: Thread[] = [];
     for (let t = this.#first; t !== null; t = t.next) threads.push(t);
-    // Aborted, the run kills its threads for the abort's reason, as `kill(task, reason)`
-    // does: their signals give it, so a `fetch` given one rejects with it.
-    if (aborted) { for (const t of threads) t.withExtras().killReason ??= error; }
     // Those killed before keep their place: woken in order (say, by a channel), they must
     // run in that order.
     const before = new Set<Thread>();

@@ -608,6 +608,49 @@ Deno.test("a deadlock kills through one stuck shield at a time, oldest first: a 
   assert.equal((outcome.suppressed as Error).message, "boom");
 });
 
+Deno.test("a deadlock kills through a shield holding a kill back before one a kill's cleanup entered: that cleanup can then end", async () => {
+  // A, older and killed, flushes in a shielded cleanup that needs the lock; B, newer, holds
+  // it in a shield that holds B's kill back, waiting for ever. Killed through first, B
+  // lets the lock go, and A's cleanup ends on its own.
+  const record: string[] = [];
+  const lock = new Lock({ name: "journal" });
+  const outcome = await run(
+    function* () {
+      yield* spawn(function* () {
+        try {
+          yield* new Event().wait();
+        } finally {
+          yield* shield(function* () {
+            yield* lock.acquire();
+            try {
+              record.push("A's shielded flush done");
+            } finally {
+              lock.release();
+            }
+          }());
+        }
+      }());
+      yield* sleep(1);
+      yield* spawn(function* () {
+        yield* shield(lock.withLock(function* () {
+          try {
+            yield* new Event().wait();
+          } finally {
+            record.push("B lets the lock go");
+          }
+        }()));
+      }());
+      yield* sleep(1);
+      throw new Error("boom");
+    }(),
+    { clock: new VirtualClock() },
+  ).then(() => "resolved", (error) => error);
+  assert.deepEqual(record, ["B lets the lock go", "A's shielded flush done"]);
+  assert.ok(outcome instanceof SuppressedError, `got ${outcome}`);
+  assert.ok(outcome.error instanceof DeadlockError, `got ${outcome.error}`);
+  assert.equal((outcome.suppressed as Error).message, "boom");
+});
+
 Deno.test("a deadlock kills through only the shields stuck when the teardown first stuck: a cleanup that retries forever still ends", async () => {
   // Each helper the finally retries enters a stuck shield of its own: killing through
   // those too would go on for ever.

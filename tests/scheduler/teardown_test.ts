@@ -163,6 +163,27 @@ Deno.test("a thread that aborts its own run's signal takes no channel item after
     assert.deepEqual(taken, []);
     assert.equal(items.statistics().buffered, 10);
   });
+  await t.step("receives, aborted from a run started inside this one's step", async () => {
+    // The run started inside runs its first step at once, in this run's step: its kernel
+    // is the one driving then, and must not hand this run's count of operations back.
+    const controller = new AbortController();
+    const items = new Channel<number>(10);
+    for (let i = 0; i < 10; i++) items.trySend(i);
+    const taken: number[] = [];
+    const outcome = await run(
+      function* () {
+        // deno-lint-ignore require-yield -- the point: a step that aborts, at once
+        const inner = run(function* () {
+          controller.abort(new Error("stop"));
+        }());
+        inner.catch(() => {});
+        for (let i = 0; i < 10; i++) taken.push((yield* items.receive()).value!);
+      }(),
+      { clock: new VirtualClock(), signal: controller.signal },
+    ).then(() => "resolved", (error) => error.message);
+    assert.equal(outcome, "stop");
+    assert.deepEqual(taken, []);
+  });
   await t.step("sends", async () => {
     const controller = new AbortController();
     const items = new Channel<number>(100);

@@ -1,5 +1,17 @@
 import assert from "node:assert/strict";
-import { join, kill, KilledError, run, spawn, until, useAbortSignal, yieldNow } from "../../mod.ts";
+import {
+  join,
+  kill,
+  KilledError,
+  run,
+  shield,
+  sleep,
+  spawn,
+  until,
+  useAbortSignal,
+  VirtualClock,
+  yieldNow,
+} from "../../mod.ts";
 
 Deno.test("useAbortSignal() aborts when the thread is killed, so promise-based work stops", async () => {
   const record: string[] = [];
@@ -53,4 +65,29 @@ Deno.test("useAbortSignal() of a run aborted with a reason gives that reason, as
   controller.abort("shutting down");
   await assert.rejects(running, (error) => error === "shutting down");
   assert.deepEqual(reasons, ["shutting down", "shutting down"]);
+});
+
+Deno.test("useAbortSignal() of a thread a shield spares, which ends on its own after the run's abort, says it has ended", async () => {
+  // Not killed: the abort's reason is for the threads the run kills.
+  const controller = new AbortController();
+  const reasons: unknown[] = [];
+  const running = run(
+    function* () {
+      yield* shield(function* () {
+        const helper = yield* spawn(function* () {
+          const signal = yield* useAbortSignal();
+          signal.addEventListener("abort", () => reasons.push(signal.reason));
+          yield* sleep(5);
+        }());
+        yield* sleep(1);
+        controller.abort("shutting down");
+        yield* join(helper);
+      }());
+    }(),
+    { clock: new VirtualClock(), signal: controller.signal },
+  );
+  await assert.rejects(running, (error) => error === "shutting down");
+  assert.equal(reasons.length, 1);
+  assert.ok(reasons[0] instanceof KilledError, `got ${reasons[0]}`);
+  assert.equal((reasons[0] as Error).message, "Thread 1 has ended");
 });
