@@ -38,16 +38,12 @@ export function checkOperations(operations: unknown, action: string, noun = "ope
  * caller's mistake is, not as a yielded value in a helper thread the caller never wrote.
  */
 export function checkOperation(operation: unknown, action: string, what: string): void {
-  const type = typeof operation;
-  if ((type !== "object" && type !== "function") || operation === null) {
+  // No function is one: a coroutine function not called gets told to call it.
+  if (typeof operation !== "object" || operation === null) {
     throw new TypeError(
-      `${action}: ${what} is ${describe(operation)}, not an event or a coroutine`,
-    );
-  }
-  const hint = callItHint(operation); // a coroutine function, not called
-  if (hint !== "") {
-    throw new TypeError(
-      `${action}: ${what} is ${describe(operation)}, not an event or a coroutine${hint}`,
+      `${action}: ${what} is ${describe(operation)}, not an event or a coroutine${
+        callItHint(operation)
+      }`,
     );
   }
 }

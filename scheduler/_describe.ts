@@ -237,5 +237,8 @@ export function isGeneratorFunction(value: unknown): value is (...args: never[])
 export function callItHint(value: unknown): string {
   if (!isGeneratorFunction(value)) return "";
   const name = functionName(value);
-  return name === "" ? "; call it to make one" : `; call it to make one, as in ${name}()`;
+  // Only a name that can be called by (not a bound function's "bound f", say).
+  return /^[\p{L}_$][\p{L}\p{N}_$]*$/u.test(name)
+    ? `; call it to make one, as in ${name}()`
+    : "; call it to make one";
 }

@@ -380,6 +380,14 @@ Deno.test("all, race and select refuse a value that is no operation when called,
       "Cannot limit an operation's time: the operation is generator function greet, not an event or a coroutine; call it to make one, as in greet()",
     ],
     [
+      () => withTimeout(10, (() => greet()) as never),
+      "Cannot limit an operation's time: the operation is function (anonymous), not an event or a coroutine",
+    ],
+    [
+      () => select([greet.bind(null) as never]),
+      "Cannot select: case 0 is generator function bound greet, not an event or a coroutine; call it to make one",
+    ],
+    [
       () => moveOnAfter(10, undefined as never),
       "Cannot move on after a deadline: the operation is undefined, not an event or a coroutine",
     ],
