@@ -246,6 +246,10 @@ function shadowed(node: Node, name: string): boolean {
         if (current.params.some((param) => binds(param, name))) return true;
         // A function expression's own name is seen only inside it.
         if (current.type === "FunctionExpression" && current.id?.name === name) return true;
+        // A `var` in a nested block is hoisted to the function.
+        if (current.body?.type === "BlockStatement" && hoistedVarsOf(current.body).has(name)) {
+          return true;
+        }
         break;
       case "ClassExpression":
         if (current.id?.name === name) return true;
@@ -751,6 +755,22 @@ function calledName(callee: Node): string | undefined {
   return method === undefined ? undefined : `this.${method}`;
 }
 
+/**
+ * The calls whose value a `return` gives (or drops): the argument itself, each branch of a
+ * conditional, and what `as`, `satisfies`, `!` or `void` wrap.
+ */
+function returnedCalls(argument: Node): Deno.lint.CallExpression[] {
+  const node = unwrapped(argument);
+  if (node.type === "CallExpression") return [node];
+  if (node.type === "ConditionalExpression") {
+    return [...returnedCalls(node.consequent), ...returnedCalls(node.alternate)];
+  }
+  if (node.type === "UnaryExpression" && node.operator === "void") {
+    return returnedCalls(node.argument);
+  }
+  return [];
+}
+
 /** Whether a node lies in a `finally` block of its own function. */
 function inFinally(node: Node): boolean {
   let child: Node = node;
@@ -863,26 +883,47 @@ const unyieldedEvent: Deno.lint.Rule = {
         });
       },
       ReturnStatement(node) {
-        // `return sleep(5)` in a coroutine ends it with the event, which nothing yields.
-        const call = node.argument;
-        if (call?.type !== "CallExpression" || !inCoroutine(node)) return;
-        if (!makesEvent(call.callee, imports)) return;
-        const text = calleeText(ctx, call);
-        const message = `The event from ${text} is returned, never yielded, so it does nothing`;
-        if (!surelyLibrarys(call.callee, imports)) {
+        // `return sleep(5)` in a coroutine ends it with the event, which nothing yields;
+        // so does each branch of `return x ? sleep(5) : sleep(6)`, and `return sleep(5) as T`.
+        if (node.argument === null || !inCoroutine(node)) return;
+        for (const call of returnedCalls(node.argument)) {
+          const callee = call.callee;
+          // Fixed only where it is all that is returned: `return yield* sleep(5)`.
+          const fix = call === node.argument
+            ? (fixer: Deno.lint.Fixer) => fixer.insertTextBefore(call, "yield* ")
+            : undefined;
+          const text = calleeText(ctx, call);
+          if (
+            callee.type === "Identifier" && generators.has(callee.name) &&
+            !shadowed(callee, callee.name)
+          ) {
+            ctx.report({
+              node: call,
+              message:
+                `The coroutine from ${text} is returned, never run, so its body does nothing`,
+              hint: `Run it in this thread and return its result: return yield* ${text}`,
+              fix,
+            });
+            continue;
+          }
+          if (!makesEvent(callee, imports)) continue;
+          const message = `The event from ${text} is returned, never yielded, so it does nothing`;
+          if (!surelyLibrarys(callee, imports)) {
+            ctx.report({
+              node: call,
+              message,
+              hint:
+                `If it is bluelet's event, yield it and return its result: return yield* ${text}`,
+            });
+            continue;
+          }
           ctx.report({
             node: call,
             message,
-            hint: `If it is bluelet's event, yield it and return its result: return yield* ${text}`,
+            hint: `Yield it and return its result: return yield* ${text}`,
+            fix,
           });
-          return;
         }
-        ctx.report({
-          node: call,
-          message,
-          hint: `Yield it and return its result: return yield* ${text}`,
-          fix: (fixer) => fixer.insertTextBefore(call, "yield* "),
-        });
       },
     };
   },
