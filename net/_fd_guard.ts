@@ -9,6 +9,9 @@
 // want of descriptors sets the budget (see `limitToHeld`), and the server closes the
 // newest connections past it, before anything else meets the limit.
 
+/** How long a Worker holds at what it has when a sibling runs out (see `hold`). */
+const HOLD_MS = 5000;
+
 /** Descriptors left for everything else (files a handler opens, Deno's own, clients). */
 const RESERVE_FRACTION = 0.1;
 const MIN_RESERVE = 16;
@@ -25,13 +28,14 @@ export class DescriptorGuard {
 
   /** How many guards share the process's descriptors, each about as many as this one. */
   readonly #sharers: number;
-  /** Whether another guard of the process ran out of descriptors (see `hold`). */
-  #holding = false;
   /**
-   * Called as an accept fails for want of descriptors: a Worker of `serveWorkers` tells
-   * its siblings, which then `hold`.
+   * Called as an accept fails for want of descriptors (the limit unknown): a Worker of
+   * `serveWorkers` tells its siblings, which then `hold` for a while.
    */
   onOutOfDescriptors: (() => void) | null = null;
+  /** What a sibling's failure holds this guard at, until `#capTimer` lifts it. */
+  #cap = Infinity;
+  #capTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 
   constructor(budget: number, sharers = 1) {
     this.#budget = budget;
@@ -52,37 +56,28 @@ export class DescriptorGuard {
    * budget, when servers hold too few for it to say anything.
    */
   limitToHeld(): number | null {
-    this.onOutOfDescriptors?.();
     // Those a server is closing for the last failure are as good as closed.
     const held = this.#held - this.#closing;
     // What the servers of the whole process hold, about: the Workers of `serveWorkers`
     // share the connections, each about as many as this one.
     const all = held * this.#sharers;
     // Few held: something else holds the descriptors, and servers give way by waiting.
-    if (all < 2 * MIN_RESERVE) return null;
-    // Within the budget while servers still close connections for the last failure, or
-    // hold for another Worker's: this one is of the same moment (another server's accept,
-    // made before they closed), seen late. Learnt again, it would lower the budget, and
-    // close more, once per server.
-    if ((this.#closing > 0 || this.#holding) && held <= this.#budget) return 0;
+    if (all < 2 * MIN_RESERVE) {
+      if (!this.limitRead) this.onOutOfDescriptors?.();
+      return null;
+    }
+    // Within the budget while servers still close connections for the last failure: this
+    // one is of the same moment (another server's accept, made before they closed), seen
+    // late. Learnt again, it would lower the budget, and close more, once per server.
+    if (this.#closing > 0 && held <= this.#budget) return 0;
     this.#budget = Math.min(this.#budget, this.#budgetFor(held));
+    if (!this.limitRead) this.onOutOfDescriptors?.();
     return Math.max(0, held - this.#budget);
   }
 
   /**
-   * Another Worker of the process ran out of descriptors, and closes connections to make
-   * room: this one takes a budget as that one did, but closes none (they were accepted
-   * while there was room); it accepts no more until it holds fewer, so that it does not
-   * take the room made.
-   */
-  hold(): void {
-    this.#holding = true;
-    this.#budget = Math.min(this.#budget, this.#budgetFor(this.#held));
-  }
-
-  /**
-   * The budget that `held` connections at the limit say: those less this guard's share of
-   * a reserve, a tenth of what the process's servers hold (at least MIN_RESERVE); one at
+   * The budget `held` connections at the limit say: those less this guard's share of a
+   * reserve of a tenth of what the servers hold, at least MIN_RESERVE; one connection at
    * least, or a Worker that held few would serve no one again.
    */
   #budgetFor(held: number): number {
@@ -90,14 +85,34 @@ export class DescriptorGuard {
     return Math.max(1, held - Math.ceil(reserve / this.#sharers));
   }
 
+  /**
+   * Another Worker of the process ran out of descriptors, and closes its share of the
+   * reserve: for `ms` milliseconds, this one holds at the budget what it holds now says
+   * (see `limitToHeld`), closing none (accepted while there was room, they end in their
+   * time), so that it does not take the room made, and makes its own share of it as they
+   * end. Held again meanwhile, it keeps that budget for longer (no lower: each sibling's
+   * failure is the same shortage). Then it accepts as before: a shortage that passed
+   * (files a handler opened) costs no room for good, and one that lasts is met again,
+   * and learnt from, by every Worker.
+   */
+  hold(ms = HOLD_MS): void {
+    if (this.#cap === Infinity) this.#cap = this.#budgetFor(this.#held);
+    clearTimeout(this.#capTimer);
+    this.#capTimer = setTimeout(() => {
+      this.#cap = Infinity;
+      this.#wake();
+    }, ms);
+    Deno.unrefTimer(this.#capTimer); // a Worker's end does not wait for it
+  }
+
   /** How many connections servers hold now. */
   get held(): number {
     return this.#held;
   }
 
-  /** Whether holding one more connection would pass the budget. */
+  /** Whether holding one more connection would pass the budget (or a sibling's hold). */
   get full(): boolean {
-    return this.#held >= this.#budget;
+    return this.#held >= this.#budget || this.#held >= this.#cap;
   }
 
   /** Counts a connection accepted. */
@@ -114,6 +129,10 @@ export class DescriptorGuard {
   give(shed = false): void {
     this.#held--;
     if (shed) this.#closing--;
+    this.#wake();
+  }
+
+  #wake(): void {
     const waiters = this.#waiters;
     if (waiters.length === 0) return;
     this.#waiters = [];

@@ -43,8 +43,8 @@ export type WorkerReport =
 export const SHUTDOWN = "shutdown";
 
 /**
- * What the main thread sends the other Workers when one reports `outOfDescriptors`: accept
- * no more than they hold now (see `DescriptorGuard.hold`).
+ * What the main thread sends the other Workers when one reports `outOfDescriptors`: hold
+ * for a while (see `DescriptorGuard.hold`).
  */
 export const HOLD = "hold";
 

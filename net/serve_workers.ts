@@ -636,7 +636,7 @@ export class WorkerServer implements AsyncDisposable {
  * descriptors each Worker opens for itself) is split evenly among them, so a Worker stops
  * accepting at its share even while another has room. (With the limit unknown, without
  * `--allow-all`, the first Worker whose accept fails for want of descriptors learns a
- * budget from what it holds, and the others take one too: see {@linkcode server}.) It is
+ * budget from what it holds, and the others hold at one for a while: see the README.) It is
  * reckoned from what is free
  * as they start: a {@linkcode server} on the main thread (or a second `serveWorkers`)
  * reckons its own from the same descriptors, so run one server per process, or give each
