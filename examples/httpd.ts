@@ -5,7 +5,8 @@
 // keep-alive; one coroutine per connection, so a slow client never stalls the others. A
 // request's real path (symlinks followed) must lie inside the real root, or it is a 404, as
 // is anything but a regular file or a directory (a FIFO, an index.html that is a directory);
-// one the server may not read is a 403.
+// one the server may not read is a 403. Names that start with a dot (.git, .env) are
+// neither served nor listed.
 // A request head must arrive within --timeout ms (default 10 s; after a connection's first
 // request, of its first byte), and a line of it that ends in a bare LF is a 400 at once. A
 // connection that moves no byte for a minute is closed, and at most 400 clients are served
@@ -63,7 +64,7 @@ export function* respond(root: string, target: string): bluelet.Coroutine<Reply>
   // 3.2.2), names the same file as its path: this server has one root for every host.
   const origin = ABSOLUTE_FORM.exec(target);
   if (origin !== null) {
-    if (!HOST.test(origin[1].toLowerCase())) return reply("400 Bad Request");
+    if (origin[1] === "" || !HOST.test(origin[1].toLowerCase())) return reply("400 Bad Request");
     target = target.slice(origin[0].length);
     if (target[0] !== "/") target = "/" + target; // "http://host" or "http://host?q"
   }
@@ -72,7 +73,19 @@ export function* respond(root: string, target: string): bluelet.Coroutine<Reply>
   try {
     path = decodeURIComponent(raw).replace(/\/+/g, "/");
   } catch { /* refused below */ }
-  if (raw[0] !== "/" || /\p{Cc}/u.test(path)) return reply("400 Bad Request");
+  // A fragment is no part of a request (RFC 9112, 3.2).
+  if (raw[0] !== "/" || /\p{Cc}/u.test(path) || target.includes("#")) {
+    return reply("400 Bad Request");
+  }
+  // Dot segments out first, as a URL's (RFC 3986, 5.2.4): Deno takes them out of a path
+  // itself unless every permission is granted, so "/a.txt/." would otherwise be the file
+  // or not found, by the permissions the server runs with.
+  path = withoutDotSegments(path);
+  // Dotfiles (.git, .env) are neither served nor listed: they hold what a site does not
+  // publish.
+  if (path.split("/").some((segment) => segment.startsWith("."))) {
+    return reply("404 Not Found");
+  }
   const real = yield* resolve(root, path);
   if (real === null) return reply("404 Not Found");
   try {
@@ -96,6 +109,7 @@ function* found(root: string, path: string, real: string): bluelet.Coroutine<Rep
     const base = path.replace(/\/?$/, "/").split("/").map(encodeURIComponent).join("/");
     const items: string[] = [];
     for (const { name, isDirectory } of entries) {
+      if (name.startsWith(".")) continue; // not served either (see `respond`)
       const s = isDirectory ? "/" : "";
       // Deno gives a name that is not UTF-8 with U+FFFD in place of its bad bytes: a link to
       // that name would find nothing, so there is none.
@@ -114,6 +128,22 @@ function* found(root: string, path: string, real: string): bluelet.Coroutine<Rep
   const type = CONTENT_TYPES.get(file.split(".").at(-1)!) ?? "application/octet-stream";
   const opened = yield* bluelet.until(Deno.open(file));
   return { status: "200 OK", type, file: opened, size };
+}
+
+/** `path`, which starts with "/", with its "." and ".." segments taken out. */
+function withoutDotSegments(path: string): string {
+  const kept: string[] = [];
+  const segments = path.split("/").slice(1);
+  for (const [i, segment] of segments.entries()) {
+    const last = i === segments.length - 1;
+    if (segment === "..") kept.pop();
+    if (segment === "." || segment === "..") {
+      if (last) kept.push(""); // "/a/." is "/a/", a directory
+      continue;
+    }
+    kept.push(segment);
+  }
+  return "/" + kept.join("/");
 }
 
 /** Whether `path` names something (a link that leads nowhere too). */

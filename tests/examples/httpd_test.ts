@@ -132,6 +132,9 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
     await Deno.writeTextFile(`${www}/c.unknown`, "c");
     await Deno.mkdir(`${www}/trap/index.html`, { recursive: true });
     await Deno.mkdir(`${www}/special`);
+    await Deno.writeTextFile(`${www}/.env`, SECRET);
+    await Deno.mkdir(`${www}/.git`);
+    await Deno.writeTextFile(`${www}/.git/config`, SECRET);
     await Deno.mkdir(`${www}/latin1`);
     const touch = await new Deno.Command("bash", {
       args: ["-c", 'touch "$1/caf$(printf "\\351").txt" "$1/plain.txt"', "-", `${www}/latin1`],
@@ -236,6 +239,37 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
     });
 
     await t.step(
+      "dot segments are taken out before the path is looked up, whatever the permissions",
+      async () => {
+        // Without every permission, Deno takes them out of a path itself, so "/a.txt/." was
+        // the file, and with them it was not found.
+        for (
+          const target of [
+            "/hello.txt/.",
+            "/hello.txt/%2e",
+            "/sub/data.json/.",
+            "/sub/./data.json/.",
+          ]
+        ) {
+          assert.equal((await get(port, target)).status, 404, target);
+        }
+        const up = await get(port, "/sub/../hello.txt");
+        assert.equal(up.body, "Hello, world!\n");
+        const root = await get(port, "/hello.txt/..");
+        assert.equal(root.status, 200);
+        assert.ok(root.body.includes("<title>/</title>"), root.body);
+      },
+    );
+
+    await t.step("names that start with a dot are neither served nor listed", async () => {
+      for (const target of ["/.env", "/.git/config", "/.git/", "/sub/../.env", "/%2eenv"]) {
+        assert.equal((await get(port, target)).status, 404, target);
+      }
+      const root = await get(port, "/");
+      assert.ok(!root.body.includes(".env") && !root.body.includes(".git"), root.body);
+    });
+
+    await t.step(
       "an absolute-form target is served as its path; another scheme is a 400",
       async () => {
         const file = await get(port, "http://x/hello.txt");
@@ -247,7 +281,15 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
         const query = await get(port, "https://x?a=1");
         assert.equal(query.status, 200);
         assert.ok(query.body.includes('<a href="/hello.txt">hello.txt</a>'), query.body);
-        for (const target of ["ftp://x/hello.txt", "http://user@x/hello.txt", "http:/hello.txt"]) {
+        for (
+          const target of [
+            "ftp://x/hello.txt",
+            "http://user@x/hello.txt",
+            "http:/hello.txt",
+            "http:///hello.txt", // no host
+            "/hello.txt#part", // a fragment is no part of a request
+          ]
+        ) {
           assert.equal((await get(port, target)).status, 400, target);
         }
       },
