@@ -17,13 +17,35 @@ import {
   withTimeout,
 } from "../mod.ts";
 
+const USAGE = "usage: deno task soak [--minutes N] [--workers N] [--verbose]";
 const args = Deno.args;
-const option = (name: string, fallback: number) => {
+if (args.includes("--help") || args.includes("-h")) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+/** Says what is wrong with the command line, with the usage, and exits with 2. */
+function usageError(message: string): never {
+  console.error(`error: ${message}\n${USAGE}`);
+  Deno.exit(2);
+}
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === "--minutes" || args[i] === "--workers") i++;
+  else if (args[i] !== "--verbose") usageError(`Unknown argument: ${args[i]}`);
+}
+const option = (name: string, fallback: number, integer: boolean) => {
   const at = args.indexOf(`--${name}`);
-  return at >= 0 ? Number(args[at + 1]) : fallback;
+  if (at < 0) return fallback;
+  const value = Number(args[at + 1]);
+  if (args[at + 1] === undefined || !(value > 0) || !Number.isFinite(value)) {
+    usageError(`--${name} must be a positive number, got ${args[at + 1] ?? "nothing"}`);
+  }
+  if (integer && !Number.isInteger(value)) {
+    usageError(`--${name} must be a whole number, got ${args[at + 1]}`);
+  }
+  return value;
 };
-const MINUTES = option("minutes", 1);
-const WORKERS = option("workers", 16);
+const MINUTES = option("minutes", 1, false);
+const WORKERS = option("workers", 16, true);
 const IDLE_MS = 300;
 const SAMPLE_MS = 5000;
 

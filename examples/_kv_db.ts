@@ -1616,8 +1616,13 @@ const MEMORY_UNITS: ReadonlyMap<string, number> = new Map([
   ["gb", 1024 ** 3],
 ]);
 
-/** Bytes that `text` says, as Redis reads a memory value (`100mb`); null if none. */
-function memoryValue(text: string): number | null {
+/**
+ * Bytes that `text` says, as Redis reads a memory value (`100mb`); null if none.
+ *
+ * @param text A whole number of bytes, maybe with a unit: `k` is 1000, `kb` 1024, and so on.
+ * @returns The bytes, or null.
+ */
+export function memoryValue(text: string): number | null {
   const match = /^(\d+)([a-z]*)$/i.exec(text);
   const unit = match === null ? undefined : MEMORY_UNITS.get(match[2].toLowerCase());
   if (unit === undefined) return null;

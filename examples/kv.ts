@@ -25,7 +25,7 @@
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
 import { numberArg, portArg, printListening, runCommand, textArg, UsageError } from "./_command.ts";
-import { type Client, Database, type Delivery } from "./_kv_db.ts";
+import { type Client, Database, type Delivery, memoryValue } from "./_kv_db.ts";
 import { getHeapStatistics } from "node:v8";
 import { QueryBudget, RequestParser } from "./_kv_resp.ts";
 
@@ -329,8 +329,9 @@ export function kvHandler(
  * executed yet, as Redis's `client-query-buffer-limit`), `--query-memory BYTES` (default
  * an eighth of V8's heap limit: the same for all clients together; past it, the client
  * holding the most is dropped),
- * `--maxmemory BYTES` (default three quarters of what V8's heap limit leaves the old
- * generation; 0 for none: past it, writes and subscriptions get Redis's OOM error).
+ * `--maxmemory BYTES` (or `100mb` and the like; default three quarters of what V8's heap
+ * limit leaves the old generation; 0 for none: past it, writes and subscriptions get
+ * Redis's OOM error).
  * @param signal Stops the server too, as a signal would.
  * @returns A promise that resolves once the server has stopped.
  *
@@ -345,6 +346,17 @@ export function kvHandler(
  * assert.equal(await serving, undefined);
  * ```
  */
+/** A memory flag's value, as `CONFIG SET maxmemory` takes it: bytes, or `100mb` and the like. */
+function memoryArg(flag: string, value: string | undefined): number {
+  const bytes = value === undefined ? null : memoryValue(value);
+  if (bytes === null) {
+    throw new UsageError(
+      `${flag} must be bytes, or a number with a unit (100mb), got ${JSON.stringify(value ?? "")}`,
+    );
+  }
+  return bytes;
+}
+
 export async function main(args: readonly string[], signal?: AbortSignal): Promise<void> {
   let port = DEFAULT_PORT;
   let host = "127.0.0.1";
@@ -360,7 +372,7 @@ export async function main(args: readonly string[], signal?: AbortSignal): Promi
     else if (flag === "--idle-timeout") idleTimeout = numberArg(flag, value) * 1000;
     else if (flag === "--pubsub-limit") pubsubLimit = numberArg(flag, value);
     else if (flag === "--pubsub-buffer-limit") pubsubBufferLimit = numberArg(flag, value);
-    else if (flag === "--maxmemory") maxmemory = numberArg(flag, value);
+    else if (flag === "--maxmemory") maxmemory = memoryArg(flag, value);
     else if (flag === "--max-clients") handlerOptions.maxClients = numberArg(flag, value);
     else if (flag === "--query-buffer-limit") {
       handlerOptions.queryBufferLimit = numberArg(flag, value);

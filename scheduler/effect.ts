@@ -21,7 +21,7 @@ import { addToStory, waitingFrames } from "./_story.ts";
  *   channel.trySend(1);
  *   channel.trySend(2);
  *   const untyped = yield channel.receive(); // Bluelet style: the result is untyped
- *   const typed = yield* channel.receive(); // typed style: a ChannelResult<number>
+ *   const typed = yield* channel.receive(); // typed style: IteratorResult<number, undefined>
  *   assert.equal(untyped.value, 1);
  *   assert.equal(typed.value, 2);
  * }());

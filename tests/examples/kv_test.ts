@@ -3,7 +3,7 @@
 // (a `redis-server --port N --save "" --appendonly no`) and the same expectations are
 // checked against Redis itself. Nothing here needs Redis otherwise.
 import assert from "node:assert/strict";
-import { ExampleProcess } from "./_process.ts";
+import { ExampleProcess, runExample } from "./_process.ts";
 import { encode, RespClient } from "./_resp_client.ts";
 
 const REDIS_PORT = Deno.env.get("KV_TEST_REDIS_PORT");
@@ -644,6 +644,34 @@ Deno.test({
     assert.equal(await client.command("GET", "k"), "$1\r\nv\r\n");
     assert.equal(await client.command("DEL", "k"), ":1\r\n");
     assert.equal(await client.command("SET", "k", "w"), "+OK\r\n");
+  },
+});
+
+Deno.test({
+  name:
+    "kv.ts takes --maxmemory as CONFIG SET does, in bytes or with a unit, and refuses a bad one",
+  ...KV_ONLY,
+  async fn() {
+    {
+      await using server = await startServer(["--maxmemory", "2kb"]);
+      using client = await RespClient.open(server.port);
+      assert.equal(
+        await client.command("CONFIG", "GET", "maxmemory"),
+        "*2\r\n$9\r\nmaxmemory\r\n$4\r\n2048\r\n",
+      );
+    }
+    const { code, stdout, stderr } = await runExample("kv.ts", ["--allow-net"], [
+      "--port",
+      "0",
+      "--maxmemory",
+      "2xb",
+    ]);
+    assert.equal(code, 2);
+    assert.equal(stdout, "");
+    assert.match(
+      stderr,
+      /^error: --maxmemory must be bytes, or a number with a unit \(100mb\), got "2xb"\n/,
+    );
   },
 });
 
