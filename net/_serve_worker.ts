@@ -24,6 +24,7 @@
 // are the module's.
 import { run } from "../scheduler/mod.ts";
 import { descriptorGuard, useBudget } from "./_fd_guard.ts";
+import { NetError } from "./errors.ts";
 import { server } from "./server.ts";
 import type { Connection } from "./connection.ts";
 import type { Coroutine } from "../scheduler/mod.ts";
@@ -534,10 +535,11 @@ const UNPRINTABLE = "a value that can be neither cloned nor printed was thrown";
  * an `Error` with its message and stack that can. Never throws, whatever was thrown (a
  * revoked proxy, say).
  */
-/** The name of an error (`AddressInUseError`), for the main thread to make it again. */
+/** The name of a library error (`AddressInUseError`), for the main thread to make it again. */
 function nameOf(error: unknown): string | undefined {
+  // Only the library's own: a module's error that is merely named so stays what it is.
   try {
-    return error instanceof Error ? String(error.name) : undefined;
+    return error instanceof NetError ? String(error.name) : undefined;
   } catch {
     return undefined; // a name getter that throws
   }

@@ -3,6 +3,7 @@ import {
   AddressInUseError,
   all,
   connect,
+  ConnectError,
   type Connection,
   ConnectionRefusedError,
   type Coroutine,
@@ -1065,6 +1066,30 @@ Deno.test("serveWorkers() on a port in use rejects with the AddressInUseError as
   );
   // Made again on this side of the Worker, as structured clone makes it a plain Error.
   ok(error.cause instanceof AddressInUseError, `${error.cause}`);
+});
+
+Deno.test("serveWorkers() makes again only the library's own errors, not a module's error of the same name", async () => {
+  const module = new URL(
+    "data:text/javascript," + encodeURIComponent(
+      `export function* handler(conn) {
+        const error = new Error("the module's own");
+        error.name = "ConnectError";
+        setTimeout(() => { throw error; });
+        yield conn.recv(1);
+      }`,
+    ),
+  );
+  const { workers, errors, reported } = await serveReporting(module, 1);
+  try {
+    using _conn = await withDeadline(run(connect("127.0.0.1", workers.port)), "connecting");
+    await withDeadline(reported, "the report");
+  } finally {
+    await workers.shutdown();
+  }
+  equal(errors.length, 1);
+  const cause = errors[0].cause as Error;
+  equal(cause.message, "the module's own");
+  ok(!(cause instanceof ConnectError), `${cause}`);
 });
 
 Deno.test("serveWorkers() rejects a worker count that is not a positive integer", async () => {
