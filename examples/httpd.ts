@@ -50,7 +50,14 @@ const reply = (status: string, text = status + "\n", type = TEXT): Reply => ({
 /** The real path of `path` under `root` (a real path ending in /), if it stays inside. */
 function* resolve(root: string, path: string): bluelet.Coroutine<string | null> {
   const real = yield* bluelet.until(Deno.realPath(root + path).catch(() => ""));
-  return real && (real + "/").startsWith(root) ? real : null;
+  if (!real || !(real + "/").startsWith(root)) return null;
+  // A link with a plain name may lead to a dotfile (`envlink -> .env`): not served either.
+  return hidden(real.slice(root.length - 1)) ? null : real;
+}
+
+/** Whether a path has a name that starts with a dot (.git, .env): never served or listed. */
+function hidden(path: string): boolean {
+  return path.split("/").some((segment) => segment.startsWith("."));
 }
 
 /**
@@ -64,7 +71,9 @@ export function* respond(root: string, target: string): bluelet.Coroutine<Reply>
   // 3.2.2), names the same file as its path: this server has one root for every host.
   const origin = ABSOLUTE_FORM.exec(target);
   if (origin !== null) {
-    if (origin[1] === "" || !HOST.test(origin[1].toLowerCase())) return reply("400 Bad Request");
+    // A host it must have (RFC 9110, 4.2.1): "http://:80/a.txt" has none.
+    const host = origin[1].replace(/:\d*$/, "");
+    if (host === "" || !HOST.test(origin[1].toLowerCase())) return reply("400 Bad Request");
     target = target.slice(origin[0].length);
     if (target[0] !== "/") target = "/" + target; // "http://host" or "http://host?q"
   }
@@ -83,9 +92,7 @@ export function* respond(root: string, target: string): bluelet.Coroutine<Reply>
   path = withoutDotSegments(path);
   // Dotfiles (.git, .env) are neither served nor listed: they hold what a site does not
   // publish.
-  if (path.split("/").some((segment) => segment.startsWith("."))) {
-    return reply("404 Not Found");
-  }
+  if (hidden(path)) return reply("404 Not Found");
   const real = yield* resolve(root, path);
   if (real === null) return reply("404 Not Found");
   try {
@@ -108,8 +115,10 @@ function* found(root: string, path: string, real: string): bluelet.Coroutine<Rep
     const entries = yield* bluelet.until(Array.fromAsync(Deno.readDir(real)));
     const base = path.replace(/\/?$/, "/").split("/").map(encodeURIComponent).join("/");
     const items: string[] = [];
-    for (const { name, isDirectory } of entries) {
+    for (const { name, isDirectory, isSymlink } of entries) {
       if (name.startsWith(".")) continue; // not served either (see `respond`)
+      // Nor is a link that leads out of the root, or to a dotfile.
+      if (isSymlink && (yield* resolve(root, `${path}/${name}`)) === null) continue;
       const s = isDirectory ? "/" : "";
       // Deno gives a name that is not UTF-8 with U+FFFD in place of its bad bytes: a link to
       // that name would find nothing, so there is none.

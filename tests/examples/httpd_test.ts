@@ -135,6 +135,8 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
     await Deno.writeTextFile(`${www}/.env`, SECRET);
     await Deno.mkdir(`${www}/.git`);
     await Deno.writeTextFile(`${www}/.git/config`, SECRET);
+    await Deno.symlink(".env", `${www}/envlink`);
+    await Deno.symlink(".git", `${www}/gitlink`);
     await Deno.mkdir(`${www}/latin1`);
     const touch = await new Deno.Command("bash", {
       args: ["-c", 'touch "$1/caf$(printf "\\351").txt" "$1/plain.txt"', "-", `${www}/latin1`],
@@ -262,11 +264,24 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
     );
 
     await t.step("names that start with a dot are neither served nor listed", async () => {
-      for (const target of ["/.env", "/.git/config", "/.git/", "/sub/../.env", "/%2eenv"]) {
+      for (
+        const target of [
+          "/.env",
+          "/.git/config",
+          "/.git/",
+          "/sub/../.env",
+          "/%2eenv",
+          "/envlink", // a link with a plain name to one
+          "/gitlink/config",
+        ]
+      ) {
         assert.equal((await get(port, target)).status, 404, target);
       }
       const root = await get(port, "/");
-      assert.ok(!root.body.includes(".env") && !root.body.includes(".git"), root.body);
+      for (const name of [".env", ".git", "envlink", "gitlink", "escape.txt", "up"]) {
+        assert.ok(!root.body.includes(`>${name}`), `${name} listed: ${root.body}`);
+      }
+      assert.ok(root.body.includes(">alias.txt<"), root.body); // a link that stays in
     });
 
     await t.step(
@@ -287,6 +302,7 @@ Deno.test("httpd.ts serves files, listings and errors, refuses traversal, and se
             "http://user@x/hello.txt",
             "http:/hello.txt",
             "http:///hello.txt", // no host
+            "http://:80/hello.txt", // no host, a port
             "/hello.txt#part", // a fragment is no part of a request
           ]
         ) {
