@@ -108,7 +108,14 @@ function acceptProven(
     yield* bluelet.spawn(function* () {
       for (;;) {
         yield* proving.acquire();
-        const conn = yield* listener.accept();
+        let conn: bluelet.Connection;
+        try {
+          conn = yield* listener.accept();
+        } catch (error) {
+          proving.release();
+          if (resetWhileWaiting(error)) continue; // a stranger that left: the next
+          throw error;
+        }
         yield* bluelet.spawn(function* () {
           let proved = false;
           try {
@@ -123,6 +130,14 @@ function acceptProven(
     }());
     return (yield* proven.receive()).value!;
   };
+}
+
+/** Whether an accept failed about its one connection: it reset while it waited. */
+function resetWhileWaiting(error: unknown): boolean {
+  if (error instanceof bluelet.ConnectionResetError) return true;
+  const cause = error instanceof bluelet.NetError ? error.cause : undefined;
+  return cause instanceof Deno.errors.NotConnected ||
+    cause instanceof Deno.errors.ConnectionAborted || cause instanceof Deno.errors.ConnectionReset;
 }
 
 /** How many connections may be proving themselves at once (see `acceptPeer`). */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import net from "node:net";
 import * as bluelet from "../../mod.ts";
 import { acceptPeer, Endpoint, inOneScheduler } from "../../examples/ipc.ts";
 import { runExample } from "./_process.ts";
@@ -105,6 +106,32 @@ Deno.test("ipc acceptPeer() is not held up by strangers that stay silent: each p
     "the peer is accepted",
     ...Array(5).fill("a stranger read 0 bytes, then the end"),
   ]);
+});
+
+Deno.test("ipc acceptPeer() skips a stranger that reset before it was accepted", async () => {
+  // With every place taken by silent strangers, it waits in the backlog, and its accept
+  // fails about it alone: that ended the pairing.
+  await bluelet.run(function* () {
+    using listener = new bluelet.Listener("127.0.0.1", 0);
+    const port = (listener.addr as Deno.NetAddr).port;
+    const accepting = yield* bluelet.spawn(acceptPeer(listener, "s3cret", 300));
+    const strangers = [];
+    for (let i = 0; i < 64; i++) strangers.push(yield* bluelet.connect("127.0.0.1", port));
+    yield* bluelet.sleep(30);
+    yield* bluelet.until(
+      new Promise<void>((resolve, reject) => {
+        const socket = net.connect(port, "127.0.0.1", () => {
+          socket.resetAndDestroy();
+          resolve();
+        });
+        socket.on("error", reject);
+      }),
+    );
+    using peer = yield* bluelet.connect("127.0.0.1", port);
+    yield* new Endpoint(peer).put("s3cret");
+    using _conn = yield* bluelet.withTimeout(3000, bluelet.join(accepting));
+    for (const stranger of strangers) stranger.close();
+  }());
 });
 
 function frame(value: unknown): Uint8Array {
