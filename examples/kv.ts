@@ -318,6 +318,17 @@ export function kvHandler(
   };
 }
 
+/** A memory flag's value, as `CONFIG SET maxmemory` takes it: bytes, or `100mb` and the like. */
+function memoryArg(flag: string, value: string | undefined): number {
+  const bytes = value === undefined ? null : memoryValue(value);
+  if (bytes === null) {
+    throw new UsageError(
+      `${flag} must be bytes, or a number with a unit (100mb), got ${JSON.stringify(value ?? "")}`,
+    );
+  }
+  return bytes;
+}
+
 /**
  * Runs the server until SIGINT or SIGTERM (or `signal`), then closes every connection.
  *
@@ -346,17 +357,6 @@ export function kvHandler(
  * assert.equal(await serving, undefined);
  * ```
  */
-/** A memory flag's value, as `CONFIG SET maxmemory` takes it: bytes, or `100mb` and the like. */
-function memoryArg(flag: string, value: string | undefined): number {
-  const bytes = value === undefined ? null : memoryValue(value);
-  if (bytes === null) {
-    throw new UsageError(
-      `${flag} must be bytes, or a number with a unit (100mb), got ${JSON.stringify(value ?? "")}`,
-    );
-  }
-  return bytes;
-}
-
 export async function main(args: readonly string[], signal?: AbortSignal): Promise<void> {
   let port = DEFAULT_PORT;
   let host = "127.0.0.1";

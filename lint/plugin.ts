@@ -897,12 +897,13 @@ const unyieldedEvent: Deno.lint.Rule = {
             callee.type === "Identifier" && generators.has(callee.name) &&
             !shadowed(callee, callee.name)
           ) {
+            // No fix: a coroutine that makes one for its caller to run returns it so.
             ctx.report({
               node: call,
               message:
                 `The coroutine from ${text} is returned, never run, so its body does nothing`,
-              hint: `Run it in this thread and return its result: return yield* ${text}`,
-              fix,
+              hint:
+                `If it is to run in this thread, return its result: return yield* ${text}; if the caller runs it, ignore this`,
             });
             continue;
           }

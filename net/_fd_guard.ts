@@ -105,6 +105,12 @@ export class DescriptorGuard {
     Deno.unrefTimer(this.#capTimer); // a Worker's end does not wait for it
   }
 
+  /** Lifts a hold now, and lets its timer go (for a guard that is no longer used). */
+  [Symbol.dispose](): void {
+    clearTimeout(this.#capTimer);
+    this.#cap = Infinity;
+  }
+
   /** How many connections servers hold now. */
   get held(): number {
     return this.#held;

@@ -166,7 +166,7 @@ function* reply(conn: Connection, x: boolean) {
       ["conn.recv(10)", null],
       ["sleep(5)", null],
       ["sleep(6)", null],
-      ["own()", "yield* "],
+      ["own()", null], // maybe made for its caller to run: no fix
     ],
   );
   assert.equal(

@@ -38,6 +38,7 @@ Deno.test("a guard that learns nothing from a failed accept still tells its sibl
 
 Deno.test("a sibling's failure holds a guard at the budget what it holds says, no lower when held again, for a while", async () => {
   const { guard } = holding(36);
+  using _ = guard;
   guard.hold(30);
   // 36 held: a budget of 32 (its share of the reserve less), though none is closed.
   for (let i = 0; i < 3; i++) guard.give();
@@ -60,10 +61,21 @@ Deno.test("a sibling's failure holds a guard at the budget what it holds says, n
 
 Deno.test("a guard a sibling's failure held still learns from its own failed accept, and sheds", async () => {
   const { guard } = holding(40);
+  using _ = guard;
   guard.hold(0);
   await new Promise((resolve) => setTimeout(resolve, 10)); // the hold lifts
   for (let i = 0; i < 4; i++) guard.give();
   // At the limit itself, with 36 held: it learns, and closes its share of the reserve.
   equal(guard.limitToHeld(), 4);
   equal(guard.budget, 32);
+});
+
+Deno.test("a guard disposed of lifts its hold and lets its timer go", () => {
+  // The op sanitizer finds a timer left running.
+  using guard = new DescriptorGuard(Infinity, 4);
+  guard.take();
+  guard.hold(60_000);
+  equal(guard.full, true);
+  guard[Symbol.dispose]();
+  equal(guard.full, false);
 });
