@@ -109,6 +109,7 @@ export class DescriptorGuard {
   [Symbol.dispose](): void {
     clearTimeout(this.#capTimer);
     this.#cap = Infinity;
+    this.#wake();
   }
 
   /** How many connections servers hold now. */

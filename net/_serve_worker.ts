@@ -537,11 +537,23 @@ const UNPRINTABLE = "a value that can be neither cloned nor printed was thrown";
  */
 /** The name of a library error (`AddressInUseError`), for the main thread to make it again. */
 function nameOf(error: unknown): string | undefined {
-  // Only the library's own: a module's error that is merely named so stays what it is.
+  // Only the library's own, from whichever copy of it the module imported (another URL or
+  // version than this one's, whose NetError is another class): a module's error that is
+  // merely named so stays what it is.
   try {
-    return error instanceof NetError ? String(error.name) : undefined;
+    if (!(error instanceof Error)) return undefined;
+    for (
+      let proto = Object.getPrototypeOf(error);
+      proto !== null;
+      proto = Object.getPrototypeOf(proto)
+    ) {
+      if (proto.constructor === NetError || proto.constructor?.name === "NetError") {
+        return String(error.name);
+      }
+    }
+    return undefined;
   } catch {
-    return undefined; // a name getter that throws
+    return undefined; // a getter that throws, a revoked Proxy
   }
 }
 

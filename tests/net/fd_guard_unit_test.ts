@@ -76,6 +76,9 @@ Deno.test("a guard disposed of lifts its hold and lets its timer go", () => {
   guard.take();
   guard.hold(60_000);
   equal(guard.full, true);
+  let woken = false;
+  guard.onRoom(() => woken = true);
   guard[Symbol.dispose]();
   equal(guard.full, false);
+  equal(woken, true);
 });

@@ -1092,6 +1092,33 @@ Deno.test("serveWorkers() makes again only the library's own errors, not a modul
   ok(!(cause instanceof ConnectError), `${cause}`);
 });
 
+Deno.test("serveWorkers() makes again the library's errors from another copy of it too", async () => {
+  // A module that imports the library by another URL or version has its own NetError
+  // class: what it throws is the library's all the same.
+  const module = new URL(
+    "data:text/javascript," + encodeURIComponent(
+      `class NetError extends Error {}
+      class ConnectionRefusedError extends NetError {
+        constructor(message) { super(message); this.name = "ConnectionRefusedError"; }
+      }
+      export function* handler(conn) {
+        setTimeout(() => { throw new ConnectionRefusedError("from another copy"); });
+        yield conn.recv(1);
+      }`,
+    ),
+  );
+  const { workers, errors, reported } = await serveReporting(module, 1);
+  try {
+    using _conn = await withDeadline(run(connect("127.0.0.1", workers.port)), "connecting");
+    await withDeadline(reported, "the report");
+  } finally {
+    await workers.shutdown();
+  }
+  equal(errors.length, 1);
+  ok(errors[0].cause instanceof ConnectionRefusedError, `${errors[0].cause}`);
+  equal((errors[0].cause as Error).message, "from another copy");
+});
+
 Deno.test("serveWorkers() rejects a worker count that is not a positive integer", async () => {
   await rejects(serveWorkers(HANDLER, { workers: 0 }), {
     name: "RangeError",
