@@ -1068,13 +1068,17 @@ Deno.test("serveWorkers() on a port in use rejects with the AddressInUseError as
   ok(error.cause instanceof AddressInUseError, `${error.cause}`);
 });
 
-Deno.test("serveWorkers() makes again only the library's own errors, not a module's error of the same name", async () => {
+/**
+ * Serves a module in one Worker whose handler throws `thrown` (JavaScript that makes an
+ * error, after `prelude`) from a timer once a client connects; gives the cause of the one
+ * error reported.
+ */
+async function causeOfThrown(prelude: string, thrown: string): Promise<Error> {
   const module = new URL(
     "data:text/javascript," + encodeURIComponent(
-      `export function* handler(conn) {
-        const error = new Error("the module's own");
-        error.name = "ConnectError";
-        setTimeout(() => { throw error; });
+      `${prelude}
+      export function* handler(conn) {
+        setTimeout(() => { throw ${thrown}; });
         yield conn.recv(1);
       }`,
     ),
@@ -1087,7 +1091,14 @@ Deno.test("serveWorkers() makes again only the library's own errors, not a modul
     await workers.shutdown();
   }
   equal(errors.length, 1);
-  const cause = errors[0].cause as Error;
+  return errors[0].cause as Error;
+}
+
+Deno.test("serveWorkers() makes again only the library's own errors, not a module's error of the same name", async () => {
+  const cause = await causeOfThrown(
+    `const error = new Error("the module's own"); error.name = "ConnectError";`,
+    "error",
+  );
   equal(cause.message, "the module's own");
   ok(!(cause instanceof ConnectError), `${cause}`);
 });
@@ -1095,28 +1106,15 @@ Deno.test("serveWorkers() makes again only the library's own errors, not a modul
 Deno.test("serveWorkers() makes again the library's errors from another copy of it too", async () => {
   // A module that imports the library by another URL or version has its own NetError
   // class: what it throws is the library's all the same.
-  const module = new URL(
-    "data:text/javascript," + encodeURIComponent(
-      `class NetError extends Error {}
-      class ConnectionRefusedError extends NetError {
-        constructor(message) { super(message); this.name = "ConnectionRefusedError"; }
-      }
-      export function* handler(conn) {
-        setTimeout(() => { throw new ConnectionRefusedError("from another copy"); });
-        yield conn.recv(1);
-      }`,
-    ),
+  const cause = await causeOfThrown(
+    `class NetError extends Error {}
+    class ConnectionRefusedError extends NetError {
+      constructor(message) { super(message); this.name = "ConnectionRefusedError"; }
+    }`,
+    `new ConnectionRefusedError("from another copy")`,
   );
-  const { workers, errors, reported } = await serveReporting(module, 1);
-  try {
-    using _conn = await withDeadline(run(connect("127.0.0.1", workers.port)), "connecting");
-    await withDeadline(reported, "the report");
-  } finally {
-    await workers.shutdown();
-  }
-  equal(errors.length, 1);
-  ok(errors[0].cause instanceof ConnectionRefusedError, `${errors[0].cause}`);
-  equal((errors[0].cause as Error).message, "from another copy");
+  ok(cause instanceof ConnectionRefusedError, `${cause}`);
+  equal(cause.message, "from another copy");
 });
 
 Deno.test("serveWorkers() rejects a worker count that is not a positive integer", async () => {
