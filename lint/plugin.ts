@@ -431,6 +431,7 @@ function hoistedVarsOf(node: Node): Map<string, Deno.lint.VariableDeclarator> {
 /** The names a parameter or a binding pattern (`{ a, b: [c] }`, `d = 1`, `...e`) binds. */
 function boundNames(pattern: Node | Deno.lint.Parameter | null): string[] {
   if (pattern === null) return [];
+  // A constructor's `private readonly x` (not a node of its own in the plugin's types).
   if (pattern.type === "TSParameterProperty") return boundNames(pattern.parameter);
   switch (pattern.type) {
     case "Identifier":
@@ -465,25 +466,7 @@ function declares(statement: Node, name: string): boolean {
 
 /** Whether a parameter or a binding pattern (`{ a, b: [c] }`, `d = 1`, `...e`) binds `name`. */
 function binds(pattern: Node | Deno.lint.Parameter | null, name: string): boolean {
-  if (pattern === null) return false;
-  // A constructor's `private readonly x` (not a node of its own in the plugin's types).
-  if (pattern.type === "TSParameterProperty") return binds(pattern.parameter, name);
-  switch (pattern.type) {
-    case "Identifier":
-      return pattern.name === name;
-    case "AssignmentPattern":
-      return binds(pattern.left, name);
-    case "RestElement":
-      return binds(pattern.argument, name);
-    case "ArrayPattern":
-      return pattern.elements.some((element) => binds(element, name));
-    case "ObjectPattern":
-      return pattern.properties.some((property) =>
-        binds(property.type === "RestElement" ? property.argument : property.value, name)
-      );
-    default:
-      return false;
-  }
+  return boundNames(pattern).includes(name);
 }
 
 /**

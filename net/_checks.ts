@@ -8,7 +8,14 @@ export function named(value: unknown): string {
   if (typeof value === "string") {
     return `the string ${JSON.stringify(value.length > 20 ? value.slice(0, 20) + "..." : value)}`;
   }
-  if (typeof value === "object") return "an object";
+  if (typeof value === "object") {
+    try {
+      const name = Object.getPrototypeOf(value)?.constructor?.name;
+      return typeof name === "string" && name !== "" ? `an object (${name})` : "an object";
+    } catch {
+      return "an object"; // a revoked Proxy
+    }
+  }
   if (typeof value === "function") return "a function";
   return `${typeof value} ${String(value)}`;
 }

@@ -16,7 +16,7 @@ import { Primitive, SUSPEND, SUSPEND_EXTERNAL } from "../scheduler/lowlevel.ts";
 import { formatAddr } from "./_addr.ts";
 import { type DescriptorGuard, descriptorGuard } from "./_fd_guard.ts";
 import { failedOn, type Socket } from "./_socket.ts";
-import { whenFailed } from "./_when_failed.ts";
+import { callGuarded } from "./_when_failed.ts";
 import { type Connection, socketOf } from "./connection.ts";
 import {
   BrokenPipeError,
@@ -501,11 +501,7 @@ function report(
       console.error("server: onError threw while reporting a handler's error");
     }
   };
-  try {
-    whenFailed(onError(error, conn), failed);
-  } catch (failure) {
-    failed(failure);
-  }
+  callGuarded(() => onError(error, conn), failed);
 }
 
 /** The default `onError`: one line for accept failures, the error in full for handlers. */

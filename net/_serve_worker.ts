@@ -24,7 +24,6 @@
 // are the module's.
 import { run } from "../scheduler/mod.ts";
 import { descriptorGuard, useBudget } from "./_fd_guard.ts";
-import { NetError } from "./errors.ts";
 import { server } from "./server.ts";
 import type { Connection } from "./connection.ts";
 import type { Coroutine } from "../scheduler/mod.ts";
@@ -531,25 +530,16 @@ function post(channel: MessagePort, report: WorkerReport): void {
 const UNPRINTABLE = "a value that can be neither cloned nor printed was thrown";
 
 /**
- * `error`, or, if it cannot be posted (it holds a function, say) or printed once posted,
- * an `Error` with its message and stack that can. Never throws, whatever was thrown (a
- * revoked proxy, say).
+ * The name of a library error (`AddressInUseError`), for the main thread to make it again.
+ * Only the library's own, from whichever copy of it the module imported (another URL or
+ * version than this one's, whose NetError is another class, of the same name): a module's
+ * error that is merely named so stays what it is.
  */
-/** The name of a library error (`AddressInUseError`), for the main thread to make it again. */
 function nameOf(error: unknown): string | undefined {
-  // Only the library's own, from whichever copy of it the module imported (another URL or
-  // version than this one's, whose NetError is another class): a module's error that is
-  // merely named so stays what it is.
   try {
     if (!(error instanceof Error)) return undefined;
-    for (
-      let proto = Object.getPrototypeOf(error);
-      proto !== null;
-      proto = Object.getPrototypeOf(proto)
-    ) {
-      if (proto.constructor === NetError || proto.constructor?.name === "NetError") {
-        return String(error.name);
-      }
+    for (let p = Object.getPrototypeOf(error); p !== null; p = Object.getPrototypeOf(p)) {
+      if (p.constructor?.name === "NetError") return String(error.name);
     }
     return undefined;
   } catch {
@@ -557,6 +547,11 @@ function nameOf(error: unknown): string | undefined {
   }
 }
 
+/**
+ * `error`, or, if it cannot be posted (it holds a function, say) or printed once posted,
+ * an `Error` with its message and stack that can. Never throws, whatever was thrown (a
+ * revoked proxy, say).
+ */
 function cloneable(error: unknown): unknown {
   try {
     const copy = structuredClone(error);

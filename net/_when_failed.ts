@@ -7,3 +7,12 @@ export function whenFailed(result: unknown, failed: (failure: unknown) => void):
   if (typeof (result as { then?: unknown } | null)?.then !== "function") return;
   Promise.resolve(result).catch(failed);
 }
+
+/** Calls `callback`; calls `failed` with what it throws, or with its promise's failure. */
+export function callGuarded(callback: () => unknown, failed: (failure: unknown) => void): void {
+  try {
+    whenFailed(callback(), failed);
+  } catch (failure) {
+    failed(failure);
+  }
+}

@@ -1,5 +1,6 @@
 import type { Effect } from "../scheduler/mod.ts";
 import { connAddr } from "./_addr.ts";
+import { named } from "./_checks.ts";
 import { ReadLine, Recv, RecvExactly } from "./_reads.ts";
 import { Socket } from "./_socket.ts";
 import { CloseWrite, Send } from "./_writes.ts";
@@ -29,17 +30,9 @@ export function checkConnection(
   action: string,
   what: string,
 ): asserts value is Connection {
-  if (value instanceof Connection) return;
-  let got = value === null || typeof value !== "object" ? String(value) : "an object";
-  try {
-    if (typeof value === "object" && value !== null) {
-      got = `an object (${Object.getPrototypeOf(value)?.constructor?.name || "no class"})`;
-    } else if (typeof value === "string") got = `the string ${JSON.stringify(value.slice(0, 20))}`;
-    else if (typeof value === "function") got = "a function";
-  } catch {
-    // A revoked Proxy: "an object" says enough.
+  if (!(value instanceof Connection)) {
+    throw new TypeError(`${action}: ${what} must be a Connection, got ${named(value)}`);
   }
-  throw new TypeError(`${action}: ${what} must be a Connection, got ${got}`);
 }
 
 /**

@@ -4,7 +4,7 @@
 // the module that exports it, which each Worker imports.
 import { checkNumberOption, checkServingOptions, named } from "./_checks.ts";
 import { connectionBudget } from "./_fd_guard.ts";
-import { whenFailed } from "./_when_failed.ts";
+import { callGuarded } from "./_when_failed.ts";
 import * as netErrors from "./errors.ts";
 import {
   HOLD,
@@ -397,11 +397,7 @@ export class WorkerServer implements AsyncDisposable {
             console.error("serveWorkers: onWorkerError threw while reporting", error);
           }
         };
-        try {
-          whenFailed(onWorkerError(error), failed); // an async one that fails, too
-        } catch (failure) {
-          failed(failure);
-        }
+        callGuarded(() => onWorkerError(error), failed); // an async one that fails, too
       };
       const workers: WorkerState[] = [];
       // Workers that died, whose report waits for their last messages (see `onerror`): the
@@ -636,11 +632,10 @@ export class WorkerServer implements AsyncDisposable {
  * descriptors each Worker opens for itself) is split evenly among them, so a Worker stops
  * accepting at its share even while another has room. (With the limit unknown, without
  * `--allow-all`, the first Worker whose accept fails for want of descriptors learns a
- * budget from what it holds, and the others hold at one for a while: see the README.) It is
- * reckoned from what is free
- * as they start: a {@linkcode server} on the main thread (or a second `serveWorkers`)
- * reckons its own from the same descriptors, so run one server per process, or give each
- * a `maxConnections` that leaves room for the other.
+ * budget from what it holds, and the others hold at one for a while: see the README.) It
+ * is reckoned from what is free as they start: a {@linkcode server} on the main thread (or
+ * a second `serveWorkers`) reckons its own from the same descriptors, so run one server per
+ * process, or give each a `maxConnections` that leaves room for the other.
  *
  * @param module The module that exports the handler, as an absolute URL, e.g.
  * `new URL("./handler.ts", import.meta.url)`.

@@ -48,7 +48,6 @@ interface Round {
 const ENDED_ROUND: Round = { wait: null };
 
 /** `inner` with a deadline; `R` is what the caller gets either way. */
-
 export abstract class TimedWait<T, R> extends Primitive<R> {
   /** The deadline, in milliseconds from the start of the wait; the kernel reads it. */
   declare readonly ms: number;

@@ -138,7 +138,7 @@ Deno.test("checkConnectionPair() refuses a wrong argument as such, not as a pair
   await rejects(checkConnectionPair(() => [1, 2] as unknown as [Connection, Connection]), {
     name: "TypeError",
     message:
-      "Cannot check connection pair: makePair must give two connections, or an operation that gives them, got an object",
+      "Cannot check connection pair: makePair must give two connections, or an operation that gives them, got an object (Array)",
   });
   // A makePair that fails is no pair that failed a check either: its error, said so.
   const failure = new Error("cannot reach the test server");
