@@ -113,7 +113,6 @@ function acceptProven(
           conn = yield* listener.accept();
         } catch (error) {
           proving.release();
-          if (resetWhileWaiting(error)) continue; // a stranger that left: the next
           throw error;
         }
         yield* bluelet.spawn(function* () {
@@ -130,14 +129,6 @@ function acceptProven(
     }());
     return (yield* proven.receive()).value!;
   };
-}
-
-/** Whether an accept failed about its one connection: it reset while it waited. */
-function resetWhileWaiting(error: unknown): boolean {
-  if (error instanceof bluelet.ConnectionResetError) return true;
-  const cause = error instanceof bluelet.NetError ? error.cause : undefined;
-  return cause instanceof Deno.errors.NotConnected ||
-    cause instanceof Deno.errors.ConnectionAborted || cause instanceof Deno.errors.ConnectionReset;
 }
 
 /** How many connections may be proving themselves at once (see `acceptPeer`). */

@@ -13,6 +13,7 @@ import {
   withTimeout,
 } from "../scheduler/mod.ts";
 import { Primitive, SUSPEND, SUSPEND_EXTERNAL } from "../scheduler/lowlevel.ts";
+import { failedForOneClient } from "./_accept_failure.ts";
 import { formatAddr } from "./_addr.ts";
 import { type DescriptorGuard, descriptorGuard } from "./_fd_guard.ts";
 import { failedOn, type Socket } from "./_socket.ts";
@@ -474,14 +475,15 @@ export function isOutOfDescriptors(error: unknown): boolean {
     (cause instanceof Error && /\(os error 2[34]\)/.test(cause.message));
 }
 
-/** Whether an accept failure is about the one connection it was accepting. */
+/**
+ * Whether an accept failure is about the one connection it was accepting. (A `Listener`
+ * skips those itself; a listener of another kind may not.)
+ */
 export function isAboutOneConnection(error: unknown): boolean {
   const cause = error instanceof NetError ? error.cause : error;
-  const errors = Deno.errors;
-  return isPeerGone(error) || cause instanceof errors.NotConnected ||
-    cause instanceof errors.ConnectionAborted || cause instanceof errors.ConnectionReset ||
-    cause instanceof errors.BrokenPipe || cause instanceof errors.TimedOut ||
-    cause instanceof errors.InvalidData || cause instanceof errors.UnexpectedEof;
+  return isPeerGone(error) || failedForOneClient(cause) ||
+    cause instanceof Deno.errors.BrokenPipe || cause instanceof Deno.errors.InvalidData ||
+    cause instanceof Deno.errors.UnexpectedEof;
 }
 
 /**

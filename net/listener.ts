@@ -1,5 +1,6 @@
 import type { Coroutine } from "../scheduler/mod.ts";
 import { checkPort, formatAddr, formatHostPort } from "./_addr.ts";
+import { failedForOneClient } from "./_accept_failure.ts";
 import { closedError, mapError } from "./_map_error.ts";
 import { Connection } from "./connection.ts";
 
@@ -148,7 +149,9 @@ export class Listener implements Disposable {
   }
 
   /**
-   * Waits for a connection.
+   * Waits for a connection. A client that failed while it waited to be accepted (it reset,
+   * or its route went away: what Linux's accept(2) reports as that connection's own error)
+   * is skipped, and the wait goes on for the next.
    *
    * @returns An event that resumes with the new {@linkcode Connection}.
    * @throws {SocketClosedError} If the listener is closed, or gets closed meanwhile.
@@ -192,6 +195,8 @@ export class Listener implements Disposable {
           return new Connection(ready);
         }
         const error = yield this.#accepting ?? this.#accept();
+        // A client that failed while it waited in the backlog: the next one is taken.
+        if (!this.#closed && failedForOneClient(error)) continue;
         if (this.#closed || error !== undefined) {
           throw mapError(
             error,

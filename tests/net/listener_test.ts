@@ -175,3 +175,87 @@ Deno.test("Listener is closed by using", () => {
   using again = new Listener("127.0.0.1", port);
   equal(portOf(again.addr), port);
 });
+
+/**
+ * Runs `body` with `Deno.listen` giving listeners whose OS accepts fail first with each of
+ * `failures`, in order, then accept for real; `record` gets one line per failure given.
+ */
+async function withFailingAccepts(
+  failures: Error[],
+  record: string[],
+  body: () => Promise<void>,
+): Promise<void> {
+  const realListen = Deno.listen;
+  Deno.listen = ((options: Deno.TcpListenOptions) => {
+    const listener = realListen(options);
+    const accept = listener.accept.bind(listener);
+    const left = [...failures];
+    listener.accept = () => {
+      const failure = left.shift();
+      if (failure === undefined) return accept();
+      record.push(`OS accept failed: ${failure.name}`);
+      return Promise.reject(failure);
+    };
+    return listener;
+  }) as typeof Deno.listen;
+  try {
+    await body();
+  } finally {
+    Deno.listen = realListen;
+  }
+}
+
+/** An OS error as Deno gives one it has no class for: an `Error` with the errno's code. */
+function osError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+Deno.test("Listener.accept() skips a client that failed while it waited in the backlog", async () => {
+  // Linux's accept(2) gives a pending connection's network error as its own: the page asks
+  // to treat those as a retry. The listener is fine, and the next client must be served.
+  const record: string[] = [];
+  const failures = [
+    new Deno.errors.ConnectionAborted("Software caused connection abort (os error 103)"),
+    new Deno.errors.ConnectionReset("Connection reset by peer (os error 104)"),
+    new Deno.errors.NotConnected("Transport endpoint is not connected (os error 107)"),
+    osError("EPROTO", "Protocol error (os error 71)"),
+    osError("ENETUNREACH", "Network is unreachable (os error 101)"),
+    osError("EHOSTUNREACH", "No route to host (os error 113)"),
+  ];
+  await withFailingAccepts(failures, record, async () => {
+    await run(function* () {
+      using listener = new Listener("127.0.0.1", 0);
+      using client = yield* connect("127.0.0.1", portOf(listener.addr));
+      using conn = yield* withTimeout(10_000, listener.accept());
+      deepEqual(conn.addr, client.localAddr);
+      record.push("accepted the client");
+    }());
+  });
+  deepEqual(record, [
+    "OS accept failed: ConnectionAborted",
+    "OS accept failed: ConnectionReset",
+    "OS accept failed: NotConnected",
+    "OS accept failed: Error",
+    "OS accept failed: Error",
+    "OS accept failed: Error",
+    "accepted the client",
+  ]);
+});
+
+Deno.test("Listener.accept() throws a failure that is about the listener, not one client", async () => {
+  const record: string[] = [];
+  const failures = [osError("EMFILE", "Too many open files (os error 24)")];
+  await withFailingAccepts(failures, record, async () => {
+    await run(function* () {
+      using listener = new Listener("127.0.0.1", 0);
+      const error = yield* thrown(listener.accept());
+      ok(error instanceof NetError, String(error));
+      equal(
+        (error as Error).message,
+        `Cannot accept on 127.0.0.1:${portOf(listener.addr)}: too many open files`,
+      );
+      record.push("accept threw");
+    }());
+  });
+  deepEqual(record, ["OS accept failed: Error", "accept threw"]);
+});
