@@ -136,7 +136,7 @@ export function describeWait(thread: Thread): string {
     case ThreadState.Sleeping:
       return thread.timer === null
         ? "a time limit past what the virtual clock can reach"
-        : `sleep until ${Number(thread.timer.deadline.toFixed(3))}`;
+        : `sleep ${thread.host.describeDeadline(thread.timer.deadline)}`;
     case ThreadState.Awaiting:
       return thread.primitive === null ? "a promise" : descriptionOf(thread.primitive);
     case ThreadState.Suspended:

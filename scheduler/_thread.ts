@@ -68,6 +68,12 @@ export interface ThreadHost {
   wakePrimitive(thread: Thread, primitive: Primitive<unknown>): void;
   /** Whether the run has ended. */
   readonly ended: boolean;
+  /**
+   * Says when a timer with `deadline` fires, for a description: the instant on a virtual
+   * clock (tests read it from 0), the time left on the real one (its instants are
+   * `performance.now()` readings, which mean nothing to a reader).
+   */
+  describeDeadline(deadline: number): string;
 }
 
 /**

@@ -475,6 +475,12 @@ export class Kernel implements ThreadHost {
     return this.#finished;
   }
 
+  describeDeadline(deadline: number): string {
+    if (this.#clock !== undefined) return `until ${Number(deadline.toFixed(3))}`;
+    const left = Math.max(deadline - performance.now(), 0);
+    return `with ${Number(left.toFixed(1))} ms left`;
+  }
+
   /** The kernel's time: the virtual clock's, or the monotonic real time. */
   now(): number {
     return this.#clock === undefined ? performance.now() : this.#clock.now();

@@ -36,7 +36,7 @@ export type MoveOnResult<T> =
  * Make those before, in the caller.
  *
  * @typeParam T The operation's value.
- * @param ms The time limit in milliseconds.
+ * @param ms The time limit in milliseconds; 0 or less has run out already.
  * @param operation The generator object (or event) to run.
  * @returns An event that resumes with `{ timedOut: false, value }` or
  * `{ timedOut: true, value: undefined }`. The operation's own error passes through.
@@ -65,6 +65,7 @@ export type MoveOnResult<T> =
 export function moveOnAfter<T>(ms: number, operation: Operation<T>): Effect<MoveOnResult<T>> {
   checkDuration(ms, "Cannot move on after a deadline");
   checkOperation(operation, "Cannot move on after a deadline", "the operation");
+  ms = Math.max(ms, 0); // a deadline already past: its descriptions say 0
   // A leaf operation (a channel operation, an acquire, a read) waits in this thread, so
   // it can give back what it was handed if the thread is killed the moment it arrives.
   if (operation instanceof Primitive) return new MoveOn(operation as Primitive<T>, ms);

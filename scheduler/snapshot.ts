@@ -21,9 +21,9 @@ export interface ThreadSnapshot {
   /** What it is doing. */
   readonly state: ThreadStateName;
   /**
-   * What it waits on, e.g. `sleep until 1500`, `join(thread 2)`,
-   * `recv(1024) from 10.0.0.7:5000`; a task group waiting for a child (its state is
-   * `joining` too), `the end of thread 2`.
+   * What it waits on, e.g. `sleep until 1500` (on a virtual clock; on the real one,
+   * `sleep with 1500 ms left`), `join(thread 2)`, `recv(1024) from 10.0.0.7:5000`; a task
+   * group waiting for a child (its state is `joining` too), `the end of thread 2`.
    */
   readonly waitsOn: string;
   /** Whether it is being killed (its `finally` blocks are running). */

@@ -25,7 +25,7 @@ import { descriptionOf } from "./_describe.ts";
  * Make those before, in the caller.
  *
  * @typeParam T The coroutine's return value.
- * @param ms The time limit in milliseconds.
+ * @param ms The time limit in milliseconds; 0 or less has run out already.
  * @param operation The generator object (or event) to run.
  * @returns An event that resumes with the operation's result.
  * @throws {TypeError} If `ms` is not a number.
@@ -53,6 +53,7 @@ export function withTimeout<T>(
 ): Effect<T> {
   checkDuration(ms, "Cannot limit an operation's time");
   checkOperation(operation, "Cannot limit an operation's time", "the operation");
+  ms = Math.max(ms, 0); // a limit already past: its messages say 0 ms
   // A leaf operation waits in the caller's own thread, so a kill can never lose its result.
   if (operation instanceof Primitive) return new TimeLimit(operation as Primitive<T>, ms);
   return callEach(() => limited(ms, operation, deadlineSleep(ms)));

@@ -87,6 +87,32 @@ Deno.test("withTimeout() of a coroutine says what the coroutine waited on when i
   ]);
 });
 
+Deno.test("a negative time limit has run out already, and says 0 ms, not a negative time", async () => {
+  const record: string[] = [];
+  const clock = new VirtualClock();
+  await run(
+    function* () {
+      for (
+        const operation of [sleep(10), new Channel<number>().receive()] as Operation<unknown>[]
+      ) {
+        try {
+          yield* withTimeout(-5, operation);
+        } catch (error) {
+          record.push(`${(error as Error).message} at ${clock.now()}`);
+        }
+      }
+      const moved = yield* moveOnAfter(-5, sleep(10));
+      record.push(`timed out: ${moved.timedOut} at ${clock.now()}`);
+    }(),
+    { clock },
+  );
+  assert.deepEqual(record, [
+    "Operation timed out after 0 ms waiting on sleep until 10 at 0",
+    "Operation timed out after 0 ms waiting on receive(Channel) at 0",
+    "timed out: true at 0",
+  ]);
+});
+
 Deno.test("withTimeout() passes the coroutine's own error through", async () => {
   await assert.rejects(
     run(withTimeout(100, failAfter(10, "own error")), { clock: new VirtualClock() }),

@@ -816,3 +816,28 @@ Deno.test("an error object thrown again round after round keeps a bounded story 
   );
   assert.deepEqual(last.slice(-2), ['in thread 200 "w199", spawned by thread 0 "main"', "at main"]);
 });
+
+Deno.test("on the real clock, a sleep's wait says how long is left, not a clock reading", async () => {
+  const { threads, timedOut } = await run(function* main() {
+    const sleeper = yield* spawn(sleep(60_000), { name: "sleeper" });
+    yield* yieldNow(); // it starts to sleep
+    const threads = yield* snapshot();
+    yield* kill(sleeper);
+    const timedOut = yield* call(function* () {
+      try {
+        yield* withTimeout(1, sleep(60_000));
+        return "no timeout (wrong)";
+      } catch (error) {
+        return String(error);
+      }
+    }());
+    return { threads, timedOut };
+  }());
+  const waitsOn = threads.find((thread) => thread.name === "sleeper")!.waitsOn;
+  const left = Number(/^sleep with ([\d.]+) ms left$/.exec(waitsOn)?.[1]);
+  assert.ok(left > 50_000 && left <= 60_000, waitsOn);
+  const limited = Number(
+    /^TimeoutError: .* waiting on sleep with ([\d.]+) ms left$/.exec(timedOut)?.[1],
+  );
+  assert.ok(limited > 50_000 && limited <= 60_000, timedOut);
+});
