@@ -232,10 +232,10 @@ function exportName(callee: Node, imports: Imports): string | undefined {
 
 /**
  * Whether `name`, used at `node`, is bound by a scope inside the module: a parameter or
- * the name of an enclosing function, or a declaration in an enclosing block (`const`,
- * `let`, `var`, a function or a class, a `for` head, a `catch` clause). Imports are bound
- * at the module's top, which is not looked at. A `var` in a nested block, hoisted to its
- * function, is not seen.
+ * the name of an enclosing function, or a declaration in an enclosing block or namespace
+ * (`const`, `let`, `var`, a function, a class, an enum or a namespace, a `for` head, a
+ * `catch` clause), a nested block's `var` included. Imports are bound at the module's
+ * top, which is not looked at.
  */
 function shadowed(node: Node, name: string): boolean {
   for (let current = parentOf(node); current; current = parentOf(current)) {
@@ -258,6 +258,9 @@ function shadowed(node: Node, name: string): boolean {
       case "StaticBlock": // Deno gives its body as a BlockStatement, whatever its types say
       case "SwitchStatement":
         if (bindingsOf(current).has(name)) return true;
+        break;
+      case "TSModuleBlock": // a namespace's body, where a nested block's `var` is hoisted to
+        if (bindingsOf(current).has(name) || hoistedVarsOf(current).has(name)) return true;
         break;
       default:
         if (headBinds(current, name)) return true;
@@ -309,7 +312,7 @@ function functionBinding(node: Node, name: string): FunctionNode | null | undefi
     const binding = bindingsOf(current).get(name);
     if (binding !== undefined) {
       if (binding.type === "FunctionDeclaration") return binding;
-      return binding.type === "ClassDeclaration" ? null : functionOf(binding);
+      return binding.type === "VariableDeclarator" ? functionOf(binding) : null;
     }
     if (current.type === "Program") {
       // The module's `var` in a nested block is hoisted to it.
@@ -326,11 +329,13 @@ function functionOf(declarator: Deno.lint.VariableDeclarator): FunctionNode | nu
   return declarator.id.type === "Identifier" && init != null && isFunction(init) ? init : null;
 }
 
-/** What a statement list binds: a variable's declarator, a function or a class. */
+/** What a statement list binds: a variable's declarator, a function, a class, an enum, a namespace. */
 type Binding =
   | Deno.lint.VariableDeclarator
   | Deno.lint.FunctionDeclaration
-  | Deno.lint.ClassDeclaration;
+  | Deno.lint.ClassDeclaration
+  | Deno.lint.TSEnumDeclaration
+  | Deno.lint.TSModuleDeclaration;
 
 // Memos, by node: Deno's lint nodes are the same object however reached, but each read of
 // a list (`body`) makes a new array, so looking through a block's statements for each name
@@ -363,8 +368,15 @@ function bindingsOf(node: Node): Map<string, Binding> {
           }
         }
       } else if (
-        (declared.type === "FunctionDeclaration" || declared.type === "ClassDeclaration") &&
+        (declared.type === "FunctionDeclaration" || declared.type === "ClassDeclaration" ||
+          declared.type === "TSEnumDeclaration") &&
         declared.id != null && !bindings.has(declared.id.name)
+      ) {
+        bindings.set(declared.id.name, declared);
+      } else if (
+        // A namespace (not a module named by a string): `namespace sleep {}` binds `sleep`.
+        declared.type === "TSModuleDeclaration" && declared.id.type === "Identifier" &&
+        !bindings.has(declared.id.name)
       ) {
         bindings.set(declared.id.name, declared);
       }

@@ -770,6 +770,28 @@ function* unshadowed() {
   ]);
 });
 
+Deno.test("rules leave a local enum or namespace that shadows an import alone", () => {
+  const source = IMPORTS + `
+namespace outer {
+  namespace sleep { export const count = 1; }
+  const spawn = 5;
+  enum kill { Now }
+  export function* inside() {
+    yield sleep;
+    yield spawn;
+    yield kill;
+  }
+}
+function* nested() {
+  {
+    enum join { Now }
+    yield join;
+  }
+  yield join;
+}`;
+  assert.deepEqual(lint(source), [["uncalled-event", "join"]]);
+});
+
 Deno.test("unyielded-event fixes only calls surely the library's; one matched by name is flagged without a fix", () => {
   const source = IMPORTS + `
 import { Channel as Queue } from "@bluelet/bluelet";
@@ -825,20 +847,27 @@ Deno.test("unyielded-event gives no fix where the receiver may be another librar
       .map((diagnostic) => (diagnostic.fix?.length ?? 0) > 0);
     assert.deepEqual(fixes, [false], body);
   }
-  // A type parameter hides the import, and a relative module's types may be anything's; a
-  // namespace's own function or a hoisted var hides an imported function.
+  // A type parameter hides the import, and a relative module's types may be anything's.
   for (
     const source of [
       head + `function* f<Queue extends WebSocket>(q: Queue) { q.send(1); }`,
-      `import { kill } from "@bluelet/bluelet";\n` +
-      `namespace N { function kill(_: number) {} export function* f() { kill(1); } }`,
-      `import { kill } from "@bluelet/bluelet";\n` +
-      `namespace N { if (1) { var kill = (_: number) => {}; } export function* f() { kill(1); } }`,
       `import type { Stats } from "./stats.ts";\nfunction* f(stats: Stats) { stats.send(1); }`,
     ]
   ) {
     const fixes = Deno.lint.runPlugin(plugin, "f.ts", source).map((d) => (d.fix?.length ?? 0) > 0);
     assert.deepEqual(fixes, [false], source);
+  }
+  // A namespace's own function, or a var hoisted to the namespace, is surely not the
+  // imported function: not flagged at all.
+  for (
+    const source of [
+      `import { kill } from "@bluelet/bluelet";\n` +
+      `namespace N { function kill(_: number) {} export function* f() { kill(1); } }`,
+      `import { kill } from "@bluelet/bluelet";\n` +
+      `namespace N { if (1) { var kill = (_: number) => {}; } export function* f() { kill(1); } }`,
+    ]
+  ) {
+    assert.deepEqual(Deno.lint.runPlugin(plugin, "f.ts", source), [], source);
   }
   // A var hoisted from a nested block of the coroutine itself: the call is surely not the
   // import's, so it is not flagged at all.
