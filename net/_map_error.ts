@@ -39,6 +39,14 @@ export function mapError(
       options,
     );
   }
+  if (error instanceof errors.UnexpectedEof) {
+    // Over TLS: the peer closed the connection without saying so first (a "ragged" end, as
+    // many HTTPS servers give), so what came may be cut short. As abrupt as a reset.
+    const why = error.message.includes("close_notify")
+      ? "the peer closed the connection without TLS's close_notify"
+      : `the peer closed the connection unexpectedly (${describeError(error)})`;
+    return new ConnectionResetError(`${action}: ${why}`, options);
+  }
   if (error instanceof errors.BrokenPipe) {
     return new BrokenPipeError(`${action}: broken pipe`, options);
   }
@@ -79,6 +87,16 @@ export function mapConnectError(error: unknown, action: string): unknown {
     return mapped;
   }
   return new ConnectError(mapped.message, { cause: error });
+}
+
+/**
+ * A `TypeError` Deno threw about an argument it refuses (a Unix socket path too long for
+ * the system), with what was attempted in front, as this module's own messages have;
+ * anything else as it is.
+ */
+export function withAction(error: unknown, action: string): unknown {
+  if (!(error instanceof TypeError) || error.message.startsWith("Cannot ")) return error;
+  return new TypeError(`${action}: ${describeError(error)}`, { cause: error });
 }
 
 /** The error for an operation on a socket this side closed. */

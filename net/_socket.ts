@@ -332,6 +332,13 @@ export class Socket {
   }
 
   peer(): string {
-    return formatAddr(this.addr);
+    const addr = this.addr;
+    if (addr.transport === "unix" && !addr.path) {
+      // An accepted client's socket has no name (it bound none): its listener's path says
+      // which server it came to.
+      const local = this.conn.localAddr as Deno.UnixAddr;
+      if (local.path) return `a client of ${local.path}`;
+    }
+    return formatAddr(addr);
   }
 }

@@ -8,7 +8,7 @@ import {
 } from "../scheduler/mod.ts";
 import { checkPort, formatHostPort } from "./_addr.ts";
 import { awaitOwned } from "./_await_owned.ts";
-import { mapConnectError } from "./_map_error.ts";
+import { mapConnectError, withAction } from "./_map_error.ts";
 import { descriptorGuard } from "./_fd_guard.ts";
 import { Connection, socketOf } from "./connection.ts";
 import { ConnectError, ConnectTimeoutError } from "./errors.ts";
@@ -180,7 +180,8 @@ function* attemptConnect(
       if (options.tls !== undefined) {
         signal.throwIfAborted();
         const tls = yield* owned(
-          Deno.startTls(tcp, { hostname: host, caCerts: options.tls.caCerts }),
+          // The name the certificate must carry: an IPv6 address without its brackets.
+          Deno.startTls(tcp, { hostname: unbracketed(host), caCerts: options.tls.caCerts }),
         );
         conn = tls;
         signal.throwIfAborted();
@@ -194,7 +195,8 @@ function* attemptConnect(
     counted = false;
     return connection;
   } catch (error) {
-    throw mapConnectError(error, `Cannot connect to ${where}`);
+    const action = `Cannot connect to ${where}`;
+    throw withAction(mapConnectError(error, action), action);
   } finally {
     threadSignal.removeEventListener("abort", onKill);
     signal.removeEventListener("abort", onAbort);
@@ -210,6 +212,11 @@ function* attemptConnect(
  */
 function owned<T extends Deno.Conn>(promise: Promise<T>): Effect<T> {
   return call(awaitOwned(promise, close));
+}
+
+/** `host` without the brackets an IPv6 address may be written in: `[::1]` -> `::1`. */
+function unbracketed(host: string): string {
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
 }
 
 function close(conn: Deno.Conn): void {

@@ -81,7 +81,9 @@ export class SocketClosedError extends NetError {
 
 /**
  * Thrown when the peer reset the connection (it closed without reading what it was
- * sent, or crashed). The `server` helper ends a handler that throws it quietly.
+ * sent, or crashed), or, over TLS, closed it without TLS's close_notify, so that what came
+ * may have been cut short (many HTTPS servers end a response this way: where its length
+ * is known, what came is whole). The `server` helper ends a handler that throws it quietly.
  *
  * @example Telling a reset from other failures
  * ```ts

@@ -1,7 +1,7 @@
 import type { Coroutine } from "../scheduler/mod.ts";
 import { checkPort, formatAddr, formatHostPort } from "./_addr.ts";
 import { failedForOneClient } from "./_accept_failure.ts";
-import { closedError, mapError } from "./_map_error.ts";
+import { closedError, mapError, withAction } from "./_map_error.ts";
 import { Connection } from "./connection.ts";
 
 /** Options for {@linkcode Listener} (and {@linkcode server}). */
@@ -28,7 +28,7 @@ export interface ListenerOptions {
   /**
    * Let several listeners (in several processes or Workers) listen on the same TCP port,
    * the system spreading connections among them (`SO_REUSEPORT`; Linux). Deno needs the
-   * `--unstable-net` flag for it. Plain TCP only.
+   * `--unstable-net` flag for it. TCP only, plain or TLS.
    *
    * @default {false}
    */
@@ -111,27 +111,25 @@ export class Listener implements Disposable {
           `Cannot listen on ${path}: TLS is only supported over TCP`,
         );
       }
+      if (options.reusePort) {
+        throw new TypeError(`Cannot listen on ${path}: reusePort is only supported over TCP`);
+      }
       try {
         this.#listener = Deno.listen({ transport: "unix", path });
       } catch (error) {
-        throw mapError(error, `Cannot listen on ${path}`);
+        throw withAction(mapError(error, `Cannot listen on ${path}`), `Cannot listen on ${path}`);
       }
     } else if (transport === "tcp") {
       const where = formatHostPort(host, port);
       checkPort(port, `Cannot listen on ${where}`);
+      // Only where asked for: Deno refuses `reusePort` without --unstable-net.
+      const tcp: Deno.TcpListenOptions = options.reusePort
+        ? { hostname: host, port, reusePort: true }
+        : { hostname: host, port };
       try {
         this.#listener = options.tls === undefined
-          ? Deno.listen(
-            options.reusePort
-              ? { hostname: host, port, reusePort: true }
-              : { hostname: host, port },
-          )
-          : Deno.listenTls({
-            hostname: host,
-            port,
-            cert: options.tls.cert,
-            key: options.tls.key,
-          });
+          ? Deno.listen(tcp)
+          : Deno.listenTls({ ...tcp, cert: options.tls.cert, key: options.tls.key });
       } catch (error) {
         throw mapError(error, `Cannot listen on ${where}`);
       }

@@ -4,6 +4,7 @@ import {
   ConnectError,
   Connection,
   ConnectionRefusedError,
+  ConnectionResetError,
   ConnectTimeoutError,
   type Coroutine,
   join,
@@ -203,6 +204,16 @@ Deno.test("connect() speaks TLS to a TLS listener and verifies its certificate",
     }));
   });
 
+  await t.step("over IPv6, with the address bracketed or not", async () => {
+    await run(withServer(echoer, { tls: { cert, key }, host: "::1" }, function* (addr) {
+      for (const host of ["::1", "[::1]"]) {
+        using conn = yield* connect(host, portOf(addr), { tls: { caCerts: [cert] } });
+        yield* conn.sendall("secret");
+        equal(text(yield* conn.recvExactly(6)), "secret");
+      }
+    }));
+  });
+
   await t.step(
     "the connection's addr is a tcp NetAddr, and its errors name the peer",
     async () => {
@@ -276,6 +287,40 @@ Deno.test("connect() speaks TLS to a TLS listener and verifies its certificate",
     },
   );
 
+  await t.step(
+    "a TLS peer that closes without close_notify: what it sent comes, then ConnectionResetError",
+    async () => {
+      // A ragged end, which many HTTPS servers give: a relay passes the TLS server's
+      // records on but the last, its close_notify, and then closes.
+      using tlsListener = new Listener("127.0.0.1", 0, { tls: { cert, key } });
+      using relayListener = new Listener("127.0.0.1", 0);
+      const relayPort = portOf(relayListener.addr);
+      await run(function* () {
+        yield* spawn(function* () {
+          using conn = yield* tlsListener.accept();
+          yield* conn.sendall("hello");
+        }());
+        yield* spawn(function* () {
+          using front = yield* relayListener.accept();
+          using back = yield* connect("127.0.0.1", portOf(tlsListener.addr));
+          const up = yield* spawn(function* () {
+            for (let data; (data = yield* front.recv(4096)).length > 0;) yield* back.sendall(data);
+          }());
+          yield* forwardDroppingLastAlert(back, front);
+          yield* kill(up); // then \`front\` closes, with no close_notify
+        }());
+        using client = yield* connect("localhost", relayPort, { tls: { caCerts: [cert] } });
+        equal(text(yield* client.recvExactly(5)), "hello");
+        const error = yield* thrown(client.recv(10));
+        ok(error instanceof ConnectionResetError, String(error));
+        equal(
+          error.message,
+          `Cannot recv from 127.0.0.1:${relayPort}: the peer closed the connection without TLS's close_notify`,
+        );
+      }());
+    },
+  );
+
   await t.step("a TLS connect times out when the handshake hangs", async () => {
     using listener = new Listener("127.0.0.1", 0);
     await run(function* () {
@@ -317,3 +362,29 @@ Deno.test("Killing a thread in connect() with a timeout cancels the attempt", as
   }());
   deepEqual(record, ["connecting", "connector finally", "killed"]);
 });
+
+/**
+ * Passes TLS records from `from` to `to` until the end of `from`, but an alert: held until
+ * the next record comes, and dropped at the end. Closed then, `to` is a peer that ends the
+ * TLS connection without its close_notify. (In TLS 1.3 an alert is an encrypted record of
+ * 19 bytes: 2 of alert, 1 of type, 16 of tag. No handshake record is that short, nor data
+ * of other than 2 bytes.)
+ */
+function* forwardDroppingLastAlert(from: Connection, to: Connection): Coroutine<void> {
+  let alert: Uint8Array | null = null;
+  for (;;) {
+    const head = yield* from.recv(5);
+    if (head.length === 0) break;
+    const header = new Uint8Array(5);
+    header.set(head);
+    if (head.length < 5) header.set(yield* from.recvExactly(5 - head.length), head.length);
+    const length = (header[3] << 8) | header[4];
+    const record = new Uint8Array(5 + length);
+    record.set(header);
+    record.set(yield* from.recvExactly(length), 5);
+    if (alert !== null) yield* to.sendall(alert);
+    alert = null;
+    if (header[0] === 0x17 && length === 19) alert = record;
+    else yield* to.sendall(record);
+  }
+}

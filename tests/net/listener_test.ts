@@ -12,7 +12,7 @@ import {
   withTimeout,
   yieldNow,
 } from "../../mod.ts";
-import { portOf, tempDir, text, thrown } from "./_helpers.ts";
+import { makeCertificate, portOf, tempDir, text, thrown } from "./_helpers.ts";
 
 Deno.test("new Listener() listens at once and reports the real port for port 0", async () => {
   using listener = new Listener("127.0.0.1", 0);
@@ -57,6 +57,29 @@ Deno.test("new Listener() checks its arguments", () => {
     TypeError,
   );
 });
+
+Deno.test("new Listener() shares a port with reusePort over TLS too, and refuses it on a Unix socket", async () => {
+  const { cert, key } = await makeCertificate();
+  using first = new Listener("127.0.0.1", 0, { tls: { cert, key }, reusePort: true });
+  const port = portOf(first.addr);
+  using second = new Listener("127.0.0.1", port, { tls: { cert, key }, reusePort: true });
+  equal(portOf(second.addr), port);
+  await using dir = await tempDir();
+  const path = `${dir.path}/reuse.sock`;
+  const error = thrownNow(() => new Listener("", 0, { transport: "unix", path, reusePort: true }));
+  ok(error instanceof TypeError, String(error));
+  equal(error.message, `Cannot listen on ${path}: reusePort is only supported over TCP`);
+});
+
+/** What `f` throws. */
+function thrownNow(f: () => unknown): Error {
+  try {
+    f();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error("Expected a throw");
+}
 
 Deno.test("Listener.accept() gives connections from the peer's address", async () => {
   await run(function* () {
@@ -163,6 +186,42 @@ Deno.test("Listener works over a Unix socket", async () => {
     yield* client.sendall("unix");
     equal(text(yield* conn.recvExactly(4)), "unix");
   }());
+});
+
+Deno.test("Unix sockets: errors name the path, an accepted client's by its listener's", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/named.sock`;
+  await run(function* () {
+    using listener = new Listener("", 0, { transport: "unix", path });
+    using client = yield* connect("", 0, { transport: "unix", path });
+    using conn = yield* listener.accept();
+    conn.close();
+    const error = yield* thrown(conn.recv(1));
+    ok(error instanceof SocketClosedError, String(error));
+    equal(error.message, `Cannot recv from a client of ${path}: the socket is closed`);
+    client.close();
+    equal(
+      ((yield* thrown(client.recv(1))) as Error).message,
+      `Cannot recv from ${path}: the socket is closed`,
+    );
+  }());
+  // Longer than a Unix socket's address holds (108 bytes on Linux).
+  const long = `${dir.path}/${"x".repeat(120)}.sock`;
+  for (
+    const [attempt, action] of [
+      [() => new Listener("", 0, { transport: "unix", path: long }), "listen on"],
+      [() => run(connect("", 0, { transport: "unix", path: long })), "connect to"],
+    ] as const
+  ) {
+    let error: unknown;
+    try {
+      await attempt();
+    } catch (thrown) {
+      error = thrown;
+    }
+    ok(error instanceof TypeError, String(error));
+    equal(error.message, `Cannot ${action} ${long}: path must be shorter than SUN_LEN`);
+  }
 });
 
 Deno.test("Listener is closed by using", () => {
