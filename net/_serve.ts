@@ -72,11 +72,12 @@ class Entry {
  * server, outside this one.
  */
 class RoomWait extends Primitive<void> {
-  readonly description = "room for a connection";
+  readonly description: string;
   readonly #outside: boolean;
-  constructor(outside: boolean) {
+  constructor(outside: boolean, description = "room for a connection") {
     super();
     this.#outside = outside;
+    this.description = description;
   }
   start(): typeof SUSPEND | typeof SUSPEND_EXTERNAL {
     return this.#outside ? SUSPEND_EXTERNAL : SUSPEND;
@@ -119,6 +120,24 @@ class Serving {
   wake(): void {
     this.#roomWait?.wake();
     this.#roomWait = null;
+  }
+
+  /** The idle limit's wait for a connection to watch, while it waits. */
+  #arrivalWait: RoomWait | null = null;
+
+  /**
+   * An event that resumes once a connection is served. Only this run's accept loop serves
+   * one, so a run stuck with nothing served is a deadlock the kernel can report, where a
+   * timer ticking for nothing would keep a virtual clock going for ever.
+   */
+  arrival(): RoomWait {
+    return this.#arrivalWait = new RoomWait(false, "a connection to watch for idleness");
+  }
+
+  /** A connection is served: the idle limit watches it. */
+  arrived(): void {
+    this.#arrivalWait?.wake();
+    this.#arrivalWait = null;
   }
 
   /**
@@ -217,6 +236,7 @@ export function* serveOn(listener: AcceptSource, settings: ServeSettings): Corou
       // Counted before the spawn, so a kill at any point from here on closes it.
       const entry = new Entry();
       serving.live.set(conn, entry);
+      serving.arrived();
       if (serving.guard !== null) {
         serving.guard.take();
         socketOf(conn).holdUntilHandshake();
@@ -350,6 +370,7 @@ function* sweepIdle(serving: Serving): Coroutine<void> {
   const limit = serving.settings.idleTimeout;
   const tick = Math.max(1, limit / 4);
   for (;;) {
+    if (serving.live.size === 0) yield serving.arrival();
     yield sleep(tick);
     for (const [conn, entry] of serving.live) {
       const progress = socketOf(conn).moves;

@@ -7,6 +7,7 @@ import {
   connect,
   type Connection,
   type Coroutine,
+  DeadlockError,
   join,
   kill,
   Listener,
@@ -441,4 +442,34 @@ Deno.test("server() reports a handler's revoked proxy, and survives one with the
     }
   }
   deepEqual(reported, [proxy, proxy]);
+});
+
+Deno.test("server() with an idle limit, left serving a MemoryListener under VirtualClock: the stuck run is a DeadlockError, not endless virtual time", async () => {
+  // The test's slip: it never stops its server. Nothing else can happen, and the idle
+  // limit has no connection to watch.
+  const clock = new VirtualClock();
+  using listener = new MemoryListener();
+  const record: string[] = [];
+  const outcome = run(
+    function* () {
+      yield* spawn(server(listener, function* (conn) {
+        yield* conn.sendall(yield* conn.recv(100));
+      }, { idleTimeout: 1000 }));
+      using client = yield* listener.connect();
+      yield* client.sendall("hi");
+      record.push(`echo ${text(yield* client.recv(10))} at ${clock.now()}`);
+    }(),
+    { clock },
+  ).then(
+    () => "ended (wrong)",
+    (error) => error instanceof DeadlockError ? "DeadlockError" : String(error),
+  );
+  // A real-time bound, so that the fault fails the test rather than hanging it.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hung = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`still running at virtual ${clock.now()} ms`), 5_000);
+  });
+  record.push(await Promise.race([outcome, hung]));
+  clearTimeout(timer);
+  deepEqual(record, ["echo hi at 0", "DeadlockError"]);
 });
