@@ -14,6 +14,7 @@ import {
   withTimeout,
   yieldNow,
 } from "../scheduler/mod.ts";
+import { socketOf } from "../net/connection.ts";
 import {
   BrokenPipeError,
   Connection,
@@ -26,8 +27,8 @@ import {
 export interface CheckConnectionPairOptions {
   /**
    * Run each check under a `VirtualClock` of its own, so its timeouts take no real time.
-   * Only for pairs whose waits are not promises (in-memory ones): a `VirtualClock` holds
-   * still while real I/O is pending.
+   * Only for in-memory pairs (a `TypeError` for others): a `VirtualClock` holds still
+   * while real I/O is pending.
    *
    * @default {false}
    */
@@ -39,6 +40,14 @@ export interface CheckConnectionPairOptions {
    * @default {20}
    */
   timeout?: number;
+  /**
+   * How long each check may take, in milliseconds, before it fails as stuck: a pair that
+   * loses a byte, or never reports the end of the stream, leaves a read waiting for ever.
+   * Real time, or virtual time with `virtualTime`.
+   *
+   * @default {10000}
+   */
+  limit?: number;
 }
 
 /** One check, run on a fresh pair; `a` and `b` are its two ends. */
@@ -280,7 +289,8 @@ const CHECKS: Record<string, Check> = {
  *
  * @param makePair Makes a new connected pair, inside the run of the check: gives the pair,
  * or an operation that gives it (a coroutine that connects over TCP, say).
- * @param options Whether to run in virtual time, and how long the timeout check waits.
+ * @param options Whether to run in virtual time, how long the timeout check waits, and how
+ * long a check may take.
  * @returns A promise that resolves once every check passed.
  * @throws {Error} If a check fails: the message names it, and `cause` is the failure.
  *
@@ -310,6 +320,13 @@ export async function checkConnectionPair(
       `${action}: timeout must be a positive finite number of milliseconds, got ${timeout}`,
     );
   }
+  const limit = options?.limit ?? 10_000;
+  checkNumberOption(limit, action, "limit");
+  if (!(limit > 0) || !Number.isFinite(limit)) {
+    throw new RangeError(
+      `${action}: limit must be a positive finite number of milliseconds, got ${limit}`,
+    );
+  }
   for (const [name, check] of Object.entries(CHECKS)) {
     for (const flipped of [false, true]) {
       const clock = options?.virtualTime ? new VirtualClock() : undefined;
@@ -333,7 +350,23 @@ export async function checkConnectionPair(
             const [first, second] = pair;
             const [a, b] = flipped ? [second, first] : [first, second];
             try {
-              yield* check(a, b, timeout);
+              if (clock !== undefined && (!isInMemory(a) || !isInMemory(b))) {
+                throw new PairMisuse(
+                  `${action}: virtualTime needs in-memory connections (memoryPair, a MemoryListener's), got one over ${
+                    (isInMemory(a) ? b : a).addr.transport
+                  }: a VirtualClock holds still while real I/O is pending`,
+                );
+              }
+              yield* withTimeout(limit, failingApart(check(a, b, timeout)));
+            } catch (error) {
+              if (error instanceof CheckFailure) throw error.cause;
+              if (!(error instanceof TimeoutError)) throw error;
+              const waited = / waiting on (.+)$/.exec(error.message)?.[1];
+              throw new Error(
+                `it did not finish within ${limit} ms${
+                  waited === undefined ? "" : ` (waiting on ${waited})`
+                }`,
+              );
             } finally {
               a.close();
               b.close();
@@ -357,6 +390,30 @@ export async function checkConnectionPair(
       }
     }
   }
+}
+
+/**
+ * Runs a check with what it throws wrapped, so that a `TimeoutError` of its own is not
+ * taken for the check's limit.
+ */
+function* failingApart(check: Coroutine<void>): Coroutine<void> {
+  try {
+    yield* check;
+  } catch (error) {
+    throw new CheckFailure(error);
+  }
+}
+
+/** What a check threw, on its way out of the check's time limit. */
+class CheckFailure extends Error {
+  constructor(cause: unknown) {
+    super("check failed", { cause });
+  }
+}
+
+/** Whether a connection is an in-memory one, whose waits a `VirtualClock` can jump past. */
+function isInMemory(conn: Connection): boolean {
+  return socketOf(conn).memory !== null;
 }
 
 /** A mistake in what `makePair` gives: reported as it is, not as a check that failed. */

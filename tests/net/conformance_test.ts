@@ -124,6 +124,41 @@ Deno.test("checkConnectionPair() fails a pair that flips a byte, saying where", 
   );
 });
 
+Deno.test("checkConnectionPair() fails a real pair that never reports the end of the stream, within its limit, rather than hang", async () => {
+  const started = performance.now();
+  await rejects(
+    checkConnectionPair(function* () {
+      const { client, peer } = yield* socketPair();
+      // closeWrite does nothing: the peer never sees the end of the stream.
+      client.closeWrite = function* () {} as unknown as Connection["closeWrite"];
+      return [client, peer];
+    }, { limit: 300 }),
+    (error: Error) => {
+      ok(
+        /^Connection pair failed the check "[^"]+": it did not finish within 300 ms \(.*waiting on .+\)$/
+          .test(error.message),
+        error.message,
+      );
+      return true;
+    },
+  );
+  ok(performance.now() - started < 10_000);
+});
+
+Deno.test("checkConnectionPair() refuses virtual time for a pair whose waits are real I/O", async () => {
+  await rejects(
+    checkConnectionPair(function* () {
+      const { client, peer } = yield* socketPair();
+      return [client, peer];
+    }, { virtualTime: true, limit: 300 }),
+    {
+      name: "TypeError",
+      message:
+        "Cannot check connection pair: virtualTime needs in-memory connections (memoryPair, a MemoryListener's), got one over tcp: a VirtualClock holds still while real I/O is pending",
+    },
+  );
+});
+
 Deno.test("checkConnectionPair() refuses a wrong argument as such, not as a pair that failed a check", async () => {
   type MakePair = Parameters<typeof checkConnectionPair>[0];
   await rejects(checkConnectionPair(42 as unknown as MakePair), {
