@@ -71,8 +71,12 @@ export class MemoryEnd {
   #inboxSize = 0;
   /** The peer shut down writing: the end of the stream comes after the inbox. */
   #eofPending = false;
-  /** The peer reset the connection: reads throw. */
+  /**
+   * The peer reset the connection. As on Linux, reads take what came before the reset,
+   * then throw the reset once (`#resetReported`), then find the end of the stream.
+   */
   #reset = false;
+  #resetReported = false;
   /** This end was closed or reset: the peer's writes find a broken pipe. */
   #gone = false;
   #reader: MemoryReader | null = null;
@@ -116,7 +120,6 @@ export class MemoryEnd {
 
   /** Begins a read the buffered bytes do not answer yet: lands what came, or waits. */
   read(reader: MemoryReader): Wait {
-    if (this.#reset) throw new Deno.errors.ConnectionReset("Connection reset by peer");
     this.#reader = reader;
     this.#poke(); // what the inbox holds, or the end of the stream
     // The inbox has room again: the peer's waiting write goes on, straight into this
@@ -147,7 +150,10 @@ export class MemoryEnd {
       }
       socket.progress++;
     }
-    if (this.#inboxSize === 0 && this.#eofPending && !socket.eof) {
+    if (
+      this.#inboxSize === 0 && this.#eofPending && !socket.eof &&
+      (!this.#reset || this.#resetReported)
+    ) {
       socket.eof = true;
       socket.progress++;
     }
@@ -188,6 +194,12 @@ export class MemoryEnd {
     this.#land(reader);
     if (reader.ready()) {
       this.#reader = null;
+      reader.wake();
+    } else if (this.#reset && !this.#resetReported) {
+      // All that came before the reset has landed, and did not answer the read.
+      this.#resetReported = true;
+      this.#reader = null;
+      reader.fail(new Deno.errors.ConnectionReset("Connection reset by peer"));
       reader.wake();
     }
   }
@@ -343,22 +355,15 @@ export class MemoryEnd {
   #resetPeer(): void {
     const peer = this.peer;
     if (peer.#reset || peer.#gone) return;
+    // What came before the reset stays for the peer's reads, as on Linux; then the reset,
+    // once, and then the end of the stream.
     peer.#reset = true;
-    // A reset drops what the peer's system had not handed to a read yet, as TCP does.
-    peer.#inbox = [];
-    peer.#inboxHead = 0;
-    peer.#inboxSize = 0;
-    const reset = () => new Deno.errors.ConnectionReset("Connection reset by peer");
-    const reader = peer.#reader;
-    if (reader !== null) {
-      peer.#reader = null;
-      reader.fail(reset());
-      reader.wake();
-    }
+    peer.#eofPending = true;
+    peer.#poke();
     const pending = peer.#pending;
     if (pending !== null) {
       peer.#pending = null;
-      pending.event.fail(reset());
+      pending.event.fail(new Deno.errors.ConnectionReset("Connection reset by peer"));
       pending.event.wake();
     }
   }

@@ -168,8 +168,9 @@ export class MemoryConnection extends Connection {
 
   /**
    * Resets the connection from this end, as a crashed peer's TCP stack would: this end is
-   * closed, the peer's unread bytes are dropped, its waiting and later reads throw
-   * `ConnectionResetError`, and its later writes `BrokenPipeError`.
+   * closed; as on Linux, the peer's reads get what came before the reset, then one
+   * `ConnectionResetError` (a read waiting for more gets it at once), then the end of the
+   * stream; its writes throw `BrokenPipeError`.
    *
    * @example A server that meets a reset
    * ```ts
@@ -181,14 +182,15 @@ export class MemoryConnection extends Connection {
    * const outcome = await run(function* () {
    *   yield* client.sendall("GET /");
    *   client.reset();
+   *   const request = new TextDecoder().decode(yield* server.recv(1024)); // what came first
    *   try {
    *     yield* server.recv(1024);
-   *     return "read";
+   *     return `${request}, then more`;
    *   } catch (error) {
-   *     return error instanceof ConnectionResetError ? "reset" : "other";
+   *     return error instanceof ConnectionResetError ? `${request}, then a reset` : "other";
    *   }
    * }());
-   * assert.equal(outcome, "reset");
+   * assert.equal(outcome, "GET /, then a reset");
    * ```
    */
   reset(): void {
@@ -200,8 +202,8 @@ export class MemoryConnection extends Connection {
    * `options.reset`, resets), even in the middle of one write; that write throws
    * `SocketClosedError`. With `byteCount` 0 it does so at once. After a close, the peer
    * reads exactly `byteCount` bytes, then the end of the stream. After a reset, as over
-   * TCP, it keeps only what its reads had taken in already; its next read throws
-   * `ConnectionResetError`.
+   * TCP on Linux, it reads the `byteCount` bytes, then one `ConnectionResetError`, then the
+   * end of the stream.
    *
    * @param byteCount How many more bytes go out before the fault, a non-negative integer.
    * @param options Whether the fault is a reset rather than a close.

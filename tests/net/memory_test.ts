@@ -232,7 +232,7 @@ Deno.test("memoryPair({ chunkSizes: [1] }): readline finds a delimiter split acr
   }());
 });
 
-Deno.test("MemoryConnection.reset(): the peer's waiting read throws ConnectionResetError, later writes BrokenPipeError", async () => {
+Deno.test("MemoryConnection.reset(): as on Linux, the peer reads what came before, then ConnectionResetError once, then the end; writes throw BrokenPipeError", async () => {
   const record: string[] = [];
   const [client, server] = memoryPair();
   await run(
@@ -242,11 +242,15 @@ Deno.test("MemoryConnection.reset(): the peer's waiting read throws ConnectionRe
       const reader = yield* spawn(server.recv(100));
       yield* yieldNow();
       yield* client.sendall("landed"); // lands in the waiting read...
-      yield* client.sendall("dropped"); // ...this waits in the peer's system buffer
+      yield* client.sendall("kept"); // ...this waits in the peer's system buffer
       client.reset();
       record.push(`waiting reader got ${text(yield* join(reader))}`);
+      record.push(`next read got ${text(yield* server.recv(100))}`);
       const error = yield* thrown(server.recv(100));
       record.push(`next read: ${(error as Error).name}: ${(error as Error).message}`);
+      for (let i = 0; i < 2; i++) {
+        record.push(`then: ${(yield* server.recv(100)).length} bytes`);
+      }
       const write = yield* thrown(server.sendall("anyone?"));
       record.push(`write: ${(write as Error).name}`);
       record.push(`client closed: ${client.closed}`);
@@ -256,11 +260,39 @@ Deno.test("MemoryConnection.reset(): the peer's waiting read throws ConnectionRe
   const peer = `${client.localAddr.hostname}:${client.localAddr.port}`;
   deepEqual(record, [
     "server got read before",
-    "waiting reader got landed", // answered before the reset; "dropped" is lost
+    "waiting reader got landed",
+    "next read got kept", // it came before the reset
     `next read: ConnectionResetError: Cannot recv from ${peer}: connection reset by peer`,
+    "then: 0 bytes",
+    "then: 0 bytes",
     "write: BrokenPipeError",
     "client closed: true",
   ]);
+});
+
+Deno.test("MemoryConnection.reset() while the peer waits for a line that never ended: the line so far stays, the read throws the reset", async () => {
+  const [client, server] = memoryPair();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const reader = yield* spawn(function* () {
+        try {
+          yield* server.readline();
+          record.push("a line (wrong)");
+        } catch (error) {
+          record.push(`readline: ${(error as Error).name}`);
+        }
+        record.push(`left: ${text(yield* server.recv(100))}`);
+        record.push(`then: ${(yield* server.recv(100)).length} bytes`);
+      }());
+      yield* yieldNow();
+      yield* client.sendall("no newline");
+      client.reset();
+      yield* join(reader);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  deepEqual(record, ["readline: ConnectionResetError", "left: no newline", "then: 0 bytes"]);
 });
 
 Deno.test("MemoryConnection.reset() wakes a waiting reader with ConnectionResetError and a waiting writer too", async () => {
