@@ -128,6 +128,32 @@ export class MemoryEnd {
     return this.#reader === null ? null : SUSPEND;
   }
 
+  /**
+   * Before a `recv` of `size` bytes that waited takes what the receive buffer holds: lands
+   * more of what came since its wake, up to `size`. It would otherwise give the one write
+   * that woke it, where an OS read that waits takes all that arrived before the reader ran
+   * (Deno hands a read's bytes over in a later turn of its event loop): code that takes
+   * one `recv` for one message would pass here and fail over TCP. Reads cut into chunks
+   * keep their chunks.
+   */
+  topUp(size: number): void {
+    if (this.#settings.chunk !== null || this.#inboxSize === 0) return;
+    const socket = this.#socket!;
+    let landed = false;
+    while (this.#inboxSize > 0 && socket.buffer.size < size) {
+      const head = this.#inbox[this.#inboxHead];
+      const n = Math.min(size - socket.buffer.size, head.length);
+      socket.buffer.append(head.subarray(0, n));
+      if (n === head.length) this.#dropHead();
+      else this.#inbox[this.#inboxHead] = head.subarray(n);
+      this.#inboxSize -= n;
+      landed = true;
+    }
+    if (!landed) return;
+    socket.progress++;
+    this.peer.#pump(); // room again for a write that waits
+  }
+
   /** The waiting reader was killed or timed out: what came stays for the next read. */
   readerGone(reader: MemoryReader): void {
     if (this.#reader === reader) this.#reader = null;

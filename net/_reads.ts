@@ -33,10 +33,17 @@ abstract class Read<T = Uint8Array<ArrayBuffer>> extends SocketEvent<T> {
     this.socket.reader = null;
   }
 
+  /** Whether an in-memory read waited for a write, rather than finding its answer. */
+  protected waited = false;
+
   protected begin(): Wait {
+    this.waited = false;
     if (this.answered()) return null;
     const memory = this.socket.memory;
-    return memory === null ? this.socket.readMore() : memory.read(this);
+    if (memory === null) return this.socket.readMore();
+    const wait = memory.read(this);
+    this.waited = wait !== null;
+    return wait;
   }
 
   /** Whether the read is answered: what an in-memory peer asks before it wakes the reader. */
@@ -92,6 +99,8 @@ export class Recv extends Read {
   }
 
   protected result(): Uint8Array<ArrayBuffer> {
+    // Woken by a write, it takes what more came before it ran, as an OS read would.
+    if (this.waited) this.socket.memory?.topUp(this.#bufsize);
     return this.socket.buffer.take(this.#bufsize);
   }
 }

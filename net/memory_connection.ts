@@ -275,8 +275,9 @@ function* delayed<T>(socket: Socket, latency: number, event: Effect<T>): Corouti
  * receives, in the same process, with no socket. Under a `VirtualClock` they run in
  * virtual time; a conversation that cannot go on is a `DeadlockError`, not a hang.
  *
- * A read that already waits when the peer writes gets exactly what that write sent
- * (unless reads are cut into chunks): a test can see how a reply was split into writes.
+ * A `recv` that waits gets, up to its size, all the peer sent before it ran, not just the
+ * write that woke it, as a read of a TCP socket does: code that takes one `recv` for one
+ * message fails here as it would over TCP. (Reads cut into chunks get their chunks.)
  *
  * Both ends belong to one run: a wait on one end is ended by the other end's operations in
  * the same run, never by a promise. Used from two runs (a server's in one, a client's in
