@@ -128,6 +128,14 @@ const SCRIPTS = [
   /[\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}\p{sc=Hangul}\p{sc=Bopomofo}]/u,
 ];
 
+/**
+ * A colon, or a character that looks like one: a modifier letter, the ratio sign, colons
+ * of other scripts (Armenian, Hebrew, Syriac, runic, Ethiopic, Mongolian, Lisu, Latin's
+ * letter colon), small and vertical forms.
+ */
+const COLONS =
+  /[:\u02f8\u0589\u05c3\u0703\u0704\u16ec\u1361\u1804\u205a\u2236\ua4fd\ua789\ufe13\ufe55\uff1a]/u;
+
 /** Letters of every script (Common, Inherited): the kana length mark, the ʻokina. */
 const ANY_SCRIPT = /[\p{sc=Common}\p{sc=Inherited}]/u;
 
@@ -140,7 +148,7 @@ const ANY_SCRIPT = /[\p{sc=Common}\p{sc=Inherited}]/u;
  * @returns What is wrong with it, as in "cannot mix scripts", or "".
  */
 export function nameProblem(name: string): string {
-  if (name.includes(":") || name.normalize("NFKC").includes(":")) return "cannot hold a colon";
+  if (COLONS.test(name) || COLONS.test(name.normalize("NFKC"))) return "cannot hold a colon";
   const scripts = new Set<number>();
   for (const letter of name.normalize("NFKC").match(/\p{L}/gu) ?? []) {
     if (!ANY_SCRIPT.test(letter)) scripts.add(SCRIPTS.findIndex((script) => script.test(letter)));
@@ -239,17 +247,23 @@ export function chat(
     };
   }
 
-  /** Asks until the client gives a name no one has; null if it leaves first. */
+  /**
+   * Asks until the client gives a name no one has, within `nameTimeout` in all (blank
+   * answers, or a client that does not read the questions, put it off no further); null if
+   * it leaves or runs out of time first.
+   */
   function* askName(conn: Connection): Coroutine<string | null> {
+    const named = yield* moveOnAfter(nameTimeout, ask(conn));
+    if (!named.timedOut) return named.value;
+    yield* moveOnAfter(1000, conn.sendall(encoder.encode("No name in time. Goodbye.\n")));
+    return null;
+  }
+
+  function* ask(conn: Connection): Coroutine<string | null> {
     let question = "What is your name?";
     for (;;) {
       yield* conn.sendall(encoder.encode(question + "\n"));
-      const answer = yield* moveOnAfter(nameTimeout, readLine(conn));
-      if (answer.timedOut) {
-        yield* conn.sendall(encoder.encode("No name in time. Goodbye.\n"));
-        return null;
-      }
-      const line = answer.value;
+      const line = yield* readLine(conn);
       if (line.length === 0) return null; // gone before saying who it is
       const name = nameOf(decoder.decode(line));
       const problem = name === "" ? "" : nameProblem(name);

@@ -374,6 +374,46 @@ Deno.test("chat.ts: a client that gives no name in time is told so and let go", 
   }
 });
 
+Deno.test("chat.ts: blank answers do not put off the name's time limit", async () => {
+  const room = new Broadcast<Message>({ capacity: 64, overflow: "end" });
+  const stop = Promise.withResolvers<void>();
+  const { promise: listening, resolve } = Promise.withResolvers<number>();
+  const serving = run(function* () {
+    const task = yield* spawn(
+      server("127.0.0.1", 0, chat(room, { nameTimeout: 400 }), {
+        onListen: (addr) => resolve((addr as Deno.NetAddr).port),
+      }),
+    );
+    yield* until(stop.promise);
+    yield* kill(task);
+  }());
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: await listening });
+  // A blank line every 100 ms, each answered by the question again, for up to 3 s.
+  let answering = true;
+  const blanks = (async () => {
+    for (let i = 0; i < 30 && answering; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      try {
+        await conn.write(encoder.encode("\n"));
+      } catch {
+        return; // let go
+      }
+    }
+  })();
+  try {
+    const started = performance.now();
+    const said = await withDeadline(new Response(conn.readable).text(), "the goodbye");
+    answering = false;
+    assert.ok(said.endsWith("No name in time. Goodbye.\n"), said);
+    assert.ok(performance.now() - started < 2_000, `let go after ${performance.now() - started} ms`);
+  } finally {
+    answering = false;
+    await blanks;
+    stop.resolve();
+    await serving;
+  }
+});
+
 Deno.test("chat.ts takes names of one script, with the letters every script shares, and refuses mixes", () => {
   const taken = [
     "alice2",
@@ -398,6 +438,10 @@ Deno.test("chat.ts takes names of one script, with the letters every script shar
   }
   assert.equal(nameProblem("alice: I quit"), "cannot hold a colon");
   assert.equal(nameProblem("bob\uff1a"), "cannot hold a colon"); // a full-width colon
+  // Colons of other scripts and of mathematics, which look like one.
+  for (const colon of ["\ua789", "\u2236", "\u02f8", "\u0589", "\u05c3", "\ufe13", "\ufe55"]) {
+    assert.equal(nameProblem(`alice${colon} I quit`), "cannot hold a colon", colon);
+  }
 });
 
 Deno.test("chat.ts: a client that pastes faster than another reads is slowed down, and the reader is not dropped", async () => {
