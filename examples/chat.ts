@@ -11,6 +11,8 @@
 // overflow policy is "end": a client that stops reading cannot stall the others or grow
 // the server's memory. Once its socket buffers are full, its subscription buffers
 // `capacity` lines, and at the next line it is ended with a LaggedError and disconnected.
+// One that stops sending (or sends a line too long) has `drainTimeout` to take the lines
+// on their way to it; then it is let go, read or not.
 // A healthy client's writer sends while its subscription fills, and its sends complete
 // only when the event loop turns: so the readers let it turn after every `BURST` lines
 // the room takes (a paste is thousands of lines in one read), and a burst never fills the
@@ -23,6 +25,8 @@ import {
   Broadcast,
   type Connection,
   type Coroutine,
+  join,
+  kill,
   LaggedError,
   LineTooLongError,
   moveOnAfter,
@@ -60,6 +64,12 @@ export interface ChatOptions {
   burstLines?: number;
   /** See `burstLines`; `Infinity` for no limit. */
   linesPerSecond?: number;
+  /**
+   * How long a client that stopped sending (it shut down its side, or sent a line too
+   * long) has to take the lines still on their way to it, in milliseconds (default 5 s):
+   * one that does not read holds its connection, and its name, no longer.
+   */
+  drainTimeout?: number;
 }
 
 const encoder = new TextEncoder();
@@ -192,6 +202,7 @@ export function chat(
   const nameTimeout = options.nameTimeout ?? 60_000;
   const burstLines = options.burstLines ?? 256;
   const linesPerSecond = options.linesPerSecond ?? 20;
+  const drainTimeout = options.drainTimeout ?? 5000;
   const tooLong = encoder.encode(
     `* A line is at most ${maxLength} bytes, its newline included. Goodbye.\n`,
   );
@@ -302,9 +313,10 @@ export function chat(
     yield* publish({ from: id, text: `* ${name} joined` });
     const pace = pacer();
     let lineTooLong: LineTooLongError | null = null;
+    let cut = false; // the writer was stopped for not draining in time
     try {
       yield* taskGroup(function* (group) {
-        yield* group.spawn(writer(conn, subscription, id));
+        const sending = yield* group.spawn(writer(conn, subscription, id));
         try {
           for (;;) {
             if (linesPerSecond !== Infinity) yield* pace();
@@ -324,11 +336,15 @@ export function chat(
             yield* yieldNow();
           }
         } finally {
-          subscription.close(); // ends the writer
+          // The writer sends what is left, then ends; one stuck in a send to a client that
+          // does not read is stopped, or the client would stay, and its name with it.
+          subscription.close();
+          cut = (yield* moveOnAfter(drainTimeout, join(sending))).timedOut;
+          if (cut) yield* kill(sending); // a send cut part way: nothing more can follow it
         }
       });
       if (lineTooLong !== null) {
-        yield* moveOnAfter(1000, conn.sendall(tooLong));
+        if (!cut) yield* moveOnAfter(1000, conn.sendall(tooLong));
         throw lineTooLong;
       }
     } catch (error) {

@@ -185,6 +185,42 @@ Deno.test("chat.ts: a client that never reads is dropped once it falls behind; m
   }
 });
 
+Deno.test("chat.ts: a client that stops sending and never read leaves within the drain time, even with its socket full", async () => {
+  const room = new Broadcast<Message>({ capacity: 64, overflow: "end" });
+  const errors: unknown[] = [];
+  const chatServer = await startChat(room, (error) => errors.push(error), { drainTimeout: 300 });
+  const talker = await Client.connect(chatServer.port, "talker", true);
+  const silent = await Client.connect(chatServer.port, "silent", false);
+  await talker.wait((lines) => lines.includes("* silent joined"));
+  try {
+    // 16 KiB lines until the silent client's writer is stuck in a send (its socket buffers,
+    // a few MB on loopback, are full): lines then wait in its subscription, a few only,
+    // far from the 64 that would end it for falling behind.
+    const line = "x".repeat(16 * 1024) + "\n";
+    for (let sent = 0; room.statistics().buffered < 4 && sent < 100_000; sent++) {
+      await talker.write(line);
+    }
+    assert.ok(room.statistics().buffered < 64);
+    await silent.conn.closeWrite(); // done talking; still reads nothing
+    const started = performance.now();
+    await withDeadline(
+      talker.wait((lines) => lines.includes("* silent left")),
+      "the silent client's leave",
+    );
+    assert.ok(performance.now() - started < 5_000);
+    // Its name is free again.
+    const again = await Client.connect(chatServer.port, "silent", true);
+    await talker.wait((lines) => lines.filter((l) => l === "* silent joined").length === 2);
+    again.conn.close();
+    await again.reading;
+  } finally {
+    talker.conn.close();
+    silent.conn.close();
+    await talker.reading;
+    await chatServer.stop();
+  }
+});
+
 Deno.test("chat.ts: clients pasting many lines in one write are not dropped; every line arrives, in order", async () => {
   // A paste arrives in a read or two, thousands of lines at once: far more than a
   // subscription holds (1024), and the writers of healthy clients wait on the event loop
@@ -405,7 +441,10 @@ Deno.test("chat.ts: blank answers do not put off the name's time limit", async (
     const said = await withDeadline(new Response(conn.readable).text(), "the goodbye");
     answering = false;
     assert.ok(said.endsWith("No name in time. Goodbye.\n"), said);
-    assert.ok(performance.now() - started < 2_000, `let go after ${performance.now() - started} ms`);
+    assert.ok(
+      performance.now() - started < 2_000,
+      `let go after ${performance.now() - started} ms`,
+    );
   } finally {
     answering = false;
     await blanks;
