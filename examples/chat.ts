@@ -14,11 +14,13 @@
 // One that stops sending (or sends a line too long) has `drainTimeout` to take the lines
 // on their way to it; then it is let go, read or not.
 // A healthy client's writer sends while its subscription fills, and its sends complete
-// only when the event loop turns: so the readers let it turn after every `BURST` lines
-// the room takes (a paste is thousands of lines in one read), and a burst never fills the
-// subscription of a client that reads. Nor does a paste outrun a client that reads on a
-// slow link: past `burstLines`, a client's lines are read at `linesPerSecond`, and the
-// rest of a paste waits in its sender's socket.
+// only when the event loop turns: so every quarter of a subscription's capacity the room
+// takes (a paste is thousands of lines in one read; the whole room may speak at once), the
+// readers wait while a writer that is moving holds half a subscription or more, for up to
+// `MAX_PAUSE_MS`: a burst never fills the subscription of a client that reads, and one
+// stuck in a send for `STUCK_MS` (it does not read) holds no one up. Nor does a paste outrun
+// a client that reads on a slow link: past `burstLines`, a client's lines are read at
+// `linesPerSecond`, and the rest of a paste waits in its sender's socket.
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import {
@@ -75,8 +77,18 @@ export interface ChatOptions {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** How many lines the room takes before its readers let the event loop turn. */
-const BURST = 256;
+/** How long the room waits, at most, for its writers to catch up (see `publish`). */
+const MAX_PAUSE_MS = 200;
+
+/** A writer whose last send began this long ago and has not ended is stuck: not waited for. */
+const STUCK_MS = 1000;
+
+/** A member's writer, as the room's pace sees it. */
+interface Writer {
+  readonly subscription: Subscription<Message>;
+  /** When its send in progress began; null while it is not sending. */
+  sendingSince: number | null;
+}
 
 /**
  * `text` without control characters: a carriage return or an escape sequence would let a
@@ -207,21 +219,39 @@ export function chat(
     `* A line is at most ${maxLength} bytes, its newline included. Goodbye.\n`,
   );
   let nextId = 0;
-  // Lines taken since a reader last waited for the event loop to turn (so every 256th line
-  // waits 1 ms, however slowly they came); the turns, counted by whoever waited for one.
-  let burst = 0;
+  const { capacity } = room.statistics();
+  const writers = new Set<Writer>();
+  // Lines taken since the readers last looked whether writers fall behind; the pause's
+  // turns (1 ms sleeps), counted by whoever woke first, and when it began.
+  let taken = 0;
   let turns = 0;
+  let pauseStarted = 0;
   function* publish(message: Message): Coroutine<void> {
-    while (burst >= BURST) {
+    while (taken >= Math.max(1, capacity / 4)) {
+      if (pauseStarted === 0) pauseStarted = performance.now();
       const turn = turns;
       yield* sleep(1); // a real wait: the event loop turns, and the writers' sends complete
       if (turns === turn) {
         turns++;
-        burst = 0;
+        if (!behind() || performance.now() - pauseStarted >= MAX_PAUSE_MS) {
+          taken = 0;
+          pauseStarted = 0;
+        }
       }
     }
-    burst++;
+    taken++;
     yield* room.publish(message);
+  }
+
+  /** Whether a writer that is moving holds half a subscription or more. */
+  function behind(): boolean {
+    const now = performance.now();
+    for (const writer of writers) {
+      const since = writer.sendingSince;
+      if (since !== null && now - since >= STUCK_MS) continue; // it does not read
+      if (writer.subscription.statistics().buffered >= capacity / 2) return true;
+    }
+    return false;
   }
   // The names of those in the room, by nameKey: no one can speak as another.
   const names = new Set<string>();
@@ -300,6 +330,30 @@ export function chat(
     }
   };
 
+  /** Sends the client every line of the room but its own, several at a time when it can. */
+  function* write(
+    conn: Connection,
+    subscription: Subscription<Message>,
+    id: number,
+  ): Coroutine<void> {
+    const writer: Writer = { subscription, sendingSince: null };
+    writers.add(writer);
+    try {
+      for (let item; !(item = yield* subscription.receive()).done;) {
+        let text = item.value.from === id ? "" : item.value.text + "\n";
+        for (let more; (more = subscription.tryReceive()) !== undefined && !more.done;) {
+          if (more.value.from !== id) text += more.value.text + "\n";
+        }
+        if (text === "") continue;
+        writer.sendingSince = performance.now();
+        yield* conn.sendall(encoder.encode(text));
+        writer.sendingSince = null;
+      }
+    } finally {
+      writers.delete(writer);
+    }
+  }
+
   /** Serves a client who has given its name: reads its lines, writes it the room's. */
   function* member(conn: Connection, id: number, name: string): Coroutine<void> {
     const subscription = yield* room.subscribe();
@@ -316,7 +370,7 @@ export function chat(
     let cut = false; // the writer was stopped for not draining in time
     try {
       yield* taskGroup(function* (group) {
-        const sending = yield* group.spawn(writer(conn, subscription, id));
+        const sending = yield* group.spawn(write(conn, subscription, id));
         try {
           for (;;) {
             if (linesPerSecond !== Infinity) yield* pace();
@@ -354,21 +408,6 @@ export function chat(
       signal.removeEventListener("abort", onEnd);
       if (!room.closed) room.tryPublish({ from: id, text: `* ${name} left` });
     }
-  }
-}
-
-/** Sends the client every line of the room but its own, several at a time when it can. */
-function* writer(
-  conn: Connection,
-  subscription: Subscription<Message>,
-  id: number,
-): Coroutine<void> {
-  for (let item; !(item = yield* subscription.receive()).done;) {
-    let text = item.value.from === id ? "" : item.value.text + "\n";
-    for (let more; (more = subscription.tryReceive()) !== undefined && !more.done;) {
-      if (more.value.from !== id) text += more.value.text + "\n";
-    }
-    if (text !== "") yield* conn.sendall(encoder.encode(text));
   }
 }
 

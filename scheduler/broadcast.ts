@@ -53,6 +53,8 @@ export interface BroadcastStatistics {
    * such a receiver, killed before it ran, gave back.
    */
   buffered: number;
+  /** How many items each subscription buffers, the broadcast's `capacity`. */
+  capacity: number;
   /** Whether the broadcast is closed. */
   closed: boolean;
 }
@@ -281,6 +283,7 @@ export class Broadcast<T> {
    *   subscribers: 0,
    *   waitingPublishers: 0,
    *   buffered: 0,
+   *   capacity: 16,
    *   closed: false,
    * });
    * ```
@@ -293,6 +296,7 @@ export class Broadcast<T> {
       subscribers: hub.members.size,
       waitingPublishers: hub.publishers.size,
       buffered,
+      capacity: hub.capacity,
       closed: hub.closed,
     };
   }

@@ -192,13 +192,20 @@ Deno.test("chat.ts: a client that stops sending and never read leaves within the
   const talker = await Client.connect(chatServer.port, "talker", true);
   const silent = await Client.connect(chatServer.port, "silent", false);
   await talker.wait((lines) => lines.includes("* silent joined"));
+  const watcher = await Client.connect(chatServer.port, "watcher", true);
+  await talker.wait((lines) => lines.includes("* watcher joined"));
   try {
-    // 16 KiB lines until the silent client's writer is stuck in a send (its socket buffers,
-    // a few MB on loopback, are full): lines then wait in its subscription, a few only,
-    // far from the 64 that would end it for falling behind.
-    const line = "x".repeat(16 * 1024) + "\n";
-    for (let sent = 0; room.statistics().buffered < 4 && sent < 100_000; sent++) {
-      await talker.write(line);
+    // 16 KiB lines, one at a time (each seen by the watcher, so the room has taken it),
+    // until the silent client's writer is stuck in a send (its socket buffers, a few MB on
+    // loopback, are full): lines then wait in its subscription, a few only, far from the
+    // 64 that would end it for falling behind.
+    for (let sent = 0; room.statistics().buffered < 4 && sent < 10_000; sent++) {
+      await talker.write(`${sent} ${"x".repeat(16 * 1024)}\n`);
+      await withDeadline(
+        watcher.wait((lines) => lines.some((line) => line.startsWith(`talker: ${sent} `))),
+        `line ${sent} at the watcher`,
+      );
+      watcher.lines.length = 0;
     }
     assert.ok(room.statistics().buffered < 64);
     await silent.conn.closeWrite(); // done talking; still reads nothing
@@ -216,7 +223,51 @@ Deno.test("chat.ts: a client that stops sending and never read leaves within the
   } finally {
     talker.conn.close();
     silent.conn.close();
-    await talker.reading;
+    watcher.conn.close();
+    await Promise.all([talker.reading, watcher.reading]);
+    await chatServer.stop();
+  }
+});
+
+Deno.test("chat.ts: many clients speaking at once, more lines than a subscription holds, are not dropped", async () => {
+  // Every client that reads keeps up, given the event loop's turns: a burst of the whole
+  // room must wait for them, not end them for falling behind.
+  const capacity = 32;
+  const room = new Broadcast<Message>({ capacity, overflow: "end" });
+  const errors: unknown[] = [];
+  const chatServer = await startChat(room, (error) => errors.push(error), {
+    linesPerSecond: Infinity,
+  });
+  const clients: Client[] = [];
+  const count = 20;
+  const each = 5; // 100 lines in all, against a capacity of 32
+  try {
+    for (let i = 0; i < count; i++) {
+      clients.push(await Client.connect(chatServer.port, `c${i}`, true));
+      await clients[0].wait((lines) => lines.includes(`* c${i} joined`) || i === 0);
+    }
+    await Promise.all(
+      clients.map((client, i) =>
+        client.write(Array.from({ length: each }, (_, k) => `${k} from c${i}\n`).join(""))
+      ),
+    );
+    for (const [r, client] of clients.entries()) {
+      await withDeadline(
+        Promise.race([
+          client.wait((lines) =>
+            lines.filter((line) => / from c/.test(line)).length >= (count - 1) * each
+          ),
+          client.reading, // dropped: it reads no more
+        ]),
+        `every line at c${r}`,
+      );
+      const heard = client.lines.filter((line) => / from c/.test(line)).length;
+      assert.equal(heard, (count - 1) * each, `lines c${r} heard`);
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    for (const client of clients) client.conn.close();
+    await Promise.all(clients.map((client) => client.reading));
     await chatServer.stop();
   }
 });

@@ -129,16 +129,16 @@ Deno.test("Broadcast.statistics() counts no item handed to a waiting receiver: b
     const published = [1, 2, 3].map((item) => broadcast.tryPublish(item));
     record.push(`published ${published.join(" ")}`);
     // 1 is the reader's already; only 2 takes room, so 3 finds the buffer full.
-    const { buffered } = broadcast.statistics();
+    const { buffered, capacity } = broadcast.statistics();
     const stats = subscription.statistics();
-    record.push(`broadcast buffered ${buffered}`);
+    record.push(`broadcast buffered ${buffered} of capacity ${capacity} each`);
     record.push(`subscription buffered ${stats.buffered}, peak ${stats.peakBuffered}`);
     yield* reader;
     record.push(`broadcast buffered ${broadcast.statistics().buffered}`);
   }());
   assert.deepEqual(record, [
     "published true true false",
-    "broadcast buffered 1",
+    "broadcast buffered 1 of capacity 1 each",
     "subscription buffered 1, peak 1",
     "got 1",
     "got 2",
