@@ -383,7 +383,8 @@ export function chat(
               break;
             }
             if (line.length === 0) break;
-            const text = printable(decoder.decode(line).trimEnd());
+            // Trimmed once what does not print is out: "hi \0" is "hi".
+            const text = printable(decoder.decode(line)).trimEnd();
             if (text.trim() === "") continue; // nothing to say to everyone
             yield* publish({ from: id, text: `${name}: ${text}` });
             // Let the writers take it before reading on.

@@ -336,11 +336,13 @@ Deno.test("chat.ts: control characters in names and lines do not reach other cli
     await withDeadline(bob.wait((lines) => lines.length >= 1), "mallory's join");
     await mallory.write("\r\x1b[2K* mallory left\r\n");
     await mallory.write("tab\there, del\x7f, next\x85line\n");
-    await withDeadline(bob.wait((lines) => lines.length >= 3), "mallory's two lines");
+    await mallory.write("trailing \x00\n"); // no trailing space once the NUL is gone
+    await withDeadline(bob.wait((lines) => lines.length >= 4), "mallory's three lines");
     assert.deepEqual(bob.lines, [
       "* [31mmallory joined",
       "[31mmallory: [2K* mallory left",
       "[31mmallory: tab\there, del, nextline",
+      "[31mmallory: trailing",
     ]);
   } finally {
     bob.conn.close();
