@@ -83,6 +83,14 @@ const MAX_PAUSE_MS = 200;
 /** A writer whose last send began this long ago and has not ended is stuck: not waited for. */
 const STUCK_MS = 1000;
 
+/** Where a client's naming stands (see `askName`). */
+interface Asking {
+  /** The name it took (by `nameKey`), once it has one. */
+  key: string | null;
+  /** Whether a question is being sent: cut short, nothing more can be sent. */
+  sending: boolean;
+}
+
 /** A member's writer, as the room's pace sees it. */
 interface Writer {
   readonly subscription: Subscription<Message>;
@@ -151,12 +159,14 @@ const SCRIPTS = [
 ];
 
 /**
- * A colon, or a character that looks like one: a modifier letter, the ratio sign, colons
- * of other scripts (Armenian, Hebrew, Syriac, runic, Ethiopic, Mongolian, Lisu, Latin's
- * letter colon), small and vertical forms.
+ * A colon, or a character that looks like one: modifier letters (ː, ˸), the ratio and
+ * proportion signs, Z notation's type colon, colons and word spaces of other scripts
+ * (Armenian, Hebrew, Syriac, Tibetan, runic, Ethiopic, Mongolian, Lisu, Bamum, Latin's
+ * letter colon), small, full-width and vertical forms. (A visarga, a mark that looks like
+ * one, is of its script's letters: beside a Latin name, it mixes scripts.)
  */
 const COLONS =
-  /[:\u02f8\u0589\u05c3\u0703\u0704\u16ec\u1361\u1804\u205a\u2236\ua4fd\ua789\ufe13\ufe55\uff1a]/u;
+  /[:\u02d0\u02f8\u0589\u05c3\u0703\u0704\u0f14\u16ec\u1361\u1365\u1366\u1804\u205a\u2236\u2237\u2982\ua4fd\ua6f4\ua789\ufe13\ufe30\ufe55\uff1a]/u;
 
 /** Letters of every script (Common, Inherited): the kana length mark, the ʻokina. */
 const ANY_SCRIPT = /[\p{sc=Common}\p{sc=Inherited}]/u;
@@ -172,7 +182,8 @@ const ANY_SCRIPT = /[\p{sc=Common}\p{sc=Inherited}]/u;
 export function nameProblem(name: string): string {
   if (COLONS.test(name) || COLONS.test(name.normalize("NFKC"))) return "cannot hold a colon";
   const scripts = new Set<number>();
-  for (const letter of name.normalize("NFKC").match(/\p{L}/gu) ?? []) {
+  // Letters, and marks that stand on their own (a visarga), each of its script.
+  for (const letter of name.normalize("NFKC").match(/[\p{L}\p{M}]/gu) ?? []) {
     if (!ANY_SCRIPT.test(letter)) scripts.add(SCRIPTS.findIndex((script) => script.test(letter)));
   }
   return scripts.size > 1 ? "cannot mix scripts" : "";
@@ -293,22 +304,37 @@ export function chat(
    * answers, or a client that does not read the questions, put it off no further); null if
    * it leaves or runs out of time first.
    */
-  function* askName(conn: Connection): Coroutine<string | null> {
-    const named = yield* moveOnAfter(nameTimeout, ask(conn));
+  function* askName(conn: Connection, asking: Asking): Coroutine<string | null> {
+    const named = yield* moveOnAfter(nameTimeout, ask(conn, asking));
     if (!named.timedOut) return named.value;
-    yield* moveOnAfter(1000, conn.sendall(encoder.encode("No name in time. Goodbye.\n")));
+    // Not after a question cut short (the client does not read): nothing can follow it.
+    if (!asking.sending) {
+      yield* moveOnAfter(1000, conn.sendall(encoder.encode("No name in time. Goodbye.\n")));
+    }
     return null;
   }
 
-  function* ask(conn: Connection): Coroutine<string | null> {
+  /**
+   * Asks `askName`'s questions. A name found free is taken at once, in `asking.key`: the
+   * time limit runs this in a thread of its own, and another client's answer could come
+   * between this thread's end and its caller's next step.
+   */
+  function* ask(conn: Connection, asking: Asking): Coroutine<string | null> {
     let question = "What is your name?";
     for (;;) {
+      asking.sending = true;
       yield* conn.sendall(encoder.encode(question + "\n"));
+      asking.sending = false;
       const line = yield* readLine(conn);
       if (line.length === 0) return null; // gone before saying who it is
       const name = nameOf(decoder.decode(line));
       const problem = name === "" ? "" : nameProblem(name);
-      if (name !== "" && problem === "" && !names.has(nameKey(name))) return name;
+      const key = nameKey(name);
+      if (name !== "" && problem === "" && !names.has(key)) {
+        names.add(key);
+        asking.key = key;
+        return name;
+      }
       // A blank line is no name: ask again.
       question = name === ""
         ? "What is your name?"
@@ -319,14 +345,12 @@ export function chat(
   }
 
   return function* session(conn: Connection): Coroutine<void> {
-    const name = yield* askName(conn);
-    if (name === null) return;
-    const key = nameKey(name);
-    names.add(key); // no wait since it was found free: no one else took it meanwhile
+    const asking: Asking = { key: null, sending: false };
     try {
-      yield* member(conn, nextId++, name);
+      const name = yield* askName(conn, asking);
+      if (name !== null) yield* member(conn, nextId++, name);
     } finally {
-      names.delete(key);
+      if (asking.key !== null) names.delete(asking.key);
     }
   };
 

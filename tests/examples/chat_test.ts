@@ -1,5 +1,16 @@
 import assert from "node:assert/strict";
-import { Broadcast, kill, LaggedError, run, server, spawn, until } from "../../mod.ts";
+import {
+  Broadcast,
+  join,
+  kill,
+  LaggedError,
+  run,
+  server,
+  spawn,
+  until,
+  VirtualClock,
+} from "../../mod.ts";
+import { memoryPair } from "../../testing/mod.ts";
 import { chat, type ChatOptions, type Message, nameKey, nameProblem } from "../../examples/chat.ts";
 import { withDeadline } from "./_process.ts";
 
@@ -463,6 +474,56 @@ Deno.test("chat.ts: a client that gives no name in time is told so and let go", 
   }
 });
 
+Deno.test("chat.ts: two clients giving the same name in the same instant: one gets it, the other is told it is taken", async () => {
+  const room = new Broadcast<Message>({ capacity: 64, overflow: "end" });
+  const handler = chat(room, { linesPerSecond: Infinity });
+  const decoder = new TextDecoder();
+  const record: string[] = [];
+  await run(
+    function* () {
+      const [[first, firstClient], [second, secondClient]] = [memoryPair(), memoryPair()];
+      const handlers = [yield* spawn(handler(first)), yield* spawn(handler(second))];
+      for (const client of [firstClient, secondClient]) yield* client.readline(); // the question
+      yield* firstClient.sendall("bob\n");
+      yield* secondClient.sendall("bob\n");
+      record.push(`second heard: ${decoder.decode(yield* secondClient.readline()).trimEnd()}`);
+      yield* secondClient.sendall("carol\n");
+      record.push(`first heard: ${decoder.decode(yield* firstClient.readline()).trimEnd()}`);
+      firstClient.close();
+      secondClient.close();
+      for (const task of handlers) yield* join(task);
+    }(),
+    { clock: new VirtualClock() },
+  );
+  assert.deepEqual(record, [
+    `second heard: bob is taken. ${QUESTION}`,
+    "first heard: * carol joined",
+  ]);
+});
+
+Deno.test("chat.ts: a client that reads no question is let go quietly when the name's time runs out mid-question", async () => {
+  const room = new Broadcast<Message>({ capacity: 64, overflow: "end" });
+  const handler = chat(room, { nameTimeout: 100 });
+  const clock = new VirtualClock();
+  const outcome = await run(
+    function* () {
+      // A buffer smaller than the question: its send waits for a read that never comes.
+      const [server, client] = memoryPair({ bufferSize: 10 });
+      const session = yield* spawn(handler(server));
+      try {
+        yield* join(session);
+        return `let go at ${clock.now()}`;
+      } catch (error) {
+        return `failed: ${error}`;
+      } finally {
+        client.close();
+      }
+    }(),
+    { clock },
+  );
+  assert.equal(outcome, "let go at 100");
+});
+
 Deno.test("chat.ts: blank answers do not put off the name's time limit", async () => {
   const room = new Broadcast<Message>({ capacity: 64, overflow: "end" });
   const stop = Promise.withResolvers<void>();
@@ -531,9 +592,19 @@ Deno.test("chat.ts takes names of one script, with the letters every script shar
   assert.equal(nameProblem("alice: I quit"), "cannot hold a colon");
   assert.equal(nameProblem("bob\uff1a"), "cannot hold a colon"); // a full-width colon
   // Colons of other scripts and of mathematics, which look like one.
-  for (const colon of ["\ua789", "\u2236", "\u02f8", "\u0589", "\u05c3", "\ufe13", "\ufe55"]) {
+  for (
+    const colon of [
+      ..."\ua789\u2236\u02f8\u0589\u05c3\ufe13\ufe55\u02d0\u1365\ua6f4\ufe30\u2237\u2982\u0f14",
+    ]
+  ) {
     assert.equal(nameProblem(`alice${colon} I quit`), "cannot hold a colon", colon);
   }
+  // A visarga looks like a colon too: beside Latin letters it mixes scripts; in a name of
+  // its own script it is a letter like any other.
+  for (const visarga of ["\u0903", "\u0a03", "\u0a83"]) {
+    assert.equal(nameProblem(`alice${visarga} I quit`), "cannot mix scripts", visarga);
+  }
+  assert.equal(nameProblem("\u0926\u0941\u0903\u0916"), ""); // दुःख, Devanagari alone
 });
 
 Deno.test("chat.ts: a client that pastes faster than another reads is slowed down, and the reader is not dropped", async () => {
