@@ -238,6 +238,11 @@ export class MemoryEnd {
    * rest (`all`) or for room for anything (`send` that found none).
    */
   write(event: MemoryWriter, bytes: Uint8Array, all: boolean): Wait {
+    if (this.#reset && !this.#resetReported) {
+      // A reset not read yet: a write meets it first, as on Linux (and reads no longer do).
+      this.#resetReported = true;
+      throw new Deno.errors.ConnectionReset("Connection reset by peer");
+    }
     if (this.peer.#gone) throw new Deno.errors.BrokenPipe("Broken pipe");
     const pending = this.#write;
     pending.event = event;
@@ -382,14 +387,23 @@ export class MemoryEnd {
     const peer = this.peer;
     if (peer.#reset || peer.#gone) return;
     // What came before the reset stays for the peer's reads, as on Linux; then the reset,
-    // once, and then the end of the stream.
+    // once (to a read or a write, whichever meets it first), and then the end of the
+    // stream. After the end of the stream (this end shut down writing first), reads keep
+    // to the end: Linux reports such a reset to writes only.
     peer.#reset = true;
+    if (peer.#eofPending) peer.#resetReported = true;
     peer.#eofPending = true;
     peer.#poke();
     const pending = peer.#pending;
     if (pending !== null) {
       peer.#pending = null;
-      pending.event.fail(new Deno.errors.ConnectionReset("Connection reset by peer"));
+      const reported = peer.#resetReported;
+      peer.#resetReported = true;
+      pending.event.fail(
+        reported
+          ? new Deno.errors.BrokenPipe("Broken pipe")
+          : new Deno.errors.ConnectionReset("Connection reset by peer"),
+      );
       pending.event.wake();
     }
   }

@@ -169,8 +169,10 @@ export class MemoryConnection extends Connection {
   /**
    * Resets the connection from this end, as a crashed peer's TCP stack would: this end is
    * closed; as on Linux, the peer's reads get what came before the reset, then one
-   * `ConnectionResetError` (a read waiting for more gets it at once), then the end of the
-   * stream; its writes throw `BrokenPipeError`.
+   * `ConnectionResetError` (a read waiting for more gets it at once; a write that meets
+   * the reset first takes it instead), then the end of the stream; its writes throw
+   * `BrokenPipeError`. After this end shut down writing, reads keep to the end of the
+   * stream, and only a write meets the reset.
    *
    * @example A server that meets a reset
    * ```ts
