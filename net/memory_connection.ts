@@ -278,8 +278,10 @@ function* delayed<T>(socket: Socket, latency: number, event: Effect<T>): Corouti
  * virtual time; a conversation that cannot go on is a `DeadlockError`, not a hang.
  *
  * A `recv` that waits gets, up to its size, all the peer sent before it ran, not just the
- * write that woke it, as a read of a TCP socket does: code that takes one `recv` for one
- * message fails here as it would over TCP. (Reads cut into chunks get their chunks.)
+ * write that woke it, as a read of a TCP socket does. (Over TCP, writes the peer made with
+ * a `yieldNow` between them can still arrive as one, since Deno hands bytes over only as
+ * its event loop turns: neither keeps the boundaries of messages. `chunkSizes` and
+ * `chunkSeed` cut reads at random places, for code that must not count on them.)
  *
  * Both ends belong to one run: a wait on one end is ended by the other end's operations in
  * the same run, never by a promise. Used from two runs (a server's in one, a client's in
