@@ -87,7 +87,7 @@ const STUCK_MS = 1000;
 interface Asking {
   /** The name it took (by `nameKey`), once it has one. */
   key: string | null;
-  /** Whether a question is being sent: cut short, nothing more can be sent. */
+  /** Whether a question (or why a line is refused) is being sent: cut short, nothing more can be. */
   sending: boolean;
 }
 
@@ -160,13 +160,16 @@ const SCRIPTS = [
 
 /**
  * A colon, or a character that looks like one: modifier letters (ː, ˸), the ratio and
- * proportion signs, Z notation's type colon, colons and word spaces of other scripts
- * (Armenian, Hebrew, Syriac, Tibetan, runic, Ethiopic, Mongolian, Lisu, Bamum, Latin's
- * letter colon), small, full-width and vertical forms. (A visarga, a mark that looks like
- * one, is of its script's letters: beside a Latin name, it mixes scripts.)
+ * proportion signs, the tricolon, Z notation's type colon, braille's ⠅, colons and word
+ * spaces of other scripts (Armenian, Hebrew, Syriac, Tibetan, runic, Ethiopic, Khmer,
+ * Mongolian, Lisu, Bamum, cuneiform, Latin's letter colon), Vedic's visarga of every
+ * script, small, full-width and vertical forms. (Another script's visarga, a mark that
+ * looks like one, is of its letters: beside a Latin name, it mixes scripts.) A list trails
+ * Unicode: Unicode's confusables data (TR39) would be the sounder base, and is not shipped
+ * with Deno.
  */
 const COLONS =
-  /[:\u02d0\u02f8\u0589\u05c3\u0703\u0704\u0f14\u16ec\u1361\u1365\u1366\u1804\u205a\u2236\u2237\u2982\ua4fd\ua6f4\ua789\ufe13\ufe30\ufe55\uff1a]/u;
+  /[:\u02d0\u02f8\u0589\u05c3\u0703\u0704\u0706\u0707\u0f14\u16ec\u1361\u1365\u1366\u17d6\u1804\u1cf2\u205a\u205d\u2236\u2237\u2805\u2982\ua4fd\ua6f4\ua789\ufe13\ufe30\ufe55\uff1a\u{12471}]/u;
 
 /** Letters of every script (Common, Inherited): the kana length mark, the ʻokina. */
 const ANY_SCRIPT = /[\p{sc=Common}\p{sc=Inherited}]/u;
@@ -271,11 +274,15 @@ export function chat(
    * Reads a line of the client's; one too long is answered with why the client is let go
    * (the line stays unread, so nothing more can be read), then thrown, for `onError`.
    */
-  function* readLine(conn: Connection): Coroutine<Uint8Array> {
+  function* readLine(conn: Connection, asking: Asking): Coroutine<Uint8Array> {
     try {
       return yield* conn.readline("\n", { maxLength });
     } catch (error) {
-      if (error instanceof LineTooLongError) yield* moveOnAfter(1000, conn.sendall(tooLong));
+      if (error instanceof LineTooLongError) {
+        asking.sending = true;
+        yield* moveOnAfter(1000, conn.sendall(tooLong));
+        asking.sending = false;
+      }
       throw error;
     }
   }
@@ -325,7 +332,7 @@ export function chat(
       asking.sending = true;
       yield* conn.sendall(encoder.encode(question + "\n"));
       asking.sending = false;
-      const line = yield* readLine(conn);
+      const line = yield* readLine(conn, asking);
       if (line.length === 0) return null; // gone before saying who it is
       const name = nameOf(decoder.decode(line));
       const problem = name === "" ? "" : nameProblem(name);

@@ -6,6 +6,7 @@ import {
   LaggedError,
   run,
   server,
+  sleep,
   spawn,
   until,
   VirtualClock,
@@ -524,6 +525,32 @@ Deno.test("chat.ts: a client that reads no question is let go quietly when the n
   assert.equal(outcome, "let go at 100");
 });
 
+Deno.test("chat.ts: a name too long, whose notice the name's time limit cuts short, ends the session quietly, with no goodbye that would throw", async () => {
+  const room = new Broadcast<Message>({ capacity: 64, overflow: "end" });
+  const handler = chat(room, { nameTimeout: 1000, maxLineLength: 8 });
+  const clock = new VirtualClock();
+  const outcome = await run(
+    function* () {
+      // Room for the question only: the notice's send waits for a read that never comes.
+      const [server, client] = memoryPair({ bufferSize: 30 });
+      const session = yield* spawn(handler(server));
+      yield* client.readline(); // the question
+      yield* sleep(500);
+      yield* client.sendall("a name far too long\n");
+      try {
+        yield* join(session);
+        return `ended at ${clock.now()}`;
+      } catch (error) {
+        return `${(error as Error).name} at ${clock.now()}`;
+      } finally {
+        client.close();
+      }
+    }(),
+    { clock },
+  );
+  assert.equal(outcome, "ended at 1000"); // it threw SocketClosedError (the cut stream)
+});
+
 Deno.test("chat.ts: blank answers do not put off the name's time limit", async () => {
   const room = new Broadcast<Message>({ capacity: 64, overflow: "end" });
   const stop = Promise.withResolvers<void>();
@@ -595,6 +622,7 @@ Deno.test("chat.ts takes names of one script, with the letters every script shar
   for (
     const colon of [
       ..."\ua789\u2236\u02f8\u0589\u05c3\ufe13\ufe55\u02d0\u1365\ua6f4\ufe30\u2237\u2982\u0f14",
+      ..."\u17d6\u0706\u0707\u205d\u2805\u1cf2\u{12471}",
     ]
   ) {
     assert.equal(nameProblem(`alice${colon} I quit`), "cannot hold a colon", colon);
