@@ -35,20 +35,31 @@ export async function fetchText(url: string): Promise<string> {
   try {
     response = await fetch(url);
   } catch (error) {
-    // `fetch` says why in a TypeError ("fetch failed"), and what failed in its cause.
-    const cause = (error as Error).cause;
-    const why =
-      (cause instanceof Error ? cause.message.replace(/.*: /, "") : (error as Error).message)
-        .replace(/\s*\(os error \d+\)$/, "");
-    throw new FetchError(`Cannot fetch ${url}: ${why[0].toLowerCase()}${why.slice(1)}`, {
-      cause: error,
-    });
+    throw fetchFailed(url, error);
   }
-  const body = await response.text();
+  let body: string;
+  try {
+    body = await response.text();
+  } catch (error) {
+    // The answer was cut short (the server closed mid-body), or came garbled.
+    throw fetchFailed(url, error);
+  }
   if (!response.ok) {
     throw new FetchError(`Cannot fetch ${url}: HTTP status ${response.status}`);
   }
   return body;
+}
+
+/** What `fetch`, or reading its body, failed with, said in one line that names `url`. */
+function fetchFailed(url: string, error: unknown): FetchError {
+  // `fetch` says why in a TypeError ("fetch failed"), and what failed in its cause.
+  const cause = (error as Error).cause;
+  const why =
+    (cause instanceof Error ? cause.message.replace(/.*: /, "") : (error as Error).message)
+      .replace(/\s*\(os error \d+\)$/, "");
+  return new FetchError(`Cannot fetch ${url}: ${why[0].toLowerCase()}${why.slice(1)}`, {
+    cause: error,
+  });
 }
 
 interface WorkerScope {

@@ -15,11 +15,13 @@
 // With no URLs it starts a local server that answers each request after `--delay MS`
 // (default 200, like a remote API) and crawls `--count N` (default 20) URLs on it, so it
 // needs no network beyond loopback. `--strategies a,b` runs only some strategies.
+// A timing demo, not a hardened crawler: the bluelet client follows no redirect, and no
+// strategy limits the time a URL takes, its size, or how many connections it opens at once.
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
 import { FetchError, type FetchReply, fetchText } from "./_crawler_fetch.ts";
-import { httpGet } from "./_http_client.ts";
+import { HttpClientError, httpGet } from "./_http_client.ts";
 import { CommandError, runCommand, UsageError } from "./_command.ts";
 
 // ---------------------------------------------------------------------------------------
@@ -296,7 +298,12 @@ export async function crawl(
       bodies = await strategy(urls, options);
     } catch (error) {
       // A URL that gives no answer is the user's to see in one line; anything else is a bug.
-      if (!(error instanceof FetchError || error instanceof bluelet.NetError)) throw error;
+      if (
+        !(error instanceof FetchError || error instanceof bluelet.NetError ||
+          error instanceof HttpClientError)
+      ) {
+        throw error;
+      }
       throw new CommandError(`Cannot crawl with ${name}: ${error.message}`, { cause: error });
     }
     timings.push({ name, seconds: (performance.now() - start) / 1000, bodies });

@@ -211,3 +211,59 @@ Deno.test("crawler.ts rejects an empty --strategies list", async () => {
   }
   assert.throws(() => parseArgs(["--strategies"]), /--strategies needs at least one strategy/);
 });
+
+/**
+ * A server on loopback that answers every request with a body shorter than its
+ * Content-Length (`cut`), or with no status line (`garbage`), then closes.
+ */
+function misbehavingServer(kind: "cut" | "garbage"): { url: string; close(): Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for await (const conn of listener) {
+      (async () => {
+        try {
+          await conn.read(new Uint8Array(4096)); // the request
+          const reply = kind === "cut"
+            ? "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + "x".repeat(1000)
+            : "hello, not HTTP\r\n\r\n";
+          await conn.write(new TextEncoder().encode(reply));
+        } catch {
+          // The client went away.
+        } finally {
+          conn.close();
+        }
+      })();
+    }
+  })();
+  return {
+    url: `http://127.0.0.1:${listener.addr.port}/page`,
+    async close() {
+      listener.close();
+      await serving;
+    },
+  };
+}
+
+Deno.test("crawler.ts says in one line, with no stack trace, that a server's answer was cut short or was no HTTP", async (t) => {
+  for (const kind of ["cut", "garbage"] as const) {
+    const server = misbehavingServer(kind);
+    try {
+      for (const strategy of NAMES) {
+        await t.step(`${kind}, ${strategy}`, async () => {
+          const { code, stderr } = await runExample(
+            "crawler.ts",
+            ["--allow-net", "--allow-read", "--allow-run"],
+            ["--strategies", strategy, server.url],
+          );
+          assert.equal(code, 1, stderr);
+          const lines = stderr.trim().split("\n");
+          assert.equal(lines.length, 1, stderr);
+          assert.match(lines[0], new RegExp(`^error: Cannot crawl with ${strategy}: `), stderr);
+          assert.match(lines[0], /127\.0\.0\.1:\d+\/page/, stderr);
+        });
+      }
+    } finally {
+      await server.close();
+    }
+  }
+});
