@@ -49,6 +49,9 @@ export function* sleepy(
   }
 }
 
+/** The longest demo second `--scale` takes, in milliseconds: a day. */
+const MAX_SCALE_MS = 86_400_000;
+
 /**
  * Runs the demo with command-line arguments.
  *
@@ -60,8 +63,11 @@ export async function main(args: readonly string[]): Promise<void> {
     if (args[i] === "--scale") scaleMs = numberArg(args[i], args[++i]);
     else throw new UsageError(`Unknown argument: ${args[i]}`);
   }
-  if (scaleMs < 0) {
-    throw new UsageError(`Cannot run sleepy: --scale must be a number >= 0, got ${scaleMs}`);
+  // A day per demo second at most: far more would overflow the sleeps to Infinity.
+  if (scaleMs < 0 || scaleMs > MAX_SCALE_MS) {
+    throw new UsageError(
+      `Cannot run sleepy: --scale must be a number from 0 to ${MAX_SCALE_MS}, got ${scaleMs}`,
+    );
   }
   await bluelet.run(sleepy(scaleMs));
 }

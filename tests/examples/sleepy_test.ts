@@ -37,12 +37,14 @@ Deno.test("sleepy.ts rejects an unknown flag with its usage, not a stack trace",
   assert.equal(stderr, "error: Unknown argument: --fast\nusage: deno task sleepy [--scale MS]\n");
 });
 
-Deno.test("sleepy.ts rejects a --scale that is not a number >= 0, a blank one too", async () => {
+Deno.test("sleepy.ts rejects a --scale that is not a number from 0 to a day, a blank one too", async () => {
+  const range = "Cannot run sleepy: --scale must be a number from 0 to 86400000";
   const cases = [
     ["", '--scale must be a number, got ""'],
     [" ", '--scale must be a number, got " "'],
     ["abc", '--scale must be a number, got "abc"'],
-    ["-1", "Cannot run sleepy: --scale must be a number >= 0, got -1"],
+    ["-1", `${range}, got -1`],
+    ["1e308", `${range}, got 1e+308`], // three demo seconds of it would be Infinity
   ];
   for (const [scale, message] of cases) {
     const { code, stdout, stderr } = await runExample("sleepy.ts", [], ["--scale", scale], 20_000);
