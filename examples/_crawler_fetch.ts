@@ -27,28 +27,42 @@ export class FetchError extends Error {
  * Fetches `url` and gives its body as text.
  *
  * @param url The URL to GET.
+ * @param timeoutMs How long it may take, its whole body included.
  * @returns The body.
  * @throws {FetchError} If there is no answer, or its status is not 2xx.
  */
-export async function fetchText(url: string): Promise<string> {
-  let response: Response;
+export async function fetchText(url: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const failed = (error: unknown) =>
+    controller.signal.aborted
+      ? new FetchError(`Cannot fetch ${url}: no answer within ${timeoutMs} ms`, { cause: error })
+      : fetchFailed(url, error);
   try {
-    response = await fetch(url);
-  } catch (error) {
-    throw fetchFailed(url, error);
+    let response: Response;
+    try {
+      response = await fetch(url, { signal: controller.signal });
+    } catch (error) {
+      throw failed(error);
+    }
+    let body: string;
+    try {
+      body = await response.text();
+    } catch (error) {
+      // The answer was cut short (the server closed mid-body), came garbled, or too late.
+      throw failed(error);
+    }
+    if (!response.ok) {
+      throw new FetchError(`Cannot fetch ${url}: HTTP status ${response.status}`);
+    }
+    return body;
+  } finally {
+    clearTimeout(timer);
   }
-  let body: string;
-  try {
-    body = await response.text();
-  } catch (error) {
-    // The answer was cut short (the server closed mid-body), or came garbled.
-    throw fetchFailed(url, error);
-  }
-  if (!response.ok) {
-    throw new FetchError(`Cannot fetch ${url}: HTTP status ${response.status}`);
-  }
-  return body;
 }
+
+/** How long a URL may take, its whole body included, unless `--timeout` says otherwise. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** What `fetch`, or reading its body, failed with, said in one line that names `url`. */
 function fetchFailed(url: string, error: unknown): FetchError {
@@ -62,8 +76,14 @@ function fetchFailed(url: string, error: unknown): FetchError {
   });
 }
 
+/** What a Worker is asked to fetch. */
+export interface FetchRequest {
+  url: string;
+  timeoutMs: number;
+}
+
 interface WorkerScope {
-  onmessage: ((event: MessageEvent<string>) => void) | null;
+  onmessage: ((event: MessageEvent<FetchRequest>) => void) | null;
   postMessage(message: FetchReply): void;
 }
 
@@ -72,7 +92,8 @@ if ("WorkerGlobalScope" in globalThis) {
   const scope = globalThis as unknown as WorkerScope;
   scope.onmessage = async (event) => {
     try {
-      scope.postMessage({ ok: true, body: await fetchText(event.data) });
+      const { url, timeoutMs } = event.data;
+      scope.postMessage({ ok: true, body: await fetchText(url, timeoutMs) });
     } catch (error) {
       scope.postMessage({ ok: false, error: (error as Error).message ?? String(error) });
     }
@@ -80,7 +101,7 @@ if ("WorkerGlobalScope" in globalThis) {
 } else if (import.meta.main) {
   let text: string;
   try {
-    text = await fetchText(Deno.args[0]);
+    text = await fetchText(Deno.args[0], Number(Deno.args[1] ?? DEFAULT_TIMEOUT_MS));
   } catch (error) {
     if (!(error instanceof FetchError)) throw error;
     console.error(error.message); // for the parent to pass on, without a stack trace

@@ -15,12 +15,19 @@
 // With no URLs it starts a local server that answers each request after `--delay MS`
 // (default 200, like a remote API) and crawls `--count N` (default 20) URLs on it, so it
 // needs no network beyond loopback. `--strategies a,b` runs only some strategies.
+// `--timeout MS` (default 30 s) is how long one URL may take, its whole body included.
 // A timing demo, not a hardened crawler: the bluelet client follows no redirect, and no
-// strategy limits the time a URL takes, its size, or how many connections it opens at once.
+// strategy limits a body's size, or how many connections it opens at once.
 //
 // Outside this repository, import from "jsr:@bluelet/bluelet" instead of "../mod.ts".
 import * as bluelet from "../mod.ts";
-import { FetchError, type FetchReply, fetchText } from "./_crawler_fetch.ts";
+import {
+  DEFAULT_TIMEOUT_MS,
+  FetchError,
+  type FetchReply,
+  type FetchRequest,
+  fetchText,
+} from "./_crawler_fetch.ts";
 import { HttpClientError, httpGet } from "./_http_client.ts";
 import { CommandError, runCommand, UsageError } from "./_command.ts";
 
@@ -130,6 +137,12 @@ export interface StrategyOptions {
    * @default {navigator.hardwareConcurrency}
    */
   pool?: number;
+  /**
+   * How long one URL may take, its whole body included, in milliseconds.
+   *
+   * @default {30000}
+   */
+  timeoutMs?: number;
 }
 
 /** A way of crawling. */
@@ -141,20 +154,24 @@ export type Strategy = (
 /** One `fetch` after another. */
 export async function runSequential(
   urls: readonly string[],
+  options: StrategyOptions = {},
 ): Promise<string[]> {
   const bodies: string[] = [];
-  for (const url of urls) bodies.push(await fetchText(url));
+  for (const url of urls) bodies.push(await fetchText(url, options.timeoutMs));
   return bodies;
 }
 
 /** Every `fetch` at once, with `Promise.all`. */
-export function runAsync(urls: readonly string[]): Promise<string[]> {
-  return Promise.all(urls.map(fetchText));
+export function runAsync(
+  urls: readonly string[],
+  options: StrategyOptions = {},
+): Promise<string[]> {
+  return Promise.all(urls.map((url) => fetchText(url, options.timeoutMs)));
 }
 
 const FETCHER = new URL("./_crawler_fetch.ts", import.meta.url);
 
-function fetchInWorker(url: string): Promise<string> {
+function fetchInWorker(url: string, timeoutMs: number): Promise<string> {
   const worker = new Worker(FETCHER, { type: "module" });
   return new Promise<string>((resolve, reject) => {
     worker.onmessage = ({ data }: MessageEvent<FetchReply>) => {
@@ -165,16 +182,20 @@ function fetchInWorker(url: string): Promise<string> {
       event.preventDefault();
       reject(new Error(`Cannot fetch ${url} in a worker: ${event.message}`));
     };
-    worker.postMessage(url);
+    worker.postMessage({ url, timeoutMs } satisfies FetchRequest);
   }).finally(() => worker.terminate());
 }
 
 /** One Worker per request, all at once, like the seed's one thread per request. */
-export function runWorkers(urls: readonly string[]): Promise<string[]> {
-  return Promise.all(urls.map(fetchInWorker));
+export function runWorkers(
+  urls: readonly string[],
+  options: StrategyOptions = {},
+): Promise<string[]> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  return Promise.all(urls.map((url) => fetchInWorker(url, timeoutMs)));
 }
 
-async function fetchInProcess(url: string): Promise<string> {
+async function fetchInProcess(url: string, timeoutMs: number): Promise<string> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -184,6 +205,7 @@ async function fetchInProcess(url: string): Promise<string> {
       `--allow-net=${new URL(url).host}`,
       FETCHER.href,
       url,
+      `${timeoutMs}`,
     ],
     stdin: "null",
     stdout: "piped",
@@ -229,11 +251,20 @@ export function runProcesses(
   options: StrategyOptions = {},
 ): Promise<string[]> {
   const size = options.pool ?? navigator.hardwareConcurrency ?? 4;
-  return poolMap(urls, size, fetchInProcess);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  return poolMap(urls, size, (url) => fetchInProcess(url, timeoutMs));
 }
 
-function* fetchCoroutine(url: string): bluelet.Coroutine<string> {
-  const response = yield* httpGet(url);
+function* fetchCoroutine(url: string, timeoutMs: number): bluelet.Coroutine<string> {
+  let response;
+  try {
+    response = yield* bluelet.withTimeout(timeoutMs, httpGet(url));
+  } catch (error) {
+    if (!(error instanceof bluelet.TimeoutError)) throw error;
+    throw new FetchError(`Cannot fetch ${url}: no answer within ${timeoutMs} ms`, {
+      cause: error,
+    });
+  }
   if (response.status < 200 || response.status > 299) {
     throw new FetchError(`Cannot fetch ${url}: HTTP status ${response.status}`);
   }
@@ -241,11 +272,15 @@ function* fetchCoroutine(url: string): bluelet.Coroutine<string> {
 }
 
 /** One coroutine per request, in a single run: the seed's Bluelet crawler. */
-export function runBluelet(urls: readonly string[]): Promise<string[]> {
+export function runBluelet(
+  urls: readonly string[],
+  options: StrategyOptions = {},
+): Promise<string[]> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return bluelet.run(function* (): bluelet.Coroutine<string[]> {
     const tasks: bluelet.Task<string>[] = [];
     for (const url of urls) {
-      tasks.push(yield* bluelet.spawn(fetchCoroutine(url)));
+      tasks.push(yield* bluelet.spawn(fetchCoroutine(url, timeoutMs)));
     }
     const bodies: string[] = [];
     for (const task of tasks) bodies.push(yield* bluelet.join(task));
@@ -405,6 +440,8 @@ export interface CrawlerArgs {
   delayMs: number;
   /** Subprocesses at once for `processes`. */
   pool: number;
+  /** How long one URL may take, in milliseconds. */
+  timeoutMs: number;
   /** Where to write the SVG chart, if anywhere. */
   chart: string | undefined;
   /** Which strategies to run, in order. */
@@ -423,7 +460,7 @@ function checkedUrl(url: string): string {
 /**
  * Parses the crawler's arguments.
  *
- * @param args `[--count N] [--delay MS] [--pool N] [--chart FILE] [--strategies a,b] [URL...]`
+ * @param args `[--count N] [--delay MS] [--pool N] [--timeout MS] [--chart FILE] [--strategies a,b] [URL...]`
  * @returns The options.
  * @throws {UsageError} On an unknown flag or strategy, an empty list of them, or a bad number.
  */
@@ -433,6 +470,7 @@ export function parseArgs(args: readonly string[]): CrawlerArgs {
     count: 20,
     delayMs: 200,
     pool: navigator.hardwareConcurrency ?? 4,
+    timeoutMs: DEFAULT_TIMEOUT_MS,
     chart: undefined,
     strategies: Object.keys(STRATEGIES),
   };
@@ -448,6 +486,7 @@ export function parseArgs(args: readonly string[]): CrawlerArgs {
     if (arg === "--count") parsed.count = number(arg, args[++i], 1);
     else if (arg === "--delay") parsed.delayMs = number(arg, args[++i], 0);
     else if (arg === "--pool") parsed.pool = number(arg, args[++i], 1);
+    else if (arg === "--timeout") parsed.timeoutMs = number(arg, args[++i], 1);
     else if (arg === "--chart") parsed.chart = args[++i];
     else if (arg === "--strategies") {
       parsed.strategies = (args[++i] ?? "").split(",").filter(Boolean);
@@ -498,6 +537,7 @@ export async function main(args: readonly string[]): Promise<number> {
   try {
     const timings = await crawl(urls, options.strategies, {
       pool: options.pool,
+      timeoutMs: options.timeoutMs,
     });
     console.log(formatTable(timings));
     if (options.chart !== undefined) {
@@ -526,6 +566,6 @@ export async function main(args: readonly string[]): Promise<number> {
 if (import.meta.main) {
   await runCommand(
     main,
-    "deno task crawler [--count N] [--delay MS] [--pool N] [--chart FILE] [--strategies a,b] [URL...]",
+    "deno task crawler [--count N] [--delay MS] [--pool N] [--timeout MS] [--chart FILE] [--strategies a,b] [URL...]",
   );
 }

@@ -216,10 +216,17 @@ Deno.test("crawler.ts rejects an empty --strategies list", async () => {
  * A server on loopback that answers every request with a body shorter than its
  * Content-Length (`cut`), or with no status line (`garbage`), then closes.
  */
-function misbehavingServer(kind: "cut" | "garbage"): { url: string; close(): Promise<void> } {
+function misbehavingServer(
+  kind: "cut" | "garbage" | "silent",
+): { url: string; close(): Promise<void> } {
+  const held: Deno.Conn[] = [];
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const serving = (async () => {
     for await (const conn of listener) {
+      if (kind === "silent") {
+        held.push(conn); // never answers
+        continue;
+      }
       (async () => {
         try {
           await conn.read(new Uint8Array(4096)); // the request
@@ -239,6 +246,7 @@ function misbehavingServer(kind: "cut" | "garbage"): { url: string; close(): Pro
     url: `http://127.0.0.1:${listener.addr.port}/page`,
     async close() {
       listener.close();
+      for (const conn of held) conn.close();
       await serving;
     },
   };
@@ -265,5 +273,30 @@ Deno.test("crawler.ts says in one line, with no stack trace, that a server's ans
     } finally {
       await server.close();
     }
+  }
+});
+
+Deno.test("crawler.ts gives up on a server that never answers after --timeout, in every strategy, in one line", async (t) => {
+  const server = misbehavingServer("silent");
+  try {
+    for (const strategy of NAMES) {
+      await t.step(strategy, async () => {
+        const { code, stderr } = await runExample(
+          "crawler.ts",
+          ["--allow-net", "--allow-read", "--allow-run"],
+          ["--timeout", "300", "--strategies", strategy, server.url],
+          20_000,
+        );
+        assert.equal(code, 1, stderr);
+        assert.match(
+          stderr,
+          new RegExp(
+            `^error: Cannot crawl with ${strategy}: Cannot fetch ${server.url}: no answer within 300 ms( \\(in a subprocess, which exited with code 1\\))?\n$`,
+          ),
+        );
+      });
+    }
+  } finally {
+    await server.close();
   }
 });
