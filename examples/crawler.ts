@@ -448,6 +448,9 @@ export interface CrawlerArgs {
   strategies: string[];
 }
 
+/** The longest time a `setTimeout` waits: past it, the timer fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** `url`, if it is one every strategy can fetch (the bluelet client speaks http: only). */
 function checkedUrl(url: string): string {
   if (!URL.canParse(url)) throw new UsageError(`Not a URL: ${url}`);
@@ -474,19 +477,22 @@ export function parseArgs(args: readonly string[]): CrawlerArgs {
     chart: undefined,
     strategies: Object.keys(STRATEGIES),
   };
-  const number = (flag: string, value: string | undefined, min: number) => {
+  const number = (flag: string, value: string | undefined, min: number, max = Infinity) => {
     const n = Number(value);
     if (value === undefined || !Number.isInteger(n) || n < min) {
       throw new UsageError(`${flag} needs an integer >= ${min}, got ${value}`);
+    }
+    if (n > max) {
+      throw new UsageError(`${flag} needs an integer from ${min} to ${max}, got ${value}`);
     }
     return n;
   };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--count") parsed.count = number(arg, args[++i], 1);
-    else if (arg === "--delay") parsed.delayMs = number(arg, args[++i], 0);
+    else if (arg === "--delay") parsed.delayMs = number(arg, args[++i], 0, MAX_TIMER_MS);
     else if (arg === "--pool") parsed.pool = number(arg, args[++i], 1);
-    else if (arg === "--timeout") parsed.timeoutMs = number(arg, args[++i], 1);
+    else if (arg === "--timeout") parsed.timeoutMs = number(arg, args[++i], 1, MAX_TIMER_MS);
     else if (arg === "--chart") parsed.chart = args[++i];
     else if (arg === "--strategies") {
       parsed.strategies = (args[++i] ?? "").split(",").filter(Boolean);

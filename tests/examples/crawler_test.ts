@@ -193,6 +193,14 @@ Deno.test("parseArgs() reads flags and URLs and rejects bad ones", () => {
   assert.throws(() => parseArgs(["--strategies", "toString"]), /Unknown strategy: toString/);
   assert.throws(() => parseArgs(["--verbose"]), /Unknown flag/);
   assert.throws(() => parseArgs(["--chart"]), /--chart needs a file name/);
+  assert.equal(parseArgs(["--timeout", "250"]).timeoutMs, 250);
+  // Past 2^31 - 1 ms, setTimeout fires at once: refused rather than made 1 ms.
+  for (const flag of ["--timeout", "--delay"]) {
+    assert.throws(
+      () => parseArgs([flag, "3000000000"]),
+      new RegExp(`^UsageError: ${flag} needs an integer from \\d+ to 2147483647, got 3000000000$`),
+    );
+  }
 });
 
 Deno.test("crawler.ts rejects an empty --strategies list", async () => {
