@@ -28,17 +28,27 @@ export class FetchError extends Error {
  *
  * @param url The URL to GET.
  * @param timeoutMs How long it may take, its whole body included.
+ * @param signal Stops it (another URL of the crawl failed).
  * @returns The body.
  * @throws {FetchError} If there is no answer, or its status is not 2xx.
  */
-export async function fetchText(url: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
+export async function fetchText(
+  url: string,
+  timeoutMs = DEFAULT_TIMEOUT_MS,
+  signal?: AbortSignal,
+): Promise<string> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const stop = () => controller.abort(signal!.reason);
+  signal?.addEventListener("abort", stop);
   const failed = (error: unknown) =>
-    controller.signal.aborted
+    signal?.aborted
+      ? new FetchError(`Cannot fetch ${url}: stopped`, { cause: error })
+      : controller.signal.aborted
       ? new FetchError(`Cannot fetch ${url}: no answer within ${timeoutMs} ms`, { cause: error })
       : fetchFailed(url, error);
   try {
+    signal?.throwIfAborted();
     let response: Response;
     try {
       response = await fetch(url, { signal: controller.signal });
@@ -58,6 +68,7 @@ export async function fetchText(url: string, timeoutMs = DEFAULT_TIMEOUT_MS): Pr
     return body;
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener("abort", stop);
   }
 }
 

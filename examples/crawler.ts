@@ -161,12 +161,23 @@ export async function runSequential(
   return bodies;
 }
 
-/** Every `fetch` at once, with `Promise.all`. */
-export function runAsync(
+/**
+ * Every `fetch` at once, with `Promise.all`. One that fails stops the others, and they
+ * have ended when it rejects: nothing of the crawl is left running.
+ */
+export async function runAsync(
   urls: readonly string[],
   options: StrategyOptions = {},
 ): Promise<string[]> {
-  return Promise.all(urls.map((url) => fetchText(url, options.timeoutMs)));
+  const stop = new AbortController();
+  const fetches = urls.map((url) => fetchText(url, options.timeoutMs, stop.signal));
+  try {
+    return await Promise.all(fetches);
+  } catch (error) {
+    stop.abort();
+    await Promise.allSettled(fetches);
+    throw error;
+  }
 }
 
 const FETCHER = new URL("./_crawler_fetch.ts", import.meta.url);
@@ -195,7 +206,12 @@ export function runWorkers(
   return Promise.all(urls.map((url) => fetchInWorker(url, timeoutMs)));
 }
 
-async function fetchInProcess(url: string, timeoutMs: number): Promise<string> {
+async function fetchInProcess(
+  url: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<string> {
+  signal.throwIfAborted();
   const output = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -210,6 +226,7 @@ async function fetchInProcess(url: string, timeoutMs: number): Promise<string> {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
+    signal, // killed if another URL failed
   }).output();
   if (!output.success) {
     const why = new TextDecoder().decode(output.stderr).trim();
@@ -225,23 +242,36 @@ async function fetchInProcess(url: string, timeoutMs: number): Promise<string> {
  * @param items The inputs.
  * @param size How many calls may run at once (at least 1).
  * @param fn The asynchronous function.
+ * @param onFailure Called at the first failure, after which no more calls start; the
+ * calls still running are waited for.
  * @returns The results, in the order of `items`.
  */
 export async function poolMap<T, R>(
   items: readonly T[],
   size: number,
   fn: (item: T) => Promise<R>,
+  onFailure?: (error: unknown) => void,
 ): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
+  let failure: { error: unknown } | null = null;
   async function worker(): Promise<void> {
-    while (next < items.length) {
+    while (next < items.length && failure === null) {
       const i = next++;
-      results[i] = await fn(items[i]);
+      try {
+        results[i] = await fn(items[i]);
+      } catch (error) {
+        if (failure === null) {
+          failure = { error };
+          onFailure?.(error);
+        }
+      }
     }
   }
   const workers = Math.max(1, Math.min(size, items.length));
+  // Every call has ended when this returns or throws, a failed one's siblings too.
   await Promise.all(Array.from({ length: workers }, worker));
+  if (failure !== null) throw (failure as { error: unknown }).error;
   return results;
 }
 
@@ -252,7 +282,10 @@ export function runProcesses(
 ): Promise<string[]> {
   const size = options.pool ?? navigator.hardwareConcurrency ?? 4;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  return poolMap(urls, size, (url) => fetchInProcess(url, timeoutMs));
+  const stop = new AbortController();
+  return poolMap(urls, size, (url) => fetchInProcess(url, timeoutMs, stop.signal), () => {
+    stop.abort(); // the subprocesses still running are killed
+  });
 }
 
 function* fetchCoroutine(url: string, timeoutMs: number): bluelet.Coroutine<string> {
@@ -323,6 +356,15 @@ export async function crawl(
   names: readonly string[] = Object.keys(STRATEGIES),
   options: StrategyOptions = {},
 ): Promise<Timing[]> {
+  const timeoutMs = options.timeoutMs;
+  if (
+    timeoutMs !== undefined &&
+    !(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= MAX_TIMER_MS)
+  ) {
+    throw new RangeError(
+      `Cannot crawl: timeoutMs must be an integer from 1 to ${MAX_TIMER_MS}, got ${timeoutMs}`,
+    );
+  }
   const timings: Timing[] = [];
   for (const name of names) {
     const strategy = Object.hasOwn(STRATEGIES, name) ? STRATEGIES[name] : undefined;

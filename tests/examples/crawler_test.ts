@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   bodyFor,
   checkSameBodies,
+  crawl,
   parseArgs,
   poolMap,
   renderChart,
@@ -306,5 +307,39 @@ Deno.test("crawler.ts gives up on a server that never answers after --timeout, i
     }
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("a strategy that fails on one URL stops the others: no fetch, timer or subprocess is left", async (t) => {
+  // The op and resource sanitizers (on in `deno task test`) see what is left.
+  const silent = misbehavingServer("silent");
+  const refused = `http://127.0.0.1:${closedPort()}/x`;
+  try {
+    for (const [name, strategy] of Object.entries({ runAsync, runProcesses })) {
+      await t.step(name, async () => {
+        await assert.rejects(
+          strategy([silent.url, refused, silent.url], { pool: 3, timeoutMs: 20_000 }),
+          /Cannot fetch http:\/\/127\.0\.0\.1:\d+\/x/,
+        );
+      });
+    }
+  } finally {
+    await silent.close();
+  }
+});
+
+/** A port nothing listens on (it was free a moment ago). */
+function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  listener.close();
+  return listener.addr.port;
+}
+
+Deno.test("crawl() refuses a timeout setTimeout cannot keep", async () => {
+  for (const timeoutMs of [0, -1, 1.5, Number.NaN, 3e9]) {
+    await assert.rejects(crawl(["http://127.0.0.1:1/"], ["async"], { timeoutMs }), {
+      name: "RangeError",
+      message: `Cannot crawl: timeoutMs must be an integer from 1 to 2147483647, got ${timeoutMs}`,
+    });
   }
 });
