@@ -234,6 +234,7 @@ export function chat(
   );
   let nextId = 0;
   const { capacity } = room.statistics();
+  const paceEvery = Math.max(1, capacity / 4);
   const writers = new Set<Writer>();
   // Lines taken since the readers last looked whether writers fall behind; the pause's
   // turns (1 ms sleeps), counted by whoever woke first, and when it began.
@@ -241,7 +242,7 @@ export function chat(
   let turns = 0;
   let pauseStarted = 0;
   function* publish(message: Message): Coroutine<void> {
-    while (taken >= Math.max(1, capacity / 4)) {
+    while (taken >= paceEvery) {
       if (pauseStarted === 0) pauseStarted = performance.now();
       const turn = turns;
       yield* sleep(1); // a real wait: the event loop turns, and the writers' sends complete

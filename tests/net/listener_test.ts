@@ -66,20 +66,11 @@ Deno.test("new Listener() shares a port with reusePort over TLS too, and refuses
   equal(portOf(second.addr), port);
   await using dir = await tempDir();
   const path = `${dir.path}/reuse.sock`;
-  const error = thrownNow(() => new Listener("", 0, { transport: "unix", path, reusePort: true }));
-  ok(error instanceof TypeError, String(error));
-  equal(error.message, `Cannot listen on ${path}: reusePort is only supported over TCP`);
+  throws(() => new Listener("", 0, { transport: "unix", path, reusePort: true }), {
+    name: "TypeError",
+    message: `Cannot listen on ${path}: reusePort is only supported over TCP`,
+  });
 });
-
-/** What `f` throws. */
-function thrownNow(f: () => unknown): Error {
-  try {
-    f();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("Expected a throw");
-}
 
 Deno.test("Listener.accept() gives connections from the peer's address", async () => {
   await run(function* () {
