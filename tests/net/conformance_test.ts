@@ -193,4 +193,12 @@ Deno.test("checkConnectionPair() refuses a wrong argument as such, not as a pair
     message:
       "Cannot check connection pair: timeout must be a positive finite number of milliseconds, got -1",
   });
+  await rejects(checkConnectionPair(() => memoryPair(), { limit: 0 }), {
+    name: "RangeError",
+    message:
+      "Cannot check connection pair: limit must be a positive finite number of milliseconds, got 0",
+  });
+  await rejects(checkConnectionPair(() => memoryPair(), { limit: "10" as unknown as number }), {
+    name: "TypeError",
+  });
 });
